@@ -1,0 +1,3 @@
+// Package archive writes and reads the STAR1 archive: immutable,
+// encrypted, signed BagIt bundles in object storage (ARCHIVE.md).
+package archive

@@ -1,0 +1,169 @@
+// Package pgserver starts a private PostgreSQL server in a folder of its
+// own, on a free loopback port, for the demo and the tests. It depends on
+// no system service. As root it runs initdb and postgres as the postgres
+// user, since PostgreSQL refuses to run as root.
+package pgserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a running private PostgreSQL.
+type Server struct {
+	DSN  string // postgres://postgres@127.0.0.1:PORT/postgres
+	Port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan error
+	log  *os.File
+}
+
+// Start initialises a cluster in a new temporary folder and starts it.
+// Stop it with Stop, which also removes the folder.
+func Start(ctx context.Context) (*Server, error) {
+	initdb, err := binary("initdb")
+	if err != nil {
+		return nil, err
+	}
+	postgres, err := binary("postgres")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "starmig-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
+	s := &Server{dir: dir}
+	cred, err := credential(dir)
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	data := filepath.Join(dir, "data")
+	out, err := run(ctx, cred, dir, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pgserver: initdb: %w\n%s", err, out), os.RemoveAll(dir))
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s.Port = port
+	s.log, err = os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s.cmd = exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+		"-c", "max_wal_size=4GB")
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("pgserver: start postgres: %w", err), os.RemoveAll(dir))
+	}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.cmd.Wait() }()
+	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if err := s.waitReady(ctx); err != nil {
+		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			logText, _ := os.ReadFile(s.log.Name())
+			return fmt.Errorf("pgserver: postgres exited: %v\n%s", err, logText)
+		default:
+		}
+		conn, err := pgx.Connect(ctx, s.DSN)
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("pgserver: postgres on port %d not ready: %w", s.Port, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop shuts the server down fast and removes its folder.
+func (s *Server) Stop() error {
+	var err error
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if s.log != nil {
+		err = s.log.Close()
+	}
+	return errors.Join(err, os.RemoveAll(s.dir))
+}
+
+// binary finds a PostgreSQL program on PATH or in Debian's versioned
+// folders.
+func binary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	return "", fmt.Errorf("pgserver: %s not found: install the PostgreSQL server (15 or newer)", name)
+}
+
+// credential returns the postgres user's credential when running as root,
+// after giving it the folder; nil otherwise.
+func credential(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: running as root needs a postgres user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func run(ctx context.Context, cred *syscall.Credential, dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return cmd.CombinedOutput()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgserver: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,104 @@
+// Package testenv hands the real services that `withservices` started to
+// the tests: a PostgreSQL server and a MinIO server. A test that needs one
+// skips without it on a developer's laptop, and fails when CI is set.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Environment variables that withservices sets for go test.
+const (
+	EnvPG          = "STARMIG_TEST_PG_DSN"
+	EnvS3Endpoint  = "STARMIG_TEST_S3_ENDPOINT"
+	EnvS3AccessKey = "STARMIG_TEST_S3_ACCESS_KEY"
+	EnvS3SecretKey = "STARMIG_TEST_S3_SECRET_KEY"
+)
+
+// need skips, or fails under CI, when a service is missing.
+func need(t testing.TB, what, env string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI but %s is not set: run the tests with scripts/test.sh", what, env)
+		}
+		t.Skipf("no %s: %s not set (scripts/test.sh starts one)", what, env)
+	}
+	return v
+}
+
+// PostgresServer returns the DSN of the server's maintenance database.
+func PostgresServer(t testing.TB) string {
+	return need(t, "PostgreSQL", EnvPG)
+}
+
+// Postgres creates a fresh database for the test, drops it afterwards,
+// and returns its DSN.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	admin := PostgresServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to the test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "t_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop test database: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// S3 is a MinIO server's address and root credentials.
+type S3 struct {
+	Endpoint, AccessKey, SecretKey string
+}
+
+// MinIO returns the test MinIO server.
+func MinIO(t testing.TB) S3 {
+	t.Helper()
+	return S3{
+		Endpoint:  need(t, "MinIO", EnvS3Endpoint),
+		AccessKey: need(t, "MinIO", EnvS3AccessKey),
+		SecretKey: need(t, "MinIO", EnvS3SecretKey),
+	}
+}
+
+// Name returns a random lower-case name with a prefix, for buckets and
+// databases.
+func Name(prefix string) string { return prefix + randomHex(6) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

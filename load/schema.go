@@ -1,0 +1,54 @@
+// Package load writes STAR2: its schema, the migration's bookkeeping, and
+// live rows by COPY.
+package load
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed sql/star2.sql
+var star2SQL string
+
+//go:embed sql/migration.sql
+var migrationSQL string
+
+// schemaLock serialises schema changes of concurrent starmig processes.
+const schemaLock = 0x53544152 // "STAR"
+
+// ApplySchema creates the star2 schema of STAR2.md and the migration
+// bookkeeping schema. It is idempotent, and leaves a star2 that someone
+// else created as it is.
+func ApplySchema(ctx context.Context, conn *pgx.Conn) error {
+	return apply(ctx, conn, star2SQL, migrationSQL)
+}
+
+// ApplyBookkeeping creates only the migration schema, for production
+// STAR2 databases whose star2 schema their owners manage.
+func ApplyBookkeeping(ctx context.Context, conn *pgx.Conn) error {
+	return apply(ctx, conn, migrationSQL)
+}
+
+func apply(ctx context.Context, conn *pgx.Conn, scripts ...string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("schema: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLock); err != nil {
+		return fmt.Errorf("schema: lock: %w", err)
+	}
+	for _, s := range scripts {
+		// Simple protocol: a script of several statements in one call.
+		if _, err := tx.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("schema: apply: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("schema: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// specSQL is the SQL block of STAR2.md, kept verbatim in testdata.
+func specSQL(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "star2_spec.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSpecCopyIsCurrent(t *testing.T) {
+	spec, err := os.ReadFile(filepath.Join("..", "..", "shared", "spec", "STAR2.md"))
+	if err != nil {
+		t.Skipf("shared/spec not beside the repository: %v", err)
+	}
+	s := string(spec)
+	start := strings.Index(s, "```sql\n") + len("```sql\n")
+	end := strings.Index(s[start:], "```")
+	_, copied, _ := strings.Cut(specSQL(t), "\n")
+	if s[start:start+end] != copied {
+		t.Fatal("testdata/star2_spec.sql differs from the SQL block of STAR2.md: copy it again")
+	}
+}
+
+// catalog describes a schema from the PostgreSQL catalog: tables, columns
+// with types, nullability and defaults, constraints and indexes.
+func catalog(t *testing.T, conn *pgx.Conn, schema string) []string {
+	t.Helper()
+	var out []string
+	queries := []string{
+		`SELECT 'table ' || table_name || ' ' || table_type FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+		`SELECT format('column %s.%s %s %s prec=%s scale=%s null=%s default=%s', table_name, column_name, ordinal_position,
+		        data_type, numeric_precision, numeric_scale, is_nullable, coalesce(column_default, '-'))
+		   FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
+		`SELECT format('constraint %s %s %s %s', c.conrelid::regclass, c.conname, c.contype, pg_get_constraintdef(c.oid))
+		   FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1 ORDER BY 1`,
+		`SELECT format('index %s %s', tablename, indexdef) FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`,
+	}
+	for _, q := range queries {
+		rows, err := conn.Query(context.Background(), q, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, lines...)
+	}
+	return out
+}
+
+func TestSchemaApplyIsTheSpec(t *testing.T) {
+	ctx := context.Background()
+	ours := connect(t, testenv.Postgres(t))
+	spec := connect(t, testenv.Postgres(t))
+	if err := ApplySchema(ctx, ours); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.Exec(ctx, specSQL(t), pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("the spec's SQL: %v", err)
+	}
+	got, want := catalog(t, ours, "star2"), catalog(t, spec, "star2")
+	if len(want) < 80 {
+		t.Fatalf("the spec's catalog has only %d entries", len(want))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("star2 differs from the spec:\n%s", diff(got, want))
+	}
+}
+
+func diff(got, want []string) string {
+	in := func(s []string) map[string]bool {
+		m := map[string]bool{}
+		for _, x := range s {
+			m[x] = true
+		}
+		return m
+	}
+	g, w := in(got), in(want)
+	var b strings.Builder
+	for _, x := range want {
+		if !g[x] {
+			fmt.Fprintf(&b, "- %s\n", x)
+		}
+	}
+	for _, x := range got {
+		if !w[x] {
+			fmt.Fprintf(&b, "+ %s\n", x)
+		}
+	}
+	return b.String()
+}
+
+func TestSchemaApplyIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, testenv.Postgres(t))
+	if err := ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	before := append(catalog(t, conn, "star2"), catalog(t, conn, "migration")...)
+	if _, err := conn.Exec(ctx, `INSERT INTO star2.municipality VALUES ('0784', 'Tallinn')`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := ApplySchema(ctx, conn); err != nil {
+			t.Fatalf("second apply: %v", err)
+		}
+	}
+	after := append(catalog(t, conn, "star2"), catalog(t, conn, "migration")...)
+	if strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("applying again changed the catalog:\n%s", diff(after, before))
+	}
+	var name string
+	if err := conn.QueryRow(ctx, `SELECT name FROM star2.municipality WHERE code = '0784'`).Scan(&name); err != nil || name != "Tallinn" {
+		t.Errorf("row lost on re-apply: %q %v", name, err)
+	}
+}
+
+func TestBookkeepingOnForeignStar2(t *testing.T) {
+	// Production STAR2 exists already, created by its owners: only the
+	// migration schema is added and star2 is left exactly as it was.
+	ctx := context.Background()
+	conn := connect(t, testenv.Postgres(t))
+	if _, err := conn.Exec(ctx, specSQL(t), pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE INDEX person_family ON star2.person (family_name)`); err != nil {
+		t.Fatal(err)
+	}
+	before := catalog(t, conn, "star2")
+	if err := ApplyBookkeeping(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if after := catalog(t, conn, "star2"); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("star2 of its owners changed:\n%s", diff(after, before))
+	}
+	rows, err := conn.Query(ctx, `SELECT column_name || ' ' || data_type FROM information_schema.columns
+		WHERE table_schema = 'migration' AND table_name = 'row_outcome' ORDER BY ordinal_position`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "star1_table text,star1_id bigint,outcome text,rule text,star2_id uuid"
+	if strings.Join(cols, ",") != want {
+		t.Errorf("migration.row_outcome is (%s), want (%s)", strings.Join(cols, ","), want)
+	}
+}
+
+func TestPostgresRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, testenv.Postgres(t))
+	if err := ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	_, err := conn.Exec(ctx, `INSERT INTO star2.municipality VALUES ('0784', 'Tallinn');
+		INSERT INTO star2.person (id, personal_code, given_name, family_name, birth_date, gender, municipality_code, created_at)
+		VALUES ('6f1c1f3e-7c4e-5b7a-9c41-1f0d2e3a4b5c', '37605030299', 'Jüri', 'Õunapuu', '1976-05-03', 'male', '0784', '2015-03-29 04:30:00+03')`,
+		pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var given, family, birth, created string
+	err = conn.QueryRow(ctx, `SELECT given_name, family_name, birth_date::text, (created_at AT TIME ZONE 'UTC')::text
+		FROM star2.person WHERE personal_code = '37605030299'`).Scan(&given, &family, &birth, &created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if given != "Jüri" || family != "Õunapuu" || birth != "1976-05-03" || created != "2015-03-29 01:30:00" {
+		t.Errorf("read back %s %s %s %s", given, family, birth, created)
+	}
+	// The spec's constraints hold: a second person with the same code is refused.
+	_, err = conn.Exec(ctx, `INSERT INTO star2.person (id, personal_code, created_at)
+		VALUES ('00000000-0000-5000-8000-000000000001', '37605030299', now())`)
+	if err == nil || !strings.Contains(err.Error(), "person_personal_code_key") {
+		t.Errorf("duplicate personal code: %v", err)
+	}
+}

@@ -1,0 +1,81 @@
+-- The migration's own bookkeeping (STAR2.md: "Its exact design is the
+-- project's"). Idempotent: every statement may run again.
+CREATE SCHEMA IF NOT EXISTS migration;
+
+-- One row per batch name: what it covers and with which reference date.
+CREATE TABLE IF NOT EXISTS migration.batch (
+  name        text PRIMARY KEY,
+  kov         text[],                -- STAR2 municipality codes; NULL for all
+  as_of       date NOT NULL,
+  live_years  integer NOT NULL,
+  created_at  timestamptz NOT NULL
+);
+
+-- Every run of a batch, with its state; a run that never finished stays
+-- 'running' and is completed by the next run of the same batch.
+CREATE TABLE IF NOT EXISTS migration.run (
+  id           bigserial PRIMARY KEY,
+  batch        text NOT NULL REFERENCES migration.batch,
+  started_at   timestamptz NOT NULL,
+  finished_at  timestamptz,
+  state        text NOT NULL CHECK (state IN ('running', 'completed', 'failed')),
+  phase        text,
+  summary      jsonb
+);
+
+-- Every STAR1 row the migration has seen, with its outcome.
+CREATE TABLE IF NOT EXISTS migration.row_map (
+  star1_table  text NOT NULL,
+  star1_id     bigint NOT NULL,
+  batch        text NOT NULL REFERENCES migration.batch,
+  kov          text,                 -- STAR1 municipality code the row belongs to
+  outcome      text NOT NULL CHECK (outcome IN ('loaded', 'merged', 'archived_only', 'excluded_deleted', 'quarantined')),
+  rule         text,                 -- the rule a quarantined row broke
+  star2_table  text,
+  star2_id     uuid,                 -- when loaded or merged
+  amount_eur   numeric(14,2),        -- OTSUS and MAKSE: SUMMA in euros by rule 6
+  source_hash  bytea,                -- of the STAR1 row as extracted
+  target_hash  bytea,                -- of the STAR2 row as last written by the migration
+  run_id       bigint REFERENCES migration.run,
+  PRIMARY KEY (star1_table, star1_id),
+  CHECK ((outcome IN ('loaded', 'merged')) = (star2_id IS NOT NULL)),
+  CHECK ((outcome = 'quarantined') = (rule IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS row_map_batch ON migration.row_map (batch, star1_table);
+
+-- Rows no automatic fix may decide, kept for an analyst.
+CREATE TABLE IF NOT EXISTS migration.quarantine (
+  star1_table  text NOT NULL,
+  star1_id     bigint NOT NULL,
+  rule         text NOT NULL,
+  detail       text NOT NULL,
+  original     jsonb NOT NULL,
+  run_id       bigint REFERENCES migration.run,
+  PRIMARY KEY (star1_table, star1_id)
+);
+
+-- Every correction a rule made, with the original value.
+CREATE TABLE IF NOT EXISTS migration.correction (
+  star1_table  text NOT NULL,
+  star1_id     bigint NOT NULL,
+  column_name  text NOT NULL,
+  rule         text NOT NULL,
+  original     text,
+  corrected    text,
+  run_id       bigint REFERENCES migration.run,
+  PRIMARY KEY (star1_table, star1_id, column_name, rule)
+);
+
+-- STAR2 rows changed since the migration last wrote them, left as they are.
+CREATE TABLE IF NOT EXISTS migration.conflict (
+  star1_table  text NOT NULL,
+  star1_id     bigint NOT NULL,
+  star2_table  text NOT NULL,
+  star2_id     uuid NOT NULL,
+  run_id       bigint NOT NULL REFERENCES migration.run,
+  detail       text NOT NULL,
+  PRIMARY KEY (run_id, star1_table, star1_id)
+);
+
+CREATE OR REPLACE VIEW migration.row_outcome AS
+  SELECT star1_table, star1_id, outcome, rule, star2_id FROM migration.row_map;
