@@ -92,10 +92,10 @@ var unknownKOV = []string{"9999", "078", "0O84"}
 // Code is one KLASSIFIKAATOR row and its STAR2 mapping.
 type Code struct {
 	Class, Code, Name string
-	Expired          string // KEHTIV_KUNI, "" while valid
-	Kind, Star2Code  string // STAR2 classifier; "" for a code no mapping covers
-	Star2Name        string
-	Money            bool // TEENUS: a benefit paid in money
+	Expired           string // KEHTIV_KUNI, "" while valid
+	Kind, Star2Code   string // STAR2 classifier; "" for a code no mapping covers
+	Star2Name         string
+	Money             bool // TEENUS: a benefit paid in money
 }
 
 // star2Kind is the STAR2 classifier kind of each STAR1 code list.
