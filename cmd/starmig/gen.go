@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/internal/synth"
+)
+
+type genOptions struct {
+	out         string
+	mappingsOut string
+	persons     int
+	seed        uint64
+	asOf        string
+	docSize     int
+	rates       synth.Rates
+}
+
+func newGenCommand(g *globalOptions) *cobra.Command {
+	o := &genOptions{rates: synth.DefaultRates()}
+	cmd := &cobra.Command{
+		Use:   "gen",
+		Short: "Write a synthetic STAR1 (SQLite stand-in) with every known data-quality problem",
+		Long: `gen writes a synthetic STAR1 into a SQLite file with exactly the tables and
+columns of STAR1, filled deterministically from the seed: the same seed and
+flags give the same rows. Every data-quality problem of STAR1.md is present
+at a rate that each --rate-* flag sets (0 turns it off). The matching mapping
+folder (municipalities.csv, classifiers.csv) is written beside the file.`,
+		Example: `  starmig gen --out star1.db --persons 100000 --seed 42 --as-of 2026-11-01
+  starmig gen --out star1.db --persons 2000 --rate-unmapped 0.01 --mappings-out maps/`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGen(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "SQLite file to write (replaced if it exists)")
+	f.StringVar(&o.mappingsOut, "mappings-out", "", "folder for the mapping CSV files (default: mappings/ beside --out)")
+	f.IntVar(&o.persons, "persons", 1000, "number of ISIK rows; about 25 rows across the tables per person")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the generator")
+	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD: nothing is dated after it but the future-date problem (default today)")
+	f.IntVar(&o.docSize, "doc-size", 2048, "average document size in bytes")
+	for _, q := range synth.Quirks {
+		f.Float64Var(q.Rate(&o.rates), "rate-"+q.Flag, *q.Rate(&o.rates), fmt.Sprintf("problem %d: share of %s", q.Problem, q.Usage))
+	}
+	return cmd
+}
+
+// parseAsOf reads an --as-of date; empty means today, read from the clock
+// here at the edge and passed down.
+func parseAsOf(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		y, m, d := now.Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, usageError("--as-of %q: want YYYY-MM-DD", s)
+	}
+	return t, nil
+}
+
+type genResult struct {
+	Out      string           `json:"out"`
+	Mappings string           `json:"mappings"`
+	Persons  int              `json:"persons"`
+	Seed     uint64           `json:"seed"`
+	AsOf     string           `json:"as_of"`
+	Rows     map[string]int64 `json:"rows"`
+	Total    int64            `json:"total_rows"`
+	Seconds  float64          `json:"seconds"`
+}
+
+func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
+	if err := requireFlag("out", o.out, ""); err != nil {
+		return err
+	}
+	if o.persons < 0 {
+		return usageError("--persons %d: must not be negative", o.persons)
+	}
+	for _, q := range synth.Quirks {
+		if r := *q.Rate(&o.rates); r < 0 || r > 1 {
+			return usageError("--rate-%s %v: must be between 0 and 1", q.Flag, r)
+		}
+	}
+	asOf, err := parseAsOf(o.asOf, time.Now())
+	if err != nil {
+		return err
+	}
+	maps := o.mappingsOut
+	if maps == "" {
+		maps = filepath.Join(filepath.Dir(o.out), "mappings")
+	}
+	bar := g.progress("gen persons", int64(o.persons))
+	start := time.Now()
+	stats, err := synth.Generate(cmd.Context(), o.out, synth.Options{
+		Persons: o.persons, Seed: o.seed, AsOf: asOf, DocSize: o.docSize, Rates: o.rates,
+		Progress: func(n int) { bar.set(int64(n)) },
+	})
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	if err := synth.WriteMappings(maps); err != nil {
+		return err
+	}
+	res := genResult{Out: o.out, Mappings: maps, Persons: o.persons, Seed: o.seed, AsOf: asOf.Format(time.DateOnly),
+		Rows: stats.Rows, Total: stats.Total(), Seconds: time.Since(start).Seconds()}
+	return g.result(res, func(w io.Writer) {
+		fmt.Fprintf(w, "STAR1 written to %s (%d rows, %.1fs); mappings in %s\n", res.Out, res.Total, res.Seconds, res.Mappings)
+		printCounts(w, res.Rows)
+	})
+}
+
+func printCounts(w io.Writer, rows map[string]int64) {
+	names := make([]string, 0, len(rows))
+	for n := range rows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-15s %10d\n", n, rows[n])
+	}
+}

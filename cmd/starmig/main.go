@@ -1,0 +1,71 @@
+// Command starmig moves STAR1, the legacy social-services register, into
+// STAR2 and into an archive abroad. See `starmig --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in the root command's help.
+const (
+	exitOK           = 0
+	exitError        = 1
+	exitUsage        = 2
+	exitFindings     = 3 // reconciliation or pre-flight findings
+	exitVerification = 4 // verification findings
+	exitInterrupted  = 130
+)
+
+// exitError carries the exit code of an error that is not a plain failure.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &codedError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var c *codedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &c):
+		return c.code
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		return exitError
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(execute(ctx, os.Args[1:]))
+}
+
+// execute runs the command line and returns the exit code; main is the
+// one place that exits.
+func execute(ctx context.Context, args []string) int {
+	root := newRootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			fmt.Fprintln(root.ErrOrStderr(), "starmig: interrupted")
+		} else {
+			fmt.Fprintln(root.ErrOrStderr(), "starmig:", err)
+		}
+	}
+	return exitCode(err)
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	quiet bool
+	json  bool
+	out   io.Writer // results: stdout
+	err   io.Writer // progress, logs and errors: stderr
+	log   *slog.Logger
+}
+
+const rootLong = `starmig moves STAR1, the legacy social-services register (Oracle), into
+STAR2 (PostgreSQL) batch by batch, accounting for every row, and into an
+archive abroad that survives without it.
+
+Exit codes:
+  0    success
+  1    error: the command could not do its work
+  2    usage: wrong flags or arguments
+  3    findings: reconciliation differences or pre-flight findings (such as
+       unmapped classifier codes)
+  4    verification findings in the archive
+  130  interrupted (SIGINT or SIGTERM); work done so far is kept and a
+       re-run continues from it
+
+Flags win over environment variables; each flag's help names its variable.`
+
+func newRootCommand() *cobra.Command {
+	opts := &globalOptions{}
+	cmd := &cobra.Command{
+		Use:           "starmig",
+		Short:         "Migrate STAR1 to STAR2 and archive it",
+		Long:          rootLong,
+		Example:       "  starmig demo\n  starmig gen --out star1.db --persons 10000 --seed 1",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			opts.out, opts.err = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			level := slog.LevelInfo
+			if opts.quiet {
+				level = slog.LevelError
+			}
+			opts.log = slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level}))
+			return nil
+		},
+	}
+	cmd.PersistentFlags().BoolVarP(&opts.quiet, "quiet", "q", false, "no progress, only errors")
+	cmd.PersistentFlags().BoolVar(&opts.json, "json", false, "machine-readable results on stdout")
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newDemoCommand(opts))
+	return cmd
+}
+
+// args checks positional arguments and reports a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError("%s takes no arguments, got %q", cmd.CommandPath(), strings.Join(args, " "))
+	}
+	return nil
+}
+
+// orEnv returns a flag's value, or when it was not given the environment
+// variable's: flags win. The value is resolved after parsing so that help
+// never prints a secret from the environment as a default.
+func orEnv(flag, env string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv(env)
+}
+
+// interactive reports whether progress bars belong on w.
+func (o *globalOptions) interactive() bool {
+	if o.quiet || o.json {
+		return false
+	}
+	f, ok := o.err.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// result prints v as JSON with --json, or text otherwise.
+func (o *globalOptions) result(v any, text func(io.Writer)) error {
+	if o.json {
+		enc := json.NewEncoder(o.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	if !o.quiet {
+		text(o.out)
+	}
+	return nil
+}
+
+func requireFlag(name, value, env string) error {
+	if value == "" {
+		if env != "" {
+			return usageError("--%s is required (or set $%s)", name, env)
+		}
+		return usageError("--%s is required", name)
+	}
+	return nil
+}

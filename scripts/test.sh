@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every starmig test against real services: installs what the tests
+# need (a MinIO server built from the Go module proxy), then starts a private
+# PostgreSQL and MinIO, runs `go test ./...`, and stops both afterwards.
+# Extra arguments go to `go test` (for example -run or -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minio_version="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+gobin="$(go env GOPATH)/bin"
+if [[ -z "${STARMIG_MINIO:-}" ]] && ! command -v minio >/dev/null && [[ ! -x "$gobin/minio" ]]; then
+  echo "scripts/test.sh: building the MinIO server (a few minutes the first time)" >&2
+  go install "$minio_version"
+fi
+for bin in initdb postgres; do
+  if ! command -v "$bin" >/dev/null && ! ls /usr/lib/postgresql/*/bin/"$bin" >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the PostgreSQL server" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    break
+  fi
+done
+
+go vet ./...
+exec go run ./internal/testenv/withservices -- go test -count=1 -timeout 60m "$@" ./...
