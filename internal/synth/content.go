@@ -2,7 +2,7 @@ package synth
 
 import (
 	"bytes"
-	"compress/zlib"
+	"hash/adler32"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -54,10 +54,7 @@ func (g *generator) png(size int) []byte {
 			raw = binary.LittleEndian.AppendUint64(raw, g.r.Uint64())
 		}
 	}
-	var z bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&z, zlib.NoCompression)
-	_, _ = zw.Write(raw)
-	_ = zw.Close()
+	z := storedZlib(raw)
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -74,7 +71,27 @@ func (g *generator) png(size int) []byte {
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
 	ihdr[8], ihdr[9] = 8, 0 // 8-bit grayscale
 	chunk("IHDR", ihdr)
-	chunk("IDAT", z.Bytes())
+	chunk("IDAT", z)
 	chunk("IEND", nil)
 	return b.Bytes()
+}
+
+// storedZlib wraps data in a zlib stream of stored (uncompressed) deflate
+// blocks (RFC 1950, 1951): valid for any decoder, and far cheaper than
+// setting up a compressor for each small image.
+func storedZlib(data []byte) []byte {
+	sum := adler32.Checksum(data)
+	out := make([]byte, 0, len(data)+len(data)/65535*5+11)
+	out = append(out, 0x78, 0x01)
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), 65535)
+		final := byte(0)
+		if n == len(data) {
+			final = 1
+		}
+		out = append(out, final, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+		out = append(out, data[:n]...)
+		data = data[n:]
+	}
+	return binary.BigEndian.AppendUint32(out, sum)
 }

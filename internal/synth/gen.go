@@ -102,11 +102,13 @@ func generate(ctx context.Context, path string, o Options) (stats Stats, err err
 			_ = tx.Rollback()
 		}
 	}()
-	g, err := newGenerator(ctx, tx, o)
+	in := newInserter(ctx)
+	g, err := newGenerator(ctx, tx, in, o)
 	if err != nil {
-		return stats, err
+		return stats, errors.Join(err, in.close())
 	}
-	if err := g.run(ctx); err != nil {
+	runErr := g.run(ctx)
+	if err := errors.Join(runErr, in.close()); err != nil {
 		return stats, err
 	}
 	stats.Rows = map[string]int64{}
@@ -158,7 +160,7 @@ type recentPerson struct {
 	liveValid bool
 }
 
-func newGenerator(ctx context.Context, tx *sql.Tx, o Options) (*generator, error) {
+func newGenerator(ctx context.Context, tx *sql.Tx, in *inserter, o Options) (*generator, error) {
 	g := &generator{
 		o:      o,
 		r:      rand.New(rand.NewPCG(o.Seed, o.Seed^0x5354415231)),
@@ -179,7 +181,7 @@ func newGenerator(ctx context.Context, tx *sql.Tx, o Options) (*generator, error
 		}
 	}
 	for _, t := range extract.Tables {
-		w, err := newTableWriter(ctx, tx, t)
+		w, err := newTableWriter(ctx, tx, in, t)
 		if err != nil {
 			return nil, err
 		}
