@@ -2,9 +2,9 @@ package synth
 
 import (
 	"bytes"
-	"hash/adler32"
 	"encoding/binary"
 	"fmt"
+	"hash/adler32"
 	"hash/crc32"
 )
 
