@@ -33,6 +33,16 @@ func RedactURL(s string) string {
 		}
 		return s
 	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		// Not parseable as a URL: mask between the user's colon and the
+		// last @ of the authority.
+		if at := strings.LastIndex(rest, "@"); at > 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				return scheme + "://" + rest[:colon+1] + Redacted + rest[at:]
+			}
+		}
+		return s
+	}
 	fields := strings.Fields(s)
 	for i, f := range fields {
 		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {

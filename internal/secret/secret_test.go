@@ -11,6 +11,7 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"postgres://migrator:s3cr%40t@db.example:5432/star2?sslmode=verify-full",
 		"oracle://reader:s3cr@t@star1:1521/STAR1",
 		"host=db user=migrator password=s3cr@t dbname=star2",
+		"oracle://reader:s3cr%zz@star1:1521/STAR1", // not a valid URL
 	} {
 		d := DSN(in)
 		for _, out := range []string{d.String(), fmt.Sprint(d), fmt.Sprintf("%v", d), d.LogValue().String()} {

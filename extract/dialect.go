@@ -1,0 +1,157 @@
+package extract
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Dialect is what differs between the databases STAR1 can be read from:
+// the SQL that selects a table's columns as STAR1 values, and how a value
+// the driver returns becomes a Row value.
+type Dialect interface {
+	// Name is "sqlite" or "oracle".
+	Name() string
+	// Table is the table's name as a query names it (with the snapshot
+	// clause where the dialect needs one).
+	Table(t Table) string
+	// Column is the select expression that yields column c as STAR1 text
+	// for money and dates, or the column itself.
+	Column(c Column, qualifier string) string
+}
+
+// SelectSQL is the query a scan runs.
+func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		exprs[i] = d.Column(c, "")
+	}
+	if len(orderBy) == 0 {
+		orderBy = t.Key
+	}
+	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(exprs, ", "), d.Table(t), strings.Join(orderBy, ", "))
+}
+
+// NormalizeDecimal turns a database's decimal text into canonical STAR1
+// money text: a leading zero before the point ("0.5", not ".5"), no plus
+// sign, no trailing point. It refuses anything that is not a plain decimal,
+// naming the value.
+func NormalizeDecimal(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	neg := strings.HasPrefix(t, "-")
+	t = strings.TrimPrefix(strings.TrimPrefix(t, "-"), "+")
+	intPart, frac, hasDot := strings.Cut(t, ".")
+	if intPart == "" && frac == "" || strings.ContainsAny(frac, ".") {
+		return "", fmt.Errorf("decimal %q: not a decimal number", s)
+	}
+	for _, part := range []string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return "", fmt.Errorf("decimal %q: not a decimal number", s)
+			}
+		}
+	}
+	if intPart == "" {
+		intPart = "0"
+	}
+	out := intPart
+	if hasDot && frac != "" {
+		out += "." + frac
+	}
+	if neg && strings.Trim(out, "0.") != "" {
+		out = "-" + out
+	}
+	return out, nil
+}
+
+// WallClockText checks that s is a STAR1 DATE as wall-clock text
+// "YYYY-MM-DD HH:MM:SS" and returns it; a date alone gets midnight.
+func WallClockText(s string) (string, error) {
+	if len(s) == 10 {
+		s += " 00:00:00"
+	}
+	if len(s) != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+		return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", s)
+	}
+	for i := 0; i < len(s); i++ {
+		switch i {
+		case 4, 7, 10, 13, 16:
+			continue
+		}
+		if s[i] < '0' || s[i] > '9' {
+			return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", s)
+		}
+	}
+	return s, nil
+}
+
+// decode turns a driver value of a column into a Row value, naming the
+// table, column and value on error.
+func decode(t Table, c Column, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	bad := func(err error) error {
+		return fmt.Errorf("extract: %s.%s: %w", t.Name, c.Name, err)
+	}
+	switch c.Kind {
+	case Integer:
+		switch x := v.(type) {
+		case int64:
+			return x, nil
+		case string:
+			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			if err != nil {
+				return nil, bad(fmt.Errorf("id %q: not an integer", x))
+			}
+			return n, nil
+		case float64:
+			if x != float64(int64(x)) {
+				return nil, bad(fmt.Errorf("id %v: not an integer", x))
+			}
+			return int64(x), nil
+		}
+	case Decimal:
+		s, ok := text(v)
+		if !ok {
+			return nil, bad(fmt.Errorf("money value of type %T: want decimal text", v))
+		}
+		d, err := NormalizeDecimal(s)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return d, nil
+	case Date:
+		s, ok := text(v)
+		if !ok {
+			return nil, bad(fmt.Errorf("date value of type %T: want wall-clock text", v))
+		}
+		d, err := WallClockText(s)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return d, nil
+	case Text, CLOB:
+		if s, ok := text(v); ok {
+			return s, nil
+		}
+	case BLOB:
+		switch x := v.(type) {
+		case []byte:
+			return x, nil
+		case string:
+			return []byte(x), nil
+		}
+	}
+	return nil, bad(fmt.Errorf("unexpected value of type %T", v))
+}
+
+func text(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	}
+	return "", false
+}

@@ -1,0 +1,138 @@
+package extract
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestOracleSelectSQL(t *testing.T) {
+	otsus, _ := TableByName("OTSUS")
+	got := SelectSQL(oracleDialect{scn: "81234567"}, otsus, otsus.Columns, nil)
+	want := "SELECT TO_CHAR(OTSUS_ID) AS OTSUS_ID, TO_CHAR(MENETLUS_ID) AS MENETLUS_ID, TEENUS_KOOD, TULEMUS, " +
+		"TO_CHAR(SUMMA, 'TM9', 'NLS_NUMERIC_CHARACTERS=''.,''') AS SUMMA, VALUUTA, " +
+		"TO_CHAR(KEHTIV_ALATES, 'YYYY-MM-DD HH24:MI:SS') AS KEHTIV_ALATES, TO_CHAR(KEHTIV_KUNI, 'YYYY-MM-DD HH24:MI:SS') AS KEHTIV_KUNI, " +
+		"TO_CHAR(OTSUSE_KP, 'YYYY-MM-DD HH24:MI:SS') AS OTSUSE_KP FROM STAR1.OTSUS AS OF SCN 81234567 ORDER BY OTSUS_ID"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// A read-only transaction has no AS OF clause; a narrow scan selects
+	// only its columns, in the order asked for.
+	isik, _ := TableByName("ISIK")
+	cols, err := scanColumns(isik, []string{"ISIK_ID", "LOODUD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = SelectSQL(oracleDialect{}, isik, cols, []string{"ISIKUKOOD", "ISIK_ID"})
+	want = "SELECT TO_CHAR(ISIK_ID) AS ISIK_ID, TO_CHAR(LOODUD, 'YYYY-MM-DD HH24:MI:SS') AS LOODUD FROM STAR1.ISIK ORDER BY ISIKUKOOD, ISIK_ID"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if _, err := scanColumns(isik, []string{"NOPE"}); err == nil || !strings.Contains(err.Error(), "ISIK has no column NOPE") {
+		t.Errorf("unknown column: %v", err)
+	}
+}
+
+func TestSQLiteSelectSQL(t *testing.T) {
+	makse, _ := TableByName("MAKSE")
+	got := SelectSQL(sqliteDialect{}, makse, makse.Columns, nil)
+	want := "SELECT MAKSE_ID, OTSUS_ID, SUMMA, VALUUTA, MAKSE_KP, SAAJA_IBAN, STAATUS FROM MAKSE ORDER BY MAKSE_ID"
+	if got != want {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestOracleURLRaisesPrefetch(t *testing.T) {
+	got, err := OracleURL("oracle://reader:pw@star1.example:1521/STAR1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "PREFETCH_ROWS=5000") {
+		t.Errorf("%s: no PREFETCH_ROWS=5000", got)
+	}
+	got, _ = OracleURL("oracle://reader:pw@star1.example:1521/STAR1?PREFETCH_ROWS=200")
+	if !strings.Contains(got, "PREFETCH_ROWS=200") || strings.Contains(got, "5000") {
+		t.Errorf("%s: an explicit PREFETCH_ROWS must stay", got)
+	}
+	if _, err := OracleURL("oracle://reader:s3cret@%zz"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad URL: %v", err)
+	}
+}
+
+func TestNormalizeDecimal(t *testing.T) {
+	for in, want := range map[string]string{
+		".5": "0.5", "-.5": "-0.5", "1234.5": "1234.5", "1234.50": "1234.50", "12": "12", "0": "0",
+		"-0": "0", " 7.25 ": "7.25", "+3.1": "3.1", "12.": "12", "9999999999.99": "9999999999.99",
+	} {
+		got, err := NormalizeDecimal(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeDecimal(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1,5", "1e3", "abc", "1.2.3", "-", "."} {
+		if got, err := NormalizeDecimal(in); err == nil {
+			t.Errorf("NormalizeDecimal(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+func TestDecodeOracleValues(t *testing.T) {
+	otsus, _ := TableByName("OTSUS")
+	col := func(n string) Column { c, _ := otsus.Column(n); return c }
+	cases := []struct {
+		col  string
+		in   any
+		want any
+	}{
+		{"OTSUS_ID", "812345678901", int64(812345678901)},
+		{"OTSUS_ID", int64(5), int64(5)},
+		{"SUMMA", ".5", "0.5"},
+		{"SUMMA", "1564.66", "1564.66"},
+		{"SUMMA", nil, nil},
+		{"OTSUSE_KP", "2015-03-29 03:30:00", "2015-03-29 03:30:00"},
+		{"OTSUSE_KP", "2015-03-29", "2015-03-29 00:00:00"},
+		{"TEENUS_KOOD", []byte("KODUTEENUS"), "KODUTEENUS"},
+	}
+	for _, c := range cases {
+		got, err := decode(otsus, col(c.col), c.in)
+		if err != nil || got != c.want {
+			t.Errorf("%s %v: got %v (%T), %v; want %v", c.col, c.in, got, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		col string
+		in  any
+	}{{"OTSUS_ID", "12a"}, {"SUMMA", "1,5"}, {"OTSUSE_KP", "29.03.2015"}, {"SUMMA", 1.5}} {
+		_, err := decode(otsus, col(c.col), c.in)
+		if err == nil || !strings.Contains(err.Error(), "OTSUS."+c.col) {
+			t.Errorf("%s %v: error %v should name the column", c.col, c.in, err)
+		}
+	}
+}
+
+func FuzzNormalizeDecimal(f *testing.F) {
+	for _, s := range []string{".5", "-12.30", "1e3", "", "9999999999.99"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := NormalizeDecimal(s)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeDecimal(out)
+		if err != nil || again != out {
+			t.Fatalf("%q -> %q -> %q, %v: not stable", s, out, again, err)
+		}
+	})
+}
+
+func FuzzWallClockText(f *testing.F) {
+	for _, s := range []string{"2015-03-29 03:30:00", "2015-03-29", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := WallClockText(s)
+		if err == nil && len(out) != 19 {
+			t.Fatalf("%q -> %q", s, out)
+		}
+	})
+}

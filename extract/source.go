@@ -1,0 +1,74 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/starmig/starmig/internal/secret"
+)
+
+// Row is one STAR1 row, its values in the order of the columns asked for,
+// exactly as STAR1 holds them: nil for NULL, int64 for ids (Integer),
+// string for money as decimal text (Decimal), for DATE as wall-clock text
+// "YYYY-MM-DD HH:MM:SS" (Date) and for text (Text, CLOB), []byte for BLOB.
+// A Row passed to a callback is valid only during the call.
+type Row []any
+
+// Source is STAR1, read through one database driver.
+//
+// Begin opens one consistent snapshot of the whole of STAR1: every read
+// through the snapshot sees STAR1 as it was at one moment, while STAR1 goes
+// on taking writes. A caller may hold only one snapshot per Source at a
+// time, and Close the Source after the snapshot.
+type Source interface {
+	Begin(ctx context.Context) (Snapshot, error)
+	// Dialect is the SQL dialect of the source, for queries built elsewhere.
+	Dialect() Dialect
+	// String names the source with any password masked.
+	String() string
+	Close() error
+}
+
+// Snapshot is one consistent read of STAR1.
+//
+// Scan streams the rows of a table in the order of orderBy (the primary key
+// when empty), with the columns asked for (all when nil), calling fn for
+// each row; memory does not grow with the table. An error from fn stops the
+// scan and is returned as it is. Query runs an aggregate query (built with
+// Dialect) in the same snapshot. Scans and queries run one at a time.
+type Snapshot interface {
+	Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error
+	Query(ctx context.Context, query string, fn func(values []any) error) error
+	Close() error
+}
+
+// Open opens a source from its URL: sqlite:PATH for the stand-in, or
+// oracle://user:password@host:port/service for production STAR1.
+func Open(ctx context.Context, url string) (Source, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
+	case strings.HasPrefix(url, "oracle://"):
+		return openOracle(ctx, url)
+	default:
+		return nil, fmt.Errorf("extract: source %q: want sqlite:PATH or oracle://user:password@host:port/service", secret.RedactURL(url))
+	}
+}
+
+// scanColumns resolves the columns of a scan: all when nil, and checks
+// that every name is a column of t.
+func scanColumns(t Table, names []string) ([]Column, error) {
+	if names == nil {
+		return t.Columns, nil
+	}
+	cols := make([]Column, len(names))
+	for i, n := range names {
+		c, ok := t.Column(n)
+		if !ok {
+			return nil, fmt.Errorf("extract: %s has no column %s", t.Name, n)
+		}
+		cols[i] = c
+	}
+	return cols, nil
+}

@@ -1,0 +1,223 @@
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The extraction suite runs against the SQLite stand-in, and against a real
+// Oracle when STARMIG_TEST_ORACLE_DSN names one (oracle://user:pw@host:port/
+// service, a read-only account on a STAR1 schema).
+const envOracle = "STARMIG_TEST_ORACLE_DSN"
+
+// sampleCopy copies the sample STAR1 so a test may write to it.
+func sampleCopy(t *testing.T) string {
+	t.Helper()
+	src, err := os.Open(filepath.Join("..", "testdata", "star1-small.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(t.TempDir(), "star1.db")
+	dst, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func sources(t *testing.T) map[string]string {
+	s := map[string]string{"sqlite": "sqlite:" + sampleCopy(t)}
+	if dsn := os.Getenv(envOracle); dsn != "" {
+		s["oracle"] = dsn
+	}
+	return s
+}
+
+func TestExtractionSuite(t *testing.T) {
+	for name, url := range sources(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			src, err := Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			snap, err := src.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer snap.Close()
+			first := map[string]string{}
+			for _, tb := range Tables {
+				var count int64
+				if err := snap.Query(ctx, "SELECT COUNT(*) FROM "+src.Dialect().Table(tb), func(v []any) error {
+					_, err := fmt.Sscan(fmt.Sprint(v[0]), &count)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				var n int64
+				var digest strings.Builder
+				err := snap.Scan(ctx, tb, nil, nil, func(r Row) error {
+					n++
+					if len(r) != len(tb.Columns) {
+						return fmt.Errorf("%s: %d values", tb.Name, len(r))
+					}
+					for i, c := range tb.Columns {
+						if err := checkKind(c, r[i]); err != nil {
+							return fmt.Errorf("%s.%s row %d: %w", tb.Name, c.Name, n, err)
+						}
+					}
+					if n <= 50 {
+						fmt.Fprintf(&digest, "%v\n", r)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != count {
+					t.Errorf("%s: scanned %d rows, COUNT(*) says %d", tb.Name, n, count)
+				}
+				first[tb.Name] = digest.String()
+			}
+			// Reading again in the same snapshot gives the same rows.
+			for _, tb := range Tables {
+				var digest strings.Builder
+				var n int
+				if err := snap.Scan(ctx, tb, nil, nil, func(r Row) error {
+					if n++; n <= 50 {
+						fmt.Fprintf(&digest, "%v\n", r)
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if digest.String() != first[tb.Name] {
+					t.Errorf("%s: second read differs", tb.Name)
+				}
+			}
+		})
+	}
+}
+
+func checkKind(c Column, v any) error {
+	if v == nil {
+		if c.NotNull {
+			return fmt.Errorf("NULL in a NOT NULL column")
+		}
+		return nil
+	}
+	var ok bool
+	switch c.Kind {
+	case Integer:
+		_, ok = v.(int64)
+	case Decimal:
+		var s string
+		if s, ok = v.(string); ok {
+			if n, err := NormalizeDecimal(s); err != nil || n != s {
+				return fmt.Errorf("money %q not canonical", s)
+			}
+		}
+	case Date:
+		var s string
+		if s, ok = v.(string); ok {
+			if _, err := WallClockText(s); err != nil {
+				return err
+			}
+		}
+	case Text, CLOB:
+		_, ok = v.(string)
+	case BLOB:
+		_, ok = v.([]byte)
+	}
+	if !ok {
+		return fmt.Errorf("value of type %T", v)
+	}
+	return nil
+}
+
+// TestSnapshotIgnoresConcurrentWrites: a writer commits a change to two
+// tables while a snapshot is open; the snapshot sees neither half, a new
+// snapshot sees both.
+func TestSnapshotIgnoresConcurrentWrites(t *testing.T) {
+	path := sampleCopy(t)
+	ctx := context.Background()
+	src, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	count := func(s Snapshot, table string) int {
+		tb, _ := TableByName(table)
+		n := 0
+		if err := s.Scan(ctx, tb, []string{tb.Key[0]}, nil, func(Row) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persons, procs := count(snap, "ISIK"), count(snap, "MENETLUS")
+
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tx, err := w.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO ISIK (ISIK_ID, ISIKUKOOD, LOODUD, KUSTUTATUD) VALUES (99999, '37605030299', '2026-11-20 10:00:00', 'E')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO MENETLUS (MENETLUS_ID, ISIK_ID, KOV_KOOD, LIIK, STAATUS, ALGUS_KP) VALUES (99999, 99999, '0100', 'TEENUS', 'A', '2026-11-20 00:00:00')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if p, m := count(snap, "ISIK"), count(snap, "MENETLUS"); p != persons || m != procs {
+		t.Errorf("open snapshot saw the write: %d/%d persons, %d/%d proceedings", p, persons, m, procs)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if p, m := count(snap, "ISIK"), count(snap, "MENETLUS"); p != persons+1 || m != procs+1 {
+		t.Errorf("new snapshot: %d persons (want %d), %d proceedings (want %d)", p, persons+1, m, procs+1)
+	}
+}
+
+func TestOpenErrorsNameTheSource(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(ctx, "sqlite:/nonexistent/star1.db"); err == nil || !strings.Contains(err.Error(), "/nonexistent/star1.db") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Open(ctx, "mysql://u:hunter2@h/db"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "sqlite:PATH") {
+		t.Errorf("unknown scheme: %v", err)
+	}
+	if _, err := Open(ctx, "oracle://u:hunter2@127.0.0.1:1/STAR1?CONNECTION TIMEOUT=2"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("unreachable Oracle: %v", err)
+	}
+}
