@@ -79,3 +79,6 @@ CREATE TABLE IF NOT EXISTS migration.conflict (
 
 CREATE OR REPLACE VIEW migration.row_outcome AS
   SELECT star1_table, star1_id, outcome, rule, star2_id FROM migration.row_map;
+
+-- The STAR2 row a loaded STAR1 row owns, for re-runs and resolution.
+CREATE INDEX IF NOT EXISTS row_map_star2 ON migration.row_map (star2_id) WHERE outcome = 'loaded';

@@ -1,0 +1,262 @@
+// Package batch runs a migration batch: it reads one snapshot of STAR1
+// through extract, maps it by the rules of mapping, and writes STAR2 and
+// the bookkeeping through load. All the orchestration lives here; the
+// packages it calls are kept simple.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+// Options say what a batch migrates and how.
+type Options struct {
+	Source        string     // sqlite:PATH or oracle://user:password@host:port/service
+	Target        secret.DSN // the STAR2 PostgreSQL
+	Mappings      string     // the mapping folder
+	Batch         string
+	AsOf          time.Time // reference date, midnight UTC
+	LiveYears     int
+	AllowUnmapped bool
+	Now           func() time.Time // the clock for the bookkeeping's timestamps
+	Log           *slog.Logger
+	// Progress, when set, hears how far each phase and table is.
+	Progress func(phase, table string, rows int64)
+}
+
+// Summary says what a run did.
+type Summary struct {
+	Batch    string                 `json:"batch"`
+	RunID    int64                  `json:"run_id"`
+	AsOf     string                 `json:"as_of"`
+	Tables   map[string]*load.Stats `json:"tables"`
+	Unknown  map[string]int64       `json:"unknown_municipalities,omitempty"`
+	Report   *Report                `json:"reconciliation,omitempty"`
+	Unmapped []UnmappedCode         `json:"unmapped_codes,omitempty"`
+}
+
+// UnmappedCode is a classifier code in use that the mapping folder does not
+// map, with the number of rows that use it.
+type UnmappedCode struct {
+	Class string `json:"class"`
+	Code  string `json:"code"`
+	Rows  int64  `json:"rows"`
+}
+
+// PreflightError stops a batch before anything is written: classifier
+// codes in use have no mapping (STAR2.md rule 8).
+type PreflightError struct{ Codes []UnmappedCode }
+
+func (e *PreflightError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pre-flight: %d classifier codes in use have no mapping (add them to classifiers.csv, or run with --allow-unmapped to quarantine their rows):", len(e.Codes))
+	for _, c := range e.Codes {
+		fmt.Fprintf(&b, "\n  %s/%s: %d rows", c.Class, c.Code, c.Rows)
+	}
+	return b.String()
+}
+
+// classifierColumns are the STAR1 columns holding codes of a code list.
+var classifierColumns = []struct{ table, column, class string }{
+	{"ISIKU_SEOS", "SEOSE_LIIK", "SEOSE_LIIK"},
+	{"POORDUMINE", "KANAL", "KANAL"},
+	{"MENETLUS", "LIIK", "MENETLUSE_LIIK"},
+	{"OTSUS", "TEENUS_KOOD", "TEENUS"},
+	{"TOIMING", "LIIK", "TOIMINGU_LIIK"},
+}
+
+// Preflight lists the classifier codes in use that have no mapping.
+func Preflight(ctx context.Context, src extract.Source, snap extract.Snapshot, maps *mapping.Mappings) ([]UnmappedCode, error) {
+	var out []UnmappedCode
+	for _, cc := range classifierColumns {
+		t, err := extract.TableByName(cc.table)
+		if err != nil {
+			return nil, err
+		}
+		q := fmt.Sprintf("SELECT %s, COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s", cc.column, src.Dialect().Table(t), cc.column, cc.column)
+		err = snap.Query(ctx, q, func(v []any) error {
+			code := fmt.Sprint(asText(v[0]))
+			if _, ok := maps.Classifier(cc.class, code); !ok {
+				var n int64
+				if _, err := fmt.Sscan(fmt.Sprint(asText(v[1])), &n); err != nil {
+					return fmt.Errorf("pre-flight: count of %s/%s: %w", cc.class, code, err)
+				}
+				out = append(out, UnmappedCode{Class: cc.class, Code: code, Rows: n})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Class != out[j].Class {
+			return out[i].Class < out[j].Class
+		}
+		return out[i].Code < out[j].Code
+	})
+	return out, nil
+}
+
+func asText(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
+}
+
+// connect opens a STAR2 connection whose text rendering of rows is fixed,
+// so that row hashes computed in SQL are stable.
+func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
+	}
+	cfg.RuntimeParams["timezone"] = "UTC"
+	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
+	cfg.RuntimeParams["extra_float_digits"] = "3"
+	cfg.RuntimeParams["application_name"] = "starmig"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
+	}
+	return conn, nil
+}
+
+// Migrate runs one batch: pre-flight, pass 1 (plan), the outcome rules,
+// pass 2 (load), and the reconciliation of what it did. A run that is
+// interrupted is completed by running the same batch again.
+func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
+	if o.Now == nil {
+		return nil, errors.New("batch: no clock")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, string, int64) {}
+	}
+	maps, err := mapping.LoadFolder(o.Mappings)
+	if err != nil {
+		return nil, err
+	}
+	src, err := extract.Open(ctx, o.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, src.Close()) }()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, snap.Close()) }()
+
+	sum = &Summary{Batch: o.Batch, AsOf: o.AsOf.Format(time.DateOnly)}
+	unmapped, err := Preflight(ctx, src, snap, maps)
+	if err != nil {
+		return nil, err
+	}
+	sum.Unmapped = unmapped
+	if len(unmapped) > 0 && !o.AllowUnmapped {
+		return sum, &PreflightError{Codes: unmapped}
+	}
+
+	conn, err := connect(ctx, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	read, err := connect(ctx, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer read.Close(context.Background())
+	if err := load.ApplyBookkeeping(ctx, conn); err != nil {
+		return nil, err
+	}
+	runID, err := load.StartRun(ctx, conn, load.BatchSpec{Name: o.Batch, AsOf: o.AsOf, LiveYears: o.LiveYears}, o.Now())
+	if err != nil {
+		return nil, err
+	}
+	sum.RunID = runID
+	o.Log.Info("run started", "batch", o.Batch, "run", runID, "source", src.String())
+	defer func() {
+		state := "completed"
+		if err != nil {
+			state = "failed"
+		}
+		ctx := context.Background()
+		finishErr := load.FinishRun(ctx, conn, runID, o.Batch, state, sum, o.Now())
+		dropErr := load.DropPlan(ctx, conn, runID)
+		err = errors.Join(err, finishErr, dropErr)
+	}()
+
+	if err := ensureReference(ctx, conn, maps); err != nil {
+		return sum, err
+	}
+	cfg := &mapping.Config{Mappings: maps, AsOf: o.AsOf}
+	if err := load.SetPhase(ctx, conn, runID, "plan"); err != nil {
+		return sum, err
+	}
+	if err := plan(ctx, conn, snap, cfg, runID, o); err != nil {
+		return sum, err
+	}
+	if err := load.ComputeOutcomes(ctx, conn, runID, o.AsOf, o.LiveYears); err != nil {
+		return sum, err
+	}
+	if err := load.SetPhase(ctx, conn, runID, "load"); err != nil {
+		return sum, err
+	}
+	w, err := load.NewWriter(ctx, conn, runID, o.Batch)
+	if err != nil {
+		return sum, err
+	}
+	if err := loadAll(ctx, read, w, snap, cfg, runID, o); err != nil {
+		return sum, err
+	}
+	sum.Tables = w.Stats()
+	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
+		return sum, err
+	}
+	rep, err := reconcile(ctx, conn, snap, src.Dialect(), maps, o.Batch, false, o.Progress)
+	if err != nil {
+		return sum, err
+	}
+	sum.Report = rep
+	if !rep.OK() {
+		return sum, &FindingsError{Report: rep}
+	}
+	return sum, nil
+}
+
+func ensureReference(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings) error {
+	var ms [][2]string
+	seen := map[string]bool{}
+	for _, m := range maps.Municipalities {
+		if !seen[m.Code] {
+			seen[m.Code] = true
+			ms = append(ms, [2]string{m.Code, m.Name})
+		}
+	}
+	var cs [][3]string
+	seenC := map[[2]string]bool{}
+	for _, c := range maps.Classifiers {
+		if k := [2]string{c.Kind, c.Code}; !seenC[k] {
+			seenC[k] = true
+			cs = append(cs, [3]string{c.Kind, c.Code, c.Name})
+		}
+	}
+	return load.EnsureReference(ctx, conn, ms, cs)
+}

@@ -1,0 +1,84 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/load"
+)
+
+var asOf = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func clock() time.Time { return time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) }
+
+// star1 generates a synthetic STAR1 with every quirk into a fresh folder and
+// returns its path and mapping folder.
+func star1(t testing.TB, persons int, seed uint64, edit func(*synth.Rates)) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "star1.db")
+	r := synth.DefaultRates()
+	if edit != nil {
+		edit(&r)
+	}
+	if _, err := synth.Generate(context.Background(), path, synth.Options{Persons: persons, Seed: seed, AsOf: asOf, Rates: r, DocSize: 400}); err != nil {
+		t.Fatal(err)
+	}
+	maps := filepath.Join(dir, "mappings")
+	if err := synth.WriteMappings(maps); err != nil {
+		t.Fatal(err)
+	}
+	return path, maps
+}
+
+// target is a fresh STAR2 database with the schema applied.
+func target(t testing.TB) (secret.DSN, *pgx.Conn) {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := load.ApplySchema(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	return secret.DSN(dsn), conn
+}
+
+func options(path, maps string, dsn secret.DSN) Options {
+	return Options{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", AsOf: asOf, LiveYears: 5, Now: clock}
+}
+
+func TestMigrateEveryQuirkReconciles(t *testing.T) {
+	path, maps := star1(t, 3000, 11, nil)
+	dsn, conn := target(t)
+	sum, err := Migrate(context.Background(), options(path, maps, dsn))
+	if err != nil {
+		var fe *FindingsError
+		if errors.As(err, &fe) {
+			for _, f := range fe.Report.Findings[:min(20, len(fe.Report.Findings))] {
+				t.Log(f)
+			}
+		}
+		t.Fatal(err)
+	}
+	for table, s := range sum.Tables {
+		t.Logf("%s: %+v", table, *s)
+	}
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM star2.person").Scan(&n); err != nil || n == 0 {
+		t.Fatalf("star2.person has %d rows: %v", n, err)
+	}
+	_ = os.Getenv
+}

@@ -1,0 +1,283 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+// parents are the references of each STAR1 table, for rows whose parent
+// the database refused in this run.
+var parents = map[string][][2]string{
+	"ISIKU_SEOS":   {{"ISIK_ID", "ISIK"}, {"SEOTUD_ISIK_ID", "ISIK"}},
+	"POORDUMINE":   {{"ISIK_ID", "ISIK"}},
+	"MENETLUS":     {{"ISIK_ID", "ISIK"}, {"POORDUMINE_ID", "POORDUMINE"}},
+	"OTSUS":        {{"MENETLUS_ID", "MENETLUS"}},
+	"MAKSE":        {{"OTSUS_ID", "OTSUS"}},
+	"JUHTUMIPLAAN": {{"MENETLUS_ID", "MENETLUS"}},
+	"TOIMING":      {{"MENETLUS_ID", "MENETLUS"}},
+	"DOKUMENT":     {{"MENETLUS_ID", "MENETLUS"}},
+}
+
+// planned is one row of the plan stream: the outcome the rules gave a row,
+// and what the bookkeeping holds of it from earlier runs.
+type planned struct {
+	id                     int64
+	outcome                string
+	rule, detail, kov      pgtype.Text
+	amount                 pgtype.Numeric
+	person, related, star2 pgtype.UUID
+	prevOutcome, prevRule  pgtype.Text
+	prevSource, prevTarget []byte
+	prevStar2              pgtype.UUID
+	ownerID                pgtype.Int8
+	ownerTarget            []byte
+}
+
+func planQuery(runID int64, name string) string {
+	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
+       rm.outcome, rm.rule, rm.source_hash, rm.target_hash, rm.star2_id, own.star1_id, own.target_hash
+  FROM %[1]s.%[2]s_out o
+  LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
+  LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
+                      WHERE m.star2_id = o.star2_id AND m.outcome = 'loaded' AND m.star2_table = $2
+                      ORDER BY m.star1_id LIMIT 1) own ON o.star2_id IS NOT NULL
+ ORDER BY o.id`, load.WorkSchema(runID), name)
+}
+
+// loadAll is pass 2: every table read in full, parents first, merged with
+// its plan by id, and written.
+func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
+	for _, mt := range mapping.Tables {
+		if err := loadTable(ctx, read, w, snap, cfg, runID, mt, o); err != nil {
+			return err
+		}
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, mt mapping.Table, o Options) error {
+	t, err := extract.TableByName(mt.Star1)
+	if err != nil {
+		return err
+	}
+	pt, _ := load.PlanFor(mt.Star1)
+	rows, err := read.Query(ctx, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
+	if err != nil {
+		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	var n int64
+	var p planned
+	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
+		id, _ := r[0].(int64)
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+			}
+			return fmt.Errorf("batch: %s %d is in STAR1 but not in the plan of the same snapshot", t.Name, id)
+		}
+		if err := rows.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
+			&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget); err != nil {
+			return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+		}
+		if p.id != id {
+			return fmt.Errorf("batch: %s: STAR1 row %d met plan row %d: the snapshot moved", t.Name, id, p.id)
+		}
+		if err := loadRow(ctx, w, cfg, mt, t, r, &p); err != nil {
+			return err
+		}
+		if n++; n%5000 == 0 {
+			o.Progress("load", t.Name, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if rows.Next() {
+		return fmt.Errorf("batch: %s: the plan has rows STAR1 did not give", t.Name)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+	}
+	o.Progress("load", t.Name, n)
+	o.Log.Info("loaded", "table", t.Name, "rows", n)
+	return nil
+}
+
+func uuidOf(u pgtype.UUID) uuid.UUID {
+	if !u.Valid {
+		return uuid.Nil
+	}
+	return uuid.UUID(u.Bytes)
+}
+
+func text(t pgtype.Text) string {
+	if !t.Valid {
+		return ""
+	}
+	return t.String
+}
+
+// centsOf reads a numeric(…,2) amount.
+func centsOf(n pgtype.Numeric) (*mapping.Cents, error) {
+	if !n.Valid {
+		return nil, nil
+	}
+	v := new(big.Int).Set(n.Int)
+	for e := n.Exp; e < -2; e++ {
+		v.Quo(v, big.NewInt(10))
+	}
+	for e := n.Exp; e > -2; e-- {
+		v.Mul(v, big.NewInt(10))
+	}
+	if !v.IsInt64() {
+		return nil, fmt.Errorf("batch: amount %v out of range", n)
+	}
+	c := mapping.Cents(v.Int64())
+	return &c, nil
+}
+
+func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mapping.Table, t extract.Table, r extract.Row, p *planned) error {
+	src := HashRow(r)
+	amount, err := centsOf(p.amount)
+	if err != nil {
+		return err
+	}
+	it := load.Item{
+		Star1Table: t.Name, Star1ID: p.id, Outcome: p.outcome, Rule: text(p.rule), Detail: text(p.detail),
+		Star2Table: mt.Star2, Amount: amount, SourceHash: src,
+	}
+	if p.kov.Valid {
+		it.Kov = p.kov.String
+	}
+	if it.Outcome == load.Loaded || it.Outcome == load.Merged {
+		for _, ref := range parents[t.Name] {
+			if pid, ok := get(t.Name, r, ref[0]).(int64); ok && w.Rejected(ref[1], pid) {
+				it.Outcome, it.Rule = load.Quarantined, mapping.RuleParentQuarantined
+				it.Detail = fmt.Sprintf("%s: %s %d was refused by the database", mapping.RuleParentQuarantined, ref[1], pid)
+			}
+		}
+	}
+	prev := text(p.prevOutcome)
+	sameSource := bytes.Equal(p.prevSource, src)
+	switch it.Outcome {
+	case load.Loaded:
+		res := mt.Map(r, mapping.Refs{Person: uuidOf(p.person), Related: uuidOf(p.related)}, cfg)
+		if res.Rule != "" {
+			return fmt.Errorf("batch: %s %d: the load found %q where the plan found none", t.Name, p.id, res.Detail)
+		}
+		it.Star2ID, it.Values, it.Corrections = res.Values[0].(uuid.UUID), res.Values, res.Corrections
+		kept := append(extract.Row(nil), r...)
+		it.OriginalOf = func() []byte { return RowJSON(t, kept) }
+		ownerID, ownerTarget := p.ownerID, p.ownerTarget
+		if !p.star2.Valid && prev == load.Loaded { // every table but ISIK: the row owns its STAR2 row
+			ownerID, ownerTarget = pgtype.Int8{Int64: p.id, Valid: true}, p.prevTarget
+		}
+		switch {
+		case !ownerID.Valid:
+			it.Op = load.OpInsert
+		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource:
+			w.CountUnchanged(t.Name, it.Outcome)
+			return nil
+		default:
+			it.Op, it.ExpectHash = load.OpUpdate, hex.EncodeToString(ownerTarget)
+		}
+	case load.Merged:
+		it.Star2ID = uuidOf(p.star2)
+		if prev == load.Merged && sameSource {
+			w.CountUnchanged(t.Name, it.Outcome)
+			return nil
+		}
+	default:
+		if prev == load.Loaded {
+			// Never deleted from STAR2: the row stays, and the run says so.
+			it.Report = fmt.Sprintf("now %s %s; left in STAR2 as it is", it.Outcome, it.Rule)
+			it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""
+			it.Star2ID, it.TargetHash, it.SourceHash = uuidOf(p.prevStar2), hex.EncodeToString(p.prevTarget), p.prevSource
+			break
+		}
+		if prev == it.Outcome && text(p.prevRule) == it.Rule && sameSource {
+			w.CountUnchanged(t.Name, it.Outcome)
+			return nil
+		}
+		if it.Outcome == load.Quarantined {
+			it.Original = RowJSON(t, r)
+		}
+	}
+	return w.Add(ctx, mt, it)
+}
+
+// HashRow is the SHA-256 of a STAR1 row's values, each tagged with its type
+// and length, so that any change of any value changes it.
+func HashRow(r extract.Row) []byte {
+	h := sha256.New()
+	var buf [9]byte
+	for _, v := range r {
+		var tag byte
+		var b []byte
+		switch x := v.(type) {
+		case nil:
+			tag = 0
+		case int64:
+			tag, b = 1, binary.BigEndian.AppendUint64(nil, uint64(x))
+		case string:
+			tag, b = 2, []byte(x)
+		case []byte:
+			tag, b = 3, x
+		default:
+			tag, b = 4, []byte(fmt.Sprint(x))
+		}
+		buf[0] = tag
+		binary.BigEndian.PutUint64(buf[1:], uint64(len(b)))
+		h.Write(buf[:])
+		h.Write(b)
+	}
+	return h.Sum(nil)
+}
+
+// RowJSON is a STAR1 row as a JSON object, BLOBs in base64, for the
+// quarantine: the original row, as STAR1 held it.
+func RowJSON(t extract.Table, r extract.Row) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range t.Columns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(c.Name)
+		b.Write(k)
+		b.WriteByte(':')
+		v := r[i]
+		if bs, ok := v.([]byte); ok {
+			v = base64.StdEncoding.EncodeToString(bs)
+		}
+		js, err := json.Marshal(v)
+		if err != nil {
+			js = []byte("null")
+		}
+		// NUL is valid in STAR1 text but not in jsonb: keep it visible as
+		// the six characters \u0000.
+		b.Write(bytes.ReplaceAll(js, []byte(`\u0000`), []byte(`\\u0000`)))
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}

@@ -1,0 +1,143 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+const planChunk = 10000
+
+// narrow lists a table's columns without its LOBs: pass 1 reads only what
+// the rules look at, and leaves CLOBs and BLOBs for the load.
+func narrow(t extract.Table) (names []string, positions []int) {
+	for i, c := range t.Columns {
+		if c.Kind != extract.CLOB && c.Kind != extract.BLOB {
+			names = append(names, c.Name)
+			positions = append(positions, i)
+		}
+	}
+	return names, positions
+}
+
+// plan is pass 1: every row of every table, mapped on its narrow columns,
+// becomes a row of its plan table with the rule it breaks on its own.
+func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
+	if err := load.CreatePlan(ctx, conn, runID); err != nil {
+		return err
+	}
+	for _, mt := range mapping.Tables {
+		t, err := extract.TableByName(mt.Star1)
+		if err != nil {
+			return err
+		}
+		pt, _ := load.PlanFor(mt.Star1)
+		names, pos := narrow(t)
+		full := make(extract.Row, len(t.Columns))
+		var rows [][]any
+		var n int64
+		err = snap.Scan(ctx, t, names, nil, func(r extract.Row) error {
+			clear(full)
+			for i, p := range pos {
+				full[p] = r[i]
+			}
+			res := mt.Map(full, mapping.Refs{}, cfg)
+			rows = append(rows, planRow(t.Name, full, res, cfg))
+			n++
+			if len(rows) == planChunk {
+				if err := load.CopyPlan(ctx, conn, runID, pt, rows); err != nil {
+					return err
+				}
+				rows = rows[:0]
+				o.Progress("plan", t.Name, n)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := load.CopyPlan(ctx, conn, runID, pt, rows); err != nil {
+			return err
+		}
+		o.Progress("plan", t.Name, n)
+		o.Log.Info("planned", "table", t.Name, "rows", n)
+	}
+	return nil
+}
+
+// get returns a column of a full STAR1 row.
+func get(table string, r extract.Row, col string) any {
+	t, _ := extract.TableByName(table)
+	for i, c := range t.Columns {
+		if c.Name == col {
+			return r[i]
+		}
+	}
+	panic(fmt.Sprintf("batch: %s has no column %s", table, col))
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// dateOf is the date part of a STAR1 DATE, or nil.
+func dateOf(v any) any {
+	s, ok := v.(string)
+	if !ok || len(s) < 10 {
+		return nil
+	}
+	d, err := time.Parse(time.DateOnly, s[:10])
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+func amount(res mapping.Result) any {
+	if res.AmountEUR == nil {
+		return nil
+	}
+	return mapping.Numeric(*res.AmountEUR)
+}
+
+// planRow is the plan table row of one STAR1 row (load.PlanTables).
+func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Config) []any {
+	id := r[0]
+	rule, detail := nullable(res.Rule), nullable(res.Detail)
+	switch table {
+	case "ISIK":
+		code, _, _ := mapping.PersonKey(get(table, r, "ISIKUKOOD"))
+		modified := get(table, r, "MUUDETUD")
+		if modified == nil {
+			modified = get(table, r, "LOODUD")
+		}
+		return []any{id, res.Values[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, get(table, r, "KOV_KOOD"), nil, rule, detail}
+	case "ISIKU_SEOS":
+		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "SEOTUD_ISIK_ID"), rule, detail}
+	case "POORDUMINE":
+		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "KOV_KOOD"), dateOf(get(table, r, "REG_KP")), rule, detail}
+	case "MENETLUS":
+		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), get(table, r, "KOV_KOOD"),
+			get(table, r, "STAATUS") == "A", dateOf(get(table, r, "LOPP_KP")), rule, detail}
+	case "OTSUS":
+		inForce := false
+		if from, ok := dateOf(get(table, r, "KEHTIV_ALATES")).(time.Time); ok && !from.After(cfg.AsOf) {
+			to, ok := dateOf(get(table, r, "KEHTIV_KUNI")).(time.Time)
+			inForce = !ok || !to.Before(cfg.AsOf)
+		}
+		return []any{id, get(table, r, "MENETLUS_ID"), inForce, amount(res), rule, detail}
+	case "MAKSE":
+		return []any{id, get(table, r, "OTSUS_ID"), amount(res), rule, detail}
+	default: // JUHTUMIPLAAN, TOIMING, DOKUMENT
+		return []any{id, get(table, r, "MENETLUS_ID"), nil, rule, detail}
+	}
+}

@@ -1,0 +1,353 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+// Counts are the rows and money of one table, for one municipality or in
+// total: from STAR1, and by outcome from the bookkeeping.
+type Counts struct {
+	Source    int64                    `json:"source_rows"`
+	SourceSum mapping.Cents            `json:"source_sum_cents"`
+	Outcomes  map[string]int64         `json:"outcomes"`
+	Sums      map[string]mapping.Cents `json:"outcome_sums_cents"`
+}
+
+func newCounts() *Counts {
+	return &Counts{Outcomes: map[string]int64{}, Sums: map[string]mapping.Cents{}}
+}
+
+// Accounted is the right-hand side of the identity: loaded + merged +
+// archived_only + excluded_deleted + quarantined.
+func (c *Counts) Accounted() (rows int64, sum mapping.Cents) {
+	for _, n := range c.Outcomes {
+		rows += n
+	}
+	for _, s := range c.Sums {
+		sum += s
+	}
+	return rows, sum
+}
+
+// TableReport is the reconciliation of one STAR1 table.
+type TableReport struct {
+	Table     string             `json:"table"`
+	Money     bool               `json:"money"`
+	Total     *Counts            `json:"total"`
+	ByKov     map[string]*Counts `json:"by_municipality"`
+	STAR2Rows int64              `json:"star2_rows"`
+	STAR2Sum  mapping.Cents      `json:"star2_sum_cents"`
+}
+
+// Finding is one difference a reconciliation found, naming the row.
+type Finding struct {
+	Table   string `json:"table"`
+	Star1ID int64  `json:"star1_id,omitempty"`
+	Star2ID string `json:"star2_id,omitempty"`
+	Kind    string `json:"kind"`
+	Detail  string `json:"detail"`
+}
+
+// Report is a reconciliation: the identity per table, per municipality and
+// in total, STAR2 checked against the bookkeeping, and every finding.
+type Report struct {
+	Batch    string         `json:"batch"`
+	Deep     bool           `json:"deep"`
+	Tables   []*TableReport `json:"tables"`
+	Findings []Finding      `json:"findings"`
+	More     int64          `json:"findings_not_listed,omitempty"`
+}
+
+// maxFindings bounds the findings a report lists; the rest are counted.
+const maxFindings = 1000
+
+func (r *Report) add(f Finding) {
+	if len(r.Findings) >= maxFindings {
+		r.More++
+		return
+	}
+	r.Findings = append(r.Findings, f)
+}
+
+// OK reports whether the batch reconciles.
+func (r *Report) OK() bool { return len(r.Findings) == 0 && r.More == 0 }
+
+// FindingsError is a batch that does not reconcile.
+type FindingsError struct{ Report *Report }
+
+func (e *FindingsError) Error() string {
+	n := int64(len(e.Report.Findings)) + e.Report.More
+	var b strings.Builder
+	fmt.Fprintf(&b, "reconciliation of batch %q failed with %d findings", e.Report.Batch, n)
+	for i, f := range e.Report.Findings {
+		if i == 10 {
+			fmt.Fprintf(&b, "\n  … and %d more (see the report)", n-10)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s %d: %s: %s", f.Table, f.Star1ID, f.Kind, f.Detail)
+	}
+	return b.String()
+}
+
+// sourceQuery selects (id, municipality code, amount, currency) of a STAR1
+// table in id order; a row's municipality is its own, its person's, or its
+// proceeding's, as the plan gives it.
+func sourceQuery(d extract.Dialect, table string) string {
+	tb := func(name, alias string) string {
+		t, _ := extract.TableByName(name)
+		return d.Table(t) + " " + alias
+	}
+	col := func(table, name, alias string) string {
+		t, _ := extract.TableByName(table)
+		c, _ := t.Column(name)
+		return d.Column(c, alias)
+	}
+	id := func(table, alias string) string {
+		t, _ := extract.TableByName(table)
+		return col(table, t.Key[0], alias)
+	}
+	noMoney := "NULL, NULL"
+	switch table {
+	case "ISIK":
+		return fmt.Sprintf("SELECT %s, x.KOV_KOOD, %s FROM %s ORDER BY x.ISIK_ID", id("ISIK", "x"), noMoney, tb("ISIK", "x"))
+	case "ISIKU_SEOS":
+		return fmt.Sprintf("SELECT %s, p.KOV_KOOD, %s FROM %s LEFT JOIN %s ON p.ISIK_ID = x.ISIK_ID ORDER BY x.SEOS_ID",
+			id("ISIKU_SEOS", "x"), noMoney, tb("ISIKU_SEOS", "x"), tb("ISIK", "p"))
+	case "POORDUMINE", "MENETLUS":
+		t, _ := extract.TableByName(table)
+		return fmt.Sprintf("SELECT %s, x.KOV_KOOD, %s FROM %s ORDER BY x.%s", id(table, "x"), noMoney, tb(table, "x"), t.Key[0])
+	case "OTSUS":
+		return fmt.Sprintf("SELECT %s, m.KOV_KOOD, %s, x.VALUUTA FROM %s LEFT JOIN %s ON m.MENETLUS_ID = x.MENETLUS_ID ORDER BY x.OTSUS_ID",
+			id("OTSUS", "x"), col("OTSUS", "SUMMA", "x"), tb("OTSUS", "x"), tb("MENETLUS", "m"))
+	case "MAKSE":
+		return fmt.Sprintf("SELECT %s, m.KOV_KOOD, %s, x.VALUUTA FROM %s LEFT JOIN %s ON o.OTSUS_ID = x.OTSUS_ID LEFT JOIN %s ON m.MENETLUS_ID = o.MENETLUS_ID ORDER BY x.MAKSE_ID",
+			id("MAKSE", "x"), col("MAKSE", "SUMMA", "x"), tb("MAKSE", "x"), tb("OTSUS", "o"), tb("MENETLUS", "m"))
+	default:
+		t, _ := extract.TableByName(table)
+		return fmt.Sprintf("SELECT %s, m.KOV_KOOD, %s FROM %s LEFT JOIN %s ON m.MENETLUS_ID = x.MENETLUS_ID ORDER BY x.%s",
+			id(table, "x"), noMoney, tb(table, "x"), tb("MENETLUS", "m"), t.Key[0])
+	}
+}
+
+func kovKey(maps *mapping.Mappings, raw any) string {
+	s, ok := asText(raw).(string)
+	switch {
+	case raw == nil || !ok:
+		return "-"
+	case s == "":
+		return "-"
+	}
+	if m, ok := maps.Municipality(s); ok {
+		return m.Code
+	}
+	return "?" + s
+}
+
+func toInt(v any) (int64, error) {
+	switch x := asText(v).(type) {
+	case int64:
+		return x, nil
+	case string:
+		return strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+	}
+	return 0, fmt.Errorf("id %v of type %T", v, v)
+}
+
+type booked struct {
+	id      int64
+	outcome string
+	kov     pgtype.Text
+	amount  pgtype.Numeric
+	star2   pgtype.UUID
+}
+
+// reconcile checks the accounting identity of every STAR1 table against the
+// bookkeeping, and STAR2 against the bookkeeping.
+func reconcile(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, batch string, deep bool, progress func(string, string, int64)) (*Report, error) {
+	rep := &Report{Batch: batch, Deep: deep}
+	for _, mt := range mapping.Tables {
+		tr := &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}}
+		rep.Tables = append(rep.Tables, tr)
+		if err := reconcileTable(ctx, conn, snap, d, maps, mt, tr, rep); err != nil {
+			return nil, err
+		}
+		progress("reconcile", mt.Star1, tr.Total.Source)
+		if err := checkSTAR2(ctx, conn, mt, tr, rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, mt mapping.Table, tr *TableReport, rep *Report) error {
+	rows, err := conn.Query(ctx, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
+	if err != nil {
+		return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
+	}
+	defer rows.Close()
+	var b booked
+	have := false
+	next := func() error {
+		have = rows.Next()
+		if !have {
+			return rows.Err()
+		}
+		return rows.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
+	}
+	if err := next(); err != nil {
+		return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
+	}
+	account := func(kov string, c *Counts) {
+		a, _ := centsOf(b.amount)
+		for _, x := range []*Counts{tr.Total, c} {
+			x.Outcomes[b.outcome]++
+			if a != nil {
+				x.Sums[b.outcome] += *a
+			}
+		}
+	}
+	byKov := func(k string) *Counts {
+		c := tr.ByKov[k]
+		if c == nil {
+			c = newCounts()
+			tr.ByKov[k] = c
+		}
+		return c
+	}
+	err = snap.Query(ctx, sourceQuery(d, mt.Star1), func(v []any) error {
+		id, err := toInt(v[0])
+		if err != nil {
+			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
+		}
+		kov := kovKey(maps, v[1])
+		c := byKov(kov)
+		var amount *mapping.Cents
+		if s, ok := asText(v[2]).(string); ok {
+			norm, err1 := extract.NormalizeDecimal(s)
+			a, err2 := mapping.ParseCents(norm)
+			cur, _ := asText(v[3]).(string)
+			eur, err3 := mapping.ToEUR(a, cur)
+			if err := errors.Join(err1, err2, err3); err == nil {
+				amount = &eur
+			}
+		}
+		for _, x := range []*Counts{tr.Total, c} {
+			x.Source++
+			if amount != nil {
+				x.SourceSum += *amount
+			}
+		}
+		for have && b.id < id {
+			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		if !have || b.id != id {
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "unaccounted", Detail: "in STAR1 but in no outcome: run the batch again"})
+			return nil
+		}
+		account(kov, c)
+		booked, _ := centsOf(b.amount)
+		switch {
+		case text(b.kov) != fmt.Sprint(nilAsEmpty(asText(v[1]))):
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "changed", Detail: fmt.Sprintf("municipality %v in STAR1, %q when migrated: run the batch again", asText(v[1]), text(b.kov))})
+		case (amount == nil) != (booked == nil) || amount != nil && *amount != *booked:
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "money", Detail: fmt.Sprintf("%s EUR in STAR1, %s EUR when migrated", centsText(amount), centsText(booked))})
+		}
+		return next()
+	})
+	if err != nil {
+		return err
+	}
+	for have {
+		rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
+		if err := next(); err != nil {
+			return err
+		}
+	}
+	for k, c := range tr.ByKov {
+		if n, s := c.Accounted(); n != c.Source || s != c.SourceSum {
+			rep.add(Finding{Table: mt.Star1, Kind: "identity", Detail: fmt.Sprintf("municipality %s: %d source rows (%s EUR), %d accounted (%s EUR)", k, c.Source, c.SourceSum, n, s)})
+		}
+	}
+	return nil
+}
+
+func nilAsEmpty(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
+}
+
+func centsText(c *mapping.Cents) string {
+	if c == nil {
+		return "no"
+	}
+	return c.String()
+}
+
+// checkSTAR2 checks that every loaded row is in STAR2 and that STAR2's
+// money for them is the bookkeeping's.
+func checkSTAR2(ctx context.Context, conn *pgx.Conn, mt mapping.Table, tr *TableReport, rep *Report) error {
+	sumExpr := "NULL::numeric"
+	if tr.Money {
+		sumExpr = "t.amount_eur"
+	}
+	q := fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur
+		FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id
+		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded' ORDER BY rm.star1_id`, sumExpr, mt.Star2)
+	rows, err := conn.Query(ctx, q, mt.Star1)
+	if err != nil {
+		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var star2 string
+		var present bool
+		var got, want pgtype.Numeric
+		if err := rows.Scan(&id, &star2, &present, &got, &want); err != nil {
+			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
+		}
+		if !present {
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2})
+			continue
+		}
+		tr.STAR2Rows++
+		g, _ := centsOf(got)
+		w, _ := centsOf(want)
+		if g != nil {
+			tr.STAR2Sum += *g
+		}
+		if tr.Money && ((g == nil) != (w == nil) || g != nil && *g != *w) {
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
+		}
+	}
+	return rows.Err()
+}
+
+// Municipalities lists a report's municipality keys in order.
+func (t *TableReport) Municipalities() []string {
+	keys := make([]string, 0, len(t.ByKov))
+	for k := range t.ByKov {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var _ = load.Loaded

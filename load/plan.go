@@ -1,0 +1,133 @@
+package load
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed sql/plan.sql
+var planSQL string
+
+// PlanTable is a narrow table pass 1 fills with what the outcome rules need
+// of each STAR1 row.
+type PlanTable struct {
+	Star1   string
+	Name    string   // table in the work schema
+	Columns []string // in COPY order
+	DDL     string   // column definitions
+}
+
+// PlanTables are the plan tables, parents before children.
+var PlanTables = []PlanTable{
+	{"ISIK", "person", []string{"id", "star2_id", "code", "deleted", "modified", "kov", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, star2_id uuid NOT NULL, code text, deleted boolean NOT NULL, modified text NOT NULL, kov text, amount numeric, rule text, detail text"},
+	{"ISIKU_SEOS", "relation", []string{"id", "person", "related", "rule", "detail"},
+		"id bigint PRIMARY KEY, person bigint NOT NULL, related bigint NOT NULL, rule text, detail text"},
+	{"POORDUMINE", "application", []string{"id", "person", "kov", "registered", "rule", "detail"},
+		"id bigint PRIMARY KEY, person bigint NOT NULL, kov text, registered date, rule text, detail text"},
+	{"MENETLUS", "proceeding", []string{"id", "application", "person", "kov", "open", "ended", "rule", "detail"},
+		"id bigint PRIMARY KEY, application bigint, person bigint NOT NULL, kov text, open boolean NOT NULL, ended date, rule text, detail text"},
+	{"OTSUS", "decision", []string{"id", "parent", "in_force", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, parent bigint NOT NULL, in_force boolean NOT NULL, amount numeric, rule text, detail text"},
+	{"MAKSE", "payment", []string{"id", "parent", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, parent bigint NOT NULL, amount numeric, rule text, detail text"},
+	{"JUHTUMIPLAAN", "case_plan", []string{"id", "parent", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, parent bigint NOT NULL, amount numeric, rule text, detail text"},
+	{"TOIMING", "activity", []string{"id", "parent", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, parent bigint NOT NULL, amount numeric, rule text, detail text"},
+	{"DOKUMENT", "document", []string{"id", "parent", "amount", "rule", "detail"},
+		"id bigint PRIMARY KEY, parent bigint NOT NULL, amount numeric, rule text, detail text"},
+}
+
+// leaves hang on one parent and are live when it is loaded.
+var leaves = []struct{ table, parent, label string }{
+	{"decision", "proceeding", "MENETLUS"},
+	{"payment", "decision", "OTSUS"},
+	{"case_plan", "proceeding", "MENETLUS"},
+	{"activity", "proceeding", "MENETLUS"},
+	{"document", "proceeding", "MENETLUS"},
+}
+
+// WorkSchema is the schema that holds one run's plan.
+func WorkSchema(runID int64) string { return fmt.Sprintf("migration_work_%d", runID) }
+
+// CreatePlan creates the run's work schema with empty plan tables.
+func CreatePlan(ctx context.Context, conn *pgx.Conn, runID int64) error {
+	w := WorkSchema(runID)
+	var b strings.Builder
+	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;\n", w, w)
+	for _, t := range PlanTables {
+		fmt.Fprintf(&b, "CREATE UNLOGGED TABLE %s.%s (%s);\n", w, t.Name, t.DDL)
+	}
+	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("load: create plan: %w", err)
+	}
+	return nil
+}
+
+// DropPlan removes a run's work schema.
+func DropPlan(ctx context.Context, conn *pgx.Conn, runID int64) error {
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+WorkSchema(runID)+" CASCADE"); err != nil {
+		return fmt.Errorf("load: drop plan: %w", err)
+	}
+	return nil
+}
+
+// CopyPlan writes rows into a plan table with COPY.
+func CopyPlan(ctx context.Context, conn *pgx.Conn, runID int64, t PlanTable, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := conn.CopyFrom(ctx, pgx.Identifier{WorkSchema(runID), t.Name}, t.Columns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("load: plan %s: %w", t.Star1, err)
+	}
+	return nil
+}
+
+// ComputeOutcomes applies the outcome rules to the filled plan: the
+// tables <name>_out then hold every row's outcome, rule, detail,
+// municipality, money and resolved person ids.
+func ComputeOutcomes(ctx context.Context, conn *pgx.Conn, runID int64, asOf time.Time, liveYears int) error {
+	w := WorkSchema(runID)
+	ws := asOf.AddDate(-liveYears, 0, 0)
+	r := strings.NewReplacer("{{w}}", w,
+		"{{ws}}", "DATE '"+ws.Format(time.DateOnly)+"'",
+		"{{asof}}", "DATE '"+asOf.Format(time.DateOnly)+"'")
+	var b strings.Builder
+	b.WriteString(r.Replace(planSQL))
+	for _, l := range leaves {
+		fmt.Fprintf(&b, `
+CREATE UNLOGGED TABLE %[1]s.%[2]s_out AS
+WITH s AS (
+  SELECT c.*, %[1]s.parent_state(c.parent, p.outcome) AS state, p.outcome IN ('loaded', 'merged') AS live, p.kov AS pkov
+    FROM %[1]s.%[2]s c LEFT JOIN %[1]s.%[3]s_out p ON p.id = c.parent)
+SELECT id, NULL::uuid AS star2_id, pkov AS kov, amount,
+       %[1]s.child_outcome(state, live, rule) AS outcome, %[1]s.child_rule(state, live, rule) AS rule,
+       %[1]s.child_detail(state, live, rule, detail, '%[4]s ' || parent) AS detail,
+       NULL::uuid AS person_star2, NULL::uuid AS related_star2
+  FROM s;
+ALTER TABLE %[1]s.%[2]s_out ADD PRIMARY KEY (id);
+`, w, l.table, l.parent, l.label)
+	}
+	fmt.Fprintf(&b, "ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w)
+	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("load: outcome rules: %w", err)
+	}
+	return nil
+}
+
+// PlanFor returns the plan table of a STAR1 table.
+func PlanFor(star1 string) (PlanTable, bool) {
+	for _, t := range PlanTables {
+		if t.Star1 == star1 {
+			return t, true
+		}
+	}
+	return PlanTable{}, false
+}

@@ -1,0 +1,116 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// BatchSpec is what a batch covers.
+type BatchSpec struct {
+	Name      string
+	KOV       []string // STAR2 municipality codes; empty for all
+	AsOf      time.Time
+	LiveYears int
+}
+
+// ErrBatchBusy means another run of the same batch holds it.
+type ErrBatchBusy struct{ Batch string }
+
+func (e *ErrBatchBusy) Error() string {
+	return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
+}
+
+func batchLockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("starmig batch " + name))
+	return int64(h.Sum64() >> 1)
+}
+
+// StartRun takes the batch's lock for the session, records the batch and
+// a new run in state 'running', marks runs of the batch that never
+// finished (killed) as failed, and drops their work schemas. now is the
+// start time to record.
+func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (int64, error) {
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", batchLockKey(b.Name)).Scan(&ok); err != nil {
+		return 0, fmt.Errorf("load: lock batch: %w", err)
+	}
+	if !ok {
+		return 0, &ErrBatchBusy{b.Name}
+	}
+	var kov any
+	if len(b.KOV) > 0 {
+		kov = b.KOV
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO migration.batch (name, kov, as_of, live_years, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET kov = EXCLUDED.kov, as_of = EXCLUDED.as_of, live_years = EXCLUDED.live_years`,
+		b.Name, kov, b.AsOf, b.LiveYears, now); err != nil {
+		return 0, fmt.Errorf("load: record batch: %w", err)
+	}
+	rows, err := conn.Query(ctx, `UPDATE migration.run SET state = 'failed', summary = coalesce(summary, '{}'::jsonb) || '{"interrupted": true}'
+		WHERE batch = $1 AND state = 'running' RETURNING id`, b.Name)
+	if err != nil {
+		return 0, fmt.Errorf("load: close interrupted runs: %w", err)
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("load: close interrupted runs: %w", err)
+	}
+	for _, id := range stale {
+		if err := DropPlan(ctx, conn, id); err != nil {
+			return 0, err
+		}
+	}
+	var id int64
+	if err := conn.QueryRow(ctx, `INSERT INTO migration.run (batch, started_at, state, phase) VALUES ($1, $2, 'running', 'start') RETURNING id`,
+		b.Name, now).Scan(&id); err != nil {
+		return 0, fmt.Errorf("load: record run: %w", err)
+	}
+	return id, nil
+}
+
+// SetPhase records the phase a run is in.
+func SetPhase(ctx context.Context, conn *pgx.Conn, runID int64, phase string) error {
+	if _, err := conn.Exec(ctx, "UPDATE migration.run SET phase = $2 WHERE id = $1", runID, phase); err != nil {
+		return fmt.Errorf("load: record phase: %w", err)
+	}
+	return nil
+}
+
+// FinishRun records the end of a run with its summary and releases the
+// batch.
+func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, batch, state string, summary any, now time.Time) error {
+	js, err := json.Marshal(summary)
+	if err != nil {
+		return fmt.Errorf("load: summary: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE migration.run SET state = $2, finished_at = $3, summary = $4, phase = 'done' WHERE id = $1`,
+		runID, state, now, js); err != nil {
+		return fmt.Errorf("load: record run end: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", batchLockKey(batch)); err != nil {
+		return fmt.Errorf("load: unlock batch: %w", err)
+	}
+	return nil
+}
+
+// EnsureReference makes every STAR2 code of the mapping folder exist in
+// star2.municipality and star2.classifier, leaving existing rows alone.
+func EnsureReference(ctx context.Context, conn *pgx.Conn, municipalities [][2]string, classifiers [][3]string) error {
+	batch := &pgx.Batch{}
+	for _, m := range municipalities {
+		batch.Queue("INSERT INTO star2.municipality (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", m[0], m[1])
+	}
+	for _, c := range classifiers {
+		batch.Queue("INSERT INTO star2.classifier (kind, code, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", c[0], c[1], c[2])
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("load: reference codes: %w", err)
+	}
+	return nil
+}

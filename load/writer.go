@@ -1,0 +1,425 @@
+package load
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/starmig/starmig/mapping"
+)
+
+// Op is what a row asks of STAR2.
+type Op int
+
+const (
+	OpNone   Op = iota // bookkeeping only
+	OpInsert           // a new STAR2 row, by COPY
+	OpUpdate           // STAR1 changed: update, unless STAR2 changed since we wrote it
+)
+
+// Outcomes of STAR2.md.
+const (
+	Loaded          = "loaded"
+	Merged          = "merged"
+	ArchivedOnly    = "archived_only"
+	ExcludedDeleted = "excluded_deleted"
+	Quarantined     = "quarantined"
+)
+
+// Item is one STAR1 row's result in a run: its outcome, and for a loaded
+// row the STAR2 values to write.
+type Item struct {
+	Star1Table string
+	Star1ID    int64
+	Kov        any // the STAR1 municipality code the row belongs to, or nil
+	Outcome    string
+	Rule       string
+	Detail     string
+	Star2Table string
+	Star2ID    uuid.UUID // for loaded and merged rows
+	Amount     *mapping.Cents
+	SourceHash []byte
+	Op         Op
+	Values     []any  // STAR2 values for OpInsert and OpUpdate
+	ExpectHash string // OpUpdate: the hash of the STAR2 row as the migration last wrote it
+	OwnerID    int64  // OpUpdate: the STAR1 row that last wrote it
+	TargetHash string // kept from before when nothing is written
+	Original   []byte // the STAR1 row as JSON, for a quarantined row
+	// OriginalOf makes Original when the database refuses a row to be
+	// written, so that the quarantine keeps it.
+	OriginalOf  func() []byte
+	Corrections []mapping.Correction
+	Report      string // a finding for the run's report (conflict, would now be excluded...)
+}
+
+// Stats counts what a run did to one table.
+type Stats struct {
+	Inserted, Updated, Unchanged, Conflicts, Rejected, Reported int64
+	Outcomes                                                    map[string]int64
+}
+
+// Writer writes items in chunks, each chunk in one transaction: the STAR2
+// rows and the bookkeeping that says they were written commit together, so
+// a run killed at any moment leaves nothing half done. A chunk the database
+// rejects is split until the rows at fault are found; each is quarantined
+// with the database's error, and the rest is written.
+type Writer struct {
+	conn     *pgx.Conn
+	runID    int64
+	batch    string
+	table    mapping.Table
+	items    []Item
+	size     int
+	stats    map[string]*Stats
+	rejected map[string]map[int64]bool
+}
+
+const (
+	chunkRows  = 2000
+	chunkBytes = 32 << 20
+)
+
+// NewWriter prepares a connection for writing a run.
+func NewWriter(ctx context.Context, conn *pgx.Conn, runID int64, batch string) (*Writer, error) {
+	var b strings.Builder
+	b.WriteString(`CREATE TEMP TABLE IF NOT EXISTS rm_stage (LIKE migration.row_map) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DELETE ROWS;
+`)
+	for _, t := range mapping.Tables {
+		fmt.Fprintf(&b, "CREATE TEMP TABLE IF NOT EXISTS upd_%s (LIKE star2.%s, expect_hash text) ON COMMIT DELETE ROWS;\n", t.Star2, t.Star2)
+	}
+	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return nil, fmt.Errorf("load: prepare writer: %w", err)
+	}
+	return &Writer{conn: conn, runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{}}, nil
+}
+
+// Rejected reports whether the database refused a row of a STAR1 table in
+// this run; its children are quarantined as parent_quarantined.
+func (w *Writer) Rejected(star1Table string, id int64) bool { return w.rejected[star1Table][id] }
+
+// Stats returns the counts per STAR1 table so far.
+func (w *Writer) Stats() map[string]*Stats { return w.stats }
+
+func (w *Writer) stat(table string) *Stats {
+	s := w.stats[table]
+	if s == nil {
+		s = &Stats{Outcomes: map[string]int64{}}
+		w.stats[table] = s
+	}
+	return s
+}
+
+// Add queues an item, writing a chunk when it is full. Items of one call
+// sequence must come table by table; Flush between tables.
+func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
+	if len(w.items) > 0 && w.table.Star1 != t.Star1 {
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	w.table = t
+	w.items = append(w.items, it)
+	for _, v := range it.Values {
+		if b, ok := v.([]byte); ok {
+			w.size += len(b)
+		}
+	}
+	w.size += 200
+	if len(w.items) >= chunkRows || w.size >= chunkBytes {
+		return w.Flush(ctx)
+	}
+	return nil
+}
+
+// CountUnchanged records a row the run found as it was and did not write.
+func (w *Writer) CountUnchanged(table, outcome string) {
+	s := w.stat(table)
+	s.Unchanged++
+	s.Outcomes[outcome]++
+}
+
+// Flush writes the queued items.
+func (w *Writer) Flush(ctx context.Context) error {
+	items := w.items
+	w.items, w.size = nil, 0
+	if len(items) == 0 {
+		return nil
+	}
+	return w.write(ctx, w.table, items)
+}
+
+// write commits items in one transaction, or splits them on a data error.
+func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error {
+	res, err := w.tx(ctx, t, items)
+	if err == nil {
+		w.count(t.Star1, items, res)
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !isDataError(pgErr) {
+		return err
+	}
+	if len(items) > 1 {
+		half := len(items) / 2
+		if err := w.write(ctx, t, items[:half]); err != nil {
+			return err
+		}
+		return w.write(ctx, t, items[half:])
+	}
+	// The row at fault: keep it, quarantined with the database's words.
+	it := items[0]
+	if it.Op == OpNone {
+		return fmt.Errorf("load: bookkeeping of %s %d refused: %w", it.Star1Table, it.Star1ID, err)
+	}
+	if w.rejected[t.Star1] == nil {
+		w.rejected[t.Star1] = map[int64]bool{}
+	}
+	w.rejected[t.Star1][it.Star1ID] = true
+	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil
+	it.Detail = fmt.Sprintf("%s: %s (SQLSTATE %s)", mapping.RuleRejected, pgErr.Message, pgErr.Code)
+	if pgErr.Detail != "" {
+		it.Detail += ": " + pgErr.Detail
+	}
+	it.Corrections = nil
+	if it.Original == nil && it.OriginalOf != nil {
+		it.Original = it.OriginalOf()
+	}
+	w.stat(t.Star1).Rejected++
+	return w.write(ctx, t, []Item{it})
+}
+
+// isDataError reports errors caused by a row's values (data exceptions and
+// integrity violations), which splitting a chunk can isolate.
+func isDataError(e *pgconn.PgError) bool {
+	return strings.HasPrefix(e.Code, "22") || strings.HasPrefix(e.Code, "23")
+}
+
+type txResult struct {
+	conflicts map[uuid.UUID]bool
+	hashes    map[uuid.UUID]string
+}
+
+func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResult, error) {
+	res := txResult{conflicts: map[uuid.UUID]bool{}, hashes: map[uuid.UUID]string{}}
+	tx, err := w.conn.Begin(ctx)
+	if err != nil {
+		return res, fmt.Errorf("load: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+
+	var inserts, updates [][]any
+	var written []uuid.UUID
+	for _, it := range items {
+		switch it.Op {
+		case OpInsert:
+			inserts = append(inserts, it.Values)
+			written = append(written, it.Star2ID)
+		case OpUpdate:
+			updates = append(updates, append(append([]any{}, it.Values...), it.ExpectHash))
+		}
+	}
+	if len(inserts) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"star2", t.Star2}, t.Columns, pgx.CopyFromRows(inserts)); err != nil {
+			return res, fmt.Errorf("load: copy %s: %w", t.Star2, err)
+		}
+	}
+	if len(updates) > 0 {
+		cols := append(append([]string{}, t.Columns...), "expect_hash")
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"upd_" + t.Star2}, cols, pgx.CopyFromRows(updates)); err != nil {
+			return res, fmt.Errorf("load: stage updates of %s: %w", t.Star2, err)
+		}
+		set := make([]string, 0, len(t.Columns))
+		vals := make([]string, 0, len(t.Columns))
+		for _, c := range t.Columns[1:] {
+			set = append(set, c)
+			vals = append(vals, "u."+c)
+		}
+		q := fmt.Sprintf(`UPDATE star2.%[1]s t SET (%[2]s) = ROW(%[3]s) FROM upd_%[1]s u
+			WHERE t.id = u.id AND md5(t::text) = u.expect_hash RETURNING t.id`, t.Star2, strings.Join(set, ", "), strings.Join(vals, ", "))
+		rows, err := tx.Query(ctx, q)
+		if err != nil {
+			return res, fmt.Errorf("load: update %s: %w", t.Star2, err)
+		}
+		updated, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return res, fmt.Errorf("load: update %s: %w", t.Star2, err)
+		}
+		done := map[uuid.UUID]bool{}
+		for _, id := range updated {
+			done[id] = true
+			written = append(written, id)
+		}
+		for _, it := range items {
+			if it.Op == OpUpdate && !done[it.Star2ID] {
+				res.conflicts[it.Star2ID] = true
+			}
+		}
+	}
+	if len(written) > 0 {
+		rows, err := tx.Query(ctx, fmt.Sprintf("SELECT id, md5(t::text) FROM star2.%s t WHERE id = ANY($1)", t.Star2), written)
+		if err != nil {
+			return res, fmt.Errorf("load: hash %s: %w", t.Star2, err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var h string
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return res, fmt.Errorf("load: hash %s: %w", t.Star2, err)
+			}
+			res.hashes[id] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return res, fmt.Errorf("load: hash %s: %w", t.Star2, err)
+		}
+	}
+	if err := w.bookkeeping(ctx, tx, t, items, res); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("load: commit: %w", err)
+	}
+	return res, nil
+}
+
+func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, items []Item, res txResult) error {
+	ids := make([]int64, 0, len(items))
+	var rm, q, corr, conflicts [][]any
+	for _, it := range items {
+		outcome, source, target := it.Outcome, it.SourceHash, it.TargetHash
+		var star2 any
+		if it.Star2ID != uuid.Nil {
+			star2 = it.Star2ID
+		}
+		switch it.Op {
+		case OpInsert:
+			target = res.hashes[it.Star2ID]
+		case OpUpdate:
+			if res.conflicts[it.Star2ID] {
+				// Left as it is: the bookkeeping keeps the old source hash, so
+				// the next run finds the conflict again.
+				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, it.Star2ID,
+					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is"})
+				source = nil
+			} else {
+				target = res.hashes[it.Star2ID]
+			}
+		}
+		if it.Report != "" {
+			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, it.Star2ID, it.Report})
+		}
+		var amount any
+		if it.Amount != nil {
+			amount = mapping.Numeric(*it.Amount)
+		}
+		var rule, star2Table any
+		if it.Rule != "" {
+			rule = it.Rule
+		}
+		if star2 != nil {
+			star2Table = t.Star2
+		}
+		var th any
+		if target != "" {
+			b, err := hex.DecodeString(target)
+			if err != nil {
+				return fmt.Errorf("load: target hash %q: %w", target, err)
+			}
+			th = b
+		}
+		var sh any
+		if source != nil {
+			sh = source
+		}
+		ids = append(ids, it.Star1ID)
+		rm = append(rm, []any{it.Star1Table, it.Star1ID, w.batch, it.Kov, outcome, rule, star2Table, star2, amount, sh, th, w.runID})
+		if outcome == Quarantined {
+			q = append(q, []any{it.Star1Table, it.Star1ID, it.Rule, it.Detail, it.Original, w.runID})
+		}
+		if outcome == Loaded || outcome == Merged {
+			for _, c := range it.Corrections {
+				corr = append(corr, []any{it.Star1Table, it.Star1ID, c.Column, c.Rule, c.Original, c.Corrected, w.runID})
+			}
+		}
+	}
+	rmCols := []string{"star1_table", "star1_id", "batch", "kov", "outcome", "rule", "star2_table", "star2_id", "amount_eur", "source_hash", "target_hash", "run_id"}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_stage"}, rmCols, pgx.CopyFromRows(rm)); err != nil {
+		return fmt.Errorf("load: bookkeeping: %w", err)
+	}
+	upsert := `INSERT INTO migration.row_map SELECT * FROM rm_stage
+		ON CONFLICT (star1_table, star1_id) DO UPDATE SET batch = EXCLUDED.batch, kov = EXCLUDED.kov, outcome = EXCLUDED.outcome,
+		  rule = EXCLUDED.rule, star2_table = EXCLUDED.star2_table, star2_id = EXCLUDED.star2_id, amount_eur = EXCLUDED.amount_eur,
+		  source_hash = EXCLUDED.source_hash, target_hash = coalesce(EXCLUDED.target_hash, migration.row_map.target_hash), run_id = EXCLUDED.run_id`
+	if _, err := tx.Exec(ctx, upsert); err != nil {
+		return fmt.Errorf("load: bookkeeping: %w", err)
+	}
+	table := items[0].Star1Table
+	if _, err := tx.Exec(ctx, `DELETE FROM migration.quarantine WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
+		return fmt.Errorf("load: quarantine: %w", err)
+	}
+	if len(q) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"migration", "quarantine"}, []string{"star1_table", "star1_id", "rule", "detail", "original", "run_id"}, pgx.CopyFromRows(q)); err != nil {
+			return fmt.Errorf("load: quarantine: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM migration.correction WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
+		return fmt.Errorf("load: corrections: %w", err)
+	}
+	if len(corr) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"migration", "correction"}, []string{"star1_table", "star1_id", "column_name", "rule", "original", "corrected", "run_id"}, pgx.CopyFromRows(dedupCorrections(corr))); err != nil {
+			return fmt.Errorf("load: corrections: %w", err)
+		}
+	}
+	for _, c := range conflicts {
+		if _, err := tx.Exec(ctx, `INSERT INTO migration.conflict (run_id, star1_table, star1_id, star2_table, star2_id, detail)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, c...); err != nil {
+			return fmt.Errorf("load: conflicts: %w", err)
+		}
+	}
+	return nil
+}
+
+// dedupCorrections keeps one correction per row, column and rule (the
+// table's key): the last.
+func dedupCorrections(rows [][]any) [][]any {
+	seen := map[string]int{}
+	out := rows[:0]
+	for _, r := range rows {
+		k := fmt.Sprint(r[0], r[1], r[2], r[3])
+		if i, ok := seen[k]; ok {
+			out[i] = r
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (w *Writer) count(table string, items []Item, res txResult) {
+	s := w.stat(table)
+	for _, it := range items {
+		s.Outcomes[it.Outcome]++
+		if it.Report != "" {
+			s.Reported++
+		}
+		switch it.Op {
+		case OpInsert:
+			s.Inserted++
+		case OpUpdate:
+			if res.conflicts[it.Star2ID] {
+				s.Conflicts++
+			} else {
+				s.Updated++
+			}
+		}
+	}
+}
