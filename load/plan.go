@@ -116,6 +116,9 @@ ALTER TABLE %[1]s.%[2]s_out ADD PRIMARY KEY (id);
 `, w, l.table, l.parent, l.label)
 	}
 	fmt.Fprintf(&b, "ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w)
+	for _, t := range PlanTables {
+		fmt.Fprintf(&b, "ALTER TABLE %s.%s_out ADD COLUMN in_scope boolean NOT NULL DEFAULT true;\n", w, t.Name)
+	}
 	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("load: outcome rules: %w", err)
 	}
@@ -130,4 +133,50 @@ func PlanFor(star1 string) (PlanTable, bool) {
 		}
 	}
 	return PlanTable{}, false
+}
+
+// Scope limits a batch to municipalities: a row is in scope when the STAR2
+// code of its municipality is one of kovs; so are the applications and
+// persons that rows in scope refer to (their foreign keys must hold), and
+// the surviving duplicate of a person in scope. kovMap maps every STAR1
+// municipality code to its STAR2 code.
+func Scope(ctx context.Context, conn *pgx.Conn, runID int64, kovMap map[string]string, kovs []string) error {
+	w := WorkSchema(runID)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE UNLOGGED TABLE %s.kov_map (raw text PRIMARY KEY, star2 text NOT NULL)", w)); err != nil {
+		return fmt.Errorf("load: scope: %w", err)
+	}
+	rows := make([][]any, 0, len(kovMap))
+	for raw, code := range kovMap {
+		rows = append(rows, []any{raw, code})
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{w, "kov_map"}, []string{"raw", "star2"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("load: scope: %w", err)
+	}
+	var b strings.Builder
+	for _, t := range PlanTables {
+		fmt.Fprintf(&b, "UPDATE %[1]s.%[2]s_out o SET in_scope = coalesce((SELECT k.star2 = ANY($1) FROM %[1]s.kov_map k WHERE k.raw = o.kov), false);\n", w, t.Name)
+	}
+	fmt.Fprintf(&b, `UPDATE %[1]s.application_out SET in_scope = true WHERE NOT in_scope AND id IN (
+  SELECT p.application FROM %[1]s.proceeding p JOIN %[1]s.proceeding_out o USING (id) WHERE o.in_scope);
+UPDATE %[1]s.person_out SET in_scope = true WHERE NOT in_scope AND id IN (
+  SELECT a.person FROM %[1]s.application a JOIN %[1]s.application_out o USING (id) WHERE o.in_scope
+  UNION SELECT p.person FROM %[1]s.proceeding p JOIN %[1]s.proceeding_out o USING (id) WHERE o.in_scope
+  UNION SELECT r.person FROM %[1]s.relation r JOIN %[1]s.relation_out o USING (id) WHERE o.in_scope
+  UNION SELECT r.related FROM %[1]s.relation r JOIN %[1]s.relation_out o USING (id) WHERE o.in_scope);
+UPDATE %[1]s.person_out SET in_scope = true WHERE NOT in_scope AND outcome = 'loaded' AND star2_id IN (
+  SELECT star2_id FROM %[1]s.person_out WHERE in_scope AND outcome = 'merged');
+`, w)
+	batch := &pgx.Batch{}
+	for _, stmt := range strings.Split(strings.TrimSpace(b.String()), ";\n") {
+		stmt = strings.TrimSuffix(strings.TrimSpace(stmt), ";")
+		if strings.Contains(stmt, "$1") {
+			batch.Queue(stmt, kovs)
+		} else {
+			batch.Queue(stmt)
+		}
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("load: scope: %w", err)
+	}
+	return nil
 }

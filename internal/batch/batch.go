@@ -29,6 +29,7 @@ type Options struct {
 	Batch         string
 	AsOf          time.Time // reference date, midnight UTC
 	LiveYears     int
+	KOV           []string // STAR2 municipality codes of the batch; empty for all
 	AllowUnmapped bool
 	Now           func() time.Time // the clock for the bookkeeping's timestamps
 	Log           *slog.Logger
@@ -186,7 +187,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.ApplyBookkeeping(ctx, conn); err != nil {
 		return nil, err
 	}
-	runID, err := load.StartRun(ctx, conn, load.BatchSpec{Name: o.Batch, AsOf: o.AsOf, LiveYears: o.LiveYears}, o.Now())
+	runID, err := load.StartRun(ctx, conn, load.BatchSpec{Name: o.Batch, KOV: o.KOV, AsOf: o.AsOf, LiveYears: o.LiveYears}, o.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +217,15 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.ComputeOutcomes(ctx, conn, runID, o.AsOf, o.LiveYears); err != nil {
 		return sum, err
 	}
+	if len(o.KOV) > 0 {
+		kovMap := map[string]string{}
+		for raw, m := range maps.Municipalities {
+			kovMap[raw] = m.Code
+		}
+		if err := load.Scope(ctx, conn, runID, kovMap, o.KOV); err != nil {
+			return sum, err
+		}
+	}
 	if err := load.SetPhase(ctx, conn, runID, "load"); err != nil {
 		return sum, err
 	}
@@ -230,7 +240,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
 		return sum, err
 	}
-	rep, err := reconcile(ctx, conn, snap, src.Dialect(), maps, o.Batch, false, o.Progress)
+	rep, err := reconcile(ctx, conn, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
 	if err != nil {
 		return sum, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"testing"
 	"time"
@@ -81,4 +82,53 @@ func TestMigrateEveryQuirkReconciles(t *testing.T) {
 		t.Fatalf("star2.person has %d rows: %v", n, err)
 	}
 	_ = os.Getenv
+}
+
+func TestReconcileDeepFindsTamperedRow(t *testing.T) {
+	path, maps := star1(t, 1500, 12, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	rep, err := Reconcile(ctx, ro)
+	if err != nil {
+		t.Fatalf("clean batch: %v", err)
+	}
+	if !rep.Deep || !rep.OK() {
+		t.Fatalf("report %+v", rep)
+	}
+	// A social worker's typo fixed by hand in STAR2 is a difference.
+	var star1ID int64
+	var star2ID string
+	if err := conn.QueryRow(ctx, `SELECT rm.star1_id, rm.star2_id::text FROM migration.row_map rm
+		WHERE rm.star1_table = 'OTSUS' AND rm.outcome = 'loaded' AND rm.amount_eur IS NOT NULL ORDER BY rm.star1_id LIMIT 1`).Scan(&star1ID, &star2ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE star2.decision SET valid_to = valid_to + 1 WHERE id = $1`, star2ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Reconcile(ctx, ro)
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("tampered STAR2: %v, want findings", err)
+	}
+	found := false
+	for _, f := range fe.Report.Findings {
+		if f.Table == "OTSUS" && f.Star1ID == star1ID && f.Star2ID == star2ID && f.Kind == "deep" {
+			found = strings.Contains(f.Detail, "valid_to")
+		} else {
+			t.Errorf("unexpected finding %+v", f)
+		}
+	}
+	if !found {
+		t.Errorf("the tampered row OTSUS %d is not named: %+v", star1ID, fe.Report.Findings)
+	}
+	// Without --deep the identity still holds: the tamper is in a column
+	// the counts and sums do not see.
+	ro.Deep = false
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("non-deep: %v", err)
+	}
 }

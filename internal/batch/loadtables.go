@@ -56,6 +56,7 @@ func planQuery(runID int64, name string) string {
   LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
                       WHERE m.star2_id = o.star2_id AND m.outcome = 'loaded' AND m.star2_table = $2
                       ORDER BY m.star1_id LIMIT 1) own ON o.star2_id IS NOT NULL
+ WHERE o.in_scope
  ORDER BY o.id`, load.WorkSchema(runID), name)
 }
 
@@ -86,20 +87,25 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract
 	defer rows.Close()
 	var n int64
 	var p planned
+	done := false
+	advance := func() error {
+		if rows.Next() {
+			return rows.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
+				&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
+		}
+		done = true
+		return rows.Err()
+	}
+	if err := advance(); err != nil {
+		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+	}
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
 		id, _ := r[0].(int64)
-		if !rows.Next() {
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
-			}
-			return fmt.Errorf("batch: %s %d is in STAR1 but not in the plan of the same snapshot", t.Name, id)
+		if done || p.id > id {
+			return nil // outside the batch's municipalities
 		}
-		if err := rows.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-			&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget); err != nil {
-			return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
-		}
-		if p.id != id {
-			return fmt.Errorf("batch: %s: STAR1 row %d met plan row %d: the snapshot moved", t.Name, id, p.id)
+		if p.id < id {
+			return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 		}
 		if err := loadRow(ctx, w, cfg, mt, t, r, &p); err != nil {
 			return err
@@ -107,16 +113,16 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract
 		if n++; n%5000 == 0 {
 			o.Progress("load", t.Name, n)
 		}
+		if err := advance(); err != nil {
+			return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if rows.Next() {
-		return fmt.Errorf("batch: %s: the plan has rows STAR1 did not give", t.Name)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
+	if !done {
+		return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 	}
 	o.Progress("load", t.Name, n)
 	o.Log.Info("loaded", "table", t.Name, "rows", n)

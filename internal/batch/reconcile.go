@@ -7,12 +7,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
-	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -64,6 +65,7 @@ type Finding struct {
 // in total, STAR2 checked against the bookkeeping, and every finding.
 type Report struct {
 	Batch    string         `json:"batch"`
+	KOV      []string       `json:"municipalities,omitempty"`
 	Deep     bool           `json:"deep"`
 	Tables   []*TableReport `json:"tables"`
 	Findings []Finding      `json:"findings"`
@@ -175,23 +177,42 @@ type booked struct {
 
 // reconcile checks the accounting identity of every STAR1 table against the
 // bookkeeping, and STAR2 against the bookkeeping.
-func reconcile(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, batch string, deep bool, progress func(string, string, int64)) (*Report, error) {
-	rep := &Report{Batch: batch, Deep: deep}
+func reconcile(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
+	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov}
 	for _, mt := range mapping.Tables {
 		tr := &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}}
 		rep.Tables = append(rep.Tables, tr)
-		if err := reconcileTable(ctx, conn, snap, d, maps, mt, tr, rep); err != nil {
+		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, tr, rep); err != nil {
 			return nil, err
 		}
 		progress("reconcile", mt.Star1, tr.Total.Source)
-		if err := checkSTAR2(ctx, conn, mt, tr, rep); err != nil {
+		if err := checkSTAR2(ctx, conn, maps, sc, mt, tr, rep); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
 }
 
-func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, mt mapping.Table, tr *TableReport, rep *Report) error {
+// scope is the part of STAR1 a batch covers: its municipalities (STAR2
+// codes), or all when kov is empty.
+type scope struct {
+	batch string
+	kov   []string
+}
+
+func (s scope) has(kov string) bool {
+	if len(s.kov) == 0 {
+		return true
+	}
+	for _, k := range s.kov {
+		if k == kov {
+			return true
+		}
+	}
+	return false
+}
+
+func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
 	rows, err := conn.Query(ctx, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
@@ -232,6 +253,20 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
 		}
 		kov := kovKey(maps, v[1])
+		for have && b.id < id {
+			if sc.has(kovKey(maps, nullText(b.kov))) {
+				rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
+			}
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		if !sc.has(kov) {
+			if have && b.id == id {
+				return next()
+			}
+			return nil
+		}
 		c := byKov(kov)
 		var amount *mapping.Cents
 		if s, ok := asText(v[2]).(string); ok {
@@ -247,12 +282,6 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 			x.Source++
 			if amount != nil {
 				x.SourceSum += *amount
-			}
-		}
-		for have && b.id < id {
-			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
-			if err := next(); err != nil {
-				return err
 			}
 		}
 		if !have || b.id != id {
@@ -273,7 +302,9 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return err
 	}
 	for have {
-		rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
+		if sc.has(kovKey(maps, nullText(b.kov))) {
+			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
+		}
 		if err := next(); err != nil {
 			return err
 		}
@@ -302,12 +333,19 @@ func centsText(c *mapping.Cents) string {
 
 // checkSTAR2 checks that every loaded row is in STAR2 and that STAR2's
 // money for them is the bookkeeping's.
-func checkSTAR2(ctx context.Context, conn *pgx.Conn, mt mapping.Table, tr *TableReport, rep *Report) error {
+func nullText(t pgtype.Text) any {
+	if !t.Valid {
+		return nil
+	}
+	return t.String
+}
+
+func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
 	sumExpr := "NULL::numeric"
 	if tr.Money {
 		sumExpr = "t.amount_eur"
 	}
-	q := fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur
+	q := fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, rm.kov
 		FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id
 		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded' ORDER BY rm.star1_id`, sumExpr, mt.Star2)
 	rows, err := conn.Query(ctx, q, mt.Star1)
@@ -320,8 +358,12 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, mt mapping.Table, tr *Table
 		var star2 string
 		var present bool
 		var got, want pgtype.Numeric
-		if err := rows.Scan(&id, &star2, &present, &got, &want); err != nil {
+		var kov pgtype.Text
+		if err := rows.Scan(&id, &star2, &present, &got, &want, &kov); err != nil {
 			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
+		}
+		if !sc.has(kovKey(maps, nullText(kov))) {
+			continue
 		}
 		if !present {
 			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2})
@@ -350,4 +392,64 @@ func (t *TableReport) Municipalities() []string {
 	return keys
 }
 
-var _ = load.Loaded
+// ReconcileOptions say what to reconcile.
+type ReconcileOptions struct {
+	Source   string
+	Target   secret.DSN
+	Mappings string
+	Batch    string
+	Deep     bool
+	Progress func(phase, table string, rows int64)
+}
+
+// Reconcile checks a batch that ran: the identity of every STAR1 table
+// against the bookkeeping, and STAR2 against both. It returns a
+// *FindingsError with the report when anything differs.
+func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error) {
+	if o.Progress == nil {
+		o.Progress = func(string, string, int64) {}
+	}
+	maps, err := mapping.LoadFolder(o.Mappings)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := connect(ctx, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	sc := scope{batch: o.Batch}
+	var asOf time.Time
+	var kov []string
+	if err := conn.QueryRow(ctx, "SELECT kov, as_of FROM migration.batch WHERE name = $1", o.Batch).Scan(&kov, &asOf); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("reconcile: no batch %q in the bookkeeping of %s", o.Batch, o.Target)
+		}
+		return nil, fmt.Errorf("reconcile: batch %q: %w", o.Batch, err)
+	}
+	sc.kov = kov
+	src, err := extract.Open(ctx, o.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, src.Close()) }()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, snap.Close()) }()
+	rep, err = reconcile(ctx, conn, snap, src.Dialect(), maps, sc, false, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	if o.Deep {
+		if err := deepCheck(ctx, conn, o.Target, snap, &mapping.Config{Mappings: maps, AsOf: asOf}, sc, maps, rep, o.Progress); err != nil {
+			return nil, err
+		}
+		rep.Deep = true
+	}
+	if !rep.OK() {
+		return rep, &FindingsError{Report: rep}
+	}
+	return rep, nil
+}

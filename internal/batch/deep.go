@@ -1,0 +1,158 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/mapping"
+)
+
+const deepChunk = 2000
+
+// deepCheck recomputes every loaded row from STAR1 by the rules and compares
+// it, column by column, with the row read back from STAR2. The expected rows
+// go by COPY into temporary tables shaped like STAR2's, so the comparison
+// runs in the database in constant memory here.
+func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, rep *Report, progress func(string, string, int64)) error {
+	for _, mt := range mapping.Tables {
+		t, err := extract.TableByName(mt.Star1)
+		if err != nil {
+			return err
+		}
+		exp := "exp_" + mt.Star2
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %[1]s;
+			CREATE TEMP TABLE %[1]s (LIKE star2.%[2]s, star1_id bigint PRIMARY KEY, person_star1 bigint, related_star1 bigint)`, exp, mt.Star2),
+			pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("reconcile --deep: %w", err)
+		}
+		if err := expected(ctx, conn, dsn, snap, cfg, sc, maps, mt, t, exp, progress); err != nil {
+			return err
+		}
+		if err := diff(ctx, conn, mt, exp, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expected copies the rules' version of every loaded row of a table.
+func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, mt mapping.Table, t extract.Table, exp string, progress func(string, string, int64)) error {
+	read, err := connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer read.Close(context.Background())
+	rows, err := read.Query(ctx, `SELECT star1_id, kov FROM migration.row_map WHERE star1_table = $1 AND outcome = 'loaded' ORDER BY star1_id`, mt.Star1)
+	if err != nil {
+		return fmt.Errorf("reconcile --deep: %w", err)
+	}
+	defer rows.Close()
+	var id int64
+	var kov pgtype.Text
+	have := false
+	next := func() error {
+		have = rows.Next()
+		if !have {
+			return rows.Err()
+		}
+		return rows.Scan(&id, &kov)
+	}
+	if err := next(); err != nil {
+		return err
+	}
+	cols := append(append([]string{}, mt.Columns...), "star1_id", "person_star1", "related_star1")
+	var buf [][]any
+	var n int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{exp}, cols, pgx.CopyFromRows(buf)); err != nil {
+			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
+		}
+		buf = buf[:0]
+		return nil
+	}
+	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
+		rid, _ := r[0].(int64)
+		for have && id < rid {
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		if !have || id != rid || !sc.has(kovKey(maps, nullText(kov))) {
+			return nil
+		}
+		res := mt.Map(r, mapping.Refs{}, cfg)
+		row := append(append([]any{}, res.Values...), rid, nil, nil)
+		for i, col := range mt.PersonRefs {
+			row[len(mt.Columns)+1+i] = get(t.Name, r, col)
+		}
+		buf = append(buf, row)
+		if n++; len(buf) == deepChunk {
+			progress("deep", t.Name, n)
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		return next()
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// diff names every loaded row whose STAR2 row is missing or differs from
+// what the rules give, with the columns that differ.
+func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep *Report) error {
+	var fix strings.Builder
+	refCols := []string{"person_id", "related_person_id"}
+	for i := range mt.PersonRefs {
+		fmt.Fprintf(&fix, `UPDATE %[1]s e SET %[2]s = rm.star2_id FROM migration.row_map rm
+			WHERE rm.star1_table = 'ISIK' AND rm.star1_id = e.%[3]s;`, exp, refCols[i], []string{"person_star1", "related_star1"}[i])
+	}
+	if fix.Len() > 0 {
+		if _, err := conn.Exec(ctx, fix.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
+		}
+	}
+	var which []string
+	for _, c := range mt.Columns[1:] {
+		which = append(which, fmt.Sprintf("CASE WHEN e.%[1]s IS DISTINCT FROM s.%[1]s THEN '%[1]s' END", c))
+	}
+	q := fmt.Sprintf(`SELECT e.star1_id, e.id::text, s.id IS NULL, rm.star2_id IS DISTINCT FROM e.id, concat_ws(', ', %[3]s)
+		FROM %[1]s e
+		LEFT JOIN star2.%[2]s s ON s.id = e.id
+		LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = e.star1_id
+		WHERE s.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> ''
+		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "))
+	rows, err := conn.Query(ctx, q, mt.Star1)
+	if err != nil {
+		return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var star2, cols string
+		var missing, wrongID bool
+		if err := rows.Scan(&id, &star2, &missing, &wrongID, &cols); err != nil {
+			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
+		}
+		detail := fmt.Sprintf("star2.%s %s differs from what the rules give in: %s", mt.Star2, star2, cols)
+		switch {
+		case missing:
+			detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, star2)
+		case wrongID:
+			detail = fmt.Sprintf("the bookkeeping names another STAR2 row than %s", star2)
+		}
+		rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "deep", Detail: detail})
+	}
+	return rows.Err()
+}
