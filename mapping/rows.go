@@ -25,14 +25,14 @@ const (
 	RuleUnmappedCode        = "unmapped_code"
 	RuleInvalidPeriod       = "invalid_period"
 	RuleFutureDate          = "future_date"
-	RuleInvalidValue        = "invalid_value"  // a status or outcome code outside its list
-	RuleInvalidMoney        = "invalid_money"  // an amount or currency that cannot be read
+	RuleInvalidValue        = "invalid_value" // a status or outcome code outside its list
+	RuleInvalidMoney        = "invalid_money" // an amount or currency that cannot be read
 	RuleRejected            = "rejected_by_database"
 )
 
 // Corrections rules make, recorded with the original value.
 const (
-	FixFromPersonalCode = "from_personal_code"    // birth date or gender taken from the code
+	FixFromPersonalCode = "from_personal_code"     // birth date or gender taken from the code
 	FixMunicipality     = "municipality_successor" // pre-2017 code mapped to its successor
 	FixEEK              = "eek_to_eur"
 	FixInvalidIBAN      = "invalid_iban"
