@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/pgserver"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/synth"
 	"github.com/starmig/starmig/load"
 )
@@ -30,7 +33,9 @@ func newDemoCommand(g *globalOptions) *cobra.Command {
 		Long: `demo runs the main job on a machine with nothing set up: it generates a
 small synthetic STAR1 with every data-quality problem, starts a private
 PostgreSQL of its own (stopped and removed at the end), applies the STAR2
-schema and the migration bookkeeping, and leaves what it wrote in --dir.`,
+schema and the migration bookkeeping, migrates STAR1 in one batch, runs the
+deep reconciliation, and leaves the STAR1 file, the mappings and the
+reconciliation report in --dir.`,
 		Example: "  go run ./cmd/starmig demo\n  starmig demo --dir /tmp/starmig-demo --persons 5000",
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, o) },
@@ -46,7 +51,8 @@ type demoResult struct {
 	STAR1     string           `json:"star1"`
 	Mappings  string           `json:"mappings"`
 	STAR1Rows map[string]int64 `json:"star1_rows"`
-	STAR2     []string         `json:"star2_tables"`
+	Migration *batch.Summary   `json:"migration"`
+	Report    string           `json:"reconciliation_report"`
 }
 
 func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
@@ -94,20 +100,32 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 	if err := load.ApplySchema(ctx, conn); err != nil {
 		return err
 	}
-	rows, err := conn.Query(ctx, `SELECT table_schema || '.' || table_name FROM information_schema.tables
-		WHERE table_schema IN ('star2', 'migration') ORDER BY 1`)
+	res.Report = filepath.Join(o.dir, "reconciliation.md")
+	g.log.Info("demo: migrating STAR1 in one batch", "batch", "demo")
+	prog := g.phaseProgress()
+	dsn := secret.DSN(pg.DSN)
+	res.Migration, err = batch.Migrate(ctx, batch.Options{
+		Source: "sqlite:" + res.STAR1, Target: dsn, Mappings: res.Mappings, Batch: "demo", AsOf: asOf, LiveYears: 5,
+		Now: time.Now, Log: g.log, Progress: prog.report,
+	})
+	prog.finish()
 	if err != nil {
 		return err
 	}
-	res.STAR2, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	g.log.Info("demo: deep reconciliation")
+	rep, err := batch.Reconcile(ctx, batch.ReconcileOptions{Source: "sqlite:" + res.STAR1, Target: dsn, Mappings: res.Mappings, Batch: "demo", Deep: true})
+	if werr := writeReport(res.Report, rep); werr != nil {
+		return errors.Join(err, werr)
+	}
 	if err != nil {
-		return err
+		return &codedError{code: exitFindings, err: err}
 	}
 	return g.result(res, func(w io.Writer) {
-		fmt.Fprintf(w, "Synthetic STAR1: %s (%d rows)\n", res.STAR1, stats.Total())
-		printCounts(w, res.STAR1Rows)
-		fmt.Fprintf(w, "Mappings: %s\n", res.Mappings)
-		fmt.Fprintf(w, "STAR2 schema applied to a private PostgreSQL: %d tables and views in star2 and migration.\n", len(res.STAR2))
-		fmt.Fprintln(w, "Migration, reconciliation and the archive are not part of starmig yet; see the open issues.")
+		fmt.Fprintf(w, "Synthetic STAR1: %s (%d rows), mappings in %s\n", res.STAR1, stats.Total(), res.Mappings)
+		fmt.Fprintf(w, "Migrated into a private PostgreSQL (batch %s, as of %s):\n", res.Migration.Batch, res.Migration.AsOf)
+		printRunSummary(w, res.Migration)
+		fmt.Fprintln(w, "Deep reconciliation: every STAR1 row is accounted for, and every loaded row in STAR2 is what the rules give.")
+		batch.WriteText(w, rep)
+		fmt.Fprintf(w, "Report: %s\n", res.Report)
 	})
 }

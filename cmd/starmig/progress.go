@@ -13,8 +13,9 @@ type progress struct {
 	bar   *progressbar.ProgressBar
 	log   *slog.Logger
 	what  string
-	total int64
+	total int64 // -1 when unknown
 	next  int64
+	last  int64
 }
 
 func (o *globalOptions) progress(what string, total int64) *progress {
@@ -39,6 +40,7 @@ func (o *globalOptions) progress(what string, total int64) *progress {
 
 // set reports n units done.
 func (p *progress) set(n int64) {
+	p.last = n
 	switch {
 	case p.bar != nil:
 		_ = p.bar.Set64(n)
@@ -51,5 +53,8 @@ func (p *progress) set(n int64) {
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
+	}
+	if p.log != nil && p.total < 0 {
+		p.log.Info(p.what, "rows", p.last)
 	}
 }

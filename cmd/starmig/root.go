@@ -59,7 +59,7 @@ func newRootCommand() *cobra.Command {
 	cmd.PersistentFlags().BoolVar(&opts.json, "json", false, "machine-readable results on stdout")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newDemoCommand(opts))
+	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts))
 	return cmd
 }
 

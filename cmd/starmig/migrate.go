@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/load"
+)
+
+type migrateOptions struct {
+	source, target, mappings, batch, asOf, kov, report string
+	liveYears                                          int
+	allowUnmapped                                      bool
+}
+
+func newMigrateCommand(g *globalOptions) *cobra.Command {
+	o := &migrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Run a migration batch: extract STAR1, map by the rules, load live data into STAR2, reconcile",
+		Long: `migrate runs one batch over one consistent snapshot of STAR1: a pre-flight
+of the classifier codes in use, a plan of every row's outcome by the rules,
+the load of live rows into STAR2 with the bookkeeping of every row, and the
+reconciliation of what it did. Running the same batch again completes an
+interrupted run, adds and updates what changed in STAR1, and never
+overwrites a STAR2 row changed since the migration wrote it.`,
+		Example: `  starmig migrate --source sqlite:star1.db --target postgres://migrator@localhost/star2 \
+    --mappings mappings/ --batch tallinn-2026 --kov 0100 --as-of 2026-11-01
+  STARMIG_SOURCE=oracle://reader:pw@star1:1521/STAR1 STARMIG_TARGET=postgres://migrator@db/star2 \
+    starmig migrate --mappings /etc/starmig/mappings --batch all`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMigrate(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.source, "source", "", "STAR1: sqlite:PATH or oracle://user:password@host:port/service (default: $STARMIG_SOURCE)")
+	f.StringVar(&o.target, "target", "", "STAR2 PostgreSQL URL (default: $STARMIG_TARGET)")
+	f.StringVar(&o.mappings, "mappings", "", "mapping folder with municipalities.csv and classifiers.csv (default: $STARMIG_MAPPINGS)")
+	f.StringVar(&o.batch, "batch", "", "batch name (default: $STARMIG_BATCH)")
+	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default: $STARMIG_AS_OF, else today)")
+	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
+	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
+	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping")
+	f.StringVar(&o.report, "report", "", "write the reconciliation as Markdown to this file")
+	return cmd
+}
+
+type batchInputs struct {
+	source, mappings, batch string
+	target                  secret.DSN
+}
+
+func resolveBatchInputs(source, target, mappings, batchName string) (batchInputs, error) {
+	in := batchInputs{
+		source: orEnv(source, "STARMIG_SOURCE"), target: secret.DSN(orEnv(target, "STARMIG_TARGET")),
+		mappings: orEnv(mappings, "STARMIG_MAPPINGS"), batch: orEnv(batchName, "STARMIG_BATCH"),
+	}
+	for _, r := range []struct{ flag, value, env string }{
+		{"source", in.source, "STARMIG_SOURCE"}, {"target", in.target.Reveal(), "STARMIG_TARGET"},
+		{"mappings", in.mappings, "STARMIG_MAPPINGS"}, {"batch", in.batch, "STARMIG_BATCH"},
+	} {
+		if err := requireFlag(r.flag, r.value, r.env); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
+	in, err := resolveBatchInputs(o.source, o.target, o.mappings, o.batch)
+	if err != nil {
+		return err
+	}
+	asOf, err := parseAsOf(orEnv(o.asOf, "STARMIG_AS_OF"), time.Now())
+	if err != nil {
+		return err
+	}
+	years := o.liveYears
+	if years == 0 {
+		years = 5
+		if v := os.Getenv("STARMIG_LIVE_YEARS"); v != "" {
+			if years, err = strconv.Atoi(v); err != nil {
+				return usageError("$STARMIG_LIVE_YEARS %q: want a whole number", v)
+			}
+		}
+	}
+	if years < 0 {
+		return usageError("--live-years %d: must not be negative", years)
+	}
+	var kovs []string
+	for _, k := range strings.Split(orEnv(o.kov, "STARMIG_KOV"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			kovs = append(kovs, k)
+		}
+	}
+	start := time.Now()
+	prog := g.phaseProgress()
+	sum, err := batch.Migrate(cmd.Context(), batch.Options{
+		Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, AsOf: asOf, LiveYears: years,
+		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report,
+	})
+	prog.finish()
+	var pre *batch.PreflightError
+	var findings *batch.FindingsError
+	switch {
+	case errors.As(err, &pre):
+		if g.json {
+			_ = g.result(sum, func(io.Writer) {})
+		}
+		return &codedError{code: exitFindings, err: err}
+	case errors.As(err, &findings):
+		if werr := writeReport(o.report, findings.Report); werr != nil {
+			return werr
+		}
+		if g.json {
+			_ = g.result(sum, func(io.Writer) {})
+		}
+		return &codedError{code: exitFindings, err: err}
+	case err != nil:
+		return err
+	}
+	if err := writeReport(o.report, sum.Report); err != nil {
+		return err
+	}
+	return g.result(sum, func(w io.Writer) {
+		fmt.Fprintf(w, "Batch %s (run %d, as of %s) done in %.1fs.\n", sum.Batch, sum.RunID, sum.AsOf, time.Since(start).Seconds())
+		printRunSummary(w, sum)
+		fmt.Fprintln(w, "Reconciliation: every STAR1 row is accounted for; STAR2 holds what the rules say.")
+		if o.report != "" {
+			fmt.Fprintf(w, "Report: %s\n", o.report)
+		}
+	})
+}
+
+func printRunSummary(w io.Writer, sum *batch.Summary) {
+	names := make([]string, 0, len(sum.Tables))
+	for n := range sum.Tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "  %-13s %9s %9s %9s %9s %9s | %9s %9s %9s %9s %9s\n", "table", "inserted", "updated", "unchanged", "conflicts", "rejected",
+		load.Loaded, load.Merged, "archived", "excluded", "quarant.")
+	for _, n := range names {
+		s := sum.Tables[n]
+		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d | %9d %9d %9d %9d %9d\n", n, s.Inserted, s.Updated, s.Unchanged, s.Conflicts, s.Rejected,
+			s.Outcomes[load.Loaded], s.Outcomes[load.Merged], s.Outcomes[load.ArchivedOnly], s.Outcomes[load.ExcludedDeleted], s.Outcomes[load.Quarantined])
+	}
+}
+
+// phaseProgress shows a bar per phase and table on a terminal, a log line
+// per table otherwise.
+type phaseProgress struct {
+	g   *globalOptions
+	mu  sync.Mutex
+	key string
+	bar *progress
+}
+
+func (g *globalOptions) phaseProgress() *phaseProgress { return &phaseProgress{g: g} }
+
+func (p *phaseProgress) report(phase, table string, rows int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := phase + " " + table
+	if key != p.key {
+		if p.bar != nil {
+			p.bar.finish()
+		}
+		p.key = key
+		p.bar = p.g.progress(key, -1)
+	}
+	p.bar.set(rows)
+}
+
+func (p *phaseProgress) finish() {
+	if p.bar != nil {
+		p.bar.finish()
+	}
+}
+
+func writeReport(path string, rep *batch.Report) error {
+	if path == "" || rep == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	batch.WriteMarkdown(f, rep)
+	return f.Close()
+}

@@ -1,0 +1,82 @@
+package batch
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/starmig/starmig/load"
+)
+
+var outcomeOrder = []string{load.Loaded, load.Merged, load.ArchivedOnly, load.ExcludedDeleted, load.Quarantined}
+
+// WriteMarkdown writes a reconciliation as a Markdown document a person
+// would rather read: the identity per table in total and per municipality,
+// STAR2 against the bookkeeping, and every finding with its row.
+func WriteMarkdown(w io.Writer, r *Report) {
+	status := "reconciles"
+	if !r.OK() {
+		status = fmt.Sprintf("**does not reconcile: %d findings**", int64(len(r.Findings))+r.More)
+	}
+	fmt.Fprintf(w, "# Reconciliation of batch %s\n\nThe batch %s.", r.Batch, status)
+	if r.Deep {
+		fmt.Fprint(w, " Every loaded row was recomputed from STAR1 and compared with STAR2 (deep).")
+	}
+	fmt.Fprint(w, "\n\nsource rows = loaded + merged + archived_only + excluded_deleted + quarantined\n\n")
+	fmt.Fprintln(w, "## Totals\n\n| table | source | loaded | merged | archived_only | excluded_deleted | quarantined | source EUR | accounted EUR | in STAR2 | STAR2 EUR |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range r.Tables {
+		c := t.Total
+		_, sum := c.Accounted()
+		fmt.Fprintf(w, "| %s | %d", t.Table, c.Source)
+		for _, o := range outcomeOrder {
+			fmt.Fprintf(w, " | %d", c.Outcomes[o])
+		}
+		if t.Money {
+			fmt.Fprintf(w, " | %s | %s | %d | %s |\n", c.SourceSum, sum, t.STAR2Rows, t.STAR2Sum)
+		} else {
+			fmt.Fprintf(w, " | | | %d | |\n", t.STAR2Rows)
+		}
+	}
+	fmt.Fprintln(w, "\n## Per municipality\n\n| table | municipality | source | loaded | merged | archived_only | excluded_deleted | quarantined | source EUR | accounted EUR |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range r.Tables {
+		for _, k := range t.Municipalities() {
+			c := t.ByKov[k]
+			_, sum := c.Accounted()
+			fmt.Fprintf(w, "| %s | %s | %d", t.Table, k, c.Source)
+			for _, o := range outcomeOrder {
+				fmt.Fprintf(w, " | %d", c.Outcomes[o])
+			}
+			if t.Money {
+				fmt.Fprintf(w, " | %s | %s |\n", c.SourceSum, sum)
+			} else {
+				fmt.Fprint(w, " | | |\n")
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nMunicipality `-` is a row with none (an orphan); `?CODE` a STAR1 code with no mapping.")
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(w, "\n## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, f.Detail)
+		}
+		if r.More > 0 {
+			fmt.Fprintf(w, "\n… and %d findings more.\n", r.More)
+		}
+	}
+}
+
+// WriteText writes the totals of a reconciliation for a terminal.
+func WriteText(w io.Writer, r *Report) {
+	fmt.Fprintf(w, "  %-13s %9s %9s %9s %9s %9s %9s %16s %16s\n", "table", "source", "loaded", "merged", "archived", "excluded", "quarant.", "source EUR", "accounted EUR")
+	for _, t := range r.Tables {
+		c := t.Total
+		_, sum := c.Accounted()
+		src, acc := "", ""
+		if t.Money {
+			src, acc = c.SourceSum.String(), sum.String()
+		}
+		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d %9d %16s %16s\n", t.Table, c.Source, c.Outcomes[load.Loaded], c.Outcomes[load.Merged],
+			c.Outcomes[load.ArchivedOnly], c.Outcomes[load.ExcludedDeleted], c.Outcomes[load.Quarantined], src, acc)
+	}
+}
