@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -229,6 +230,7 @@ func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResul
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"star2", t.Star2}, t.Columns, pgx.CopyFromRows(inserts)); err != nil {
 			return res, fmt.Errorf("load: copy %s: %w", t.Star2, err)
 		}
+		faultpoint.Hit("copy")
 	}
 	if len(updates) > 0 {
 		cols := append(append([]string{}, t.Columns...), "expect_hash")
@@ -361,6 +363,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 	if _, err := tx.Exec(ctx, upsert); err != nil {
 		return fmt.Errorf("load: bookkeeping: %w", err)
 	}
+	faultpoint.Hit("bookkeeping")
 	table := items[0].Star1Table
 	if _, err := tx.Exec(ctx, `DELETE FROM migration.quarantine WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
 		return fmt.Errorf("load: quarantine: %w", err)

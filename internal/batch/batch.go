@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
@@ -240,6 +241,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
 		return sum, err
 	}
+	faultpoint.Hit("reconcile")
 	rep, err := reconcile(ctx, conn, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
 	if err != nil {
 		return sum, err

@@ -132,3 +132,11 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 		t.Errorf("non-deep: %v", err)
 	}
 }
+
+func mustDate(s string) time.Time {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -50,6 +51,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 			res := mt.Map(full, mapping.Refs{}, cfg)
 			rows = append(rows, planRow(t.Name, full, res, cfg))
 			n++
+			faultpoint.Hit("extract")
 			if len(rows) == planChunk {
 				if err := load.CopyPlan(ctx, conn, runID, pt, rows); err != nil {
 					return err
