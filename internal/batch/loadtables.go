@@ -175,6 +175,9 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	if p.kov.Valid {
 		it.Kov = p.kov.String
 	}
+	if it.Outcome != load.Quarantined {
+		it.Rule, it.Detail = "", ""
+	}
 	if it.Outcome == load.Loaded || it.Outcome == load.Merged {
 		for _, ref := range parents[t.Name] {
 			if pid, ok := get(t.Name, r, ref[0]).(int64); ok && w.Rejected(ref[1], pid) {

@@ -59,7 +59,9 @@ SELECT p.id, p.star2_id, p.kov, p.amount,
             WHEN p.rule IS NOT NULL THEN 'quarantined'
             WHEN g.rank > 1 THEN 'merged'
             ELSE 'loaded' END AS outcome,
-       p.rule, p.detail, NULL::uuid AS person_star2, NULL::uuid AS related_star2
+       CASE WHEN NOT p.deleted AND coalesce(g.group_live, l.id IS NOT NULL) THEN p.rule END AS rule,
+       CASE WHEN NOT p.deleted AND coalesce(g.group_live, l.id IS NOT NULL) THEN p.detail END AS detail,
+       NULL::uuid AS person_star2, NULL::uuid AS related_star2
   FROM {{w}}.person p
   LEFT JOIN {{w}}.person_live l ON l.id = p.id
   LEFT JOIN grp g ON g.id = p.id;

@@ -1,0 +1,327 @@
+package batch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/mapping"
+)
+
+// Digest hashes every row of every STAR2 table, and the outcome of every
+// STAR1 row, so two states can be compared exactly.
+func Digest(t *testing.T, conn *pgx.Conn) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, mt := range mapping.Tables {
+		var h string
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(md5(string_agg(md5(t::text), ',' ORDER BY t.id)), '') || count(*) FROM star2.%s t", mt.Star2)).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		out[mt.Star2] = h
+	}
+	var h string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(md5(string_agg(concat_ws('|', star1_table, star1_id, outcome, rule, star2_id), ',' ORDER BY star1_table, star1_id)), '')
+		FROM migration.row_outcome`).Scan(&h); err != nil {
+		t.Fatal(err)
+	}
+	out["row_outcome"] = h
+	return out
+}
+
+func sameDigest(t *testing.T, what string, a, b map[string]string) {
+	t.Helper()
+	for k, v := range a {
+		if b[k] != v {
+			t.Errorf("%s: %s differs", what, k)
+		}
+	}
+}
+
+func TestRerunOverUnchangedSTAR1ChangesNothing(t *testing.T) {
+	path, maps := star1(t, 1500, 21, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	before := Digest(t, conn)
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDigest(t, "second run", before, Digest(t, conn))
+	for table, s := range sum.Tables {
+		if s.Inserted+s.Updated+s.Conflicts+s.Rejected != 0 {
+			t.Errorf("%s: second run wrote %+v", table, *s)
+		}
+		var total int64
+		for _, n := range s.Outcomes {
+			total += n
+		}
+		if s.Unchanged != total {
+			t.Errorf("%s: %d unchanged of %d", table, s.Unchanged, total)
+		}
+	}
+}
+
+func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
+	path, maps := star1(t, 1500, 22, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	loaded := func(table string, skip int) int64 {
+		var id int64
+		if err := conn.QueryRow(ctx, `SELECT star1_id FROM migration.row_map WHERE star1_table = $1 AND outcome = 'loaded'
+			ORDER BY star1_id OFFSET $2 LIMIT 1`, table, skip).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	edited, deleted := loaded("ISIK", 3), loaded("ISIK", 7)
+	conflicted, untouchedInSTAR1 := loaded("MENETLUS", 2), loaded("MENETLUS", 4)
+	// A social worker changes two proceedings in STAR2.
+	for _, id := range []int64{conflicted, untouchedInSTAR1} {
+		if _, err := conn.Exec(ctx, "UPDATE star2.proceeding SET responsible_user = 'tiina.social' WHERE id = $1", mapping.ID("MENETLUS", id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Meanwhile STAR1 takes writes: an edit, a new proceeding, a soft delete,
+	// and a change to the proceeding edited in STAR2.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var person int64
+	if err := db.QueryRow("SELECT ISIK_ID FROM MENETLUS WHERE MENETLUS_ID = ?", conflicted).Scan(&person); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf("UPDATE ISIK SET AADRESS = 'Uus tänav 1, Tallinn', MUUDETUD = '2026-10-30 12:00:00' WHERE ISIK_ID = %d", edited),
+		fmt.Sprintf("INSERT INTO MENETLUS VALUES (900000, NULL, %d, '0100', 'TEENUS', 'A', '2026-10-29 00:00:00', NULL, 'jaan.saar', NULL)", person),
+		fmt.Sprintf("UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = %d", deleted),
+		fmt.Sprintf("UPDATE MENETLUS SET VASTUTAJA = 'kadri.kask' WHERE MENETLUS_ID = %d", conflicted),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr string
+	if err := conn.QueryRow(ctx, "SELECT address FROM star2.person p JOIN migration.row_map rm ON rm.star2_id = p.id WHERE rm.star1_table = 'ISIK' AND rm.star1_id = $1", edited).Scan(&addr); err != nil || addr != "Uus tänav 1, Tallinn" {
+		t.Errorf("edited person: address %q %v", addr, err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM star2.proceeding WHERE id = $1", mapping.ID("MENETLUS", 900000)).Scan(&n); err != nil || n != 1 {
+		t.Errorf("new proceeding: %d rows %v", n, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM star2.person p JOIN migration.row_map rm ON rm.star2_id = p.id WHERE rm.star1_table = 'ISIK' AND rm.star1_id = $1", deleted).Scan(&n); err != nil || n != 1 {
+		t.Errorf("soft-deleted person: never deleted from STAR2, found %d %v", n, err)
+	}
+	reports := map[string]string{}
+	rows, _ := conn.Query(ctx, "SELECT star1_table || ' ' || star1_id, detail FROM migration.conflict WHERE run_id = $1", sum.RunID)
+	for rows.Next() {
+		var k, d string
+		_ = rows.Scan(&k, &d)
+		reports[k] = d
+	}
+	if d := reports[fmt.Sprintf("ISIK %d", deleted)]; !strings.Contains(d, "excluded_deleted") {
+		t.Errorf("soft delete not reported: %q (%v)", d, reports)
+	}
+	if d := reports[fmt.Sprintf("MENETLUS %d", conflicted)]; !strings.Contains(d, "changed in STAR2") {
+		t.Errorf("conflict not reported: %q (%v)", d, reports)
+	}
+	for _, id := range []int64{conflicted, untouchedInSTAR1} {
+		var user string
+		_ = conn.QueryRow(ctx, "SELECT responsible_user FROM star2.proceeding WHERE id = $1", mapping.ID("MENETLUS", id)).Scan(&user)
+		if user != "tiina.social" {
+			t.Errorf("MENETLUS %d: the STAR2 edit was overwritten with %q", id, user)
+		}
+	}
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 1 || s.Inserted != 1 {
+		t.Errorf("MENETLUS: %+v", *s)
+	}
+	if s := sum.Tables["ISIK"]; s.Updated < 1 || s.Reported < 1 {
+		t.Errorf("ISIK: %+v", *s)
+	}
+	// A third run reports the conflict again and writes nothing to STAR2.
+	before := Digest(t, conn)
+	sum, err = Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDigest(t, "third run", before, Digest(t, conn))
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 1 || s.Inserted+s.Updated != 0 {
+		t.Errorf("third run MENETLUS: %+v", *s)
+	}
+}
+
+func TestPreflightStopsBeforeAnyWrite(t *testing.T) {
+	path, maps := star1(t, 1500, 23, func(r *synth.Rates) { r.Unmapped = 0.01 })
+	dsn, conn := target(t)
+	ctx := context.Background()
+	before := Digest(t, conn)
+	_, err := Migrate(ctx, options(path, maps, dsn))
+	var pre *PreflightError
+	if !errors.As(err, &pre) {
+		t.Fatalf("got %v, want a pre-flight error", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if len(pre.Codes) == 0 {
+		t.Fatal("no codes listed")
+	}
+	for _, c := range pre.Codes {
+		var n int64
+		var q string
+		for _, cc := range classifierColumns {
+			if cc.class == c.Class {
+				q = fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s = ?", cc.table, cc.column)
+			}
+		}
+		if err := db.QueryRow(q, c.Code).Scan(&n); err != nil || n != c.Rows {
+			t.Errorf("%s/%s: listed with %d rows, STAR1 has %d (%v)", c.Class, c.Code, c.Rows, n, err)
+		}
+		if !strings.Contains(err2s(pre), c.Class+"/"+c.Code+": ") {
+			t.Errorf("the message does not list %s/%s", c.Class, c.Code)
+		}
+	}
+	sameDigest(t, "after pre-flight", before, Digest(t, conn))
+	for _, table := range []string{"migration.batch", "migration.run", "migration.row_map", "migration.quarantine", "star2.municipality", "star2.classifier"} {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s has %d rows after a stopped pre-flight (%v)", table, n, err)
+		}
+	}
+	o := options(path, maps, dsn)
+	o.AllowUnmapped = true
+	if _, err := Migrate(ctx, o); err != nil {
+		t.Fatalf("--allow-unmapped: %v", err)
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM migration.quarantine WHERE rule = 'unmapped_code'").Scan(&n); err != nil || n == 0 {
+		t.Errorf("no rows quarantined as unmapped_code: %d %v", n, err)
+	}
+	if _, err := Reconcile(ctx, ReconcileOptions{Source: o.Source, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
+		t.Errorf("identity with --allow-unmapped: %v", err)
+	}
+}
+
+func err2s(err error) string { return err.Error() }
+
+func TestRowRefusedByDatabaseIsQuarantined(t *testing.T) {
+	path, maps := star1(t, 800, 24, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	// A rule of STAR2's owners the migration does not know about.
+	if _, err := conn.Exec(ctx, "ALTER TABLE star2.activity ADD CONSTRAINT no_home_visits CHECK (activity_type <> 'home_visit')"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, inSTAR2 int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM migration.quarantine WHERE star1_table = 'TOIMING' AND rule = 'rejected_by_database' AND detail LIKE '%no_home_visits%'").Scan(&refused); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM star2.activity").Scan(&inSTAR2); err != nil {
+		t.Fatal(err)
+	}
+	if refused == 0 || refused != sum.Tables["TOIMING"].Rejected {
+		t.Errorf("%d activities quarantined with the database's error, %d counted as refused", refused, sum.Tables["TOIMING"].Rejected)
+	}
+	if s := sum.Tables["TOIMING"]; s.Inserted != inSTAR2 || s.Outcomes["loaded"] != inSTAR2 {
+		t.Errorf("the rest of the batch: %+v, STAR2 has %d", *s, inSTAR2)
+	}
+	var original string
+	if err := conn.QueryRow(ctx, "SELECT original->>'LIIK' FROM migration.quarantine WHERE rule = 'rejected_by_database' LIMIT 1").Scan(&original); err != nil || original == "" {
+		t.Errorf("refused row kept without its original: %q %v", original, err)
+	}
+}
+
+func TestBatchSeesNoHalfChange(t *testing.T) {
+	path, maps := star1(t, 2000, 25, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	// A writer adds a proceeding and its decision in one transaction, over
+	// and over, while the batch runs.
+	var stop atomic.Bool
+	var pairs atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(0); !stop.Load(); i++ {
+			id := 800000 + i
+			tx, err := db.Begin()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, err1 := tx.Exec("INSERT INTO MENETLUS VALUES (?, NULL, 1, '0100', 'TOETUS', 'A', '2026-10-01 00:00:00', NULL, 'mari.tamm', NULL)", id)
+			_, err2 := tx.Exec("INSERT INTO OTSUS VALUES (?, ?, 'TOIMETULEK', 'R', '10', 'EUR', '2026-10-01 00:00:00', '2027-10-01 00:00:00', '2026-10-01 00:00:00')", id, id)
+			if err := errors.Join(err1, err2, tx.Commit()); err != nil {
+				t.Error(err)
+				return
+			}
+			pairs.Add(1)
+		}
+	}()
+	for pairs.Load() < 50 {
+		runtime.Gosched()
+	}
+	_, err = Migrate(ctx, options(path, maps, dsn))
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pairs.Load() == 0 {
+		t.Fatal("the writer wrote nothing during the batch")
+	}
+	var procs, decisions int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE star1_table = 'MENETLUS'), count(*) FILTER (WHERE star1_table = 'OTSUS') FROM migration.row_map WHERE star1_id >= 800000").Scan(&procs, &decisions); err != nil {
+		t.Fatal(err)
+	}
+	if procs < 50 || procs >= pairs.Load() {
+		t.Errorf("the batch saw %d of %d pairs: want those committed before its snapshot (at least 50), not those after", procs, pairs.Load())
+	}
+	if procs != decisions {
+		t.Errorf("the batch saw %d proceedings and %d decisions of the writer's %d pairs", procs, decisions, pairs.Load())
+	}
+	var unpaired int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map a FULL JOIN (SELECT * FROM migration.row_map WHERE star1_table = 'OTSUS') b
+		ON b.star1_id = a.star1_id WHERE a.star1_table = 'MENETLUS' AND a.star1_id >= 800000 AND b.star1_id IS NULL`).Scan(&unpaired); err != nil || unpaired != 0 {
+		t.Errorf("%d proceedings of the writer without their decision (%v)", unpaired, err)
+	}
+	t.Logf("writer committed %d pairs during the batch; the batch saw %d", pairs.Load(), procs)
+}
