@@ -14,41 +14,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/internal/testenv"
 	"github.com/starmig/starmig/mapping"
 )
 
-// Digest hashes every row of every STAR2 table, and the outcome of every
-// STAR1 row, so two states can be compared exactly.
-func Digest(t *testing.T, conn *pgx.Conn) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := conn.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, mt := range mapping.Tables {
-		var h string
-		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(md5(string_agg(md5(t::text), ',' ORDER BY t.id)), '') || count(*) FROM star2.%s t", mt.Star2)).Scan(&h); err != nil {
-			t.Fatal(err)
-		}
-		out[mt.Star2] = h
-	}
-	var h string
-	if err := conn.QueryRow(ctx, `SELECT coalesce(md5(string_agg(concat_ws('|', star1_table, star1_id, outcome, rule, star2_id), ',' ORDER BY star1_table, star1_id)), '')
-		FROM migration.row_outcome`).Scan(&h); err != nil {
-		t.Fatal(err)
-	}
-	out["row_outcome"] = h
-	return out
-}
+// Digest and sameDigest compare every STAR2 row and every outcome.
+func Digest(t *testing.T, conn *pgx.Conn) map[string]string { return testenv.STAR2Digest(t, conn) }
 
 func sameDigest(t *testing.T, what string, a, b map[string]string) {
 	t.Helper()
-	for k, v := range a {
-		if b[k] != v {
-			t.Errorf("%s: %s differs", what, k)
-		}
-	}
+	testenv.SameDigest(t, what, a, b)
 }
 
 func TestRerunOverUnchangedSTAR1ChangesNothing(t *testing.T) {
