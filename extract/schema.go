@@ -160,14 +160,30 @@ var Tables = []Table{
 	}},
 }
 
+var tablesByName = func() map[string]Table {
+	m := map[string]Table{}
+	for _, t := range Tables {
+		m[t.Name] = t
+	}
+	return m
+}()
+
 // TableByName returns the STAR1 table named name.
 func TableByName(name string) (Table, error) {
-	for _, t := range Tables {
-		if t.Name == name {
-			return t, nil
-		}
+	if t, ok := tablesByName[name]; ok {
+		return t, nil
 	}
 	return Table{}, fmt.Errorf("extract: no STAR1 table %q", name)
+}
+
+// Index returns the position of a column in t, or -1.
+func (t Table) Index(name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // SQLiteType is the stand-in's column type for a kind (STAR1.md, type

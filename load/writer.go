@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/mapping"
@@ -57,6 +59,9 @@ type Item struct {
 	OriginalOf  func() []byte
 	Corrections []mapping.Correction
 	Report      string // a finding for the run's report (conflict, would now be excluded...)
+	// New says the bookkeeping has no entry for the row yet: it is written
+	// by COPY alone, with nothing to replace.
+	New bool
 }
 
 // Stats counts what a run did to one table.
@@ -70,15 +75,29 @@ type Stats struct {
 // a run killed at any moment leaves nothing half done. A chunk the database
 // rejects is split until the rows at fault are found; each is quarantined
 // with the database's error, and the rest is written.
+//
+// Chunks are written by a goroutine of the Writer's, so that the caller maps
+// the next chunk while the database takes the last one.
 type Writer struct {
-	conn     *pgx.Conn
-	runID    int64
-	batch    string
-	table    mapping.Table
-	items    []Item
-	size     int
+	conn  *pgx.Conn
+	runID int64
+	batch string
+	table mapping.Table
+	items []Item
+	size  int
+	jobs  chan job
+	ended chan struct{}
+
+	mu       sync.Mutex // guards what follows, shared with the goroutine
 	stats    map[string]*Stats
 	rejected map[string]map[int64]bool
+	err      error
+}
+
+type job struct {
+	t     mapping.Table
+	items []Item
+	ack   chan error // nil: no one waits
 }
 
 const (
@@ -98,16 +117,57 @@ CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DE
 	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 		return nil, fmt.Errorf("load: prepare writer: %w", err)
 	}
-	return &Writer{conn: conn, runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{}}, nil
+	w := &Writer{conn: conn, runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
+		jobs: make(chan job, 1), ended: make(chan struct{})}
+	go w.run(ctx)
+	return w, nil
+}
+
+func (w *Writer) run(ctx context.Context) {
+	defer close(w.ended)
+	for j := range w.jobs {
+		err := w.failed()
+		if err == nil && len(j.items) > 0 {
+			if err = w.write(ctx, j.t, j.items); err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+			}
+		}
+		if j.ack != nil {
+			j.ack <- err
+		}
+	}
+}
+
+func (w *Writer) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Close ends the Writer's goroutine; Flush first to write what is queued.
+func (w *Writer) Close() {
+	close(w.jobs)
+	<-w.ended
 }
 
 // Rejected reports whether the database refused a row of a STAR1 table in
 // this run; its children are quarantined as parent_quarantined.
-func (w *Writer) Rejected(star1Table string, id int64) bool { return w.rejected[star1Table][id] }
+func (w *Writer) Rejected(star1Table string, id int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rejected[star1Table][id]
+}
 
-// Stats returns the counts per STAR1 table so far.
-func (w *Writer) Stats() map[string]*Stats { return w.stats }
+// Stats returns the counts per STAR1 table; call it after Flush.
+func (w *Writer) Stats() map[string]*Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
 
+// stat returns a table's counts; the caller holds w.mu.
 func (w *Writer) stat(table string) *Stats {
 	s := w.stats[table]
 	if s == nil {
@@ -134,26 +194,39 @@ func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
 	}
 	w.size += 200
 	if len(w.items) >= chunkRows || w.size >= chunkBytes {
-		return w.Flush(ctx)
+		if err := w.failed(); err != nil {
+			return err
+		}
+		select {
+		case w.jobs <- job{t: w.table, items: w.items}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w.items, w.size = nil, 0
 	}
 	return nil
 }
 
 // CountUnchanged records a row the run found as it was and did not write.
 func (w *Writer) CountUnchanged(table, outcome string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := w.stat(table)
 	s.Unchanged++
 	s.Outcomes[outcome]++
 }
 
-// Flush writes the queued items.
+// Flush writes the queued items and waits until every chunk handed over
+// is written.
 func (w *Writer) Flush(ctx context.Context) error {
-	items := w.items
-	w.items, w.size = nil, 0
-	if len(items) == 0 {
-		return nil
+	ack := make(chan error, 1)
+	select {
+	case w.jobs <- job{t: w.table, items: w.items, ack: ack}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return w.write(ctx, w.table, items)
+	w.items, w.size = nil, 0
+	return <-ack
 }
 
 // write commits items in one transaction, or splits them on a data error.
@@ -179,10 +252,13 @@ func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error
 	if it.Op == OpNone {
 		return fmt.Errorf("load: bookkeeping of %s %d refused: %w", it.Star1Table, it.Star1ID, err)
 	}
+	w.mu.Lock()
 	if w.rejected[t.Star1] == nil {
 		w.rejected[t.Star1] = map[int64]bool{}
 	}
 	w.rejected[t.Star1][it.Star1ID] = true
+	w.stat(t.Star1).Rejected++
+	w.mu.Unlock()
 	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil
 	it.Detail = fmt.Sprintf("%s: %s (SQLSTATE %s)", mapping.RuleRejected, pgErr.Message, pgErr.Code)
 	if pgErr.Detail != "" {
@@ -192,9 +268,22 @@ func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error
 	if it.Original == nil && it.OriginalOf != nil {
 		it.Original = it.OriginalOf()
 	}
-	w.stat(t.Star1).Rejected++
 	return w.write(ctx, t, []Item{it})
 }
+
+// PGValues replaces each uuid.UUID in vals with a pgtype.UUID, in place:
+// pgx would otherwise encode it through its driver.Valuer, as text, at many
+// times the cost.
+func PGValues(vals []any) []any {
+	for i, v := range vals {
+		if u, ok := v.(uuid.UUID); ok {
+			vals[i] = pgUUID(u)
+		}
+	}
+	return vals
+}
+
+func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }
 
 // isDataError reports errors caused by a row's values (data exceptions and
 // integrity violations), which splitting a chunk can isolate.
@@ -216,14 +305,14 @@ func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResul
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
 
 	var inserts, updates [][]any
-	var written []uuid.UUID
+	var written []pgtype.UUID
 	for _, it := range items {
 		switch it.Op {
 		case OpInsert:
-			inserts = append(inserts, it.Values)
-			written = append(written, it.Star2ID)
+			inserts = append(inserts, PGValues(it.Values))
+			written = append(written, pgUUID(it.Star2ID))
 		case OpUpdate:
-			updates = append(updates, append(append([]any{}, it.Values...), it.ExpectHash))
+			updates = append(updates, append(append([]any{}, PGValues(it.Values)...), it.ExpectHash))
 		}
 	}
 	if len(inserts) > 0 {
@@ -249,13 +338,13 @@ func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResul
 		if err != nil {
 			return res, fmt.Errorf("load: update %s: %w", t.Star2, err)
 		}
-		updated, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		updated, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
 		if err != nil {
 			return res, fmt.Errorf("load: update %s: %w", t.Star2, err)
 		}
 		done := map[uuid.UUID]bool{}
 		for _, id := range updated {
-			done[id] = true
+			done[id.Bytes] = true
 			written = append(written, id)
 		}
 		for _, it := range items {
@@ -270,13 +359,13 @@ func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResul
 			return res, fmt.Errorf("load: hash %s: %w", t.Star2, err)
 		}
 		for rows.Next() {
-			var id uuid.UUID
+			var id pgtype.UUID
 			var h string
 			if err := rows.Scan(&id, &h); err != nil {
 				rows.Close()
 				return res, fmt.Errorf("load: hash %s: %w", t.Star2, err)
 			}
-			res.hashes[id] = h
+			res.hashes[id.Bytes] = h
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -293,13 +382,13 @@ func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResul
 }
 
 func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, items []Item, res txResult) error {
-	ids := make([]int64, 0, len(items))
-	var rm, q, corr, conflicts [][]any
+	ids := make([]int64, 0, len(items)) // rows the bookkeeping had before
+	var rm, fresh, q, corr, conflicts [][]any
 	for _, it := range items {
 		outcome, source, target := it.Outcome, it.SourceHash, it.TargetHash
 		var star2 any
 		if it.Star2ID != uuid.Nil {
-			star2 = it.Star2ID
+			star2 = pgUUID(it.Star2ID)
 		}
 		switch it.Op {
 		case OpInsert:
@@ -308,7 +397,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 			if res.conflicts[it.Star2ID] {
 				// Left as it is: the bookkeeping keeps the old source hash, so
 				// the next run finds the conflict again.
-				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, it.Star2ID,
+				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID),
 					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is"})
 				source = nil
 			} else {
@@ -316,7 +405,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 			}
 		}
 		if it.Report != "" {
-			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, it.Star2ID, it.Report})
+			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report})
 		}
 		var amount any
 		if it.Amount != nil {
@@ -341,8 +430,13 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 		if source != nil {
 			sh = source
 		}
-		ids = append(ids, it.Star1ID)
-		rm = append(rm, []any{it.Star1Table, it.Star1ID, w.batch, it.Kov, outcome, rule, star2Table, star2, amount, sh, th, w.runID})
+		row := []any{it.Star1Table, it.Star1ID, w.batch, it.Kov, outcome, rule, star2Table, star2, amount, sh, th, w.runID}
+		if it.New {
+			fresh = append(fresh, row)
+		} else {
+			ids = append(ids, it.Star1ID)
+			rm = append(rm, row)
+		}
 		if outcome == Quarantined {
 			q = append(q, []any{it.Star1Table, it.Star1ID, it.Rule, it.Detail, it.Original, w.runID})
 		}
@@ -353,28 +447,19 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 		}
 	}
 	rmCols := []string{"star1_table", "star1_id", "batch", "kov", "outcome", "rule", "star2_table", "star2_id", "amount_eur", "source_hash", "target_hash", "run_id"}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_stage"}, rmCols, pgx.CopyFromRows(rm)); err != nil {
-		return fmt.Errorf("load: bookkeeping: %w", err)
+	if len(fresh) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"migration", "row_map"}, rmCols, pgx.CopyFromRows(fresh)); err != nil {
+			return fmt.Errorf("load: bookkeeping: %w", err)
+		}
 	}
-	upsert := `INSERT INTO migration.row_map SELECT * FROM rm_stage
-		ON CONFLICT (star1_table, star1_id) DO UPDATE SET batch = EXCLUDED.batch, kov = EXCLUDED.kov, outcome = EXCLUDED.outcome,
-		  rule = EXCLUDED.rule, star2_table = EXCLUDED.star2_table, star2_id = EXCLUDED.star2_id, amount_eur = EXCLUDED.amount_eur,
-		  source_hash = EXCLUDED.source_hash, target_hash = coalesce(EXCLUDED.target_hash, migration.row_map.target_hash), run_id = EXCLUDED.run_id`
-	if _, err := tx.Exec(ctx, upsert); err != nil {
-		return fmt.Errorf("load: bookkeeping: %w", err)
+	if err := w.replace(ctx, tx, rmCols, rm, ids, items[0].Star1Table); err != nil {
+		return err
 	}
 	faultpoint.Hit("bookkeeping")
-	table := items[0].Star1Table
-	if _, err := tx.Exec(ctx, `DELETE FROM migration.quarantine WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
-		return fmt.Errorf("load: quarantine: %w", err)
-	}
 	if len(q) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"migration", "quarantine"}, []string{"star1_table", "star1_id", "rule", "detail", "original", "run_id"}, pgx.CopyFromRows(q)); err != nil {
 			return fmt.Errorf("load: quarantine: %w", err)
 		}
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM migration.correction WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
-		return fmt.Errorf("load: corrections: %w", err)
 	}
 	if len(corr) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"migration", "correction"}, []string{"star1_table", "star1_id", "column_name", "rule", "original", "corrected", "run_id"}, pgx.CopyFromRows(dedupCorrections(corr))); err != nil {
@@ -386,6 +471,32 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, c...); err != nil {
 			return fmt.Errorf("load: conflicts: %w", err)
 		}
+	}
+	return nil
+}
+
+// replace rewrites the bookkeeping of rows it had before: their row_map
+// entries by upsert, and their quarantine and corrections, which the new
+// ones replace.
+func (w *Writer) replace(ctx context.Context, tx pgx.Tx, rmCols []string, rm [][]any, ids []int64, table string) error {
+	if len(rm) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rm_stage"}, rmCols, pgx.CopyFromRows(rm)); err != nil {
+		return fmt.Errorf("load: bookkeeping: %w", err)
+	}
+	upsert := `INSERT INTO migration.row_map SELECT * FROM rm_stage
+		ON CONFLICT (star1_table, star1_id) DO UPDATE SET batch = EXCLUDED.batch, kov = EXCLUDED.kov, outcome = EXCLUDED.outcome,
+		  rule = EXCLUDED.rule, star2_table = EXCLUDED.star2_table, star2_id = EXCLUDED.star2_id, amount_eur = EXCLUDED.amount_eur,
+		  source_hash = EXCLUDED.source_hash, target_hash = coalesce(EXCLUDED.target_hash, migration.row_map.target_hash), run_id = EXCLUDED.run_id`
+	if _, err := tx.Exec(ctx, upsert); err != nil {
+		return fmt.Errorf("load: bookkeeping: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM migration.quarantine WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
+		return fmt.Errorf("load: quarantine: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM migration.correction WHERE star1_table = $1 AND star1_id = ANY($2)`, table, ids); err != nil {
+		return fmt.Errorf("load: corrections: %w", err)
 	}
 	return nil
 }
@@ -408,6 +519,8 @@ func dedupCorrections(rows [][]any) [][]any {
 }
 
 func (w *Writer) count(table string, items []Item, res txResult) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := w.stat(table)
 	for _, it := range items {
 		s.Outcomes[it.Outcome]++

@@ -110,6 +110,7 @@ type row struct {
 	t   extract.Table
 	r   extract.Row
 	c   *Config
+	idx map[string]int
 	res Result
 }
 
@@ -129,10 +130,10 @@ func newRow(table string, r extract.Row, c *Config) *row {
 	if err != nil {
 		panic(err) // the tables above are STAR1's: cannot happen
 	}
-	return &row{t: t, r: r, c: c}
+	return &row{t: t, r: r, c: c, idx: columnIndex[table]}
 }
 
-func (x *row) raw(col string) any { return x.r[columnIndex[x.t.Name][col]] }
+func (x *row) raw(col string) any { return x.r[x.idx[col]] }
 
 func (x *row) id() int64 { v, _ := x.raw(x.t.Key[0]).(int64); return v }
 

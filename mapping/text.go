@@ -35,7 +35,7 @@ const estonianLetters = "õäöüšžÕÄÖÜŠŽ"
 // letter. Nothing else is guessed: when no code page qualifies, s is
 // returned unchanged with ok false.
 func RepairMojibake(s string) (fixed string, charset string, ok bool) {
-	if isASCII(s) {
+	if isASCII(s) || !mayBeMojibake(s) {
 		return s, "", false
 	}
 	for _, cs := range mojibakeCharsets {
@@ -63,6 +63,43 @@ func Mojibake(s string, latin1 bool) string {
 		return s
 	}
 	return out
+}
+
+// leadRunes and contRunes are, for the code pages above, the characters
+// that UTF-8 lead bytes (0xC2-0xF4) and continuation bytes (0x80-0xBF)
+// decode to. Mojibake has a lead character followed by a continuation one.
+var leadRunes, contRunes = func() (map[rune]bool, map[rune]bool) {
+	lead, cont := map[rune]bool{}, map[rune]bool{}
+	for _, cs := range mojibakeCharsets {
+		d := cs.enc.NewDecoder()
+		for b := 0x80; b <= 0xF4; b++ {
+			out, err := d.Bytes([]byte{byte(b)})
+			if err != nil {
+				continue
+			}
+			r, _ := utf8.DecodeRune(out)
+			if b <= 0xBF {
+				cont[r] = true
+			}
+			if b >= 0xC2 {
+				lead[r] = true
+			}
+		}
+	}
+	return lead, cont
+}()
+
+// mayBeMojibake is a cheap test that lets most real text skip the
+// re-encoding in RepairMojibake.
+func mayBeMojibake(s string) bool {
+	prevLead := false
+	for _, r := range s {
+		if prevLead && contRunes[r] {
+			return true
+		}
+		prevLead = leadRunes[r]
+	}
+	return false
 }
 
 func isASCII(s string) bool {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,11 +14,12 @@ import (
 
 // globalOptions are the flags every command has.
 type globalOptions struct {
-	quiet bool
-	json  bool
-	out   io.Writer // results: stdout
-	err   io.Writer // progress, logs and errors: stderr
-	log   *slog.Logger
+	quiet      bool
+	json       bool
+	cpuProfile string
+	out        io.Writer // results: stdout
+	err        io.Writer // progress, logs and errors: stderr
+	log        *slog.Logger
 }
 
 const rootLong = `starmig moves STAR1, the legacy social-services register (Oracle), into
@@ -52,11 +54,27 @@ func newRootCommand() *cobra.Command {
 				level = slog.LevelError
 			}
 			opts.log = slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level}))
+			if opts.cpuProfile != "" {
+				f, err := os.Create(opts.cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+			}
 			return nil
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if opts.cpuProfile != "" {
+				pprof.StopCPUProfile()
+			}
 		},
 	}
 	cmd.PersistentFlags().BoolVarP(&opts.quiet, "quiet", "q", false, "no progress, only errors")
 	cmd.PersistentFlags().BoolVar(&opts.json, "json", false, "machine-readable results on stdout")
+	cmd.PersistentFlags().StringVar(&opts.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file")
+	_ = cmd.PersistentFlags().MarkHidden("cpu-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts))

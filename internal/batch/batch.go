@@ -234,7 +234,9 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := loadAll(ctx, read, w, snap, cfg, runID, o); err != nil {
+	err = loadAll(ctx, read, w, snap, cfg, runID, o)
+	w.Close()
+	if err != nil {
 		return sum, err
 	}
 	sum.Tables = w.Stats()

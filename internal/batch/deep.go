@@ -10,6 +10,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -90,7 +91,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 			return nil
 		}
 		res := mt.Map(r, mapping.Refs{}, cfg)
-		row := append(append([]any{}, res.Values...), rid, nil, nil)
+		row := append(append([]any{}, load.PGValues(res.Values)...), rid, nil, nil)
 		for i, col := range mt.PersonRefs {
 			row[len(mt.Columns)+1+i] = get(t.Name, r, col)
 		}

@@ -48,16 +48,25 @@ type planned struct {
 	ownerTarget            []byte
 }
 
+// planQuery streams a table's plan in id order with what the bookkeeping
+// holds of each row. Persons share STAR2 rows between duplicates, so for
+// them it also finds the row that owns the STAR2 person now.
 func planQuery(runID int64, name string) string {
+	owner := "NULL::bigint, NULL::bytea"
+	lateral := ""
+	if name == "person" {
+		owner = "own.star1_id, own.target_hash"
+		lateral = `LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
+                      WHERE m.star2_id = o.star2_id AND m.star2_table = 'person' AND m.outcome = 'loaded'
+                      ORDER BY m.star1_id LIMIT 1) own ON true`
+	}
 	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
-       rm.outcome, rm.rule, rm.source_hash, rm.target_hash, rm.star2_id, own.star1_id, own.target_hash
+       rm.outcome, rm.rule, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s
   FROM %[1]s.%[2]s_out o
   LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
-  LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
-                      WHERE m.star2_id = o.star2_id AND m.outcome = 'loaded' AND m.star2_table = $2
-                      ORDER BY m.star1_id LIMIT 1) own ON o.star2_id IS NOT NULL
- WHERE o.in_scope
- ORDER BY o.id`, load.WorkSchema(runID), name)
+  %[4]s
+ WHERE o.in_scope AND $2::text IS NOT NULL
+ ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral)
 }
 
 // loadAll is pass 2: every table read in full, parents first, merged with
@@ -178,6 +187,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	if it.Outcome != load.Quarantined {
 		it.Rule, it.Detail = "", ""
 	}
+	it.New = !p.prevOutcome.Valid
 	if it.Outcome == load.Loaded || it.Outcome == load.Merged {
 		for _, ref := range parents[t.Name] {
 			if pid, ok := get(t.Name, r, ref[0]).(int64); ok && w.Rejected(ref[1], pid) {

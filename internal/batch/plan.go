@@ -73,15 +73,23 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 	return nil
 }
 
-// get returns a column of a full STAR1 row.
-func get(table string, r extract.Row, col string) any {
-	t, _ := extract.TableByName(table)
-	for i, c := range t.Columns {
-		if c.Name == col {
-			return r[i]
+var columnAt = func() map[[2]string]int {
+	m := map[[2]string]int{}
+	for _, t := range extract.Tables {
+		for i, c := range t.Columns {
+			m[[2]string{t.Name, c.Name}] = i
 		}
 	}
-	panic(fmt.Sprintf("batch: %s has no column %s", table, col))
+	return m
+}()
+
+// get returns a column of a full STAR1 row.
+func get(table string, r extract.Row, col string) any {
+	i, ok := columnAt[[2]string{table, col}]
+	if !ok {
+		panic(fmt.Sprintf("batch: %s has no column %s", table, col)) // a typo in this package
+	}
+	return r[i]
 }
 
 func nullable(s string) any {
@@ -122,7 +130,7 @@ func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Confi
 		if modified == nil {
 			modified = get(table, r, "LOODUD")
 		}
-		return []any{id, res.Values[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, get(table, r, "KOV_KOOD"), nil, rule, detail}
+		return []any{id, load.PGValues(res.Values[:1])[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, get(table, r, "KOV_KOOD"), nil, rule, detail}
 	case "ISIKU_SEOS":
 		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "SEOTUD_ISIK_ID"), rule, detail}
 	case "POORDUMINE":

@@ -23,11 +23,13 @@ CREATE TABLE IF NOT EXISTS migration.run (
   summary      jsonb
 );
 
--- Every STAR1 row the migration has seen, with its outcome.
+-- Every STAR1 row the migration has seen, with its outcome. The tables with
+-- a row per STAR1 row have no foreign keys: a trigger per row would cost
+-- more than the load of STAR2 itself. The writer fills batch and run_id.
 CREATE TABLE IF NOT EXISTS migration.row_map (
   star1_table  text NOT NULL,
   star1_id     bigint NOT NULL,
-  batch        text NOT NULL REFERENCES migration.batch,
+  batch        text NOT NULL,
   kov          text,                 -- STAR1 municipality code the row belongs to
   outcome      text NOT NULL CHECK (outcome IN ('loaded', 'merged', 'archived_only', 'excluded_deleted', 'quarantined')),
   rule         text,                 -- the rule a quarantined row broke
@@ -36,12 +38,11 @@ CREATE TABLE IF NOT EXISTS migration.row_map (
   amount_eur   numeric(14,2),        -- OTSUS and MAKSE: SUMMA in euros by rule 6
   source_hash  bytea,                -- of the STAR1 row as extracted
   target_hash  bytea,                -- of the STAR2 row as last written by the migration
-  run_id       bigint REFERENCES migration.run,
+  run_id       bigint NOT NULL,
   PRIMARY KEY (star1_table, star1_id),
   CHECK ((outcome IN ('loaded', 'merged')) = (star2_id IS NOT NULL)),
   CHECK ((outcome = 'quarantined') = (rule IS NOT NULL))
 );
-CREATE INDEX IF NOT EXISTS row_map_batch ON migration.row_map (batch, star1_table);
 
 -- Rows no automatic fix may decide, kept for an analyst.
 CREATE TABLE IF NOT EXISTS migration.quarantine (
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS migration.quarantine (
   rule         text NOT NULL,
   detail       text NOT NULL,
   original     jsonb NOT NULL,
-  run_id       bigint REFERENCES migration.run,
+  run_id       bigint NOT NULL,
   PRIMARY KEY (star1_table, star1_id)
 );
 
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS migration.correction (
   rule         text NOT NULL,
   original     text,
   corrected    text,
-  run_id       bigint REFERENCES migration.run,
+  run_id       bigint NOT NULL,
   PRIMARY KEY (star1_table, star1_id, column_name, rule)
 );
 
@@ -80,5 +81,5 @@ CREATE TABLE IF NOT EXISTS migration.conflict (
 CREATE OR REPLACE VIEW migration.row_outcome AS
   SELECT star1_table, star1_id, outcome, rule, star2_id FROM migration.row_map;
 
--- The STAR2 row a loaded STAR1 row owns, for re-runs and resolution.
-CREATE INDEX IF NOT EXISTS row_map_star2 ON migration.row_map (star2_id) WHERE outcome = 'loaded';
+-- The STAR1 person that owns a STAR2 person now: duplicates share one.
+CREATE INDEX IF NOT EXISTS row_map_person ON migration.row_map (star2_id) WHERE star2_table = 'person' AND outcome = 'loaded';

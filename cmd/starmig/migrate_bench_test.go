@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/mapping"
+)
+
+// BenchmarkMigrate compares, in one run on one generated STAR1
+// (STARMIG_BENCH_PERSONS, default 100 000 persons):
+//
+//   - starmig migrate end to end (plan, load, bookkeeping, reconciliation),
+//     as a separate process whose peak RSS is measured;
+//   - pgloader loading the same SQLite file raw into PostgreSQL (no mapping,
+//     no checks);
+//   - a plain server-side COPY FROM of the final STAR2 rows into an empty
+//     STAR2 schema.
+//
+// Run it under withservices:
+//
+//	go run ./internal/testenv/withservices -- go test -run '^$' -bench Migrate -benchtime 1x -timeout 2h ./cmd/starmig
+func BenchmarkMigrate(b *testing.B) {
+	testenv.PostgresServer(b)
+	persons := 100_000
+	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
+		var err error
+		if persons, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "starmig-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // the server reads the COPY files
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "starmig")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "star1.db")
+	out, err := exec.Command(bin, "gen", "--json", "--out", db, "--persons", strconv.Itoa(persons), "--seed", "1", "--as-of", "2026-11-01").Output()
+	if err != nil {
+		b.Fatalf("gen: %v", err)
+	}
+	var g genResult
+	if err := json.Unmarshal(out, &g); err != nil {
+		b.Fatal(err)
+	}
+	star1Rows := g.Total
+	ctx := context.Background()
+
+	for range b.N {
+		// starmig migrate, end to end.
+		dsn := schemaDB(b)
+		cmd := exec.Command(bin, "migrate", "--json", "--source", "sqlite:"+db, "--target", dsn,
+			"--mappings", filepath.Join(dir, "mappings"), "--batch", "bench", "--as-of", "2026-11-01")
+		start := time.Now()
+		out, err := cmd.Output()
+		starmigSecs := time.Since(start).Seconds()
+		if err != nil {
+			b.Fatalf("migrate: %v\n%s", err, out)
+		}
+		var sum batch.Summary
+		if err := json.Unmarshal(out, &sum); err != nil {
+			b.Fatal(err)
+		}
+		var star2Rows int64
+		for _, s := range sum.Tables {
+			star2Rows += s.Outcomes["loaded"]
+		}
+		var peak int64
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peak = ru.Maxrss
+		}
+
+		// The final STAR2 rows, then a plain server-side COPY FROM of them.
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tables := append([]string{"municipality", "classifier"}, star2Tables()...)
+		for _, t := range tables {
+			f, err := os.Create(filepath.Join(dir, t+".copy"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := conn.PgConn().CopyTo(ctx, f, "COPY star2."+t+" TO STDOUT"); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			os.Chmod(f.Name(), 0o644)
+		}
+		conn.Close(ctx)
+		plain := schemaDB(b)
+		pconn, err := pgx.Connect(ctx, plain)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		for _, t := range tables {
+			if _, err := pconn.Exec(ctx, fmt.Sprintf("COPY star2.%s FROM '%s'", t, filepath.Join(dir, t+".copy"))); err != nil {
+				b.Fatalf("COPY FROM %s: %v", t, err)
+			}
+		}
+		copySecs := time.Since(start).Seconds()
+		pconn.Close(ctx)
+
+		// pgloader, raw.
+		var pgloaderSecs float64
+		if _, err := exec.LookPath("pgloader"); err == nil {
+			raw := testenv.Postgres(b)
+			start = time.Now()
+			if out, err := exec.Command("pgloader", "--quiet", "sqlite://"+db, raw).CombinedOutput(); err != nil {
+				b.Fatalf("pgloader: %v\n%s", err, out)
+			}
+			pgloaderSecs = time.Since(start).Seconds()
+		} else {
+			b.Log("pgloader not installed (apt-get install pgloader): no comparison")
+		}
+
+		b.ReportMetric(float64(star1Rows)/starmigSecs, "starmig-star1-rows/s")
+		b.ReportMetric(float64(star2Rows)/starmigSecs, "starmig-star2-rows/s")
+		b.ReportMetric(float64(star2Rows)/copySecs, "copy-star2-rows/s")
+		if pgloaderSecs > 0 {
+			b.ReportMetric(float64(star1Rows)/pgloaderSecs, "pgloader-star1-rows/s")
+		}
+		b.ReportMetric(float64(peak)/1024, "starmig-peak-MiB")
+		b.Logf("STAR1 %d rows, STAR2 %d rows; starmig %.1fs, plain COPY %.1fs, pgloader %.1fs; starmig at %.0f%% of COPY (STAR2 rows/s), peak RSS %.0f MiB",
+			star1Rows, star2Rows, starmigSecs, copySecs, pgloaderSecs, 100*copySecs/starmigSecs, float64(peak)/1024)
+	}
+}
+
+func star2Tables() []string {
+	var out []string
+	for _, t := range mapping.Tables {
+		out = append(out, t.Star2)
+	}
+	return out
+}
+
+// schemaDB is a fresh database with the STAR2 schema applied.
+func schemaDB(b *testing.B) string {
+	dsn := testenv.Postgres(b)
+	if code, _, stderr := run(&testing.T{}, context.Background(), "schema", "apply", "--quiet", "--target", dsn); code != 0 {
+		b.Fatal(stderr)
+	}
+	return dsn
+}
