@@ -154,16 +154,11 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := extract.Open(ctx, o.Source)
+	src, snap, closeSource, err := snapshot(ctx, o.Source)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, src.Close()) }()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, snap.Close()) }()
+	defer func() { err = errors.Join(err, closeSource()) }()
 
 	sum = &Summary{Batch: o.Batch, AsOf: o.AsOf.Format(time.DateOnly)}
 	unmapped, err := Preflight(ctx, src, snap, maps)
@@ -253,6 +248,19 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, &FindingsError{Report: rep}
 	}
 	return sum, nil
+}
+
+// snapshot opens STAR1 and one snapshot of it; closing ends both.
+func snapshot(ctx context.Context, url string) (extract.Source, extract.Snapshot, func() error, error) {
+	src, err := extract.Open(ctx, url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		return nil, nil, nil, errors.Join(err, src.Close())
+	}
+	return src, snap, func() error { return errors.Join(snap.Close(), src.Close()) }, nil
 }
 
 func ensureReference(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings) error {

@@ -428,16 +428,11 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, fmt.Errorf("reconcile: batch %q: %w", o.Batch, err)
 	}
 	sc.kov = kov
-	src, err := extract.Open(ctx, o.Source)
+	src, snap, closeSource, err := snapshot(ctx, o.Source)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, src.Close()) }()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, snap.Close()) }()
+	defer func() { err = errors.Join(err, closeSource()) }()
 	rep, err = reconcile(ctx, conn, snap, src.Dialect(), maps, sc, false, o.Progress)
 	if err != nil {
 		return nil, err
