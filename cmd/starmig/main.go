@@ -60,12 +60,14 @@ func execute(ctx context.Context, args []string) int {
 	root := newRootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// A signal stopped the work: whatever error that surfaced as, it is
+		// an interruption, and a re-run continues from it.
+		fmt.Fprintln(root.ErrOrStderr(), "starmig: interrupted")
+		return exitInterrupted
+	}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			fmt.Fprintln(root.ErrOrStderr(), "starmig: interrupted")
-		} else {
-			fmt.Fprintln(root.ErrOrStderr(), "starmig:", err)
-		}
+		fmt.Fprintln(root.ErrOrStderr(), "starmig:", err)
 	}
 	return exitCode(err)
 }

@@ -109,6 +109,11 @@ func generate(ctx context.Context, path string, o Options) (stats Stats, err err
 	}
 	runErr := g.run(ctx)
 	if err := errors.Join(runErr, in.close()); err != nil {
+		if ctx.Err() != nil {
+			// Cancelled: the transaction is rolled back under the inserter,
+			// whose errors only echo that.
+			return stats, fmt.Errorf("gen: %w", ctx.Err())
+		}
 		return stats, err
 	}
 	stats.Rows = map[string]int64{}
