@@ -62,6 +62,11 @@ func Mojibake(s string, latin1 bool) string {
 	if err != nil {
 		return s
 	}
+	if strings.ContainsRune(out, utf8.RuneError) {
+		// windows-1257 leaves some bytes undefined: such damage could not be
+		// undone, so make it the way iso-8859-1 would, which defines all.
+		return Mojibake(s, true)
+	}
 	return out
 }
 

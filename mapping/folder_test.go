@@ -1,0 +1,120 @@
+package mapping
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFolder(t *testing.T, municipalities, classifiers string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "municipalities.csv"), []byte(municipalities), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "classifiers.csv"), []byte(classifiers), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const (
+	munHeader = "star1_code,star2_code,star2_name\n"
+	clsHeader = "star1_class,star1_code,star2_kind,star2_code,star2_name\n"
+)
+
+func TestMappingFolder(t *testing.T) {
+	m, err := LoadFolder(writeFolder(t, munHeader+"0784,0784,Tallinn\n0300,0784,Tallinn\n",
+		clsHeader+"KANAL,FAKS,channel,paper,Paper\nKANAL,PABER,channel,paper,Paper\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.Municipality("0300"); !ok || got.Code != "0784" {
+		t.Errorf("0300 maps to %+v", got)
+	}
+	if got, ok := m.Classifier("KANAL", "FAKS"); !ok || got.Code != "paper" || got.Kind != "channel" {
+		t.Errorf("KANAL/FAKS maps to %+v", got)
+	}
+	if _, ok := m.Classifier("KANAL", "SKYPE"); ok {
+		t.Error("an unmapped code maps")
+	}
+}
+
+func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
+	cases := []struct {
+		mun, cls string
+		want     []string
+	}{
+		{"code,name\n", clsHeader, []string{"municipalities.csv", "header"}},
+		{munHeader + "0784,0784,Tallinn\n0784,0785,Tartu\n", clsHeader, []string{"municipalities.csv", "line 3", "0784", "twice"}},
+		{munHeader + "0784, 0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code"}},
+		{munHeader + "0784,0784\n", clsHeader, []string{"municipalities.csv"}},
+		{munHeader, clsHeader + "KANAL,FAKS,chanel,paper,Paper\n", []string{"classifiers.csv", "line 2", "chanel"}},
+		{munHeader, clsHeader + "KANAL,FAKS,channel,paper,Paper\nKANAL,PABER,channel,paper,Post\n", []string{"classifiers.csv", "channel/paper", "Paper", "Post"}},
+	}
+	for _, c := range cases {
+		_, err := LoadFolder(writeFolder(t, c.mun, c.cls))
+		if err == nil {
+			t.Errorf("%q / %q: no error", c.mun, c.cls)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not say %q", err, w)
+			}
+		}
+	}
+	if _, err := LoadFolder(t.TempDir()); err == nil || !strings.Contains(err.Error(), "municipalities.csv") {
+		t.Errorf("missing files: %v", err)
+	}
+}
+
+func TestRule14MediaType(t *testing.T) {
+	pdf := []byte("%PDF-1.4\n1 0 obj\n")
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	text := []byte("Palun abi küttearvega.")
+	cases := []struct {
+		given   string
+		content []byte
+		want    string
+		changed bool
+	}{
+		{"application/pdf", pdf, "application/pdf", false},
+		{"image/png", pdf, "application/pdf", true},
+		{"", png, "image/png", true},
+		{"text/plain", png, "image/png", true},
+		{"text/csv", text, "text/csv", false},
+		{"application/pdf", text, "text/plain", true},
+		{"application/x-custom", []byte{0x00, 0x01, 0x02, 0xfe}, "application/x-custom", false},
+		{"image/png", nil, "image/png", false},
+		{"", nil, "application/octet-stream", true},
+		{"APPLICATION/PDF; charset=binary", pdf, "APPLICATION/PDF; charset=binary", false},
+	}
+	for _, c := range cases {
+		got, changed := MediaType(c.given, c.content)
+		if got != c.want || changed != c.changed {
+			t.Errorf("MediaType(%q, %q) = %q %v, want %q %v", c.given, c.content, got, changed, c.want, c.changed)
+		}
+	}
+}
+
+func TestMojibakePrefilterMissesNoRepair(t *testing.T) {
+	// Everything RepairMojibake would repair passes the cheap pre-filter.
+	for _, s := range []string{"Jüri", "Tõnu Õunapuu", "Šikk Žanna", "Mäesalu tänav 5", "KÜÜNARPUU", "öömaja", "Rätsep"} {
+		for _, latin1 := range []bool{true, false} {
+			m := Mojibake(s, latin1)
+			if !mayBeMojibake(m) {
+				t.Errorf("%q (%q) skipped by the pre-filter", m, s)
+			}
+			if fixed, _, ok := RepairMojibake(m); !ok || fixed != s {
+				t.Errorf("%q: repaired to %q %v, want %q", m, fixed, ok, s)
+			}
+		}
+		if mayBeMojibake(s) {
+			if _, _, ok := RepairMojibake(s); ok {
+				t.Errorf("%q: real text repaired", s)
+			}
+		}
+	}
+}
