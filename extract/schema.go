@@ -176,16 +176,6 @@ func TableByName(name string) (Table, error) {
 	return Table{}, fmt.Errorf("extract: no STAR1 table %q", name)
 }
 
-// Index returns the position of a column in t, or -1.
-func (t Table) Index(name string) int {
-	for i, c := range t.Columns {
-		if c.Name == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // SQLiteType is the stand-in's column type for a kind (STAR1.md, type
 // mapping).
 func SQLiteType(k Kind) string {

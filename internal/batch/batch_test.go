@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -81,7 +80,6 @@ func TestMigrateEveryQuirkReconciles(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM star2.person").Scan(&n); err != nil || n == 0 {
 		t.Fatalf("star2.person has %d rows: %v", n, err)
 	}
-	_ = os.Getenv
 }
 
 func TestReconcileDeepFindsTamperedRow(t *testing.T) {

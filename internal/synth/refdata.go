@@ -93,7 +93,7 @@ var unknownKOV = []string{"9999", "078", "0O84"}
 type Code struct {
 	Class, Code, Name string
 	Expired           string // KEHTIV_KUNI, "" while valid
-	Kind, Star2Code   string // STAR2 classifier; "" for a code no mapping covers
+	Star2Code         string // STAR2 classifier code; "" for a code no mapping covers
 	Star2Name         string
 	Money             bool // TEENUS: a benefit paid in money
 }
