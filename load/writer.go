@@ -51,7 +51,6 @@ type Item struct {
 	Op         Op
 	Values     []any  // STAR2 values for OpInsert and OpUpdate
 	ExpectHash string // OpUpdate: the hash of the STAR2 row as the migration last wrote it
-	OwnerID    int64  // OpUpdate: the STAR1 row that last wrote it
 	TargetHash string // kept from before when nothing is written
 	Original   []byte // the STAR1 row as JSON, for a quarantined row
 	// OriginalOf makes Original when the database refuses a row to be
