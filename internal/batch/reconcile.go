@@ -178,7 +178,7 @@ type booked struct {
 // reconcile checks the accounting identity of every STAR1 table against the
 // bookkeeping, and STAR2 against the bookkeeping.
 func reconcile(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
-	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov}
+	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov, Findings: []Finding{}}
 	for _, mt := range mapping.Tables {
 		tr := &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}}
 		rep.Tables = append(rep.Tables, tr)
