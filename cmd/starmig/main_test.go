@@ -16,7 +16,7 @@ import (
 
 // run executes the command line as main does and returns exit code,
 // stdout and stderr.
-func run(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+func run(t testing.TB, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
 	root := newRootCommand()
 	var out, errb bytes.Buffer

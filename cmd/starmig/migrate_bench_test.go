@@ -157,7 +157,7 @@ func star2Tables() []string {
 // schemaDB is a fresh database with the STAR2 schema applied.
 func schemaDB(b *testing.B) string {
 	dsn := testenv.Postgres(b)
-	if code, _, stderr := run(&testing.T{}, context.Background(), "schema", "apply", "--quiet", "--target", dsn); code != 0 {
+	if code, _, stderr := run(b, context.Background(), "schema", "apply", "--quiet", "--target", dsn); code != 0 {
 		b.Fatal(stderr)
 	}
 	return dsn
