@@ -3,11 +3,13 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // BatchSpec is what a batch covers.
@@ -36,12 +38,8 @@ func batchLockKey(name string) int64 {
 // finished (killed) as failed, and drops their work schemas. now is the
 // start time to record.
 func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (int64, error) {
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", batchLockKey(b.Name)).Scan(&ok); err != nil {
-		return 0, fmt.Errorf("load: lock batch: %w", err)
-	}
-	if !ok {
-		return 0, &ErrBatchBusy{b.Name}
+	if err := lockBatch(ctx, conn, b.Name, lockWait); err != nil {
+		return 0, err
 	}
 	var kov any
 	if len(b.KOV) > 0 {
@@ -72,6 +70,31 @@ func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (
 		return 0, fmt.Errorf("load: record run: %w", err)
 	}
 	return id, nil
+}
+
+// lockWait is how long a run waits for the batch's lock. A run killed a
+// moment ago may still hold it: the server ends its session only when the
+// statement it was running notices the client is gone.
+const lockWait = "30s"
+
+// lockBatch takes the batch's session lock, waiting up to wait (a
+// PostgreSQL interval such as "30s").
+func lockBatch(ctx context.Context, conn *pgx.Conn, name, wait string) error {
+	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+wait+"'"); err != nil {
+		return fmt.Errorf("load: lock batch: %w", err)
+	}
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", batchLockKey(name))
+	if _, resetErr := conn.Exec(ctx, "RESET lock_timeout"); err == nil && resetErr != nil {
+		err = resetErr
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+		return &ErrBatchBusy{name}
+	}
+	if err != nil {
+		return fmt.Errorf("load: lock batch: %w", err)
+	}
+	return nil
 }
 
 // SetPhase records the phase a run is in.

@@ -2,11 +2,13 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -205,5 +207,31 @@ func TestPostgresRoundTrip(t *testing.T) {
 		VALUES ('00000000-0000-5000-8000-000000000001', '37605030299', now())`)
 	if err == nil || !strings.Contains(err.Error(), "person_personal_code_key") {
 		t.Errorf("duplicate personal code: %v", err)
+	}
+}
+
+func TestBatchLockWaitsThenRefuses(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.Postgres(t)
+	a, b := connect(t, dsn), connect(t, dsn)
+	if err := ApplySchema(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	spec := BatchSpec{Name: "x", AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), LiveYears: 5}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if _, err := StartRun(ctx, a, spec, now); err != nil {
+		t.Fatal(err)
+	}
+	// The holder's session ends a moment later, as a killed run's does.
+	go func() {
+		time.Sleep(time.Second)
+		a.Close(context.Background())
+	}()
+	if _, err := StartRun(ctx, b, spec, now); err != nil {
+		t.Fatalf("a run after the holder ended: %v", err)
+	}
+	var busy *ErrBatchBusy
+	if err := lockBatch(ctx, connect(t, dsn), "x", "200ms"); !errors.As(err, &busy) {
+		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
 	}
 }
