@@ -1,0 +1,172 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/synth"
+)
+
+var (
+	now     = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	retain  = time.Date(2036, 11, 21, 0, 0, 0, 0, time.UTC)
+	asOf    = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+)
+
+type keys struct {
+	dir        string
+	recipients []age.Recipient
+	identities []age.Identity
+	sign       ed25519.PrivateKey
+	pub        ed25519.PublicKey
+	index      []byte
+}
+
+func testKeys(t testing.TB) keys {
+	t.Helper()
+	dir := t.TempDir()
+	if err := GenerateKeys(dir); err != nil {
+		t.Fatal(err)
+	}
+	var k keys
+	var err error
+	k.dir = dir
+	if k.recipients, err = ReadRecipients(filepath.Join(dir, RecipientFile)); err != nil {
+		t.Fatal(err)
+	}
+	if k.identities, err = ReadIdentities(filepath.Join(dir, IdentityFile)); err != nil {
+		t.Fatal(err)
+	}
+	if k.sign, err = ReadSigningKey(filepath.Join(dir, SignKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if k.pub, err = ReadSigningPub(filepath.Join(dir, SignPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	if k.index, err = ReadIndexKey(filepath.Join(dir, IndexKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// star1 generates a STAR1 with every quirk raised so each one shows in a
+// small file.
+func star1(t testing.TB, persons int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "star1.db")
+	r := synth.DefaultRates()
+	r.Mojibake, r.NUL, r.Orphan, r.Unmapped, r.DST = 0.05, 0.05, 0.01, 0.01, 0.05
+	if _, err := synth.Generate(context.Background(), path, synth.Options{Persons: persons, Seed: 7, AsOf: asOf, Rates: r, DocSize: 400}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func config(st Store, k keys) Config {
+	return Config{
+		Store: st, Batch: "all", Recipients: k.recipients, SignKey: k.sign, IndexKey: k.index,
+		RetainUntil: retain, Now: now, Source: "test",
+	}
+}
+
+// archiveSTAR1 writes an archive run of the STAR1 file at path.
+func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
+	t.Helper()
+	ctx := context.Background()
+	src, err := extract.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	w, err := NewWriter(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll(ctx, snap, w, nil); err != nil {
+		w.Abort(err)
+		t.Fatal(err)
+	}
+	st, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// sourceRows reads every row of a STAR1 table as canonical text lines.
+func sourceRows(t testing.TB, path string, table extract.Table) []string {
+	t.Helper()
+	ctx := context.Background()
+	src, err := extract.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var out []string
+	if err := snap.Scan(ctx, table, nil, nil, func(r extract.Row) error {
+		b, err := appendRow(nil, table, r)
+		out = append(out, string(b))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRowFormatRoundTrip(t *testing.T) {
+	tab, _ := extract.TableByName("DOKUMENT")
+	row := extract.Row{int64(7), int64(9), "a \"b\"\n\x00\t\\.png", "\xff\xfe bad", []byte{0, 1, 2, 255}, "2011-03-27 03:30:00"}
+	b, err := appendRow(nil, tab, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeRow(tab, bytes.TrimSuffix(b, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%q", back) != fmt.Sprintf("%q", row) {
+		t.Fatalf("round trip:\n got %q\nwant %q", back, row)
+	}
+	if _, err := decodeRow(tab, []byte(`{"DOKUMENT_ID":"x"}`)); err == nil || !strings.Contains(err.Error(), "DOKUMENT") {
+		t.Fatalf("bad row error: %v", err)
+	}
+}
+
+func TestKeysGen(t *testing.T) {
+	k := testKeys(t)
+	for name, mode := range map[string]os.FileMode{IdentityFile: 0o600, SignKeyFile: 0o600, IndexKeyFile: 0o600, RecipientFile: 0o644, SignPubFile: 0o644} {
+		fi, err := os.Stat(filepath.Join(k.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode %v, want %v", name, fi.Mode().Perm(), mode)
+		}
+	}
+	if err := GenerateKeys(k.dir); err == nil {
+		t.Error("key generation overwrote existing keys")
+	}
+	if !k.sign.Public().(ed25519.PublicKey).Equal(k.pub) {
+		t.Error("signing.pub is not the public half of signing.key")
+	}
+}

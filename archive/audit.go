@@ -1,0 +1,119 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+)
+
+// AuditEntry is one retrieval on record: who, when, what and why, and
+// what was found. It is stored as its own object under audit/, encrypted
+// to the archive's recipients (what an archivist asked for is personal
+// data; the operators abroad see that entries exist, never what they say),
+// and on S3 locked like the bundles, so the retriever cannot rewrite it.
+type AuditEntry struct {
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	OSUser   string    `json:"os_user"`
+	Host     string    `json:"host,omitempty"`
+	Action   string    `json:"action"` // retrieve, restore
+	Query    string    `json:"query"`
+	Reason   string    `json:"reason"`
+	Runs     []string  `json:"runs"`  // batch/run read
+	Found    bool      `json:"found"` // whether the archive held anything
+	Rows     int       `json:"rows"`
+}
+
+// WriteAudit stores one audit entry. It is written before the result is
+// handed out: a retrieval that cannot be put on record does not happen.
+func WriteAudit(ctx context.Context, st Store, recipients []age.Recipient, e AuditEntry, retainUntil time.Time) (string, error) {
+	if strings.TrimSpace(e.Reason) == "" {
+		return "", fmt.Errorf("archive: a reason is required")
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	enc, err := age.Encrypt(&buf, recipients...)
+	if err != nil {
+		return "", fmt.Errorf("archive: audit: %w", err)
+	}
+	enc.Write(body)
+	if err := enc.Close(); err != nil {
+		return "", fmt.Errorf("archive: audit: %w", err)
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	key := fmt.Sprintf("%s%s/%s-%s.json.age", AuditPrefix, e.Time.UTC().Format("2006"), e.Time.UTC().Format("20060102T150405.000000000Z"), hex.EncodeToString(suffix))
+	if err := st.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), retainUntil); err != nil {
+		return "", fmt.Errorf("archive: audit entry not written, so nothing is retrieved: %w", err)
+	}
+	return key, nil
+}
+
+// ReadAudit reads every audit entry, oldest first, with an identity.
+func ReadAudit(ctx context.Context, st Store, ids []age.Identity) ([]AuditEntry, error) {
+	var keys []string
+	if err := st.List(ctx, AuditPrefix, func(o ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	slices.Sort(keys)
+	var out []AuditEntry
+	for _, k := range keys {
+		b, err := readAll(ctx, st, k, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		d, err := age.Decrypt(bytes.NewReader(b), ids...)
+		if err != nil {
+			return nil, fmt.Errorf("archive: audit entry %s: %w", k, err)
+		}
+		plain, err := io.ReadAll(d)
+		if err != nil {
+			return nil, fmt.Errorf("archive: audit entry %s: %w", k, err)
+		}
+		var e AuditEntry
+		if err := json.Unmarshal(plain, &e); err != nil {
+			return nil, fmt.Errorf("archive: audit entry %s: %v", k, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// CatalogRecipients are the recipients a catalog names, to encrypt audit
+// entries to.
+func CatalogRecipients(cats []*Catalog) ([]age.Recipient, error) {
+	var out []age.Recipient
+	seen := map[string]bool{}
+	for _, c := range cats {
+		for _, s := range c.Recipients {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			r, err := ParseRecipient(s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("archive: the catalog names no recipient to encrypt the audit entry to")
+	}
+	return out, nil
+}

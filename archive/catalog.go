@@ -1,0 +1,207 @@
+package archive
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Keys of the archive in a store.
+const (
+	BatchesPrefix = "batches/"
+	AuditPrefix   = "audit/"
+	CatalogFile   = "catalog.json"
+	CatalogSig    = CatalogFile + ".sig"
+)
+
+// RunPrefix is where one archive run of a batch lives.
+func RunPrefix(batch, run string) string { return BatchesPrefix + batch + "/" + run + "/" }
+
+// Catalog is the signed list of one archive run's bundles. It names every
+// object of every bundle with its size, so that a missing, extra, altered
+// or replayed object or bundle is found without any key but the signing
+// key's public half. Row counts and money sums per table are in clear:
+// aggregates of a whole batch, which the restore drill checks; what is
+// known per payload file stays inside the encryption.
+type Catalog struct {
+	Format      string         `json:"format"`
+	Batch       string         `json:"batch"`
+	Run         string         `json:"run"`
+	Created     time.Time      `json:"created"`
+	Source      string         `json:"source"`
+	RetainUntil time.Time      `json:"retain_until"`
+	Locked      bool           `json:"locked"` // written to a store that locks (S3 Object Lock)
+	Recipients  []string       `json:"recipients"`
+	Tables      map[string]Sum `json:"tables"`
+	Bundles     []BundleEntry  `json:"bundles"`
+	// Abandoned lists the objects of earlier runs of the batch that were
+	// interrupted before their catalog: locked, so never deleted, and
+	// accounted for here instead.
+	Abandoned []ObjectEntry `json:"abandoned,omitempty"`
+}
+
+// BundleEntry is one bundle in a catalog.
+type BundleEntry struct {
+	ID          string         `json:"id"`     // External-Identifier
+	Prefix      string         `json:"prefix"` // key prefix in the store, ending in /
+	TagManifest Digests        `json:"tagmanifest"`
+	Objects     []ObjectEntry  `json:"objects"`
+	Tables      map[string]Sum `json:"tables"`
+}
+
+// ObjectEntry is one object with its size; Path is relative to the bundle
+// prefix in a bundle, the store key in Abandoned.
+type ObjectEntry struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// Sum is the row count of a table, and the sum of its money columns as
+// decimal text, as STAR1 holds them.
+type Sum struct {
+	Rows  int64             `json:"rows"`
+	Money map[string]string `json:"money,omitempty"`
+}
+
+const catalogFormat = "starmig-catalog/1"
+
+// RunRef names one archive run.
+type RunRef struct {
+	Batch, Run string
+	Complete   bool // its catalog and the catalog's signature are there
+}
+
+// ListRuns lists every run of every batch in the store (of one batch when
+// batch is not empty), oldest first within a batch.
+func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
+	prefix := BatchesPrefix
+	if batch != "" {
+		prefix += batch + "/"
+	}
+	seen := map[[2]string]*RunRef{}
+	err := st.List(ctx, prefix, func(o ObjectInfo) error {
+		parts := strings.SplitN(strings.TrimPrefix(o.Key, BatchesPrefix), "/", 3)
+		if len(parts) < 3 {
+			return nil
+		}
+		k := [2]string{parts[0], parts[1]}
+		r := seen[k]
+		if r == nil {
+			r = &RunRef{Batch: parts[0], Run: parts[1]}
+			seen[k] = r
+		}
+		if parts[2] == CatalogSig {
+			r.Complete = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RunRef, 0, len(seen))
+	for _, r := range seen {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Batch != out[j].Batch {
+			return out[i].Batch < out[j].Batch
+		}
+		return out[i].Run < out[j].Run
+	})
+	return out, nil
+}
+
+// ErrBadSignature is wrapped by errors about a signature that does not
+// verify with the given public key.
+var ErrBadSignature = errors.New("signature does not verify")
+
+func readAll(ctx context.Context, st Store, key string, limit int64) ([]byte, error) {
+	r, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("archive: reading %s: %w", key, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("archive: %s is larger than %d bytes", key, limit)
+	}
+	return b, nil
+}
+
+// ReadCatalog reads a run's catalog and checks its signature and that it
+// names the run it is stored under (a catalog copied from elsewhere does
+// not verify).
+func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, run string) (*Catalog, []byte, error) {
+	key := RunPrefix(batch, run) + CatalogFile
+	b, err := readAll(ctx, st, key, 256<<20)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := readAll(ctx, st, key+".sig", 1<<10)
+	if err != nil {
+		return nil, b, err
+	}
+	if !ed25519.Verify(pub, b, sig) {
+		return nil, b, fmt.Errorf("archive: %s: %w", key, ErrBadSignature)
+	}
+	var c Catalog
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, b, fmt.Errorf("archive: %s: %v", key, err)
+	}
+	if c.Format != catalogFormat {
+		return nil, b, fmt.Errorf("archive: %s: format %q, want %q", key, c.Format, catalogFormat)
+	}
+	if c.Batch != batch || c.Run != run {
+		return nil, b, fmt.Errorf("archive: %s names batch %s run %s: not the catalog of this run", key, c.Batch, c.Run)
+	}
+	for _, bu := range c.Bundles {
+		if !strings.HasPrefix(bu.Prefix, RunPrefix(batch, run)) {
+			return nil, b, fmt.Errorf("archive: %s lists bundle %s outside its run", key, bu.ID)
+		}
+	}
+	return &c, b, nil
+}
+
+// LatestCatalogs reads the newest complete run of every batch (or of one
+// batch), checking signatures.
+func LatestCatalogs(ctx context.Context, st Store, pub ed25519.PublicKey, batch string) ([]*Catalog, error) {
+	runs, err := ListRuns(ctx, st, batch)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]RunRef{}
+	var order []string
+	for _, r := range runs {
+		if !r.Complete {
+			continue
+		}
+		if _, ok := latest[r.Batch]; !ok {
+			order = append(order, r.Batch)
+		}
+		latest[r.Batch] = r
+	}
+	if len(order) == 0 {
+		if batch != "" {
+			return nil, fmt.Errorf("archive: %s holds no complete run of batch %s", st, batch)
+		}
+		return nil, fmt.Errorf("archive: %s holds no complete archive run", st)
+	}
+	var out []*Catalog
+	for _, b := range order {
+		c, _, err := ReadCatalog(ctx, st, pub, b, latest[b].Run)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

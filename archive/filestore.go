@@ -1,0 +1,210 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// FileStore is a Store in a local folder, for development and the demo.
+// It cannot lock: objects are written read-only and never replaced, but
+// anyone with rights on the folder can delete them, and verification says
+// so.
+type FileStore struct {
+	root string
+}
+
+const fileTmp = ".starmig-tmp"
+
+// NewFileStore opens (and creates) the folder root as a store.
+func NewFileStore(root string) (*FileStore, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("archive: store folder %s: %w", root, err)
+	}
+	return &FileStore{root: abs}, nil
+}
+
+func (s *FileStore) String() string { return "file://" + s.root }
+
+// Locks is false: a folder cannot refuse a delete.
+func (s *FileStore) Locks() bool { return false }
+
+// CheckWritable creates the folder if it is missing.
+func (s *FileStore) CheckWritable(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Join(s.root, fileTmp), 0o755); err != nil {
+		return fmt.Errorf("archive: store folder: %w", err)
+	}
+	return nil
+}
+
+func (s *FileStore) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
+		return "", fmt.Errorf("archive: invalid key %q", key)
+	}
+	for _, part := range strings.Split(key, "/") {
+		if part == "" || part == "." || part == ".." || part == fileTmp {
+			return "", fmt.Errorf("archive: invalid key %q", key)
+		}
+	}
+	return filepath.Join(s.root, filepath.FromSlash(key)), nil
+}
+
+// Put writes the object to a temporary file, syncs it, makes it read-only
+// and links it into place; the link fails when the key exists, so an
+// object is never replaced, not even by a concurrent writer.
+func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, _ time.Time) error {
+	final, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+	}
+	if err := s.CheckWritable(ctx); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.root, fileTmp), "put-*")
+	if err != nil {
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("read %d bytes, want %d", n, size)
+	}
+	if err == nil {
+		err = tmp.Chmod(0o444)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	if err := os.Link(tmp.Name(), final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+		}
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	if fi, err := os.Stat(final); err != nil || fi.Size() != size {
+		return fmt.Errorf("archive: put %s: the stored object is not the one written", key)
+	}
+	return nil
+}
+
+func notExist(key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+	}
+	return fmt.Errorf("archive: %s: %w", key, err)
+}
+
+func (s *FileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notExist(key, err)
+	}
+	return f, nil
+}
+
+type fileObject struct {
+	*os.File
+	size int64
+}
+
+func (o fileObject) Size() int64 { return o.size }
+
+func (s *FileStore) Open(ctx context.Context, key string) (Object, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notExist(key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, notExist(key, err)
+	}
+	return fileObject{f, fi.Size()}, nil
+}
+
+func (s *FileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return ObjectInfo{}, notExist(key, err)
+	}
+	if fi.IsDir() {
+		return ObjectInfo{}, fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+	}
+	return ObjectInfo{Key: key, Size: fi.Size(), Versions: 1}, nil
+}
+
+func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	if _, err := os.Stat(s.root); err != nil {
+		return fmt.Errorf("archive: store folder: %w", err)
+	}
+	// Walk from the deepest folder the prefix names.
+	start := s.root
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		start = filepath.Join(s.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == fileTmp {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(ObjectInfo{Key: key, Size: fi.Size(), Versions: 1})
+	})
+	if err != nil {
+		return fmt.Errorf("archive: list %s: %w", prefix, err)
+	}
+	return nil
+}

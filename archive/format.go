@@ -1,0 +1,198 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/starmig/starmig/extract"
+)
+
+// A payload file holds the rows of one STAR1 table as JSON Lines: one
+// object per row, its members the STAR1 columns in table order, each value
+// exactly as STAR1 holds it. NULL is null; ids are numbers; money is a
+// decimal string ("1234.50"); DATE is a wall-clock string
+// "YYYY-MM-DD HH:MM:SS" (Europe/Tallinn, no zone); text is a string; a
+// BLOB is a base64 string (RFC 4648, with padding). Text that is not valid
+// UTF-8 (STAR1 never should hold it) is kept byte for byte as
+// {"bytes": "<base64>"}.
+
+// appendRow appends row r of table t as one JSON line.
+func appendRow(b []byte, t extract.Table, r extract.Row) ([]byte, error) {
+	if len(r) != len(t.Columns) {
+		return b, fmt.Errorf("archive: %s row has %d values for %d columns", t.Name, len(r), len(t.Columns))
+	}
+	b = append(b, '{')
+	for i, c := range t.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, c.Name...)
+		b = append(b, '"', ':')
+		switch v := r[i].(type) {
+		case nil:
+			b = append(b, "null"...)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case string:
+			if utf8.ValidString(v) {
+				b = appendString(b, v)
+			} else {
+				b = append(b, `{"bytes":"`...)
+				b = base64.StdEncoding.AppendEncode(b, []byte(v))
+				b = append(b, `"}`...)
+			}
+		case []byte:
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, v)
+			b = append(b, '"')
+		default:
+			return b, fmt.Errorf("archive: %s.%s: value of type %T cannot be archived", t.Name, c.Name, v)
+		}
+	}
+	return append(b, '}', '\n'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string; s is valid UTF-8.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// decodeRow reads one JSON line of table t back into a Row.
+func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
+	var m map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("archive: %s row %.80q: %v", t.Name, line, err)
+	}
+	if len(m) != len(t.Columns) {
+		return nil, fmt.Errorf("archive: %s row %.80q: %d members for %d columns", t.Name, line, len(m), len(t.Columns))
+	}
+	r := make(extract.Row, len(t.Columns))
+	for i, c := range t.Columns {
+		raw, ok := m[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("archive: %s row %.80q: no column %s", t.Name, line, c.Name)
+		}
+		if string(raw) == "null" {
+			continue
+		}
+		bad := func(err error) error {
+			return fmt.Errorf("archive: %s.%s value %.40s: %v", t.Name, c.Name, raw, err)
+		}
+		switch c.Kind {
+		case extract.Integer:
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			if err != nil {
+				return nil, bad(err)
+			}
+			r[i] = n
+		case extract.BLOB:
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, bad(err)
+			}
+			v, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return nil, bad(err)
+			}
+			r[i] = v
+		default:
+			if len(raw) > 0 && raw[0] == '{' {
+				var o struct{ Bytes []byte }
+				if err := json.Unmarshal(raw, &o); err != nil {
+					return nil, bad(err)
+				}
+				r[i] = string(o.Bytes)
+				continue
+			}
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, bad(err)
+			}
+			r[i] = s
+		}
+	}
+	return r, nil
+}
+
+// description is the description of the STAR1 tables that travels in
+// every bundle, so that a bundle can be read without this software.
+type description struct {
+	Format  string      `json:"format"`
+	Reading []string    `json:"reading"`
+	Tables  []tableDesc `json:"tables"`
+}
+
+type tableDesc struct {
+	Name    string       `json:"name"`
+	Comment string       `json:"comment"`
+	Key     []string     `json:"primary_key"`
+	Columns []columnDesc `json:"columns"`
+}
+
+type columnDesc struct {
+	Name    string `json:"name"`
+	Oracle  string `json:"oracle_type"`
+	NotNull bool   `json:"not_null"`
+	JSON    string `json:"json"`
+	Comment string `json:"comment"`
+}
+
+func describeTables() []byte {
+	d := description{
+		Format: "starmig STAR1 archive bundle, format 1",
+		Reading: []string{
+			"This is a BagIt 1.0 bag (RFC 8493). Every file under data/ is encrypted with age (age-encryption.org/v1): decrypt with `age -d -i identity.txt FILE`.",
+			"data/<TABLE>/<n>.jsonl.gz.age: rows of one STAR1 table, gzip (several members; `gunzip` reads them all) of JSON Lines, one object per row, members in column order.",
+			"Values are exactly as STAR1 held them: null for NULL; ids as numbers; NUMBER(12,2) money as decimal strings; DATE as wall-clock strings YYYY-MM-DD HH:MM:SS in Europe/Tallinn time without zone; text as strings; BLOB as base64 strings (RFC 4648); text that was not valid UTF-8 as {\"bytes\": base64}.",
+			"data/reference/: copies of the code lists (KLASSIFIKAATOR) and municipalities (KOV), in the same form, so that every bundle can be read alone; the rows counted for the batch are those under data/<TABLE>/.",
+			"data/contents.json.age: the files of the bundle with row counts, SHA-256 of their plaintext (the JSON Lines before compression) and the gzip members (blocks) within them.",
+			"data/index.bin.age: records of 16 bytes, sorted: 10 bytes of HMAC-SHA-256(index key, \"kind:value\"), file number (2 bytes, big endian, into contents.json files), block number (4 bytes, big endian). Kinds: isikukood, isik, poordumine, menetlus, otsus.",
+			"tagmanifest-sha512.txt.sig: Ed25519 signature of tagmanifest-sha512.txt, verifiable with `openssl pkeyutl -verify -pubin -inkey signing.pub -rawin -in tagmanifest-sha512.txt -sigfile tagmanifest-sha512.txt.sig`.",
+		},
+	}
+	kinds := map[extract.Kind]string{
+		extract.Integer: "number", extract.Decimal: "decimal string", extract.Date: "wall-clock string",
+		extract.Text: "string", extract.CLOB: "string", extract.BLOB: "base64 string",
+	}
+	for _, t := range extract.Tables {
+		td := tableDesc{Name: t.Name, Comment: t.Comment, Key: t.Key}
+		for _, c := range t.Columns {
+			td.Columns = append(td.Columns, columnDesc{Name: c.Name, Oracle: c.Oracle, NotNull: c.NotNull, JSON: kinds[c.Kind], Comment: c.Comment})
+		}
+		d.Tables = append(d.Tables, td)
+	}
+	b, _ := json.MarshalIndent(d, "", "  ")
+	return append(b, '\n')
+}

@@ -1,0 +1,171 @@
+package archive
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// The files of a key set, one key each (ARCHIVE.md, who holds what).
+const (
+	RecipientFile = "recipient.txt" // age X25519 recipient: writers
+	IdentityFile  = "identity.txt"  // age X25519 identity: archivists
+	SignPubFile   = "signing.pub"   // Ed25519 public key, PEM: everyone
+	SignKeyFile   = "signing.key"   // Ed25519 private key, PEM: writers
+	IndexKeyFile  = "index.key"     // 32-byte HMAC key, hex: writers, archivists
+)
+
+// GenerateKeys writes a fresh key set into dir, secret files mode 0600. It
+// refuses to overwrite an existing key file.
+func GenerateKeys(dir string) error {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	index := make([]byte, 32)
+	if _, err := rand.Read(index); err != nil {
+		return err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		mode os.FileMode
+		body []byte
+	}{
+		{RecipientFile, 0o644, []byte(id.Recipient().String() + "\n")},
+		{IdentityFile, 0o600, []byte("# public key: " + id.Recipient().String() + "\n" + id.String() + "\n")},
+		{SignPubFile, 0o644, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})},
+		{SignKeyFile, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})},
+		{IndexKeyFile, 0o600, []byte(hex.EncodeToString(index) + "\n")},
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		fh, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		if err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		_, err = fh.Write(f.body)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("keys: %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// ReadRecipients reads age recipients, one per line, from a file.
+func ReadRecipients(path string) ([]age.Recipient, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: recipients: %w", err)
+	}
+	rs, err := age.ParseRecipients(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("keys: recipients in %s: %w", path, err)
+	}
+	return rs, nil
+}
+
+// ParseRecipient reads one age recipient given on the command line.
+func ParseRecipient(s string) (age.Recipient, error) {
+	r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("keys: recipient %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// ReadIdentities reads age identities from a file. The error never
+// quotes the file's content.
+func ReadIdentities(path string) ([]age.Identity, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity: %w", err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity file %s does not hold an age identity", path)
+	}
+	return ids, nil
+}
+
+// ReadSigningKey reads an Ed25519 private key (PKCS #8 PEM).
+func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signing key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("keys: signing key %s is not a PEM PRIVATE KEY", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signing key %s cannot be read as PKCS #8", path)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("keys: signing key %s is not an Ed25519 key", path)
+	}
+	return priv, nil
+}
+
+// ReadSigningPub reads an Ed25519 public key (PKIX PEM, as openssl writes).
+func ReadSigningPub(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signing public key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("keys: signing public key %s is not a PEM PUBLIC KEY", path)
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signing public key %s: %w", path, err)
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("keys: signing public key %s is not an Ed25519 key", path)
+	}
+	return pub, nil
+}
+
+// ReadIndexKey reads the 32-byte index key, written as hex.
+func ReadIndexKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: index key: %w", err)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) < 32 {
+		return nil, errors.New("keys: index key " + path + " is not 32 bytes of hex")
+	}
+	return k, nil
+}

@@ -1,0 +1,374 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/starmig/starmig/extract"
+)
+
+// Reader reads an archive with the archivist's keys: the decryption
+// identity, the index key (for retrieval) and the signing key's public
+// half. It counts the bytes it reads from the store.
+type Reader struct {
+	store      Store
+	pub        ed25519.PublicKey
+	identities []age.Identity
+	indexKey   []byte
+	read       atomic.Int64
+}
+
+// NewReader reads st with the given keys; indexKey may be nil when only
+// whole bundles are read (restore, verification).
+func NewReader(st Store, pub ed25519.PublicKey, identities []age.Identity, indexKey []byte) *Reader {
+	return &Reader{store: st, pub: pub, identities: identities, indexKey: indexKey}
+}
+
+// BytesRead is how many bytes of stored objects the reader has read.
+func (r *Reader) BytesRead() int64 { return r.read.Load() }
+
+type countingReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countingObject struct {
+	Object
+	n *atomic.Int64
+}
+
+func (c countingObject) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.Object.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (r *Reader) get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := r.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return countingReader{rc, &r.read}, nil
+}
+
+func (r *Reader) small(ctx context.Context, key string) ([]byte, error) {
+	rc, err := r.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 512<<20))
+	if err != nil {
+		return nil, fmt.Errorf("archive: reading %s: %w", key, err)
+	}
+	return b, nil
+}
+
+// Bundle is one bundle opened for reading: its signature and tag files
+// checked, its manifests and contents read.
+type Bundle struct {
+	Entry    BundleEntry
+	Manifest map[string]Digests // payload path → ciphertext digests
+	contents contents
+	r        *Reader
+	mu       sync.Mutex
+	files    map[int]io.ReaderAt
+}
+
+// OpenBundle checks the bundle's tag manifest against the catalog and its
+// signature, the tag files against the tag manifest, and reads its
+// manifests and (decrypting it) its contents.
+func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error) {
+	t512, err := r.small(ctx, e.Prefix+TagManifest512)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := r.small(ctx, e.Prefix+TagSignature)
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.Verify(r.pub, t512, sig) {
+		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w", e.ID, ErrBadSignature)
+	}
+	if got := digestOf(t512).SHA512; got != e.TagManifest.SHA512 {
+		return nil, fmt.Errorf("archive: bundle %s: tag manifest is not the one the catalog names", e.ID)
+	}
+	tags, err := ParseManifest(t512)
+	if err != nil {
+		return nil, fmt.Errorf("archive: bundle %s: %s: %v", e.ID, TagManifest512, err)
+	}
+	b := &Bundle{Entry: e, Manifest: map[string]Digests{}, r: r, files: map[int]io.ReaderAt{}}
+	for _, name := range []string{Manifest256, Manifest512} {
+		body, err := r.small(ctx, e.Prefix+name)
+		if err != nil {
+			return nil, err
+		}
+		if digestOf(body).SHA512 != tags[name] {
+			return nil, fmt.Errorf("archive: bundle %s: %s does not match the tag manifest", e.ID, name)
+		}
+		m, err := ParseManifest(body)
+		if err != nil {
+			return nil, fmt.Errorf("archive: bundle %s: %s: %v", e.ID, name, err)
+		}
+		for p, d := range m {
+			x := b.Manifest[p]
+			if name == Manifest256 {
+				x.SHA256 = d
+			} else {
+				x.SHA512 = d
+			}
+			b.Manifest[p] = x
+		}
+	}
+	ct, err := r.small(ctx, e.Prefix+contentsPath)
+	if err != nil {
+		return nil, err
+	}
+	if d := digestOf(ct); d != b.Manifest[contentsPath] {
+		return nil, fmt.Errorf("archive: bundle %s: %s does not match the manifest", e.ID, contentsPath)
+	}
+	plain, err := r.decryptSmall(ct)
+	if err != nil {
+		return nil, fmt.Errorf("archive: bundle %s: %s: %w", e.ID, contentsPath, err)
+	}
+	if err := json.Unmarshal(plain, &b.contents); err != nil {
+		return nil, fmt.Errorf("archive: bundle %s: %s: %v", e.ID, contentsPath, err)
+	}
+	return b, nil
+}
+
+func (r *Reader) decryptSmall(ct []byte) ([]byte, error) {
+	d, err := age.Decrypt(bytes.NewReader(ct), r.identities...)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(d)
+}
+
+// Tables are the row counts the bundle's encrypted contents give.
+func (b *Bundle) Tables() map[string]Sum { return b.contents.Tables }
+
+// payloadFile is what a payload file's plaintext holds, for readers.
+type PayloadFile struct {
+	Path        string
+	Table       string
+	Reference   bool
+	Rows        int64
+	PlainSHA256 string
+}
+
+// Files lists the bundle's payload files of table rows and reference copies.
+func (b *Bundle) Files() []PayloadFile {
+	out := make([]PayloadFile, 0, len(b.contents.Files))
+	for _, f := range b.contents.Files {
+		out = append(out, PayloadFile{Path: f.Path, Table: f.Table, Reference: f.Reference, Rows: f.Rows, PlainSHA256: f.PlainSHA256})
+	}
+	return out
+}
+
+// ReadFile streams one payload file of table rows, checking as it goes
+// the ciphertext against both manifest digests and, at the end, the
+// plaintext digest and row count the contents give; fn gets each row.
+func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row) error) error {
+	var f *fileInfo
+	for _, x := range b.contents.Files {
+		if x.Path == path {
+			f = x
+		}
+	}
+	if f == nil {
+		return fmt.Errorf("archive: bundle %s has no payload file %s", b.Entry.ID, path)
+	}
+	t, err := extract.TableByName(f.Table)
+	if f.Reference {
+		t, err = extract.TableByName(refTable(path))
+	}
+	if err != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %v", b.Entry.ID, path, err)
+	}
+	rc, err := b.r.get(ctx, b.Entry.Prefix+path)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	cipherDigest := newDigester()
+	dec, err := age.Decrypt(io.TeeReader(rc, cipherDigest), b.r.identities...)
+	if err != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(dec, 256<<10))
+	if err != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
+	plain := sha256.New()
+	sc := bufio.NewScanner(io.TeeReader(zr, plain))
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	var rows int64
+	for sc.Scan() {
+		row, err := decodeRow(t, sc.Bytes())
+		if err != nil {
+			return fmt.Errorf("archive: bundle %s: %s line %d: %w", b.Entry.ID, path, rows+1, err)
+		}
+		rows++
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
+	io.Copy(io.Discard, rc)
+	if got, want := cipherDigest.Sum(), b.Manifest[path]; got != want {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, ErrDigest)
+	}
+	if got := hex.EncodeToString(plain.Sum(nil)); got != f.PlainSHA256 {
+		return fmt.Errorf("archive: bundle %s: %s: plaintext SHA-256 %s, contents say %s: %w", b.Entry.ID, path, got, f.PlainSHA256, ErrPlainDigest)
+	}
+	if rows != f.Rows {
+		return fmt.Errorf("archive: bundle %s: %s holds %d rows, contents say %d: %w", b.Entry.ID, path, rows, f.Rows, ErrPlainDigest)
+	}
+	return nil
+}
+
+func refTable(path string) string {
+	base := path[len("data/reference/"):]
+	for i := range base {
+		if base[i] == '.' {
+			return base[:i]
+		}
+	}
+	return base
+}
+
+// Errors of payload checks.
+var (
+	ErrDigest      = fmt.Errorf("ciphertext does not match the manifest")
+	ErrPlainDigest = fmt.Errorf("plaintext does not match the bundle's contents")
+)
+
+// lookup returns the (file, block) pairs the index holds for key.
+func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
+	fence := b.contents.Index.Fence
+	if len(fence) == 0 {
+		return nil, nil
+	}
+	want := hex.EncodeToString(key[:])
+	// The first group whose first key is not below want; the key may also
+	// end the group before it.
+	g := sort.SearchStrings(fence, want)
+	start := max(g-1, 0)
+	idx, err := b.open(ctx, -1)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]int
+	buf := make([]byte, indexGroup*indexRecord)
+	for grp := start; grp < len(fence) && (grp <= g || fence[grp] == want); grp++ {
+		if grp > start && fence[grp] > want {
+			break
+		}
+		off := int64(grp) * int64(len(buf))
+		n := min(int64(len(buf)), int64(b.contents.Index.Entries)*indexRecord-off)
+		if _, err := idx.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("archive: bundle %s: index: %w", b.Entry.ID, err)
+		}
+		recs := buf[:n]
+		i := sort.Search(len(recs)/indexRecord, func(i int) bool {
+			return bytes.Compare(recs[i*indexRecord:i*indexRecord+10], key[:]) >= 0
+		})
+		for ; i < len(recs)/indexRecord; i++ {
+			rec := recs[i*indexRecord : (i+1)*indexRecord]
+			if !bytes.Equal(rec[:10], key[:]) {
+				break
+			}
+			out = append(out, [2]int{int(rec[10])<<8 | int(rec[11]), int(rec[12])<<24 | int(rec[13])<<16 | int(rec[14])<<8 | int(rec[15])})
+		}
+	}
+	return out, nil
+}
+
+// open gives random access to the plaintext of payload file i (-1: the
+// index), decrypting only the chunks read.
+func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ra, ok := b.files[i]; ok {
+		return ra, nil
+	}
+	path := b.contents.Index.Path
+	if i >= 0 {
+		if i >= len(b.contents.Files) {
+			return nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
+		}
+		path = b.contents.Files[i].Path
+	}
+	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path)
+	if err != nil {
+		return nil, err
+	}
+	ra, _, err := age.DecryptReaderAt(countingObject{obj, &b.r.read}, obj.Size(), b.r.identities...)
+	if err != nil {
+		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
+	b.files[i] = ra
+	return ra, nil
+}
+
+// readBlock reads the rows of one block of payload file i.
+func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []extract.Row, error) {
+	ra, err := b.open(ctx, i)
+	if err != nil {
+		return extract.Table{}, nil, err
+	}
+	f := b.contents.Files[i]
+	if block >= len(f.Blocks) {
+		return extract.Table{}, nil, fmt.Errorf("archive: bundle %s: %s has no block %d", b.Entry.ID, f.Path, block)
+	}
+	t, err := extract.TableByName(f.Table)
+	if err != nil {
+		return t, nil, err
+	}
+	blk := f.Blocks[block]
+	buf := make([]byte, blk[1])
+	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
+		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(buf))
+	if err != nil {
+		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+	}
+	zr.Multistream(false)
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	var rows []extract.Row
+	for sc.Scan() {
+		row, err := decodeRow(t, sc.Bytes())
+		if err != nil {
+			return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+	}
+	return t, rows, nil
+}

@@ -1,0 +1,393 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/mapping"
+)
+
+// RestoreOptions say where and what to restore.
+type RestoreOptions struct {
+	Schema string   // default star1_archive
+	KOV    []string // municipality codes as STAR1 holds them; empty: everything
+	Log    *slog.Logger
+	// Bundles, when set, restores only these bundles of the catalog (the
+	// restore drill samples bundles).
+	Bundles []string
+}
+
+// RestoreStats is what a restore loaded.
+type RestoreStats struct {
+	Schema string
+	Tables map[string]Sum // rows and money sums of each table, after any municipality filter
+}
+
+// pgType is the PostgreSQL type a STAR1 column is restored as: ids as
+// bigint, money as numeric(12,2) (the NUMBER it was), DATE as timestamp
+// without time zone (the wall-clock time it was), text as text, BLOB as
+// bytea.
+func pgType(c extract.Column) string {
+	switch c.Kind {
+	case extract.Integer:
+		return "bigint"
+	case extract.Decimal:
+		return "numeric(12,2)"
+	case extract.Date:
+		return "timestamp(0) without time zone"
+	case extract.BLOB:
+		return "bytea"
+	default:
+		return "text"
+	}
+}
+
+// RestoreDDL is the schema a restore creates. Text PostgreSQL cannot hold
+// (a NUL character, bytes that are not UTF-8) is restored without them in
+// its table, and exactly, byte for byte, in exact_text.
+func RestoreDDL(schema string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE SCHEMA %s;\n", pgx.Identifier{schema}.Sanitize())
+	for _, t := range extract.Tables {
+		fmt.Fprintf(&b, "CREATE TABLE %s.%s (\n", pgx.Identifier{schema}.Sanitize(), strings.ToLower(t.Name))
+		for _, c := range t.Columns {
+			fmt.Fprintf(&b, "  %s %s", strings.ToLower(c.Name), pgType(c))
+			if c.NotNull {
+				b.WriteString(" NOT NULL")
+			}
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "  PRIMARY KEY (%s)\n);\n", strings.ToLower(strings.Join(t.Key, ", ")))
+		fmt.Fprintf(&b, "COMMENT ON TABLE %s.%s IS %s;\n", pgx.Identifier{schema}.Sanitize(), strings.ToLower(t.Name), quote("STAR1 "+t.Name+": "+t.Comment))
+	}
+	fmt.Fprintf(&b, `CREATE TABLE %s.exact_text (
+  table_name text NOT NULL, row_key text NOT NULL, column_name text NOT NULL, original bytea NOT NULL,
+  PRIMARY KEY (table_name, row_key, column_name)
+);
+COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them without those characters';
+`, pgx.Identifier{schema}.Sanitize())
+	return b.String()
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Restore loads the archived STAR1 tables of a catalog's run into a new
+// PostgreSQL schema, in one transaction, after checking every bundle's
+// signature and every payload file's digests as it is read; any
+// mismatch, and any table whose row count or money sum disagrees with the
+// catalog, rolls the whole restore back.
+func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o RestoreOptions) (*RestoreStats, error) {
+	if o.Schema == "" {
+		o.Schema = "star1_archive"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", o.Schema).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if exists {
+		return nil, fmt.Errorf("restore: schema %s already exists: restore into a new schema (--schema), or drop it first", o.Schema)
+	}
+	var bundles []*Bundle
+	want := map[string]Sum{}
+	for _, e := range cat.Bundles {
+		if o.Bundles != nil && !containsString(o.Bundles, e.ID) {
+			continue
+		}
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		bundles = append(bundles, b)
+		for name, s := range e.Tables {
+			acc := want[name]
+			acc.Rows += s.Rows
+			for col, v := range s.Money {
+				if acc.Money == nil {
+					acc.Money = map[string]string{}
+				}
+				sum, err := addDecimal(acc.Money[col], v)
+				if err != nil {
+					return nil, fmt.Errorf("restore: catalog money of %s.%s: %v", name, col, err)
+				}
+				acc.Money[col] = sum
+			}
+			want[name] = acc
+		}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, RestoreDDL(o.Schema)); err != nil {
+		return nil, fmt.Errorf("restore: creating schema %s: %w", o.Schema, err)
+	}
+	for _, b := range bundles {
+		for _, f := range b.Files() {
+			if f.Reference {
+				continue
+			}
+			if err := r.copyFile(ctx, tx, o.Schema, b, f); err != nil {
+				return nil, err
+			}
+			o.Log.Info("restored", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows)
+		}
+	}
+	got, err := restoredSums(ctx, tx, o.Schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range extract.Tables {
+		if err := sameSum(t.Name, got[t.Name], want[t.Name]); err != nil {
+			return nil, fmt.Errorf("restore: %w; nothing restored", err)
+		}
+	}
+	if len(o.KOV) > 0 {
+		if err := filterKOV(ctx, tx, o.Schema, o.KOV); err != nil {
+			return nil, err
+		}
+		if got, err = restoredSums(ctx, tx, o.Schema); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return &RestoreStats{Schema: o.Schema, Tables: got}, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func addDecimal(a, b string) (string, error) {
+	var x, y mapping.Cents
+	var err error
+	if a != "" {
+		if x, err = mapping.ParseCents(a); err != nil {
+			return "", err
+		}
+	}
+	if y, err = mapping.ParseCents(b); err != nil {
+		return "", err
+	}
+	return (x + y).String(), nil
+}
+
+// sameSum compares a table's restored rows and money with the catalog's.
+func sameSum(table string, got, want Sum) error {
+	if got.Rows != want.Rows {
+		return fmt.Errorf("%s: %d rows restored, the catalog says %d", table, got.Rows, want.Rows)
+	}
+	for col, w := range want.Money {
+		g := got.Money[col]
+		gc, err1 := mapping.ParseCents(g)
+		wc, err2 := mapping.ParseCents(w)
+		if err1 != nil || err2 != nil || gc != wc {
+			return fmt.Errorf("%s.%s: money sums to %s restored, the catalog says %s", table, col, g, w)
+		}
+	}
+	return nil
+}
+
+// RestoredSums counts rows and sums money of every table of a restored
+// schema.
+func restoredSums(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, schema string) (map[string]Sum, error) {
+	out := map[string]Sum{}
+	for _, t := range extract.Tables {
+		exprs := []string{"count(*)"}
+		var money []string
+		for _, c := range t.Columns {
+			if c.Kind == extract.Decimal {
+				exprs = append(exprs, fmt.Sprintf("coalesce(sum(%s), 0)::text", strings.ToLower(c.Name)))
+				money = append(money, c.Name)
+			}
+		}
+		dest := make([]any, len(exprs))
+		var n int64
+		dest[0] = &n
+		vals := make([]string, len(money))
+		for i := range money {
+			dest[i+1] = &vals[i]
+		}
+		if err := q.QueryRow(ctx, fmt.Sprintf("SELECT %s FROM %s.%s", strings.Join(exprs, ", "), pgx.Identifier{schema}.Sanitize(), strings.ToLower(t.Name))).Scan(dest...); err != nil {
+			return nil, fmt.Errorf("restore: counting %s: %w", t.Name, err)
+		}
+		s := Sum{Rows: n}
+		for i, col := range money {
+			if n == 0 {
+				continue
+			}
+			if s.Money == nil {
+				s.Money = map[string]string{}
+			}
+			s.Money[col] = vals[i]
+		}
+		out[t.Name] = s
+	}
+	return out, nil
+}
+
+type exactText struct {
+	key, column string
+	original    []byte
+}
+
+func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile) error {
+	t, err := extract.TableByName(f.Table)
+	if err != nil {
+		return err
+	}
+	rows := make(chan []any, 256)
+	readErr := make(chan error, 1)
+	var exact []exactText
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(rows)
+		readErr <- b.ReadFile(ctx, f.Path, func(row extract.Row) error {
+			vals, ex, err := pgValues(t, row)
+			if err != nil {
+				return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, err)
+			}
+			exact = append(exact, ex...)
+			select {
+			case rows <- vals:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = strings.ToLower(c.Name)
+	}
+	src := &chanSource{rows: rows}
+	_, copyErr := tx.CopyFrom(ctx, pgx.Identifier{schema, strings.ToLower(t.Name)}, cols, src)
+	cancel()
+	for range rows {
+	}
+	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if copyErr != nil {
+		return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, copyErr)
+	}
+	for _, e := range exact {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.exact_text VALUES ($1, $2, $3, $4)", pgx.Identifier{schema}.Sanitize()), t.Name, e.key, e.column, e.original); err != nil {
+			return fmt.Errorf("restore: exact text of %s %s: %w", t.Name, e.key, err)
+		}
+	}
+	return nil
+}
+
+type chanSource struct {
+	rows <-chan []any
+	cur  []any
+}
+
+func (s *chanSource) Next() bool {
+	v, ok := <-s.rows
+	s.cur = v
+	return ok
+}
+func (s *chanSource) Values() ([]any, error) { return s.cur, nil }
+func (s *chanSource) Err() error             { return nil }
+
+// pgValues converts an archived row to COPY values.
+func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
+	vals := make([]any, len(row))
+	var exact []exactText
+	for i, c := range t.Columns {
+		v := row[i]
+		if v == nil {
+			continue
+		}
+		switch c.Kind {
+		case extract.Decimal:
+			var n pgtype.Numeric
+			if err := n.Scan(v.(string)); err != nil {
+				return nil, nil, fmt.Errorf("%s %v: %s %q is not a number", t.Name, row[0], c.Name, v)
+			}
+			vals[i] = n
+		case extract.Date:
+			tm, err := time.Parse(time.DateTime, v.(string))
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s %v: %s %q is not a DATE", t.Name, row[0], c.Name, v)
+			}
+			vals[i] = tm
+		case extract.Text, extract.CLOB:
+			s := v.(string)
+			if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+				exact = append(exact, exactText{key: rowKey(t, row), column: c.Name, original: []byte(s)})
+				s = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+			}
+			vals[i] = s
+		default:
+			vals[i] = v
+		}
+	}
+	return vals, exact, nil
+}
+
+func rowKey(t extract.Table, row extract.Row) string {
+	parts := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		parts[i] = fmt.Sprint(row[columnIndex[t.Name][k]])
+	}
+	return strings.Join(parts, "/")
+}
+
+// filterKOV keeps the rows of the given municipalities: their persons,
+// applications and proceedings, everything under those proceedings, the
+// persons those rows name, and all of KOV and KLASSIFIKAATOR.
+func filterKOV(ctx context.Context, tx pgx.Tx, schema string, kovs []string) error {
+	s := pgx.Identifier{schema}.Sanitize()
+	stmts := []string{
+		`DELETE FROM %[1]s.menetlus WHERE kov_kood <> ALL($1)`,
+		`DELETE FROM %[1]s.poordumine p WHERE kov_kood <> ALL($1) AND NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.poordumine_id = p.poordumine_id)`,
+		`DELETE FROM %[1]s.otsus x WHERE NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.menetlus_id = x.menetlus_id)`,
+		`DELETE FROM %[1]s.juhtumiplaan x WHERE NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.menetlus_id = x.menetlus_id)`,
+		`DELETE FROM %[1]s.toiming x WHERE NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.menetlus_id = x.menetlus_id)`,
+		`DELETE FROM %[1]s.dokument x WHERE NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.menetlus_id = x.menetlus_id)`,
+		`DELETE FROM %[1]s.makse x WHERE NOT EXISTS (SELECT FROM %[1]s.otsus o WHERE o.otsus_id = x.otsus_id)`,
+		`DELETE FROM %[1]s.isiku_seos r WHERE NOT EXISTS (SELECT FROM %[1]s.isik i WHERE i.kov_kood = ANY($1) AND i.isik_id IN (r.isik_id, r.seotud_isik_id))`,
+		`DELETE FROM %[1]s.isik i WHERE (i.kov_kood IS NULL OR i.kov_kood <> ALL($1))
+		   AND NOT EXISTS (SELECT FROM %[1]s.menetlus m WHERE m.isik_id = i.isik_id)
+		   AND NOT EXISTS (SELECT FROM %[1]s.poordumine p WHERE p.isik_id = i.isik_id)
+		   AND NOT EXISTS (SELECT FROM %[1]s.isiku_seos r WHERE i.isik_id IN (r.isik_id, r.seotud_isik_id))`,
+	}
+	for _, st := range stmts {
+		q := fmt.Sprintf(st, s)
+		var err error
+		if strings.Contains(q, "$1") {
+			_, err = tx.Exec(ctx, q, kovs)
+		} else {
+			_, err = tx.Exec(ctx, q)
+		}
+		if err != nil {
+			return fmt.Errorf("restore: keeping municipalities %v: %w", kovs, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package archive
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/starmig/starmig/extract"
+)
+
+// Query is what an archivist asks for: one person by personal code or by
+// STAR1 person id, or one proceeding.
+type Query struct {
+	PersonCode string
+	PersonID   int64
+	Proceeding int64
+}
+
+func (q Query) String() string {
+	switch {
+	case q.PersonCode != "":
+		return "person with personal code " + q.PersonCode
+	case q.PersonID != 0:
+		return "person ISIK_ID " + strconv.FormatInt(q.PersonID, 10)
+	default:
+		return "proceeding MENETLUS_ID " + strconv.FormatInt(q.Proceeding, 10)
+	}
+}
+
+func (q Query) valid() error {
+	n := 0
+	if q.PersonCode != "" {
+		n++
+	}
+	if q.PersonID != 0 {
+		n++
+	}
+	if q.Proceeding != 0 {
+		n++
+	}
+	if n != 1 {
+		return errors.New("archive: ask for exactly one of a personal code, a person id or a proceeding id")
+	}
+	return nil
+}
+
+// Found is what one archive run holds of the query.
+type Found struct {
+	Batch, Run string
+	// Tables holds the rows of every table, ordered by primary key; a table
+	// with no rows is absent.
+	Tables map[string][]extract.Row
+}
+
+// Rows counts the rows found.
+func (f *Found) Rows() int {
+	n := 0
+	for _, rows := range f.Tables {
+		n += len(rows)
+	}
+	return n
+}
+
+// Retrieve finds every row belonging to the query in the newest run of
+// each catalog given, through the bundles' indexes: it reads the blocks
+// that hold the rows, never whole bundles. A person's rows are those that
+// name the person (ISIK, ISIKU_SEOS either side, POORDUMINE, MENETLUS),
+// and the rows of the person's proceedings (OTSUS, MAKSE of those
+// decisions, JUHTUMIPLAAN, TOIMING, DOKUMENT). A proceeding's rows are its
+// MENETLUS row with those children, its application and its subject person.
+func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Found, error) {
+	if err := q.valid(); err != nil {
+		return nil, err
+	}
+	if len(r.indexKey) < 32 {
+		return nil, errors.New("archive: retrieval needs the index key")
+	}
+	var out []*Found
+	for _, c := range cats {
+		f, err := r.retrieveRun(ctx, c, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+type finder struct {
+	r       *Reader
+	bundles []*Bundle
+	mac     func(kind, value string) [10]byte
+	blocks  map[[3]int]cachedBlock // bundle, file, block already read
+	rows    map[string]map[string]extract.Row
+}
+
+func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, error) {
+	mac := hmac.New(sha256.New, r.indexKey)
+	f := &finder{
+		r:      r,
+		mac:    func(kind, value string) [10]byte { return IndexKey(mac, kind, value) },
+		blocks: map[[3]int]cachedBlock{},
+		rows:   map[string]map[string]extract.Row{},
+	}
+	for _, e := range c.Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		f.bundles = append(f.bundles, b)
+	}
+	// Each step looks up keys of one kind, and keeps only the rows whose
+	// column truly holds the value (the index is keyed by a truncated MAC).
+	step := func(kind string, values []string, keep map[string][]string) error {
+		for _, v := range values {
+			if err := f.fetch(ctx, f.mac(kind, v), func(t extract.Table, row extract.Row) bool {
+				for _, col := range keep[t.Name] {
+					if s, ok := indexValue(row[columnIndex[t.Name][col]]); ok && s == v {
+						return true
+					}
+				}
+				return false
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ids := func(table, col string) []string {
+		var out []string
+		for _, row := range f.rows[table] {
+			if s, ok := indexValue(row[columnIndex[table][col]]); ok && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	var persons, proceedings []string
+	switch {
+	case q.PersonCode != "":
+		if err := step("isikukood", []string{q.PersonCode}, map[string][]string{"ISIK": {"ISIKUKOOD"}}); err != nil {
+			return nil, err
+		}
+		persons = ids("ISIK", "ISIK_ID")
+	case q.PersonID != 0:
+		persons = []string{strconv.FormatInt(q.PersonID, 10)}
+	default:
+		proceedings = []string{strconv.FormatInt(q.Proceeding, 10)}
+	}
+	if len(persons) > 0 {
+		if err := step("isik", persons, map[string][]string{
+			"ISIK": {"ISIK_ID"}, "ISIKU_SEOS": {"ISIK_ID", "SEOTUD_ISIK_ID"}, "POORDUMINE": {"ISIK_ID"}, "MENETLUS": {"ISIK_ID"},
+		}); err != nil {
+			return nil, err
+		}
+		proceedings = ids("MENETLUS", "MENETLUS_ID")
+	}
+	if err := step("menetlus", proceedings, map[string][]string{
+		"MENETLUS": {"MENETLUS_ID"}, "OTSUS": {"MENETLUS_ID"}, "JUHTUMIPLAAN": {"MENETLUS_ID"}, "TOIMING": {"MENETLUS_ID"}, "DOKUMENT": {"MENETLUS_ID"},
+	}); err != nil {
+		return nil, err
+	}
+	if q.Proceeding != 0 {
+		// The proceeding's subject and application, for context.
+		if err := step("isik", ids("MENETLUS", "ISIK_ID"), map[string][]string{"ISIK": {"ISIK_ID"}}); err != nil {
+			return nil, err
+		}
+		if err := step("poordumine", ids("MENETLUS", "POORDUMINE_ID"), map[string][]string{"POORDUMINE": {"POORDUMINE_ID"}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := step("otsus", ids("OTSUS", "OTSUS_ID"), map[string][]string{"MAKSE": {"OTSUS_ID"}}); err != nil {
+		return nil, err
+	}
+	found := &Found{Batch: c.Batch, Run: c.Run, Tables: map[string][]extract.Row{}}
+	for _, t := range extract.Tables {
+		m := f.rows[t.Name]
+		if len(m) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		rows := make([]extract.Row, 0, len(m))
+		for _, k := range keys {
+			rows = append(rows, m[k])
+		}
+		slices.SortFunc(rows, func(a, b extract.Row) int {
+			x, _ := a[0].(int64)
+			y, _ := b[0].(int64)
+			return int(min(max(x-y, -1), 1))
+		})
+		found.Tables[t.Name] = rows
+	}
+	return found, nil
+}
+
+// fetch reads every block the index names for key, in every bundle, and
+// keeps the rows keep accepts.
+func (f *finder) fetch(ctx context.Context, key [10]byte, keep func(extract.Table, extract.Row) bool) error {
+	for bi, b := range f.bundles {
+		locs, err := b.lookup(ctx, key)
+		if err != nil {
+			return err
+		}
+		for _, loc := range locs {
+			k := [3]int{bi, loc[0], loc[1]}
+			cb, ok := f.blocks[k]
+			if !ok {
+				t, rows, err := b.readBlock(ctx, loc[0], loc[1])
+				if err != nil {
+					return err
+				}
+				cb = cachedBlock{t, rows}
+				f.blocks[k] = cb
+			}
+			t := cb.t
+			for _, row := range cb.rows {
+				if !keep(t, row) {
+					continue
+				}
+				if f.rows[t.Name] == nil {
+					f.rows[t.Name] = map[string]extract.Row{}
+				}
+				f.rows[t.Name][fmt.Sprint(row[0])] = row
+			}
+		}
+	}
+	return nil
+}
+
+type cachedBlock struct {
+	t    extract.Table
+	rows []extract.Row
+}

@@ -1,0 +1,420 @@
+package archive
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Config is how to reach an S3-compatible object store.
+type S3Config struct {
+	Endpoint  string // host:port
+	Secure    bool   // https
+	CAFile    string // extra CA certificates for https, PEM
+	Region    string
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	Prefix    string // key prefix inside the bucket, no leading or trailing slash
+}
+
+// S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
+// STARMIG_S3_SECRET_KEY, STARMIG_S3_REGION, STARMIG_S3_CA_FILE and
+// STARMIG_S3_INSECURE, each falling back to the usual AWS_ENDPOINT_URL,
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION. The endpoint
+// may carry its scheme (http:// or https://); https is the default.
+func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := env(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	c := S3Config{
+		Endpoint:  get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+		AccessKey: get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+		SecretKey: get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+		Region:    get("STARMIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+		CAFile:    get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
+		Secure:    true,
+	}
+	switch {
+	case strings.HasPrefix(c.Endpoint, "http://"):
+		c.Endpoint, c.Secure = strings.TrimPrefix(c.Endpoint, "http://"), false
+	case strings.HasPrefix(c.Endpoint, "https://"):
+		c.Endpoint = strings.TrimPrefix(c.Endpoint, "https://")
+	}
+	c.Endpoint = strings.TrimSuffix(c.Endpoint, "/")
+	if v := get("STARMIG_S3_INSECURE"); v == "1" || v == "true" {
+		c.Secure = false
+	}
+	if c.Endpoint == "" {
+		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL)")
+	}
+	if c.AccessKey == "" || c.SecretKey == "" {
+		return c, errors.New("archive: no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	}
+	return c, nil
+}
+
+// S3Store is a Store in an S3 bucket with Object Lock.
+type S3Store struct {
+	client *minio.Client
+	cfg    S3Config
+}
+
+// NewS3Store connects to the bucket; nothing is sent until first use.
+func NewS3Store(cfg S3Config) (*S3Store, error) {
+	opts := &minio.Options{
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     cfg.Secure,
+		Region:     cfg.Region,
+		MaxRetries: 4,
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("archive: S3 CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("archive: S3 CA file %s holds no PEM certificate", cfg.CAFile)
+		}
+		tr, err := minio.DefaultTransport(cfg.Secure)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		opts.Transport = tr
+	}
+	client, err := minio.New(cfg.Endpoint, opts)
+	if err != nil {
+		return nil, fmt.Errorf("archive: S3 endpoint %s: %w", cfg.Endpoint, err)
+	}
+	return &S3Store{client: client, cfg: cfg}, nil
+}
+
+func (s *S3Store) String() string {
+	if s.cfg.Prefix == "" {
+		return "s3://" + s.cfg.Bucket
+	}
+	return "s3://" + s.cfg.Bucket + "/" + s.cfg.Prefix
+}
+
+// Locks is true: every object is written in COMPLIANCE mode.
+func (s *S3Store) Locks() bool { return true }
+
+func (s *S3Store) full(key string) string {
+	if s.cfg.Prefix == "" {
+		return key
+	}
+	return s.cfg.Prefix + "/" + key
+}
+
+func (s *S3Store) rel(full string) string {
+	if s.cfg.Prefix == "" {
+		return full
+	}
+	return strings.TrimPrefix(full, s.cfg.Prefix+"/")
+}
+
+// CheckWritable refuses a bucket that is missing or has no Object Lock.
+func (s *S3Store) CheckWritable(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
+	if err != nil {
+		return fmt.Errorf("archive: %s: %w", s, err)
+	}
+	if !ok {
+		return fmt.Errorf("archive: %s: bucket %s does not exist", s, s.cfg.Bucket)
+	}
+	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
+	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
+		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, err)
+	}
+	if enabled != "Enabled" {
+		return fmt.Errorf("archive: %s: %w; the archive is written only to a bucket created with Object Lock (versioning and COMPLIANCE retention), so that nothing can be deleted or overwritten", s, ErrNoLock)
+	}
+	return nil
+}
+
+// Put writes with If-None-Match: * so an existing key is never replaced,
+// in COMPLIANCE mode until retainUntil, retrying transient failures, and
+// then checks that the key holds exactly one version of the size written.
+func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, retainUntil time.Time) error {
+	opts := minio.PutObjectOptions{
+		Mode:             minio.Compliance,
+		RetainUntilDate:  retainUntil.UTC().Truncate(time.Second),
+		DisableMultipart: size <= 1<<30,
+		PartSize:         64 << 20,
+		ContentType:      "application/octet-stream",
+	}
+	opts.SetMatchETagExcept("*")
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+			}
+		}
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("archive: put %s: %w", key, err)
+		}
+		_, err := s.client.PutObject(ctx, s.cfg.Bucket, s.full(key), r, size, opts)
+		if err == nil {
+			return s.checkPut(ctx, key, size)
+		}
+		code := minio.ToErrorResponse(err).Code
+		if code == "PreconditionFailed" {
+			if attempt > 0 && s.sameContent(ctx, key, r, size) {
+				return s.checkPut(ctx, key, size) // an earlier attempt got through
+			}
+			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+		}
+		if code == "AccessDenied" || code == "InvalidRequest" || code == "NoSuchBucket" || ctx.Err() != nil {
+			return fmt.Errorf("archive: put %s: %w", key, err)
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("archive: put %s: gave up after 5 attempts: %w", key, lastErr)
+}
+
+// sameContent reports whether the stored object is the one in r, by its
+// MD5 ETag (single-part uploads).
+func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, size int64) bool {
+	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
+	if err != nil || info.Size != size {
+		return false
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return false
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return false
+	}
+	return strings.EqualFold(info.ETag, hex.EncodeToString(h.Sum(nil)))
+}
+
+func (s *S3Store) checkPut(ctx context.Context, key string, size int64) error {
+	info, err := s.Stat(ctx, key)
+	if err != nil {
+		return fmt.Errorf("archive: put %s: checking the stored object: %w", key, err)
+	}
+	switch {
+	case info.Versions != 1:
+		return fmt.Errorf("archive: put %s: the key holds %d versions after the write, want 1", key, info.Versions)
+	case info.Size != size:
+		return fmt.Errorf("archive: put %s: stored %d bytes, wrote %d", key, info.Size, size)
+	case info.Mode != string(minio.Compliance):
+		return fmt.Errorf("archive: put %s: stored object is not locked in COMPLIANCE mode (%q)", key, info.Mode)
+	}
+	return nil
+}
+
+func (s *S3Store) wrap(key string, err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "NoSuchKey", "NoSuchObject", "NoSuchVersion":
+		return fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+	}
+	return fmt.Errorf("archive: %s: %w", key, err)
+}
+
+func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		return nil, s.wrap(key, err)
+	}
+	return obj, nil
+}
+
+type s3Object struct {
+	s    *S3Store
+	ctx  context.Context
+	key  string
+	size int64
+}
+
+func (o *s3Object) Size() int64  { return o.size }
+func (o *s3Object) Close() error { return nil }
+
+// ReadAt reads one range with one ranged GET.
+func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
+	if off >= o.size {
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), o.size-off)
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(off, off+want-1); err != nil {
+		return 0, err
+	}
+	body, err := o.s.client.GetObject(o.ctx, o.s.cfg.Bucket, o.s.full(o.key), opts)
+	if err != nil {
+		return 0, o.s.wrap(o.key, err)
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p[:want])
+	if err != nil {
+		return n, o.s.wrap(o.key, err)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (s *S3Store) Open(ctx context.Context, key string) (Object, error) {
+	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
+	if err != nil {
+		return nil, s.wrap(key, err)
+	}
+	return &s3Object{s: s, ctx: ctx, key: key, size: info.Size}, nil
+}
+
+func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	var found *ObjectInfo
+	err := s.list(ctx, key, func(info ObjectInfo) error {
+		if info.Key == key {
+			found = &info
+		}
+		return nil
+	})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if found == nil {
+		return ObjectInfo{}, fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+	}
+	return *found, nil
+}
+
+func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	return s.list(ctx, prefix, fn)
+}
+
+// list groups the versions of each key and reads the retention of its
+// latest version, several keys at a time.
+func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type item struct {
+		info    ObjectInfo
+		version string
+		done    chan error
+	}
+	queue := make(chan *item, 64)
+	work := make(chan *item, 64)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if it.version == "" {
+					it.done <- nil
+					continue
+				}
+				mode, until, err := s.client.GetObjectRetention(ctx, s.cfg.Bucket, s.full(it.info.Key), it.version)
+				if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
+					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, err)
+					continue
+				}
+				if mode != nil {
+					it.info.Mode = string(*mode)
+				}
+				if until != nil {
+					it.info.RetainUntil = until.UTC()
+				}
+				it.done <- nil
+			}
+		}()
+	}
+	listErr := make(chan error, 1)
+	go func() {
+		var lerr error
+		defer func() { listErr <- lerr }()
+		defer close(queue)
+		defer close(work)
+		var cur *item
+		flush := func() bool {
+			if cur == nil {
+				return true
+			}
+			select {
+			case queue <- cur:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				return false
+			}
+			cur = nil
+			return true
+		}
+		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true}) {
+			if obj.Err != nil {
+				lerr = fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+				return
+			}
+			key := s.rel(obj.Key)
+			if cur != nil && cur.info.Key != key {
+				if !flush() {
+					return
+				}
+			}
+			if cur == nil {
+				cur = &item{info: ObjectInfo{Key: key}, done: make(chan error, 1)}
+			}
+			cur.info.Versions++
+			if obj.IsLatest {
+				cur.info.Size = obj.Size
+				if !obj.IsDeleteMarker {
+					cur.version = obj.VersionID
+				}
+			}
+		}
+		flush()
+	}()
+	var err error
+	for it := range queue {
+		if e := <-it.done; e != nil && err == nil {
+			err = e
+			cancel()
+		}
+		if err == nil {
+			if e := fn(it.info); e != nil {
+				err = e
+				cancel()
+			}
+		}
+	}
+	wg.Wait()
+	if e := <-listErr; err == nil && e != nil {
+		return e
+	}
+	if err == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,108 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/starmig/starmig/internal/secret"
+)
+
+// Store is where the archive lives: a flat namespace of keys such as
+// "batch/run/bundle/data/x" naming immutable objects.
+//
+// The contract every backend keeps, and the shared suite in store_test.go
+// checks:
+//
+//   - Put writes a new object of exactly size bytes read from r. It never
+//     replaces an object: when the key already exists, Put returns an error
+//     wrapping ErrExists and the existing object stays as it was. Put checks
+//     after writing that the key holds one object of the size written. Where
+//     the storage can lock (Locks), the object is locked in COMPLIANCE mode
+//     until retainUntil. Put may read r more than once (after Seek to 0) to
+//     retry a transient failure.
+//   - Get streams an object from its start; Open gives random access for
+//     reads of a few ranges. Both return an error wrapping ErrNotExist for a
+//     missing key.
+//   - Stat and List describe objects without reading them: size, the
+//     number of versions of the key, lock mode and retain-until date. List
+//     visits every key under a prefix once, in no promised order.
+//   - Any other error means the storage could not be asked (unreachable,
+//     refused credentials): never "missing".
+//   - No method deletes; a writer needs no delete permission.
+type Store interface {
+	Put(ctx context.Context, key string, r io.ReadSeeker, size int64, retainUntil time.Time) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Open(ctx context.Context, key string) (Object, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	// CheckWritable returns nil when the store can take an archive: on S3,
+	// the bucket exists and has Object Lock enabled.
+	CheckWritable(ctx context.Context) error
+	// Locks reports whether objects are locked against deletion; the local
+	// folder store cannot lock.
+	Locks() bool
+	// String names the store without credentials.
+	String() string
+}
+
+// Object is one stored object opened for random access.
+type Object interface {
+	io.ReaderAt
+	Size() int64
+	Close() error
+}
+
+// ObjectInfo describes one key of a store.
+type ObjectInfo struct {
+	Key         string
+	Size        int64
+	Versions    int       // versions of the key (1 on a store without versioning)
+	Mode        string    // "COMPLIANCE", "GOVERNANCE", or "" when not locked
+	RetainUntil time.Time // zero when not locked
+}
+
+var (
+	// ErrExists is returned by Put for a key that is already written.
+	ErrExists = errors.New("object already exists")
+	// ErrNotExist is returned for a key that is not in the store.
+	ErrNotExist = errors.New("object does not exist")
+	// ErrNoLock is returned by CheckWritable for a bucket without Object Lock.
+	ErrNoLock = errors.New("bucket has no Object Lock")
+)
+
+// OpenStore opens a store from its URL: file:///path for a local folder,
+// s3://bucket/prefix for object storage configured by env (S3Config).
+func OpenStore(raw string, env func(string) string) (Store, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("archive: store URL %q: %v", secret.RedactURL(raw), err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("archive: store URL %q: a file URL names a local folder, file:///path", raw)
+		}
+		if u.Path == "" {
+			return nil, fmt.Errorf("archive: store URL %q has no folder", raw)
+		}
+		return NewFileStore(u.Path)
+	case "s3":
+		if u.Host == "" {
+			return nil, fmt.Errorf("archive: store URL %q has no bucket: want s3://bucket/prefix", secret.RedactURL(raw))
+		}
+		cfg, err := S3ConfigFromEnv(env)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Bucket = u.Host
+		cfg.Prefix = strings.Trim(u.Path, "/")
+		return NewS3Store(cfg)
+	default:
+		return nil, fmt.Errorf("archive: store URL %q: want file:///path or s3://bucket/prefix", secret.RedactURL(raw))
+	}
+}

@@ -1,0 +1,124 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// storeContract is the one suite every Store passes (the contract in
+// store.go).
+func storeContract(t *testing.T, st Store) {
+	ctx := context.Background()
+	if err := st.CheckWritable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(48 * time.Hour)
+	body := []byte("0123456789abcdef")
+	if err := st.Put(ctx, "b/r/0001/data/x", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatal(err)
+	}
+	// Never replaced.
+	err := st.Put(ctx, "b/r/0001/data/x", strings.NewReader("other bytes"), 11, until)
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("second put of a key: %v, want ErrExists", err)
+	}
+	rc, err := st.Get(ctx, "b/r/0001/data/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("after a refused overwrite the object holds %q", got)
+	}
+	// Random access.
+	obj, err := st.Open(ctx, "b/r/0001/data/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.Size() != int64(len(body)) {
+		t.Fatalf("size %d", obj.Size())
+	}
+	p := make([]byte, 4)
+	if n, err := obj.ReadAt(p, 10); n != 4 || err != nil || string(p) != "abcd" {
+		t.Fatalf("ReadAt: %d %v %q", n, err, p)
+	}
+	obj.Close()
+	// Missing is ErrNotExist, for every way of asking.
+	if _, err := st.Get(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
+		t.Errorf("Get missing: %v", err)
+	}
+	if _, err := st.Open(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
+		t.Errorf("Open missing: %v", err)
+	}
+	if _, err := st.Stat(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
+		t.Errorf("Stat missing: %v", err)
+	}
+	// Stat and List.
+	if err := st.Put(ctx, "b/r/0001/bagit.txt", bytes.NewReader(bagitDeclaration), int64(len(bagitDeclaration)), until); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Stat(ctx, "b/r/0001/data/x")
+	if err != nil || info.Size != int64(len(body)) || info.Versions != 1 {
+		t.Fatalf("Stat: %+v %v", info, err)
+	}
+	if st.Locks() && (info.Mode != "COMPLIANCE" || info.RetainUntil.Before(until.Add(-time.Second))) {
+		t.Fatalf("locked store: %+v", info)
+	}
+	var keys []string
+	if err := st.List(ctx, "b/r/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || !strings.Contains(strings.Join(keys, " "), "b/r/0001/bagit.txt") {
+		t.Fatalf("List: %v", keys)
+	}
+	keys = nil
+	if err := st.List(ctx, "elsewhere/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil || len(keys) != 0 {
+		t.Fatalf("List of an empty prefix: %v %v", keys, err)
+	}
+	// A short reader is an error, not a short object.
+	if err := st.Put(ctx, "b/r/short", strings.NewReader("abc"), 10, until); err == nil {
+		t.Error("put of fewer bytes than announced succeeded")
+	}
+}
+
+func TestFileStoreContract(t *testing.T) {
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeContract(t, st)
+}
+
+func TestS3StoreContract(t *testing.T) {
+	st, _ := bucket(t, true)
+	storeContract(t, st)
+}
+
+func TestS3StoreRefusesBucketWithoutLock(t *testing.T) {
+	st, _ := bucket(t, false)
+	err := st.CheckWritable(context.Background())
+	if !errors.Is(err, ErrNoLock) || !strings.Contains(err.Error(), "Object Lock") {
+		t.Fatalf("bucket without lock: %v", err)
+	}
+	k := testKeys(t)
+	if _, err := NewWriter(context.Background(), config(st, k)); !errors.Is(err, ErrNoLock) {
+		t.Fatalf("writer on a bucket without lock: %v", err)
+	}
+}
+
+func TestS3StoreUnreachable(t *testing.T) {
+	st, err := NewS3Store(S3Config{Endpoint: "127.0.0.1:1", AccessKey: "a", SecretKey: "b", Bucket: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Stat(context.Background(), "k")
+	if err == nil || errors.Is(err, ErrNotExist) {
+		t.Fatalf("unreachable store: %v, want an error that is not ErrNotExist", err)
+	}
+}

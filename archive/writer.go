@@ -1,0 +1,955 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/mapping"
+)
+
+// Config is what an archive run needs.
+type Config struct {
+	Store       Store
+	Batch       string
+	Recipients  []age.Recipient
+	SignKey     ed25519.PrivateKey
+	IndexKey    []byte
+	RetainUntil time.Time
+	Now         time.Time // the run's time: its name and Bagging-Date
+	Source      string    // the source, credentials masked, for the catalog
+
+	// BundleSize is the ceiling on a bundle's payload before compression
+	// (default 256 MiB); a bundle closes after the row that reaches it. A
+	// bundle also closes after MaxIndexEntries index records (default 2^21,
+	// 32 MiB), which bounds the writer's memory.
+	BundleSize      int64
+	MaxIndexEntries int
+	PartSize        int64  // payload file ceiling before compression, default 32 MiB
+	BlockSize       int    // gzip member, the unit a retrieval reads, default 128 KiB
+	Spool           string // folder for payload files waiting for upload, default the system's
+	Uploads         int    // parallel uploads, default 4
+
+	// tamper, when set, alters a block's plaintext after its digest was
+	// taken: tests use it to make a payload whose plaintext does not match.
+	tamper func(path string, plain []byte)
+}
+
+func (c *Config) defaults() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("archive: no store")
+	case !validName(c.Batch):
+		return fmt.Errorf("archive: batch name %q: use letters, digits, '-', '_' and '.'", c.Batch)
+	case len(c.Recipients) == 0:
+		return errors.New("archive: no recipient to encrypt to (--recipient or STARMIG_RECIPIENT)")
+	case len(c.SignKey) != ed25519.PrivateKeySize:
+		return errors.New("archive: no signing key (--sign-key or STARMIG_SIGN_KEY)")
+	case len(c.IndexKey) < 32:
+		return errors.New("archive: no index key (--index-key or STARMIG_INDEX_KEY)")
+	case c.Now.IsZero():
+		return errors.New("archive: no clock")
+	case !c.RetainUntil.After(c.Now):
+		return fmt.Errorf("archive: retain-until %s is not in the future", c.RetainUntil.Format(time.DateOnly))
+	}
+	if c.BundleSize <= 0 {
+		c.BundleSize = 256 << 20
+	}
+	if c.MaxIndexEntries <= 0 {
+		c.MaxIndexEntries = 1 << 21
+	}
+	if c.PartSize <= 0 {
+		c.PartSize = 32 << 20
+	}
+	if c.BlockSize <= 0 {
+		c.BlockSize = 128 << 10
+	}
+	if c.Uploads <= 0 {
+		c.Uploads = 4
+	}
+	if c.Spool == "" {
+		c.Spool = os.TempDir()
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Writer writes one archive run: rows go in table by table, bundles come
+// out, and Close writes the signed catalog. Rows are encoded by the caller's
+// goroutine; compression runs on every core, then encryption and hashing
+// in order, and uploads in parallel, so that the store is the limit.
+type Writer struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	run    string
+	prefix string
+	cat    Catalog
+	catMu  sync.Mutex
+
+	// the producer's state
+	table     extract.Table
+	sums      map[string]*tableSum
+	bundle    *bundleState
+	part      *partState
+	block     []byte
+	blockRows int
+	mac       hash.Hash
+	reference map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
+
+	compressQ chan *job
+	orderQ    chan *job
+	encDone   chan struct{}
+	uploads   chan upload
+	upWG      sync.WaitGroup
+	finishWG  sync.WaitGroup
+	closed    bool
+}
+
+// Stats describes a finished run.
+type Stats struct {
+	Run     string
+	Bundles int
+	Rows    int64
+	Bytes   int64 // stored bytes, every object
+}
+
+type tableSum struct {
+	rows  int64
+	money map[string]mapping.Cents
+}
+
+type indexEntry struct {
+	key   [10]byte
+	file  uint16
+	block uint32
+}
+
+type bundleState struct {
+	n        int
+	id       string
+	prefix   string
+	plain    int64 // payload bytes before compression so far
+	files    []*fileInfo
+	entries  []indexEntry
+	sums     map[string]*tableSum
+	payload  map[string]Digests // path → ciphertext digests, for the manifests
+	objects  []ObjectEntry
+	uploadWG sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+}
+
+func (b *bundleState) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+type partState struct {
+	owner  *bundleState
+	info   *fileInfo
+	plain  hash.Hash
+	blocks int
+	// encryptor's side
+	spool   *os.File
+	enc     io.WriteCloser
+	digest  *digester
+	offset  int64
+	started bool
+}
+
+// fileInfo is one payload file in contents.json.
+type fileInfo struct {
+	Path        string     `json:"path"`
+	Table       string     `json:"table,omitempty"`
+	Reference   bool       `json:"reference,omitempty"`
+	Rows        int64      `json:"rows"`
+	PlainSHA256 string     `json:"plaintext_sha256"`
+	PlainBytes  int64      `json:"plaintext_bytes"`
+	Blocks      [][3]int64 `json:"blocks,omitempty"` // offset and length in the gzip stream, rows
+	Stored      int64      `json:"stored_bytes"`
+}
+
+type jobKind int
+
+const (
+	jobBlock jobKind = iota
+	jobEndPart
+	jobEndBundle
+)
+
+type job struct {
+	kind   jobKind
+	part   *partState
+	bundle *bundleState
+	plain  []byte
+	rows   int
+	out    bytes.Buffer
+	done   chan struct{}
+}
+
+type upload struct {
+	key    string
+	path   string // a spool file, removed after upload
+	data   []byte
+	size   int64
+	bundle *bundleState
+}
+
+// NewWriter starts an archive run of cfg.Batch. It checks the store can
+// take it (on S3: Object Lock), and accounts for earlier runs of the batch
+// that were interrupted before their catalog.
+func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Store.CheckWritable(ctx); err != nil {
+		return nil, err
+	}
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		return nil, err
+	}
+	run := cfg.Now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix)
+	var abandoned []ObjectEntry
+	runs, err := ListRuns(ctx, cfg.Store, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if r.Complete {
+			continue
+		}
+		err := cfg.Store.List(ctx, RunPrefix(r.Batch, r.Run), func(o ObjectInfo) error {
+			abandoned = append(abandoned, ObjectEntry{Path: o.Key, Size: o.Size})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	recipients := make([]string, 0, len(cfg.Recipients))
+	for _, r := range cfg.Recipients {
+		if s, ok := r.(fmt.Stringer); ok {
+			recipients = append(recipients, s.String())
+		}
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	w := &Writer{
+		cfg: cfg, ctx: wctx, cancel: cancel, run: run, prefix: RunPrefix(cfg.Batch, run),
+		cat: Catalog{
+			Format: catalogFormat, Batch: cfg.Batch, Run: run, Created: cfg.Now.UTC(), Source: cfg.Source,
+			RetainUntil: cfg.RetainUntil.UTC().Truncate(time.Second), Locked: cfg.Store.Locks(),
+			Recipients: recipients, Tables: map[string]Sum{}, Abandoned: abandoned,
+		},
+		sums:      map[string]*tableSum{},
+		mac:       hmac.New(sha256.New, cfg.IndexKey),
+		reference: map[string][]byte{},
+		compressQ: make(chan *job, 2*runtime.GOMAXPROCS(0)),
+		orderQ:    make(chan *job, 4*runtime.GOMAXPROCS(0)),
+		encDone:   make(chan struct{}),
+		uploads:   make(chan upload, 2),
+	}
+	for range runtime.GOMAXPROCS(0) {
+		go w.compressor()
+	}
+	go w.encryptor()
+	for range cfg.Uploads {
+		w.upWG.Add(1)
+		go w.uploader()
+	}
+	return w, nil
+}
+
+// Run is the name of this archive run.
+func (w *Writer) Run() string { return w.run }
+
+func (w *Writer) fail(err error) {
+	if err != nil {
+		w.cancel(err)
+	}
+}
+
+func (w *Writer) failed() error {
+	if w.ctx.Err() != nil {
+		return context.Cause(w.ctx)
+	}
+	return nil
+}
+
+// Table starts the rows of table t. Each table comes once; KOV and
+// KLASSIFIKAATOR, when they come first, also travel in every bundle as
+// reference copies.
+func (w *Writer) Table(t extract.Table) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	if _, seen := w.sums[t.Name]; seen {
+		return fmt.Errorf("archive: table %s archived twice in one run", t.Name)
+	}
+	w.endPart()
+	w.table = t
+	w.sums[t.Name] = &tableSum{money: map[string]mapping.Cents{}}
+	return nil
+}
+
+// Row archives one row of the current table, its values in column order.
+func (w *Writer) Row(r extract.Row) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	t := w.table
+	if t.Name == "" {
+		return errors.New("archive: a row before its table")
+	}
+	if w.bundle == nil {
+		w.startBundle()
+	}
+	if w.part == nil {
+		w.startPart()
+	}
+	before := len(w.block)
+	var err error
+	w.block, err = appendRow(w.block, t, r)
+	if err != nil {
+		w.block = w.block[:before]
+		return err
+	}
+	if t.Name == "KOV" || t.Name == "KLASSIFIKAATOR" {
+		if w.bundle.n == 1 {
+			w.reference[t.Name] = append(w.reference[t.Name], w.block[before:]...)
+		}
+	}
+	w.blockRows++
+	w.part.info.Rows++
+	size := int64(len(w.block) - before)
+	w.part.info.PlainBytes += size
+	w.bundle.plain += size
+	ts := w.sums[t.Name]
+	ts.rows++
+	bs := w.bundle.sums[t.Name]
+	if bs == nil {
+		bs = &tableSum{money: map[string]mapping.Cents{}}
+		w.bundle.sums[t.Name] = bs
+	}
+	bs.rows++
+	for i, c := range t.Columns {
+		if c.Kind != extract.Decimal || r[i] == nil {
+			continue
+		}
+		s, _ := r[i].(string)
+		cents, err := mapping.ParseCents(s)
+		if err != nil {
+			return fmt.Errorf("archive: %s %v: %s %q is not an amount: %v", t.Name, r[0], c.Name, s, err)
+		}
+		ts.money[c.Name] += cents
+		bs.money[c.Name] += cents
+	}
+	w.indexRow(t, r)
+	if len(w.block) >= w.cfg.BlockSize {
+		w.sealBlock()
+	}
+	if w.part.info.PlainBytes >= w.cfg.PartSize {
+		w.endPart()
+	}
+	if w.bundle.plain >= w.cfg.BundleSize || len(w.bundle.entries) >= w.cfg.MaxIndexEntries {
+		w.endBundle()
+	}
+	return w.failed()
+}
+
+// indexKeys are the kinds of index key of each table's rows: the column
+// whose value is looked up, and the kind it is looked up as.
+var indexKeys = map[string][][2]string{
+	"ISIK":         {{"ISIKUKOOD", "isikukood"}, {"ISIK_ID", "isik"}},
+	"ISIKU_SEOS":   {{"ISIK_ID", "isik"}, {"SEOTUD_ISIK_ID", "isik"}},
+	"POORDUMINE":   {{"ISIK_ID", "isik"}, {"POORDUMINE_ID", "poordumine"}},
+	"MENETLUS":     {{"ISIK_ID", "isik"}, {"MENETLUS_ID", "menetlus"}},
+	"OTSUS":        {{"MENETLUS_ID", "menetlus"}, {"OTSUS_ID", "otsus"}},
+	"MAKSE":        {{"OTSUS_ID", "otsus"}},
+	"JUHTUMIPLAAN": {{"MENETLUS_ID", "menetlus"}},
+	"TOIMING":      {{"MENETLUS_ID", "menetlus"}},
+	"DOKUMENT":     {{"MENETLUS_ID", "menetlus"}},
+}
+
+var columnIndex = func() map[string]map[string]int {
+	m := map[string]map[string]int{}
+	for _, t := range extract.Tables {
+		m[t.Name] = map[string]int{}
+		for i, c := range t.Columns {
+			m[t.Name][c.Name] = i
+		}
+	}
+	return m
+}()
+
+// IndexKey is the index key of a value looked up as kind: the first 10
+// bytes of HMAC-SHA-256(index key, "kind:value").
+func IndexKey(mac hash.Hash, kind, value string) [10]byte {
+	mac.Reset()
+	mac.Write([]byte(kind))
+	mac.Write([]byte{':'})
+	mac.Write([]byte(value))
+	var sum [sha256.Size]byte
+	var k [10]byte
+	copy(k[:], mac.Sum(sum[:0]))
+	return k
+}
+
+func indexValue(v any) (string, bool) {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case string:
+		if x == "" {
+			return "", false
+		}
+		return x, true
+	}
+	return "", false
+}
+
+func (w *Writer) indexRow(t extract.Table, r extract.Row) {
+	for _, k := range indexKeys[t.Name] {
+		v, ok := indexValue(r[columnIndex[t.Name][k[0]]])
+		if !ok {
+			continue
+		}
+		w.bundle.entries = append(w.bundle.entries, indexEntry{
+			key: IndexKey(w.mac, k[1], v), file: uint16(len(w.bundle.files) - 1), block: uint32(w.part.blocks),
+		})
+	}
+}
+
+func (w *Writer) startBundle() {
+	n := 1
+	if w.bundle != nil {
+		n = w.bundle.n + 1
+	}
+	w.bundle = &bundleState{
+		n: n, sums: map[string]*tableSum{}, payload: map[string]Digests{},
+		prefix: fmt.Sprintf("%s%04d/", w.prefix, n),
+	}
+	w.bundle.id = w.bundle.prefix[len(BatchesPrefix) : len(w.bundle.prefix)-1]
+}
+
+func (w *Writer) startPart() {
+	count := 0
+	for _, f := range w.bundle.files {
+		if f.Table == w.table.Name {
+			count++
+		}
+	}
+	info := &fileInfo{Path: fmt.Sprintf("data/%s/%04d.jsonl.gz.age", w.table.Name, count+1), Table: w.table.Name}
+	w.bundle.files = append(w.bundle.files, info)
+	w.part = &partState{owner: w.bundle, info: info, plain: sha256.New()}
+	if len(w.bundle.files) > 65535 {
+		w.fail(errors.New("archive: more than 65535 payload files in one bundle: raise the part size"))
+	}
+}
+
+func (w *Writer) submit(j *job) {
+	j.done = make(chan struct{})
+	if j.kind == jobBlock {
+		select {
+		case w.compressQ <- j:
+		case <-w.ctx.Done():
+			return
+		}
+	} else {
+		close(j.done)
+	}
+	select {
+	case w.orderQ <- j:
+	case <-w.ctx.Done():
+	}
+}
+
+var blockPool = sync.Pool{New: func() any { return []byte(nil) }}
+
+func (w *Writer) sealBlock() {
+	if len(w.block) == 0 {
+		return
+	}
+	w.part.plain.Write(w.block)
+	if w.cfg.tamper != nil {
+		w.cfg.tamper(w.part.info.Path, w.block)
+	}
+	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, rows: w.blockRows})
+	w.block = blockPool.Get().([]byte)[:0]
+	w.blockRows = 0
+	w.part.blocks++
+}
+
+func (w *Writer) endPart() {
+	if w.part == nil {
+		return
+	}
+	w.sealBlock()
+	w.part.info.PlainSHA256 = hex.EncodeToString(w.part.plain.Sum(nil))
+	w.submit(&job{kind: jobEndPart, part: w.part})
+	w.part = nil
+}
+
+func (w *Writer) endBundle() {
+	if w.bundle == nil {
+		return
+	}
+	w.endPart()
+	w.submit(&job{kind: jobEndBundle, bundle: w.bundle})
+	w.bundle = nil
+}
+
+func (w *Writer) compressor() {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	for {
+		select {
+		case j := <-w.compressQ:
+			j.out.Grow(len(j.plain)/2 + 1024)
+			zw.Reset(&j.out)
+			_, err := zw.Write(j.plain)
+			if err == nil {
+				err = zw.Close()
+			}
+			if err != nil {
+				w.fail(fmt.Errorf("archive: compressing %s: %w", j.part.info.Path, err))
+			}
+			close(j.done)
+		case <-w.encDone:
+			return
+		}
+	}
+}
+
+// encryptor writes compressed blocks in order into their payload file's
+// age stream, spooled to disk through the manifest digests, and finishes
+// parts and bundles.
+func (w *Writer) encryptor() {
+	defer close(w.encDone)
+	var open *partState // a payload file being spooled, not yet handed to the uploaders
+	defer func() {
+		if open != nil && open.spool != nil {
+			open.spool.Close()
+			os.Remove(open.spool.Name())
+		}
+	}()
+	for j := range w.orderQ {
+		select {
+		case <-j.done:
+		case <-w.ctx.Done():
+			return
+		}
+		if w.ctx.Err() != nil {
+			return
+		}
+		var err error
+		switch j.kind {
+		case jobBlock:
+			open = j.part
+			err = w.writeBlock(j)
+			blockPool.Put(j.plain[:0])
+		case jobEndPart:
+			open = j.part
+			err = w.finishPart(j.part, j.part.owner)
+			if err == nil {
+				open = nil
+			}
+		case jobEndBundle:
+			err = w.finishBundle(j.bundle)
+		}
+		if err != nil {
+			w.fail(err)
+			return
+		}
+	}
+}
+
+func (w *Writer) openPart(p *partState) error {
+	f, err := os.CreateTemp(w.cfg.Spool, "starmig-archive-*")
+	if err != nil {
+		return fmt.Errorf("archive: spool: %w", err)
+	}
+	p.spool = f
+	p.digest = newDigester()
+	p.enc, err = age.Encrypt(io.MultiWriter(f, p.digest), w.cfg.Recipients...)
+	if err != nil {
+		return fmt.Errorf("archive: encrypting %s: %w", p.info.Path, err)
+	}
+	p.started = true
+	return nil
+}
+
+func (w *Writer) writeBlock(j *job) error {
+	p := j.part
+	if !p.started {
+		if err := w.openPart(p); err != nil {
+			return err
+		}
+	}
+	n := int64(j.out.Len())
+	if _, err := p.enc.Write(j.out.Bytes()); err != nil {
+		return fmt.Errorf("archive: spooling %s: %w", p.info.Path, err)
+	}
+	p.info.Blocks = append(p.info.Blocks, [3]int64{p.offset, n, int64(j.rows)})
+	p.offset += n
+	return nil
+}
+
+func (w *Writer) finishPart(p *partState, b *bundleState) error {
+	if !p.started {
+		if err := w.openPart(p); err != nil {
+			return err
+		}
+	}
+	if err := p.enc.Close(); err != nil {
+		return fmt.Errorf("archive: encrypting %s: %w", p.info.Path, err)
+	}
+	if err := p.spool.Close(); err != nil {
+		return fmt.Errorf("archive: spool: %w", err)
+	}
+	p.info.Stored = p.digest.n
+	return w.queueUpload(b, p.info.Path, upload{path: p.spool.Name(), size: p.digest.n}, p.digest.Sum())
+}
+
+// queueUpload records a payload or tag file of bundle b and sends it to
+// the uploaders.
+func (w *Writer) queueUpload(b *bundleState, path string, u upload, d Digests) error {
+	u.key = b.prefix + path
+	u.bundle = b
+	b.mu.Lock()
+	if path != "" && len(path) > 5 && path[:5] == "data/" {
+		b.payload[path] = d
+	}
+	b.objects = append(b.objects, ObjectEntry{Path: path, Size: u.size})
+	b.mu.Unlock()
+	b.uploadWG.Add(1)
+	select {
+	case w.uploads <- u:
+		return nil
+	case <-w.ctx.Done():
+		b.uploadWG.Done()
+		if u.path != "" {
+			os.Remove(u.path)
+		}
+		return context.Cause(w.ctx)
+	}
+}
+
+func (w *Writer) uploader() {
+	defer w.upWG.Done()
+	for u := range w.uploads {
+		err := w.ctx.Err()
+		if err == nil {
+			err = w.put(u)
+		}
+		if u.path != "" {
+			os.Remove(u.path)
+		}
+		if err != nil {
+			u.bundle.fail(err)
+			w.fail(err)
+		}
+		u.bundle.uploadWG.Done()
+	}
+}
+
+func (w *Writer) put(u upload) error {
+	if u.path == "" {
+		return w.cfg.Store.Put(w.ctx, u.key, bytes.NewReader(u.data), u.size, w.cfg.RetainUntil)
+	}
+	f, err := os.Open(u.path)
+	if err != nil {
+		return fmt.Errorf("archive: spool: %w", err)
+	}
+	defer f.Close()
+	return w.cfg.Store.Put(w.ctx, u.key, f, u.size, w.cfg.RetainUntil)
+}
+
+// encryptSmall compresses (when asked) and encrypts a small payload file
+// in memory.
+func (w *Writer) encryptSmall(plain []byte, compress bool) ([]byte, error) {
+	var buf bytes.Buffer
+	enc, err := age.Encrypt(&buf, w.cfg.Recipients...)
+	if err != nil {
+		return nil, err
+	}
+	if compress {
+		zw, _ := gzip.NewWriterLevel(enc, gzip.BestSpeed)
+		if _, err := zw.Write(plain); err != nil {
+			return nil, err
+		}
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	} else if _, err := enc.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// contents is data/contents.json: what is known of the bundle's payload
+// in clear, kept inside the encryption.
+type contents struct {
+	Format string         `json:"format"`
+	Bundle string         `json:"bundle"`
+	Files  []*fileInfo    `json:"files"`
+	Tables map[string]Sum `json:"tables"`
+	Index  indexInfo      `json:"index"`
+}
+
+type indexInfo struct {
+	Path    string   `json:"path"`
+	Entries int      `json:"entries"`
+	Fence   []string `json:"fence"` // the first key of every 4096 records, hex
+}
+
+const (
+	contentsPath    = "data/contents.json.age"
+	indexPath       = "data/index.bin.age"
+	descriptionPath = "data/STAR1-tables.json.age"
+	indexRecord     = 16
+	indexGroup      = 65536 / indexRecord // records per age chunk
+)
+
+func sums(m map[string]*tableSum) map[string]Sum {
+	out := map[string]Sum{}
+	for name, s := range m {
+		sum := Sum{Rows: s.rows}
+		for col, c := range s.money {
+			if sum.Money == nil {
+				sum.Money = map[string]string{}
+			}
+			sum.Money[col] = c.String()
+		}
+		out[name] = sum
+	}
+	return out
+}
+
+// finishBundle writes the bundle's small payload files, then, in another
+// goroutine once every payload object is stored, its tag files with the
+// signature last, and enters it in the catalog.
+func (w *Writer) finishBundle(b *bundleState) error {
+	small := func(path string, plain []byte, compress bool, ref bool) error {
+		ct, err := w.encryptSmall(plain, compress)
+		if err != nil {
+			return fmt.Errorf("archive: encrypting %s: %w", path, err)
+		}
+		if ref {
+			rows := int64(bytes.Count(plain, []byte{'\n'}))
+			b.files = append(b.files, &fileInfo{Path: path, Reference: true, Rows: rows, PlainSHA256: digestOf(plain).SHA256, PlainBytes: int64(len(plain)), Stored: int64(len(ct))})
+		}
+		return w.queueUpload(b, path, upload{data: ct, size: int64(len(ct))}, digestOf(ct))
+	}
+	for _, name := range []string{"KLASSIFIKAATOR", "KOV"} {
+		if ref, ok := w.reference[name]; ok {
+			if err := small("data/reference/"+name+".jsonl.gz.age", ref, true, true); err != nil {
+				return err
+			}
+		}
+	}
+	if err := small(descriptionPath, describeTables(), false, false); err != nil {
+		return err
+	}
+	// The index: records sorted by key, duplicates dropped.
+	slices.SortFunc(b.entries, func(x, y indexEntry) int {
+		if c := bytes.Compare(x.key[:], y.key[:]); c != 0 {
+			return c
+		}
+		if x.file != y.file {
+			return int(x.file) - int(y.file)
+		}
+		return int(int64(x.block) - int64(y.block))
+	})
+	b.entries = slices.Compact(b.entries)
+	idx := make([]byte, 0, len(b.entries)*indexRecord)
+	info := indexInfo{Path: indexPath, Entries: len(b.entries), Fence: []string{}}
+	for i, e := range b.entries {
+		if i%indexGroup == 0 {
+			info.Fence = append(info.Fence, hex.EncodeToString(e.key[:]))
+		}
+		idx = append(idx, e.key[:]...)
+		idx = binary.BigEndian.AppendUint16(idx, e.file)
+		idx = binary.BigEndian.AppendUint32(idx, e.block)
+	}
+	b.entries = nil
+	if err := small(indexPath, idx, false, false); err != nil {
+		return err
+	}
+	c := contents{Format: "starmig-bundle/1", Bundle: b.id, Files: b.files, Tables: sums(b.sums), Index: info}
+	cj, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := small(contentsPath, cj, false, false); err != nil {
+		return err
+	}
+	w.finishWG.Add(1)
+	go func() {
+		defer w.finishWG.Done()
+		if err := w.writeTags(b); err != nil {
+			w.fail(err)
+		}
+	}()
+	return nil
+}
+
+func (w *Writer) writeTags(b *bundleState) error {
+	b.uploadWG.Wait()
+	if b.err != nil {
+		return b.err
+	}
+	if err := w.failed(); err != nil {
+		return err
+	}
+	var total int64
+	for p := range b.payload {
+		for _, o := range b.objects {
+			if o.Path == p {
+				total += o.Size
+			}
+		}
+	}
+	m256 := manifestText(b.payload, false)
+	m512 := manifestText(b.payload, true)
+	info := fmt.Sprintf("Source-Organization: Sotsiaalkindlustusamet\nExternal-Description: STAR1 social services register archive, batch %s\nBagging-Date: %s\nExternal-Identifier: %s\nBag-Group-Identifier: %s\nBag-Count: %d\nPayload-Oxum: %d.%d\n",
+		w.cfg.Batch, w.cfg.Now.UTC().Format(time.DateOnly), b.id, w.cfg.Batch+"/"+w.run, b.n, total, len(b.payload))
+	tags := map[string][]byte{BagitTxt: bagitDeclaration, BagInfoTxt: []byte(info), Manifest256: m256, Manifest512: m512}
+	tagDigests := map[string]Digests{}
+	for p, body := range tags {
+		tagDigests[p] = digestOf(body)
+	}
+	t256 := manifestText(tagDigests, false)
+	t512 := manifestText(tagDigests, true)
+	sig := ed25519.Sign(w.cfg.SignKey, t512)
+	seq := []string{BagitTxt, BagInfoTxt, Manifest256, Manifest512}
+	tags[TagManifest256], tags[TagManifest512], tags[TagSignature] = t256, t512, sig
+	seq = append(seq, TagManifest256, TagManifest512, TagSignature)
+	for _, p := range seq {
+		body := tags[p]
+		if err := w.cfg.Store.Put(w.ctx, b.prefix+p, bytes.NewReader(body), int64(len(body)), w.cfg.RetainUntil); err != nil {
+			return err
+		}
+		b.objects = append(b.objects, ObjectEntry{Path: p, Size: int64(len(body))})
+	}
+	slices.SortFunc(b.objects, func(x, y ObjectEntry) int { return cmpString(x.Path, y.Path) })
+	entry := BundleEntry{
+		ID: b.id, Prefix: b.prefix, Objects: b.objects, Tables: sums(b.sums),
+		TagManifest: Digests{SHA256: digestOf(t256).SHA256, SHA512: digestOf(t512).SHA512},
+	}
+	w.catMu.Lock()
+	w.cat.Bundles = append(w.cat.Bundles, entry)
+	w.catMu.Unlock()
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Close finishes the last bundle and, when every bundle is stored, writes
+// the catalog and then its signature: a run without a signed catalog is
+// not a run. It returns what was written.
+func (w *Writer) Close() (Stats, error) {
+	if w.closed {
+		return Stats{}, errors.New("archive: writer closed twice")
+	}
+	w.closed = true
+	w.endBundle()
+	close(w.orderQ)
+	<-w.encDone
+	close(w.uploads)
+	w.upWG.Wait()
+	w.finishWG.Wait()
+	if err := w.failed(); err != nil {
+		return Stats{}, err
+	}
+	defer w.cancel(nil)
+	for name, s := range sums(w.sums) {
+		w.cat.Tables[name] = s
+	}
+	slices.SortFunc(w.cat.Bundles, func(x, y BundleEntry) int { return cmpString(x.ID, y.ID) })
+	body, err := json.MarshalIndent(w.cat, "", " ")
+	if err != nil {
+		return Stats{}, err
+	}
+	key := w.prefix + CatalogFile
+	if err := w.cfg.Store.Put(w.ctx, key, bytes.NewReader(body), int64(len(body)), w.cfg.RetainUntil); err != nil {
+		return Stats{}, err
+	}
+	sig := ed25519.Sign(w.cfg.SignKey, body)
+	if err := w.cfg.Store.Put(w.ctx, key+".sig", bytes.NewReader(sig), int64(len(sig)), w.cfg.RetainUntil); err != nil {
+		return Stats{}, err
+	}
+	st := Stats{Run: w.run, Bundles: len(w.cat.Bundles), Bytes: int64(len(body) + len(sig))}
+	for _, s := range w.cat.Tables {
+		st.Rows += s.Rows
+	}
+	for _, b := range w.cat.Bundles {
+		for _, o := range b.Objects {
+			st.Bytes += o.Size
+		}
+	}
+	return st, nil
+}
+
+// Abort stops the run without a catalog; what was stored stays, and the
+// next run of the batch accounts for it.
+func (w *Writer) Abort(cause error) {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	if cause == nil {
+		cause = errors.New("archive: run aborted")
+	}
+	w.cancel(cause)
+	close(w.orderQ)
+	<-w.encDone
+	close(w.uploads)
+	w.upWG.Wait()
+	w.finishWG.Wait()
+}
