@@ -15,6 +15,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/mapping"
 )
 
 var (
@@ -62,11 +63,16 @@ func testKeys(t testing.TB) keys {
 // star1 generates a STAR1 with every quirk raised so each one shows in a
 // small file.
 func star1(t testing.TB, persons int) string {
+	return star1Docs(t, persons, 400)
+}
+
+// star1Docs is star1 with documents of about docSize bytes.
+func star1Docs(t testing.TB, persons, docSize int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "star1.db")
 	r := synth.DefaultRates()
 	r.Mojibake, r.NUL, r.Orphan, r.Unmapped, r.DST = 0.05, 0.05, 0.01, 0.01, 0.05
-	if _, err := synth.Generate(context.Background(), path, synth.Options{Persons: persons, Seed: 7, AsOf: asOf, Rates: r, DocSize: 400}); err != nil {
+	if _, err := synth.Generate(context.Background(), path, synth.Options{Persons: persons, Seed: 7, AsOf: asOf, Rates: r, DocSize: docSize}); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -110,6 +116,12 @@ func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
 
 // sourceRows reads every row of a STAR1 table as canonical text lines.
 func sourceRows(t testing.TB, path string, table extract.Table) []string {
+	return sourceRowsAs(t, path, table, false)
+}
+
+// sourceRowsAs reads rows with money as numeric(12,2) text when asked:
+// the same NUMBER value, in the form PostgreSQL gives it back.
+func sourceRowsAs(t testing.TB, path string, table extract.Table, numeric bool) []string {
 	t.Helper()
 	ctx := context.Background()
 	src, err := extract.Open(ctx, "sqlite:"+path)
@@ -124,6 +136,15 @@ func sourceRows(t testing.TB, path string, table extract.Table) []string {
 	defer snap.Close()
 	var out []string
 	if err := snap.Scan(ctx, table, nil, nil, func(r extract.Row) error {
+		for i, c := range table.Columns {
+			if s, ok := r[i].(string); ok && numeric && c.Kind == extract.Decimal {
+				cents, err := mapping.ParseCents(s)
+				if err != nil {
+					return err
+				}
+				r[i] = cents.String()
+			}
+		}
 		b, err := appendRow(nil, table, r)
 		out = append(out, string(b))
 		return err

@@ -178,7 +178,7 @@ func describeTables() []byte {
 			"Values are exactly as STAR1 held them: null for NULL; ids as numbers; NUMBER(12,2) money as decimal strings; DATE as wall-clock strings YYYY-MM-DD HH:MM:SS in Europe/Tallinn time without zone; text as strings; BLOB as base64 strings (RFC 4648); text that was not valid UTF-8 as {\"bytes\": base64}.",
 			"data/reference/: copies of the code lists (KLASSIFIKAATOR) and municipalities (KOV), in the same form, so that every bundle can be read alone; the rows counted for the batch are those under data/<TABLE>/.",
 			"data/contents.json.age: the files of the bundle with row counts, SHA-256 of their plaintext (the JSON Lines before compression) and the gzip members (blocks) within them.",
-			"data/index.bin.age: records of 16 bytes, sorted: 10 bytes of HMAC-SHA-256(index key, \"kind:value\"), file number (2 bytes, big endian, into contents.json files), block number (4 bytes, big endian). Kinds: isikukood, isik, poordumine, menetlus, otsus.",
+			"index.bin (a tag file, in clear): records of 16 bytes, sorted: the first 10 bytes of HMAC-SHA-256(index key, \"kind:value\"), file number (2 bytes, big endian, into the files of contents.json), block number (4 bytes, big endian). Kinds: isikukood (ISIK.ISIKUKOOD), isik (ISIK_ID in ISIKU_SEOS both sides, POORDUMINE, MENETLUS), menetlus (MENETLUS_ID in OTSUS, JUHTUMIPLAAN, TOIMING, DOKUMENT), otsus (MAKSE.OTSUS_ID). A row's own id is found by the key range of each block in contents.json.",
 			"tagmanifest-sha512.txt.sig: Ed25519 signature of tagmanifest-sha512.txt, verifiable with `openssl pkeyutl -verify -pubin -inkey signing.pub -rawin -in tagmanifest-sha512.txt -sigfile tagmanifest-sha512.txt.sig`.",
 		},
 	}

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"crypto/ed25519"
 	"context"
 	"testing"
 
@@ -29,3 +30,5 @@ func bucket(t testing.TB, lock bool) (*S3Store, *minio.Client) {
 	}
 	return st, client
 }
+
+func ed25519Verify(pub []byte, msg, sig []byte) bool { return ed25519.Verify(pub, msg, sig) }

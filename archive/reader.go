@@ -265,7 +265,8 @@ var (
 	ErrPlainDigest = fmt.Errorf("plaintext does not match the bundle's contents")
 )
 
-// lookup returns the (file, block) pairs the index holds for key.
+// lookup returns the (file, block) pairs the index holds for key,
+// reading one fence group of the index (16 KiB), rarely two.
 func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 	fence := b.contents.Index.Fence
 	if len(fence) == 0 {
@@ -314,8 +315,17 @@ func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
 	if ra, ok := b.files[i]; ok {
 		return ra, nil
 	}
+	if i < 0 {
+		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile)
+		if err != nil {
+			return nil, err
+		}
+		ra := &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}
+		b.files[i] = ra
+		return ra, nil
+	}
 	path := b.contents.Index.Path
-	if i >= 0 {
+	{
 		if i >= len(b.contents.Files) {
 			return nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
 		}
@@ -325,7 +335,8 @@ func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	ra, _, err := age.DecryptReaderAt(countingObject{obj, &b.r.read}, obj.Size(), b.r.identities...)
+	cache := &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}
+	ra, _, err := age.DecryptReaderAt(cache, obj.Size(), b.r.identities...)
 	if err != nil {
 		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
@@ -371,4 +382,63 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	return t, rows, nil
+}
+
+// pageCache keeps the pages of an object a retrieval has read, so that
+// the index chunks and blocks several lookups share are fetched once. A
+// read fetches its missing pages in one request.
+type pageCache struct {
+	obj   io.ReaderAt
+	size  int64
+	mu    sync.Mutex
+	pages map[int64][]byte
+}
+
+const cachePage = 16 << 10
+
+func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
+	if off >= c.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), c.size)
+	first, last := off/cachePage, (end-1)/cachePage
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for pg := first; pg <= last; {
+		if _, ok := c.pages[pg]; ok {
+			pg++
+			continue
+		}
+		run := pg
+		for run <= last {
+			if _, ok := c.pages[run]; ok {
+				break
+			}
+			run++
+		}
+		from, to := pg*cachePage, min(run*cachePage, c.size)
+		buf := make([]byte, to-from)
+		if n, err := c.obj.ReadAt(buf, from); n < len(buf) {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		for x := pg; x < run; x++ {
+			lo := (x - pg) * cachePage
+			c.pages[x] = buf[lo:min(lo+cachePage, int64(len(buf)))]
+		}
+		pg = run
+	}
+	n := 0
+	for pg := first; pg <= last; pg++ {
+		page := c.pages[pg]
+		lo := max(off-pg*cachePage, 0)
+		n += copy(p[n:], page[lo:])
+	}
+	n = min(n, int(end-off))
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

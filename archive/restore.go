@@ -260,11 +260,11 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 	rows := make(chan []any, 256)
 	readErr := make(chan error, 1)
 	var exact []exactText
-	ctx, cancel := context.WithCancel(ctx)
+	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		defer close(rows)
-		readErr <- b.ReadFile(ctx, f.Path, func(row extract.Row) error {
+		readErr <- b.ReadFile(readCtx, f.Path, func(row extract.Row) error {
 			vals, ex, err := pgValues(t, row)
 			if err != nil {
 				return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, err)
@@ -273,8 +273,8 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 			select {
 			case rows <- vals:
 				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-readCtx.Done():
+				return readCtx.Err()
 			}
 		})
 	}()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/starmig/starmig/extract"
@@ -117,7 +118,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 	// column truly holds the value (the index is keyed by a truncated MAC).
 	step := func(kind string, values []string, keep map[string][]string) error {
 		for _, v := range values {
-			if err := f.fetch(ctx, f.mac(kind, v), func(t extract.Table, row extract.Row) bool {
+			if err := f.fetch(ctx, kind, v, keep, func(t extract.Table, row extract.Row) bool {
 				for _, col := range keep[t.Name] {
 					if s, ok := indexValue(row[columnIndex[t.Name][col]]); ok && s == v {
 						return true
@@ -203,11 +204,24 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 
 // fetch reads every block the index names for key, in every bundle, and
 // keeps the rows keep accepts.
-func (f *finder) fetch(ctx context.Context, key [10]byte, keep func(extract.Table, extract.Row) bool) error {
+func (f *finder) fetch(ctx context.Context, kind, value string, tables map[string][]string, keep func(extract.Table, extract.Row) bool) error {
+	key := f.mac(kind, value)
+	own := ownKind[kind]
+	id, _ := strconv.ParseInt(value, 10, 64)
 	for bi, b := range f.bundles {
-		locs, err := b.lookup(ctx, key)
-		if err != nil {
-			return err
+		if !b.holdsAny(tables) {
+			continue
+		}
+		var locs [][2]int
+		if _, ok := tables[own]; ok {
+			locs = b.byKey(own, id)
+		}
+		if hasIndexed(tables, kind) {
+			more, err := b.lookup(ctx, key)
+			if err != nil {
+				return err
+			}
+			locs = append(locs, more...)
 		}
 		for _, loc := range locs {
 			k := [3]int{bi, loc[0], loc[1]}
@@ -238,4 +252,41 @@ func (f *finder) fetch(ctx context.Context, key [10]byte, keep func(extract.Tabl
 type cachedBlock struct {
 	t    extract.Table
 	rows []extract.Row
+}
+
+// holdsAny reports whether the bundle has rows of any of the tables.
+func (b *Bundle) holdsAny(tables map[string][]string) bool {
+	for _, f := range b.contents.Files {
+		if _, ok := tables[f.Table]; ok && !f.Reference {
+			return true
+		}
+	}
+	return false
+}
+
+// hasIndexed reports whether any of the tables indexes keys of kind.
+func hasIndexed(tables map[string][]string, kind string) bool {
+	for t := range tables {
+		for _, k := range indexKeys[t] {
+			if k[1] == kind {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// byKey finds the blocks of table whose key range holds id.
+func (b *Bundle) byKey(table string, id int64) [][2]int {
+	var out [][2]int
+	for i, f := range b.contents.Files {
+		if f.Table != table || f.Reference {
+			continue
+		}
+		n := sort.Search(len(f.Blocks), func(j int) bool { return f.Blocks[j][4] >= id })
+		if n < len(f.Blocks) && f.Blocks[n][3] <= id {
+			out = append(out, [2]int{i, n})
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -163,6 +164,9 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		ContentType:      "application/octet-stream",
 	}
 	opts.SetMatchETagExcept("*")
+	if err := checkLength(r, size); err != nil {
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
@@ -186,7 +190,7 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			}
 			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
 		}
-		if code == "AccessDenied" || code == "InvalidRequest" || code == "NoSuchBucket" || ctx.Err() != nil {
+		if !transient(err) || ctx.Err() != nil {
 			return fmt.Errorf("archive: put %s: %w", key, err)
 		}
 		lastErr = err
@@ -417,4 +421,19 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 		return ctx.Err()
 	}
 	return err
+}
+
+// transient reports whether a failed request is worth another try: the
+// network failed, or the server said it was busy or failing.
+func transient(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "SlowDown", "SlowDownWrite", "RequestTimeout", "InternalError", "ServiceUnavailable", "XMinioServerNotInitialized", "OperationTimedOut":
+		return true
+	}
+	return resp.StatusCode >= 500 || errors.Is(err, io.ErrUnexpectedEOF) && resp.StatusCode != 0
 }

@@ -75,6 +75,21 @@ var (
 	ErrNoLock = errors.New("bucket has no Object Lock")
 )
 
+// checkLength refuses a body whose length is not the size announced.
+func checkLength(r io.Seeker, size int64) error {
+	n, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("body of %d bytes, %d announced", n, size)
+	}
+	return nil
+}
+
 // OpenStore opens a store from its URL: file:///path for a local folder,
 // s3://bucket/prefix for object storage configured by env (S3Config).
 func OpenStore(raw string, env func(string) string) (Store, error) {

@@ -122,9 +122,12 @@ type Writer struct {
 	table     extract.Table
 	sums      map[string]*tableSum
 	bundle    *bundleState
+	nBundles  int
 	part      *partState
-	block     []byte
-	blockRows int
+	block      []byte
+	blockRows  int
+	blockFirst int64
+	blockLast  int64
 	mac       hash.Hash
 	reference map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
 
@@ -165,6 +168,7 @@ type bundleState struct {
 	entries  []indexEntry
 	sums     map[string]*tableSum
 	payload  map[string]Digests // path → ciphertext digests, for the manifests
+	index    Digests
 	objects  []ObjectEntry
 	uploadWG sync.WaitGroup
 	mu       sync.Mutex
@@ -200,7 +204,10 @@ type fileInfo struct {
 	Rows        int64      `json:"rows"`
 	PlainSHA256 string     `json:"plaintext_sha256"`
 	PlainBytes  int64      `json:"plaintext_bytes"`
-	Blocks      [][3]int64 `json:"blocks,omitempty"` // offset and length in the gzip stream, rows
+	// Blocks are the gzip members: offset and length in the gzip stream,
+	// rows, and the first and last primary key of the rows (tables with
+	// one integer key, which a retrieval finds by range, not by index).
+	Blocks [][5]int64 `json:"blocks,omitempty"`
 	Stored      int64      `json:"stored_bytes"`
 }
 
@@ -214,6 +221,8 @@ const (
 
 type job struct {
 	kind   jobKind
+	first  int64
+	last   int64
 	part   *partState
 	bundle *bundleState
 	plain  []byte
@@ -354,6 +363,12 @@ func (w *Writer) Row(r extract.Row) error {
 			w.reference[t.Name] = append(w.reference[t.Name], w.block[before:]...)
 		}
 	}
+	if id, ok := r[0].(int64); ok {
+		if w.blockRows == 0 {
+			w.blockFirst = id
+		}
+		w.blockLast = id
+	}
 	w.blockRows++
 	w.part.info.Rows++
 	size := int64(len(w.block) - before)
@@ -393,18 +408,23 @@ func (w *Writer) Row(r extract.Row) error {
 }
 
 // indexKeys are the kinds of index key of each table's rows: the column
-// whose value is looked up, and the kind it is looked up as.
+// whose value is looked up, and the kind it is looked up as. A row's own
+// id is not indexed: rows come in key order, and each block records its
+// first and last key (ownKind).
 var indexKeys = map[string][][2]string{
-	"ISIK":         {{"ISIKUKOOD", "isikukood"}, {"ISIK_ID", "isik"}},
+	"ISIK":         {{"ISIKUKOOD", "isikukood"}},
 	"ISIKU_SEOS":   {{"ISIK_ID", "isik"}, {"SEOTUD_ISIK_ID", "isik"}},
-	"POORDUMINE":   {{"ISIK_ID", "isik"}, {"POORDUMINE_ID", "poordumine"}},
-	"MENETLUS":     {{"ISIK_ID", "isik"}, {"MENETLUS_ID", "menetlus"}},
-	"OTSUS":        {{"MENETLUS_ID", "menetlus"}, {"OTSUS_ID", "otsus"}},
+	"POORDUMINE":   {{"ISIK_ID", "isik"}},
+	"MENETLUS":     {{"ISIK_ID", "isik"}},
+	"OTSUS":        {{"MENETLUS_ID", "menetlus"}},
 	"MAKSE":        {{"OTSUS_ID", "otsus"}},
 	"JUHTUMIPLAAN": {{"MENETLUS_ID", "menetlus"}},
 	"TOIMING":      {{"MENETLUS_ID", "menetlus"}},
 	"DOKUMENT":     {{"MENETLUS_ID", "menetlus"}},
 }
+
+// ownKind is the table whose own id a kind of key names.
+var ownKind = map[string]string{"isik": "ISIK", "poordumine": "POORDUMINE", "menetlus": "MENETLUS", "otsus": "OTSUS"}
 
 var columnIndex = func() map[string]map[string]int {
 	m := map[string]map[string]int{}
@@ -456,10 +476,8 @@ func (w *Writer) indexRow(t extract.Table, r extract.Row) {
 }
 
 func (w *Writer) startBundle() {
-	n := 1
-	if w.bundle != nil {
-		n = w.bundle.n + 1
-	}
+	w.nBundles++
+	n := w.nBundles
 	w.bundle = &bundleState{
 		n: n, sums: map[string]*tableSum{}, payload: map[string]Digests{},
 		prefix: fmt.Sprintf("%s%04d/", w.prefix, n),
@@ -509,7 +527,7 @@ func (w *Writer) sealBlock() {
 	if w.cfg.tamper != nil {
 		w.cfg.tamper(w.part.info.Path, w.block)
 	}
-	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, rows: w.blockRows})
+	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
 	w.block = blockPool.Get().([]byte)[:0]
 	w.blockRows = 0
 	w.part.blocks++
@@ -624,7 +642,7 @@ func (w *Writer) writeBlock(j *job) error {
 	if _, err := p.enc.Write(j.out.Bytes()); err != nil {
 		return fmt.Errorf("archive: spooling %s: %w", p.info.Path, err)
 	}
-	p.info.Blocks = append(p.info.Blocks, [3]int64{p.offset, n, int64(j.rows)})
+	p.info.Blocks = append(p.info.Blocks, [5]int64{p.offset, n, int64(j.rows), j.first, j.last})
 	p.offset += n
 	return nil
 }
@@ -742,10 +760,13 @@ type indexInfo struct {
 
 const (
 	contentsPath    = "data/contents.json.age"
-	indexPath       = "data/index.bin.age"
+	// IndexFile is the bundle's retrieval index, a tag file in clear: its
+	// keys are MACs made with the secret index key, and it says no more
+	// than which blocks hold rows of one (unnamed) key.
+	IndexFile       = "index.bin"
 	descriptionPath = "data/STAR1-tables.json.age"
 	indexRecord     = 16
-	indexGroup      = 65536 / indexRecord // records per age chunk
+	indexGroup      = 1024 // records per fence entry: one 16 KiB read per lookup
 )
 
 func sums(m map[string]*tableSum) map[string]Sum {
@@ -800,7 +821,7 @@ func (w *Writer) finishBundle(b *bundleState) error {
 	})
 	b.entries = slices.Compact(b.entries)
 	idx := make([]byte, 0, len(b.entries)*indexRecord)
-	info := indexInfo{Path: indexPath, Entries: len(b.entries), Fence: []string{}}
+	info := indexInfo{Path: IndexFile, Entries: len(b.entries), Fence: []string{}}
 	for i, e := range b.entries {
 		if i%indexGroup == 0 {
 			info.Fence = append(info.Fence, hex.EncodeToString(e.key[:]))
@@ -810,7 +831,8 @@ func (w *Writer) finishBundle(b *bundleState) error {
 		idx = binary.BigEndian.AppendUint32(idx, e.block)
 	}
 	b.entries = nil
-	if err := small(indexPath, idx, false, false); err != nil {
+	b.index = digestOf(idx)
+	if err := w.queueUpload(b, IndexFile, upload{data: idx, size: int64(len(idx))}, b.index); err != nil {
 		return err
 	}
 	c := contents{Format: "starmig-bundle/1", Bundle: b.id, Files: b.files, Tables: sums(b.sums), Index: info}
@@ -856,6 +878,7 @@ func (w *Writer) writeTags(b *bundleState) error {
 	for p, body := range tags {
 		tagDigests[p] = digestOf(body)
 	}
+	tagDigests[IndexFile] = b.index
 	t256 := manifestText(tagDigests, false)
 	t512 := manifestText(tagDigests, true)
 	sig := ed25519.Sign(w.cfg.SignKey, t512)

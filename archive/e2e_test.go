@@ -1,0 +1,438 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+	_ "modernc.org/sqlite"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// small makes bundles, parts and blocks small so that a small STAR1 spans
+// many of each.
+func small(c Config) Config {
+	c.BundleSize, c.PartSize, c.BlockSize = 512<<10, 128<<10, 16<<10
+	return c
+}
+
+func testStores(t *testing.T) map[string]Store {
+	fs, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := map[string]Store{"file": fs}
+	if os.Getenv(testenv.EnvS3Endpoint) != "" || os.Getenv("CI") != "" {
+		s3, _ := bucket(t, true)
+		stores["s3"] = s3
+	}
+	return stores
+}
+
+func TestArchiveEveryRowEveryTable(t *testing.T) {
+	path := star1(t, 300)
+	k := testKeys(t)
+	for name, st := range testStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			stats := archiveSTAR1(t, path, small(config(st, k)))
+			if stats.Bundles < 3 {
+				t.Fatalf("%d bundles; the test wants several", stats.Bundles)
+			}
+			cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cat := cats[0]
+			r := NewReader(st, k.pub, k.identities, k.index)
+			// Every row of every table, across all bundles, once, as STAR1 holds it.
+			got := map[string][]string{}
+			for _, e := range cat.Bundles {
+				b, err := r.OpenBundle(ctx, e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range b.Files() {
+					if f.Reference {
+						continue
+					}
+					tab, _ := extract.TableByName(f.Table)
+					if err := b.ReadFile(ctx, f.Path, func(row extract.Row) error {
+						line, err := appendRow(nil, tab, row)
+						got[f.Table] = append(got[f.Table], string(line))
+						return err
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, tab := range extract.Tables {
+				want := sourceRows(t, path, tab)
+				if len(want) == 0 {
+					t.Fatalf("STAR1 has no %s rows", tab.Name)
+				}
+				if cat.Tables[tab.Name].Rows != int64(len(want)) {
+					t.Errorf("%s: catalog counts %d rows, STAR1 has %d", tab.Name, cat.Tables[tab.Name].Rows, len(want))
+				}
+				if !slices.Equal(got[tab.Name], want) {
+					t.Errorf("%s: archive holds %d rows differing from STAR1's %d", tab.Name, len(got[tab.Name]), len(want))
+				}
+			}
+		})
+	}
+}
+
+// download copies one bundle to a folder, as an operator would.
+func download(t *testing.T, st Store, e BundleEntry) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, o := range e.Objects {
+		rc, err := st.Get(context.Background(), e.Prefix+o.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(o.Path))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(f, rc)
+		rc.Close()
+		f.Close()
+	}
+	return dir
+}
+
+func TestBundleIsValidBagSignedAndOpaque(t *testing.T) {
+	path := star1(t, 200)
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cats[0].Bundles {
+		dir := download(t, st, e)
+		problems, err := ValidateBag(dir)
+		if err != nil || len(problems) > 0 {
+			t.Fatalf("bundle %s is not a valid bag: %v %v", e.ID, err, problems)
+		}
+		for _, f := range []string{BagitTxt, BagInfoTxt, Manifest256, Manifest512, TagManifest256, TagManifest512} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("bundle %s lacks %s", e.ID, f)
+			}
+		}
+		info, _ := os.ReadFile(filepath.Join(dir, BagInfoTxt))
+		for _, label := range []string{"Bagging-Date: 2026-11-21", "Payload-Oxum: ", "External-Identifier: " + e.ID, "Bag-Group-Identifier: all/"} {
+			if !strings.Contains(string(info), label) {
+				t.Errorf("bag-info.txt of %s lacks %q", e.ID, label)
+			}
+		}
+		tm, _ := os.ReadFile(filepath.Join(dir, TagManifest512))
+		sig, _ := os.ReadFile(filepath.Join(dir, TagSignature))
+		if !ed25519Verify(k.pub, tm, sig) {
+			t.Errorf("bundle %s: tag manifest signature does not verify", e.ID)
+		}
+		// A changed payload file makes the bag invalid, naming it.
+		victim := filepath.Join(dir, "data", "ISIK")
+		if files, _ := os.ReadDir(victim); len(files) > 0 {
+			p := filepath.Join(victim, files[0].Name())
+			os.Chmod(p, 0o644)
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 1
+			os.WriteFile(p, b, 0o644)
+			problems, _ := ValidateBag(dir)
+			if len(problems) == 0 || !strings.Contains(strings.Join(problems, "\n"), files[0].Name()) {
+				t.Errorf("flipped byte not found: %v", problems)
+			}
+		}
+	}
+	// No stored byte holds STAR1 text in clear.
+	needles := clearValues(t, path)
+	if len(needles) < 100 {
+		t.Fatalf("only %d values to look for", len(needles))
+	}
+	err = st.List(ctx, "", func(o ObjectInfo) error {
+		b, err := readAll(ctx, st, o.Key, 1<<30)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				t.Errorf("%s holds %q in clear", o.Key, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clearValues are STAR1 values that must never be stored in clear:
+// personal codes, names, addresses, case texts.
+func clearValues(t *testing.T, path string) []string {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out []string
+	for _, q := range []string{
+		"SELECT ISIKUKOOD FROM ISIK WHERE length(ISIKUKOOD) >= 8",
+		"SELECT EESNIMI FROM ISIK WHERE length(EESNIMI) >= 6 LIMIT 100",
+		"SELECT PERENIMI FROM ISIK WHERE length(PERENIMI) >= 6 LIMIT 100",
+		"SELECT AADRESS FROM ISIK WHERE AADRESS IS NOT NULL LIMIT 100",
+		"SELECT substr(KIRJELDUS, 1, 24) FROM TOIMING WHERE length(KIRJELDUS) >= 24 LIMIT 50",
+		"SELECT FAILINIMI FROM DOKUMENT LIMIT 50",
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out = append(out, strings.TrimSpace(s))
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// expected is what STAR1 holds of a person, found with SQL.
+func expected(t *testing.T, path, code string) map[string][]string {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	persons := "SELECT ISIK_ID FROM ISIK WHERE ISIKUKOOD = ?1"
+	procs := "SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID IN (" + persons + ")"
+	where := map[string]string{
+		"ISIK":         "ISIKUKOOD = ?1",
+		"ISIKU_SEOS":   "ISIK_ID IN (" + persons + ") OR SEOTUD_ISIK_ID IN (" + persons + ")",
+		"POORDUMINE":   "ISIK_ID IN (" + persons + ")",
+		"MENETLUS":     "ISIK_ID IN (" + persons + ")",
+		"OTSUS":        "MENETLUS_ID IN (" + procs + ")",
+		"MAKSE":        "OTSUS_ID IN (SELECT OTSUS_ID FROM OTSUS WHERE MENETLUS_ID IN (" + procs + "))",
+		"JUHTUMIPLAAN": "MENETLUS_ID IN (" + procs + ")",
+		"TOIMING":      "MENETLUS_ID IN (" + procs + ")",
+		"DOKUMENT":     "MENETLUS_ID IN (" + procs + ")",
+	}
+	out := map[string][]string{}
+	for table, w := range where {
+		tab, _ := extract.TableByName(table)
+		rows, err := db.Query(fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY 1", tab.Key[0], table, w), code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			out[table] = append(out[table], fmt.Sprint(id))
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// richPerson is a personal code held by two ISIK rows (a duplicate) with
+// proceedings, decisions and payments.
+func richPerson(t *testing.T, path string) string {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var code string
+	err = db.QueryRow(`SELECT i.ISIKUKOOD FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
+	                     JOIN OTSUS o ON o.MENETLUS_ID = m.MENETLUS_ID JOIN MAKSE p ON p.OTSUS_ID = o.OTSUS_ID
+	                    WHERE i.ISIKUKOOD IN (SELECT ISIKUKOOD FROM ISIK GROUP BY ISIKUKOOD HAVING count(*) > 1)
+	                    ORDER BY i.ISIK_ID LIMIT 1`).Scan(&code)
+	if err != nil {
+		err = db.QueryRow(`SELECT i.ISIKUKOOD FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
+		                     JOIN OTSUS o ON o.MENETLUS_ID = m.MENETLUS_ID JOIN MAKSE p ON p.OTSUS_ID = o.OTSUS_ID
+		                    WHERE i.ISIKUKOOD IS NOT NULL ORDER BY i.ISIK_ID LIMIT 1`).Scan(&code)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func TestRetrieveReadsOnlyThePerson(t *testing.T) {
+	path := star1Docs(t, 20000, 2048)
+	k := testKeys(t)
+	for name, st := range testStores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := config(st, k)
+			cfg.BundleSize = 16 << 20
+			stats := archiveSTAR1(t, path, cfg)
+			code := richPerson(t, path)
+			want := expected(t, path, code)
+			r := NewReader(st, k.pub, k.identities, k.index)
+			cats, err := LatestCatalogs(ctx, st, k.pub, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != 1 {
+				t.Fatalf("%d runs", len(found))
+			}
+			for _, tab := range extract.Tables {
+				var ids []string
+				for _, row := range found[0].Tables[tab.Name] {
+					ids = append(ids, fmt.Sprint(row[0]))
+				}
+				if !slices.Equal(ids, want[tab.Name]) {
+					t.Errorf("%s: retrieved %v, STAR1 holds %v", tab.Name, ids, want[tab.Name])
+				}
+			}
+			if len(want["MAKSE"]) == 0 || len(want["ISIK"]) == 0 {
+				t.Fatalf("the person chosen has no payments: %v", want)
+			}
+			frac := float64(r.BytesRead()) / float64(stats.Bytes)
+			t.Logf("retrieval read %d of %d bytes (%.1f%%), %d bundles", r.BytesRead(), stats.Bytes, 100*frac, stats.Bundles)
+			if frac > 0.10 {
+				t.Errorf("retrieval read %.0f%% of the archive", 100*frac)
+			}
+			// A code not in the archive is found nowhere.
+			none, err := r.Retrieve(ctx, cats, Query{PersonCode: "39901019999"})
+			if err != nil || none[0].Rows() != 0 {
+				t.Fatalf("absent code: %v %v", none, err)
+			}
+			// A proceeding.
+			proc, _ := found[0].Tables["MENETLUS"][0][0].(int64)
+			byProc, err := r.Retrieve(ctx, cats, Query{Proceeding: proc})
+			if err != nil || len(byProc[0].Tables["MENETLUS"]) != 1 || len(byProc[0].Tables["ISIK"]) != 1 {
+				t.Fatalf("proceeding %d: %v %v", proc, byProc, err)
+			}
+		})
+	}
+}
+
+func TestRestoreGivesBackSTAR1(t *testing.T) {
+	path := star1(t, 300)
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(st, k.pub, k.identities, nil)
+	if _, err := r.Restore(ctx, conn, cats[0], RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range extract.Tables {
+		want := sourceRowsAs(t, path, tab, true)
+		got := restoredRows(t, conn, "star1_archive", tab)
+		if !slices.Equal(got, want) {
+			n := 0
+			for i := range min(len(got), len(want)) {
+				if got[i] != want[i] && n < 3 {
+					t.Errorf("%s row %d:\n got %s\nwant %s", tab.Name, i, got[i], want[i])
+					n++
+				}
+			}
+			t.Errorf("%s: %d rows restored, STAR1 has %d", tab.Name, len(got), len(want))
+		}
+	}
+	// Restoring again into the same schema is refused; a municipality restore keeps its rows.
+	if _, err := r.Restore(ctx, conn, cats[0], RestoreOptions{}); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second restore: %v", err)
+	}
+	var kov string
+	conn.QueryRow(ctx, "SELECT kov_kood FROM star1_archive.menetlus GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").Scan(&kov)
+	rs, err := r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "one_kov", KOV: []string{kov}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other int
+	conn.QueryRow(ctx, "SELECT count(*) FROM one_kov.menetlus WHERE kov_kood <> $1", kov).Scan(&other)
+	if other != 0 || rs.Tables["MENETLUS"].Rows == 0 || rs.Tables["MENETLUS"].Rows >= cats[0].Tables["MENETLUS"].Rows {
+		t.Errorf("municipality restore: %d foreign proceedings, %d of %d", other, rs.Tables["MENETLUS"].Rows, cats[0].Tables["MENETLUS"].Rows)
+	}
+}
+
+// restoredRows reads a restored table back as canonical STAR1 rows.
+func restoredRows(t *testing.T, conn *pgx.Conn, schema string, tab extract.Table) []string {
+	ctx := context.Background()
+	var cols []string
+	for _, c := range tab.Columns {
+		n := strings.ToLower(c.Name)
+		switch c.Kind {
+		case extract.Date:
+			n = fmt.Sprintf("to_char(%s, 'YYYY-MM-DD HH24:MI:SS')", n)
+		case extract.Decimal:
+			n += "::text"
+		case extract.Text, extract.CLOB:
+			n = fmt.Sprintf("coalesce((SELECT e.original FROM %[1]s.exact_text e WHERE e.table_name = '%[2]s' AND e.column_name = '%[3]s' AND e.row_key = t.%[4]s::text), convert_to(t.%[5]s, 'UTF8'))", schema, tab.Name, c.Name, strings.ToLower(tab.Key[0]), n)
+		}
+		cols = append(cols, n)
+	}
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.%s t ORDER BY %s", strings.Join(cols, ", "), schema, strings.ToLower(tab.Name), strings.ToLower(strings.Join(tab.Key, ", "))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := make(extract.Row, len(vals))
+		for i, v := range vals {
+			c := tab.Columns[i]
+			switch x := v.(type) {
+			case nil:
+			case []byte:
+				if c.Kind == extract.BLOB {
+					row[i] = x
+				} else {
+					row[i] = string(x)
+				}
+			case string:
+				row[i] = x
+			default:
+				row[i] = v
+			}
+		}
+		b, err := appendRow(nil, tab, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+var _ = time.Now
+var _ = minio.Compliance
