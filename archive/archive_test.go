@@ -19,9 +19,9 @@ import (
 )
 
 var (
-	now     = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	retain  = time.Date(2036, 11, 21, 0, 0, 0, 0, time.UTC)
-	asOf    = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	now    = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	retain = time.Date(2036, 11, 21, 0, 0, 0, 0, time.UTC)
+	asOf   = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 )
 
 type keys struct {

@@ -1,8 +1,8 @@
 package archive
 
 import (
-	"crypto/ed25519"
 	"context"
+	"crypto/ed25519"
 	"testing"
 
 	"github.com/minio/minio-go/v7"

@@ -119,17 +119,17 @@ type Writer struct {
 	catMu  sync.Mutex
 
 	// the producer's state
-	table     extract.Table
-	sums      map[string]*tableSum
-	bundle    *bundleState
-	nBundles  int
-	part      *partState
+	table      extract.Table
+	sums       map[string]*tableSum
+	bundle     *bundleState
+	nBundles   int
+	part       *partState
 	block      []byte
 	blockRows  int
 	blockFirst int64
 	blockLast  int64
-	mac       hash.Hash
-	reference map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
+	mac        hash.Hash
+	reference  map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
 
 	compressQ chan *job
 	orderQ    chan *job
@@ -198,17 +198,17 @@ type partState struct {
 
 // fileInfo is one payload file in contents.json.
 type fileInfo struct {
-	Path        string     `json:"path"`
-	Table       string     `json:"table,omitempty"`
-	Reference   bool       `json:"reference,omitempty"`
-	Rows        int64      `json:"rows"`
-	PlainSHA256 string     `json:"plaintext_sha256"`
-	PlainBytes  int64      `json:"plaintext_bytes"`
+	Path        string `json:"path"`
+	Table       string `json:"table,omitempty"`
+	Reference   bool   `json:"reference,omitempty"`
+	Rows        int64  `json:"rows"`
+	PlainSHA256 string `json:"plaintext_sha256"`
+	PlainBytes  int64  `json:"plaintext_bytes"`
 	// Blocks are the gzip members: offset and length in the gzip stream,
 	// rows, and the first and last primary key of the rows (tables with
 	// one integer key, which a retrieval finds by range, not by index).
 	Blocks [][5]int64 `json:"blocks,omitempty"`
-	Stored      int64      `json:"stored_bytes"`
+	Stored int64      `json:"stored_bytes"`
 }
 
 type jobKind int
@@ -759,7 +759,7 @@ type indexInfo struct {
 }
 
 const (
-	contentsPath    = "data/contents.json.age"
+	contentsPath = "data/contents.json.age"
 	// IndexFile is the bundle's retrieval index, a tag file in clear: its
 	// keys are MACs made with the secret index key, and it says no more
 	// than which blocks hold rows of one (unnamed) key.

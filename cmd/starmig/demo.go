@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/pgserver"
 	"github.com/starmig/starmig/internal/secret"
@@ -33,9 +36,11 @@ func newDemoCommand(g *globalOptions) *cobra.Command {
 		Long: `demo runs the main job on a machine with nothing set up: it generates a
 small synthetic STAR1 with every data-quality problem, starts a private
 PostgreSQL of its own (stopped and removed at the end), applies the STAR2
-schema and the migration bookkeeping, migrates STAR1 in one batch, runs the
-deep reconciliation, and leaves the STAR1 file, the mappings and the
-reconciliation report in --dir.`,
+schema and the migration bookkeeping, migrates STAR1 in one batch while
+archiving all of it from the same read into a local archive folder (with a
+key set of its own), runs the deep reconciliation, and retrieves one
+person's records from the archive. It leaves the STAR1 file, the mappings,
+the keys, the archive, the retrieval and the reconciliation report in --dir.`,
 		Example: "  go run ./cmd/starmig demo\n  starmig demo --dir /tmp/starmig-demo --persons 5000",
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, o) },
@@ -48,11 +53,14 @@ reconciliation report in --dir.`,
 }
 
 type demoResult struct {
-	STAR1     string           `json:"star1"`
-	Mappings  string           `json:"mappings"`
-	STAR1Rows map[string]int64 `json:"star1_rows"`
-	Migration *batch.Summary   `json:"migration"`
-	Report    string           `json:"reconciliation_report"`
+	STAR1     string                   `json:"star1"`
+	Keys      string                   `json:"keys"`
+	Archive   string                   `json:"archive"`
+	Retrieval *archive.RetrievalResult `json:"retrieval"`
+	Mappings  string                   `json:"mappings"`
+	STAR1Rows map[string]int64         `json:"star1_rows"`
+	Migration *batch.Summary           `json:"migration"`
+	Report    string                   `json:"reconciliation_report"`
 }
 
 func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
@@ -101,12 +109,28 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 		return err
 	}
 	res.Report = filepath.Join(o.dir, "reconciliation.md")
-	g.log.Info("demo: migrating STAR1 in one batch", "batch", "demo")
+	res.Keys = filepath.Join(o.dir, "keys")
+	if _, err := os.Stat(filepath.Join(res.Keys, archive.RecipientFile)); err != nil {
+		if err := archive.GenerateKeys(res.Keys); err != nil {
+			return err
+		}
+	}
+	abs, err := filepath.Abs(filepath.Join(o.dir, "archive"))
+	if err != nil {
+		return err
+	}
+	res.Archive = "file://" + abs
+	wf := writerFlags{keys: keyFlags{dir: res.Keys}}
+	ac, err := wf.config(res.Archive, "demo", "", time.Now())
+	if err != nil {
+		return err
+	}
+	g.log.Info("demo: migrating STAR1 in one batch, archiving it from the same read", "batch", "demo", "archive", res.Archive)
 	prog := g.phaseProgress()
 	dsn := secret.DSN(pg.DSN)
 	res.Migration, err = batch.Migrate(ctx, batch.Options{
 		Source: "sqlite:" + res.STAR1, Target: dsn, Mappings: res.Mappings, Batch: "demo", AsOf: asOf, LiveYears: 5,
-		Now: time.Now, Log: g.log, Progress: prog.report,
+		Now: time.Now, Log: g.log, Progress: prog.report, Archive: &ac,
 	})
 	prog.finish()
 	if err != nil {
@@ -120,6 +144,29 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 	if err != nil {
 		return &codedError{code: exitFindings, err: err}
 	}
+	code, err := demoPerson(ctx, res.STAR1)
+	if err != nil {
+		return err
+	}
+	g.log.Info("demo: retrieving one person's records from the archive")
+	keys := keyFlags{dir: res.Keys}
+	pub, err := keys.readSigningPub()
+	if err != nil {
+		return err
+	}
+	ids, err := keys.readIdentities()
+	if err != nil {
+		return err
+	}
+	ik, err := keys.readIndexKey()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	res.Retrieval, _, err = retrieveTo(ctx, ac.Store, pub, ids, ik, archive.Query{PersonCode: code}, "demo", "demo of the archive", "", filepath.Join(o.dir, "retrieval"), now)
+	if err != nil {
+		return err
+	}
 	return g.result(res, func(w io.Writer) {
 		fmt.Fprintf(w, "Synthetic STAR1: %s (%d rows), mappings in %s\n", res.STAR1, stats.Total(), res.Mappings)
 		fmt.Fprintf(w, "Migrated into a private PostgreSQL (batch %s, as of %s):\n", res.Migration.Batch, res.Migration.AsOf)
@@ -127,5 +174,37 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 		fmt.Fprintln(w, "Deep reconciliation: every STAR1 row is accounted for, and every loaded row in STAR2 is what the rules give.")
 		batch.WriteText(w, rep)
 		fmt.Fprintf(w, "Report: %s\n", res.Report)
+		a := res.Migration.Archive
+		fmt.Fprintf(w, "Archive: %s, run %s: %d STAR1 rows in %d signed, encrypted BagIt bundles (%s); keys in %s\n",
+			res.Archive, a.Run, a.Rows, a.Bundles, humanBytes(a.Bytes), res.Keys)
+		fmt.Fprintf(w, "Retrieved %s: %d rows, %d documents in %s (retrieval.md); on record in the audit log.\n",
+			res.Retrieval.Query, res.Retrieval.Rows(), len(res.Retrieval.Docs), res.Retrieval.Out)
 	})
+}
+
+// demoPerson picks a person with proceedings, decisions, payments and, if
+// any has them, documents, to retrieve from the archive.
+func demoPerson(ctx context.Context, path string) (string, error) {
+	src, err := extract.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer snap.Close()
+	var code string
+	err = snap.Query(ctx, `SELECT i.ISIKUKOOD FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
+	  JOIN OTSUS o ON o.MENETLUS_ID = m.MENETLUS_ID JOIN MAKSE p ON p.OTSUS_ID = o.OTSUS_ID
+	 WHERE length(i.ISIKUKOOD) = 11
+	 ORDER BY EXISTS (SELECT 1 FROM DOKUMENT d WHERE d.MENETLUS_ID = m.MENETLUS_ID AND length(d.SISU) > 0) DESC, i.ISIK_ID LIMIT 1`, func(v []any) error {
+		code, _ = v[0].(string)
+		return nil
+	})
+	if err == nil && code == "" {
+		err = errors.New("demo: the synthetic STAR1 has no person with payments")
+	}
+	return code, err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
@@ -21,6 +22,8 @@ import (
 
 type migrateOptions struct {
 	source, target, mappings, batch, asOf, kov, report string
+	archive                                            string
+	writer                                             writerFlags
 	liveYears                                          int
 	allowUnmapped                                      bool
 }
@@ -53,6 +56,8 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping")
 	f.StringVar(&o.report, "report", "", "write the reconciliation as Markdown to this file")
+	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
+	o.writer.add(f)
 	return cmd
 }
 
@@ -105,10 +110,18 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		}
 	}
 	start := time.Now()
+	var ac *archive.Config
+	if to := orEnv(o.archive, "STARMIG_ARCHIVE"); to != "" {
+		cfg, err := o.writer.config(to, in.batch, "", start)
+		if err != nil {
+			return err
+		}
+		ac = &cfg
+	}
 	prog := g.phaseProgress()
 	sum, err := batch.Migrate(cmd.Context(), batch.Options{
 		Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, AsOf: asOf, LiveYears: years,
-		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report,
+		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report, Archive: ac,
 	})
 	prog.finish()
 	var pre *batch.PreflightError
@@ -137,6 +150,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		fmt.Fprintf(w, "Batch %s (run %d, as of %s) done in %.1fs.\n", sum.Batch, sum.RunID, sum.AsOf, time.Since(start).Seconds())
 		printRunSummary(w, sum)
 		fmt.Fprintln(w, "Reconciliation: every STAR1 row is accounted for; STAR2 holds what the rules say.")
+		if a := sum.Archive; a != nil {
+			fmt.Fprintf(w, "Archive: run %s, %d rows in %d bundles, %s.\n", a.Run, a.Rows, a.Bundles, humanBytes(a.Bytes))
+		}
 		if o.report != "" {
 			fmt.Fprintf(w, "Report: %s\n", o.report)
 		}

@@ -77,7 +77,8 @@ func newRootCommand() *cobra.Command {
 	_ = cmd.PersistentFlags().MarkHidden("cpu-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts))
+	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
+		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts))
 	return cmd
 }
 

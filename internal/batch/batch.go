@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/starmig/starmig/archive"
 	"log/slog"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ type Options struct {
 	Log           *slog.Logger
 	// Progress, when set, hears how far each phase and table is.
 	Progress func(phase, table string, rows int64)
+	// Archive, when set, also writes every STAR1 row into an archive run
+	// from the same snapshot and the same read as the load.
+	Archive *archive.Config
 }
 
 // Summary says what a run did.
@@ -47,6 +51,7 @@ type Summary struct {
 	Unknown  map[string]int64       `json:"unknown_municipalities,omitempty"`
 	Report   *Report                `json:"reconciliation,omitempty"`
 	Unmapped []UnmappedCode         `json:"unmapped_codes,omitempty"`
+	Archive  *archive.Stats         `json:"archive,omitempty"`
 }
 
 // UnmappedCode is a classifier code in use that the mapping folder does not
@@ -225,16 +230,43 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "load"); err != nil {
 		return sum, err
 	}
+	var aw *archive.Writer
+	if o.Archive != nil {
+		ac := *o.Archive
+		ac.Source = src.String()
+		if aw, err = archive.NewWriter(ctx, ac); err != nil {
+			return sum, err
+		}
+		o.Log.Info("archive run started", "store", ac.Store.String(), "run", aw.Run())
+		if err := archiveReference(ctx, snap, aw); err != nil {
+			aw.Abort(err)
+			return sum, err
+		}
+	}
 	w, err := load.NewWriter(ctx, conn, runID, o.Batch)
 	if err != nil {
+		if aw != nil {
+			aw.Abort(err)
+		}
 		return sum, err
 	}
-	err = loadAll(ctx, read, w, snap, cfg, runID, o)
+	err = loadAll(ctx, read, w, aw, snap, cfg, runID, o)
 	w.Close()
 	if err != nil {
+		if aw != nil {
+			aw.Abort(err)
+		}
 		return sum, err
 	}
 	sum.Tables = w.Stats()
+	if aw != nil {
+		st, err := aw.Close()
+		if err != nil {
+			return sum, err
+		}
+		sum.Archive = &st
+		o.Log.Info("archive run written", "run", st.Run, "bundles", st.Bundles, "rows", st.Rows, "bytes", st.Bytes)
+	}
 	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
 		return sum, err
 	}
@@ -248,6 +280,24 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, &FindingsError{Report: rep}
 	}
 	return sum, nil
+}
+
+// archiveReference archives the tables the load does not read: the
+// municipalities and code lists, which also travel in every bundle.
+func archiveReference(ctx context.Context, snap extract.Snapshot, aw *archive.Writer) error {
+	for _, name := range []string{"KOV", "KLASSIFIKAATOR"} {
+		t, err := extract.TableByName(name)
+		if err != nil {
+			return err
+		}
+		if err := aw.Table(t); err != nil {
+			return err
+		}
+		if err := snap.Scan(ctx, t, nil, nil, func(r extract.Row) error { return aw.Row(r) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // snapshot opens STAR1 and one snapshot of it; closing ends both.
@@ -282,3 +332,7 @@ func ensureReference(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings
 	}
 	return load.EnsureReference(ctx, conn, ms, cs)
 }
+
+// Connect opens a PostgreSQL connection with starmig's session settings,
+// never showing the password in an error.
+func Connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) { return connect(ctx, dsn) }

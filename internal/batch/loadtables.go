@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
@@ -71,9 +72,9 @@ func planQuery(runID int64, name string) string {
 
 // loadAll is pass 2: every table read in full, parents first, merged with
 // its plan by id, and written.
-func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
+func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
 	for _, mt := range mapping.Tables {
-		if err := loadTable(ctx, read, w, snap, cfg, runID, mt, o); err != nil {
+		if err := loadTable(ctx, read, w, aw, snap, cfg, runID, mt, o); err != nil {
 			return err
 		}
 		if err := w.Flush(ctx); err != nil {
@@ -83,10 +84,15 @@ func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract.S
 	return nil
 }
 
-func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, mt mapping.Table, o Options) error {
+func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, mt mapping.Table, o Options) error {
 	t, err := extract.TableByName(mt.Star1)
 	if err != nil {
 		return err
+	}
+	if aw != nil {
+		if err := aw.Table(t); err != nil {
+			return err
+		}
 	}
 	pt, _ := load.PlanFor(mt.Star1)
 	rows, err := read.Query(ctx, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
@@ -109,6 +115,11 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, snap extract
 		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
 	}
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
+		if aw != nil {
+			if err := aw.Row(r); err != nil {
+				return err
+			}
+		}
 		id, _ := r[0].(int64)
 		if done || p.id > id {
 			return nil // outside the batch's municipalities

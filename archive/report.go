@@ -1,0 +1,138 @@
+package archive
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/starmig/starmig/extract"
+)
+
+// RowObject is a row as a JSON object, columns in table order, values as
+// the archive holds them (BLOBs in base64).
+func RowObject(t extract.Table, r extract.Row) (json.RawMessage, error) {
+	b, err := appendRow(nil, t, r)
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(strings.TrimSuffix(string(b), "\n")), nil
+}
+
+// RetrievalResult is what retrieve writes as JSON.
+type RetrievalResult struct {
+	Query    string    `json:"query"`
+	Reason   string    `json:"reason"`
+	Operator string    `json:"operator"`
+	Time     time.Time `json:"time"`
+	Found    bool      `json:"found"`
+	Runs     []RunRows `json:"runs"`
+	Audit    string    `json:"audit_entry"`
+	Docs     []DocFile `json:"documents,omitempty"`
+	Out      string    `json:"out"`
+}
+
+// Rows counts the rows retrieved.
+func (r *RetrievalResult) Rows() int {
+	n := 0
+	for _, run := range r.Runs {
+		for _, rows := range run.Tables {
+			n += len(rows)
+		}
+	}
+	return n
+}
+
+// RunRows are the rows found in one archive run.
+type RunRows struct {
+	Batch  string                       `json:"batch"`
+	Run    string                       `json:"run"`
+	Tables map[string][]json.RawMessage `json:"tables"`
+}
+
+// DocFile is a document written out as a file.
+type DocFile struct {
+	ID   int64  `json:"dokument_id"`
+	File string `json:"file"`
+	Size int    `json:"bytes"`
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// DocumentName is the file a document is written to: its id and a safe
+// form of its STAR1 file name.
+func DocumentName(id int64, name string) string {
+	name = unsafeName.ReplaceAllString(filepath.Base(name), "_")
+	if name == "" || name == "." || name == "_" {
+		name = "document"
+	}
+	return fmt.Sprintf("%d-%s", id, name)
+}
+
+// WriteMarkdown writes a readable report of a retrieval.
+func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
+	fmt.Fprintf(w, "# STAR1 archive retrieval\n\n")
+	fmt.Fprintf(w, "| | |\n|---|---|\n| Query | %s |\n| Reason | %s |\n| Operator | %s |\n| Time | %s |\n| Audit entry | %s |\n\n",
+		cell(res.Query), cell(res.Reason), cell(res.Operator), res.Time.UTC().Format(time.RFC3339), cell(res.Audit))
+	if !res.Found {
+		fmt.Fprintf(w, "**The archive holds no rows for this %s.**\n", res.Query)
+		return nil
+	}
+	docs := map[int64]string{}
+	for _, d := range res.Docs {
+		docs[d.ID] = d.File
+	}
+	for _, f := range found {
+		fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
+		if f.Rows() == 0 {
+			fmt.Fprintf(w, "No rows in this run.\n\n")
+			continue
+		}
+		for _, t := range extract.Tables {
+			rows := f.Tables[t.Name]
+			if len(rows) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "### %s — %s (%d)\n\n|", t.Name, t.Comment, len(rows))
+			for _, c := range t.Columns {
+				fmt.Fprintf(w, " %s |", c.Name)
+			}
+			fmt.Fprintf(w, "\n|%s\n", strings.Repeat("---|", len(t.Columns)))
+			for _, r := range rows {
+				fmt.Fprint(w, "|")
+				for i, c := range t.Columns {
+					var s string
+					switch v := r[i].(type) {
+					case nil:
+						s = "—"
+					case int64:
+						s = fmt.Sprint(v)
+					case string:
+						s = v
+					case []byte:
+						id, _ := r[0].(int64)
+						s = fmt.Sprintf("%d bytes", len(v))
+						if file, ok := docs[id]; ok && c.Kind == extract.BLOB {
+							s += fmt.Sprintf(", [%s](%s)", file, file)
+						}
+					}
+					fmt.Fprintf(w, " %s |", cell(s))
+				}
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	return nil
+}
+
+// cell makes text safe inside a Markdown table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "␀")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	s = strings.ReplaceAll(s, "\r\n", "<br>")
+	return strings.ReplaceAll(s, "\n", "<br>")
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/starmig/starmig/archive"
+)
+
+func newKeysCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Archive keys"}
+	var out string
+	gen := &cobra.Command{
+		Use:   "gen",
+		Short: "Write a new key set: age recipient and identity, Ed25519 signing key pair, index key",
+		Long: `gen writes one key per file into a new folder: recipient.txt (age X25519
+recipient, for writers), identity.txt (its age identity, for archivists),
+signing.pub and signing.key (Ed25519, PEM, as openssl reads them), and
+index.key (32 bytes, hex). Secret files get mode 0600. Hand them out by role:
+writers get recipient.txt, signing.key and index.key; archivists
+identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
+		Example: "  starmig keys gen --out keys/",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("out", out, ""); err != nil {
+				return err
+			}
+			if err := archive.GenerateKeys(out); err != nil {
+				return err
+			}
+			return g.result(map[string]string{"keys": out}, func(w io.Writer) {
+				fmt.Fprintf(w, "Keys written to %s (secret files mode 0600).\n", out)
+			})
+		},
+	}
+	gen.Flags().StringVar(&out, "out", "", "folder to write the keys into")
+	cmd.AddCommand(gen)
+	return cmd
+}
+
+// keyFlags are the key flags of the archive commands; each command
+// registers those its role needs, and reads from --keys only those.
+type keyFlags struct {
+	dir, identity, signKey, signPub, indexKey, recipientsFile string
+	recipients                                                []string
+}
+
+func (k *keyFlags) addDir(f *pflag.FlagSet) {
+	f.StringVar(&k.dir, "keys", "", "folder with the key files this command needs, as keys gen writes them (default: $STARMIG_KEYS)")
+}
+
+func (k *keyFlags) path(flag, env, file string) string {
+	if v := orEnv(flag, env); v != "" {
+		return v
+	}
+	if d := orEnv(k.dir, "STARMIG_KEYS"); d != "" {
+		return filepath.Join(d, file)
+	}
+	return ""
+}
+
+func (k *keyFlags) needPath(name, flag, env, file string) (string, error) {
+	p := k.path(flag, env, file)
+	if p == "" {
+		return "", usageError("--%s is required (or set $%s, or give --keys DIR)", name, env)
+	}
+	return p, nil
+}
+
+func (k *keyFlags) readRecipients() ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, r := range k.recipients {
+		rec, err := archive.ParseRecipient(r)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		out = append(out, rec)
+	}
+	if env := os.Getenv("STARMIG_RECIPIENT"); len(out) == 0 && env != "" {
+		for _, r := range strings.Split(env, ",") {
+			rec, err := archive.ParseRecipient(r)
+			if err != nil {
+				return nil, usageError("$STARMIG_RECIPIENT: %v", err)
+			}
+			out = append(out, rec)
+		}
+	}
+	if p := k.path(k.recipientsFile, "STARMIG_RECIPIENTS_FILE", archive.RecipientFile); p != "" && (len(out) == 0 || k.recipientsFile != "") {
+		rs, err := archive.ReadRecipients(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	if len(out) == 0 {
+		return nil, usageError("no recipient: give --recipient, --recipients-file, or --keys DIR")
+	}
+	return out, nil
+}
+
+func (k *keyFlags) readSigningKey() (ed25519.PrivateKey, error) {
+	p, err := k.needPath("sign-key", k.signKey, "STARMIG_SIGN_KEY", archive.SignKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return archive.ReadSigningKey(p)
+}
+
+func (k *keyFlags) readSigningPub() (ed25519.PublicKey, error) {
+	p, err := k.needPath("sign-pub", k.signPub, "STARMIG_SIGN_PUB", archive.SignPubFile)
+	if err != nil {
+		return nil, err
+	}
+	return archive.ReadSigningPub(p)
+}
+
+func (k *keyFlags) readIndexKey() ([]byte, error) {
+	p, err := k.needPath("index-key", k.indexKey, "STARMIG_INDEX_KEY", archive.IndexKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return archive.ReadIndexKey(p)
+}
+
+func (k *keyFlags) readIdentities() ([]age.Identity, error) {
+	p, err := k.needPath("identity", k.identity, "STARMIG_IDENTITY", archive.IdentityFile)
+	if err != nil {
+		return nil, err
+	}
+	return archive.ReadIdentities(p)
+}
+
+// writerFlags are the archive-writing flags shared by archive and migrate.
+type writerFlags struct {
+	keys                   keyFlags
+	retainUntil, retention string
+	bundleSize             string
+}
+
+func (w *writerFlags) add(f *pflag.FlagSet) {
+	w.keys.addDir(f)
+	f.StringSliceVar(&w.keys.recipients, "recipient", nil, "age recipient to encrypt to, repeatable (default: $STARMIG_RECIPIENT, comma-separated)")
+	f.StringVar(&w.keys.recipientsFile, "recipients-file", "", "file of age recipients, one per line (default: $STARMIG_RECIPIENTS_FILE)")
+	f.StringVar(&w.keys.signKey, "sign-key", "", "Ed25519 signing key, PEM (default: $STARMIG_SIGN_KEY)")
+	f.StringVar(&w.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
+	f.StringVar(&w.retainUntil, "retain-until", "", "lock every object until this date YYYY-MM-DD (default: $STARMIG_RETAIN_UNTIL)")
+	f.StringVar(&w.retention, "retention", "", "lock every object for this long from now: 10y, 18m, 90d (default: $STARMIG_RETENTION, else 10y)")
+	f.StringVar(&w.bundleSize, "bundle-size", "", "ceiling on a bundle's payload before compression, e.g. 256MiB (default: $STARMIG_BUNDLE_SIZE, else 256MiB)")
+}
+
+// config resolves an archive writer's configuration.
+func (w *writerFlags) config(to, batchName, source string, now time.Time) (archive.Config, error) {
+	cfg := archive.Config{Batch: batchName, Now: now, Source: source}
+	st, err := archive.OpenStore(to, os.Getenv)
+	if err != nil {
+		return cfg, usageError("%v", err)
+	}
+	cfg.Store = st
+	if cfg.Recipients, err = w.keys.readRecipients(); err != nil {
+		return cfg, err
+	}
+	if cfg.SignKey, err = w.keys.readSigningKey(); err != nil {
+		return cfg, err
+	}
+	if cfg.IndexKey, err = w.keys.readIndexKey(); err != nil {
+		return cfg, err
+	}
+	if cfg.RetainUntil, err = retainUntil(orEnv(w.retainUntil, "STARMIG_RETAIN_UNTIL"), orEnv(w.retention, "STARMIG_RETENTION"), now); err != nil {
+		return cfg, err
+	}
+	if s := orEnv(w.bundleSize, "STARMIG_BUNDLE_SIZE"); s != "" {
+		if cfg.BundleSize, err = parseSize(s); err != nil {
+			return cfg, usageError("--bundle-size %q: %v", s, err)
+		}
+	}
+	return cfg, nil
+}
+
+func retainUntil(until, retention string, now time.Time) (time.Time, error) {
+	if until != "" && retention != "" {
+		return time.Time{}, usageError("give --retain-until or --retention, not both")
+	}
+	if until != "" {
+		t, err := time.Parse(time.DateOnly, until)
+		if err != nil {
+			return t, usageError("--retain-until %q: want YYYY-MM-DD", until)
+		}
+		if !t.After(now) {
+			return t, usageError("--retain-until %s is not in the future", until)
+		}
+		return t, nil
+	}
+	if retention == "" {
+		retention = "10y"
+	}
+	n, err := strconv.Atoi(retention[:max(len(retention)-1, 0)])
+	if err != nil || n <= 0 {
+		return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
+	}
+	switch retention[len(retention)-1] {
+	case 'y':
+		return now.AddDate(n, 0, 0), nil
+	case 'm':
+		return now.AddDate(0, n, 0), nil
+	case 'd':
+		return now.AddDate(0, 0, n), nil
+	}
+	return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
+}
+
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size such as 256MiB")
+	}
+	return n * mult, nil
+}

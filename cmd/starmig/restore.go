@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/secret"
+)
+
+type restoreOptions struct {
+	from, to, batch, kov, schema, reason, operator string
+	keys                                           keyFlags
+}
+
+func newRestoreCommand(g *globalOptions) *cobra.Command {
+	o := &restoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore",
+		Short: "Restore archived STAR1 tables into PostgreSQL, in a crisis",
+		Long: `restore loads the STAR1 tables of the newest archive run of a batch (or of
+every batch's newest run when there is one batch) into a new PostgreSQL
+schema, exactly as STAR1 held them: ids as bigint, money as numeric(12,2),
+DATE as timestamp without time zone (wall-clock), text as text, BLOBs as
+bytea. Text PostgreSQL cannot hold (NUL characters) is also kept byte for
+byte in exact_text. Every bundle's signature and every payload file's
+digests are checked as it is read, row counts and money sums are compared
+with the signed catalog, and any mismatch rolls the whole restore back.
+--kov keeps only the chosen municipalities (codes as STAR1 holds them).
+The restore is put on record in the audit log.`,
+		Example: `  starmig restore --archive s3://star1-archive/prod --keys keys/ --to postgres://restorer@db/crisis --batch 2026-final`,
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	f.StringVar(&o.to, "to", "", "PostgreSQL URL to restore into (default: $STARMIG_RESTORE_TARGET)")
+	f.StringVar(&o.batch, "batch", "", "batch to restore (default: the only batch in the archive)")
+	f.StringVar(&o.kov, "kov", "", "municipality codes to keep, comma-separated (default: all)")
+	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create")
+	f.StringVar(&o.reason, "reason", "restore", "why (goes into the audit log)")
+	f.StringVar(&o.operator, "operator", "", "who restores (default: $STARMIG_OPERATOR, else the OS user)")
+	o.keys.addDir(f)
+	f.StringVar(&o.keys.identity, "identity", "", "age identity file (default: $STARMIG_IDENTITY)")
+	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
+	return cmd
+}
+
+func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
+	from, to := orEnv(o.from, "STARMIG_ARCHIVE"), secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
+	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+		return err
+	}
+	if err := requireFlag("to", to.Reveal(), "STARMIG_RESTORE_TARGET"); err != nil {
+		return err
+	}
+	st, err := archive.OpenStore(from, os.Getenv)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	pub, err := o.keys.readSigningPub()
+	if err != nil {
+		return err
+	}
+	ids, err := o.keys.readIdentities()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	start := time.Now()
+	cats, err := archive.LatestCatalogs(ctx, st, pub, o.batch)
+	if err != nil {
+		return err
+	}
+	if len(cats) > 1 {
+		var names []string
+		for _, c := range cats {
+			names = append(names, c.Batch)
+		}
+		return usageError("the archive holds several batches (%s): choose one with --batch", strings.Join(names, ", "))
+	}
+	var kovs []string
+	for _, k := range strings.Split(o.kov, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			kovs = append(kovs, k)
+		}
+	}
+	conn, err := batch.Connect(ctx, to)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer conn.Close(ctx)
+	recipients, err := archive.CatalogRecipients(cats)
+	if err != nil {
+		return err
+	}
+	operator := orEnv(o.operator, "STARMIG_OPERATOR")
+	if operator == "" {
+		operator = osUser()
+	}
+	host, _ := os.Hostname()
+	audit, err := archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
+		Time: start.UTC(), Operator: operator, OSUser: osUser(), Host: host, Action: "restore",
+		Query:  fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema),
+		Reason: o.reason, Runs: []string{cats[0].Batch + "/" + cats[0].Run}, Found: true,
+	}, cats[0].RetainUntil)
+	if err != nil {
+		return err
+	}
+	r := archive.NewReader(st, pub, ids, nil)
+	rs, err := r.Restore(ctx, conn, cats[0], archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log})
+	if err != nil {
+		return err
+	}
+	return g.result(rs, func(w io.Writer) {
+		fmt.Fprintf(w, "Restored batch %s run %s into schema %s in %.1fs (on record: %s):\n", cats[0].Batch, cats[0].Run, rs.Schema, time.Since(start).Seconds(), audit)
+		names := make([]string, 0, len(rs.Tables))
+		for n := range rs.Tables {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
+		}
+	})
+}

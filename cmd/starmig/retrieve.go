@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
+)
+
+type retrieveOptions struct {
+	from, batch, person, isikID, proceeding, reason, out, operator string
+	keys                                                           keyFlags
+}
+
+func newRetrieveCommand(g *globalOptions) *cobra.Command {
+	o := &retrieveOptions{}
+	cmd := &cobra.Command{
+		Use:   "retrieve",
+		Short: "Retrieve one person's or one proceeding's records from the archive, on record",
+		Long: `retrieve finds every row of every STAR1 table that belongs to one person (by
+personal code or STAR1 ISIK_ID) or one proceeding (MENETLUS_ID), with its
+documents, in the newest archive run of each batch (or of --batch). It reads
+only the blocks that hold them, through each bundle's index, and checks the
+catalog's and bundles' signatures. A reason is required: who, when, what and
+why go into the archive's audit log first (on S3, a locked object per
+entry), and a retrieval that cannot be put on record does not happen.
+
+It writes retrieval.json, retrieval.md and the documents into --out.`,
+		Example: `  starmig retrieve --archive file:///srv/archive --keys keys/ --person 38001010014 --reason "court request 2026/17"
+  starmig retrieve --archive s3://star1-archive/prod --identity identity.txt --index-key index.key --sign-pub signing.pub \
+    --proceeding 123456 --reason "adoption file review" --out /tmp/case-123456`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRetrieve(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	f.StringVar(&o.batch, "batch", "", "only this batch (default: the newest run of every batch)")
+	f.StringVar(&o.person, "person", "", "personal code (ISIKUKOOD)")
+	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
+	f.StringVar(&o.proceeding, "proceeding", "", "STAR1 proceeding id (MENETLUS_ID)")
+	f.StringVar(&o.reason, "reason", "", "why the records are needed (required; goes into the audit log)")
+	f.StringVar(&o.out, "out", "", "folder for retrieval.json, retrieval.md and documents (default: ./retrieval-<time>)")
+	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
+	o.keys.addDir(f)
+	f.StringVar(&o.keys.identity, "identity", "", "age identity file (default: $STARMIG_IDENTITY)")
+	f.StringVar(&o.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
+	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
+	return cmd
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error {
+	from := orEnv(o.from, "STARMIG_ARCHIVE")
+	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+		return err
+	}
+	if err := requireFlag("reason", o.reason, ""); err != nil {
+		return err
+	}
+	var q archive.Query
+	n := 0
+	if o.person != "" {
+		q.PersonCode, n = o.person, n+1
+	}
+	for _, x := range []struct {
+		flag, v string
+		dst     *int64
+	}{{"isik-id", o.isikID, &q.PersonID}, {"proceeding", o.proceeding, &q.Proceeding}} {
+		if x.v == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(x.v, 10, 64)
+		if err != nil || id <= 0 {
+			return usageError("--%s %q: want a positive whole number", x.flag, x.v)
+		}
+		*x.dst, n = id, n+1
+	}
+	if n != 1 {
+		return usageError("give exactly one of --person, --isik-id, --proceeding")
+	}
+	st, err := archive.OpenStore(from, os.Getenv)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	pub, err := o.keys.readSigningPub()
+	if err != nil {
+		return err
+	}
+	ids, err := o.keys.readIdentities()
+	if err != nil {
+		return err
+	}
+	ik, err := o.keys.readIndexKey()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	res, read, err := retrieveTo(cmd.Context(), st, pub, ids, ik, q, o.batch, o.reason, o.operator, o.out, now)
+	if err != nil {
+		return err
+	}
+	rows := res.Rows()
+	return g.result(res, func(w io.Writer) {
+		if !res.Found {
+			fmt.Fprintf(w, "The archive holds no rows for %s. The retrieval is on record (%s).\n", res.Query, res.Audit)
+			return
+		}
+		fmt.Fprintf(w, "%d rows and %d documents of %s, read %s of the archive in %.2fs, written to %s (retrieval.md, retrieval.json). On record: %s.\n",
+			rows, len(res.Docs), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
+	})
+}
+
+func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.Found) error {
+	if err := os.MkdirAll(filepath.Join(out, "documents"), 0o700); err != nil {
+		return fmt.Errorf("retrieve: %w", err)
+	}
+	for _, f := range found {
+		for _, row := range f.Tables["DOKUMENT"] {
+			id, _ := row[0].(int64)
+			name, _ := row[2].(string)
+			content, ok := row[4].([]byte)
+			if !ok {
+				continue
+			}
+			file := filepath.Join("documents", archive.DocumentName(id, name))
+			if err := os.WriteFile(filepath.Join(out, file), content, 0o600); err != nil {
+				return fmt.Errorf("retrieve: %w", err)
+			}
+			res.Docs = append(res.Docs, archive.DocFile{ID: id, File: file, Size: len(content)})
+		}
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "retrieval.json"), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("retrieve: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(out, "retrieval.md"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("retrieve: %w", err)
+	}
+	if err := archive.WriteMarkdown(f, res, found); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// retrieveTo retrieves, puts the retrieval on record, and writes the
+// result into out; it returns the result and the bytes read.
+func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, ids []age.Identity, ik []byte, q archive.Query,
+	batchName, reason, operator, out string, now time.Time) (*archive.RetrievalResult, int64, error) {
+	cats, err := archive.LatestCatalogs(ctx, st, pub, batchName)
+	if err != nil {
+		return nil, 0, err
+	}
+	r := archive.NewReader(st, pub, ids, ik)
+	found, err := r.Retrieve(ctx, cats, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	res := &archive.RetrievalResult{Query: q.String(), Reason: reason, Operator: orEnv(operator, "STARMIG_OPERATOR"), Time: now.UTC()}
+	if res.Operator == "" {
+		res.Operator = osUser()
+	}
+	rows := 0
+	for _, f := range found {
+		rows += f.Rows()
+		rr := archive.RunRows{Batch: f.Batch, Run: f.Run, Tables: map[string][]json.RawMessage{}}
+		for name, tr := range f.Tables {
+			t, _ := extract.TableByName(name)
+			for _, row := range tr {
+				obj, err := archive.RowObject(t, row)
+				if err != nil {
+					return nil, 0, err
+				}
+				rr.Tables[name] = append(rr.Tables[name], obj)
+			}
+		}
+		res.Runs = append(res.Runs, rr)
+	}
+	res.Found = rows > 0
+	recipients, err := archive.CatalogRecipients(cats)
+	if err != nil {
+		return nil, 0, err
+	}
+	retain := cats[0].RetainUntil
+	var runs []string
+	for _, c := range cats {
+		runs = append(runs, c.Batch+"/"+c.Run)
+		if c.RetainUntil.After(retain) {
+			retain = c.RetainUntil
+		}
+	}
+	host, _ := os.Hostname()
+	res.Audit, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
+		Time: res.Time, Operator: res.Operator, OSUser: osUser(), Host: host, Action: "retrieve",
+		Query: res.Query, Reason: reason, Runs: runs, Found: res.Found, Rows: rows,
+	}, retain)
+	if err != nil {
+		return nil, 0, err
+	}
+	if out == "" {
+		out = "retrieval-" + now.UTC().Format("20060102T150405Z")
+	}
+	if err := writeRetrieval(out, res, found); err != nil {
+		return nil, 0, err
+	}
+	res.Out = out
+	return res, r.BytesRead(), nil
+}
