@@ -85,6 +85,22 @@ func config(st Store, k keys) Config {
 	}
 }
 
+// openSnap opens a snapshot of the STAR1 file, closed with the test.
+func openSnap(t testing.TB, path string) (extract.Snapshot, extract.Source) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := extract.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { snap.Close(); src.Close() })
+	return snap, src
+}
+
 // archiveSTAR1 writes an archive run of the STAR1 file at path.
 func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
 	t.Helper()

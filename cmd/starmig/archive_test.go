@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// s3Bucket makes a MinIO bucket and points the STARMIG_S3_* variables at it.
+func s3Bucket(t *testing.T, lock bool) string {
+	s3 := testenv.MinIO(t)
+	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := testenv.Name("cmd-")
+	if err := client.MakeBucket(context.Background(), name, minio.MakeBucketOptions{ObjectLocking: lock}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+s3.Endpoint)
+	t.Setenv("STARMIG_S3_ACCESS_KEY", s3.AccessKey)
+	t.Setenv("STARMIG_S3_SECRET_KEY", s3.SecretKey)
+	return "s3://" + name + "/star1"
+}
+
+func TestMigrateArchiveRetrieveRestore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "300", "--seed", "3", "--as-of", "2026-11-01", "-q"); code != 0 {
+		t.Fatalf("gen: %s", stderr)
+	}
+	keys := filepath.Join(dir, "keys")
+	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", keys); code != 0 {
+		t.Fatalf("keys gen: %s", stderr)
+	}
+	secretKey, _ := os.ReadFile(filepath.Join(keys, "identity.txt"))
+	to := s3Bucket(t, true)
+	target := testenv.Postgres(t)
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, out, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "all", "--as-of", "2026-11-01", "--archive", to, "--keys", keys, "--retention", "10y", "--json")
+	if code != 0 {
+		t.Fatalf("migrate --archive: exit %d: %s", code, stderr)
+	}
+	var sum struct {
+		Archive archive.Stats `json:"archive"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Archive.Rows == 0 {
+		t.Fatalf("migrate --archive output: %v %s", err, out)
+	}
+	// Retrieval by personal code: JSON, Markdown, documents, on record.
+	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
+		"--reason", "test of retrieval", "--operator", "archivist-1", "--out", filepath.Join(dir, "r1"), "--json")
+	if code != 0 {
+		t.Fatalf("retrieve: exit %d: %s", code, stderr)
+	}
+	var res archive.RetrievalResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Found || len(res.Runs[0].Tables["ISIK"]) == 0 {
+		t.Fatalf("retrieve output: %v %s", err, out)
+	}
+	for _, f := range []string{"retrieval.json", "retrieval.md"} {
+		if _, err := os.Stat(filepath.Join(dir, "r1", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// A code not in the archive says so, and is on record too.
+	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999",
+		"--reason", "a code that is not there", "--out", filepath.Join(dir, "r2"))
+	if code != 0 || !strings.Contains(out, "holds no rows") {
+		t.Fatalf("absent code: exit %d: %s %s", code, out, stderr)
+	}
+	// No reason, no retrieval.
+	if code, _, _ := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999"); code != exitUsage {
+		t.Errorf("retrieve without a reason: exit %d", code)
+	}
+	ids, _ := archive.ReadIdentities(filepath.Join(keys, "identity.txt"))
+	st, _ := archive.OpenStore(to, os.Getenv)
+	entries, err := archive.ReadAudit(ctx, st, ids)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("audit: %d entries, %v", len(entries), err)
+	}
+	if e := entries[0]; e.Operator != "archivist-1" || e.Reason != "test of retrieval" || !e.Found || e.Rows == 0 || e.Action != "retrieve" {
+		t.Errorf("first audit entry: %+v", e)
+	}
+	if e := entries[1]; e.Found || !strings.Contains(e.Query, "39901019999") {
+		t.Errorf("second audit entry: %+v", e)
+	}
+	// The audit entries are locked like the bundles.
+	st.List(ctx, archive.AuditPrefix, func(o archive.ObjectInfo) error {
+		if o.Mode != "COMPLIANCE" {
+			t.Errorf("audit entry %s not locked: %+v", o.Key, o)
+		}
+		return nil
+	})
+	// Restore into PostgreSQL.
+	restoreTo := testenv.Postgres(t)
+	code, out, stderr = run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", restoreTo, "--json")
+	if code != 0 {
+		t.Fatalf("restore: exit %d: %s", code, stderr)
+	}
+	var rs archive.RestoreStats
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || rs.Tables["ISIK"].Rows == 0 {
+		t.Fatalf("restore output: %v %s", err, out)
+	}
+	// No key material in any output.
+	for _, s := range []string{out, stderr} {
+		if strings.Contains(s, "AGE-SECRET-KEY") || strings.Contains(s, strings.TrimSpace(string(secretKey))) {
+			t.Fatal("a secret key was printed")
+		}
+	}
+}
+
+func TestArchiveRefusesBucketWithoutLock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	run(t, ctx, "keys", "gen", "--out", keys)
+	to := s3Bucket(t, false)
+	code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", to, "--batch", "all", "--keys", keys)
+	if code != exitError || !strings.Contains(stderr, "Object Lock") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func firstCode(t *testing.T, db string) string {
+	code, err := demoPerson(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
