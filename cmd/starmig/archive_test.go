@@ -16,7 +16,7 @@ import (
 )
 
 // s3Bucket makes a MinIO bucket and points the STARMIG_S3_* variables at it.
-func s3Bucket(t *testing.T, lock bool) string {
+func s3Bucket(t testing.TB, lock bool) string {
 	s3 := testenv.MinIO(t)
 	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
 	if err != nil {

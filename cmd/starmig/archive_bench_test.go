@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// BenchmarkArchive measures, in one run on one generated STAR1
+// (STARMIG_BENCH_PERSONS, default 100 000 persons) against the test MinIO:
+//
+//   - starmig archive end to end (read STAR1, encode, compress, encrypt,
+//     hash, upload with Object Lock), as a separate process whose peak RSS
+//     is measured, in stored bytes per second;
+//   - a plain minio-go PutObject of the same number of bytes;
+//   - the time to retrieve one person (in process: catalog, signatures,
+//     index, blocks), over several persons, and the share of the archive
+//     it read.
+//
+//	go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
+func BenchmarkArchive(b *testing.B) {
+	persons := 100_000
+	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
+		var err error
+		if persons, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "starmig-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "starmig")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "star1.db")
+	if out, err := exec.Command(bin, "gen", "-q", "--out", db, "--persons", strconv.Itoa(persons), "--seed", "1", "--as-of", "2026-11-01").CombinedOutput(); err != nil {
+		b.Fatalf("gen: %v %s", err, out)
+	}
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(bin, "keys", "gen", "--out", keys).CombinedOutput(); err != nil {
+		b.Fatalf("keys: %v %s", err, out)
+	}
+	codes := benchCodes(b, db, 5)
+	ctx := context.Background()
+	s3 := testenv.MinIO(b)
+	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		to := s3Bucket(b, true)
+		cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
+		cmd.Env = os.Environ()
+		start := time.Now()
+		out, err := cmd.Output()
+		archiveSecs := time.Since(start).Seconds()
+		if err != nil {
+			b.Fatalf("archive: %v\n%s", err, out)
+		}
+		var st archive.Stats
+		if err := json.Unmarshal(out, &st); err != nil {
+			b.Fatal(err)
+		}
+		var peak int64
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peak = ru.Maxrss
+		}
+
+		// The same number of bytes with one plain PutObject.
+		plain := testenv.Name("plain-")
+		if err := client.MakeBucket(ctx, plain, minio.MakeBucketOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if _, err := client.PutObject(ctx, plain, "blob", io.LimitReader(&randomReader{rand.NewPCG(1, 2)}, st.Bytes), st.Bytes, minio.PutObjectOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		putSecs := time.Since(start).Seconds()
+
+		// Retrieval of single persons, in process.
+		store, err := archive.OpenStore(to, os.Getenv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
+		ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
+		ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
+		var worst, total time.Duration
+		var read int64
+		for _, code := range codes {
+			start := time.Now()
+			cats, err := archive.LatestCatalogs(ctx, store, pub, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := archive.NewReader(store, pub, ids, ik)
+			found, err := r.Retrieve(ctx, cats, archive.Query{PersonCode: code})
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(start)
+			if found[0].Rows() == 0 {
+				b.Fatalf("person %s not found", code)
+			}
+			total += d
+			worst = max(worst, d)
+			read = max(read, r.BytesRead())
+		}
+		mb := float64(st.Bytes) / 1e6
+		b.ReportMetric(mb/archiveSecs, "archive-MB/s")
+		b.ReportMetric(mb/putSecs, "putobject-MB/s")
+		b.ReportMetric(100*putSecs/archiveSecs, "archive-%-of-putobject")
+		b.ReportMetric(float64(st.Rows)/archiveSecs, "star1-rows/s")
+		b.ReportMetric(mb, "archive-MB")
+		b.ReportMetric(float64(peak)/1024, "peak-MiB")
+		b.ReportMetric(float64(total.Milliseconds())/float64(len(codes)), "retrieve-mean-ms")
+		b.ReportMetric(float64(worst.Milliseconds()), "retrieve-max-ms")
+		b.ReportMetric(100*float64(read)/float64(st.Bytes), "retrieve-max-read-%")
+		if frac := float64(read) / float64(st.Bytes); frac > 0.05 {
+			b.Errorf("a retrieval read %.1f%% of the archive", 100*frac)
+		}
+	}
+}
+
+// benchCodes picks personal codes of persons with payments, spread over
+// STAR1.
+func benchCodes(b *testing.B, db string, n int) []string {
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(`SELECT i.ISIKUKOOD FROM ISIK i WHERE length(i.ISIKUKOOD) = 11 AND i.ISIK_ID % 997 = 1
+	   AND EXISTS (SELECT 1 FROM MENETLUS m JOIN OTSUS o ON o.MENETLUS_ID = m.MENETLUS_ID WHERE m.ISIK_ID = i.ISIK_ID)
+	 ORDER BY i.ISIK_ID LIMIT ?`, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		rows.Scan(&c)
+		out = append(out, strings.TrimSpace(c))
+	}
+	if len(out) == 0 {
+		b.Fatal("no persons to retrieve")
+	}
+	return out
+}
+
+type randomReader struct{ src rand.Source }
+
+func (r *randomReader) Read(p []byte) (int, error) {
+	var v uint64
+	for i := range p {
+		if i%8 == 0 {
+			v = r.src.Uint64()
+		}
+		p[i] = byte(v >> (8 * (i % 8)))
+	}
+	return len(p), nil
+}
