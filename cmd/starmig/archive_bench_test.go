@@ -28,12 +28,14 @@ import (
 //   - starmig archive end to end (read STAR1, encode, compress, encrypt,
 //     hash, upload with Object Lock), as a separate process whose peak RSS
 //     is measured, in stored bytes per second;
+//
 //   - a plain minio-go PutObject of the same number of bytes;
+//
 //   - the time to retrieve one person (in process: catalog, signatures,
 //     index, blocks), over several persons, and the share of the archive
 //     it read.
 //
-//	go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
+//     go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
 func BenchmarkArchive(b *testing.B) {
 	persons := 100_000
 	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
