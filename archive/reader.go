@@ -442,3 +442,13 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// File returns what the bundle's encrypted contents say of a payload file.
+func (b *Bundle) File(path string) (PayloadFile, bool) {
+	for _, f := range b.contents.Files {
+		if f.Path == path {
+			return PayloadFile{Path: f.Path, Table: f.Table, Reference: f.Reference, Rows: f.Rows, PlainSHA256: f.PlainSHA256}, true
+		}
+	}
+	return PayloadFile{}, false
+}

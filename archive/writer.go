@@ -50,9 +50,12 @@ type Config struct {
 	Spool           string // folder for payload files waiting for upload, default the system's
 	Uploads         int    // parallel uploads, default 4
 
-	// tamper, when set, alters a block's plaintext after its digest was
-	// taken: tests use it to make a payload whose plaintext does not match.
-	tamper func(path string, plain []byte)
+	// TamperPlaintext and TamperCatalog exist only for the tests of
+	// verification, which need archives with faults a writer should never
+	// make: a payload whose plaintext changed after its digest was taken, a
+	// signed catalog whose counts are wrong. Never set them otherwise.
+	TamperPlaintext func(path string, plain []byte)
+	TamperCatalog   func(*Catalog)
 }
 
 func (c *Config) defaults() error {
@@ -524,8 +527,8 @@ func (w *Writer) sealBlock() {
 		return
 	}
 	w.part.plain.Write(w.block)
-	if w.cfg.tamper != nil {
-		w.cfg.tamper(w.part.info.Path, w.block)
+	if w.cfg.TamperPlaintext != nil {
+		w.cfg.TamperPlaintext(w.part.info.Path, w.block)
 	}
 	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
 	w.block = blockPool.Get().([]byte)[:0]
@@ -935,6 +938,9 @@ func (w *Writer) Close() (Stats, error) {
 		w.cat.Tables[name] = s
 	}
 	slices.SortFunc(w.cat.Bundles, func(x, y BundleEntry) int { return cmpString(x.ID, y.ID) })
+	if w.cfg.TamperCatalog != nil {
+		w.cfg.TamperCatalog(&w.cat)
+	}
 	body, err := json.MarshalIndent(w.cat, "", " ")
 	if err != nil {
 		return Stats{}, err

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/verify"
+)
+
+type verifyOptions struct {
+	from, batch, level, report, drill string
+	percent                           float64
+	budget                            string
+	seed                              int64
+	parallel                          int
+	keys                              keyFlags
+}
+
+func newVerifyCommand(g *globalOptions) *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Prove every archive bundle is there, whole, locked and signed, without keys",
+		Long: `verify checks the archive with the signing key's public half and read-only
+storage credentials only.
+
+  list    every run's catalog verifies; every bundle it names is there and
+          nothing else; every object is there with its size; each bundle's
+          tag manifest is the one the catalog names and its signature
+          verifies; on S3, one version per key, COMPLIANCE mode, retained at
+          least until the catalog's date, and the bucket has Object Lock.
+  sample  list, and a random sample of payload objects (--sample PERCENT or
+          --budget BYTES) read and hashed against both manifests. The sample
+          follows --seed (default: today's day number), so daily runs rotate
+          through everything and a finding can be reproduced.
+  full    list, every object read and hashed, and BagIt validity.
+
+With --identity it also decrypts what it reads and checks plaintext digests
+and row counts (key holders only). With --restore-drill it restores the
+sampled bundles into a scratch schema of that database, compares counts and
+money sums with the catalog, and drops the schema.
+
+Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
+1 when verification could not run (for example storage unreachable).`,
+		Example: `  starmig verify --archive s3://star1-archive/prod --sign-pub signing.pub --level list
+  starmig verify --archive s3://star1-archive/prod --sign-pub signing.pub --level sample --sample 5 --report weekly.md
+  starmig verify --archive s3://star1-archive/prod --keys keys/ --level full --identity identity.txt --restore-drill postgres://drill@db/scratch`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	f.StringVar(&o.batch, "batch", "", "only this batch (default: every batch)")
+	f.StringVar(&o.level, "level", "list", "list, sample or full")
+	f.Float64Var(&o.percent, "sample", 0, "percentage of payload objects to hash at level sample (default 5)")
+	f.StringVar(&o.budget, "budget", "", "bytes to hash at level sample instead of a percentage, e.g. 10GiB")
+	f.Int64Var(&o.seed, "seed", -1, "seed of the sample (default: today's day number)")
+	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
+	f.StringVar(&o.report, "report", "", "also write the report as Markdown to this file")
+	f.StringVar(&o.drill, "restore-drill", "", "PostgreSQL URL of a scratch database for a restore drill (needs --identity)")
+	o.keys.addDir(f)
+	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
+	f.StringVar(&o.keys.identity, "identity", "", "age identity, for the key holders' checks (default: $STARMIG_IDENTITY)")
+	return cmd
+}
+
+func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
+	from := orEnv(o.from, "STARMIG_ARCHIVE")
+	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+		return err
+	}
+	st, err := archive.OpenStore(from, os.Getenv)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	pub, err := o.keys.readSigningPub()
+	if err != nil {
+		return err
+	}
+	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log}
+	if o.level != verify.List && o.level != verify.Sample && o.level != verify.Full {
+		return usageError("--level %q: want list, sample or full", o.level)
+	}
+	if o.budget != "" {
+		if opts.Budget, err = parseSize(o.budget); err != nil {
+			return usageError("--budget %q: %v", o.budget, err)
+		}
+	}
+	if o.seed >= 0 {
+		opts.Seed = uint64(o.seed)
+	} else {
+		opts.Seed = uint64(time.Now().Unix() / 86400)
+	}
+	// The identity only when asked for by flag or variable: --keys alone
+	// gives an operator no more than the public key.
+	if p := orEnv(o.keys.identity, "STARMIG_IDENTITY"); p != "" {
+		if opts.Identities, err = archive.ReadIdentities(p); err != nil {
+			return err
+		}
+	}
+	ctx := cmd.Context()
+	if o.drill != "" {
+		if len(opts.Identities) == 0 {
+			return usageError("--restore-drill needs --identity")
+		}
+		conn, err := batch.Connect(ctx, secret.DSN(o.drill))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		opts.Drill = conn
+	}
+	bar := g.progress("verify", -1)
+	opts.Progress = func(done, total int64) { bar.set(done) }
+	rep, err := verify.Verify(ctx, opts)
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, verify.ErrCannotRun) {
+			return fmt.Errorf("%v (this is not a finding about the archive: nothing was verified)", err)
+		}
+		return err
+	}
+	if o.report != "" {
+		if err := os.MkdirAll(filepath.Dir(o.report), 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(o.report)
+		if err != nil {
+			return err
+		}
+		verify.WriteMarkdown(f, rep)
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if err := g.result(rep, func(w io.Writer) { verify.WriteText(w, rep) }); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return &codedError{code: exitVerification, err: fmt.Errorf("%d findings in the archive", len(rep.Findings))}
+	}
+	return nil
+}

@@ -1,0 +1,846 @@
+package verify
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/starmig/starmig/archive"
+)
+
+// Levels of verification (ARCHIVE.md, Verification).
+const (
+	List   = "list"   // catalogs, signatures, every object there with its size, locks
+	Sample = "sample" // list, and a rotating random sample of payload objects hashed
+	Full   = "full"   // list, and every object hashed, BagIt validity
+)
+
+// Options say what to verify and with what.
+type Options struct {
+	Store archive.Store
+	Pub   ed25519.PublicKey
+	Batch string // empty: every batch
+	Level string
+	// Sample size: a percentage of the payload objects, or a byte budget.
+	Percent float64
+	Budget  int64
+	// Seed picks the sample; the same seed gives the same sample. Callers
+	// pass the day number by default, so daily runs rotate through
+	// everything.
+	Seed uint64
+	// Identities, when set, make it a key holder's check: payloads are
+	// decrypted, plaintext digests and row counts checked.
+	Identities []age.Identity
+	// Drill, when set, restores sampled bundles into a scratch schema of
+	// this database and compares counts and money sums with the catalog.
+	Drill    *pgx.Conn
+	Parallel int
+	Log      *slog.Logger
+	Progress func(done, total int64) // bytes hashed so far
+}
+
+// Finding is one thing wrong, naming where.
+type Finding struct {
+	Batch   string `json:"batch,omitempty"`
+	Run     string `json:"run,omitempty"`
+	Bundle  string `json:"bundle,omitempty"`
+	Object  string `json:"object,omitempty"`
+	Problem string `json:"problem"`
+}
+
+func (f Finding) String() string {
+	var where []string
+	if f.Object != "" {
+		where = append(where, f.Object)
+	} else if f.Bundle != "" {
+		where = append(where, "bundle "+f.Bundle)
+	} else if f.Run != "" {
+		where = append(where, "batch "+f.Batch+" run "+f.Run)
+	}
+	return strings.Join(where, " ") + ": " + f.Problem
+}
+
+// Report is the result of a verification.
+type Report struct {
+	Store     string    `json:"store"`
+	Level     string    `json:"level"`
+	Seed      uint64    `json:"seed"`
+	KeyHolder bool      `json:"key_holder"`
+	Drill     bool      `json:"restore_drill"`
+	Locks     bool      `json:"locks_checked"`
+	Runs      int       `json:"runs"`
+	Bundles   int       `json:"bundles"`
+	Objects   int       `json:"objects"`
+	Hashed    int       `json:"objects_hashed"`
+	BytesRead int64     `json:"bytes_read"`
+	Notes     []string  `json:"notes"`
+	Findings  []Finding `json:"findings"`
+	mu        sync.Mutex
+	sampled   map[string]bool // bundles whose payload was read
+}
+
+// OK reports whether nothing was found.
+func (r *Report) OK() bool { return len(r.Findings) == 0 }
+
+func (r *Report) add(f Finding) {
+	r.mu.Lock()
+	r.Findings = append(r.Findings, f)
+	r.mu.Unlock()
+}
+
+// ErrCannotRun wraps every error that stopped a verification from running
+// (storage unreachable, credentials refused): not a finding about the
+// archive.
+var ErrCannotRun = errors.New("verification could not run")
+
+func cannot(err error) error { return fmt.Errorf("%w: %v", ErrCannotRun, err) }
+
+// run is what verification knows of one archive run.
+type run struct {
+	batch, run string
+	cat        *archive.Catalog
+}
+
+// Verify checks the archive. It returns a report with every finding; an
+// error only when verification itself could not run.
+func Verify(ctx context.Context, o Options) (*Report, error) {
+	if o.Level == "" {
+		o.Level = List
+	}
+	if o.Level != List && o.Level != Sample && o.Level != Full {
+		return nil, fmt.Errorf("verify: level %q: want list, sample or full", o.Level)
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 8
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Level == Sample && o.Percent <= 0 && o.Budget <= 0 {
+		o.Percent = 5
+	}
+	rep := &Report{Store: o.Store.String(), Level: o.Level, Seed: o.Seed, KeyHolder: len(o.Identities) > 0, Drill: o.Drill != nil, Locks: o.Store.Locks(), Notes: []string{}, Findings: []Finding{}}
+	if !o.Store.Locks() {
+		rep.Notes = append(rep.Notes, "the store is a local folder: it cannot lock objects, so retention and versions are not checked")
+	} else if err := o.Store.CheckWritable(ctx); err != nil {
+		if !errors.Is(err, archive.ErrNoLock) {
+			return nil, cannot(err)
+		}
+		rep.add(Finding{Problem: "the bucket has no Object Lock: nothing stops a delete or an overwrite"})
+	}
+
+	// Everything stored, in one listing.
+	objects := map[string]archive.ObjectInfo{}
+	prefix := archive.BatchesPrefix
+	if o.Batch != "" {
+		prefix += o.Batch + "/"
+	}
+	if err := o.Store.List(ctx, prefix, func(info archive.ObjectInfo) error {
+		objects[info.Key] = info
+		return nil
+	}); err != nil {
+		return nil, cannot(err)
+	}
+	runs, err := archive.ListRuns(ctx, o.Store, o.Batch)
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if len(runs) == 0 {
+		rep.add(Finding{Batch: o.Batch, Problem: "no archive run in the store"})
+	}
+	var good []run
+	expected := map[string]int64{}   // key → size
+	policy := map[string]time.Time{} // key → retain-until the catalog promises
+	for _, r := range runs {
+		if !r.Complete {
+			continue
+		}
+		rep.Runs++
+		cat, _, err := archive.ReadCatalog(ctx, o.Store, o.Pub, r.Batch, r.Run)
+		prefix := archive.RunPrefix(r.Batch, r.Run)
+		expected[prefix+archive.CatalogFile] = -1
+		expected[prefix+archive.CatalogSig] = -1
+		if err != nil {
+			if isCannot(err) {
+				return nil, cannot(err)
+			}
+			rep.add(Finding{Batch: r.Batch, Run: r.Run, Object: prefix + archive.CatalogFile, Problem: "catalog does not verify: " + errText(err)})
+			// Its objects cannot be accounted for; they are not reported again as extra.
+			for k := range objects {
+				if strings.HasPrefix(k, prefix) {
+					expected[k] = -1
+				}
+			}
+			continue
+		}
+		policy[prefix+archive.CatalogFile] = cat.RetainUntil
+		policy[prefix+archive.CatalogSig] = cat.RetainUntil
+		for _, b := range cat.Bundles {
+			rep.Bundles++
+			for _, obj := range b.Objects {
+				expected[b.Prefix+obj.Path] = obj.Size
+				policy[b.Prefix+obj.Path] = cat.RetainUntil
+			}
+		}
+		for _, a := range cat.Abandoned {
+			expected[a.Path] = a.Size
+			policy[a.Path] = cat.RetainUntil
+		}
+		good = append(good, run{r.Batch, r.Run, cat})
+	}
+	// Missing and wrong-sized objects, by bundle.
+	for _, r := range good {
+		for _, b := range r.cat.Bundles {
+			missing := 0
+			for _, obj := range b.Objects {
+				if _, ok := objects[b.Prefix+obj.Path]; !ok {
+					missing++
+				}
+			}
+			if missing == len(b.Objects) {
+				rep.add(Finding{Batch: r.batch, Run: r.run, Bundle: b.ID, Object: b.Prefix, Problem: "bundle missing: none of its objects is there"})
+				continue
+			}
+			for _, obj := range b.Objects {
+				key := b.Prefix + obj.Path
+				info, ok := objects[key]
+				switch {
+				case !ok:
+					rep.add(Finding{Batch: r.batch, Run: r.run, Bundle: b.ID, Object: key, Problem: "missing"})
+				case info.Size != obj.Size:
+					rep.add(Finding{Batch: r.batch, Run: r.run, Bundle: b.ID, Object: key, Problem: fmt.Sprintf("size %d, the catalog says %d", info.Size, obj.Size)})
+				}
+			}
+		}
+		for _, a := range r.cat.Abandoned {
+			if info, ok := objects[a.Path]; !ok || info.Size != a.Size {
+				rep.add(Finding{Batch: r.batch, Run: r.run, Object: a.Path, Problem: "object of an interrupted run, accounted for in the catalog, is missing or changed size"})
+			}
+		}
+	}
+	// Anything else is extra: reported once per unknown bundle or run.
+	extra := map[string][]string{}
+	for k := range objects {
+		if _, ok := expected[k]; ok {
+			continue
+		}
+		extra[groupOf(k)] = append(extra[groupOf(k)], k)
+	}
+	for _, g := range sortedKeys(extra) {
+		keys := extra[g]
+		slices.Sort(keys)
+		batch, runName := splitRun(g)
+		problem := fmt.Sprintf("not in any signed catalog (%d objects)", len(keys))
+		if len(keys) == 1 {
+			g, problem = keys[0], "not in any signed catalog"
+		}
+		rep.add(Finding{Batch: batch, Run: runName, Object: g, Problem: problem})
+	}
+	rep.Objects = len(objects)
+	// Locks: one version, COMPLIANCE, retained at least as long as promised.
+	if o.Store.Locks() {
+		for _, k := range sortedKeys(objects) {
+			info := objects[k]
+			if info.Versions != 1 {
+				rep.add(Finding{Object: k, Problem: fmt.Sprintf("%d versions of the key, want 1", info.Versions)})
+			}
+			if info.Mode != "COMPLIANCE" {
+				rep.add(Finding{Object: k, Problem: fmt.Sprintf("retention mode %q, want COMPLIANCE", info.Mode)})
+			}
+			if want, ok := policy[k]; ok && info.RetainUntil.Before(want) {
+				rep.add(Finding{Object: k, Problem: fmt.Sprintf("locked until %s, the policy says at least %s", day(info.RetainUntil), day(want))})
+			}
+		}
+		if err := checkAuditLocks(ctx, o.Store, rep); err != nil {
+			return nil, cannot(err)
+		}
+	}
+	// Signatures of every bundle's tag manifest, and the tag files.
+	bundles := map[string]*bundleCheck{}
+	for _, r := range good {
+		for _, b := range r.cat.Bundles {
+			bc, err := checkTags(ctx, o, r, b, objects, rep)
+			if err != nil {
+				return nil, cannot(err)
+			}
+			if bc != nil {
+				bundles[b.ID] = bc
+			}
+		}
+	}
+	// Fixity: read and hash a sample, or everything.
+	if o.Level != List {
+		if err := fixity(ctx, o, good, bundles, objects, rep); err != nil {
+			return nil, err
+		}
+	}
+	if o.Drill != nil {
+		if err := drill(ctx, o, good, bundles, rep.sampled, rep); err != nil {
+			return nil, err
+		}
+	}
+	sort.SliceStable(rep.Findings, func(i, j int) bool { return rep.Findings[i].String() < rep.Findings[j].String() })
+	return rep, nil
+}
+
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+func errText(err error) string {
+	s := err.Error()
+	return strings.TrimPrefix(s, "archive: ")
+}
+
+// isCannot tells storage failures from what the archive holds: anything
+// but a missing object, a bad signature or bad content is the store's.
+func isCannot(err error) bool {
+	if errors.Is(err, archive.ErrNotExist) || errors.Is(err, archive.ErrBadSignature) {
+		return false
+	}
+	s := err.Error()
+	for _, content := range []string{"format", "names batch", "outside its run", "invalid character", "unexpected end of JSON", "cannot unmarshal", "larger than"} {
+		if strings.Contains(s, content) {
+			return false
+		}
+	}
+	return true
+}
+
+// groupOf is the bundle (or run) prefix an unexpected object belongs to.
+func groupOf(key string) string {
+	parts := strings.SplitN(strings.TrimPrefix(key, archive.BatchesPrefix), "/", 4)
+	if len(parts) >= 4 {
+		return archive.BatchesPrefix + strings.Join(parts[:3], "/") + "/"
+	}
+	return key
+}
+
+func splitRun(g string) (string, string) {
+	parts := strings.SplitN(strings.TrimPrefix(g, archive.BatchesPrefix), "/", 3)
+	if len(parts) >= 2 {
+		return parts[0], parts[1]
+	}
+	return "", ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func checkAuditLocks(ctx context.Context, st archive.Store, rep *Report) error {
+	return st.List(ctx, archive.AuditPrefix, func(info archive.ObjectInfo) error {
+		rep.Objects++
+		if info.Versions != 1 || info.Mode != "COMPLIANCE" {
+			rep.add(Finding{Object: info.Key, Problem: fmt.Sprintf("audit entry not locked (%q, %d versions)", info.Mode, info.Versions)})
+		}
+		return nil
+	})
+}
+
+// bundleCheck is what the tag files of a bundle say, once verified.
+type bundleCheck struct {
+	run      run
+	entry    archive.BundleEntry
+	manifest map[string][2]string // payload path → sha256, sha512
+	tags     map[string][2]string // tag path → sha256, sha512
+}
+
+func readSmall(ctx context.Context, st archive.Store, key string, rep *Report) ([]byte, error) {
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	atomic.AddInt64(&rep.BytesRead, int64(len(b)))
+	return b, err
+}
+
+// checkTags verifies a bundle's tag manifest against the catalog and its
+// signature, and reads its manifests (checked against the tag manifest).
+func checkTags(ctx context.Context, o Options, r run, b archive.BundleEntry, objects map[string]archive.ObjectInfo, rep *Report) (*bundleCheck, error) {
+	f := func(obj, problem string) {
+		rep.add(Finding{Batch: r.batch, Run: r.run, Bundle: b.ID, Object: b.Prefix + obj, Problem: problem})
+	}
+	get := func(name string) ([]byte, bool, error) {
+		if _, ok := objects[b.Prefix+name]; !ok {
+			return nil, false, nil // reported as missing
+		}
+		body, err := readSmall(ctx, o.Store, b.Prefix+name, rep)
+		if err != nil {
+			if errors.Is(err, archive.ErrNotExist) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+		return body, true, nil
+	}
+	t512, ok, err := get(archive.TagManifest512)
+	if err != nil || !ok {
+		return nil, err
+	}
+	sig, ok, err := get(archive.TagSignature)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if !ed25519.Verify(o.Pub, t512, sig) {
+		f(archive.TagSignature, "the tag manifest's signature does not verify with the signing key")
+		return nil, nil
+	}
+	if sum := sha512hex(t512); sum != b.TagManifest.SHA512 {
+		f(archive.TagManifest512, "tag manifest is not the one the signed catalog names")
+		return nil, nil
+	}
+	t256, ok, err := get(archive.TagManifest256)
+	if err != nil {
+		return nil, err
+	}
+	if ok && sha256hex(t256) != b.TagManifest.SHA256 {
+		f(archive.TagManifest256, "tag manifest is not the one the signed catalog names")
+	}
+	tags512, err := archive.ParseManifest(t512)
+	if err != nil {
+		f(archive.TagManifest512, err.Error())
+		return nil, nil
+	}
+	tags256, _ := archive.ParseManifest(t256)
+	bc := &bundleCheck{run: r, entry: b, manifest: map[string][2]string{}, tags: map[string][2]string{}}
+	for p, d := range tags512 {
+		bc.tags[p] = [2]string{tags256[p], d}
+	}
+	for _, name := range []string{archive.Manifest256, archive.Manifest512} {
+		body, ok, err := get(name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nil
+		}
+		if sha512hex(body) != tags512[name] {
+			f(name, "manifest does not match the signed tag manifest")
+			return nil, nil
+		}
+		m, err := archive.ParseManifest(body)
+		if err != nil {
+			f(name, err.Error())
+			return nil, nil
+		}
+		for p, d := range m {
+			x := bc.manifest[p]
+			if name == archive.Manifest256 {
+				x[0] = d
+			} else {
+				x[1] = d
+			}
+			bc.manifest[p] = x
+		}
+	}
+	// Every payload object in the catalog is in the manifests, and back.
+	for _, obj := range b.Objects {
+		if strings.HasPrefix(obj.Path, "data/") {
+			if _, ok := bc.manifest[obj.Path]; !ok {
+				f(obj.Path, "payload file not in the manifests")
+			}
+		}
+	}
+	for p := range bc.manifest {
+		if !slices.ContainsFunc(b.Objects, func(x archive.ObjectEntry) bool { return x.Path == p }) {
+			f(p, "in the manifests but not in the catalog")
+		}
+	}
+	return bc, nil
+}
+
+func sha512hex(b []byte) string {
+	d := newHashes()
+	d.Write(b)
+	return d.hex512()
+}
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// item is one object to read and hash.
+type item struct {
+	bc   *bundleCheck
+	path string
+	size int64
+}
+
+// fixity reads the chosen objects in parallel, hashing each with SHA-256
+// and SHA-512 against its manifest; with identities it also decrypts the
+// payload and checks plaintext digests and row counts.
+func fixity(ctx context.Context, o Options, runs []run, bundles map[string]*bundleCheck, objects map[string]archive.ObjectInfo, rep *Report) error {
+	var all []item
+	for _, r := range runs {
+		for _, b := range r.cat.Bundles {
+			bc := bundles[b.ID]
+			if bc == nil {
+				continue // its tag files failed: reported
+			}
+			for _, obj := range b.Objects {
+				if _, ok := objects[b.Prefix+obj.Path]; !ok {
+					continue
+				}
+				payload := strings.HasPrefix(obj.Path, "data/")
+				if o.Level == Full || payload {
+					all = append(all, item{bc, obj.Path, obj.Size})
+				}
+			}
+		}
+	}
+	chosen := all
+	if o.Level == Sample {
+		chosen = sample(all, o)
+		rep.Notes = append(rep.Notes, fmt.Sprintf("sample of %d of %d payload objects, seed %d (rerun with --seed %d to repeat it)", len(chosen), len(all), o.Seed, o.Seed))
+	}
+	var total int64
+	for _, it := range chosen {
+		total += it.size
+	}
+	// Key holders: the contents of each bundle touched, decrypted.
+	contents := map[string]*archive.Bundle{}
+	if len(o.Identities) > 0 {
+		r := archive.NewReader(o.Store, o.Pub, o.Identities, nil)
+		for _, it := range chosen {
+			id := it.bc.entry.ID
+			if _, ok := contents[id]; ok {
+				continue
+			}
+			b, err := r.OpenBundle(ctx, it.bc.entry)
+			if err != nil {
+				if isCannot(err) && !strings.Contains(err.Error(), "does not match") {
+					return cannot(err)
+				}
+				rep.add(Finding{Batch: it.bc.run.batch, Run: it.bc.run.run, Bundle: id, Problem: "contents cannot be read with the identity: " + errText(err)})
+			}
+			contents[id] = b
+		}
+	}
+	var done atomic.Int64
+	work := make(chan item)
+	errs := make(chan error, o.Parallel)
+	var wg sync.WaitGroup
+	for range o.Parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for it := range work {
+				if err := checkObject(ctx, o, it, contents[it.bc.entry.ID], buf, rep); err != nil {
+					errs <- err
+					return
+				}
+				n := done.Add(it.size)
+				if o.Progress != nil {
+					o.Progress(n, total)
+				}
+			}
+		}()
+	}
+	var firstErr error
+feed:
+	for _, it := range chosen {
+		select {
+		case work <- it:
+		case firstErr = <-errs:
+			break feed
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if firstErr == nil {
+		firstErr = <-errs
+	}
+	if firstErr != nil {
+		return cannot(firstErr)
+	}
+	rep.Hashed = len(chosen)
+	rep.sampled = map[string]bool{}
+	for _, it := range chosen {
+		rep.sampled[it.bc.entry.ID] = true
+	}
+	if o.Level == Full {
+		for _, id := range sortedKeys(bundles) {
+			if err := bagChecks(ctx, o, bundles[id], objects, rep); err != nil {
+				return cannot(err)
+			}
+		}
+	}
+	if len(o.Identities) > 0 {
+		for id, b := range contents {
+			if b == nil {
+				continue
+			}
+			bc := bundles[id]
+			for table, s := range b.Tables() {
+				if want := bc.entry.Tables[table]; want.Rows != s.Rows {
+					rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s: the encrypted contents count %d rows, the catalog %d", table, s.Rows, want.Rows)})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sample picks the objects of this run: a fixed pseudo-random order of
+// every payload object (by the SHA-256 of its key), and a window into it
+// that the seed moves, so that consecutive seeds cover everything.
+func sample(all []item, o Options) []item {
+	if len(all) == 0 {
+		return nil
+	}
+	order := slices.Clone(all)
+	rank := func(it item) string { return sha256hex([]byte(it.bc.entry.Prefix + it.path)) }
+	slices.SortFunc(order, func(a, b item) int { return strings.Compare(rank(a), rank(b)) })
+	var per int
+	if o.Percent > 0 {
+		per = int(math.Ceil(float64(len(order)) * o.Percent / 100))
+	} else {
+		var sum int64
+		for _, it := range order {
+			sum += it.size
+		}
+		avg := max(sum/int64(len(order)), 1)
+		per = max(int(o.Budget/avg), 1)
+	}
+	per = min(per, len(order))
+	start := int((o.Seed * uint64(per)) % uint64(len(order)))
+	var out []item
+	var used int64
+	for i := 0; i < len(order) && len(out) < per; i++ {
+		it := order[(start+i)%len(order)]
+		if o.Budget > 0 && o.Percent <= 0 && used+it.size > o.Budget && len(out) > 0 {
+			break
+		}
+		used += it.size
+		out = append(out, it)
+	}
+	return out
+}
+
+func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf []byte, rep *Report) error {
+	key := it.bc.entry.Prefix + it.path
+	finding := func(problem string) {
+		rep.add(Finding{Batch: it.bc.run.batch, Run: it.bc.run.run, Bundle: it.bc.entry.ID, Object: key, Problem: problem})
+	}
+	rc, err := o.Store.Get(ctx, key)
+	if errors.Is(err, archive.ErrNotExist) {
+		return nil // reported by the listing
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := newHashes()
+	var src io.Reader = io.TeeReader(rc, h)
+	var plainCheck func() error
+	var file archive.PayloadFile
+	hasFile := false
+	if b != nil && strings.HasSuffix(it.path, ".jsonl.gz.age") {
+		file, hasFile = b.File(it.path)
+	}
+	if hasFile {
+		dec, err := age.Decrypt(src, o.Identities...)
+		if err != nil {
+			finding("cannot be decrypted with the identity: " + err.Error())
+		} else {
+			plain := sha256.New()
+			var lines int64
+			zr, err := gzip.NewReader(bufio.NewReaderSize(dec, 256<<10))
+			if err != nil {
+				finding("plaintext is not gzip: " + err.Error())
+			} else {
+				plainCheck = func() error {
+					sc := bufio.NewReaderSize(io.TeeReader(zr, plain), 256<<10)
+					for {
+						line, err := sc.ReadSlice('\n')
+						if len(line) > 0 && line[len(line)-1] == '\n' {
+							lines++
+						}
+						if err == bufio.ErrBufferFull {
+							continue
+						}
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							finding("plaintext cannot be read: " + err.Error())
+							return nil
+						}
+					}
+					if got := hex.EncodeToString(plain.Sum(nil)); got != file.PlainSHA256 {
+						finding(fmt.Sprintf("plaintext SHA-256 %s, the encrypted contents say %s: altered before encryption", got, file.PlainSHA256))
+					} else if lines != file.Rows {
+						finding(fmt.Sprintf("plaintext holds %d rows, the encrypted contents say %d", lines, file.Rows))
+					}
+					return nil
+				}
+			}
+		}
+	}
+	if plainCheck != nil {
+		plainCheck()
+	}
+	n, err := io.CopyBuffer(io.Discard, src, buf)
+	_ = n
+	if err != nil {
+		if isCannot(err) {
+			return err
+		}
+		finding("cannot be read: " + err.Error())
+		return nil
+	}
+	atomic.AddInt64(&rep.BytesRead, h.n)
+	want, payload := it.bc.manifest[it.path]
+	if !payload {
+		want = it.bc.tags[it.path]
+	}
+	switch {
+	case want[0] == "" && want[1] == "":
+		if it.path != archive.TagManifest256 && it.path != archive.TagManifest512 && it.path != archive.TagSignature {
+			finding("in no manifest")
+		}
+	case h.hex256() != want[0] || h.hex512() != want[1]:
+		finding(fmt.Sprintf("content does not match the manifest (SHA-256 %s, SHA-512 %s…)", h.hex256(), h.hex512()[:16]))
+	}
+	if h.n != it.size {
+		finding(fmt.Sprintf("read %d bytes, the catalog says %d", h.n, it.size))
+	}
+	return nil
+}
+
+// bagChecks are the BagIt rules (RFC 8493) a full verification checks
+// beyond the digests: the required files, the declaration, Payload-Oxum.
+func bagChecks(ctx context.Context, o Options, bc *bundleCheck, objects map[string]archive.ObjectInfo, rep *Report) error {
+	f := func(obj, problem string) {
+		rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: bc.entry.ID, Object: bc.entry.Prefix + obj, Problem: "BagIt: " + problem})
+	}
+	var size int64
+	count := 0
+	for _, obj := range bc.entry.Objects {
+		if strings.HasPrefix(obj.Path, "data/") {
+			size += obj.Size
+			count++
+		}
+	}
+	for _, name := range []string{archive.BagitTxt, archive.BagInfoTxt, archive.Manifest256, archive.Manifest512, archive.TagManifest256, archive.TagManifest512} {
+		if _, ok := objects[bc.entry.Prefix+name]; !ok {
+			f(name, "required file missing")
+		}
+	}
+	decl, err := readSmall(ctx, o.Store, bc.entry.Prefix+archive.BagitTxt, rep)
+	if err == nil {
+		info, perr := archive.ParseBagInfo(decl)
+		if perr != nil || len(info["BagIt-Version"]) != 1 || info["BagIt-Version"][0] != "1.0" || len(info["Tag-File-Character-Encoding"]) != 1 {
+			f(archive.BagitTxt, "not a BagIt 1.0 declaration")
+		}
+	} else if isCannot(err) {
+		return err
+	}
+	bi, err := readSmall(ctx, o.Store, bc.entry.Prefix+archive.BagInfoTxt, rep)
+	if err == nil {
+		info, perr := archive.ParseBagInfo(bi)
+		want := fmt.Sprintf("%d.%d", size, count)
+		if perr != nil || len(info["Payload-Oxum"]) != 1 || info["Payload-Oxum"][0] != want {
+			f(archive.BagInfoTxt, fmt.Sprintf("Payload-Oxum %v, the payload is %s", info["Payload-Oxum"], want))
+		}
+		for _, label := range []string{"Bagging-Date", "External-Identifier", "Bag-Group-Identifier"} {
+			if len(info[label]) == 0 {
+				f(archive.BagInfoTxt, "no "+label)
+			}
+		}
+		if ids := info["External-Identifier"]; len(ids) == 1 && ids[0] != bc.entry.ID {
+			f(archive.BagInfoTxt, fmt.Sprintf("External-Identifier %s, the catalog says %s", ids[0], bc.entry.ID))
+		}
+	} else if isCannot(err) {
+		return err
+	}
+	return nil
+}
+
+// hashes computes SHA-256 and SHA-512 of what is written, and counts it.
+type hashes struct {
+	s256, s512 hash.Hash
+	n          int64
+}
+
+func newHashes() *hashes { return &hashes{s256: sha256.New(), s512: sha512.New()} }
+
+func (h *hashes) Write(p []byte) (int, error) {
+	h.s256.Write(p)
+	h.s512.Write(p)
+	h.n += int64(len(p))
+	return len(p), nil
+}
+
+func (h *hashes) hex256() string { return hex.EncodeToString(h.s256.Sum(nil)) }
+func (h *hashes) hex512() string { return hex.EncodeToString(h.s512.Sum(nil)) }
+
+// drill restores the bundles of the sample (or, at list level, one bundle
+// the seed picks) of each run into a scratch schema, which Restore checks
+// against the catalog's counts and money sums, and drops it.
+func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundleCheck, sampled map[string]bool, rep *Report) error {
+	r := archive.NewReader(o.Store, o.Pub, o.Identities, nil)
+	for _, ru := range runs {
+		var ids []string
+		for _, b := range ru.cat.Bundles {
+			if sampled[b.ID] && bundles[b.ID] != nil {
+				ids = append(ids, b.ID)
+			}
+		}
+		if len(ids) == 0 && len(ru.cat.Bundles) > 0 {
+			b := ru.cat.Bundles[o.Seed%uint64(len(ru.cat.Bundles))]
+			if bundles[b.ID] == nil {
+				continue
+			}
+			ids = []string{b.ID}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		schema := fmt.Sprintf("starmig_drill_%d", time.Now().UnixNano())
+		_, err := r.Restore(ctx, o.Drill, ru.cat, archive.RestoreOptions{Schema: schema, Bundles: ids, Log: o.Log})
+		if _, derr := o.Drill.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); derr != nil {
+			return cannot(derr)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return cannot(err)
+			}
+			rep.add(Finding{Batch: ru.batch, Run: ru.run, Bundle: strings.Join(ids, ","), Problem: "restore drill failed: " + strings.TrimPrefix(err.Error(), "restore: ")})
+			continue
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
+	}
+	return nil
+}
