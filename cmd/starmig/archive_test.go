@@ -104,6 +104,14 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 		}
 		return nil
 	})
+	// The operators' verification, with the public key only: clean.
+	for _, level := range []string{"list", "sample", "full"} {
+		code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"), "--level", level,
+			"--report", filepath.Join(dir, "verify-"+level+".md"))
+		if code != 0 || !strings.Contains(out, "No findings") {
+			t.Fatalf("verify %s: exit %d: %s %s", level, code, out, stderr)
+		}
+	}
 	// Restore into PostgreSQL.
 	restoreTo := testenv.Postgres(t)
 	code, out, stderr = run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", restoreTo, "--json")
@@ -140,4 +148,41 @@ func firstCode(t *testing.T, db string) string {
 		t.Fatal(err)
 	}
 	return code
+}
+
+func TestVerifyExitCodes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	run(t, ctx, "keys", "gen", "--out", keys)
+	arch := filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", "file://"+arch, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	pub := filepath.Join(keys, "signing.pub")
+	if code, _, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--level", "full"); code != 0 {
+		t.Fatalf("clean: exit %d %s", code, stderr)
+	}
+	// A missing object: exit 4, the object named.
+	var victim string
+	filepath.Walk(arch, func(p string, fi os.FileInfo, err error) error {
+		if strings.HasSuffix(p, "bag-info.txt") && victim == "" {
+			victim = p
+		}
+		return nil
+	})
+	os.Remove(victim)
+	code, out, _ := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--json")
+	rel, _ := filepath.Rel(arch, victim)
+	if code != exitVerification || !strings.Contains(out, filepath.ToSlash(rel)) {
+		t.Fatalf("missing object: exit %d: %s", code, out)
+	}
+	// Unreachable storage: exit 1, and it says so.
+	t.Setenv("STARMIG_S3_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("STARMIG_S3_ACCESS_KEY", "a")
+	t.Setenv("STARMIG_S3_SECRET_KEY", "b")
+	code, _, stderr := run(t, ctx, "verify", "--archive", "s3://nowhere/x", "--sign-pub", pub)
+	if code != exitError || !strings.Contains(stderr, "could not run") || strings.Contains(stderr, "missing") {
+		t.Fatalf("unreachable: exit %d: %s", code, stderr)
+	}
 }

@@ -1,0 +1,399 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+var (
+	now    = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	retain = time.Date(2036, 11, 21, 0, 0, 0, 0, time.UTC)
+	star1  = "../testdata/star1-small.db"
+)
+
+type keys struct {
+	recipients []age.Recipient
+	identities []age.Identity
+	sign       ed25519.PrivateKey
+	pub        ed25519.PublicKey
+	index      []byte
+}
+
+func newKeys(t *testing.T) keys {
+	dir := t.TempDir()
+	if err := archive.GenerateKeys(dir); err != nil {
+		t.Fatal(err)
+	}
+	var k keys
+	k.recipients, _ = archive.ReadRecipients(filepath.Join(dir, archive.RecipientFile))
+	k.identities, _ = archive.ReadIdentities(filepath.Join(dir, archive.IdentityFile))
+	k.sign, _ = archive.ReadSigningKey(filepath.Join(dir, archive.SignKeyFile))
+	k.pub, _ = archive.ReadSigningPub(filepath.Join(dir, archive.SignPubFile))
+	k.index, _ = archive.ReadIndexKey(filepath.Join(dir, archive.IndexKeyFile))
+	return k
+}
+
+func config(st archive.Store, k keys) archive.Config {
+	return archive.Config{Store: st, Batch: "all", Recipients: k.recipients, SignKey: k.sign, IndexKey: k.index,
+		RetainUntil: retain, Now: now, BundleSize: 256 << 10, PartSize: 64 << 10, BlockSize: 16 << 10}
+}
+
+func write(t *testing.T, cfg archive.Config) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := extract.Open(ctx, "sqlite:"+star1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	w, err := archive.NewWriter(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.WriteAll(ctx, snap, w, nil); err != nil {
+		w.Abort(err)
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// folderArchive writes an archive into a folder once per test binary and
+// copies it for each test, writable, so tests can break it.
+var master string
+
+func folderArchive(t *testing.T, k *keys) (string, *archive.FileStore) {
+	t.Helper()
+	if master == "" {
+		*k = newKeys(t)
+		dir, err := os.MkdirTemp("", "verify-master-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := archive.NewFileStore(dir)
+		write(t, config(st, *k))
+		master = dir
+		masterKeys = *k
+	}
+	*k = masterKeys
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", master+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	exec.Command("chmod", "-R", "u+w", dir).Run()
+	st, _ := archive.NewFileStore(dir)
+	return dir, st
+}
+
+var masterKeys keys
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if master != "" {
+		exec.Command("chmod", "-R", "u+w", master).Run()
+		os.RemoveAll(master)
+	}
+	os.Exit(code)
+}
+
+func check(t *testing.T, st archive.Store, k keys, level string, edit func(*Options)) *Report {
+	t.Helper()
+	o := Options{Store: st, Pub: k.pub, Level: level, Percent: 100, Seed: 1}
+	if edit != nil {
+		edit(&o)
+	}
+	rep, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatalf("verify %s: %v", level, err)
+	}
+	return rep
+}
+
+// expect checks that a level finds a problem naming the object, or, when
+// want is empty, finds nothing.
+func expect(t *testing.T, rep *Report, object, want string) {
+	t.Helper()
+	if want == "" {
+		if !rep.OK() {
+			t.Errorf("%s: unexpected findings: %v", rep.Level, rep.Findings)
+		}
+		return
+	}
+	for _, f := range rep.Findings {
+		if strings.Contains(f.String(), object) && strings.Contains(f.Problem, want) {
+			return
+		}
+	}
+	t.Errorf("%s: no finding %q naming %s; findings: %v", rep.Level, want, object, rep.Findings)
+}
+
+func bundleDir(t *testing.T, dir string, n int) (string, string) {
+	runs, _ := filepath.Glob(filepath.Join(dir, "batches", "all", "*"))
+	if len(runs) != 1 {
+		t.Fatalf("runs: %v", runs)
+	}
+	b := filepath.Join(runs[0], []string{"", "0001", "0002", "0003"}[n])
+	rel, _ := filepath.Rel(dir, b)
+	return b, filepath.ToSlash(rel) + "/"
+}
+
+func firstPayload(t *testing.T, bdir string) (string, string) {
+	files, _ := filepath.Glob(filepath.Join(bdir, "data", "ISIK", "*.age"))
+	if len(files) == 0 {
+		t.Fatal("no ISIK payload")
+	}
+	return files[0], "data/ISIK/" + filepath.Base(files[0])
+}
+
+func TestCleanArchivePassesEveryLevel(t *testing.T) {
+	var k keys
+	_, st := folderArchive(t, &k)
+	for _, level := range []string{List, Sample, Full} {
+		rep := check(t, st, k, level, nil)
+		expect(t, rep, "", "")
+		if level != List && rep.Hashed == 0 {
+			t.Errorf("%s hashed nothing", level)
+		}
+		if rep.Locks || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "cannot lock") {
+			t.Errorf("a folder store must say it cannot lock: %v", rep.Notes)
+		}
+	}
+	rep := check(t, st, k, Full, func(o *Options) { o.Identities = k.identities })
+	expect(t, rep, "", "")
+}
+
+func TestFaultsInAFolder(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ func(t *testing.T, dir string) string // returns the object to be named
+		levels map[string]string                     // level → problem ("" = not seen there)
+	}{
+		{"flipped byte", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 1)
+			p, rel := firstPayload(t, b)
+			body, _ := os.ReadFile(p)
+			body[len(body)/2] ^= 0x40
+			os.WriteFile(p, body, 0o644)
+			return prefix + rel
+		}, map[string]string{List: "", Sample: "does not match the manifest", Full: "does not match the manifest"}},
+		{"truncated object", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 1)
+			p, rel := firstPayload(t, b)
+			os.Truncate(p, 100)
+			return prefix + rel
+		}, map[string]string{List: "size 100", Sample: "size 100", Full: "size 100"}},
+		{"missing object", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 2)
+			os.Remove(filepath.Join(b, "bag-info.txt"))
+			return prefix + "bag-info.txt"
+		}, map[string]string{List: "missing", Sample: "missing", Full: "missing"}},
+		{"missing bundle", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 2)
+			os.RemoveAll(b)
+			return prefix
+		}, map[string]string{List: "bundle missing", Sample: "bundle missing", Full: "bundle missing"}},
+		{"extra unsigned bundle", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 1)
+			exec.Command("cp", "-a", b, filepath.Join(filepath.Dir(b), "0099")).Run()
+			return strings.Replace(prefix, "0001", "0099", 1)
+		}, map[string]string{List: "not in any signed catalog", Sample: "not in any signed catalog", Full: "not in any signed catalog"}},
+		{"tag manifest not matching its signature", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 1)
+			p := filepath.Join(b, archive.TagManifest512)
+			body, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(body, []byte("bagit.txt"), []byte("bagit.txx"), 1), 0o644)
+			return prefix + archive.TagSignature
+		}, map[string]string{List: "signature does not verify", Sample: "signature does not verify", Full: "signature does not verify"}},
+		{"signature made with another key", func(t *testing.T, dir string) string {
+			b, prefix := bundleDir(t, dir, 1)
+			_, other, _ := ed25519.GenerateKey(rand.Reader)
+			body, _ := os.ReadFile(filepath.Join(b, archive.TagManifest512))
+			os.WriteFile(filepath.Join(b, archive.TagSignature), ed25519.Sign(other, body), 0o644)
+			return prefix + archive.TagSignature
+		}, map[string]string{List: "signature does not verify", Sample: "signature does not verify", Full: "signature does not verify"}},
+		{"catalog signed with another key", func(t *testing.T, dir string) string {
+			b, _ := bundleDir(t, dir, 1)
+			cat := filepath.Join(filepath.Dir(b), archive.CatalogFile)
+			_, other, _ := ed25519.GenerateKey(rand.Reader)
+			body, _ := os.ReadFile(cat)
+			os.WriteFile(cat+".sig", ed25519.Sign(other, body), 0o644)
+			rel, _ := filepath.Rel(dir, cat)
+			return filepath.ToSlash(rel)
+		}, map[string]string{List: "catalog does not verify", Sample: "catalog does not verify", Full: "catalog does not verify"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var k keys
+			dir, st := folderArchive(t, &k)
+			object := c.break_(t, dir)
+			for level, want := range c.levels {
+				expect(t, check(t, st, k, level, nil), object, want)
+			}
+		})
+	}
+}
+
+func TestReplacedCatalog(t *testing.T) {
+	var k keys
+	dir, st := folderArchive(t, &k)
+	// A second, valid run of the batch; its signed catalog copied over the first's.
+	write(t, config(st, k))
+	runs, _ := archive.ListRuns(context.Background(), st, "all")
+	a, b := archive.RunPrefix("all", runs[0].Run), archive.RunPrefix("all", runs[1].Run)
+	for _, f := range []string{archive.CatalogFile, archive.CatalogSig} {
+		body, _ := os.ReadFile(filepath.Join(dir, b+f))
+		os.Chmod(filepath.Join(dir, a+f), 0o644)
+		os.WriteFile(filepath.Join(dir, a+f), body, 0o644)
+	}
+	rep := check(t, st, k, List, nil)
+	expect(t, rep, a+archive.CatalogFile, "not the catalog of this run")
+}
+
+func TestKeyHolderFindsPlaintextAlteredBeforeEncryption(t *testing.T) {
+	k := newKeys(t)
+	st, _ := archive.NewFileStore(t.TempDir())
+	cfg := config(st, k)
+	cfg.TamperPlaintext = func(path string, plain []byte) {
+		if strings.HasPrefix(path, "data/MAKSE/") {
+			if i := bytes.Index(plain, []byte(`"SUMMA":"`)); i >= 0 {
+				plain[i+9] = '9'
+			}
+		}
+	}
+	write(t, cfg)
+	// Without the identity nothing is wrong: the ciphertext is what was signed.
+	expect(t, check(t, st, k, Full, nil), "", "")
+	rep := check(t, st, k, Sample, func(o *Options) { o.Identities = k.identities })
+	expect(t, rep, "data/MAKSE/", "altered before encryption")
+}
+
+func TestRestoreDrill(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var k keys
+	_, st := folderArchive(t, &k)
+	rep := check(t, st, k, Sample, func(o *Options) { o.Identities, o.Drill, o.Percent = k.identities, conn, 30 })
+	expect(t, rep, "", "")
+	if !strings.Contains(strings.Join(rep.Notes, " "), "restore drill") {
+		t.Errorf("no drill ran: %v", rep.Notes)
+	}
+	// A catalog whose counts disagree with the bundles (signed all the same).
+	bad, _ := archive.NewFileStore(t.TempDir())
+	cfg := config(bad, k)
+	cfg.TamperCatalog = func(c *archive.Catalog) {
+		for i := range c.Bundles {
+			s := c.Bundles[i].Tables["ISIK"]
+			if s.Rows > 0 {
+				s.Rows++
+				c.Bundles[i].Tables["ISIK"] = s
+			}
+		}
+	}
+	write(t, cfg)
+	rep = check(t, bad, k, List, func(o *Options) { o.Identities, o.Drill, o.Seed = k.identities, conn, 0 })
+	expect(t, rep, "", "restore drill failed")
+	var left int
+	conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'starmig_drill_%'").Scan(&left)
+	if left != 0 {
+		t.Errorf("%d drill schemas left behind", left)
+	}
+}
+
+// lockStore writes two objects of its bundles the wrong way round the
+// store's back: one in GOVERNANCE mode, one locked too briefly.
+type lockStore struct {
+	*archive.S3Store
+	client *minio.Client
+	bucket string
+}
+
+func (s lockStore) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, until time.Time) error {
+	switch {
+	case strings.HasSuffix(key, "0001/"+archive.BagitTxt):
+		_, err := s.client.PutObject(ctx, s.bucket, "star1/"+key, r, size, minio.PutObjectOptions{Mode: minio.Governance, RetainUntilDate: until})
+		return err
+	case strings.HasSuffix(key, "0001/"+archive.BagInfoTxt):
+		until = until.AddDate(-5, 0, 0)
+	}
+	return s.S3Store.Put(ctx, key, r, size, until)
+}
+
+func TestLocksOnMinIO(t *testing.T) {
+	s3 := testenv.MinIO(t)
+	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bucket := testenv.Name("verify-")
+	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := archive.NewS3Store(archive.S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: bucket, Prefix: "star1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKeys(t)
+	// A clean archive first, in its own batch.
+	clean := config(st, k)
+	clean.Batch = "clean"
+	write(t, clean)
+	for _, level := range []string{List, Sample, Full} {
+		rep := check(t, st, k, level, func(o *Options) { o.Batch = "clean" })
+		expect(t, rep, "", "")
+		if !rep.Locks {
+			t.Error("locks not checked on S3")
+		}
+	}
+	cfg := config(lockStore{st, client, bucket}, k)
+	write(t, cfg)
+	// A second version of one key.
+	runs, _ := archive.ListRuns(ctx, st, "all")
+	key := archive.RunPrefix("all", runs[0].Run) + "0002/" + archive.Manifest256
+	if _, err := client.PutObject(ctx, bucket, "star1/"+key, strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep := check(t, st, k, List, func(o *Options) { o.Batch = "all" })
+	prefix := archive.RunPrefix("all", runs[0].Run)
+	expect(t, rep, prefix+"0001/"+archive.BagitTxt, `retention mode "GOVERNANCE"`)
+	expect(t, rep, prefix+"0001/"+archive.BagInfoTxt, "the policy says at least 2036-11-21")
+	expect(t, rep, key, "2 versions")
+}
+
+func TestUnreachableStoreIsNotMissing(t *testing.T) {
+	st, _ := archive.NewS3Store(archive.S3Config{Endpoint: "127.0.0.1:1", AccessKey: "a", SecretKey: "b", Bucket: "x"})
+	k := newKeys(t)
+	_, err := Verify(context.Background(), Options{Store: st, Pub: k.pub, Level: List})
+	if !errors.Is(err, ErrCannotRun) {
+		t.Fatalf("unreachable store: %v, want ErrCannotRun", err)
+	}
+}
