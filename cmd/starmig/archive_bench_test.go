@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/verify"
 )
 
 // BenchmarkArchive measures, in one run on one generated STAR1
@@ -127,6 +130,27 @@ func BenchmarkArchive(b *testing.B) {
 			worst = max(worst, d)
 			read = max(read, r.BytesRead())
 		}
+		// Verification: full, and a 5% sample, against a plain parallel read
+		// of the same objects.
+		plainSecs, plainBytes := parallelRead(b, store, 8)
+		start = time.Now()
+		rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
+		fullSecs := time.Since(start).Seconds()
+		if err != nil || !rep.OK() {
+			b.Fatalf("verify full: %v %v", err, rep.Findings)
+		}
+		start = time.Now()
+		rep5, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Sample, Percent: 5, Seed: 1, Parallel: 8})
+		sampleSecs := time.Since(start).Seconds()
+		if err != nil || !rep5.OK() {
+			b.Fatalf("verify sample: %v", err)
+		}
+		b.ReportMetric(float64(plainBytes)/1e6/plainSecs, "plain-read-MB/s")
+		b.ReportMetric(float64(rep.BytesRead)/1e6/fullSecs, "verify-full-MB/s")
+		b.ReportMetric(100*(float64(rep.BytesRead)/fullSecs)/(float64(plainBytes)/plainSecs), "verify-full-%-of-plain-read")
+		b.ReportMetric(float64(rep5.BytesRead)/1e6/sampleSecs, "verify-sample5-MB/s")
+		b.ReportMetric(sampleSecs, "verify-sample5-s")
+
 		mb := float64(st.Bytes) / 1e6
 		b.ReportMetric(mb/archiveSecs, "archive-MB/s")
 		b.ReportMetric(mb/putSecs, "putobject-MB/s")
@@ -181,4 +205,41 @@ func (r *randomReader) Read(p []byte) (int, error) {
 		p[i] = byte(v >> (8 * (i % 8)))
 	}
 	return len(p), nil
+}
+
+// parallelRead reads every object of the store with n readers and nothing
+// else: the baseline of verification.
+func parallelRead(b *testing.B, st archive.Store, n int) (float64, int64) {
+	ctx := context.Background()
+	var keys []string
+	if err := st.List(ctx, "", func(o archive.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	work := make(chan string)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for k := range work {
+				rc, err := st.Get(ctx, k)
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				m, _ := io.CopyBuffer(io.Discard, rc, buf)
+				rc.Close()
+				total.Add(m)
+			}
+		}()
+	}
+	for _, k := range keys {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	return time.Since(start).Seconds(), total.Load()
 }
