@@ -38,7 +38,16 @@ type Digests struct {
 	SHA512 string `json:"sha512"`
 }
 
-// digester hashes what is written to it with both algorithms.
+// Digester hashes what is written to it with both algorithms, and counts
+// it.
+type Digester = digester
+
+// NewDigester returns an empty Digester.
+func NewDigester() *Digester { return newDigester() }
+
+// Len is how many bytes were written.
+func (d *digester) Len() int64 { return d.n }
+
 type digester struct {
 	s256, s512 hash.Hash
 	n          int64

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -102,7 +103,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	var bundles []*Bundle
 	want := map[string]Sum{}
 	for _, e := range cat.Bundles {
-		if o.Bundles != nil && !containsString(o.Bundles, e.ID) {
+		if o.Bundles != nil && !slices.Contains(o.Bundles, e.ID) {
 			continue
 		}
 		b, err := r.OpenBundle(ctx, e)
@@ -166,15 +167,6 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return &RestoreStats{Schema: o.Schema, Tables: got}, nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func addDecimal(a, b string) (string, error) {

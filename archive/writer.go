@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -895,7 +896,7 @@ func (w *Writer) writeTags(b *bundleState) error {
 		}
 		b.objects = append(b.objects, ObjectEntry{Path: p, Size: int64(len(body))})
 	}
-	slices.SortFunc(b.objects, func(x, y ObjectEntry) int { return cmpString(x.Path, y.Path) })
+	slices.SortFunc(b.objects, func(x, y ObjectEntry) int { return strings.Compare(x.Path, y.Path) })
 	entry := BundleEntry{
 		ID: b.id, Prefix: b.prefix, Objects: b.objects, Tables: sums(b.sums),
 		TagManifest: Digests{SHA256: digestOf(t256).SHA256, SHA512: digestOf(t512).SHA512},
@@ -904,16 +905,6 @@ func (w *Writer) writeTags(b *bundleState) error {
 	w.cat.Bundles = append(w.cat.Bundles, entry)
 	w.catMu.Unlock()
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Close finishes the last bundle and, when every bundle is stored, writes
@@ -937,7 +928,7 @@ func (w *Writer) Close() (Stats, error) {
 	for name, s := range sums(w.sums) {
 		w.cat.Tables[name] = s
 	}
-	slices.SortFunc(w.cat.Bundles, func(x, y BundleEntry) int { return cmpString(x.ID, y.ID) })
+	slices.SortFunc(w.cat.Bundles, func(x, y BundleEntry) int { return strings.Compare(x.ID, y.ID) })
 	if w.cfg.TamperCatalog != nil {
 		w.cfg.TamperCatalog(&w.cat)
 	}

@@ -2,6 +2,8 @@ package verify
 
 import (
 	"fmt"
+
+	"github.com/starmig/starmig/archive"
 	"io"
 	"strings"
 )
@@ -9,7 +11,7 @@ import (
 // WriteText writes the report for a terminal.
 func WriteText(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "Verification (%s) of %s: %d runs, %d bundles, %d objects listed, %d hashed, %s read.\n",
-		r.Level, r.Store, r.Runs, r.Bundles, r.Objects, r.Hashed, bytesText(r.BytesRead))
+		r.Level, r.Store, r.Runs, r.Bundles, r.Objects, r.Hashed, archive.HumanBytes(r.BytesRead))
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
@@ -34,7 +36,7 @@ func lockText(r *Report) string {
 func WriteMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "# Archive verification: %s\n\n", r.Level)
 	fmt.Fprintf(w, "| | |\n|---|---|\n| Store | %s |\n| Level | %s |\n| Seed | %d |\n| Key holder checks | %v |\n| Restore drill | %v |\n| Locks checked | %v |\n| Runs | %d |\n| Bundles | %d |\n| Objects | %d |\n| Objects hashed | %d |\n| Bytes read | %s |\n\n",
-		r.Store, r.Level, r.Seed, r.KeyHolder, r.Drill, r.Locks, r.Runs, r.Bundles, r.Objects, r.Hashed, bytesText(r.BytesRead))
+		r.Store, r.Level, r.Seed, r.KeyHolder, r.Drill, r.Locks, r.Runs, r.Bundles, r.Objects, r.Hashed, archive.HumanBytes(r.BytesRead))
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
@@ -46,16 +48,4 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, strings.ReplaceAll(f.Problem, "|", "\\|"))
 	}
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"math"
@@ -475,9 +473,9 @@ func checkTags(ctx context.Context, o Options, r run, b archive.BundleEntry, obj
 }
 
 func sha512hex(b []byte) string {
-	d := newHashes()
+	d := archive.NewDigester()
 	d.Write(b)
-	return d.hex512()
+	return d.Sum().SHA512
 }
 
 func sha256hex(b []byte) string {
@@ -661,7 +659,7 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 		return err
 	}
 	defer rc.Close()
-	h := newHashes()
+	h := archive.NewDigester()
 	var src io.Reader = io.TeeReader(rc, h)
 	var plainCheck func() error
 	var file archive.PayloadFile
@@ -720,7 +718,7 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 		finding("cannot be read: " + err.Error())
 		return nil
 	}
-	atomic.AddInt64(&rep.BytesRead, h.n)
+	atomic.AddInt64(&rep.BytesRead, h.Len())
 	want, payload := it.bc.manifest[it.path]
 	if !payload {
 		want = it.bc.tags[it.path]
@@ -730,11 +728,11 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 		if it.path != archive.TagManifest256 && it.path != archive.TagManifest512 && it.path != archive.TagSignature {
 			finding("in no manifest")
 		}
-	case h.hex256() != want[0] || h.hex512() != want[1]:
-		finding(fmt.Sprintf("content does not match the manifest (SHA-256 %s, SHA-512 %s…)", h.hex256(), h.hex512()[:16]))
+	case h.Sum().SHA256 != want[0] || h.Sum().SHA512 != want[1]:
+		finding(fmt.Sprintf("content does not match the manifest (SHA-256 %s, SHA-512 %s…)", h.Sum().SHA256, h.Sum().SHA512[:16]))
 	}
-	if h.n != it.size {
-		finding(fmt.Sprintf("read %d bytes, the catalog says %d", h.n, it.size))
+	if h.Len() != it.size {
+		finding(fmt.Sprintf("read %d bytes, the catalog says %d", h.Len(), it.size))
 	}
 	return nil
 }
@@ -787,24 +785,6 @@ func bagChecks(ctx context.Context, o Options, bc *bundleCheck, objects map[stri
 	}
 	return nil
 }
-
-// hashes computes SHA-256 and SHA-512 of what is written, and counts it.
-type hashes struct {
-	s256, s512 hash.Hash
-	n          int64
-}
-
-func newHashes() *hashes { return &hashes{s256: sha256.New(), s512: sha512.New()} }
-
-func (h *hashes) Write(p []byte) (int, error) {
-	h.s256.Write(p)
-	h.s512.Write(p)
-	h.n += int64(len(p))
-	return len(p), nil
-}
-
-func (h *hashes) hex256() string { return hex.EncodeToString(h.s256.Sum(nil)) }
-func (h *hashes) hex512() string { return hex.EncodeToString(h.s512.Sum(nil)) }
 
 // drill restores the bundles of the sample (or, at list level, one bundle
 // the seed picks) of each run into a scratch schema, which Restore checks
