@@ -105,16 +105,7 @@ func openSnap(t testing.TB, path string) (extract.Snapshot, extract.Source) {
 func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
 	t.Helper()
 	ctx := context.Background()
-	src, err := extract.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap, _ := openSnap(t, path)
 	w, err := NewWriter(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,16 +131,7 @@ func sourceRows(t testing.TB, path string, table extract.Table) []string {
 func sourceRowsAs(t testing.TB, path string, table extract.Table, numeric bool) []string {
 	t.Helper()
 	ctx := context.Background()
-	src, err := extract.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap, _ := openSnap(t, path)
 	var out []string
 	if err := snap.Scan(ctx, table, nil, nil, func(r extract.Row) error {
 		for i, c := range table.Columns {

@@ -673,7 +673,7 @@ func (w *Writer) queueUpload(b *bundleState, path string, u upload, d Digests) e
 	u.key = b.prefix + path
 	u.bundle = b
 	b.mu.Lock()
-	if path != "" && len(path) > 5 && path[:5] == "data/" {
+	if strings.HasPrefix(path, "data/") {
 		b.payload[path] = d
 	}
 	b.objects = append(b.objects, ObjectEntry{Path: path, Size: u.size})
@@ -866,11 +866,9 @@ func (w *Writer) writeTags(b *bundleState) error {
 		return err
 	}
 	var total int64
-	for p := range b.payload {
-		for _, o := range b.objects {
-			if o.Path == p {
-				total += o.Size
-			}
+	for _, o := range b.objects {
+		if strings.HasPrefix(o.Path, "data/") {
+			total += o.Size
 		}
 	}
 	m256 := manifestText(b.payload, false)

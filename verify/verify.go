@@ -617,9 +617,19 @@ func sample(all []item, o Options) []item {
 	if len(all) == 0 {
 		return nil
 	}
-	order := slices.Clone(all)
-	rank := func(it item) string { return sha256hex([]byte(it.bc.entry.Prefix + it.path)) }
-	slices.SortFunc(order, func(a, b item) int { return strings.Compare(rank(a), rank(b)) })
+	type ranked struct {
+		rank string
+		it   item
+	}
+	rs := make([]ranked, len(all))
+	for i, it := range all {
+		rs[i] = ranked{sha256hex([]byte(it.bc.entry.Prefix + it.path)), it}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return strings.Compare(a.rank, b.rank) })
+	order := make([]item, len(rs))
+	for i, r := range rs {
+		order[i] = r.it
+	}
 	var per int
 	if o.Percent > 0 {
 		per = int(math.Ceil(float64(len(order)) * o.Percent / 100))

@@ -40,22 +40,8 @@ import (
 //
 //     go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
 func BenchmarkArchive(b *testing.B) {
-	persons := 100_000
-	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
-		var err error
-		if persons, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "starmig-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
+	persons, dir, bin := benchSetup(b)
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "starmig")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
 	db := filepath.Join(dir, "star1.db")
 	if out, err := exec.Command(bin, "gen", "-q", "--out", db, "--persons", strconv.Itoa(persons), "--seed", "1", "--as-of", "2026-11-01").CombinedOutput(); err != nil {
 		b.Fatalf("gen: %v %s", err, out)

@@ -236,3 +236,40 @@ func parseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// readerFlags are the flags every command that reads an archive has:
+// where it is, and the keys of the reader's role.
+type readerFlags struct {
+	from string
+	keys keyFlags
+}
+
+func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
+	f.StringVar(&r.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	r.keys.addDir(f)
+	f.StringVar(&r.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
+	f.StringVar(&r.keys.identity, "identity", "", identityHelp+" (default: $STARMIG_IDENTITY)")
+}
+
+// open opens the archive's store and reads the signing public key.
+func (r *readerFlags) open() (archive.Store, ed25519.PublicKey, error) {
+	from := orEnv(r.from, "STARMIG_ARCHIVE")
+	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+		return nil, nil, err
+	}
+	st, err := archive.OpenStore(from, os.Getenv)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	pub, err := r.keys.readSigningPub()
+	return st, pub, err
+}
+
+// operatorName is who is on record for a retrieval or restore: the flag,
+// else $STARMIG_OPERATOR, else the OS user.
+func operatorName(flag string) string {
+	if op := orEnv(flag, "STARMIG_OPERATOR"); op != "" {
+		return op
+	}
+	return osUser()
+}

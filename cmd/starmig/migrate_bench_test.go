@@ -34,24 +34,10 @@ import (
 //	go run ./internal/testenv/withservices -- go test -run '^$' -bench Migrate -benchtime 1x -timeout 2h ./cmd/starmig
 func BenchmarkMigrate(b *testing.B) {
 	testenv.PostgresServer(b)
-	persons := 100_000
-	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
-		var err error
-		if persons, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "starmig-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
+	persons, dir, bin := benchSetup(b)
 	defer os.RemoveAll(dir)
 	if err := os.Chmod(dir, 0o755); err != nil { // the server reads the COPY files
 		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "starmig")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
 	}
 	db := filepath.Join(dir, "star1.db")
 	out, err := exec.Command(bin, "gen", "--json", "--out", db, "--persons", strconv.Itoa(persons), "--seed", "1", "--as-of", "2026-11-01").Output()
@@ -161,4 +147,26 @@ func schemaDB(b *testing.B) string {
 		b.Fatal(stderr)
 	}
 	return dsn
+}
+
+// benchSetup reads the benchmark size (STARMIG_BENCH_PERSONS, default
+// 100 000 persons), makes a working folder and builds the binary into it.
+func benchSetup(b *testing.B) (persons int, dir, bin string) {
+	persons = 100_000
+	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
+		var err error
+		if persons, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "starmig-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin = filepath.Join(dir, "starmig")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	return persons, dir, bin
 }

@@ -16,8 +16,8 @@ import (
 )
 
 type restoreOptions struct {
-	from, to, batch, kov, schema, reason, operator string
-	keys                                           keyFlags
+	to, batch, kov, schema, reason, operator string
+	reader                                   readerFlags
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -40,36 +40,26 @@ The restore is put on record in the audit log.`,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	o.reader.add(f, "age identity file")
 	f.StringVar(&o.to, "to", "", "PostgreSQL URL to restore into (default: $STARMIG_RESTORE_TARGET)")
 	f.StringVar(&o.batch, "batch", "", "batch to restore (default: the only batch in the archive)")
 	f.StringVar(&o.kov, "kov", "", "municipality codes to keep, comma-separated (default: all)")
 	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create")
 	f.StringVar(&o.reason, "reason", "restore", "why (goes into the audit log)")
 	f.StringVar(&o.operator, "operator", "", "who restores (default: $STARMIG_OPERATOR, else the OS user)")
-	o.keys.addDir(f)
-	f.StringVar(&o.keys.identity, "identity", "", "age identity file (default: $STARMIG_IDENTITY)")
-	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
 	return cmd
 }
 
 func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
-	from, to := orEnv(o.from, "STARMIG_ARCHIVE"), secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
-	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
-		return err
-	}
+	to := secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
 	if err := requireFlag("to", to.Reveal(), "STARMIG_RESTORE_TARGET"); err != nil {
 		return err
 	}
-	st, err := archive.OpenStore(from, os.Getenv)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	pub, err := o.keys.readSigningPub()
+	st, pub, err := o.reader.open()
 	if err != nil {
 		return err
 	}
-	ids, err := o.keys.readIdentities()
+	ids, err := o.reader.keys.readIdentities()
 	if err != nil {
 		return err
 	}
@@ -101,10 +91,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err != nil {
 		return err
 	}
-	operator := orEnv(o.operator, "STARMIG_OPERATOR")
-	if operator == "" {
-		operator = osUser()
-	}
+	operator := operatorName(o.operator)
 	host, _ := os.Hostname()
 	audit, err := archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
 		Time: start.UTC(), Operator: operator, OSUser: osUser(), Host: host, Action: "restore",

@@ -20,8 +20,8 @@ import (
 )
 
 type retrieveOptions struct {
-	from, batch, person, isikID, proceeding, reason, out, operator string
-	keys                                                           keyFlags
+	batch, person, isikID, proceeding, reason, out, operator string
+	reader                                                   readerFlags
 }
 
 func newRetrieveCommand(g *globalOptions) *cobra.Command {
@@ -45,7 +45,8 @@ It writes retrieval.json, retrieval.md and the documents into --out.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRetrieve(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	o.reader.add(f, "age identity file")
+	f.StringVar(&o.reader.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
 	f.StringVar(&o.batch, "batch", "", "only this batch (default: the newest run of every batch)")
 	f.StringVar(&o.person, "person", "", "personal code (ISIKUKOOD)")
 	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
@@ -53,10 +54,6 @@ It writes retrieval.json, retrieval.md and the documents into --out.`,
 	f.StringVar(&o.reason, "reason", "", "why the records are needed (required; goes into the audit log)")
 	f.StringVar(&o.out, "out", "", "folder for retrieval.json, retrieval.md and documents (default: ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
-	o.keys.addDir(f)
-	f.StringVar(&o.keys.identity, "identity", "", "age identity file (default: $STARMIG_IDENTITY)")
-	f.StringVar(&o.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
-	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
 	return cmd
 }
 
@@ -68,10 +65,6 @@ func osUser() string {
 }
 
 func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error {
-	from := orEnv(o.from, "STARMIG_ARCHIVE")
-	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
-		return err
-	}
 	if err := requireFlag("reason", o.reason, ""); err != nil {
 		return err
 	}
@@ -96,19 +89,15 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	if n != 1 {
 		return usageError("give exactly one of --person, --isik-id, --proceeding")
 	}
-	st, err := archive.OpenStore(from, os.Getenv)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	pub, err := o.keys.readSigningPub()
+	st, pub, err := o.reader.open()
 	if err != nil {
 		return err
 	}
-	ids, err := o.keys.readIdentities()
+	ids, err := o.reader.keys.readIdentities()
 	if err != nil {
 		return err
 	}
-	ik, err := o.keys.readIndexKey()
+	ik, err := o.reader.keys.readIndexKey()
 	if err != nil {
 		return err
 	}
@@ -178,10 +167,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, id
 	if err != nil {
 		return nil, 0, err
 	}
-	res := &archive.RetrievalResult{Query: q.String(), Reason: reason, Operator: orEnv(operator, "STARMIG_OPERATOR"), Time: now.UTC()}
-	if res.Operator == "" {
-		res.Operator = osUser()
-	}
+	res := &archive.RetrievalResult{Query: q.String(), Reason: reason, Operator: operatorName(operator), Time: now.UTC()}
 	rows := 0
 	for _, f := range found {
 		rows += f.Rows()

@@ -17,12 +17,12 @@ import (
 )
 
 type verifyOptions struct {
-	from, batch, level, report, drill string
-	percent                           float64
-	budget                            string
-	seed                              int64
-	parallel                          int
-	keys                              keyFlags
+	batch, level, report, drill string
+	percent                     float64
+	budget                      string
+	seed                        int64
+	parallel                    int
+	reader                      readerFlags
 }
 
 func newVerifyCommand(g *globalOptions) *cobra.Command {
@@ -58,7 +58,7 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	o.reader.add(f, "age identity, for the key holders' checks")
 	f.StringVar(&o.batch, "batch", "", "only this batch (default: every batch)")
 	f.StringVar(&o.level, "level", "list", "list, sample or full")
 	f.Float64Var(&o.percent, "sample", 0, "percentage of payload objects to hash at level sample (default 5)")
@@ -67,22 +67,11 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
 	f.StringVar(&o.report, "report", "", "also write the report as Markdown to this file")
 	f.StringVar(&o.drill, "restore-drill", "", "PostgreSQL URL of a scratch database for a restore drill (needs --identity)")
-	o.keys.addDir(f)
-	f.StringVar(&o.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
-	f.StringVar(&o.keys.identity, "identity", "", "age identity, for the key holders' checks (default: $STARMIG_IDENTITY)")
 	return cmd
 }
 
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
-	from := orEnv(o.from, "STARMIG_ARCHIVE")
-	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
-		return err
-	}
-	st, err := archive.OpenStore(from, os.Getenv)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	pub, err := o.keys.readSigningPub()
+	st, pub, err := o.reader.open()
 	if err != nil {
 		return err
 	}
@@ -102,7 +91,7 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 	}
 	// The identity only when asked for by flag or variable: --keys alone
 	// gives an operator no more than the public key.
-	if p := orEnv(o.keys.identity, "STARMIG_IDENTITY"); p != "" {
+	if p := orEnv(o.reader.keys.identity, "STARMIG_IDENTITY"); p != "" {
 		if opts.Identities, err = archive.ReadIdentities(p); err != nil {
 			return err
 		}
