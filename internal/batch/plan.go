@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 )
 
 const planChunk = 10000
+
+var errStopped = errors.New("batch: stopped") // replaced by the error that stopped it
 
 // narrow lists a table's columns without its LOBs: pass 1 reads only what
 // the rules look at, and leaves CLOBs and BLOBs for the load.
@@ -28,10 +31,45 @@ func narrow(t extract.Table) (names []string, positions []int) {
 }
 
 // plan is pass 1: every row of every table, mapped on its narrow columns,
-// becomes a row of its plan table with the rule it breaks on its own.
-func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
+// becomes a row of its plan table with the rule it breaks on its own. The
+// COPY of one chunk runs while the next is read and mapped.
+func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) (err error) {
 	if err := load.CreatePlan(ctx, conn, runID); err != nil {
 		return err
+	}
+	type chunk struct {
+		pt   load.PlanTable
+		rows [][]any
+	}
+	chunks := make(chan chunk, 1)
+	copied := make(chan error, 1)
+	failed := make(chan struct{}) // closed when a COPY fails
+	go func() {
+		var err error
+		for c := range chunks {
+			if err == nil {
+				if err = load.CopyPlan(ctx, conn, runID, c.pt, c.rows); err != nil {
+					close(failed)
+				}
+			}
+		}
+		copied <- err
+	}()
+	defer func() {
+		close(chunks)
+		if cerr := <-copied; cerr != nil {
+			err = cerr // the cause; the scan stopped because of it
+		}
+	}()
+	send := func(c chunk) error {
+		select {
+		case chunks <- c:
+			return nil
+		case <-failed:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	for _, mt := range mapping.Tables {
 		t, err := extract.TableByName(mt.Star1)
@@ -41,7 +79,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		pt, _ := load.PlanFor(mt.Star1)
 		names, pos := narrow(t)
 		full := make(extract.Row, len(t.Columns))
-		var rows [][]any
+		rows := make([][]any, 0, planChunk)
 		var n int64
 		err = snap.Scan(ctx, t, names, nil, func(r extract.Row) error {
 			clear(full)
@@ -53,10 +91,10 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 			n++
 			faultpoint.Hit("extract")
 			if len(rows) == planChunk {
-				if err := load.CopyPlan(ctx, conn, runID, pt, rows); err != nil {
+				if err := send(chunk{pt, rows}); err != nil {
 					return err
 				}
-				rows = rows[:0]
+				rows = make([][]any, 0, planChunk)
 				o.Progress("plan", t.Name, n)
 			}
 			return nil
@@ -64,8 +102,10 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		if err != nil {
 			return err
 		}
-		if err := load.CopyPlan(ctx, conn, runID, pt, rows); err != nil {
-			return err
+		if len(rows) > 0 {
+			if err := send(chunk{pt, rows}); err != nil {
+				return err
+			}
 		}
 		o.Progress("plan", t.Name, n)
 		o.Log.Info("planned", "table", t.Name, "rows", n)
