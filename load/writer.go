@@ -75,17 +75,21 @@ type Stats struct {
 // rejects is split until the rows at fault are found; each is quarantined
 // with the database's error, and the rest is written.
 //
-// Chunks are written by a goroutine of the Writer's, so that the caller maps
-// the next chunk while the database takes the last one.
+// Chunks are written by goroutines of the Writer's, one per connection, so
+// that the caller maps the next chunk while the database takes the last
+// ones. Chunks of one table are independent of each other (a row's parents
+// are in tables written before it), so they may commit in any order; a run
+// killed with some committed and some not is completed by the next run as
+// any other.
 type Writer struct {
-	conn  *pgx.Conn
-	runID int64
-	batch string
-	table mapping.Table
-	items []Item
-	size  int
-	jobs  chan job
-	ended chan struct{}
+	runID    int64
+	batch    string
+	table    mapping.Table
+	items    []Item
+	size     int
+	jobs     chan job
+	inflight sync.WaitGroup // chunks handed over and not yet written
+	ended    sync.WaitGroup // the goroutines
 
 	mu       sync.Mutex // guards what follows, shared with the goroutine
 	stats    map[string]*Stats
@@ -96,7 +100,6 @@ type Writer struct {
 type job struct {
 	t     mapping.Table
 	items []Item
-	ack   chan error // nil: no one waits
 }
 
 const (
@@ -104,8 +107,12 @@ const (
 	chunkBytes = 32 << 20
 )
 
-// NewWriter prepares a connection for writing a run.
-func NewWriter(ctx context.Context, conn *pgx.Conn, runID int64, batch string) (*Writer, error) {
+// NewWriter prepares connections for writing a run: chunks are written on
+// all of them at once.
+func NewWriter(ctx context.Context, conns []*pgx.Conn, runID int64, batch string) (*Writer, error) {
+	if len(conns) == 0 {
+		return nil, errors.New("load: a writer needs a connection")
+	}
 	var b strings.Builder
 	b.WriteString(`CREATE TEMP TABLE IF NOT EXISTS rm_stage (LIKE migration.row_map) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DELETE ROWS;
@@ -113,29 +120,33 @@ CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DE
 	for _, t := range mapping.Tables {
 		fmt.Fprintf(&b, "CREATE TEMP TABLE IF NOT EXISTS upd_%s (LIKE star2.%s, expect_hash text) ON COMMIT DELETE ROWS;\n", t.Star2, t.Star2)
 	}
-	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
-		return nil, fmt.Errorf("load: prepare writer: %w", err)
+	for _, conn := range conns {
+		if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+			return nil, fmt.Errorf("load: prepare writer: %w", err)
+		}
 	}
-	w := &Writer{conn: conn, runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
-		jobs: make(chan job, 1), ended: make(chan struct{})}
-	go w.run(ctx)
+	w := &Writer{runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
+		jobs: make(chan job, 1)}
+	for _, conn := range conns {
+		w.ended.Add(1)
+		go w.run(ctx, conn)
+	}
 	return w, nil
 }
 
-func (w *Writer) run(ctx context.Context) {
-	defer close(w.ended)
+func (w *Writer) run(ctx context.Context, conn *pgx.Conn) {
+	defer w.ended.Done()
 	for j := range w.jobs {
-		err := w.failed()
-		if err == nil && len(j.items) > 0 {
-			if err = w.write(ctx, j.t, j.items); err != nil {
+		if w.failed() == nil {
+			if err := w.write(ctx, conn, j.t, j.items); err != nil {
 				w.mu.Lock()
-				w.err = err
+				if w.err == nil {
+					w.err = err
+				}
 				w.mu.Unlock()
 			}
 		}
-		if j.ack != nil {
-			j.ack <- err
-		}
+		w.inflight.Done()
 	}
 }
 
@@ -145,10 +156,10 @@ func (w *Writer) failed() error {
 	return w.err
 }
 
-// Close ends the Writer's goroutine; Flush first to write what is queued.
+// Close ends the Writer's goroutines; Flush first to write what is queued.
 func (w *Writer) Close() {
 	close(w.jobs)
-	<-w.ended
+	w.ended.Wait()
 }
 
 // Rejected reports whether the database refused a row of a STAR1 table in
@@ -196,13 +207,23 @@ func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
 		if err := w.failed(); err != nil {
 			return err
 		}
-		select {
-		case w.jobs <- job{t: w.table, items: w.items}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := w.hand(ctx); err != nil {
+			return err
 		}
-		w.items, w.size = nil, 0
 	}
+	return nil
+}
+
+// hand gives the queued items to the goroutines.
+func (w *Writer) hand(ctx context.Context) error {
+	w.inflight.Add(1)
+	select {
+	case w.jobs <- job{t: w.table, items: w.items}:
+	case <-ctx.Done():
+		w.inflight.Done()
+		return ctx.Err()
+	}
+	w.items, w.size = nil, 0
 	return nil
 }
 
@@ -218,19 +239,18 @@ func (w *Writer) CountUnchanged(table, outcome string) {
 // Flush writes the queued items and waits until every chunk handed over
 // is written.
 func (w *Writer) Flush(ctx context.Context) error {
-	ack := make(chan error, 1)
-	select {
-	case w.jobs <- job{t: w.table, items: w.items, ack: ack}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if len(w.items) > 0 {
+		if err := w.hand(ctx); err != nil {
+			return err
+		}
 	}
-	w.items, w.size = nil, 0
-	return <-ack
+	w.inflight.Wait()
+	return w.failed()
 }
 
 // write commits items in one transaction, or splits them on a data error.
-func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error {
-	res, err := w.tx(ctx, t, items)
+func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, items []Item) error {
+	res, err := w.tx(ctx, conn, t, items)
 	if err == nil {
 		w.count(t.Star1, items, res)
 		return nil
@@ -241,10 +261,10 @@ func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error
 	}
 	if len(items) > 1 {
 		half := len(items) / 2
-		if err := w.write(ctx, t, items[:half]); err != nil {
+		if err := w.write(ctx, conn, t, items[:half]); err != nil {
 			return err
 		}
-		return w.write(ctx, t, items[half:])
+		return w.write(ctx, conn, t, items[half:])
 	}
 	// The row at fault: keep it, quarantined with the database's words.
 	it := items[0]
@@ -267,7 +287,7 @@ func (w *Writer) write(ctx context.Context, t mapping.Table, items []Item) error
 	if it.Original == nil && it.OriginalOf != nil {
 		it.Original = it.OriginalOf()
 	}
-	return w.write(ctx, t, []Item{it})
+	return w.write(ctx, conn, t, []Item{it})
 }
 
 // PGValues replaces each uuid.UUID in vals with a pgtype.UUID, in place:
@@ -295,9 +315,9 @@ type txResult struct {
 	hashes    map[uuid.UUID]string
 }
 
-func (w *Writer) tx(ctx context.Context, t mapping.Table, items []Item) (txResult, error) {
+func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items []Item) (txResult, error) {
 	res := txResult{conflicts: map[uuid.UUID]bool{}, hashes: map[uuid.UUID]string{}}
-	tx, err := w.conn.Begin(ctx)
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return res, fmt.Errorf("load: begin: %w", err)
 	}

@@ -24,7 +24,7 @@ type migrateOptions struct {
 	source, target, mappings, batch, asOf, kov, report string
 	archive                                            string
 	writer                                             writerFlags
-	liveYears                                          int
+	liveYears, writers                                 int
 	allowUnmapped                                      bool
 }
 
@@ -54,6 +54,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default: $STARMIG_AS_OF, else today)")
 	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
+	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
 	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping")
 	f.StringVar(&o.report, "report", "", "write the reconciliation as Markdown to this file")
 	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
@@ -103,6 +104,18 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if years < 0 {
 		return usageError("--live-years %d: must not be negative", years)
 	}
+	writers := o.writers
+	if writers == 0 {
+		writers = batch.DefaultWriters
+		if v := os.Getenv("STARMIG_WRITERS"); v != "" {
+			if writers, err = strconv.Atoi(v); err != nil {
+				return usageError("$STARMIG_WRITERS %q: want a whole number", v)
+			}
+		}
+	}
+	if writers < 1 {
+		return usageError("--writers %d: want at least 1", writers)
+	}
 	var kovs []string
 	for _, k := range strings.Split(orEnv(o.kov, "STARMIG_KOV"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -121,7 +134,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	prog := g.phaseProgress()
 	sum, err := batch.Migrate(cmd.Context(), batch.Options{
 		Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, AsOf: asOf, LiveYears: years,
-		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report, Archive: ac,
+		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report, Archive: ac, Writers: writers,
 	})
 	prog.finish()
 	var pre *batch.PreflightError

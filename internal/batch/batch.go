@@ -37,10 +37,17 @@ type Options struct {
 	Log           *slog.Logger
 	// Progress, when set, hears how far each phase and table is.
 	Progress func(phase, table string, rows int64)
+	// Writers is the number of connections the load writes on at once
+	// (0: DefaultWriters).
+	Writers int
 	// Archive, when set, also writes every STAR1 row into an archive run
 	// from the same snapshot and the same read as the load.
 	Archive *archive.Config
 }
+
+// DefaultWriters is how many connections the load writes on when
+// Options do not say.
+const DefaultWriters = 2
 
 // Summary says what a run did.
 type Summary struct {
@@ -243,7 +250,22 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 			return sum, err
 		}
 	}
-	w, err := load.NewWriter(ctx, conn, runID, o.Batch)
+	conns := []*pgx.Conn{conn}
+	if o.Writers <= 0 {
+		o.Writers = DefaultWriters
+	}
+	for len(conns) < o.Writers {
+		c, err := connect(ctx, o.Target)
+		if err != nil {
+			if aw != nil {
+				aw.Abort(err)
+			}
+			return sum, err
+		}
+		defer c.Close(context.Background())
+		conns = append(conns, c)
+	}
+	w, err := load.NewWriter(ctx, conns, runID, o.Batch)
 	if err != nil {
 		if aw != nil {
 			aw.Abort(err)
