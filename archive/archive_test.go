@@ -189,3 +189,62 @@ func TestKeysGen(t *testing.T) {
 		t.Error("signing.pub is not the public half of signing.key")
 	}
 }
+
+// An amount that is not one stops the run with an error naming the row,
+// the column and the value, from a later call or from Close, and leaves no
+// catalog: nothing looks whole.
+func TestBadAmountStopsTheRunNamingTheRow(t *testing.T) {
+	ctx := context.Background()
+	k := testKeys(t)
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWriter(ctx, config(st, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := extract.TableByName("MAKSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Table(tab); err != nil {
+		t.Fatal(err)
+	}
+	row := func(id int64, amount string) extract.Row {
+		r := make(extract.Row, len(tab.Columns))
+		r[0] = id
+		for i, c := range tab.Columns {
+			if c.Kind == extract.Decimal {
+				r[i] = amount
+			}
+		}
+		return r
+	}
+	for i := range int64(1000) {
+		amount := "12.50"
+		if i == 300 {
+			amount = "12,50x"
+		}
+		if err = w.Row(row(i, amount)); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		_, err = w.Close()
+	} else {
+		w.Abort(err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "MAKSE 300") || !strings.Contains(err.Error(), `"12,50x"`) {
+		t.Fatalf("error %v, want one naming MAKSE 300 and its amount", err)
+	}
+	runs, err := ListRuns(ctx, st, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Complete {
+			t.Fatalf("run %s looks whole", r.Run)
+		}
+	}
+}

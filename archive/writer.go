@@ -122,7 +122,14 @@ type Writer struct {
 	cat    Catalog
 	catMu  sync.Mutex
 
-	// the producer's state
+	// the caller's side: rows are handed to the encoder in batches
+	tables  map[string]bool
+	current bool // a table has started
+	pending []extract.Row
+	inQ     chan encodeMsg
+	inDone  chan struct{}
+
+	// the encoder's state
 	table      extract.Table
 	sums       map[string]*tableSum
 	bundle     *bundleState
@@ -151,6 +158,16 @@ type Stats struct {
 	Rows    int64
 	Bytes   int64 // stored bytes, every object
 }
+
+// encodeMsg is what the caller hands the encoder: the start of a table,
+// or rows of the current one.
+type encodeMsg struct {
+	table *extract.Table
+	rows  []extract.Row
+}
+
+// encodeBatch is how many rows the caller hands over at once.
+const encodeBatch = 256
 
 type tableSum struct {
 	rows  int64
@@ -289,6 +306,9 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 			RetainUntil: cfg.RetainUntil.UTC().Truncate(time.Second), Locked: cfg.Store.Locks(),
 			Recipients: recipients, Tables: map[string]Sum{}, Abandoned: abandoned,
 		},
+		tables:    map[string]bool{},
+		inQ:       make(chan encodeMsg, 4),
+		inDone:    make(chan struct{}),
 		sums:      map[string]*tableSum{},
 		mac:       hmac.New(sha256.New, cfg.IndexKey),
 		reference: map[string][]byte{},
@@ -297,6 +317,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		encDone:   make(chan struct{}),
 		uploads:   make(chan upload, 2),
 	}
+	go w.encoder()
 	for range runtime.GOMAXPROCS(0) {
 		go w.compressor()
 	}
@@ -331,24 +352,89 @@ func (w *Writer) Table(t extract.Table) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	if _, seen := w.sums[t.Name]; seen {
+	if w.tables[t.Name] {
 		return fmt.Errorf("archive: table %s archived twice in one run", t.Name)
 	}
-	w.endPart()
-	w.table = t
-	w.sums[t.Name] = &tableSum{money: map[string]mapping.Cents{}}
-	return nil
+	w.tables[t.Name] = true
+	w.current = true
+	if err := w.hand(); err != nil {
+		return err
+	}
+	return w.send(encodeMsg{table: &t})
 }
 
 // Row archives one row of the current table, its values in column order.
+// The row is encoded, indexed and summed on the Writer's own goroutine, so
+// the caller reads the next rows meanwhile; an error there (an amount that
+// is not one) comes back from a later call, at the latest from Close.
 func (w *Writer) Row(r extract.Row) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	t := w.table
-	if t.Name == "" {
+	if !w.current {
 		return errors.New("archive: a row before its table")
 	}
+	w.pending = append(w.pending, append(extract.Row(nil), r...))
+	if len(w.pending) >= encodeBatch {
+		return w.hand()
+	}
+	return nil
+}
+
+// hand gives the pending rows to the encoder.
+func (w *Writer) hand() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	err := w.send(encodeMsg{rows: w.pending})
+	w.pending = make([]extract.Row, 0, encodeBatch)
+	return err
+}
+
+func (w *Writer) send(m encodeMsg) error {
+	select {
+	case w.inQ <- m:
+		return nil
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
+}
+
+// encoder runs the caller's rows through encodeRow, in order.
+func (w *Writer) encoder() {
+	defer close(w.inDone)
+	for m := range w.inQ {
+		if w.failed() != nil {
+			continue
+		}
+		if m.table != nil {
+			w.endPart()
+			w.table = *m.table
+			w.sums[w.table.Name] = &tableSum{money: map[string]mapping.Cents{}}
+			continue
+		}
+		for _, r := range m.rows {
+			if err := w.encodeRow(r); err != nil {
+				w.fail(err)
+				break
+			}
+		}
+	}
+}
+
+// stopEncoder hands over what is pending and waits for the encoder to take
+// it all.
+func (w *Writer) stopEncoder() {
+	if w.failed() == nil {
+		_ = w.hand() // an error is the run's: failed() reports it
+	}
+	close(w.inQ)
+	<-w.inDone
+}
+
+// encodeRow appends one row to the current block, indexes it and sums it.
+func (w *Writer) encodeRow(r extract.Row) error {
+	t := w.table
 	if w.bundle == nil {
 		w.startBundle()
 	}
@@ -913,6 +999,7 @@ func (w *Writer) Close() (Stats, error) {
 		return Stats{}, errors.New("archive: writer closed twice")
 	}
 	w.closed = true
+	w.stopEncoder()
 	w.endBundle()
 	close(w.orderQ)
 	<-w.encDone
@@ -965,6 +1052,7 @@ func (w *Writer) Abort(cause error) {
 		cause = errors.New("archive: run aborted")
 	}
 	w.cancel(cause)
+	w.stopEncoder()
 	close(w.orderQ)
 	<-w.encDone
 	close(w.uploads)
