@@ -300,3 +300,21 @@ func TestBatchSeesNoHalfChange(t *testing.T) {
 	}
 	t.Logf("writer committed %d pairs during the batch; the batch saw %d", pairs.Load(), procs)
 }
+
+// Chunks written on several connections at once commit in any order; the
+// result is the same as on one.
+func TestWritersDoNotChangeTheResult(t *testing.T) {
+	path, maps := star1(t, 1500, 23, nil)
+	ctx := context.Background()
+	var digests []map[string]string
+	for _, n := range []int{1, 4} {
+		dsn, conn := target(t)
+		o := options(path, maps, dsn)
+		o.Writers = n
+		if _, err := Migrate(ctx, o); err != nil {
+			t.Fatalf("%d writers: %v", n, err)
+		}
+		digests = append(digests, Digest(t, conn))
+	}
+	sameDigest(t, "4 writers against 1", digests[0], digests[1])
+}
