@@ -293,7 +293,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, err
 	}
 	faultpoint.Hit("reconcile")
-	rep, err := reconcile(ctx, conn, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
+	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
 	if err != nil {
 		return sum, err
 	}

@@ -176,19 +176,44 @@ type booked struct {
 }
 
 // reconcile checks the accounting identity of every STAR1 table against the
-// bookkeeping, and STAR2 against the bookkeeping.
-func reconcile(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
+// bookkeeping, and STAR2 against the bookkeeping. The STAR2 check of one
+// table runs on the second connection while the next table's identity is
+// checked; findings are reported in table order all the same.
+func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
 	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov, Findings: []Finding{}}
+	var parts []*Report // per table: the identity's findings, then STAR2's
+	var checking chan error
+	wait := func() error {
+		if checking == nil {
+			return nil
+		}
+		err := <-checking
+		checking = nil
+		return err
+	}
 	for _, mt := range mapping.Tables {
 		tr := &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}}
 		rep.Tables = append(rep.Tables, tr)
-		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, tr, rep); err != nil {
-			return nil, err
+		identity, star2 := &Report{}, &Report{}
+		parts = append(parts, identity, star2)
+		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, tr, identity); err != nil {
+			return nil, errors.Join(err, wait())
 		}
 		progress("reconcile", mt.Star1, tr.Total.Source)
-		if err := checkSTAR2(ctx, conn, maps, sc, mt, tr, rep); err != nil {
+		if err := wait(); err != nil {
 			return nil, err
 		}
+		checking = make(chan error, 1)
+		go func(mt mapping.Table) { checking <- checkSTAR2(ctx, conn2, maps, sc, mt, tr, star2) }(mt)
+	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		for _, f := range p.Findings {
+			rep.add(f)
+		}
+		rep.More += p.More
 	}
 	return rep, nil
 }
@@ -418,6 +443,11 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, err
 	}
 	defer conn.Close(context.Background())
+	conn2, err := connect(ctx, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	defer conn2.Close(context.Background())
 	sc := scope{batch: o.Batch}
 	var asOf time.Time
 	var kov []string
@@ -433,7 +463,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeSource()) }()
-	rep, err = reconcile(ctx, conn, snap, src.Dialect(), maps, sc, false, o.Progress)
+	rep, err = reconcile(ctx, conn, conn2, snap, src.Dialect(), maps, sc, false, o.Progress)
 	if err != nil {
 		return nil, err
 	}
