@@ -345,7 +345,7 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 func rowKey(t extract.Table, row extract.Row) string {
 	parts := make([]string, len(t.Key))
 	for i, k := range t.Key {
-		parts[i] = fmt.Sprint(row[columnIndex[t.Name][k]])
+		parts[i] = fmt.Sprint(row[extract.Positions[t.Name][k]])
 	}
 	return strings.Join(parts, "/")
 }

@@ -120,7 +120,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 		for _, v := range values {
 			if err := f.fetch(ctx, kind, v, keep, func(t extract.Table, row extract.Row) bool {
 				for _, col := range keep[t.Name] {
-					if s, ok := indexValue(row[columnIndex[t.Name][col]]); ok && s == v {
+					if s, ok := indexValue(row[extract.Positions[t.Name][col]]); ok && s == v {
 						return true
 					}
 				}
@@ -134,7 +134,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 	ids := func(table, col string) []string {
 		var out []string
 		for _, row := range f.rows[table] {
-			if s, ok := indexValue(row[columnIndex[table][col]]); ok && !slices.Contains(out, s) {
+			if s, ok := indexValue(row[extract.Positions[table][col]]); ok && !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}

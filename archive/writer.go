@@ -516,17 +516,6 @@ var indexKeys = map[string][][2]string{
 // ownKind is the table whose own id a kind of key names.
 var ownKind = map[string]string{"isik": "ISIK", "poordumine": "POORDUMINE", "menetlus": "MENETLUS", "otsus": "OTSUS"}
 
-var columnIndex = func() map[string]map[string]int {
-	m := map[string]map[string]int{}
-	for _, t := range extract.Tables {
-		m[t.Name] = map[string]int{}
-		for i, c := range t.Columns {
-			m[t.Name][c.Name] = i
-		}
-	}
-	return m
-}()
-
 // IndexKey is the index key of a value looked up as kind: the first 10
 // bytes of HMAC-SHA-256(index key, "kind:value").
 func IndexKey(mac hash.Hash, kind, value string) [10]byte {
@@ -555,7 +544,7 @@ func indexValue(v any) (string, bool) {
 
 func (w *Writer) indexRow(t extract.Table, r extract.Row) {
 	for _, k := range indexKeys[t.Name] {
-		v, ok := indexValue(r[columnIndex[t.Name][k[0]]])
+		v, ok := indexValue(r[extract.Positions[t.Name][k[0]]])
 		if !ok {
 			continue
 		}

@@ -47,6 +47,19 @@ func (t Table) Column(name string) (Column, bool) {
 	return Column{}, false
 }
 
+// Positions maps each STAR1 table's name to its columns' positions in a
+// Row, by column name. It is shared: read it, never change it.
+var Positions = func() map[string]map[string]int {
+	m := map[string]map[string]int{}
+	for _, t := range Tables {
+		m[t.Name] = map[string]int{}
+		for i, c := range t.Columns {
+			m[t.Name][c.Name] = i
+		}
+	}
+	return m
+}()
+
 // ColumnNames lists the table's columns in order.
 func (t Table) ColumnNames() []string {
 	names := make([]string, len(t.Columns))

@@ -114,23 +114,12 @@ type row struct {
 	res Result
 }
 
-var columnIndex = func() map[string]map[string]int {
-	m := map[string]map[string]int{}
-	for _, t := range extract.Tables {
-		m[t.Name] = map[string]int{}
-		for i, c := range t.Columns {
-			m[t.Name][c.Name] = i
-		}
-	}
-	return m
-}()
-
 func newRow(table string, r extract.Row, c *Config) *row {
 	t, err := extract.TableByName(table)
 	if err != nil {
 		panic(err) // the tables above are STAR1's: cannot happen
 	}
-	return &row{t: t, r: r, c: c, idx: columnIndex[table]}
+	return &row{t: t, r: r, c: c, idx: extract.Positions[table]}
 }
 
 func (x *row) raw(col string) any { return x.r[x.idx[col]] }

@@ -113,19 +113,9 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 	return nil
 }
 
-var columnAt = func() map[[2]string]int {
-	m := map[[2]string]int{}
-	for _, t := range extract.Tables {
-		for i, c := range t.Columns {
-			m[[2]string{t.Name, c.Name}] = i
-		}
-	}
-	return m
-}()
-
 // get returns a column of a full STAR1 row.
 func get(table string, r extract.Row, col string) any {
-	i, ok := columnAt[[2]string{table, col}]
+	i, ok := extract.Positions[table][col]
 	if !ok {
 		panic(fmt.Sprintf("batch: %s has no column %s", table, col)) // a typo in this package
 	}
