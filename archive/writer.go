@@ -126,6 +126,7 @@ type Writer struct {
 	tables  map[string]bool
 	current bool // a table has started
 	pending []extract.Row
+	values  []any // backing store of the pending rows' copies
 	inQ     chan encodeMsg
 	inDone  chan struct{}
 
@@ -374,7 +375,12 @@ func (w *Writer) Row(r extract.Row) error {
 	if !w.current {
 		return errors.New("archive: a row before its table")
 	}
-	w.pending = append(w.pending, append(extract.Row(nil), r...))
+	if cap(w.values)-len(w.values) < len(r) {
+		w.values = make([]any, 0, encodeBatch*len(r))
+	}
+	start := len(w.values)
+	w.values = append(w.values, r...)
+	w.pending = append(w.pending, w.values[start:len(w.values):len(w.values)])
 	if len(w.pending) >= encodeBatch {
 		return w.hand()
 	}
@@ -387,7 +393,7 @@ func (w *Writer) hand() error {
 		return nil
 	}
 	err := w.send(encodeMsg{rows: w.pending})
-	w.pending = make([]extract.Row, 0, encodeBatch)
+	w.pending, w.values = make([]extract.Row, 0, encodeBatch), nil // the encoder owns the old ones
 	return err
 }
 
