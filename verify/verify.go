@@ -79,21 +79,24 @@ func (f Finding) String() string {
 
 // Report is the result of a verification.
 type Report struct {
-	Store     string    `json:"store"`
-	Level     string    `json:"level"`
-	Seed      uint64    `json:"seed"`
-	KeyHolder bool      `json:"key_holder"`
-	Drill     bool      `json:"restore_drill"`
-	Locks     bool      `json:"locks_checked"`
-	Runs      int       `json:"runs"`
-	Bundles   int       `json:"bundles"`
-	Objects   int       `json:"objects"`
-	Hashed    int       `json:"objects_hashed"`
-	BytesRead int64     `json:"bytes_read"`
-	Notes     []string  `json:"notes"`
-	Findings  []Finding `json:"findings"`
-	mu        sync.Mutex
-	sampled   map[string]bool // bundles whose payload was read
+	Store     string `json:"store"`
+	Level     string `json:"level"`
+	Seed      uint64 `json:"seed"`
+	KeyHolder bool   `json:"key_holder"`
+	Drill     bool   `json:"restore_drill"`
+	Locks     bool   `json:"locks_checked"`
+	Runs      int    `json:"runs"`
+	Bundles   int    `json:"bundles"`
+	Objects   int    `json:"objects"`
+	Hashed    int    `json:"objects_hashed"`
+	BytesRead int64  `json:"bytes_read"`
+	// Sampled names the objects a sample read and hashed, so that a
+	// finding can be reproduced and coverage followed over the runs.
+	Sampled  []string  `json:"sampled_objects,omitempty"`
+	Notes    []string  `json:"notes"`
+	Findings []Finding `json:"findings"`
+	mu       sync.Mutex
+	sampled  map[string]bool // bundles whose payload was read
 }
 
 // OK reports whether nothing was found.
@@ -583,6 +586,12 @@ feed:
 		return cannot(firstErr)
 	}
 	rep.Hashed = len(chosen)
+	if o.Level == Sample {
+		for _, it := range chosen {
+			rep.Sampled = append(rep.Sampled, it.bc.entry.Prefix+it.path)
+		}
+		slices.Sort(rep.Sampled)
+	}
 	rep.sampled = map[string]bool{}
 	for _, it := range chosen {
 		rep.sampled[it.bc.entry.ID] = true

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -395,5 +396,67 @@ func TestUnreachableStoreIsNotMissing(t *testing.T) {
 	_, err := Verify(context.Background(), Options{Store: st, Pub: k.pub, Level: List})
 	if !errors.Is(err, ErrCannotRun) {
 		t.Fatalf("unreachable store: %v, want ErrCannotRun", err)
+	}
+}
+
+// TestSamplesRotateOverEverything: the same seed gives the same sample (a
+// finding can be reproduced); consecutive seeds move the window, so that
+// runs on consecutive days read every payload object; a byte budget is
+// kept.
+func TestSamplesRotateOverEverything(t *testing.T) {
+	var k keys
+	_, st := folderArchive(t, &k)
+	full := check(t, st, k, Full, nil)
+	payload := map[string]bool{}
+	var sizes []int64
+	if err := st.List(context.Background(), "", func(info archive.ObjectInfo) error {
+		if strings.Contains(info.Key, "/data/") {
+			payload[info.Key] = true
+			sizes = append(sizes, info.Size)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) < 5 || full.Sampled != nil {
+		t.Fatalf("%d payload objects; a full check names no sample: %v", len(payload), full.Sampled)
+	}
+	const percent = 20
+	per := (len(payload)*percent + 99) / 100
+	seen := map[string]bool{}
+	runs := 0
+	for seed := uint64(0); len(seen) < len(payload); seed++ {
+		if runs++; runs > 100/percent+1 {
+			t.Fatalf("after %d runs a %d%% sample has read %d of %d payload objects", runs-1, percent, len(seen), len(payload))
+		}
+		rep := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
+		expect(t, rep, "", "")
+		if len(rep.Sampled) != per || rep.Hashed != per {
+			t.Fatalf("seed %d: sampled %d objects (hashed %d), want %d", seed, len(rep.Sampled), rep.Hashed, per)
+		}
+		again := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
+		if !slices.Equal(rep.Sampled, again.Sampled) {
+			t.Fatalf("seed %d gave two samples: %v and %v", seed, rep.Sampled, again.Sampled)
+		}
+		for _, key := range rep.Sampled {
+			if !payload[key] {
+				t.Fatalf("seed %d sampled %s, not a payload object", seed, key)
+			}
+			seen[key] = true
+		}
+	}
+	// A budget of twice the largest payload object reads at most that.
+	budget := 2 * slices.Max(sizes)
+	rep := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Budget, o.Seed = 0, budget, 3 })
+	var read int64
+	for _, key := range rep.Sampled {
+		info, err := st.Stat(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += info.Size
+	}
+	if len(rep.Sampled) == 0 || read > budget {
+		t.Errorf("budget %d bytes: sampled %d objects of %d bytes", budget, len(rep.Sampled), read)
 	}
 }
