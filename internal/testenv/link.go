@@ -1,0 +1,120 @@
+package testenv
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Link starts a TCP proxy to target that carries at most bytesPerSec bytes
+// per second in each direction, shared by all the connections through it,
+// as one long-distance link would be: the stand-in, in benchmarks, for the
+// storage abroad. It returns the proxy's address; the proxy stops when the
+// test ends.
+func Link(t testing.TB, target string, bytesPerSec int64) string {
+	t.Helper()
+	if bytesPerSec <= 0 {
+		t.Fatalf("link to %s: rate %d bytes/s, want more than 0", target, bytesPerSec)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("link to %s: %v", target, err)
+	}
+	up, down := &pacer{rate: float64(bytesPerSec)}, &pacer{rate: float64(bytesPerSec)}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			open[c] = true
+		} else {
+			delete(open, c)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(in, true)
+			track(out, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var both sync.WaitGroup
+				both.Add(2)
+				go func() { defer both.Done(); carry(out, in, up) }()
+				go func() { defer both.Done(); carry(in, out, down) }()
+				both.Wait()
+				in.Close()
+				out.Close()
+				track(in, false)
+				track(out, false)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// carry copies src to dst at the pace's rate, then closes dst's sending
+// half so that the other end sees the end of the stream.
+func carry(dst, src net.Conn, p *pacer) {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.wait(n)
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if tc, ok := dst.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	} else {
+		dst.Close()
+	}
+}
+
+// pacer spaces the bytes of one direction of the link: each chunk waits
+// for the time the chunks before it take at the rate.
+type pacer struct {
+	mu   sync.Mutex
+	rate float64 // bytes per second
+	next time.Time
+}
+
+func (p *pacer) wait(n int) {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	until := p.next
+	p.mu.Unlock()
+	time.Sleep(time.Until(until))
+}

@@ -1,0 +1,76 @@
+package testenv
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+)
+
+// TestLinkCarriesEveryByteBothWays sends data through the link in both
+// directions on several connections at once and checks that all of it
+// arrives unchanged and that each side sees the other's end of stream.
+func TestLinkCarriesEveryByteBothWays(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The far end answers each connection with the SHA-256 of what it got,
+	// then the bytes themselves, after the sender has finished.
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				got, err := io.ReadAll(c)
+				if err != nil {
+					return
+				}
+				sum := sha256.Sum256(got)
+				c.Write(sum[:])
+				c.Write(got)
+			}()
+		}
+	}()
+	addr := Link(t, ln.Addr().String(), 8<<20)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := make([]byte, 300<<10+i)
+			r := rand.New(rand.NewPCG(uint64(i), 7))
+			for j := range data {
+				data[j] = byte(r.Uint32())
+			}
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(data); err != nil {
+				t.Error(err)
+				return
+			}
+			c.(*net.TCPConn).CloseWrite()
+			back, err := io.ReadAll(c)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			want := sha256.Sum256(data)
+			if len(back) != 32+len(data) || !bytes.Equal(back[:32], want[:]) || !bytes.Equal(back[32:], data) {
+				t.Errorf("connection %d: %d bytes came back, want %d, unchanged", i, len(back), 32+len(data))
+			}
+		}()
+	}
+	wg.Wait()
+}
