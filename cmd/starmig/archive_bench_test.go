@@ -44,6 +44,10 @@ import (
 //     over bytes in memory, which bounds any verification that hashes
 //     every byte.
 //
+//   - the same archive, PutObject, plain read and full verification again
+//     through a link of STARMIG_BENCH_LINK_MBIT megabits per second each
+//     way (default 100, 0 skips it): storage abroad, as the archive is used.
+//
 //     go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
 func BenchmarkArchive(b *testing.B) {
 	persons, dir, bin := benchSetup(b)
@@ -124,7 +128,7 @@ func BenchmarkArchive(b *testing.B) {
 		}
 		// Verification: full, and a 5% sample, against a plain parallel read
 		// of the same objects.
-		plainSecs, plainBytes := parallelRead(b, store, 8)
+		plainSecs, plainBytes := parallelRead(b, store, nil, 8)
 		start = time.Now()
 		rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
 		fullSecs := time.Since(start).Seconds()
@@ -141,6 +145,8 @@ func BenchmarkArchive(b *testing.B) {
 		b.ReportMetric(float64(rep.BytesRead)/1e6/fullSecs, "verify-full-MB/s")
 		b.ReportMetric(100*(float64(rep.BytesRead)/fullSecs)/(float64(plainBytes)/plainSecs), "verify-full-%-of-plain-read")
 		b.ReportMetric(float64(rep5.BytesRead)/1e6/sampleSecs, "verify-sample5-MB/s")
+		plain5Secs, plain5Bytes := parallelRead(b, store, rep5.Sampled, 8)
+		b.ReportMetric(100*(float64(rep5.BytesRead)/sampleSecs)/(float64(plain5Bytes)/plain5Secs), "verify-sample5-%-of-plain-read")
 		ceiling := hashCeiling(plainBytes)
 		b.ReportMetric(ceiling, "hash-both-all-cores-MB/s")
 		b.ReportMetric(100*float64(rep.BytesRead)/1e6/fullSecs/ceiling, "verify-full-%-of-hash-ceiling")
@@ -158,6 +164,9 @@ func BenchmarkArchive(b *testing.B) {
 		b.ReportMetric(100*float64(read)/float64(st.Bytes), "retrieve-max-read-%")
 		if frac := float64(read) / float64(st.Bytes); frac > 0.05 {
 			b.Errorf("a retrieval read %.1f%% of the archive", 100*frac)
+		}
+		if mbit := benchLinkMbit(b); mbit > 0 {
+			overLink(b, bin, db, keys, pub, s3, mbit)
 		}
 	}
 }
@@ -226,13 +235,14 @@ func hashCeiling(n int64) float64 {
 	return float64(per*int64(procs)) / 1e6 / time.Since(start).Seconds()
 }
 
-// parallelRead reads every object of the store with n readers and nothing
-// else: the baseline of verification.
-func parallelRead(b *testing.B, st archive.Store, n int) (float64, int64) {
+// parallelRead reads the objects (every object of the store when keys is
+// nil) with n readers and nothing else: the baseline of verification.
+func parallelRead(b *testing.B, st archive.Store, keys []string, n int) (float64, int64) {
 	ctx := context.Background()
-	var keys []string
-	if err := st.List(ctx, "", func(o archive.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
-		b.Fatal(err)
+	if keys == nil {
+		if err := st.List(ctx, "", func(o archive.ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+			b.Fatal(err)
+		}
 	}
 	work := make(chan string)
 	var total atomic.Int64
@@ -261,4 +271,78 @@ func parallelRead(b *testing.B, st archive.Store, n int) (float64, int64) {
 	close(work)
 	wg.Wait()
 	return time.Since(start).Seconds(), total.Load()
+}
+
+// benchLinkMbit is the speed of the long-distance link the benchmark puts
+// in front of MinIO for its second part: STARMIG_BENCH_LINK_MBIT megabits
+// per second in each direction, 100 by default, 0 to skip that part.
+func benchLinkMbit(b *testing.B) int64 {
+	s := os.Getenv("STARMIG_BENCH_LINK_MBIT")
+	if s == "" {
+		return 100
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		b.Fatalf("STARMIG_BENCH_LINK_MBIT=%q: want a whole number of megabits per second", s)
+	}
+	return n
+}
+
+// overLink measures what the archive is built for: storage abroad, behind
+// a link slower than loopback. Through a proxy that carries mbit megabits
+// per second each way, it archives the same STAR1 again and puts the same
+// number of bytes with one plain PutObject; then it reads every object
+// plainly and verifies in full, both through the link.
+func overLink(b *testing.B, bin, db, keys string, pub []byte, s3 testenv.S3, mbit int64) {
+	ctx := context.Background()
+	link := testenv.Link(b, s3.Endpoint, mbit*1_000_000/8)
+	to := s3Bucket(b, true)
+	cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
+	cmd.Env = append(os.Environ(), "STARMIG_S3_ENDPOINT=http://"+link)
+	start := time.Now()
+	out, err := cmd.Output()
+	archiveSecs := time.Since(start).Seconds()
+	if err != nil {
+		b.Fatalf("archive over the link: %v\n%s", err, out)
+	}
+	var st archive.Stats
+	if err := json.Unmarshal(out, &st); err != nil {
+		b.Fatal(err)
+	}
+	client, err := minio.New(link, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := testenv.Name("plain-")
+	if err := client.MakeBucket(ctx, plain, minio.MakeBucketOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := client.PutObject(ctx, plain, "blob", io.LimitReader(&randomReader{rand.NewPCG(3, 4)}, st.Bytes), st.Bytes, minio.PutObjectOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	putSecs := time.Since(start).Seconds()
+	store, err := archive.OpenStore(to, func(k string) string {
+		if k == "STARMIG_S3_ENDPOINT" {
+			return "http://" + link
+		}
+		return os.Getenv(k)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	readSecs, readBytes := parallelRead(b, store, nil, 8)
+	start = time.Now()
+	rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
+	fullSecs := time.Since(start).Seconds()
+	if err != nil || !rep.OK() {
+		b.Fatalf("verify full over the link: %v %v", err, rep.Findings)
+	}
+	mb := float64(st.Bytes) / 1e6
+	b.ReportMetric(float64(mbit), "link-Mbit/s")
+	b.ReportMetric(mb/archiveSecs, "link-archive-MB/s")
+	b.ReportMetric(mb/putSecs, "link-putobject-MB/s")
+	b.ReportMetric(100*putSecs/archiveSecs, "link-archive-%-of-putobject")
+	b.ReportMetric(float64(rep.BytesRead)/1e6/fullSecs, "link-verify-full-MB/s")
+	b.ReportMetric(100*(float64(rep.BytesRead)/fullSecs)/(float64(readBytes)/readSecs), "link-verify-full-%-of-plain-read")
 }

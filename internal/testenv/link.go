@@ -79,7 +79,7 @@ func Link(t testing.TB, target string, bytesPerSec int64) string {
 // carry copies src to dst at the pace's rate, then closes dst's sending
 // half so that the other end sees the end of the stream.
 func carry(dst, src net.Conn, p *pacer) {
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -100,7 +100,9 @@ func carry(dst, src net.Conn, p *pacer) {
 }
 
 // pacer spaces the bytes of one direction of the link: each chunk waits
-// for the time the chunks before it take at the rate.
+// for the time the chunks before it take at the rate. A sleep that ends
+// late is made up by the chunks after it (up to slack), so that the
+// link's rate is not lowered by the timer's precision.
 type pacer struct {
 	mu   sync.Mutex
 	rate float64 // bytes per second
@@ -109,9 +111,10 @@ type pacer struct {
 
 func (p *pacer) wait(n int) {
 	p.mu.Lock()
+	const slack = 20 * time.Millisecond
 	now := time.Now()
-	if p.next.Before(now) {
-		p.next = now
+	if p.next.Before(now.Add(-slack)) {
+		p.next = now.Add(-slack)
 	}
 	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
 	until := p.next
