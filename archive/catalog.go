@@ -84,11 +84,25 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 	if batch != "" {
 		prefix += batch + "/"
 	}
+	var keys []string
+	if err := st.List(ctx, prefix, func(o ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return RunsOf(keys), nil
+}
+
+// RunsOf gives the runs that stored keys belong to, sorted by batch and
+// run, each complete when its catalog signature is among the keys: ListRuns
+// for a caller that has listed the store already.
+func RunsOf(keys []string) []RunRef {
 	seen := map[[2]string]*RunRef{}
-	err := st.List(ctx, prefix, func(o ObjectInfo) error {
-		parts := strings.SplitN(strings.TrimPrefix(o.Key, BatchesPrefix), "/", 3)
-		if len(parts) < 3 {
-			return nil
+	for _, key := range keys {
+		parts := strings.SplitN(strings.TrimPrefix(key, BatchesPrefix), "/", 3)
+		if !strings.HasPrefix(key, BatchesPrefix) || len(parts) < 3 {
+			continue
 		}
 		k := [2]string{parts[0], parts[1]}
 		r := seen[k]
@@ -99,10 +113,6 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 		if parts[2] == CatalogSig {
 			r.Complete = true
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	out := make([]RunRef, 0, len(seen))
 	for _, r := range seen {
@@ -114,7 +124,7 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 		}
 		return out[i].Run < out[j].Run
 	})
-	return out, nil
+	return out
 }
 
 // ErrBadSignature is wrapped by errors about a signature that does not

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -161,10 +162,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}); err != nil {
 		return nil, cannot(err)
 	}
-	runs, err := archive.ListRuns(ctx, o.Store, o.Batch)
-	if err != nil {
-		return nil, cannot(err)
-	}
+	runs := archive.RunsOf(slices.Collect(maps.Keys(objects)))
 	if len(runs) == 0 {
 		rep.add(Finding{Batch: o.Batch, Problem: "no archive run in the store"})
 	}
@@ -276,16 +274,28 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	// Signatures of every bundle's tag manifest, and the tag files.
-	bundles := map[string]*bundleCheck{}
+	type job struct {
+		r run
+		b archive.BundleEntry
+	}
+	var jobs []job
 	for _, r := range good {
 		for _, b := range r.cat.Bundles {
-			bc, err := checkTags(ctx, o, r, b, objects, rep)
-			if err != nil {
-				return nil, cannot(err)
-			}
-			if bc != nil {
-				bundles[b.ID] = bc
-			}
+			jobs = append(jobs, job{r, b})
+		}
+	}
+	checked := make([]*bundleCheck, len(jobs))
+	if err := parallel(len(jobs), o.Parallel, func(i int) error {
+		var err error
+		checked[i], err = checkTags(ctx, o, jobs[i].r, jobs[i].b, objects, rep)
+		return err
+	}); err != nil {
+		return nil, cannot(err)
+	}
+	bundles := map[string]*bundleCheck{}
+	for i, bc := range checked {
+		if bc != nil {
+			bundles[jobs[i].b.ID] = bc
 		}
 	}
 	// Fixity: read and hash a sample, or everything.
@@ -475,6 +485,40 @@ func checkTags(ctx context.Context, o Options, r run, b archive.BundleEntry, obj
 	return bc, nil
 }
 
+// parallel calls fn for 0 to n-1 on up to workers goroutines. The first
+// error stops the handing out of more, and is returned.
+func parallel(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				mu.Lock()
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
 func sha512hex(b []byte) string {
 	d := archive.NewDigester()
 	d.Write(b)
@@ -597,10 +641,11 @@ feed:
 		rep.sampled[it.bc.entry.ID] = true
 	}
 	if o.Level == Full {
-		for _, id := range sortedKeys(bundles) {
-			if err := bagChecks(ctx, o, bundles[id], objects, rep); err != nil {
-				return cannot(err)
-			}
+		ids := sortedKeys(bundles)
+		if err := parallel(len(ids), o.Parallel, func(i int) error {
+			return bagChecks(ctx, o, bundles[ids[i]], objects, rep)
+		}); err != nil {
+			return cannot(err)
 		}
 	}
 	if len(o.Identities) > 0 {
