@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -664,43 +665,46 @@ feed:
 	return nil
 }
 
-// sample picks the objects of this run: a fixed pseudo-random order of
-// every payload object (by the SHA-256 of its key), and a window into it
-// that the seed moves, so that consecutive seeds cover everything.
+// sample picks the objects of this run. The seed counts runs, in cycles
+// of as many runs as there are windows of the sample's size in the payload
+// objects. Each cycle has its own pseudo-random order of the objects (by
+// the SHA-256 of the cycle and the object's key), and the run reads one
+// window of it. So any whole cycle of consecutive seeds reads every object
+// (2×windows−1 consecutive runs always hold one), and runs at a regular
+// step other than one (weekly runs on the day number) still reach every
+// object, since each cycle brings a new order.
 func sample(all []item, o Options) []item {
-	if len(all) == 0 {
+	n := len(all)
+	if n == 0 {
 		return nil
-	}
-	type ranked struct {
-		rank string
-		it   item
-	}
-	rs := make([]ranked, len(all))
-	for i, it := range all {
-		rs[i] = ranked{sha256hex([]byte(it.bc.entry.Prefix + it.path)), it}
-	}
-	slices.SortFunc(rs, func(a, b ranked) int { return strings.Compare(a.rank, b.rank) })
-	order := make([]item, len(rs))
-	for i, r := range rs {
-		order[i] = r.it
 	}
 	var per int
 	if o.Percent > 0 {
-		per = int(math.Ceil(float64(len(order)) * o.Percent / 100))
+		per = int(math.Ceil(float64(n) * o.Percent / 100))
 	} else {
 		var sum int64
-		for _, it := range order {
+		for _, it := range all {
 			sum += it.size
 		}
-		avg := max(sum/int64(len(order)), 1)
+		avg := max(sum/int64(n), 1)
 		per = max(int(o.Budget/avg), 1)
 	}
-	per = min(per, len(order))
-	start := int((o.Seed * uint64(per)) % uint64(len(order)))
+	per = min(per, n)
+	windows := uint64((n + per - 1) / per)
+	cycle, pos := o.Seed/windows, int(o.Seed%windows)
+	type ranked struct {
+		rank [sha256.Size]byte
+		it   item
+	}
+	rs := make([]ranked, n)
+	for i, it := range all {
+		rs[i] = ranked{sha256.Sum256(fmt.Appendf(nil, "%d/%s%s", cycle, it.bc.entry.Prefix, it.path)), it}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return bytes.Compare(a.rank[:], b.rank[:]) })
 	var out []item
 	var used int64
-	for i := 0; i < len(order) && len(out) < per; i++ {
-		it := order[(start+i)%len(order)]
+	for i := 0; i < per; i++ {
+		it := rs[(pos*per+i)%n].it
 		if o.Budget > 0 && o.Percent <= 0 && used+it.size > o.Budget && len(out) > 0 {
 			break
 		}

@@ -400,8 +400,9 @@ func TestUnreachableStoreIsNotMissing(t *testing.T) {
 }
 
 // TestSamplesRotateOverEverything: the same seed gives the same sample (a
-// finding can be reproduced); consecutive seeds move the window, so that
-// runs on consecutive days read every payload object; a byte budget is
+// finding can be reproduced); consecutive seeds read every payload object
+// within two cycles, from any start; seeds at a step equal to the cycle
+// (the worst regular cadence) still reach everything; a byte budget is
 // kept.
 func TestSamplesRotateOverEverything(t *testing.T) {
 	var k keys
@@ -421,28 +422,43 @@ func TestSamplesRotateOverEverything(t *testing.T) {
 	if len(payload) < 5 || full.Sampled != nil {
 		t.Fatalf("%d payload objects; a full check names no sample: %v", len(payload), full.Sampled)
 	}
+	// runs samples with seeds from, step, until every payload object was
+	// read, and fails after limit runs.
+	runs := func(percent float64, per int, from, step uint64, limit int) {
+		t.Helper()
+		seen := map[string]bool{}
+		for n, seed := 0, from; len(seen) < len(payload); n, seed = n+1, seed+step {
+			if n == limit {
+				t.Fatalf("seeds %d, %d, …: after %d runs a %g%% sample has read %d of %d payload objects", from, from+step, n, percent, len(seen), len(payload))
+			}
+			rep := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
+			expect(t, rep, "", "")
+			if len(rep.Sampled) != per || rep.Hashed != per {
+				t.Fatalf("seed %d: sampled %d objects (hashed %d), want %d", seed, len(rep.Sampled), rep.Hashed, per)
+			}
+			for _, key := range rep.Sampled {
+				if !payload[key] {
+					t.Fatalf("seed %d sampled %s, not a payload object", seed, key)
+				}
+				seen[key] = true
+			}
+		}
+	}
 	const percent = 20
 	per := (len(payload)*percent + 99) / 100
-	seen := map[string]bool{}
-	runs := 0
-	for seed := uint64(0); len(seen) < len(payload); seed++ {
-		if runs++; runs > 100/percent+1 {
-			t.Fatalf("after %d runs a %d%% sample has read %d of %d payload objects", runs-1, percent, len(seen), len(payload))
-		}
-		rep := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
-		expect(t, rep, "", "")
-		if len(rep.Sampled) != per || rep.Hashed != per {
-			t.Fatalf("seed %d: sampled %d objects (hashed %d), want %d", seed, len(rep.Sampled), rep.Hashed, per)
-		}
-		again := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
-		if !slices.Equal(rep.Sampled, again.Sampled) {
-			t.Fatalf("seed %d gave two samples: %v and %v", seed, rep.Sampled, again.Sampled)
-		}
-		for _, key := range rep.Sampled {
-			if !payload[key] {
-				t.Fatalf("seed %d sampled %s, not a payload object", seed, key)
-			}
-			seen[key] = true
+	windows := uint64((len(payload) + per - 1) / per)
+	runs(percent, per, 0, 1, int(windows))
+	runs(percent, per, windows/2+1, 1, int(2*windows-1))
+	runs(percent, per, 5, windows, 20*int(windows))
+	// One object a run: the cycle is every object, and a step of a whole
+	// cycle would read the same object forever if the order did not change.
+	n := uint64(len(payload))
+	runs(99.9/float64(n), 1, 3, n, 20*int(n))
+	for _, seed := range []uint64{0, 7, 12345} {
+		a := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
+		b := check(t, st, k, Sample, func(o *Options) { o.Percent, o.Seed = percent, seed })
+		if !slices.Equal(a.Sampled, b.Sampled) {
+			t.Fatalf("seed %d gave two samples: %v and %v", seed, a.Sampled, b.Sampled)
 		}
 	}
 	// A budget of twice the largest payload object reads at most that.

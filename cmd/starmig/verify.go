@@ -40,8 +40,9 @@ storage credentials only.
           least until the catalog's date, and the bucket has Object Lock.
   sample  list, and a random sample of payload objects (--sample PERCENT or
           --budget BYTES) read and hashed against both manifests. The sample
-          follows --seed (default: today's day number), so daily runs rotate
-          through everything and a finding can be reproduced.
+          follows --seed (default: today's day number), so runs rotate
+          through everything, daily or at any other regular step, and a
+          finding can be reproduced. The objects read are listed in --json.
   full    list, every object read and hashed, and BagIt validity.
 
 With --identity it also decrypts what it reads and checks plaintext digests
