@@ -25,6 +25,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/parallel"
 )
 
 // Levels of verification (ARCHIVE.md, Verification).
@@ -286,7 +287,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	checked := make([]*bundleCheck, len(jobs))
-	if err := parallel(len(jobs), o.Parallel, func(i int) error {
+	if err := parallel.Do(len(jobs), o.Parallel, func(i int) error {
 		var err error
 		checked[i], err = checkTags(ctx, o, jobs[i].r, jobs[i].b, objects, rep)
 		return err
@@ -486,40 +487,6 @@ func checkTags(ctx context.Context, o Options, r run, b archive.BundleEntry, obj
 	return bc, nil
 }
 
-// parallel calls fn for 0 to n-1 on up to workers goroutines. The first
-// error stops the handing out of more, and is returned.
-func parallel(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				mu.Lock()
-				stop := first != nil
-				mu.Unlock()
-				if i >= n || stop {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
 func sha512hex(b []byte) string {
 	d := archive.NewDigester()
 	d.Write(b)
@@ -643,7 +610,7 @@ feed:
 	}
 	if o.Level == Full {
 		ids := sortedKeys(bundles)
-		if err := parallel(len(ids), o.Parallel, func(i int) error {
+		if err := parallel.Do(len(ids), o.Parallel, func(i int) error {
 			return bagChecks(ctx, o, bundles[ids[i]], objects, rep)
 		}); err != nil {
 			return cannot(err)
