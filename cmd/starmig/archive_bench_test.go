@@ -44,9 +44,11 @@ import (
 //     over bytes in memory, which bounds any verification that hashes
 //     every byte.
 //
-//   - the same archive, PutObject, plain read and full verification again
-//     through a link of STARMIG_BENCH_LINK_MBIT megabits per second each
-//     way (default 100, 0 skips it): storage abroad, as the archive is used.
+//   - the same archive, PutObject, retrieval, plain read and full
+//     verification again through a link of STARMIG_BENCH_LINK_MBIT megabits
+//     per second each way (default 100, 0 skips it) and a round trip of
+//     STARMIG_BENCH_LINK_RTT_MS (default 40): storage abroad, as the archive
+//     is used.
 //
 //     go run ./internal/testenv/withservices -- go test -run '^$' -bench Archive -benchtime 1x -timeout 2h ./cmd/starmig
 func BenchmarkArchive(b *testing.B) {
@@ -166,7 +168,7 @@ func BenchmarkArchive(b *testing.B) {
 			b.Errorf("a retrieval read %.1f%% of the archive", 100*frac)
 		}
 		if mbit := benchLinkMbit(b); mbit > 0 {
-			overLink(b, bin, db, keys, pub, s3, mbit)
+			overLink(b, bin, db, keys, s3, mbit, codes)
 		}
 	}
 }
@@ -276,26 +278,32 @@ func parallelRead(b *testing.B, st archive.Store, keys []string, n int) (float64
 // benchLinkMbit is the speed of the long-distance link the benchmark puts
 // in front of MinIO for its second part: STARMIG_BENCH_LINK_MBIT megabits
 // per second in each direction, 100 by default, 0 to skip that part.
-func benchLinkMbit(b *testing.B) int64 {
-	s := os.Getenv("STARMIG_BENCH_LINK_MBIT")
+func benchLinkMbit(b *testing.B) int64 { return benchEnvInt(b, "STARMIG_BENCH_LINK_MBIT", 100) }
+
+// benchEnvInt reads a whole number, at least 0, from the environment.
+func benchEnvInt(b *testing.B, name string, def int64) int64 {
+	s := os.Getenv(name)
 	if s == "" {
-		return 100
+		return def
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		b.Fatalf("STARMIG_BENCH_LINK_MBIT=%q: want a whole number of megabits per second", s)
+		b.Fatalf("%s=%q: want a whole number, 0 or more", name, s)
 	}
 	return n
 }
 
 // overLink measures what the archive is built for: storage abroad, behind
-// a link slower than loopback. Through a proxy that carries mbit megabits
-// per second each way, it archives the same STAR1 again and puts the same
-// number of bytes with one plain PutObject; then it reads every object
-// plainly and verifies in full, both through the link.
-func overLink(b *testing.B, bin, db, keys string, pub []byte, s3 testenv.S3, mbit int64) {
+// a link slower and farther than loopback. Through a proxy that carries
+// mbit megabits per second each way, with a round trip of
+// STARMIG_BENCH_LINK_RTT_MS (default 40) milliseconds, it archives the same
+// STAR1 again and puts the same number of bytes with one plain PutObject;
+// then it retrieves the persons, reads every object plainly and verifies in
+// full, all through the link.
+func overLink(b *testing.B, bin, db, keys string, s3 testenv.S3, mbit int64, codes []string) {
 	ctx := context.Background()
-	link := testenv.Link(b, s3.Endpoint, mbit*1_000_000/8)
+	rtt := time.Duration(benchEnvInt(b, "STARMIG_BENCH_LINK_RTT_MS", 40)) * time.Millisecond
+	link := testenv.Link(b, s3.Endpoint, mbit*1_000_000/8, rtt/2)
 	to := s3Bucket(b, true)
 	cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
 	cmd.Env = append(os.Environ(), "STARMIG_S3_ENDPOINT=http://"+link)
@@ -331,6 +339,27 @@ func overLink(b *testing.B, bin, db, keys string, pub []byte, s3 testenv.S3, mbi
 	if err != nil {
 		b.Fatal(err)
 	}
+	pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
+	ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
+	ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
+	var worst, total time.Duration
+	for _, code := range codes {
+		start := time.Now()
+		cats, err := archive.LatestCatalogs(ctx, store, pub, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		found, err := archive.NewReader(store, pub, ids, ik).Retrieve(ctx, cats, archive.Query{PersonCode: code})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if found[0].Rows() == 0 {
+			b.Fatalf("person %s not found over the link", code)
+		}
+		d := time.Since(start)
+		total += d
+		worst = max(worst, d)
+	}
 	readSecs, readBytes := parallelRead(b, store, nil, 8)
 	start = time.Now()
 	rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
@@ -340,6 +369,9 @@ func overLink(b *testing.B, bin, db, keys string, pub []byte, s3 testenv.S3, mbi
 	}
 	mb := float64(st.Bytes) / 1e6
 	b.ReportMetric(float64(mbit), "link-Mbit/s")
+	b.ReportMetric(float64(rtt.Milliseconds()), "link-rtt-ms")
+	b.ReportMetric(float64(total.Milliseconds())/float64(len(codes)), "link-retrieve-mean-ms")
+	b.ReportMetric(float64(worst.Milliseconds()), "link-retrieve-max-ms")
 	b.ReportMetric(mb/archiveSecs, "link-archive-MB/s")
 	b.ReportMetric(mb/putSecs, "link-putobject-MB/s")
 	b.ReportMetric(100*putSecs/archiveSecs, "link-archive-%-of-putobject")

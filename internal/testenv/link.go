@@ -9,10 +9,11 @@ import (
 
 // Link starts a TCP proxy to target that carries at most bytesPerSec bytes
 // per second in each direction, shared by all the connections through it,
-// as one long-distance link would be: the stand-in, in benchmarks, for the
-// storage abroad. It returns the proxy's address; the proxy stops when the
-// test ends.
-func Link(t testing.TB, target string, bytesPerSec int64) string {
+// and delivers every byte delay after it was sent (a round trip takes twice
+// that), as one long-distance link would: the stand-in, in benchmarks, for
+// the storage abroad. It returns the proxy's address; the proxy stops when
+// the test ends.
+func Link(t testing.TB, target string, bytesPerSec int64, delay time.Duration) string {
 	t.Helper()
 	if bytesPerSec <= 0 {
 		t.Fatalf("link to %s: rate %d bytes/s, want more than 0", target, bytesPerSec)
@@ -54,8 +55,8 @@ func Link(t testing.TB, target string, bytesPerSec int64) string {
 				defer wg.Done()
 				var both sync.WaitGroup
 				both.Add(2)
-				go func() { defer both.Done(); carry(out, in, up) }()
-				go func() { defer both.Done(); carry(in, out, down) }()
+				go func() { defer both.Done(); carry(out, in, up, delay) }()
+				go func() { defer both.Done(); carry(in, out, down, delay) }()
 				both.Wait()
 				in.Close()
 				out.Close()
@@ -76,20 +77,39 @@ func Link(t testing.TB, target string, bytesPerSec int64) string {
 	return ln.Addr().String()
 }
 
-// carry copies src to dst at the pace's rate, then closes dst's sending
-// half so that the other end sees the end of the stream.
-func carry(dst, src net.Conn, p *pacer) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.wait(n)
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				break
+// carry copies src to dst, each chunk delay after it was read and at the
+// pace's rate, then closes dst's sending half so that the other end sees
+// the end of the stream. Chunks in flight wait in a queue, as bytes on a
+// long line do, so the delay does not lower the rate.
+func carry(dst, src net.Conn, p *pacer, delay time.Duration) {
+	type chunk struct {
+		b    []byte
+		sent time.Time
+	}
+	queue := make(chan chunk, 256)
+	go func() {
+		defer close(queue)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				queue <- chunk{buf[:n], time.Now()}
+			}
+			if err != nil {
+				return
 			}
 		}
-		if err != nil {
-			break
+	}()
+	failed := false
+	for c := range queue {
+		if failed {
+			continue // drain, so the reader ends
+		}
+		time.Sleep(time.Until(c.sent.Add(delay)))
+		p.wait(len(c.b))
+		if _, err := dst.Write(c.b); err != nil {
+			failed = true
+			src.Close()
 		}
 	}
 	if tc, ok := dst.(*net.TCPConn); ok {

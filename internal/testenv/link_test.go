@@ -40,7 +40,7 @@ func TestLinkCarriesEveryByteBothWays(t *testing.T) {
 			}()
 		}
 	}()
-	addr := Link(t, ln.Addr().String(), 8<<20)
+	addr := Link(t, ln.Addr().String(), 8<<20, 5*time.Millisecond)
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)
@@ -97,7 +97,7 @@ func BenchmarkLink(b *testing.B) {
 		}
 	}()
 	const rate = 100_000_000 / 8
-	addr := Link(b, ln.Addr().String(), rate)
+	addr := Link(b, ln.Addr().String(), rate, 20*time.Millisecond)
 	buf := make([]byte, 256<<10)
 	for range b.N {
 		c, err := net.Dial("tcp", addr)
