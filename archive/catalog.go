@@ -85,8 +85,8 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 		prefix += batch + "/"
 	}
 	var keys []string
-	if err := st.List(ctx, prefix, func(o ObjectInfo) error {
-		keys = append(keys, o.Key)
+	if err := st.Keys(ctx, prefix, func(key string, _ int64) error {
+		keys = append(keys, key)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -152,13 +152,21 @@ func readAll(ctx context.Context, st Store, key string, limit int64) ([]byte, er
 // not verify).
 func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, run string) (*Catalog, []byte, error) {
 	key := RunPrefix(batch, run) + CatalogFile
+	// Both at once: over a long link each read is a round trip.
+	var sig []byte
+	var sigErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sig, sigErr = readAll(ctx, st, key+".sig", 1<<10)
+	}()
 	b, err := readAll(ctx, st, key, 256<<20)
+	<-done
 	if err != nil {
 		return nil, nil, err
 	}
-	sig, err := readAll(ctx, st, key+".sig", 1<<10)
-	if err != nil {
-		return nil, b, err
+	if sigErr != nil {
+		return nil, b, sigErr
 	}
 	if !ed25519.Verify(pub, b, sig) {
 		return nil, b, fmt.Errorf("archive: %s: %w", key, ErrBadSignature)

@@ -132,7 +132,8 @@ type fileObject struct {
 
 func (o fileObject) Size() int64 { return o.size }
 
-func (s *FileStore) Open(ctx context.Context, key string) (Object, error) {
+// Open asks the folder even when the size is known: it costs nothing.
+func (s *FileStore) Open(ctx context.Context, key string, _ int64) (Object, error) {
 	p, err := s.path(key)
 	if err != nil {
 		return nil, err
@@ -162,6 +163,10 @@ func (s *FileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, fmt.Errorf("archive: %s: %w", key, ErrNotExist)
 	}
 	return ObjectInfo{Key: key, Size: fi.Size(), Versions: 1}, nil
+}
+
+func (s *FileStore) Keys(ctx context.Context, prefix string, fn func(string, int64) error) error {
+	return s.List(ctx, prefix, func(o ObjectInfo) error { return fn(o.Key, o.Size) })
 }
 
 func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {

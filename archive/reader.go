@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/parallel"
 )
 
 // Reader reads an archive with the archivist's keys: the decryption
@@ -91,21 +92,33 @@ type Bundle struct {
 	contents contents
 	r        *Reader
 	mu       sync.Mutex
-	files    map[int]io.ReaderAt
+	files    map[int]*openFile
+}
+
+// openFile is one file of a bundle opened for random access, once, by the
+// first reader that needs it.
+type openFile struct {
+	once sync.Once
+	ra   io.ReaderAt
+	err  error
 }
 
 // OpenBundle checks the bundle's tag manifest against the catalog and its
 // signature, the tag files against the tag manifest, and reads its
 // manifests and (decrypting it) its contents.
 func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error) {
-	t512, err := r.small(ctx, e.Prefix+TagManifest512)
-	if err != nil {
+	// The five small files at once: over a long link each read is a round
+	// trip, and they are checked against each other only once all are here.
+	names := []string{TagManifest512, TagSignature, Manifest256, Manifest512, contentsPath}
+	bodies := make([][]byte, len(names))
+	if err := parallel.Do(len(names), len(names), func(i int) error {
+		var err error
+		bodies[i], err = r.small(ctx, e.Prefix+names[i])
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	sig, err := r.small(ctx, e.Prefix+TagSignature)
-	if err != nil {
-		return nil, err
-	}
+	t512, sig := bodies[0], bodies[1]
 	if !ed25519.Verify(r.pub, t512, sig) {
 		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w", e.ID, ErrBadSignature)
 	}
@@ -116,12 +129,9 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	if err != nil {
 		return nil, fmt.Errorf("archive: bundle %s: %s: %v", e.ID, TagManifest512, err)
 	}
-	b := &Bundle{Entry: e, Manifest: map[string]Digests{}, r: r, files: map[int]io.ReaderAt{}}
-	for _, name := range []string{Manifest256, Manifest512} {
-		body, err := r.small(ctx, e.Prefix+name)
-		if err != nil {
-			return nil, err
-		}
+	b := &Bundle{Entry: e, Manifest: map[string]Digests{}, r: r, files: map[int]*openFile{}}
+	for i, name := range []string{Manifest256, Manifest512} {
+		body := bodies[2+i]
 		if digestOf(body).SHA512 != tags[name] {
 			return nil, fmt.Errorf("archive: bundle %s: %s does not match the tag manifest", e.ID, name)
 		}
@@ -139,10 +149,7 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 			b.Manifest[p] = x
 		}
 	}
-	ct, err := r.small(ctx, e.Prefix+contentsPath)
-	if err != nil {
-		return nil, err
-	}
+	ct := bodies[4]
 	if d := digestOf(ct); d != b.Manifest[contentsPath] {
 		return nil, fmt.Errorf("archive: bundle %s: %s does not match the manifest", e.ID, contentsPath)
 	}
@@ -311,18 +318,23 @@ func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 // index), decrypting only the chunks read.
 func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if ra, ok := b.files[i]; ok {
-		return ra, nil
+	f := b.files[i]
+	if f == nil {
+		f = &openFile{}
+		b.files[i] = f
 	}
+	b.mu.Unlock()
+	f.once.Do(func() { f.ra, f.err = b.openFile(ctx, i) })
+	return f.ra, f.err
+}
+
+func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, error) {
 	if i < 0 {
-		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile)
+		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile, b.size(IndexFile))
 		if err != nil {
 			return nil, err
 		}
-		ra := &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}
-		b.files[i] = ra
-		return ra, nil
+		return &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}, nil
 	}
 	path := b.contents.Index.Path
 	{
@@ -331,17 +343,43 @@ func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
 		}
 		path = b.contents.Files[i].Path
 	}
-	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path)
+	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path, b.size(path))
 	if err != nil {
 		return nil, err
 	}
 	cache := &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}
+	// age reads the header, then the final chunk: both at once, so that
+	// opening costs one round trip, not two.
+	tail := max(obj.Size()-ageChunk, 0)
+	if err := parallel.Do(2, 2, func(i int) error {
+		off, n := int64(0), min(int64(cachePage), obj.Size())
+		if i == 1 {
+			off, n = tail, obj.Size()-tail
+		}
+		_, err := cache.ReadAt(make([]byte, n), off)
+		if err == io.EOF {
+			err = nil
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
 	ra, _, err := age.DecryptReaderAt(cache, obj.Size(), b.r.identities...)
 	if err != nil {
 		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
-	b.files[i] = ra
 	return ra, nil
+}
+
+// size is a file's size as the signed catalog records it, -1 if it does
+// not.
+func (b *Bundle) size(path string) int64 {
+	for _, o := range b.Entry.Objects {
+		if o.Path == path {
+			return o.Size
+		}
+	}
+	return -1
 }
 
 // readBlock reads the rows of one block of payload file i.
@@ -396,25 +434,32 @@ type pageCache struct {
 
 const cachePage = 16 << 10
 
+// ageChunk is the size of one encrypted age payload chunk: 64 KiB and its
+// tag.
+const ageChunk = 64<<10 + 16
+
 func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 	if off >= c.size {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), c.size)
 	first, last := off/cachePage, (end-1)/cachePage
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for pg := first; pg <= last; {
-		if _, ok := c.pages[pg]; ok {
-			pg++
-			continue
-		}
+		// The run of missing pages from pg, fetched without holding the
+		// lock so that other reads go on meanwhile; two reads racing for the
+		// same page may both fetch it.
+		c.mu.Lock()
 		run := pg
 		for run <= last {
 			if _, ok := c.pages[run]; ok {
 				break
 			}
 			run++
+		}
+		c.mu.Unlock()
+		if run == pg {
+			pg++
+			continue
 		}
 		from, to := pg*cachePage, min(run*cachePage, c.size)
 		buf := make([]byte, to-from)
@@ -424,12 +469,16 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 			}
 			return 0, err
 		}
+		c.mu.Lock()
 		for x := pg; x < run; x++ {
 			lo := (x - pg) * cachePage
 			c.pages[x] = buf[lo:min(lo+cachePage, int64(len(buf)))]
 		}
+		c.mu.Unlock()
 		pg = run
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
 	for pg := first; pg <= last; pg++ {
 		page := c.pages[pg]

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/parallel"
 )
 
 // Query is what an archivist asks for: one person by personal code or by
@@ -107,29 +108,27 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 		blocks: map[[3]int]cachedBlock{},
 		rows:   map[string]map[string]extract.Row{},
 	}
-	for _, e := range c.Bundles {
-		b, err := r.OpenBundle(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		f.bundles = append(f.bundles, b)
+	f.bundles = make([]*Bundle, len(c.Bundles))
+	if err := parallel.Do(len(c.Bundles), retrievalReads, func(i int) error {
+		var err error
+		f.bundles[i], err = r.OpenBundle(ctx, c.Bundles[i])
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	// Each step looks up keys of one kind, and keeps only the rows whose
 	// column truly holds the value (the index is keyed by a truncated MAC).
 	step := func(kind string, values []string, keep map[string][]string) error {
-		for _, v := range values {
-			if err := f.fetch(ctx, kind, v, keep, func(t extract.Table, row extract.Row) bool {
+		return f.fetch(ctx, kind, values, keep, func(v string) func(extract.Table, extract.Row) bool {
+			return func(t extract.Table, row extract.Row) bool {
 				for _, col := range keep[t.Name] {
 					if s, ok := indexValue(row[extract.Positions[t.Name][col]]); ok && s == v {
 						return true
 					}
 				}
 				return false
-			}); err != nil {
-				return err
 			}
-		}
-		return nil
+		})
 	}
 	ids := func(table, col string) []string {
 		var out []string
@@ -202,47 +201,85 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, 
 	return found, nil
 }
 
-// fetch reads every block the index names for key, in every bundle, and
-// keeps the rows keep accepts.
-func (f *finder) fetch(ctx context.Context, kind, value string, tables map[string][]string, keep func(extract.Table, extract.Row) bool) error {
-	key := f.mac(kind, value)
+// retrievalReads bounds the reads a retrieval has in flight at once.
+const retrievalReads = 16
+
+// fetch reads every block the index names for each value's key, in every
+// bundle, and keeps the rows keep(value) accepts. The index lookups of all
+// the values in all the bundles go out at once, then all the blocks they
+// name: over a long link a step costs a few round trips, not one per block.
+func (f *finder) fetch(ctx context.Context, kind string, values []string, tables map[string][]string, keep func(value string) func(extract.Table, extract.Row) bool) error {
 	own := ownKind[kind]
-	id, _ := strconv.ParseInt(value, 10, 64)
-	for bi, b := range f.bundles {
-		if !b.holdsAny(tables) {
-			continue
+	_, byOwn := tables[own]
+	indexed := hasIndexed(tables, kind)
+	type job struct {
+		value string
+		key   [10]byte
+		bi    int
+		locs  [][2]int
+	}
+	var jobs []*job
+	for _, v := range values {
+		key := f.mac(kind, v)
+		for bi, b := range f.bundles {
+			if b.holdsAny(tables) {
+				jobs = append(jobs, &job{value: v, key: key, bi: bi})
+			}
 		}
-		var locs [][2]int
-		if _, ok := tables[own]; ok {
-			locs = b.byKey(own, id)
+	}
+	if err := parallel.Do(len(jobs), retrievalReads, func(i int) error {
+		j := jobs[i]
+		b := f.bundles[j.bi]
+		if byOwn {
+			id, _ := strconv.ParseInt(j.value, 10, 64)
+			j.locs = b.byKey(own, id)
 		}
-		if hasIndexed(tables, kind) {
-			more, err := b.lookup(ctx, key)
+		if indexed {
+			more, err := b.lookup(ctx, j.key)
 			if err != nil {
 				return err
 			}
-			locs = append(locs, more...)
+			j.locs = append(j.locs, more...)
 		}
-		for _, loc := range locs {
-			k := [3]int{bi, loc[0], loc[1]}
-			cb, ok := f.blocks[k]
-			if !ok {
-				t, rows, err := b.readBlock(ctx, loc[0], loc[1])
-				if err != nil {
-					return err
-				}
-				cb = cachedBlock{t, rows}
-				f.blocks[k] = cb
+		return nil
+	}); err != nil {
+		return err
+	}
+	var need [][3]int // bundle, file, block not read yet
+	queued := map[[3]int]bool{}
+	for _, j := range jobs {
+		for _, loc := range j.locs {
+			k := [3]int{j.bi, loc[0], loc[1]}
+			if _, ok := f.blocks[k]; !ok && !queued[k] {
+				queued[k] = true
+				need = append(need, k)
 			}
-			t := cb.t
+		}
+	}
+	read := make([]cachedBlock, len(need))
+	if err := parallel.Do(len(need), retrievalReads, func(i int) error {
+		k := need[i]
+		t, rows, err := f.bundles[k[0]].readBlock(ctx, k[1], k[2])
+		read[i] = cachedBlock{t, rows}
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, k := range need {
+		f.blocks[k] = read[i]
+	}
+	for _, j := range jobs {
+		accept := keep(j.value)
+		for _, loc := range j.locs {
+			cb := f.blocks[[3]int{j.bi, loc[0], loc[1]}]
 			for _, row := range cb.rows {
-				if !keep(t, row) {
+				if !accept(cb.t, row) {
 					continue
 				}
-				if f.rows[t.Name] == nil {
-					f.rows[t.Name] = map[string]extract.Row{}
+				if f.rows[cb.t.Name] == nil {
+					f.rows[cb.t.Name] = map[string]extract.Row{}
 				}
-				f.rows[t.Name][fmt.Sprint(row[0])] = row
+				f.rows[cb.t.Name][fmt.Sprint(row[0])] = row
 			}
 		}
 	}

@@ -286,7 +286,12 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (s *S3Store) Open(ctx context.Context, key string) (Object, error) {
+// Open with a known size asks nothing: over a long link that saves a
+// round trip per file a retrieval opens.
+func (s *S3Store) Open(ctx context.Context, key string, size int64) (Object, error) {
+	if size >= 0 {
+		return &s3Object{s: s, ctx: ctx, key: key, size: size}, nil
+	}
 	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
 	if err != nil {
 		return nil, s.wrap(key, err)
@@ -311,9 +316,27 @@ func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	return *found, nil
 }
 
+func (s *S3Store) Keys(ctx context.Context, prefix string, fn func(string, int64) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the listing's goroutine when fn stops early
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+		}
+		if err := fn(s.rel(obj.Key), obj.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	return s.list(ctx, prefix, fn)
 }
+
+// listRetentionLookups is how many retention lookups List has in flight:
+// one round trip each, so over a long link they are asked many at a time.
+const listRetentionLookups = 32
 
 // list groups the versions of each key and reads the retention of its
 // latest version, several keys at a time.
@@ -328,7 +351,7 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 	queue := make(chan *item, 64)
 	work := make(chan *item, 64)
 	var wg sync.WaitGroup
-	for range 8 {
+	for range listRetentionLookups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -27,19 +27,26 @@ import (
 //     retry a transient failure.
 //   - Get streams an object from its start; Open gives random access for
 //     reads of a few ranges. Both return an error wrapping ErrNotExist for a
-//     missing key.
+//     missing key. Open is given the object's size when the caller knows it
+//     (from a signed catalog), and -1 otherwise; with a size it may skip
+//     asking the store, and a missing key then shows at the first ReadAt,
+//     as an error wrapping ErrNotExist.
 //   - Stat and List describe objects without reading them: size, the
 //     number of versions of the key, lock mode and retain-until date. List
 //     visits every key under a prefix once, in no promised order.
+//   - Keys visits the same keys as List, with their sizes and nothing else:
+//     on S3 it is one listing, where List also asks each key's retention,
+//     a round trip per key. Readers that need no lock metadata use it.
 //   - Any other error means the storage could not be asked (unreachable,
 //     refused credentials): never "missing".
 //   - No method deletes; a writer needs no delete permission.
 type Store interface {
 	Put(ctx context.Context, key string, r io.ReadSeeker, size int64, retainUntil time.Time) error
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
-	Open(ctx context.Context, key string) (Object, error)
+	Open(ctx context.Context, key string, size int64) (Object, error)
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	Keys(ctx context.Context, prefix string, fn func(key string, size int64) error) error
 	// CheckWritable returns nil when the store can take an archive: on S3,
 	// the bucket exists and has Object Lock enabled.
 	CheckWritable(ctx context.Context) error

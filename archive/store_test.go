@@ -37,24 +37,34 @@ func storeContract(t *testing.T, st Store) {
 		t.Fatalf("after a refused overwrite the object holds %q", got)
 	}
 	// Random access.
-	obj, err := st.Open(ctx, "b/r/0001/data/x")
-	if err != nil {
-		t.Fatal(err)
+	for _, size := range []int64{-1, int64(len(body))} {
+		obj, err := st.Open(ctx, "b/r/0001/data/x", size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obj.Size() != int64(len(body)) {
+			t.Fatalf("size %d", obj.Size())
+		}
+		p := make([]byte, 4)
+		if n, err := obj.ReadAt(p, 10); n != 4 || err != nil || string(p) != "abcd" {
+			t.Fatalf("ReadAt: %d %v %q", n, err, p)
+		}
+		obj.Close()
 	}
-	if obj.Size() != int64(len(body)) {
-		t.Fatalf("size %d", obj.Size())
-	}
-	p := make([]byte, 4)
-	if n, err := obj.ReadAt(p, 10); n != 4 || err != nil || string(p) != "abcd" {
-		t.Fatalf("ReadAt: %d %v %q", n, err, p)
-	}
-	obj.Close()
 	// Missing is ErrNotExist, for every way of asking.
 	if _, err := st.Get(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
 		t.Errorf("Get missing: %v", err)
 	}
-	if _, err := st.Open(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
+	if _, err := st.Open(ctx, "b/r/nope", -1); !errors.Is(err, ErrNotExist) {
 		t.Errorf("Open missing: %v", err)
+	}
+	// With a size, missing may show only at the first read.
+	if obj, err := st.Open(ctx, "b/r/nope", 8); !errors.Is(err, ErrNotExist) {
+		if err != nil {
+			t.Errorf("Open missing with a size: %v", err)
+		} else if _, err := obj.ReadAt(make([]byte, 4), 0); !errors.Is(err, ErrNotExist) {
+			t.Errorf("ReadAt of a missing key opened with a size: %v", err)
+		}
 	}
 	if _, err := st.Stat(ctx, "b/r/nope"); !errors.Is(err, ErrNotExist) {
 		t.Errorf("Stat missing: %v", err)
@@ -76,6 +86,13 @@ func storeContract(t *testing.T, st Store) {
 	}
 	if len(keys) != 2 || !strings.Contains(strings.Join(keys, " "), "b/r/0001/bagit.txt") {
 		t.Fatalf("List: %v", keys)
+	}
+	sizes := map[string]int64{}
+	if err := st.Keys(ctx, "b/r/", func(k string, size int64) error { sizes[k] = size; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 2 || sizes["b/r/0001/data/x"] != int64(len(body)) || sizes["b/r/0001/bagit.txt"] != int64(len(bagitDeclaration)) {
+		t.Fatalf("Keys: %v", sizes)
 	}
 	keys = nil
 	if err := st.List(ctx, "elsewhere/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil || len(keys) != 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/parallel"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -285,8 +286,8 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		if r.Complete {
 			continue
 		}
-		err := cfg.Store.List(ctx, RunPrefix(r.Batch, r.Run), func(o ObjectInfo) error {
-			abandoned = append(abandoned, ObjectEntry{Path: o.Key, Size: o.Size})
+		err := cfg.Store.Keys(ctx, RunPrefix(r.Batch, r.Run), func(key string, size int64) error {
+			abandoned = append(abandoned, ObjectEntry{Path: key, Size: size})
 			return nil
 		})
 		if err != nil {
@@ -968,12 +969,17 @@ func (w *Writer) writeTags(b *bundleState) error {
 	seq := []string{BagitTxt, BagInfoTxt, Manifest256, Manifest512}
 	tags[TagManifest256], tags[TagManifest512], tags[TagSignature] = t256, t512, sig
 	seq = append(seq, TagManifest256, TagManifest512, TagSignature)
+	// All at once: each write is a few round trips, and over a long link
+	// the last bundle's tag files are what the run waits for. The bundle
+	// counts only once the signed catalog names it, written after them.
+	if err := parallel.Do(len(seq), len(seq), func(i int) error {
+		body := tags[seq[i]]
+		return w.cfg.Store.Put(w.ctx, b.prefix+seq[i], bytes.NewReader(body), int64(len(body)), w.cfg.RetainUntil)
+	}); err != nil {
+		return err
+	}
 	for _, p := range seq {
-		body := tags[p]
-		if err := w.cfg.Store.Put(w.ctx, b.prefix+p, bytes.NewReader(body), int64(len(body)), w.cfg.RetainUntil); err != nil {
-			return err
-		}
-		b.objects = append(b.objects, ObjectEntry{Path: p, Size: int64(len(body))})
+		b.objects = append(b.objects, ObjectEntry{Path: p, Size: int64(len(tags[p]))})
 	}
 	slices.SortFunc(b.objects, func(x, y ObjectEntry) int { return strings.Compare(x.Path, y.Path) })
 	entry := BundleEntry{
