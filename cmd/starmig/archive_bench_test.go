@@ -71,67 +71,18 @@ func BenchmarkArchive(b *testing.B) {
 	}
 	for range b.N {
 		to := s3Bucket(b, true)
-		cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
-		cmd.Env = os.Environ()
-		start := time.Now()
-		out, err := cmd.Output()
-		archiveSecs := time.Since(start).Seconds()
-		if err != nil {
-			b.Fatalf("archive: %v\n%s", err, out)
-		}
-		var st archive.Stats
-		if err := json.Unmarshal(out, &st); err != nil {
-			b.Fatal(err)
-		}
-		var peak int64
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = ru.Maxrss
-		}
-
-		// The same number of bytes with one plain PutObject.
-		plain := testenv.Name("plain-")
-		if err := client.MakeBucket(ctx, plain, minio.MakeBucketOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		start = time.Now()
-		if _, err := client.PutObject(ctx, plain, "blob", io.LimitReader(&randomReader{rand.NewPCG(1, 2)}, st.Bytes), st.Bytes, minio.PutObjectOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		putSecs := time.Since(start).Seconds()
-
-		// Retrieval of single persons, in process.
+		st, archiveSecs, peak := benchArchiveRun(b, bin, db, to, keys, os.Environ())
+		putSecs := benchPut(b, client, st.Bytes, 1)
 		store, err := archive.OpenStore(to, os.Getenv)
 		if err != nil {
 			b.Fatal(err)
 		}
 		pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
-		ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
-		ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
-		var worst, total time.Duration
-		var read int64
-		for _, code := range codes {
-			start := time.Now()
-			cats, err := archive.LatestCatalogs(ctx, store, pub, "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := archive.NewReader(store, pub, ids, ik)
-			found, err := r.Retrieve(ctx, cats, archive.Query{PersonCode: code})
-			if err != nil {
-				b.Fatal(err)
-			}
-			d := time.Since(start)
-			if found[0].Rows() == 0 {
-				b.Fatalf("person %s not found", code)
-			}
-			total += d
-			worst = max(worst, d)
-			read = max(read, r.BytesRead())
-		}
+		total, worst, read := benchRetrieve(b, store, keys, codes)
 		// Verification: full, and a 5% sample, against a plain parallel read
 		// of the same objects.
 		plainSecs, plainBytes := parallelRead(b, store, nil, 8)
-		start = time.Now()
+		start := time.Now()
 		rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
 		fullSecs := time.Since(start).Seconds()
 		if err != nil || !rep.OK() {
@@ -305,31 +256,12 @@ func overLink(b *testing.B, bin, db, keys string, s3 testenv.S3, mbit int64, cod
 	rtt := time.Duration(benchEnvInt(b, "STARMIG_BENCH_LINK_RTT_MS", 40)) * time.Millisecond
 	link := testenv.Link(b, s3.Endpoint, mbit*1_000_000/8, rtt/2)
 	to := s3Bucket(b, true)
-	cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
-	cmd.Env = append(os.Environ(), "STARMIG_S3_ENDPOINT=http://"+link)
-	start := time.Now()
-	out, err := cmd.Output()
-	archiveSecs := time.Since(start).Seconds()
-	if err != nil {
-		b.Fatalf("archive over the link: %v\n%s", err, out)
-	}
-	var st archive.Stats
-	if err := json.Unmarshal(out, &st); err != nil {
-		b.Fatal(err)
-	}
+	st, archiveSecs, _ := benchArchiveRun(b, bin, db, to, keys, append(os.Environ(), "STARMIG_S3_ENDPOINT=http://"+link))
 	client, err := minio.New(link, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
 	if err != nil {
 		b.Fatal(err)
 	}
-	plain := testenv.Name("plain-")
-	if err := client.MakeBucket(ctx, plain, minio.MakeBucketOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	start = time.Now()
-	if _, err := client.PutObject(ctx, plain, "blob", io.LimitReader(&randomReader{rand.NewPCG(3, 4)}, st.Bytes), st.Bytes, minio.PutObjectOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	putSecs := time.Since(start).Seconds()
+	putSecs := benchPut(b, client, st.Bytes, 3)
 	store, err := archive.OpenStore(to, func(k string) string {
 		if k == "STARMIG_S3_ENDPOINT" {
 			return "http://" + link
@@ -340,28 +272,9 @@ func overLink(b *testing.B, bin, db, keys string, s3 testenv.S3, mbit int64, cod
 		b.Fatal(err)
 	}
 	pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
-	ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
-	ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
-	var worst, total time.Duration
-	for _, code := range codes {
-		start := time.Now()
-		cats, err := archive.LatestCatalogs(ctx, store, pub, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		found, err := archive.NewReader(store, pub, ids, ik).Retrieve(ctx, cats, archive.Query{PersonCode: code})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if found[0].Rows() == 0 {
-			b.Fatalf("person %s not found over the link", code)
-		}
-		d := time.Since(start)
-		total += d
-		worst = max(worst, d)
-	}
+	total, worst, _ := benchRetrieve(b, store, keys, codes)
 	readSecs, readBytes := parallelRead(b, store, nil, 8)
-	start = time.Now()
+	start := time.Now()
 	rep, err := verify.Verify(ctx, verify.Options{Store: store, Pub: pub, Level: verify.Full, Parallel: 8})
 	fullSecs := time.Since(start).Seconds()
 	if err != nil || !rep.OK() {
@@ -377,4 +290,71 @@ func overLink(b *testing.B, bin, db, keys string, s3 testenv.S3, mbit int64, cod
 	b.ReportMetric(100*putSecs/archiveSecs, "link-archive-%-of-putobject")
 	b.ReportMetric(float64(rep.BytesRead)/1e6/fullSecs, "link-verify-full-MB/s")
 	b.ReportMetric(100*(float64(rep.BytesRead)/fullSecs)/(float64(readBytes)/readSecs), "link-verify-full-%-of-plain-read")
+}
+
+// benchArchiveRun runs starmig archive of db to the store at to, as its
+// own process with env, and returns what it wrote, how long it took and
+// its peak RSS in KiB.
+func benchArchiveRun(b *testing.B, bin, db, to, keys string, env []string) (archive.Stats, float64, int64) {
+	cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
+	cmd.Env = env
+	start := time.Now()
+	out, err := cmd.Output()
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		b.Fatalf("archive to %s: %v\n%s", to, err, out)
+	}
+	var st archive.Stats
+	if err := json.Unmarshal(out, &st); err != nil {
+		b.Fatal(err)
+	}
+	var peak int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peak = ru.Maxrss
+	}
+	return st, secs, peak
+}
+
+// benchPut times one plain PutObject of n pseudo-random bytes (from seed)
+// into a new bucket without Object Lock.
+func benchPut(b *testing.B, client *minio.Client, n int64, seed uint64) float64 {
+	ctx := context.Background()
+	plain := testenv.Name("plain-")
+	if err := client.MakeBucket(ctx, plain, minio.MakeBucketOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := client.PutObject(ctx, plain, "blob", io.LimitReader(&randomReader{rand.NewPCG(seed, seed+1)}, n), n, minio.PutObjectOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start).Seconds()
+}
+
+// benchRetrieve retrieves each person, in process, from the catalogs on:
+// the total and the longest time, and the most bytes one retrieval read.
+func benchRetrieve(b *testing.B, store archive.Store, keys string, codes []string) (total, worst time.Duration, read int64) {
+	ctx := context.Background()
+	pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
+	ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
+	ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
+	for _, code := range codes {
+		start := time.Now()
+		cats, err := archive.LatestCatalogs(ctx, store, pub, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := archive.NewReader(store, pub, ids, ik)
+		found, err := r.Retrieve(ctx, cats, archive.Query{PersonCode: code})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(start)
+		if found[0].Rows() == 0 {
+			b.Fatalf("person %s not found", code)
+		}
+		total += d
+		worst = max(worst, d)
+		read = max(read, r.BytesRead())
+	}
+	return total, worst, read
 }

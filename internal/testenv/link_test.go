@@ -15,32 +15,18 @@ import (
 // directions on several connections at once and checks that all of it
 // arrives unchanged and that each side sees the other's end of stream.
 func TestLinkCarriesEveryByteBothWays(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	// The far end answers each connection with the SHA-256 of what it got,
 	// then the bytes themselves, after the sender has finished.
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				got, err := io.ReadAll(c)
-				if err != nil {
-					return
-				}
-				sum := sha256.Sum256(got)
-				c.Write(sum[:])
-				c.Write(got)
-			}()
+	far := farEnd(t, func(c net.Conn) {
+		got, err := io.ReadAll(c)
+		if err != nil {
+			return
 		}
-	}()
-	addr := Link(t, ln.Addr().String(), 8<<20, 5*time.Millisecond)
+		sum := sha256.Sum256(got)
+		c.Write(sum[:])
+		c.Write(got)
+	})
+	addr := Link(t, far, 8<<20, 5*time.Millisecond)
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)
@@ -82,22 +68,9 @@ func TestLinkCarriesEveryByteBothWays(t *testing.T) {
 //
 //	go test -run '^$' -bench Link -benchtime 1x ./internal/testenv
 func BenchmarkLink(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	far := farEnd(b, func(c net.Conn) { io.Copy(io.Discard, c) })
 	const rate = 100_000_000 / 8
-	addr := Link(b, ln.Addr().String(), rate, 20*time.Millisecond)
+	addr := Link(b, far, rate, 20*time.Millisecond)
 	buf := make([]byte, 256<<10)
 	for range b.N {
 		c, err := net.Dial("tcp", addr)
@@ -119,4 +92,27 @@ func BenchmarkLink(b *testing.B) {
 		b.ReportMetric(100*float64(sent)/time.Since(start).Seconds()/rate, "%-of-link")
 		c.Close()
 	}
+}
+
+// farEnd listens on loopback until the test ends and serves each
+// connection with serve, then closes it. It returns the address.
+func farEnd(t testing.TB, serve func(net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
