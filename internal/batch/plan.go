@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +16,7 @@ import (
 	"github.com/starmig/starmig/mapping"
 )
 
-const planChunk = 10000
+const planChunk = 5000
 
 var errStopped = errors.New("batch: stopped") // replaced by the error that stopped it
 
@@ -30,42 +32,89 @@ func narrow(t extract.Table) (names []string, positions []int) {
 	return names, positions
 }
 
+// planJob is a chunk of narrow STAR1 rows, one after another in vals.
+type planJob struct {
+	mt   mapping.Table
+	t    extract.Table
+	pt   load.PlanTable
+	pos  []int
+	vals []any
+}
+
+// planRows maps a chunk of narrow rows to rows of its plan table.
+func (j planJob) planRows(cfg *mapping.Config) [][]any {
+	full := make(extract.Row, len(j.t.Columns))
+	out := make([][]any, 0, len(j.vals)/len(j.pos))
+	for r := j.vals; len(r) > 0; r = r[len(j.pos):] {
+		clear(full)
+		for i, p := range j.pos {
+			full[p] = r[i]
+		}
+		res := j.mt.Map(full, mapping.Refs{}, cfg)
+		out = append(out, planRow(j.t.Name, full, res, cfg))
+	}
+	return out
+}
+
+// planMappers is how many goroutines map pass 1's rows while the STAR1 read
+// goes on.
+var planMappers = max(runtime.GOMAXPROCS(0), 2)
+
 // plan is pass 1: every row of every table, mapped on its narrow columns,
 // becomes a row of its plan table with the rule it breaks on its own. The
-// COPY of one chunk runs while the next is read and mapped.
+// read of STAR1, the mapping of the chunks read (on planMappers
+// goroutines) and the COPY of the chunks mapped overlap. Plan tables are
+// keyed by id, so chunks may arrive in any order.
 func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) (err error) {
 	if err := load.CreatePlan(ctx, conn, runID); err != nil {
 		return err
 	}
-	type chunk struct {
+	type copyJob struct {
 		pt   load.PlanTable
 		rows [][]any
 	}
-	chunks := make(chan chunk, 1)
-	copied := make(chan error, 1)
-	failed := make(chan struct{}) // closed when a COPY fails
+	jobs := make(chan planJob, planMappers)
+	copies := make(chan copyJob, 2)
+	stop := make(chan struct{}) // closed when a COPY fails
+	var copyErr error
+	copied := make(chan struct{})
 	go func() {
-		var err error
-		for c := range chunks {
-			if err == nil {
-				if err = load.CopyPlan(ctx, conn, runID, c.pt, c.rows); err != nil {
-					close(failed)
+		defer close(copied)
+		for c := range copies {
+			if copyErr == nil {
+				if copyErr = load.CopyPlan(ctx, conn, runID, c.pt, c.rows); copyErr != nil {
+					close(stop)
 				}
 			}
 		}
-		copied <- err
 	}()
+	var mappers sync.WaitGroup
+	for range planMappers {
+		mappers.Add(1)
+		go func() {
+			defer mappers.Done()
+			for j := range jobs {
+				select {
+				case copies <- copyJob{j.pt, j.planRows(cfg)}:
+				case <-stop:
+				}
+			}
+		}()
+	}
 	defer func() {
-		close(chunks)
-		if cerr := <-copied; cerr != nil {
-			err = cerr // the cause; the scan stopped because of it
+		close(jobs)
+		mappers.Wait()
+		close(copies)
+		<-copied
+		if copyErr != nil {
+			err = copyErr // the cause; the scan stopped because of it
 		}
 	}()
-	send := func(c chunk) error {
+	send := func(j planJob) error {
 		select {
-		case chunks <- c:
+		case jobs <- j:
 			return nil
-		case <-failed:
+		case <-stop:
 			return errStopped
 		case <-ctx.Done():
 			return ctx.Err()
@@ -78,23 +127,18 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		}
 		pt, _ := load.PlanFor(mt.Star1)
 		names, pos := narrow(t)
-		full := make(extract.Row, len(t.Columns))
-		rows := make([][]any, 0, planChunk)
+		job := func() planJob { return planJob{mt, t, pt, pos, make([]any, 0, planChunk*len(pos))} }
+		j := job()
 		var n int64
 		err = snap.Scan(ctx, t, names, nil, func(r extract.Row) error {
-			clear(full)
-			for i, p := range pos {
-				full[p] = r[i]
-			}
-			res := mt.Map(full, mapping.Refs{}, cfg)
-			rows = append(rows, planRow(t.Name, full, res, cfg))
+			j.vals = append(j.vals, r...)
 			n++
 			faultpoint.Hit("extract")
-			if len(rows) == planChunk {
-				if err := send(chunk{pt, rows}); err != nil {
+			if len(j.vals) == cap(j.vals) {
+				if err := send(j); err != nil {
 					return err
 				}
-				rows = make([][]any, 0, planChunk)
+				j = job()
 				o.Progress("plan", t.Name, n)
 			}
 			return nil
@@ -102,8 +146,8 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		if err != nil {
 			return err
 		}
-		if len(rows) > 0 {
-			if err := send(chunk{pt, rows}); err != nil {
+		if len(j.vals) > 0 {
+			if err := send(j); err != nil {
 				return err
 			}
 		}
