@@ -95,21 +95,20 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 		}
 	}
 	pt, _ := load.PlanFor(mt.Star1)
-	rows, err := read.Query(ctx, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
-	if err != nil {
-		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
-	}
-	defer rows.Close()
+	pf := startPrefetch(ctx, read, func(r pgx.Rows, p *planned) error {
+		return r.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
+			&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
+	}, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
+	defer pf.Close()
 	var n int64
-	var p planned
+	var p *planned
 	done := false
 	advance := func() error {
-		if rows.Next() {
-			return rows.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-				&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
+		if p = pf.Next(); p == nil {
+			done = true
+			return pf.Err()
 		}
-		done = true
-		return rows.Err()
+		return nil
 	}
 	if err := advance(); err != nil {
 		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
@@ -127,7 +126,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 		if p.id < id {
 			return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 		}
-		if err := loadRow(ctx, w, cfg, mt, t, r, &p); err != nil {
+		if err := loadRow(ctx, w, cfg, mt, t, r, p); err != nil {
 			return err
 		}
 		if n++; n%5000 == 0 {
