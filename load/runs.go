@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/starmig/starmig/mapping"
 )
 
 // BatchSpec is what a batch covers.
@@ -134,6 +137,21 @@ func EnsureReference(ctx context.Context, conn *pgx.Conn, municipalities [][2]st
 	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("load: reference codes: %w", err)
+	}
+	return nil
+}
+
+// Analyze refreshes the planner's statistics of the tables a load wrote.
+// After a batch's bulk load they describe tables a fraction of the size,
+// and the reconciliation's joins (and STAR2's users) would be planned for
+// that.
+func Analyze(ctx context.Context, conn *pgx.Conn) error {
+	tables := []string{"migration.row_map", "migration.quarantine", "migration.correction"}
+	for _, t := range mapping.Tables {
+		tables = append(tables, "star2."+t.Star2)
+	}
+	if _, err := conn.Exec(ctx, "ANALYZE "+strings.Join(tables, ", ")); err != nil {
+		return fmt.Errorf("load: analyze: %w", err)
 	}
 	return nil
 }

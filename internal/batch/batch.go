@@ -225,6 +225,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.ComputeOutcomes(ctx, conn, runID, o.AsOf, o.LiveYears); err != nil {
 		return sum, err
 	}
+	o.Log.Info("outcomes computed", "run", runID)
 	if len(o.KOV) > 0 {
 		kovMap := map[string]string{}
 		for raw, m := range maps.Municipalities {
@@ -292,12 +293,16 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
 		return sum, err
 	}
+	if err := load.Analyze(ctx, conn); err != nil {
+		return sum, err
+	}
 	faultpoint.Hit("reconcile")
 	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
 	if err != nil {
 		return sum, err
 	}
 	sum.Report = rep
+	o.Log.Info("reconciled", "batch", o.Batch, "findings", int64(len(rep.Findings))+rep.More)
 	if !rep.OK() {
 		return sum, &FindingsError{Report: rep}
 	}

@@ -176,44 +176,52 @@ type booked struct {
 }
 
 // reconcile checks the accounting identity of every STAR1 table against the
-// bookkeeping, and STAR2 against the bookkeeping. The STAR2 check of one
-// table runs on the second connection while the next table's identity is
-// checked; findings are reported in table order all the same.
+// bookkeeping, and STAR2 against the bookkeeping. The STAR2 checks, which do
+// not depend on STAR1, run table after table on the second connection
+// while the identities are checked on the first; findings are reported in
+// table order all the same.
 func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
 	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov, Findings: []Finding{}}
-	var parts []*Report // per table: the identity's findings, then STAR2's
-	var checking chan error
-	wait := func() error {
-		if checking == nil {
-			return nil
-		}
-		err := <-checking
-		checking = nil
-		return err
+	identity := make([]*Report, len(mapping.Tables))
+	star2 := make([]*Report, len(mapping.Tables))
+	for i, mt := range mapping.Tables {
+		identity[i], star2[i] = &Report{}, &Report{}
+		rep.Tables = append(rep.Tables, &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}})
 	}
-	for _, mt := range mapping.Tables {
-		tr := &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}}
-		rep.Tables = append(rep.Tables, tr)
-		identity, star2 := &Report{}, &Report{}
-		parts = append(parts, identity, star2)
-		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, tr, identity); err != nil {
-			return nil, errors.Join(err, wait())
+	stop := make(chan struct{})
+	checked := make(chan error, 1)
+	go func() {
+		for i, mt := range mapping.Tables {
+			select {
+			case <-stop:
+				checked <- nil
+				return
+			default:
+			}
+			if err := checkSTAR2(ctx, conn2, maps, sc, mt, rep.Tables[i], star2[i]); err != nil {
+				checked <- err
+				return
+			}
 		}
-		progress("reconcile", mt.Star1, tr.Total.Source)
-		if err := wait(); err != nil {
-			return nil, err
+		checked <- nil
+	}()
+	for i, mt := range mapping.Tables {
+		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, rep.Tables[i], identity[i]); err != nil {
+			close(stop)
+			return nil, errors.Join(err, <-checked)
 		}
-		checking = make(chan error, 1)
-		go func(mt mapping.Table) { checking <- checkSTAR2(ctx, conn2, maps, sc, mt, tr, star2) }(mt)
+		progress("reconcile", mt.Star1, rep.Tables[i].Total.Source)
 	}
-	if err := wait(); err != nil {
+	if err := <-checked; err != nil {
 		return nil, err
 	}
-	for _, p := range parts {
-		for _, f := range p.Findings {
-			rep.add(f)
+	for i := range mapping.Tables {
+		for _, p := range []*Report{identity[i], star2[i]} {
+			for _, f := range p.Findings {
+				rep.add(f)
+			}
+			rep.More += p.More
 		}
-		rep.More += p.More
 	}
 	return rep, nil
 }
@@ -238,22 +246,25 @@ func (s scope) has(kov string) bool {
 }
 
 func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
-	rows, err := conn.Query(ctx, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
-	if err != nil {
-		return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
-	}
-	defer rows.Close()
+	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
+		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
+	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
+	defer pf.Close()
 	var b booked
 	have := false
 	next := func() error {
-		have = rows.Next()
-		if !have {
-			return rows.Err()
+		x := pf.Next()
+		if have = x != nil; !have {
+			if err := pf.Err(); err != nil {
+				return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
+			}
+			return nil
 		}
-		return rows.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
+		b = *x
+		return nil
 	}
 	if err := next(); err != nil {
-		return fmt.Errorf("reconcile: bookkeeping of %s: %w", mt.Star1, err)
+		return err
 	}
 	account := func(kov string, c *Counts) {
 		a, _ := centsOf(b.amount)
@@ -272,7 +283,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		}
 		return c
 	}
-	err = snap.Query(ctx, sourceQuery(d, mt.Star1), func(v []any) error {
+	err := snap.Query(ctx, sourceQuery(d, mt.Star1), func(v []any) error {
 		id, err := toInt(v[0])
 		if err != nil {
 			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
