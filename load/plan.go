@@ -3,8 +3,10 @@ package load
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,13 +46,12 @@ var PlanTables = []PlanTable{
 		"id bigint PRIMARY KEY, parent bigint NOT NULL, amount numeric, rule text, detail text"},
 }
 
-// leaves hang on one parent and are live when it is loaded.
-var leaves = []struct{ table, parent, label string }{
-	{"decision", "proceeding", "MENETLUS"},
-	{"payment", "decision", "OTSUS"},
-	{"case_plan", "proceeding", "MENETLUS"},
-	{"activity", "proceeding", "MENETLUS"},
-	{"document", "proceeding", "MENETLUS"},
+// leaves hang on one parent and are live when it is loaded. Each group
+// depends only on what the plan SQL computed before it and on the groups'
+// own earlier members, so the groups are computed at once.
+var leaves = [][]struct{ table, parent, label string }{
+	{{"decision", "proceeding", "MENETLUS"}, {"payment", "decision", "OTSUS"}},
+	{{"activity", "proceeding", "MENETLUS"}, {"case_plan", "proceeding", "MENETLUS"}, {"document", "proceeding", "MENETLUS"}},
 }
 
 // WorkSchema is the schema that holds one run's plan.
@@ -92,17 +93,28 @@ func CopyPlan(ctx context.Context, conn *pgx.Conn, runID int64, t PlanTable, row
 
 // ComputeOutcomes applies the outcome rules to the filled plan: the
 // tables <name>_out then hold every row's outcome, rule, detail,
-// municipality, money and resolved person ids.
-func ComputeOutcomes(ctx context.Context, conn *pgx.Conn, runID int64, asOf time.Time, liveYears int) error {
+// municipality, money and resolved person ids. The leaf tables are
+// computed on all the connections given at once.
+func ComputeOutcomes(ctx context.Context, conns []*pgx.Conn, runID int64, asOf time.Time, liveYears int) error {
 	w := WorkSchema(runID)
 	ws := asOf.AddDate(-liveYears, 0, 0)
 	r := strings.NewReplacer("{{w}}", w,
 		"{{ws}}", "DATE '"+ws.Format(time.DateOnly)+"'",
 		"{{asof}}", "DATE '"+asOf.Format(time.DateOnly)+"'")
-	var b strings.Builder
-	b.WriteString(r.Replace(planSQL))
-	for _, l := range leaves {
-		fmt.Fprintf(&b, `
+	exec := func(conn *pgx.Conn, sql string) error {
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("load: outcome rules: %w", err)
+		}
+		return nil
+	}
+	if err := exec(conns[0], r.Replace(planSQL)+fmt.Sprintf("ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w)); err != nil {
+		return err
+	}
+	groups := make([]string, len(leaves))
+	for i, g := range leaves {
+		var b strings.Builder
+		for _, l := range g {
+			fmt.Fprintf(&b, `
 CREATE UNLOGGED TABLE %[1]s.%[2]s_out AS
 WITH s AS (
   SELECT c.*, %[1]s.parent_state(c.parent, p.outcome) AS state, p.outcome IN ('loaded', 'merged') AS live, p.kov AS pkov
@@ -114,15 +126,29 @@ SELECT id, NULL::uuid AS star2_id, pkov AS kov, amount,
   FROM s;
 ALTER TABLE %[1]s.%[2]s_out ADD PRIMARY KEY (id);
 `, w, l.table, l.parent, l.label)
+		}
+		groups[i] = b.String()
 	}
-	fmt.Fprintf(&b, "ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w)
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for k, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(groups) && errs[k] == nil; i += len(conns) {
+				errs[k] = exec(conn, groups[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var b strings.Builder
 	for _, t := range PlanTables {
 		fmt.Fprintf(&b, "ALTER TABLE %s.%s_out ADD COLUMN in_scope boolean NOT NULL DEFAULT true;\n", w, t.Name)
 	}
-	if _, err := conn.Exec(ctx, b.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
-		return fmt.Errorf("load: outcome rules: %w", err)
-	}
-	return nil
+	return exec(conns[0], b.String())
 }
 
 // PlanFor returns the plan table of a STAR1 table.

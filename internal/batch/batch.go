@@ -222,7 +222,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := plan(ctx, conn, snap, cfg, runID, o); err != nil {
 		return sum, err
 	}
-	if err := load.ComputeOutcomes(ctx, conn, runID, o.AsOf, o.LiveYears); err != nil {
+	if err := load.ComputeOutcomes(ctx, []*pgx.Conn{conn, read}, runID, o.AsOf, o.LiveYears); err != nil {
 		return sum, err
 	}
 	o.Log.Info("outcomes computed", "run", runID)
