@@ -30,6 +30,9 @@ const (
 // ParseWallClock reads a STAR1 DATE text "YYYY-MM-DD HH:MM:SS" (a date
 // alone is accepted as midnight) into its fields, zone-less, as UTC.
 func ParseWallClock(s string) (time.Time, error) {
+	if t, ok := parseWallClockFast(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(WallClockLayout, s)
 	if err != nil {
 		t, err = time.Parse(time.DateOnly, s)
@@ -66,4 +69,47 @@ func TallinnInstant(wall time.Time) (time.Time, string) {
 		// time, lands the gap's length later on the clock.
 		return time.Unix(w-int64(before), 0).In(Tallinn), WallSkipped
 	}
+}
+
+// parseWallClockFast reads the two layouts of ParseWallClock without
+// time.Parse, which costs a second of CPU in a migration of 100 000
+// persons. It gives up (false) on anything it does not read exactly as
+// time.Parse would, which then decides.
+func parseWallClockFast(s string) (time.Time, bool) {
+	if len(s) != 10 && len(s) != 19 {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	if !ok1 || !ok2 || !ok3 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	var h, mi, sec int
+	if len(s) == 19 {
+		var ok4, ok5, ok6 bool
+		h, ok4 = num(11, 2)
+		mi, ok5 = num(14, 2)
+		sec, ok6 = num(17, 2)
+		if !ok4 || !ok5 || !ok6 || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+			return time.Time{}, false
+		}
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	// time.Date normalises what time.Parse refuses (month 13, 31 February,
+	// hour 24): such a value comes back changed.
+	if t.Year() != y || int(t.Month()) != mo || t.Day() != d || t.Hour() != h || t.Minute() != mi || t.Second() != sec {
+		return time.Time{}, false
+	}
+	return t, true
 }
