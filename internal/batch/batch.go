@@ -146,6 +146,7 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
 	}
+	load.RegisterTypes(conn)
 	return conn, nil
 }
 
