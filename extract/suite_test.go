@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite" // the test's own writer
 )
 
 // The extraction suite runs against the SQLite stand-in, and against a real

@@ -1,0 +1,96 @@
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// sqlSnapshot is a snapshot on one database/sql connection, the Oracle
+// source's.
+type sqlSnapshot struct {
+	conn    *sql.Conn
+	dialect Dialect
+	end     string // statement that ends the snapshot
+}
+
+func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error {
+	cols, err := scanColumns(t, columns)
+	if err != nil {
+		return err
+	}
+	q := SelectSQL(s.dialect, t, cols, orderBy)
+	rows, err := s.conn.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("extract: scan %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	row := make(Row, len(cols))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("extract: scan %s: %w", t.Name, err)
+		}
+		for i, c := range cols {
+			if row[i], err = decode(t, c, raw[i]); err != nil {
+				return fmt.Errorf("%w (row %s)", err, describeKey(t, cols, raw))
+			}
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("extract: scan %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (s *sqlSnapshot) Query(ctx context.Context, query string, fn func([]any) error) error {
+	rows, err := s.conn.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("extract: query: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return fmt.Errorf("extract: query: %w", err)
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("extract: query: %w", err)
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (s *sqlSnapshot) Close() error {
+	_, err := s.conn.ExecContext(context.Background(), s.end)
+	return errors.Join(err, s.conn.Close())
+}
+
+// describeKey names a row by its key columns where the scan has them.
+func describeKey(t Table, cols []Column, raw []any) string {
+	out := t.Name
+	for _, k := range t.Key {
+		for i, c := range cols {
+			if c.Name == k {
+				out += fmt.Sprintf(" %s=%v", k, raw[i])
+			}
+		}
+	}
+	return out
+}
