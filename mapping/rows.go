@@ -439,8 +439,11 @@ func mapDocument(r extract.Row, _ Refs, c *Config) Result {
 	x := newRow("DOKUMENT", r, c)
 	content, isBlob := x.raw("SISU").([]byte)
 	if !isBlob {
-		content = []byte{}
 		x.fix("SISU", FixNullContent, "NULL", "empty")
+	}
+	if content == nil {
+		// Empty content, never NULL: a nil slice would be written as NULL.
+		content = []byte{}
 	}
 	given, _ := x.str("MIME_TYYP")
 	media, changed := MediaType(given, content)

@@ -229,3 +229,31 @@ func TestRule13TimeZone(t *testing.T) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func equalStrings(a, b []string) bool { return slices.Equal(a, b) }
+
+// TestRule14EmptyContentIsNotNull: a NULL BLOB and an empty BLOB (which
+// the extraction gives as a nil slice) both become empty content, which
+// PostgreSQL receives as an empty bytea, never as NULL; only the NULL is a
+// correction.
+func TestRule14EmptyContentIsNotNull(t *testing.T) {
+	mt, _ := TableFor("DOKUMENT")
+	content := slices.Index(mt.Columns, "content")
+	for _, c := range []struct {
+		name string
+		sisu any
+		fix  bool
+	}{
+		{"NULL", nil, true},
+		{"empty BLOB", []byte(nil), false},
+		{"empty BLOB, not nil", []byte{}, false},
+	} {
+		res := mt.Map([]any{int64(1), int64(2), "a.txt", "text/plain", c.sisu, "2025-01-02 10:00:00"}, Refs{}, &Config{})
+		got, ok := res.Values[content].([]byte)
+		if !ok || got == nil || len(got) != 0 {
+			t.Errorf("%s: content %#v, want an empty non-nil []byte", c.name, res.Values[content])
+		}
+		fixed := slices.ContainsFunc(res.Corrections, func(x Correction) bool { return x.Rule == FixNullContent })
+		if fixed != c.fix {
+			t.Errorf("%s: correction %s recorded: %v, want %v", c.name, FixNullContent, fixed, c.fix)
+		}
+	}
+}

@@ -129,6 +129,7 @@ func rulesFixture(t *testing.T) (string, string) {
 			// DOKUMENT_ID, MENETLUS_ID, FAILINIMI, MIME_TYYP, SISU, LOODUD
 			{60, 10, "otsus.pdf", "image/png", []byte("%PDF-1.4\n..."), "2025-01-02 10:00:00"},
 			{61, 10, "tyhi.txt", nil, nil, "2025-01-02 10:00:00"},
+			{62, 10, "tyhi2.txt", "text/plain", []byte{}, "2025-01-02 10:00:00"},
 		},
 	})
 }
@@ -181,6 +182,7 @@ func TestOutcomeRules(t *testing.T) {
 		{"TOIMING", 50, "loaded", "", "rule 13"},
 		{"DOKUMENT", 60, "loaded", "", "rule 14"},
 		{"DOKUMENT", 61, "loaded", "", "rule 14"},
+		{"DOKUMENT", 62, "loaded", "", "rule 14"},
 	}
 	for _, w := range want {
 		var out string
@@ -256,6 +258,22 @@ func TestOutcomeRules(t *testing.T) {
 	_ = conn.QueryRow(ctx, "SELECT media_type || ' ' || size_bytes || ' ' || sha256 FROM star2.document WHERE id = $1", mapping.ID("DOKUMENT", 61)).Scan(&size)
 	if media != "application/pdf 12" || size != "application/octet-stream 0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
 		t.Errorf("rule 14: %q, %q", media, size)
+	}
+	// A NULL BLOB (61) and an empty one (62) both become empty content,
+	// not NULL.
+	if db, err := sql.Open("sqlite", "file:"+path+"?mode=ro"); err == nil {
+		var kind string
+		if err := db.QueryRow("SELECT typeof(SISU) FROM DOKUMENT WHERE DOKUMENT_ID = 62").Scan(&kind); err != nil || kind != "blob" {
+			t.Errorf("fixture: document 62 holds %q (%v), want an empty BLOB", kind, err)
+		}
+		db.Close()
+	}
+	for _, id := range []int64{61, 62} {
+		var content string
+		_ = conn.QueryRow(ctx, "SELECT coalesce(length(content)::text, 'NULL') FROM star2.document WHERE id = $1", mapping.ID("DOKUMENT", id)).Scan(&content)
+		if content != "0" {
+			t.Errorf("rule 14: document %d has content of length %s, want empty", id, content)
+		}
 	}
 	var detail string
 	_ = conn.QueryRow(ctx, "SELECT detail FROM migration.quarantine WHERE star1_table = 'MAKSE' AND star1_id = 31").Scan(&detail)
