@@ -91,6 +91,8 @@ type Writer struct {
 	inflight sync.WaitGroup // chunks handed over and not yet written
 	ended    sync.WaitGroup // the goroutines
 
+	hashers map[string]*rowHasher // by STAR2 table, where starmig hashes rows itself
+
 	mu       sync.Mutex // guards what follows, shared with the goroutine
 	stats    map[string]*Stats
 	rejected map[string]map[int64]bool
@@ -125,8 +127,12 @@ CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DE
 			return nil, fmt.Errorf("load: prepare writer: %w", err)
 		}
 	}
+	hs, err := hashers(ctx, conns[0])
+	if err != nil {
+		return nil, err
+	}
 	w := &Writer{runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
-		jobs: make(chan job, 1)}
+		jobs: make(chan job, 1), hashers: hs}
 	for _, conn := range conns {
 		w.ended.Add(1)
 		go w.run(ctx, conn)
@@ -324,12 +330,17 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
 
 	var inserts, updates [][]any
-	var written []pgtype.UUID
+	var written []pgtype.UUID // rows whose hash PostgreSQL computes
+	hasher := w.hashers[t.Star2]
 	for _, it := range items {
 		switch it.Op {
 		case OpInsert:
 			inserts = append(inserts, PGValues(it.Values))
-			written = append(written, pgUUID(it.Star2ID))
+			if h, ok := hasher.hash(it.Values); ok {
+				res.hashes[it.Star2ID] = h
+			} else {
+				written = append(written, pgUUID(it.Star2ID))
+			}
 		case OpUpdate:
 			updates = append(updates, append(append([]any{}, PGValues(it.Values)...), it.ExpectHash))
 		}
@@ -364,11 +375,18 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 		done := map[uuid.UUID]bool{}
 		for _, id := range updated {
 			done[id.Bytes] = true
-			written = append(written, id)
 		}
 		for _, it := range items {
-			if it.Op == OpUpdate && !done[it.Star2ID] {
+			if it.Op != OpUpdate {
+				continue
+			}
+			switch h, ok := hasher.hash(it.Values); {
+			case !done[it.Star2ID]:
 				res.conflicts[it.Star2ID] = true
+			case ok:
+				res.hashes[it.Star2ID] = h
+			default:
+				written = append(written, pgUUID(it.Star2ID))
 			}
 		}
 	}

@@ -140,6 +140,7 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	}
 	cfg.RuntimeParams["timezone"] = "UTC"
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
+	cfg.RuntimeParams["bytea_output"] = "hex"
 	cfg.RuntimeParams["extra_float_digits"] = "3"
 	cfg.RuntimeParams["application_name"] = "starmig"
 	conn, err := pgx.ConnectConfig(ctx, cfg)

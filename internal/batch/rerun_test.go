@@ -138,6 +138,7 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 	if s := sum.Tables["ISIK"]; s.Updated < 1 || s.Reported < 1 {
 		t.Errorf("ISIK: %+v", *s)
 	}
+	targetHashesArePostgreSQLs(t, conn, mapping.ID("MENETLUS", conflicted), mapping.ID("MENETLUS", untouchedInSTAR1))
 	// A third run reports the conflict again and writes nothing to STAR2.
 	before := Digest(t, conn)
 	sum, err = Migrate(ctx, options(path, maps, dsn))
