@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,10 @@ import (
 // writes, when the table is exactly what it expects: the columns it
 // writes, in that order, of the types below, and no trigger of the
 // table's owners that could change a row as it is written. Any other
-// table, and any value this code does not format (a time with nanoseconds,
-// a year outside 1-9999...), is hashed by PostgreSQL as before.
+// table, any value this code does not format (a time with nanoseconds, a
+// year outside 1-9999...), and any database whose character classes are
+// not those of C or UTF-8, is hashed by PostgreSQL: md5(t::text) is read
+// back after the write.
 //
 // The text form is record_out's under the settings every batch connection
 // pins (DateStyle ISO, TimeZone UTC, bytea_output hex): the values in
@@ -66,11 +69,12 @@ type rowHasher struct {
 // and returns a hasher for each that starmig can hash itself.
 func hashers(ctx context.Context, conn *pgx.Conn) (map[string]*rowHasher, error) {
 	out := map[string]*rowHasher{}
-	var zone, style, bytea string
-	if err := conn.QueryRow(ctx, `SELECT current_setting('TimeZone'), current_setting('DateStyle'), current_setting('bytea_output')`).Scan(&zone, &style, &bytea); err != nil {
+	var zone, style, bytea, ctype string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('TimeZone'), current_setting('DateStyle'), current_setting('bytea_output'), current_setting('lc_ctype')`).
+		Scan(&zone, &style, &bytea, &ctype); err != nil {
 		return nil, fmt.Errorf("load: session settings: %w", err)
 	}
-	if zone != "UTC" || style != "ISO, YMD" || bytea != "hex" {
+	if zone != "UTC" || style != "ISO, YMD" || bytea != "hex" || !asciiSpace(ctype) {
 		return out, nil // PostgreSQL hashes every row
 	}
 	for _, t := range mapping.Tables {
@@ -83,6 +87,14 @@ func hashers(ctx context.Context, conn *pgx.Conn) (map[string]*rowHasher, error)
 		}
 	}
 	return out, nil
+}
+
+// asciiSpace reports whether, under the database's character classes, the
+// only white space bytes record_out quotes for are ASCII ones: true for the
+// C locale and UTF-8 locales, where no byte above 0x7f is a character.
+func asciiSpace(ctype string) bool {
+	c := strings.ToLower(ctype)
+	return c == "c" || c == "posix" || strings.HasSuffix(c, ".utf-8") || strings.HasSuffix(c, ".utf8")
 }
 
 // tableHasher returns nil when PostgreSQL must hash the table's rows.

@@ -234,3 +234,12 @@ func BenchmarkRowHash(b *testing.B) {
 		}
 	}
 }
+
+func TestAsciiSpaceLocales(t *testing.T) {
+	for ctype, want := range map[string]bool{"C": true, "POSIX": true, "C.UTF-8": true, "et_EE.UTF-8": true, "en_US.utf8": true,
+		"et_EE.ISO-8859-15": false, "et_EE": false, "": false} {
+		if got := asciiSpace(ctype); got != want {
+			t.Errorf("%q: %v, want %v", ctype, got, want)
+		}
+	}
+}
