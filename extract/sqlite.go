@@ -60,11 +60,11 @@ func (s *sqliteSource) Begin(ctx context.Context) (Snapshot, error) {
 		return nil, err
 	}
 	snap := &sqliteSnapshot{conn: conn, path: s.path}
-	if err := snap.exec(ctx, "BEGIN", nil); err != nil {
-		return nil, errors.Join(fmt.Errorf("extract: begin snapshot: %w", err), conn.Close())
+	if err := snap.exec(ctx, "begin snapshot", "BEGIN", nil); err != nil {
+		return nil, errors.Join(err, conn.Close())
 	}
-	if err := snap.exec(ctx, "SELECT COUNT(*) FROM KOV", func(*sqlite.Stmt) error { return nil }); err != nil {
-		return nil, errors.Join(fmt.Errorf("extract: begin snapshot: %w", err), conn.Close())
+	if err := snap.exec(ctx, "begin snapshot", "SELECT COUNT(*) FROM KOV", nil); err != nil {
+		return nil, errors.Join(err, conn.Close())
 	}
 	return snap, nil
 }
@@ -86,8 +86,10 @@ type sqliteSnapshot struct {
 	path string
 }
 
-// exec runs one statement, calling fn for each row it returns.
-func (s *sqliteSnapshot) exec(ctx context.Context, query string, fn func(*sqlite.Stmt) error) (err error) {
+// exec runs one statement, calling fn for each row it returns. An error
+// of fn comes back as it is, and so does the context's; SQLite's is
+// wrapped with what was being done.
+func (s *sqliteSnapshot) exec(ctx context.Context, what, query string, fn func(*sqlite.Stmt) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -95,26 +97,31 @@ func (s *sqliteSnapshot) exec(ctx context.Context, query string, fn func(*sqlite
 	defer s.conn.SetInterrupt(nil)
 	stmt, _, err := s.conn.PrepareTransient(query)
 	if err != nil {
-		return err
+		return fmt.Errorf("extract: %s: %w", what, err)
 	}
-	defer func() { err = errors.Join(err, stmt.Finalize()) }()
 	for {
 		more, err := stmt.Step()
 		if err != nil {
+			_ = stmt.Finalize() // it repeats Step's error
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return fmt.Errorf("extract: %s: %w", what, err)
 		}
 		if !more {
-			return nil
+			break
 		}
 		if fn != nil {
 			if err := fn(stmt); err != nil {
+				_ = stmt.Finalize()
 				return err
 			}
 		}
 	}
+	if err := stmt.Finalize(); err != nil {
+		return fmt.Errorf("extract: %s: %w", what, err)
+	}
+	return nil
 }
 
 // value is column i of the current row as database/sql would give it:
@@ -147,63 +154,34 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 	}
 	raw := make([]any, len(cols))
 	row := make(Row, len(cols))
-	var stop error // fn's own error, returned as it is
-	err = s.exec(ctx, SelectSQL(sqliteDialect{}, t, cols, orderBy), func(stmt *sqlite.Stmt) error {
+	return s.exec(ctx, "scan "+t.Name, SelectSQL(sqliteDialect{}, t, cols, orderBy), func(stmt *sqlite.Stmt) error {
 		for i := range cols {
 			raw[i] = value(stmt, i)
 		}
 		for i, c := range cols {
 			v, err := decode(t, c, raw[i])
 			if err != nil {
-				stop = fmt.Errorf("%w (row %s)", err, describeKey(t, cols, raw))
-				return stop
+				return fmt.Errorf("%w (row %s)", err, describeKey(t, cols, raw))
 			}
 			row[i] = v
 		}
-		if err := fn(row); err != nil {
-			stop = err
-			return err
-		}
-		return nil
+		return fn(row)
 	})
-	switch {
-	case stop != nil:
-		return stop
-	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return err
-	case err != nil:
-		return fmt.Errorf("extract: scan %s: %w", t.Name, err)
-	}
-	return nil
 }
 
 func (s *sqliteSnapshot) Query(ctx context.Context, query string, fn func([]any) error) error {
 	var vals []any
-	var stop error
-	err := s.exec(ctx, query, func(stmt *sqlite.Stmt) error {
+	return s.exec(ctx, "query", query, func(stmt *sqlite.Stmt) error {
 		if vals == nil {
 			vals = make([]any, stmt.ColumnCount())
 		}
 		for i := range vals {
 			vals[i] = value(stmt, i)
 		}
-		if err := fn(vals); err != nil {
-			stop = err
-			return err
-		}
-		return nil
+		return fn(vals)
 	})
-	switch {
-	case stop != nil:
-		return stop
-	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return err
-	case err != nil:
-		return fmt.Errorf("extract: query: %w", err)
-	}
-	return nil
 }
 
 func (s *sqliteSnapshot) Close() error {
-	return errors.Join(s.exec(context.Background(), "ROLLBACK", nil), s.conn.Close())
+	return errors.Join(s.exec(context.Background(), "end snapshot", "ROLLBACK", nil), s.conn.Close())
 }

@@ -47,16 +47,7 @@ func readWithDatabaseSQL(ctx context.Context, db *sql.DB, t Table, fn func(Row) 
 func TestSQLiteReadsAsDatabaseSQL(t *testing.T) {
 	path := sampleCopy(t)
 	ctx := context.Background()
-	src, err := Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	_, snap := openSnapshot(t, "sqlite:"+path)
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -98,20 +89,11 @@ func TestScanStops(t *testing.T) {
 	for name, url := range sources(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			src, err := Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			snap, err := src.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer snap.Close()
+			src, snap := openSnapshot(t, url)
 			tb, _ := TableByName("MAKSE")
 			mine := errors.New("stop here")
 			n := 0
-			err = snap.Scan(ctx, tb, nil, nil, func(Row) error {
+			err := snap.Scan(ctx, tb, nil, nil, func(Row) error {
 				if n++; n == 3 {
 					return mine
 				}
@@ -156,16 +138,7 @@ func BenchmarkSQLiteScan(b *testing.B) {
 	path := filepath.Join("..", "testdata", "star1-small.db")
 	ctx := context.Background()
 	b.Run("snapshot", func(b *testing.B) {
-		src, err := Open(ctx, "sqlite:"+path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer src.Close()
-		snap, err := src.Begin(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer snap.Close()
+		_, snap := openSnapshot(b, "sqlite:"+path)
 		var rows int64
 		for b.Loop() {
 			for _, tb := range Tables {

@@ -48,20 +48,34 @@ func sources(t *testing.T) map[string]string {
 	return s
 }
 
+// openSnapshot opens a source and a snapshot of it, both closed when the
+// test ends.
+func openSnapshot(t testing.TB, url string) (Source, Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		src.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := snap.Close(); err != nil {
+			t.Error(err)
+		}
+		src.Close()
+	})
+	return src, snap
+}
+
 func TestExtractionSuite(t *testing.T) {
 	for name, url := range sources(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			src, err := Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			snap, err := src.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer snap.Close()
+			src, snap := openSnapshot(t, url)
 			first := map[string]string{}
 			for _, tb := range Tables {
 				var count int64
