@@ -174,7 +174,7 @@ func appendRowText(b []byte, types []colType, vals []any) ([]byte, bool) {
 }
 
 // needsQuotes reports whether record_out quotes a value.
-func needsQuotes[T string | []byte](s T) bool {
+func needsQuotes(s string) bool {
 	if len(s) == 0 {
 		return true
 	}
@@ -189,7 +189,7 @@ func needsQuotes[T string | []byte](s T) bool {
 
 // appendField appends one value's text, quoted where record_out quotes it,
 // its double quotes and backslashes doubled.
-func appendField[T string | []byte](b []byte, s T) []byte {
+func appendField(b []byte, s string) []byte {
 	if !needsQuotes(s) {
 		return append(b, s...)
 	}

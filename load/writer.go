@@ -377,16 +377,16 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 			done[id.Bytes] = true
 		}
 		for _, it := range items {
-			if it.Op != OpUpdate {
-				continue
-			}
-			switch h, ok := hasher.hash(it.Values); {
+			switch {
+			case it.Op != OpUpdate:
 			case !done[it.Star2ID]:
 				res.conflicts[it.Star2ID] = true
-			case ok:
-				res.hashes[it.Star2ID] = h
 			default:
-				written = append(written, pgUUID(it.Star2ID))
+				if h, ok := hasher.hash(it.Values); ok {
+					res.hashes[it.Star2ID] = h
+				} else {
+					written = append(written, pgUUID(it.Star2ID))
+				}
 			}
 		}
 	}
