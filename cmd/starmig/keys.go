@@ -265,6 +265,20 @@ func (r *readerFlags) open() (archive.Store, ed25519.PublicKey, error) {
 	return st, pub, err
 }
 
+// openDecrypting opens the archive as open does and reads the age
+// identities that decrypt it, for the key holder's commands.
+func (r *readerFlags) openDecrypting() (archive.Store, ed25519.PublicKey, []age.Identity, error) {
+	st, pub, err := r.open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ids, err := r.keys.readIdentities()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, pub, ids, nil
+}
+
 // operatorName is who is on record for a retrieval or restore: the flag,
 // else $STARMIG_OPERATOR, else the OS user.
 func operatorName(flag string) string {

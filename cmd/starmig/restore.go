@@ -55,11 +55,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err := requireFlag("to", to.Reveal(), "STARMIG_RESTORE_TARGET"); err != nil {
 		return err
 	}
-	st, pub, err := o.reader.open()
-	if err != nil {
-		return err
-	}
-	ids, err := o.reader.keys.readIdentities()
+	st, pub, ids, err := o.reader.openDecrypting()
 	if err != nil {
 		return err
 	}

@@ -89,11 +89,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	if n != 1 {
 		return usageError("give exactly one of --person, --isik-id, --proceeding")
 	}
-	st, pub, err := o.reader.open()
-	if err != nil {
-		return err
-	}
-	ids, err := o.reader.keys.readIdentities()
+	st, pub, ids, err := o.reader.openDecrypting()
 	if err != nil {
 		return err
 	}
