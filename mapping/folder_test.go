@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func writeFolder(t *testing.T, municipalities, classifiers string) string {
@@ -115,6 +116,42 @@ func TestMojibakePrefilterMissesNoRepair(t *testing.T) {
 			if _, _, ok := RepairMojibake(s); ok {
 				t.Errorf("%q: real text repaired", s)
 			}
+		}
+	}
+}
+
+func TestMojibakeClassOfEveryCharacter(t *testing.T) {
+	// The array and map lookup agree with decoding every byte through every
+	// code page.
+	want := map[rune]uint8{}
+	for _, cs := range mojibakeCharsets {
+		for b := 0x80; b <= 0xF4; b++ {
+			out, err := cs.enc.NewDecoder().Bytes([]byte{byte(b)})
+			if err != nil {
+				continue
+			}
+			r, _ := utf8.DecodeRune(out)
+			if b <= 0xBF {
+				want[r] |= mojibakeCont
+			}
+			if b >= 0xC2 {
+				want[r] |= mojibakeLead
+			}
+		}
+	}
+	for r := rune(0); r <= 0xFFFF; r++ {
+		if got := mojibakeClass(r); got != want[r] {
+			t.Fatalf("class of %U = %b, want %b", r, got, want[r])
+		}
+	}
+}
+
+func BenchmarkMayBeMojibake(b *testing.B) {
+	s := "Mäesalu tänav 5, Tõnu Õunapuu külastas, pere vajab öömaja ja toetust"
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		if mayBeMojibake(s) {
+			b.Fatal("real text flagged")
 		}
 	}
 }

@@ -70,11 +70,18 @@ func Mojibake(s string, latin1 bool) string {
 	return out
 }
 
-// leadRunes and contRunes are, for the code pages above, the characters
-// that UTF-8 lead bytes (0xC2-0xF4) and continuation bytes (0x80-0xBF)
-// decode to. Mojibake has a lead character followed by a continuation one.
-var leadRunes, contRunes = func() (map[rune]bool, map[rune]bool) {
-	lead, cont := map[rune]bool{}, map[rune]bool{}
+// mojibakeClass tells, for the code pages above, whether a character is
+// what a UTF-8 lead byte (0xC2-0xF4) or continuation byte (0x80-0xBF)
+// decodes to. Mojibake has a lead character followed by a continuation
+// one. Characters below U+0200, which hold all of Estonian, are looked up
+// in an array: the test runs on every non-ASCII text STAR1 holds.
+const (
+	mojibakeLead uint8 = 1 << iota
+	mojibakeCont
+)
+
+var mojibakeLow, mojibakeHigh = func() (low [0x200]uint8, high map[rune]uint8) {
+	high = map[rune]uint8{}
 	for _, cs := range mojibakeCharsets {
 		d := cs.enc.NewDecoder()
 		for b := 0x80; b <= 0xF4; b++ {
@@ -83,26 +90,40 @@ var leadRunes, contRunes = func() (map[rune]bool, map[rune]bool) {
 				continue
 			}
 			r, _ := utf8.DecodeRune(out)
+			var c uint8
 			if b <= 0xBF {
-				cont[r] = true
+				c |= mojibakeCont
 			}
 			if b >= 0xC2 {
-				lead[r] = true
+				c |= mojibakeLead
+			}
+			if r < rune(len(low)) {
+				low[r] |= c
+			} else {
+				high[r] |= c
 			}
 		}
 	}
-	return lead, cont
+	return low, high
 }()
+
+func mojibakeClass(r rune) uint8 {
+	if r < rune(len(mojibakeLow)) {
+		return mojibakeLow[r]
+	}
+	return mojibakeHigh[r]
+}
 
 // mayBeMojibake is a cheap test that lets most real text skip the
 // re-encoding in RepairMojibake.
 func mayBeMojibake(s string) bool {
 	prevLead := false
 	for _, r := range s {
-		if prevLead && contRunes[r] {
+		c := mojibakeClass(r)
+		if prevLead && c&mojibakeCont != 0 {
 			return true
 		}
-		prevLead = leadRunes[r]
+		prevLead = c&mojibakeLead != 0
 	}
 	return false
 }
