@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"io"
 	"math/big"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -256,32 +259,77 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 }
 
 // HashRow is the SHA-256 of a STAR1 row's values, each tagged with its type
-// and length, so that any change of any value changes it.
+// and length, so that any change of any value changes it. Values are
+// gathered in a buffer and hashed at once, but for long ones (documents),
+// which are hashed where they are.
 func HashRow(r extract.Row) []byte {
-	h := sha256.New()
-	var buf [9]byte
+	bp := rowHashBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	var h hash.Hash
 	for _, v := range r {
 		var tag byte
-		var b []byte
+		var bs []byte
+		var str string
+		isStr := false
 		switch x := v.(type) {
 		case nil:
 			tag = 0
 		case int64:
-			tag, b = 1, binary.BigEndian.AppendUint64(nil, uint64(x))
+			b = append(b, 1)
+			b = binary.BigEndian.AppendUint64(b, 8)
+			b = binary.BigEndian.AppendUint64(b, uint64(x))
+			continue
 		case string:
-			tag, b = 2, []byte(x)
+			tag, str, isStr = 2, x, true
 		case []byte:
-			tag, b = 3, x
+			tag, bs = 3, x
 		default:
-			tag, b = 4, []byte(fmt.Sprint(x))
+			tag, str, isStr = 4, fmt.Sprint(x), true
 		}
-		buf[0] = tag
-		binary.BigEndian.PutUint64(buf[1:], uint64(len(b)))
-		h.Write(buf[:])
-		h.Write(b)
+		n := len(bs)
+		if isStr {
+			n = len(str)
+		}
+		b = append(b, tag)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+		switch {
+		case n <= rowHashLong && isStr:
+			b = append(b, str...)
+		case n <= rowHashLong:
+			b = append(b, bs...)
+		default:
+			if h == nil {
+				h = sha256.New()
+			}
+			h.Write(b)
+			b = b[:0]
+			if isStr {
+				io.WriteString(h, str) //nolint:errcheck // a hash takes every write
+			} else {
+				h.Write(bs)
+			}
+		}
 	}
-	return h.Sum(nil)
+	var sum []byte
+	if h == nil {
+		s := sha256.Sum256(b)
+		sum = s[:]
+	} else {
+		h.Write(b)
+		sum = h.Sum(nil)
+	}
+	if cap(b) <= 4*rowHashLong {
+		*bp = b[:0]
+		rowHashBufs.Put(bp)
+	}
+	return sum
 }
+
+// rowHashLong is the length above which HashRow hashes a value where it is
+// instead of copying it into its buffer.
+const rowHashLong = 16 << 10
+
+var rowHashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // RowJSON is a STAR1 row as a JSON object, BLOBs in base64, for the
 // quarantine: the original row, as STAR1 held it.
