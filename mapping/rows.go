@@ -95,6 +95,16 @@ var Tables = []Table{
 	{"DOKUMENT", "document", []string{"id", "proceeding_id", "file_name", "media_type", "size_bytes", "sha256", "content", "created_at"}, nil, mapDocument},
 }
 
+// FreeText lists, per STAR1 table, the text columns that only rule 11 (text
+// repair) reads: no rule that quarantines, merges or excludes a row, and no
+// amount, looks at them. Pass 1, which only decides outcomes, skips them.
+var FreeText = map[string][]string{
+	"ISIK":     {"EESNIMI", "PERENIMI", "AADRESS"},
+	"MENETLUS": {"VASTUTAJA"},
+	"TOIMING":  {"KIRJELDUS", "KASUTAJA"},
+	"DOKUMENT": {"FAILINIMI"},
+}
+
 // TableFor returns the mapping of a STAR1 table.
 func TableFor(star1 string) (Table, bool) {
 	for _, t := range Tables {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,11 +21,11 @@ const planChunk = 5000
 
 var errStopped = errors.New("batch: stopped") // replaced by the error that stopped it
 
-// narrow lists a table's columns without its LOBs: pass 1 reads only what
-// the rules look at, and leaves CLOBs and BLOBs for the load.
+// narrow lists a table's columns without its LOBs and free text: pass 1
+// reads only what the rules look at, and leaves the rest for the load.
 func narrow(t extract.Table) (names []string, positions []int) {
 	for i, c := range t.Columns {
-		if c.Kind != extract.CLOB && c.Kind != extract.BLOB {
+		if c.Kind != extract.CLOB && c.Kind != extract.BLOB && !slices.Contains(mapping.FreeText[t.Name], c.Name) {
 			names = append(names, c.Name)
 			positions = append(positions, i)
 		}
