@@ -120,7 +120,7 @@ func decode(t Table, c Column, v any) (any, error) {
 		if err != nil {
 			return nil, bad(err)
 		}
-		return d, nil
+		return same(v, d), nil
 	case Date:
 		s, ok := text(v)
 		if !ok {
@@ -130,10 +130,10 @@ func decode(t Table, c Column, v any) (any, error) {
 		if err != nil {
 			return nil, bad(err)
 		}
-		return d, nil
+		return same(v, d), nil
 	case Text, CLOB:
 		if s, ok := text(v); ok {
-			return s, nil
+			return same(v, s), nil
 		}
 	case BLOB:
 		switch x := v.(type) {
@@ -144,6 +144,15 @@ func decode(t Table, c Column, v any) (any, error) {
 		}
 	}
 	return nil, bad(fmt.Errorf("unexpected value of type %T", v))
+}
+
+// same returns v when it already holds the string s, so that the value
+// is not boxed again: decode runs on every value STAR1 holds.
+func same(v any, s string) any {
+	if x, ok := v.(string); ok && x == s {
+		return v
+	}
+	return s
 }
 
 func text(v any) (string, bool) {
