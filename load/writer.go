@@ -105,7 +105,7 @@ type job struct {
 }
 
 const (
-	chunkRows  = 2000
+	chunkRows  = 4000
 	chunkBytes = 32 << 20
 )
 
