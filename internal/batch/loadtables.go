@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"math/big"
 	"sync"
 
@@ -169,6 +170,20 @@ func text(t pgtype.Text) string {
 func centsOf(n pgtype.Numeric) (*mapping.Cents, error) {
 	if !n.Valid {
 		return nil, nil
+	}
+	if n.Int.IsInt64() && n.Exp >= -2 && n.Exp <= 0 {
+		// The usual case, without big arithmetic: the scale is at most 2
+		// and the value fits with it.
+		v := n.Int.Int64()
+		scaled := true
+		for e := n.Exp; e > -2 && scaled; e-- {
+			scaled = v >= math.MinInt64/10 && v <= math.MaxInt64/10
+			v *= 10
+		}
+		if scaled {
+			c := mapping.Cents(v)
+			return &c, nil
+		}
 	}
 	v := new(big.Int).Set(n.Int)
 	for e := n.Exp; e < -2; e++ {
