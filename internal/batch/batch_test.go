@@ -156,6 +156,41 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Errorf("non-deep: %v", err)
 	}
+
+	// A payment deleted from STAR2 and another one's amount changed are
+	// named without --deep, each with its row.
+	var gone, changed [2]string // STAR1 id, STAR2 id
+	for i, p := range []*[2]string{&gone, &changed} {
+		if err := conn.QueryRow(ctx, `SELECT rm.star1_id::text, rm.star2_id::text FROM migration.row_map rm
+			WHERE rm.star1_table = 'MAKSE' AND rm.outcome = 'loaded' ORDER BY rm.star1_id OFFSET $1 LIMIT 1`, 10*i).Scan(&p[0], &p[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM star2.payment WHERE id = $1`, gone[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE star2.payment SET amount_eur = amount_eur + 0.01 WHERE id = $1`, changed[1]); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Reconcile(ctx, ro)
+	if !errors.As(err, &fe) {
+		t.Fatalf("payments changed in STAR2: %v, want findings", err)
+	}
+	kinds := map[string]string{}
+	for _, f := range fe.Report.Findings {
+		if f.Table == "MAKSE" && f.Star1ID != 0 {
+			kinds[fmt.Sprint(f.Star1ID)+" "+f.Star2ID] = f.Kind
+		}
+	}
+	if k := kinds[gone[0]+" "+gone[1]]; k != "missing_in_star2" {
+		t.Errorf("deleted payment MAKSE %s: finding %q, want missing_in_star2; all: %+v", gone[0], k, fe.Report.Findings)
+	}
+	if k := kinds[changed[0]+" "+changed[1]]; k != "star2_money" {
+		t.Errorf("changed payment MAKSE %s: finding %q, want star2_money; all: %+v", changed[0], k, fe.Report.Findings)
+	}
+	if len(kinds) != 2 {
+		t.Errorf("rows named: %v, want the two payments", kinds)
+	}
 }
 
 func mustDate(s string) time.Time {

@@ -1,9 +1,11 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -377,45 +379,63 @@ func nullText(t pgtype.Text) any {
 }
 
 func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
-	sumExpr := "NULL::numeric"
+	// Counted and summed by the database per municipality; only the rows
+	// that are missing or hold another amount come back one by one.
+	sumExpr, bad := "NULL::numeric", "t.id IS NULL"
 	if tr.Money {
-		sumExpr = "t.amount_eur"
+		sumExpr, bad = "t.amount_eur", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
 	}
-	q := fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, rm.kov
-		FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id
-		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded' ORDER BY rm.star1_id`, sumExpr, mt.Star2)
+	agg := func(expr string) string {
+		return fmt.Sprintf("array_agg(%s ORDER BY rm.star1_id) FILTER (WHERE %s)", expr, bad)
+	}
+	q := fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%[1]s), %[3]s, %[4]s, %[5]s, %[6]s, %[7]s
+		FROM migration.row_map rm LEFT JOIN star2.%[2]s t ON t.id = rm.star2_id
+		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded' GROUP BY rm.kov`,
+		sumExpr, mt.Star2, agg("rm.star1_id"), agg("rm.star2_id::text"), agg("t.id IS NOT NULL"), agg(sumExpr), agg("rm.amount_eur"))
 	rows, err := conn.Query(ctx, q, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
 	}
 	defer rows.Close()
+	var found []Finding
 	for rows.Next() {
-		var id int64
-		var star2 string
-		var present bool
-		var got, want pgtype.Numeric
 		var kov pgtype.Text
-		if err := rows.Scan(&id, &star2, &present, &got, &want, &kov); err != nil {
+		var present int64
+		var sum pgtype.Numeric
+		var ids []int64
+		var star2s []string
+		var presents []bool
+		var gots, wants []pgtype.Numeric
+		if err := rows.Scan(&kov, &present, &sum, &ids, &star2s, &presents, &gots, &wants); err != nil {
 			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
 		}
 		if !sc.has(kovKey(maps, nullText(kov))) {
 			continue
 		}
-		if !present {
-			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2})
-			continue
+		tr.STAR2Rows += present
+		if s, err := centsOf(sum); err != nil {
+			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
+		} else if s != nil {
+			tr.STAR2Sum += *s
 		}
-		tr.STAR2Rows++
-		g, _ := centsOf(got)
-		w, _ := centsOf(want)
-		if g != nil {
-			tr.STAR2Sum += *g
-		}
-		if tr.Money && ((g == nil) != (w == nil) || g != nil && *g != *w) {
-			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
+		for i, id := range ids {
+			if !presents[i] {
+				found = append(found, Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2s[i], Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2s[i]})
+				continue
+			}
+			g, _ := centsOf(gots[i])
+			w, _ := centsOf(wants[i])
+			found = append(found, Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2s[i], Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
+	}
+	slices.SortStableFunc(found, func(a, b Finding) int { return cmp.Compare(a.Star1ID, b.Star1ID) })
+	for _, f := range found {
+		rep.add(f)
+	}
+	return nil
 }
 
 // Municipalities lists a report's municipality keys in order.
