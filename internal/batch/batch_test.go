@@ -191,6 +191,25 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 	if len(kinds) != 2 {
 		t.Errorf("rows named: %v, want the two payments", kinds)
 	}
+
+	// More rows at fault than a report lists: the first are named, all are
+	// counted.
+	tag, err := conn.Exec(ctx, `DELETE FROM star2.activity WHERE id IN (SELECT id FROM star2.activity ORDER BY id LIMIT $1)`, maxFindings+5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Reconcile(ctx, ro)
+	if !errors.As(err, &fe) {
+		t.Fatalf("activities deleted from STAR2: %v, want findings", err)
+	}
+	if n, want := int64(len(fe.Report.Findings))+fe.Report.More, 2+tag.RowsAffected(); len(fe.Report.Findings) != maxFindings || n != want {
+		t.Errorf("%d findings listed and %d more, want %d and %d", len(fe.Report.Findings), fe.Report.More, maxFindings, want-maxFindings)
+	}
+	for _, f := range fe.Report.Findings {
+		if f.Table == "TOIMING" && f.Kind != "missing_in_star2" {
+			t.Errorf("activity finding %+v, want missing_in_star2", f)
+		}
+	}
 }
 
 func mustDate(s string) time.Time {

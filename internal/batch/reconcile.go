@@ -1,11 +1,9 @@
 package batch
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,62 +377,68 @@ func nullText(t pgtype.Text) any {
 }
 
 func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
-	// Counted and summed by the database per municipality; only the rows
-	// that are missing or hold another amount come back one by one.
+	// Counted and summed by the database per municipality; the rows that
+	// are missing or hold another amount are read one by one afterwards,
+	// at most as many as a report lists, and only when there are any.
 	sumExpr, bad := "NULL::numeric", "t.id IS NULL"
 	if tr.Money {
 		sumExpr, bad = "t.amount_eur", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
 	}
-	agg := func(expr string) string {
-		return fmt.Sprintf("array_agg(%s ORDER BY rm.star1_id) FILTER (WHERE %s)", expr, bad)
-	}
-	q := fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%[1]s), %[3]s, %[4]s, %[5]s, %[6]s, %[7]s
-		FROM migration.row_map rm LEFT JOIN star2.%[2]s t ON t.id = rm.star2_id
-		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded' GROUP BY rm.kov`,
-		sumExpr, mt.Star2, agg("rm.star1_id"), agg("rm.star2_id::text"), agg("t.id IS NOT NULL"), agg(sumExpr), agg("rm.amount_eur"))
-	rows, err := conn.Query(ctx, q, mt.Star1)
+	from := fmt.Sprintf(`FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id
+		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded'`, mt.Star2)
+	var kov pgtype.Text
+	var present, faulty int64
+	var sum pgtype.Numeric
+	var kovs []string // municipalities in scope with rows at fault
+	noKov := false    // and whether rows without one are at fault
+	var faults int64
+	rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%s), count(*) FILTER (WHERE %s) %s GROUP BY rm.kov`, sumExpr, bad, from), mt.Star1)
+	_, err := pgx.ForEachRow(rows, []any{&kov, &present, &sum, &faulty}, func() error {
+		if !sc.has(kovKey(maps, nullText(kov))) {
+			return nil
+		}
+		tr.STAR2Rows += present
+		s, err := centsOf(sum)
+		if s != nil {
+			tr.STAR2Sum += *s
+		}
+		if faulty > 0 {
+			faults += faulty
+			if kov.Valid {
+				kovs = append(kovs, kov.String)
+			} else {
+				noKov = true
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
 	}
-	defer rows.Close()
-	var found []Finding
-	for rows.Next() {
-		var kov pgtype.Text
-		var present int64
-		var sum pgtype.Numeric
-		var ids []int64
-		var star2s []string
-		var presents []bool
-		var gots, wants []pgtype.Numeric
-		if err := rows.Scan(&kov, &present, &sum, &ids, &star2s, &presents, &gots, &wants); err != nil {
-			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
-		}
-		if !sc.has(kovKey(maps, nullText(kov))) {
-			continue
-		}
-		tr.STAR2Rows += present
-		if s, err := centsOf(sum); err != nil {
-			return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
-		} else if s != nil {
-			tr.STAR2Sum += *s
-		}
-		for i, id := range ids {
-			if !presents[i] {
-				found = append(found, Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2s[i], Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2s[i]})
-				continue
-			}
-			g, _ := centsOf(gots[i])
-			w, _ := centsOf(wants[i])
-			found = append(found, Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2s[i], Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
-		}
+	if faults == 0 {
+		return nil
 	}
-	if err := rows.Err(); err != nil {
+	var id int64
+	var star2 string
+	var isThere bool
+	var got, want pgtype.Numeric
+	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur %s
+		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, from, bad, maxFindings),
+		mt.Star1, kovs, noKov)
+	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want}, func() error {
+		if !isThere {
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2})
+			return nil
+		}
+		g, _ := centsOf(got)
+		w, _ := centsOf(want)
+		rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
 	}
-	slices.SortStableFunc(found, func(a, b Finding) int { return cmp.Compare(a.Star1ID, b.Star1ID) })
-	for _, f := range found {
-		rep.add(f)
-	}
+	rep.More += faults - listed.RowsAffected()
 	return nil
 }
 
