@@ -161,3 +161,38 @@ func TestPasswordsNeverPrinted(t *testing.T) {
 		t.Errorf("error should name the target with its password masked: %q", stderr)
 	}
 }
+
+// TestReadmeBeginsWithTheTwoCommands keeps the README's promise to a new
+// reader: the first two commands in it run the demo and every test, and CI
+// runs that same test command; every command is named in it.
+func TestReadmeBeginsWithTheTwoCommands(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "    ") && strings.TrimSpace(line) != "" {
+			cmds = append(cmds, strings.TrimSpace(line))
+		}
+		if strings.HasPrefix(line, "## ") {
+			break
+		}
+	}
+	want := []string{"go run ./cmd/starmig demo", "bash scripts/test.sh"}
+	if strings.Join(cmds, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("README begins with commands %q, want %q", cmds, want)
+	}
+	ci, err := os.ReadFile(filepath.Join("..", "..", ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ci), "exec "+want[1]+"\n") {
+		t.Fatalf(".ci/run does not run %q:\n%s", want[1], ci)
+	}
+	for _, c := range newRootCommand().Commands() {
+		if c.Name() != "help" && c.Name() != "completion" && !strings.Contains(string(readme), "`"+c.Name()) {
+			t.Errorf("README does not mention the command %s", c.Name())
+		}
+	}
+}
