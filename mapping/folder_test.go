@@ -90,6 +90,10 @@ func TestRule14MediaType(t *testing.T) {
 		{"application/x-custom", []byte{0x00, 0x01, 0x02, 0xfe}, "application/x-custom", false},
 		{"image/png", nil, "image/png", false},
 		{"", nil, "application/octet-stream", true},
+		{"pdf", nil, "application/octet-stream", true},
+		{"1\x00", nil, "application/octet-stream", true},
+		{"application/pdf\x00", pdf, "application/pdf", true},
+		{"täht/pdf", pdf, "application/pdf", true},
 		{"APPLICATION/PDF; charset=binary", pdf, "APPLICATION/PDF; charset=binary", false},
 	}
 	for _, c := range cases {

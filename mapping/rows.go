@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -153,11 +155,33 @@ func (x *row) brk(rule, format string, args ...any) {
 	}
 }
 
-// fix records a correction. PostgreSQL text cannot hold NUL, so a NUL of
-// the original is kept visible as the six characters \u0000.
+// fix records a correction. The bookkeeping must take every correction,
+// so both values are made text PostgreSQL accepts (see visible).
 func (x *row) fix(col, rule, orig, corrected string) {
-	orig = strings.ReplaceAll(orig, "\x00", `\u0000`)
-	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, orig, corrected})
+	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, visible(orig), visible(corrected)})
+}
+
+// visible is s as PostgreSQL text can hold it: a NUL becomes the six
+// characters \u0000 and a byte that is not UTF-8 the four characters \xNN.
+// The archive keeps the value itself.
+func visible(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02X`, s[i])
+		case r == 0:
+			b.WriteString(`\u0000`)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // text cleans a text column (rule 11); nil for NULL or empty.
@@ -339,7 +363,6 @@ func PersonKey(isikukood any) (code, foreign string, err error) {
 
 func mapPerson(r extract.Row, _ Refs, c *Config) Result {
 	x := newRow("ISIK", r, c)
-	raw, _ := x.str("ISIKUKOOD")
 	code, foreign, err := PersonKey(x.raw("ISIKUKOOD"))
 	var id uuid.UUID
 	var pc, fid, birth, gender any
@@ -359,10 +382,7 @@ func mapPerson(r extract.Row, _ Refs, c *Config) Result {
 	default:
 		id = ID("ISIK", x.id())
 		if foreign != "" {
-			fid = foreign
-			if foreign != raw {
-				x.fix("ISIKUKOOD", "text_"+RepairTrimmed, raw, foreign)
-			}
+			fid = x.text("ISIKUKOOD") // rule 11, as any text: trimmed, NUL removed
 		}
 		birth = x.date("SYNNIAEG", false)
 		if s, ok := x.str("SUGU"); ok {
@@ -473,11 +493,15 @@ func mapDocument(r extract.Row, _ Refs, c *Config) Result {
 // MediaType checks a document's MIME type against its content (rule 14):
 // a missing type, or one the content plainly contradicts, is replaced by
 // the sniffed type. Where sniffing cannot tell (no content, unknown binary,
-// or text labelled as a more specific text type) the given type stands.
+// or text labelled as a more specific text type) the given type stands. A
+// given type that is no media type at all (RFC 2045) counts as missing.
 func MediaType(given string, content []byte) (string, bool) {
 	g := strings.ToLower(strings.TrimSpace(given))
 	if base, _, ok := strings.Cut(g, ";"); ok {
 		g = strings.TrimSpace(base)
+	}
+	if _, _, err := mime.ParseMediaType(g); err != nil || !strings.Contains(g, "/") {
+		g = ""
 	}
 	if len(content) == 0 {
 		if g == "" {

@@ -257,3 +257,56 @@ func TestRule14EmptyContentIsNotNull(t *testing.T) {
 		}
 	}
 }
+
+// TestRule2ForeignIDIsCleanedAsText: a foreign identifier is text under
+// rule 11 like any other, so a NUL in it does not make the database refuse
+// the person, and the corrections of every value can be stored.
+func TestRule2ForeignIDIsCleanedAsText(t *testing.T) {
+	mt, _ := TableFor("ISIK")
+	foreignID := slices.Index(mt.Columns, "foreign_id")
+	for _, c := range []struct {
+		in    any
+		want  any
+		rules []string
+	}{
+		{"LV-120389-12345", "LV-120389-12345", nil},
+		{" K1234567 ", "K1234567", []string{"text_" + RepairTrimmed}},
+		{"K123\x004567", "K1234567", []string{"text_" + RepairNUL}},
+		{"\x00", nil, []string{"text_" + RepairNUL, "text_" + RepairEmptyNull}},
+		{"   ", nil, nil},
+		{nil, nil, nil},
+	} {
+		row := []any{int64(1), c.in, "Mari", "Tamm", nil, "N", nil, nil, "2020-01-02 10:00:00", nil, "E"}
+		res := mt.Map(row, Refs{}, &Config{Mappings: &Mappings{}, AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+		if res.Values[foreignID] != c.want {
+			t.Errorf("ISIKUKOOD %q: foreign_id %#v, want %#v", c.in, res.Values[foreignID], c.want)
+		}
+		var rules []string
+		for _, x := range res.Corrections {
+			if x.Column == "ISIKUKOOD" {
+				rules = append(rules, x.Rule)
+			}
+			if strings.ContainsRune(x.Original, 0) || strings.ContainsRune(x.Corrected, 0) {
+				t.Errorf("ISIKUKOOD %q: correction %+v holds a NUL", c.in, x)
+			}
+		}
+		if !equalStrings(rules, c.rules) {
+			t.Errorf("ISIKUKOOD %q: corrections %v, want %v", c.in, rules, c.rules)
+		}
+	}
+}
+
+// TestCorrectionsAreStorable: a correction keeps its original visible in
+// text the bookkeeping can store, whatever bytes STAR1 held.
+func TestCorrectionsAreStorable(t *testing.T) {
+	for in, want := range map[string]string{
+		"Jüri":          "Jüri",
+		"a\x00b":        `a\u0000b`,
+		"EE\xc3(12":     `EE\xC3(12`,
+		"\xff\xfe\x00ä": `\xFF\xFE\u0000ä`,
+	} {
+		if got := visible(in); got != want {
+			t.Errorf("visible(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -319,3 +319,58 @@ func TestWritersDoNotChangeTheResult(t *testing.T) {
 	}
 	sameDigest(t, "4 writers against 1", digests[0], digests[1])
 }
+
+// TestTextNotUTF8 writes bytes that are not UTF-8 into STAR1 text: into a
+// live person's name, which the database refuses, so the person is
+// quarantined with the database's message and the batch still reconciles;
+// and into a live payment's IBAN, which rule 12 loads as NULL, with a
+// correction the bookkeeping stores with the bytes shown as \xNN.
+func TestTextNotUTF8(t *testing.T) {
+	path, maps := star1(t, 400, 31, nil)
+	ctx := context.Background()
+	probe, pconn := target(t)
+	if _, err := Migrate(ctx, options(path, maps, probe)); err != nil {
+		t.Fatal(err)
+	}
+	var person, payment int64
+	if err := pconn.QueryRow(ctx, `SELECT
+		(SELECT min(star1_id) FROM migration.row_map WHERE star1_table = 'ISIK' AND outcome = 'loaded'),
+		(SELECT min(star1_id) FROM migration.row_map WHERE star1_table = 'MAKSE' AND outcome = 'loaded')`).Scan(&person, &payment); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE ISIK SET EESNIMI = CAST(X'4D61C3287269' AS TEXT) WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE MAKSE SET SAAJA_IBAN = CAST(X'4545C32831' AS TEXT) WHERE MAKSE_ID = ?`, payment); err != nil {
+		t.Fatal(err)
+	}
+
+	dsn, conn := target(t)
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	var rule, detail string
+	if err := conn.QueryRow(ctx, `SELECT rule, detail FROM migration.quarantine WHERE star1_table = 'ISIK' AND star1_id = $1`, person).Scan(&rule, &detail); err != nil {
+		t.Fatalf("person %d with a name that is not UTF-8 is not quarantined: %v", person, err)
+	}
+	if rule != mapping.RuleRejected || !strings.Contains(detail, "UTF8") {
+		t.Errorf("person %d quarantined as %s: %s", person, rule, detail)
+	}
+	var outcome, original string
+	if err := conn.QueryRow(ctx, `SELECT rm.outcome, c.original FROM migration.row_map rm
+		JOIN migration.correction c ON c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.rule = 'invalid_iban'
+		WHERE rm.star1_table = 'MAKSE' AND rm.star1_id = $1`, payment).Scan(&outcome, &original); err != nil {
+		t.Fatalf("payment %d: no invalid_iban correction: %v", payment, err)
+	}
+	if outcome != "loaded" || original != `EE\xC3(1` {
+		t.Errorf("payment %d: %s, correction of %q", payment, outcome, original)
+	}
+	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
+		t.Errorf("reconcile --deep: %v", err)
+	}
+}
