@@ -39,7 +39,7 @@ type keys struct {
 	index      []byte
 }
 
-func newKeys(t *testing.T) keys {
+func newKeys(t testing.TB) keys {
 	dir := t.TempDir()
 	if err := archive.GenerateKeys(dir); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func config(st archive.Store, k keys) archive.Config {
 		RetainUntil: retain, Now: now, BundleSize: 256 << 10, PartSize: 64 << 10, BlockSize: 16 << 10}
 }
 
-func write(t *testing.T, cfg archive.Config) {
+func write(t testing.TB, cfg archive.Config) {
 	t.Helper()
 	ctx := context.Background()
 	src, err := extract.Open(ctx, "sqlite:"+star1)
@@ -88,7 +88,7 @@ func write(t *testing.T, cfg archive.Config) {
 // copies it for each test, writable, so tests can break it.
 var master string
 
-func folderArchive(t *testing.T, k *keys) (string, *archive.FileStore) {
+func folderArchive(t testing.TB, k *keys) (string, *archive.FileStore) {
 	t.Helper()
 	if master == "" {
 		*k = newKeys(t)
