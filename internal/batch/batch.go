@@ -295,11 +295,8 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "reconcile"); err != nil {
 		return sum, err
 	}
-	if err := load.Analyze(ctx, conn); err != nil {
-		return sum, err
-	}
 	faultpoint.Hit("reconcile")
-	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, false, o.Progress)
+	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, true, o.Progress)
 	if err != nil {
 		return sum, err
 	}

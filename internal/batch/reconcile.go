@@ -14,6 +14,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -179,9 +180,11 @@ type booked struct {
 // bookkeeping, and STAR2 against the bookkeeping. The STAR2 checks, which do
 // not depend on STAR1, run table after table on the second connection
 // while the identities are checked on the first; findings are reported in
-// table order all the same.
-func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, deep bool, progress func(string, string, int64)) (*Report, error) {
-	rep := &Report{Batch: sc.batch, Deep: deep, KOV: sc.kov, Findings: []Finding{}}
+// table order all the same. With analyze, the second connection first
+// refreshes the statistics of the tables a load wrote, which its joins
+// need and the identities' ordered reads of the bookkeeping do not.
+func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, analyze bool, progress func(string, string, int64)) (*Report, error) {
+	rep := &Report{Batch: sc.batch, KOV: sc.kov, Findings: []Finding{}}
 	identity := make([]*Report, len(mapping.Tables))
 	star2 := make([]*Report, len(mapping.Tables))
 	for i, mt := range mapping.Tables {
@@ -191,6 +194,12 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 	stop := make(chan struct{})
 	checked := make(chan error, 1)
 	go func() {
+		if analyze {
+			if err := load.Analyze(ctx, conn2); err != nil {
+				checked <- err
+				return
+			}
+		}
 		for i, mt := range mapping.Tables {
 			select {
 			case <-stop:
