@@ -3,10 +3,8 @@ package load
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,7 +46,7 @@ var PlanTables = []PlanTable{
 
 // leaves hang on one parent and are live when it is loaded. Each group
 // depends only on what the plan SQL computed before it and on the groups'
-// own earlier members, so the groups are computed at once.
+// own earlier members, so the groups can be computed at once.
 var leaves = [][]struct{ table, parent, label string }{
 	{{"decision", "proceeding", "MENETLUS"}, {"payment", "decision", "OTSUS"}},
 	{{"activity", "proceeding", "MENETLUS"}, {"case_plan", "proceeding", "MENETLUS"}, {"document", "proceeding", "MENETLUS"}},
@@ -91,29 +89,49 @@ func CopyPlan(ctx context.Context, conn *pgx.Conn, runID int64, t PlanTable, row
 	return nil
 }
 
-// ComputeOutcomes applies the outcome rules to the filled plan: the
-// tables <name>_out then hold every row's outcome, rule, detail,
-// municipality, money and resolved person ids. The leaf tables are
-// computed on all the connections given at once.
-func ComputeOutcomes(ctx context.Context, conns []*pgx.Conn, runID int64, asOf time.Time, liveYears int) error {
+// OutcomeStep is a part of the outcome rules: it can run once the plan
+// tables of the STAR1 tables in Needs are filled and the steps in After
+// have run.
+type OutcomeStep struct {
+	Name  string
+	Needs []string // STAR1 tables
+	After []int    // indexes into the steps
+	sql   string
+}
+
+// Run runs the step on conn.
+func (s OutcomeStep) Run(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, s.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("load: outcome rules (%s): %w", s.Name, err)
+	}
+	return nil
+}
+
+// OutcomeSteps are the outcome rules of a run as steps, in an order that
+// runs each after its prerequisites; the last step closes the plan (every
+// row in scope until Scope says otherwise). Applied in turn, or in
+// parallel as their prerequisites allow, they fill the tables <name>_out
+// with every row's outcome, rule, detail, municipality, money and resolved
+// person ids.
+func OutcomeSteps(runID int64, asOf time.Time, liveYears int) []OutcomeStep {
 	w := WorkSchema(runID)
 	ws := asOf.AddDate(-liveYears, 0, 0)
 	r := strings.NewReplacer("{{w}}", w,
 		"{{ws}}", "DATE '"+ws.Format(time.DateOnly)+"'",
 		"{{asof}}", "DATE '"+asOf.Format(time.DateOnly)+"'")
-	exec := func(conn *pgx.Conn, sql string) error {
-		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fmt.Errorf("load: outcome rules: %w", err)
-		}
-		return nil
-	}
-	if err := exec(conns[0], r.Replace(planSQL)+fmt.Sprintf("ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w)); err != nil {
-		return err
-	}
-	groups := make([]string, len(leaves))
-	for i, g := range leaves {
+	steps := []OutcomeStep{{
+		Name:  "persons, relations, applications, proceedings",
+		Needs: []string{"ISIK", "ISIKU_SEOS", "POORDUMINE", "MENETLUS", "OTSUS"},
+		sql:   r.Replace(planSQL) + fmt.Sprintf("ALTER TABLE %s.relation_out ADD PRIMARY KEY (id);\n", w),
+	}}
+	last := OutcomeStep{Name: "scope", After: []int{0}}
+	for _, g := range leaves {
+		step := OutcomeStep{After: []int{0}}
 		var b strings.Builder
 		for _, l := range g {
+			t, _ := planByName(l.table)
+			step.Needs = append(step.Needs, t.Star1)
+			step.Name += l.table + "s "
 			fmt.Fprintf(&b, `
 CREATE UNLOGGED TABLE %[1]s.%[2]s_out AS
 WITH s AS (
@@ -127,28 +145,26 @@ SELECT id, NULL::uuid AS star2_id, pkov AS kov, amount,
 ALTER TABLE %[1]s.%[2]s_out ADD PRIMARY KEY (id);
 `, w, l.table, l.parent, l.label)
 		}
-		groups[i] = b.String()
-	}
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for k, conn := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(groups) && errs[k] == nil; i += len(conns) {
-				errs[k] = exec(conn, groups[i])
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
+		step.Name = strings.TrimSpace(step.Name)
+		step.sql = b.String()
+		last.After = append(last.After, len(steps))
+		steps = append(steps, step)
 	}
 	var b strings.Builder
 	for _, t := range PlanTables {
 		fmt.Fprintf(&b, "ALTER TABLE %s.%s_out ADD COLUMN in_scope boolean NOT NULL DEFAULT true;\n", w, t.Name)
 	}
-	return exec(conns[0], b.String())
+	last.sql = b.String()
+	return append(steps, last)
+}
+
+func planByName(name string) (PlanTable, bool) {
+	for _, t := range PlanTables {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return PlanTable{}, false
 }
 
 // PlanFor returns the plan table of a STAR1 table.

@@ -221,10 +221,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.SetPhase(ctx, conn, runID, "plan"); err != nil {
 		return sum, err
 	}
-	if err := plan(ctx, conn, snap, cfg, runID, o); err != nil {
-		return sum, err
-	}
-	if err := load.ComputeOutcomes(ctx, []*pgx.Conn{conn, read}, runID, o.AsOf, o.LiveYears); err != nil {
+	if err := planAndOutcomes(ctx, conn, read, snap, cfg, runID, o); err != nil {
 		return sum, err
 	}
 	o.Log.Info("outcomes computed", "run", runID)

@@ -66,13 +66,24 @@ var planMappers = max(runtime.GOMAXPROCS(0), 2)
 // read of STAR1, the mapping of the chunks read (on planMappers
 // goroutines) and the COPY of the chunks mapped overlap. Plan tables are
 // keyed by id, so chunks may arrive in any order.
-func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) (err error) {
+func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options, filled func(star1 string)) (err error) {
 	if err := load.CreatePlan(ctx, conn, runID); err != nil {
 		return err
 	}
 	type copyJob struct {
 		pt   load.PlanTable
 		rows [][]any
+	}
+	// A table's plan is filled when the read of the table is over and every
+	// chunk sent has been copied; chunks of two tables may be copied in
+	// either order.
+	var mu sync.Mutex
+	sent, copiedN, read := map[string]int{}, map[string]int{}, map[string]bool{}
+	check := func(table string) {
+		if read[table] && sent[table] == copiedN[table] {
+			delete(read, table)
+			filled(table)
+		}
 	}
 	jobs := make(chan planJob, planMappers)
 	copies := make(chan copyJob, 2)
@@ -85,7 +96,12 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 			if copyErr == nil {
 				if copyErr = load.CopyPlan(ctx, conn, runID, c.pt, c.rows); copyErr != nil {
 					close(stop)
+					continue
 				}
+				mu.Lock()
+				copiedN[c.pt.Star1]++
+				check(c.pt.Star1)
+				mu.Unlock()
 			}
 		}
 	}()
@@ -112,6 +128,9 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		}
 	}()
 	send := func(j planJob) error {
+		mu.Lock()
+		sent[j.t.Name]++
+		mu.Unlock()
 		select {
 		case jobs <- j:
 			return nil
@@ -154,6 +173,10 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		}
 		o.Progress("plan", t.Name, n)
 		o.Log.Info("planned", "table", t.Name, "rows", n)
+		mu.Lock()
+		read[t.Name] = true
+		check(t.Name)
+		mu.Unlock()
 	}
 	return nil
 }
