@@ -47,9 +47,9 @@ var PlanTables = []PlanTable{
 // leaves hang on one parent and are live when it is loaded. Each group
 // depends only on what the plan SQL computed before it and on the groups'
 // own earlier members, so the groups can be computed at once.
-var leaves = [][]struct{ table, parent, label string }{
-	{{"decision", "proceeding", "MENETLUS"}, {"payment", "decision", "OTSUS"}},
-	{{"activity", "proceeding", "MENETLUS"}, {"case_plan", "proceeding", "MENETLUS"}, {"document", "proceeding", "MENETLUS"}},
+var leaves = [][]struct{ table, star1, parent, label string }{
+	{{"decision", "OTSUS", "proceeding", "MENETLUS"}, {"payment", "MAKSE", "decision", "OTSUS"}},
+	{{"activity", "TOIMING", "proceeding", "MENETLUS"}, {"case_plan", "JUHTUMIPLAAN", "proceeding", "MENETLUS"}, {"document", "DOKUMENT", "proceeding", "MENETLUS"}},
 }
 
 // WorkSchema is the schema that holds one run's plan.
@@ -129,8 +129,7 @@ func OutcomeSteps(runID int64, asOf time.Time, liveYears int) []OutcomeStep {
 		step := OutcomeStep{After: []int{0}}
 		var b strings.Builder
 		for _, l := range g {
-			t, _ := planByName(l.table)
-			step.Needs = append(step.Needs, t.Star1)
+			step.Needs = append(step.Needs, l.star1)
 			step.Name += l.table + "s "
 			fmt.Fprintf(&b, `
 CREATE UNLOGGED TABLE %[1]s.%[2]s_out AS
@@ -156,15 +155,6 @@ ALTER TABLE %[1]s.%[2]s_out ADD PRIMARY KEY (id);
 	}
 	last.sql = b.String()
 	return append(steps, last)
-}
-
-func planByName(name string) (PlanTable, bool) {
-	for _, t := range PlanTables {
-		if t.Name == name {
-			return t, true
-		}
-	}
-	return PlanTable{}, false
 }
 
 // PlanFor returns the plan table of a STAR1 table.
