@@ -46,51 +46,59 @@ func TestArchiveEveryRowEveryTable(t *testing.T) {
 	k := testKeys(t)
 	for name, st := range testStores(t) {
 		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
 			stats := archiveSTAR1(t, path, small(config(st, k)))
 			if stats.Bundles < 3 {
 				t.Fatalf("%d bundles; the test wants several", stats.Bundles)
 			}
-			cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-			if err != nil {
+			holdsEveryRow(t, st, k, path)
+		})
+	}
+}
+
+// holdsEveryRow checks that the latest archive run of batch "all" in st
+// holds every row of every table of the STAR1 file at path, once, as STAR1
+// holds it, and that its catalog counts them.
+func holdsEveryRow(t *testing.T, st Store, k keys, path string) {
+	t.Helper()
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := cats[0]
+	r := NewReader(st, k.pub, k.identities, k.index)
+	// Every row of every table, across all bundles, once, as STAR1 holds it.
+	got := map[string][]string{}
+	for _, e := range cat.Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.Files() {
+			if f.Reference {
+				continue
+			}
+			tab, _ := extract.TableByName(f.Table)
+			if err := b.ReadFile(ctx, f.Path, func(row extract.Row) error {
+				line, err := appendRow(nil, tab, row)
+				got[f.Table] = append(got[f.Table], string(line))
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
-			cat := cats[0]
-			r := NewReader(st, k.pub, k.identities, k.index)
-			// Every row of every table, across all bundles, once, as STAR1 holds it.
-			got := map[string][]string{}
-			for _, e := range cat.Bundles {
-				b, err := r.OpenBundle(ctx, e)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, f := range b.Files() {
-					if f.Reference {
-						continue
-					}
-					tab, _ := extract.TableByName(f.Table)
-					if err := b.ReadFile(ctx, f.Path, func(row extract.Row) error {
-						line, err := appendRow(nil, tab, row)
-						got[f.Table] = append(got[f.Table], string(line))
-						return err
-					}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for _, tab := range extract.Tables {
-				want := sourceRows(t, path, tab)
-				if len(want) == 0 {
-					t.Fatalf("STAR1 has no %s rows", tab.Name)
-				}
-				if cat.Tables[tab.Name].Rows != int64(len(want)) {
-					t.Errorf("%s: catalog counts %d rows, STAR1 has %d", tab.Name, cat.Tables[tab.Name].Rows, len(want))
-				}
-				if !slices.Equal(got[tab.Name], want) {
-					t.Errorf("%s: archive holds %d rows differing from STAR1's %d", tab.Name, len(got[tab.Name]), len(want))
-				}
-			}
-		})
+		}
+	}
+	for _, tab := range extract.Tables {
+		want := sourceRows(t, path, tab)
+		if len(want) == 0 {
+			t.Fatalf("STAR1 has no %s rows", tab.Name)
+		}
+		if cat.Tables[tab.Name].Rows != int64(len(want)) {
+			t.Errorf("%s: catalog counts %d rows, STAR1 has %d", tab.Name, cat.Tables[tab.Name].Rows, len(want))
+		}
+		if !slices.Equal(got[tab.Name], want) {
+			t.Errorf("%s: archive holds %d rows differing from STAR1's %d", tab.Name, len(got[tab.Name]), len(want))
+		}
 	}
 }
 

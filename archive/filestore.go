@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +67,7 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 		return err
 	}
 	if _, err := os.Lstat(final); err == nil {
-		return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+		return s.exists(key, final, r, size)
 	}
 	if err := s.CheckWritable(ctx); err != nil {
 		return err
@@ -96,12 +98,38 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 	}
 	if err := os.Link(tmp.Name(), final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+			return s.exists(key, final, r, size)
 		}
 		return fmt.Errorf("archive: put %s: %w", key, err)
 	}
 	if fi, err := os.Stat(final); err != nil || fi.Size() != size {
 		return fmt.Errorf("archive: put %s: the stored object is not the one written", key)
+	}
+	return nil
+}
+
+// exists answers a Put of a key that is there already: nil when it holds
+// the very bytes of r, so that a retried write is not refused, and
+// ErrExists otherwise.
+func (s *FileStore) exists(key, final string, r io.ReadSeeker, size int64) error {
+	refused := fmt.Errorf("archive: put %s: %w", key, ErrExists)
+	f, err := os.Open(final)
+	if err != nil {
+		return refused
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		return refused
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return refused
+	}
+	stored, ours := sha256.New(), sha256.New()
+	if _, err := io.Copy(stored, f); err != nil {
+		return refused
+	}
+	if n, err := io.Copy(ours, r); err != nil || n != size || !bytes.Equal(stored.Sum(nil), ours.Sum(nil)) {
+		return refused
 	}
 	return nil
 }

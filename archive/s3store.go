@@ -1,8 +1,10 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -185,8 +187,11 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		}
 		code := minio.ToErrorResponse(err).Code
 		if code == "PreconditionFailed" {
-			if attempt > 0 && s.sameContent(ctx, key, r, size) {
-				return s.checkPut(ctx, key, size) // an earlier attempt got through
+			// The key exists. If it holds these very bytes, an earlier
+			// attempt got through and its answer was lost: ours, or one of
+			// the client library's own retries inside this attempt.
+			if s.sameContent(ctx, key, r, size) {
+				return s.checkPut(ctx, key, size)
 			}
 			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
 		}
@@ -198,8 +203,8 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 	return fmt.Errorf("archive: put %s: gave up after 5 attempts: %w", key, lastErr)
 }
 
-// sameContent reports whether the stored object is the one in r, by its
-// MD5 ETag (single-part uploads).
+// sameContent reports whether the stored object is the one in r: by its
+// MD5 ETag for a single-part upload, else by reading it back.
 func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, size int64) bool {
 	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
 	if err != nil || info.Size != size {
@@ -208,11 +213,26 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return false
 	}
-	h := md5.New()
-	if _, err := io.Copy(h, r); err != nil {
+	if etag, err := hex.DecodeString(strings.Trim(info.ETag, `"`)); err == nil && len(etag) == md5.Size {
+		h := md5.New()
+		if _, err := io.Copy(h, r); err != nil {
+			return false
+		}
+		return bytes.Equal(etag, h.Sum(nil))
+	}
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{})
+	if err != nil {
 		return false
 	}
-	return strings.EqualFold(info.ETag, hex.EncodeToString(h.Sum(nil)))
+	defer obj.Close()
+	stored, ours := sha256.New(), sha256.New()
+	if _, err := io.Copy(stored, obj); err != nil {
+		return false
+	}
+	if _, err := io.Copy(ours, r); err != nil {
+		return false
+	}
+	return bytes.Equal(stored.Sum(nil), ours.Sum(nil))
 }
 
 func (s *S3Store) checkPut(ctx context.Context, key string, size int64) error {

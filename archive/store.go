@@ -19,8 +19,10 @@ import (
 // checks:
 //
 //   - Put writes a new object of exactly size bytes read from r. It never
-//     replaces an object: when the key already exists, Put returns an error
-//     wrapping ErrExists and the existing object stays as it was. Put checks
+//     replaces an object: when the key already holds other bytes, Put
+//     returns an error wrapping ErrExists and the existing object stays as
+//     it was; when it holds these very bytes, Put succeeds without writing,
+//     so that a write whose answer was lost can be retried. Put checks
 //     after writing that the key holds one object of the size written. Where
 //     the storage can lock (Locks), the object is locked in COMPLIANCE mode
 //     until retainUntil. Put may read r more than once (after Seek to 0) to

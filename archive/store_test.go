@@ -27,6 +27,19 @@ func storeContract(t *testing.T, st Store) {
 	if !errors.Is(err, ErrExists) {
 		t.Fatalf("second put of a key: %v, want ErrExists", err)
 	}
+	// Other bytes of the same size are refused too.
+	err = st.Put(ctx, "b/r/0001/data/x", strings.NewReader("0123456789abcdeF"), int64(len(body)), until)
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("put of other bytes of the same size: %v, want ErrExists", err)
+	}
+	// The very same bytes again, as a retried write whose answer was lost:
+	// accepted, and still one version.
+	if err := st.Put(ctx, "b/r/0001/data/x", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatalf("put of the same bytes again: %v", err)
+	}
+	if info, err := st.Stat(ctx, "b/r/0001/data/x"); err != nil || info.Versions != 1 {
+		t.Fatalf("after the same bytes again: %+v %v, want one version", info, err)
+	}
 	rc, err := st.Get(ctx, "b/r/0001/data/x")
 	if err != nil {
 		t.Fatal(err)

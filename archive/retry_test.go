@@ -1,0 +1,137 @@
+package archive
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// faultyLink stands between starmig and MinIO and spoils some object
+// uploads the way a long link abroad does: the server says it is busy, the
+// connection breaks in the middle of the body, or the upload gets through
+// and the answer is lost on the way back.
+type faultyLink struct {
+	target *url.URL
+	every  int // spoil one upload in every so many
+
+	mu     sync.Mutex
+	puts   int
+	faults map[string]int
+}
+
+const (
+	faultBusy         = "503 SlowDown"
+	faultBrokenUpload = "connection broken during the upload"
+	faultLostAnswer   = "upload stored, answer lost"
+)
+
+func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fault := ""
+	// Object uploads only: a PUT with a key after the bucket.
+	if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
+		f.mu.Lock()
+		f.puts++
+		if f.puts%f.every == 0 {
+			fault = []string{faultBusy, faultBrokenUpload, faultLostAnswer}[(f.puts/f.every)%3]
+			f.faults[fault]++
+		}
+		f.mu.Unlock()
+	}
+	switch fault {
+	case faultBusy:
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+		return
+	case faultBrokenUpload:
+		_, _ = io.CopyN(io.Discard, r.Body, 100)
+		hangUp(w)
+		return
+	}
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.URL.Scheme, out.URL.Host = f.target.Scheme, f.target.Host
+	// The Host header stays the one the client signed.
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		hangUp(w)
+		return
+	}
+	defer resp.Body.Close()
+	if fault == faultLostAnswer {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		hangUp(w)
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// hangUp closes the client's connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		_ = conn.Close()
+	}
+}
+
+// TestUploadsSurviveAFaultyLink writes an archive to MinIO through a link
+// that spoils one object upload in five. Each upload is retried until it is
+// stored; one whose answer was lost is found stored with the same bytes and
+// counted as written, not refused as an existing key. The archive then
+// holds every row of STAR1, and every object has exactly one version.
+func TestUploadsSurviveAFaultyLink(t *testing.T) {
+	direct, client := bucket(t, true)
+	s3 := testenv.MinIO(t)
+	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, every: 5, faults: map[string]int{}}
+	srv := httptest.NewServer(link)
+	defer srv.Close()
+	viaLink, err := NewS3Store(S3Config{
+		Endpoint: strings.TrimPrefix(srv.URL, "http://"), AccessKey: s3.AccessKey, SecretKey: s3.SecretKey,
+		Bucket: direct.cfg.Bucket, Prefix: direct.cfg.Prefix,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := star1(t, 200)
+	k := testKeys(t)
+	stats := archiveSTAR1(t, path, small(config(viaLink, k)))
+
+	link.mu.Lock()
+	t.Logf("%d uploads through the link for %d bundles, faults %v", link.puts, stats.Bundles, link.faults)
+	for _, f := range []string{faultBusy, faultBrokenUpload, faultLostAnswer} {
+		if link.faults[f] == 0 {
+			t.Errorf("the link never made the fault %q; the test wants each", f)
+		}
+	}
+	link.mu.Unlock()
+
+	holdsEveryRow(t, direct, k, path)
+	versions := map[string]int{}
+	for o := range client.ListObjects(context.Background(), direct.cfg.Bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		versions[o.Key]++
+	}
+	for key, n := range versions {
+		if n != 1 {
+			t.Errorf("%s: %d versions, want 1", key, n)
+		}
+	}
+	if len(versions) == 0 {
+		t.Fatal("the bucket is empty")
+	}
+}
