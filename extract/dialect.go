@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,37 @@ func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
 		orderBy = t.Key
 	}
 	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(exprs, ", "), d.Table(t), strings.Join(orderBy, ", "))
+}
+
+// Count returns how many rows table t holds in the snapshot.
+func Count(ctx context.Context, d Dialect, snap Snapshot, t Table) (int64, error) {
+	var n int64
+	err := snap.Query(ctx, "SELECT COUNT(*) FROM "+d.Table(t), func(v []any) error {
+		if b, ok := v[0].([]byte); ok {
+			v[0] = string(b)
+		}
+		var err error
+		n, err = strconv.ParseInt(strings.TrimSpace(fmt.Sprint(v[0])), 10, 64)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("extract: counting %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// Counts returns how many rows each STAR1 table holds in the snapshot, by
+// table name.
+func Counts(ctx context.Context, d Dialect, snap Snapshot) (map[string]int64, error) {
+	out := make(map[string]int64, len(Tables))
+	for _, t := range Tables {
+		n, err := Count(ctx, d, snap, t)
+		if err != nil {
+			return nil, err
+		}
+		out[t.Name] = n
+	}
+	return out, nil
 }
 
 // NormalizeDecimal turns a database's decimal text into canonical STAR1

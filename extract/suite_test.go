@@ -78,16 +78,13 @@ func TestExtractionSuite(t *testing.T) {
 			src, snap := openSnapshot(t, url)
 			first := map[string]string{}
 			for _, tb := range Tables {
-				var count int64
-				if err := snap.Query(ctx, "SELECT COUNT(*) FROM "+src.Dialect().Table(tb), func(v []any) error {
-					_, err := fmt.Sscan(fmt.Sprint(v[0]), &count)
-					return err
-				}); err != nil {
+				count, err := Count(ctx, src.Dialect(), snap, tb)
+				if err != nil {
 					t.Fatal(err)
 				}
 				var n int64
 				var digest strings.Builder
-				err := snap.Scan(ctx, tb, nil, nil, func(r Row) error {
+				err = snap.Scan(ctx, tb, nil, nil, func(r Row) error {
 					n++
 					if len(r) != len(tb.Columns) {
 						return fmt.Errorf("%s: %d values", tb.Name, len(r))

@@ -92,7 +92,16 @@ func writeArchive(ctx context.Context, g *globalOptions, source string, cfg arch
 	}
 	g.log.Info("archive run started", "store", cfg.Store.String(), "batch", cfg.Batch, "run", w.Run())
 	prog := g.phaseProgress()
-	err = archive.WriteAll(ctx, snap, w, func(table string, rows int64) { prog.report("archive", table, rows) })
+	var report func(table string, rows int64)
+	if hook := prog.hook(); hook != nil {
+		totals, err := extract.Counts(ctx, src.Dialect(), snap)
+		if err != nil {
+			w.Abort(err)
+			return archive.Stats{}, err
+		}
+		report = func(table string, rows int64) { hook("archive", table, rows, totals[table]) }
+	}
+	err = archive.WriteAll(ctx, snap, w, report)
 	prog.finish()
 	if err != nil {
 		w.Abort(err)

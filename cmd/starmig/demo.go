@@ -130,7 +130,7 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 	dsn := secret.DSN(pg.DSN)
 	res.Migration, err = batch.Migrate(ctx, batch.Options{
 		Source: "sqlite:" + res.STAR1, Target: dsn, Mappings: res.Mappings, Batch: "demo", AsOf: asOf, LiveYears: 5,
-		Now: time.Now, Log: g.log, Progress: prog.report, Archive: &ac,
+		Now: time.Now, Log: g.log, Progress: prog.hook(), Archive: &ac,
 	})
 	prog.finish()
 	if err != nil {

@@ -134,7 +134,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	prog := g.phaseProgress()
 	sum, err := batch.Migrate(cmd.Context(), batch.Options{
 		Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, AsOf: asOf, LiveYears: years,
-		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.report, Archive: ac, Writers: writers,
+		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.hook(), Archive: ac, Writers: writers,
 	})
 	prog.finish()
 	var pre *batch.PreflightError
@@ -187,8 +187,8 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 	}
 }
 
-// phaseProgress shows a bar per phase and table on a terminal, a log line
-// per table otherwise.
+// phaseProgress shows a bar per phase and table on a terminal (rows,
+// rows/s, time left), log lines otherwise, nothing with --quiet or --json.
 type phaseProgress struct {
 	g   *globalOptions
 	mu  sync.Mutex
@@ -198,7 +198,9 @@ type phaseProgress struct {
 
 func (g *globalOptions) phaseProgress() *phaseProgress { return &phaseProgress{g: g} }
 
-func (p *phaseProgress) report(phase, table string, rows int64) {
+// report hears that rows of total (-1: unknown) are done in phase and
+// table.
+func (p *phaseProgress) report(phase, table string, rows, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := phase + " " + table
@@ -207,9 +209,18 @@ func (p *phaseProgress) report(phase, table string, rows int64) {
 			p.bar.finish()
 		}
 		p.key = key
-		p.bar = p.g.progress(key, -1)
+		p.bar = p.g.progress(key, total)
 	}
 	p.bar.set(rows)
+}
+
+// hook is what a batch reports to: nil when nothing is shown, so that the
+// batch does not count STAR1's tables for nobody.
+func (p *phaseProgress) hook() func(phase, table string, rows, total int64) {
+	if p.g.quiet || p.g.json {
+		return nil
+	}
+	return p.report
 }
 
 func (p *phaseProgress) finish() {

@@ -2,14 +2,18 @@ package main
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 )
 
-// progress shows how far a phase is: a bar on a terminal, a log line every
-// tenth otherwise, nothing with --quiet or --json.
+// progress shows how far a phase is: a bar on a terminal (count, rate and
+// time left when the total is known), a log line every tenth otherwise,
+// nothing with --quiet or --json. Its methods may be called from several
+// goroutines.
 type progress struct {
+	mu    sync.Mutex
 	bar   *progressbar.ProgressBar
 	log   *slog.Logger
 	what  string
@@ -18,20 +22,38 @@ type progress struct {
 	last  int64
 }
 
+// barThrottle is the least time between two drawings of a bar.
+var barThrottle = 100 * time.Millisecond
+
+// progress counts rows.
 func (o *globalOptions) progress(what string, total int64) *progress {
+	return o.newProgress(what, total, false)
+}
+
+// progressBytes counts bytes.
+func (o *globalOptions) progressBytes(what string, total int64) *progress {
+	return o.newProgress(what, total, true)
+}
+
+func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progress {
 	p := &progress{what: what, total: total}
 	switch {
 	case o.interactive():
-		p.bar = progressbar.NewOptions64(total,
+		opts := []progressbar.Option{
 			progressbar.OptionSetWriter(o.err),
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(barThrottle),
 			progressbar.OptionClearOnFinish(),
-		)
+		}
+		if bytes {
+			opts = append(opts, progressbar.OptionShowBytes(true))
+		} else {
+			opts = append(opts, progressbar.OptionSetItsString("rows"))
+		}
+		p.bar = progressbar.NewOptions64(total, opts...)
 	case !o.quiet && !o.json:
 		p.log = o.log
 	}
@@ -40,6 +62,8 @@ func (o *globalOptions) progress(what string, total int64) *progress {
 
 // set reports n units done.
 func (p *progress) set(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.last = n
 	switch {
 	case p.bar != nil:
@@ -51,6 +75,8 @@ func (p *progress) set(n int64) {
 }
 
 func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}

@@ -35,7 +35,7 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 			}
 			prog := g.phaseProgress()
 			rep, err := batch.Reconcile(cmd.Context(), batch.ReconcileOptions{
-				Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, Deep: deep, Progress: prog.report,
+				Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, Deep: deep, Progress: prog.hook(),
 			})
 			prog.finish()
 			var findings *batch.FindingsError

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,10 +110,18 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 		defer conn.Close(ctx)
 		opts.Drill = conn
 	}
-	bar := g.progress("verify", -1)
-	opts.Progress = func(done, total int64) { bar.set(done) }
+	var (
+		barOnce sync.Once
+		bar     *progress
+	)
+	opts.Progress = func(done, total int64) {
+		barOnce.Do(func() { bar = g.progressBytes("verify", total) })
+		bar.set(done)
+	}
 	rep, err := verify.Verify(ctx, opts)
-	bar.finish()
+	if bar != nil {
+		bar.finish()
+	}
 	if err != nil {
 		if errors.Is(err, verify.ErrCannotRun) {
 			return fmt.Errorf("%v (this is not a finding about the archive: nothing was verified)", err)

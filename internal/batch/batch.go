@@ -35,14 +35,55 @@ type Options struct {
 	AllowUnmapped bool
 	Now           func() time.Time // the clock for the bookkeeping's timestamps
 	Log           *slog.Logger
-	// Progress, when set, hears how far each phase and table is.
-	Progress func(phase, table string, rows int64)
+	// Progress, when set, hears how far each phase and table is: rows done
+	// of total, total -1 when unknown. Setting it costs a count of each
+	// STAR1 table in the snapshot before pass 1.
+	Progress func(phase, table string, rows, total int64)
 	// Writers is the number of connections the load writes on at once
 	// (0: DefaultWriters).
 	Writers int
 	// Archive, when set, also writes every STAR1 row into an archive run
 	// from the same snapshot and the same read as the load.
 	Archive *archive.Config
+
+	meter meter // Progress with the tables' sizes
+}
+
+// meter tells a Progress how far a phase is through a STAR1 table.
+type meter struct {
+	fn     func(phase, table string, rows, total int64)
+	totals map[string]int64 // rows of each STAR1 table in the snapshot
+}
+
+// newMeter counts the rows of every STAR1 table in the snapshot for fn,
+// when there is one to tell.
+func newMeter(ctx context.Context, fn func(phase, table string, rows, total int64), d extract.Dialect, snap extract.Snapshot) (meter, error) {
+	m := meter{fn: fn}
+	if fn == nil {
+		return m, nil
+	}
+	var err error
+	m.totals, err = extract.Counts(ctx, d, snap)
+	return m, err
+}
+
+// report says rows of table are done in phase.
+func (m meter) report(phase, table string, rows int64) {
+	if m.fn == nil {
+		return
+	}
+	total, ok := m.totals[table]
+	if !ok {
+		total = -1
+	}
+	m.fn(phase, table, rows, total)
+}
+
+// done says phase is through table, which held rows.
+func (m meter) done(phase, table string, rows int64) {
+	if m.fn != nil {
+		m.fn(phase, table, rows, rows)
+	}
 }
 
 // DefaultWriters is how many connections the load writes on when
@@ -161,9 +202,6 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Progress == nil {
-		o.Progress = func(string, string, int64) {}
-	}
 	maps, err := mapping.LoadFolder(o.Mappings)
 	if err != nil {
 		return nil, err
@@ -182,6 +220,9 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	sum.Unmapped = unmapped
 	if len(unmapped) > 0 && !o.AllowUnmapped {
 		return sum, &PreflightError{Codes: unmapped}
+	}
+	if o.meter, err = newMeter(ctx, o.Progress, src.Dialect(), snap); err != nil {
+		return nil, err
 	}
 
 	conn, err := connect(ctx, o.Target)
@@ -293,7 +334,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, err
 	}
 	faultpoint.Hit("reconcile")
-	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, true, o.Progress)
+	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, true, o.meter)
 	if err != nil {
 		return sum, err
 	}

@@ -20,7 +20,7 @@ const deepChunk = 2000
 // it, column by column, with the row read back from STAR2. The expected rows
 // go by COPY into temporary tables shaped like STAR2's, so the comparison
 // runs in the database in constant memory here.
-func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, rep *Report, progress func(string, string, int64)) error {
+func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, rep *Report, m meter) error {
 	for _, mt := range mapping.Tables {
 		t, err := extract.TableByName(mt.Star1)
 		if err != nil {
@@ -32,7 +32,7 @@ func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract
 			pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("reconcile --deep: %w", err)
 		}
-		if err := expected(ctx, conn, dsn, snap, cfg, sc, maps, mt, t, exp, progress); err != nil {
+		if err := expected(ctx, conn, dsn, snap, cfg, sc, maps, mt, t, exp, m); err != nil {
 			return err
 		}
 		if err := diff(ctx, conn, mt, exp, rep); err != nil {
@@ -43,7 +43,7 @@ func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract
 }
 
 // expected copies the rules' version of every loaded row of a table.
-func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, mt mapping.Table, t extract.Table, exp string, progress func(string, string, int64)) error {
+func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, mt mapping.Table, t extract.Table, exp string, m meter) error {
 	read, err := connect(ctx, dsn)
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 	}
 	cols := append(append([]string{}, mt.Columns...), "star1_id", "person_star1", "related_star1")
 	var buf [][]any
-	var n int64
+	var seen int64 // rows read from STAR1, in the batch or not
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -80,7 +80,11 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		buf = buf[:0]
 		return nil
 	}
+	m.report("deep", t.Name, 0) // the clock of its rate starts
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
+		if seen++; seen%deepChunk == 0 {
+			m.report("deep", t.Name, seen)
+		}
 		rid, _ := r[0].(int64)
 		for have && id < rid {
 			if err := next(); err != nil {
@@ -96,8 +100,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 			row[len(mt.Columns)+1+i] = get(t.Name, r, col)
 		}
 		buf = append(buf, row)
-		if n++; len(buf) == deepChunk {
-			progress("deep", t.Name, n)
+		if len(buf) == deepChunk {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -107,6 +110,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 	if err != nil {
 		return err
 	}
+	m.report("deep", t.Name, seen)
 	return flush()
 }
 

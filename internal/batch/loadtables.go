@@ -104,7 +104,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 			&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
 	}, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
 	defer pf.Close()
-	var n int64
+	var n, seen int64 // rows loaded, rows read
 	var p *planned
 	done := false
 	advance := func() error {
@@ -117,7 +117,11 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	if err := advance(); err != nil {
 		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
 	}
+	o.meter.report("load", t.Name, 0) // the clock of its rate starts
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
+		if seen++; seen%5000 == 0 {
+			o.meter.report("load", t.Name, seen)
+		}
 		if aw != nil {
 			if err := aw.Row(r); err != nil {
 				return err
@@ -133,9 +137,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 		if err := loadRow(ctx, w, cfg, mt, t, r, p); err != nil {
 			return err
 		}
-		if n++; n%5000 == 0 {
-			o.Progress("load", t.Name, n)
-		}
+		n++
 		if err := advance(); err != nil {
 			return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
 		}
@@ -147,7 +149,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	if !done {
 		return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 	}
-	o.Progress("load", t.Name, n)
+	o.meter.report("load", t.Name, seen)
 	o.Log.Info("loaded", "table", t.Name, "rows", n)
 	return nil
 }

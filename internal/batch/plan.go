@@ -150,6 +150,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 		job := func() planJob { return planJob{mt, t, pt, pos, make([]any, 0, planChunk*len(pos))} }
 		j := job()
 		var n int64
+		o.meter.report("plan", t.Name, 0) // the clock of its rate starts
 		err = snap.Scan(ctx, t, names, nil, func(r extract.Row) error {
 			j.vals = append(j.vals, r...)
 			n++
@@ -159,7 +160,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 					return err
 				}
 				j = job()
-				o.Progress("plan", t.Name, n)
+				o.meter.report("plan", t.Name, n)
 			}
 			return nil
 		})
@@ -171,7 +172,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 				return err
 			}
 		}
-		o.Progress("plan", t.Name, n)
+		o.meter.report("plan", t.Name, n)
 		o.Log.Info("planned", "table", t.Name, "rows", n)
 		mu.Lock()
 		read[t.Name] = true

@@ -183,7 +183,7 @@ type booked struct {
 // table order all the same. With analyze, the second connection first
 // refreshes the statistics of the tables a load wrote, which its joins
 // need and the identities' ordered reads of the bookkeeping do not.
-func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, analyze bool, progress func(string, string, int64)) (*Report, error) {
+func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, analyze bool, m meter) (*Report, error) {
 	rep := &Report{Batch: sc.batch, KOV: sc.kov, Findings: []Finding{}}
 	identity := make([]*Report, len(mapping.Tables))
 	star2 := make([]*Report, len(mapping.Tables))
@@ -219,7 +219,7 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 			close(stop)
 			return nil, errors.Join(err, <-checked)
 		}
-		progress("reconcile", mt.Star1, rep.Tables[i].Total.Source)
+		m.done("reconcile", mt.Star1, rep.Tables[i].Total.Source)
 	}
 	if err := <-checked; err != nil {
 		return nil, err
@@ -468,16 +468,16 @@ type ReconcileOptions struct {
 	Mappings string
 	Batch    string
 	Deep     bool
-	Progress func(phase, table string, rows int64)
+	// Progress, when set, hears how far each phase and table is: rows done
+	// of total, total -1 when unknown. With Deep, setting it costs a count
+	// of each STAR1 table.
+	Progress func(phase, table string, rows, total int64)
 }
 
 // Reconcile checks a batch that ran: the identity of every STAR1 table
 // against the bookkeeping, and STAR2 against both. It returns a
 // *FindingsError with the report when anything differs.
 func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error) {
-	if o.Progress == nil {
-		o.Progress = func(string, string, int64) {}
-	}
 	maps, err := mapping.LoadFolder(o.Mappings)
 	if err != nil {
 		return nil, err
@@ -507,12 +507,16 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeSource()) }()
-	rep, err = reconcile(ctx, conn, conn2, snap, src.Dialect(), maps, sc, false, o.Progress)
+	m := meter{fn: o.Progress}
+	rep, err = reconcile(ctx, conn, conn2, snap, src.Dialect(), maps, sc, false, m)
 	if err != nil {
 		return nil, err
 	}
 	if o.Deep {
-		if err := deepCheck(ctx, conn, o.Target, snap, &mapping.Config{Mappings: maps, AsOf: asOf}, sc, maps, rep, o.Progress); err != nil {
+		if m, err = newMeter(ctx, o.Progress, src.Dialect(), snap); err != nil {
+			return nil, err
+		}
+		if err := deepCheck(ctx, conn, o.Target, snap, &mapping.Config{Mappings: maps, AsOf: asOf}, sc, maps, rep, m); err != nil {
 			return nil, err
 		}
 		rep.Deep = true

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// runOnTerminal runs starmig in process with its standard error on a
+// pseudo-terminal, as on an engineer's screen, and returns the exit code,
+// standard output and what the terminal showed.
+func runOnTerminal(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	var screen bytes.Buffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		_, _ = io.Copy(&screen, ptmx) // ends with an error once tty is closed
+	}()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(tty)
+	root.SetArgs(args)
+	err = root.ExecuteContext(ctx)
+	tty.Close()
+	<-read
+	return exitCode(err), out.String(), screen.String()
+}
+
+// TestMigrateShowsProgress runs one batch three times: on a terminal it
+// shows a bar per phase and table with rows done of the table's rows, the
+// rate and the time left; elsewhere it writes log lines with rows done of
+// total; with --quiet it writes nothing. A bar is drawn while a table is
+// under way and cleared when it is done, so the STAR1 here has tables of
+// more than one report's worth of rows (5 000).
+func TestMigrateShowsProgress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "1500", "--seed", "5", "--as-of", "2026-11-01", "-q"); code != 0 {
+		t.Fatalf("gen: %s", stderr)
+	}
+	target := testenv.Postgres(t)
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	persons := "1500"
+	args := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "progress", "--as-of", "2026-11-01"}
+
+	// Every report drawn, however fast this machine reads the tables.
+	defer func(d time.Duration) { barThrottle = d }(barThrottle)
+	barThrottle = 0
+	code, _, screen := runOnTerminal(t, ctx, args...)
+	if code != 0 {
+		t.Fatalf("migrate on a terminal: exit %d:\n%s", code, screen)
+	}
+	// A bar for pass 1 and pass 2 of the biggest tables: rows done of the
+	// table's rows, and the rate.
+	for _, table := range []string{"MAKSE", "TOIMING"} {
+		for _, phase := range []string{"plan", "load"} {
+			if !regexp.MustCompile(phase + ` ` + table + ` .*\(\d+/\d+, \d+ rows/(s|min|hr)\)`).MatchString(screen) {
+				t.Errorf("the terminal never showed a bar for %s %s:\n%s", phase, table, screen)
+			}
+		}
+	}
+	if !regexp.MustCompile(`\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
+		t.Errorf("the terminal never showed a rate:\n%s", screen)
+	}
+	// The time spent and the time left, as [elapsed:left].
+	if !regexp.MustCompile(`\[[0-9hms]+:[0-9hms]+\]`).MatchString(screen) {
+		t.Errorf("the terminal never showed the time left:\n%s", screen)
+	}
+
+	code, _, stderr := run(t, ctx, args...)
+	if code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`msg="plan ISIK" done=` + persons + ` total=` + persons, `msg="load ISIK" done=` + persons + ` total=` + persons} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the log never said %s:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b[") {
+		t.Errorf("a bar was drawn into a log:\n%q", stderr)
+	}
+
+	args = append(args, "--quiet")
+	if code, out, stderr := run(t, ctx, args...); code != 0 || stderr != "" || out != "" {
+		t.Errorf("migrate --quiet: exit %d, stdout %q, stderr %q, want nothing", code, out, stderr)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	}
+}
