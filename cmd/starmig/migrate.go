@@ -55,7 +55,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
-	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping")
+	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping (default: $STARMIG_ALLOW_UNMAPPED, true or false)")
 	f.StringVar(&o.report, "report", "", "write the reconciliation as Markdown to this file")
 	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
 	o.writer.add(f)
@@ -92,29 +92,27 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if err != nil {
 		return err
 	}
-	years := o.liveYears
-	if years == 0 {
-		years = 5
-		if v := os.Getenv("STARMIG_LIVE_YEARS"); v != "" {
-			if years, err = strconv.Atoi(v); err != nil {
-				return usageError("$STARMIG_LIVE_YEARS %q: want a whole number", v)
-			}
-		}
+	flags := cmd.Flags()
+	years, err := intOrEnv(flags, "live-years", o.liveYears, "STARMIG_LIVE_YEARS", 5)
+	if err != nil {
+		return err
 	}
 	if years < 0 {
 		return usageError("--live-years %d: must not be negative", years)
 	}
-	writers := o.writers
-	if writers == 0 {
-		writers = batch.DefaultWriters
-		if v := os.Getenv("STARMIG_WRITERS"); v != "" {
-			if writers, err = strconv.Atoi(v); err != nil {
-				return usageError("$STARMIG_WRITERS %q: want a whole number", v)
-			}
-		}
+	writers, err := intOrEnv(flags, "writers", o.writers, "STARMIG_WRITERS", batch.DefaultWriters)
+	if err != nil {
+		return err
 	}
 	if writers < 1 {
 		return usageError("--writers %d: want at least 1", writers)
+	}
+	if !flags.Changed("allow-unmapped") {
+		if v := os.Getenv("STARMIG_ALLOW_UNMAPPED"); v != "" {
+			if o.allowUnmapped, err = strconv.ParseBool(v); err != nil {
+				return usageError("$STARMIG_ALLOW_UNMAPPED %q: want true or false", v)
+			}
+		}
 	}
 	var kovs []string
 	for _, k := range strings.Split(orEnv(o.kov, "STARMIG_KOV"), ",") {

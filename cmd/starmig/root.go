@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -120,6 +122,23 @@ func (o *globalOptions) result(v any, text func(io.Writer)) error {
 		text(o.out)
 	}
 	return nil
+}
+
+// intOrEnv resolves a whole-number flag: the flag when given (0 too), else
+// the environment variable, else def.
+func intOrEnv(flags *pflag.FlagSet, name string, value int, env string, def int) (int, error) {
+	if flags.Changed(name) {
+		return value, nil
+	}
+	v := os.Getenv(env)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, usageError("$%s %q: want a whole number", env, v)
+	}
+	return n, nil
 }
 
 func requireFlag(name, value, env string) error {
