@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/archive"
+)
+
+// roleFolder copies the named key files of a full key set into a folder of
+// their own, as they are handed out to one role.
+func roleFolder(t *testing.T, full string, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(full, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestEachRoleNeedsOnlyItsKeys hands the keys out by role, as keys gen
+// says, and runs each role's command with --keys on its folder: writers
+// (recipient, signing key, index key) archive, archivists (identity, index
+// key, public key) retrieve, operators abroad (public key) verify. Then the
+// same with each key given by its STARMIG_* variable and no folder. A key
+// a command needs and cannot find is an error naming it.
+func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "100", "--seed", "4", "--as-of", "2026-11-01", "-q"); code != 0 {
+		t.Fatalf("gen: %s", stderr)
+	}
+	full := filepath.Join(dir, "keys")
+	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", full, "-q"); code != 0 {
+		t.Fatalf("keys gen: %s", stderr)
+	}
+	writer := roleFolder(t, full, archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile)
+	archivist := roleFolder(t, full, archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile)
+	operator := roleFolder(t, full, archive.SignPubFile)
+	code := firstCode(t, db)
+
+	to := "file://" + filepath.Join(dir, "archive")
+	steps := [][]string{
+		{"archive", "--source", "sqlite:" + db, "--to", to, "--batch", "all", "--keys", writer},
+		{"retrieve", "--archive", to, "--keys", archivist, "--person", code, "--reason", "role test", "--out", filepath.Join(dir, "r1")},
+		{"verify", "--archive", to, "--keys", operator, "--level", "full"},
+	}
+	for _, args := range steps {
+		if c, _, stderr := run(t, ctx, append(args, "-q")...); c != 0 {
+			t.Errorf("%s with the %s's folder: exit %d: %s", args[0], args[0], c, stderr)
+		}
+	}
+
+	// Each key by its variable, no folder.
+	recipient, err := os.ReadFile(filepath.Join(full, archive.RecipientFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to2 := "file://" + filepath.Join(dir, "archive2")
+	t.Setenv("STARMIG_RECIPIENT", strings.TrimSpace(lastLine(string(recipient))))
+	t.Setenv("STARMIG_SIGN_KEY", filepath.Join(full, archive.SignKeyFile))
+	t.Setenv("STARMIG_INDEX_KEY", filepath.Join(full, archive.IndexKeyFile))
+	t.Setenv("STARMIG_SIGN_PUB", filepath.Join(full, archive.SignPubFile))
+	t.Setenv("STARMIG_IDENTITY", filepath.Join(full, archive.IdentityFile))
+	steps = [][]string{
+		{"archive", "--source", "sqlite:" + db, "--to", to2, "--batch", "all"},
+		{"retrieve", "--archive", to2, "--person", code, "--reason", "role test", "--out", filepath.Join(dir, "r2")},
+		{"verify", "--archive", to2, "--level", "full"},
+	}
+	for _, args := range steps {
+		if c, _, stderr := run(t, ctx, append(args, "-q")...); c != 0 {
+			t.Errorf("%s with keys from the environment: exit %d: %s", args[0], c, stderr)
+		}
+	}
+
+	// An archivist's folder has no signing key: a writer cannot work from
+	// it, and is told which key is missing.
+	for _, k := range []string{"STARMIG_RECIPIENT", "STARMIG_SIGN_KEY", "STARMIG_INDEX_KEY", "STARMIG_SIGN_PUB", "STARMIG_IDENTITY"} {
+		t.Setenv(k, "")
+	}
+	c, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", "file://"+filepath.Join(dir, "archive3"), "--batch", "all", "--keys", archivist, "-q")
+	if c == 0 || !strings.Contains(stderr, "recipient") {
+		t.Errorf("archive with an archivist's folder: exit %d, %q; want an error naming the missing recipient", c, stderr)
+	}
+	c, _, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", operator, "--person", code, "--reason", "role test", "-q")
+	if c == 0 || !strings.Contains(stderr, archive.IdentityFile) {
+		t.Errorf("retrieve with an operator's folder: exit %d, %q; want an error naming %s", c, stderr, archive.IdentityFile)
+	}
+}
+
+// lastLine is the last non-empty, non-comment line of a key file.
+func lastLine(s string) string {
+	var last string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			last = l
+		}
+	}
+	return last
+}
