@@ -29,14 +29,17 @@ type S3Config struct {
 	Region    string
 	AccessKey string
 	SecretKey string
-	Bucket    string
-	Prefix    string // key prefix inside the bucket, no leading or trailing slash
+	// SessionToken goes with temporary credentials (STS), else empty.
+	SessionToken string
+	Bucket       string
+	Prefix       string // key prefix inside the bucket, no leading or trailing slash
 }
 
 // S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
-// STARMIG_S3_SECRET_KEY, STARMIG_S3_REGION, STARMIG_S3_CA_FILE and
-// STARMIG_S3_INSECURE, each falling back to the usual AWS_ENDPOINT_URL,
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION. The endpoint
+// STARMIG_S3_SECRET_KEY, STARMIG_S3_SESSION_TOKEN, STARMIG_S3_REGION,
+// STARMIG_S3_CA_FILE and STARMIG_S3_INSECURE, each falling back to the usual
+// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN and AWS_REGION. The endpoint
 // may carry its scheme (http:// or https://); https is the default.
 func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 	get := func(names ...string) string {
@@ -48,12 +51,13 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		return ""
 	}
 	c := S3Config{
-		Endpoint:  get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-		AccessKey: get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
-		SecretKey: get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
-		Region:    get("STARMIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
-		CAFile:    get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
-		Secure:    true,
+		Endpoint:     get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+		AccessKey:    get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+		SecretKey:    get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+		SessionToken: get("STARMIG_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+		Region:       get("STARMIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+		CAFile:       get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
+		Secure:       true,
 	}
 	switch {
 	case strings.HasPrefix(c.Endpoint, "http://"):
@@ -83,7 +87,7 @@ type S3Store struct {
 // NewS3Store connects to the bucket; nothing is sent until first use.
 func NewS3Store(cfg S3Config) (*S3Store, error) {
 	opts := &minio.Options{
-		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
 		Secure:     cfg.Secure,
 		Region:     cfg.Region,
 		MaxRetries: 4,

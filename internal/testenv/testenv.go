@@ -7,12 +7,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // Environment variables that withservices sets for go test.
@@ -101,4 +104,60 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// MinIOSession returns temporary credentials on the test MinIO whose rights
+// are those of policy, an IAM policy document, and no more: a session of
+// the root user narrowed by STS AssumeRole.
+func MinIOSession(t testing.TB, policy string) (accessKey, secretKey, sessionToken string) {
+	t.Helper()
+	s3 := MinIO(t)
+	creds, err := credentials.NewSTSAssumeRole("http://"+s3.Endpoint, credentials.STSAssumeRoleOptions{
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Policy: policy, DurationSeconds: 3600,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := creds.GetWithContext(&credentials.CredContext{})
+	if err != nil {
+		t.Fatalf("STS AssumeRole on MinIO: %v", err)
+	}
+	return v.AccessKeyID, v.SecretAccessKey, v.SessionToken
+}
+
+// DocPolicy reads the IAM policy that a Markdown file of the project shows
+// as an indented block after a line naming it (“`NAME`:”), with the
+// documented bucket star1-archive replaced by bucket.
+func DocPolicy(t testing.TB, path, name, bucket string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "`"+name+"`") || !strings.HasSuffix(strings.TrimSpace(l), ":") {
+			continue
+		}
+		var block []string
+		for _, l := range lines[i+1:] {
+			if strings.TrimSpace(l) == "" {
+				if len(block) > 0 {
+					break
+				}
+				continue
+			}
+			if !strings.HasPrefix(l, "    ") {
+				break
+			}
+			block = append(block, l)
+		}
+		policy := strings.ReplaceAll(strings.Join(block, "\n"), "star1-archive", bucket)
+		if !json.Valid([]byte(policy)) {
+			t.Fatalf("%s: the block after %s is not JSON:\n%s", path, name, policy)
+		}
+		return policy
+	}
+	t.Fatalf("%s shows no %s", path, name)
+	return ""
 }

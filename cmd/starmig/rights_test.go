@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestStorageRightsByRole runs each role's commands on MinIO with the
+// storage rights the documentation gives that role, and no more: the
+// writer archives without any right to delete, the archivist retrieves and
+// restores, writing only audit entries, and the operator verifies with
+// read-only rights. Each is then refused what it must not do.
+func TestStorageRightsByRole(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "150", "--seed", "6", "--as-of", "2026-11-01", "-q"); code != 0 {
+		t.Fatalf("gen: %s", stderr)
+	}
+	keys := filepath.Join(dir, "keys")
+	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", keys, "-q"); code != 0 {
+		t.Fatalf("keys gen: %s", stderr)
+	}
+	to := s3Bucket(t, true)                 // root's variables, replaced below
+	bucket := strings.SplitN(to, "/", 4)[2] // s3://BUCKET/star1
+	s3 := testenv.MinIO(t)
+
+	// as sets the STARMIG_S3_* variables to a session with the rights of
+	// the named policy, and returns a client with the same rights.
+	as := func(t *testing.T, doc, name string) *minio.Client {
+		ak, sk, token := testenv.MinIOSession(t, testenv.DocPolicy(t, doc, name, bucket))
+		t.Setenv("STARMIG_S3_ACCESS_KEY", ak)
+		t.Setenv("STARMIG_S3_SECRET_KEY", sk)
+		t.Setenv("STARMIG_S3_SESSION_TOKEN", token)
+		client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(ak, sk, token)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client
+	}
+	refused := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if err == nil || minio.ToErrorResponse(err).Code != "AccessDenied" {
+			t.Errorf("%s: %v, want AccessDenied", what, err)
+		}
+	}
+	anyKey := func(t *testing.T, client *minio.Client) minio.ObjectInfo {
+		t.Helper()
+		for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			return o
+		}
+		t.Fatal("the bucket is empty")
+		return minio.ObjectInfo{}
+	}
+
+	t.Run("writer", func(t *testing.T) {
+		client := as(t, "../../docs/archive.md", "writer-policy.json")
+		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+			t.Fatalf("archive with the writer's rights: exit %d: %s", code, stderr)
+		}
+		o := anyKey(t, client)
+		refused(t, "writer deletes a version", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}))
+		refused(t, "writer puts a delete marker", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{}))
+		refused(t, "writer unlocks the bucket", client.SetBucketVersioning(ctx, bucket, minio.BucketVersioningConfiguration{Status: "Suspended"}))
+	})
+
+	t.Run("archivist", func(t *testing.T) {
+		client := as(t, "../../docs/archive.md", "archivist-policy.json")
+		code, out, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
+			"--reason", "rights test", "--operator", "archivist-2", "--out", filepath.Join(dir, "r"))
+		if code != 0 || strings.Contains(out, "holds no rows") {
+			t.Fatalf("retrieve with the archivist's rights: exit %d: %s %s", code, out, stderr)
+		}
+		restoreTo := testenv.Postgres(t)
+		if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", restoreTo, "-q"); code != 0 {
+			t.Fatalf("restore with the archivist's rights: exit %d: %s", code, stderr)
+		}
+		audits := 0
+		for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, Prefix: "star1/audit/"}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			audits++
+		}
+		if audits < 2 {
+			t.Errorf("%d audit entries after a retrieval and a restore, want 2", audits)
+		}
+		o := anyKey(t, client)
+		_, err := client.PutObject(ctx, bucket, "star1/batches/forged", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+		refused(t, "archivist writes outside the audit", err)
+		refused(t, "archivist deletes", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}))
+	})
+
+	t.Run("operator", func(t *testing.T) {
+		client := as(t, "../../docs/runbook-operators.md", "verify-policy.json")
+		pub := filepath.Join(dir, "operator-signing.pub")
+		b, err := os.ReadFile(filepath.Join(keys, "signing.pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pub, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, level := range []string{"list", "sample", "full"} {
+			code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub, "--level", level)
+			if code != 0 || !strings.Contains(out, "No findings") {
+				t.Errorf("verify %s with the operator's rights: exit %d: %s %s", level, code, out, stderr)
+			}
+		}
+		o := anyKey(t, client)
+		_, err = client.PutObject(ctx, bucket, "star1/audit/forged", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+		refused(t, "operator writes", err)
+		refused(t, "operator deletes", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}))
+	})
+}
