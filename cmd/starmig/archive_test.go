@@ -35,14 +35,8 @@ func s3Bucket(t testing.TB, lock bool) string {
 func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "star1.db")
-	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "300", "--seed", "3", "--as-of", "2026-11-01", "-q"); code != 0 {
-		t.Fatalf("gen: %s", stderr)
-	}
-	keys := filepath.Join(dir, "keys")
-	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", keys); code != 0 {
-		t.Fatalf("keys gen: %s", stderr)
-	}
+	db := genSTAR1(t, dir, 300, 3)
+	keys := genKeys(t, dir)
 	secretKey, _ := os.ReadFile(filepath.Join(keys, "identity.txt"))
 	to := s3Bucket(t, true)
 	target := testenv.Postgres(t)
@@ -132,9 +126,7 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 
 func TestArchiveRefusesBucketWithoutLock(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	run(t, ctx, "keys", "gen", "--out", keys)
+	keys := genKeys(t, t.TempDir())
 	to := s3Bucket(t, false)
 	code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", to, "--batch", "all", "--keys", keys)
 	if code != exitError || !strings.Contains(stderr, "Object Lock") {
@@ -153,8 +145,7 @@ func firstCode(t *testing.T, db string) string {
 func TestVerifyExitCodes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	run(t, ctx, "keys", "gen", "--out", keys)
+	keys := genKeys(t, dir)
 	arch := filepath.Join(dir, "archive")
 	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", "file://"+arch, "--batch", "all", "--keys", keys, "-q"); code != 0 {
 		t.Fatal(stderr)

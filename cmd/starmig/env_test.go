@@ -18,10 +18,7 @@ import (
 func TestMigrateFromEnvironment(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "star1.db")
-	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "200", "--seed", "9", "--as-of", "2026-11-01", "--rate-unmapped", "0.02", "-q"); code != 0 {
-		t.Fatalf("gen: %s", stderr)
-	}
+	db := genSTAR1(t, dir, 200, 9, "--rate-unmapped", "0.02")
 	target := testenv.Postgres(t)
 	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
 		t.Fatal(stderr)

@@ -36,14 +36,8 @@ func roleFolder(t *testing.T, full string, files ...string) string {
 func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "star1.db")
-	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "100", "--seed", "4", "--as-of", "2026-11-01", "-q"); code != 0 {
-		t.Fatalf("gen: %s", stderr)
-	}
-	full := filepath.Join(dir, "keys")
-	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", full, "-q"); code != 0 {
-		t.Fatalf("keys gen: %s", stderr)
-	}
+	db := genSTAR1(t, dir, 100, 4)
+	full := genKeys(t, dir)
 	writer := roleFolder(t, full, archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile)
 	archivist := roleFolder(t, full, archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile)
 	operator := roleFolder(t, full, archive.SignPubFile)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,6 +29,29 @@ func run(t testing.TB, ctx context.Context, args ...string) (int, string, string
 		errb.WriteString("starmig: " + err.Error() + "\n")
 	}
 	return exitCode(err), out.String(), errb.String()
+}
+
+// genSTAR1 writes a generated STAR1 of so many persons, as of 2026-11-01,
+// into dir/star1.db with its mapping folder dir/mappings, and returns the
+// file's path. Extra arguments go to gen (quirk rates).
+func genSTAR1(t testing.TB, dir string, persons, seed int, extra ...string) string {
+	t.Helper()
+	db := filepath.Join(dir, "star1.db")
+	args := append([]string{"gen", "--out", db, "--persons", strconv.Itoa(persons), "--seed", strconv.Itoa(seed), "--as-of", "2026-11-01", "-q"}, extra...)
+	if code, _, stderr := run(t, context.Background(), args...); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, stderr)
+	}
+	return db
+}
+
+// genKeys writes a key set into dir/keys and returns that folder.
+func genKeys(t testing.TB, dir string) string {
+	t.Helper()
+	keys := filepath.Join(dir, "keys")
+	if code, _, stderr := run(t, context.Background(), "keys", "gen", "--out", keys, "-q"); code != 0 {
+		t.Fatalf("keys gen: exit %d: %s", code, stderr)
+	}
+	return keys
 }
 
 func TestEveryCommandHasAnExample(t *testing.T) {

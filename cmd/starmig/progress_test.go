@@ -55,10 +55,7 @@ func runOnTerminal(t *testing.T, ctx context.Context, args ...string) (int, stri
 func TestMigrateShowsProgress(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "star1.db")
-	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "1500", "--seed", "5", "--as-of", "2026-11-01", "-q"); code != 0 {
-		t.Fatalf("gen: %s", stderr)
-	}
+	db := genSTAR1(t, dir, 1500, 5)
 	target := testenv.Postgres(t)
 	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
 		t.Fatal(stderr)

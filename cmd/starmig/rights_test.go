@@ -21,14 +21,8 @@ import (
 func TestStorageRightsByRole(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "star1.db")
-	if code, _, stderr := run(t, ctx, "gen", "--out", db, "--persons", "150", "--seed", "6", "--as-of", "2026-11-01", "-q"); code != 0 {
-		t.Fatalf("gen: %s", stderr)
-	}
-	keys := filepath.Join(dir, "keys")
-	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", keys, "-q"); code != 0 {
-		t.Fatalf("keys gen: %s", stderr)
-	}
+	db := genSTAR1(t, dir, 150, 6)
+	keys := genKeys(t, dir)
 	to := s3Bucket(t, true)                 // root's variables, replaced below
 	bucket := strings.SplitN(to, "/", 4)[2] // s3://BUCKET/star1
 	s3 := testenv.MinIO(t)
