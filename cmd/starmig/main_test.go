@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,23 +168,92 @@ func TestSchemaApplyCommand(t *testing.T) {
 	}
 }
 
+// TestPasswordsNeverPrinted gives every kind of secret starmig takes, by
+// flag and by variable, to commands that then fail on it, and searches
+// everything they print for the secret: database passwords (STAR1 and
+// STAR2), S3 secret keys and session tokens, and age identities.
 func TestPasswordsNeverPrinted(t *testing.T) {
 	const password = "Sal4s0na-9931"
-	target := "postgres://migrator:" + password + "@127.0.0.1:1/star2?connect_timeout=2"
-	t.Setenv("STARMIG_TARGET", target)
-	code, out, stderr := run(t, context.Background(), "schema", "apply")
-	if code != exitError {
-		t.Errorf("unreachable target: exit %d", code)
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := genKeys(t, dir)
+	identity, err := os.ReadFile(filepath.Join(keys, "identity.txt"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	code2, help, _ := run(t, context.Background(), "schema", "apply", "--help")
-	for _, s := range []string{out, stderr, help} {
-		if strings.Contains(s, password) {
-			t.Errorf("password printed: %q", s)
+	ageSecret := regexp.MustCompile(`AGE-SECRET-KEY-[0-9A-Z]+`).FindString(string(identity))
+	if ageSecret == "" {
+		t.Fatal("no age identity in the key set")
+	}
+	secrets := []string{password, ageSecret}
+	check := func(what string, outputs ...string) {
+		t.Helper()
+		for _, o := range outputs {
+			for _, s := range secrets {
+				if strings.Contains(o, s) {
+					t.Errorf("%s printed a secret: %q", what, o)
+				}
+			}
 		}
 	}
-	if code2 != 0 || !strings.Contains(stderr, "**redacted**") {
-		t.Errorf("error should name the target with its password masked: %q", stderr)
+
+	// STAR2 by variable: the error names the target, masked.
+	t.Setenv("STARMIG_TARGET", "postgres://migrator:"+password+"@127.0.0.1:1/star2?connect_timeout=2")
+	code, out, stderr := run(t, ctx, "schema", "apply")
+	if code != exitError || !strings.Contains(stderr, "**redacted**") {
+		t.Errorf("unreachable target: exit %d, %q; want an error naming the target with its password masked", code, stderr)
 	}
+	check("schema apply", out, stderr)
+	_, help, _ := run(t, ctx, "schema", "apply", "--help")
+	check("schema apply --help", help)
+
+	// STAR1 and STAR2 by flag.
+	code, out, stderr = run(t, ctx, "migrate", "--source", "oracle://reader:"+password+"@127.0.0.1:1/STAR1",
+		"--target", "postgres://migrator:"+password+"@127.0.0.1:1/star2?connect_timeout=2", "--mappings", "../../testdata/mappings", "--batch", "b")
+	if code == 0 || !strings.Contains(stderr, "**redacted**") {
+		t.Errorf("unreachable STAR1: exit %d, %q; want an error naming the source with its password masked", code, stderr)
+	}
+	check("migrate", out, stderr)
+	t.Setenv("STARMIG_SOURCE", "oracle://reader:"+password+"@127.0.0.1:1/STAR1")
+	_, help, _ = run(t, ctx, "migrate", "--help")
+	check("migrate --help", help)
+
+	// S3 credentials: unreachable, then refused by a real server.
+	t.Setenv("STARMIG_S3_ACCESS_KEY", "starmig-writer")
+	t.Setenv("STARMIG_S3_SECRET_KEY", password)
+	t.Setenv("STARMIG_S3_SESSION_TOKEN", password+"-token")
+	endpoints := []string{"http://127.0.0.1:1"}
+	if os.Getenv(testenv.EnvS3Endpoint) != "" || os.Getenv("CI") != "" {
+		endpoints = append(endpoints, "http://"+testenv.MinIO(t).Endpoint)
+	}
+	for _, e := range endpoints {
+		t.Setenv("STARMIG_S3_ENDPOINT", e)
+		code, out, stderr = run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", "s3://star1-archive/prod",
+			"--batch", "all", "--keys", keys)
+		if code == 0 {
+			t.Errorf("archive to %s with wrong credentials succeeded", e)
+		}
+		check("archive to "+e, out, stderr)
+	}
+
+	// An age identity that opens nothing: the archive says so, not the key.
+	arch := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", arch, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: %s", stderr)
+	}
+	other := genKeys(t, t.TempDir())
+	code, out, stderr = run(t, ctx, "retrieve", "--archive", arch, "--keys", keys, "--identity", filepath.Join(other, "identity.txt"),
+		"--person", "39901019999", "--reason", "secrets test")
+	if code == 0 {
+		t.Errorf("retrieve with another identity succeeded: %s", out)
+	}
+	otherIdentity, _ := os.ReadFile(filepath.Join(other, "identity.txt"))
+	secrets = append(secrets, regexp.MustCompile(`AGE-SECRET-KEY-[0-9A-Z]+`).FindString(string(otherIdentity)))
+	check("retrieve", out, stderr)
+	_, out, stderr = run(t, ctx, "keys", "gen", "--out", filepath.Join(dir, "keys3"))
+	keys3, _ := os.ReadFile(filepath.Join(dir, "keys3", "identity.txt"))
+	secrets = append(secrets, regexp.MustCompile(`AGE-SECRET-KEY-[0-9A-Z]+`).FindString(string(keys3)))
+	check("keys gen", out, stderr)
 }
 
 // TestReadmeBeginsWithTheTwoCommands keeps the README's promise to a new
