@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -444,3 +445,53 @@ func restoredRows(t *testing.T, conn *pgx.Conn, schema string, tab extract.Table
 
 var _ = time.Now
 var _ = minio.Compliance
+
+// TestDamagedIndexIsNotSilence changes a bundle's index after it was
+// written, as bit rot or a second version of the key would, without
+// touching anything a retrieval checks by signature. A retrieval of a
+// person whose rows the index leads to must fail naming the index, not
+// answer that the archive holds no rows for them.
+func TestDamagedIndexIsNotSilence(t *testing.T) {
+	path := star1(t, 300)
+	k := testKeys(t)
+	root := t.TempDir()
+	st, err := NewFileStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := richPerson(t, path)
+	r := NewReader(st, k.pub, k.identities, k.index)
+	found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+	if err != nil || found[0].Rows() == 0 {
+		t.Fatalf("clean archive: %v rows, %v", found, err)
+	}
+	// Swap two bytes of every index record's key: the same size and
+	// records, none of them leading where they did.
+	for _, e := range cats[0].Bundles {
+		p := filepath.Join(root, filepath.FromSlash(e.Prefix+IndexFile))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(b); i += indexRecord {
+			b[i], b[i+1] = b[i+1], b[i]
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = NewReader(st, k.pub, k.identities, k.index)
+	found, err = r.Retrieve(ctx, cats, Query{PersonCode: code})
+	if !errors.Is(err, ErrIndexDigest) || !strings.Contains(err.Error(), IndexFile) {
+		t.Fatalf("retrieval over a damaged index: %v, %v; want an error naming %s", found, err, IndexFile)
+	}
+}

@@ -270,6 +270,7 @@ func refTable(path string) string {
 var (
 	ErrDigest      = fmt.Errorf("ciphertext does not match the manifest")
 	ErrPlainDigest = fmt.Errorf("plaintext does not match the bundle's contents")
+	ErrIndexDigest = fmt.Errorf("index does not match the bundle's contents: changed or damaged since the bundle was written")
 )
 
 // lookup returns the (file, block) pairs the index holds for key,
@@ -296,10 +297,16 @@ func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 		}
 		off := int64(grp) * int64(len(buf))
 		n := min(int64(len(buf)), int64(b.contents.Index.Entries)*indexRecord-off)
+		if n <= 0 {
+			return nil, fmt.Errorf("archive: bundle %s: index group %d is past its %d records", b.Entry.ID, grp, b.contents.Index.Entries)
+		}
 		if _, err := idx.ReadAt(buf[:n], off); err != nil && err != io.EOF {
 			return nil, fmt.Errorf("archive: bundle %s: index: %w", b.Entry.ID, err)
 		}
 		recs := buf[:n]
+		if groups := b.contents.Index.Groups; groups != nil && (grp >= len(groups) || groupDigest(recs) != groups[grp]) {
+			return nil, fmt.Errorf("archive: bundle %s: %s, records %d to %d: %w", b.Entry.ID, IndexFile, off/indexRecord, (off+n)/indexRecord-1, ErrIndexDigest)
+		}
 		i := sort.Search(len(recs)/indexRecord, func(i int) bool {
 			return bytes.Compare(recs[i*indexRecord:i*indexRecord+10], key[:]) >= 0
 		})

@@ -841,7 +841,11 @@ type contents struct {
 type indexInfo struct {
 	Path    string   `json:"path"`
 	Entries int      `json:"entries"`
-	Fence   []string `json:"fence"` // the first key of every 4096 records, hex
+	Fence   []string `json:"fence"` // the first key of every group of indexGroup records, hex
+	// Groups holds the first 16 bytes of the SHA-256 of every group, hex,
+	// so that a retrieval, which reads one group and not the whole index,
+	// still reads only what the writer wrote.
+	Groups []string `json:"groups"`
 }
 
 const (
@@ -854,6 +858,13 @@ const (
 	indexRecord     = 16
 	indexGroup      = 1024 // records per fence entry: one 16 KiB read per lookup
 )
+
+// groupDigest is the digest of one group of index records that the
+// bundle's contents keep.
+func groupDigest(group []byte) string {
+	d := sha256.Sum256(group)
+	return hex.EncodeToString(d[:16])
+}
 
 func sums(m map[string]*tableSum) map[string]Sum {
 	out := map[string]Sum{}
@@ -907,7 +918,7 @@ func (w *Writer) finishBundle(b *bundleState) error {
 	})
 	b.entries = slices.Compact(b.entries)
 	idx := make([]byte, 0, len(b.entries)*indexRecord)
-	info := indexInfo{Path: IndexFile, Entries: len(b.entries), Fence: []string{}}
+	info := indexInfo{Path: IndexFile, Entries: len(b.entries), Fence: []string{}, Groups: []string{}}
 	for i, e := range b.entries {
 		if i%indexGroup == 0 {
 			info.Fence = append(info.Fence, hex.EncodeToString(e.key[:]))
@@ -915,6 +926,9 @@ func (w *Writer) finishBundle(b *bundleState) error {
 		idx = append(idx, e.key[:]...)
 		idx = binary.BigEndian.AppendUint16(idx, e.file)
 		idx = binary.BigEndian.AppendUint32(idx, e.block)
+	}
+	for off := 0; off < len(idx); off += indexGroup * indexRecord {
+		info.Groups = append(info.Groups, groupDigest(idx[off:min(off+indexGroup*indexRecord, len(idx))]))
 	}
 	b.entries = nil
 	b.index = digestOf(idx)
