@@ -43,7 +43,6 @@ func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progr
 			progressbar.OptionSetWriter(o.err),
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(barThrottle),
 			progressbar.OptionClearOnFinish(),
@@ -51,7 +50,7 @@ func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progr
 		if bytes {
 			opts = append(opts, progressbar.OptionShowBytes(true))
 		} else {
-			opts = append(opts, progressbar.OptionSetItsString("rows"))
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"))
 		}
 		p.bar = progressbar.NewOptions64(total, opts...)
 	case !o.quiet && !o.json:
@@ -60,10 +59,14 @@ func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progr
 	return p
 }
 
-// set reports n units done.
+// set reports n units done. Reports from goroutines that overtook each
+// other do not move the bar back.
 func (p *progress) set(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if n < p.last {
+		return
+	}
 	p.last = n
 	switch {
 	case p.bar != nil:

@@ -109,3 +109,25 @@ func TestMigrateShowsProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyShowsProgress: on a terminal, verify shows a bar of bytes
+// hashed of the bytes to hash, with the rate.
+func TestVerifyShowsProgress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := genKeys(t, dir)
+	arch := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", arch, "--batch", "all",
+		"--keys", keys, "--bundle-size", "64KiB", "-q"); code != 0 {
+		t.Fatalf("archive: %s", stderr)
+	}
+	defer func(d time.Duration) { barThrottle = d }(barThrottle)
+	barThrottle = 0
+	code, out, screen := runOnTerminal(t, ctx, "verify", "--archive", arch, "--sign-pub", filepath.Join(keys, "signing.pub"), "--level", "full")
+	if code != 0 || !strings.Contains(out, "No findings") {
+		t.Fatalf("verify on a terminal: exit %d: %s\n%s", code, out, screen)
+	}
+	if !regexp.MustCompile(`verify .*\([0-9.]+( [kMG]?B)?/[0-9.]+ [kMG]?B, [0-9.]+ [kMG]?B/s\)`).MatchString(screen) {
+		t.Errorf("the terminal never showed bytes hashed of the total with the rate:\n%q", screen)
+	}
+}
