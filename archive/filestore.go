@@ -1,9 +1,7 @@
 package archive
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -121,14 +119,7 @@ func (s *FileStore) exists(key, final string, r io.ReadSeeker, size int64) error
 	if fi, err := f.Stat(); err != nil || fi.Size() != size {
 		return refused
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return refused
-	}
-	stored, ours := sha256.New(), sha256.New()
-	if _, err := io.Copy(stored, f); err != nil {
-		return refused
-	}
-	if n, err := io.Copy(ours, r); err != nil || n != size || !bytes.Equal(stored.Sum(nil), ours.Sum(nil)) {
+	if !sameBytes(f, r, size) {
 		return refused
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -214,10 +213,10 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	if err != nil || info.Size != size {
 		return false
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return false
-	}
 	if etag, err := hex.DecodeString(strings.Trim(info.ETag, `"`)); err == nil && len(etag) == md5.Size {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return false
+		}
 		h := md5.New()
 		if _, err := io.Copy(h, r); err != nil {
 			return false
@@ -229,14 +228,7 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 		return false
 	}
 	defer obj.Close()
-	stored, ours := sha256.New(), sha256.New()
-	if _, err := io.Copy(stored, obj); err != nil {
-		return false
-	}
-	if _, err := io.Copy(ours, r); err != nil {
-		return false
-	}
-	return bytes.Equal(stored.Sum(nil), ours.Sum(nil))
+	return sameBytes(obj, r, size)
 }
 
 func (s *S3Store) checkPut(ctx context.Context, key string, size int64) error {

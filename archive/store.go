@@ -1,7 +1,9 @@
 package archive
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -129,4 +131,21 @@ func OpenStore(raw string, env func(string) string) (Store, error) {
 	default:
 		return nil, fmt.Errorf("archive: store URL %q: want file:///path or s3://bucket/prefix", secret.RedactURL(raw))
 	}
+}
+
+// sameBytes reports whether stored holds exactly the size bytes that r
+// holds from its start: how a Put that meets an existing key tells a
+// retried write from an overwrite.
+func sameBytes(stored io.Reader, r io.ReadSeeker, size int64) bool {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return false
+	}
+	a, b := sha256.New(), sha256.New()
+	if _, err := io.Copy(a, stored); err != nil {
+		return false
+	}
+	if n, err := io.Copy(b, r); err != nil || n != size {
+		return false
+	}
+	return bytes.Equal(a.Sum(nil), b.Sum(nil))
 }
