@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 	_ "modernc.org/sqlite"
@@ -494,4 +496,124 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 	if !errors.Is(err, ErrIndexDigest) || !strings.Contains(err.Error(), IndexFile) {
 		t.Fatalf("retrieval over a damaged index: %v, %v; want an error naming %s", found, err, IndexFile)
 	}
+}
+
+// TestForgedPayloadIsRefused replaces a payload file with one its forger
+// made: the same rows with every letter in capitals, each block in the
+// same place and of the same length, encrypted anew to the archive's
+// recipient, as anyone who holds the public recipient (or writes a second
+// version of the key) could. Only the bundle's signed contents can tell the
+// forged blocks from the written ones, and a retrieval must check them
+// instead of handing the forged rows to the archivist.
+func TestForgedPayloadIsRefused(t *testing.T) {
+	path := star1(t, 300)
+	k := testKeys(t)
+	root := t.TempDir()
+	st, err := NewFileStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := richPerson(t, path)
+	r := NewReader(st, k.pub, k.identities, k.index)
+	found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+	if err != nil || len(found[0].Tables["ISIK"]) == 0 {
+		t.Fatalf("clean archive: %v, %v", found, err)
+	}
+	forged := 0
+	for _, e := range cats[0].Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.contents.Files {
+			if f.Table != "ISIK" {
+				continue
+			}
+			forged += forgeBlocks(t, filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path)), f.Blocks, k)
+		}
+	}
+	if forged == 0 {
+		t.Fatal("no ISIK block could be forged")
+	}
+	r = NewReader(st, k.pub, k.identities, k.index)
+	found, err = r.Retrieve(ctx, cats, Query{PersonCode: code})
+	if !errors.Is(err, ErrBlockDigest) || !strings.Contains(err.Error(), "ISIK") {
+		var rows []extract.Row
+		if found != nil {
+			rows = found[0].Tables["ISIK"]
+		}
+		t.Fatalf("retrieval over forged ISIK blocks: rows %v, error %v; want %v naming the file", rows, err, ErrBlockDigest)
+	}
+}
+
+// forgeBlocks rewrites the gzip members of one payload file with their
+// rows' values in capitals, each compressed harder and padded to its old length,
+// and encrypts the file again to the recipient. It returns how many blocks
+// it changed.
+func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
+	t.Helper()
+	ct, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := age.Decrypt(bytes.NewReader(ct), k.identities...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, blk := range blocks {
+		member := stream[blk[0] : blk[0]+blk[1]]
+		zr, err := gzip.NewReader(bytes.NewReader(member))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr.Multistream(false)
+		plain, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upper := bytes.ReplaceAll(bytes.ToUpper(plain), []byte("NULL"), []byte("null"))
+		if bytes.Equal(upper, plain) {
+			continue
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(upper)
+		zw.Close()
+		if buf.Len() > len(member) {
+			continue
+		}
+		copy(member, buf.Bytes())
+		clear(member[buf.Len():])
+		n++
+	}
+	var out bytes.Buffer
+	enc, err := age.Encrypt(&out, k.recipients...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Write(stream)
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != len(ct) {
+		t.Fatalf("forged %s is %d bytes, the written one %d", path, out.Len(), len(ct))
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

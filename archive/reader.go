@@ -271,6 +271,7 @@ var (
 	ErrDigest      = fmt.Errorf("ciphertext does not match the manifest")
 	ErrPlainDigest = fmt.Errorf("plaintext does not match the bundle's contents")
 	ErrIndexDigest = fmt.Errorf("index does not match the bundle's contents: changed or damaged since the bundle was written")
+	ErrBlockDigest = fmt.Errorf("payload block does not match the bundle's contents: changed or forged since the bundle was written")
 )
 
 // lookup returns the (file, block) pairs the index holds for key,
@@ -304,7 +305,7 @@ func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 			return nil, fmt.Errorf("archive: bundle %s: index: %w", b.Entry.ID, err)
 		}
 		recs := buf[:n]
-		if groups := b.contents.Index.Groups; groups != nil && (grp >= len(groups) || groupDigest(recs) != groups[grp]) {
+		if groups := b.contents.Index.Groups; groups != nil && (grp >= len(groups) || shortDigest(recs) != groups[grp]) {
 			return nil, fmt.Errorf("archive: bundle %s: %s, records %d to %d: %w", b.Entry.ID, IndexFile, off/indexRecord, (off+n)/indexRecord-1, ErrIndexDigest)
 		}
 		i := sort.Search(len(recs)/indexRecord, func(i int) bool {
@@ -407,6 +408,9 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	buf := make([]byte, blk[1])
 	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+	}
+	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortDigest(buf) != f.BlockDigests[block]) {
+		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, ErrBlockDigest)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(buf))
 	if err != nil {

@@ -231,7 +231,12 @@ type fileInfo struct {
 	// rows, and the first and last primary key of the rows (tables with
 	// one integer key, which a retrieval finds by range, not by index).
 	Blocks [][5]int64 `json:"blocks,omitempty"`
-	Stored int64      `json:"stored_bytes"`
+	// BlockDigests holds the short digest (shortDigest) of each block's
+	// gzip member, so that a retrieval, which decrypts one block and not
+	// the whole file, still reads only what the writer wrote. Bundles
+	// written before it was kept have none.
+	BlockDigests []string `json:"block_digests,omitempty"`
+	Stored       int64    `json:"stored_bytes"`
 }
 
 type jobKind int
@@ -251,6 +256,7 @@ type job struct {
 	plain  []byte
 	rows   int
 	out    bytes.Buffer
+	digest string // shortDigest of out
 	done   chan struct{}
 }
 
@@ -652,6 +658,7 @@ func (w *Writer) compressor() {
 			if err != nil {
 				w.fail(fmt.Errorf("archive: compressing %s: %w", j.part.info.Path, err))
 			}
+			j.digest = shortDigest(j.out.Bytes())
 			close(j.done)
 		case <-w.encDone:
 			return
@@ -729,6 +736,7 @@ func (w *Writer) writeBlock(j *job) error {
 		return fmt.Errorf("archive: spooling %s: %w", p.info.Path, err)
 	}
 	p.info.Blocks = append(p.info.Blocks, [5]int64{p.offset, n, int64(j.rows), j.first, j.last})
+	p.info.BlockDigests = append(p.info.BlockDigests, j.digest)
 	p.offset += n
 	return nil
 }
@@ -859,10 +867,11 @@ const (
 	indexGroup      = 1024 // records per fence entry: one 16 KiB read per lookup
 )
 
-// groupDigest is the digest of one group of index records that the
-// bundle's contents keep.
-func groupDigest(group []byte) string {
-	d := sha256.Sum256(group)
+// shortDigest is the digest the bundle's contents keep of each group of
+// index records and of each payload block: the first 16 bytes of its
+// SHA-256, hex.
+func shortDigest(b []byte) string {
+	d := sha256.Sum256(b)
 	return hex.EncodeToString(d[:16])
 }
 
@@ -928,7 +937,7 @@ func (w *Writer) finishBundle(b *bundleState) error {
 		idx = binary.BigEndian.AppendUint32(idx, e.block)
 	}
 	for off := 0; off < len(idx); off += indexGroup * indexRecord {
-		info.Groups = append(info.Groups, groupDigest(idx[off:min(off+indexGroup*indexRecord, len(idx))]))
+		info.Groups = append(info.Groups, shortDigest(idx[off:min(off+indexGroup*indexRecord, len(idx))]))
 	}
 	b.entries = nil
 	b.index = digestOf(idx)
