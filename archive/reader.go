@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -190,6 +192,67 @@ func (b *Bundle) Files() []PayloadFile {
 		out = append(out, PayloadFile{Path: f.Path, Table: f.Table, Reference: f.Reference, Rows: f.Rows, PlainSHA256: f.PlainSHA256})
 	}
 	return out
+}
+
+// BlockCheck compares the gzip stream of one payload file, written to it
+// in order, block by block with the digests the bundle's contents keep,
+// which are what a retrieval checks.
+type BlockCheck struct {
+	blocks  [][5]int64
+	digests []string
+	i       int
+	off     int64
+	h       hash.Hash
+	bad     []int
+}
+
+// BlockCheck returns a check of the payload file at path, or nil when the
+// contents keep no block digests for it (reference files, and bundles
+// written before the digests were kept).
+func (b *Bundle) BlockCheck(path string) *BlockCheck {
+	for _, f := range b.contents.Files {
+		if f.Path == path && f.BlockDigests != nil {
+			return &BlockCheck{blocks: f.Blocks, digests: f.BlockDigests, h: sha256.New()}
+		}
+	}
+	return nil
+}
+
+func (c *BlockCheck) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && c.i < len(c.blocks) {
+		start, end := c.blocks[c.i][0], c.blocks[c.i][0]+c.blocks[c.i][1]
+		if c.off < start {
+			skip := min(int64(len(p)), start-c.off)
+			c.off += skip
+			p = p[skip:]
+			continue
+		}
+		take := min(int64(len(p)), end-c.off)
+		c.h.Write(p[:take])
+		c.off += take
+		p = p[take:]
+		if c.off == end {
+			// shortDigest, computed as the stream goes
+			if c.i >= len(c.digests) || hex.EncodeToString(c.h.Sum(nil)[:16]) != c.digests[c.i] {
+				c.bad = append(c.bad, c.i)
+			}
+			c.h.Reset()
+			c.i++
+		}
+	}
+	c.off += int64(len(p))
+	return n, nil
+}
+
+// Bad lists the blocks that did not match, and those the stream written
+// so far did not reach.
+func (c *BlockCheck) Bad() []int {
+	bad := slices.Clone(c.bad)
+	for i := c.i; i < len(c.blocks); i++ {
+		bad = append(bad, i)
+	}
+	return bad
 }
 
 // ReadFile streams one payload file of table rows, checking as it goes

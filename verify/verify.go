@@ -15,6 +15,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -709,11 +710,36 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 		} else {
 			plain := sha256.New()
 			var lines int64
-			zr, err := gzip.NewReader(bufio.NewReaderSize(dec, 256<<10))
+			// The gzip stream also goes through the digests of its blocks,
+			// which retrievals check; it is read to its end whatever the
+			// gzip reader makes of it.
+			var stream io.Reader = dec
+			blocks := b.BlockCheck(it.path)
+			if blocks != nil {
+				stream = io.TeeReader(dec, blocks)
+			}
+			checkBlocks := func() {
+				if blocks == nil {
+					return
+				}
+				if _, err := io.Copy(io.Discard, stream); err != nil {
+					return // the ciphertext is found damaged by its digests
+				}
+				if bad := blocks.Bad(); len(bad) > 0 {
+					what := "block " + joinInts(bad) + " does"
+					if len(bad) > 1 {
+						what = "blocks " + joinInts(bad) + " do"
+					}
+					finding(what + " not match the digests the encrypted contents keep: a retrieval of their rows will be refused")
+				}
+			}
+			zr, err := gzip.NewReader(bufio.NewReaderSize(stream, 256<<10))
 			if err != nil {
 				finding("plaintext is not gzip: " + err.Error())
+				checkBlocks()
 			} else {
 				plainCheck = func() error {
+					defer checkBlocks()
 					sc := bufio.NewReaderSize(io.TeeReader(zr, plain), 256<<10)
 					for {
 						line, err := sc.ReadSlice('\n')
@@ -858,4 +884,21 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 		rep.Notes = append(rep.Notes, fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
 	}
 	return nil
+}
+
+// joinInts lists numbers for a finding: "1, 4, 7", or the first ten and
+// how many more.
+func joinInts(ns []int) string {
+	var b strings.Builder
+	for i, n := range ns {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(ns)-10)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -291,6 +292,57 @@ func TestKeyHolderFindsPlaintextAlteredBeforeEncryption(t *testing.T) {
 	expect(t, check(t, st, k, Full, nil), "", "")
 	rep := check(t, st, k, Sample, func(o *Options) { o.Identities = k.identities })
 	expect(t, rep, "data/MAKSE/", "altered before encryption")
+}
+
+// TestKeyHolderFindsBlocksARetrievalWouldRefuse makes a payload file anew
+// with one byte of its gzip stream changed, encrypted to the archive's
+// recipient as anyone could: the key-holder check names the block whose
+// digest in the encrypted contents no longer matches, the one a retrieval
+// would refuse.
+func TestKeyHolderFindsBlocksARetrievalWouldRefuse(t *testing.T) {
+	var k keys
+	dir, st := folderArchive(t, &k)
+	b, prefix := bundleDir(t, dir, 1)
+	p, rel := firstPayload(t, b)
+	ct, _ := os.ReadFile(p)
+	d, err := age.Decrypt(bytes.NewReader(ct), k.identities...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := io.ReadAll(d)
+	cats, err := archive.LatestCatalogs(context.Background(), st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := archive.NewReader(st, k.pub, k.identities, k.index).OpenBundle(context.Background(), cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every block's digest matches as written.
+	blocks := bundle.BlockCheck(rel)
+	if blocks == nil {
+		t.Fatalf("%s: no block digests", rel)
+	}
+	blocks.Write(stream)
+	if bad := blocks.Bad(); len(bad) != 0 {
+		t.Fatalf("clean %s: blocks %v do not match", rel, bad)
+	}
+	stream[len(stream)-30] ^= 0x01 // inside the last block's deflate data or trailer
+	blocks = bundle.BlockCheck(rel)
+	blocks.Write(stream)
+	bad := blocks.Bad()
+	if len(bad) != 1 {
+		t.Fatalf("forged %s: blocks %v do not match, want the last one", rel, bad)
+	}
+	var out bytes.Buffer
+	enc, _ := age.Encrypt(&out, k.recipients...)
+	enc.Write(stream)
+	enc.Close()
+	os.WriteFile(p, out.Bytes(), 0o644)
+
+	rep := check(t, st, k, Full, func(o *Options) { o.Identities = k.identities })
+	expect(t, rep, prefix+rel, "does not match the manifest")
+	expect(t, rep, prefix+rel, fmt.Sprintf("block %d does not match the digests the encrypted contents keep", bad[0]))
 }
 
 func TestRestoreDrill(t *testing.T) {
