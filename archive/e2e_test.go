@@ -448,12 +448,11 @@ func restoredRows(t *testing.T, conn *pgx.Conn, schema string, tab extract.Table
 var _ = time.Now
 var _ = minio.Compliance
 
-// TestDamagedIndexIsNotSilence changes a bundle's index after it was
-// written, as bit rot or a second version of the key would, without
-// touching anything a retrieval checks by signature. A retrieval of a
-// person whose rows the index leads to must fail naming the index, not
-// answer that the archive holds no rows for them.
-func TestDamagedIndexIsNotSilence(t *testing.T) {
+// retrievableFolder archives a small STAR1 into a folder and returns it
+// with its keys, catalogs and the code of a person whose rows span several
+// tables, which a retrieval from the clean archive finds.
+func retrievableFolder(t *testing.T) (string, *FileStore, keys, []*Catalog, string) {
+	t.Helper()
 	path := star1(t, 300)
 	k := testKeys(t)
 	root := t.TempDir()
@@ -468,11 +467,21 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := richPerson(t, path)
-	r := NewReader(st, k.pub, k.identities, k.index)
-	found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
-	if err != nil || found[0].Rows() == 0 {
-		t.Fatalf("clean archive: %v rows, %v", found, err)
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+	if err != nil || len(found[0].Tables["ISIK"]) == 0 || len(found[0].Tables["MAKSE"]) == 0 {
+		t.Fatalf("clean archive: %v, %v", found, err)
 	}
+	return root, st, k, cats, code
+}
+
+// TestDamagedIndexIsNotSilence changes a bundle's index after it was
+// written, as bit rot or a second version of the key would, without
+// touching anything a retrieval checks by signature. A retrieval of a
+// person whose rows the index leads to must fail naming the index, not
+// answer that the archive holds no rows for them.
+func TestDamagedIndexIsNotSilence(t *testing.T) {
+	root, st, k, cats, code := retrievableFolder(t)
+	ctx := context.Background()
 	// Swap two bytes of every index record's key: the same size and
 	// records, none of them leading where they did.
 	for _, e := range cats[0].Bundles {
@@ -484,15 +493,9 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 		for i := 0; i+1 < len(b); i += indexRecord {
 			b[i], b[i+1] = b[i+1], b[i]
 		}
-		if err := os.Chmod(p, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o444); err != nil {
-			t.Fatal(err)
-		}
+		replaceFile(t, p, b)
 	}
-	r = NewReader(st, k.pub, k.identities, k.index)
-	found, err = r.Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
 	if !errors.Is(err, ErrIndexDigest) || !strings.Contains(err.Error(), IndexFile) {
 		t.Fatalf("retrieval over a damaged index: %v, %v; want an error naming %s", found, err, IndexFile)
 	}
@@ -506,26 +509,10 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 // forged blocks from the written ones, and a retrieval must check them
 // instead of handing the forged rows to the archivist.
 func TestForgedPayloadIsRefused(t *testing.T) {
-	path := star1(t, 300)
-	k := testKeys(t)
-	root := t.TempDir()
-	st, err := NewFileStore(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	archiveSTAR1(t, path, small(config(st, k)))
+	root, st, k, cats, code := retrievableFolder(t)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := richPerson(t, path)
 	r := NewReader(st, k.pub, k.identities, k.index)
-	found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
-	if err != nil || len(found[0].Tables["ISIK"]) == 0 {
-		t.Fatalf("clean archive: %v, %v", found, err)
-	}
-	forged := 0
+	forged := 0 // blocks
 	for _, e := range cats[0].Bundles {
 		b, err := r.OpenBundle(ctx, e)
 		if err != nil {
@@ -541,8 +528,7 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 	if forged == 0 {
 		t.Fatal("no ISIK block could be forged")
 	}
-	r = NewReader(st, k.pub, k.identities, k.index)
-	found, err = r.Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
 	if !errors.Is(err, ErrBlockDigest) || !strings.Contains(err.Error(), "ISIK") {
 		var rows []extract.Row
 		if found != nil {
@@ -553,8 +539,8 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 }
 
 // forgeBlocks rewrites the gzip members of one payload file with their
-// rows' values in capitals, each compressed harder and padded to its old length,
-// and encrypts the file again to the recipient. It returns how many blocks
+// rows' values in capitals, each compressed harder and padded to its old
+// length, and encrypts the file again to the recipient. It returns how many blocks
 // it changed.
 func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
 	t.Helper()
@@ -609,11 +595,17 @@ func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
 	if out.Len() != len(ct) {
 		t.Fatalf("forged %s is %d bytes, the written one %d", path, out.Len(), len(ct))
 	}
+	replaceFile(t, path, out.Bytes())
+	return n
+}
+
+// replaceFile writes body over a read-only file of a folder archive.
+func replaceFile(t *testing.T, path string, body []byte) {
+	t.Helper()
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, out.Bytes(), 0o444); err != nil {
+	if err := os.WriteFile(path, body, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	return n
 }
