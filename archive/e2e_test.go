@@ -609,3 +609,77 @@ func replaceFile(t *testing.T, path string, body []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadersReadTheFirstVersion writes second versions over keys of a
+// locked archive on MinIO, as anyone with write rights can (the lock keeps
+// the first version, not the key), and leaves a delete marker on another:
+// retrieval and restore read what the archive wrote, not what came after.
+func TestReadersReadTheFirstVersion(t *testing.T) {
+	if os.Getenv(testenv.EnvS3Endpoint) == "" && os.Getenv("CI") == "" {
+		t.Skip("no MinIO")
+	}
+	path := star1(t, 300)
+	k := testKeys(t)
+	st, client := bucket(t, true)
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := richPerson(t, path)
+	before, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Second versions of the run's catalog, and of the index, the contents
+	// and every ISIK payload file of every bundle; a delete marker on every
+	// bundle's SHA-256 manifest.
+	later := []string{RunPrefix("all", cats[0].Run) + CatalogFile}
+	for _, e := range cats[0].Bundles {
+		later = append(later, e.Prefix+IndexFile, e.Prefix+contentsPath)
+		for _, o := range e.Objects {
+			if strings.HasPrefix(o.Path, "data/ISIK/") {
+				later = append(later, e.Prefix+o.Path)
+			}
+		}
+		if err := client.RemoveObject(ctx, st.cfg.Bucket, st.full(e.Prefix+Manifest256), minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range later {
+		if _, err := client.PutObject(ctx, st.cfg.Bucket, st.full(key), strings.NewReader("later"), 5, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, err := NewS3Store(st.cfg) // knows no version yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	cats, err = LatestCatalogs(ctx, fresh, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(fresh, k.pub, k.identities, k.index)
+	after, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after[0].Tables) != fmt.Sprint(before[0].Tables) {
+		t.Errorf("retrieval after second versions:\n got %v\nwant %v", after[0].Tables, before[0].Tables)
+	}
+	conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := testenv.Name("first_version_")
+	if _, err := r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: schema}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+	isik, _ := extract.TableByName("ISIK")
+	if got, want := restoredRows(t, conn, schema, isik), sourceRowsAs(t, path, isik, true); !slices.Equal(got, want) {
+		t.Errorf("ISIK: %d rows restored, STAR1 has %d", len(got), len(want))
+	}
+}

@@ -78,9 +78,20 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 }
 
 // S3Store is a Store in an S3 bucket with Object Lock.
+//
+// A key of a versioned bucket can hold more than one version: the archive
+// never writes a second one, but anyone with write rights can, and a
+// delete without a version id leaves a delete marker on top. The archive
+// is what was written first, so Get, Open, Stat, List and Keys all read and
+// describe a key's first version (Versions still counts them all). The
+// first versions are learnt from listings, which readers make before they
+// read; a key not listed yet costs one listing of its own.
 type S3Store struct {
 	client *minio.Client
 	cfg    S3Config
+
+	mu    sync.Mutex
+	first map[string]string // key → id of its first version, "" on a bucket without versioning
 }
 
 // NewS3Store connects to the bucket; nothing is sent until first use.
@@ -111,7 +122,7 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: S3 endpoint %s: %w", cfg.Endpoint, err)
 	}
-	return &S3Store{client: client, cfg: cfg}, nil
+	return &S3Store{client: client, cfg: cfg, first: map[string]string{}}, nil
 }
 
 func (s *S3Store) String() string {
@@ -256,7 +267,11 @@ func (s *S3Store) wrap(key string, err error) error {
 }
 
 func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{})
+	v, err := s.firstVersion(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{VersionID: v})
 	if err != nil {
 		return nil, s.wrap(key, err)
 	}
@@ -268,10 +283,11 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 type s3Object struct {
-	s    *S3Store
-	ctx  context.Context
-	key  string
-	size int64
+	s       *S3Store
+	ctx     context.Context
+	key     string
+	version string
+	size    int64
 }
 
 func (o *s3Object) Size() int64  { return o.size }
@@ -283,7 +299,7 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	want := min(int64(len(p)), o.size-off)
-	opts := minio.GetObjectOptions{}
+	opts := minio.GetObjectOptions{VersionID: o.version}
 	if err := opts.SetRange(off, off+want-1); err != nil {
 		return 0, err
 	}
@@ -305,14 +321,94 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 // Open with a known size asks nothing: over a long link that saves a
 // round trip per file a retrieval opens.
 func (s *S3Store) Open(ctx context.Context, key string, size int64) (Object, error) {
-	if size >= 0 {
-		return &s3Object{s: s, ctx: ctx, key: key, size: size}, nil
+	if size < 0 {
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		size = info.Size
 	}
-	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
+	v, err := s.firstVersion(ctx, key)
 	if err != nil {
-		return nil, s.wrap(key, err)
+		return nil, err
 	}
-	return &s3Object{s: s, ctx: ctx, key: key, size: info.Size}, nil
+	return &s3Object{s: s, ctx: ctx, key: key, version: v, size: size}, nil
+}
+
+// firstVersion is the id of key's first version, from the listings made
+// so far or else from a listing of its own. A key no listing shows (never
+// written, or listed before it was written) gets "", the latest version.
+func (s *S3Store) firstVersion(ctx context.Context, key string) (string, error) {
+	s.mu.Lock()
+	v, ok := s.first[key]
+	s.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	if err := s.eachKey(ctx, key, func(*versions) error { return nil }); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	v = s.first[key]
+	s.mu.Unlock()
+	return v, nil
+}
+
+// versions gathers the listing of one key's versions, which S3 gives one
+// after another.
+type versions struct {
+	key    string
+	n      int // versions and delete markers
+	first  minio.ObjectInfo
+	exists bool // it has a version that is not a delete marker
+}
+
+func (v *versions) add(obj minio.ObjectInfo) {
+	v.n++
+	if obj.IsDeleteMarker {
+		return
+	}
+	// Newest first in S3's listing; by date, in case a store lists
+	// otherwise.
+	if !v.exists || !obj.LastModified.After(v.first.LastModified) {
+		v.first = obj
+	}
+	v.exists = true
+}
+
+// eachKey lists every key under prefix with all its versions, learns each
+// key's first version, and calls fn for each key that has one.
+func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the listing's goroutine when fn stops early
+	var cur *versions
+	flush := func() error {
+		if cur == nil || !cur.exists {
+			return nil
+		}
+		id := cur.first.VersionID
+		if id == "null" {
+			id = "" // written while the bucket had no versioning
+		}
+		s.mu.Lock()
+		s.first[cur.key] = id
+		s.mu.Unlock()
+		return fn(cur)
+	}
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+		}
+		key := s.rel(obj.Key)
+		if cur == nil || cur.key != key {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur = &versions{key: key}
+		}
+		cur.add(obj)
+	}
+	return flush()
 }
 
 func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
@@ -333,17 +429,7 @@ func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 func (s *S3Store) Keys(ctx context.Context, prefix string, fn func(string, int64) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the listing's goroutine when fn stops early
-	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true}) {
-		if obj.Err != nil {
-			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
-		}
-		if err := fn(s.rel(obj.Key), obj.Size); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eachKey(ctx, prefix, func(v *versions) error { return fn(v.key, v.first.Size) })
 }
 
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
@@ -355,7 +441,7 @@ func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) e
 const listRetentionLookups = 32
 
 // list groups the versions of each key and reads the retention of its
-// latest version, several keys at a time.
+// first version, several keys at a time.
 func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -393,51 +479,19 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 	}
 	listErr := make(chan error, 1)
 	go func() {
-		var lerr error
-		defer func() { listErr <- lerr }()
-		defer close(queue)
 		defer close(work)
-		var cur *item
-		flush := func() bool {
-			if cur == nil {
-				return true
-			}
-			select {
-			case queue <- cur:
-			case <-ctx.Done():
-				return false
-			}
-			select {
-			case work <- cur:
-			case <-ctx.Done():
-				return false
-			}
-			cur = nil
-			return true
-		}
-		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true}) {
-			if obj.Err != nil {
-				lerr = fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
-				return
-			}
-			key := s.rel(obj.Key)
-			if cur != nil && cur.info.Key != key {
-				if !flush() {
-					return
+		defer close(queue)
+		listErr <- s.eachKey(ctx, prefix, func(v *versions) error {
+			it := &item{info: ObjectInfo{Key: v.key, Size: v.first.Size, Versions: v.n}, version: v.first.VersionID, done: make(chan error, 1)}
+			for _, ch := range []chan *item{queue, work} {
+				select {
+				case ch <- it:
+				case <-ctx.Done():
+					return ctx.Err()
 				}
 			}
-			if cur == nil {
-				cur = &item{info: ObjectInfo{Key: key}, done: make(chan error, 1)}
-			}
-			cur.info.Versions++
-			if obj.IsLatest {
-				cur.info.Size = obj.Size
-				if !obj.IsDeleteMarker {
-					cur.version = obj.VersionID
-				}
-			}
-		}
-		flush()
+			return nil
+		})
 	}()
 	var err error
 	for it := range queue {

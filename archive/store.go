@@ -30,7 +30,9 @@ import (
 //     until retainUntil. Put may read r more than once (after Seek to 0) to
 //     retry a transient failure.
 //   - Get streams an object from its start; Open gives random access for
-//     reads of a few ranges. Both return an error wrapping ErrNotExist for a
+//     reads of a few ranges. Where a key can hold several versions, every
+//     method reads and describes its first: what the archive wrote, not
+//     what anyone wrote over it later. Both return an error wrapping ErrNotExist for a
 //     missing key. Open is given the object's size when the caller knows it
 //     (from a signed catalog), and -1 otherwise; with a size it may skip
 //     asking the store, and a missing key then shows at the first ReadAt,

@@ -440,6 +440,15 @@ func TestLocksOnMinIO(t *testing.T) {
 	expect(t, rep, prefix+"0001/"+archive.BagitTxt, `retention mode "GOVERNANCE"`)
 	expect(t, rep, prefix+"0001/"+archive.BagInfoTxt, "the policy says at least 2036-11-21")
 	expect(t, rep, key, "2 versions")
+	// The second version is reported, and the first, which readers read,
+	// is still whole.
+	rep = check(t, st, k, Full, func(o *Options) { o.Batch = "all" })
+	expect(t, rep, key, "2 versions")
+	for _, f := range rep.Findings {
+		if f.Object == key && f.Problem != "" && !strings.Contains(f.Problem, "versions") {
+			t.Errorf("first version of %s: %s", key, f.Problem)
+		}
+	}
 }
 
 func TestUnreachableStoreIsNotMissing(t *testing.T) {
