@@ -448,18 +448,26 @@ func restoredRows(t *testing.T, conn *pgx.Conn, schema string, tab extract.Table
 var _ = time.Now
 var _ = minio.Compliance
 
-// retrievableFolder archives a small STAR1 into a folder and returns it
-// with its keys, catalogs and the code of a person whose rows span several
-// tables, which a retrieval from the clean archive finds.
+// retrievableFolder archives a small STAR1 into a folder (retrievable) and
+// returns the folder with its store, keys, catalogs and person.
 func retrievableFolder(t *testing.T) (string, *FileStore, keys, []*Catalog, string) {
 	t.Helper()
-	path := star1(t, 300)
-	k := testKeys(t)
 	root := t.TempDir()
 	st, err := NewFileStore(root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, k, cats, code, _ := retrievable(t, st)
+	return root, st, k, cats, code
+}
+
+// retrievable archives a small STAR1 into st and returns the STAR1 file,
+// the keys, the catalogs, the code of a person whose rows span several
+// tables, and what a retrieval of that person from the clean archive finds.
+func retrievable(t *testing.T, st Store) (string, keys, []*Catalog, string, []*Found) {
+	t.Helper()
+	path := star1(t, 300)
+	k := testKeys(t)
 	archiveSTAR1(t, path, small(config(st, k)))
 	ctx := context.Background()
 	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
@@ -471,7 +479,7 @@ func retrievableFolder(t *testing.T) (string, *FileStore, keys, []*Catalog, stri
 	if err != nil || len(found[0].Tables["ISIK"]) == 0 || len(found[0].Tables["MAKSE"]) == 0 {
 		t.Fatalf("clean archive: %v, %v", found, err)
 	}
-	return root, st, k, cats, code
+	return path, k, cats, code, found
 }
 
 // TestDamagedIndexIsNotSilence changes a bundle's index after it was
@@ -618,20 +626,9 @@ func TestReadersReadTheFirstVersion(t *testing.T) {
 	if os.Getenv(testenv.EnvS3Endpoint) == "" && os.Getenv("CI") == "" {
 		t.Skip("no MinIO")
 	}
-	path := star1(t, 300)
-	k := testKeys(t)
 	st, client := bucket(t, true)
-	archiveSTAR1(t, path, small(config(st, k)))
+	path, k, cats, code, before := retrievable(t, st)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
-	code := richPerson(t, path)
-	before, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Second versions of the run's catalog, and of the index, the contents
 	// and every ISIK payload file of every bundle; a delete marker on every
 	// bundle's SHA-256 manifest.
