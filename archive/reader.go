@@ -233,8 +233,7 @@ func (c *BlockCheck) Write(p []byte) (int, error) {
 		c.off += take
 		p = p[take:]
 		if c.off == end {
-			// shortDigest, computed as the stream goes
-			if c.i >= len(c.digests) || hex.EncodeToString(c.h.Sum(nil)[:16]) != c.digests[c.i] {
+			if c.i >= len(c.digests) || shortHex(c.h.Sum(nil)) != c.digests[c.i] {
 				c.bad = append(c.bad, c.i)
 			}
 			c.h.Reset()

@@ -872,8 +872,11 @@ const (
 // SHA-256, hex.
 func shortDigest(b []byte) string {
 	d := sha256.Sum256(b)
-	return hex.EncodeToString(d[:16])
+	return shortHex(d[:])
 }
+
+// shortHex is a SHA-256 sum as shortDigest gives it.
+func shortHex(sum []byte) string { return hex.EncodeToString(sum[:16]) }
 
 func sums(m map[string]*tableSum) map[string]Sum {
 	out := map[string]Sum{}
