@@ -322,11 +322,19 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 // round trip per file a retrieval opens.
 func (s *S3Store) Open(ctx context.Context, key string, size int64) (Object, error) {
 	if size < 0 {
-		info, err := s.Stat(ctx, key)
-		if err != nil {
+		// One listing gives the first version's size and id, without
+		// Stat's retention lookup.
+		if err := s.eachKey(ctx, key, func(v *versions) error {
+			if v.key == key {
+				size = v.first.Size
+			}
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		size = info.Size
+		if size < 0 {
+			return nil, fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+		}
 	}
 	v, err := s.firstVersion(ctx, key)
 	if err != nil {
