@@ -199,7 +199,7 @@ func demoPerson(ctx context.Context, path string) (string, error) {
 	err = snap.Query(ctx, `SELECT i.ISIKUKOOD FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
 	  JOIN OTSUS o ON o.MENETLUS_ID = m.MENETLUS_ID JOIN MAKSE p ON p.OTSUS_ID = o.OTSUS_ID
 	 WHERE length(i.ISIKUKOOD) = 11
-	 ORDER BY EXISTS (SELECT 1 FROM DOKUMENT d WHERE d.MENETLUS_ID = m.MENETLUS_ID AND length(d.SISU) > 0) DESC, i.ISIK_ID LIMIT 1`, func(v []any) error {
+	 ORDER BY m.MENETLUS_ID IN (SELECT MENETLUS_ID FROM DOKUMENT WHERE length(SISU) > 0) DESC, i.ISIK_ID LIMIT 1`, func(v []any) error {
 		code, _ = v[0].(string)
 		return nil
 	})
