@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,21 @@ func need(t testing.TB, what, env string) string {
 		t.Skipf("no %s: %s not set (scripts/test.sh starts one)", what, env)
 	}
 	return v
+}
+
+// Tool returns the path of a program a test runs, such as a standard tool
+// that reads the archive without starmig. It skips without it, or fails
+// when CI is set (scripts/test.sh installs it).
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI but is not on PATH: run the tests with scripts/test.sh", name)
+		}
+		t.Skipf("no %s on PATH (scripts/test.sh installs it)", name)
+	}
+	return p
 }
 
 // PostgresServer returns the DSN of the server's maintenance database.
