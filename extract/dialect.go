@@ -99,11 +99,12 @@ func NormalizeDecimal(s string) (string, error) {
 // WallClockText checks that s is a STAR1 DATE as wall-clock text
 // "YYYY-MM-DD HH:MM:SS" and returns it; a date alone gets midnight.
 func WallClockText(s string) (string, error) {
+	orig := s
 	if len(s) == 10 {
 		s += " 00:00:00"
 	}
 	if len(s) != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
-		return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", s)
+		return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", orig)
 	}
 	for i := 0; i < len(s); i++ {
 		switch i {
@@ -111,7 +112,7 @@ func WallClockText(s string) (string, error) {
 			continue
 		}
 		if s[i] < '0' || s[i] > '9' {
-			return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", s)
+			return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", orig)
 		}
 	}
 	return s, nil
@@ -146,7 +147,7 @@ func decode(t Table, c Column, v any) (any, error) {
 	case Decimal:
 		s, ok := text(v)
 		if !ok {
-			return nil, bad(fmt.Errorf("money value of type %T: want decimal text", v))
+			return nil, bad(fmt.Errorf("money value %q of type %T: want decimal text", fmt.Sprint(v), v))
 		}
 		d, err := NormalizeDecimal(s)
 		if err != nil {
@@ -156,7 +157,7 @@ func decode(t Table, c Column, v any) (any, error) {
 	case Date:
 		s, ok := text(v)
 		if !ok {
-			return nil, bad(fmt.Errorf("date value of type %T: want wall-clock text", v))
+			return nil, bad(fmt.Errorf("date value %q of type %T: want wall-clock text", fmt.Sprint(v), v))
 		}
 		d, err := WallClockText(s)
 		if err != nil {
@@ -175,7 +176,7 @@ func decode(t Table, c Column, v any) (any, error) {
 			return []byte(x), nil
 		}
 	}
-	return nil, bad(fmt.Errorf("unexpected value of type %T", v))
+	return nil, bad(fmt.Errorf("unexpected value %q of type %T", fmt.Sprint(v), v))
 }
 
 // same returns v when it already holds the string s, so that the value

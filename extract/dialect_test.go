@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -103,8 +104,8 @@ func TestDecodeOracleValues(t *testing.T) {
 		in  any
 	}{{"OTSUS_ID", "12a"}, {"SUMMA", "1,5"}, {"OTSUSE_KP", "29.03.2015"}, {"SUMMA", 1.5}} {
 		_, err := decode(otsus, col(c.col), c.in)
-		if err == nil || !strings.Contains(err.Error(), "OTSUS."+c.col) {
-			t.Errorf("%s %v: error %v should name the column", c.col, c.in, err)
+		if err == nil || !strings.Contains(err.Error(), "OTSUS."+c.col) || !strings.Contains(err.Error(), fmt.Sprintf("%q", fmt.Sprint(c.in))) {
+			t.Errorf("%s %v: error %v should name the column and the value as STAR1 holds it", c.col, c.in, err)
 		}
 	}
 }

@@ -207,6 +207,40 @@ func TestPreflightStopsBeforeAnyWrite(t *testing.T) {
 
 func err2s(err error) string { return err.Error() }
 
+// A value STAR1's column type cannot hold (only the SQLite stand-in can
+// store one) stops the batch before any row is written, naming the table,
+// column, row and value: the source is not STAR1 as specified.
+func TestValueOutsideItsSTAR1TypeStopsTheBatch(t *testing.T) {
+	path, maps := star1(t, 300, 25, nil)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := db.QueryRow(`SELECT max(MAKSE_ID) FROM MAKSE`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE MAKSE SET SUMMA = '12,5x' WHERE MAKSE_ID = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	dsn, conn := target(t)
+	ctx := context.Background()
+	before := Digest(t, conn)
+	_, err = Migrate(ctx, options(path, maps, dsn))
+	want := fmt.Sprintf(`MAKSE.SUMMA: decimal "12,5x": not a decimal number (row MAKSE MAKSE_ID=%d)`, id)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want an error with %q", err, want)
+	}
+	sameDigest(t, "after the stopped batch", before, Digest(t, conn))
+	for _, table := range []string{"migration.row_map", "migration.quarantine"} {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s has %d rows after the stopped batch (%v)", table, n, err)
+		}
+	}
+}
+
 func TestRowRefusedByDatabaseIsQuarantined(t *testing.T) {
 	path, maps := star1(t, 800, 24, nil)
 	dsn, conn := target(t)
