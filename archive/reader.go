@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -167,6 +168,10 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 
 func (r *Reader) decryptSmall(ct []byte) ([]byte, error) {
 	d, err := age.Decrypt(bytes.NewReader(ct), r.identities...)
+	var notOurs *age.NoIdentityMatchError
+	if errors.As(err, &notOurs) {
+		return nil, fmt.Errorf("the identity given is not one this run was encrypted to (its catalog.json lists the recipients): %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -244,8 +244,8 @@ func TestPasswordsNeverPrinted(t *testing.T) {
 	other := genKeys(t, t.TempDir())
 	code, out, stderr = run(t, ctx, "retrieve", "--archive", arch, "--keys", keys, "--identity", filepath.Join(other, "identity.txt"),
 		"--person", "39901019999", "--reason", "secrets test")
-	if code == 0 {
-		t.Errorf("retrieve with another identity succeeded: %s", out)
+	if code == 0 || !strings.Contains(stderr, "the identity given is not one this run was encrypted to") {
+		t.Errorf("retrieve with another identity: exit %d, %s%s", code, out, stderr)
 	}
 	otherIdentity, _ := os.ReadFile(filepath.Join(other, "identity.txt"))
 	secrets = append(secrets, regexp.MustCompile(`AGE-SECRET-KEY-[0-9A-Z]+`).FindString(string(otherIdentity)))
