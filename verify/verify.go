@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -869,7 +870,9 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 		if len(ids) == 0 {
 			continue
 		}
-		schema := fmt.Sprintf("starmig_drill_%d", time.Now().UnixNano())
+		suffix := make([]byte, 6)
+		rand.Read(suffix)
+		schema := "starmig_drill_" + hex.EncodeToString(suffix)
 		_, err := r.Restore(ctx, o.Drill, ru.cat, archive.RestoreOptions{Schema: schema, Bundles: ids, Log: o.Log})
 		if _, derr := o.Drill.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); derr != nil {
 			return cannot(derr)
