@@ -209,6 +209,7 @@ func (p *phaseProgress) report(phase, table string, rows, total int64) {
 		p.key = key
 		p.bar = p.g.progress(key, total)
 	}
+	p.bar.learnTotal(total)
 	p.bar.set(rows)
 }
 

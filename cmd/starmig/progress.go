@@ -77,6 +77,20 @@ func (p *progress) set(n int64) {
 	}
 }
 
+// learnTotal sets the total of a progress begun without one (-1), once a
+// report brings it.
+func (p *progress) learnTotal(total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.total >= 0 || total < 0 {
+		return
+	}
+	p.total = total
+	if p.bar != nil {
+		p.bar.ChangeMax64(total)
+	}
+}
+
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,7 @@ func TestMigrateShowsProgress(t *testing.T) {
 	if !regexp.MustCompile(`\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
 		t.Errorf("the terminal never showed a rate:\n%s", screen)
 	}
+	plausibleRates(t, screen)
 	// The time spent and the time left, as [elapsed:left].
 	if !regexp.MustCompile(`\[[0-9hms]+:[0-9hms]+\]`).MatchString(screen) {
 		t.Errorf("the terminal never showed the time left:\n%s", screen)
@@ -108,6 +110,39 @@ func TestMigrateShowsProgress(t *testing.T) {
 	if _, err := os.Stat(db); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// plausibleRates fails on a rate no reading of STAR1 reaches: what a bar
+// shows when its clock starts at the table's first report instead of at
+// the table's start.
+func plausibleRates(t *testing.T, screen string) {
+	t.Helper()
+	for _, m := range regexp.MustCompile(`(\d+) rows/s`).FindAllStringSubmatch(screen, -1) {
+		if n, _ := strconv.ParseInt(m[1], 10, 64); n > 50_000_000 {
+			t.Errorf("a bar showed %s rows/s", m[1])
+		}
+	}
+}
+
+// TestArchiveShowsProgress: on a terminal, archive shows a bar per table
+// with rows done of the table's rows and a rate measured from the table's
+// start.
+func TestArchiveShowsProgress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 1500, 5)
+	keys := genKeys(t, dir)
+	defer func(d time.Duration) { barThrottle = d }(barThrottle)
+	barThrottle = 0
+	code, _, screen := runOnTerminal(t, ctx, "archive", "--source", "sqlite:"+db, "--to", "file://"+filepath.Join(dir, "archive"),
+		"--batch", "all", "--keys", keys)
+	if code != 0 {
+		t.Fatalf("archive on a terminal: exit %d:\n%s", code, screen)
+	}
+	if !regexp.MustCompile(`archive TOIMING .*\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
+		t.Errorf("the terminal never showed a bar with a rate for archive TOIMING:\n%s", screen)
+	}
+	plausibleRates(t, screen)
 }
 
 // TestVerifyShowsProgress: on a terminal, verify shows a bar of bytes

@@ -36,8 +36,9 @@ type Options struct {
 	Now           func() time.Time // the clock for the bookkeeping's timestamps
 	Log           *slog.Logger
 	// Progress, when set, hears how far each phase and table is: rows done
-	// of total, total -1 when unknown. Setting it costs a count of each
-	// STAR1 table in the snapshot before pass 1.
+	// of total, total -1 when unknown; 0 rows first, when the phase starts
+	// the table, so that a rate can be measured from then. Setting it
+	// costs a count of each STAR1 table in the snapshot before pass 1.
 	Progress func(phase, table string, rows, total int64)
 	// Writers is the number of connections the load writes on at once
 	// (0: DefaultWriters).

@@ -215,6 +215,7 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 		checked <- nil
 	}()
 	for i, mt := range mapping.Tables {
+		m.report("reconcile", mt.Star1, 0) // the clock of its rate starts
 		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, rep.Tables[i], identity[i]); err != nil {
 			close(stop)
 			return nil, errors.Join(err, <-checked)
