@@ -25,6 +25,10 @@ type RestoreOptions struct {
 	// Bundles, when set, restores only these bundles of the catalog (the
 	// restore drill samples bundles).
 	Bundles []string
+	// Progress, when set, hears how many of the rows to restore are in:
+	// 0 first, when the copying starts, then every 10 000 rows and at the
+	// end.
+	Progress func(rows, total int64)
 }
 
 // RestoreStats is what a restore loaded.
@@ -135,17 +139,27 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if _, err := tx.Exec(ctx, RestoreDDL(o.Schema)); err != nil {
 		return nil, fmt.Errorf("restore: creating schema %s: %w", o.Schema, err)
 	}
+	prog := restoreProgress{report: o.Progress}
+	for _, b := range bundles {
+		for _, f := range b.Files() {
+			if !f.Reference {
+				prog.total += f.Rows
+			}
+		}
+	}
+	prog.add(0)
 	for _, b := range bundles {
 		for _, f := range b.Files() {
 			if f.Reference {
 				continue
 			}
-			if err := r.copyFile(ctx, tx, o.Schema, b, f); err != nil {
+			if err := r.copyFile(ctx, tx, o.Schema, b, f, &prog); err != nil {
 				return nil, err
 			}
 			o.Log.Info("restored", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows)
 		}
 	}
+	prog.end()
 	got, err := restoredSums(ctx, tx, o.Schema)
 	if err != nil {
 		return nil, err
@@ -244,7 +258,31 @@ type exactText struct {
 	original    []byte
 }
 
-func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile) error {
+// restoreProgress counts the rows a restore has read for copying. One
+// goroutine at a time adds to it: each file's reader in turn.
+type restoreProgress struct {
+	report      func(rows, total int64)
+	rows, total int64
+}
+
+func (p *restoreProgress) add(n int64) {
+	if p.report == nil {
+		return
+	}
+	before := p.rows
+	p.rows += n
+	if n == 0 || p.rows/10000 != before/10000 {
+		p.report(p.rows, p.total)
+	}
+}
+
+func (p *restoreProgress) end() {
+	if p.report != nil {
+		p.report(p.rows, p.total)
+	}
+}
+
+func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile, prog *restoreProgress) error {
 	t, err := extract.TableByName(f.Table)
 	if err != nil {
 		return err
@@ -262,6 +300,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 				return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, err)
 			}
 			exact = append(exact, ex...)
+			prog.add(1)
 			select {
 			case rows <- vals:
 				return nil

@@ -145,6 +145,30 @@ func TestArchiveShowsProgress(t *testing.T) {
 	plausibleRates(t, screen)
 }
 
+// TestRestoreShowsProgress: on a terminal, restore shows a bar of the rows
+// restored of the rows to restore, with the rate.
+func TestRestoreShowsProgress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 1500, 5)
+	keys := genKeys(t, dir)
+	arch := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", arch, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: %s", stderr)
+	}
+	target := testenv.Postgres(t)
+	defer func(d time.Duration) { barThrottle = d }(barThrottle)
+	barThrottle = 0
+	code, out, screen := runOnTerminal(t, ctx, "restore", "--archive", arch, "--keys", keys, "--to", target)
+	if code != 0 {
+		t.Fatalf("restore on a terminal: exit %d: %s\n%s", code, out, screen)
+	}
+	if !regexp.MustCompile(`restore STAR1 .*\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
+		t.Errorf("the terminal never showed a bar of rows restored with the rate:\n%s", screen)
+	}
+	plausibleRates(t, screen)
+}
+
 // TestVerifyShowsProgress: on a terminal, verify shows a bar of bytes
 // hashed of the bytes to hash, with the rate.
 func TestVerifyShowsProgress(t *testing.T) {

@@ -98,7 +98,13 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		return err
 	}
 	r := archive.NewReader(st, pub, ids, nil)
-	rs, err := r.Restore(ctx, conn, cats[0], archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log})
+	ro := archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log}
+	prog := g.phaseProgress()
+	if hook := prog.hook(); hook != nil {
+		ro.Progress = func(rows, total int64) { hook("restore", "STAR1", rows, total) }
+	}
+	rs, err := r.Restore(ctx, conn, cats[0], ro)
+	prog.finish()
 	if err != nil {
 		return err
 	}
