@@ -124,49 +124,34 @@ func plausibleRates(t *testing.T, screen string) {
 	}
 }
 
-// TestArchiveShowsProgress: on a terminal, archive shows a bar per table
-// with rows done of the table's rows and a rate measured from the table's
+// TestArchiveAndRestoreShowProgress: on a terminal, archive shows a bar
+// per table with rows done of the table's rows, and restore a bar of the
+// rows restored of the rows to restore, each with a rate measured from its
 // start.
-func TestArchiveShowsProgress(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	db := genSTAR1(t, dir, 1500, 5)
-	keys := genKeys(t, dir)
-	defer func(d time.Duration) { barThrottle = d }(barThrottle)
-	barThrottle = 0
-	code, _, screen := runOnTerminal(t, ctx, "archive", "--source", "sqlite:"+db, "--to", "file://"+filepath.Join(dir, "archive"),
-		"--batch", "all", "--keys", keys)
-	if code != 0 {
-		t.Fatalf("archive on a terminal: exit %d:\n%s", code, screen)
-	}
-	if !regexp.MustCompile(`archive TOIMING .*\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
-		t.Errorf("the terminal never showed a bar with a rate for archive TOIMING:\n%s", screen)
-	}
-	plausibleRates(t, screen)
-}
-
-// TestRestoreShowsProgress: on a terminal, restore shows a bar of the rows
-// restored of the rows to restore, with the rate.
-func TestRestoreShowsProgress(t *testing.T) {
+func TestArchiveAndRestoreShowProgress(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 1500, 5)
 	keys := genKeys(t, dir)
 	arch := "file://" + filepath.Join(dir, "archive")
-	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", arch, "--batch", "all", "--keys", keys, "-q"); code != 0 {
-		t.Fatalf("archive: %s", stderr)
-	}
-	target := testenv.Postgres(t)
 	defer func(d time.Duration) { barThrottle = d }(barThrottle)
 	barThrottle = 0
-	code, out, screen := runOnTerminal(t, ctx, "restore", "--archive", arch, "--keys", keys, "--to", target)
-	if code != 0 {
-		t.Fatalf("restore on a terminal: exit %d: %s\n%s", code, out, screen)
+	for _, c := range []struct {
+		bar  string
+		args []string
+	}{
+		{"archive TOIMING", []string{"archive", "--source", "sqlite:" + db, "--to", arch, "--batch", "all", "--keys", keys}},
+		{"restore STAR1", []string{"restore", "--archive", arch, "--keys", keys, "--to", testenv.Postgres(t)}},
+	} {
+		code, out, screen := runOnTerminal(t, ctx, c.args...)
+		if code != 0 {
+			t.Fatalf("%s on a terminal: exit %d: %s\n%s", c.args[0], code, out, screen)
+		}
+		if !regexp.MustCompile(c.bar + ` .*\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
+			t.Errorf("the terminal never showed a bar with a rate for %s:\n%s", c.bar, screen)
+		}
+		plausibleRates(t, screen)
 	}
-	if !regexp.MustCompile(`restore STAR1 .*\([1-9]\d*/\d+, [1-9]\d* rows/s\)`).MatchString(screen) {
-		t.Errorf("the terminal never showed a bar of rows restored with the rate:\n%s", screen)
-	}
-	plausibleRates(t, screen)
 }
 
 // TestVerifyShowsProgress: on a terminal, verify shows a bar of bytes
