@@ -185,6 +185,21 @@ func TestKeysGen(t *testing.T) {
 	if err := GenerateKeys(k.dir); err == nil {
 		t.Error("key generation overwrote existing keys")
 	}
+	// One key file left in a folder: nothing is written beside it, so no
+	// new recipient stands next to an identity that cannot open its files.
+	dir := t.TempDir()
+	identity, err := os.ReadFile(filepath.Join(k.dir, IdentityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, IdentityFile), identity, 0o600)
+	err = GenerateKeys(dir)
+	if err == nil || !strings.Contains(err.Error(), IdentityFile+" already exists") {
+		t.Errorf("key generation beside an identity: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("key generation beside an identity wrote %d files", len(entries)-1)
+	}
 	if !k.sign.Public().(ed25519.PublicKey).Equal(k.pub) {
 		t.Error("signing.pub is not the public half of signing.key")
 	}

@@ -26,7 +26,7 @@ const (
 )
 
 // GenerateKeys writes a fresh key set into dir, secret files mode 0600. It
-// refuses to overwrite an existing key file.
+// refuses, before writing anything, when any of its files exists.
 func GenerateKeys(dir string) error {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -61,6 +61,14 @@ func GenerateKeys(dir string) error {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("keys: %w", err)
+	}
+	// Every name is checked before any is written: a new recipient beside
+	// an old identity would encrypt what that identity cannot open.
+	for _, f := range files {
+		p := filepath.Join(dir, f.name)
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("keys: %s already exists: keys are never overwritten; write a new key set into an empty folder", p)
+		}
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.name)
