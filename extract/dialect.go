@@ -33,10 +33,39 @@ func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
 	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(exprs, ", "), d.Table(t), strings.Join(orderBy, ", "))
 }
 
+// ShapeSQL asks table t for every column a scan reads, and for no row.
+func ShapeSQL(d Dialect, t Table) string {
+	exprs := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		exprs[i] = d.Column(c, "")
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE 1 = 0", strings.Join(exprs, ", "), d.Table(t))
+}
+
+// checkTables asks every STAR1 table for every column starmig reads, in
+// the snapshot, before a row is read: a source that is not STAR1 (another
+// schema, another version of it) is refused at once, with every table that
+// is missing or lacks a column named, not half-way through a batch.
+func checkTables(ctx context.Context, snap Snapshot, source string) error {
+	var problems []string
+	for _, t := range Tables {
+		if err := snap.Query(ctx, ShapeSQL(snap.Dialect(), t), func([]any) error { return nil }); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			problems = append(problems, t.Name+": "+strings.TrimPrefix(err.Error(), "extract: query: "))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("extract: %s does not hold the STAR1 tables and columns of STAR1.md:\n  %s", source, strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
 // Count returns how many rows table t holds in the snapshot.
-func Count(ctx context.Context, d Dialect, snap Snapshot, t Table) (int64, error) {
+func Count(ctx context.Context, snap Snapshot, t Table) (int64, error) {
 	var n int64
-	err := snap.Query(ctx, "SELECT COUNT(*) FROM "+d.Table(t), func(v []any) error {
+	err := snap.Query(ctx, "SELECT COUNT(*) FROM "+snap.Dialect().Table(t), func(v []any) error {
 		if b, ok := v[0].([]byte); ok {
 			v[0] = string(b)
 		}
@@ -52,10 +81,10 @@ func Count(ctx context.Context, d Dialect, snap Snapshot, t Table) (int64, error
 
 // Counts returns how many rows each STAR1 table holds in the snapshot, by
 // table name.
-func Counts(ctx context.Context, d Dialect, snap Snapshot) (map[string]int64, error) {
+func Counts(ctx context.Context, snap Snapshot) (map[string]int64, error) {
 	out := make(map[string]int64, len(Tables))
 	for _, t := range Tables {
-		n, err := Count(ctx, d, snap, t)
+		n, err := Count(ctx, snap, t)
 		if err != nil {
 			return nil, err
 		}

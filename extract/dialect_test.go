@@ -1,6 +1,8 @@
 package extract
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,6 +32,59 @@ func TestOracleSelectSQL(t *testing.T) {
 	}
 	if _, err := scanColumns(isik, []string{"NOPE"}); err == nil || !strings.Contains(err.Error(), "ISIK has no column NOPE") {
 		t.Errorf("unknown column: %v", err)
+	}
+}
+
+// The snapshot's own dialect names tables AS OF its SCN, and so does every
+// query built with it: the shape check, counts, the pre-flight and the
+// reconciliation, which take their dialect from the snapshot only.
+func TestOracleSnapshotQueriesReadAtItsSCN(t *testing.T) {
+	var snap Snapshot = &sqlSnapshot{dialect: oracleDialect{scn: "81234567"}}
+	makse, _ := TableByName("MAKSE")
+	got := ShapeSQL(snap.Dialect(), makse)
+	want := "SELECT TO_CHAR(MAKSE_ID) AS MAKSE_ID, TO_CHAR(OTSUS_ID) AS OTSUS_ID, " +
+		"TO_CHAR(SUMMA, 'TM9', 'NLS_NUMERIC_CHARACTERS=''.,''') AS SUMMA, VALUUTA, " +
+		"TO_CHAR(MAKSE_KP, 'YYYY-MM-DD HH24:MI:SS') AS MAKSE_KP, SAAJA_IBAN, STAATUS FROM STAR1.MAKSE AS OF SCN 81234567 WHERE 1 = 0"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A source that is not STAR1 as STAR1.md describes it is refused when the
+// snapshot begins, before a row is read, naming every table that is
+// missing or lacks a column.
+func TestBeginRefusesASourceThatIsNotSTAR1(t *testing.T) {
+	path := sampleCopy(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ALTER TABLE MAKSE RENAME COLUMN SUMMA TO SUMMA_EUR", "DROP TABLE DOKUMENT"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	ctx := context.Background()
+	src, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err == nil {
+		snap.Close()
+		t.Fatal("a snapshot of a source without MAKSE.SUMMA and DOKUMENT began")
+	}
+	for _, want := range []string{path + " does not hold the STAR1 tables and columns", "MAKSE: ", "no such column: SUMMA", "DOKUMENT: ", "no such table: DOKUMENT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	for _, fine := range []string{"ISIK: ", "OTSUS: "} {
+		if strings.Contains(err.Error(), fine) {
+			t.Errorf("the error names %s, which is whole:\n%v", fine, err)
+		}
 	}
 }
 

@@ -59,9 +59,6 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 
 func (s *oracleSource) String() string { return s.dsn.String() }
 func (s *oracleSource) Close() error   { return s.db.Close() }
-func (s *oracleSource) Dialect() Dialect {
-	return oracleDialect{}
-}
 
 // Begin takes the current SCN and reads every table AS OF it, so that all
 // reads of the batch see one moment of STAR1. Without EXECUTE on
@@ -77,14 +74,17 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 			return nil, errors.Join(fmt.Errorf("extract: %s: %w", stmt, err), conn.Close())
 		}
 	}
+	snap := &sqlSnapshot{conn: conn, dialect: oracleDialect{}, end: "ROLLBACK"}
 	var scn string
 	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil {
-		return &sqlSnapshot{conn: conn, dialect: oracleDialect{scn: scn}, end: "ROLLBACK"}, nil
-	}
-	if _, err := conn.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+		snap.dialect = oracleDialect{scn: scn}
+	} else if _, err := conn.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
 		return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), conn.Close())
 	}
-	return &sqlSnapshot{conn: conn, dialect: oracleDialect{}, end: "ROLLBACK"}, nil
+	if err := checkTables(ctx, snap, s.String()); err != nil {
+		return nil, errors.Join(err, snap.Close())
+	}
+	return snap, nil
 }
 
 // OracleSCNSQL reads the SCN a snapshot is taken at.

@@ -23,8 +23,6 @@ type Row []any
 // time, and Close the Source after the snapshot.
 type Source interface {
 	Begin(ctx context.Context) (Snapshot, error)
-	// Dialect is the SQL dialect of the source, for queries built elsewhere.
-	Dialect() Dialect
 	// String names the source with any password masked.
 	String() string
 	Close() error
@@ -37,7 +35,11 @@ type Source interface {
 // each row; memory does not grow with the table. An error from fn stops the
 // scan and is returned as it is. Query runs an aggregate query (built with
 // Dialect) in the same snapshot. Scans and queries run one at a time.
+// Dialect is the SQL dialect of queries in this snapshot: on Oracle its
+// tables are named AS OF the snapshot's SCN, so a query built with any
+// other would read STAR1 as it is now, not as the batch reads it.
 type Snapshot interface {
+	Dialect() Dialect
 	Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error
 	Query(ctx context.Context, query string, fn func(values []any) error) error
 	Close() error

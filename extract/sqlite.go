@@ -48,9 +48,8 @@ func (s *sqliteSource) open() (*sqlite.Conn, error) {
 	return conn, nil
 }
 
-func (s *sqliteSource) Dialect() Dialect { return sqliteDialect{} }
-func (s *sqliteSource) String() string   { return "sqlite:" + s.path }
-func (s *sqliteSource) Close() error     { return nil }
+func (s *sqliteSource) String() string { return "sqlite:" + s.path }
+func (s *sqliteSource) Close() error   { return nil }
 
 // Begin pins one read transaction on one connection: in WAL mode SQLite
 // gives it a snapshot at its first read, held until it ends.
@@ -65,6 +64,9 @@ func (s *sqliteSource) Begin(ctx context.Context) (Snapshot, error) {
 	}
 	if err := snap.exec(ctx, "begin snapshot", "SELECT COUNT(*) FROM KOV", nil); err != nil {
 		return nil, errors.Join(err, conn.Close())
+	}
+	if err := checkTables(ctx, snap, s.String()); err != nil {
+		return nil, errors.Join(err, snap.Close())
 	}
 	return snap, nil
 }
@@ -168,6 +170,8 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 		return fn(row)
 	})
 }
+
+func (s *sqliteSnapshot) Dialect() Dialect { return sqliteDialect{} }
 
 func (s *sqliteSnapshot) Query(ctx context.Context, query string, fn func([]any) error) error {
 	var vals []any

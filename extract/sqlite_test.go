@@ -47,7 +47,7 @@ func readWithDatabaseSQL(ctx context.Context, db *sql.DB, t Table, fn func(Row) 
 func TestSQLiteReadsAsDatabaseSQL(t *testing.T) {
 	path := sampleCopy(t)
 	ctx := context.Background()
-	_, snap := openSnapshot(t, "sqlite:"+path)
+	snap := openSnapshot(t, "sqlite:"+path)
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestScanStops(t *testing.T) {
 	for name, url := range sources(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			src, snap := openSnapshot(t, url)
+			snap := openSnapshot(t, url)
 			tb, _ := TableByName("MAKSE")
 			mine := errors.New("stop here")
 			n := 0
@@ -102,7 +102,7 @@ func TestScanStops(t *testing.T) {
 			if err != mine || n != 3 {
 				t.Errorf("callback error: got %v after %d rows, want it as it is after 3", err, n)
 			}
-			err = snap.Query(ctx, "SELECT MAKSE_ID FROM "+src.Dialect().Table(tb), func([]any) error { return mine })
+			err = snap.Query(ctx, "SELECT MAKSE_ID FROM "+snap.Dialect().Table(tb), func([]any) error { return mine })
 			if err != mine {
 				t.Errorf("query callback error: got %v", err)
 			}
@@ -138,7 +138,7 @@ func BenchmarkSQLiteScan(b *testing.B) {
 	path := filepath.Join("..", "testdata", "star1-small.db")
 	ctx := context.Background()
 	b.Run("snapshot", func(b *testing.B) {
-		_, snap := openSnapshot(b, "sqlite:"+path)
+		snap := openSnapshot(b, "sqlite:"+path)
 		var rows int64
 		for b.Loop() {
 			for _, tb := range Tables {

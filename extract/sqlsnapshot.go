@@ -15,6 +15,8 @@ type sqlSnapshot struct {
 	end     string // statement that ends the snapshot
 }
 
+func (s *sqlSnapshot) Dialect() Dialect { return s.dialect }
+
 func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error {
 	cols, err := scanColumns(t, columns)
 	if err != nil {

@@ -50,7 +50,7 @@ func sources(t *testing.T) map[string]string {
 
 // openSnapshot opens a source and a snapshot of it, both closed when the
 // test ends.
-func openSnapshot(t testing.TB, url string) (Source, Snapshot) {
+func openSnapshot(t testing.TB, url string) Snapshot {
 	t.Helper()
 	ctx := context.Background()
 	src, err := Open(ctx, url)
@@ -68,17 +68,17 @@ func openSnapshot(t testing.TB, url string) (Source, Snapshot) {
 		}
 		src.Close()
 	})
-	return src, snap
+	return snap
 }
 
 func TestExtractionSuite(t *testing.T) {
 	for name, url := range sources(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			src, snap := openSnapshot(t, url)
+			snap := openSnapshot(t, url)
 			first := map[string]string{}
 			for _, tb := range Tables {
-				count, err := Count(ctx, src.Dialect(), snap, tb)
+				count, err := Count(ctx, snap, tb)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -96,7 +96,7 @@ func writeArchive(ctx context.Context, g *globalOptions, source string, cfg arch
 	prog := g.phaseProgress()
 	var report func(table string, rows int64)
 	if hook := prog.hook(); hook != nil {
-		totals, err := extract.Counts(ctx, src.Dialect(), snap)
+		totals, err := extract.Counts(ctx, snap)
 		if err != nil {
 			w.Abort(err)
 			return archive.Stats{}, err

@@ -58,13 +58,13 @@ type meter struct {
 
 // newMeter counts the rows of every STAR1 table in the snapshot for fn,
 // when there is one to tell.
-func newMeter(ctx context.Context, fn func(phase, table string, rows, total int64), d extract.Dialect, snap extract.Snapshot) (meter, error) {
+func newMeter(ctx context.Context, fn func(phase, table string, rows, total int64), snap extract.Snapshot) (meter, error) {
 	m := meter{fn: fn}
 	if fn == nil {
 		return m, nil
 	}
 	var err error
-	m.totals, err = extract.Counts(ctx, d, snap)
+	m.totals, err = extract.Counts(ctx, snap)
 	return m, err
 }
 
@@ -134,14 +134,14 @@ var classifierColumns = []struct{ table, column, class string }{
 }
 
 // Preflight lists the classifier codes in use that have no mapping.
-func Preflight(ctx context.Context, src extract.Source, snap extract.Snapshot, maps *mapping.Mappings) ([]UnmappedCode, error) {
+func Preflight(ctx context.Context, snap extract.Snapshot, maps *mapping.Mappings) ([]UnmappedCode, error) {
 	var out []UnmappedCode
 	for _, cc := range classifierColumns {
 		t, err := extract.TableByName(cc.table)
 		if err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("SELECT %s, COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s", cc.column, src.Dialect().Table(t), cc.column, cc.column)
+		q := fmt.Sprintf("SELECT %s, COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s", cc.column, snap.Dialect().Table(t), cc.column, cc.column)
 		err = snap.Query(ctx, q, func(v []any) error {
 			code := fmt.Sprint(asText(v[0]))
 			if _, ok := maps.Classifier(cc.class, code); !ok {
@@ -214,7 +214,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	defer func() { err = errors.Join(err, closeSource()) }()
 
 	sum = &Summary{Batch: o.Batch, AsOf: o.AsOf.Format(time.DateOnly)}
-	unmapped, err := Preflight(ctx, src, snap, maps)
+	unmapped, err := Preflight(ctx, snap, maps)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if len(unmapped) > 0 && !o.AllowUnmapped {
 		return sum, &PreflightError{Codes: unmapped}
 	}
-	if o.meter, err = newMeter(ctx, o.Progress, src.Dialect(), snap); err != nil {
+	if o.meter, err = newMeter(ctx, o.Progress, snap); err != nil {
 		return nil, err
 	}
 
@@ -335,7 +335,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, err
 	}
 	faultpoint.Hit("reconcile")
-	rep, err := reconcile(ctx, conn, read, snap, src.Dialect(), maps, scope{o.Batch, o.KOV}, true, o.meter)
+	rep, err := reconcile(ctx, conn, read, snap, maps, scope{o.Batch, o.KOV}, true, o.meter)
 	if err != nil {
 		return sum, err
 	}

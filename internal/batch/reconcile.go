@@ -183,7 +183,7 @@ type booked struct {
 // table order all the same. With analyze, the second connection first
 // refreshes the statistics of the tables a load wrote, which its joins
 // need and the identities' ordered reads of the bookkeeping do not.
-func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, analyze bool, m meter) (*Report, error) {
+func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, analyze bool, m meter) (*Report, error) {
 	rep := &Report{Batch: sc.batch, KOV: sc.kov, Findings: []Finding{}}
 	identity := make([]*Report, len(mapping.Tables))
 	star2 := make([]*Report, len(mapping.Tables))
@@ -216,7 +216,7 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 	}()
 	for i, mt := range mapping.Tables {
 		m.report("reconcile", mt.Star1, 0) // the clock of its rate starts
-		if err := reconcileTable(ctx, conn, snap, d, maps, sc, mt, rep.Tables[i], identity[i]); err != nil {
+		if err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i]); err != nil {
 			close(stop)
 			return nil, errors.Join(err, <-checked)
 		}
@@ -255,7 +255,7 @@ func (s scope) has(kov string) bool {
 	return false
 }
 
-func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, d extract.Dialect, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
+func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
 	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
 		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
 	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
@@ -293,7 +293,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		}
 		return c
 	}
-	err := snap.Query(ctx, sourceQuery(d, mt.Star1), func(v []any) error {
+	err := snap.Query(ctx, sourceQuery(snap.Dialect(), mt.Star1), func(v []any) error {
 		id, err := toInt(v[0])
 		if err != nil {
 			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
@@ -503,18 +503,18 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, fmt.Errorf("reconcile: batch %q: %w", o.Batch, err)
 	}
 	sc.kov = kov
-	src, snap, closeSource, err := snapshot(ctx, o.Source)
+	_, snap, closeSource, err := snapshot(ctx, o.Source)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeSource()) }()
 	m := meter{fn: o.Progress}
-	rep, err = reconcile(ctx, conn, conn2, snap, src.Dialect(), maps, sc, false, m)
+	rep, err = reconcile(ctx, conn, conn2, snap, maps, sc, false, m)
 	if err != nil {
 		return nil, err
 	}
 	if o.Deep {
-		if m, err = newMeter(ctx, o.Progress, src.Dialect(), snap); err != nil {
+		if m, err = newMeter(ctx, o.Progress, snap); err != nil {
 			return nil, err
 		}
 		if err := deepCheck(ctx, conn, o.Target, snap, &mapping.Config{Mappings: maps, AsOf: asOf}, sc, maps, rep, m); err != nil {
