@@ -23,23 +23,23 @@ type Dialect interface {
 
 // SelectSQL is the query a scan runs.
 func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
-	exprs := make([]string, len(cols))
-	for i, c := range cols {
-		exprs[i] = d.Column(c, "")
-	}
 	if len(orderBy) == 0 {
 		orderBy = t.Key
 	}
-	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(exprs, ", "), d.Table(t), strings.Join(orderBy, ", "))
+	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", selectList(d, cols), d.Table(t), strings.Join(orderBy, ", "))
 }
 
 // ShapeSQL asks table t for every column a scan reads, and for no row.
 func ShapeSQL(d Dialect, t Table) string {
-	exprs := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
+	return fmt.Sprintf("SELECT %s FROM %s WHERE 1 = 0", selectList(d, t.Columns), d.Table(t))
+}
+
+func selectList(d Dialect, cols []Column) string {
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
 		exprs[i] = d.Column(c, "")
 	}
-	return fmt.Sprintf("SELECT %s FROM %s WHERE 1 = 0", strings.Join(exprs, ", "), d.Table(t))
+	return strings.Join(exprs, ", ")
 }
 
 // checkTables asks every STAR1 table for every column starmig reads, in
