@@ -13,13 +13,14 @@ import (
 // nothing with --quiet or --json. Its methods may be called from several
 // goroutines.
 type progress struct {
-	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
-	log   *slog.Logger
-	what  string
-	total int64 // -1 when unknown
-	next  int64
-	last  int64
+	mu     sync.Mutex
+	bar    *progressbar.ProgressBar
+	log    *slog.Logger
+	what   string
+	total  int64 // -1 when unknown
+	next   int64 // the next count a log line is due at
+	last   int64
+	logged int64 // the count of the last log line
 }
 
 // barThrottle is the least time between two drawings of a bar.
@@ -71,9 +72,10 @@ func (p *progress) set(n int64) {
 	switch {
 	case p.bar != nil:
 		_ = p.bar.Set64(n)
-	case p.log != nil && p.total > 0 && n >= p.next:
+	case p.log != nil && p.total > 0 && (n >= p.next || n == p.total && n > p.logged):
+		// Every tenth, and the end, which the tenths may step over.
 		p.log.Info(p.what, "done", n, "total", p.total)
-		p.next = n + max(1, p.total/10)
+		p.next, p.logged = n+max(1, p.total/10), n
 	}
 }
 

@@ -175,3 +175,48 @@ func TestVerifyShowsProgress(t *testing.T) {
 		t.Errorf("the terminal never showed bytes hashed of the total with the rate:\n%q", screen)
 	}
 }
+
+// TestProgressOfOneMunicipalityEndsAtItsTotal: a batch of one
+// municipality still reads every STAR1 row of each table, so each phase's
+// last report of a table says all of them are done, not only the batch's
+// share (a bar would otherwise stop part-way and look like rows missing).
+func TestProgressOfOneMunicipalityEndsAtItsTotal(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 800, 6)
+	target := testenv.Postgres(t)
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	common := []string{"--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"), "--batch", "tallinn"}
+	code, _, migrated := run(t, ctx, append([]string{"migrate", "--kov", "0100", "--as-of", "2026-11-01"}, common...)...)
+	if code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, migrated)
+	}
+	code, _, deep := run(t, ctx, append([]string{"reconcile", "--deep"}, common...)...)
+	if code != 0 {
+		t.Fatalf("reconcile --deep: exit %d: %s", code, deep)
+	}
+	for _, c := range []struct{ command, log string }{{"migrate", migrated}, {"reconcile --deep", deep}} {
+		last := map[string][2]string{} // msg: done, total of its last line
+		for _, m := range regexp.MustCompile(`msg="(\w+ \w+)" done=(\d+) total=(\d+)`).FindAllStringSubmatch(c.log, -1) {
+			last[m[1]] = [2]string{m[2], m[3]}
+		}
+		if _, ok := last["reconcile MAKSE"]; !ok {
+			t.Errorf("%s never reported reconcile MAKSE:\n%s", c.command, c.log)
+		}
+		for msg, n := range last {
+			if n[0] != n[1] {
+				t.Errorf("%s: %s ended at %s of %s rows", c.command, msg, n[0], n[1])
+			}
+		}
+	}
+	for _, phase := range []string{"plan", "load"} {
+		if !strings.Contains(migrated, `msg="`+phase+` MAKSE"`) {
+			t.Errorf("migrate never reported %s MAKSE:\n%s", phase, migrated)
+		}
+	}
+	if !strings.Contains(deep, `msg="deep MAKSE"`) {
+		t.Errorf("reconcile --deep never reported deep MAKSE:\n%s", deep)
+	}
+}

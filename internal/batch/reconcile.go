@@ -216,11 +216,14 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 	}()
 	for i, mt := range mapping.Tables {
 		m.report("reconcile", mt.Star1, 0) // the clock of its rate starts
-		if err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i]); err != nil {
+		read, err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i])
+		if err != nil {
 			close(stop)
 			return nil, errors.Join(err, <-checked)
 		}
-		m.done("reconcile", mt.Star1, rep.Tables[i].Total.Source)
+		// Every STAR1 row was read, also those of other municipalities,
+		// so the bar ends at the total it started with.
+		m.done("reconcile", mt.Star1, read)
 	}
 	if err := <-checked; err != nil {
 		return nil, err
@@ -255,7 +258,8 @@ func (s scope) has(kov string) bool {
 	return false
 }
 
-func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
+// reconcileTable returns how many STAR1 rows it read.
+func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) (int64, error) {
 	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
 		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
 	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
@@ -274,8 +278,9 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return nil
 	}
 	if err := next(); err != nil {
-		return err
+		return 0, err
 	}
+	var read int64
 	account := func(kov string, c *Counts) {
 		a, _ := centsOf(b.amount)
 		for _, x := range []*Counts{tr.Total, c} {
@@ -294,6 +299,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return c
 	}
 	err := snap.Query(ctx, sourceQuery(snap.Dialect(), mt.Star1), func(v []any) error {
+		read++
 		id, err := toInt(v[0])
 		if err != nil {
 			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
@@ -345,14 +351,14 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return next()
 	})
 	if err != nil {
-		return err
+		return read, err
 	}
 	for have {
 		if sc.has(kovKey(maps, nullText(b.kov))) {
 			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
 		}
 		if err := next(); err != nil {
-			return err
+			return read, err
 		}
 	}
 	for k, c := range tr.ByKov {
@@ -360,7 +366,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 			rep.add(Finding{Table: mt.Star1, Kind: "identity", Detail: fmt.Sprintf("municipality %s: %d source rows (%s EUR), %d accounted (%s EUR)", k, c.Source, c.SourceSum, n, s)})
 		}
 	}
-	return nil
+	return read, nil
 }
 
 func nilAsEmpty(v any) any {
