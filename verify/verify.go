@@ -71,15 +71,20 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
-	var where []string
-	if f.Object != "" {
-		where = append(where, f.Object)
-	} else if f.Bundle != "" {
-		where = append(where, "bundle "+f.Bundle)
-	} else if f.Run != "" {
-		where = append(where, "batch "+f.Batch+" run "+f.Run)
+	var where string
+	switch {
+	case f.Object != "": // a key, which names its batch, run and bundle
+		where = f.Object
+	case f.Bundle != "":
+		where = "batch " + f.Batch + " run " + f.Run + " bundle " + f.Bundle
+	case f.Run != "":
+		where = "batch " + f.Batch + " run " + f.Run
+	case f.Batch != "":
+		where = "batch " + f.Batch
+	default: // the store itself
+		return f.Problem
 	}
-	return strings.Join(where, " ") + ": " + f.Problem
+	return where + ": " + f.Problem
 }
 
 // Report is the result of a verification.

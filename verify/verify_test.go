@@ -537,3 +537,29 @@ func TestSamplesRotateOverEverything(t *testing.T) {
 		t.Errorf("budget %d bytes: sampled %d objects of %d bytes", budget, len(rep.Sampled), read)
 	}
 }
+
+// TestFindingsNameWhereTheyAre: each finding's line names the most precise
+// place it has, and a batch asked for that the store does not hold is named.
+func TestFindingsNameWhereTheyAre(t *testing.T) {
+	for _, c := range []struct {
+		f    Finding
+		want string
+	}{
+		{Finding{Batch: "all", Run: "r1", Bundle: "0001", Object: "batches/all/r1/0001/data/ISIK/1.jsonl.gz.age", Problem: "missing"}, "batches/all/r1/0001/data/ISIK/1.jsonl.gz.age: missing"},
+		{Finding{Batch: "all", Run: "r1", Bundle: "0002", Problem: "contents cannot be read"}, "batch all run r1 bundle 0002: contents cannot be read"},
+		{Finding{Batch: "all", Run: "r1", Problem: "catalog signature does not verify"}, "batch all run r1: catalog signature does not verify"},
+		{Finding{Batch: "tartu", Problem: "no archive run in the store"}, "batch tartu: no archive run in the store"},
+		{Finding{Problem: "the bucket has no Object Lock"}, "the bucket has no Object Lock"},
+	} {
+		if got := c.f.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.f, got, c.want)
+		}
+	}
+
+	var k keys
+	_, st := folderArchive(t, &k)
+	rep := check(t, st, k, List, func(o *Options) { o.Batch = "tartu" })
+	if len(rep.Findings) != 1 || rep.Findings[0].String() != "batch tartu: no archive run in the store" {
+		t.Errorf("a batch the store does not hold: %v", rep.Findings)
+	}
+}
