@@ -5,7 +5,9 @@ package secret
 import (
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
+	"unicode"
 )
 
 // Redacted is what a secret prints as.
@@ -23,33 +25,103 @@ func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
 // Reveal returns the DSN itself, for the driver only.
 func (d DSN) Reveal() string { return string(d) }
 
-// RedactURL masks the password of a URL-shaped connection string, and any
-// password=... setting of a key-value one.
+// RedactURL masks the password of a connection string: the user's
+// password of a URL and any query parameter named like password, or the
+// value of any such setting of a keyword/value one (values may be quoted
+// and hold spaces, as libpq allows). Text that is neither, such as a
+// file path, is returned as it is.
 func RedactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
+	switch {
+	case strings.Contains(s, "://"):
+		return queryPassword.ReplaceAllString(redactUserinfo(s), "${1}"+Redacted)
+	case strings.Contains(s, "="):
+		return redactKeywords(s)
+	}
+	return s
+}
+
+// queryPassword is a query parameter whose name says password (libpq and
+// pgx read password=, sslpassword=).
+var queryPassword = regexp.MustCompile(`(?i)([?&][^=&#]*password[^=&#]*=)[^&#]*`)
+
+func redactUserinfo(s string) string {
+	if u, err := url.Parse(s); err == nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 			return strings.Replace(u.String(), "xxxxx", Redacted, 1)
 		}
 		return s
 	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		// Not parseable as a URL: mask between the user's colon and the
-		// last @ of the authority.
-		if at := strings.LastIndex(rest, "@"); at > 0 {
-			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-				return scheme + "://" + rest[:colon+1] + Redacted + rest[at:]
+	// Not parseable as a URL: mask between the user's colon and the last @
+	// of the authority.
+	scheme, rest, _ := strings.Cut(s, "://")
+	if at := strings.LastIndex(rest, "@"); at > 0 {
+		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+			return scheme + "://" + rest[:colon+1] + Redacted + rest[at:]
+		}
+	}
+	return s
+}
+
+// redactKeywords masks the values of password settings in a libpq
+// keyword/value string: key = value, the value unquoted up to white space
+// or single-quoted, with backslash escapes in both. What does not follow
+// that grammar is masked from where it stops following it, since a
+// password may be in it.
+func redactKeywords(s string) string {
+	var b strings.Builder
+	i := 0
+	space := func() {
+		for i < len(s) && unicode.IsSpace(rune(s[i])) {
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	for {
+		space()
+		if i == len(s) {
+			return b.String()
+		}
+		k := i
+		for i < len(s) && s[i] != '=' && !unicode.IsSpace(rune(s[i])) {
+			i++
+		}
+		key := s[k:i]
+		b.WriteString(key)
+		space()
+		if i == len(s) || s[i] != '=' || key == "" {
+			b.WriteString(Redacted)
+			return b.String()
+		}
+		b.WriteByte('=')
+		i++
+		space()
+		v := i
+		if i < len(s) && s[i] == '\'' {
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' {
+					i++
+				}
 			}
+			if i >= len(s) { // no closing quote
+				b.WriteString(Redacted)
+				return b.String()
+			}
+			i++
+		} else {
+			for ; i < len(s) && !unicode.IsSpace(rune(s[i])); i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			i = min(i, len(s))
 		}
-		return s
-	}
-	fields := strings.Fields(s)
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
-			fields[i] = k + "=" + Redacted
+		if strings.Contains(strings.ToLower(key), "password") {
+			b.WriteString(Redacted)
+		} else {
+			b.WriteString(s[v:i])
 		}
 	}
-	return strings.Join(fields, " ")
 }
 
 // Redact replaces every occurrence of each secret in s, for error texts

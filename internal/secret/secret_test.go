@@ -12,6 +12,16 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"oracle://reader:s3cr@t@star1:1521/STAR1",
 		"host=db user=migrator password=s3cr@t dbname=star2",
 		"oracle://reader:s3cr%zz@star1:1521/STAR1", // not a valid URL
+		"postgres://db.example/star2?user=migrator&password=s3cr@t&sslmode=require",
+		"postgres:///star2?host=/run/pg&PASSWORD=s3cr%40t",
+		"postgres://u@db/star2?sslmode=verify-full&sslpassword=s3cr@t",
+		"postgres://u:x%zz@db/star2?password=s3cr@t", // not a valid URL
+		"host=db user=migrator password='s3cr et with spaces' dbname=star2",
+		"host=db password = s3cr@t dbname=star2",
+		`host=db password='s3cr\' et' dbname=star2`,
+		`host=db password=s3cr\ et dbname=star2`,
+		"host=db password='s3cr et",             // no closing quote
+		"host=db user migrator password=s3cr@t", // not keyword/value from user on
 	} {
 		d := DSN(in)
 		for _, out := range []string{d.String(), fmt.Sprint(d), fmt.Sprintf("%v", d), d.LogValue().String()} {
@@ -26,7 +36,17 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 			t.Errorf("Reveal changed the DSN")
 		}
 	}
-	if got := DSN("postgres://u@h/db").String(); got != "postgres://u@h/db" {
-		t.Errorf("no password: %q", got)
+	for _, in := range []string{
+		"postgres://u@h/db",
+		"postgres://u@h/db?sslmode=require&application_name=starmig",
+		"host=db user=migrator dbname='star 2' sslmode=require",
+		"star1.db",
+	} {
+		if got := DSN(in).String(); got != in {
+			t.Errorf("no password: %q printed as %q", in, got)
+		}
+	}
+	if got, want := DSN("host=db password='a b' port=5432").String(), "host=db password="+Redacted+" port=5432"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
