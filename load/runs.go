@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,19 +31,47 @@ func (e *ErrBatchBusy) Error() string {
 	return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
 }
 
+// ErrBatchScope means a run asks for other municipalities than the batch
+// it continues covers.
+type ErrBatchScope struct {
+	Batch      string
+	Has, Asked []string // STAR2 codes; empty for all
+}
+
+func (e *ErrBatchScope) Error() string {
+	kovs := func(k []string) string {
+		if len(k) == 0 {
+			return "all municipalities"
+		}
+		return "municipalities " + strings.Join(k, ",")
+	}
+	return fmt.Sprintf("batch %q covers %s, and this run asks for %s: a batch keeps the municipalities of its first run (--kov %s), other municipalities are another batch",
+		e.Batch, kovs(e.Has), kovs(e.Asked), strings.Join(e.Has, ","))
+}
+
 func batchLockKey(name string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("starmig batch " + name))
 	return int64(h.Sum64() >> 1)
 }
 
-// StartRun takes the batch's lock for the session, records the batch and
+// StartRun takes the batch's lock for the session, refuses a run that asks
+// for other municipalities than the batch covers (ErrBatchScope), records
+// the batch and
 // a new run in state 'running', marks runs of the batch that never
 // finished (killed) as failed, and drops their work schemas. now is the
 // start time to record.
 func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (int64, error) {
 	if err := lockBatch(ctx, conn, b.Name, lockWait); err != nil {
 		return 0, err
+	}
+	var has []string
+	switch err := conn.QueryRow(ctx, `SELECT kov FROM migration.batch WHERE name = $1`, b.Name).Scan(&has); {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return 0, fmt.Errorf("load: read batch %q: %w", b.Name, err)
+	case !sameSet(has, b.KOV):
+		return 0, &ErrBatchScope{Batch: b.Name, Has: has, Asked: b.KOV}
 	}
 	var kov any
 	if len(b.KOV) > 0 {
@@ -73,6 +102,13 @@ func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (
 		return 0, fmt.Errorf("load: record run: %w", err)
 	}
 	return id, nil
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // lockWait is how long a run waits for the batch's lock. A run killed a

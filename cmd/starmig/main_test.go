@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/testenv"
@@ -288,5 +289,54 @@ func TestReadmeBeginsWithTheTwoCommands(t *testing.T) {
 		if c.Name() != "help" && c.Name() != "completion" && !strings.Contains(string(readme), "`"+c.Name()) {
 			t.Errorf("README does not mention the command %s", c.Name())
 		}
+	}
+}
+
+// TestABatchKeepsItsMunicipalities: a re-run of a batch that asks for other
+// municipalities (a mistyped or forgotten --kov) is refused as a usage
+// error before anything is written, naming what the batch covers; the same
+// municipalities in another order are the same batch.
+func TestABatchKeepsItsMunicipalities(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 300, 3)
+	target := testenv.Postgres(t)
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	migrate := func(kov ...string) (int, string) {
+		args := []string{"migrate", "-q", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+			"--batch", "north", "--as-of", "2026-11-01"}
+		if len(kov) > 0 {
+			args = append(args, "--kov", kov[0])
+		}
+		code, _, stderr := run(t, ctx, args...)
+		return code, stderr
+	}
+	if code, stderr := migrate("0100,0111"); code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	runs := func() (n int) {
+		conn, err := pgx.Connect(ctx, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, kov := range [][]string{{"0122"}, {"0100"}, {}} {
+		code, stderr := migrate(kov...)
+		if code != exitUsage || !strings.Contains(stderr, `batch "north" covers municipalities 0100,0111`) || !strings.Contains(stderr, "--kov 0100,0111") {
+			t.Errorf("a re-run with --kov %v: exit %d, %s; want exit %d naming what the batch covers", kov, code, stderr, exitUsage)
+		}
+	}
+	if n := runs(); n != 1 {
+		t.Errorf("%d runs recorded, want the first only", n)
+	}
+	if code, stderr := migrate("0111,0100"); code != 0 {
+		t.Errorf("the same municipalities in another order: exit %d: %s", code, stderr)
 	}
 }

@@ -137,7 +137,10 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	prog.finish()
 	var pre *batch.PreflightError
 	var findings *batch.FindingsError
+	var scope *load.ErrBatchScope
 	switch {
+	case errors.As(err, &scope):
+		return &codedError{code: exitUsage, err: err}
 	case errors.As(err, &pre):
 		if g.json {
 			_ = g.result(sum, func(io.Writer) {})
