@@ -292,7 +292,8 @@ func TestReadmeBeginsWithTheTwoCommands(t *testing.T) {
 	}
 }
 
-// TestABatchKeepsItsMunicipalities: a re-run of a batch that asks for other
+// TestABatchKeepsItsMunicipalities: its summary says which rows written
+// belong to other municipalities; a re-run of a batch that asks for other
 // municipalities (a mistyped or forgotten --kov) is refused as a usage
 // error before anything is written, naming what the batch covers; the same
 // municipalities in another order are the same batch.
@@ -304,17 +305,23 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
 		t.Fatal(stderr)
 	}
-	migrate := func(kov ...string) (int, string) {
-		args := []string{"migrate", "-q", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+	migrate := func(kov ...string) (int, string, string) {
+		args := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
 			"--batch", "north", "--as-of", "2026-11-01"}
 		if len(kov) > 0 {
 			args = append(args, "--kov", kov[0])
 		}
-		code, _, stderr := run(t, ctx, args...)
-		return code, stderr
+		return run(t, ctx, args...)
 	}
-	if code, stderr := migrate("0100,0111"); code != 0 {
+	code, out, stderr := migrate("0100,0111")
+	if code != 0 {
 		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	// The persons of other municipalities that its rows refer to are
+	// written too, and the summary says why its tables and the
+	// reconciliation's differ.
+	if !regexp.MustCompile(`rows of other municipalities that rows of this batch refer to \(ISIK [1-9]`).MatchString(out) {
+		t.Errorf("the summary does not say which rows belong to other municipalities:\n%s", out)
 	}
 	runs := func() (n int) {
 		conn, err := pgx.Connect(ctx, target)
@@ -328,7 +335,7 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 		return n
 	}
 	for _, kov := range [][]string{{"0122"}, {"0100"}, {}} {
-		code, stderr := migrate(kov...)
+		code, _, stderr := migrate(kov...)
 		if code != exitUsage || !strings.Contains(stderr, `batch "north" covers municipalities 0100,0111`) || !strings.Contains(stderr, "--kov 0100,0111") {
 			t.Errorf("a re-run with --kov %v: exit %d, %s; want exit %d naming what the batch covers", kov, code, stderr, exitUsage)
 		}
@@ -336,7 +343,7 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 	if n := runs(); n != 1 {
 		t.Errorf("%d runs recorded, want the first only", n)
 	}
-	if code, stderr := migrate("0111,0100"); code != 0 {
+	if code, _, stderr := migrate("0111,0100"); code != 0 {
 		t.Errorf("the same municipalities in another order: exit %d: %s", code, stderr)
 	}
 }

@@ -186,6 +186,29 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d | %9d %9d %9d %9d %9d\n", n, s.Inserted, s.Updated, s.Unchanged, s.Conflicts, s.Rejected,
 			s.Outcomes[load.Loaded], s.Outcomes[load.Merged], s.Outcomes[load.ArchivedOnly], s.Outcomes[load.ExcludedDeleted], s.Outcomes[load.Quarantined])
 	}
+	// A batch of some municipalities also writes the persons and
+	// applications of others that its rows refer to; its reconciliation
+	// counts its own municipalities' rows only, so the two tables differ.
+	if sum.Report == nil || len(sum.Report.KOV) == 0 {
+		return
+	}
+	var others []string
+	for _, tr := range sum.Report.Tables {
+		s := sum.Tables[tr.Table]
+		if s == nil {
+			continue
+		}
+		var n int64
+		for _, c := range s.Outcomes {
+			n += c
+		}
+		if n > tr.Total.Source {
+			others = append(others, fmt.Sprintf("%s %d", tr.Table, n-tr.Total.Source))
+		}
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(w, "  Of these, rows of other municipalities that rows of this batch refer to (%s) are counted in the\n  reconciliation of their own municipality, not of this batch.\n", strings.Join(others, ", "))
+	}
 }
 
 // phaseProgress shows a bar per phase and table on a terminal (rows,
