@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,6 +86,59 @@ func TestBeginRefusesASourceThatIsNotSTAR1(t *testing.T) {
 	for _, fine := range []string{"ISIK: ", "OTSUS: "} {
 		if strings.Contains(err.Error(), fine) {
 			t.Errorf("the error names %s, which is whole:\n%v", fine, err)
+		}
+	}
+}
+
+// TestOpenNamesWhatIsNotASTAR1File: a wrong sqlite: path is refused with
+// what is wrong with it, naming it; a database without STAR1's tables is
+// refused naming each of them, KOV too.
+func TestOpenNamesWhatIsNotASTAR1File(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	text := filepath.Join(dir, "municipalities.csv")
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(text, []byte("star1_code,star2_code,star2_name\n0100,0100,Tallinn\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE notes (a TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, c := range []struct {
+		source string
+		want   []string
+	}{
+		{"sqlite:", []string{"names no file"}},
+		{"sqlite:" + dir, []string{dir + " is a folder"}},
+		{"sqlite:" + filepath.Join(dir, "missing.db"), []string{"missing.db", "no such file"}},
+		{"sqlite:" + text, []string{text, "not a database"}},
+		{"sqlite:" + empty, []string{empty + " does not hold the STAR1 tables", "no such table: KOV", "no such table: DOKUMENT"}},
+	} {
+		err := func() error {
+			src, err := Open(ctx, c.source)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			snap, err := src.Begin(ctx)
+			if err == nil {
+				snap.Close()
+			}
+			return err
+		}()
+		if err == nil {
+			t.Errorf("%s: began a snapshot", c.source)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v; want it to say %q", c.source, err, w)
+			}
 		}
 	}
 }

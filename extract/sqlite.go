@@ -25,8 +25,13 @@ type sqliteSource struct {
 var _ Source = (*sqliteSource)(nil)
 
 func openSQLite(ctx context.Context, path string) (Source, error) {
-	if _, err := os.Stat(path); err != nil {
+	if path == "" {
+		return nil, errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")
+	}
+	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("extract: STAR1 stand-in %s is a folder: want the SQLite file", path)
 	}
 	s := &sqliteSource{path: path, uri: "file:" + path + "?mode=ro"}
 	conn, err := s.open()
@@ -59,10 +64,13 @@ func (s *sqliteSource) Begin(ctx context.Context) (Snapshot, error) {
 		return nil, err
 	}
 	snap := &sqliteSnapshot{conn: conn, path: s.path}
-	if err := snap.exec(ctx, "begin snapshot", "BEGIN", nil); err != nil {
+	// The first read fixes the snapshot; the schema is read so that a
+	// file without STAR1's tables is refused by checkTables, naming them.
+	what := "begin snapshot of " + s.path
+	if err := snap.exec(ctx, what, "BEGIN", nil); err != nil {
 		return nil, errors.Join(err, conn.Close())
 	}
-	if err := snap.exec(ctx, "begin snapshot", "SELECT COUNT(*) FROM KOV", nil); err != nil {
+	if err := snap.exec(ctx, what, "SELECT COUNT(*) FROM sqlite_schema", nil); err != nil {
 		return nil, errors.Join(err, conn.Close())
 	}
 	if err := checkTables(ctx, snap, s.String()); err != nil {
