@@ -180,6 +180,8 @@ func TestVerifyShowsProgress(t *testing.T) {
 // municipality still reads every STAR1 row of each table, so each phase's
 // last report of a table says all of them are done, not only the batch's
 // share (a bar would otherwise stop part-way and look like rows missing).
+// Reconciliation, in migrate and on its own, reports while it reads a
+// table, against a known total.
 func TestProgressOfOneMunicipalityEndsAtItsTotal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -193,11 +195,19 @@ func TestProgressOfOneMunicipalityEndsAtItsTotal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("migrate: exit %d: %s", code, migrated)
 	}
+	code, _, plain := run(t, ctx, append([]string{"reconcile"}, common...)...)
+	if code != 0 {
+		t.Fatalf("reconcile: exit %d: %s", code, plain)
+	}
 	code, _, deep := run(t, ctx, append([]string{"reconcile", "--deep"}, common...)...)
 	if code != 0 {
 		t.Fatalf("reconcile --deep: exit %d: %s", code, deep)
 	}
-	for _, c := range []struct{ command, log string }{{"migrate", migrated}, {"reconcile --deep", deep}} {
+	for _, c := range []struct{ command, log string }{{"migrate", migrated}, {"reconcile", plain}, {"reconcile --deep", deep}} {
+		// Reports while a table is read, not only at its start and end.
+		if !strings.Contains(c.log, `msg="reconcile MAKSE" done=5000 total=5658`) {
+			t.Errorf("%s never reported reconcile MAKSE while reading it:\n%s", c.command, c.log)
+		}
 		last := map[string][2]string{} // msg: done, total of its last line
 		for _, m := range regexp.MustCompile(`msg="(\w+ \w+)" done=(\d+) total=(\d+)`).FindAllStringSubmatch(c.log, -1) {
 			last[m[1]] = [2]string{m[2], m[3]}

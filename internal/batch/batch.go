@@ -56,6 +56,9 @@ type meter struct {
 	totals map[string]int64 // rows of each STAR1 table in the snapshot
 }
 
+// reportEvery is how many rows a phase reads between two reports.
+const reportEvery = 5000
+
 // newMeter counts the rows of every STAR1 table in the snapshot for fn,
 // when there is one to tell.
 func newMeter(ctx context.Context, fn func(phase, table string, rows, total int64), snap extract.Snapshot) (meter, error) {

@@ -119,7 +119,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	}
 	o.meter.report("load", t.Name, 0) // the clock of its rate starts
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
-		if seen++; seen%5000 == 0 {
+		if seen++; seen%reportEvery == 0 {
 			o.meter.report("load", t.Name, seen)
 		}
 		if aw != nil {

@@ -216,7 +216,7 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 	}()
 	for i, mt := range mapping.Tables {
 		m.report("reconcile", mt.Star1, 0) // the clock of its rate starts
-		read, err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i])
+		read, err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i], func(n int64) { m.report("reconcile", mt.Star1, n) })
 		if err != nil {
 			close(stop)
 			return nil, errors.Join(err, <-checked)
@@ -258,8 +258,9 @@ func (s scope) has(kov string) bool {
 	return false
 }
 
-// reconcileTable returns how many STAR1 rows it read.
-func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) (int64, error) {
+// reconcileTable returns how many STAR1 rows it read, and tells progress
+// every reportEvery rows.
+func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report, progress func(read int64)) (int64, error) {
 	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
 		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
 	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
@@ -299,7 +300,9 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return c
 	}
 	err := snap.Query(ctx, sourceQuery(snap.Dialect(), mt.Star1), func(v []any) error {
-		read++
+		if read++; read%reportEvery == 0 {
+			progress(read)
+		}
 		id, err := toInt(v[0])
 		if err != nil {
 			return fmt.Errorf("reconcile: %s: %w", mt.Star1, err)
@@ -514,15 +517,15 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeSource()) }()
-	m := meter{fn: o.Progress}
+	m, err := newMeter(ctx, o.Progress, snap)
+	if err != nil {
+		return nil, err
+	}
 	rep, err = reconcile(ctx, conn, conn2, snap, maps, sc, false, m)
 	if err != nil {
 		return nil, err
 	}
 	if o.Deep {
-		if m, err = newMeter(ctx, o.Progress, snap); err != nil {
-			return nil, err
-		}
 		if err := deepCheck(ctx, conn, o.Target, snap, &mapping.Config{Mappings: maps, AsOf: asOf}, sc, maps, rep, m); err != nil {
 			return nil, err
 		}
