@@ -209,9 +209,12 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 				policy[b.Prefix+obj.Path] = cat.RetainUntil
 			}
 		}
+		// Objects of an interrupted run were locked by that run, until a
+		// date its catalog, never written, would have named: earlier than
+		// this run's with a --retention counted from each run's start. They
+		// are held to one version in COMPLIANCE mode, not to this date.
 		for _, a := range cat.Abandoned {
 			expected[a.Path] = a.Size
-			policy[a.Path] = cat.RetainUntil
 		}
 		good = append(good, run{r.Batch, r.Run, cat})
 	}
@@ -275,7 +278,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 				rep.add(Finding{Object: k, Problem: fmt.Sprintf("retention mode %q, want COMPLIANCE", info.Mode)})
 			}
 			if want, ok := policy[k]; ok && info.RetainUntil.Before(want) {
-				rep.add(Finding{Object: k, Problem: fmt.Sprintf("locked until %s, the policy says at least %s", day(info.RetainUntil), day(want))})
+				rep.add(Finding{Object: k, Problem: fmt.Sprintf("locked until %s, the policy says at least %s", when(info.RetainUntil, want), when(want, info.RetainUntil))})
 			}
 		}
 		if err := checkAuditLocks(ctx, o.Store, rep); err != nil {
@@ -322,7 +325,15 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+// when is t's day, or its time to the second when other falls on the same
+// day, so that two different dates never print the same.
+func when(t, other time.Time) string {
+	t, other = t.UTC(), other.UTC()
+	if t.Format(time.DateOnly) == other.Format(time.DateOnly) {
+		return t.Format(time.RFC3339Nano)
+	}
+	return t.Format(time.DateOnly)
+}
 
 func errText(err error) string {
 	s := err.Error()
