@@ -74,12 +74,21 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 			return nil, errors.Join(fmt.Errorf("extract: %s: %w", stmt, err), conn.Close())
 		}
 	}
-	snap := &sqlSnapshot{conn: conn, dialect: oracleDialect{}, end: "ROLLBACK"}
+	snap := &sqlSnapshot{conn: conn, dialect: oracleDialect{}}
 	var scn string
 	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil {
 		snap.dialect = oracleDialect{scn: scn}
-	} else if _, err := conn.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
-		return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), conn.Close())
+	} else {
+		// A transaction of database/sql's, so that the driver sends no
+		// commit, which would end the read-only transaction: go-ora commits
+		// in autocommit mode whenever it executes a statement again, as it
+		// does for a query with LOB columns.
+		if snap.tx, err = conn.BeginTx(ctx, nil); err != nil {
+			return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), conn.Close())
+		}
+		if _, err := snap.tx.ExecContext(ctx, OracleReadOnlySQL); err != nil {
+			return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), snap.Close())
+		}
 	}
 	if err := checkTables(ctx, snap, s.String()); err != nil {
 		return nil, errors.Join(err, snap.Close())
@@ -89,6 +98,11 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 
 // OracleSCNSQL reads the SCN a snapshot is taken at.
 const OracleSCNSQL = "SELECT TO_CHAR(DBMS_FLASHBACK.GET_SYSTEM_CHANGE_NUMBER) FROM DUAL"
+
+// OracleReadOnlySQL starts the read-only transaction a snapshot is when
+// the account may not read the SCN; it must be the transaction's first
+// statement.
+const OracleReadOnlySQL = "SET TRANSACTION READ ONLY"
 
 // OracleSessionSQL fixes the session settings that would otherwise change
 // how values are rendered as text.

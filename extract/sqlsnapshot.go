@@ -11,8 +11,18 @@ import (
 // source's.
 type sqlSnapshot struct {
 	conn    *sql.Conn
+	tx      *sql.Tx // the transaction every read runs in, when the snapshot is one
 	dialect Dialect
-	end     string // statement that ends the snapshot
+}
+
+// querier is what the snapshot's reads run on.
+func (s *sqlSnapshot) querier() interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+} {
+	if s.tx != nil {
+		return s.tx
+	}
+	return s.conn
 }
 
 func (s *sqlSnapshot) Dialect() Dialect { return s.dialect }
@@ -23,7 +33,7 @@ func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, order
 		return err
 	}
 	q := SelectSQL(s.dialect, t, cols, orderBy)
-	rows, err := s.conn.QueryContext(ctx, q)
+	rows, err := s.querier().QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("extract: scan %s: %w", t.Name, err)
 	}
@@ -54,7 +64,7 @@ func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, order
 }
 
 func (s *sqlSnapshot) Query(ctx context.Context, query string, fn func([]any) error) error {
-	rows, err := s.conn.QueryContext(ctx, query)
+	rows, err := s.querier().QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("extract: query: %w", err)
 	}
@@ -80,7 +90,10 @@ func (s *sqlSnapshot) Query(ctx context.Context, query string, fn func([]any) er
 }
 
 func (s *sqlSnapshot) Close() error {
-	_, err := s.conn.ExecContext(context.Background(), s.end)
+	var err error
+	if s.tx != nil {
+		err = s.tx.Rollback()
+	}
 	return errors.Join(err, s.conn.Close())
 }
 
