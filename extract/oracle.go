@@ -105,10 +105,14 @@ const OracleSCNSQL = "SELECT TO_CHAR(DBMS_FLASHBACK.GET_SYSTEM_CHANGE_NUMBER) FR
 const OracleReadOnlySQL = "SET TRANSACTION READ ONLY"
 
 // OracleSessionSQL fixes the session settings that would otherwise change
-// how values are rendered as text.
+// how values are rendered as text, and how text keys (KOV, KLASSIFIKAATOR)
+// are ordered: an Estonian NLS_LANGUAGE defaults NLS_SORT to ESTONIAN, a
+// linguistic order, where the stand-in orders by bytes.
 var OracleSessionSQL = []string{
 	"ALTER SESSION SET NLS_NUMERIC_CHARACTERS = '.,'",
 	"ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'",
+	"ALTER SESSION SET NLS_SORT = BINARY",
+	"ALTER SESSION SET NLS_COMP = BINARY",
 }
 
 type oracleDialect struct {

@@ -133,8 +133,16 @@ func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
 	if begin < 0 || d.events[len(d.events)-1] != "rollback" {
 		t.Errorf("no transaction begun and rolled back: %v", d.events)
 	}
-	if !strings.Contains(strings.Join(d.events, "\n"), "in tx: SELECT COUNT(*) FROM STAR1.ISIK") {
+	all := strings.Join(d.events, "\n")
+	if !strings.Contains(all, "in tx: SELECT COUNT(*) FROM STAR1.ISIK") {
 		t.Errorf("the count did not run in the transaction: %v", d.events)
+	}
+	// Values as text and text keys in byte order, whatever the database's
+	// language settings.
+	for _, want := range []string{"NLS_NUMERIC_CHARACTERS = '.,'", "NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'", "NLS_SORT = BINARY", "NLS_COMP = BINARY"} {
+		if !strings.Contains(all, "autocommit: ALTER SESSION SET "+want) {
+			t.Errorf("the session never set %s: %v", want, d.events)
+		}
 	}
 }
 
