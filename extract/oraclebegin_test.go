@@ -93,14 +93,9 @@ func (r *recordingRows) Next(dest []driver.Value) error {
 	return nil
 }
 
-// TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction: when the account
-// may not read the SCN, the snapshot is a read-only transaction that
-// database/sql began, so the driver sends no commit that would end it
-// (go-ora commits in autocommit mode when it executes a statement again,
-// as for a query with LOBs). SET TRANSACTION READ ONLY is its first
-// statement, every read runs in it, and it ends with a rollback.
-func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
-	d := &recordingDriver{}
+// countISIK begins a snapshot on d, counts ISIK in it and closes it.
+func countISIK(t *testing.T, d *recordingDriver) {
+	t.Helper()
 	src := &oracleSource{dsn: "oracle://reader@star1/STAR1", db: sql.OpenDB(d)}
 	defer src.Close()
 	ctx := context.Background()
@@ -115,6 +110,17 @@ func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
 	if err := snap.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction: when the account
+// may not read the SCN, the snapshot is a read-only transaction that
+// database/sql began, so the driver sends no commit that would end it
+// (go-ora commits in autocommit mode when it executes a statement again,
+// as for a query with LOBs). SET TRANSACTION READ ONLY is its first
+// statement, every read runs in it, and it ends with a rollback.
+func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
+	d := &recordingDriver{}
+	countISIK(t, d)
 	begin := -1
 	for i, e := range d.events {
 		switch {
@@ -150,20 +156,7 @@ func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
 // names it and no transaction is begun.
 func TestOracleSnapshotAtSCNNeedsNoTransaction(t *testing.T) {
 	d := &recordingDriver{scn: "81234567"}
-	src := &oracleSource{dsn: "oracle://reader@star1/STAR1", db: sql.OpenDB(d)}
-	defer src.Close()
-	ctx := context.Background()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	isik, _ := TableByName("ISIK")
-	if _, err := Count(ctx, snap, isik); err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Close(); err != nil {
-		t.Fatal(err)
-	}
+	countISIK(t, d)
 	for _, e := range d.events {
 		if e == "begin" || strings.Contains(e, "FROM STAR1.") && !strings.Contains(e, "AS OF SCN 81234567") {
 			t.Errorf("%s", e)

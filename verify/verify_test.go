@@ -62,28 +62,34 @@ func config(st archive.Store, k keys) archive.Config {
 
 func write(t testing.TB, cfg archive.Config) {
 	t.Helper()
+	if err := writeRun(cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeRun archives the test STAR1 in one run, aborting it on an error.
+func writeRun(cfg archive.Config) error {
 	ctx := context.Background()
 	src, err := extract.Open(ctx, "sqlite:"+star1)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer src.Close()
 	snap, err := src.Begin(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer snap.Close()
 	w, err := archive.NewWriter(ctx, cfg)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := archive.WriteAll(ctx, snap, w, nil); err != nil {
 		w.Abort(err)
-		t.Fatal(err)
+		return err
 	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, err = w.Close()
+	return err
 }
 
 // folderArchive writes an archive into a folder once per test binary and
@@ -479,32 +485,10 @@ func (f *failingStore) Put(ctx context.Context, key string, r io.ReadSeeker, siz
 // are accounted for and locked, and not held to the later run's date.
 func TestInterruptedRunCompletedLaterIsCleanOnMinIO(t *testing.T) {
 	st, _, _ := lockedBucket(t)
-	ctx := context.Background()
 	k := newKeys(t)
 	fs := &failingStore{Store: st}
 	fs.n.Store(20)
-	cfg := config(fs, k)
-	w, err := archive.NewWriter(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := extract.Open(ctx, "sqlite:"+star1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = archive.WriteAll(ctx, snap, w, nil)
-	snap.Close()
-	if err == nil {
-		_, err = w.Close()
-	} else {
-		w.Abort(err)
-	}
-	if err == nil {
+	if err := writeRun(config(fs, k)); err == nil {
 		t.Fatal("the first run was not interrupted")
 	}
 	later := config(st, k)

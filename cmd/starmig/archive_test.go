@@ -39,10 +39,7 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	keys := genKeys(t, dir)
 	secretKey, _ := os.ReadFile(filepath.Join(keys, "identity.txt"))
 	to := s3Bucket(t, true)
-	target := testenv.Postgres(t)
-	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	target := star2(t)
 	code, out, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
 		"--batch", "all", "--as-of", "2026-11-01", "--archive", to, "--keys", keys, "--retention", "10y", "--json")
 	if code != 0 {

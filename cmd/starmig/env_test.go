@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestMigrateFromEnvironment runs migrate with every input from STARMIG_*
@@ -19,10 +17,7 @@ func TestMigrateFromEnvironment(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 200, 9, "--rate-unmapped", "0.02")
-	target := testenv.Postgres(t)
-	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	target := star2(t)
 	for k, v := range map[string]string{
 		"STARMIG_SOURCE": "sqlite:" + db, "STARMIG_TARGET": target, "STARMIG_MAPPINGS": filepath.Join(dir, "mappings"),
 		"STARMIG_BATCH": "from-env", "STARMIG_AS_OF": "2026-10-15", "STARMIG_LIVE_YEARS": "3", "STARMIG_KOV": "0100,0111",

@@ -46,6 +46,17 @@ func genSTAR1(t testing.TB, dir string, persons, seed int, extra ...string) stri
 	return db
 }
 
+// star2 creates a fresh database with the STAR2 schema and the
+// bookkeeping applied, and returns its DSN.
+func star2(t testing.TB) string {
+	t.Helper()
+	target := testenv.Postgres(t)
+	if code, _, stderr := run(t, context.Background(), "schema", "apply", "--target", target, "-q"); code != 0 {
+		t.Fatalf("schema apply: exit %d: %s", code, stderr)
+	}
+	return target
+}
+
 // genKeys writes a key set into dir/keys and returns that folder.
 func genKeys(t testing.TB, dir string) string {
 	t.Helper()
@@ -301,10 +312,7 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 300, 3)
-	target := testenv.Postgres(t)
-	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	target := star2(t)
 	migrate := func(kov ...string) (int, string, string) {
 		args := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
 			"--batch", "north", "--as-of", "2026-11-01"}

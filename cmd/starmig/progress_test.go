@@ -57,10 +57,7 @@ func TestMigrateShowsProgress(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 1500, 5)
-	target := testenv.Postgres(t)
-	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	target := star2(t)
 	persons := "1500"
 	args := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
 		"--batch", "progress", "--as-of", "2026-11-01"}
@@ -186,10 +183,7 @@ func TestProgressOfOneMunicipalityEndsAtItsTotal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 800, 6)
-	target := testenv.Postgres(t)
-	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", target, "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	target := star2(t)
 	common := []string{"--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"), "--batch", "tallinn"}
 	code, _, migrated := run(t, ctx, append([]string{"migrate", "--kov", "0100", "--as-of", "2026-11-01"}, common...)...)
 	if code != 0 {
