@@ -66,6 +66,16 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Spaces around the code, as pasted from a letter, find the same rows.
+	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", " "+firstCode(t, db)+"\t",
+		"--reason", "test of retrieval", "--out", filepath.Join(dir, "r1-pasted"), "--json")
+	var pasted archive.RetrievalResult
+	if err := json.Unmarshal([]byte(out), &pasted); code != 0 || err != nil || !pasted.Found || len(pasted.Runs[0].Tables["ISIK"]) != len(res.Runs[0].Tables["ISIK"]) {
+		t.Errorf("retrieve with spaces around the code: exit %d, %v: %s %s", code, err, out, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "  ", "--reason", "none"); code != exitUsage {
+		t.Errorf("retrieve --person of spaces: exit %d: %s", code, stderr)
+	}
 	// A code not in the archive says so, and is on record too.
 	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999",
 		"--reason", "a code that is not there", "--out", filepath.Join(dir, "r2"))
@@ -79,14 +89,14 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	ids, _ := archive.ReadIdentities(filepath.Join(keys, "identity.txt"))
 	st, _ := archive.OpenStore(to, os.Getenv)
 	entries, err := archive.ReadAudit(ctx, st, ids)
-	if err != nil || len(entries) != 2 {
+	if err != nil || len(entries) != 3 {
 		t.Fatalf("audit: %d entries, %v", len(entries), err)
 	}
 	if e := entries[0]; e.Operator != "archivist-1" || e.Reason != "test of retrieval" || !e.Found || e.Rows == 0 || e.Action != "retrieve" {
 		t.Errorf("first audit entry: %+v", e)
 	}
-	if e := entries[1]; e.Found || !strings.Contains(e.Query, "39901019999") {
-		t.Errorf("second audit entry: %+v", e)
+	if e := entries[2]; e.Found || !strings.Contains(e.Query, "39901019999") {
+		t.Errorf("third audit entry: %+v", e)
 	}
 	// The audit entries are locked like the bundles.
 	st.List(ctx, archive.AuditPrefix, func(o archive.ObjectInfo) error {

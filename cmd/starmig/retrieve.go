@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -71,7 +72,12 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	var q archive.Query
 	n := 0
 	if o.person != "" {
-		q.PersonCode, n = o.person, n+1
+		// Spaces around a code pasted from a letter or a form are not part
+		// of it.
+		if q.PersonCode = strings.TrimSpace(o.person); q.PersonCode == "" {
+			return usageError("--person %q: want a personal code", o.person)
+		}
+		n++
 	}
 	for _, x := range []struct {
 		flag, v string
