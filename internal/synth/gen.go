@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"time"
 
 	_ "modernc.org/sqlite" // the STAR1 stand-in, pure Go: no cgo in CI or on the operator's machine
@@ -61,6 +62,14 @@ func Generate(ctx context.Context, path string, o Options) (Stats, error) {
 	}
 	if o.DocSize <= 0 {
 		o.DocSize = 2048
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil {
+		return Stats{}, fmt.Errorf("gen: folder of %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return Stats{}, fmt.Errorf("gen: %s is not a folder", filepath.Dir(path))
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return Stats{}, fmt.Errorf("gen: %s is a folder: want a file name", path)
 	}
 	tmp := path + ".partial"
 	_ = os.Remove(tmp)

@@ -520,3 +520,24 @@ func TestGenMappingsCoverSTAR1(t *testing.T) {
 		t.Errorf("classifiers.csv has %d rows", len(cls))
 	}
 }
+
+// TestGenerateNamesAWrongPath: a file in a folder that does not exist, a
+// folder given as the file, and a file given as the folder are refused
+// before anything is written, naming the path.
+func TestGenerateNamesAWrongPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "star1.db")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(dir, "missing", "star1.db"): filepath.Join(dir, "missing") + ": no such file",
+		dir:                             dir + " is a folder",
+		filepath.Join(file, "star1.db"): file + " is not a folder",
+	} {
+		_, err := Generate(context.Background(), path, Options{Persons: 1, Seed: 1, AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", path, err, want)
+		}
+	}
+}
