@@ -45,8 +45,12 @@ func (e *ErrBatchScope) Error() string {
 		}
 		return "municipalities " + strings.Join(k, ",")
 	}
-	return fmt.Sprintf("batch %q covers %s, and this run asks for %s: a batch keeps the municipalities of its first run (--kov %s), other municipalities are another batch",
-		e.Batch, kovs(e.Has), kovs(e.Asked), strings.Join(e.Has, ","))
+	flag := "no --kov"
+	if len(e.Has) > 0 {
+		flag = "--kov " + strings.Join(e.Has, ",")
+	}
+	return fmt.Sprintf("batch %q covers %s, and this run asks for %s: a batch keeps the municipalities of its first run (%s), other municipalities are another batch",
+		e.Batch, kovs(e.Has), kovs(e.Asked), flag)
 }
 
 func batchLockKey(name string) int64 {

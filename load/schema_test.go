@@ -235,3 +235,17 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
 	}
 }
+
+func TestErrBatchScopeSaysWhatToRunWith(t *testing.T) {
+	for _, c := range []struct {
+		e    ErrBatchScope
+		want string
+	}{
+		{ErrBatchScope{Batch: "north", Has: []string{"0100", "0111"}, Asked: []string{"0122"}}, `batch "north" covers municipalities 0100,0111, and this run asks for municipalities 0122: a batch keeps the municipalities of its first run (--kov 0100,0111)`},
+		{ErrBatchScope{Batch: "all", Asked: []string{"0100"}}, `batch "all" covers all municipalities, and this run asks for municipalities 0100: a batch keeps the municipalities of its first run (no --kov)`},
+	} {
+		if got := c.e.Error(); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%q, want it to begin %q", got, c.want)
+		}
+	}
+}
