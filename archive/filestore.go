@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/starmig/starmig/internal/faultpoint"
 )
 
 // FileStore is a Store in a local folder, for development and the demo.
@@ -76,6 +78,7 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 	}
 	defer os.Remove(tmp.Name())
 	n, err := io.Copy(tmp, r)
+	faultpoint.Hit("archive-put") // written, not yet under its key
 	if err == nil && n != size {
 		err = fmt.Errorf("read %d bytes, want %d", n, size)
 	}

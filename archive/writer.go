@@ -26,6 +26,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/parallel"
 	"github.com/starmig/starmig/mapping"
 )
@@ -1052,6 +1053,7 @@ func (w *Writer) Close() (Stats, error) {
 	if err := w.cfg.Store.Put(w.ctx, key, bytes.NewReader(body), int64(len(body)), w.cfg.RetainUntil); err != nil {
 		return Stats{}, err
 	}
+	faultpoint.Hit("archive-sign") // the catalog stored, its signature not
 	sig := ed25519.Sign(w.cfg.SignKey, body)
 	if err := w.cfg.Store.Put(w.ctx, key+".sig", bytes.NewReader(sig), int64(len(sig)), w.cfg.RetainUntil); err != nil {
 		return Stats{}, err
