@@ -2,16 +2,17 @@ package verify
 
 import (
 	"fmt"
-
-	"github.com/starmig/starmig/archive"
 	"io"
 	"strings"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // WriteText writes the report for a terminal.
 func WriteText(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "Verification (%s) of %s: %d runs, %d bundles, %d objects listed, %d hashed, %s read.\n",
-		r.Level, r.Store, r.Runs, r.Bundles, r.Objects, r.Hashed, archive.HumanBytes(r.BytesRead))
+	fmt.Fprintf(w, "Verification (%s) of %s: %s, %s, %s listed, %d hashed, %s read.\n",
+		r.Level, r.Store, words.Count(r.Runs, "run"), words.Count(r.Bundles, "bundle"), words.Count(r.Objects, "object"), r.Hashed, archive.HumanBytes(r.BytesRead))
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
@@ -19,7 +20,7 @@ func WriteText(w io.Writer, r *Report) {
 		fmt.Fprintln(w, "No findings: every bundle in the signed catalogs is there, whole"+lockText(r)+" and signed.")
 		return
 	}
-	fmt.Fprintf(w, "%d findings:\n", len(r.Findings))
+	fmt.Fprintf(w, "%s:\n", words.Count(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "  %s\n", f)
 	}
@@ -44,7 +45,7 @@ func WriteMarkdown(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "\n**No findings.**\n")
 		return
 	}
-	fmt.Fprintf(w, "\n## %d findings\n\n| batch | run | bundle | object | problem |\n|---|---|---|---|---|\n", len(r.Findings))
+	fmt.Fprintf(w, "\n## %s\n\n| batch | run | bundle | object | problem |\n|---|---|---|---|---|\n", words.Count(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, strings.ReplaceAll(f.Problem, "|", "\\|"))
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/parallel"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // Levels of verification (ARCHIVE.md, Verification).
@@ -260,7 +261,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		keys := extra[g]
 		slices.Sort(keys)
 		batch, runName := splitRun(g)
-		problem := fmt.Sprintf("not in any signed catalog (%d objects)", len(keys))
+		problem := "not in any signed catalog (" + words.Count(len(keys), "object") + ")"
 		if len(keys) == 1 {
 			g, problem = keys[0], "not in any signed catalog"
 		}

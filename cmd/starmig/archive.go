@@ -12,6 +12,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 )
 
 type archiveOptions struct {
@@ -71,8 +72,8 @@ func runArchive(cmd *cobra.Command, g *globalOptions, o *archiveOptions) error {
 		return err
 	}
 	return g.result(st, func(w io.Writer) {
-		fmt.Fprintf(w, "Archive run %s of batch %s: %d rows in %d bundles, %s stored in %s (%.1fs).\n",
-			st.Run, batchName, st.Rows, st.Bundles, humanBytes(st.Bytes), cfg.Store, time.Since(start).Seconds())
+		fmt.Fprintf(w, "Archive run %s of batch %s: %s in %s, %s stored in %s (%.1fs).\n",
+			st.Run, batchName, words.Count(st.Rows, "row"), words.Count(st.Bundles, "bundle"), humanBytes(st.Bytes), cfg.Store, time.Since(start).Seconds())
 	})
 }
 

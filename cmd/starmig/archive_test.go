@@ -158,10 +158,11 @@ func TestVerifyExitCodes(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	pub := filepath.Join(keys, "signing.pub")
-	if code, _, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--level", "full"); code != 0 {
-		t.Fatalf("clean: exit %d %s", code, stderr)
+	code, out, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--level", "full")
+	if code != 0 || !strings.Contains(out, ": 1 run, 1 bundle, ") {
+		t.Fatalf("clean: exit %d %s %s", code, out, stderr)
 	}
-	// A missing object: exit 4, the object named.
+	// A missing object: exit 4, the object named, counted as one finding.
 	var victim string
 	filepath.Walk(arch, func(p string, fi os.FileInfo, err error) error {
 		if strings.HasSuffix(p, "bag-info.txt") && victim == "" {
@@ -170,16 +171,19 @@ func TestVerifyExitCodes(t *testing.T) {
 		return nil
 	})
 	os.Remove(victim)
-	code, out, _ := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--json")
+	code, out, _ = run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--json")
 	rel, _ := filepath.Rel(arch, victim)
 	if code != exitVerification || !strings.Contains(out, filepath.ToSlash(rel)) {
 		t.Fatalf("missing object: exit %d: %s", code, out)
+	}
+	if _, out, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub); !strings.Contains(out, "\n1 finding:\n") || !strings.Contains(stderr, "1 finding in the archive") {
+		t.Errorf("one missing object, told as: %s %s", out, stderr)
 	}
 	// Unreachable storage: exit 1, and it says so.
 	t.Setenv("STARMIG_S3_ENDPOINT", "http://127.0.0.1:1")
 	t.Setenv("STARMIG_S3_ACCESS_KEY", "a")
 	t.Setenv("STARMIG_S3_SECRET_KEY", "b")
-	code, _, stderr := run(t, ctx, "verify", "--archive", "s3://nowhere/x", "--sign-pub", pub)
+	code, _, stderr = run(t, ctx, "verify", "--archive", "s3://nowhere/x", "--sign-pub", pub)
 	if code != exitError || !strings.Contains(stderr, "could not run") || strings.Contains(stderr, "missing") {
 		t.Fatalf("unreachable: exit %d: %s", code, stderr)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/starmig/starmig/internal/pgserver"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
 
@@ -175,10 +176,10 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 		batch.WriteText(w, rep)
 		fmt.Fprintf(w, "Report: %s\n", res.Report)
 		a := res.Migration.Archive
-		fmt.Fprintf(w, "Archive: %s, run %s: %d STAR1 rows in %d signed, encrypted BagIt bundles (%s); keys in %s\n",
-			res.Archive, a.Run, a.Rows, a.Bundles, humanBytes(a.Bytes), res.Keys)
-		fmt.Fprintf(w, "Retrieved %s: %d rows, %d documents in %s (retrieval.md); on record in the audit log.\n",
-			res.Retrieval.Query, res.Retrieval.Rows(), len(res.Retrieval.Docs), res.Retrieval.Out)
+		fmt.Fprintf(w, "Archive: %s, run %s: %s in %s (%s); keys in %s\n",
+			res.Archive, a.Run, words.Count(a.Rows, "STAR1 row"), words.Count(a.Bundles, "signed, encrypted BagIt bundle"), humanBytes(a.Bytes), res.Keys)
+		fmt.Fprintf(w, "Retrieved %s: %s, %s in %s (retrieval.md); on record in the audit log.\n",
+			res.Retrieval.Query, words.Count(res.Retrieval.Rows(), "row"), words.Count(len(res.Retrieval.Docs), "document"), res.Retrieval.Out)
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
 
@@ -165,7 +166,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		printRunSummary(w, sum)
 		fmt.Fprintln(w, "Reconciliation: every STAR1 row is accounted for; STAR2 holds what the rules say.")
 		if a := sum.Archive; a != nil {
-			fmt.Fprintf(w, "Archive: run %s, %d rows in %d bundles, %s.\n", a.Run, a.Rows, a.Bundles, humanBytes(a.Bytes))
+			fmt.Fprintf(w, "Archive: run %s, %s in %s, %s.\n", a.Run, words.Count(a.Rows, "row"), words.Count(a.Bundles, "bundle"), humanBytes(a.Bytes))
 		}
 		if o.report != "" {
 			fmt.Fprintf(w, "Report: %s\n", o.report)

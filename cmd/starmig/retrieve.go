@@ -18,6 +18,7 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/words"
 )
 
 type retrieveOptions struct {
@@ -114,8 +115,8 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 			fmt.Fprintf(w, "The archive holds no rows for %s. The retrieval is on record (%s).\n", res.Query, res.Audit)
 			return
 		}
-		fmt.Fprintf(w, "%d rows and %d documents of %s, read %s of the archive in %.2fs, written to %s (retrieval.md, retrieval.json). On record: %s.\n",
-			rows, len(res.Docs), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
+		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.md, retrieval.json). On record: %s.\n",
+			words.Count(rows, "row"), words.Count(len(res.Docs), "document"), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/verify"
 )
 
@@ -145,7 +146,7 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 		return err
 	}
 	if !rep.OK() {
-		return &codedError{code: exitVerification, err: fmt.Errorf("%d findings in the archive", len(rep.Findings))}
+		return &codedError{code: exitVerification, err: fmt.Errorf("%s in the archive", words.Count(len(rep.Findings), "finding"))}
 	}
 	return nil
 }

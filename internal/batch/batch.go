@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/words"
 	"log/slog"
 	"sort"
 	"strings"
@@ -120,9 +121,9 @@ type PreflightError struct{ Codes []UnmappedCode }
 
 func (e *PreflightError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pre-flight: %d classifier codes in use have no mapping (add them to classifiers.csv, or run with --allow-unmapped to quarantine their rows):", len(e.Codes))
+	fmt.Fprintf(&b, "pre-flight: %s in use without a mapping (add them to classifiers.csv, or run with --allow-unmapped to quarantine their rows):", words.Count(len(e.Codes), "classifier code"))
 	for _, c := range e.Codes {
-		fmt.Fprintf(&b, "\n  %s/%s: %d rows", c.Class, c.Code, c.Rows)
+		fmt.Fprintf(&b, "\n  %s/%s: %s", c.Class, c.Code, words.Count(c.Rows, "row"))
 	}
 	return b.String()
 }

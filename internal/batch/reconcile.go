@@ -14,6 +14,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -93,7 +94,7 @@ type FindingsError struct{ Report *Report }
 func (e *FindingsError) Error() string {
 	n := int64(len(e.Report.Findings)) + e.Report.More
 	var b strings.Builder
-	fmt.Fprintf(&b, "reconciliation of batch %q failed with %d findings", e.Report.Batch, n)
+	fmt.Fprintf(&b, "reconciliation of batch %q failed with %s", e.Report.Batch, words.Count(n, "finding"))
 	for i, f := range e.Report.Findings {
 		if i == 10 {
 			fmt.Fprintf(&b, "\n  … and %d more (see the report)", n-10)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
 
@@ -15,7 +16,7 @@ var outcomeOrder = []string{load.Loaded, load.Merged, load.ArchivedOnly, load.Ex
 func WriteMarkdown(w io.Writer, r *Report) {
 	status := "reconciles"
 	if !r.OK() {
-		status = fmt.Sprintf("**does not reconcile: %d findings**", int64(len(r.Findings))+r.More)
+		status = "**does not reconcile: " + words.Count(int64(len(r.Findings))+r.More, "finding") + "**"
 	}
 	fmt.Fprintf(w, "# Reconciliation of batch %s\n\nThe batch %s.", r.Batch, status)
 	if r.Deep {
@@ -61,7 +62,7 @@ func WriteMarkdown(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, f.Detail)
 		}
 		if r.More > 0 {
-			fmt.Fprintf(w, "\n… and %d findings more.\n", r.More)
+			fmt.Fprintf(w, "\n… and %s more.\n", words.Count(r.More, "finding"))
 		}
 	}
 }

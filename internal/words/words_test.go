@@ -1,0 +1,26 @@
+package words
+
+import "testing"
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		noun string
+		want string
+	}{
+		{0, "row", "0 rows"},
+		{1, "row", "1 row"},
+		{2, "bundle", "2 bundles"},
+		{1, "entry", "1 entry"},
+		{3, "entry", "3 entries"},
+		{2, "day", "2 days"},
+		{-1, "cent", "-1 cents"},
+	} {
+		if got := Count(c.n, c.noun); got != c.want {
+			t.Errorf("Count(%d, %q) = %q, want %q", c.n, c.noun, got, c.want)
+		}
+	}
+	if got := Count(1, "document"); got != "1 document" {
+		t.Errorf("int: %q", got)
+	}
+}
