@@ -381,6 +381,17 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	}
 	var kov string
 	conn.QueryRow(ctx, "SELECT kov_kood FROM star1_archive.menetlus GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").Scan(&kov)
+	// A code the archived KOV table does not hold is refused, before a
+	// schema is made: it would keep no proceeding at all.
+	var unknown *UnknownKOVError
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "typo", KOV: []string{kov, "9999"}})
+	if !errors.As(err, &unknown) || !slices.Equal(unknown.Codes, []string{"9999"}) || !strings.Contains(err.Error(), "--kov 9999: not a municipality code of the archived KOV table") {
+		t.Errorf("restore --kov %s,9999: %v", kov, err)
+	}
+	var made bool
+	if conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'typo')").Scan(&made); made {
+		t.Error("a refused restore made its schema")
+	}
 	rs, err := r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "one_kov", KOV: []string{kov}})
 	if err != nil {
 		t.Fatal(err)

@@ -131,6 +131,11 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			want[name] = acc
 		}
 	}
+	if len(o.KOV) > 0 && len(bundles) > 0 {
+		if err := archivedKOV(ctx, bundles[0], o.KOV); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -387,6 +392,50 @@ func rowKey(t extract.Table, row extract.Row) string {
 		parts[i] = fmt.Sprint(row[extract.Positions[t.Name][k]])
 	}
 	return strings.Join(parts, "/")
+}
+
+// UnknownKOVError is a restore asked to keep municipality codes the
+// archive's KOV table does not hold: it would keep none of their rows.
+type UnknownKOVError struct {
+	Codes []string
+}
+
+func (e *UnknownKOVError) Error() string {
+	return fmt.Sprintf("restore: --kov %s: not a municipality code of the archived KOV table (codes as STAR1 holds them, as KOV_KOOD); nothing restored",
+		strings.Join(e.Codes, ","))
+}
+
+// archivedKOV checks kovs against the copy of KOV that every bundle
+// holds, before anything is restored.
+func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
+	known := map[string]bool{}
+	pos := extract.Positions["KOV"]["KOV_KOOD"]
+	for _, f := range b.Files() {
+		if !f.Reference || refTable(f.Path) != "KOV" {
+			continue
+		}
+		if err := b.ReadFile(ctx, f.Path, func(r extract.Row) error {
+			switch v := r[pos].(type) {
+			case string:
+				known[v] = true
+			case []byte:
+				known[string(v)] = true
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	e := &UnknownKOVError{}
+	for _, k := range kovs {
+		if !known[k] {
+			e.Codes = append(e.Codes, k)
+		}
+	}
+	if len(e.Codes) > 0 {
+		return e
+	}
+	return nil
 }
 
 // filterKOV keeps the rows of the given municipalities: their persons,

@@ -113,8 +113,13 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 			t.Fatalf("verify %s: exit %d: %s %s", level, code, out, stderr)
 		}
 	}
-	// Restore into PostgreSQL.
+	// Restore into PostgreSQL. A mistyped or empty --kov is refused first.
 	restoreTo := testenv.Postgres(t)
+	for kov, want := range map[string]string{"9999": "--kov 9999: not a municipality code", ",": `--kov ",": no code in it`} {
+		if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", restoreTo, "--kov", kov); code != exitUsage || !strings.Contains(stderr, want) {
+			t.Errorf("restore --kov %s: exit %d: %s", kov, code, stderr)
+		}
+	}
 	code, out, stderr = run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", restoreTo, "--json")
 	if code != 0 {
 		t.Fatalf("restore: exit %d: %s", code, stderr)

@@ -355,3 +355,40 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 		t.Errorf("the same municipalities in another order: exit %d: %s", code, stderr)
 	}
 }
+
+// TestABatchOfNoMunicipalityIsRefused: a --kov that names no STAR2
+// municipality of the mapping folder, or no code at all, would make a batch
+// that covers nothing (or, read as no --kov, everything). It is refused
+// before anything is written, naming the code and the file.
+func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 200, 5)
+	target := star2(t)
+	mappings := filepath.Join(dir, "mappings")
+	for _, c := range []struct{ kov, want string }{
+		{"9999", "--kov 9999: no row of " + filepath.Join(mappings, "municipalities.csv") + " maps to this code"},
+		{"0100,9998,9999", "--kov 9998,9999: no row of"},
+		{"1000", "1000 is the STAR1 code of Saue vald, whose STAR2 code is 0265"},
+		{",", `--kov ",": no code in it`},
+		{"  ", `--kov "  ": no code in it`},
+	} {
+		code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", mappings,
+			"--batch", "b"+strings.Trim(c.kov, ", "), "--as-of", "2026-11-01", "--kov", c.kov)
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("--kov %q: exit %d, %s; want exit %d saying %q", c.kov, code, stderr, exitUsage, c.want)
+		}
+	}
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var batches int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM migration.batch").Scan(&batches); err != nil {
+		t.Fatal(err)
+	}
+	if batches != 0 {
+		t.Errorf("%d batches recorded, want none", batches)
+	}
+}

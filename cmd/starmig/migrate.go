@@ -115,11 +115,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 			}
 		}
 	}
-	var kovs []string
-	for _, k := range strings.Split(orEnv(o.kov, "STARMIG_KOV"), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			kovs = append(kovs, k)
-		}
+	kovs, err := codeList("kov", orEnv(o.kov, "STARMIG_KOV"))
+	if err != nil {
+		return err
 	}
 	start := time.Now()
 	var ac *archive.Config
@@ -139,8 +137,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	var pre *batch.PreflightError
 	var findings *batch.FindingsError
 	var scope *load.ErrBatchScope
+	var unknown *batch.UnknownKOVError
 	switch {
-	case errors.As(err, &scope):
+	case errors.As(err, &scope), errors.As(err, &unknown):
 		return &codedError{code: exitUsage, err: err}
 	case errors.As(err, &pre):
 		if g.json {

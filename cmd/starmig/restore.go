@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,10 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err := requireFlag("to", to.Reveal(), "STARMIG_RESTORE_TARGET"); err != nil {
 		return err
 	}
+	kovs, err := codeList("kov", o.kov)
+	if err != nil {
+		return err
+	}
 	st, pub, ids, err := o.reader.openDecrypting()
 	if err != nil {
 		return err
@@ -71,12 +76,6 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 			names = append(names, c.Batch)
 		}
 		return usageError("the archive holds several batches (%s): choose one with --batch", strings.Join(names, ", "))
-	}
-	var kovs []string
-	for _, k := range strings.Split(o.kov, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			kovs = append(kovs, k)
-		}
 	}
 	conn, err := batch.Connect(ctx, to)
 	if err != nil {
@@ -105,6 +104,10 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	}
 	rs, err := r.Restore(ctx, conn, cats[0], ro)
 	prog.finish()
+	var unknown *archive.UnknownKOVError
+	if errors.As(err, &unknown) {
+		return &codedError{code: exitUsage, err: err}
+	}
 	if err != nil {
 		return err
 	}

@@ -141,6 +141,22 @@ func intOrEnv(flags *pflag.FlagSet, name string, value int, env string, def int)
 	return n, nil
 }
 
+// codeList splits a comma-separated list of codes given to --name. A list
+// that was given and holds no code ("," or spaces) is refused: read as no
+// list, it would mean every municipality.
+func codeList(name, value string) ([]string, error) {
+	var codes []string
+	for _, c := range strings.Split(value, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			codes = append(codes, c)
+		}
+	}
+	if value != "" && len(codes) == 0 {
+		return nil, usageError("--%s %q: no code in it (leave --%s out for all municipalities)", name, value, name)
+	}
+	return codes, nil
+}
+
 func requireFlag(name, value, env string) error {
 	if value == "" {
 		if env != "" {

@@ -8,18 +8,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/starmig/starmig/archive"
-	"github.com/starmig/starmig/internal/words"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -113,6 +114,50 @@ type UnmappedCode struct {
 	Class string `json:"class"`
 	Code  string `json:"code"`
 	Rows  int64  `json:"rows"`
+}
+
+// UnknownKOVError is a batch asked for municipality codes that no row of
+// the mapping folder's municipalities.csv maps to: such a batch would
+// cover nothing, and is refused before anything is read or written.
+type UnknownKOVError struct {
+	Mappings string   // the mapping folder
+	Codes    []string // the codes asked for that are not STAR2 codes
+	Hints    []string // for a code that is a STAR1 code: what it maps to
+}
+
+func (e *UnknownKOVError) Error() string {
+	these := "this code"
+	if len(e.Codes) > 1 {
+		these = "these codes"
+	}
+	msg := fmt.Sprintf("--kov %s: no row of %s maps to %s, so the batch would cover nothing (--kov takes STAR2 municipality codes, the star2_code column)",
+		strings.Join(e.Codes, ","), filepath.Join(e.Mappings, "municipalities.csv"), these)
+	for _, h := range e.Hints {
+		msg += "; " + h
+	}
+	return msg
+}
+
+// knownKOV refuses codes that are not STAR2 municipality codes of maps.
+func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
+	star2 := map[string]bool{}
+	for _, m := range maps.Municipalities {
+		star2[m.Code] = true
+	}
+	e := &UnknownKOVError{Mappings: dir}
+	for _, k := range kovs {
+		if star2[k] {
+			continue
+		}
+		e.Codes = append(e.Codes, k)
+		if m, ok := maps.Municipality(k); ok {
+			e.Hints = append(e.Hints, fmt.Sprintf("%s is the STAR1 code of %s, whose STAR2 code is %s", k, m.Name, m.Code))
+		}
+	}
+	if len(e.Codes) > 0 {
+		return e
+	}
+	return nil
 }
 
 // PreflightError stops a batch before anything is written: classifier
@@ -209,6 +254,9 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	}
 	maps, err := mapping.LoadFolder(o.Mappings)
 	if err != nil {
+		return nil, err
+	}
+	if err := knownKOV(maps, o.Mappings, o.KOV); err != nil {
 		return nil, err
 	}
 	src, snap, closeSource, err := snapshot(ctx, o.Source)
