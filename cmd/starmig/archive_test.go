@@ -167,6 +167,31 @@ func TestVerifyExitCodes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, ": 1 run, 1 bundle, ") {
 		t.Fatalf("clean: exit %d %s %s", code, out, stderr)
 	}
+	// The sample's flags are checked with the level, not ignored.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sample", "0"}, "--sample 0: want a percentage above 0 and at most 100"},
+		{[]string{"--sample", "150"}, "--sample 150: want a percentage"},
+		{[]string{"--level", "list", "--sample", "5"}, "not of --level list"},
+		{[]string{"--level", "full", "--budget", "1MiB"}, "not of --level full"},
+		{[]string{"--sample", "5", "--budget", "1MiB"}, "give one"},
+		{[]string{"--parallel", "0"}, "--parallel 0: want at least 1"},
+		{[]string{"--seed", "-4"}, "--seed -4"},
+	} {
+		code, _, stderr := run(t, ctx, append([]string{"verify", "--archive", "file://" + arch, "--sign-pub", pub}, c.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("verify %v: exit %d: %s; want exit %d saying %q", c.args, code, stderr, exitUsage, c.want)
+		}
+	}
+	// --sample or --budget alone means level sample.
+	for _, size := range [][]string{{"--sample", "20"}, {"--budget", "1MiB"}} {
+		code, out, stderr := run(t, ctx, append([]string{"verify", "--archive", "file://" + arch, "--sign-pub", pub}, size...)...)
+		if code != 0 || !strings.Contains(out, "Verification (sample)") || strings.Contains(out, " 0 hashed") {
+			t.Errorf("verify %v: exit %d: %s %s; want a sample", size, code, out, stderr)
+		}
+	}
 	// A missing object: exit 4, the object named, counted as one finding.
 	var victim string
 	filepath.Walk(arch, func(p string, fi os.FileInfo, err error) error {

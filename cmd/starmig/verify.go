@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
@@ -64,8 +65,8 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	o.reader.add(f, "age identity, for the key holders' checks")
 	f.StringVar(&o.batch, "batch", "", "only this batch (default: every batch)")
 	f.StringVar(&o.level, "level", "list", "list, sample or full")
-	f.Float64Var(&o.percent, "sample", 0, "percentage of payload objects to hash at level sample (default 5)")
-	f.StringVar(&o.budget, "budget", "", "bytes to hash at level sample instead of a percentage, e.g. 10GiB")
+	f.Float64Var(&o.percent, "sample", 0, "percentage of payload objects to hash at level sample (default 5); implies --level sample")
+	f.StringVar(&o.budget, "budget", "", "bytes to hash at level sample instead of a percentage, e.g. 10GiB; implies --level sample")
 	f.Int64Var(&o.seed, "seed", -1, "seed of the sample (default: today's day number)")
 	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
 	f.StringVar(&o.report, "report", "", "also write the report as Markdown to this file")
@@ -73,15 +74,44 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	return cmd
 }
 
+// checkSample checks the level and the sample's flags together: --sample
+// and --budget choose the size of a sample, so either one without --level
+// means level sample; with another level, or both at once, they are
+// refused rather than ignored.
+func (o *verifyOptions) checkSample(flags *pflag.FlagSet) error {
+	if o.level != verify.List && o.level != verify.Sample && o.level != verify.Full {
+		return usageError("--level %q: want list, sample or full", o.level)
+	}
+	sized := flags.Changed("sample") || flags.Changed("budget")
+	switch {
+	case flags.Changed("sample") && flags.Changed("budget"):
+		return usageError("--sample and --budget both size the sample: give one")
+	case sized && !flags.Changed("level"):
+		o.level = verify.Sample
+	case sized && o.level != verify.Sample:
+		return usageError("--sample and --budget size the sample of --level sample, not of --level %s", o.level)
+	}
+	if flags.Changed("sample") && (o.percent <= 0 || o.percent > 100) {
+		return usageError("--sample %g: want a percentage above 0 and at most 100", o.percent)
+	}
+	if o.parallel < 1 {
+		return usageError("--parallel %d: want at least 1", o.parallel)
+	}
+	if flags.Changed("seed") && o.seed < 0 {
+		return usageError("--seed %d: want a whole number of 0 or more", o.seed)
+	}
+	return nil
+}
+
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
+	if err := o.checkSample(cmd.Flags()); err != nil {
+		return err
+	}
 	st, pub, err := o.reader.open()
 	if err != nil {
 		return err
 	}
 	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log}
-	if o.level != verify.List && o.level != verify.Sample && o.level != verify.Full {
-		return usageError("--level %q: want list, sample or full", o.level)
-	}
 	if o.budget != "" {
 		if opts.Budget, err = parseSize(o.budget); err != nil {
 			return usageError("--budget %q: %v", o.budget, err)
