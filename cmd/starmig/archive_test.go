@@ -76,6 +76,12 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "  ", "--reason", "none"); code != exitUsage {
 		t.Errorf("retrieve --person of spaces: exit %d: %s", code, stderr)
 	}
+	// A folder that holds a retrieval already is refused, before anything
+	// is read or put on record: the two would be mixed.
+	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
+		"--reason", "again", "--out", filepath.Join(dir, "r1")); code != exitUsage || !strings.Contains(stderr, "is not empty (documents, retrieval.json") {
+		t.Errorf("retrieve into a used folder: exit %d: %s", code, stderr)
+	}
 	// A code not in the archive says so, and is on record too.
 	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999",
 		"--reason", "a code that is not there", "--out", filepath.Join(dir, "r2"))

@@ -164,6 +164,10 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 		return err
 	}
 	now := time.Now()
+	// The demo's own folder: a rerun of the demo replaces its retrieval.
+	if err := os.RemoveAll(filepath.Join(o.dir, "retrieval")); err != nil {
+		return err
+	}
 	res.Retrieval, _, err = retrieveTo(ctx, ac.Store, pub, ids, ik, archive.Query{PersonCode: code}, "demo", "demo of the archive", "", filepath.Join(o.dir, "retrieval"), now)
 	if err != nil {
 		return err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -54,7 +56,7 @@ It writes retrieval.json, retrieval.md and the documents into --out.`,
 	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
 	f.StringVar(&o.proceeding, "proceeding", "", "STAR1 proceeding id (MENETLUS_ID)")
 	f.StringVar(&o.reason, "reason", "", "why the records are needed (required; goes into the audit log)")
-	f.StringVar(&o.out, "out", "", "folder for retrieval.json, retrieval.md and documents (default: ./retrieval-<time>)")
+	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
 	return cmd
 }
@@ -157,10 +159,55 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 	return f.Close()
 }
 
+// retrievalFolder is the folder a retrieval is written to: out, which must
+// be new or empty, since a retrieval written over another would hand out
+// the other's documents with it; or, without out, a new folder named after
+// the time.
+func retrievalFolder(out string, now time.Time) (string, error) {
+	if out == "" {
+		base := "retrieval-" + now.UTC().Format("20060102T150405Z")
+		out = base
+		for i := 2; ; i++ {
+			if _, err := os.Lstat(out); errors.Is(err, fs.ErrNotExist) {
+				return out, nil
+			}
+			out = fmt.Sprintf("%s-%d", base, i)
+		}
+	}
+	fi, err := os.Stat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return out, nil
+	case err != nil:
+		return "", fmt.Errorf("retrieve: --out %s: %w", out, err)
+	case !fi.IsDir():
+		return "", usageError("--out %s is a file: give a new or empty folder", out)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return "", fmt.Errorf("retrieve: --out %s: %w", out, err)
+	}
+	if len(entries) > 0 {
+		var names []string
+		for _, e := range entries[:min(len(entries), 3)] {
+			names = append(names, e.Name())
+		}
+		if len(entries) > 3 {
+			names = append(names, "…")
+		}
+		return "", usageError("--out %s is not empty (%s): a retrieval goes into a new or empty folder, so that it is never mixed with another's documents", out, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
 // retrieveTo retrieves, puts the retrieval on record, and writes the
 // result into out; it returns the result and the bytes read.
 func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, ids []age.Identity, ik []byte, q archive.Query,
 	batchName, reason, operator, out string, now time.Time) (*archive.RetrievalResult, int64, error) {
+	out, err := retrievalFolder(out, now)
+	if err != nil {
+		return nil, 0, err
+	}
 	cats, err := archive.LatestCatalogs(ctx, st, pub, batchName)
 	if err != nil {
 		return nil, 0, err
@@ -207,9 +254,6 @@ func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, id
 	}, retain)
 	if err != nil {
 		return nil, 0, err
-	}
-	if out == "" {
-		out = "retrieval-" + now.UTC().Format("20060102T150405Z")
 	}
 	if err := writeRetrieval(out, res, found); err != nil {
 		return nil, 0, err
