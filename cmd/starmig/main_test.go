@@ -354,6 +354,15 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 	if code, _, stderr := migrate("0111,0100"); code != 0 {
 		t.Errorf("the same municipalities in another order: exit %d: %s", code, stderr)
 	}
+	// A reconciliation of a batch that is not there names those that are.
+	_, _, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"), "--batch", "nort")
+	if !strings.Contains(stderr, `no batch "nort" in the bookkeeping`) || !strings.Contains(stderr, "(it holds batch north)") {
+		t.Errorf("reconcile of a batch that is not there: %s", stderr)
+	}
+	_, _, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", testenv.Postgres(t), "--mappings", filepath.Join(dir, "mappings"), "--batch", "north")
+	if !strings.Contains(stderr, "holds no migration bookkeeping: no batch was ever migrated into it") {
+		t.Errorf("reconcile against a database never migrated into: %s", stderr)
+	}
 }
 
 // TestABatchOfNoMunicipalityIsRefused: a --kov that names no STAR2

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
@@ -507,8 +508,12 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 	var asOf time.Time
 	var kov []string
 	if err := conn.QueryRow(ctx, "SELECT kov, as_of FROM migration.batch WHERE name = $1", o.Batch).Scan(&kov, &asOf); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("reconcile: no batch %q in the bookkeeping of %s", o.Batch, o.Target)
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("reconcile: no batch %q in the bookkeeping of %s (%s)", o.Batch, o.Target, batchNames(ctx, conn))
+		case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+			return nil, fmt.Errorf("reconcile: %s holds no migration bookkeeping: no batch was ever migrated into it", o.Target)
 		}
 		return nil, fmt.Errorf("reconcile: batch %q: %w", o.Batch, err)
 	}
@@ -536,4 +541,19 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 		return rep, &FindingsError{Report: rep}
 	}
 	return rep, nil
+}
+
+// batchNames says which batches the bookkeeping holds, for a message.
+func batchNames(ctx context.Context, conn *pgx.Conn) string {
+	var names []string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM migration.batch").Scan(&names); err != nil {
+		return "its batches could not be read"
+	}
+	if len(names) == 0 {
+		return "it holds none"
+	}
+	if len(names) == 1 {
+		return "it holds batch " + names[0]
+	}
+	return "it holds batches " + strings.Join(names, ", ")
 }

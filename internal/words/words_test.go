@@ -14,6 +14,9 @@ func TestCount(t *testing.T) {
 		{1, "entry", "1 entry"},
 		{3, "entry", "3 entries"},
 		{2, "day", "2 days"},
+		{2, "batch", "2 batches"},
+		{1, "batch", "1 batch"},
+		{3, "box", "3 boxes"},
 		{-1, "cent", "-1 cents"},
 	} {
 		if got := Count(c.n, c.noun); got != c.want {
