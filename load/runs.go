@@ -24,11 +24,16 @@ type BatchSpec struct {
 	LiveYears int
 }
 
-// ErrBatchBusy means another run of the same batch holds it.
-type ErrBatchBusy struct{ Batch string }
+// ErrBatchBusy means another run holds STAR2: of the same batch, or of
+// another (Running, when the bookkeeping names it).
+type ErrBatchBusy struct{ Batch, Running string }
 
 func (e *ErrBatchBusy) Error() string {
-	return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
+	if e.Running == "" || e.Running == e.Batch {
+		return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
+	}
+	return fmt.Sprintf("batch %q cannot start: batch %q is being run into the same STAR2 by another starmig process, and one STAR2 takes one run at a time (batches share the persons their rows refer to); run %q when that run has ended",
+		e.Batch, e.Running, e.Batch)
 }
 
 // ErrBatchScope means a run asks for other municipalities than the batch
@@ -53,20 +58,24 @@ func (e *ErrBatchScope) Error() string {
 		e.Batch, kovs(e.Has), kovs(e.Asked), flag)
 }
 
-func batchLockKey(name string) int64 {
+// runLockKey is the advisory lock a run holds on STAR2 while it runs. It
+// is one lock for all batches: two batches share rows (a person of one
+// municipality that rows of both refer to) and the bookkeeping of those,
+// and each plans from the bookkeeping as it was when it started, so two at
+// once would both write such a row.
+var runLockKey = func() int64 {
 	h := fnv.New64a()
-	h.Write([]byte("starmig batch " + name))
+	h.Write([]byte("starmig run"))
 	return int64(h.Sum64() >> 1)
-}
+}()
 
-// StartRun takes the batch's lock for the session, refuses a run that asks
-// for other municipalities than the batch covers (ErrBatchScope), records
-// the batch and
-// a new run in state 'running', marks runs of the batch that never
-// finished (killed) as failed, and drops their work schemas. now is the
-// start time to record.
+// StartRun takes the run lock for the session (ErrBatchBusy while another
+// run holds it), refuses a run that asks for other municipalities than the
+// batch covers (ErrBatchScope), records the batch and a new run in state
+// 'running', marks runs of the batch that never finished (killed) as
+// failed, and drops their work schemas. now is the start time to record.
 func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (int64, error) {
-	if err := lockBatch(ctx, conn, b.Name, lockWait); err != nil {
+	if err := lockRun(ctx, conn, b.Name, lockWait); err != nil {
 		return 0, err
 	}
 	var has []string
@@ -115,27 +124,31 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
-// lockWait is how long a run waits for the batch's lock. A run killed a
+// lockWait is how long a run waits for the run lock. A run killed a
 // moment ago may still hold it: the server ends its session only when the
 // statement it was running notices the client is gone.
 const lockWait = "30s"
 
-// lockBatch takes the batch's session lock, waiting up to wait (a
-// PostgreSQL interval such as "30s").
-func lockBatch(ctx context.Context, conn *pgx.Conn, name, wait string) error {
+// lockRun takes the run lock (runLockKey) for the session of the run of
+// batch name, waiting up to wait (a PostgreSQL interval such as "30s").
+func lockRun(ctx context.Context, conn *pgx.Conn, name, wait string) error {
 	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+wait+"'"); err != nil {
-		return fmt.Errorf("load: lock batch: %w", err)
+		return fmt.Errorf("load: run lock: %w", err)
 	}
-	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", batchLockKey(name))
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", runLockKey)
 	if _, resetErr := conn.Exec(ctx, "RESET lock_timeout"); err == nil && resetErr != nil {
 		err = resetErr
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
-		return &ErrBatchBusy{name}
+		busy := &ErrBatchBusy{Batch: name}
+		// The newest run not ended is the one that holds the lock; a killed
+		// run's is marked failed by the next run that starts.
+		_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
+		return busy
 	}
 	if err != nil {
-		return fmt.Errorf("load: lock batch: %w", err)
+		return fmt.Errorf("load: run lock: %w", err)
 	}
 	return nil
 }
@@ -148,9 +161,9 @@ func SetPhase(ctx context.Context, conn *pgx.Conn, runID int64, phase string) er
 	return nil
 }
 
-// FinishRun records the end of a run with its summary and releases the
-// batch.
-func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, batch, state string, summary any, now time.Time) error {
+// FinishRun records the end of a run with its summary and releases STAR2
+// for the next run.
+func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, state string, summary any, now time.Time) error {
 	js, err := json.Marshal(summary)
 	if err != nil {
 		return fmt.Errorf("load: summary: %w", err)
@@ -159,8 +172,8 @@ func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, batch, state st
 		runID, state, now, js); err != nil {
 		return fmt.Errorf("load: record run end: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", batchLockKey(batch)); err != nil {
-		return fmt.Errorf("load: unlock batch: %w", err)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", runLockKey); err != nil {
+		return fmt.Errorf("load: release STAR2: %w", err)
 	}
 	return nil
 }

@@ -231,8 +231,15 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 		t.Fatalf("a run after the holder ended: %v", err)
 	}
 	var busy *ErrBatchBusy
-	if err := lockBatch(ctx, connect(t, dsn), "x", "200ms"); !errors.As(err, &busy) {
+	if err := lockRun(ctx, connect(t, dsn), "x", "200ms"); !errors.As(err, &busy) {
 		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
+	}
+	// Another batch waits for the run too, and is told whose it is: two
+	// batches share the persons their rows refer to.
+	other := BatchSpec{Name: "y", AsOf: spec.AsOf, LiveYears: 5}
+	err := lockRun(ctx, connect(t, dsn), other.Name, "200ms")
+	if !errors.As(err, &busy) || busy.Running != "x" || !strings.Contains(err.Error(), `batch "y" cannot start: batch "x" is being run into the same STAR2`) {
+		t.Errorf("another batch while x runs: %v", err)
 	}
 }
 

@@ -303,7 +303,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 			state = "failed"
 		}
 		ctx := context.Background()
-		finishErr := load.FinishRun(ctx, conn, runID, o.Batch, state, sum, o.Now())
+		finishErr := load.FinishRun(ctx, conn, runID, state, sum, o.Now())
 		dropErr := load.DropPlan(ctx, conn, runID)
 		err = errors.Join(err, finishErr, dropErr)
 	}()

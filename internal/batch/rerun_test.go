@@ -408,3 +408,47 @@ func TestTextNotUTF8(t *testing.T) {
 		t.Errorf("reconcile --deep: %v", err)
 	}
 }
+
+// TestTwoBatchesAtOnceTakeTurns: two batches of other municipalities,
+// started at the same moment on one STAR2, share persons that rows of both
+// refer to. They run one after the other, and both complete with nothing
+// refused.
+func TestTwoBatchesAtOnceTakeTurns(t *testing.T) {
+	path, maps := star1(t, 2000, 24, nil)
+	dsn, _ := target(t)
+	m, err := mapping.LoadFolder(maps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var halves [2][]string
+	seen := map[string]bool{}
+	for _, mu := range m.Municipalities {
+		if !seen[mu.Code] {
+			seen[mu.Code] = true
+			halves[len(seen)%2] = append(halves[len(seen)%2], mu.Code)
+		}
+	}
+	var wg sync.WaitGroup
+	sums := make([]*Summary, 2)
+	errs := make([]error, 2)
+	for i, kov := range halves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := options(path, maps, dsn)
+			o.Batch, o.KOV = fmt.Sprintf("half-%d", i), kov
+			sums[i], errs[i] = Migrate(context.Background(), o)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("batch half-%d: %v", i, err)
+		}
+		for table, s := range sums[i].Tables {
+			if s.Rejected != 0 {
+				t.Errorf("batch half-%d: %d rows of %s refused", i, s.Rejected, table)
+			}
+		}
+	}
+}
