@@ -168,8 +168,12 @@ func retrievalFolder(out string, now time.Time) (string, error) {
 		base := "retrieval-" + now.UTC().Format("20060102T150405Z")
 		out = base
 		for i := 2; ; i++ {
-			if _, err := os.Lstat(out); errors.Is(err, fs.ErrNotExist) {
+			_, err := os.Lstat(out)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				return out, nil
+			case err != nil:
+				return "", fmt.Errorf("retrieve: %s: %w", out, err)
 			}
 			out = fmt.Sprintf("%s-%d", base, i)
 		}
