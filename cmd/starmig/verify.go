@@ -74,11 +74,11 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	return cmd
 }
 
-// checkSample checks the level and the sample's flags together: --sample
-// and --budget choose the size of a sample, so either one without --level
-// means level sample; with another level, or both at once, they are
-// refused rather than ignored.
-func (o *verifyOptions) checkSample(flags *pflag.FlagSet) error {
+// checkFlags checks the flags before the store is opened. The level and
+// the sample's flags go together: --sample and --budget choose the size of
+// a sample, so either one without --level means level sample; with another
+// level, or both at once, they are refused rather than ignored.
+func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 	if o.level != verify.List && o.level != verify.Sample && o.level != verify.Full {
 		return usageError("--level %q: want list, sample or full", o.level)
 	}
@@ -104,7 +104,7 @@ func (o *verifyOptions) checkSample(flags *pflag.FlagSet) error {
 }
 
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
-	if err := o.checkSample(cmd.Flags()); err != nil {
+	if err := o.checkFlags(cmd.Flags()); err != nil {
 		return err
 	}
 	st, pub, err := o.reader.open()
