@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -19,6 +20,7 @@ type genOptions struct {
 	seed        uint64
 	asOf        string
 	docSize     int
+	force       bool
 	rates       synth.Rates
 }
 
@@ -31,7 +33,8 @@ func newGenCommand(g *globalOptions) *cobra.Command {
 columns of STAR1, filled deterministically from the seed: the same seed and
 flags give the same rows. Every data-quality problem of STAR1.md is present
 at a rate that each --rate-* flag sets (0 turns it off). The matching mapping
-folder (municipalities.csv, classifiers.csv) is written beside the file.`,
+folder (municipalities.csv, classifiers.csv) is written beside the file;
+mapping files there that were edited are not replaced without --force.`,
 		Example: `  starmig gen --out star1.db --persons 100000 --seed 42 --as-of 2026-11-01
   starmig gen --out star1.db --persons 2000 --rate-unmapped 0.01 --mappings-out maps/`,
 		Args: noArgs,
@@ -39,6 +42,7 @@ folder (municipalities.csv, classifiers.csv) is written beside the file.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "SQLite file to write (replaced if it exists)")
+	f.BoolVar(&o.force, "force", false, "replace mapping files that hold other mappings than gen writes (edited ones)")
 	f.StringVar(&o.mappingsOut, "mappings-out", "", "folder for the mapping CSV files (default: mappings/ beside --out)")
 	f.IntVar(&o.persons, "persons", 1000, "number of ISIK rows; about 25 rows across the tables per person")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the generator")
@@ -94,6 +98,16 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	maps := o.mappingsOut
 	if maps == "" {
 		maps = filepath.Join(filepath.Dir(o.out), "mappings")
+	}
+	// Mapping files as gen wrote them are replaced; edited ones, an
+	// analyst's work, only with --force.
+	var edited *synth.EditedMappingsError
+	switch err := synth.CheckMappings(maps); {
+	case errors.As(err, &edited) && o.force:
+	case err != nil && edited != nil:
+		return usageError("%v: give --mappings-out another folder, or --force to replace them", err)
+	case err != nil:
+		return err
 	}
 	bar := g.progress("gen persons", int64(o.persons))
 	start := time.Now()

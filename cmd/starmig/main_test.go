@@ -149,6 +149,50 @@ func TestGenJSONAndQuiet(t *testing.T) {
 	}
 }
 
+// TestGenKeepsEditedMappings: gen run again over its own output replaces
+// it, but mapping files an analyst edited are kept, and the run refused
+// before anything is written, unless --force.
+func TestGenKeepsEditedMappings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	gen := func(extra ...string) (int, string) {
+		code, _, stderr := run(t, ctx, append([]string{"gen", "-q", "--out", db, "--persons", "20", "--as-of", "2026-11-01"}, extra...)...)
+		return code, stderr
+	}
+	if code, stderr := gen(); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, stderr := gen(); code != 0 {
+		t.Fatalf("gen over its own output: exit %d: %s", code, stderr)
+	}
+	csv := filepath.Join(dir, "mappings", "municipalities.csv")
+	f, err := os.OpenFile(csv, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("9999,9999,Analüütiku vald\n")
+	f.Close()
+	edited, _ := os.ReadFile(csv)
+	os.Remove(db)
+	code, stderr := gen()
+	if code != exitUsage || !strings.Contains(stderr, csv+" would be replaced") || !strings.Contains(stderr, "--force") {
+		t.Errorf("gen over edited mappings: exit %d: %s", code, stderr)
+	}
+	if now, _ := os.ReadFile(csv); string(now) != string(edited) {
+		t.Error("the edited mappings were replaced")
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("a refused gen wrote STAR1")
+	}
+	if code, stderr := gen("--force"); code != 0 {
+		t.Fatalf("gen --force: exit %d: %s", code, stderr)
+	}
+	if now, _ := os.ReadFile(csv); strings.Contains(string(now), "9999") {
+		t.Error("--force kept the edited mappings")
+	}
+}
+
 func TestInterruptedGenExits130AndLeavesNoFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
