@@ -6,6 +6,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -30,6 +32,44 @@ func ApplySchema(ctx context.Context, conn *pgx.Conn) error {
 // STAR2 databases whose star2 schema their owners manage.
 func ApplyBookkeeping(ctx context.Context, conn *pgx.Conn) error {
 	return apply(ctx, conn, migrationSQL)
+}
+
+// star2Tables are the tables of star2.sql, in the order it creates them.
+var star2Tables = func() []string {
+	var names []string
+	for _, m := range regexp.MustCompile(`CREATE TABLE IF NOT EXISTS (star2\.\w+)`).FindAllStringSubmatch(star2SQL, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}()
+
+// MissingSTAR2Error says that the target lacks tables of the star2 schema
+// that a batch writes.
+type MissingSTAR2Error struct {
+	Tables []string
+}
+
+func (e *MissingSTAR2Error) Error() string {
+	return fmt.Sprintf("the target has no %s: it is not a STAR2 database, or its schema was never applied "+
+		"(run \"starmig schema apply --target ...\" first)", strings.Join(e.Tables, ", "))
+}
+
+// CheckSTAR2 makes sure the target holds every table of the star2 schema,
+// before a batch writes anything.
+func CheckSTAR2(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)
+		WHERE to_regclass(t) IS NULL ORDER BY n`, star2Tables)
+	if err != nil {
+		return fmt.Errorf("schema: check star2: %w", err)
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("schema: check star2: %w", err)
+	}
+	if len(missing) > 0 {
+		return &MissingSTAR2Error{Tables: missing}
+	}
+	return nil
 }
 
 func apply(ctx context.Context, conn *pgx.Conn, scripts ...string) error {

@@ -413,6 +413,48 @@ func TestABatchKeepsItsMunicipalities(t *testing.T) {
 // municipality of the mapping folder, or no code at all, would make a batch
 // that covers nothing (or, read as no --kov, everything). It is refused
 // before anything is written, naming the code and the file.
+func TestMigrateIntoADatabaseWithoutSTAR2(t *testing.T) {
+	// A target without the star2 schema (a wrong database, or schema apply
+	// forgotten) is refused before anything is written to it.
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 50, 5)
+	target := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target,
+		"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--as-of", "2026-11-01")
+	want := "the target has no star2.municipality, star2.classifier, star2.person"
+	if code != exitError || !strings.Contains(stderr, want) || !strings.Contains(stderr, "starmig schema apply") {
+		t.Errorf("exit %d, %s; want exit %d saying %q and how to apply the schema", code, stderr, exitError, want)
+	}
+	var schemas int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('migration', 'star2')").Scan(&schemas); err != nil {
+		t.Fatal(err)
+	}
+	if schemas != 0 {
+		t.Errorf("%d schemas made in a database that was refused", schemas)
+	}
+
+	// One table missing is named alone.
+	target = star2(t)
+	if conn, err = pgx.Connect(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP TABLE star2.document"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target,
+		"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--as-of", "2026-11-01")
+	if code != exitError || !strings.Contains(stderr, "the target has no star2.document:") {
+		t.Errorf("without star2.document: exit %d, %s", code, stderr)
+	}
+}
+
 func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
