@@ -30,16 +30,18 @@ func RunPrefix(batch, run string) string { return BatchesPrefix + batch + "/" + 
 // aggregates of a whole batch, which the restore drill checks; what is
 // known per payload file stays inside the encryption.
 type Catalog struct {
-	Format      string         `json:"format"`
-	Batch       string         `json:"batch"`
-	Run         string         `json:"run"`
-	Created     time.Time      `json:"created"`
-	Source      string         `json:"source"`
-	RetainUntil time.Time      `json:"retain_until"`
-	Locked      bool           `json:"locked"` // written to a store that locks (S3 Object Lock)
-	Recipients  []string       `json:"recipients"`
-	Tables      map[string]Sum `json:"tables"`
-	Bundles     []BundleEntry  `json:"bundles"`
+	Format      string    `json:"format"`
+	Batch       string    `json:"batch"`
+	Run         string    `json:"run"`
+	Created     time.Time `json:"created"`
+	Source      string    `json:"source"`
+	RetainUntil time.Time `json:"retain_until"`
+	Locked      bool      `json:"locked"` // written to a store that locks (S3 Object Lock)
+	Recipients  []string  `json:"recipients"`
+	// IndexKeyID is IndexKeyID of the index key of the run's bundles.
+	IndexKeyID string         `json:"index_key_id,omitempty"`
+	Tables     map[string]Sum `json:"tables"`
+	Bundles    []BundleEntry  `json:"bundles"`
 	// Abandoned lists the objects of earlier runs of the batch that were
 	// interrupted before their catalog: locked, so never deleted, and
 	// accounted for here instead.

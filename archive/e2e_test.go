@@ -520,6 +520,28 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 	}
 }
 
+func TestAnotherIndexKeyIsRefused(t *testing.T) {
+	// With an index key other than the archive's, every lookup finds
+	// nothing: the archivist would be told the person is not archived.
+	_, st, k, cats, code := retrievableFolder(t)
+	ctx := context.Background()
+	other := bytes.Repeat([]byte{7}, 32)
+	found, err := NewReader(st, k.pub, k.identities, other).Retrieve(ctx, cats, Query{PersonCode: code})
+	var keyErr *IndexKeyError
+	if !errors.As(err, &keyErr) || keyErr.Want != IndexKeyID(k.index) || keyErr.Got != IndexKeyID(other) {
+		t.Fatalf("retrieval with another index key: %v, %v; want an IndexKeyError", found, err)
+	}
+	if IndexKeyID(k.index) == IndexKeyID(other) || len(IndexKeyID(other)) != 16 {
+		t.Fatalf("key ids %s and %s", IndexKeyID(k.index), IndexKeyID(other))
+	}
+	// A catalog that records no key id (format 1 before the field) is
+	// read as before.
+	cats[0].IndexKeyID = ""
+	if found, err = NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code}); err != nil || found[0].Rows() == 0 {
+		t.Fatalf("catalog without a key id: %v, %v", found, err)
+	}
+}
+
 // TestForgedPayloadIsRefused replaces a payload file with one its forger
 // made: the same rows with every letter in capitals, each block in the
 // same place and of the same length, encrypted anew to the archive's

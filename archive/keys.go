@@ -3,7 +3,9 @@ package archive
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -163,6 +165,15 @@ func ReadSigningPub(path string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("keys: signing public key %s is not an Ed25519 key", path)
 	}
 	return pub, nil
+}
+
+// IndexKeyID names an index key without giving it away: the hex of the
+// first 8 bytes of HMAC-SHA-256(index key, "starmig-index-key-id:"). A
+// catalog records the id of the key its bundles were indexed with, so
+// that retrieval with another key is refused, not answered "not found".
+func IndexKeyID(key []byte) string {
+	k := IndexKey(hmac.New(sha256.New, key), "starmig-index-key-id", "")
+	return hex.EncodeToString(k[:8])
 }
 
 // ReadIndexKey reads the 32-byte index key, written as hex.

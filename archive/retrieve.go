@@ -81,6 +81,12 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 	if len(r.indexKey) < 32 {
 		return nil, errors.New("archive: retrieval needs the index key")
 	}
+	id := IndexKeyID(r.indexKey)
+	for _, c := range cats {
+		if c.IndexKeyID != "" && c.IndexKeyID != id {
+			return nil, &IndexKeyError{Batch: c.Batch, Run: c.Run, Want: c.IndexKeyID, Got: id}
+		}
+	}
 	var out []*Found
 	for _, c := range cats {
 		f, err := r.retrieveRun(ctx, c, q)
@@ -90,6 +96,18 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// IndexKeyError says that the index key given is not the one a run's
+// bundles were indexed with: with it, every lookup would find nothing.
+type IndexKeyError struct {
+	Batch, Run string
+	Want, Got  string // key ids
+}
+
+func (e *IndexKeyError) Error() string {
+	return fmt.Sprintf("archive: batch %s run %s was indexed with index key %s, and the key given is %s: "+
+		"with another key nothing can be found; give the index key of this archive", e.Batch, e.Run, e.Want, e.Got)
 }
 
 type finder struct {
