@@ -171,7 +171,7 @@ func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, ru
 		return nil, b, sigErr
 	}
 	if !ed25519.Verify(pub, b, sig) {
-		return nil, b, fmt.Errorf("archive: %s: %w", key, ErrBadSignature)
+		return nil, b, fmt.Errorf("archive: %s: %w with the signing public key given: it was signed with another key, or changed since", key, ErrBadSignature)
 	}
 	var c Catalog
 	if err := json.Unmarshal(b, &c); err != nil {

@@ -123,7 +123,7 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	}
 	t512, sig := bodies[0], bodies[1]
 	if !ed25519.Verify(r.pub, t512, sig) {
-		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w", e.ID, ErrBadSignature)
+		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w with the signing public key given: it was signed with another key, or changed since", e.ID, ErrBadSignature)
 	}
 	if got := digestOf(t512).SHA512; got != e.TagManifest.SHA512 {
 		return nil, fmt.Errorf("archive: bundle %s: tag manifest is not the one the catalog names", e.ID)
