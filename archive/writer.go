@@ -65,8 +65,8 @@ func (c *Config) defaults() error {
 	switch {
 	case c.Store == nil:
 		return errors.New("archive: no store")
-	case !validName(c.Batch):
-		return fmt.Errorf("archive: batch name %q: use letters, digits, '-', '_' and '.'", c.Batch)
+	case !ValidBatchName(c.Batch):
+		return fmt.Errorf("archive: batch name %q: %s", c.Batch, BatchNameRule)
 	case len(c.Recipients) == 0:
 		return errors.New("archive: no recipient to encrypt to (--recipient or STARMIG_RECIPIENT)")
 	case len(c.SignKey) != ed25519.PrivateKeySize:
@@ -99,7 +99,13 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-func validName(s string) bool {
+// BatchNameRule says which batch names ValidBatchName takes.
+const BatchNameRule = "use at most 100 letters, digits, '-', '_' and '.'"
+
+// ValidBatchName tells whether s may name a batch: it names a folder of
+// the archive, so it is kept to characters every store and file system
+// takes as they are.
+func ValidBatchName(s string) bool {
 	if s == "" || s == "." || s == ".." || len(s) > 100 {
 		return false
 	}

@@ -62,6 +62,9 @@ func runArchive(cmd *cobra.Command, g *globalOptions, o *archiveOptions) error {
 			return err
 		}
 	}
+	if err := checkBatchName(batchName); err != nil {
+		return err
+	}
 	cfg, err := o.writer.config(to, batchName, secret.RedactURL(source), time.Now())
 	if err != nil {
 		return err

@@ -105,6 +105,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"gen", "--out", "x.db", "--rate-orphan", "1.5"},
 		{"gen", "--out", "x.db", "extra"},
 		{"schema", "apply"}, // --target missing
+		// A batch name names a folder of the archive.
+		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "a/b"},
+		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "tallinn 2026"},
+		{"archive", "--source", "sqlite:x.db", "--to", "file:///tmp/x", "--batch", "../x"},
 	}
 	t.Setenv("STARMIG_TARGET", "")
 	for _, args := range cases {

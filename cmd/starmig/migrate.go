@@ -89,6 +89,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkBatchName(in.batch); err != nil {
+		return err
+	}
 	asOf, err := parseAsOf(orEnv(o.asOf, "STARMIG_AS_OF"), time.Now())
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/starmig/starmig/archive"
 )
 
 // globalOptions are the flags every command has.
@@ -163,6 +165,16 @@ func requireFlag(name, value, env string) error {
 			return usageError("--%s is required (or set $%s)", name, env)
 		}
 		return usageError("--%s is required", name)
+	}
+	return nil
+}
+
+// checkBatchName refuses a batch name that could not name the batch's
+// folder in the archive, for migrate as for archive, so that a batch
+// migrated under one name can be archived under the same.
+func checkBatchName(name string) error {
+	if !archive.ValidBatchName(name) {
+		return usageError("--batch %q: %s", name, archive.BatchNameRule)
 	}
 	return nil
 }
