@@ -162,10 +162,10 @@ type Writer struct {
 
 // Stats describes a finished run.
 type Stats struct {
-	Run     string
-	Bundles int
-	Rows    int64
-	Bytes   int64 // stored bytes, every object
+	Run     string `json:"run"`
+	Bundles int    `json:"bundles"`
+	Rows    int64  `json:"rows"`
+	Bytes   int64  `json:"bytes"` // stored bytes, every object
 }
 
 // encodeMsg is what the caller hands the encoder: the start of a table,

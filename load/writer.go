@@ -65,8 +65,13 @@ type Item struct {
 
 // Stats counts what a run did to one table.
 type Stats struct {
-	Inserted, Updated, Unchanged, Conflicts, Rejected, Reported int64
-	Outcomes                                                    map[string]int64
+	Inserted  int64            `json:"inserted"`
+	Updated   int64            `json:"updated"`
+	Unchanged int64            `json:"unchanged"`
+	Conflicts int64            `json:"conflicts"`
+	Rejected  int64            `json:"rejected"`
+	Reported  int64            `json:"reported"`
+	Outcomes  map[string]int64 `json:"outcomes"`
 }
 
 // Writer writes items in chunks, each chunk in one transaction: the STAR2

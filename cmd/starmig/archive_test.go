@@ -51,6 +51,24 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Archive.Rows == 0 {
 		t.Fatalf("migrate --archive output: %v %s", err, out)
 	}
+	// Monitoring reads the fields by their names: one style throughout.
+	var fields struct {
+		Tables  map[string]map[string]any `json:"tables"`
+		Archive map[string]any            `json:"archive"`
+	}
+	if err := json.Unmarshal([]byte(out), &fields); err != nil {
+		t.Fatal(err)
+	}
+	for what, obj := range map[string]map[string]any{"tables.ISIK": fields.Tables["ISIK"], "archive": fields.Archive} {
+		if len(obj) == 0 {
+			t.Errorf("migrate --json has no %s", what)
+		}
+		for k := range obj {
+			if k != strings.ToLower(k) {
+				t.Errorf("migrate --json: %s.%s is not in the snake case of the other fields", what, k)
+			}
+		}
+	}
 	// Retrieval by personal code: JSON, Markdown, documents, on record.
 	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
 		"--reason", "test of retrieval", "--operator", "archivist-1", "--out", filepath.Join(dir, "r1"), "--json")
