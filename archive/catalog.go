@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -191,6 +192,29 @@ func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, ru
 	return &c, b, nil
 }
 
+// noRunOf says that st holds no complete run of batch, and what it holds
+// instead: interrupted runs of it, or the batches it does hold.
+func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error {
+	if interrupted > 0 {
+		return fmt.Errorf("archive: %s holds no complete run of batch %s, only %d interrupted (run the archive of the batch again to complete it)",
+			st, batch, interrupted)
+	}
+	all, err := ListRuns(ctx, st, "")
+	if err != nil {
+		return err
+	}
+	var batches []string
+	for _, r := range all {
+		if r.Complete && !slices.Contains(batches, r.Batch) {
+			batches = append(batches, r.Batch)
+		}
+	}
+	if len(batches) == 0 {
+		return fmt.Errorf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch)
+	}
+	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
+}
+
 // LatestCatalogs reads the newest complete run of every batch (or of one
 // batch), checking signatures.
 func LatestCatalogs(ctx context.Context, st Store, pub ed25519.PublicKey, batch string) ([]*Catalog, error) {
@@ -211,7 +235,7 @@ func LatestCatalogs(ctx context.Context, st Store, pub ed25519.PublicKey, batch 
 	}
 	if len(order) == 0 {
 		if batch != "" {
-			return nil, fmt.Errorf("archive: %s holds no complete run of batch %s", st, batch)
+			return nil, noRunOf(ctx, st, batch, len(runs))
 		}
 		return nil, fmt.Errorf("archive: %s holds no complete archive run", st)
 	}

@@ -520,6 +520,34 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 	}
 }
 
+func TestABatchNotArchivedNamesWhatIs(t *testing.T) {
+	ctx := context.Background()
+	empty, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LatestCatalogs(ctx, empty, nil, "north")
+	if err == nil || !strings.Contains(err.Error(), "holds no complete run of batch north, nor of any batch") {
+		t.Errorf("empty archive: %v", err)
+	}
+	root, st, k, _, _ := retrievableFolder(t)
+	_, err = LatestCatalogs(ctx, st, k.pub, "north")
+	if err == nil || !strings.Contains(err.Error(), "holds no complete run of batch north; it holds batch all") {
+		t.Errorf("archive of batch all: %v", err)
+	}
+	// A run interrupted before its catalog was signed is not complete.
+	if err := os.MkdirAll(filepath.Join(root, "batches", "north", "20261121T100000Z-abcdef", "0001"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "batches", "north", "20261121T100000Z-abcdef", "0001", "bagit.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LatestCatalogs(ctx, st, k.pub, "north")
+	if err == nil || !strings.Contains(err.Error(), "holds no complete run of batch north, only 1 interrupted") {
+		t.Errorf("interrupted run: %v", err)
+	}
+}
+
 func TestAnotherIndexKeyIsRefused(t *testing.T) {
 	// With an index key other than the archive's, every lookup finds
 	// nothing: the archivist would be told the person is not archived.
