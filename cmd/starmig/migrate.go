@@ -189,6 +189,26 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d | %9d %9d %9d %9d %9d\n", n, s.Inserted, s.Updated, s.Unchanged, s.Conflicts, s.Rejected,
 			s.Outcomes[load.Loaded], s.Outcomes[load.Merged], s.Outcomes[load.ArchivedOnly], s.Outcomes[load.ExcludedDeleted], s.Outcomes[load.Quarantined])
 	}
+	// Rows left in STAR2 as they are, because STAR2 changed them since
+	// (conflicts) or because they would now be excluded or quarantined
+	// (reported), are in no other column: say where they are.
+	var left []string
+	var nLeft int64
+	for _, n := range names {
+		if k := sum.Tables[n].Conflicts + sum.Tables[n].Reported; k > 0 {
+			left = append(left, fmt.Sprintf("%s %d", n, k))
+			nLeft += k
+		}
+	}
+	if nLeft > 0 {
+		as := "they are"
+		if nLeft == 1 {
+			as = "it is"
+		}
+		fmt.Fprintf(w, "  %s left in STAR2 as %s (%s): changed in STAR2 since they were migrated, or now excluded or\n"+
+			"  quarantined by the rules. Each is in migration.conflict with its reason (run_id %d).\n",
+			words.Count(nLeft, "row"), as, strings.Join(left, ", "), sum.RunID)
+	}
 	// A batch of some municipalities also writes the persons and
 	// applications of others that its rows refer to; its reconciliation
 	// counts its own municipalities' rows only, so the two tables differ.

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/load"
+)
+
+func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
+	// A re-run leaves rows in STAR2 that STAR2 changed since (conflicts)
+	// or that would now be quarantined (reported): neither is inserted,
+	// updated nor unchanged, and the summary says where they are.
+	sum := &batch.Summary{Batch: "b", RunID: 7, Tables: map[string]*load.Stats{
+		"ISIK":     {Unchanged: 26, Reported: 2, Outcomes: map[string]int64{load.Loaded: 28}},
+		"MENETLUS": {Unchanged: 12, Conflicts: 1, Outcomes: map[string]int64{load.Loaded: 13}},
+		"OTSUS":    {Unchanged: 16, Outcomes: map[string]int64{load.Loaded: 16}},
+	}}
+	var b strings.Builder
+	printRunSummary(&b, sum)
+	want := "3 rows left in STAR2 as they are (ISIK 2, MENETLUS 1): changed in STAR2 since they were migrated, or now excluded or\n" +
+		"  quarantined by the rules. Each is in migration.conflict with its reason (run_id 7)."
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
+	}
+
+	sum.Tables["ISIK"].Reported, sum.Tables["ISIK"].Unchanged = 0, 28
+	b.Reset()
+	printRunSummary(&b, sum)
+	if !strings.Contains(b.String(), "1 row left in STAR2 as it is (MENETLUS 1)") {
+		t.Errorf("summary of one conflict:\n%s", b.String())
+	}
+
+	sum.Tables["MENETLUS"].Conflicts, sum.Tables["MENETLUS"].Unchanged = 0, 13
+	b.Reset()
+	printRunSummary(&b, sum)
+	if strings.Contains(b.String(), "left in STAR2") {
+		t.Errorf("summary of a run with nothing left as it is:\n%s", b.String())
+	}
+}
