@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/reportfile"
 )
 
 // RowObject is a row as a JSON object, columns in table order, values as
@@ -76,7 +77,7 @@ func DocumentName(id int64, name string) string {
 func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 	fmt.Fprintf(w, "# STAR1 archive retrieval\n\n")
 	fmt.Fprintf(w, "| | |\n|---|---|\n| Query | %s |\n| Reason | %s |\n| Operator | %s |\n| Time | %s |\n| Audit entry | %s |\n\n",
-		cell(res.Query), cell(res.Reason), cell(res.Operator), res.Time.UTC().Format(time.RFC3339), cell(res.Audit))
+		reportfile.Cell(res.Query), reportfile.Cell(res.Reason), reportfile.Cell(res.Operator), res.Time.UTC().Format(time.RFC3339), reportfile.Cell(res.Audit))
 	if !res.Found {
 		fmt.Fprintf(w, "**The archive holds no rows for this %s.**\n", res.Query)
 		return nil
@@ -119,7 +120,7 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 							s += fmt.Sprintf(", [%s](%s)", file, file)
 						}
 					}
-					fmt.Fprintf(w, " %s |", cell(s))
+					fmt.Fprintf(w, " %s |", reportfile.Cell(s))
 				}
 				fmt.Fprintln(w)
 			}
@@ -127,14 +128,6 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 		}
 	}
 	return nil
-}
-
-// cell makes text safe inside a Markdown table cell.
-func cell(s string) string {
-	s = strings.ReplaceAll(s, "\x00", "␀")
-	s = strings.ReplaceAll(s, "|", "\\|")
-	s = strings.ReplaceAll(s, "\r\n", "<br>")
-	return strings.ReplaceAll(s, "\n", "<br>")
 }
 
 // HumanBytes writes a byte count for people: 1.5 MiB.

@@ -3,9 +3,9 @@ package verify
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -47,6 +47,6 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	}
 	fmt.Fprintf(w, "\n## %s\n\n| batch | run | bundle | object | problem |\n|---|---|---|---|---|\n", words.Count(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, strings.ReplaceAll(f.Problem, "|", "\\|"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, reportfile.Cell(f.Problem))
 	}
 }

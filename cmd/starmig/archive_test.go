@@ -79,10 +79,15 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Found || len(res.Runs[0].Tables["ISIK"]) == 0 {
 		t.Fatalf("retrieve output: %v %s", err, out)
 	}
-	for _, f := range []string{"retrieval.json", "retrieval.md"} {
+	for _, f := range []string{"retrieval.json", "retrieval.md", "retrieval.html"} {
 		if _, err := os.Stat(filepath.Join(dir, "r1", f)); err != nil {
 			t.Error(err)
 		}
+	}
+	// The page holds the person's rows in tables, and links the documents.
+	if page, err := os.ReadFile(filepath.Join(dir, "r1", "retrieval.html")); err != nil ||
+		!strings.Contains(string(page), "<td>"+firstCode(t, db)+"</td>") || (len(res.Docs) > 0 && !strings.Contains(string(page), `<a href="documents/`)) {
+		t.Errorf("retrieval.html: %v\n%s", err, page)
 	}
 	// Spaces around the code, as pasted from a letter, find the same rows.
 	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", " "+firstCode(t, db)+"\t",
@@ -97,7 +102,7 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	// A folder that holds a retrieval already is refused, before anything
 	// is read or put on record: the two would be mixed.
 	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
-		"--reason", "again", "--out", filepath.Join(dir, "r1")); code != exitUsage || !strings.Contains(stderr, "is not empty (documents, retrieval.json") {
+		"--reason", "again", "--out", filepath.Join(dir, "r1")); code != exitUsage || !strings.Contains(stderr, "is not empty (documents, retrieval.html, retrieval.json") {
 		t.Errorf("retrieve into a used folder: exit %d: %s", code, stderr)
 	}
 	// A code not in the archive says so, and is on record too.
@@ -232,6 +237,15 @@ func TestVerifyExitCodes(t *testing.T) {
 	}
 	if _, out, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub); !strings.Contains(out, "\n1 finding:\n") || !strings.Contains(stderr, "1 finding in the archive") {
 		t.Errorf("one missing object, told as: %s %s", out, stderr)
+	}
+	// The report to file: HTML when its name says so, naming the object.
+	page := filepath.Join(t.TempDir(), "reports", "verify.html")
+	if code, _, stderr := run(t, ctx, "verify", "--archive", "file://"+arch, "--sign-pub", pub, "--report", page); code != exitVerification {
+		t.Fatalf("verify --report %s: exit %d: %s", page, code, stderr)
+	}
+	if b, err := os.ReadFile(page); err != nil || !strings.HasPrefix(string(b), "<!DOCTYPE html>") || !strings.Contains(string(b), "<table>") ||
+		!strings.Contains(string(b), filepath.ToSlash(rel)) {
+		t.Errorf("HTML report: %v\n%s", err, b)
 	}
 	// Unreachable storage: exit 1, and it says so.
 	t.Setenv("STARMIG_S3_ENDPOINT", "http://127.0.0.1:1")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
@@ -57,7 +57,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
 	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping (default: $STARMIG_ALLOW_UNMAPPED, true or false)")
-	f.StringVar(&o.report, "report", "", "write the reconciliation as Markdown to this file")
+	f.StringVar(&o.report, "report", "", "write the reconciliation to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
 	o.writer.add(f)
 	return cmd
@@ -281,13 +281,8 @@ func writeReport(path string, rep *batch.Report) error {
 	if path == "" || rep == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	batch.WriteMarkdown(f, rep)
-	return f.Close()
+	return reportfile.Write(path, "Reconciliation of batch "+rep.Batch, func(w io.Writer) error {
+		batch.WriteMarkdown(w, rep)
+		return nil
+	})
 }

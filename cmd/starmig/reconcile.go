@@ -65,6 +65,6 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 	f.StringVar(&mappings, "mappings", "", "mapping folder (default: $STARMIG_MAPPINGS)")
 	f.StringVar(&batchName, "batch", "", "batch name (default: $STARMIG_BATCH)")
 	f.BoolVar(&deep, "deep", false, "recompute every loaded row from STAR1 and compare it with STAR2")
-	f.StringVar(&report, "report", "", "write the reconciliation as Markdown to this file")
+	f.StringVar(&report, "report", "", "write the reconciliation to this file: Markdown, or HTML if it ends in .html")
 	return cmd
 }

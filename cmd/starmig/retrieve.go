@@ -20,6 +20,7 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -41,7 +42,8 @@ catalog's and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
 entry), and a retrieval that cannot be put on record does not happen.
 
-It writes retrieval.json, retrieval.md and the documents into --out.`,
+It writes retrieval.json, retrieval.md, the same report as retrieval.html, and
+the documents into --out.`,
 		Example: `  starmig retrieve --archive file:///srv/archive --keys keys/ --person 38001010014 --reason "court request 2026/17"
   starmig retrieve --archive s3://star1-archive/prod --identity identity.txt --index-key index.key --sign-pub signing.pub \
     --proceeding 123456 --reason "adoption file review" --out /tmp/case-123456`,
@@ -56,7 +58,7 @@ It writes retrieval.json, retrieval.md and the documents into --out.`,
 	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
 	f.StringVar(&o.proceeding, "proceeding", "", "STAR1 proceeding id (MENETLUS_ID)")
 	f.StringVar(&o.reason, "reason", "", "why the records are needed (required; goes into the audit log)")
-	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md and documents (default: a new ./retrieval-<time>)")
+	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md, retrieval.html and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
 	return cmd
 }
@@ -117,7 +119,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 			fmt.Fprintf(w, "The archive holds no rows for %s. The retrieval is on record (%s).\n", res.Query, res.Audit)
 			return
 		}
-		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.md, retrieval.json). On record: %s.\n",
+		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.html, retrieval.md, retrieval.json). On record: %s.\n",
 			words.Count(rows, "row"), words.Count(len(res.Docs), "document"), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
 	})
 }
@@ -156,7 +158,13 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("retrieve: %w", err)
+	}
+	// The same report as a page, for a browser.
+	return reportfile.Write(filepath.Join(out, "retrieval.html"), "STAR1 archive retrieval: "+res.Query, func(w io.Writer) error {
+		return archive.WriteMarkdown(w, res, found)
+	})
 }
 
 // retrievalFolder is the folder a retrieval is written to: out, which must

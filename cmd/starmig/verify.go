@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/verify"
 )
@@ -69,7 +68,7 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	f.StringVar(&o.budget, "budget", "", "bytes to hash at level sample instead of a percentage, e.g. 10GiB; implies --level sample")
 	f.Int64Var(&o.seed, "seed", -1, "seed of the sample (default: today's day number)")
 	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
-	f.StringVar(&o.report, "report", "", "also write the report as Markdown to this file")
+	f.StringVar(&o.report, "report", "", "also write the report to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.drill, "restore-drill", "", "PostgreSQL URL of a scratch database for a restore drill (needs --identity)")
 	return cmd
 }
@@ -160,15 +159,10 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 		return err
 	}
 	if o.report != "" {
-		if err := os.MkdirAll(filepath.Dir(o.report), 0o755); err != nil {
-			return err
-		}
-		f, err := os.Create(o.report)
-		if err != nil {
-			return err
-		}
-		verify.WriteMarkdown(f, rep)
-		if err := f.Close(); err != nil {
+		if err := reportfile.Write(o.report, "Archive verification", func(w io.Writer) error {
+			verify.WriteMarkdown(w, rep)
+			return nil
+		}); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
@@ -59,7 +60,7 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\n## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, f.Detail)
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, reportfile.Cell(f.Detail))
 		}
 		if r.More > 0 {
 			fmt.Fprintf(w, "\n… and %s more.\n", words.Count(r.More, "finding"))

@@ -1,0 +1,119 @@
+// Package reportfile writes the reports people read instead of a
+// terminal: Markdown, or HTML when the file's name asks for it.
+package reportfile
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/util"
+)
+
+// IsHTML tells whether a report at path is written as HTML: its name ends
+// in .html or .htm.
+func IsHTML(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".html" || ext == ".htm"
+}
+
+// Write writes a report to path, making its folder: the Markdown that md
+// writes, or, for IsHTML(path), that Markdown made into a page of its own
+// titled title. Markup in the Markdown is shown as the text it is, so no
+// text a report quotes can act as markup; only the line breaks of Cell
+// are kept.
+func Write(path, title string, md func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if IsHTML(path) {
+		err = writeHTML(f, title, md)
+	} else {
+		err = md(f)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("report: %w", cerr)
+	}
+	return err
+}
+
+func writeHTML(w io.Writer, title string, md func(io.Writer) error) error {
+	var src bytes.Buffer
+	if err := md(&src); err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	conv := goldmark.New(goldmark.WithExtensions(extension.Table),
+		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(rawAsText{}, 100))))
+	if err := conv.Convert(src.Bytes(), &body); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, page, html.EscapeString(title), body.Bytes()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// Cell makes text safe inside a Markdown table cell: a '|' would end the
+// cell and a line break the row.
+func Cell(s string) string {
+	s = strings.ReplaceAll(s, "\x00", "␀")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	s = strings.ReplaceAll(s, "\r\n", "<br>")
+	return strings.ReplaceAll(s, "\n", "<br>")
+}
+
+// rawAsText renders inline markup of the Markdown as escaped text, but
+// for the line breaks Cell writes.
+type rawAsText struct{}
+
+func (rawAsText) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
+	reg.Register(ast.KindRawHTML, func(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkSkipChildren, nil
+		}
+		var raw []byte
+		segs := n.(*ast.RawHTML).Segments
+		for i := range segs.Len() {
+			seg := segs.At(i)
+			raw = append(raw, seg.Value(src)...)
+		}
+		if string(raw) == "<br>" {
+			_, err := w.WriteString("<br>")
+			return ast.WalkSkipChildren, err
+		}
+		_, err := w.WriteString(html.EscapeString(string(raw)))
+		return ast.WalkSkipChildren, err
+	})
+}
+
+const page = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>%s</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 80em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+th { background: #f3f3f3; }
+td[style*="right"] { font-variant-numeric: tabular-nums; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+</style>
+</head>
+<body>
+%s</body>
+</html>
+`

@@ -1,0 +1,63 @@
+package reportfile
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func md(w io.Writer) error {
+	_, err := fmt.Fprint(w, "# Report\n\n| table | rows |\n| --- | ---: |\n| ISIK | 28 |\n| <script>alert(1)</script> | 1 |\n")
+	return err
+}
+
+func TestMarkdownOrHTMLByName(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name       string
+		want, not  []string
+		htmlByName bool
+	}{
+		{"r.md", []string{"| ISIK | 28 |"}, []string{"<table>"}, false},
+		{"report", []string{"| ISIK | 28 |"}, []string{"<table>"}, false},
+		{"sub/r.html", []string{"<!DOCTYPE html>", "<title>Batch &lt;b&gt;</title>", "<table>", "<td>ISIK</td>", `<td style="text-align:right">28</td>`},
+			[]string{"<script>", "| ISIK |"}, true},
+		{"R.HTM", []string{"<table>"}, nil, true},
+	} {
+		path := filepath.Join(dir, c.name)
+		if IsHTML(path) != c.htmlByName {
+			t.Errorf("IsHTML(%s) = %v", c.name, !c.htmlByName)
+		}
+		if err := Write(path, "Batch <b>", md); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q:\n%s", c.name, w, b)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(string(b), n) {
+				t.Errorf("%s holds %q:\n%s", c.name, n, b)
+			}
+		}
+	}
+}
+
+func TestWriteSaysWhatFailed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Write(filepath.Join(dir, "file", "r.md"), "", md)
+	if err == nil || !strings.Contains(err.Error(), "report:") || !strings.Contains(err.Error(), "file") {
+		t.Errorf("report under a file: %v", err)
+	}
+}
