@@ -22,7 +22,18 @@ type BatchSpec struct {
 	KOV       []string // STAR2 municipality codes; empty for all
 	AsOf      time.Time
 	LiveYears int
+	// Wait is how long the run waits for another run on STAR2 to end
+	// before it gives up with ErrBatchBusy; 0 gives up at once. Waiting,
+	// when set, hears the batch of the run waited for, before the wait.
+	Wait    time.Duration
+	Waiting func(running string)
 }
+
+// DefaultWait is how long a run waits for the run lock unless told
+// otherwise. A run killed a moment ago may still hold it: the server ends
+// its session only when the statement it was running notices the client
+// is gone.
+const DefaultWait = 30 * time.Second
 
 // ErrBatchBusy means another run holds STAR2: of the same batch, or of
 // another (Running, when the bookkeeping names it).
@@ -32,7 +43,7 @@ func (e *ErrBatchBusy) Error() string {
 	if e.Running == "" || e.Running == e.Batch {
 		return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
 	}
-	return fmt.Sprintf("batch %q cannot start: batch %q is being run into the same STAR2 by another starmig process, and one STAR2 takes one run at a time (batches share the persons their rows refer to); run %q when that run has ended",
+	return fmt.Sprintf("batch %q cannot start: batch %q is being run into the same STAR2 by another starmig process, and one STAR2 takes one run at a time (batches share the persons their rows refer to); run %q when that run has ended, or with --wait long enough for it",
 		e.Batch, e.Running, e.Batch)
 }
 
@@ -75,7 +86,7 @@ var runLockKey = func() int64 {
 // 'running', marks runs of the batch that never finished (killed) as
 // failed, and drops their work schemas. now is the start time to record.
 func StartRun(ctx context.Context, conn *pgx.Conn, b BatchSpec, now time.Time) (int64, error) {
-	if err := lockRun(ctx, conn, b.Name, lockWait); err != nil {
+	if err := lockRun(ctx, conn, b.Name, b.Wait, b.Waiting); err != nil {
 		return 0, err
 	}
 	var has []string
@@ -124,15 +135,29 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
-// lockWait is how long a run waits for the run lock. A run killed a
-// moment ago may still hold it: the server ends its session only when the
-// statement it was running notices the client is gone.
-const lockWait = "30s"
-
 // lockRun takes the run lock (runLockKey) for the session of the run of
-// batch name, waiting up to wait (a PostgreSQL interval such as "30s").
-func lockRun(ctx context.Context, conn *pgx.Conn, name, wait string) error {
-	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+wait+"'"); err != nil {
+// batch name, waiting up to wait, after telling waiting (when set) whose
+// run it waits for.
+func lockRun(ctx context.Context, conn *pgx.Conn, name string, wait time.Duration, waiting func(running string)) error {
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", runLockKey).Scan(&got); err != nil {
+		return fmt.Errorf("load: run lock: %w", err)
+	}
+	if got {
+		return nil
+	}
+	busy := &ErrBatchBusy{Batch: name}
+	// The newest run not ended is the one that holds the lock; a killed
+	// run's is marked failed by the next run that starts.
+	_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
+	// lock_timeout 0 would wait without end.
+	if ms := wait.Milliseconds(); ms <= 0 {
+		return busy
+	}
+	if waiting != nil {
+		waiting(busy.Running)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", wait.Milliseconds())); err != nil {
 		return fmt.Errorf("load: run lock: %w", err)
 	}
 	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", runLockKey)
@@ -141,9 +166,6 @@ func lockRun(ctx context.Context, conn *pgx.Conn, name, wait string) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
-		busy := &ErrBatchBusy{Batch: name}
-		// The newest run not ended is the one that holds the lock; a killed
-		// run's is marked failed by the next run that starts.
 		_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
 		return busy
 	}

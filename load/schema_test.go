@@ -217,7 +217,7 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 	if err := ApplySchema(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	spec := BatchSpec{Name: "x", AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), LiveYears: 5}
+	spec := BatchSpec{Name: "x", AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), LiveYears: 5, Wait: DefaultWait}
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	if _, err := StartRun(ctx, a, spec, now); err != nil {
 		t.Fatal(err)
@@ -227,19 +227,30 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 		time.Sleep(time.Second)
 		a.Close(context.Background())
 	}()
+	var waitedFor []string
+	spec.Waiting = func(running string) { waitedFor = append(waitedFor, running) }
 	if _, err := StartRun(ctx, b, spec, now); err != nil {
 		t.Fatalf("a run after the holder ended: %v", err)
 	}
+	if len(waitedFor) != 1 || waitedFor[0] != "x" {
+		t.Errorf("the waiting run heard of %v, want the run of x", waitedFor)
+	}
 	var busy *ErrBatchBusy
-	if err := lockRun(ctx, connect(t, dsn), "x", "200ms"); !errors.As(err, &busy) {
+	if err := lockRun(ctx, connect(t, dsn), "x", 200*time.Millisecond, nil); !errors.As(err, &busy) {
 		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
 	}
 	// Another batch waits for the run too, and is told whose it is: two
 	// batches share the persons their rows refer to.
-	other := BatchSpec{Name: "y", AsOf: spec.AsOf, LiveYears: 5}
-	err := lockRun(ctx, connect(t, dsn), other.Name, "200ms")
-	if !errors.As(err, &busy) || busy.Running != "x" || !strings.Contains(err.Error(), `batch "y" cannot start: batch "x" is being run into the same STAR2`) {
+	err := lockRun(ctx, connect(t, dsn), "y", 200*time.Millisecond, nil)
+	if !errors.As(err, &busy) || busy.Running != "x" || !strings.Contains(err.Error(), `batch "y" cannot start: batch "x" is being run into the same STAR2`) ||
+		!strings.Contains(err.Error(), "--wait") {
 		t.Errorf("another batch while x runs: %v", err)
+	}
+	// No wait: refused at once, without a word of waiting.
+	waitedFor = nil
+	err = lockRun(ctx, connect(t, dsn), "y", 0, func(running string) { waitedFor = append(waitedFor, running) })
+	if !errors.As(err, &busy) || busy.Running != "x" || len(waitedFor) != 0 {
+		t.Errorf("--wait 0 while x runs: %v, heard of %v", err, waitedFor)
 	}
 }
 

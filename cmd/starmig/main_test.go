@@ -109,6 +109,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "a/b"},
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "tallinn 2026"},
 		{"archive", "--source", "sqlite:x.db", "--to", "file:///tmp/x", "--batch", "../x"},
+		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "-1s"},
+		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "soon"},
 	}
 	t.Setenv("STARMIG_TARGET", "")
 	for _, args := range cases {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
-	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/reportfile"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
@@ -26,6 +26,7 @@ type migrateOptions struct {
 	archive                                            string
 	writer                                             writerFlags
 	liveYears, writers                                 int
+	wait                                               time.Duration
 	allowUnmapped                                      bool
 }
 
@@ -56,6 +57,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
+	f.DurationVar(&o.wait, "wait", 0, "how long to wait for another batch's run on the same STAR2 to end, such as 30s or 2h; 0s does not wait (default: $STARMIG_WAIT, else 30s)")
 	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping (default: $STARMIG_ALLOW_UNMAPPED, true or false)")
 	f.StringVar(&o.report, "report", "", "write the reconciliation to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
@@ -111,6 +113,17 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if writers < 1 {
 		return usageError("--writers %d: want at least 1", writers)
 	}
+	if !flags.Changed("wait") {
+		o.wait = load.DefaultWait
+		if v := os.Getenv("STARMIG_WAIT"); v != "" {
+			if o.wait, err = time.ParseDuration(v); err != nil {
+				return usageError("$STARMIG_WAIT %q: want a duration such as 30s or 2h", v)
+			}
+		}
+	}
+	if o.wait < 0 {
+		return usageError("--wait %s: must not be negative", o.wait)
+	}
 	if !flags.Changed("allow-unmapped") {
 		if v := os.Getenv("STARMIG_ALLOW_UNMAPPED"); v != "" {
 			if o.allowUnmapped, err = strconv.ParseBool(v); err != nil {
@@ -135,6 +148,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	sum, err := batch.Migrate(cmd.Context(), batch.Options{
 		Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, AsOf: asOf, LiveYears: years,
 		KOV: kovs, AllowUnmapped: o.allowUnmapped, Now: time.Now, Log: g.log, Progress: prog.hook(), Archive: ac, Writers: writers,
+		Wait: o.wait,
 	})
 	prog.finish()
 	var pre *batch.PreflightError

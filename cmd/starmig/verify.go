@@ -12,8 +12,8 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
-	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/reportfile"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/verify"
 )

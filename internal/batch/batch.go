@@ -45,6 +45,9 @@ type Options struct {
 	// Writers is the number of connections the load writes on at once
 	// (0: DefaultWriters).
 	Writers int
+	// Wait is how long the batch waits for another run on the same STAR2
+	// to end (0: not at all).
+	Wait time.Duration
 	// Archive, when set, also writes every STAR1 row into an archive run
 	// from the same snapshot and the same read as the load.
 	Archive *archive.Config
@@ -294,7 +297,12 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err := load.ApplyBookkeeping(ctx, conn); err != nil {
 		return nil, err
 	}
-	runID, err := load.StartRun(ctx, conn, load.BatchSpec{Name: o.Batch, KOV: o.KOV, AsOf: o.AsOf, LiveYears: o.LiveYears}, o.Now())
+	runID, err := load.StartRun(ctx, conn, load.BatchSpec{
+		Name: o.Batch, KOV: o.KOV, AsOf: o.AsOf, LiveYears: o.LiveYears, Wait: o.Wait,
+		Waiting: func(running string) {
+			o.Log.Info("STAR2 takes one run at a time: waiting for the run of another batch to end", "batch", o.Batch, "running", running, "wait", o.Wait.String())
+		},
+	}, o.Now())
 	if err != nil {
 		return nil, err
 	}

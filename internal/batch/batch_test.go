@@ -60,7 +60,7 @@ func target(t testing.TB) (secret.DSN, *pgx.Conn) {
 }
 
 func options(path, maps string, dsn secret.DSN) Options {
-	return Options{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", AsOf: asOf, LiveYears: 5, Now: clock}
+	return Options{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", AsOf: asOf, LiveYears: 5, Now: clock, Wait: load.DefaultWait}
 }
 
 func TestMigrateEveryQuirkReconciles(t *testing.T) {
