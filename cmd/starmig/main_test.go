@@ -475,7 +475,7 @@ func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
 		{"  ", `--kov "  ": no code in it`},
 	} {
 		code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", mappings,
-			"--batch", "b"+strings.Trim(c.kov, ", "), "--as-of", "2026-11-01", "--kov", c.kov)
+			"--batch", "b"+strings.NewReplacer(",", "-", " ", "").Replace(c.kov), "--as-of", "2026-11-01", "--kov", c.kov)
 		if code != exitUsage || !strings.Contains(stderr, c.want) {
 			t.Errorf("--kov %q: exit %d, %s; want exit %d saying %q", c.kov, code, stderr, exitUsage, c.want)
 		}
