@@ -34,7 +34,9 @@ columns of STAR1, filled deterministically from the seed: the same seed and
 flags give the same rows. Every data-quality problem of STAR1.md is present
 at a rate that each --rate-* flag sets (0 turns it off). The matching mapping
 folder (municipalities.csv, classifiers.csv) is written beside the file;
-mapping files there that were edited are not replaced without --force.`,
+mapping files there that were edited are not replaced without --force, and
+neither is a file at --out that gen did not write (it may be an export of
+the real STAR1).`,
 		Example: `  starmig gen --out star1.db --persons 100000 --seed 42 --as-of 2026-11-01
   starmig gen --out star1.db --persons 2000 --rate-unmapped 0.01 --mappings-out maps/`,
 		Args: noArgs,
@@ -42,7 +44,7 @@ mapping files there that were edited are not replaced without --force.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "SQLite file to write (replaced if it exists)")
-	f.BoolVar(&o.force, "force", false, "replace mapping files that hold other mappings than gen writes (edited ones)")
+	f.BoolVar(&o.force, "force", false, "replace a file at --out that gen did not write, and mapping files that hold other mappings than gen writes (edited ones)")
 	f.StringVar(&o.mappingsOut, "mappings-out", "", "folder for the mapping CSV files (default: mappings/ beside --out)")
 	f.IntVar(&o.persons, "persons", 1000, "number of ISIK rows; about 25 rows across the tables per person")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the generator")
@@ -106,6 +108,16 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	case errors.As(err, &edited) && o.force:
 	case err != nil && edited != nil:
 		return usageError("%v: give --mappings-out another folder, or --force to replace them", err)
+	case err != nil:
+		return err
+	}
+	// A STAR1 file gen wrote is replaced; any other file only with --force:
+	// it may be an export of the real STAR1.
+	var notOurs *synth.NotSyntheticError
+	switch err := synth.CheckOut(o.out); {
+	case errors.As(err, &notOurs) && o.force:
+	case err != nil && notOurs != nil:
+		return usageError("%v: give --out another name, or --force to replace it", err)
 	case err != nil:
 		return err
 	}

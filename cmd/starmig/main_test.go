@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -158,6 +159,52 @@ func TestGenJSONAndQuiet(t *testing.T) {
 // TestGenKeepsEditedMappings: gen run again over its own output replaces
 // it, but mapping files an analyst edited are kept, and the run refused
 // before anything is written, unless --force.
+func TestGenKeepsAFileItDidNotWrite(t *testing.T) {
+	// gen replaces its own STAR1 file; any other file at --out may be an
+	// export of the real STAR1, and is replaced only with --force.
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "star1.db")
+	gen := func(extra ...string) (int, string) {
+		code, _, stderr := run(t, ctx, append([]string{"gen", "-q", "--out", db, "--persons", "20", "--as-of", "2026-11-01"}, extra...)...)
+		return code, stderr
+	}
+	if code, stderr := gen(); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, stderr := gen("--seed", "2"); code != 0 {
+		t.Fatalf("gen over its own output: exit %d: %s", code, stderr)
+	}
+	// A SQLite file of another program, and a file that is no database.
+	other, err := sql.Open("sqlite", "file:"+db+".export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec("CREATE TABLE ISIK (ISIK_ID INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	exported, _ := os.ReadFile(db + ".export")
+	for name, body := range map[string][]byte{"a SQLite file of another program": exported, "a text file": []byte("not a database\n")} {
+		if err := os.WriteFile(db, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr := gen()
+		if code != exitUsage || !strings.Contains(stderr, db+" exists and is not a synthetic STAR1 that gen wrote") || !strings.Contains(stderr, "--force") {
+			t.Errorf("gen over %s: exit %d: %s", name, code, stderr)
+		}
+		if now, _ := os.ReadFile(db); string(now) != string(body) {
+			t.Errorf("gen replaced %s", name)
+		}
+	}
+	if code, stderr := gen("--force"); code != 0 {
+		t.Fatalf("gen --force: exit %d: %s", code, stderr)
+	}
+	if code, stderr := gen(); code != 0 {
+		t.Fatalf("gen over what gen --force wrote: exit %d: %s", code, stderr)
+	}
+}
+
 func TestGenKeepsEditedMappings(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

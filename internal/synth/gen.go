@@ -6,8 +6,11 @@ package synth
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -83,6 +86,46 @@ func Generate(ctx context.Context, path string, o Options) (Stats, error) {
 	return stats, nil
 }
 
+// applicationID marks a SQLite file as a synthetic STAR1 that gen wrote
+// (SQLite's application_id, "STRM"), so that gen replaces its own files
+// and no other.
+const applicationID = 0x5354524D
+
+// NotSyntheticError says that the file gen would replace is not one it
+// wrote: it may be a STAR1 exported from Oracle, or anything else.
+type NotSyntheticError struct {
+	Path   string
+	Reason string
+}
+
+func (e *NotSyntheticError) Error() string {
+	return fmt.Sprintf("gen: %s exists and is not a synthetic STAR1 that gen wrote (%s)", e.Path, e.Reason)
+}
+
+// CheckOut reports (as *NotSyntheticError) a file at path that Generate
+// would replace and that gen did not write. No file, and a file gen wrote,
+// are fine.
+func CheckOut(path string) error {
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("gen: %w", err)
+	}
+	defer f.Close()
+	// The SQLite header: its magic string, and the application id at
+	// offset 68, big endian.
+	var head [72]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[:16]) != "SQLite format 3\x00" {
+		return &NotSyntheticError{Path: path, Reason: "not a SQLite database"}
+	}
+	if id := binary.BigEndian.Uint32(head[68:72]); id != applicationID {
+		return &NotSyntheticError{Path: path, Reason: fmt.Sprintf("its SQLite application_id is %d, not gen's", id)}
+	}
+	return nil
+}
+
 func removeIfExists(p string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -97,6 +140,9 @@ func generate(ctx context.Context, path string, o Options) (stats Stats, err err
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
 	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return stats, fmt.Errorf("gen: mark %s: %w", path, err)
+	}
 	for _, t := range extract.Tables {
 		if _, err := db.ExecContext(ctx, extract.SQLiteDDL(t)); err != nil {
 			return stats, fmt.Errorf("gen: create %s: %w", t.Name, err)
