@@ -174,7 +174,24 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}
 	runs := archive.RunsOf(slices.Collect(maps.Keys(objects)))
 	if len(runs) == 0 {
-		rep.add(Finding{Batch: o.Batch, Problem: "no archive run in the store"})
+		problem := "no archive run in the store"
+		if o.Batch != "" {
+			// Which batches there are tells a misspelt name from a lost batch.
+			all, err := archive.ListRuns(ctx, o.Store, "")
+			if err != nil {
+				return nil, cannot(err)
+			}
+			var batches []string
+			for _, r := range all {
+				if !slices.Contains(batches, r.Batch) {
+					batches = append(batches, r.Batch)
+				}
+			}
+			if len(batches) > 0 {
+				problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
+			}
+		}
+		rep.add(Finding{Batch: o.Batch, Problem: problem})
 	}
 	var good []run
 	expected := map[string]int64{}   // key → size

@@ -611,7 +611,7 @@ func TestFindingsNameWhereTheyAre(t *testing.T) {
 	var k keys
 	_, st := folderArchive(t, &k)
 	rep := check(t, st, k, List, func(o *Options) { o.Batch = "tartu" })
-	if len(rep.Findings) != 1 || rep.Findings[0].String() != "batch tartu: no archive run in the store" {
+	if len(rep.Findings) != 1 || rep.Findings[0].String() != "batch tartu: no archive run in the store (it holds batch all)" {
 		t.Errorf("a batch the store does not hold: %v", rep.Findings)
 	}
 }
