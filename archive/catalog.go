@@ -80,6 +80,18 @@ type RunRef struct {
 	Complete   bool // its catalog and the catalog's signature are there
 }
 
+// BatchesOf names the batches of runs, once each, in their order; only
+// those with a complete run when complete is set.
+func BatchesOf(runs []RunRef, complete bool) []string {
+	var batches []string
+	for _, r := range runs {
+		if (r.Complete || !complete) && !slices.Contains(batches, r.Batch) {
+			batches = append(batches, r.Batch)
+		}
+	}
+	return batches
+}
+
 // ListRuns lists every run of every batch in the store (of one batch when
 // batch is not empty), oldest first within a batch.
 func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
@@ -203,12 +215,7 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	if err != nil {
 		return err
 	}
-	var batches []string
-	for _, r := range all {
-		if r.Complete && !slices.Contains(batches, r.Batch) {
-			batches = append(batches, r.Batch)
-		}
-	}
+	batches := BatchesOf(all, true)
 	if len(batches) == 0 {
 		return fmt.Errorf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch)
 	}

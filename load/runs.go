@@ -149,15 +149,18 @@ func lockRun(ctx context.Context, conn *pgx.Conn, name string, wait time.Duratio
 	busy := &ErrBatchBusy{Batch: name}
 	// The newest run not ended is the one that holds the lock; a killed
 	// run's is marked failed by the next run that starts.
-	_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
-	// lock_timeout 0 would wait without end.
-	if ms := wait.Milliseconds(); ms <= 0 {
+	holder := func() {
+		_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
+	}
+	holder()
+	ms := wait.Milliseconds()
+	if ms <= 0 { // lock_timeout 0 would wait without end
 		return busy
 	}
 	if waiting != nil {
 		waiting(busy.Running)
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", wait.Milliseconds())); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", ms)); err != nil {
 		return fmt.Errorf("load: run lock: %w", err)
 	}
 	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", runLockKey)
@@ -166,7 +169,7 @@ func lockRun(ctx context.Context, conn *pgx.Conn, name string, wait time.Duratio
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
-		_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
+		holder() // by now perhaps another run's
 		return busy
 	}
 	if err != nil {

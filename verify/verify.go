@@ -181,13 +181,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 			if err != nil {
 				return nil, cannot(err)
 			}
-			var batches []string
-			for _, r := range all {
-				if !slices.Contains(batches, r.Batch) {
-					batches = append(batches, r.Batch)
-				}
-			}
-			if len(batches) > 0 {
+			if batches := archive.BatchesOf(all, false); len(batches) > 0 {
 				problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
 			}
 		}
