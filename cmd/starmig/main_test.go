@@ -156,19 +156,21 @@ func TestGenJSONAndQuiet(t *testing.T) {
 	}
 }
 
-// TestGenKeepsEditedMappings: gen run again over its own output replaces
-// it, but mapping files an analyst edited are kept, and the run refused
-// before anything is written, unless --force.
+// genInto runs a small gen into db with the extra flags given, and
+// returns its exit code and stderr.
+func genInto(t *testing.T, db string) func(extra ...string) (int, string) {
+	return func(extra ...string) (int, string) {
+		code, _, stderr := run(t, context.Background(), append([]string{"gen", "-q", "--out", db, "--persons", "20", "--as-of", "2026-11-01"}, extra...)...)
+		return code, stderr
+	}
+}
+
 func TestGenKeepsAFileItDidNotWrite(t *testing.T) {
 	// gen replaces its own STAR1 file; any other file at --out may be an
 	// export of the real STAR1, and is replaced only with --force.
-	ctx := context.Background()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "star1.db")
-	gen := func(extra ...string) (int, string) {
-		code, _, stderr := run(t, ctx, append([]string{"gen", "-q", "--out", db, "--persons", "20", "--as-of", "2026-11-01"}, extra...)...)
-		return code, stderr
-	}
+	gen := genInto(t, db)
 	if code, stderr := gen(); code != 0 {
 		t.Fatal(stderr)
 	}
@@ -205,14 +207,13 @@ func TestGenKeepsAFileItDidNotWrite(t *testing.T) {
 	}
 }
 
+// TestGenKeepsEditedMappings: gen run again over its own output replaces
+// it, but mapping files an analyst edited are kept, and the run refused
+// before anything is written, unless --force.
 func TestGenKeepsEditedMappings(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "star1.db")
-	gen := func(extra ...string) (int, string) {
-		code, _, stderr := run(t, ctx, append([]string{"gen", "-q", "--out", db, "--persons", "20", "--as-of", "2026-11-01"}, extra...)...)
-		return code, stderr
-	}
+	gen := genInto(t, db)
 	if code, stderr := gen(); code != 0 {
 		t.Fatal(stderr)
 	}
