@@ -233,3 +233,29 @@ func Analyze(ctx context.Context, conn *pgx.Conn) error {
 	}
 	return nil
 }
+
+// MarkGone marks in the bookkeeping rows of a STAR1 table that the
+// migration saw in an earlier run and that STAR1 no longer holds: rows
+// deleted outright, not soft-deleted. They keep their outcome, and their
+// STAR2 rows stay (a re-run never deletes from STAR2); gone_run_id names
+// the run that found them gone. back are rows of the table marked before
+// that STAR1 holds again: they lose the mark. It returns how many rows it
+// marked.
+func MarkGone(ctx context.Context, conn *pgx.Conn, runID int64, table string, gone, back []int64) (int64, error) {
+	var marked int64
+	for len(gone) > 0 || len(back) > 0 {
+		n, m := min(len(gone), markChunk), min(len(back), markChunk)
+		tag, err := conn.Exec(ctx, `UPDATE migration.row_map SET gone_run_id = $1 WHERE star1_table = $2 AND star1_id = ANY($3) AND gone_run_id IS NULL`, runID, table, gone[:n])
+		if err != nil {
+			return marked, fmt.Errorf("load: rows of %s deleted from STAR1: %w", table, err)
+		}
+		marked += tag.RowsAffected()
+		if _, err := conn.Exec(ctx, `UPDATE migration.row_map SET gone_run_id = NULL WHERE star1_table = $1 AND star1_id = ANY($2)`, table, back[:m]); err != nil {
+			return marked, fmt.Errorf("load: rows of %s back in STAR1: %w", table, err)
+		}
+		gone, back = gone[n:], back[m:]
+	}
+	return marked, nil
+}
+
+const markChunk = 10000

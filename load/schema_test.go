@@ -174,7 +174,7 @@ func TestBookkeepingOnForeignStar2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "star1_table text,star1_id bigint,outcome text,rule text,star2_id uuid"
+	want := "star1_table text,star1_id bigint,outcome text,rule text,star2_id uuid,gone_run_id bigint"
 	if strings.Join(cols, ",") != want {
 		t.Errorf("migration.row_outcome is (%s), want (%s)", strings.Join(cols, ","), want)
 	}

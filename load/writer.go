@@ -65,13 +65,16 @@ type Item struct {
 
 // Stats counts what a run did to one table.
 type Stats struct {
-	Inserted  int64            `json:"inserted"`
-	Updated   int64            `json:"updated"`
-	Unchanged int64            `json:"unchanged"`
-	Conflicts int64            `json:"conflicts"`
-	Rejected  int64            `json:"rejected"`
-	Reported  int64            `json:"reported"`
-	Outcomes  map[string]int64 `json:"outcomes"`
+	Inserted  int64 `json:"inserted"`
+	Updated   int64 `json:"updated"`
+	Unchanged int64 `json:"unchanged"`
+	Conflicts int64 `json:"conflicts"`
+	Rejected  int64 `json:"rejected"`
+	Reported  int64 `json:"reported"`
+	// Gone counts rows this run found deleted outright from STAR1 since an
+	// earlier run saw them; STAR2 keeps them (RecordGone).
+	Gone     int64            `json:"gone"`
+	Outcomes map[string]int64 `json:"outcomes"`
 }
 
 // Writer writes items in chunks, each chunk in one transaction: the STAR2

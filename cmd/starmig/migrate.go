@@ -223,6 +223,19 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"  quarantined by the rules. Each is in migration.conflict with its reason (run_id %d).\n",
 			words.Count(nLeft, "row"), as, strings.Join(left, ", "), sum.RunID)
 	}
+	var gone []string
+	var nGone int64
+	for _, n := range names {
+		if k := sum.Tables[n].Gone; k > 0 {
+			gone = append(gone, fmt.Sprintf("%s %d", n, k))
+			nGone += k
+		}
+	}
+	if nGone > 0 {
+		fmt.Fprintf(w, "  %s migrated before and deleted outright from STAR1 since (%s): STAR2 keeps what was loaded,\n"+
+			"  as a re-run never deletes; migration.row_map marks each with gone_run_id %d.\n",
+			words.Count(nGone, "row"), strings.Join(gone, ", "), sum.RunID)
+	}
 	// A batch of some municipalities also writes the persons and
 	// applications of others that its rows refer to; its reconciliation
 	// counts its own municipalities' rows only, so the two tables differ.

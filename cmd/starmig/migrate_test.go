@@ -38,4 +38,18 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	if strings.Contains(b.String(), "left in STAR2") {
 		t.Errorf("summary of a run with nothing left as it is:\n%s", b.String())
 	}
+	if strings.Contains(b.String(), "deleted outright") {
+		t.Errorf("summary of a run that found nothing deleted:\n%s", b.String())
+	}
+
+	// Rows STAR1 deleted outright since an earlier run are in no outcome
+	// column of this run either.
+	sum.Tables["OTSUS"].Gone = 2
+	b.Reset()
+	printRunSummary(&b, sum)
+	want = "2 rows migrated before and deleted outright from STAR1 since (OTSUS 2): STAR2 keeps what was loaded,\n" +
+		"  as a re-run never deletes; migration.row_map marks each with gone_run_id 7."
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
+	}
 }

@@ -398,9 +398,22 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, err
 	}
 	faultpoint.Hit("reconcile")
-	rep, err := reconcile(ctx, conn, read, snap, maps, scope{o.Batch, o.KOV}, true, o.meter)
+	rep, err := reconcile(ctx, conn, read, snap, maps, scope{batch: o.Batch, kov: o.KOV, markRun: runID}, true, o.meter)
 	if err != nil {
 		return sum, err
+	}
+	for _, tr := range rep.Tables {
+		if tr.marked > 0 {
+			if sum.Tables == nil {
+				sum.Tables = map[string]*load.Stats{}
+			}
+			s := sum.Tables[tr.Table]
+			if s == nil {
+				s = &load.Stats{Outcomes: map[string]int64{}}
+				sum.Tables[tr.Table] = s
+			}
+			s.Gone = tr.marked
+		}
 	}
 	sum.Report = rep
 	o.Log.Info("reconciled", "batch", o.Batch, "findings", int64(len(rep.Findings))+rep.More)

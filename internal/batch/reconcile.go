@@ -27,6 +27,11 @@ type Counts struct {
 	SourceSum mapping.Cents            `json:"source_sum_cents"`
 	Outcomes  map[string]int64         `json:"outcomes"`
 	Sums      map[string]mapping.Cents `json:"outcome_sums_cents"`
+	// Gone counts rows of the bookkeeping that STAR1 no longer holds and
+	// that a run has found deleted outright since (load.RecordGone). They
+	// are not source rows, so they are outside the identity; STAR2 keeps
+	// those that were loaded.
+	Gone int64 `json:"gone_from_star1"`
 }
 
 func newCounts() *Counts {
@@ -53,6 +58,7 @@ type TableReport struct {
 	ByKov     map[string]*Counts `json:"by_municipality"`
 	STAR2Rows int64              `json:"star2_rows"`
 	STAR2Sum  mapping.Cents      `json:"star2_sum_cents"`
+	marked    int64              // rows this reconciliation marked gone from STAR1
 }
 
 // Finding is one difference a reconciliation found, naming the row.
@@ -176,6 +182,7 @@ type booked struct {
 	kov     pgtype.Text
 	amount  pgtype.Numeric
 	star2   pgtype.UUID
+	gone    bool // marked gone from STAR1 by a run
 }
 
 // reconcile checks the accounting identity of every STAR1 table against the
@@ -246,6 +253,10 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 type scope struct {
 	batch string
 	kov   []string
+	// markRun, when not 0, is the migrate run whose reconciliation marks
+	// the rows it finds deleted from STAR1 (load.MarkGone); a
+	// reconciliation on its own writes nothing and names them instead.
+	markRun int64
 }
 
 func (s scope) has(kov string) bool {
@@ -264,8 +275,8 @@ func (s scope) has(kov string) bool {
 // every reportEvery rows.
 func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report, progress func(read int64)) (int64, error) {
 	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
-		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2)
-	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
+		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2, &b.gone)
+	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id, gone_run_id IS NOT NULL FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
 	defer pf.Close()
 	var b booked
 	have := false
@@ -301,6 +312,25 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		}
 		return c
 	}
+	// absent accounts for the bookkeeping row b, which STAR1 does not hold.
+	// gone and back collect the rows to mark and unmark, few unless STAR1
+	// lost many rows at once.
+	var gone, back []int64
+	absent := func() {
+		k := kovKey(maps, nullText(b.kov))
+		switch {
+		case !sc.has(k):
+		case b.gone || sc.markRun != 0:
+			if !b.gone {
+				gone = append(gone, b.id)
+			}
+			tr.Total.Gone++
+			byKov(k).Gone++
+		default:
+			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1",
+				Detail: "in the bookkeeping (" + b.outcome + ") but STAR1 no longer holds it (deleted since the batch last ran): run the batch again, which marks it gone and keeps any STAR2 row"})
+		}
+	}
 	err := snap.Query(ctx, sourceQuery(snap.Dialect(), mt.Star1), func(v []any) error {
 		if read++; read%reportEvery == 0 {
 			progress(read)
@@ -311,9 +341,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		}
 		kov := kovKey(maps, v[1])
 		for have && b.id < id {
-			if sc.has(kovKey(maps, nullText(b.kov))) {
-				rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
-			}
+			absent()
 			if err := next(); err != nil {
 				return err
 			}
@@ -345,6 +373,9 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "unaccounted", Detail: "in STAR1 but in no outcome: run the batch again"})
 			return nil
 		}
+		if b.gone && sc.markRun != 0 {
+			back = append(back, id)
+		}
 		account(kov, c)
 		booked, _ := centsOf(b.amount)
 		switch {
@@ -359,10 +390,14 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		return read, err
 	}
 	for have {
-		if sc.has(kovKey(maps, nullText(b.kov))) {
-			rep.add(Finding{Table: mt.Star1, Star1ID: b.id, Kind: "not_in_star1", Detail: "in the bookkeeping (" + b.outcome + ") but not in STAR1"})
-		}
+		absent()
 		if err := next(); err != nil {
+			return read, err
+		}
+	}
+	if len(gone)+len(back) > 0 {
+		pf.Close() // the connection is free for the marks
+		if tr.marked, err = load.MarkGone(ctx, conn, sc.markRun, mt.Star1, gone, back); err != nil {
 			return read, err
 		}
 	}

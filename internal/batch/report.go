@@ -3,6 +3,7 @@ package batch
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
@@ -57,6 +58,9 @@ func WriteMarkdown(w io.Writer, r *Report) {
 		}
 	}
 	fmt.Fprintln(w, "\nMunicipality `-` is a row with none (an orphan); `?CODE` a STAR1 code with no mapping.")
+	if n, list := gone(r); n > 0 {
+		fmt.Fprintf(w, "\n## Deleted from STAR1\n\n%s\n", goneSentence(n, list))
+	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\n## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
 		for _, f := range r.Findings {
@@ -81,4 +85,25 @@ func WriteText(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d %9d %16s %16s\n", t.Table, c.Source, c.Outcomes[load.Loaded], c.Outcomes[load.Merged],
 			c.Outcomes[load.ArchivedOnly], c.Outcomes[load.ExcludedDeleted], c.Outcomes[load.Quarantined], src, acc)
 	}
+	if n, list := gone(r); n > 0 {
+		fmt.Fprintf(w, "  %s\n", goneSentence(n, list))
+	}
+}
+
+// gone counts the rows of the bookkeeping marked gone from STAR1, in total
+// and as "TABLE n" per table.
+func gone(r *Report) (n int64, list string) {
+	var parts []string
+	for _, t := range r.Tables {
+		if t.Total.Gone > 0 {
+			n += t.Total.Gone
+			parts = append(parts, fmt.Sprintf("%s %d", t.Table, t.Total.Gone))
+		}
+	}
+	return n, strings.Join(parts, ", ")
+}
+
+func goneSentence(n int64, list string) string {
+	return fmt.Sprintf("Not counted above: %s that earlier runs migrated and STAR1 has deleted outright since (%s). STAR2 keeps those that were loaded, as a re-run never deletes; migration.row_map marks each (gone_run_id).",
+		words.Count(n, "row"), list)
 }

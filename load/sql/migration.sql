@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS migration.row_map (
   CHECK ((outcome IN ('loaded', 'merged')) = (star2_id IS NOT NULL)),
   CHECK ((outcome = 'quarantined') = (rule IS NOT NULL))
 );
+-- The run that found the STAR1 row deleted outright (not soft-deleted)
+-- since the migration saw it; NULL while STAR1 holds it. The row keeps its
+-- outcome, and its STAR2 row stays: a re-run never deletes from STAR2.
+ALTER TABLE migration.row_map ADD COLUMN IF NOT EXISTS gone_run_id bigint;
 
 -- Rows no automatic fix may decide, kept for an analyst.
 CREATE TABLE IF NOT EXISTS migration.quarantine (
@@ -79,7 +83,7 @@ CREATE TABLE IF NOT EXISTS migration.conflict (
 );
 
 CREATE OR REPLACE VIEW migration.row_outcome AS
-  SELECT star1_table, star1_id, outcome, rule, star2_id FROM migration.row_map;
+  SELECT star1_table, star1_id, outcome, rule, star2_id, gone_run_id FROM migration.row_map;
 
 -- The STAR1 person that owns a STAR2 person now: duplicates share one.
 CREATE INDEX IF NOT EXISTS row_map_person ON migration.row_map (star2_id) WHERE star2_table = 'person' AND outcome = 'loaded';
