@@ -741,3 +741,85 @@ func TestReadersReadTheFirstVersion(t *testing.T) {
 		t.Errorf("ISIK: %d rows restored, STAR1 has %d", len(got), len(want))
 	}
 }
+
+// TestRowsDeletedFromSTAR1AreInEarlierRuns: each archive run holds STAR1
+// as it was when it was written. A person STAR1 deleted outright between
+// two runs of a batch is in the earlier run only, and a retrieval must
+// find them there rather than answer that the archive holds no rows.
+func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
+	ctx := context.Background()
+	path := star1(t, 300)
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	first := archiveSTAR1(t, path, small(config(st, k)))
+	code := richPerson(t, path)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var other string
+	if err := db.QueryRow("SELECT ISIKUKOOD FROM ISIK WHERE ISIKUKOOD IS NOT NULL AND ISIKUKOOD <> ? ORDER BY ISIK_ID LIMIT 1", code).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM ISIK WHERE ISIKUKOOD = ?", code); err != nil {
+		t.Fatal(err)
+	}
+	cfg := small(config(st, k))
+	cfg.Now = now.Add(time.Hour)
+	second := archiveSTAR1(t, path, cfg)
+
+	cats, err := LatestCatalogs(ctx, st, k.pub, "")
+	if err != nil || len(cats) != 1 || cats[0].Run != second.Run {
+		t.Fatalf("newest catalogs %v %v, want run %s", cats, err, second.Run)
+	}
+	r := NewReader(st, k.pub, k.identities, k.index)
+	// retrieve returns what was found and how many earlier runs were read.
+	retrieve := func(code string, all bool) ([]*Found, int) {
+		t.Helper()
+		found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found, len(earlier)
+	}
+
+	found, read := retrieve(code, false)
+	if read != 1 {
+		t.Errorf("%d earlier runs read, want 1", read)
+	}
+	if len(found) != 2 || found[0].Run != second.Run || found[0].Rows() != 0 || found[1].Run != first.Run || found[1].Newest != second.Run {
+		t.Fatalf("deleted person: %+v, want no rows in run %s, then run %s", found, second.Run, first.Run)
+	}
+	if len(found[1].Tables["ISIK"]) == 0 || len(found[1].Tables["MAKSE"]) == 0 {
+		t.Errorf("earlier run gave %d ISIK and %d MAKSE rows", len(found[1].Tables["ISIK"]), len(found[1].Tables["MAKSE"]))
+	}
+	var md strings.Builder
+	if err := WriteMarkdown(&md, &RetrievalResult{Query: "q", Found: true, Earlier: true}, found); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"## Batch all, archive run " + second.Run + "\n\nNo rows in this run: STAR1 no longer held them when it was written, and an earlier run below does.",
+		"## Batch all, earlier archive run " + first.Run + "\n\nSTAR1 as it was when this run was written, before the batch's newest run " + second.Run + ".",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+
+	// A person in both runs comes from the newest alone, unless every run
+	// is asked for.
+	if found, read = retrieve(other, false); len(found) != 1 || read != 0 || found[0].Rows() == 0 {
+		t.Errorf("person in both runs: %+v and %d earlier runs read, want the newest run only", found, read)
+	}
+	if found, read = retrieve(other, true); len(found) != 2 || read != 1 || found[1].Newest != second.Run || found[0].Rows() != found[1].Rows() || found[0].Rows() == 0 {
+		t.Errorf("person in both runs, every run: %+v", found)
+	}
+}

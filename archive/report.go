@@ -30,10 +30,12 @@ type RetrievalResult struct {
 	Operator string    `json:"operator"`
 	Time     time.Time `json:"time"`
 	Found    bool      `json:"found"`
-	Runs     []RunRows `json:"runs"`
-	Audit    string    `json:"audit_entry"`
-	Docs     []DocFile `json:"documents,omitempty"`
-	Out      string    `json:"out"`
+	// Earlier is set when rows come from runs before a batch's newest.
+	Earlier bool      `json:"from_earlier_runs,omitempty"`
+	Runs    []RunRows `json:"runs"`
+	Audit   string    `json:"audit_entry"`
+	Docs    []DocFile `json:"documents,omitempty"`
+	Out     string    `json:"out"`
 }
 
 // Rows counts the rows retrieved.
@@ -49,9 +51,11 @@ func (r *RetrievalResult) Rows() int {
 
 // RunRows are the rows found in one archive run.
 type RunRows struct {
-	Batch  string                       `json:"batch"`
-	Run    string                       `json:"run"`
-	Tables map[string][]json.RawMessage `json:"tables"`
+	Batch string `json:"batch"`
+	Run   string `json:"run"`
+	// NewestRun is the batch's newest run when Run is an earlier one.
+	NewestRun string                       `json:"newest_run,omitempty"`
+	Tables    map[string][]json.RawMessage `json:"tables"`
 }
 
 // DocFile is a document written out as a file.
@@ -86,10 +90,22 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 	for _, d := range res.Docs {
 		docs[d.ID] = d.File
 	}
-	for _, f := range found {
-		fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
+	for i, f := range found {
+		if f.Newest != "" {
+			fmt.Fprintf(w, "## Batch %s, earlier archive run %s\n\n", f.Batch, f.Run)
+			fmt.Fprintf(w, "STAR1 as it was when this run was written, before the batch's newest run %s.\n\n", f.Newest)
+		} else {
+			fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
+		}
 		if f.Rows() == 0 {
-			fmt.Fprintf(w, "No rows in this run.\n\n")
+			fmt.Fprint(w, "No rows in this run")
+			for _, e := range found[i+1:] {
+				if e.Batch == f.Batch && e.Newest == f.Run && e.Rows() > 0 {
+					fmt.Fprint(w, ": STAR1 no longer held them when it was written, and an earlier run below does")
+					break
+				}
+			}
+			fmt.Fprint(w, ".\n\n")
 			continue
 		}
 		for _, t := range extract.Tables {

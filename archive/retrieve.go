@@ -53,6 +53,9 @@ func (q Query) valid() error {
 // Found is what one archive run holds of the query.
 type Found struct {
 	Batch, Run string
+	// Newest is the batch's newest complete run when Run is an earlier one
+	// (RetrieveEarlier), else "".
+	Newest string
 	// Tables holds the rows of every table, ordered by primary key; a table
 	// with no rows is absent.
 	Tables map[string][]extract.Row
@@ -96,6 +99,53 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// RetrieveEarlier searches earlier complete runs of the batches in found,
+// which Retrieve searched in their newest runs. A run holds STAR1 as it
+// was when it was written, so rows STAR1 deleted outright before a
+// batch's newest run are only in earlier ones. For a batch whose newest
+// run holds no rows of the query, it returns the newest earlier run that
+// does; with all, every earlier run, newest first. Each result follows its
+// batch's newest in the list returned, with Newest set. It also returns
+// the catalogs it read.
+func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, all bool) ([]*Found, []*Catalog, error) {
+	var out []*Found
+	var cats []*Catalog
+	for _, newest := range found {
+		out = append(out, newest)
+		if newest.Rows() > 0 && !all {
+			continue
+		}
+		runs, err := ListRuns(ctx, r.store, newest.Batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := len(runs) - 1; i >= 0; i-- {
+			ref := runs[i]
+			if ref.Batch != newest.Batch || !ref.Complete || ref.Run >= newest.Run {
+				continue
+			}
+			c, _, err := ReadCatalog(ctx, r.store, r.pub, ref.Batch, ref.Run)
+			if err != nil {
+				return nil, nil, err
+			}
+			cats = append(cats, c)
+			f, err := r.Retrieve(ctx, []*Catalog{c}, q)
+			if err != nil {
+				return nil, nil, err
+			}
+			f[0].Newest = newest.Run
+			if f[0].Rows() == 0 && !all {
+				continue
+			}
+			out = append(out, f[0])
+			if !all {
+				break
+			}
+		}
+	}
+	return out, cats, nil
 }
 
 // IndexKeyError says that the index key given is not the one a run's

@@ -26,6 +26,7 @@ import (
 
 type retrieveOptions struct {
 	batch, person, isikID, proceeding, reason, out, operator string
+	allRuns                                                  bool
 	reader                                                   readerFlags
 }
 
@@ -36,7 +37,11 @@ func newRetrieveCommand(g *globalOptions) *cobra.Command {
 		Short: "Retrieve one person's or one proceeding's records from the archive, on record",
 		Long: `retrieve finds every row of every STAR1 table that belongs to one person (by
 personal code or STAR1 ISIK_ID) or one proceeding (MENETLUS_ID), with its
-documents, in the newest archive run of each batch (or of --batch). It reads
+documents, in the newest archive run of each batch (or of --batch): STAR1 as
+it was when that run was written. Where the newest run of a batch holds none
+(STAR1 deleted them before it), the newest earlier run that does is shown;
+--all-runs shows every earlier run too, for rows changed or deleted between
+runs. It reads
 only the blocks that hold them, through each bundle's index, and checks the
 catalog's and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
@@ -60,6 +65,7 @@ the documents into --out.`,
 	f.StringVar(&o.reason, "reason", "", "why the records are needed (required; goes into the audit log)")
 	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md, retrieval.html and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
+	f.BoolVar(&o.allRuns, "all-runs", false, "also search every earlier run of each batch, newest first")
 	return cmd
 }
 
@@ -109,7 +115,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 		return err
 	}
 	now := time.Now()
-	res, read, err := retrieveTo(cmd.Context(), st, pub, ids, ik, q, o.batch, o.reason, o.operator, o.out, now)
+	res, read, err := retrieveTo(cmd.Context(), st, pub, ids, ik, q, retrieval{o.batch, o.reason, o.operator, o.out, o.allRuns}, now)
 	if err != nil {
 		return err
 	}
@@ -121,6 +127,9 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 		}
 		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.html, retrieval.md, retrieval.json). On record: %s.\n",
 			words.Count(rows, "row"), words.Count(len(res.Docs), "document"), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
+		if res.Earlier {
+			fmt.Fprintln(w, "Some come from an earlier archive run than the newest of their batch: the report says which.")
+		}
 	})
 }
 
@@ -212,15 +221,21 @@ func retrievalFolder(out string, now time.Time) (string, error) {
 	return out, nil
 }
 
+// retrieval is what retrieveTo is asked besides the query.
+type retrieval struct {
+	batch, reason, operator, out string
+	allRuns                      bool
+}
+
 // retrieveTo retrieves, puts the retrieval on record, and writes the
 // result into out; it returns the result and the bytes read.
 func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, ids []age.Identity, ik []byte, q archive.Query,
-	batchName, reason, operator, out string, now time.Time) (*archive.RetrievalResult, int64, error) {
-	out, err := retrievalFolder(out, now)
+	o retrieval, now time.Time) (*archive.RetrievalResult, int64, error) {
+	out, err := retrievalFolder(o.out, now)
 	if err != nil {
 		return nil, 0, err
 	}
-	cats, err := archive.LatestCatalogs(ctx, st, pub, batchName)
+	cats, err := archive.LatestCatalogs(ctx, st, pub, o.batch)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -229,11 +244,19 @@ func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, id
 	if err != nil {
 		return nil, 0, err
 	}
-	res := &archive.RetrievalResult{Query: q.String(), Reason: reason, Operator: operatorName(operator), Time: now.UTC()}
+	found, earlier, err := r.RetrieveEarlier(ctx, found, q, o.allRuns)
+	if err != nil {
+		return nil, 0, err
+	}
+	cats = append(cats, earlier...)
+	res := &archive.RetrievalResult{Query: q.String(), Reason: o.reason, Operator: operatorName(o.operator), Time: now.UTC()}
 	rows := 0
 	for _, f := range found {
 		rows += f.Rows()
-		rr := archive.RunRows{Batch: f.Batch, Run: f.Run, Tables: map[string][]json.RawMessage{}}
+		if f.Newest != "" && f.Rows() > 0 {
+			res.Earlier = true
+		}
+		rr := archive.RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, Tables: map[string][]json.RawMessage{}}
 		for name, tr := range f.Tables {
 			t, _ := extract.TableByName(name)
 			for _, row := range tr {
@@ -262,7 +285,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, id
 	host, _ := os.Hostname()
 	res.Audit, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
 		Time: res.Time, Operator: res.Operator, OSUser: osUser(), Host: host, Action: "retrieve",
-		Query: res.Query, Reason: reason, Runs: runs, Found: res.Found, Rows: rows,
+		Query: res.Query, Reason: o.reason, Runs: runs, Found: res.Found, Rows: rows,
 	}, retain)
 	if err != nil {
 		return nil, 0, err
