@@ -29,7 +29,7 @@ type keys struct {
 	recipients []age.Recipient
 	identities []age.Identity
 	sign       ed25519.PrivateKey
-	pub        ed25519.PublicKey
+	pub        SigningKeys
 	index      []byte
 }
 
@@ -200,7 +200,7 @@ func TestKeysGen(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("key generation beside an identity wrote %d files", len(entries)-1)
 	}
-	if !k.sign.Public().(ed25519.PublicKey).Equal(k.pub) {
+	if len(k.pub) != 1 || !k.sign.Public().(ed25519.PublicKey).Equal(k.pub[0]) {
 		t.Error("signing.pub is not the public half of signing.key")
 	}
 }

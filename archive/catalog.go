@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,9 +39,12 @@ type Catalog struct {
 	Locked      bool      `json:"locked"` // written to a store that locks (S3 Object Lock)
 	Recipients  []string  `json:"recipients"`
 	// IndexKeyID is IndexKeyID of the index key of the run's bundles.
-	IndexKeyID string         `json:"index_key_id,omitempty"`
-	Tables     map[string]Sum `json:"tables"`
-	Bundles    []BundleEntry  `json:"bundles"`
+	IndexKeyID string `json:"index_key_id,omitempty"`
+	// SigningKeyID is SigningKeyID of the key that signed the catalog and
+	// the run's tag manifests.
+	SigningKeyID string         `json:"signing_key_id,omitempty"`
+	Tables       map[string]Sum `json:"tables"`
+	Bundles      []BundleEntry  `json:"bundles"`
 	// Abandoned lists the objects of earlier runs of the batch that were
 	// interrupted before their catalog: locked, so never deleted, and
 	// accounted for here instead.
@@ -165,7 +167,7 @@ func readAll(ctx context.Context, st Store, key string, limit int64) ([]byte, er
 // ReadCatalog reads a run's catalog and checks its signature and that it
 // names the run it is stored under (a catalog copied from elsewhere does
 // not verify).
-func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, run string) (*Catalog, []byte, error) {
+func ReadCatalog(ctx context.Context, st Store, pub SigningKeys, batch, run string) (*Catalog, []byte, error) {
 	key := RunPrefix(batch, run) + CatalogFile
 	// Both at once: over a long link each read is a round trip.
 	var sig []byte
@@ -183,8 +185,8 @@ func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, ru
 	if sigErr != nil {
 		return nil, b, sigErr
 	}
-	if !ed25519.Verify(pub, b, sig) {
-		return nil, b, fmt.Errorf("archive: %s: %w with the signing public key given: it was signed with another key, or changed since", key, ErrBadSignature)
+	if !pub.Verify(b, sig) {
+		return nil, b, fmt.Errorf("archive: %s: %w", key, signatureFault(pub, b))
 	}
 	var c Catalog
 	if err := json.Unmarshal(b, &c); err != nil {
@@ -202,6 +204,20 @@ func ReadCatalog(ctx context.Context, st Store, pub ed25519.PublicKey, batch, ru
 		}
 	}
 	return &c, b, nil
+}
+
+// signatureFault says why a catalog's signature does not verify with the
+// keys given: the catalog names the key that signed it (unverified, but
+// enough to tell a key not given from a catalog changed since).
+func signatureFault(pub SigningKeys, catalog []byte) error {
+	var c struct {
+		ID string `json:"signing_key_id"`
+	}
+	if json.Unmarshal(catalog, &c) == nil && c.ID != "" && !pub.Has(c.ID) {
+		return fmt.Errorf("%w: it says it was signed with key %s, and the signing public keys given are %s (a file of them may hold the keys used before, one PEM block each)",
+			ErrBadSignature, c.ID, pub.IDs())
+	}
+	return fmt.Errorf("%w with the signing public keys given (%s): it was signed with another key, or changed since", ErrBadSignature, pub.IDs())
 }
 
 // noRunOf says that st holds no complete run of batch, and what it holds
@@ -224,7 +240,7 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 
 // LatestCatalogs reads the newest complete run of every batch (or of one
 // batch), checking signatures.
-func LatestCatalogs(ctx context.Context, st Store, pub ed25519.PublicKey, batch string) ([]*Catalog, error) {
+func LatestCatalogs(ctx context.Context, st Store, pub SigningKeys, batch string) ([]*Catalog, error) {
 	runs, err := ListRuns(ctx, st, batch)
 	if err != nil {
 		return nil, err

@@ -156,7 +156,7 @@ func TestBundleIsValidBagSignedAndOpaque(t *testing.T) {
 		}
 		tm, _ := os.ReadFile(filepath.Join(dir, TagManifest512))
 		sig, _ := os.ReadFile(filepath.Join(dir, TagSignature))
-		if !ed25519Verify(k.pub, tm, sig) {
+		if !ed25519Verify(k.pub[0], tm, sig) {
 			t.Errorf("bundle %s: tag manifest signature does not verify", e.ID)
 		}
 		// A changed payload file makes the bag invalid, naming it.

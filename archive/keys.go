@@ -146,25 +146,80 @@ func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// ReadSigningPub reads an Ed25519 public key (PKIX PEM, as openssl writes).
-func ReadSigningPub(path string) (ed25519.PublicKey, error) {
+// SigningKeys are the Ed25519 public keys whose signatures a reader
+// accepts: the signing key in use and those it replaced, so that runs
+// signed before a key was replaced still verify.
+type SigningKeys []ed25519.PublicKey
+
+// Verify reports whether sig is a signature of msg by any of the keys.
+func (ks SigningKeys) Verify(msg, sig []byte) bool {
+	for _, k := range ks {
+		if ed25519.Verify(k, msg, sig) {
+			return true
+		}
+	}
+	return false
+}
+
+// Has reports whether the key with this id (SigningKeyID) is among ks.
+func (ks SigningKeys) Has(id string) bool {
+	for _, k := range ks {
+		if SigningKeyID(k) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// IDs names the keys, comma-separated.
+func (ks SigningKeys) IDs() string {
+	ids := make([]string, len(ks))
+	for i, k := range ks {
+		ids[i] = SigningKeyID(k)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// SigningKeyID names a signing key: the hex of the first 8 bytes of the
+// SHA-256 of its public half. A catalog records the id of the key that
+// signed it, so that a signature that does not verify with the keys given
+// can be told from one made by a key not given.
+func SigningKeyID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return hex.EncodeToString(h[:8])
+}
+
+// ReadSigningPub reads Ed25519 public keys (PKIX PEM, as openssl writes):
+// one, or several PEM blocks one after the other when the signing key was
+// replaced (the key in use and those before it).
+func ReadSigningPub(path string) (SigningKeys, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signing public key: %w", err)
 	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("keys: signing public key %s is not a PEM PUBLIC KEY", path)
+	var keys SigningKeys
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			if len(keys) == 0 {
+				return nil, fmt.Errorf("keys: signing public key %s is not a PEM PUBLIC KEY", path)
+			}
+			return keys, nil
+		}
+		if block.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("keys: signing public key %s: PEM block %d is a %s, not a PUBLIC KEY", path, n, block.Type)
+		}
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("keys: signing public key %s, PEM block %d: %w", path, n, err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("keys: signing public key %s, PEM block %d, is not an Ed25519 key", path, n)
+		}
+		keys = append(keys, pub)
 	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("keys: signing public key %s: %w", path, err)
-	}
-	pub, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("keys: signing public key %s is not an Ed25519 key", path)
-	}
-	return pub, nil
 }
 
 // IndexKeyID names an index key without giving it away: the hex of the

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -29,7 +28,7 @@ import (
 // half. It counts the bytes it reads from the store.
 type Reader struct {
 	store      Store
-	pub        ed25519.PublicKey
+	pub        SigningKeys
 	identities []age.Identity
 	indexKey   []byte
 	read       atomic.Int64
@@ -37,7 +36,7 @@ type Reader struct {
 
 // NewReader reads st with the given keys; indexKey may be nil when only
 // whole bundles are read (restore, verification).
-func NewReader(st Store, pub ed25519.PublicKey, identities []age.Identity, indexKey []byte) *Reader {
+func NewReader(st Store, pub SigningKeys, identities []age.Identity, indexKey []byte) *Reader {
 	return &Reader{store: st, pub: pub, identities: identities, indexKey: indexKey}
 }
 
@@ -122,8 +121,8 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 		return nil, err
 	}
 	t512, sig := bodies[0], bodies[1]
-	if !ed25519.Verify(r.pub, t512, sig) {
-		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w with the signing public key given: it was signed with another key, or changed since", e.ID, ErrBadSignature)
+	if !r.pub.Verify(t512, sig) {
+		return nil, fmt.Errorf("archive: bundle %s: tag manifest: %w with the signing public keys given (%s): it was signed with another key, or changed since", e.ID, ErrBadSignature, r.pub.IDs())
 	}
 	if got := digestOf(t512).SHA512; got != e.TagManifest.SHA512 {
 		return nil, fmt.Errorf("archive: bundle %s: tag manifest is not the one the catalog names", e.ID)

@@ -319,7 +319,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		cat: Catalog{
 			Format: catalogFormat, Batch: cfg.Batch, Run: run, Created: cfg.Now.UTC(), Source: cfg.Source,
 			RetainUntil: cfg.RetainUntil.UTC().Truncate(time.Second), Locked: cfg.Store.Locks(),
-			Recipients: recipients, IndexKeyID: IndexKeyID(cfg.IndexKey), Tables: map[string]Sum{}, Abandoned: abandoned,
+			Recipients: recipients, IndexKeyID: IndexKeyID(cfg.IndexKey), SigningKeyID: SigningKeyID(cfg.SignKey.Public().(ed25519.PublicKey)), Tables: map[string]Sum{}, Abandoned: abandoned,
 		},
 		tables:    map[string]bool{},
 		inQ:       make(chan encodeMsg, 4),

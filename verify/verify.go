@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,8 +40,8 @@ const (
 // Options say what to verify and with what.
 type Options struct {
 	Store archive.Store
-	Pub   ed25519.PublicKey
-	Batch string // empty: every batch
+	Pub   archive.SigningKeys // the signing key in use and those it replaced
+	Batch string              // empty: every batch
 	Level string
 	// Sample size: a percentage of the payload objects, or a byte budget.
 	Percent float64
@@ -449,8 +448,8 @@ func checkTags(ctx context.Context, o Options, r run, b archive.BundleEntry, obj
 	if err != nil || !ok {
 		return nil, err
 	}
-	if !ed25519.Verify(o.Pub, t512, sig) {
-		f(archive.TagSignature, "the tag manifest's signature does not verify with the signing key")
+	if !o.Pub.Verify(t512, sig) {
+		f(archive.TagSignature, "the tag manifest's signature does not verify with the signing keys given ("+o.Pub.IDs()+")")
 		return nil, nil
 	}
 	if sum := sha512hex(t512); sum != b.TagManifest.SHA512 {

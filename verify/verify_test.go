@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +39,7 @@ type keys struct {
 	recipients []age.Recipient
 	identities []age.Identity
 	sign       ed25519.PrivateKey
-	pub        ed25519.PublicKey
+	pub        archive.SigningKeys
 	index      []byte
 }
 
@@ -613,5 +615,52 @@ func TestFindingsNameWhereTheyAre(t *testing.T) {
 	rep := check(t, st, k, List, func(o *Options) { o.Batch = "tartu" })
 	if len(rep.Findings) != 1 || rep.Findings[0].String() != "batch tartu: no archive run in the store (it holds batch all)" {
 		t.Errorf("a batch the store does not hold: %v", rep.Findings)
+	}
+}
+
+// TestSigningKeyReplaced: the signing key was replaced between two runs.
+// With the public halves of both keys, one file holding one PEM block
+// after the other, every level passes; with the new key alone, the older
+// run's catalog is a finding that names the key it was signed with.
+func TestSigningKeyReplaced(t *testing.T) {
+	dir := t.TempDir()
+	st, err := archive.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, renewed := newKeys(t), newKeys(t)
+	write(t, config(st, old))
+	cfg := config(st, renewed)
+	cfg.Now = now.Add(24 * time.Hour)
+	write(t, cfg)
+
+	keyring := filepath.Join(t.TempDir(), "signing.pub")
+	var pem []byte
+	for _, k := range []keys{renewed, old} {
+		der, err := x509.MarshalPKIXPublicKey(k.pub[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pem = append(pem, "-----BEGIN PUBLIC KEY-----\n"+base64.StdEncoding.EncodeToString(der)+"\n-----END PUBLIC KEY-----\n"...)
+	}
+	if err := os.WriteFile(keyring, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	both, err := archive.ReadSigningPub(keyring)
+	if err != nil || len(both) != 2 {
+		t.Fatalf("keyring: %d keys, %v", len(both), err)
+	}
+	for _, level := range []string{List, Sample, Full} {
+		rep := check(t, st, keys{pub: both}, level, nil)
+		expect(t, rep, "", "")
+		if rep.Runs != 2 {
+			t.Errorf("%s: %d runs verified, want 2", level, rep.Runs)
+		}
+	}
+	rep := check(t, st, renewed, List, nil)
+	oldID := archive.SigningKeyID(old.pub[0])
+	if len(rep.Findings) == 0 || !strings.Contains(rep.Findings[0].Problem, "signed with key "+oldID) ||
+		!strings.Contains(rep.Findings[0].Problem, archive.SigningKeyID(renewed.pub[0])) {
+		t.Errorf("with the new key alone: %v, want the old run's catalog named with key %s", rep.Findings, oldID)
 	}
 }

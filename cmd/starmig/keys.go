@@ -51,7 +51,8 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 // keyFlags are the key flags of the archive commands; each command
 // registers those its role needs, and reads from --keys only those.
 type keyFlags struct {
-	dir, identity, signKey, signPub, indexKey, recipientsFile string
+	dir, identity, signKey, indexKey, recipientsFile string
+	signPubs                                         []string
 	recipients                                                []string
 }
 
@@ -116,8 +117,22 @@ func (k *keyFlags) readSigningKey() (ed25519.PrivateKey, error) {
 	return archive.ReadSigningKey(p)
 }
 
-func (k *keyFlags) readSigningPub() (ed25519.PublicKey, error) {
-	p, err := k.needPath("sign-pub", k.signPub, "STARMIG_SIGN_PUB", archive.SignPubFile)
+// readSigningPub reads the signing public keys: of every --sign-pub given,
+// else of $STARMIG_SIGN_PUB or the keys folder. Each file may hold several
+// keys, the one in use and those it replaced.
+func (k *keyFlags) readSigningPub() (archive.SigningKeys, error) {
+	if len(k.signPubs) > 1 {
+		var keys archive.SigningKeys
+		for _, p := range k.signPubs {
+			ks, err := archive.ReadSigningPub(p)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, ks...)
+		}
+		return keys, nil
+	}
+	p, err := k.needPath("sign-pub", strings.Join(k.signPubs, ""), "STARMIG_SIGN_PUB", archive.SignPubFile)
 	if err != nil {
 		return nil, err
 	}
@@ -247,12 +262,12 @@ type readerFlags struct {
 func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 	f.StringVar(&r.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	r.keys.addDir(f)
-	f.StringVar(&r.keys.signPub, "sign-pub", "", "signing public key, PEM (default: $STARMIG_SIGN_PUB)")
+	f.StringArrayVar(&r.keys.signPubs, "sign-pub", nil, "signing public key, PEM; repeat it, or put one PEM block after another in the file, for keys that signed earlier runs (default: $STARMIG_SIGN_PUB)")
 	f.StringVar(&r.keys.identity, "identity", "", identityHelp+" (default: $STARMIG_IDENTITY)")
 }
 
 // open opens the archive's store and reads the signing public key.
-func (r *readerFlags) open() (archive.Store, ed25519.PublicKey, error) {
+func (r *readerFlags) open() (archive.Store, archive.SigningKeys, error) {
 	from := orEnv(r.from, "STARMIG_ARCHIVE")
 	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
 		return nil, nil, err
@@ -267,7 +282,7 @@ func (r *readerFlags) open() (archive.Store, ed25519.PublicKey, error) {
 
 // openDecrypting opens the archive as open does and reads the age
 // identities that decrypt it, for the key holder's commands.
-func (r *readerFlags) openDecrypting() (archive.Store, ed25519.PublicKey, []age.Identity, error) {
+func (r *readerFlags) openDecrypting() (archive.Store, archive.SigningKeys, []age.Identity, error) {
 	st, pub, err := r.open()
 	if err != nil {
 		return nil, nil, nil, err

@@ -102,3 +102,39 @@ func lastLine(s string) string {
 	}
 	return last
 }
+
+// TestSigningPubKeysFromSeveralFiles: --sign-pub repeated reads every
+// file, and a file may hold several keys; the keys of a broken file are
+// refused naming the file and the block.
+func TestSigningPubKeysFromSeveralFiles(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		if err := archive.GenerateKeys(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa, pb := filepath.Join(a, archive.SignPubFile), filepath.Join(b, archive.SignPubFile)
+	k := keyFlags{signPubs: []string{pa, pb}}
+	keys, err := k.readSigningPub()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("two files: %d keys, %v", len(keys), err)
+	}
+	ring := filepath.Join(t.TempDir(), "ring.pub")
+	ba, _ := os.ReadFile(pa)
+	bb, _ := os.ReadFile(pb)
+	if err := os.WriteFile(ring, append(ba, bb...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k = keyFlags{signPubs: []string{ring}}
+	one, err := k.readSigningPub()
+	if err != nil || len(one) != 2 || one.IDs() != keys.IDs() {
+		t.Fatalf("one file of two keys: %v, %v; want %s", one.IDs(), err, keys.IDs())
+	}
+	priv, _ := os.ReadFile(filepath.Join(a, archive.SignKeyFile))
+	if err := os.WriteFile(ring, append(ba, priv...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.readSigningPub(); err == nil || !strings.Contains(err.Error(), ring) || !strings.Contains(err.Error(), "PEM block 2 is a PRIVATE KEY") {
+		t.Errorf("a private key among the public ones: %v", err)
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +228,7 @@ type retrieval struct {
 
 // retrieveTo retrieves, puts the retrieval on record, and writes the
 // result into out; it returns the result and the bytes read.
-func retrieveTo(ctx context.Context, st archive.Store, pub ed25519.PublicKey, ids []age.Identity, ik []byte, q archive.Query,
+func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, ids []age.Identity, ik []byte, q archive.Query,
 	o retrieval, now time.Time) (*archive.RetrievalResult, int64, error) {
 	out, err := retrievalFolder(o.out, now)
 	if err != nil {
