@@ -53,7 +53,7 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 type keyFlags struct {
 	dir, identity, signKey, indexKey, recipientsFile string
 	signPubs                                         []string
-	recipients                                                []string
+	recipients                                       []string
 }
 
 func (k *keyFlags) addDir(f *pflag.FlagSet) {
