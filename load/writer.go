@@ -72,7 +72,7 @@ type Stats struct {
 	Rejected  int64 `json:"rejected"`
 	Reported  int64 `json:"reported"`
 	// Gone counts rows this run found deleted outright from STAR1 since an
-	// earlier run saw them; STAR2 keeps them (RecordGone).
+	// earlier run saw them; STAR2 keeps them (MarkGone).
 	Gone     int64            `json:"gone"`
 	Outcomes map[string]int64 `json:"outcomes"`
 }

@@ -28,7 +28,7 @@ type Counts struct {
 	Outcomes  map[string]int64         `json:"outcomes"`
 	Sums      map[string]mapping.Cents `json:"outcome_sums_cents"`
 	// Gone counts rows of the bookkeeping that STAR1 no longer holds and
-	// that a run has found deleted outright since (load.RecordGone). They
+	// that a run has found deleted outright since (load.MarkGone). They
 	// are not source rows, so they are outside the identity; STAR2 keeps
 	// those that were loaded.
 	Gone int64 `json:"gone_from_star1"`
