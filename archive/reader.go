@@ -30,14 +30,22 @@ type Reader struct {
 	store      Store
 	pub        SigningKeys
 	identities []age.Identity
-	indexKey   []byte
+	indexKeys  [][]byte
 	read       atomic.Int64
 }
 
-// NewReader reads st with the given keys; indexKey may be nil when only
-// whole bundles are read (restore, verification).
-func NewReader(st Store, pub SigningKeys, identities []age.Identity, indexKey []byte) *Reader {
-	return &Reader{store: st, pub: pub, identities: identities, indexKey: indexKey}
+// NewReader reads st with the given keys. Retrieval needs an index key:
+// the one the runs were indexed with, or several when it was replaced
+// between runs (each run's catalog names its own). Restore and
+// verification read whole bundles and need none.
+func NewReader(st Store, pub SigningKeys, identities []age.Identity, indexKeys ...[]byte) *Reader {
+	r := &Reader{store: st, pub: pub, identities: identities}
+	for _, k := range indexKeys {
+		if len(k) > 0 {
+			r.indexKeys = append(r.indexKeys, k)
+		}
+	}
+	return r
 }
 
 // BytesRead is how many bytes of stored objects the reader has read.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
@@ -81,18 +82,18 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 	if err := q.valid(); err != nil {
 		return nil, err
 	}
-	if len(r.indexKey) < 32 {
+	if len(r.indexKeys) == 0 {
 		return nil, errors.New("archive: retrieval needs the index key")
 	}
-	id := IndexKeyID(r.indexKey)
-	for _, c := range cats {
-		if c.IndexKeyID != "" && c.IndexKeyID != id {
-			return nil, &IndexKeyError{Batch: c.Batch, Run: c.Run, Want: c.IndexKeyID, Got: id}
+	keys := make([][]byte, len(cats))
+	for i, c := range cats {
+		if keys[i] = r.indexKeyFor(c); keys[i] == nil {
+			return nil, &IndexKeyError{Batch: c.Batch, Run: c.Run, Want: c.IndexKeyID, Got: r.indexKeyIDs()}
 		}
 	}
 	var out []*Found
-	for _, c := range cats {
-		f, err := r.retrieveRun(ctx, c, q)
+	for i, c := range cats {
+		f, err := r.retrieveRun(ctx, c, keys[i], q)
 		if err != nil {
 			return nil, err
 		}
@@ -152,12 +153,12 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 // bundles were indexed with: with it, every lookup would find nothing.
 type IndexKeyError struct {
 	Batch, Run string
-	Want, Got  string // key ids
+	Want, Got  string // key ids: of the run, of the keys given (comma-separated)
 }
 
 func (e *IndexKeyError) Error() string {
-	return fmt.Sprintf("archive: batch %s run %s was indexed with index key %s, and the key given is %s: "+
-		"with another key nothing can be found; give the index key of this archive", e.Batch, e.Run, e.Want, e.Got)
+	return fmt.Sprintf("archive: batch %s run %s was indexed with index key %s, and the keys given are %s: "+
+		"with another key nothing can be found; give the index key of this run (--index-key may be repeated)", e.Batch, e.Run, e.Want, e.Got)
 }
 
 type finder struct {
@@ -168,8 +169,28 @@ type finder struct {
 	rows    map[string]map[string]extract.Row
 }
 
-func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, q Query) (*Found, error) {
-	mac := hmac.New(sha256.New, r.indexKey)
+// indexKeyFor returns the index key a run was indexed with, among the
+// reader's: by the id its catalog records, or the first for a catalog
+// written before ids were recorded; nil when none is.
+func (r *Reader) indexKeyFor(c *Catalog) []byte {
+	for _, k := range r.indexKeys {
+		if c.IndexKeyID == "" || IndexKeyID(k) == c.IndexKeyID {
+			return k
+		}
+	}
+	return nil
+}
+
+func (r *Reader) indexKeyIDs() string {
+	ids := make([]string, len(r.indexKeys))
+	for i, k := range r.indexKeys {
+		ids[i] = IndexKeyID(k)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q Query) (*Found, error) {
+	mac := hmac.New(sha256.New, indexKey)
 	f := &finder{
 		r:      r,
 		mac:    func(kind, value string) [10]byte { return IndexKey(mac, kind, value) },

@@ -147,6 +147,26 @@ func (k *keyFlags) readIndexKey() ([]byte, error) {
 	return archive.ReadIndexKey(p)
 }
 
+// readIndexKeys reads the index keys a retrieval may need: of every
+// --index-key given (one per key the runs were indexed with), else of
+// $STARMIG_INDEX_KEY or the keys folder.
+func (k *keyFlags) readIndexKeys(files []string) ([][]byte, error) {
+	if len(files) <= 1 {
+		k.indexKey = strings.Join(files, "")
+		ik, err := k.readIndexKey()
+		return [][]byte{ik}, err
+	}
+	var keys [][]byte
+	for _, p := range files {
+		ik, err := archive.ReadIndexKey(p)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, ik)
+	}
+	return keys, nil
+}
+
 func (k *keyFlags) readIdentities() ([]age.Identity, error) {
 	p, err := k.needPath("identity", k.identity, "STARMIG_IDENTITY", archive.IdentityFile)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 type retrieveOptions struct {
 	batch, person, isikID, proceeding, reason, out, operator string
 	allRuns                                                  bool
+	indexKeys                                                []string
 	reader                                                   readerFlags
 }
 
@@ -56,7 +57,7 @@ the documents into --out.`,
 	}
 	f := cmd.Flags()
 	o.reader.add(f, "age identity file")
-	f.StringVar(&o.reader.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
+	f.StringArrayVar(&o.indexKeys, "index-key", nil, "index key file; repeat it when the key was replaced between runs (default: $STARMIG_INDEX_KEY)")
 	f.StringVar(&o.batch, "batch", "", "only this batch (default: the newest run of every batch)")
 	f.StringVar(&o.person, "person", "", "personal code (ISIKUKOOD)")
 	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
@@ -109,7 +110,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	if err != nil {
 		return err
 	}
-	ik, err := o.reader.keys.readIndexKey()
+	ik, err := o.reader.keys.readIndexKeys(o.indexKeys)
 	if err != nil {
 		return err
 	}
@@ -228,7 +229,7 @@ type retrieval struct {
 
 // retrieveTo retrieves, puts the retrieval on record, and writes the
 // result into out; it returns the result and the bytes read.
-func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, ids []age.Identity, ik []byte, q archive.Query,
+func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, ids []age.Identity, ik [][]byte, q archive.Query,
 	o retrieval, now time.Time) (*archive.RetrievalResult, int64, error) {
 	out, err := retrievalFolder(o.out, now)
 	if err != nil {
@@ -238,7 +239,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	if err != nil {
 		return nil, 0, err
 	}
-	r := archive.NewReader(st, pub, ids, ik)
+	r := archive.NewReader(st, pub, ids, ik...)
 	found, err := r.Retrieve(ctx, cats, q)
 	if err != nil {
 		return nil, 0, err
