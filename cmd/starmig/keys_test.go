@@ -138,3 +138,28 @@ func TestSigningPubKeysFromSeveralFiles(t *testing.T) {
 		t.Errorf("a private key among the public ones: %v", err)
 	}
 }
+
+// TestIndexKeysFromSeveralFiles: retrieve's --index-key repeated reads
+// each file; given once, or not at all, it reads the one key as before.
+func TestIndexKeysFromSeveralFiles(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		if err := archive.GenerateKeys(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa, pb := filepath.Join(a, archive.IndexKeyFile), filepath.Join(b, archive.IndexKeyFile)
+	var k keyFlags
+	keys, err := k.readIndexKeys([]string{pa, pb})
+	if err != nil || len(keys) != 2 || archive.IndexKeyID(keys[0]) == archive.IndexKeyID(keys[1]) {
+		t.Fatalf("two files: %d keys, %v", len(keys), err)
+	}
+	k = keyFlags{dir: b}
+	one, err := k.readIndexKeys(nil)
+	if err != nil || len(one) != 1 || archive.IndexKeyID(one[0]) != archive.IndexKeyID(keys[1]) {
+		t.Fatalf("from the keys folder: %d keys, %v", len(one), err)
+	}
+	if _, err := k.readIndexKeys([]string{pa, filepath.Join(a, "missing.key")}); err == nil || !strings.Contains(err.Error(), "missing.key") {
+		t.Errorf("a missing file: %v", err)
+	}
+}
