@@ -219,3 +219,22 @@ func mustDate(s string) time.Time {
 	}
 	return d
 }
+
+// twoHalves splits the STAR2 municipality codes of a mapping folder in two,
+// for two batches of other municipalities.
+func twoHalves(t *testing.T, maps string) [2][]string {
+	t.Helper()
+	m, err := mapping.LoadFolder(maps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h [2][]string
+	seen := map[string]bool{}
+	for _, mu := range m.Municipalities {
+		if !seen[mu.Code] {
+			seen[mu.Code] = true
+			h[len(seen)%2] = append(h[len(seen)%2], mu.Code)
+		}
+	}
+	return h
+}

@@ -165,18 +165,7 @@ func TestRowsDeletedFromSTAR1AreMarkedByTheirBatch(t *testing.T) {
 	path, maps := star1(t, 1000, 25, nil)
 	dsn, conn := target(t)
 	ctx := context.Background()
-	m, err := mapping.LoadFolder(maps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var halves [2][]string
-	seen := map[string]bool{}
-	for _, mu := range m.Municipalities {
-		if !seen[mu.Code] {
-			seen[mu.Code] = true
-			halves[len(seen)%2] = append(halves[len(seen)%2], mu.Code)
-		}
-	}
+	halves := twoHalves(t, maps)
 	run := func(i int) *Summary {
 		t.Helper()
 		o := options(path, maps, dsn)

@@ -416,18 +416,7 @@ func TestTextNotUTF8(t *testing.T) {
 func TestTwoBatchesAtOnceTakeTurns(t *testing.T) {
 	path, maps := star1(t, 2000, 24, nil)
 	dsn, _ := target(t)
-	m, err := mapping.LoadFolder(maps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var halves [2][]string
-	seen := map[string]bool{}
-	for _, mu := range m.Municipalities {
-		if !seen[mu.Code] {
-			seen[mu.Code] = true
-			halves[len(seen)%2] = append(halves[len(seen)%2], mu.Code)
-		}
-	}
+	halves := twoHalves(t, maps)
 	var wg sync.WaitGroup
 	sums := make([]*Summary, 2)
 	errs := make([]error, 2)
