@@ -206,14 +206,16 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 	// Rows left in STAR2 as they are, because STAR2 changed them since
 	// (conflicts) or because they would now be excluded or quarantined
 	// (reported), are in no other column: say where they are.
-	var left []string
-	var nLeft int64
-	for _, n := range names {
-		if k := sum.Tables[n].Conflicts + sum.Tables[n].Reported; k > 0 {
-			left = append(left, fmt.Sprintf("%s %d", n, k))
-			nLeft += k
+	perTable := func(count func(*load.Stats) int64) (list []string, total int64) {
+		for _, n := range names {
+			if k := count(sum.Tables[n]); k > 0 {
+				list = append(list, fmt.Sprintf("%s %d", n, k))
+				total += k
+			}
 		}
+		return list, total
 	}
+	left, nLeft := perTable(func(s *load.Stats) int64 { return s.Conflicts + s.Reported })
 	if nLeft > 0 {
 		as := "they are"
 		if nLeft == 1 {
@@ -223,15 +225,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"  quarantined by the rules. Each is in migration.conflict with its reason (run_id %d).\n",
 			words.Count(nLeft, "row"), as, strings.Join(left, ", "), sum.RunID)
 	}
-	var gone []string
-	var nGone int64
-	for _, n := range names {
-		if k := sum.Tables[n].Gone; k > 0 {
-			gone = append(gone, fmt.Sprintf("%s %d", n, k))
-			nGone += k
-		}
-	}
-	if nGone > 0 {
+	if gone, nGone := perTable(func(s *load.Stats) int64 { return s.Gone }); nGone > 0 {
 		fmt.Fprintf(w, "  %s migrated before and deleted outright from STAR1 since (%s): STAR2 keeps what was loaded,\n"+
 			"  as a re-run never deletes; migration.row_map marks each with gone_run_id %d.\n",
 			words.Count(nGone, "row"), strings.Join(gone, ", "), sum.RunID)
