@@ -140,13 +140,18 @@ func (h *rowHasher) hash(vals []any) (string, bool) {
 	if h == nil || len(vals) != len(h.types) {
 		return "", false
 	}
+	for i, v := range vals {
+		if x, ok := v.([]byte); ok && h.types[i] == colBytea && len(x) > hexPiece {
+			return h.hashLarge(vals)
+		}
+	}
 	bp := textBufs.Get().(*[]byte)
 	b, ok := appendRowText((*bp)[:0], h.types, vals)
 	var sum [md5.Size]byte
 	if ok {
 		sum = md5.Sum(b)
 	}
-	if cap(b) <= 1<<20 { // a large document's buffer is not kept
+	if cap(b) <= 1<<20 { // a large text's buffer is not kept
 		*bp = b[:0]
 		textBufs.Put(bp)
 	}
@@ -154,6 +159,47 @@ func (h *rowHasher) hash(vals []any) (string, bool) {
 		return "", false
 	}
 	return hex.EncodeToString(sum[:]), true
+}
+
+// hexPiece is how much of a bytea value hashLarge turns into text at once.
+const hexPiece = 32 << 10
+
+// hashLarge is hash for a row with a large bytea value (a document): the
+// row's text is hashed in pieces, so that a document does not cost a
+// buffer of its text, twice its size.
+func (h *rowHasher) hashLarge(vals []any) (string, bool) {
+	d := md5.New()
+	b := make([]byte, 0, 2*hexPiece+1024)
+	b = append(b, '(')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if x, ok := v.([]byte); ok && h.types[i] == colBytea && x != nil {
+			// As appendValue writes it: `\x` and hex digits, quoted, the
+			// backslash doubled.
+			b = append(b, `"\\x`...)
+			for len(x) > 0 {
+				n := min(len(x), hexPiece)
+				b = hex.AppendEncode(b, x[:n])
+				x = x[n:]
+				d.Write(b)
+				b = b[:0]
+			}
+			b = append(b, '"')
+			continue
+		}
+		var ok bool
+		if b, ok = appendValue(b, h.types[i], v); !ok {
+			return "", false
+		}
+		if len(b) > hexPiece {
+			d.Write(b)
+			b = b[:0]
+		}
+	}
+	d.Write(append(b, ')'))
+	return hex.EncodeToString(d.Sum(nil)), true
 }
 
 var textBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

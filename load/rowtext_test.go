@@ -65,7 +65,7 @@ func awkward(ct colType) []any {
 	case colBigint:
 		return []any{int64(0), int64(-1), int64(1 << 62), int64(-1 << 63), nil}
 	case colBytea:
-		big := bytes.Repeat([]byte{0, 1, 0x7f, 0x80, 0xfe, 0xff, '"', '\\'}, 5000)
+		big := bytes.Repeat([]byte{0, 1, 0x7f, 0x80, 0xfe, 0xff, '"', '\\'}, 12000) // hashed in pieces (hexPiece)
 		return []any{[]byte{}, []byte(nil), []byte{0}, []byte("plain text, (with) \"quotes\""), big, nil}
 	}
 	return nil

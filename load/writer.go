@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/mapping"
@@ -96,8 +97,9 @@ type Writer struct {
 	items    []Item
 	size     int
 	jobs     chan job
-	inflight sync.WaitGroup // chunks handed over and not yet written
-	ended    sync.WaitGroup // the goroutines
+	mem      *semaphore.Weighted // bytes of chunks handed over and not yet written
+	inflight sync.WaitGroup      // chunks handed over and not yet written
+	ended    sync.WaitGroup      // the goroutines
 
 	hashers map[string]*rowHasher // by STAR2 table, where starmig hashes rows itself
 
@@ -110,11 +112,17 @@ type Writer struct {
 type job struct {
 	t     mapping.Table
 	items []Item
+	held  int64 // of mem
 }
 
 const (
 	chunkRows  = 4000
 	chunkBytes = 32 << 20
+	// memBudget bounds the values of the chunks handed over and not yet
+	// written. A chunk larger than the budget (one large document) takes
+	// all of it, so that such chunks are written one at a time and memory
+	// does not grow with the number of large documents.
+	memBudget = 2 * chunkBytes
 )
 
 // NewWriter prepares connections for writing a run: chunks are written on
@@ -140,7 +148,7 @@ CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DE
 		return nil, err
 	}
 	w := &Writer{runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
-		jobs: make(chan job, 1), hashers: hs}
+		jobs: make(chan job, 1), mem: semaphore.NewWeighted(memBudget), hashers: hs}
 	for _, conn := range conns {
 		w.ended.Add(1)
 		go w.run(ctx, conn)
@@ -160,6 +168,7 @@ func (w *Writer) run(ctx context.Context, conn *pgx.Conn) {
 				w.mu.Unlock()
 			}
 		}
+		w.mem.Release(j.held)
 		w.inflight.Done()
 	}
 }
@@ -212,8 +221,11 @@ func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
 	w.table = t
 	w.items = append(w.items, it)
 	for _, v := range it.Values {
-		if b, ok := v.([]byte); ok {
-			w.size += len(b)
+		switch x := v.(type) {
+		case []byte:
+			w.size += len(x)
+		case string:
+			w.size += len(x)
 		}
 	}
 	w.size += 200
@@ -230,10 +242,15 @@ func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
 
 // hand gives the queued items to the goroutines.
 func (w *Writer) hand(ctx context.Context) error {
+	held := min(int64(w.size), memBudget)
+	if err := w.mem.Acquire(ctx, held); err != nil {
+		return err
+	}
 	w.inflight.Add(1)
 	select {
-	case w.jobs <- job{t: w.table, items: w.items}:
+	case w.jobs <- job{t: w.table, items: w.items, held: held}:
 	case <-ctx.Done():
+		w.mem.Release(held)
 		w.inflight.Done()
 		return ctx.Err()
 	}
