@@ -24,6 +24,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
@@ -135,7 +136,9 @@ type Writer struct {
 	current bool // a table has started
 	pending []extract.Row
 	values  []any // backing store of the pending rows' copies
+	size    int   // bytes of the pending rows' text and binary values
 	inQ     chan encodeMsg
+	rowMem  *semaphore.Weighted // bytes of rows handed to the encoder and not yet encoded
 	inDone  chan struct{}
 
 	// the encoder's state
@@ -153,6 +156,7 @@ type Writer struct {
 
 	compressQ chan *job
 	orderQ    chan *job
+	jobMem    *semaphore.Weighted // bytes of blocks sealed and not yet encrypted
 	encDone   chan struct{}
 	uploads   chan upload
 	upWG      sync.WaitGroup
@@ -173,10 +177,23 @@ type Stats struct {
 type encodeMsg struct {
 	table *extract.Table
 	rows  []extract.Row
+	held  int64 // of rowMem
 }
 
-// encodeBatch is how many rows the caller hands over at once.
-const encodeBatch = 256
+const (
+	// encodeBatch is how many rows the caller hands over at once, or
+	// fewer when they hold encodeBytes.
+	encodeBatch = 256
+	encodeBytes = 1 << 20
+	// rowBudget and jobBudget bound the memory of the pipeline by bytes,
+	// not only by the number of rows and blocks in flight: a large
+	// document makes a block of its own, and without them as many such
+	// blocks as the queues hold would be in memory at once. What is larger
+	// than a budget takes all of it, so such rows and blocks go through one
+	// at a time, and memory does not grow with the number of documents.
+	rowBudget = 16 << 20
+	jobBudget = 48 << 20
+)
 
 type tableSum struct {
 	rows  int64
@@ -261,6 +278,8 @@ type job struct {
 	part   *partState
 	bundle *bundleState
 	plain  []byte
+	held   int64 // of jobMem
+	stream bool  // compressed by the encryptor straight into the payload file
 	rows   int
 	out    bytes.Buffer
 	digest string // shortDigest of out
@@ -323,6 +342,8 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		},
 		tables:    map[string]bool{},
 		inQ:       make(chan encodeMsg, 4),
+		rowMem:    semaphore.NewWeighted(rowBudget),
+		jobMem:    semaphore.NewWeighted(jobBudget),
 		inDone:    make(chan struct{}),
 		sums:      map[string]*tableSum{},
 		mac:       hmac.New(sha256.New, cfg.IndexKey),
@@ -395,7 +416,15 @@ func (w *Writer) Row(r extract.Row) error {
 	start := len(w.values)
 	w.values = append(w.values, r...)
 	w.pending = append(w.pending, w.values[start:len(w.values):len(w.values)])
-	if len(w.pending) >= encodeBatch {
+	for _, v := range r {
+		switch x := v.(type) {
+		case []byte:
+			w.size += len(x)
+		case string:
+			w.size += len(x)
+		}
+	}
+	if len(w.pending) >= encodeBatch || w.size >= encodeBytes {
 		return w.hand()
 	}
 	return nil
@@ -406,8 +435,15 @@ func (w *Writer) hand() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	err := w.send(encodeMsg{rows: w.pending})
-	w.pending, w.values = make([]extract.Row, 0, encodeBatch), nil // the encoder owns the old ones
+	held := min(int64(w.size), rowBudget)
+	if err := w.rowMem.Acquire(w.ctx, held); err != nil {
+		return context.Cause(w.ctx)
+	}
+	err := w.send(encodeMsg{rows: w.pending, held: held})
+	if err != nil {
+		w.rowMem.Release(held)
+	}
+	w.pending, w.values, w.size = make([]extract.Row, 0, encodeBatch), nil, 0 // the encoder owns the old ones
 	return err
 }
 
@@ -425,6 +461,7 @@ func (w *Writer) encoder() {
 	defer close(w.inDone)
 	for m := range w.inQ {
 		if w.failed() != nil {
+			w.rowMem.Release(m.held)
 			continue
 		}
 		if m.table != nil {
@@ -439,6 +476,7 @@ func (w *Writer) encoder() {
 				break
 			}
 		}
+		w.rowMem.Release(m.held)
 	}
 }
 
@@ -505,6 +543,9 @@ func (w *Writer) encodeRow(r extract.Row) error {
 		bs.money[c.Name] += cents
 	}
 	w.indexRow(t, r)
+	// The values are in the block now, and the row is the Writer's own
+	// copy: a document's bytes may go before the block waits for its turn.
+	clear(r)
 	if len(w.block) >= w.cfg.BlockSize {
 		w.sealBlock()
 	}
@@ -601,7 +642,7 @@ func (w *Writer) startPart() {
 
 func (w *Writer) submit(j *job) {
 	j.done = make(chan struct{})
-	if j.kind == jobBlock {
+	if j.kind == jobBlock && !j.stream {
 		select {
 		case w.compressQ <- j:
 		case <-w.ctx.Done():
@@ -626,7 +667,14 @@ func (w *Writer) sealBlock() {
 	if w.cfg.TamperPlaintext != nil {
 		w.cfg.TamperPlaintext(w.part.info.Path, w.block)
 	}
-	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
+	// The block and its compressed copy, which for a document that does
+	// not compress is about as large.
+	held := min(2*int64(len(w.block)), jobBudget)
+	if err := w.jobMem.Acquire(w.ctx, held); err != nil {
+		return // the run failed: failed() says why
+	}
+	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, held: held, stream: len(w.block) > streamBlock,
+		rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
 	w.block = blockPool.Get().([]byte)[:0]
 	w.blockRows = 0
 	w.part.blocks++
@@ -699,7 +747,12 @@ func (w *Writer) encryptor() {
 		case jobBlock:
 			open = j.part
 			err = w.writeBlock(j)
-			blockPool.Put(j.plain[:0])
+			if cap(j.plain) <= 2*w.cfg.BlockSize { // a document's block is not kept
+				blockPool.Put(j.plain[:0])
+			}
+			j.plain = nil
+			j.out = bytes.Buffer{}
+			w.jobMem.Release(j.held)
 		case jobEndPart:
 			open = j.part
 			err = w.finishPart(j.part, j.part.owner)
@@ -738,9 +791,25 @@ func (w *Writer) writeBlock(j *job) error {
 			return err
 		}
 	}
-	n := int64(j.out.Len())
-	if _, err := p.enc.Write(j.out.Bytes()); err != nil {
-		return fmt.Errorf("archive: spooling %s: %w", p.info.Path, err)
+	var n int64
+	if j.stream {
+		c := &countingDigest{w: p.enc, sum: sha256.New()}
+		zw, err := gzip.NewWriterLevel(c, gzip.BestSpeed)
+		if err == nil {
+			_, err = zw.Write(j.plain)
+		}
+		if err == nil {
+			err = zw.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("archive: compressing and spooling %s: %w", p.info.Path, err)
+		}
+		n, j.digest = c.n, shortHex(c.sum.Sum(nil))
+	} else {
+		n = int64(j.out.Len())
+		if _, err := p.enc.Write(j.out.Bytes()); err != nil {
+			return fmt.Errorf("archive: spooling %s: %w", p.info.Path, err)
+		}
 	}
 	p.info.Blocks = append(p.info.Blocks, [5]int64{p.offset, n, int64(j.rows), j.first, j.last})
 	p.info.BlockDigests = append(p.info.BlockDigests, j.digest)
@@ -877,6 +946,27 @@ const (
 // shortDigest is the digest the bundle's contents keep of each group of
 // index records and of each payload block: the first 16 bytes of its
 // SHA-256, hex.
+// streamBlock is the size above which a block (a large document, most
+// likely, which may not compress) is compressed by the encryptor straight
+// into its payload file, in order, rather than into a buffer as large as
+// itself on a compressor.
+const streamBlock = 1 << 20
+
+// countingDigest passes writes on to w, counting them and hashing them
+// for shortDigest.
+type countingDigest struct {
+	w   io.Writer
+	sum hash.Hash
+	n   int64
+}
+
+func (c *countingDigest) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.sum.Write(b[:n])
+	c.n += int64(n)
+	return n, err
+}
+
 func shortDigest(b []byte) string {
 	d := sha256.Sum256(b)
 	return shortHex(d[:])
