@@ -21,6 +21,7 @@ type globalOptions struct {
 	quiet      bool
 	json       bool
 	cpuProfile string
+	memProfile string
 	out        io.Writer // results: stdout
 	err        io.Writer // progress, logs and errors: stderr
 	log        *slog.Logger
@@ -73,12 +74,20 @@ func newRootCommand() *cobra.Command {
 			if opts.cpuProfile != "" {
 				pprof.StopCPUProfile()
 			}
+			if opts.memProfile != "" {
+				if f, err := os.Create(opts.memProfile); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(f, 0)
+					f.Close()
+				}
+			}
 		},
 	}
 	cmd.PersistentFlags().BoolVarP(&opts.quiet, "quiet", "q", false, "no progress, only errors")
 	cmd.PersistentFlags().BoolVar(&opts.json, "json", false, "machine-readable results on stdout")
 	cmd.PersistentFlags().StringVar(&opts.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file")
 	_ = cmd.PersistentFlags().MarkHidden("cpu-profile")
+	cmd.PersistentFlags().StringVar(&opts.memProfile, "mem-profile", "", "write a profile of the command's allocations to this file")
+	_ = cmd.PersistentFlags().MarkHidden("mem-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
