@@ -90,9 +90,7 @@ func appendString(b []byte, s string) []byte {
 // decodeRow reads one JSON line of table t back into a Row.
 func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
 	var m map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(line, &m); err != nil {
 		return nil, fmt.Errorf("archive: %s row %.80q: %v", t.Name, line, err)
 	}
 	if len(m) != len(t.Columns) {
@@ -118,15 +116,24 @@ func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
 			}
 			r[i] = n
 		case extract.BLOB:
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, bad(err)
+			// Base64 needs no JSON escapes: a document is decoded from the
+			// line itself, not from a copy unquoted first.
+			b64 := raw
+			if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+				var s string
+				if err := json.Unmarshal(raw, &s); err != nil {
+					return nil, bad(err)
+				}
+				b64 = []byte(s)
+			} else {
+				b64 = raw[1 : len(raw)-1]
 			}
-			v, err := base64.StdEncoding.DecodeString(s)
+			v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+			n, err := base64.StdEncoding.Decode(v, b64)
 			if err != nil {
 				return nil, bad(err)
 			}
-			r[i] = v
+			r[i] = v[:n]
 		default:
 			if len(raw) > 0 && raw[0] == '{' {
 				var o struct{ Bytes []byte }
