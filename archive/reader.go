@@ -498,6 +498,14 @@ func (b *Bundle) size(path string) int64 {
 	return -1
 }
 
+// blockBytes is the stored size of a block, 0 if there is no such block.
+func (b *Bundle) blockBytes(i, block int) int64 {
+	if i < 0 || i >= len(b.contents.Files) || block < 0 || block >= len(b.contents.Files[i].Blocks) {
+		return 0
+	}
+	return b.contents.Files[i].Blocks[block][1]
+}
+
 // readBlock reads the rows of one block of payload file i.
 func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []extract.Row, error) {
 	ra, err := b.open(ctx, i)

@@ -1,11 +1,15 @@
 package archive
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +46,9 @@ type RetrievalResult struct {
 func (r *RetrievalResult) Rows() int {
 	n := 0
 	for _, run := range r.Runs {
+		if run.found != nil {
+			n += run.found.Rows()
+		}
 		for _, rows := range run.Tables {
 			n += len(rows)
 		}
@@ -56,6 +63,137 @@ type RunRows struct {
 	// NewestRun is the batch's newest run when Run is an earlier one.
 	NewestRun string                       `json:"newest_run,omitempty"`
 	Tables    map[string][]json.RawMessage `json:"tables"`
+
+	found *Found // when set, the rows, encoded as they are written
+}
+
+// RowsOf is the JSON of the rows found in one run. Its rows are encoded
+// one at a time as they are written (WriteJSON), not held as JSON: a
+// proceeding's documents would otherwise be in memory twice more.
+func RowsOf(f *Found) RunRows {
+	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, found: f}
+}
+
+// MarshalJSON writes the run as WriteJSON does.
+func (r RunRows) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	err := r.writeJSON(&b, "")
+	return b.Bytes(), err
+}
+
+func (r RunRows) writeJSON(w io.Writer, indent string) error {
+	head := struct {
+		Batch     string `json:"batch"`
+		Run       string `json:"run"`
+		NewestRun string `json:"newest_run,omitempty"`
+	}{r.Batch, r.Run, r.NewestRun}
+	hb, err := json.Marshal(head)
+	if err != nil {
+		return err
+	}
+	in := indent + "  "
+	fmt.Fprintf(w, "%s,\n%s\"tables\": {", hb[:len(hb)-1], in)
+	names := slices.Sorted(maps.Keys(r.Tables))
+	if r.found != nil {
+		names = slices.Sorted(maps.Keys(r.found.Tables))
+	}
+	for i, name := range names {
+		if i > 0 {
+			fmt.Fprint(w, ",")
+		}
+		fmt.Fprintf(w, "\n%s  %q: [", in, name)
+		var err error
+		if r.found != nil {
+			t, terr := extract.TableByName(name)
+			if terr != nil {
+				return terr
+			}
+			var line []byte
+			for j, row := range r.found.Tables[name] {
+				if line, err = appendRow(line[:0], t, row); err != nil {
+					return err
+				}
+				err = writeRowJSON(w, j, in, bytes.TrimSuffix(line, []byte("\n")))
+				if cap(line) > 1<<20 {
+					line = nil // a document's line is not kept
+				}
+				if err != nil {
+					return err
+				}
+			}
+		} else {
+			for j, row := range r.Tables[name] {
+				if err = writeRowJSON(w, j, in, row); err != nil {
+					return err
+				}
+			}
+		}
+		fmt.Fprintf(w, "\n%s  ]", in)
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(w, "\n%s", in)
+	}
+	_, err = fmt.Fprintf(w, "}\n%s}", indent)
+	return err
+}
+
+func writeRowJSON(w io.Writer, j int, indent string, row []byte) error {
+	sep := ",\n"
+	if j == 0 {
+		sep = "\n"
+	}
+	if _, err := fmt.Fprintf(w, "%s%s    ", sep, indent); err != nil {
+		return err
+	}
+	_, err := w.Write(row)
+	return err
+}
+
+// WriteJSON writes the result as JSON, its rows one a line, encoded as
+// they are written.
+func (r *RetrievalResult) WriteJSON(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	field := func(name string, v any, last bool) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte("null")
+		}
+		sep := ","
+		if last {
+			sep = ""
+		}
+		fmt.Fprintf(bw, "  %q: %s%s\n", name, b, sep)
+	}
+	fmt.Fprint(bw, "{\n")
+	field("query", r.Query, false)
+	field("reason", r.Reason, false)
+	field("operator", r.Operator, false)
+	field("time", r.Time, false)
+	field("found", r.Found, false)
+	if r.Earlier {
+		field("from_earlier_runs", r.Earlier, false)
+	}
+	fmt.Fprint(bw, "  \"runs\": [")
+	for i, run := range r.Runs {
+		if i > 0 {
+			fmt.Fprint(bw, ",")
+		}
+		fmt.Fprint(bw, "\n    ")
+		if err := run.writeJSON(bw, "    "); err != nil {
+			return err
+		}
+	}
+	if len(r.Runs) > 0 {
+		fmt.Fprint(bw, "\n  ")
+	}
+	fmt.Fprint(bw, "],\n")
+	field("audit_entry", r.Audit, false)
+	if len(r.Docs) > 0 {
+		field("documents", r.Docs, false)
+	}
+	field("out", r.Out, true)
+	fmt.Fprint(bw, "}\n")
+	return bw.Flush()
 }
 
 // DocFile is a document written out as a file.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
 )
@@ -293,6 +295,10 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 // retrievalReads bounds the reads a retrieval has in flight at once.
 const retrievalReads = 16
 
+// retrievalBytes bounds, roughly, the memory of the blocks a retrieval
+// reads at once; a block larger than it is read alone.
+const retrievalBytes = 64 << 20
+
 // fetch reads every block the index names for each value's key, in every
 // bundle, and keeps the rows keep(value) accepts. The index lookups of all
 // the values in all the bundles go out at once, then all the blocks they
@@ -346,8 +352,17 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		}
 	}
 	read := make([]cachedBlock, len(need))
+	mem := semaphore.NewWeighted(retrievalBytes)
 	if err := parallel.Do(len(need), retrievalReads, func(i int) error {
 		k := need[i]
+		// A block in flight costs its bytes about four times over (read,
+		// decompressed, its lines, its rows): a proceeding's large
+		// documents are read a few at a time, not sixteen.
+		held := min(4*f.bundles[k[0]].blockBytes(k[1], k[2]), retrievalBytes)
+		if err := mem.Acquire(ctx, held); err != nil {
+			return err
+		}
+		defer mem.Release(held)
 		t, rows, err := f.bundles[k[0]].readBlock(ctx, k[1], k[2])
 		read[i] = cachedBlock{t, rows}
 		return err

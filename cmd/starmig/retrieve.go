@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/archive"
-	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
 )
@@ -119,6 +117,9 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	if err != nil {
 		return err
 	}
+	if g.json {
+		return res.WriteJSON(g.out) // rows encoded as they are written
+	}
 	rows := res.Rows()
 	return g.result(res, func(w io.Writer) {
 		if !res.Found {
@@ -152,11 +153,17 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 			res.Docs = append(res.Docs, archive.DocFile{ID: id, File: file, Size: len(content)})
 		}
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	// Rows are encoded as they are written: a proceeding's documents are
+	// not gathered as JSON in memory.
+	jf, err := os.OpenFile(filepath.Join(out, "retrieval.json"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("retrieve: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(out, "retrieval.json"), append(b, '\n'), 0o600); err != nil {
+	if err := res.WriteJSON(jf); err != nil {
+		jf.Close()
+		return fmt.Errorf("retrieve: retrieval.json: %w", err)
+	}
+	if err := jf.Close(); err != nil {
 		return fmt.Errorf("retrieve: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(out, "retrieval.md"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -256,18 +263,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		if f.Newest != "" && f.Rows() > 0 {
 			res.Earlier = true
 		}
-		rr := archive.RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, Tables: map[string][]json.RawMessage{}}
-		for name, tr := range f.Tables {
-			t, _ := extract.TableByName(name)
-			for _, row := range tr {
-				obj, err := archive.RowObject(t, row)
-				if err != nil {
-					return nil, 0, err
-				}
-				rr.Tables[name] = append(rr.Tables[name], obj)
-			}
-		}
-		res.Runs = append(res.Runs, rr)
+		res.Runs = append(res.Runs, archive.RowsOf(f))
 	}
 	res.Found = rows > 0
 	recipients, err := archive.CatalogRecipients(cats)
