@@ -12,7 +12,7 @@ import (
 // Documents larger than a block (a scanned file, say) go through the
 // pipeline one at a time and are compressed straight into their payload
 // file (streamBlock). They come back byte for byte, by file and through
-// the index, and the bag stays valid.
+// the index (each in one request, largeBlock), and the bag stays valid.
 func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	path := star1(t, 60)
 	db, err := sql.Open("sqlite", path)
@@ -71,9 +71,16 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	sisu := extract.Positions["DOKUMENT"]["SISU"]
 	r := NewReader(st, k.pub, k.identities, k.index)
 	for i, d := range docs {
+		before := r.requests.Load()
 		found, err := r.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// A document's block comes in one request, not one per 64 KiB
+		// chunk of age (which would be 16 to 64 here); the rest are the
+		// bundles' index lookups and the proceeding's other blocks.
+		if n := r.requests.Load() - before; n > 20 {
+			t.Errorf("document %d of %d bytes: %d requests", d, sizes[d], n)
 		}
 		var got []byte
 		for _, f := range found {

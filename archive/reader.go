@@ -32,6 +32,7 @@ type Reader struct {
 	identities []age.Identity
 	indexKeys  [][]byte
 	read       atomic.Int64
+	requests   atomic.Int64 // ranged reads of objects, for tests
 }
 
 // NewReader reads st with the given keys. Retrieval needs an index key:
@@ -64,12 +65,14 @@ func (c countingReader) Read(p []byte) (int, error) {
 
 type countingObject struct {
 	Object
-	n *atomic.Int64
+	n        *atomic.Int64
+	requests *atomic.Int64
 }
 
 func (c countingObject) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.Object.ReadAt(p, off)
 	c.n.Add(int64(n))
+	c.requests.Add(1)
 	return n, err
 }
 
@@ -108,9 +111,10 @@ type Bundle struct {
 // openFile is one file of a bundle opened for random access, once, by the
 // first reader that needs it.
 type openFile struct {
-	once sync.Once
-	ra   io.ReaderAt
-	err  error
+	once  sync.Once
+	ra    io.ReaderAt
+	cache *pageCache // of a payload file
+	err   error
 }
 
 // OpenBundle checks the bundle's tag manifest against the catalog and its
@@ -433,6 +437,12 @@ func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 // open gives random access to the plaintext of payload file i (-1: the
 // index), decrypting only the chunks read.
 func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
+	f := b.opened(ctx, i)
+	return f.ra, f.err
+}
+
+// opened is open's file, with its cache.
+func (b *Bundle) opened(ctx context.Context, i int) *openFile {
 	b.mu.Lock()
 	f := b.files[i]
 	if f == nil {
@@ -440,30 +450,30 @@ func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
 		b.files[i] = f
 	}
 	b.mu.Unlock()
-	f.once.Do(func() { f.ra, f.err = b.openFile(ctx, i) })
-	return f.ra, f.err
+	f.once.Do(func() { f.ra, f.cache, f.err = b.openFile(ctx, i) })
+	return f
 }
 
-func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, error) {
+func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, *pageCache, error) {
 	if i < 0 {
 		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile, b.size(IndexFile))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}, nil
+		return &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}, nil, nil
 	}
 	path := b.contents.Index.Path
 	{
 		if i >= len(b.contents.Files) {
-			return nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
+			return nil, nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
 		}
 		path = b.contents.Files[i].Path
 	}
 	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path, b.size(path))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cache := &pageCache{obj: countingObject{obj, &b.r.read}, size: obj.Size(), pages: map[int64][]byte{}}
+	cache := &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}
 	// age reads the header, then the final chunk: both at once, so that
 	// opening costs one round trip, not two.
 	tail := max(obj.Size()-ageChunk, 0)
@@ -478,13 +488,13 @@ func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, error) {
 		}
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+		return nil, nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
 	ra, _, err := age.DecryptReaderAt(cache, obj.Size(), b.r.identities...)
 	if err != nil {
-		return nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+		return nil, nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
-	return ra, nil
+	return ra, cache, nil
 }
 
 // size is a file's size as the signed catalog records it, -1 if it does
@@ -508,7 +518,8 @@ func (b *Bundle) blockBytes(i, block int) int64 {
 
 // readBlock reads the rows of one block of payload file i.
 func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []extract.Row, error) {
-	ra, err := b.open(ctx, i)
+	of := b.opened(ctx, i)
+	ra, err := of.ra, of.err
 	if err != nil {
 		return extract.Table{}, nil, err
 	}
@@ -521,6 +532,17 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 		return t, nil, err
 	}
 	blk := f.Blocks[block]
+	if blk[1] > largeBlock {
+		// A document's block: its ciphertext in one request rather than
+		// one a 64 KiB chunk, and not kept in the cache.
+		if from, n, ok := cipherRange(f.Blocks, blk, of.cache); ok {
+			done, err := of.cache.prefetch(from, n)
+			if err != nil {
+				return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+			}
+			defer done()
+		}
+	}
 	buf := make([]byte, blk[1])
 	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
@@ -550,14 +572,63 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	return t, rows, nil
 }
 
+// largeBlock is the stored size above which readBlock prefetches a block.
+const largeBlock = 1 << 20
+
+// cipherRange is where in the age file of a payload file the ciphertext
+// of one of its blocks lies: the chunks that hold the block's bytes. The
+// blocks fill the file's plaintext, which tells where the payload begins
+// after age's header. ok is false when the sizes do not add up.
+func cipherRange(blocks [][5]int64, blk [5]int64, c *pageCache) (from, n int64, ok bool) {
+	if c == nil || len(blocks) == 0 || blk[1] <= 0 {
+		return 0, 0, false
+	}
+	last := blocks[len(blocks)-1]
+	plain := last[0] + last[1]
+	chunks := max((plain+ageChunk-17)/(ageChunk-16), 1)
+	enc := plain + 16*chunks
+	start := c.size - enc
+	if start <= 0 || blk[0] < 0 || blk[0]+blk[1] > plain {
+		return 0, 0, false
+	}
+	first, end := blk[0]/(ageChunk-16), (blk[0]+blk[1]-1)/(ageChunk-16)+1
+	from = start + first*ageChunk
+	return from, min(start+end*ageChunk, c.size) - from, true
+}
+
 // pageCache keeps the pages of an object a retrieval has read, so that
 // the index chunks and blocks several lookups share are fetched once. A
-// read fetches its missing pages in one request.
+// read fetches its missing pages in one request. A read that lies in a
+// prefetched window is served from it instead, and not kept.
 type pageCache struct {
-	obj   io.ReaderAt
-	size  int64
-	mu    sync.Mutex
-	pages map[int64][]byte
+	obj     io.ReaderAt
+	size    int64
+	mu      sync.Mutex
+	pages   map[int64][]byte
+	windows map[int64][]byte
+}
+
+// prefetch reads n bytes from off in one request, for the reads that lie
+// in them until done is called.
+func (c *pageCache) prefetch(off, n int64) (done func(), err error) {
+	buf := make([]byte, n)
+	if got, err := c.obj.ReadAt(buf, off); int64(got) < n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.windows == nil {
+		c.windows = map[int64][]byte{}
+	}
+	c.windows[off] = buf
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.windows, off)
+		c.mu.Unlock()
+	}, nil
 }
 
 const cachePage = 16 << 10
@@ -571,6 +642,18 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), c.size)
+	c.mu.Lock()
+	for at, w := range c.windows {
+		if off >= at && end <= at+int64(len(w)) {
+			n := copy(p, w[off-at:end-at])
+			c.mu.Unlock()
+			if n < len(p) {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+	}
+	c.mu.Unlock()
 	first, last := off/cachePage, (end-1)/cachePage
 	for pg := first; pg <= last; {
 		// The run of missing pages from pg, fetched without holding the
