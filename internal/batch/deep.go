@@ -16,6 +16,11 @@ import (
 
 const deepChunk = 2000
 
+// deepBytes ends a chunk of expected rows early when its documents and
+// texts reach it, so that large documents are not gathered by the
+// thousand.
+const deepBytes = 32 << 20
+
 // deepCheck recomputes every loaded row from STAR1 by the rules and compares
 // it, column by column, with the row read back from STAR2. The expected rows
 // go by COPY into temporary tables shaped like STAR2's, so the comparison
@@ -69,6 +74,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 	}
 	cols := append(append([]string{}, mt.Columns...), "star1_id", "person_star1", "related_star1")
 	var buf [][]any
+	size := 0      // bytes of the documents and texts in buf
 	var seen int64 // rows read from STAR1, in the batch or not
 	flush := func() error {
 		if len(buf) == 0 {
@@ -77,7 +83,8 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{exp}, cols, pgx.CopyFromRows(buf)); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
-		buf = buf[:0]
+		clear(buf) // a document's bytes may go
+		buf, size = buf[:0], 0
 		return nil
 	}
 	m.report("deep", t.Name, 0) // the clock of its rate starts
@@ -100,7 +107,15 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 			row[len(mt.Columns)+1+i] = get(t.Name, r, col)
 		}
 		buf = append(buf, row)
-		if len(buf) == deepChunk {
+		for _, v := range row {
+			switch x := v.(type) {
+			case []byte:
+				size += len(x)
+			case string:
+				size += len(x)
+			}
+		}
+		if len(buf) == deepChunk || size >= deepBytes {
 			if err := flush(); err != nil {
 				return err
 			}
