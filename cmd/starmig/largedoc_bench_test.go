@@ -10,17 +10,20 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/starmig/starmig/internal/testenv"
 )
 
-// BenchmarkLargeDocuments measures the peak memory of migrate and of
-// archive with large documents: random bytes, which do not compress, of
-// STARMIG_BENCH_DOC_MB MiB each (default 64), in documents of open
-// proceedings, so that they are loaded into STAR2 as well as archived. It
-// runs each command on a small generated STAR1 with one such document, then
+// BenchmarkLargeDocuments measures the peak memory of every command that
+// reads or writes documents, with large ones: random bytes, which do not
+// compress, of STARMIG_BENCH_DOC_MB MiB each (default 64), in one open
+// proceeding, so that they are loaded into STAR2 as well as archived. It
+// runs migrate, reconcile --deep, archive, restore and the retrieval of
+// that proceeding on a small generated STAR1 with one such document, then
 // with STARMIG_BENCH_DOCS of them (default 16). Memory must not grow with
-// the number of documents, only with the size of the largest.
+// the number of documents, only with the size of the largest; the one
+// exception is retrieve, which holds the documents it hands out.
 //
 //	go run ./internal/testenv/withservices -- go test -run '^$' -bench LargeDocuments -benchtime 1x ./cmd/starmig
 func BenchmarkLargeDocuments(b *testing.B) {
@@ -40,23 +43,35 @@ func BenchmarkLargeDocuments(b *testing.B) {
 		for _, docs := range []int{1, many} {
 			db := filepath.Join(dir, fmt.Sprintf("docs%d.db", docs))
 			copyFile(b, base, db)
-			setLargeDocuments(b, db, docs, size)
-			peak := func(args ...string) float64 {
+			proceeding := setLargeDocuments(b, db, docs, size)
+			var line string
+			measure := func(name string, args ...string) {
 				cmd := exec.Command(bin, args...)
+				start := time.Now()
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Fatalf("%s: %v\n%s", args[0], err, out)
 				}
+				secs := time.Since(start).Seconds()
 				ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-				return float64(ru.Maxrss) / 1024
+				peak := float64(ru.Maxrss) / 1024
+				b.ReportMetric(peak, fmt.Sprintf("%s-peak-MiB-%ddocs", name, docs))
+				b.ReportMetric(secs, fmt.Sprintf("%s-s-%ddocs", name, docs))
+				line += fmt.Sprintf(", %s %.0f MiB in %.1f s", name, peak, secs)
 			}
-			mig := peak("migrate", "--quiet", "--source", "sqlite:"+db, "--target", schemaDB(b),
+			target := schemaDB(b)
+			archive := "file://" + filepath.Join(dir, fmt.Sprintf("archive%d", docs))
+			measure("migrate", "migrate", "--quiet", "--source", "sqlite:"+db, "--target", target,
 				"--mappings", filepath.Join(dir, "mappings"), "--batch", "bench", "--as-of", "2026-11-01")
-			arch := peak("archive", "--quiet", "--source", "sqlite:"+db, "--to", "file://"+filepath.Join(dir, fmt.Sprintf("archive%d", docs)),
+			measure("deep", "reconcile", "--quiet", "--deep", "--source", "sqlite:"+db, "--target", target,
+				"--mappings", filepath.Join(dir, "mappings"), "--batch", "bench")
+			measure("archive", "archive", "--quiet", "--source", "sqlite:"+db, "--to", archive,
 				"--batch", "bench", "--keys", keys, "--retention", "10y")
-			b.ReportMetric(mig, fmt.Sprintf("migrate-peak-MiB-%ddocs", docs))
-			b.ReportMetric(arch, fmt.Sprintf("archive-peak-MiB-%ddocs", docs))
-			b.Logf("%d documents of %d MiB: peak RSS migrate %.0f MiB, archive %.0f MiB", docs, size>>20, mig, arch)
+			measure("restore", "restore", "--quiet", "--archive", archive, "--keys", keys, "--to", testenv.Postgres(b))
+			measure("retrieve", "retrieve", "--quiet", "--archive", archive, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
+				"--reason", "benchmark", "--operator", "bench", "--out", filepath.Join(dir, fmt.Sprintf("retrieval%d", docs)))
+			b.Logf("%d documents of %d MiB, peak RSS%s", docs, size>>20, line)
 			os.Remove(db)
+			os.RemoveAll(filepath.Join(dir, fmt.Sprintf("retrieval%d", docs)))
 		}
 	}
 }
@@ -91,20 +106,26 @@ func copyFile(b *testing.B, from, to string) {
 	}
 }
 
-// setLargeDocuments gives n documents of open proceedings size random bytes.
-func setLargeDocuments(b *testing.B, path string, n, size int) {
+// setLargeDocuments gives n documents size random bytes each and puts
+// them in one open proceeding, which it returns.
+func setLargeDocuments(b *testing.B, path string, n, size int) int64 {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	res, err := db.Exec(`UPDATE DOKUMENT SET SISU = randomblob(?) WHERE DOKUMENT_ID IN (
-		SELECT d.DOKUMENT_ID FROM DOKUMENT d JOIN MENETLUS m ON m.MENETLUS_ID = d.MENETLUS_ID
-		WHERE m.STAATUS = 'A' ORDER BY d.DOKUMENT_ID LIMIT ?)`, size, n)
+	var proceeding int64
+	if err := db.QueryRow(`SELECT min(d.MENETLUS_ID) FROM DOKUMENT d JOIN MENETLUS m ON m.MENETLUS_ID = d.MENETLUS_ID
+		WHERE m.STAATUS = 'A'`).Scan(&proceeding); err != nil {
+		b.Fatal(err)
+	}
+	res, err := db.Exec(`UPDATE DOKUMENT SET SISU = randomblob(?), MENETLUS_ID = ? WHERE DOKUMENT_ID IN (
+		SELECT DOKUMENT_ID FROM DOKUMENT ORDER BY MENETLUS_ID <> ?, DOKUMENT_ID LIMIT ?)`, size, proceeding, proceeding, n)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if got, _ := res.RowsAffected(); got != int64(n) {
 		b.Fatalf("%d large documents, want %d", got, n)
 	}
+	return proceeding
 }
