@@ -17,16 +17,6 @@ import (
 	"github.com/starmig/starmig/internal/reportfile"
 )
 
-// RowObject is a row as a JSON object, columns in table order, values as
-// the archive holds them (BLOBs in base64).
-func RowObject(t extract.Table, r extract.Row) (json.RawMessage, error) {
-	b, err := appendRow(nil, t, r)
-	if err != nil {
-		return nil, err
-	}
-	return json.RawMessage(strings.TrimSuffix(string(b), "\n")), nil
-}
-
 // RetrievalResult is what retrieve writes as JSON.
 type RetrievalResult struct {
 	Query    string    `json:"query"`

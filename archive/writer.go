@@ -416,14 +416,7 @@ func (w *Writer) Row(r extract.Row) error {
 	start := len(w.values)
 	w.values = append(w.values, r...)
 	w.pending = append(w.pending, w.values[start:len(w.values):len(w.values)])
-	for _, v := range r {
-		switch x := v.(type) {
-		case []byte:
-			w.size += len(x)
-		case string:
-			w.size += len(x)
-		}
-	}
+	w.size += extract.ValueBytes(r)
 	if len(w.pending) >= encodeBatch || w.size >= encodeBytes {
 		return w.hand()
 	}

@@ -15,6 +15,22 @@ import (
 // A Row passed to a callback is valid only during the call.
 type Row []any
 
+// ValueBytes is the size of the text and binary values among vals (a Row,
+// or the values mapped from one): what pipelines that must not gather
+// large documents count their memory by.
+func ValueBytes(vals []any) int {
+	n := 0
+	for _, v := range vals {
+		switch x := v.(type) {
+		case []byte:
+			n += len(x)
+		case string:
+			n += len(x)
+		}
+	}
+	return n
+}
+
 // Source is STAR1, read through one database driver.
 //
 // Begin opens one consistent snapshot of the whole of STAR1: every read

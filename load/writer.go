@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/mapping"
 )
@@ -220,15 +221,7 @@ func (w *Writer) Add(ctx context.Context, t mapping.Table, it Item) error {
 	}
 	w.table = t
 	w.items = append(w.items, it)
-	for _, v := range it.Values {
-		switch x := v.(type) {
-		case []byte:
-			w.size += len(x)
-		case string:
-			w.size += len(x)
-		}
-	}
-	w.size += 200
+	w.size += extract.ValueBytes(it.Values) + 200
 	if len(w.items) >= chunkRows || w.size >= chunkBytes {
 		if err := w.failed(); err != nil {
 			return err

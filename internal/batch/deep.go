@@ -107,14 +107,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 			row[len(mt.Columns)+1+i] = get(t.Name, r, col)
 		}
 		buf = append(buf, row)
-		for _, v := range row {
-			switch x := v.(type) {
-			case []byte:
-				size += len(x)
-			case string:
-				size += len(x)
-			}
-		}
+		size += extract.ValueBytes(row)
 		if len(buf) == deepChunk || size >= deepBytes {
 			if err := flush(); err != nil {
 				return err
