@@ -25,7 +25,7 @@ func IsHTML(path string) bool {
 	return ext == ".html" || ext == ".htm"
 }
 
-// Write writes a report to path, making its folder: the Markdown that md
+// Write writes a report to path, mode 0600, making its folder: the Markdown that md
 // writes, or, for IsHTML(path), that Markdown made into a page of its own
 // titled title. Markup in the Markdown is shown as the text it is, so no
 // text a report quotes can act as markup; only the line breaks of Cell
@@ -34,7 +34,9 @@ func Write(path, title string, md func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	f, err := os.Create(path)
+	// Readable by its owner only: a retrieval's report is personal data,
+	// and a reconciliation's names STAR1 rows.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
