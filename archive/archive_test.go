@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,45 @@ func TestBadAmountStopsTheRunNamingTheRow(t *testing.T) {
 	for _, r := range runs {
 		if r.Complete {
 			t.Fatalf("run %s looks whole", r.Run)
+		}
+	}
+}
+
+// Two runs of a batch started in the same second (or with a clock set
+// back) keep the order they were written in: the newest run, the one
+// retrieval and restore read, is the last written.
+func TestRunsInTheSameSecondKeepTheirOrder(t *testing.T) {
+	path := star1(t, 20)
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	var runs []string
+	for range 3 {
+		runs = append(runs, archiveSTAR1(t, path, small(config(st, k))).Run)
+	}
+	if !slices.IsSorted(runs) || runs[0] == runs[1] || runs[1] == runs[2] {
+		t.Errorf("runs of one second in the order written: %v", runs)
+	}
+	cats, err := LatestCatalogs(context.Background(), st, k.pub, "all")
+	if err != nil || len(cats) != 1 || cats[0].Run != runs[2] {
+		t.Fatalf("newest run: %v %v, want %s", cats, err, runs[2])
+	}
+	for _, c := range []struct {
+		runs      []string
+		run, want string
+	}{
+		{nil, "20261121T100000Z-00aa00", "20261121T100000Z-00aa00"},
+		{[]string{"20261121T095959Z-ffffff"}, "20261121T100000Z-00aa00", "20261121T100000Z-00aa00"},
+		{[]string{"20261121T100000Z-00ab00", "20261121T100000Z-000001"}, "20261121T100000Z-00aa00", "20261121T100000Z-00ab01"},
+		{[]string{"20261121T100002Z-00000f"}, "20261121T100000Z-00aa00", "20261121T100002Z-000010"},
+		{[]string{"20261121T100000Z-ffffff"}, "20261121T100000Z-00aa00", ""},
+	} {
+		var refs []RunRef
+		for _, r := range c.runs {
+			refs = append(refs, RunRef{Batch: "all", Run: r})
+		}
+		got, err := after(refs, c.run)
+		if got != c.want || (err != nil) != (c.want == "") {
+			t.Errorf("after(%v, %s) = %q, %v; want %q", c.runs, c.run, got, err, c.want)
 		}
 	}
 }

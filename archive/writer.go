@@ -294,6 +294,26 @@ type upload struct {
 	bundle *bundleState
 }
 
+// after returns run, or, when an earlier run of the batch sorts after it
+// (one started in the same second, or a clock set back), a name with the
+// newest run's time and the next suffix: the newest run is the one that
+// sorts last, and it must be the one written last.
+func after(runs []RunRef, run string) (string, error) {
+	newest := ""
+	for _, r := range runs {
+		newest = max(newest, r.Run)
+	}
+	if newest < run {
+		return run, nil
+	}
+	at, suffix, ok := strings.Cut(newest, "-")
+	n, err := strconv.ParseUint(suffix, 16, 32)
+	if !ok || err != nil || len(suffix) != 6 || n == 0xffffff {
+		return "", fmt.Errorf("archive: run %s of this batch sorts after a new run %s: wait a second and run again", newest, run)
+	}
+	return fmt.Sprintf("%s-%06x", at, n+1), nil
+}
+
 // NewWriter starts an archive run of cfg.Batch. It checks the store can
 // take it (on S3: Object Lock), and accounts for earlier runs of the batch
 // that were interrupted before their catalog.
@@ -312,6 +332,9 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	var abandoned []ObjectEntry
 	runs, err := ListRuns(ctx, cfg.Store, cfg.Batch)
 	if err != nil {
+		return nil, err
+	}
+	if run, err = after(runs, run); err != nil {
 		return nil, err
 	}
 	for _, r := range runs {
