@@ -30,31 +30,44 @@ func appendRow(b []byte, t extract.Table, r extract.Row) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '"')
-		b = append(b, c.Name...)
-		b = append(b, '"', ':')
-		switch v := r[i].(type) {
-		case nil:
-			b = append(b, "null"...)
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		case string:
-			if utf8.ValidString(v) {
-				b = appendString(b, v)
-			} else {
-				b = append(b, `{"bytes":"`...)
-				b = base64.StdEncoding.AppendEncode(b, []byte(v))
-				b = append(b, `"}`...)
-			}
-		case []byte:
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, v)
-			b = append(b, '"')
-		default:
-			return b, fmt.Errorf("archive: %s.%s: value of type %T cannot be archived", t.Name, c.Name, v)
+		var err error
+		if b, err = appendValue(appendKey(b, c.Name), t, c, r[i]); err != nil {
+			return b, err
 		}
 	}
 	return append(b, '}', '\n'), nil
+}
+
+// appendKey appends a column's name as a JSON object key and its colon.
+func appendKey(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
+// appendValue appends one value of a row as appendRow writes it.
+func appendValue(b []byte, t extract.Table, c extract.Column, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		b = append(b, "null"...)
+	case int64:
+		b = strconv.AppendInt(b, v, 10)
+	case string:
+		if utf8.ValidString(v) {
+			b = appendString(b, v)
+		} else {
+			b = append(b, `{"bytes":"`...)
+			b = base64.StdEncoding.AppendEncode(b, []byte(v))
+			b = append(b, `"}`...)
+		}
+	case []byte:
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, v)
+		b = append(b, '"')
+	default:
+		return b, fmt.Errorf("archive: %s.%s: value of type %T cannot be archived", t.Name, c.Name, v)
+	}
+	return b, nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/starmig/starmig/extract"
@@ -93,5 +96,67 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 		if !bytes.Equal(got, want[d]) {
 			t.Errorf("document %d: retrieved %d bytes, STAR1 holds %d, or they differ", d, len(got), len(want[d]))
 		}
+	}
+
+	// With a spool, the documents wait on disk, encrypted, instead of in
+	// memory; the JSON written from them is the same.
+	spool, err := NewSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := NewReader(st, k.pub, k.identities, k.index)
+	rs.Spool = spool
+	for i, d := range docs {
+		held, err := r.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := rs.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spooled := 0
+		for _, f := range found {
+			for _, row := range f.Tables["DOKUMENT"] {
+				sd, ok := row[sisu].(*SpooledDocument)
+				if !ok {
+					if b, _ := row[sisu].([]byte); len(b) >= spoolMin {
+						t.Errorf("document %v of %d bytes not spooled", row[0], len(b))
+					}
+					continue
+				}
+				spooled++
+				raw, err := os.ReadFile(sd.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(raw, want[d][:64]) {
+					t.Errorf("document %d is in the spool in clear", d)
+				}
+				var got bytes.Buffer
+				if _, err := sd.WriteTo(&got); err != nil || !bytes.Equal(got.Bytes(), want[d]) {
+					t.Errorf("document %d: spooled %d bytes, STAR1 holds %d, or they differ (%v)", d, got.Len(), len(want[d]), err)
+				}
+			}
+		}
+		if spooled != 1 {
+			t.Errorf("proceeding %d: %d documents spooled, want 1", proceedings[i], spooled)
+		}
+		var a, b bytes.Buffer
+		if err := (&RetrievalResult{Runs: []RunRows{RowsOf(held[0])}}).WriteJSON(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := (&RetrievalResult{Runs: []RunRows{RowsOf(found[0])}}).WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Errorf("proceeding %d: the JSON from the spool (%d bytes) differs from the JSON of the rows held (%d)", proceedings[i], b.Len(), a.Len())
+		}
+	}
+	if err := spool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spool.dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the spool's folder is still there after Close: %v", err)
 	}
 }

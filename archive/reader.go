@@ -33,6 +33,10 @@ type Reader struct {
 	indexKeys  [][]byte
 	read       atomic.Int64
 	requests   atomic.Int64 // ranged reads of objects, for tests
+
+	// Spool, when set, keeps the large documents a retrieval finds on disk:
+	// their rows hold a *SpooledDocument instead of the bytes.
+	Spool *Spool
 }
 
 // NewReader reads st with the given keys. Retrieval needs an index key:

@@ -100,10 +100,10 @@ func (r RunRows) writeJSON(w io.Writer, indent string) error {
 			}
 			var line []byte
 			for j, row := range r.found.Tables[name] {
-				if line, err = appendRow(line[:0], t, row); err != nil {
+				if err = writeRowJSON(w, j, in, nil); err != nil {
 					return err
 				}
-				err = writeRowJSON(w, j, in, bytes.TrimSuffix(line, []byte("\n")))
+				line, err = writeRowLine(w, line, t, row)
 				if cap(line) > 1<<20 {
 					line = nil // a document's line is not kept
 				}
@@ -137,6 +137,47 @@ func writeRowJSON(w io.Writer, j int, indent string, row []byte) error {
 	}
 	_, err := w.Write(row)
 	return err
+}
+
+// writeRowLine writes row as appendRow encodes it, without its newline,
+// reading a spooled document back as it writes it. It returns line, the
+// buffer it used, for the next row.
+func writeRowLine(w io.Writer, line []byte, t extract.Table, row extract.Row) ([]byte, error) {
+	if !slices.ContainsFunc(row, func(v any) bool { _, ok := v.(*SpooledDocument); return ok }) {
+		line, err := appendRow(line[:0], t, row)
+		if err != nil {
+			return line, err
+		}
+		_, err = w.Write(line[:len(line)-1])
+		return line, err
+	}
+	if len(row) != len(t.Columns) {
+		return line, fmt.Errorf("archive: %s row has %d values for %d columns", t.Name, len(row), len(t.Columns))
+	}
+	b := append(line[:0], '{')
+	for i, c := range t.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(b, c.Name)
+		d, ok := row[i].(*SpooledDocument)
+		if !ok {
+			var err error
+			if b, err = appendValue(b, t, c, row[i]); err != nil {
+				return b, err
+			}
+			continue
+		}
+		if _, err := w.Write(append(b, '"')); err != nil {
+			return b, err
+		}
+		if err := d.writeBase64(w); err != nil {
+			return b, fmt.Errorf("archive: %s %s=%v: %w", t.Name, t.Columns[0].Name, row[0], err)
+		}
+		b = append(b[:0], '"')
+	}
+	_, err := w.Write(append(b, '}'))
+	return b, err
 }
 
 // WriteJSON writes the result as JSON, its rows one a line, encoded as
@@ -257,9 +298,9 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 						s = fmt.Sprint(v)
 					case string:
 						s = v
-					case []byte:
+					case []byte, *SpooledDocument:
 						id, _ := r[0].(int64)
-						s = fmt.Sprintf("%d bytes", len(v))
+						s = fmt.Sprintf("%d bytes", valueSize(v))
 						if file, ok := docs[id]; ok && c.Kind == extract.BLOB {
 							s += fmt.Sprintf(", [%s](%s)", file, file)
 						}
@@ -272,6 +313,17 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 		}
 	}
 	return nil
+}
+
+// valueSize is the size of a BLOB value, held or spooled.
+func valueSize(v any) int64 {
+	switch v := v.(type) {
+	case []byte:
+		return int64(len(v))
+	case *SpooledDocument:
+		return v.Size
+	}
+	return 0
 }
 
 // HumanBytes writes a byte count for people: 1.5 MiB.

@@ -340,18 +340,24 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	}); err != nil {
 		return err
 	}
-	var need [][3]int // bundle, file, block not read yet
-	queued := map[[3]int]bool{}
+	var need [][3]int            // bundle, file, block not read yet
+	users := map[[3]int][]*job{} // the jobs that name each of them
 	for _, j := range jobs {
 		for _, loc := range j.locs {
 			k := [3]int{j.bi, loc[0], loc[1]}
-			if _, ok := f.blocks[k]; !ok && !queued[k] {
-				queued[k] = true
+			if _, ok := f.blocks[k]; ok {
+				continue
+			}
+			if users[k] == nil {
 				need = append(need, k)
+			}
+			if !slices.Contains(users[k], j) {
+				users[k] = append(users[k], j)
 			}
 		}
 	}
 	read := make([]cachedBlock, len(need))
+	kept := make([][]extract.Row, len(need))
 	mem := semaphore.NewWeighted(retrievalBytes)
 	if err := parallel.Do(len(need), retrievalReads, func(i int) error {
 		k := need[i]
@@ -364,30 +370,90 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		}
 		defer mem.Release(held)
 		t, rows, err := f.bundles[k[0]].readBlock(ctx, k[1], k[2])
-		read[i] = cachedBlock{t, rows}
-		return err
+		if err != nil {
+			return err
+		}
+		// The rows wanted are taken now, while the block is in memory: a
+		// block of large documents is not kept for later steps (they read
+		// it again if they need it), and its documents go to the spool.
+		taken := make([]bool, len(rows))
+		for _, j := range users[k] {
+			accept := keep(j.value)
+			for ri, row := range rows {
+				if taken[ri] || !accept(t, row) {
+					continue
+				}
+				taken[ri] = true
+				if row, err = f.spool(t, row); err != nil {
+					return err
+				}
+				kept[i] = append(kept[i], row)
+			}
+		}
+		read[i].t = t
+		size := 0
+		for _, row := range rows {
+			size += extract.ValueBytes(row)
+		}
+		if size <= largeBlock {
+			read[i].rows = rows
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
 	for i, k := range need {
-		f.blocks[k] = read[i]
+		if read[i].rows != nil {
+			f.blocks[k] = read[i]
+		}
+		for _, row := range kept[i] {
+			f.keepRow(read[i].t, row)
+		}
 	}
 	for _, j := range jobs {
 		accept := keep(j.value)
 		for _, loc := range j.locs {
-			cb := f.blocks[[3]int{j.bi, loc[0], loc[1]}]
+			k := [3]int{j.bi, loc[0], loc[1]}
+			if users[k] != nil {
+				continue // taken as it was read
+			}
+			cb := f.blocks[k]
 			for _, row := range cb.rows {
 				if !accept(cb.t, row) {
 					continue
 				}
-				if f.rows[cb.t.Name] == nil {
-					f.rows[cb.t.Name] = map[string]extract.Row{}
+				row, err := f.spool(cb.t, row)
+				if err != nil {
+					return err
 				}
-				f.rows[cb.t.Name][fmt.Sprint(row[0])] = row
+				f.keepRow(cb.t, row)
 			}
 		}
 	}
 	return nil
+}
+
+// spool puts the row's large documents in the reader's spool, if it has
+// one, unless the row was found before.
+func (f *finder) spool(t extract.Table, row extract.Row) (extract.Row, error) {
+	if f.r.Spool == nil {
+		return row, nil
+	}
+	if _, ok := f.rows[t.Name][fmt.Sprint(row[0])]; ok {
+		return row, nil
+	}
+	return f.r.Spool.spoolRow(t, row)
+}
+
+// keepRow adds a row to what was found; a row found again is kept once.
+func (f *finder) keepRow(t extract.Table, row extract.Row) {
+	if f.rows[t.Name] == nil {
+		f.rows[t.Name] = map[string]extract.Row{}
+	}
+	key := fmt.Sprint(row[0])
+	if _, ok := f.rows[t.Name][key]; !ok {
+		f.rows[t.Name][key] = row
+	}
 }
 
 type cachedBlock struct {

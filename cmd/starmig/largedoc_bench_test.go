@@ -21,8 +21,7 @@ import (
 // runs migrate, reconcile --deep, archive, restore and the retrieval of
 // that proceeding on a small generated STAR1 with one such document, then
 // with STARMIG_BENCH_DOCS of them (default 16). Memory must not grow with
-// the number of documents, only with the size of the largest; the one
-// exception is retrieve, which holds the documents it hands out.
+// the number of documents, only with the size of the largest.
 //
 //	go run ./internal/testenv/withservices -- go test -run '^$' -bench LargeDocuments -benchtime 1x ./cmd/starmig
 func BenchmarkLargeDocuments(b *testing.B) {

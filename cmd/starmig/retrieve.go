@@ -118,7 +118,15 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 		return err
 	}
 	if g.json {
-		return res.WriteJSON(g.out) // rows encoded as they are written
+		// retrieval.json, which holds the documents as they were (the
+		// spool they were read from is gone by now).
+		f, err := os.Open(filepath.Join(res.Out, "retrieval.json"))
+		if err != nil {
+			return fmt.Errorf("retrieve: %w", err)
+		}
+		defer f.Close()
+		_, err = io.Copy(g.out, f)
+		return err
 	}
 	rows := res.Rows()
 	return g.result(res, func(w io.Writer) {
@@ -142,15 +150,25 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 		for _, row := range f.Tables["DOKUMENT"] {
 			id, _ := row[0].(int64)
 			name, _ := row[2].(string)
-			content, ok := row[4].([]byte)
-			if !ok {
+			file := filepath.Join("documents", archive.DocumentName(id, name))
+			var err error
+			size := 0
+			switch content := row[4].(type) {
+			case []byte:
+				size = len(content)
+				err = os.WriteFile(filepath.Join(out, file), content, 0o600)
+			case *archive.SpooledDocument:
+				size = int(content.Size)
+				if err = writeFileFrom(filepath.Join(out, file), content); err == nil {
+					content.WrittenTo(filepath.Join(out, file))
+				}
+			default:
 				continue
 			}
-			file := filepath.Join("documents", archive.DocumentName(id, name))
-			if err := os.WriteFile(filepath.Join(out, file), content, 0o600); err != nil {
+			if err != nil {
 				return fmt.Errorf("retrieve: %w", err)
 			}
-			res.Docs = append(res.Docs, archive.DocFile{ID: id, File: file, Size: len(content)})
+			res.Docs = append(res.Docs, archive.DocFile{ID: id, File: file, Size: size})
 		}
 	}
 	// Rows are encoded as they are written: a proceeding's documents are
@@ -181,6 +199,19 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 	return reportfile.Write(filepath.Join(out, "retrieval.html"), "STAR1 archive retrieval: "+res.Query, func(w io.Writer) error {
 		return archive.WriteMarkdown(w, res, found)
 	})
+}
+
+// writeFileFrom writes a file, mode 0600, from src.
+func writeFileFrom(name string, src io.WriterTo) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := src.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return f.Close()
 }
 
 // retrievalFolder is the folder a retrieval is written to: out, which must
@@ -242,11 +273,30 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	if err != nil {
 		return nil, 0, err
 	}
+	_, err = os.Stat(out)
+	made := errors.Is(err, fs.ErrNotExist)
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return nil, 0, fmt.Errorf("retrieve: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done && made {
+			os.Remove(out) // empty unless results were being written
+		}
+	}()
+	// Large documents wait in the folder, encrypted to a key only this
+	// process has, until the retrieval is on record.
+	spool, err := archive.NewSpool(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("retrieve: %w", err)
+	}
+	defer spool.Close()
 	cats, err := archive.LatestCatalogs(ctx, st, pub, o.batch)
 	if err != nil {
 		return nil, 0, err
 	}
 	r := archive.NewReader(st, pub, ids, ik...)
+	r.Spool = spool
 	found, err := r.Retrieve(ctx, cats, q)
 	if err != nil {
 		return nil, 0, err
@@ -286,9 +336,10 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	if err != nil {
 		return nil, 0, err
 	}
+	res.Out = out
 	if err := writeRetrieval(out, res, found); err != nil {
 		return nil, 0, err
 	}
-	res.Out = out
+	done = true
 	return res, r.BytesRead(), nil
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -53,5 +58,84 @@ func TestDemoRunsAgain(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "retrieval", "retrieval.md")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRetrieveLargeDocument: a proceeding's large document is handed out
+// whole, as a file and in the JSON, through the spool that keeps it out of
+// memory; the spool is gone afterwards, and --json prints retrieval.json.
+func TestRetrieveLargeDocument(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 5)
+	keys := genKeys(t, dir)
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc, proceeding int64
+	var name string
+	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID, FAILINIMI FROM DOKUMENT ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding, &name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(`UPDATE DOKUMENT SET SISU = randomblob(3 << 20) WHERE DOKUMENT_ID = ?`, doc); err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	if err := conn.QueryRow(`SELECT SISU FROM DOKUMENT WHERE DOKUMENT_ID = ?`, doc).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	to := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "case")
+	code, stdout, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
+		"--reason", "large document", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("retrieve: exit %d: %s", code, stderr)
+	}
+	file, err := os.ReadFile(filepath.Join(out, "documents", archive.DocumentName(doc, name)))
+	if err != nil || !bytes.Equal(file, want) {
+		t.Errorf("document file: %d bytes, want %d (%v)", len(file), len(want), err)
+	}
+	saved, err := os.ReadFile(filepath.Join(out, "retrieval.json"))
+	if err != nil || stdout != string(saved) {
+		t.Errorf("--json printed %d bytes, retrieval.json holds %d (%v)", len(stdout), len(saved), err)
+	}
+	var res struct {
+		Out  string `json:"out"`
+		Runs []struct {
+			Tables map[string][]struct {
+				ID   int64           `json:"DOKUMENT_ID"`
+				SISU json.RawMessage `json:"SISU"` // another document may be text
+			} `json:"tables"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(saved, &res); err != nil || len(res.Runs) != 1 || res.Out != out {
+		t.Fatalf("retrieval.json: %v, %d runs, out %q", err, len(res.Runs), res.Out)
+	}
+	found := false
+	for _, row := range res.Runs[0].Tables["DOKUMENT"] {
+		var sisu []byte
+		if row.ID == doc {
+			found = json.Unmarshal(row.SISU, &sisu) == nil && bytes.Equal(sisu, want)
+		}
+	}
+	if !found {
+		t.Errorf("retrieval.json does not hold document %d as STAR1 does", doc)
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		// Personal data, for the archivist alone.
+		if fi, err := e.Info(); err != nil {
+			t.Error(err)
+		} else if e.Type().IsRegular() && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), fi.Mode().Perm())
+		}
+		if strings.HasPrefix(e.Name(), ".starmig-spool") {
+			t.Errorf("the spool %s is left in the retrieval folder", e.Name())
+		}
 	}
 }
