@@ -190,6 +190,50 @@ func TestRowFormatRoundTrip(t *testing.T) {
 	}
 }
 
+// A line holding a large document is decoded without the JSON parser
+// going over the document (decodeBigRow), with the same result as the
+// parser's, whatever the other columns hold.
+func TestBigRowDecodedAsByTheJSONParser(t *testing.T) {
+	tab, _ := extract.TableByName("DOKUMENT")
+	doc := make([]byte, bigLine)
+	for i := range doc {
+		doc[i] = byte(i * 7)
+	}
+	big := strings.Repeat("x", bigLine)
+	for _, row := range []extract.Row{
+		{int64(7), int64(9), `a "SISU":"QUJD" b`, "application/pdf", doc, "2011-03-27 03:30:00"},
+		{int64(7), int64(9), `,"SISU":"`, "\xff\xfe", doc, nil},
+		{int64(7), int64(9), big, "text/plain", []byte("small"), "2011-03-27 03:30:00"},
+		{int64(7), int64(9), big, "text/plain", nil, nil},
+		{int64(7), nil, `"SISU":"` + big, nil, doc, nil},
+	} {
+		line, err := appendRow(nil, tab, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		want, err := decodeJSONRow(tab, line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeRow(tab, line)
+		if err != nil || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", row) {
+			t.Errorf("row with %.20q: decoded differently from the parser (%v)", row[2], err)
+		}
+	}
+	// Base64 with a JSON escape, or not base64: the parser's path and
+	// errors.
+	line, _ := appendRow(nil, tab, extract.Row{int64(7), int64(9), "a", "b", doc, nil})
+	escaped := bytes.Replace(line, []byte(`"SISU":"`), []byte(`"SISU":"\u0041`), 1)
+	if _, err := decodeRow(tab, escaped); err == nil || !strings.Contains(err.Error(), "DOKUMENT.SISU") {
+		t.Errorf("escaped base64 of another length: %v", err)
+	}
+	bad := bytes.Replace(line, []byte(`"SISU":"`), []byte(`"SISU":"*`), 1)
+	if _, err := decodeRow(tab, bytes.TrimSuffix(bad, []byte("\n"))); err == nil || !strings.Contains(err.Error(), "DOKUMENT.SISU") {
+		t.Errorf("a large document that is not base64: %v", err)
+	}
+}
+
 func TestKeysGen(t *testing.T) {
 	k := testKeys(t)
 	for name, mode := range map[string]os.FileMode{IdentityFile: 0o600, SignKeyFile: 0o600, IndexKeyFile: 0o600, RecipientFile: 0o644, SignPubFile: 0o644} {
@@ -319,5 +363,26 @@ func TestRunsInTheSameSecondKeepTheirOrder(t *testing.T) {
 		if got != c.want || (err != nil) != (c.want == "") {
 			t.Errorf("after(%v, %s) = %q, %v; want %q", c.runs, c.run, got, err, c.want)
 		}
+	}
+}
+
+// BenchmarkDecodeBigRow: a row with a 16 MiB document, through
+// decodeBigRow and through the JSON parser alone.
+func BenchmarkDecodeBigRow(b *testing.B) {
+	tab, _ := extract.TableByName("DOKUMENT")
+	doc := make([]byte, 16<<20)
+	for i := range doc {
+		doc[i] = byte(i * 7)
+	}
+	line, _ := appendRow(nil, tab, extract.Row{int64(7), int64(9), "scan.pdf", "application/pdf", doc, "2011-03-27 03:30:00"})
+	for name, decode := range map[string]func(extract.Table, []byte) (extract.Row, error){"cut": decodeRow, "parser": decodeJSONRow} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			for range b.N {
+				if _, err := decode(tab, line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -100,8 +101,22 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// bigLine is the length from which decodeRow takes a row's documents out
+// of the line before parsing the rest.
+const bigLine = 1 << 20
+
 // decodeRow reads one JSON line of table t back into a Row.
 func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
+	if len(line) >= bigLine {
+		if r, ok, err := decodeBigRow(t, line); ok {
+			return r, err
+		}
+	}
+	return decodeJSONRow(t, line)
+}
+
+// decodeJSONRow is decodeRow through the JSON parser.
+func decodeJSONRow(t extract.Table, line []byte) (extract.Row, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(line, &m); err != nil {
 		return nil, fmt.Errorf("archive: %s row %.80q: %v", t.Name, line, err)
@@ -164,6 +179,62 @@ func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
 		}
 	}
 	return r, nil
+}
+
+// decodeBigRow decodes a line holding a large document without making
+// the JSON parser check, copy and unquote the document's base64: each
+// BLOB member is cut out of the line, the rest decoded by decodeJSONRow, and
+// the document decoded from the line where it stands. A JSON string
+// escapes every quote, so the first `"NAME":"` of the line is the member's
+// key; base64 holds neither a quote nor a backslash, so the next quote
+// ends its value. ok is false when the line is not of that shape (a BLOB
+// that is null, say), for the JSON parser.
+func decodeBigRow(t extract.Table, line []byte) (r extract.Row, ok bool, err error) {
+	type span struct{ col, from, to int }
+	var spans []span
+	for i, c := range t.Columns {
+		if c.Kind != extract.BLOB {
+			continue
+		}
+		key := `"` + c.Name + `":"`
+		at := bytes.Index(line, []byte(key))
+		if at < 1 || (line[at-1] != '{' && line[at-1] != ',') {
+			return nil, false, nil
+		}
+		from := at + len(key)
+		n := bytes.IndexByte(line[from:], '"')
+		if n < 0 || bytes.IndexByte(line[from:from+n], '\\') >= 0 {
+			return nil, false, nil
+		}
+		spans = append(spans, span{i, from, from + n})
+	}
+	if len(spans) == 0 {
+		return nil, false, nil
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from - b.from })
+	rest := make([]byte, 0, 4<<10)
+	last := 0
+	for _, s := range spans {
+		if s.from < last {
+			return nil, false, nil
+		}
+		rest = append(rest, line[last:s.from]...)
+		last = s.to
+	}
+	rest = append(rest, line[last:]...)
+	if r, err = decodeJSONRow(t, rest); err != nil {
+		return nil, true, err
+	}
+	for _, s := range spans {
+		b64 := line[s.from:s.to]
+		v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+		n, err := base64.StdEncoding.Decode(v, b64)
+		if err != nil {
+			return nil, true, fmt.Errorf("archive: %s.%s value %.40s: %v", t.Name, t.Columns[s.col].Name, b64, err)
+		}
+		r[s.col] = v[:n]
+	}
+	return r, true, nil
 }
 
 // description is the description of the STAR1 tables that travels in

@@ -560,7 +560,10 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	}
 	zr.Multistream(false)
 	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	// A document's line is its stored size and a third (base64) when it
+	// did not compress: a buffer that size from the start, rather than one
+	// doubled and copied seven times on the way there.
+	sc.Buffer(make([]byte, min(max(1<<20, blk[1]*3/2), 1<<30)), 1<<30)
 	sc.Split(scanLines())
 	var rows []extract.Row
 	for sc.Scan() {
