@@ -227,11 +227,14 @@ func (r *RetrievalResult) WriteJSON(w io.Writer) error {
 	return bw.Flush()
 }
 
-// DocFile is a document written out as a file.
+// DocFile is a document written out as a file, for the run that holds
+// it. Runs that hold the same document share its file.
 type DocFile struct {
-	ID   int64  `json:"dokument_id"`
-	File string `json:"file"`
-	Size int    `json:"bytes"`
+	Batch string `json:"batch"`
+	Run   string `json:"run"`
+	ID    int64  `json:"dokument_id"`
+	File  string `json:"file"`
+	Size  int    `json:"bytes"`
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -255,9 +258,13 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 		fmt.Fprintf(w, "**The archive holds no rows for this %s.**\n", res.Query)
 		return nil
 	}
-	docs := map[int64]string{}
+	type runDoc struct {
+		batch, run string
+		id         int64
+	}
+	docs := map[runDoc]string{}
 	for _, d := range res.Docs {
-		docs[d.ID] = d.File
+		docs[runDoc{d.Batch, d.Run, d.ID}] = d.File
 	}
 	for i, f := range found {
 		if f.Newest != "" {
@@ -301,7 +308,7 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 					case []byte, *SpooledDocument:
 						id, _ := r[0].(int64)
 						s = fmt.Sprintf("%d bytes", valueSize(v))
-						if file, ok := docs[id]; ok && c.Kind == extract.BLOB {
+						if file, ok := docs[runDoc{f.Batch, f.Run, id}]; ok && c.Kind == extract.BLOB {
 							s += fmt.Sprintf(", [%s](%s)", file, file)
 						}
 					}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -72,15 +73,16 @@ func (s *Spool) put(content []byte) (*SpooledDocument, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: spool: %s: %w", f.Name(), err)
 	}
-	return &SpooledDocument{Size: int64(len(content)), path: f.Name(), id: s.id}, nil
+	return &SpooledDocument{Size: int64(len(content)), SHA256: sha256.Sum256(content), path: f.Name(), id: s.id}, nil
 }
 
 // A SpooledDocument stands, in a retrieved row, for a BLOB value the
 // retrieval kept in its Spool.
 type SpooledDocument struct {
-	Size int64 // bytes of the document
-	path string
-	id   *age.X25519Identity
+	Size   int64    // bytes of the document
+	SHA256 [32]byte // of the document
+	path   string
+	id     *age.X25519Identity
 }
 
 // WrittenTo tells that the document has been written, in clear, to the

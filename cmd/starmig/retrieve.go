@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -146,29 +147,58 @@ func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.F
 	if err := os.MkdirAll(filepath.Join(out, "documents"), 0o700); err != nil {
 		return fmt.Errorf("retrieve: %w", err)
 	}
+	// The same document may come from several runs (of several batches,
+	// or earlier runs): one file when it is the same, a file for each run
+	// when it changed between them.
+	type version struct {
+		id  int64
+		sum [32]byte
+	}
+	fileOf := map[version]string{} // the file of each version written
+	taken := map[string]bool{}
 	for _, f := range found {
 		for _, row := range f.Tables["DOKUMENT"] {
 			id, _ := row[0].(int64)
 			name, _ := row[2].(string)
-			file := filepath.Join("documents", archive.DocumentName(id, name))
+			var sum [32]byte
+			switch content := row[4].(type) {
+			case []byte:
+				sum = sha256.Sum256(content)
+			case *archive.SpooledDocument:
+				sum = content.SHA256
+			default:
+				continue
+			}
+			file, seen := fileOf[version{id, sum}]
+			if !seen {
+				file = filepath.Join("documents", archive.DocumentName(id, name))
+				if taken[file] {
+					file = filepath.Join("documents", archive.DocumentName(id, f.Batch+"-"+f.Run+"-"+name))
+				}
+			}
+			path := filepath.Join(out, file)
 			var err error
 			size := 0
 			switch content := row[4].(type) {
 			case []byte:
 				size = len(content)
-				err = os.WriteFile(filepath.Join(out, file), content, 0o600)
+				if !seen {
+					err = os.WriteFile(path, content, 0o600)
+				}
 			case *archive.SpooledDocument:
 				size = int(content.Size)
-				if err = writeFileFrom(filepath.Join(out, file), content); err == nil {
-					content.WrittenTo(filepath.Join(out, file))
+				if !seen {
+					err = writeFileFrom(path, content)
 				}
-			default:
-				continue
+				if err == nil {
+					content.WrittenTo(path)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("retrieve: %w", err)
 			}
-			res.Docs = append(res.Docs, archive.DocFile{ID: id, File: file, Size: size})
+			fileOf[version{id, sum}], taken[file] = file, true
+			res.Docs = append(res.Docs, archive.DocFile{Batch: f.Batch, Run: f.Run, ID: id, File: file, Size: size})
 		}
 	}
 	// Rows are encoded as they are written: a proceeding's documents are

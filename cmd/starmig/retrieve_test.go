@@ -64,6 +64,8 @@ func TestDemoRunsAgain(t *testing.T) {
 // TestRetrieveLargeDocument: a proceeding's large document is handed out
 // whole, as a file and in the JSON, through the spool that keeps it out of
 // memory; the spool is gone afterwards, and --json prints retrieval.json.
+// Batches that hold the same document share its file; one that holds
+// another version of it (STAR1 changed it between the runs) has its own.
 func TestRetrieveLargeDocument(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -73,32 +75,34 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer conn.Close()
 	var doc, proceeding int64
 	var name string
 	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID, FAILINIMI FROM DOKUMENT ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding, &name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(`UPDATE DOKUMENT SET SISU = randomblob(3 << 20) WHERE DOKUMENT_ID = ?`, doc); err != nil {
-		t.Fatal(err)
-	}
-	var want []byte
-	if err := conn.QueryRow(`SELECT SISU FROM DOKUMENT WHERE DOKUMENT_ID = ?`, doc).Scan(&want); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
 	to := "file://" + filepath.Join(dir, "archive")
-	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
-		t.Fatalf("archive: exit %d: %s", code, stderr)
+	want := map[string][]byte{} // batch → the document it holds
+	for _, batch := range []string{"first", "second", "third"} {
+		if batch != "third" {
+			if _, err := conn.Exec(`UPDATE DOKUMENT SET SISU = randomblob(3 << 20) WHERE DOKUMENT_ID = ?`, doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var content []byte
+		if err := conn.QueryRow(`SELECT SISU FROM DOKUMENT WHERE DOKUMENT_ID = ?`, doc).Scan(&content); err != nil {
+			t.Fatal(err)
+		}
+		want[batch] = content
+		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", batch, "--keys", keys, "-q"); code != 0 {
+			t.Fatalf("archive: exit %d: %s", code, stderr)
+		}
 	}
 	out := filepath.Join(dir, "case")
 	code, stdout, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
 		"--reason", "large document", "--out", out, "--json")
 	if code != 0 {
 		t.Fatalf("retrieve: exit %d: %s", code, stderr)
-	}
-	file, err := os.ReadFile(filepath.Join(out, "documents", archive.DocumentName(doc, name)))
-	if err != nil || !bytes.Equal(file, want) {
-		t.Errorf("document file: %d bytes, want %d (%v)", len(file), len(want), err)
 	}
 	saved, err := os.ReadFile(filepath.Join(out, "retrieval.json"))
 	if err != nil || stdout != string(saved) {
@@ -107,24 +111,41 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	var res struct {
 		Out  string `json:"out"`
 		Runs []struct {
+			Batch  string `json:"batch"`
 			Tables map[string][]struct {
 				ID   int64           `json:"DOKUMENT_ID"`
 				SISU json.RawMessage `json:"SISU"` // another document may be text
 			} `json:"tables"`
 		} `json:"runs"`
+		Docs []archive.DocFile `json:"documents"`
 	}
-	if err := json.Unmarshal(saved, &res); err != nil || len(res.Runs) != 1 || res.Out != out {
+	if err := json.Unmarshal(saved, &res); err != nil || len(res.Runs) != 3 || res.Out != out {
 		t.Fatalf("retrieval.json: %v, %d runs, out %q", err, len(res.Runs), res.Out)
 	}
-	found := false
-	for _, row := range res.Runs[0].Tables["DOKUMENT"] {
-		var sisu []byte
-		if row.ID == doc {
-			found = json.Unmarshal(row.SISU, &sisu) == nil && bytes.Equal(sisu, want)
+	for _, r := range res.Runs {
+		found := false
+		for _, row := range r.Tables["DOKUMENT"] {
+			var sisu []byte
+			if row.ID == doc {
+				found = json.Unmarshal(row.SISU, &sisu) == nil && bytes.Equal(sisu, want[r.Batch])
+			}
+		}
+		if !found {
+			t.Errorf("retrieval.json, batch %s: document %d not as STAR1 held it then", r.Batch, doc)
 		}
 	}
-	if !found {
-		t.Errorf("retrieval.json does not hold document %d as STAR1 does", doc)
+	files := map[string]string{} // batch → file
+	for _, d := range res.Docs {
+		if d.ID != doc {
+			continue
+		}
+		files[d.Batch] = d.File
+		if got, err := os.ReadFile(filepath.Join(out, d.File)); err != nil || !bytes.Equal(got, want[d.Batch]) {
+			t.Errorf("batch %s: %s holds %d bytes, not the %d of its document (%v)", d.Batch, d.File, len(got), len(want[d.Batch]), err)
+		}
+	}
+	if len(files) != 3 || files["second"] != files["third"] || files["first"] == files["second"] {
+		t.Errorf("document files by batch: %v; want the second and third to share one and the first its own", files)
 	}
 	entries, _ := os.ReadDir(out)
 	for _, e := range entries {
