@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,6 +99,15 @@ func TestRetrieveLargeDocument(t *testing.T) {
 		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", batch, "--keys", keys, "-q"); code != 0 {
 			t.Fatalf("archive: exit %d: %s", code, stderr)
 		}
+	}
+	// A retrieval that fails leaves no folder (and no spool) behind.
+	failed := filepath.Join(dir, "failed")
+	if code, _, _ := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--batch", "none", "--proceeding", strconv.FormatInt(proceeding, 10),
+		"--reason", "no such batch", "--out", failed); code == 0 {
+		t.Error("retrieve from a batch that is not there succeeded")
+	}
+	if _, err := os.Stat(failed); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed retrieval left %s: %v", failed, err)
 	}
 	out := filepath.Join(dir, "case")
 	code, stdout, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
