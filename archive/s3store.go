@@ -503,7 +503,16 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 	}()
 	var err error
 	for it := range queue {
-		if e := <-it.done; e != nil && err == nil {
+		// Once the context is done, an item queued may never reach a
+		// lookup (the lister gives up between the two channels): its
+		// answer is not waited for.
+		var e error
+		select {
+		case e = <-it.done:
+		case <-ctx.Done():
+			e = ctx.Err()
+		}
+		if e != nil && err == nil {
 			err = e
 			cancel()
 		}

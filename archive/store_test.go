@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -150,5 +151,43 @@ func TestS3StoreUnreachable(t *testing.T) {
 	_, err = st.Stat(context.Background(), "k")
 	if err == nil || errors.Is(err, ErrNotExist) {
 		t.Fatalf("unreachable store: %v, want an error that is not ErrNotExist", err)
+	}
+}
+
+// TestS3ListReturnsWhenCancelled: a listing whose context is cancelled
+// while it runs (a writer's run failing while it checks a write) returns
+// the cancellation; it used to wait, now and then, for the retention of
+// a key its lister had queued and then dropped.
+func TestS3ListReturnsWhenCancelled(t *testing.T) {
+	st, _ := bucket(t, true)
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour)
+	for i := range 150 {
+		body := []byte(strings.Repeat("x", i))
+		if err := st.Put(ctx, fmt.Sprintf("many/%03d", i), bytes.NewReader(body), int64(len(body)), until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 40 {
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			n := 0
+			done <- st.List(lctx, "many/", func(ObjectInfo) error {
+				if n++; n == 1+round%5 {
+					cancel()
+				}
+				return nil
+			})
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("round %d: a cancelled listing returned %v", round, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: a cancelled listing has not returned in 30 s", round)
+		}
+		cancel()
 	}
 }
