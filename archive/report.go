@@ -143,14 +143,6 @@ func writeRowJSON(w io.Writer, j int, indent string, row []byte) error {
 // reading a spooled document back as it writes it. It returns line, the
 // buffer it used, for the next row.
 func writeRowLine(w io.Writer, line []byte, t extract.Table, row extract.Row) ([]byte, error) {
-	if !slices.ContainsFunc(row, func(v any) bool { _, ok := v.(*SpooledDocument); return ok }) {
-		line, err := appendRow(line[:0], t, row)
-		if err != nil {
-			return line, err
-		}
-		_, err = w.Write(line[:len(line)-1])
-		return line, err
-	}
 	if len(row) != len(t.Columns) {
 		return line, fmt.Errorf("archive: %s row has %d values for %d columns", t.Name, len(row), len(t.Columns))
 	}
