@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
@@ -57,7 +58,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
-	f.DurationVar(&o.wait, "wait", 0, "how long to wait for another batch's run on the same STAR2 to end, such as 30s or 2h; 0s does not wait (default: $STARMIG_WAIT, else 30s)")
+	f.DurationVar(&o.wait, "wait", 0, waitFlagHelp)
 	f.BoolVar(&o.allowUnmapped, "allow-unmapped", false, "quarantine rows with unmapped classifier codes instead of stopping (default: $STARMIG_ALLOW_UNMAPPED, true or false)")
 	f.StringVar(&o.report, "report", "", "write the reconciliation to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.archive, "archive", "", "also archive all of STAR1 from the same read: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE; see starmig archive)")
@@ -84,6 +85,28 @@ func resolveBatchInputs(source, target, mappings, batchName string) (batchInputs
 		}
 	}
 	return in, nil
+}
+
+// waitFlagHelp is the help of --wait, for every command that takes the
+// run lock of STAR2.
+const waitFlagHelp = "how long to wait for another batch's run on the same STAR2 to end, such as 30s or 2h; 0s does not wait (default: $STARMIG_WAIT, else 30s)"
+
+// waitOrEnv resolves --wait: the flag when given, else $STARMIG_WAIT, else
+// load.DefaultWait.
+func waitOrEnv(flags *pflag.FlagSet, wait time.Duration) (time.Duration, error) {
+	if !flags.Changed("wait") {
+		wait = load.DefaultWait
+		if v := os.Getenv("STARMIG_WAIT"); v != "" {
+			var err error
+			if wait, err = time.ParseDuration(v); err != nil {
+				return 0, usageError("$STARMIG_WAIT %q: want a duration such as 30s or 2h", v)
+			}
+		}
+	}
+	if wait < 0 {
+		return 0, usageError("--wait %s: must not be negative", wait)
+	}
+	return wait, nil
 }
 
 func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
@@ -113,16 +136,8 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if writers < 1 {
 		return usageError("--writers %d: want at least 1", writers)
 	}
-	if !flags.Changed("wait") {
-		o.wait = load.DefaultWait
-		if v := os.Getenv("STARMIG_WAIT"); v != "" {
-			if o.wait, err = time.ParseDuration(v); err != nil {
-				return usageError("$STARMIG_WAIT %q: want a duration such as 30s or 2h", v)
-			}
-		}
-	}
-	if o.wait < 0 {
-		return usageError("--wait %s: must not be negative", o.wait)
+	if o.wait, err = waitOrEnv(flags, o.wait); err != nil {
+		return err
 	}
 	if !flags.Changed("allow-unmapped") {
 		if v := os.Getenv("STARMIG_ALLOW_UNMAPPED"); v != "" {
