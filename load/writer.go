@@ -450,17 +450,19 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 			target = res.hashes[it.Star2ID]
 		case OpUpdate:
 			if res.conflicts[it.Star2ID] {
-				// Left as it is: the bookkeeping keeps the old source hash, so
-				// the next run finds the conflict again.
+				// Left as it is: the bookkeeping forgets the source hash, so
+				// the next run finds the conflict again. The conflict keeps
+				// the hash this run saw, for a decision to keep the STAR2
+				// row (Resolve).
 				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID),
-					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is"})
+					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is", source})
 				source = nil
 			} else {
 				target = res.hashes[it.Star2ID]
 			}
 		}
 		if it.Report != "" {
-			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report})
+			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report, nil})
 		}
 		var amount any
 		if it.Amount != nil {
@@ -522,8 +524,8 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 		}
 	}
 	for _, c := range conflicts {
-		if _, err := tx.Exec(ctx, `INSERT INTO migration.conflict (run_id, star1_table, star1_id, star2_table, star2_id, detail)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, c...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO migration.conflict (run_id, star1_table, star1_id, star2_table, star2_id, detail, source_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, c...); err != nil {
 			return fmt.Errorf("load: conflicts: %w", err)
 		}
 	}

@@ -87,3 +87,30 @@ CREATE OR REPLACE VIEW migration.row_outcome AS
 
 -- The STAR1 person that owns a STAR2 person now: duplicates share one.
 CREATE INDEX IF NOT EXISTS row_map_person ON migration.row_map (star2_id) WHERE star2_table = 'person' AND outcome = 'loaded';
+
+-- The STAR1 row a conflict's run saw: keeping STAR2's row takes it as seen,
+-- so that the next run leaves the row alone until STAR1 changes again.
+-- NULL for rows reported for another reason (now excluded, quarantined).
+ALTER TABLE migration.conflict ADD COLUMN IF NOT EXISTS source_hash bytea;
+
+-- What a migration engineer decided about a loaded row that was changed in
+-- STAR2 after the migration wrote it (starmig resolve), with who, when and
+-- why. keep_star2: the STAR2 row stands as it was then; take_star1: the
+-- next run writes STAR1's version over it. Earlier decisions stay, no
+-- longer current.
+CREATE TABLE IF NOT EXISTS migration.resolution (
+  id           bigserial PRIMARY KEY,
+  star1_table  text NOT NULL,
+  star1_id     bigint NOT NULL,
+  star2_table  text NOT NULL,
+  star2_id     uuid NOT NULL,
+  decision     text NOT NULL CHECK (decision IN ('keep_star2', 'take_star1')),
+  star2_hash   bytea,                -- of the STAR2 row when decided, as target_hash; NULL: deleted in STAR2
+  source_hash  bytea,                -- of the STAR1 row the decision took as seen
+  reason       text NOT NULL CHECK (reason <> ''),
+  operator     text NOT NULL,
+  decided_at   timestamptz NOT NULL,
+  after_run    bigint NOT NULL,      -- the newest run when decided: it answers the conflicts of that run and earlier ones
+  current      boolean NOT NULL DEFAULT true
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resolution_current ON migration.resolution (star1_table, star1_id) WHERE current;
