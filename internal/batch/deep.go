@@ -138,14 +138,18 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep
 	}
 	var which []string
 	for _, c := range mt.Columns[1:] {
-		which = append(which, fmt.Sprintf("CASE WHEN e.%[1]s IS DISTINCT FROM s.%[1]s THEN '%[1]s' END", c))
+		which = append(which, fmt.Sprintf("CASE WHEN e.%[1]s IS DISTINCT FROM t.%[1]s THEN '%[1]s' END", c))
 	}
-	q := fmt.Sprintf(`SELECT e.star1_id, e.id::text, s.id IS NULL, rm.star2_id IS DISTINCT FROM e.id, concat_ws(', ', %[3]s)
+	// A row a decision keeps as STAR2 has it (load.Resolve) is no finding
+	// while it stays as it was then; checkSTAR2 counts it.
+	q := fmt.Sprintf(`SELECT e.star1_id, e.id::text, t.id IS NULL, rm.star2_id IS DISTINCT FROM e.id, concat_ws(', ', %[3]s), res.id IS NOT NULL
 		FROM %[1]s e
-		LEFT JOIN star2.%[2]s s ON s.id = e.id
+		LEFT JOIN star2.%[2]s t ON t.id = e.id
 		LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = e.star1_id
-		WHERE s.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> ''
-		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "))
+		%[4]s
+		WHERE (t.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> '')
+		  AND NOT (rm.star2_id IS NOT DISTINCT FROM e.id AND %[5]s)
+		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "), load.KeptJoin, load.KeptPredicate)
 	rows, err := conn.Query(ctx, q, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
@@ -154,8 +158,8 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep
 	for rows.Next() {
 		var id int64
 		var star2, cols string
-		var missing, wrongID bool
-		if err := rows.Scan(&id, &star2, &missing, &wrongID, &cols); err != nil {
+		var missing, wrongID, decided bool
+		if err := rows.Scan(&id, &star2, &missing, &wrongID, &cols, &decided); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		detail := fmt.Sprintf("star2.%s %s differs from what the rules give in: %s", mt.Star2, star2, cols)
@@ -164,6 +168,9 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep
 			detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, star2)
 		case wrongID:
 			detail = fmt.Sprintf("the bookkeeping names another STAR2 row than %s", star2)
+		}
+		if decided {
+			detail += keptNoLonger
 		}
 		rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "deep", Detail: detail})
 	}

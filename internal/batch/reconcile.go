@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
@@ -58,7 +57,11 @@ type TableReport struct {
 	ByKov     map[string]*Counts `json:"by_municipality"`
 	STAR2Rows int64              `json:"star2_rows"`
 	STAR2Sum  mapping.Cents      `json:"star2_sum_cents"`
-	marked    int64              // rows this reconciliation marked gone from STAR1
+	// Kept counts loaded rows that differ from what the migration wrote
+	// (or are gone from STAR2) and that a decision keeps as STAR2 has them
+	// (starmig resolve); they are not findings while they stay so.
+	Kept   int64 `json:"kept_as_star2_has_it"`
+	marked int64 // rows this reconciliation marked gone from STAR1
 }
 
 // Finding is one difference a reconciliation found, naming the row.
@@ -80,6 +83,10 @@ type Report struct {
 	Findings []Finding      `json:"findings"`
 	More     int64          `json:"findings_not_listed,omitempty"`
 }
+
+// keptNoLonger ends the detail of a finding on a row that a decision kept
+// as STAR2 had it.
+const keptNoLonger = "; a decision kept this row as STAR2 had it, but it has changed since (in STAR2, or in STAR1 by a later run): decide again with starmig resolve"
 
 // maxFindings bounds the findings a report lists; the rest are counted.
 const maxFindings = 1000
@@ -440,20 +447,25 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	if tr.Money {
 		sumExpr, bad = "t.amount_eur", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
 	}
-	from := fmt.Sprintf(`FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id
-		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded'`, mt.Star2)
+	// A row kept as STAR2 has it by a decision (load.Resolve) is counted
+	// apart, not at fault, while it stays as it was then.
+	bad = fmt.Sprintf("(%s) AND NOT %s", bad, load.KeptPredicate)
+	from := fmt.Sprintf(`FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id %s
+		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded'`, mt.Star2, load.KeptJoin)
 	var kov pgtype.Text
-	var present, faulty int64
+	var present, faulty, kept int64
 	var sum pgtype.Numeric
 	var kovs []string // municipalities in scope with rows at fault
 	noKov := false    // and whether rows without one are at fault
 	var faults int64
-	rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%s), count(*) FILTER (WHERE %s) %s GROUP BY rm.kov`, sumExpr, bad, from), mt.Star1)
-	_, err := pgx.ForEachRow(rows, []any{&kov, &present, &sum, &faulty}, func() error {
+	rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%s), count(*) FILTER (WHERE %s), count(res.id) FILTER (WHERE %s) %s GROUP BY rm.kov`,
+		sumExpr, bad, load.KeptPredicate, from), mt.Star1)
+	_, err := pgx.ForEachRow(rows, []any{&kov, &present, &sum, &faulty, &kept}, func() error {
 		if !sc.has(kovKey(maps, nullText(kov))) {
 			return nil
 		}
 		tr.STAR2Rows += present
+		tr.Kept += kept
 		s, err := centsOf(sum)
 		if s != nil {
 			tr.STAR2Sum += *s
@@ -478,17 +490,21 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	var star2 string
 	var isThere bool
 	var got, want pgtype.Numeric
-	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur %s
+	var decided bool
+	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL %s
 		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, from, bad, maxFindings),
 		mt.Star1, kovs, noKov)
-	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want}, func() error {
-		if !isThere {
-			rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2})
-			return nil
+	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided}, func() error {
+		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2}
+		if isThere {
+			g, _ := centsOf(got)
+			w, _ := centsOf(want)
+			f.Kind, f.Detail = "star2_money", fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))
 		}
-		g, _ := centsOf(got)
-		w, _ := centsOf(want)
-		rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "star2_money", Detail: fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))})
+		if decided {
+			f.Detail += keptNoLonger
+		}
+		rep.add(f)
 		return nil
 	})
 	if err != nil {
@@ -543,14 +559,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 	var asOf time.Time
 	var kov []string
 	if err := conn.QueryRow(ctx, "SELECT kov, as_of FROM migration.batch WHERE name = $1", o.Batch).Scan(&kov, &asOf); err != nil {
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return nil, fmt.Errorf("reconcile: no batch %q in the bookkeeping of %s (%s)", o.Batch, o.Target, batchNames(ctx, conn))
-		case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
-			return nil, fmt.Errorf("reconcile: %s holds no migration bookkeeping: no batch was ever migrated into it", o.Target)
-		}
-		return nil, fmt.Errorf("reconcile: batch %q: %w", o.Batch, err)
+		return nil, fmt.Errorf("reconcile: %w", batchError(ctx, conn, o.Target, o.Batch, err))
 	}
 	sc.kov = kov
 	_, snap, closeSource, err := snapshot(ctx, o.Source)

@@ -61,6 +61,9 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	if n, list := gone(r); n > 0 {
 		fmt.Fprintf(w, "\n## Deleted from STAR1\n\n%s\n", goneSentence(n, list))
 	}
+	if n, list := kept(r); n > 0 {
+		fmt.Fprintf(w, "\n## Kept as STAR2 has them\n\n%s\n", keptSentence(n, list))
+	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\n## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
 		for _, f := range r.Findings {
@@ -88,6 +91,27 @@ func WriteText(w io.Writer, r *Report) {
 	if n, list := gone(r); n > 0 {
 		fmt.Fprintf(w, "  %s\n", goneSentence(n, list))
 	}
+	if n, list := kept(r); n > 0 {
+		fmt.Fprintf(w, "  %s\n", keptSentence(n, list))
+	}
+}
+
+// kept counts the loaded rows a decision keeps as STAR2 has them, in total
+// and as "TABLE n" per table.
+func kept(r *Report) (n int64, list string) {
+	var parts []string
+	for _, t := range r.Tables {
+		if t.Kept > 0 {
+			n += t.Kept
+			parts = append(parts, fmt.Sprintf("%s %d", t.Table, t.Kept))
+		}
+	}
+	return n, strings.Join(parts, ", ")
+}
+
+func keptSentence(n int64, list string) string {
+	return fmt.Sprintf("Not findings: %s changed or deleted in STAR2 after the migration wrote them, which a decision keeps as STAR2 has them (%s; starmig resolve, migration.resolution), as long as they stay as they were when decided.",
+		words.Count(n, "loaded row"), list)
 }
 
 // gone counts the rows of the bookkeeping marked gone from STAR1, in total

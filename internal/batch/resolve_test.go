@@ -1,0 +1,242 @@
+package batch
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+// TestResolveKeepsOrTakes follows rows social workers changed in STAR2 and
+// the decisions a migration engineer takes on them: kept rows are left
+// alone by later runs and counted apart by reconciliation, taken ones are
+// overwritten from STAR1 by the next run, and a kept row that changes
+// again is a finding again.
+func TestResolveKeepsOrTakes(t *testing.T) {
+	path, maps := star1(t, 1500, 23, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	opts := options(path, maps, dsn)
+	if _, err := Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	loaded := func(table string, skip int) load.RowRef {
+		var id int64
+		if err := conn.QueryRow(ctx, `SELECT star1_id FROM migration.row_map WHERE star1_table = $1 AND outcome = 'loaded'
+			ORDER BY star1_id OFFSET $2 LIMIT 1`, table, skip).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return load.RowRef{Table: table, ID: id}
+	}
+	keptBoth, takeBoth, keptSTAR2Only := loaded("MENETLUS", 1), loaded("MENETLUS", 3), loaded("MENETLUS", 5)
+	untouched, money, gone := loaded("MENETLUS", 7), loaded("MAKSE", 2), loaded("TOIMING", 4)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Social workers change three proceedings and a payment, and delete an
+	// activity, in STAR2.
+	for _, r := range []load.RowRef{keptBoth, takeBoth, keptSTAR2Only} {
+		exec("UPDATE star2.proceeding SET responsible_user = 'tiina.social' WHERE id = $1", mapping.ID(r.Table, r.ID))
+	}
+	exec("UPDATE star2.payment SET amount_eur = amount_eur + 1 WHERE id = $1", mapping.ID(money.Table, money.ID))
+	exec("DELETE FROM star2.activity WHERE id = $1", mapping.ID(gone.Table, gone.ID))
+	// STAR1 changes two of the proceedings too.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	star1Edit := func(r load.RowRef, user string) {
+		t.Helper()
+		if _, err := db.Exec("UPDATE MENETLUS SET VASTUTAJA = ? WHERE MENETLUS_ID = ?", user, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	star1Edit(keptBoth, "kadri.kask")
+	star1Edit(takeBoth, "kadri.kask")
+
+	// The second run reports two conflicts, and its reconciliation the
+	// payment and the activity.
+	sum, err := Migrate(ctx, opts)
+	var findings *FindingsError
+	if !errors.As(err, &findings) {
+		t.Fatalf("second run: want findings for the payment and the activity, got %v", err)
+	}
+	if kinds := findingKinds(findings.Report); kinds["MAKSE star2_money"] != 1 || kinds["TOIMING missing_in_star2"] != 1 || len(kinds) != 2 {
+		t.Errorf("second run: findings %v", kinds)
+	}
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 2 {
+		t.Errorf("second run MENETLUS: %+v", *s)
+	}
+	open, err := Conflicts(ctx, dsn, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := conflictRows(open); got != fmt.Sprint([]load.RowRef{keptBoth, takeBoth}) {
+		t.Errorf("open conflicts: %s", got)
+	}
+
+	// Refused by name, and nothing recorded.
+	var quarantined load.RowRef
+	if err := conn.QueryRow(ctx, `SELECT star1_table, star1_id FROM migration.row_map WHERE outcome = 'quarantined' AND star1_table = 'MENETLUS' LIMIT 1`).
+		Scan(&quarantined.Table, &quarantined.ID); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(d string, rows ...load.RowRef) ([]load.Resolved, error) {
+		return Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", Rows: rows, Decision: d, Reason: "ticket 5521", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait})
+	}
+	for _, c := range []struct {
+		d    string
+		rows []load.RowRef
+		want string
+	}{
+		{load.KeepSTAR2, []load.RowRef{keptBoth, quarantined}, fmt.Sprintf("%s: its outcome is quarantined", quarantined)},
+		{load.KeepSTAR2, []load.RowRef{untouched}, fmt.Sprintf("%s: star2.proceeding %s is as the migration last wrote it", untouched, mapping.ID(untouched.Table, untouched.ID))},
+		{load.TakeSTAR1, []load.RowRef{gone}, "has been deleted in STAR2"},
+		{load.KeepSTAR2, []load.RowRef{{Table: "MENETLUS", ID: 999999999}}, "MENETLUS 999999999: not in the bookkeeping"},
+	} {
+		_, err := resolve(c.d, c.rows...)
+		var re *load.ResolveError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %v: want %q, got %v", c.d, c.rows, c.want, err)
+		}
+	}
+	var decisions int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM migration.resolution").Scan(&decisions); err != nil || decisions != 0 {
+		t.Fatalf("a refused decision recorded %d rows (%v)", decisions, err)
+	}
+
+	done, err := resolve(load.KeepSTAR2, keptBoth, keptSTAR2Only, money, gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 4 || !done[0].Conflict || done[1].Conflict || !done[3].Deleted {
+		t.Errorf("kept: %+v", done)
+	}
+	if _, err := resolve(load.TakeSTAR1, takeBoth); err != nil {
+		t.Fatal(err)
+	}
+	open, err = Conflicts(ctx, dsn, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].Star1ID != takeBoth.ID || open[0].Decision != load.TakeSTAR1 || open[0].Operator != "mari.migration" {
+		t.Errorf("after the decisions, open conflicts: %+v", open)
+	}
+
+	// The third run writes STAR1's version of the taken row, leaves the
+	// kept ones, and reconciles, also deep.
+	sum, err = Migrate(ctx, opts)
+	if err != nil {
+		t.Fatalf("third run: %v", err)
+	}
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 0 || s.Updated != 1 {
+		t.Errorf("third run MENETLUS: %+v", *s)
+	}
+	user := func(r load.RowRef) string {
+		var u string
+		if err := conn.QueryRow(ctx, "SELECT responsible_user FROM star2.proceeding WHERE id = $1", mapping.ID(r.Table, r.ID)).Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if a, b, c := user(keptBoth), user(takeBoth), user(keptSTAR2Only); a != "tiina.social" || b != "kadri.kask" || c != "tiina.social" {
+		t.Errorf("after the third run: kept %q, taken %q, kept %q", a, b, c)
+	}
+	reconcile := func() (*Report, error) {
+		return Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true})
+	}
+	rep, err := reconcile()
+	if err != nil {
+		t.Fatalf("deep reconciliation after the decisions: %v", err)
+	}
+	kept := map[string]int64{}
+	for _, tr := range rep.Tables {
+		if tr.Kept > 0 {
+			kept[tr.Table] = tr.Kept
+		}
+	}
+	if fmt.Sprint(kept) != "map[MAKSE:1 MENETLUS:2 TOIMING:1]" {
+		t.Errorf("kept as STAR2 has them: %v", kept)
+	}
+	var text strings.Builder
+	WriteText(&text, rep)
+	if !strings.Contains(text.String(), "4 loaded rows changed or deleted in STAR2") {
+		t.Errorf("the report does not count the kept rows apart:\n%s", text.String())
+	}
+
+	// A fourth run changes nothing.
+	before := Digest(t, conn)
+	if sum, err = Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	sameDigest(t, "fourth run", before, Digest(t, conn))
+	if s := sum.Tables["MENETLUS"]; s.Conflicts+s.Updated+s.Inserted != 0 {
+		t.Errorf("fourth run MENETLUS: %+v", *s)
+	}
+
+	// A kept row changed again in STAR2, or in STAR1, needs a new decision.
+	exec("UPDATE star2.proceeding SET responsible_user = 'peeter.other' WHERE id = $1", mapping.ID(keptSTAR2Only.Table, keptSTAR2Only.ID))
+	star1Edit(keptBoth, "jaan.saar")
+	sum, err = Migrate(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 1 {
+		t.Errorf("fifth run MENETLUS: %+v", *s)
+	}
+	if open, err = Conflicts(ctx, dsn, "all"); err != nil || conflictRows(open) != fmt.Sprint([]load.RowRef{keptBoth}) || open[0].Decision != "" {
+		t.Errorf("open conflicts after STAR1 changed a kept row: %+v %v", open, err)
+	}
+	rep, err = reconcile()
+	if !errors.As(err, &findings) {
+		t.Fatalf("deep reconciliation of rows changed since the decision: %v", err)
+	}
+	named := map[int64]string{}
+	for _, f := range rep.Findings {
+		named[f.Star1ID] = f.Detail
+	}
+	for _, r := range []load.RowRef{keptBoth, keptSTAR2Only} {
+		if !strings.Contains(named[r.ID], "a decision kept this row as STAR2 had it, but it has changed since") {
+			t.Errorf("%s: finding %q", r, named[r.ID])
+		}
+	}
+	if len(rep.Findings) != 2 {
+		t.Errorf("findings: %+v", rep.Findings)
+	}
+
+	// --all decides every open conflict without a decision; the record
+	// keeps the earlier decision, no longer current.
+	if done, err = Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2, Reason: "ticket 5600", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil || len(done) != 1 || done[0].Star1ID != keptBoth.ID {
+		t.Errorf("--all: %+v %v", done, err)
+	}
+	var current, all int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE current), count(*) FROM migration.resolution WHERE star1_table = $1 AND star1_id = $2",
+		keptBoth.Table, keptBoth.ID).Scan(&current, &all); err != nil || current != 1 || all != 2 {
+		t.Errorf("decisions on record for %s: %d current of %d (%v)", keptBoth, current, all, err)
+	}
+}
+
+func findingKinds(r *Report) map[string]int {
+	out := map[string]int{}
+	for _, f := range r.Findings {
+		out[f.Table+" "+f.Kind]++
+	}
+	return out
+}
+
+func conflictRows(cs []load.Conflict) string {
+	rows := make([]load.RowRef, len(cs))
+	for i, c := range cs {
+		rows[i] = load.RowRef{Table: c.Table, ID: c.Star1ID}
+	}
+	return fmt.Sprint(rows)
+}
