@@ -24,7 +24,8 @@ func newSchemaCommand(g *globalOptions) *cobra.Command {
 		Short: "Create star2 and migration schemas in a PostgreSQL database, idempotently",
 		Long: `apply creates the star2 schema exactly as STAR2.md defines it, and the
 migration schema with the bookkeeping (runs, batches, row outcomes,
-quarantine, corrections, conflicts and the view migration.row_outcome).
+quarantine, corrections, conflicts, decisions on them and the view
+migration.row_outcome).
 Running it again changes nothing; a star2 schema created by someone else is
 left as it is.`,
 		Example: `  starmig schema apply --target postgres://migrator@localhost:5432/star2
