@@ -32,6 +32,17 @@ type RetrievalResult struct {
 	Out     string    `json:"out"`
 }
 
+// Files counts the document files a retrieval wrote: a document that
+// several runs hold the same is one file, one that changed between runs a
+// file per version.
+func (r *RetrievalResult) Files() int {
+	files := map[string]bool{}
+	for _, d := range r.Docs {
+		files[d.File] = true
+	}
+	return len(files)
+}
+
 // Rows counts the rows retrieved.
 func (r *RetrievalResult) Rows() int {
 	n := 0

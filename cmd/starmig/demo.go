@@ -184,7 +184,7 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 		fmt.Fprintf(w, "Archive: %s, run %s: %s in %s (%s); keys in %s\n",
 			res.Archive, a.Run, words.Count(a.Rows, "STAR1 row"), words.Count(a.Bundles, "signed, encrypted BagIt bundle"), humanBytes(a.Bytes), res.Keys)
 		fmt.Fprintf(w, "Retrieved %s: %s, %s in %s (retrieval.html, retrieval.md); on record in the audit log.\n",
-			res.Retrieval.Query, words.Count(res.Retrieval.Rows(), "row"), words.Count(len(res.Retrieval.Docs), "document"), res.Retrieval.Out)
+			res.Retrieval.Query, words.Count(res.Retrieval.Rows(), "row"), words.Count(res.Retrieval.Files(), "document file"), res.Retrieval.Out)
 	})
 }
 

@@ -136,7 +136,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 			return
 		}
 		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.html, retrieval.md, retrieval.json). On record: %s.\n",
-			words.Count(rows, "row"), words.Count(len(res.Docs), "document"), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
+			words.Count(rows, "row"), words.Count(res.Files(), "document file"), res.Query, humanBytes(read), time.Since(now).Seconds(), res.Out, res.Audit)
 		if res.Earlier {
 			fmt.Fprintln(w, "Some come from an earlier archive run than the newest of their batch: the report says which.")
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/internal/words"
 )
 
 func TestRetrievalFolderIsNewOrEmpty(t *testing.T) {
@@ -157,6 +158,14 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	}
 	if len(files) != 3 || files["second"] != files["third"] || files["first"] == files["second"] {
 		t.Errorf("document files by batch: %v; want the second and third to share one and the first its own", files)
+	}
+	// The summary counts files, not a document once per run that holds it.
+	again := filepath.Join(dir, "case-again")
+	code, stdout, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
+		"--reason", "large document", "--out", again)
+	written, _ := os.ReadDir(filepath.Join(again, "documents"))
+	if want := " and " + words.Count(len(written), "document file") + " of "; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("summary: exit %d, want %q in\n%s%s", code, want, stdout, stderr)
 	}
 	entries, _ := os.ReadDir(out)
 	for _, e := range entries {
