@@ -238,11 +238,13 @@ func resolveRow(ctx context.Context, tx pgx.Tx, r RowRef, d Decision) (Resolved,
 		_, err = tx.Exec(ctx, `UPDATE migration.row_map SET source_hash = $3 WHERE star1_table = $1 AND star1_id = $2`, r.Table, r.ID, taken)
 	} else {
 		// The next run finds the source changed and updates the row,
-		// expecting it as it is now. Every loaded row of that STAR2 row
-		// (persons: the one that owns it) expects the same.
-		_, err = tx.Exec(ctx, `UPDATE migration.row_map SET target_hash = $4, source_hash = CASE WHEN star1_id = $2 THEN NULL ELSE source_hash END
-			WHERE (star1_table = $1 AND star1_id = $2) OR (star2_table = $3 AND star2_id = $5 AND outcome = 'loaded')`,
-			r.Table, r.ID, mt.Star2, now, star2ID)
+		// expecting it as it is now.
+		_, err = tx.Exec(ctx, `UPDATE migration.row_map SET target_hash = $3, source_hash = NULL WHERE star1_table = $1 AND star1_id = $2`, r.Table, r.ID, now)
+		if err == nil && mt.Star2 == "person" {
+			// Duplicates share a STAR2 person; the row that owns it now
+			// is the one a run expects the hash of.
+			_, err = tx.Exec(ctx, `UPDATE migration.row_map SET target_hash = $2 WHERE star2_table = 'person' AND outcome = 'loaded' AND star2_id = $1`, star2ID, now)
+		}
 	}
 	if err != nil {
 		return res, fmt.Errorf("load: resolve %s: %w", r, err)

@@ -35,6 +35,11 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	}
 	keptBoth, takeBoth, keptSTAR2Only := loaded("MENETLUS", 1), loaded("MENETLUS", 3), loaded("MENETLUS", 5)
 	untouched, money, gone := loaded("MENETLUS", 7), loaded("MAKSE", 2), loaded("TOIMING", 4)
+	person := loaded("ISIK", 5) // a STAR2 person may be shared by duplicates: its owner expects the hash
+	var personID string
+	if err := conn.QueryRow(ctx, "SELECT star2_id::text FROM migration.row_map WHERE star1_table = 'ISIK' AND star1_id = $1", person.ID).Scan(&personID); err != nil {
+		t.Fatal(err)
+	}
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, q, args...); err != nil {
@@ -48,6 +53,7 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	}
 	exec("UPDATE star2.payment SET amount_eur = amount_eur + 1 WHERE id = $1", mapping.ID(money.Table, money.ID))
 	exec("DELETE FROM star2.activity WHERE id = $1", mapping.ID(gone.Table, gone.ID))
+	exec("UPDATE star2.person SET address = 'Sotsiaaltöötaja tn 1' WHERE id = $1", personID)
 	// STAR1 changes two of the proceedings too.
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -62,6 +68,9 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	}
 	star1Edit(keptBoth, "kadri.kask")
 	star1Edit(takeBoth, "kadri.kask")
+	if _, err := db.Exec("UPDATE ISIK SET AADRESS = 'Uus tänav 5, Tartu' WHERE ISIK_ID = ?", person.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	// The second run reports two conflicts, and its reconciliation the
 	// payment and the activity.
@@ -73,14 +82,14 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	if kinds := findingKinds(findings.Report); kinds["MAKSE star2_money"] != 1 || kinds["TOIMING missing_in_star2"] != 1 || len(kinds) != 2 {
 		t.Errorf("second run: findings %v", kinds)
 	}
-	if s := sum.Tables["MENETLUS"]; s.Conflicts != 2 {
-		t.Errorf("second run MENETLUS: %+v", *s)
+	if m, i := sum.Tables["MENETLUS"], sum.Tables["ISIK"]; m.Conflicts != 2 || i.Conflicts != 1 {
+		t.Errorf("second run MENETLUS: %+v, ISIK: %+v", *m, *i)
 	}
 	open, err := Conflicts(ctx, dsn, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := conflictRows(open); got != fmt.Sprint([]load.RowRef{keptBoth, takeBoth}) {
+	if got := conflictRows(open); got != fmt.Sprint([]load.RowRef{person, keptBoth, takeBoth}) {
 		t.Errorf("open conflicts: %s", got)
 	}
 
@@ -121,14 +130,14 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	if len(done) != 4 || !done[0].Conflict || done[1].Conflict || !done[3].Deleted {
 		t.Errorf("kept: %+v", done)
 	}
-	if _, err := resolve(load.TakeSTAR1, takeBoth); err != nil {
+	if _, err := resolve(load.TakeSTAR1, takeBoth, person); err != nil {
 		t.Fatal(err)
 	}
 	open, err = Conflicts(ctx, dsn, "all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(open) != 1 || open[0].Star1ID != takeBoth.ID || open[0].Decision != load.TakeSTAR1 || open[0].Operator != "mari.migration" {
+	if len(open) != 2 || conflictRows(open) != fmt.Sprint([]load.RowRef{person, takeBoth}) || open[1].Decision != load.TakeSTAR1 || open[1].Operator != "mari.migration" {
 		t.Errorf("after the decisions, open conflicts: %+v", open)
 	}
 
@@ -138,8 +147,12 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("third run: %v", err)
 	}
-	if s := sum.Tables["MENETLUS"]; s.Conflicts != 0 || s.Updated != 1 {
-		t.Errorf("third run MENETLUS: %+v", *s)
+	if m, i := sum.Tables["MENETLUS"], sum.Tables["ISIK"]; m.Conflicts != 0 || m.Updated != 1 || i.Conflicts != 0 || i.Updated != 1 {
+		t.Errorf("third run MENETLUS: %+v, ISIK: %+v", *m, *i)
+	}
+	var address string
+	if err := conn.QueryRow(ctx, "SELECT address FROM star2.person WHERE id = $1", personID).Scan(&address); err != nil || address != "Uus tänav 5, Tartu" {
+		t.Errorf("the person taken from STAR1 holds %q (%v)", address, err)
 	}
 	user := func(r load.RowRef) string {
 		var u string

@@ -92,6 +92,8 @@ CREATE INDEX IF NOT EXISTS row_map_person ON migration.row_map (star2_id) WHERE 
 -- so that the next run leaves the row alone until STAR1 changes again.
 -- NULL for rows reported for another reason (now excluded, quarantined).
 ALTER TABLE migration.conflict ADD COLUMN IF NOT EXISTS source_hash bytea;
+-- Conflicts by row, for the decisions on them.
+CREATE INDEX IF NOT EXISTS conflict_row ON migration.conflict (star1_table, star1_id);
 
 -- What a migration engineer decided about a loaded row that was changed in
 -- STAR2 after the migration wrote it (starmig resolve), with who, when and
