@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // Municipality is a STAR2 municipality a STAR1 code maps to.
@@ -76,21 +79,32 @@ func LoadFolder(dir string) (*Mappings, error) {
 	return m, nil
 }
 
+// readCSV reads one mapping file. A spreadsheet saves CSV as it likes:
+// with a byte-order mark, and in a locale whose decimal mark is the comma
+// (Estonian among them) with semicolons between fields. Both are read as
+// the analyst meant them; the separator is taken from the header line.
+// Text that is not UTF-8 (a spreadsheet's "CSV" in Windows-1257) is
+// refused by line and column rather than loaded as mojibake.
 func readCSV(path string, header []string, row func(line int, r []string) error) (err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("mapping: %w", err)
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()
-	r := csv.NewReader(f)
+	br := bufio.NewReader(f)
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	r := csv.NewReader(br)
+	r.Comma = separator(br)
 	r.FieldsPerRecord = len(header)
+	want := strings.Join(header, string(r.Comma))
 	first, err := r.Read()
 	if err != nil {
-		return fmt.Errorf("mapping: %s: header: %w", path, err)
+		return fmt.Errorf("mapping: %s: header: %w (want the line %q)", path, err, want)
 	}
-	first[0] = strings.TrimPrefix(first[0], "\ufeff")
-	if strings.Join(first, ",") != strings.Join(header, ",") {
-		return fmt.Errorf("mapping: %s: header is %q, want %q", path, strings.Join(first, ","), strings.Join(header, ","))
+	if strings.Join(first, string(r.Comma)) != want {
+		return fmt.Errorf("mapping: %s: header is %q, want %q", path, strings.Join(first, string(r.Comma)), want)
 	}
 	for {
 		rec, err := r.Read()
@@ -102,6 +116,9 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 			return fmt.Errorf("mapping: %s: %w", path, err)
 		}
 		for i, v := range rec {
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("mapping: %s: line %d: %s %q is not UTF-8 (save the file as CSV UTF-8)", path, line, header[i], v)
+			}
 			if strings.TrimSpace(v) != v || v == "" {
 				return fmt.Errorf("mapping: %s: line %d: %s %q is empty or has surrounding spaces", path, line, header[i], v)
 			}
@@ -110,4 +127,17 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 			return fmt.Errorf("mapping: %s: %w", path, err)
 		}
 	}
+}
+
+// separator is the field separator of the header line: a semicolon when
+// the line has one and no comma, else the comma.
+func separator(br *bufio.Reader) rune {
+	head, _ := br.Peek(4096)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	if bytes.IndexByte(head, ';') >= 0 && bytes.IndexByte(head, ',') < 0 {
+		return ';'
+	}
+	return ','
 }

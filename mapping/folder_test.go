@@ -3,6 +3,7 @@ package mapping
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -42,6 +43,33 @@ func TestMappingFolder(t *testing.T) {
 	}
 }
 
+func TestMappingFolderAsASpreadsheetSavesIt(t *testing.T) {
+	// A spreadsheet in the Estonian locale saves CSV with a byte-order mark
+	// and semicolons; the folder reads as the same mappings.
+	semi := func(s string) string { return "\ufeff" + strings.ReplaceAll(s, ",", ";") }
+	mun := munHeader + "0784,0784,Pärnu linn\n"
+	cls := clsHeader + "KANAL,FAKS,channel,paper,Paper\n"
+	want, err := LoadFolder(writeFolder(t, mun, cls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadFolder(writeFolder(t, semi(mun), semi(cls)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("semicolons and a mark read as %+v, want %+v", got, want)
+	}
+	// A comma inside a quoted name of a semicolon file is part of the name.
+	got, err = LoadFolder(writeFolder(t, semi(munHeader)+"0784;0784;\"Pärnu linn, kesklinn\"\n", semi(cls)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := got.Municipality("0784"); m.Name != "Pärnu linn, kesklinn" {
+		t.Errorf("name %q", m.Name)
+	}
+}
+
 func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 	cases := []struct {
 		mun, cls string
@@ -51,6 +79,8 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 		{munHeader + "0784,0784,Tallinn\n0784,0785,Tartu\n", clsHeader, []string{"municipalities.csv", "line 3", "0784", "twice"}},
 		{munHeader + "0784, 0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code"}},
 		{munHeader + "0784,0784\n", clsHeader, []string{"municipalities.csv"}},
+		{"star1_code,star2_code\n", clsHeader, []string{"municipalities.csv", "header", munHeader[:len(munHeader)-1]}},
+		{munHeader + "0784,0784,P\xe4rnu linn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_name", "not UTF-8"}},
 		{munHeader, clsHeader + "KANAL,FAKS,chanel,paper,Paper\n", []string{"classifiers.csv", "line 2", "chanel"}},
 		{munHeader, clsHeader + "KANAL,FAKS,channel,paper,Paper\nKANAL,PABER,channel,paper,Post\n", []string{"classifiers.csv", "channel/paper", "Paper", "Post"}},
 	}
