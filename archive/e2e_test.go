@@ -233,10 +233,10 @@ func expected(t *testing.T, path, code string) map[string][]string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	persons := "SELECT ISIK_ID FROM ISIK WHERE ISIKUKOOD = ?1"
+	persons := "SELECT ISIK_ID FROM ISIK WHERE trim(ISIKUKOOD) = ?1"
 	procs := "SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID IN (" + persons + ")"
 	where := map[string]string{
-		"ISIK":         "ISIKUKOOD = ?1",
+		"ISIK":         "trim(ISIKUKOOD) = ?1",
 		"ISIKU_SEOS":   "ISIK_ID IN (" + persons + ") OR SEOTUD_ISIK_ID IN (" + persons + ")",
 		"POORDUMINE":   "ISIK_ID IN (" + persons + ")",
 		"MENETLUS":     "ISIK_ID IN (" + persons + ")",
@@ -339,6 +339,55 @@ func TestRetrieveReadsOnlyThePerson(t *testing.T) {
 				t.Fatalf("proceeding %d: %v %v", proc, byProc, err)
 			}
 		})
+	}
+}
+
+func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
+	// STAR1 may hold a personal code with spaces around it; the mapping
+	// trims it, and so must the archive's index, or an archivist asking
+	// for the code misses that row and everything under it.
+	ctx := context.Background()
+	path := star1(t, 300)
+	code := richPerson(t, path)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`UPDATE ISIK SET ISIKUKOOD = ' ' || ISIKUKOOD || '  '
+	                      WHERE ISIK_ID = (SELECT max(ISIK_ID) FROM ISIK WHERE ISIKUKOOD = ?)`, code)
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("padding a code: %v (%d rows)", err, n)
+	}
+	want := expected(t, path, code)
+	if len(want["ISIK"]) < 2 || len(want["MENETLUS"]) == 0 {
+		t.Fatalf("the person chosen is not a duplicate with proceedings: %v", want)
+	}
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	archiveSTAR1(t, path, small(config(st, k)))
+	cats, err := LatestCatalogs(ctx, st, k.pub, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(st, k.pub, k.identities, k.index)
+	for _, asked := range []string{code, " " + code} {
+		found, err := r.Retrieve(ctx, cats, Query{PersonCode: strings.TrimSpace(asked)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tab := range extract.Tables {
+			var ids []string
+			for _, row := range found[0].Tables[tab.Name] {
+				ids = append(ids, fmt.Sprint(row[0]))
+			}
+			if !slices.Equal(ids, want[tab.Name]) {
+				t.Errorf("%q: %s: retrieved %v, STAR1 holds %v", asked, tab.Name, ids, want[tab.Name])
+			}
+		}
 	}
 }
 

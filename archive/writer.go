@@ -606,11 +606,16 @@ func IndexKey(mac hash.Hash, kind, value string) [10]byte {
 	return k
 }
 
+// indexValue is the value a row is indexed and found by: an id, or a
+// personal code without the spaces around it that STAR1 may hold (the
+// mapping trims them too, so a person's rows are found by the code STAR2
+// knows them by).
 func indexValue(v any) (string, bool) {
 	switch x := v.(type) {
 	case int64:
 		return strconv.FormatInt(x, 10), true
 	case string:
+		x = strings.TrimSpace(x)
 		if x == "" {
 			return "", false
 		}
