@@ -63,6 +63,9 @@ type Item struct {
 	// New says the bookkeeping has no entry for the row yet: it is written
 	// by COPY alone, with nothing to replace.
 	New bool
+	// Unchanged says STAR2 holds the row as it should and only its
+	// bookkeeping is written (OpNone): the run counts it unchanged.
+	Unchanged bool
 }
 
 // Stats counts what a run did to one table.
@@ -585,6 +588,10 @@ func (w *Writer) count(table string, items []Item, res txResult) {
 			s.Reported++
 		}
 		switch it.Op {
+		case OpNone:
+			if it.Unchanged {
+				s.Unchanged++
+			}
 		case OpInsert:
 			s.Inserted++
 		case OpUpdate:

@@ -47,6 +47,7 @@ type planned struct {
 	amount                 pgtype.Numeric
 	person, related, star2 pgtype.UUID
 	prevOutcome, prevRule  pgtype.Text
+	prevKov                pgtype.Text
 	prevSource, prevTarget []byte
 	prevStar2              pgtype.UUID
 	ownerID                pgtype.Int8
@@ -66,7 +67,7 @@ func planQuery(runID int64, name string) string {
                       ORDER BY m.star1_id LIMIT 1) own ON true`
 	}
 	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
-       rm.outcome, rm.rule, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s
+       rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s
   FROM %[1]s.%[2]s_out o
   LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
   %[4]s
@@ -101,7 +102,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	pt, _ := load.PlanFor(mt.Star1)
 	pf := startPrefetch(ctx, read, func(r pgx.Rows, p *planned) error {
 		return r.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-			&p.prevOutcome, &p.prevRule, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
+			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
 	}, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
 	defer pf.Close()
 	var n, seen int64 // rows loaded, rows read
@@ -228,6 +229,12 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	}
 	prev := text(p.prevOutcome)
 	sameSource := bytes.Equal(p.prevSource, src)
+	// A row without a municipality of its own (a decision, a payment, an
+	// activity, a relation) belongs to its parent's: when the parent moves
+	// to another municipality, the row's source is the same but the
+	// bookkeeping must follow, or the reconciliation of the municipality
+	// it moved to finds it "changed" after every run.
+	sameKov := p.prevKov.Valid == p.kov.Valid && p.prevKov.String == p.kov.String
 	switch it.Outcome {
 	case load.Loaded:
 		res := mt.Map(r, mapping.Refs{Person: uuidOf(p.person), Related: uuidOf(p.related)}, cfg)
@@ -244,17 +251,24 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		switch {
 		case !ownerID.Valid:
 			it.Op = load.OpInsert
-		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource:
+		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource && sameKov:
 			w.CountUnchanged(t.Name, it.Outcome)
 			return nil
+		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource:
+			// STAR2 holds what it should: only the bookkeeping changes.
+			it.Op, it.Values, it.TargetHash = load.OpNone, nil, hex.EncodeToString(p.prevTarget)
+			it.Unchanged = true
 		default:
 			it.Op, it.ExpectHash = load.OpUpdate, hex.EncodeToString(ownerTarget)
 		}
 	case load.Merged:
 		it.Star2ID = uuidOf(p.star2)
 		if prev == load.Merged && sameSource {
-			w.CountUnchanged(t.Name, it.Outcome)
-			return nil
+			if sameKov {
+				w.CountUnchanged(t.Name, it.Outcome)
+				return nil
+			}
+			it.Unchanged = true
 		}
 	default:
 		if prev == load.Loaded {
@@ -265,8 +279,11 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			break
 		}
 		if prev == it.Outcome && text(p.prevRule) == it.Rule && sameSource {
-			w.CountUnchanged(t.Name, it.Outcome)
-			return nil
+			if sameKov {
+				w.CountUnchanged(t.Name, it.Outcome)
+				return nil
+			}
+			it.Unchanged = true
 		}
 		if it.Outcome == load.Quarantined {
 			it.Original = RowJSON(t, r)

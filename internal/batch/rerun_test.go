@@ -441,3 +441,132 @@ func TestTwoBatchesAtOnceTakeTurns(t *testing.T) {
 		}
 	}
 }
+
+func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
+	// A proceeding handed over to another municipality takes its decisions,
+	// payments, plans, activities and documents along: they have no
+	// municipality of their own. The batch of the municipality it moved to
+	// takes them over without writing them to STAR2 again, and both
+	// batches reconcile.
+	path, maps := star1(t, 1000, 26, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	halves := twoHalves(t, maps)
+	run := func(i int) *Summary {
+		t.Helper()
+		o := options(path, maps, dsn)
+		o.Batch, o.KOV = fmt.Sprintf("half-%d", i), halves[i]
+		sum, err := Migrate(ctx, o)
+		if err != nil {
+			t.Fatalf("batch half-%d: %v", i, err)
+		}
+		return sum
+	}
+	run(0)
+	run(1)
+	m, err := mapping.LoadFolder(maps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var to string // a STAR1 municipality of the other half
+	for code, mu := range m.Municipalities {
+		if mu.Code == halves[1][0] {
+			to = code
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT m.MENETLUS_ID FROM MENETLUS m
+		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
+		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proc int64
+	for proc == 0 && rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
+			AND outcome = 'loaded' AND batch = 'half-0'`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			proc = id
+		}
+	}
+	rows.Close()
+	if proc == 0 {
+		t.Fatal("no loaded proceeding of half-0 with decisions and activities")
+	}
+	if _, err := db.Exec("UPDATE MENETLUS SET KOV_KOOD = ? WHERE MENETLUS_ID = ?", to, proc); err != nil {
+		t.Fatal(err)
+	}
+	kids := childIDs(t, db, proc)
+	children := func(batch string) (n int) {
+		t.Helper()
+		for table, ids := range kids {
+			var c int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = $1 AND batch = $2 AND kov = $3
+				AND star1_id = ANY($4)`, table, batch, to, ids).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			n += c
+		}
+		return n
+	}
+	want := len(kids["OTSUS"]) + len(kids["TOIMING"])
+
+	sum := run(1) // before: reconciliation findings "changed: municipality" after every run
+	if s := sum.Tables["MENETLUS"]; s.Updated != 1 {
+		t.Errorf("the proceeding moved: MENETLUS %+v", *s)
+	}
+	for _, table := range []string{"OTSUS", "TOIMING"} {
+		if s := sum.Tables[table]; s.Inserted+s.Updated+s.Conflicts != 0 {
+			t.Errorf("%s of the moved proceeding written to STAR2 again: %+v", table, *s)
+		}
+	}
+	if got := children("half-1"); got != want {
+		t.Errorf("%d of the proceeding's %d decisions and activities accounted by half-1 under %s", got, want, to)
+	}
+	before := Digest(t, conn)
+	for table, s := range run(1).Tables {
+		if s.Inserted+s.Updated+s.Conflicts+s.Rejected != 0 {
+			t.Errorf("%s: a run over unchanged STAR1 wrote %+v", table, *s)
+		}
+	}
+	run(0)
+	sameDigest(t, "runs after the move", before, Digest(t, conn))
+	for i := range halves {
+		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
+		if _, err := Reconcile(ctx, ro); err != nil {
+			t.Errorf("half-%d: %v", i, err)
+		}
+	}
+}
+
+// childIDs are the ids of a proceeding's decisions and activities.
+func childIDs(t *testing.T, db *sql.DB, proc int64) map[string][]int64 {
+	t.Helper()
+	ids := map[string][]int64{}
+	for _, table := range []string{"OTSUS", "TOIMING"} {
+		rows, err := db.Query(fmt.Sprintf("SELECT %[1]s_ID FROM %[1]s WHERE MENETLUS_ID = ?", table), proc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids[table] = append(ids[table], id)
+		}
+		rows.Close()
+	}
+	return ids
+}
