@@ -254,6 +254,13 @@ func (w *Writer) hand(ctx context.Context) error {
 	return nil
 }
 
+// Hash is the hash of the STAR2 row values make (md5 of its text, as
+// PostgreSQL gives it), or false when starmig cannot compute it for this
+// table or these values and only PostgreSQL can.
+func (w *Writer) Hash(t mapping.Table, values []any) (string, bool) {
+	return w.hashers[t.Star2].hash(values)
+}
+
 // CountUnchanged records a row the run found as it was and did not write.
 func (w *Writer) CountUnchanged(table, outcome string) {
 	w.mu.Lock()

@@ -26,6 +26,10 @@ const deepBytes = 32 << 20
 // go by COPY into temporary tables shaped like STAR2's, so the comparison
 // runs in the database in constant memory here.
 func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.Snapshot, cfg *mapping.Config, sc scope, maps *mapping.Mappings, rep *Report, m meter) error {
+	if _, err := conn.Exec(ctx, `DROP TABLE IF EXISTS exp_person_ref;
+		CREATE TEMP TABLE exp_person_ref (star1_id bigint PRIMARY KEY, star2_id uuid NOT NULL)`, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("reconcile --deep: %w", err)
+	}
 	for _, mt := range mapping.Tables {
 		t, err := extract.TableByName(mt.Star1)
 		if err != nil {
@@ -54,20 +58,40 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		return err
 	}
 	defer read.Close(context.Background())
-	rows, err := read.Query(ctx, `SELECT star1_id, kov FROM migration.row_map WHERE star1_table = $1 AND outcome = 'loaded' ORDER BY star1_id`, mt.Star1)
+	// Rows loaded are compared. Of persons, those neither loaded nor
+	// merged are read too, for the STAR2 person the rules give them
+	// (exp_person_ref): a row left in STAR2 may refer to one whose
+	// duplicate carries its STAR2 person on.
+	outcomes := "outcome = 'loaded'"
+	if mt.Star1 == "ISIK" {
+		outcomes = "outcome <> 'merged'"
+	}
+	rows, err := read.Query(ctx, `SELECT star1_id, kov, outcome = 'loaded' FROM migration.row_map WHERE star1_table = $1 AND `+outcomes+` ORDER BY star1_id`, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile --deep: %w", err)
 	}
 	defer rows.Close()
 	var id int64
 	var kov pgtype.Text
+	var loaded bool
 	have := false
 	next := func() error {
 		have = rows.Next()
 		if !have {
 			return rows.Err()
 		}
-		return rows.Scan(&id, &kov)
+		return rows.Scan(&id, &kov, &loaded)
+	}
+	var refs [][]any
+	flushRefs := func() error {
+		if len(refs) == 0 {
+			return nil
+		}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"exp_person_ref"}, []string{"star1_id", "star2_id"}, pgx.CopyFromRows(refs)); err != nil {
+			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
+		}
+		refs = refs[:0]
+		return nil
 	}
 	if err := next(); err != nil {
 		return err
@@ -98,7 +122,19 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 				return err
 			}
 		}
-		if !have || id != rid || !sc.has(kovKey(maps, nullText(kov))) {
+		if !have || id != rid {
+			return nil
+		}
+		if !loaded {
+			res := mt.Map(r, mapping.Refs{}, cfg)
+			if refs = append(refs, []any{rid, load.PGValues(res.Values[:1])[0]}); len(refs) == deepChunk {
+				if err := flushRefs(); err != nil {
+					return err
+				}
+			}
+			return next()
+		}
+		if !sc.has(kovKey(maps, nullText(kov))) {
 			return nil
 		}
 		res := mt.Map(r, mapping.Refs{}, cfg)
@@ -119,6 +155,9 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		return err
 	}
 	m.report("deep", t.Name, seen)
+	if err := flushRefs(); err != nil {
+		return err
+	}
 	return flush()
 }
 
@@ -129,7 +168,8 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep
 	refCols := []string{"person_id", "related_person_id"}
 	for i := range mt.PersonRefs {
 		fmt.Fprintf(&fix, `UPDATE %[1]s e SET %[2]s = rm.star2_id FROM migration.row_map rm
-			WHERE rm.star1_table = 'ISIK' AND rm.star1_id = e.%[3]s;`, exp, refCols[i], []string{"person_star1", "related_star1"}[i])
+			WHERE rm.star1_table = 'ISIK' AND rm.star1_id = e.%[3]s AND rm.star2_id IS NOT NULL;
+		UPDATE %[1]s e SET %[2]s = r.star2_id FROM exp_person_ref r WHERE r.star1_id = e.%[3]s;`, exp, refCols[i], []string{"person_star1", "related_star1"}[i])
 	}
 	if fix.Len() > 0 {
 		if _, err := conn.Exec(ctx, fix.String(), pgx.QueryExecModeSimpleProtocol); err != nil {

@@ -52,24 +52,36 @@ type planned struct {
 	prevStar2              pgtype.UUID
 	ownerID                pgtype.Int8
 	ownerTarget            []byte
+	// carried says that a person row loaded before, and now no longer
+	// loaded by the rules or loaded as another STAR2 person, leaves the
+	// STAR2 person it had to another row that is loaded now (the survivor
+	// of its duplicates), which carries that person on.
+	carried bool
+	// kept says a decision keeps the row's STAR2 row as STAR2 has it
+	// (load.KeepSTAR2): its bookkeeping holds the source the decision took
+	// and the row the migration last wrote, which the rules no longer give.
+	kept bool
 }
 
 // planQuery streams a table's plan in id order with what the bookkeeping
 // holds of each row. Persons share STAR2 rows between duplicates, so for
 // them it also finds the row that owns the STAR2 person now.
 func planQuery(runID int64, name string) string {
-	owner := "NULL::bigint, NULL::bytea"
+	owner := "NULL::bigint, NULL::bytea, false"
 	lateral := ""
 	if name == "person" {
-		owner = "own.star1_id, own.target_hash"
+		owner = fmt.Sprintf(`own.star1_id, own.target_hash,
+       CASE WHEN rm.outcome = 'loaded' AND (o.outcome NOT IN ('loaded', 'merged') OR rm.star2_id IS DISTINCT FROM o.star2_id)
+            THEN EXISTS (SELECT 1 FROM %s.person_out s WHERE s.star2_id = rm.star2_id AND s.outcome = 'loaded' AND s.id <> o.id) ELSE false END`, load.WorkSchema(runID))
 		lateral = `LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
                       WHERE m.star2_id = o.star2_id AND m.star2_table = 'person' AND m.outcome = 'loaded'
                       ORDER BY m.star1_id LIMIT 1) own ON true`
 	}
 	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
-       rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s
+       rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s, res.id IS NOT NULL
   FROM %[1]s.%[2]s_out o
   LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
+  LEFT JOIN migration.resolution res ON res.star1_table = $1 AND res.star1_id = o.id AND res.current AND res.decision = 'keep_star2'
   %[4]s
  WHERE o.in_scope AND $2::text IS NOT NULL
  ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral)
@@ -102,7 +114,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	pt, _ := load.PlanFor(mt.Star1)
 	pf := startPrefetch(ctx, read, func(r pgx.Rows, p *planned) error {
 		return r.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget)
+			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget, &p.carried, &p.kept)
 	}, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
 	defer pf.Close()
 	var n, seen int64 // rows loaded, rows read
@@ -248,13 +260,27 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		if !p.star2.Valid && prev == load.Loaded { // every table but ISIK: the row owns its STAR2 row
 			ownerID, ownerTarget = pgtype.Int8{Int64: p.id, Valid: true}, p.prevTarget
 		}
+		if prev == load.Loaded && p.prevStar2.Valid && uuidOf(p.prevStar2) != it.Star2ID && !p.carried {
+			// A person whose personal code changed (a non-resident given
+			// an Estonian code, a typo corrected) has another STAR2 id
+			// now; its rows follow it, and the STAR2 person it had stays.
+			it.Report = fmt.Sprintf("personal code changed: now STAR2 person %s; person %s left in STAR2 as it is", it.Star2ID, uuidOf(p.prevStar2))
+		}
+		// The same source can give another STAR2 row: a parent's STAR2
+		// id or a mapping changed since the row was written.
+		same := ownerID.Valid && ownerID.Int64 == p.id && prev == load.Loaded && sameSource
+		if same && !p.kept {
+			if h, ok := w.Hash(mt, it.Values); ok && h != hex.EncodeToString(ownerTarget) {
+				same = false
+			}
+		}
 		switch {
 		case !ownerID.Valid:
 			it.Op = load.OpInsert
-		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource && sameKov:
+		case same && sameKov:
 			w.CountUnchanged(t.Name, it.Outcome)
 			return nil
-		case ownerID.Int64 == p.id && prev == load.Loaded && sameSource:
+		case same:
 			// STAR2 holds what it should: only the bookkeeping changes.
 			it.Op, it.Values, it.TargetHash = load.OpNone, nil, hex.EncodeToString(p.prevTarget)
 			it.Unchanged = true
@@ -271,7 +297,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			it.Unchanged = true
 		}
 	default:
-		if prev == load.Loaded {
+		if prev == load.Loaded && !p.carried {
 			// Never deleted from STAR2: the row stays, and the run says so.
 			it.Report = fmt.Sprintf("now %s %s; left in STAR2 as it is", it.Outcome, it.Rule)
 			it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -567,6 +569,232 @@ func childIDs(t *testing.T, db *sql.DB, proc int64) map[string][]int64 {
 			ids[table] = append(ids[table], id)
 		}
 		rows.Close()
+	}
+	return ids
+}
+
+func TestDeletedSurvivorLeavesThePersonToItsDuplicate(t *testing.T) {
+	// Of two duplicates, the one loaded is soft-deleted in STAR1 later.
+	// The other becomes the survivor and carries the STAR2 person on; the
+	// deleted one is excluded like any deleted row, not "left in STAR2",
+	// and the rows left in STAR2 that refer to it still reconcile deep.
+	path, maps := star1(t, 1500, 27, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A loaded person with a merged duplicate and a loaded relation.
+	rows, err := conn.Query(ctx, `SELECT l.star1_id, m.star1_id FROM migration.row_map l
+		JOIN migration.row_map m ON m.star1_table = 'ISIK' AND m.star2_id = l.star2_id AND m.outcome = 'merged'
+		WHERE l.star1_table = 'ISIK' AND l.outcome = 'loaded' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct{ loaded, merged int64 }
+	var pairs []pair
+	for rows.Next() {
+		var p pair
+		if err := rows.Scan(&p.loaded, &p.merged); err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, p)
+	}
+	rows.Close()
+	var gone, heir int64
+	for _, p := range pairs {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM ISIKU_SEOS WHERE ISIK_ID = ?1 OR SEOTUD_ISIK_ID = ?1`, p.loaded).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			gone, heir = p.loaded, p.merged
+			break
+		}
+	}
+	if gone == 0 {
+		t.Fatalf("no loaded duplicate with relations among %d", len(pairs))
+	}
+	if _, err := db.Exec(`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = ?`, gone); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sum.Tables["ISIK"]; s.Updated != 1 || s.Inserted != 0 {
+		t.Errorf("ISIK: %+v, want the heir's update of the STAR2 person", *s)
+	}
+	outcome := func(id int64) (o string) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT outcome FROM migration.row_outcome WHERE star1_table = 'ISIK' AND star1_id = $1`, id).Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if g, h := outcome(gone), outcome(heir); g != "excluded_deleted" || h != "loaded" {
+		t.Errorf("deleted survivor %d is %s, its duplicate %d is %s", gone, g, heir, h)
+	}
+	var reported int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.conflict WHERE star1_table = 'ISIK' AND star1_id = $1`, gone).Scan(&reported); err != nil {
+		t.Fatal(err)
+	}
+	if reported != 0 {
+		t.Errorf("ISIK %d reported as left in STAR2, though its duplicate carries the person", gone)
+	}
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Fatalf("deep reconciliation: %v", err)
+	}
+	before := Digest(t, conn)
+	sum, err = Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, s := range sum.Tables {
+		if s.Inserted+s.Updated+s.Conflicts != 0 {
+			t.Errorf("%s: a run over unchanged STAR1 wrote %+v", table, *s)
+		}
+	}
+	sameDigest(t, "a run after", before, Digest(t, conn))
+}
+
+func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
+	// The same STAR1 row can give another STAR2 row: a non-resident given
+	// an Estonian personal code has another STAR2 person id, so the
+	// applications, proceedings and relations that refer to the person
+	// must follow; an analyst's new mapping of a code changes every row
+	// with the code. Both are written by the next run, and reconcile deep.
+	path, maps := star1(t, 1500, 28, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT DISTINCT i.ISIK_ID FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
+		WHERE length(i.ISIKUKOOD) <> 11 ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var person int64
+	var old string
+	for person == 0 && rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map p JOIN migration.row_map m ON m.star1_table = 'MENETLUS' AND m.outcome = 'loaded'
+			WHERE p.star1_table = 'ISIK' AND p.star1_id = $1 AND p.outcome = 'loaded'
+			  AND m.star1_id IN (SELECT unnest($2::bigint[]))`, id, proceedingsOf(t, db, id)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			person = id
+		}
+	}
+	rows.Close()
+	if person == 0 {
+		t.Fatal("no loaded non-resident with a loaded proceeding")
+	}
+	if err := conn.QueryRow(ctx, `SELECT star2_id::text FROM migration.row_map WHERE star1_table = 'ISIK' AND star1_id = $1`, person).Scan(&old); err != nil {
+		t.Fatal(err)
+	}
+	code, err := mapping.MakePersonalCode(mustDate("1931-02-03"), true, 999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ISIK SET ISIKUKOOD = ? WHERE ISIK_ID = ?`, code, person); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatalf("run after the code changed: %v", err)
+	}
+	if s := sum.Tables["ISIK"]; s.Inserted != 1 {
+		t.Errorf("ISIK: %+v, want the person under its new id", *s)
+	}
+	if s := sum.Tables["MENETLUS"]; s.Updated == 0 {
+		t.Errorf("MENETLUS: %+v, want the person's proceedings pointed at the new id", *s)
+	}
+	var detail string
+	if err := conn.QueryRow(ctx, `SELECT detail FROM migration.conflict WHERE star1_table = 'ISIK' AND star1_id = $1`, person).Scan(&detail); err != nil {
+		t.Fatalf("the person left in STAR2 is not reported: %v", err)
+	}
+	if !strings.Contains(detail, "personal code changed") || !strings.Contains(detail, old) {
+		t.Errorf("report %q does not name the STAR2 person %s left", detail, old)
+	}
+	deep := func(maps string) {
+		t.Helper()
+		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+		if _, err := Reconcile(ctx, ro); err != nil {
+			t.Fatalf("deep reconciliation: %v", err)
+		}
+	}
+	deep(maps)
+
+	// An analyst maps home care to personal assistance.
+	edited := filepath.Join(t.TempDir(), "mappings")
+	if err := os.CopyFS(edited, os.DirFS(maps)); err != nil {
+		t.Fatal(err)
+	}
+	cls := filepath.Join(edited, "classifiers.csv")
+	b, err := os.ReadFile(cls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := "TEENUS,KODUTEENUS,service,home_care,Home care", "TEENUS,KODUTEENUS,service,personal_assistance,Personal assistance"
+	if !strings.Contains(string(b), from) {
+		t.Fatalf("classifiers.csv has no line %q", from)
+	}
+	if err := os.WriteFile(cls, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := options(path, edited, dsn)
+	if sum, err = Migrate(ctx, o); err != nil {
+		t.Fatalf("run with the new mapping: %v", err)
+	}
+	if s := sum.Tables["OTSUS"]; s.Updated == 0 {
+		t.Errorf("OTSUS: %+v, want the decisions on home care updated", *s)
+	}
+	deep(edited)
+	before := Digest(t, conn)
+	if sum, err = Migrate(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	for table, s := range sum.Tables {
+		if s.Inserted+s.Updated+s.Conflicts != 0 {
+			t.Errorf("%s: a run over unchanged STAR1 and mappings wrote %+v", table, *s)
+		}
+	}
+	sameDigest(t, "a run after", before, Digest(t, conn))
+}
+
+// proceedingsOf are the ids of a person's proceedings.
+func proceedingsOf(t *testing.T, db *sql.DB, person int64) []int64 {
+	t.Helper()
+	rows, err := db.Query(`SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID = ?`, person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
 	return ids
 }

@@ -66,6 +66,10 @@ SELECT p.id, p.star2_id, p.kov, p.amount,
   LEFT JOIN {{w}}.person_live l ON l.id = p.id
   LEFT JOIN grp g ON g.id = p.id;
 ALTER TABLE {{w}}.person_out ADD PRIMARY KEY (id);
+-- The STAR2 person each loaded row carries: a member that loaded it
+-- before and is now excluded, quarantined or archived leaves it to the
+-- survivor of its group, if the group has one.
+CREATE INDEX ON {{w}}.person_out (star2_id) WHERE outcome = 'loaded';
 
 -- The state a child takes from one parent: 4 missing, 3 excluded,
 -- 2 quarantined, 1 other (archived, merged or loaded), 0 no parent.
