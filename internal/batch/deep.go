@@ -137,6 +137,12 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if !sc.has(kovKey(maps, nullText(kov))) {
 			return nil
 		}
+		if i, ok := extract.Positions[t.Name]["KOV_KOOD"]; ok && !sc.has(kovKey(maps, r[i])) {
+			// Moved in STAR1 to a municipality of another batch since it
+			// was loaded: that batch's reconciliation names it ("changed:
+			// municipality"), and its next run writes it.
+			return nil
+		}
 		res := mt.Map(r, mapping.Refs{}, cfg)
 		row := append(append([]any{}, load.PGValues(res.Values)...), rid, nil, nil)
 		for i, col := range mt.PersonRefs {

@@ -524,6 +524,20 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	}
 	want := len(kids["OTSUS"]) + len(kids["TOIMING"])
 
+	// Before the batch it moved to runs, that batch's reconciliation names
+	// the proceeding as changed, and the batch it left no longer checks it.
+	reconcile := func(i int) error {
+		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
+		_, err := Reconcile(ctx, ro)
+		return err
+	}
+	if err := reconcile(0); err != nil {
+		t.Errorf("half-0 after the move: %v", err)
+	}
+	if err := reconcile(1); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("MENETLUS %d: changed: municipality %s", proc, to)) {
+		t.Errorf("half-1 after the move, before its run: %v", err)
+	}
+
 	sum := run(1) // before: reconciliation findings "changed: municipality" after every run
 	if s := sum.Tables["MENETLUS"]; s.Updated != 1 {
 		t.Errorf("the proceeding moved: MENETLUS %+v", *s)
@@ -545,8 +559,7 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	run(0)
 	sameDigest(t, "runs after the move", before, Digest(t, conn))
 	for i := range halves {
-		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
-		if _, err := Reconcile(ctx, ro); err != nil {
+		if err := reconcile(i); err != nil {
 			t.Errorf("half-%d: %v", i, err)
 		}
 	}
