@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -222,6 +223,38 @@ func mustDate(s string) time.Time {
 
 // twoHalves splits the STAR2 municipality codes of a mapping folder in two,
 // for two batches of other municipalities.
+// halfBatches returns a function that runs batch half-i over the
+// municipalities of halves[i] and fails the test on any error.
+func halfBatches(t *testing.T, path, maps string, dsn secret.DSN, halves [2][]string) func(i int) *Summary {
+	return func(i int) *Summary {
+		t.Helper()
+		o := options(path, maps, dsn)
+		o.Batch, o.KOV = fmt.Sprintf("half-%d", i), halves[i]
+		sum, err := Migrate(context.Background(), o)
+		if err != nil {
+			t.Fatalf("batch half-%d: %v", i, err)
+		}
+		return sum
+	}
+}
+
+// migrated generates a STAR1, migrates it once in batch "all" into a fresh
+// STAR2, and opens the STAR1 file for the test's edits.
+func migrated(t *testing.T, persons int, seed uint64) (path, maps string, dsn secret.DSN, conn *pgx.Conn, db *sql.DB) {
+	t.Helper()
+	path, maps = star1(t, persons, seed, nil)
+	dsn, conn = target(t)
+	if _, err := Migrate(context.Background(), options(path, maps, dsn)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return path, maps, dsn, conn, db
+}
+
 func twoHalves(t *testing.T, maps string) [2][]string {
 	t.Helper()
 	m, err := mapping.LoadFolder(maps)

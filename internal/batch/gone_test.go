@@ -165,17 +165,7 @@ func TestRowsDeletedFromSTAR1AreMarkedByTheirBatch(t *testing.T) {
 	path, maps := star1(t, 1000, 25, nil)
 	dsn, conn := target(t)
 	ctx := context.Background()
-	halves := twoHalves(t, maps)
-	run := func(i int) *Summary {
-		t.Helper()
-		o := options(path, maps, dsn)
-		o.Batch, o.KOV = fmt.Sprintf("half-%d", i), halves[i]
-		sum, err := Migrate(ctx, o)
-		if err != nil {
-			t.Fatalf("batch half-%d: %v", i, err)
-		}
-		return sum
-	}
+	run := halfBatches(t, path, maps, dsn, twoHalves(t, maps))
 	run(0)
 	run(1)
 	var id int64

@@ -454,16 +454,7 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	dsn, conn := target(t)
 	ctx := context.Background()
 	halves := twoHalves(t, maps)
-	run := func(i int) *Summary {
-		t.Helper()
-		o := options(path, maps, dsn)
-		o.Batch, o.KOV = fmt.Sprintf("half-%d", i), halves[i]
-		sum, err := Migrate(ctx, o)
-		if err != nil {
-			t.Fatalf("batch half-%d: %v", i, err)
-		}
-		return sum
-	}
+	run := halfBatches(t, path, maps, dsn, halves)
 	run(0)
 	run(1)
 	m, err := mapping.LoadFolder(maps)
@@ -591,17 +582,8 @@ func TestDeletedSurvivorLeavesThePersonToItsDuplicate(t *testing.T) {
 	// The other becomes the survivor and carries the STAR2 person on; the
 	// deleted one is excluded like any deleted row, not "left in STAR2",
 	// and the rows left in STAR2 that refer to it still reconcile deep.
-	path, maps := star1(t, 1500, 27, nil)
-	dsn, conn := target(t)
+	path, maps, dsn, conn, db := migrated(t, 1500, 27)
 	ctx := context.Background()
-	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// A loaded person with a merged duplicate and a loaded relation.
 	rows, err := conn.Query(ctx, `SELECT l.star1_id, m.star1_id FROM migration.row_map l
 		JOIN migration.row_map m ON m.star1_table = 'ISIK' AND m.star2_id = l.star2_id AND m.outcome = 'merged'
@@ -683,17 +665,8 @@ func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
 	// applications, proceedings and relations that refer to the person
 	// must follow; an analyst's new mapping of a code changes every row
 	// with the code. Both are written by the next run, and reconcile deep.
-	path, maps := star1(t, 1500, 28, nil)
-	dsn, conn := target(t)
+	path, maps, dsn, conn, db := migrated(t, 1500, 28)
 	ctx := context.Background()
-	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	rows, err := db.Query(`SELECT DISTINCT i.ISIK_ID FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
 		WHERE length(i.ISIKUKOOD) <> 11 ORDER BY 1`)
 	if err != nil {
