@@ -61,11 +61,23 @@ func ParseRowRef(s string) (RowRef, error) {
 	return r, fmt.Errorf("row %q: %q is not a STAR1 table the migration loads (%s)", s, name, strings.Join(names, ", "))
 }
 
-// Conflict is a loaded row that a run of a batch found changed in STAR1
-// and in STAR2 both, and left as it is. Decision is a current decision
-// taken since that run ("" when none); a conflict kept as STAR2 has it is
-// no longer listed.
+// Kinds of open conflict.
+const (
+	// ChangedOnBothSides is a row a run found changed in STAR1 and in
+	// STAR2 both, and left as it is.
+	ChangedOnBothSides = "changed_on_both_sides"
+	// LeftByTheRules is a loaded row the rules now exclude, quarantine or
+	// archive, which stays in STAR2 (a run never deletes) and is reported
+	// by every run.
+	LeftByTheRules = "left_by_the_rules"
+)
+
+// Conflict is a loaded row that the newest run of a batch to report it
+// left as it is in STAR2, of one of the kinds above. Decision is a current
+// decision taken since that run ("" when none); a row kept as STAR2 has it
+// is no longer listed.
 type Conflict struct {
+	Kind       string    `json:"kind"`
 	Table      string    `json:"table"`
 	Star1ID    int64     `json:"star1_id"`
 	Star2Table string    `json:"star2_table"`
@@ -78,25 +90,31 @@ type Conflict struct {
 }
 
 // Conflicts lists the open conflicts of a batch: rows its runs reported
-// changed on both sides, that no run has written since and that no one
-// has decided to keep as STAR2 has them. Rows decided to take STAR1 are
-// listed with that decision until the next run writes them.
+// changed on both sides, that no run has written since, and rows the
+// newest run reported left in STAR2 because the rules no longer load them;
+// in either case not decided to be kept as STAR2 has them. Rows decided to
+// take STAR1 are listed with that decision until the next run writes them.
+//
+// An edit conflict leaves the bookkeeping without a source hash until a
+// run writes the row or a decision keeps it; a row left by the rules keeps
+// its source hash, and the run that last wrote its bookkeeping reported it.
 func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, error) {
 	rows, _ := conn.Query(ctx, `SELECT DISTINCT ON (c.star1_table, c.star1_id)
+	       CASE WHEN rm.source_hash IS NULL THEN '`+ChangedOnBothSides+`' ELSE '`+LeftByTheRules+`' END,
 	       c.star1_table, c.star1_id, c.star2_table, c.star2_id::text, c.run_id, c.detail,
 	       coalesce(r.decision, ''), coalesce(r.operator, ''), r.decided_at
 	  FROM migration.conflict c
 	  JOIN migration.run run ON run.id = c.run_id AND run.batch = $1
-	  JOIN migration.row_map rm ON rm.star1_table = c.star1_table AND rm.star1_id = c.star1_id
-	                           AND rm.outcome = 'loaded' AND rm.source_hash IS NULL
+	  JOIN migration.row_map rm ON rm.star1_table = c.star1_table AND rm.star1_id = c.star1_id AND rm.outcome = 'loaded'
 	  LEFT JOIN migration.resolution r ON r.star1_table = c.star1_table AND r.star1_id = c.star1_id
 	                                  AND r.current AND r.after_run >= c.run_id
 	 WHERE c.source_hash IS NOT NULL
+	   AND (rm.source_hash IS NULL OR c.run_id = rm.run_id AND r.decision IS DISTINCT FROM '`+KeepSTAR2+`')
 	 ORDER BY c.star1_table, c.star1_id, c.run_id DESC`, batch)
 	var out []Conflict
 	var c Conflict
 	var at pgtype.Timestamptz
-	_, err := pgx.ForEachRow(rows, []any{&c.Table, &c.Star1ID, &c.Star2Table, &c.Star2ID, &c.RunID, &c.Detail, &c.Decision, &c.Operator, &at}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&c.Kind, &c.Table, &c.Star1ID, &c.Star2Table, &c.Star2ID, &c.RunID, &c.Detail, &c.Decision, &c.Operator, &at}, func() error {
 		c.DecidedAt = time.Time{}
 		if at.Valid {
 			c.DecidedAt = at.Time.UTC()
@@ -127,8 +145,9 @@ type Resolved struct {
 	Star2Table string `json:"star2_table"`
 	Star2ID    string `json:"star2_id"`
 	Decision   string `json:"decision"`
-	Deleted    bool   `json:"deleted_in_star2,omitempty"` // kept as STAR2 has it: without the row
-	Conflict   bool   `json:"was_conflict"`               // a run had found STAR1 changed too
+	Deleted    bool   `json:"deleted_in_star2,omitempty"`  // kept as STAR2 has it: without the row
+	Conflict   bool   `json:"was_conflict"`                // a run had found STAR1 changed too
+	Left       bool   `json:"left_by_the_rules,omitempty"` // the newest run reported the rules no longer load it
 }
 
 // ResolveError names a row a decision cannot be taken on, and why.
@@ -190,8 +209,9 @@ func resolveRow(ctx context.Context, tx pgx.Tx, r RowRef, d Decision) (Resolved,
 	var star2Table pgtype.Text
 	var star2ID pgtype.UUID
 	var target, source []byte
-	err := tx.QueryRow(ctx, `SELECT outcome, star2_table, star2_id, target_hash, source_hash FROM migration.row_map
-		WHERE star1_table = $1 AND star1_id = $2`, r.Table, r.ID).Scan(&outcome, &star2Table, &star2ID, &target, &source)
+	var runID int64
+	err := tx.QueryRow(ctx, `SELECT outcome, star2_table, star2_id, target_hash, source_hash, run_id FROM migration.row_map
+		WHERE star1_table = $1 AND star1_id = $2`, r.Table, r.ID).Scan(&outcome, &star2Table, &star2ID, &target, &source, &runID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return res, &ResolveError{r, "not in the bookkeeping: no run has migrated it"}
@@ -213,17 +233,34 @@ func resolveRow(ctx context.Context, tx pgx.Tx, r RowRef, d Decision) (Resolved,
 	case err != nil:
 		return res, fmt.Errorf("load: resolve %s: %w", r, err)
 	}
+	// A row the rules no longer load, which the run that last wrote its
+	// bookkeeping reported left in STAR2: the report holds the STAR1 row
+	// it was about.
+	var left []byte
+	var leftDetail string
+	if source != nil {
+		err := tx.QueryRow(ctx, `SELECT source_hash, detail FROM migration.conflict WHERE star1_table = $1 AND star1_id = $2 AND run_id = $3
+			AND source_hash IS NOT NULL LIMIT 1`, r.Table, r.ID, runID).Scan(&left, &leftDetail)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return res, fmt.Errorf("load: resolve %s: %w", r, err)
+		}
+	}
+	res.Left = left != nil
 	where := fmt.Sprintf("star2.%s %s", mt.Star2, res.Star2ID)
 	switch {
 	case res.Deleted && d.Decision == TakeSTAR1:
 		return res, &ResolveError{r, where + " has been deleted in STAR2, and a run never writes a row again that STAR2 deleted; keep_star2 accepts the deletion"}
-	case !res.Deleted && bytes.Equal(now, target):
+	case res.Left && d.Decision == TakeSTAR1:
+		return res, &ResolveError{r, fmt.Sprintf("%s: the rules no longer load it (%s), so no run writes it; keep_star2 records that STAR2 keeps it", where, leftDetail)}
+	case !res.Deleted && bytes.Equal(now, target) && !res.Left:
 		return res, &ResolveError{r, where + " is as the migration last wrote it: nothing to resolve (if reconcile --deep finds it differing, STAR1 changed since: run the batch again)"}
 	}
 	// The STAR1 row the decision takes as seen: the one the newest
 	// conflict saw while the conflict is open, else the bookkeeping's.
 	taken := source
-	if source == nil {
+	if res.Left {
+		taken = left
+	} else if source == nil {
 		err := tx.QueryRow(ctx, `SELECT source_hash FROM migration.conflict WHERE star1_table = $1 AND star1_id = $2 AND source_hash IS NOT NULL
 			ORDER BY run_id DESC LIMIT 1`, r.Table, r.ID).Scan(&taken)
 		switch {

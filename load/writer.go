@@ -60,6 +60,9 @@ type Item struct {
 	OriginalOf  func() []byte
 	Corrections []mapping.Correction
 	Report      string // a finding for the run's report (conflict, would now be excluded...)
+	// ReportSource is the STAR1 hash of the row a "now excluded" report is
+	// about, so that a decision can take that row (Resolve).
+	ReportSource []byte
 	// New says the bookkeeping has no entry for the row yet: it is written
 	// by COPY alone, with nothing to replace.
 	New bool
@@ -472,7 +475,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 			}
 		}
 		if it.Report != "" {
-			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report, nil})
+			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report, it.ReportSource})
 		}
 		var amount any
 		if it.Amount != nil {

@@ -237,8 +237,9 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			as = "it is"
 		}
 		fmt.Fprintf(w, "  %s left in STAR2 as %s (%s): changed in STAR2 since they were migrated, or now excluded or\n"+
-			"  quarantined by the rules. Each is in migration.conflict with its reason (run_id %d).\n",
-			words.Count(nLeft, "row"), as, strings.Join(left, ", "), sum.RunID)
+			"  quarantined by the rules. Each is in migration.conflict with its reason (run_id %d);\n"+
+			"  starmig resolve --batch %s --list shows those still open, and records a decision on them.\n",
+			words.Count(nLeft, "row"), as, strings.Join(left, ", "), sum.RunID, sum.Batch)
 	}
 	if gone, nGone := perTable(func(s *load.Stats) int64 { return s.Gone }); nGone > 0 {
 		fmt.Fprintf(w, "  %s migrated before and deleted outright from STAR1 since (%s): STAR2 keeps what was loaded,\n"+

@@ -20,7 +20,8 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	var b strings.Builder
 	printRunSummary(&b, sum)
 	want := "3 rows left in STAR2 as they are (ISIK 2, MENETLUS 1): changed in STAR2 since they were migrated, or now excluded or\n" +
-		"  quarantined by the rules. Each is in migration.conflict with its reason (run_id 7)."
+		"  quarantined by the rules. Each is in migration.conflict with its reason (run_id 7);\n" +
+		"  starmig resolve --batch b --list shows those still open, and records a decision on them."
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
 	}

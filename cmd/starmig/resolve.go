@@ -29,20 +29,24 @@ func newResolveCommand(g *globalOptions) *cobra.Command {
 		Long: `Social workers change migrated rows in STAR2. A re-run never overwrites such
 a row: when STAR1 changed it too, the run reports a conflict, and every later
 run reports it again; reconcile --deep (and, for money, every reconcile)
-names the row as differing from what the rules give. resolve records what a
-migration engineer decided about such rows, with who, when and why
-(migration.resolution):
+names the row as differing from what the rules give. A re-run never deletes
+either: a loaded row the rules now exclude, quarantine or archive (deleted in
+STAR1, aged out of the live window) stays in STAR2, and every run reports it.
+resolve records what a migration engineer decided about such rows, with who,
+when and why (migration.resolution):
 
   --keep-star2  the row stands as STAR2 has it (or, deleted in STAR2, stays
                 deleted). Runs leave it alone until STAR1 changes it again,
                 and reconciliation counts it apart instead of as a finding,
                 as long as it stays as it was when decided.
   --take-star1  the next run of the batch writes STAR1's version over it,
-                unless STAR2 changes it again first.
+                unless STAR2 changes it again first. Not for a row the
+                rules no longer load: no run writes it.
 
 The rows are named with --row TABLE:ID (STAR1 table and id, repeatable), or
---all for every open conflict of the batch without a decision. --list shows
-the open conflicts. Nothing is recorded unless every row named can take the
+--all for every open conflict of the batch without a decision (with
+--take-star1, the rows changed on both sides only). --list shows the open
+conflicts of both kinds. Nothing is recorded unless every row named can take the
 decision: a row that is not loaded, or that STAR2 holds as the migration
 wrote it, is refused by name.`,
 		Example: `  starmig resolve --target postgres://migrator@localhost/star2 --batch tallinn-2026 --list
@@ -148,9 +152,13 @@ func writeConflicts(w io.Writer, batchName string, open []load.Conflict) {
 		fmt.Fprintf(w, "Batch %s has no open conflict.\n", batchName)
 		return
 	}
-	fmt.Fprintf(w, "Batch %s: %s, changed in STAR1 and in STAR2 since the migration wrote them:\n", batchName, words.Count(len(open), "open conflict"))
+	fmt.Fprintf(w, "Batch %s: %s:\n", batchName, words.Count(len(open), "open conflict"))
 	for _, c := range open {
-		fmt.Fprintf(w, "  %s:%d  star2.%s %s  (run %d)", c.Table, c.Star1ID, c.Star2Table, c.Star2ID, c.RunID)
+		what := "changed in STAR1 and in STAR2 since the migration wrote it"
+		if c.Kind == load.LeftByTheRules {
+			what = c.Detail
+		}
+		fmt.Fprintf(w, "  %s:%d  star2.%s %s  (run %d)  %s", c.Table, c.Star1ID, c.Star2Table, c.Star2ID, c.RunID, what)
 		if c.Decision != "" {
 			fmt.Fprintf(w, "  decided %s by %s at %s; the next run applies it", c.Decision, c.Operator, c.DecidedAt.Format(time.RFC3339))
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -99,5 +100,23 @@ func TestResolveCommand(t *testing.T) {
 	code, out, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"), "--batch", "north", "--deep")
 	if code != 0 || !strings.Contains(out, "1 loaded row changed or deleted in STAR2") {
 		t.Errorf("reconcile --deep after the decision: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+func TestConflictListSaysWhyEachRowIsOpen(t *testing.T) {
+	var b strings.Builder
+	writeConflicts(&b, "tallinn", []load.Conflict{
+		{Kind: load.ChangedOnBothSides, Table: "MENETLUS", Star1ID: 12, Star2Table: "proceeding", Star2ID: "p-12", RunID: 3},
+		{Kind: load.LeftByTheRules, Table: "ISIK", Star1ID: 5, Star2Table: "person", Star2ID: "i-5", RunID: 4,
+			Detail: "now excluded_deleted; left in STAR2 as it is"},
+	})
+	for _, want := range []string{
+		"Batch tallinn: 2 open conflicts:",
+		"MENETLUS:12  star2.proceeding p-12  (run 3)  changed in STAR1 and in STAR2 since the migration wrote it",
+		"ISIK:5  star2.person i-5  (run 4)  now excluded_deleted; left in STAR2 as it is",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("list:\n%s\nwant it to say %q", b.String(), want)
+		}
 	}
 }

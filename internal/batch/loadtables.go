@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -298,8 +299,14 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		}
 	default:
 		if prev == load.Loaded && !p.carried {
+			if p.kept && sameSource {
+				// A decision keeps it in STAR2 as it is, taken on this
+				// STAR1 row: nothing to report until STAR1 changes it.
+				w.CountUnchanged(t.Name, load.Loaded)
+				return nil
+			}
 			// Never deleted from STAR2: the row stays, and the run says so.
-			it.Report = fmt.Sprintf("now %s %s; left in STAR2 as it is", it.Outcome, it.Rule)
+			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+"; left in STAR2 as it is", src
 			it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""
 			it.Star2ID, it.TargetHash, it.SourceHash = uuidOf(p.prevStar2), hex.EncodeToString(p.prevTarget), p.prevSource
 			break

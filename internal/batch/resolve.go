@@ -45,7 +45,9 @@ func Resolve(ctx context.Context, o ResolveOptions) ([]load.Resolved, error) {
 			return nil, err
 		}
 		for _, c := range open {
-			if c.Decision == "" {
+			// STAR1's version of a row the rules no longer load is never
+			// written: --all --take-star1 takes the edit conflicts only.
+			if c.Decision == "" && (o.Decision == load.KeepSTAR2 || c.Kind == load.ChangedOnBothSides) {
 				rows = append(rows, load.RowRef{Table: c.Table, ID: c.Star1ID})
 			}
 		}

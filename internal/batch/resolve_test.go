@@ -253,3 +253,96 @@ func conflictRows(cs []load.Conflict) string {
 	}
 	return fmt.Sprint(rows)
 }
+
+// TestRowsLeftByTheRulesCanBeKept: a loaded person deleted in STAR1 since
+// stays in STAR2 with the rows that cascade from it, and every run reports
+// them. A decision to keep them as STAR2 has them ends the reports until
+// STAR1 changes the person again; taking STAR1's version of such a row is
+// refused, since no run writes a row the rules no longer load.
+func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
+	path, maps, dsn, conn, db := migrated(t, 1500, 29)
+	ctx := context.Background()
+	var person int64
+	if err := conn.QueryRow(ctx, `SELECT p.star1_id FROM migration.row_map p
+		WHERE p.star1_table = 'ISIK' AND p.outcome = 'loaded'
+		  AND NOT EXISTS (SELECT 1 FROM migration.row_map d WHERE d.star1_table = 'ISIK' AND d.star2_id = p.star2_id AND d.star1_id <> p.star1_id)
+		ORDER BY p.star1_id OFFSET 10 LIMIT 1`).Scan(&person); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	reported := func(sum *Summary) (n int64) {
+		for _, s := range sum.Tables {
+			n += s.Reported
+		}
+		return n
+	}
+	opts := options(path, maps, dsn)
+	sum, err := Migrate(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := reported(sum)
+	if left == 0 || sum.Tables["ISIK"].Reported != 1 {
+		t.Fatalf("the deleted person is not reported left in STAR2: %+v", sum.Tables["ISIK"])
+	}
+	open, err := Conflicts(ctx, dsn, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var personRow *load.Conflict
+	for i, c := range open {
+		if c.Kind != load.LeftByTheRules {
+			t.Errorf("open conflict of kind %q: %+v", c.Kind, c)
+		}
+		if c.Table == "ISIK" && c.Star1ID == person {
+			personRow = &open[i]
+		}
+	}
+	if int64(len(open)) != left || personRow == nil || !strings.HasPrefix(personRow.Detail, "now excluded_deleted;") {
+		t.Fatalf("%d rows reported, %d listed: %+v", left, len(open), open)
+	}
+	decide := func(d string, all bool, rows ...load.RowRef) ([]load.Resolved, error) {
+		return Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", Rows: rows, AllConflicts: all, Decision: d,
+			Reason: "deleted in STAR1 by mistake; STAR2 keeps the person", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait})
+	}
+	personRef := load.RowRef{Table: "ISIK", ID: person}
+	if _, err := decide(load.TakeSTAR1, false, personRef); err == nil || !strings.Contains(err.Error(), "the rules no longer load it") {
+		t.Errorf("take_star1 on a row left by the rules: %v", err)
+	}
+	if done, err := decide(load.TakeSTAR1, true); err != nil || len(done) != 0 {
+		t.Errorf("--all --take-star1 with rows left by the rules only: %+v %v", done, err)
+	}
+	done, err := decide(load.KeepSTAR2, true)
+	if err != nil || int64(len(done)) != left || !done[0].Left {
+		t.Fatalf("keeping them all: %+v %v", done, err)
+	}
+	if open, err := Conflicts(ctx, dsn, "all"); err != nil || len(open) != 0 {
+		t.Errorf("open after the decision: %+v %v", open, err)
+	}
+	before := Digest(t, conn)
+	if sum, err = Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if n := reported(sum); n != 0 {
+		t.Errorf("a run after the decision reports %d rows", n)
+	}
+	sameDigest(t, "the run after the decision", before, Digest(t, conn))
+	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
+		t.Errorf("deep reconciliation: %v", err)
+	}
+	// STAR1 changes the person again: reported and open again.
+	if _, err := db.Exec(`UPDATE ISIK SET AADRESS = 'Uus tänav 7, Tartu' WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err = Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if s := sum.Tables["ISIK"]; s.Reported != 1 {
+		t.Errorf("the person changed again in STAR1: %+v", *s)
+	}
+	if open, err := Conflicts(ctx, dsn, "all"); err != nil || len(open) != 1 || open[0].Table != "ISIK" || open[0].Decision != "" {
+		t.Errorf("open after STAR1 changed the kept person: %+v %v", open, err)
+	}
+}
