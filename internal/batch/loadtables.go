@@ -290,6 +290,9 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		}
 	case load.Merged:
 		it.Star2ID = uuidOf(p.star2)
+		if prev == load.Loaded && p.prevStar2.Valid && uuidOf(p.prevStar2) != it.Star2ID && !p.carried {
+			it.Report = fmt.Sprintf("now merged into STAR2 person %s; person %s left in STAR2 as it is", it.Star2ID, uuidOf(p.prevStar2))
+		}
 		if prev == load.Merged && sameSource {
 			if sameKov {
 				w.CountUnchanged(t.Name, it.Outcome)

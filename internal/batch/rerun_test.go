@@ -784,3 +784,79 @@ func proceedingsOf(t *testing.T, db *sql.DB, person int64) []int64 {
 	}
 	return ids
 }
+
+func TestPersonAlreadyInSTAR2IsMergedIntoIt(t *testing.T) {
+	// STAR2 took new work before the batch of a municipality ran: a social
+	// worker created a person there who is in STAR1 too. The person's STAR1
+	// rows are merged into that STAR2 person, which the migration does not
+	// write over, and the proceedings and the rest point at it.
+	path, maps := star1(t, 1500, 30, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT i.ISIK_ID, i.ISIKUKOOD FROM ISIK i WHERE i.KUSTUTATUD = 'E'
+		AND EXISTS (SELECT 1 FROM MENETLUS m WHERE m.ISIK_ID = i.ISIK_ID AND m.STAATUS = 'A') ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var person int64
+	var code string
+	for person == 0 && rows.Next() {
+		var id int64
+		var c sql.NullString
+		if err := rows.Scan(&id, &c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mapping.ParsePersonalCode(c.String); err == nil {
+			person, code = id, c.String
+		}
+	}
+	rows.Close()
+	if person == 0 {
+		t.Fatal("no person with a valid code and an open proceeding")
+	}
+	const own = "5f0c2a4e-8d1b-4c3a-9e2f-7a6b5c4d3e2f"
+	if _, err := conn.Exec(ctx, `INSERT INTO star2.person (id, personal_code, given_name, family_name, created_at)
+		VALUES ($1, $2, 'Loodud', 'STAR2-s', '2026-06-01T09:00:00Z')`, own, code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatalf("batch over a person STAR2 holds already: %v", err)
+	}
+	var outcome, star2 string
+	if err := conn.QueryRow(ctx, `SELECT outcome, star2_id::text FROM migration.row_outcome WHERE star1_table = 'ISIK' AND star1_id = $1`, person).
+		Scan(&outcome, &star2); err != nil {
+		t.Fatal(err)
+	}
+	if outcome != "merged" || star2 != own {
+		t.Errorf("ISIK %d: %s into %s, want merged into STAR2's own person %s", person, outcome, star2, own)
+	}
+	var name string
+	var proceedings, ours int
+	if err := conn.QueryRow(ctx, `SELECT given_name, (SELECT count(*) FROM star2.proceeding WHERE person_id = p.id),
+		(SELECT count(*) FROM star2.person WHERE id = $2) FROM star2.person p WHERE id = $1`, own, mapping.PersonID(code)).
+		Scan(&name, &proceedings, &ours); err != nil {
+		t.Fatal(err)
+	}
+	if name != "Loodud" || proceedings == 0 || ours != 0 {
+		t.Errorf("STAR2's person: name %q, %d proceedings; %d persons under the migration's own id", name, proceedings, ours)
+	}
+	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
+		t.Errorf("deep reconciliation: %v", err)
+	}
+	before := Digest(t, conn)
+	sum, err := Migrate(ctx, options(path, maps, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, s := range sum.Tables {
+		if s.Inserted+s.Updated+s.Conflicts+s.Reported != 0 {
+			t.Errorf("%s: a run over unchanged STAR1 wrote %+v", table, *s)
+		}
+	}
+	sameDigest(t, "a run after", before, Digest(t, conn))
+}

@@ -66,6 +66,15 @@ SELECT p.id, p.star2_id, p.kov, p.amount,
   LEFT JOIN {{w}}.person_live l ON l.id = p.id
   LEFT JOIN grp g ON g.id = p.id;
 ALTER TABLE {{w}}.person_out ADD PRIMARY KEY (id);
+-- A person STAR2 already holds under an id of its own (created there for
+-- new work before the batch of the person's municipality ran) is the
+-- surviving row of the group: every live member is merged into it, and
+-- the rows that refer to them point at it. The migration does not write
+-- over a row STAR2 made.
+UPDATE {{w}}.person_out o SET star2_id = s.id, outcome = 'merged'
+  FROM {{w}}.person p, star2.person s
+ WHERE p.id = o.id AND s.personal_code = p.code AND s.id <> p.star2_id
+   AND o.outcome IN ('loaded', 'merged');
 -- The STAR2 person each loaded row carries: a member that loaded it
 -- before and is now excluded, quarantined or archived leaves it to the
 -- survivor of its group, if the group has one.
