@@ -203,20 +203,54 @@ func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, state string, s
 	return nil
 }
 
+// NameKept is a STAR2 code whose name in the mapping folder differs from
+// the one STAR2 holds, which a run leaves as it is.
+type NameKept struct {
+	Table   string `json:"table"` // municipality or classifier
+	Code    string `json:"code"`  // kind/code for a classifier
+	Mapping string `json:"mapping_name"`
+	STAR2   string `json:"star2_name"`
+}
+
 // EnsureReference makes every STAR2 code of the mapping folder exist in
-// star2.municipality and star2.classifier, leaving existing rows alone.
-func EnsureReference(ctx context.Context, conn *pgx.Conn, municipalities [][2]string, classifiers [][3]string) error {
+// star2.municipality and star2.classifier, leaving existing rows alone:
+// their names are STAR2's owners' to keep. It returns the codes whose name
+// in the mapping folder differs from STAR2's, so that an analyst who
+// corrected a name learns it did not reach STAR2.
+func EnsureReference(ctx context.Context, conn *pgx.Conn, municipalities [][2]string, classifiers [][3]string) ([]NameKept, error) {
 	batch := &pgx.Batch{}
+	var kept []NameKept
 	for _, m := range municipalities {
 		batch.Queue("INSERT INTO star2.municipality (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", m[0], m[1])
+		batch.Queue("SELECT name FROM star2.municipality WHERE code = $1", m[0]).QueryRow(func(row pgx.Row) error {
+			var name string
+			if err := row.Scan(&name); err != nil {
+				return err
+			}
+			if name != m[1] {
+				kept = append(kept, NameKept{"municipality", m[0], m[1], name})
+			}
+			return nil
+		})
 	}
 	for _, c := range classifiers {
 		batch.Queue("INSERT INTO star2.classifier (kind, code, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", c[0], c[1], c[2])
+		batch.Queue("SELECT name FROM star2.classifier WHERE kind = $1 AND code = $2", c[0], c[1]).QueryRow(func(row pgx.Row) error {
+			var name string
+			if err := row.Scan(&name); err != nil {
+				return err
+			}
+			if name != c[2] {
+				kept = append(kept, NameKept{"classifier", c[0] + "/" + c[1], c[2], name})
+			}
+			return nil
+		})
 	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("load: reference codes: %w", err)
+		return nil, fmt.Errorf("load: reference codes: %w", err)
 	}
-	return nil
+	slices.SortFunc(kept, func(a, b NameKept) int { return strings.Compare(a.Table+" "+a.Code, b.Table+" "+b.Code) })
+	return kept, nil
 }
 
 // Analyze refreshes the planner's statistics of the tables a load wrote.

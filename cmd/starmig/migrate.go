@@ -246,6 +246,13 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"  as a re-run never deletes; migration.row_map marks each with gone_run_id %d.\n",
 			words.Count(nGone, "row"), strings.Join(gone, ", "), sum.RunID)
 	}
+	if len(sum.NamesKept) > 0 {
+		fmt.Fprintf(w, "  %s named otherwise in the mapping folder than in STAR2, which keeps its own names:\n",
+			words.Count(len(sum.NamesKept), "code"))
+		for _, n := range sum.NamesKept {
+			fmt.Fprintf(w, "    %s %s: %q in the mapping folder, %q in STAR2\n", n.Table, n.Code, n.Mapping, n.STAR2)
+		}
+	}
 	// A batch of some municipalities also writes the persons and
 	// applications of others that its rows refer to; its reconciliation
 	// counts its own municipalities' rows only, so the two tables differ.

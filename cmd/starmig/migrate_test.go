@@ -26,6 +26,15 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
 	}
 
+	sum.NamesKept = []load.NameKept{{Table: "classifier", Code: "service/personal_assistance", Mapping: "Personal assistant", STAR2: "Personal assistance"}}
+	b.Reset()
+	printRunSummary(&b, sum)
+	if want := "1 code named otherwise in the mapping folder than in STAR2, which keeps its own names:\n" +
+		"    classifier service/personal_assistance: \"Personal assistant\" in the mapping folder, \"Personal assistance\" in STAR2"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
+	}
+	sum.NamesKept = nil
+
 	sum.Tables["ISIK"].Reported, sum.Tables["ISIK"].Unchanged = 0, 28
 	b.Reset()
 	printRunSummary(&b, sum)

@@ -109,6 +109,9 @@ type Summary struct {
 	Report   *Report                `json:"reconciliation,omitempty"`
 	Unmapped []UnmappedCode         `json:"unmapped_codes,omitempty"`
 	Archive  *archive.Stats         `json:"archive,omitempty"`
+	// NamesKept are codes named otherwise in the mapping folder than in
+	// STAR2, which keeps its own names.
+	NamesKept []load.NameKept `json:"star2_names_kept,omitempty"`
 }
 
 // UnmappedCode is a classifier code in use that the mapping folder does not
@@ -319,7 +322,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		err = errors.Join(err, finishErr, dropErr)
 	}()
 
-	if err := ensureReference(ctx, conn, maps); err != nil {
+	if sum.NamesKept, err = ensureReference(ctx, conn, maps); err != nil {
 		return sum, err
 	}
 	cfg := &mapping.Config{Mappings: maps, AsOf: o.AsOf}
@@ -454,7 +457,7 @@ func snapshot(ctx context.Context, url string) (extract.Source, extract.Snapshot
 	return src, snap, func() error { return errors.Join(snap.Close(), src.Close()) }, nil
 }
 
-func ensureReference(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings) error {
+func ensureReference(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings) ([]load.NameKept, error) {
 	var ms [][2]string
 	seen := map[string]bool{}
 	for _, m := range maps.Municipalities {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/starmig/starmig/internal/synth"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -743,12 +745,21 @@ func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
 	if !strings.Contains(string(b), from) {
 		t.Fatalf("classifiers.csv has no line %q", from)
 	}
-	if err := os.WriteFile(cls, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+	// and corrects a name, which STAR2, keeping its own names, does not take.
+	named, renamed := "TEENUS,TUGIISIK,service,support_person,Support person", "TEENUS,TUGIISIK,service,support_person,Support worker"
+	if !strings.Contains(string(b), named) {
+		t.Fatalf("classifiers.csv has no line %q", named)
+	}
+	edits := strings.NewReplacer(from, to, named, renamed)
+	if err := os.WriteFile(cls, []byte(edits.Replace(string(b))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	o := options(path, edited, dsn)
 	if sum, err = Migrate(ctx, o); err != nil {
 		t.Fatalf("run with the new mapping: %v", err)
+	}
+	if want := []load.NameKept{{Table: "classifier", Code: "service/support_person", Mapping: "Support worker", STAR2: "Support person"}}; !reflect.DeepEqual(sum.NamesKept, want) {
+		t.Errorf("names kept: %+v, want %+v", sum.NamesKept, want)
 	}
 	if s := sum.Tables["OTSUS"]; s.Updated == 0 {
 		t.Errorf("OTSUS: %+v, want the decisions on home care updated", *s)
