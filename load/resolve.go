@@ -61,6 +61,10 @@ func ParseRowRef(s string) (RowRef, error) {
 	return r, fmt.Errorf("row %q: %q is not a STAR1 table the migration loads (%s)", s, name, strings.Join(names, ", "))
 }
 
+// conflictKind is the kind of a row c of migration.conflict, also for rows
+// written before the column was.
+const conflictKind = `coalesce(c.kind, CASE WHEN c.source_hash IS NOT NULL THEN '` + ChangedOnBothSides + `' END)`
+
 // Kinds of open conflict.
 const (
 	// ChangedOnBothSides is a row a run found changed in STAR1 and in
@@ -96,20 +100,20 @@ type Conflict struct {
 // take STAR1 are listed with that decision until the next run writes them.
 //
 // An edit conflict leaves the bookkeeping without a source hash until a
-// run writes the row or a decision keeps it; a row left by the rules keeps
-// its source hash, and the run that last wrote its bookkeeping reported it.
+// run writes the row or a decision keeps it; a row left by the rules is
+// open while the run that last wrote its bookkeeping reported it and no
+// decision keeps it.
 func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, error) {
 	rows, _ := conn.Query(ctx, `SELECT DISTINCT ON (c.star1_table, c.star1_id)
-	       CASE WHEN rm.source_hash IS NULL THEN '`+ChangedOnBothSides+`' ELSE '`+LeftByTheRules+`' END,
-	       c.star1_table, c.star1_id, c.star2_table, c.star2_id::text, c.run_id, c.detail,
+	       `+conflictKind+`, c.star1_table, c.star1_id, c.star2_table, c.star2_id::text, c.run_id, c.detail,
 	       coalesce(r.decision, ''), coalesce(r.operator, ''), r.decided_at
 	  FROM migration.conflict c
 	  JOIN migration.run run ON run.id = c.run_id AND run.batch = $1
 	  JOIN migration.row_map rm ON rm.star1_table = c.star1_table AND rm.star1_id = c.star1_id AND rm.outcome = 'loaded'
 	  LEFT JOIN migration.resolution r ON r.star1_table = c.star1_table AND r.star1_id = c.star1_id
 	                                  AND r.current AND r.after_run >= c.run_id
-	 WHERE c.source_hash IS NOT NULL
-	   AND (rm.source_hash IS NULL OR c.run_id = rm.run_id AND r.decision IS DISTINCT FROM '`+KeepSTAR2+`')
+	 WHERE `+conflictKind+` = '`+ChangedOnBothSides+`' AND rm.source_hash IS NULL
+	    OR `+conflictKind+` = '`+LeftByTheRules+`' AND c.run_id = rm.run_id AND r.decision IS DISTINCT FROM '`+KeepSTAR2+`'
 	 ORDER BY c.star1_table, c.star1_id, c.run_id DESC`, batch)
 	var out []Conflict
 	var c Conflict
@@ -240,7 +244,7 @@ func resolveRow(ctx context.Context, tx pgx.Tx, r RowRef, d Decision) (Resolved,
 	var leftDetail string
 	if source != nil {
 		err := tx.QueryRow(ctx, `SELECT source_hash, detail FROM migration.conflict WHERE star1_table = $1 AND star1_id = $2 AND run_id = $3
-			AND source_hash IS NOT NULL LIMIT 1`, r.Table, r.ID, runID).Scan(&left, &leftDetail)
+			AND kind = '`+LeftByTheRules+`'`, r.Table, r.ID, runID).Scan(&left, &leftDetail)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return res, fmt.Errorf("load: resolve %s: %w", r, err)
 		}
@@ -261,8 +265,8 @@ func resolveRow(ctx context.Context, tx pgx.Tx, r RowRef, d Decision) (Resolved,
 	if res.Left {
 		taken = left
 	} else if source == nil {
-		err := tx.QueryRow(ctx, `SELECT source_hash FROM migration.conflict WHERE star1_table = $1 AND star1_id = $2 AND source_hash IS NOT NULL
-			ORDER BY run_id DESC LIMIT 1`, r.Table, r.ID).Scan(&taken)
+		err := tx.QueryRow(ctx, `SELECT source_hash FROM migration.conflict c WHERE star1_table = $1 AND star1_id = $2
+			AND `+conflictKind+` = '`+ChangedOnBothSides+`' ORDER BY run_id DESC LIMIT 1`, r.Table, r.ID).Scan(&taken)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:

@@ -61,7 +61,8 @@ type Item struct {
 	Corrections []mapping.Correction
 	Report      string // a finding for the run's report (conflict, would now be excluded...)
 	// ReportSource is the STAR1 hash of the row a "now excluded" report is
-	// about, so that a decision can take that row (Resolve).
+	// about, so that a decision can take that row (Resolve); such a report
+	// is of kind LeftByTheRules.
 	ReportSource []byte
 	// New says the bookkeeping has no entry for the row yet: it is written
 	// by COPY alone, with nothing to replace.
@@ -468,14 +469,18 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 				// the hash this run saw, for a decision to keep the STAR2
 				// row (Resolve).
 				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID),
-					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is", source})
+					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is", source, ChangedOnBothSides})
 				source = nil
 			} else {
 				target = res.hashes[it.Star2ID]
 			}
 		}
 		if it.Report != "" {
-			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report, it.ReportSource})
+			var kind any
+			if it.ReportSource != nil {
+				kind = LeftByTheRules
+			}
+			conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID), it.Report, it.ReportSource, kind})
 		}
 		var amount any
 		if it.Amount != nil {
@@ -537,8 +542,8 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 		}
 	}
 	for _, c := range conflicts {
-		if _, err := tx.Exec(ctx, `INSERT INTO migration.conflict (run_id, star1_table, star1_id, star2_table, star2_id, detail, source_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, c...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO migration.conflict (run_id, star1_table, star1_id, star2_table, star2_id, detail, source_hash, kind)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`, c...); err != nil {
 			return fmt.Errorf("load: conflicts: %w", err)
 		}
 	}

@@ -236,6 +236,10 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 		keptBoth.Table, keptBoth.ID).Scan(&current, &all); err != nil || current != 1 || all != 2 {
 		t.Errorf("decisions on record for %s: %d current of %d (%v)", keptBoth, current, all, err)
 	}
+	// A kept conflict can be decided again the other way.
+	if done, err = resolve(load.TakeSTAR1, keptBoth); err != nil || len(done) != 1 || done[0].Left {
+		t.Errorf("taking STAR1 for a kept conflict: %+v %v", done, err)
+	}
 }
 
 func findingKinds(r *Report) map[string]int {

@@ -90,8 +90,12 @@ CREATE INDEX IF NOT EXISTS row_map_person ON migration.row_map (star2_id) WHERE 
 
 -- The STAR1 row a conflict's run saw: keeping STAR2's row takes it as seen,
 -- so that the next run leaves the row alone until STAR1 changes again.
--- NULL for rows reported for another reason (now excluded, quarantined).
+-- NULL for rows reported for another reason (a personal code changed).
 ALTER TABLE migration.conflict ADD COLUMN IF NOT EXISTS source_hash bytea;
+-- changed_on_both_sides, left_by_the_rules (a loaded row the rules no
+-- longer load), or NULL for other reports. Rows written before the column
+-- have NULL: those with a source hash are changed_on_both_sides.
+ALTER TABLE migration.conflict ADD COLUMN IF NOT EXISTS kind text;
 -- Conflicts by row, for the decisions on them.
 CREATE INDEX IF NOT EXISTS conflict_row ON migration.conflict (star1_table, star1_id);
 
