@@ -98,7 +98,7 @@ func TestResolveCommand(t *testing.T) {
 		t.Errorf("--all with nothing open: exit %d\n%s", code, out)
 	}
 	code, out, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"), "--batch", "north", "--deep")
-	if code != 0 || !strings.Contains(out, "1 loaded row changed or deleted in STAR2") {
+	if code != 0 || !strings.Contains(out, "1 loaded row that a decision keeps as STAR2 has it") {
 		t.Errorf("reconcile --deep after the decision: exit %d\n%s%s", code, out, stderr)
 	}
 }

@@ -110,8 +110,10 @@ func kept(r *Report) (n int64, list string) {
 }
 
 func keptSentence(n int64, list string) string {
-	return fmt.Sprintf("Not findings: %s changed or deleted in STAR2 after the migration wrote them, which a decision keeps as STAR2 has them (%s; starmig resolve, migration.resolution), as long as they stay as they were when decided.",
-		words.Count(n, "loaded row"), list)
+	if n == 1 {
+		return fmt.Sprintf("Not a finding: 1 loaded row that a decision keeps as STAR2 has it, changed or deleted in STAR2 after the migration wrote it or no longer loaded by the rules (%s; starmig resolve, migration.resolution), as long as it stays as it was when decided.", list)
+	}
+	return fmt.Sprintf("Not findings: %d loaded rows that a decision keeps as STAR2 has them, changed or deleted in STAR2 after the migration wrote them or no longer loaded by the rules (%s; starmig resolve, migration.resolution), as long as they stay as they were when decided.", n, list)
 }
 
 // gone counts the rows of the bookkeeping marked gone from STAR1, in total

@@ -182,7 +182,7 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	}
 	var text strings.Builder
 	WriteText(&text, rep)
-	if !strings.Contains(text.String(), "4 loaded rows changed or deleted in STAR2") {
+	if !strings.Contains(text.String(), "4 loaded rows that a decision keeps as STAR2 has them") {
 		t.Errorf("the report does not count the kept rows apart:\n%s", text.String())
 	}
 
