@@ -389,6 +389,28 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 			}
 		}
 	}
+	// By STAR1 person id: that row only, and the ids of its duplicates,
+	// the padded one among them.
+	var first int64
+	fmt.Sscan(want["ISIK"][0], &first)
+	found, err := r.Retrieve(ctx, cats, Query{PersonID: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []string
+	for _, id := range found[0].SameCode {
+		others = append(others, fmt.Sprint(id))
+	}
+	if got := found[0].Tables["ISIK"]; len(got) != 1 || got[0][0] != first || !slices.Equal(others, want["ISIK"][1:]) {
+		t.Errorf("ISIK_ID %d: ISIK rows %v, same code %v; STAR1 holds %v", first, got, others, want["ISIK"])
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, &RetrievalResult{Query: "q", Found: true}, found); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "The same ISIKUKOOD is held in this run by ISIK_ID "+strings.Join(others, ", ")+" too") {
+		t.Errorf("the report does not name the duplicates:\n%s", md.String())
+	}
 }
 
 func TestRestoreGivesBackSTAR1(t *testing.T) {

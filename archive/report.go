@@ -62,8 +62,10 @@ type RunRows struct {
 	Batch string `json:"batch"`
 	Run   string `json:"run"`
 	// NewestRun is the batch's newest run when Run is an earlier one.
-	NewestRun string                       `json:"newest_run,omitempty"`
-	Tables    map[string][]json.RawMessage `json:"tables"`
+	NewestRun string `json:"newest_run,omitempty"`
+	// SameCode are the other ISIK rows with the person's ISIKUKOOD (Found).
+	SameCode []int64                      `json:"same_code_isik_ids,omitempty"`
+	Tables   map[string][]json.RawMessage `json:"tables"`
 
 	found *Found // when set, the rows, encoded as they are written
 }
@@ -72,7 +74,7 @@ type RunRows struct {
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, found: f}
+	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -84,10 +86,11 @@ func (r RunRows) MarshalJSON() ([]byte, error) {
 
 func (r RunRows) writeJSON(w io.Writer, indent string) error {
 	head := struct {
-		Batch     string `json:"batch"`
-		Run       string `json:"run"`
-		NewestRun string `json:"newest_run,omitempty"`
-	}{r.Batch, r.Run, r.NewestRun}
+		Batch     string  `json:"batch"`
+		Run       string  `json:"run"`
+		NewestRun string  `json:"newest_run,omitempty"`
+		SameCode  []int64 `json:"same_code_isik_ids,omitempty"`
+	}{r.Batch, r.Run, r.NewestRun, r.SameCode}
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return err
@@ -275,6 +278,13 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 			fmt.Fprintf(w, "STAR1 as it was when this run was written, before the batch's newest run %s.\n\n", f.Newest)
 		} else {
 			fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
+		}
+		if len(f.SameCode) > 0 {
+			ids := make([]string, len(f.SameCode))
+			for i, id := range f.SameCode {
+				ids[i] = fmt.Sprint(id)
+			}
+			fmt.Fprintf(w, "The same ISIKUKOOD is held in this run by ISIK_ID %s too: the same person entered more than once. Their rows are not here; a retrieval by the personal code gives all of them.\n\n", strings.Join(ids, ", "))
 		}
 		if f.Rows() == 0 {
 			fmt.Fprint(w, "No rows in this run")

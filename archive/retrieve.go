@@ -62,6 +62,10 @@ type Found struct {
 	// Tables holds the rows of every table, ordered by primary key; a table
 	// with no rows is absent.
 	Tables map[string][]extract.Row
+	// SameCode, for a query by STAR1 person id, are the ids of the other
+	// ISIK rows with the person's ISIKUKOOD: duplicates of one human, whose
+	// records a query by the code gives too. Their rows are not retrieved.
+	SameCode []int64
 }
 
 // Rows counts the rows found.
@@ -232,6 +236,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		return out
 	}
 	var persons, proceedings []string
+	var sameCode []int64
 	switch {
 	case q.PersonCode != "":
 		if err := step("isikukood", []string{q.PersonCode}, map[string][]string{"ISIK": {"ISIKUKOOD"}}); err != nil {
@@ -240,6 +245,13 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		persons = ids("ISIK", "ISIK_ID")
 	case q.PersonID != 0:
 		persons = []string{strconv.FormatInt(q.PersonID, 10)}
+		if err := step("isik", persons, map[string][]string{"ISIK": {"ISIK_ID"}}); err != nil {
+			return nil, err
+		}
+		var err error
+		if sameCode, err = f.sameCode(step, persons[0]); err != nil {
+			return nil, err
+		}
 	default:
 		proceedings = []string{strconv.FormatInt(q.Proceeding, 10)}
 	}
@@ -268,7 +280,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 	if err := step("otsus", ids("OTSUS", "OTSUS_ID"), map[string][]string{"MAKSE": {"OTSUS_ID"}}); err != nil {
 		return nil, err
 	}
-	found := &Found{Batch: c.Batch, Run: c.Run, Tables: map[string][]extract.Row{}}
+	found := &Found{Batch: c.Batch, Run: c.Run, Tables: map[string][]extract.Row{}, SameCode: sameCode}
 	for _, t := range extract.Tables {
 		m := f.rows[t.Name]
 		if len(m) == 0 {
@@ -290,6 +302,33 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		found.Tables[t.Name] = rows
 	}
 	return found, nil
+}
+
+// sameCode looks up the ISIKUKOOD of the ISIK row person (already found)
+// and returns the ids of the other ISIK rows that hold it, leaving them out
+// of the rows found.
+func (f *finder) sameCode(step func(string, []string, map[string][]string) error, person string) ([]int64, error) {
+	row, ok := f.rows["ISIK"][person]
+	if !ok {
+		return nil, nil
+	}
+	code, ok := indexValue(row[extract.Positions["ISIK"]["ISIKUKOOD"]])
+	if !ok {
+		return nil, nil
+	}
+	if err := step("isikukood", []string{code}, map[string][]string{"ISIK": {"ISIKUKOOD"}}); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for key, r := range f.rows["ISIK"] {
+		if key != person {
+			id, _ := r[0].(int64)
+			ids = append(ids, id)
+			delete(f.rows["ISIK"], key)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // retrievalReads bounds the reads a retrieval has in flight at once.

@@ -140,6 +140,12 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 		if res.Earlier {
 			fmt.Fprintln(w, "Some come from an earlier archive run than the newest of their batch: the report says which.")
 		}
+		for _, run := range res.Runs {
+			if len(run.SameCode) > 0 {
+				fmt.Fprintln(w, "The person's personal code is held by other ISIK rows too (duplicates): the report names them, and a retrieval by --person gives all of them.")
+				break
+			}
+		}
 	})
 }
 
