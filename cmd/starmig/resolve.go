@@ -46,9 +46,9 @@ when and why (migration.resolution):
 The rows are named with --row TABLE:ID (STAR1 table and id, repeatable), or
 --all for every open conflict of the batch without a decision (with
 --take-star1, the rows changed on both sides only). --list shows the open
-conflicts of both kinds. Nothing is recorded unless every row named can take the
-decision: a row that is not loaded, or that STAR2 holds as the migration
-wrote it, is refused by name.`,
+conflicts of both kinds. Nothing is recorded unless every row named can take
+the decision: a row that is not loaded, or that STAR2 holds as the migration
+wrote it and that no run reported left by the rules, is refused by name.`,
 		Example: `  starmig resolve --target postgres://migrator@localhost/star2 --batch tallinn-2026 --list
   starmig resolve --target postgres://migrator@localhost/star2 --batch tallinn-2026 \
     --row MENETLUS:1042 --row OTSUS:88120 --keep-star2 --reason "corrected by the case worker, ticket 5521"`,
