@@ -220,31 +220,26 @@ type NameKept struct {
 func EnsureReference(ctx context.Context, conn *pgx.Conn, municipalities [][2]string, classifiers [][3]string) ([]NameKept, error) {
 	batch := &pgx.Batch{}
 	var kept []NameKept
-	for _, m := range municipalities {
-		batch.Queue("INSERT INTO star2.municipality (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", m[0], m[1])
-		batch.Queue("SELECT name FROM star2.municipality WHERE code = $1", m[0]).QueryRow(func(row pgx.Row) error {
+	// compare notes a name STAR2 holds otherwise than the mapping folder.
+	compare := func(table, code, want string) func(pgx.Row) error {
+		return func(row pgx.Row) error {
 			var name string
 			if err := row.Scan(&name); err != nil {
 				return err
 			}
-			if name != m[1] {
-				kept = append(kept, NameKept{"municipality", m[0], m[1], name})
+			if name != want {
+				kept = append(kept, NameKept{table, code, want, name})
 			}
 			return nil
-		})
+		}
+	}
+	for _, m := range municipalities {
+		batch.Queue("INSERT INTO star2.municipality (code, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", m[0], m[1])
+		batch.Queue("SELECT name FROM star2.municipality WHERE code = $1", m[0]).QueryRow(compare("municipality", m[0], m[1]))
 	}
 	for _, c := range classifiers {
 		batch.Queue("INSERT INTO star2.classifier (kind, code, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", c[0], c[1], c[2])
-		batch.Queue("SELECT name FROM star2.classifier WHERE kind = $1 AND code = $2", c[0], c[1]).QueryRow(func(row pgx.Row) error {
-			var name string
-			if err := row.Scan(&name); err != nil {
-				return err
-			}
-			if name != c[2] {
-				kept = append(kept, NameKept{"classifier", c[0] + "/" + c[1], c[2], name})
-			}
-			return nil
-		})
+		batch.Queue("SELECT name FROM star2.classifier WHERE kind = $1 AND code = $2", c[0], c[1]).QueryRow(compare("classifier", c[0]+"/"+c[1], c[2]))
 	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, fmt.Errorf("load: reference codes: %w", err)

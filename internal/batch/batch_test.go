@@ -255,6 +255,28 @@ func migrated(t *testing.T, persons int, seed uint64) (path, maps string, dsn se
 	return path, maps, dsn, conn, db
 }
 
+// star1IDs runs a query on the STAR1 file that returns ids, and returns them.
+func star1IDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 func twoHalves(t *testing.T, maps string) [2][]string {
 	t.Helper()
 	m, err := mapping.LoadFolder(maps)

@@ -474,18 +474,10 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT m.MENETLUS_ID FROM MENETLUS m
-		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
-		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var proc int64
-	for proc == 0 && rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range star1IDs(t, db, `SELECT m.MENETLUS_ID FROM MENETLUS m
+		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
+		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`) {
 		var n int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
 			AND outcome = 'loaded' AND batch = 'half-0'`, id).Scan(&n); err != nil {
@@ -493,9 +485,9 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 		}
 		if n == 1 {
 			proc = id
+			break
 		}
 	}
-	rows.Close()
 	if proc == 0 {
 		t.Fatal("no loaded proceeding of half-0 with decisions and activities")
 	}
@@ -563,18 +555,7 @@ func childIDs(t *testing.T, db *sql.DB, proc int64) map[string][]int64 {
 	t.Helper()
 	ids := map[string][]int64{}
 	for _, table := range []string{"OTSUS", "TOIMING"} {
-		rows, err := db.Query(fmt.Sprintf("SELECT %[1]s_ID FROM %[1]s WHERE MENETLUS_ID = ?", table), proc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids[table] = append(ids[table], id)
-		}
-		rows.Close()
+		ids[table] = star1IDs(t, db, fmt.Sprintf("SELECT %[1]s_ID FROM %[1]s WHERE MENETLUS_ID = ?", table), proc)
 	}
 	return ids
 }
@@ -648,17 +629,7 @@ func TestDeletedSurvivorLeavesThePersonToItsDuplicate(t *testing.T) {
 	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Fatalf("deep reconciliation: %v", err)
 	}
-	before := Digest(t, conn)
-	sum, err = Migrate(ctx, options(path, maps, dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for table, s := range sum.Tables {
-		if s.Inserted+s.Updated+s.Conflicts != 0 {
-			t.Errorf("%s: a run over unchanged STAR1 wrote %+v", table, *s)
-		}
-	}
-	sameDigest(t, "a run after", before, Digest(t, conn))
+	rerunWritesNothing(t, conn, options(path, maps, dsn))
 }
 
 func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
@@ -669,29 +640,21 @@ func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
 	// with the code. Both are written by the next run, and reconcile deep.
 	path, maps, dsn, conn, db := migrated(t, 1500, 28)
 	ctx := context.Background()
-	rows, err := db.Query(`SELECT DISTINCT i.ISIK_ID FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
-		WHERE length(i.ISIKUKOOD) <> 11 ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var person int64
 	var old string
-	for person == 0 && rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, id := range star1IDs(t, db, `SELECT DISTINCT i.ISIK_ID FROM ISIK i JOIN MENETLUS m ON m.ISIK_ID = i.ISIK_ID
+		WHERE length(i.ISIKUKOOD) <> 11 ORDER BY 1`) {
 		var n int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map p JOIN migration.row_map m ON m.star1_table = 'MENETLUS' AND m.outcome = 'loaded'
 			WHERE p.star1_table = 'ISIK' AND p.star1_id = $1 AND p.outcome = 'loaded'
-			  AND m.star1_id IN (SELECT unnest($2::bigint[]))`, id, proceedingsOf(t, db, id)).Scan(&n); err != nil {
+			  AND m.star1_id IN (SELECT unnest($2::bigint[]))`, id, star1IDs(t, db, `SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID = ?`, id)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
 			person = id
+			break
 		}
 	}
-	rows.Close()
 	if person == 0 {
 		t.Fatal("no loaded non-resident with a loaded proceeding")
 	}
@@ -765,35 +728,7 @@ func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
 		t.Errorf("OTSUS: %+v, want the decisions on home care updated", *s)
 	}
 	deep(edited)
-	before := Digest(t, conn)
-	if sum, err = Migrate(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	for table, s := range sum.Tables {
-		if s.Inserted+s.Updated+s.Conflicts != 0 {
-			t.Errorf("%s: a run over unchanged STAR1 and mappings wrote %+v", table, *s)
-		}
-	}
-	sameDigest(t, "a run after", before, Digest(t, conn))
-}
-
-// proceedingsOf are the ids of a person's proceedings.
-func proceedingsOf(t *testing.T, db *sql.DB, person int64) []int64 {
-	t.Helper()
-	rows, err := db.Query(`SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID = ?`, person)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
+	rerunWritesNothing(t, conn, o)
 }
 
 func TestPersonAlreadyInSTAR2IsMergedIntoIt(t *testing.T) {
@@ -859,15 +794,27 @@ func TestPersonAlreadyInSTAR2IsMergedIntoIt(t *testing.T) {
 	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
 		t.Errorf("deep reconciliation: %v", err)
 	}
+	for table, s := range rerunWritesNothing(t, conn, options(path, maps, dsn)).Tables {
+		if s.Reported != 0 {
+			t.Errorf("%s: a run over unchanged STAR1 reported %+v", table, *s)
+		}
+	}
+}
+
+// rerunWritesNothing runs a batch again over what it ran on before and
+// fails the test when the run writes to STAR2 or changes any row.
+func rerunWritesNothing(t *testing.T, conn *pgx.Conn, o Options) *Summary {
+	t.Helper()
 	before := Digest(t, conn)
-	sum, err := Migrate(ctx, options(path, maps, dsn))
+	sum, err := Migrate(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for table, s := range sum.Tables {
-		if s.Inserted+s.Updated+s.Conflicts+s.Reported != 0 {
+		if s.Inserted+s.Updated+s.Conflicts != 0 {
 			t.Errorf("%s: a run over unchanged STAR1 wrote %+v", table, *s)
 		}
 	}
 	sameDigest(t, "a run after", before, Digest(t, conn))
+	return sum
 }
