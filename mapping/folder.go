@@ -43,6 +43,11 @@ func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
 func LoadFolder(dir string) (*Mappings, error) {
 	m := &Mappings{Municipalities: map[string]Municipality{}, Classifiers: map[[2]string]Classifier{}}
 	err := readCSV(filepath.Join(dir, "municipalities.csv"), []string{"star1_code", "star2_code", "star2_name"}, func(line int, r []string) error {
+		for i, col := range []string{"star1_code", "star2_code"} {
+			if lostZeros(r[i]) {
+				return fmt.Errorf("line %d: %s %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the column as text)", line, col, r[i], strings.Repeat("0", 4-len(r[i]))+r[i])
+			}
+		}
 		if _, dup := m.Municipalities[r[0]]; dup {
 			return fmt.Errorf("line %d: STAR1 code %q mapped twice", line, r[0])
 		}
@@ -115,6 +120,9 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 		if err != nil {
 			return fmt.Errorf("mapping: %s: %w", path, err)
 		}
+		if strings.Join(rec, "") == "" {
+			continue // a spreadsheet's empty row below the table: ",,"
+		}
 		for i, v := range rec {
 			if !utf8.ValidString(v) {
 				return fmt.Errorf("mapping: %s: line %d: %s %q is not UTF-8 (save the file as CSV UTF-8)", path, line, header[i], v)
@@ -127,6 +135,22 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 			return fmt.Errorf("mapping: %s: %w", path, err)
 		}
 	}
+}
+
+// lostZeros reports a municipality code that a spreadsheet has read as a
+// number: EHAK codes are four digits, most of them with a leading zero
+// (0784), and "784" would map no STAR1 row or write a code STAR2 does not
+// know.
+func lostZeros(code string) bool {
+	if len(code) >= 4 {
+		return false
+	}
+	for _, c := range code {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // separator is the field separator of the header line: a semicolon when

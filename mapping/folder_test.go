@@ -60,6 +60,14 @@ func TestMappingFolderAsASpreadsheetSavesIt(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("semicolons and a mark read as %+v, want %+v", got, want)
 	}
+	// The empty rows a spreadsheet writes below a table are no mappings.
+	got, err = LoadFolder(writeFolder(t, semi(mun)+";;\n;;\n", semi(cls)+";;;;\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("with empty rows read as %+v, want %+v", got, want)
+	}
 	// A comma inside a quoted name of a semicolon file is part of the name.
 	got, err = LoadFolder(writeFolder(t, semi(munHeader)+"0784;0784;\"Pärnu linn, kesklinn\"\n", semi(cls)))
 	if err != nil {
@@ -82,6 +90,9 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 		{"star1_code,star2_code\n", clsHeader, []string{"municipalities.csv", "header", munHeader[:len(munHeader)-1]}},
 		{munHeader + "0784,0784,P\xe4rnu linn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_name", "not UTF-8"}},
 		{munHeader, clsHeader + "KANAL,FAKS,chanel,paper,Paper\n", []string{"classifiers.csv", "line 2", "chanel"}},
+		// A spreadsheet read the codes as numbers and dropped their zeros.
+		{munHeader + "0784,0784,Tallinn\n79,79,Alutaguse vald\n", clsHeader, []string{"municipalities.csv", "line 3", "star1_code", `"79"`, "0079", "leading zeros"}},
+		{munHeader + "0784,784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code", `"784"`, "0784"}},
 		{munHeader, clsHeader + "KANAL,FAKS,channel,paper,Paper\nKANAL,PABER,channel,paper,Post\n", []string{"classifiers.csv", "channel/paper", "Paper", "Post"}},
 	}
 	for _, c := range cases {
