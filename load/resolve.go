@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,15 @@ const (
 	// archive, which stays in STAR2 (a run never deletes) and is reported
 	// by every run.
 	LeftByTheRules = "left_by_the_rules"
+	// DeletedInSTAR2 is a loaded row whose STAR2 row has been deleted
+	// since the migration wrote it: the reconciliation names it until a
+	// decision keeps the deletion.
+	DeletedInSTAR2 = "deleted_in_star2"
+	// AmountChangedInSTAR2 is a loaded decision or payment whose amount
+	// has been changed in STAR2 since the migration wrote it (STAR1 has
+	// not changed it): the reconciliation's money sums name it until a
+	// decision keeps or takes it.
+	AmountChangedInSTAR2 = "amount_changed_in_star2"
 )
 
 // Conflict is a loaded row that the newest run of a batch to report it
@@ -98,6 +108,11 @@ type Conflict struct {
 // newest run reported left in STAR2 because the rules no longer load them;
 // in either case not decided to be kept as STAR2 has them. Rows decided to
 // take STAR1 are listed with that decision until the next run writes them.
+// It also lists the rows the batch loaded that the reconciliation names
+// because STAR2 changed them alone (DeletedInSTAR2, AmountChangedInSTAR2):
+// no run reports those, since a run only compares STAR2 with what it
+// wrote when STAR1 changed. A deleted row is of that kind whatever else
+// was found, since only keeping the deletion resolves it.
 //
 // An edit conflict leaves the bookkeeping without a source hash until a
 // run writes the row or a decision keeps it; a row left by the rules is
@@ -128,6 +143,70 @@ func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load: conflicts of batch %q: %w", batch, err)
+	}
+	alone, err := changedInSTAR2(ctx, conn, batch)
+	if err != nil {
+		return nil, err
+	}
+	index := map[RowRef]int{}
+	for i, c := range out {
+		index[RowRef{c.Table, c.Star1ID}] = i
+	}
+	for _, c := range alone {
+		i, listed := index[RowRef{c.Table, c.Star1ID}]
+		switch {
+		case !listed:
+			out = append(out, c)
+		case c.Kind == DeletedInSTAR2:
+			out[i] = c
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Table != out[j].Table {
+			return out[i].Table < out[j].Table
+		}
+		return out[i].Star1ID < out[j].Star1ID
+	})
+	return out, nil
+}
+
+// changedInSTAR2 lists the loaded rows of a batch whose STAR2 row has
+// been deleted, or whose amount differs from the one the migration wrote,
+// and that no decision keeps as they are: the rows the reconciliation's
+// check of STAR2 names (missing_in_star2, star2_money).
+func changedInSTAR2(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, error) {
+	var out []Conflict
+	for _, mt := range mapping.Tables {
+		now, was, changed := "NULL::text", "NULL::text", "t.id IS NULL"
+		if mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE" {
+			now, was, changed = "t.amount_eur::text", "rm.amount_eur::text", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
+		}
+		rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, rm.run_id, t.id IS NULL, %s, %s,
+		       coalesce(d.decision, ''), coalesce(d.operator, ''), d.decided_at
+		  FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id %s
+		  LEFT JOIN migration.resolution d ON d.star1_table = rm.star1_table AND d.star1_id = rm.star1_id
+		                                  AND d.current AND d.decision = '%s'
+		 WHERE rm.star1_table = $1 AND rm.batch = $2 AND rm.outcome = 'loaded' AND (%s) AND NOT %s
+		 ORDER BY rm.star1_id`, now, was, mt.Star2, KeptJoin, TakeSTAR1, changed, KeptPredicate), mt.Star1, batch)
+		c := Conflict{Table: mt.Star1, Star2Table: mt.Star2}
+		var gone bool
+		var amountNow, amountWas pgtype.Text
+		var at pgtype.Timestamptz
+		_, err := pgx.ForEachRow(rows, []any{&c.Star1ID, &c.Star2ID, &c.RunID, &gone, &amountNow, &amountWas, &c.Decision, &c.Operator, &at}, func() error {
+			c.DecidedAt = time.Time{}
+			if at.Valid {
+				c.DecidedAt = at.Time.UTC()
+			}
+			c.Kind, c.Detail = DeletedInSTAR2, "deleted in STAR2 since the migration wrote it; keep_star2 accepts the deletion"
+			if !gone {
+				c.Kind, c.Detail = AmountChangedInSTAR2, fmt.Sprintf("amount changed in STAR2 to %s EUR since the migration wrote %s EUR", amountNow.String, amountWas.String)
+			}
+			out = append(out, c)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load: rows of batch %q changed in star2.%s: %w", batch, mt.Star2, err)
+		}
 	}
 	return out, nil
 }

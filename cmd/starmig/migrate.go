@@ -179,12 +179,11 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		}
 		return &codedError{code: exitFindings, err: err}
 	case errors.As(err, &findings):
+		// The run has written what it wrote: say so before the findings.
 		if werr := writeReport(o.report, findings.Report); werr != nil {
 			return werr
 		}
-		if g.json {
-			_ = g.result(sum, func(io.Writer) {})
-		}
+		_ = g.result(sum, func(w io.Writer) { printRun(w, sum, start, o.report, false) })
 		return &codedError{code: exitFindings, err: err}
 	case err != nil:
 		return err
@@ -192,17 +191,26 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if err := writeReport(o.report, sum.Report); err != nil {
 		return err
 	}
-	return g.result(sum, func(w io.Writer) {
-		fmt.Fprintf(w, "Batch %s (run %d, as of %s) done in %.1fs.\n", sum.Batch, sum.RunID, sum.AsOf, time.Since(start).Seconds())
-		printRunSummary(w, sum)
+	return g.result(sum, func(w io.Writer) { printRun(w, sum, start, o.report, true) })
+}
+
+// printRun tells what a run did: its rows by table, the reconciliation's
+// verdict (its findings, when there are any, follow as the error), the
+// archive run it wrote and the report file.
+func printRun(w io.Writer, sum *batch.Summary, start time.Time, report string, reconciled bool) {
+	fmt.Fprintf(w, "Batch %s (run %d, as of %s) done in %.1fs.\n", sum.Batch, sum.RunID, sum.AsOf, time.Since(start).Seconds())
+	printRunSummary(w, sum)
+	if reconciled {
 		fmt.Fprintln(w, "Reconciliation: every STAR1 row is accounted for; STAR2 holds what the rules say.")
-		if a := sum.Archive; a != nil {
-			fmt.Fprintf(w, "Archive: run %s, %s in %s, %s.\n", a.Run, words.Count(a.Rows, "row"), words.Count(a.Bundles, "bundle"), humanBytes(a.Bytes))
-		}
-		if o.report != "" {
-			fmt.Fprintf(w, "Report: %s\n", o.report)
-		}
-	})
+	} else {
+		fmt.Fprintln(w, "Reconciliation: findings, listed below.")
+	}
+	if a := sum.Archive; a != nil {
+		fmt.Fprintf(w, "Archive: run %s, %s in %s, %s.\n", a.Run, words.Count(a.Rows, "row"), words.Count(a.Bundles, "bundle"), humanBytes(a.Bytes))
+	}
+	if report != "" {
+		fmt.Fprintf(w, "Report: %s\n", report)
+	}
 }
 
 func printRunSummary(w io.Writer, sum *batch.Summary) {

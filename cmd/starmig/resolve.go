@@ -45,10 +45,13 @@ when and why (migration.resolution):
 
 The rows are named with --row TABLE:ID (STAR1 table and id, repeatable), or
 --all for every open conflict of the batch without a decision (with
---take-star1, the rows changed on both sides only). --list shows the open
-conflicts of both kinds. Nothing is recorded unless every row named can take
-the decision: a row that is not loaded, or that STAR2 holds as the migration
-wrote it and that no run reported left by the rules, is refused by name.`,
+--take-star1, only the rows a run can write over: changed on both sides, or
+an amount changed in STAR2). --list shows the open conflicts of every kind,
+among them the rows STAR2 alone deleted or gave another amount, which no
+run reports but every reconciliation names. Nothing is recorded unless
+every row named can take the decision: a row that is not loaded, or that
+STAR2 holds as the migration wrote it and that no run reported left by the
+rules, is refused by name.`,
 		Example: `  starmig resolve --target postgres://migrator@localhost/star2 --batch tallinn-2026 --list
   starmig resolve --target postgres://migrator@localhost/star2 --batch tallinn-2026 \
     --row MENETLUS:1042 --row OTSUS:88120 --keep-star2 --reason "corrected by the case worker, ticket 5521"`,
@@ -155,7 +158,7 @@ func writeConflicts(w io.Writer, batchName string, open []load.Conflict) {
 	fmt.Fprintf(w, "Batch %s: %s:\n", batchName, words.Count(len(open), "open conflict"))
 	for _, c := range open {
 		what := "changed in STAR1 and in STAR2 since the migration wrote it"
-		if c.Kind == load.LeftByTheRules {
+		if c.Kind != load.ChangedOnBothSides {
 			what = c.Detail
 		}
 		fmt.Fprintf(w, "  %s:%d  star2.%s %s  (run %d)  %s", c.Table, c.Star1ID, c.Star2Table, c.Star2ID, c.RunID, what)

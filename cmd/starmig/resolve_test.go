@@ -101,6 +101,34 @@ func TestResolveCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 loaded row that a decision keeps as STAR2 has it") {
 		t.Errorf("reconcile --deep after the decision: exit %d\n%s%s", code, out, stderr)
 	}
+
+	// An activity deleted in STAR2: the run whose reconciliation names it
+	// still says what it did, and the finding says how to settle it.
+	var activity int64
+	if err := conn.QueryRow(ctx, `SELECT min(star1_id) FROM migration.row_map WHERE star1_table = 'TOIMING' AND outcome = 'loaded'`).Scan(&activity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "DELETE FROM star2.activity WHERE id = $1", mapping.ID("TOIMING", activity)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "north", "--as-of", "2026-11-01")
+	if code != exitFindings || !strings.Contains(out, "Batch north (run 3, as of 2026-11-01) done") || !strings.Contains(out, "  TOIMING  ") ||
+		!strings.Contains(out, "Reconciliation: findings, listed below.") {
+		t.Errorf("run with a finding: exit %d, stdout:\n%s", code, out)
+	}
+	if want := fmt.Sprintf("TOIMING %d: missing_in_star2", activity); !strings.Contains(stderr, want) || !strings.Contains(stderr, "--keep-star2 accepts the deletion") {
+		t.Errorf("run with a finding: stderr does not name %q and how to settle it:\n%s", want, stderr)
+	}
+	if code, out, _ := resolve("--list"); code != 0 || !strings.Contains(out, fmt.Sprintf("TOIMING:%d", activity)) || !strings.Contains(out, "deleted in STAR2 since the migration wrote it") {
+		t.Errorf("--list with a row deleted in STAR2: exit %d\n%s", code, out)
+	}
+	if code, out, stderr := resolve("--all", "--keep-star2", "--reason", "duplicate entry removed by the case worker"); code != 0 || !strings.Contains(out, "(deleted in STAR2)") {
+		t.Errorf("--all --keep-star2: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, stderr := migrate(); code != 0 {
+		t.Errorf("the run after the deletion was kept: exit %d: %s", code, stderr)
+	}
 }
 
 func TestConflictListSaysWhyEachRowIsOpen(t *testing.T) {
@@ -109,11 +137,14 @@ func TestConflictListSaysWhyEachRowIsOpen(t *testing.T) {
 		{Kind: load.ChangedOnBothSides, Table: "MENETLUS", Star1ID: 12, Star2Table: "proceeding", Star2ID: "p-12", RunID: 3},
 		{Kind: load.LeftByTheRules, Table: "ISIK", Star1ID: 5, Star2Table: "person", Star2ID: "i-5", RunID: 4,
 			Detail: "now excluded_deleted; left in STAR2 as it is"},
+		{Kind: load.DeletedInSTAR2, Table: "TOIMING", Star1ID: 7, Star2Table: "activity", Star2ID: "a-7", RunID: 4,
+			Detail: "deleted in STAR2 since the migration wrote it; keep_star2 accepts the deletion"},
 	})
 	for _, want := range []string{
-		"Batch tallinn: 2 open conflicts:",
+		"Batch tallinn: 3 open conflicts:",
 		"MENETLUS:12  star2.proceeding p-12  (run 3)  changed in STAR1 and in STAR2 since the migration wrote it",
 		"ISIK:5  star2.person i-5  (run 4)  now excluded_deleted; left in STAR2 as it is",
+		"TOIMING:7  star2.activity a-7  (run 4)  deleted in STAR2 since the migration wrote it; keep_star2 accepts the deletion",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("list:\n%s\nwant it to say %q", b.String(), want)

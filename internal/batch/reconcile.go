@@ -501,8 +501,13 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 			w, _ := centsOf(want)
 			f.Kind, f.Detail = "star2_money", fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))
 		}
-		if decided {
+		switch {
+		case decided:
 			f.Detail += keptNoLonger
+		case isThere:
+			f.Detail += "; changed in STAR2 since the migration wrote it: starmig resolve --list shows it, --keep-star2 or --take-star1 decides"
+		default:
+			f.Detail += "; deleted in STAR2 since the migration wrote it: starmig resolve --list shows it, --keep-star2 accepts the deletion"
 		}
 		rep.add(f)
 		return nil

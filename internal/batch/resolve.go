@@ -45,9 +45,10 @@ func Resolve(ctx context.Context, o ResolveOptions) ([]load.Resolved, error) {
 			return nil, err
 		}
 		for _, c := range open {
-			// STAR1's version of a row the rules no longer load is never
-			// written: --all --take-star1 takes the edit conflicts only.
-			if c.Decision == "" && (o.Decision == load.KeepSTAR2 || c.Kind == load.ChangedOnBothSides) {
+			// STAR1's version of a row the rules no longer load, or that
+			// STAR2 deleted, is never written: --all --take-star1 takes
+			// the rows changed in STAR2 that a run can write over.
+			if c.Decision == "" && (o.Decision == load.KeepSTAR2 || c.Kind == load.ChangedOnBothSides || c.Kind == load.AmountChangedInSTAR2) {
 				rows = append(rows, load.RowRef{Table: c.Table, ID: c.Star1ID})
 			}
 		}

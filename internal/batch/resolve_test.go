@@ -89,8 +89,17 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := conflictRows(open); got != fmt.Sprint([]load.RowRef{person, keptBoth, takeBoth}) {
+	// The payment and the activity, which STAR2 alone changed, are listed
+	// too: the reconciliation names them, and a decision settles them.
+	if got := conflictRows(open); got != fmt.Sprint([]load.RowRef{person, money, keptBoth, takeBoth, gone}) {
 		t.Errorf("open conflicts: %s", got)
+	} else if open[1].Kind != load.AmountChangedInSTAR2 || open[4].Kind != load.DeletedInSTAR2 || open[0].Kind != load.ChangedOnBothSides {
+		t.Errorf("kinds of the open conflicts: %+v", open)
+	}
+	for _, f := range findings.Report.Findings {
+		if !strings.Contains(f.Detail, "since the migration wrote it: starmig resolve --list shows it") {
+			t.Errorf("finding %+v does not say how to settle it", f)
+		}
 	}
 
 	// Refused by name, and nothing recorded.
@@ -239,6 +248,28 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 	// A kept conflict can be decided again the other way.
 	if done, err = resolve(load.TakeSTAR1, keptBoth); err != nil || len(done) != 1 || done[0].Left {
 		t.Errorf("taking STAR1 for a kept conflict: %+v %v", done, err)
+	}
+
+	// An activity deleted in STAR2 while STAR1 stays as it was: no run
+	// reports it, the reconciliation names it, the list shows it, and
+	// --all --take-star1 leaves it to a decision to keep the deletion.
+	deleted := loaded("TOIMING", 9)
+	exec("DELETE FROM star2.activity WHERE id = $1", mapping.ID(deleted.Table, deleted.ID))
+	open, err = Conflicts(ctx, dsn, "all")
+	if err != nil || conflictRows(open) != fmt.Sprint([]load.RowRef{keptBoth, deleted}) || open[1].Kind != load.DeletedInSTAR2 {
+		t.Fatalf("open conflicts after a deletion in STAR2: %+v %v", open, err)
+	}
+	decideAll := func(d string) ([]load.Resolved, error) {
+		return Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: d, Reason: "ticket 5601", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait})
+	}
+	if done, err = decideAll(load.TakeSTAR1); err != nil || len(done) != 0 {
+		t.Errorf("--all --take-star1 with a row deleted in STAR2 open: %+v %v", done, err)
+	}
+	if done, err = decideAll(load.KeepSTAR2); err != nil || len(done) != 1 || !done[0].Deleted {
+		t.Errorf("--all --keep-star2: %+v %v", done, err)
+	}
+	if _, err := Migrate(ctx, opts); err != nil {
+		t.Errorf("the run after the deletion was kept: %v", err)
 	}
 }
 
