@@ -238,6 +238,20 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
 }
 
+// Newest is the catalog of cats written last: the one whose run sorts
+// last, since a new run sorts after every run of the archive (NewWriter).
+// Every run holds all of STAR1, so it is the newest STAR1 the archive
+// holds, whichever batch wrote it.
+func Newest(cats []*Catalog) *Catalog {
+	var n *Catalog
+	for _, c := range cats {
+		if n == nil || c.Run > n.Run {
+			n = c
+		}
+	}
+	return n
+}
+
 // LatestCatalogs reads the newest complete run of every batch (or of one
 // batch), checking signatures.
 func LatestCatalogs(ctx context.Context, st Store, pub SigningKeys, batch string) ([]*Catalog, error) {

@@ -860,7 +860,7 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all)
+		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -883,7 +883,7 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 	}
 	for _, want := range []string{
 		"## Batch all, archive run " + second.Run + "\n\nNo rows in this run: STAR1 no longer held them when it was written, and an earlier run below does.",
-		"## Batch all, earlier archive run " + first.Run + "\n\nSTAR1 as it was when this run was written, before the batch's newest run " + second.Run + ".",
+		"## Batch all, earlier archive run " + first.Run + "\n\nSTAR1 as it was when this run was written, before the newest run " + second.Run + ".",
 	} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())

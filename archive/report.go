@@ -61,7 +61,7 @@ func (r *RetrievalResult) Rows() int {
 type RunRows struct {
 	Batch string `json:"batch"`
 	Run   string `json:"run"`
-	// NewestRun is the batch's newest run when Run is an earlier one.
+	// NewestRun is the newest run searched when Run is an earlier one.
 	NewestRun string `json:"newest_run,omitempty"`
 	// SameCode are the other ISIK rows with the person's ISIKUKOOD (Found).
 	SameCode []int64                      `json:"same_code_isik_ids,omitempty"`
@@ -275,7 +275,7 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 	for i, f := range found {
 		if f.Newest != "" {
 			fmt.Fprintf(w, "## Batch %s, earlier archive run %s\n\n", f.Batch, f.Run)
-			fmt.Fprintf(w, "STAR1 as it was when this run was written, before the batch's newest run %s.\n\n", f.Newest)
+			fmt.Fprintf(w, "STAR1 as it was when this run was written, before the newest run %s.\n\n", f.Newest)
 		} else {
 			fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
 		}
@@ -289,7 +289,7 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 		if f.Rows() == 0 {
 			fmt.Fprint(w, "No rows in this run")
 			for _, e := range found[i+1:] {
-				if e.Batch == f.Batch && e.Newest == f.Run && e.Rows() > 0 {
+				if e.Newest == f.Run && e.Rows() > 0 {
 					fmt.Fprint(w, ": STAR1 no longer held them when it was written, and an earlier run below does")
 					break
 				}

@@ -56,8 +56,8 @@ func (q Query) valid() error {
 // Found is what one archive run holds of the query.
 type Found struct {
 	Batch, Run string
-	// Newest is the batch's newest complete run when Run is an earlier one
-	// (RetrieveEarlier), else "".
+	// Newest is the newest complete run searched when Run is an earlier
+	// one (RetrieveEarlier), else "".
 	Newest string
 	// Tables holds the rows of every table, ordered by primary key; a table
 	// with no rows is absent.
@@ -108,15 +108,19 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 	return out, nil
 }
 
-// RetrieveEarlier searches earlier complete runs of the batches in found,
-// which Retrieve searched in their newest runs. A run holds STAR1 as it
-// was when it was written, so rows STAR1 deleted outright before a
-// batch's newest run are only in earlier ones. For a batch whose newest
-// run holds no rows of the query, it returns the newest earlier run that
-// does; with all, every earlier run, newest first. Each result follows its
-// batch's newest in the list returned, with Newest set. It also returns
-// the catalogs it read.
-func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, all bool) ([]*Found, []*Catalog, error) {
+// RetrieveEarlier searches earlier complete runs than those in found,
+// which Retrieve searched. A run holds STAR1 as it was when it was
+// written, so rows STAR1 deleted outright before a newest run are only in
+// earlier ones. For a newest run that holds no rows of the query, it
+// returns the newest earlier run that does; with all, every earlier run,
+// newest first. Each result follows its newest in the list returned, with
+// Newest set. It also returns the catalogs it read.
+//
+// The earlier runs are those of the newest run's batch, or with
+// everyBatch those of every batch: every run holds all of STAR1, so the
+// runs of all batches are one history of it, in the order they were
+// written.
+func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, all, everyBatch bool) ([]*Found, []*Catalog, error) {
 	var out []*Found
 	var cats []*Catalog
 	for _, newest := range found {
@@ -124,13 +128,19 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 		if newest.Rows() > 0 && !all {
 			continue
 		}
-		runs, err := ListRuns(ctx, r.store, newest.Batch)
+		batch := newest.Batch
+		if everyBatch {
+			batch = ""
+		}
+		runs, err := ListRuns(ctx, r.store, batch)
 		if err != nil {
 			return nil, nil, err
 		}
+		// Run names begin with the time they were written.
+		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Run < runs[j].Run })
 		for i := len(runs) - 1; i >= 0; i-- {
 			ref := runs[i]
-			if ref.Batch != newest.Batch || !ref.Complete || ref.Run >= newest.Run {
+			if !ref.Complete || ref.Run >= newest.Run {
 				continue
 			}
 			c, _, err := ReadCatalog(ctx, r.store, r.pub, ref.Batch, ref.Run)

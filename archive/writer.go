@@ -294,10 +294,10 @@ type upload struct {
 	bundle *bundleState
 }
 
-// after returns run, or, when an earlier run of the batch sorts after it
-// (one started in the same second, or a clock set back), a name with the
-// newest run's time and the next suffix: the newest run is the one that
-// sorts last, and it must be the one written last.
+// after returns run, or, when an earlier run of the archive sorts after
+// it (one started in the same second, or a clock set back), a name with
+// the newest run's time and the next suffix: the newest run is the one
+// that sorts last, and it must be the one written last.
 func after(runs []RunRef, run string) (string, error) {
 	newest := ""
 	for _, r := range runs {
@@ -309,7 +309,7 @@ func after(runs []RunRef, run string) (string, error) {
 	at, suffix, ok := strings.Cut(newest, "-")
 	n, err := strconv.ParseUint(suffix, 16, 32)
 	if !ok || err != nil || len(suffix) != 6 || n == 0xffffff {
-		return "", fmt.Errorf("archive: run %s of this batch sorts after a new run %s: wait a second and run again", newest, run)
+		return "", fmt.Errorf("archive: run %s of this archive sorts after a new run %s: wait a second and run again", newest, run)
 	}
 	return fmt.Sprintf("%s-%06x", at, n+1), nil
 }
@@ -330,7 +330,9 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	}
 	run := cfg.Now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix)
 	var abandoned []ObjectEntry
-	runs, err := ListRuns(ctx, cfg.Store, cfg.Batch)
+	// Every run holds all of STAR1, so the runs of all batches are one
+	// history of it: a new run sorts after every run of every batch.
+	runs, err := ListRuns(ctx, cfg.Store, "")
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +340,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		return nil, err
 	}
 	for _, r := range runs {
-		if r.Complete {
+		if r.Complete || r.Batch != cfg.Batch {
 			continue
 		}
 		err := cfg.Store.Keys(ctx, RunPrefix(r.Batch, r.Run), func(key string, size int64) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -162,6 +163,67 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 		if strings.Contains(s, "AGE-SECRET-KEY") || strings.Contains(s, strings.TrimSpace(string(secretKey))) {
 			t.Fatal("a secret key was printed")
 		}
+	}
+}
+
+// TestBatchesAreOneHistoryOfSTAR1: every archive run holds all of STAR1,
+// whichever batch wrote it, so a retrieval answers from the newest run of
+// any batch (not once per batch), looks back through the other batches'
+// runs for rows STAR1 no longer holds, and a restore without --batch takes
+// the newest run.
+func TestBatchesAreOneHistoryOfSTAR1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 300, 5)
+	keys := genKeys(t, dir)
+	to := "file://" + filepath.Join(dir, "archive")
+	archiveAs := func(batch string) {
+		t.Helper()
+		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", batch, "--keys", keys, "-q"); code != 0 {
+			t.Fatalf("archive --batch %s: exit %d: %s", batch, code, stderr)
+		}
+	}
+	person := firstCode(t, db)
+	retrieve := func(out string, extra ...string) archive.RetrievalResult {
+		t.Helper()
+		args := append([]string{"retrieve", "--archive", to, "--keys", keys, "--person", person, "--reason", "court request",
+			"--out", filepath.Join(dir, out), "--json"}, extra...)
+		code, stdout, stderr := run(t, ctx, args...)
+		var res archive.RetrievalResult
+		if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil {
+			t.Fatalf("retrieve %v: exit %d, %v: %s", extra, code, err, stderr)
+		}
+		return res
+	}
+	archiveAs("tallinn")
+	archiveAs("tartu")
+	only := retrieve("tallinn", "--batch", "tallinn")
+	res := retrieve("newest")
+	if len(res.Runs) != 1 || res.Runs[0].Batch != "tartu" || len(res.Runs[0].Tables["ISIK"]) == 0 ||
+		len(res.Runs[0].Tables["ISIK"]) != len(only.Runs[0].Tables["ISIK"]) || len(res.Runs[0].Tables["MENETLUS"]) != len(only.Runs[0].Tables["MENETLUS"]) {
+		t.Fatalf("two batches: the person's rows came from %+v, want once, from the newest run (batch tartu)", res.Runs)
+	}
+
+	// STAR1 deletes the person outright; a third batch's run no longer
+	// holds them, the run of batch tartu before it does.
+	src, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Exec("DELETE FROM ISIK WHERE ISIKUKOOD = ?", person); err != nil {
+		t.Fatal(err)
+	}
+	archiveAs("parnu")
+	res = retrieve("after-delete")
+	if len(res.Runs) != 2 || res.Runs[0].Batch != "parnu" || len(res.Runs[0].Tables) != 0 ||
+		res.Runs[1].Batch != "tartu" || res.Runs[1].NewestRun != res.Runs[0].Run || len(res.Runs[1].Tables["ISIK"]) == 0 || !res.Earlier {
+		t.Errorf("deleted from STAR1: %+v, want none in batch parnu's run, then the earlier run of batch tartu", res.Runs)
+	}
+
+	code, out, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t))
+	if code != 0 || !strings.Contains(out, "Restored batch parnu run ") || !strings.Contains(out, "the other batches of the archive (tallinn, tartu) hold earlier runs") {
+		t.Errorf("restore without --batch: exit %d\n%s%s", code, out, stderr)
 	}
 }
 

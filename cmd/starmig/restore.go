@@ -26,8 +26,8 @@ func newRestoreCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Restore archived STAR1 tables into PostgreSQL, in a crisis",
-		Long: `restore loads the STAR1 tables of the newest archive run of a batch (or of
-every batch's newest run when there is one batch) into a new PostgreSQL
+		Long: `restore loads the STAR1 tables of the newest archive run (of any batch: every
+run holds all of STAR1 as it was then; or of --batch) into a new PostgreSQL
 schema, exactly as STAR1 held them: ids as bigint, money as numeric(12,2),
 DATE as timestamp without time zone (wall-clock), text as text, BLOBs as
 bytea. Text PostgreSQL cannot hold (NUL characters) is also kept byte for
@@ -43,7 +43,7 @@ The restore is put on record in the audit log.`,
 	f := cmd.Flags()
 	o.reader.add(f, "age identity file")
 	f.StringVar(&o.to, "to", "", "PostgreSQL URL to restore into (default: $STARMIG_RESTORE_TARGET)")
-	f.StringVar(&o.batch, "batch", "", "batch to restore (default: the only batch in the archive)")
+	f.StringVar(&o.batch, "batch", "", "batch whose newest run to restore (default: the newest run of any batch)")
 	f.StringVar(&o.kov, "kov", "", "municipality codes to keep, comma-separated (default: all)")
 	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create")
 	f.StringVar(&o.reason, "reason", "restore", "why (goes into the audit log)")
@@ -70,13 +70,16 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err != nil {
 		return err
 	}
-	if len(cats) > 1 {
-		var names []string
-		for _, c := range cats {
-			names = append(names, c.Batch)
+	// Every run holds all of STAR1: without --batch, the newest run of any
+	// batch is STAR1 as it was last.
+	var others []string
+	newest := archive.Newest(cats)
+	for _, c := range cats {
+		if c != newest {
+			others = append(others, c.Batch)
 		}
-		return usageError("the archive holds several batches (%s): choose one with --batch", strings.Join(names, ", "))
 	}
+	cats = []*archive.Catalog{newest}
 	conn, err := batch.Connect(ctx, to)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -113,6 +116,10 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	}
 	return g.result(rs, func(w io.Writer) {
 		fmt.Fprintf(w, "Restored batch %s run %s into schema %s in %.1fs (on record: %s):\n", cats[0].Batch, cats[0].Run, rs.Schema, time.Since(start).Seconds(), audit)
+		if len(others) > 0 {
+			fmt.Fprintf(w, "  the newest archive run, written %s; the other batches of the archive (%s) hold earlier runs, and --batch restores the newest of one\n",
+				cats[0].Created.UTC().Format(time.RFC3339), strings.Join(others, ", "))
+		}
 		names := make([]string, 0, len(rs.Tables))
 		for n := range rs.Tables {
 			names = append(names, n)

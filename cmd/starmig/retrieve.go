@@ -36,11 +36,11 @@ func newRetrieveCommand(g *globalOptions) *cobra.Command {
 		Short: "Retrieve one person's or one proceeding's records from the archive, on record",
 		Long: `retrieve finds every row of every STAR1 table that belongs to one person (by
 personal code or STAR1 ISIK_ID) or one proceeding (MENETLUS_ID), with its
-documents, in the newest archive run of each batch (or of --batch): STAR1 as
-it was when that run was written. Where the newest run of a batch holds none
-(STAR1 deleted them before it), the newest earlier run that does is shown;
---all-runs shows every earlier run too, for rows changed or deleted between
-runs. It reads
+documents, in the newest archive run (of any batch, or of --batch): every
+run holds all of STAR1 as it was when that run was written. Where the newest
+run holds none (STAR1 deleted them before it), the newest earlier run that
+does is shown; --all-runs shows every earlier run too, for rows changed or
+deleted between runs. It reads
 only the blocks that hold them, through each bundle's index, and checks the
 catalog's and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
@@ -57,7 +57,7 @@ the documents into --out.`,
 	f := cmd.Flags()
 	o.reader.add(f, "age identity file")
 	f.StringArrayVar(&o.indexKeys, "index-key", nil, "index key file; repeat it when the key was replaced between runs (default: $STARMIG_INDEX_KEY)")
-	f.StringVar(&o.batch, "batch", "", "only this batch (default: the newest run of every batch)")
+	f.StringVar(&o.batch, "batch", "", "only the runs of this batch (default: the newest run of any batch, then earlier runs of every batch)")
 	f.StringVar(&o.person, "person", "", "personal code (ISIKUKOOD)")
 	f.StringVar(&o.isikID, "isik-id", "", "STAR1 person id (ISIK_ID)")
 	f.StringVar(&o.proceeding, "proceeding", "", "STAR1 proceeding id (MENETLUS_ID)")
@@ -331,13 +331,17 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	if err != nil {
 		return nil, 0, err
 	}
+	// Every run holds all of STAR1: the newest, whichever batch wrote it,
+	// holds the person as STAR1 last did; the other batches' runs are
+	// earlier states of STAR1, not more records.
+	cats = []*archive.Catalog{archive.Newest(cats)}
 	r := archive.NewReader(st, pub, ids, ik...)
 	r.Spool = spool
 	found, err := r.Retrieve(ctx, cats, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	found, earlier, err := r.RetrieveEarlier(ctx, found, q, o.allRuns)
+	found, earlier, err := r.RetrieveEarlier(ctx, found, q, o.allRuns, o.batch == "")
 	if err != nil {
 		return nil, 0, err
 	}

@@ -67,8 +67,9 @@ func TestDemoRunsAgain(t *testing.T) {
 // TestRetrieveLargeDocument: a proceeding's large document is handed out
 // whole, as a file and in the JSON, through the spool that keeps it out of
 // memory; the spool is gone afterwards, and --json prints retrieval.json.
-// Batches that hold the same document share its file; one that holds
-// another version of it (STAR1 changed it between the runs) has its own.
+// Runs (here of three batches, asked for with --all-runs) that hold the
+// same document share its file; one that holds another version of it
+// (STAR1 changed it between the runs) has its own.
 func TestRetrieveLargeDocument(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -112,7 +113,7 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	}
 	out := filepath.Join(dir, "case")
 	code, stdout, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
-		"--reason", "large document", "--out", out, "--json")
+		"--reason", "large document", "--out", out, "--json", "--all-runs")
 	if code != 0 {
 		t.Fatalf("retrieve: exit %d: %s", code, stderr)
 	}
@@ -162,7 +163,7 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	// The summary counts files, not a document once per run that holds it.
 	again := filepath.Join(dir, "case-again")
 	code, stdout, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
-		"--reason", "large document", "--out", again)
+		"--reason", "large document", "--out", again, "--all-runs")
 	written, _ := os.ReadDir(filepath.Join(again, "documents"))
 	if want := " and " + words.Count(len(written), "document file") + " of "; code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("summary: exit %d, want %q in\n%s%s", code, want, stdout, stderr)
