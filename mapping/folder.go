@@ -43,10 +43,11 @@ func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
 func LoadFolder(dir string) (*Mappings, error) {
 	m := &Mappings{Municipalities: map[string]Municipality{}, Classifiers: map[[2]string]Classifier{}}
 	err := readCSV(filepath.Join(dir, "municipalities.csv"), []string{"star1_code", "star2_code", "star2_name"}, func(line int, r []string) error {
-		for i, col := range []string{"star1_code", "star2_code"} {
-			if lostZeros(r[i]) {
-				return fmt.Errorf("line %d: %s %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the column as text)", line, col, r[i], strings.Repeat("0", 4-len(r[i]))+r[i])
-			}
+		// A STAR1 code may be a broken one (STAR1 holds "078"), mapped on
+		// purpose; STAR2's codes are EHAK codes, and a spreadsheet strips
+		// both columns alike.
+		if lostZeros(r[1]) {
+			return fmt.Errorf("line %d: star2_code %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the code columns as text)", line, r[1], strings.Repeat("0", 4-len(r[1]))+r[1])
 		}
 		if _, dup := m.Municipalities[r[0]]; dup {
 			return fmt.Errorf("line %d: STAR1 code %q mapped twice", line, r[0])
@@ -139,8 +140,8 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 
 // lostZeros reports a municipality code that a spreadsheet has read as a
 // number: EHAK codes are four digits, most of them with a leading zero
-// (0784), and "784" would map no STAR1 row or write a code STAR2 does not
-// know.
+// (0784), and "784" would write a code STAR2 does not know (and its STAR1
+// code, stripped alike, would map no row).
 func lostZeros(code string) bool {
 	if len(code) >= 4 {
 		return false

@@ -60,6 +60,12 @@ func TestMappingFolderAsASpreadsheetSavesIt(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("semicolons and a mark read as %+v, want %+v", got, want)
 	}
+	// A broken STAR1 code may be mapped on purpose.
+	if got, err := LoadFolder(writeFolder(t, mun+"078,0784,Pärnu linn\n", cls)); err != nil {
+		t.Errorf("a broken STAR1 code mapped: %v", err)
+	} else if m, _ := got.Municipality("078"); m.Code != "0784" {
+		t.Errorf("078 maps to %+v", m)
+	}
 	// The empty rows a spreadsheet writes below a table are no mappings.
 	got, err = LoadFolder(writeFolder(t, semi(mun)+";;\n;;\n", semi(cls)+";;;;\r\n"))
 	if err != nil {
@@ -91,7 +97,7 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 		{munHeader + "0784,0784,P\xe4rnu linn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_name", "not UTF-8"}},
 		{munHeader, clsHeader + "KANAL,FAKS,chanel,paper,Paper\n", []string{"classifiers.csv", "line 2", "chanel"}},
 		// A spreadsheet read the codes as numbers and dropped their zeros.
-		{munHeader + "0784,0784,Tallinn\n79,79,Alutaguse vald\n", clsHeader, []string{"municipalities.csv", "line 3", "star1_code", `"79"`, "0079", "leading zeros"}},
+		{munHeader + "0784,0784,Tallinn\n79,79,Alutaguse vald\n", clsHeader, []string{"municipalities.csv", "line 3", "star2_code", `"79"`, "0079", "leading zeros"}},
 		{munHeader + "0784,784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code", `"784"`, "0784"}},
 		{munHeader, clsHeader + "KANAL,FAKS,channel,paper,Paper\nKANAL,PABER,channel,paper,Post\n", []string{"classifiers.csv", "channel/paper", "Paper", "Post"}},
 	}
