@@ -84,6 +84,20 @@ type Stats struct {
 	// earlier run saw them; STAR2 keeps them (MarkGone).
 	Gone     int64            `json:"gone"`
 	Outcomes map[string]int64 `json:"outcomes"`
+	// Quarantine counts the quarantined rows by rule.
+	Quarantine map[string]int64 `json:"quarantined_by_rule,omitempty"`
+}
+
+// tally counts a row of the run by its outcome, and a quarantined one by
+// its rule too.
+func (s *Stats) tally(outcome, rule string) {
+	s.Outcomes[outcome]++
+	if outcome == Quarantined {
+		if s.Quarantine == nil {
+			s.Quarantine = map[string]int64{}
+		}
+		s.Quarantine[rule]++
+	}
 }
 
 // Writer writes items in chunks, each chunk in one transaction: the STAR2
@@ -111,10 +125,12 @@ type Writer struct {
 
 	hashers map[string]*rowHasher // by STAR2 table, where starmig hashes rows itself
 
-	mu       sync.Mutex // guards what follows, shared with the goroutine
-	stats    map[string]*Stats
-	rejected map[string]map[int64]bool
-	err      error
+	mu    sync.Mutex // guards what follows, shared with the goroutine
+	stats map[string]*Stats
+	// unknownKOV counts rows quarantined for an unmapped municipality code.
+	unknownKOV map[string]int64
+	rejected   map[string]map[int64]bool
+	err        error
 }
 
 type job struct {
@@ -266,12 +282,33 @@ func (w *Writer) Hash(t mapping.Table, values []any) (string, bool) {
 }
 
 // CountUnchanged records a row the run found as it was and did not write.
-func (w *Writer) CountUnchanged(table, outcome string) {
+func (w *Writer) CountUnchanged(it *Item) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.stat(table)
+	s := w.stat(it.Star1Table)
 	s.Unchanged++
-	s.Outcomes[outcome]++
+	s.tally(it.Outcome, it.Rule)
+	w.unknown(it)
+}
+
+// unknown counts a row quarantined for a municipality code the mapping
+// folder does not map, by that code; the caller holds w.mu.
+func (w *Writer) unknown(it *Item) {
+	if it.Outcome != Quarantined || it.Rule != mapping.RuleUnknownMunicipality {
+		return
+	}
+	if w.unknownKOV == nil {
+		w.unknownKOV = map[string]int64{}
+	}
+	w.unknownKOV[fmt.Sprint(it.Kov)]++
+}
+
+// UnknownMunicipalities counts the rows of the run quarantined because
+// the mapping folder does not map their municipality code, by code.
+func (w *Writer) UnknownMunicipalities() map[string]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.unknownKOV
 }
 
 // Flush writes the queued items and waits until every chunk handed over
@@ -597,8 +634,10 @@ func (w *Writer) count(table string, items []Item, res txResult) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.stat(table)
-	for _, it := range items {
-		s.Outcomes[it.Outcome]++
+	for i := range items {
+		it := &items[i]
+		s.tally(it.Outcome, it.Rule)
+		w.unknown(it)
 		if it.Report != "" {
 			s.Reported++
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
 )
 
 type migrateOptions struct {
@@ -254,6 +255,30 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"  as a re-run never deletes; migration.row_map marks each with gone_run_id %d.\n",
 			words.Count(nGone, "row"), strings.Join(gone, ", "), sum.RunID)
 	}
+	// Rows quarantined because the mapping folder lacks a code are loaded
+	// by a run after the analysts map it: name the codes.
+	if unmapped, n := perTable(func(s *load.Stats) int64 { return s.Quarantine[mapping.RuleUnmappedCode] }); n > 0 {
+		codes := make([]string, len(sum.Unmapped))
+		for i, c := range sum.Unmapped {
+			codes[i] = c.Class + "/" + c.Code
+		}
+		fmt.Fprintf(w, "  %s quarantined (%s) for classifier codes classifiers.csv does not map (--allow-unmapped):\n"+
+			"    %s. Map them and run the batch again to load these rows.\n",
+			words.Count(n, "row"), strings.Join(unmapped, ", "), firstOf(codes, 20))
+	}
+	if unknown, n := perTable(func(s *load.Stats) int64 { return s.Quarantine[mapping.RuleUnknownMunicipality] }); n > 0 {
+		codes := make([]string, 0, len(sum.Unknown))
+		for c := range sum.Unknown {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		for i, c := range codes {
+			codes[i] = fmt.Sprintf("%s (%d)", c, sum.Unknown[c])
+		}
+		fmt.Fprintf(w, "  %s quarantined (%s) for municipality codes municipalities.csv does not map:\n"+
+			"    %s. Map them and run the batch again to load these rows.\n",
+			words.Count(n, "row"), strings.Join(unknown, ", "), firstOf(codes, 20))
+	}
 	if len(sum.NamesKept) > 0 {
 		fmt.Fprintf(w, "  %s named otherwise in the mapping folder than in STAR2, which keeps its own names:\n",
 			words.Count(len(sum.NamesKept), "code"))
@@ -284,6 +309,14 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 	if len(others) > 0 {
 		fmt.Fprintf(w, "  Of these, rows of other municipalities that rows of this batch refer to (%s) are counted in the\n  reconciliation of their own municipality, not of this batch.\n", strings.Join(others, ", "))
 	}
+}
+
+// firstOf joins the first n items, and says how many more there are.
+func firstOf(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 // phaseProgress shows a bar per phase and table on a terminal (rows,

@@ -63,3 +63,32 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
 	}
 }
+
+// TestRunSummaryNamesCodesTheMappingLacks: rows quarantined because the
+// mapping folder lacks their classifier or municipality code are loaded
+// once it maps them, so the summary names the codes.
+func TestRunSummaryNamesCodesTheMappingLacks(t *testing.T) {
+	sum := &batch.Summary{Batch: "b", RunID: 2, Tables: map[string]*load.Stats{
+		"OTSUS":    {Inserted: 10, Outcomes: map[string]int64{load.Loaded: 10, load.Quarantined: 5}, Quarantine: map[string]int64{"unmapped_code": 4, "orphan": 1}},
+		"MENETLUS": {Inserted: 3, Outcomes: map[string]int64{load.Loaded: 3, load.Quarantined: 3}, Quarantine: map[string]int64{"unknown_municipality": 3}},
+		"ISIK":     {Unchanged: 2, Outcomes: map[string]int64{load.Quarantined: 2}, Quarantine: map[string]int64{"unknown_municipality": 2}},
+	},
+		Unmapped: []batch.UnmappedCode{{Class: "TEENUS", Code: "KODUTEENUS", Rows: 7}},
+		Unknown:  map[string]int64{"078": 4, "0O84": 1},
+	}
+	var b strings.Builder
+	printRunSummary(&b, sum)
+	for _, want := range []string{
+		"4 rows quarantined (OTSUS 4) for classifier codes classifiers.csv does not map (--allow-unmapped):\n" +
+			"    TEENUS/KODUTEENUS. Map them and run the batch again to load these rows.",
+		"5 rows quarantined (ISIK 2, MENETLUS 3) for municipality codes municipalities.csv does not map:\n" +
+			"    078 (4), 0O84 (1). Map them and run the batch again to load these rows.",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
+		}
+	}
+	if got := firstOf([]string{"a", "b", "c"}, 2); got != "a, b and 1 more" {
+		t.Errorf("firstOf: %q", got)
+	}
+}

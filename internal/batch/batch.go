@@ -101,14 +101,16 @@ const DefaultWriters = 2
 
 // Summary says what a run did.
 type Summary struct {
-	Batch    string                 `json:"batch"`
-	RunID    int64                  `json:"run_id"`
-	AsOf     string                 `json:"as_of"`
-	Tables   map[string]*load.Stats `json:"tables"`
-	Unknown  map[string]int64       `json:"unknown_municipalities,omitempty"`
-	Report   *Report                `json:"reconciliation,omitempty"`
-	Unmapped []UnmappedCode         `json:"unmapped_codes,omitempty"`
-	Archive  *archive.Stats         `json:"archive,omitempty"`
+	Batch  string                 `json:"batch"`
+	RunID  int64                  `json:"run_id"`
+	AsOf   string                 `json:"as_of"`
+	Tables map[string]*load.Stats `json:"tables"`
+	// Unknown counts the rows quarantined for a municipality code the
+	// mapping folder does not map, by STAR1 code.
+	Unknown  map[string]int64 `json:"unknown_municipalities,omitempty"`
+	Report   *Report          `json:"reconciliation,omitempty"`
+	Unmapped []UnmappedCode   `json:"unmapped_codes,omitempty"`
+	Archive  *archive.Stats   `json:"archive,omitempty"`
 	// NamesKept are codes named otherwise in the mapping folder than in
 	// STAR2, which keeps its own names.
 	NamesKept []load.NameKept `json:"star2_names_kept,omitempty"`
@@ -389,6 +391,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return sum, err
 	}
 	sum.Tables = w.Stats()
+	sum.Unknown = w.UnknownMunicipalities()
 	if aw != nil {
 		st, err := aw.Close()
 		if err != nil {

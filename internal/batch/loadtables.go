@@ -279,7 +279,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		case !ownerID.Valid:
 			it.Op = load.OpInsert
 		case same && sameKov:
-			w.CountUnchanged(t.Name, it.Outcome)
+			w.CountUnchanged(&it)
 			return nil
 		case same:
 			// STAR2 holds what it should: only the bookkeeping changes.
@@ -295,7 +295,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		}
 		if prev == load.Merged && sameSource {
 			if sameKov {
-				w.CountUnchanged(t.Name, it.Outcome)
+				w.CountUnchanged(&it)
 				return nil
 			}
 			it.Unchanged = true
@@ -305,7 +305,8 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			if p.kept && sameSource {
 				// A decision keeps it in STAR2 as it is, taken on this
 				// STAR1 row: nothing to report until STAR1 changes it.
-				w.CountUnchanged(t.Name, load.Loaded)
+				it.Outcome, it.Rule = load.Loaded, ""
+				w.CountUnchanged(&it)
 				return nil
 			}
 			// Never deleted from STAR2: the row stays, and the run says so.
@@ -316,7 +317,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		}
 		if prev == it.Outcome && text(p.prevRule) == it.Rule && sameSource {
 			if sameKov {
-				w.CountUnchanged(t.Name, it.Outcome)
+				w.CountUnchanged(&it)
 				return nil
 			}
 			it.Unchanged = true
