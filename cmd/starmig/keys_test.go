@@ -41,6 +41,7 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 	writer := roleFolder(t, full, archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile)
 	archivist := roleFolder(t, full, archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile)
 	operator := roleFolder(t, full, archive.SignPubFile)
+	auditor := roleFolder(t, full, archive.IdentityFile)
 	code := firstCode(t, db)
 
 	to := "file://" + filepath.Join(dir, "archive")
@@ -48,6 +49,7 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 		{"archive", "--source", "sqlite:" + db, "--to", to, "--batch", "all", "--keys", writer},
 		{"retrieve", "--archive", to, "--keys", archivist, "--person", code, "--reason", "role test", "--out", filepath.Join(dir, "r1")},
 		{"verify", "--archive", to, "--keys", operator, "--level", "full"},
+		{"audit", "--archive", to, "--keys", auditor},
 	}
 	for _, args := range steps {
 		if c, _, stderr := run(t, ctx, append(args, "-q")...); c != 0 {
@@ -70,6 +72,7 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 		{"archive", "--source", "sqlite:" + db, "--to", to2, "--batch", "all"},
 		{"retrieve", "--archive", to2, "--person", code, "--reason", "role test", "--out", filepath.Join(dir, "r2")},
 		{"verify", "--archive", to2, "--level", "full"},
+		{"audit", "--archive", to2},
 	}
 	for _, args := range steps {
 		if c, _, stderr := run(t, ctx, append(args, "-q")...); c != 0 {

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/words"
+)
+
+type auditOptions struct {
+	from, since, until, operator, query string
+	keys                                keyFlags
+}
+
+func newAuditCommand(g *globalOptions) *cobra.Command {
+	o := &auditOptions{}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Read the archive's audit log: who retrieved or restored what, when and why",
+		Long: `audit reads the entries that retrieve and restore put on record in the
+archive, oldest first: when, who (--operator, the OS user and host), what
+(the query, or the run and municipalities restored), why, and whether the
+archive held anything. The entries are encrypted to the archive's
+recipients, so reading them takes the decryption identity; on S3 each is a
+locked object that no one can rewrite or delete.
+
+--since and --until (YYYY-MM-DD, UTC; --until is the first day left out)
+choose entries by the time in their key, so that only those are fetched.
+--operator keeps the entries of one operator or OS user, and --query those
+whose query contains the text, such as a personal code or a proceeding id.
+Reading the log is not itself put on record.`,
+		Example: `  starmig audit --archive s3://star1-archive/prod --keys keys/ --since 2026-11-01
+  starmig audit --archive file:///srv/archive --identity identity.txt --query 38001010014 --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAudit(cmd, g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
+	o.keys.addDir(f)
+	f.StringVar(&o.keys.identity, "identity", "", "age identity file (default: $STARMIG_IDENTITY)")
+	f.StringVar(&o.since, "since", "", "first day of entries to read, YYYY-MM-DD (UTC)")
+	f.StringVar(&o.until, "until", "", "first day of entries not to read, YYYY-MM-DD (UTC)")
+	f.StringVar(&o.operator, "operator", "", "only the entries of this operator or OS user")
+	f.StringVar(&o.query, "query", "", "only the entries whose query contains this text")
+	return cmd
+}
+
+func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
+	from := orEnv(o.from, "STARMIG_ARCHIVE")
+	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+		return err
+	}
+	day := func(name, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return t, usageError("--%s %q: want YYYY-MM-DD", name, v)
+		}
+		return t, nil
+	}
+	since, err := day("since", o.since)
+	if err != nil {
+		return err
+	}
+	until, err := day("until", o.until)
+	if err != nil {
+		return err
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return usageError("--since %s is not before --until %s: no day between them", o.since, o.until)
+	}
+	st, err := archive.OpenStore(from, os.Getenv)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	ids, err := o.keys.readIdentities()
+	if err != nil {
+		return err
+	}
+	all, err := archive.ReadAuditBetween(cmd.Context(), st, ids, since, until)
+	if err != nil {
+		return err
+	}
+	entries := make([]archive.AuditRecord, 0, len(all))
+	for _, e := range all {
+		if o.operator != "" && e.Operator != o.operator && e.OSUser != o.operator {
+			continue
+		}
+		if o.query != "" && !strings.Contains(e.Query, strings.TrimSpace(o.query)) {
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return g.result(entries, func(w io.Writer) { writeAudit(w, st.String(), entries, len(all)) })
+}
+
+func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read int) {
+	fmt.Fprintf(w, "Audit log of %s: %s", where, words.Count(len(entries), "entry"))
+	if len(entries) != read {
+		fmt.Fprintf(w, " of the %d read", read)
+	}
+	fmt.Fprintln(w, ".")
+	for _, e := range entries {
+		who := e.Operator
+		if e.OSUser != "" && e.OSUser != e.Operator {
+			who += " (OS user " + e.OSUser + ")"
+		}
+		if e.Host != "" {
+			who += " on " + e.Host
+		}
+		what := e.Query
+		if e.Action == "retrieve" {
+			// A restore is on record before it starts: it has no count.
+			found := "nothing found"
+			if e.Found {
+				found = words.Count(e.Rows, "row")
+			}
+			what += ": " + found
+		}
+		fmt.Fprintf(w, "  %s  %-8s %s\n      %s\n      why: %s\n      %s\n", e.Time.UTC().Format(time.RFC3339), e.Action, who, what, e.Reason, e.Key)
+	}
+}
