@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/mapping"
 )
@@ -193,7 +194,9 @@ func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, state string, s
 	if err != nil {
 		return fmt.Errorf("load: summary: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `UPDATE migration.run SET state = $2, finished_at = $3, summary = $4, phase = 'done' WHERE id = $1`,
+	// A failed run keeps the phase it failed in.
+	if _, err := conn.Exec(ctx, `UPDATE migration.run SET state = $2, finished_at = $3, summary = $4,
+		phase = CASE WHEN $2 = 'completed' THEN 'done' ELSE phase END WHERE id = $1`,
 		runID, state, now, js); err != nil {
 		return fmt.Errorf("load: record run end: %w", err)
 	}
@@ -288,3 +291,102 @@ func MarkGone(ctx context.Context, conn *pgx.Conn, runID int64, table string, go
 }
 
 const markChunk = 10000
+
+// BatchState is what the bookkeeping says of a batch and its newest run.
+type BatchState struct {
+	Name      string           `json:"name"`
+	KOV       []string         `json:"municipalities"` // empty: every municipality
+	AsOf      string           `json:"as_of"`
+	LiveYears int              `json:"live_years"`
+	Runs      int64            `json:"runs"`
+	Rows      map[string]int64 `json:"rows"` // STAR1 rows by outcome
+	Last      RunState         `json:"last_run"`
+	// Conflicts counts the open conflicts (Conflicts).
+	Conflicts int `json:"open_conflicts"`
+}
+
+// RunState is one run as the bookkeeping has it.
+type RunState struct {
+	ID       int64      `json:"id"`
+	State    string     `json:"state"` // running, completed, failed
+	Phase    string     `json:"phase"` // where a failed or running run is
+	Started  time.Time  `json:"started_at"`
+	Finished *time.Time `json:"finished_at,omitempty"`
+	// Findings counts the findings of the run's reconciliation.
+	Findings int64 `json:"findings"`
+	// Error is why the run failed, other than findings.
+	Error string `json:"error,omitempty"`
+	// Interrupted says the run ended without recording its end (killed,
+	// or its connection lost): a run of the batch completes it.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// BatchStates lists every batch of the bookkeeping by name, with its
+// newest run and its open conflicts. A run recorded as running while no
+// run holds the run lock was interrupted.
+func BatchStates(ctx context.Context, conn *pgx.Conn) ([]BatchState, error) {
+	rows, _ := conn.Query(ctx, `SELECT b.name, coalesce(b.kov, '{}'), b.as_of::text, b.live_years,
+	       (SELECT count(*) FROM migration.run r WHERE r.batch = b.name),
+	       r.id, r.state, coalesce(r.phase, ''), r.started_at, r.finished_at,
+	       coalesce(jsonb_array_length(r.summary->'reconciliation'->'findings'), 0)
+	         + coalesce((r.summary->'reconciliation'->>'findings_not_listed')::bigint, 0),
+	       coalesce(r.summary->>'error', ''), coalesce((r.summary->>'interrupted')::boolean, false)
+	  FROM migration.batch b
+	  JOIN LATERAL (SELECT * FROM migration.run r WHERE r.batch = b.name ORDER BY r.id DESC LIMIT 1) r ON true
+	 ORDER BY b.name`)
+	var out []BatchState
+	var b BatchState
+	var finished pgtype.Timestamptz
+	_, err := pgx.ForEachRow(rows, []any{&b.Name, &b.KOV, &b.AsOf, &b.LiveYears, &b.Runs, &b.Last.ID, &b.Last.State, &b.Last.Phase, &b.Last.Started,
+		&finished, &b.Last.Findings, &b.Last.Error, &b.Last.Interrupted}, func() error {
+		b.Last.Finished = nil
+		if finished.Valid {
+			t := finished.Time
+			b.Last.Finished = &t
+		}
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load: batches: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// A run holds the run lock while it runs.
+	var free bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", runLockKey).Scan(&free); err != nil {
+		return nil, fmt.Errorf("load: run lock: %w", err)
+	}
+	if free {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", runLockKey); err != nil {
+			return nil, fmt.Errorf("load: run lock: %w", err)
+		}
+	}
+	index := map[string]int{}
+	for i := range out {
+		index[out[i].Name] = i
+		out[i].Rows = map[string]int64{}
+		if out[i].Last.State == "running" && free {
+			out[i].Last.Interrupted = true
+		}
+		c, err := Conflicts(ctx, conn, out[i].Name)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Conflicts = len(c)
+	}
+	rows, _ = conn.Query(ctx, `SELECT batch, outcome, count(*) FROM migration.row_map GROUP BY 1, 2`)
+	var name, outcome string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &outcome, &n}, func() error {
+		if i, ok := index[name]; ok {
+			out[i].Rows[outcome] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load: batches: %w", err)
+	}
+	return out, nil
+}

@@ -91,7 +91,7 @@ func newRootCommand() *cobra.Command {
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
-		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts))
+		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts))
 	return cmd
 }
 

@@ -114,6 +114,9 @@ type Summary struct {
 	// NamesKept are codes named otherwise in the mapping folder than in
 	// STAR2, which keeps its own names.
 	NamesKept []load.NameKept `json:"star2_names_kept,omitempty"`
+	// Error is why the run failed, other than reconciliation findings; it
+	// is kept with the run in the bookkeeping.
+	Error string `json:"error,omitempty"`
 }
 
 // UnmappedCode is a classifier code in use that the mapping folder does not
@@ -317,6 +320,9 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		state := "completed"
 		if err != nil {
 			state = "failed"
+			if _, findings := errors.AsType[*FindingsError](err); !findings {
+				sum.Error = err.Error()
+			}
 		}
 		ctx := context.Background()
 		finishErr := load.FinishRun(ctx, conn, runID, state, sum, o.Now())

@@ -267,6 +267,12 @@ func TestValueOutsideItsSTAR1TypeStopsTheBatch(t *testing.T) {
 		t.Fatalf("got %v, want an error with %q", err, want)
 	}
 	sameDigest(t, "after the stopped batch", before, Digest(t, conn))
+	// The run keeps why and where it failed, for starmig status.
+	var phase, why string
+	if err := conn.QueryRow(ctx, `SELECT phase, summary->>'error' FROM migration.run WHERE state = 'failed'`).Scan(&phase, &why); err != nil ||
+		phase != "plan" || !strings.Contains(why, want) {
+		t.Errorf("the failed run: phase %q, error %q (%v)", phase, why, err)
+	}
 	for _, table := range []string{"migration.row_map", "migration.quarantine"} {
 		var n int
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/load"
+	"github.com/starmig/starmig/mapping"
+)
+
+// TestStatusCommand: a migration engineer with many batches sees which
+// are done, which need a run or a look, and which municipalities no batch
+// covers yet.
+func TestStatusCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 300, 9)
+	mappings := filepath.Join(dir, "mappings")
+	target := star2(t)
+	migrate := func(name, kov string) (int, string) {
+		code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", mappings,
+			"--batch", name, "--kov", kov, "--as-of", "2026-11-01", "-q")
+		return code, stderr
+	}
+	maps, err := mapping.LoadFolder(mappings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, kov := range map[string]string{"north": "0100", "south": "0111"} {
+		if code, stderr := migrate(name, kov); code != 0 {
+			t.Fatalf("migrate %s: exit %d: %s", name, code, stderr)
+		}
+	}
+	status := func() statusResult {
+		t.Helper()
+		code, out, stderr := run(t, ctx, "status", "--target", target, "--mappings", mappings, "--json")
+		var res statusResult
+		if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil {
+			t.Fatalf("status: exit %d, %v: %s", code, err, stderr)
+		}
+		return res
+	}
+	res := status()
+	if len(res.Batches) != 2 || res.Batches[0].Name != "north" || res.Batches[0].Next != "" || res.Batches[1].Next != "" ||
+		res.Batches[0].Rows["loaded"] == 0 || res.Batches[0].Last.State != "completed" {
+		t.Errorf("two clean batches: %+v", res.Batches)
+	}
+	codes := map[string]bool{}
+	for _, m := range maps.Municipalities {
+		codes[m.Code] = true
+	}
+	if len(res.Uncovered) != len(codes)-2 || strings.Contains(strings.Join(res.Uncovered, ","), "0100") {
+		t.Errorf("municipalities in no batch: %v, want all %d but 0100 and 0111", res.Uncovered, len(codes))
+	}
+
+	// A row deleted in STAR2 makes north's next run end with a finding; a
+	// run of south killed in its load phase is told apart from one running.
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DELETE FROM star2.activity WHERE id = (SELECT star2_id FROM migration.row_map
+		WHERE batch = 'north' AND star1_table = 'TOIMING' AND outcome = 'loaded' ORDER BY star1_id LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := migrate("north", "0100"); code != exitFindings {
+		t.Fatalf("north after a deletion in STAR2: exit %d", code)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE migration.run SET state = 'running', phase = 'load', finished_at = NULL
+		WHERE id = (SELECT max(id) FROM migration.run WHERE batch = 'south')`); err != nil {
+		t.Fatal(err)
+	}
+	res = status()
+	if n := res.Batches[0].Next; !strings.Contains(n, "ended with 1 reconciliation finding: starmig reconcile --batch north") {
+		t.Errorf("north: %q", n)
+	}
+	if n := res.Batches[1].Next; !strings.Contains(n, "was interrupted in phase load: run the batch again") {
+		t.Errorf("south: %q", n)
+	}
+	code, out, _ := run(t, ctx, "status", "--target", target, "--mappings", mappings)
+	for _, want := range []string{"2 batches.", "north: municipalities 0100, as of 2026-11-01 (5 live years); 2 runs", "needs: run ",
+		"newest run", "interrupted", "of the mapping folder in no batch yet: "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d, want %q in\n%s", code, want, out)
+		}
+	}
+	// The interrupted run is completed by the next; the deletion, once
+	// kept, leaves north with nothing open.
+	if code, stderr := migrate("south", "0111"); code != 0 {
+		t.Fatalf("south again: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "resolve", "--target", target, "--batch", "north", "--all", "--keep-star2", "--reason", "deleted by the case worker", "-q"); code != 0 {
+		t.Fatalf("resolve: exit %d: %s", code, stderr)
+	}
+	if code, stderr := migrate("north", "0100"); code != 0 {
+		t.Fatalf("north again: exit %d: %s", code, stderr)
+	}
+	if res = status(); res.Batches[0].Next != "" || res.Batches[1].Next != "" {
+		t.Errorf("after completing both: %+v", res.Batches)
+	}
+}
+
+func TestStatusSaysWhyARunFailed(t *testing.T) {
+	s := load.BatchState{Name: "north", Last: load.RunState{ID: 3, State: "failed", Phase: "plan", Error: "extract: MAKSE.SUMMA: decimal \"12,5x\"\n  more"}}
+	if got, want := nextStep(s), `run 3 failed in phase plan: extract: MAKSE.SUMMA: decimal "12,5x"`; got != want {
+		t.Errorf("next step %q, want %q", got, want)
+	}
+	s.Last.Error = ""
+	if got := nextStep(s); !strings.HasSuffix(got, "no reason recorded") {
+		t.Errorf("next step %q", got)
+	}
+}
