@@ -91,6 +91,7 @@ const (
 // decision taken since that run ("" when none); a row kept as STAR2 has it
 // is no longer listed.
 type Conflict struct {
+	Batch      string    `json:"batch"`
 	Kind       string    `json:"kind"`
 	Table      string    `json:"table"`
 	Star1ID    int64     `json:"star1_id"`
@@ -118,12 +119,15 @@ type Conflict struct {
 // run writes the row or a decision keeps it; a row left by the rules is
 // open while the run that last wrote its bookkeeping reported it and no
 // decision keeps it.
+//
+// With batch "", it lists those of every batch, in one pass over the
+// bookkeeping.
 func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, error) {
 	rows, _ := conn.Query(ctx, `SELECT DISTINCT ON (c.star1_table, c.star1_id)
-	       `+conflictKind+`, c.star1_table, c.star1_id, c.star2_table, c.star2_id::text, c.run_id, c.detail,
+	       run.batch, `+conflictKind+`, c.star1_table, c.star1_id, c.star2_table, c.star2_id::text, c.run_id, c.detail,
 	       coalesce(r.decision, ''), coalesce(r.operator, ''), r.decided_at
 	  FROM migration.conflict c
-	  JOIN migration.run run ON run.id = c.run_id AND run.batch = $1
+	  JOIN migration.run run ON run.id = c.run_id AND ($1 = '' OR run.batch = $1)
 	  JOIN migration.row_map rm ON rm.star1_table = c.star1_table AND rm.star1_id = c.star1_id AND rm.outcome = 'loaded'
 	  LEFT JOIN migration.resolution r ON r.star1_table = c.star1_table AND r.star1_id = c.star1_id
 	                                  AND r.current AND r.after_run >= c.run_id
@@ -133,7 +137,7 @@ func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, e
 	var out []Conflict
 	var c Conflict
 	var at pgtype.Timestamptz
-	_, err := pgx.ForEachRow(rows, []any{&c.Kind, &c.Table, &c.Star1ID, &c.Star2Table, &c.Star2ID, &c.RunID, &c.Detail, &c.Decision, &c.Operator, &at}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&c.Batch, &c.Kind, &c.Table, &c.Star1ID, &c.Star2Table, &c.Star2ID, &c.RunID, &c.Detail, &c.Decision, &c.Operator, &at}, func() error {
 		c.DecidedAt = time.Time{}
 		if at.Valid {
 			c.DecidedAt = at.Time.UTC()
@@ -181,18 +185,18 @@ func changedInSTAR2(ctx context.Context, conn *pgx.Conn, batch string) ([]Confli
 		if mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE" {
 			now, was, changed = "t.amount_eur::text", "rm.amount_eur::text", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
 		}
-		rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, rm.run_id, t.id IS NULL, %s, %s,
+		rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.batch, rm.star1_id, rm.star2_id::text, rm.run_id, t.id IS NULL, %s, %s,
 		       coalesce(d.decision, ''), coalesce(d.operator, ''), d.decided_at
 		  FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id %s
 		  LEFT JOIN migration.resolution d ON d.star1_table = rm.star1_table AND d.star1_id = rm.star1_id
 		                                  AND d.current AND d.decision = '%s'
-		 WHERE rm.star1_table = $1 AND rm.batch = $2 AND rm.outcome = 'loaded' AND (%s) AND NOT %s
+		 WHERE rm.star1_table = $1 AND ($2 = '' OR rm.batch = $2) AND rm.outcome = 'loaded' AND (%s) AND NOT %s
 		 ORDER BY rm.star1_id`, now, was, mt.Star2, KeptJoin, TakeSTAR1, changed, KeptPredicate), mt.Star1, batch)
 		c := Conflict{Table: mt.Star1, Star2Table: mt.Star2}
 		var gone bool
 		var amountNow, amountWas pgtype.Text
 		var at pgtype.Timestamptz
-		_, err := pgx.ForEachRow(rows, []any{&c.Star1ID, &c.Star2ID, &c.RunID, &gone, &amountNow, &amountWas, &c.Decision, &c.Operator, &at}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&c.Batch, &c.Star1ID, &c.Star2ID, &c.RunID, &gone, &amountNow, &amountWas, &c.Decision, &c.Operator, &at}, func() error {
 			c.DecidedAt = time.Time{}
 			if at.Valid {
 				c.DecidedAt = at.Time.UTC()

@@ -370,11 +370,15 @@ func BatchStates(ctx context.Context, conn *pgx.Conn) ([]BatchState, error) {
 		if out[i].Last.State == "running" && free {
 			out[i].Last.Interrupted = true
 		}
-		c, err := Conflicts(ctx, conn, out[i].Name)
-		if err != nil {
-			return nil, err
+	}
+	open, err := Conflicts(ctx, conn, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range open {
+		if i, ok := index[c.Batch]; ok {
+			out[i].Conflicts++
 		}
-		out[i].Conflicts = len(c)
 	}
 	rows, _ = conn.Query(ctx, `SELECT batch, outcome, count(*) FROM migration.row_map GROUP BY 1, 2`)
 	var name, outcome string
