@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,7 +202,7 @@ func TestBatchesAreOneHistoryOfSTAR1(t *testing.T) {
 	res := retrieve("newest")
 	if len(res.Runs) != 1 || res.Runs[0].Batch != "tartu" || len(res.Runs[0].Tables["ISIK"]) == 0 ||
 		len(res.Runs[0].Tables["ISIK"]) != len(only.Runs[0].Tables["ISIK"]) || len(res.Runs[0].Tables["MENETLUS"]) != len(only.Runs[0].Tables["MENETLUS"]) {
-		t.Fatalf("two batches: the person's rows came from %+v, want once, from the newest run (batch tartu)", res.Runs)
+		t.Fatalf("two batches: the person's rows came from %s, want once, from the newest run (batch tartu)", runsOf(res))
 	}
 
 	// STAR1 deletes the person outright; a third batch's run no longer
@@ -218,13 +219,27 @@ func TestBatchesAreOneHistoryOfSTAR1(t *testing.T) {
 	res = retrieve("after-delete")
 	if len(res.Runs) != 2 || res.Runs[0].Batch != "parnu" || len(res.Runs[0].Tables) != 0 ||
 		res.Runs[1].Batch != "tartu" || res.Runs[1].NewestRun != res.Runs[0].Run || len(res.Runs[1].Tables["ISIK"]) == 0 || !res.Earlier {
-		t.Errorf("deleted from STAR1: %+v, want none in batch parnu's run, then the earlier run of batch tartu", res.Runs)
+		t.Errorf("deleted from STAR1: %s, want none in batch parnu's run, then the earlier run of batch tartu", runsOf(res))
 	}
 
 	code, out, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t))
 	if code != 0 || !strings.Contains(out, "Restored batch parnu run ") || !strings.Contains(out, "the other batches of the archive (tallinn, tartu) hold earlier runs") {
 		t.Errorf("restore without --batch: exit %d\n%s%s", code, out, stderr)
 	}
+}
+
+// runsOf names the runs of a retrieval with their row counts, for a
+// failure message.
+func runsOf(res archive.RetrievalResult) string {
+	var b strings.Builder
+	for _, r := range res.Runs {
+		n := 0
+		for _, rows := range r.Tables {
+			n += len(rows)
+		}
+		fmt.Fprintf(&b, "[batch %s run %s newest %q: %d rows] ", r.Batch, r.Run, r.NewestRun, n)
+	}
+	return b.String()
 }
 
 func TestArchiveRefusesBucketWithoutLock(t *testing.T) {
