@@ -174,6 +174,17 @@ func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, e
 	return out, nil
 }
 
+// STAR2Differs is SQL that is true for a loaded row rm whose STAR2 row t
+// (LEFT JOINed, NULL columns when missing) is gone, or holds another
+// amount than the migration wrote: what the reconciliation's check of
+// STAR2 finds without reading STAR1.
+func STAR2Differs(mt mapping.Table) string {
+	if mt.Money() {
+		return "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
+	}
+	return "t.id IS NULL"
+}
+
 // changedInSTAR2 lists the loaded rows of a batch whose STAR2 row has
 // been deleted, or whose amount differs from the one the migration wrote,
 // and that no decision keeps as they are: the rows the reconciliation's
@@ -181,9 +192,9 @@ func Conflicts(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, e
 func changedInSTAR2(ctx context.Context, conn *pgx.Conn, batch string) ([]Conflict, error) {
 	var out []Conflict
 	for _, mt := range mapping.Tables {
-		now, was, changed := "NULL::text", "NULL::text", "t.id IS NULL"
-		if mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE" {
-			now, was, changed = "t.amount_eur::text", "rm.amount_eur::text", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
+		now, was := "NULL::text", "NULL::text"
+		if mt.Money() {
+			now, was = "t.amount_eur::text", "rm.amount_eur::text"
 		}
 		rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.batch, rm.star1_id, rm.star2_id::text, rm.run_id, t.id IS NULL, %s, %s,
 		       coalesce(d.decision, ''), coalesce(d.operator, ''), d.decided_at
@@ -191,7 +202,7 @@ func changedInSTAR2(ctx context.Context, conn *pgx.Conn, batch string) ([]Confli
 		  LEFT JOIN migration.resolution d ON d.star1_table = rm.star1_table AND d.star1_id = rm.star1_id
 		                                  AND d.current AND d.decision = '%s'
 		 WHERE rm.star1_table = $1 AND ($2 = '' OR rm.batch = $2) AND rm.outcome = 'loaded' AND (%s) AND NOT %s
-		 ORDER BY rm.star1_id`, now, was, mt.Star2, KeptJoin, TakeSTAR1, changed, KeptPredicate), mt.Star1, batch)
+		 ORDER BY rm.star1_id`, now, was, mt.Star2, KeptJoin, TakeSTAR1, STAR2Differs(mt), KeptPredicate), mt.Star1, batch)
 		c := Conflict{Table: mt.Star1, Star2Table: mt.Star2}
 		var gone bool
 		var amountNow, amountWas pgtype.Text

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -83,6 +84,10 @@ type Table struct {
 	PersonRefs []string
 	Map        func(r extract.Row, refs Refs, c *Config) Result
 }
+
+// Money says the table's STAR2 rows hold an amount (amount_eur), which
+// the reconciliation sums to the cent.
+func (t Table) Money() bool { return slices.Contains(t.Columns, "amount_eur") }
 
 // Tables maps the nine STAR1 data tables, parents before children.
 var Tables = []Table{

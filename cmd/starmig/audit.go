@@ -60,11 +60,7 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		if v == "" {
 			return time.Time{}, nil
 		}
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			return t, usageError("--%s %q: want YYYY-MM-DD", name, v)
-		}
-		return t, nil
+		return parseDay(name, v)
 	}
 	since, err := day("since", o.since)
 	if err != nil {

@@ -63,11 +63,7 @@ func parseAsOf(s string, now time.Time) (time.Time, error) {
 		y, m, d := now.Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
 	}
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, usageError("--as-of %q: want YYYY-MM-DD", s)
-	}
-	return t, nil
+	return parseDay("as-of", s)
 }
 
 type genResult struct {

@@ -226,9 +226,9 @@ func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 		return time.Time{}, usageError("give --retain-until or --retention, not both")
 	}
 	if until != "" {
-		t, err := time.Parse(time.DateOnly, until)
+		t, err := parseDay("retain-until", until)
 		if err != nil {
-			return t, usageError("--retain-until %q: want YYYY-MM-DD", until)
+			return t, err
 		}
 		if !t.After(now) {
 			return t, usageError("--retain-until %s is not in the future", until)

@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -186,4 +187,13 @@ func checkBatchName(name string) error {
 		return usageError("--batch %q: %s", name, archive.BatchNameRule)
 	}
 	return nil
+}
+
+// parseDay reads a YYYY-MM-DD flag value.
+func parseDay(flag, v string) (time.Time, error) {
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return t, usageError("--%s %q: want YYYY-MM-DD", flag, v)
+	}
+	return t, nil
 }

@@ -205,7 +205,7 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 	star2 := make([]*Report, len(mapping.Tables))
 	for i, mt := range mapping.Tables {
 		identity[i], star2[i] = &Report{}, &Report{}
-		rep.Tables = append(rep.Tables, &TableReport{Table: mt.Star1, Money: mt.Star1 == "OTSUS" || mt.Star1 == "MAKSE", Total: newCounts(), ByKov: map[string]*Counts{}})
+		rep.Tables = append(rep.Tables, &TableReport{Table: mt.Star1, Money: mt.Money(), Total: newCounts(), ByKov: map[string]*Counts{}})
 	}
 	stop := make(chan struct{})
 	checked := make(chan error, 1)
@@ -443,9 +443,9 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	// Counted and summed by the database per municipality; the rows that
 	// are missing or hold another amount are read one by one afterwards,
 	// at most as many as a report lists, and only when there are any.
-	sumExpr, bad := "NULL::numeric", "t.id IS NULL"
+	sumExpr, bad := "NULL::numeric", load.STAR2Differs(mt)
 	if tr.Money {
-		sumExpr, bad = "t.amount_eur", "t.id IS NULL OR t.amount_eur IS DISTINCT FROM rm.amount_eur"
+		sumExpr = "t.amount_eur"
 	}
 	// A row kept as STAR2 has it by a decision (load.Resolve) is counted
 	// apart, not at fault, while it stays as it was then.
