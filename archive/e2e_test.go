@@ -463,6 +463,19 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	if conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'typo')").Scan(&made); made {
 		t.Error("a refused restore made its schema")
 	}
+	// A restore that cannot be put on record is rolled back; BeforeCommit
+	// hears what was restored, after every check.
+	var heard *RestoreStats
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "unrecorded", BeforeCommit: func(rs *RestoreStats) error {
+		heard = rs
+		return errors.New("audit log unreachable")
+	}})
+	if err == nil || !strings.Contains(err.Error(), "audit log unreachable") || heard == nil || heard.Tables["ISIK"].Rows == 0 {
+		t.Errorf("restore whose BeforeCommit fails: %v, heard %+v", err, heard)
+	}
+	if conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'unrecorded')").Scan(&made); made {
+		t.Error("a restore that could not be put on record was committed")
+	}
 	rs, err := r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "one_kov", KOV: []string{kov}})
 	if err != nil {
 		t.Fatal(err)

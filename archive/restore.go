@@ -29,6 +29,12 @@ type RestoreOptions struct {
 	// 0 first, when the copying starts, then every 10 000 rows and at the
 	// end.
 	Progress func(rows, total int64)
+	// BeforeCommit, when set, is called with what the restore loaded once
+	// every check has passed, before it is committed; an error from it
+	// rolls the restore back. The restore command puts the restore on
+	// record there, so that a restore that fails is not on record and one
+	// that cannot be put on record does not happen.
+	BeforeCommit func(*RestoreStats) error
 }
 
 // RestoreStats is what a restore loaded.
@@ -182,10 +188,16 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			return nil, err
 		}
 	}
+	rs := &RestoreStats{Schema: o.Schema, Tables: got}
+	if o.BeforeCommit != nil {
+		if err := o.BeforeCommit(rs); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	return &RestoreStats{Schema: o.Schema, Tables: got}, nil
+	return rs, nil
 }
 
 func addDecimal(a, b string) (string, error) {

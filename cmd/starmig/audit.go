@@ -113,13 +113,15 @@ func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read i
 			who += " on " + e.Host
 		}
 		what := e.Query
-		if e.Action == "retrieve" {
-			// A restore is on record before it starts: it has no count.
-			found := "nothing found"
-			if e.Found {
-				found = words.Count(e.Rows, "row")
-			}
-			what += ": " + found
+		switch {
+		case e.Action == "retrieve" && e.Found:
+			what += ": " + words.Count(e.Rows, "row")
+		case e.Action == "retrieve":
+			what += ": nothing found"
+		case e.Rows > 0:
+			// A restore is on record with the rows it restored; entries
+			// written before the count was kept have none.
+			what += ": " + words.Count(e.Rows, "row") + " restored"
 		}
 		fmt.Fprintf(w, "  %s  %-8s %s\n      %s\n      why: %s\n      %s\n", e.Time.UTC().Format(time.RFC3339), e.Action, who, what, e.Reason, e.Key)
 	}

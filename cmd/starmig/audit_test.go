@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestAuditCommand: whoever oversees the archivists reads the audit log
@@ -72,5 +74,49 @@ func TestAuditCommand(t *testing.T) {
 	}
 	if code, _, stderr := run(t, ctx, "audit", "--archive", to, "--identity", filepath.Join(other, archive.IdentityFile)); code != exitError || !strings.Contains(stderr, "audit entry") {
 		t.Errorf("audit with another identity: exit %d: %s", code, stderr)
+	}
+}
+
+// TestRestoreIsOnRecordOnlyWhenItHappens: a restore refused (a mistyped
+// --kov) or failed (its schema exists) leaves no entry saying it restored
+// anything; the one that happened is on record with the rows it restored.
+func TestRestoreIsOnRecordOnlyWhenItHappens(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 100, 8)
+	keys := genKeys(t, dir)
+	to := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	target := testenv.Postgres(t)
+	restore := func(args ...string) (int, string, string) {
+		return run(t, ctx, append([]string{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "crisis drill"}, args...)...)
+	}
+	if code, _, stderr := restore("--kov", "9999"); code != exitUsage {
+		t.Fatalf("restore --kov 9999: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := restore("--json")
+	var rs archive.RestoreStats
+	if err := json.Unmarshal([]byte(out), &rs); code != 0 || err != nil {
+		t.Fatalf("restore: exit %d, %v: %s", code, err, stderr)
+	}
+	var rows int
+	for _, s := range rs.Tables {
+		rows += int(s.Rows)
+	}
+	if code, _, stderr := restore(); code != exitError || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("restore into the same schema again: exit %d: %s", code, stderr)
+	}
+	var entries []archive.AuditRecord
+	code, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
+	if err := json.Unmarshal([]byte(out), &entries); code != 0 || err != nil {
+		t.Fatalf("audit: exit %d, %v: %s", code, err, out)
+	}
+	if len(entries) != 1 || entries[0].Action != "restore" || entries[0].Rows != rows || entries[0].Reason != "crisis drill" {
+		t.Fatalf("after one restore and two refused: %d audit entries %+v, want one restore of %d rows", len(entries), entries, rows)
+	}
+	if code, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys); code != 0 || !strings.Contains(out, fmt.Sprintf(": %d rows restored", rows)) {
+		t.Errorf("audit does not give the rows restored:\n%s", out)
 	}
 }

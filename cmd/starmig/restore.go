@@ -89,18 +89,31 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err != nil {
 		return err
 	}
+	r := archive.NewReader(st, pub, ids, nil)
+	// The restore is put on record once it has passed every check and
+	// before it is committed: a restore refused or rolled back (a mistyped
+	// --kov, a schema that exists, a digest that does not match) leaves no
+	// entry saying it happened.
+	var audit string
 	operator := operatorName(o.operator)
 	host, _ := os.Hostname()
-	audit, err := archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
-		Time: start.UTC(), Operator: operator, OSUser: osUser(), Host: host, Action: "restore",
-		Query:  fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema),
-		Reason: o.reason, Runs: []string{cats[0].Batch + "/" + cats[0].Run}, Found: true,
-	}, cats[0].RetainUntil)
-	if err != nil {
-		return err
+	onRecord := func(rs *archive.RestoreStats) error {
+		var rows int64
+		for _, s := range rs.Tables {
+			rows += s.Rows
+		}
+		var err error
+		audit, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
+			Time: start.UTC(), Operator: operator, OSUser: osUser(), Host: host, Action: "restore",
+			Query:  fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema),
+			Reason: o.reason, Runs: []string{cats[0].Batch + "/" + cats[0].Run}, Found: true, Rows: int(rows),
+		}, cats[0].RetainUntil)
+		if err != nil {
+			return fmt.Errorf("restore: not put on record, so nothing restored: %w", err)
+		}
+		return nil
 	}
-	r := archive.NewReader(st, pub, ids, nil)
-	ro := archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log}
+	ro := archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log, BeforeCommit: onRecord}
 	prog := g.phaseProgress()
 	if hook := prog.hook(); hook != nil {
 		ro.Progress = func(rows, total int64) { hook("restore", "STAR1", rows, total) }
