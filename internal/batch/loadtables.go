@@ -164,7 +164,9 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 		return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 	}
 	o.meter.report("load", t.Name, seen)
-	o.Log.Info("loaded", "table", t.Name, "rows", n)
+	// n is every row of the batch's municipalities, whatever its outcome:
+	// the summary gives them by outcome.
+	o.Log.Info("load done", "table", t.Name, "star1_rows", seen, "batch_rows", n)
 	return nil
 }
 
