@@ -45,7 +45,7 @@ type Catalog struct {
 	SigningKeyID string         `json:"signing_key_id,omitempty"`
 	Tables       map[string]Sum `json:"tables"`
 	Bundles      []BundleEntry  `json:"bundles"`
-	// Abandoned lists the objects of earlier runs of the batch that were
+	// Abandoned lists the objects of earlier runs, of any batch, that were
 	// interrupted before their catalog: locked, so never deleted, and
 	// accounted for here instead.
 	Abandoned []ObjectEntry `json:"abandoned,omitempty"`

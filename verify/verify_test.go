@@ -503,6 +503,20 @@ func TestInterruptedRunCompletedLaterIsCleanOnMinIO(t *testing.T) {
 			t.Error("locks not checked on S3")
 		}
 	}
+	// A run of batch tallinn is interrupted, and the archive is written
+	// next by another batch: that run accounts for it, or verification
+	// would report tallinn's locked objects every day until tallinn ran
+	// again.
+	fs.n.Store(20)
+	tallinn := config(fs, k)
+	tallinn.Batch, tallinn.Now, tallinn.RetainUntil = "tallinn", now.AddDate(0, 0, 4), retain.AddDate(0, 0, 4)
+	if err := writeRun(tallinn); err == nil {
+		t.Fatal("the run of batch tallinn was not interrupted")
+	}
+	final := config(st, k)
+	final.Batch, final.Now, final.RetainUntil = "final", now.AddDate(0, 0, 5), retain.AddDate(0, 0, 5)
+	write(t, final)
+	expect(t, check(t, st, k, List, nil), "", "")
 }
 
 func TestUnreachableStoreIsNotMissing(t *testing.T) {
