@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -114,5 +115,30 @@ func TestStatusSaysWhyARunFailed(t *testing.T) {
 	s.Last.Error = ""
 	if got := nextStep(s); !strings.HasSuffix(got, "no reason recorded") {
 		t.Errorf("next step %q", got)
+	}
+}
+
+// TestAStoppedRunSaysItsWorkIsKept: a run that stops on an error after it
+// started says that what it wrote is kept and that running the batch again
+// continues from it, so that the engineer does not go looking for
+// something to undo first.
+func TestAStoppedRunSaysItsWorkIsKept(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 100, 4)
+	src, err := sql.Open("sqlite", "file:"+db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Exec(`UPDATE MAKSE SET SUMMA = '12,5x' WHERE MAKSE_ID = (SELECT max(MAKSE_ID) FROM MAKSE)`); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", star2(t), "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "north", "--as-of", "2026-11-01", "-q")
+	for _, want := range []string{`MAKSE.SUMMA: decimal "12,5x"`, "Run 1 stopped; anything it wrote is kept. Once the cause is put right, running batch north again continues from it"} {
+		if code != exitError || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, want %d and %q in:\n%s", code, exitError, want, stderr)
+		}
 	}
 }
