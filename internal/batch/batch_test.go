@@ -221,8 +221,6 @@ func mustDate(s string) time.Time {
 	return d
 }
 
-// twoHalves splits the STAR2 municipality codes of a mapping folder in two,
-// for two batches of other municipalities.
 // halfBatches returns a function that runs batch half-i over the
 // municipalities of halves[i] and fails the test on any error.
 func halfBatches(t *testing.T, path, maps string, dsn secret.DSN, halves [2][]string) func(i int) *Summary {
@@ -277,6 +275,8 @@ func star1IDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
 	return ids
 }
 
+// twoHalves splits the STAR2 municipality codes of a mapping folder in two,
+// for two batches of other municipalities.
 func twoHalves(t *testing.T, maps string) [2][]string {
 	t.Helper()
 	m, err := mapping.LoadFolder(maps)

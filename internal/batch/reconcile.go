@@ -491,10 +491,19 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	var isThere bool
 	var got, want pgtype.Numeric
 	var decided bool
-	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL %s
+	var wrote string
+	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL, rm.batch %s
 		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, from, bad, maxFindings),
 		mt.Star1, kovs, noKov)
-	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided}, func() error {
+	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote}, func() error {
+		// The conflict list is by the batch that wrote the row, which may
+		// be another batch (a person of this municipality that a row of
+		// another batch refers to): name it, or --list of this batch would
+		// say there is nothing to decide.
+		list := "starmig resolve --list shows it"
+		if wrote != sc.batch {
+			list = fmt.Sprintf("batch %s wrote it, and starmig resolve --list --batch %s shows it", wrote, wrote)
+		}
 		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2}
 		if isThere {
 			g, _ := centsOf(got)
@@ -505,9 +514,9 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 		case decided:
 			f.Detail += keptNoLonger
 		case isThere:
-			f.Detail += "; changed in STAR2 since the migration wrote it: starmig resolve --list shows it, --keep-star2 or --take-star1 decides"
+			f.Detail += "; changed in STAR2 since the migration wrote it: " + list + ", --keep-star2 or --take-star1 decides"
 		default:
-			f.Detail += "; deleted in STAR2 since the migration wrote it: starmig resolve --list shows it, --keep-star2 accepts the deletion"
+			f.Detail += "; deleted in STAR2 since the migration wrote it: " + list + ", --keep-star2 accepts the deletion"
 		}
 		rep.add(f)
 		return nil

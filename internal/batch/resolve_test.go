@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -379,5 +380,60 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	}
 	if open, err := Conflicts(ctx, dsn, "all"); err != nil || len(open) != 1 || open[0].Table != "ISIK" || open[0].Decision != "" {
 		t.Errorf("open after STAR1 changed the kept person: %+v %v", open, err)
+	}
+}
+
+// TestFindingOfARowAnotherBatchWroteNamesThatBatch: a person of batch
+// half-1's municipalities that a row of batch half-0 refers to is written
+// by half-0. Deleted in STAR2, it is a finding of half-1's reconciliation
+// (rows are reconciled by municipality), while the conflict list, by the
+// batch that wrote the row, lists it under half-0: the finding says so.
+func TestFindingOfARowAnotherBatchWroteNamesThatBatch(t *testing.T) {
+	path, maps := star1(t, 600, 31, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	halves := twoHalves(t, maps)
+	run := halfBatches(t, path, maps, dsn, halves)
+	run(0)
+	run(1)
+	var id int64
+	var star2 string
+	if err := conn.QueryRow(ctx, `SELECT rm.star1_id, rm.star2_id::text FROM migration.row_map rm JOIN star2.person p ON p.id = rm.star2_id
+		WHERE rm.star1_table = 'ISIK' AND rm.outcome = 'loaded' AND rm.batch = 'half-0' AND p.municipality_code = ANY($1)
+		  AND NOT EXISTS (SELECT FROM star2.application a WHERE a.person_id = p.id)
+		  AND NOT EXISTS (SELECT FROM star2.proceeding r WHERE r.person_id = p.id)
+		ORDER BY rm.star1_id LIMIT 1`, halves[1]).Scan(&id, &star2); err != nil {
+		t.Fatalf("no person of half-1's municipalities written by half-0 and deletable: %v", err)
+	}
+	for _, q := range []string{`DELETE FROM star2.person_relation WHERE person_id = $1 OR related_person_id = $1`, `DELETE FROM star2.person WHERE id = $1`} {
+		if _, err := conn.Exec(ctx, q, star2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "half-1"})
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("reconcile half-1 after a deletion in STAR2: %v, want findings", err)
+	}
+	named := false
+	for _, f := range fe.Report.Findings {
+		if f.Table == "ISIK" && f.Star1ID == id {
+			named = true
+			if !strings.Contains(f.Detail, "batch half-0 wrote it, and starmig resolve --list --batch half-0 shows it") {
+				t.Errorf("finding %+v does not name the batch whose conflict list shows it", f)
+			}
+		}
+	}
+	if !named {
+		t.Fatalf("half-1's reconciliation does not name ISIK %d: %+v", id, fe.Report.Findings)
+	}
+	open, err := Conflicts(ctx, dsn, "half-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(open, func(c load.Conflict) bool {
+		return c.Table == "ISIK" && c.Star1ID == id && c.Kind == load.DeletedInSTAR2
+	}) {
+		t.Errorf("half-0's conflict list does not hold ISIK %d: %+v", id, open)
 	}
 }
