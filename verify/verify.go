@@ -229,6 +229,25 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		}
 		good = append(good, run{r.Batch, r.Run, cat})
 	}
+	// A catalog accounts for the interrupted runs of every batch; with
+	// --batch, those of other batches are outside the listing above.
+	listed := map[string]bool{}
+	for _, r := range good {
+		for _, a := range r.cat.Abandoned {
+			batch, runName := splitRun(groupOf(a.Path))
+			runPrefix := archive.RunPrefix(batch, runName)
+			if strings.HasPrefix(a.Path, prefix) || listed[runPrefix] {
+				continue
+			}
+			listed[runPrefix] = true
+			if err := o.Store.List(ctx, runPrefix, func(info archive.ObjectInfo) error {
+				objects[info.Key] = info
+				return nil
+			}); err != nil {
+				return nil, cannot(err)
+			}
+		}
+	}
 	// Missing and wrong-sized objects, by bundle.
 	for _, r := range good {
 		for _, b := range r.cat.Bundles {

@@ -517,6 +517,9 @@ func TestInterruptedRunCompletedLaterIsCleanOnMinIO(t *testing.T) {
 	final.Batch, final.Now, final.RetainUntil = "final", now.AddDate(0, 0, 5), retain.AddDate(0, 0, 5)
 	write(t, final)
 	expect(t, check(t, st, k, List, nil), "", "")
+	// Verifying batch final alone reads the objects of tallinn's run that
+	// its catalog accounts for, outside its own folder.
+	expect(t, check(t, st, k, List, func(o *Options) { o.Batch = "final" }), "", "")
 }
 
 func TestUnreachableStoreIsNotMissing(t *testing.T) {
