@@ -184,7 +184,7 @@ func (s *FileStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if fi.IsDir() {
 		return ObjectInfo{}, fmt.Errorf("archive: %s: %w", key, ErrNotExist)
 	}
-	return ObjectInfo{Key: key, Size: fi.Size(), Versions: 1}, nil
+	return ObjectInfo{Key: key, Size: fi.Size(), Versions: 1, Modified: fi.ModTime().UTC()}, nil
 }
 
 func (s *FileStore) Keys(ctx context.Context, prefix string, fn func(string, int64) error) error {
@@ -228,7 +228,7 @@ func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return fn(ObjectInfo{Key: key, Size: fi.Size(), Versions: 1})
+		return fn(ObjectInfo{Key: key, Size: fi.Size(), Versions: 1, Modified: fi.ModTime().UTC()})
 	})
 	if err != nil {
 		return fmt.Errorf("archive: list %s: %w", prefix, err)

@@ -490,7 +490,7 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 		defer close(work)
 		defer close(queue)
 		listErr <- s.eachKey(ctx, prefix, func(v *versions) error {
-			it := &item{info: ObjectInfo{Key: v.key, Size: v.first.Size, Versions: v.n}, version: v.first.VersionID, done: make(chan error, 1)}
+			it := &item{info: ObjectInfo{Key: v.key, Size: v.first.Size, Versions: v.n, Modified: v.first.LastModified.UTC()}, version: v.first.VersionID, done: make(chan error, 1)}
 			for _, ch := range []chan *item{queue, work} {
 				select {
 				case ch <- it:

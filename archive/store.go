@@ -38,7 +38,8 @@ import (
 //     asking the store, and a missing key then shows at the first ReadAt,
 //     as an error wrapping ErrNotExist.
 //   - Stat and List describe objects without reading them: size, the
-//     number of versions of the key, lock mode and retain-until date. List
+//     number of versions of the key, lock mode and retain-until date, and
+//     when the store wrote the key, by the store's own clock. List
 //     visits every key under a prefix once, in no promised order.
 //   - Keys visits the same keys as List, with their sizes and nothing else:
 //     on S3 it is one listing, where List also asks each key's retention,
@@ -77,6 +78,9 @@ type ObjectInfo struct {
 	Versions    int       // versions of the key (1 on a store without versioning)
 	Mode        string    // "COMPLIANCE", "GOVERNANCE", or "" when not locked
 	RetainUntil time.Time // zero when not locked
+	// Modified is when the store wrote the key's first version, by the
+	// store's clock (on a folder, the file's modification time).
+	Modified time.Time
 }
 
 var (

@@ -94,8 +94,19 @@ func storeContract(t *testing.T, st Store) {
 	if st.Locks() && (info.Mode != "COMPLIANCE" || info.RetainUntil.Before(until.Add(-time.Second))) {
 		t.Fatalf("locked store: %+v", info)
 	}
+	// Modified is when the key was written, by the store's clock (here on
+	// the same machine as the test).
+	if d := time.Since(info.Modified); d < -time.Minute || d > time.Minute {
+		t.Errorf("Stat: written at %s, %s from now", info.Modified, d)
+	}
 	var keys []string
-	if err := st.List(ctx, "b/r/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+	if err := st.List(ctx, "b/r/", func(o ObjectInfo) error {
+		keys = append(keys, o.Key)
+		if d := time.Since(o.Modified); d < -time.Minute || d > time.Minute {
+			t.Errorf("List: %s written at %s, %s from now", o.Key, o.Modified, d)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) != 2 || !strings.Contains(strings.Join(keys, " "), "b/r/0001/bagit.txt") {
