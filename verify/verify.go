@@ -59,6 +59,12 @@ type Options struct {
 	Parallel int
 	Log      *slog.Logger
 	Progress func(done, total int64) // bytes hashed so far
+	// Grace: a run without a signed catalog whose newest object the store
+	// wrote less than Grace before Now is taken to be still being written,
+	// and noted rather than reported. Zero (or no Now) reports every such
+	// run.
+	Grace time.Duration
+	Now   func() time.Time
 }
 
 // Finding is one thing wrong, naming where.
@@ -278,6 +284,39 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 	}
+	// The objects of runs without a signed catalog that no catalog
+	// accounts for: a run being written now, or one interrupted.
+	unsigned := map[string]time.Time{} // run prefix → newest object written
+	for k, info := range objects {
+		if _, ok := expected[k]; ok {
+			continue
+		}
+		batch, runName := splitRun(groupOf(k))
+		if batch == "" || !slices.ContainsFunc(runs, func(r archive.RunRef) bool { return r.Batch == batch && r.Run == runName && !r.Complete }) {
+			continue
+		}
+		if p := archive.RunPrefix(batch, runName); info.Modified.After(unsigned[p]) {
+			unsigned[p] = info.Modified
+		} else if _, ok := unsigned[p]; !ok {
+			unsigned[p] = info.Modified
+		}
+	}
+	for _, p := range sortedKeys(unsigned) {
+		newest := unsigned[p]
+		if o.Now == nil || o.Grace <= 0 || o.Now().Sub(newest) > o.Grace {
+			continue
+		}
+		n := 0
+		for k := range objects {
+			if _, ok := expected[k]; !ok && strings.HasPrefix(k, p) {
+				expected[k] = -1
+				n++
+			}
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s without a signed catalog, the newest written %s: taken to be a run still being written. "+
+			"If none is, it was interrupted: the next archive run of any batch accounts for it, and verification reports it once it is %s old",
+			p, words.Count(n, "object"), newest.UTC().Format(time.RFC3339), o.Grace))
+	}
 	// Anything else is extra: reported once per unknown bundle or run.
 	extra := map[string][]string{}
 	for k := range objects {
@@ -293,6 +332,9 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		problem := "not in any signed catalog (" + words.Count(len(keys), "object") + ")"
 		if len(keys) == 1 {
 			g, problem = keys[0], "not in any signed catalog"
+		}
+		if newest, ok := unsigned[archive.RunPrefix(batch, runName)]; ok {
+			problem += fmt.Sprintf("; its run has no signed catalog and was last written %s: interrupted, and not yet accounted for by a later run", newest.UTC().Format(time.RFC3339))
 		}
 		rep.add(Finding{Batch: batch, Run: runName, Object: g, Problem: problem})
 	}

@@ -681,3 +681,35 @@ func TestSigningKeyReplaced(t *testing.T) {
 		t.Errorf("with the new key alone: %v, want the old run's catalog named with key %s", rep.Findings, oldID)
 	}
 }
+
+// TestARunBeingWrittenIsANoteUntilTheGraceEnds: a run without a signed
+// catalog is either being written or was interrupted; while the store
+// wrote to it within the grace, a check notes it instead of reporting it,
+// so that a daily check during an archive run raises no alarm.
+func TestARunBeingWrittenIsANoteUntilTheGraceEnds(t *testing.T) {
+	st, _, _ := lockedBucket(t)
+	k := newKeys(t)
+	write(t, config(st, k))
+	fs := &failingStore{Store: st}
+	fs.n.Store(12)
+	writing := config(fs, k)
+	writing.Batch, writing.Now, writing.RetainUntil = "tallinn", now.AddDate(0, 0, 1), retain.AddDate(0, 0, 1)
+	if err := writeRun(writing); err == nil {
+		t.Fatal("the run of batch tallinn was not stopped")
+	}
+	at := func(d time.Duration, grace time.Duration) func(*Options) {
+		return func(o *Options) { o.Now, o.Grace = func() time.Time { return time.Now().Add(d) }, grace }
+	}
+	rep := check(t, st, k, List, at(0, 24*time.Hour))
+	expect(t, rep, "", "")
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "batches/tallinn/") && strings.Contains(n, "without a signed catalog") && strings.Contains(n, "taken to be a run still being written")
+	}) {
+		t.Errorf("no note of the run being written: %q", rep.Notes)
+	}
+	for name, edit := range map[string]func(*Options){"a day later": at(25*time.Hour, 24*time.Hour), "no grace": at(0, 0)} {
+		t.Run(name, func(t *testing.T) {
+			expect(t, check(t, st, k, List, edit), "batches/tallinn/", "its run has no signed catalog and was last written")
+		})
+	}
+}

@@ -284,6 +284,7 @@ func TestVerifyExitCodes(t *testing.T) {
 		{[]string{"--level", "full", "--budget", "1MiB"}, "not of --level full"},
 		{[]string{"--sample", "5", "--budget", "1MiB"}, "give one"},
 		{[]string{"--parallel", "0"}, "--parallel 0: want at least 1"},
+		{[]string{"--grace", "-1h"}, "--grace -1h0m0s: want 0 or more"},
 		{[]string{"--seed", "-4"}, "--seed -4"},
 	} {
 		code, _, stderr := run(t, ctx, append([]string{"verify", "--archive", "file://" + arch, "--sign-pub", pub}, c.args...)...)

@@ -24,6 +24,7 @@ type verifyOptions struct {
 	budget                      string
 	seed                        int64
 	parallel                    int
+	grace                       time.Duration
 	reader                      readerFlags
 }
 
@@ -47,6 +48,12 @@ storage credentials only.
           finding can be reproduced. The objects read are listed in --json.
   full    list, every object read and hashed, and BagIt validity.
 
+A run being written has no signed catalog until its end, and neither has
+one that was interrupted (the next archive run of any batch accounts for
+it). Objects of such a run that the store wrote within --grace (default
+24h) are a note, not a finding, so that a check during an archive run does
+not raise an alarm; older ones are findings.
+
 With --identity it also decrypts what it reads and checks plaintext digests
 and row counts (key holders only). With --restore-drill it restores the
 sampled bundles into a scratch schema of that database, compares counts and
@@ -68,6 +75,7 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	f.StringVar(&o.budget, "budget", "", "bytes to hash at level sample instead of a percentage, e.g. 10GiB; implies --level sample")
 	f.Int64Var(&o.seed, "seed", -1, "seed of the sample (default: today's day number)")
 	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
+	f.DurationVar(&o.grace, "grace", 24*time.Hour, "a run without a signed catalog written to within this long is taken to be still being written: a note, not a finding (0: always a finding)")
 	f.StringVar(&o.report, "report", "", "also write the report to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.drill, "restore-drill", "", "PostgreSQL URL of a scratch database for a restore drill (needs --identity)")
 	return cmd
@@ -93,6 +101,9 @@ func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 	if flags.Changed("sample") && (o.percent <= 0 || o.percent > 100) {
 		return usageError("--sample %g: want a percentage above 0 and at most 100", o.percent)
 	}
+	if o.grace < 0 {
+		return usageError("--grace %s: want 0 or more", o.grace)
+	}
 	if o.parallel < 1 {
 		return usageError("--parallel %d: want at least 1", o.parallel)
 	}
@@ -110,7 +121,8 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log}
+	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log,
+		Grace: o.grace, Now: time.Now}
 	if o.budget != "" {
 		if opts.Budget, err = parseSize(o.budget); err != nil {
 			return usageError("--budget %q: %v", o.budget, err)
