@@ -315,7 +315,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s without a signed catalog, the newest written %s: taken to be a run still being written. "+
 			"If none is, it was interrupted: the next archive run of any batch accounts for it, and verification reports it once it is %s old",
-			p, words.Count(n, "object"), newest.UTC().Format(time.RFC3339), o.Grace))
+			p, words.Count(n, "object"), newest.UTC().Format(time.RFC3339), shortDuration(o.Grace)))
 	}
 	// Anything else is extra: reported once per unknown bundle or run.
 	extra := map[string][]string{}
@@ -442,6 +442,19 @@ func splitRun(g string) (string, string) {
 		return parts[0], parts[1]
 	}
 	return "", ""
+}
+
+// shortDuration is d as time.Duration writes it, without zero minutes
+// and seconds: 24h, 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func sortedKeys[V any](m map[string]V) []string {

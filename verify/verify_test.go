@@ -703,9 +703,15 @@ func TestARunBeingWrittenIsANoteUntilTheGraceEnds(t *testing.T) {
 	rep := check(t, st, k, List, at(0, 24*time.Hour))
 	expect(t, rep, "", "")
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool {
-		return strings.HasPrefix(n, "batches/tallinn/") && strings.Contains(n, "without a signed catalog") && strings.Contains(n, "taken to be a run still being written")
+		return strings.HasPrefix(n, "batches/tallinn/") && strings.Contains(n, "without a signed catalog") && strings.Contains(n, "taken to be a run still being written") &&
+			strings.HasSuffix(n, "once it is 24h old")
 	}) {
 		t.Errorf("no note of the run being written: %q", rep.Notes)
+	}
+	for d, want := range map[time.Duration]string{24 * time.Hour: "24h", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s", time.Hour + time.Second: "1h0m1s"} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 	for name, edit := range map[string]func(*Options){"a day later": at(25*time.Hour, 24*time.Hour), "no grace": at(0, 0)} {
 		t.Run(name, func(t *testing.T) {
