@@ -18,12 +18,7 @@ import (
 func TestAuditCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := genSTAR1(t, dir, 100, 6)
-	keys := genKeys(t, dir)
-	to := "file://" + filepath.Join(dir, "archive")
-	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
-		t.Fatalf("archive: exit %d: %s", code, stderr)
-	}
+	db, keys, to := folderArchive(t, dir, 100, 6)
 	person := firstCode(t, db)
 	for i, r := range []struct{ operator, person, reason string }{
 		{"mari.archive", person, "court request 2026/17"},
@@ -83,12 +78,7 @@ func TestAuditCommand(t *testing.T) {
 func TestRestoreIsOnRecordOnlyWhenItHappens(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := genSTAR1(t, dir, 100, 8)
-	keys := genKeys(t, dir)
-	to := "file://" + filepath.Join(dir, "archive")
-	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
-		t.Fatalf("archive: exit %d: %s", code, stderr)
-	}
+	_, keys, to := folderArchive(t, dir, 100, 8)
 	target := testenv.Postgres(t)
 	restore := func(args ...string) (int, string, string) {
 		return run(t, ctx, append([]string{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "crisis drill"}, args...)...)

@@ -68,6 +68,19 @@ func genKeys(t testing.TB, dir string) string {
 	return keys
 }
 
+// folderArchive generates a STAR1 of persons in dir, keys, and archives
+// the STAR1 as batch "all" into a folder store, whose URL it returns.
+func folderArchive(t testing.TB, dir string, persons, seed int) (db, keys, to string) {
+	t.Helper()
+	db = genSTAR1(t, dir, persons, seed)
+	keys = genKeys(t, dir)
+	to = "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, context.Background(), "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	return db, keys, to
+}
+
 func TestEveryCommandHasAnExample(t *testing.T) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {

@@ -275,6 +275,20 @@ func star1IDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
 	return ids
 }
 
+// halvesMigrated generates a STAR1 and migrates it into a fresh STAR2 as
+// two batches, half-0 and half-1, of half the municipalities each. run
+// runs batch half-i again.
+func halvesMigrated(t *testing.T, persons int, seed uint64) (path, maps string, dsn secret.DSN, conn *pgx.Conn, halves [2][]string, run func(i int) *Summary) {
+	t.Helper()
+	path, maps = star1(t, persons, seed, nil)
+	dsn, conn = target(t)
+	halves = twoHalves(t, maps)
+	run = halfBatches(t, path, maps, dsn, halves)
+	run(0)
+	run(1)
+	return path, maps, dsn, conn, halves, run
+}
+
 // twoHalves splits the STAR2 municipality codes of a mapping folder in two,
 // for two batches of other municipalities.
 func twoHalves(t *testing.T, maps string) [2][]string {

@@ -162,12 +162,8 @@ func TestRowsDeletedFromSTAR1AreKeptAndCounted(t *testing.T) {
 // municipalities, a row deleted from STAR1 is marked by the batch that
 // covers its municipality, and another batch's re-run leaves it alone.
 func TestRowsDeletedFromSTAR1AreMarkedByTheirBatch(t *testing.T) {
-	path, maps := star1(t, 1000, 25, nil)
-	dsn, conn := target(t)
+	path, _, _, conn, _, run := halvesMigrated(t, 1000, 25)
 	ctx := context.Background()
-	run := halfBatches(t, path, maps, dsn, twoHalves(t, maps))
-	run(0)
-	run(1)
 	var id int64
 	if err := conn.QueryRow(ctx, `SELECT star1_id FROM migration.row_map WHERE star1_table = 'TOIMING' AND outcome = 'loaded' AND batch = 'half-1'
 		ORDER BY star1_id LIMIT 1`).Scan(&id); err != nil {

@@ -488,13 +488,8 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	// municipality of their own. The batch of the municipality it moved to
 	// takes them over without writing them to STAR2 again, and both
 	// batches reconcile.
-	path, maps := star1(t, 1000, 26, nil)
-	dsn, conn := target(t)
+	path, maps, dsn, conn, halves, run := halvesMigrated(t, 1000, 26)
 	ctx := context.Background()
-	halves := twoHalves(t, maps)
-	run := halfBatches(t, path, maps, dsn, halves)
-	run(0)
-	run(1)
 	m, err := mapping.LoadFolder(maps)
 	if err != nil {
 		t.Fatal(err)

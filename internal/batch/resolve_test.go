@@ -389,13 +389,8 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 // (rows are reconciled by municipality), while the conflict list, by the
 // batch that wrote the row, lists it under half-0: the finding says so.
 func TestFindingOfARowAnotherBatchWroteNamesThatBatch(t *testing.T) {
-	path, maps := star1(t, 600, 31, nil)
-	dsn, conn := target(t)
+	path, maps, dsn, conn, halves, _ := halvesMigrated(t, 600, 31)
 	ctx := context.Background()
-	halves := twoHalves(t, maps)
-	run := halfBatches(t, path, maps, dsn, halves)
-	run(0)
-	run(1)
 	var id int64
 	var star2 string
 	if err := conn.QueryRow(ctx, `SELECT rm.star1_id, rm.star2_id::text FROM migration.row_map rm JOIN star2.person p ON p.id = rm.star2_id
