@@ -65,6 +65,12 @@ type Options struct {
 	// run.
 	Grace time.Duration
 	Now   func() time.Time
+	// OnRecord, with Identities, is called once before the first payload
+	// is decrypted (a sample or full check, or a restore drill), with the
+	// catalogs of the runs whose payloads may be read. The archive's
+	// promise is that every read is on record: an error stops the check
+	// before anything is decrypted.
+	OnRecord func(cats []*archive.Catalog) error
 }
 
 // Finding is one thing wrong, naming where.
@@ -380,6 +386,15 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	for i, bc := range checked {
 		if bc != nil {
 			bundles[jobs[i].b.ID] = bc
+		}
+	}
+	if len(o.Identities) > 0 && (o.Level != List || o.Drill != nil) && len(good) > 0 && o.OnRecord != nil {
+		cats := make([]*archive.Catalog, len(good))
+		for i, r := range good {
+			cats[i] = r.cat
+		}
+		if err := o.OnRecord(cats); err != nil {
+			return nil, cannot(err)
 		}
 	}
 	// Fixity: read and hash a sample, or everything.

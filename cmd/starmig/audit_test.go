@@ -110,3 +110,43 @@ func TestRestoreIsOnRecordOnlyWhenItHappens(t *testing.T) {
 		t.Errorf("audit does not give the rows restored:\n%s", out)
 	}
 }
+
+// TestKeyHolderVerificationIsOnRecord: a key holder's check decrypts
+// payloads, and a restore drill loads them into a database: both are
+// reads of the archive, and every read is on record. The operators' check,
+// without the identity, reads no personal data and writes nothing.
+func TestKeyHolderVerificationIsOnRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, keys, to := folderArchive(t, dir, 100, 9)
+	if code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, archive.SignPubFile), "--level", "full"); code != 0 {
+		t.Fatalf("operators' verify: exit %d: %s", code, stderr)
+	}
+	// With a password in the URL (the test server does not ask for it):
+	// it must not reach the audit log.
+	drill := strings.Replace(testenv.Postgres(t), "://postgres@", "://postgres:drill-s3cret@", 1)
+	if !strings.Contains(drill, "drill-s3cret") {
+		t.Fatalf("no user in the test database's URL %s", drill)
+	}
+	code, _, stderr := run(t, ctx, "verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, archive.IdentityFile),
+		"--sample", "50", "--seed", "3", "--restore-drill", drill, "--operator", "mari.archive", "--reason", "yearly drill 2026")
+	if code != 0 {
+		t.Fatalf("key holder's verify: exit %d: %s", code, stderr)
+	}
+	var entries []archive.AuditRecord
+	code, out, _ := run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
+	if err := json.Unmarshal([]byte(out), &entries); code != 0 || err != nil {
+		t.Fatalf("audit: exit %d, %v: %s", code, err, out)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("%d audit entries after an operators' check and a key holder's, want 1: %+v", len(entries), entries)
+	}
+	e := entries[0]
+	if e.Action != "verify" || e.Operator != "mari.archive" || e.Reason != "yearly drill 2026" || len(e.Runs) != 1 ||
+		!strings.Contains(e.Query, "level sample (50 %, seed 3), restore drill into postgres://") {
+		t.Errorf("audit entry of the key holder's check: %+v", e)
+	}
+	if strings.Contains(out, "drill-s3cret") || strings.Contains(stderr, "drill-s3cret") {
+		t.Errorf("the drill database's password is on record or printed: %s", e.Query)
+	}
+}
