@@ -27,7 +27,7 @@ type AuditEntry struct {
 	Operator string    `json:"operator"`
 	OSUser   string    `json:"os_user"`
 	Host     string    `json:"host,omitempty"`
-	Action   string    `json:"action"` // retrieve, restore
+	Action   string    `json:"action"` // retrieve, restore, verify (a key holder's)
 	Query    string    `json:"query"`
 	Reason   string    `json:"reason"`
 	Runs     []string  `json:"runs"`  // batch/run read

@@ -22,11 +22,12 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 	o := &auditOptions{}
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Read the archive's audit log: who retrieved or restored what, when and why",
-		Long: `audit reads the entries that retrieve and restore put on record in the
-archive, oldest first: when, who (--operator, the OS user and host), what
-(the query, or the run and municipalities restored), why, and whether the
-archive held anything. The entries are encrypted to the archive's
+		Short: "Read the archive's audit log: who retrieved, restored or decrypted what, when and why",
+		Long: `audit reads the entries that retrieve, restore and a key holder's verify
+put on record in the archive, oldest first: when, who (--operator, the OS
+user and host), what (the query, the run and municipalities restored, or
+the check and its restore drill), why, and whether the archive held
+anything. The entries are encrypted to the archive's
 recipients, so reading them takes the decryption identity; on S3 each is a
 locked object that no one can rewrite or delete.
 
