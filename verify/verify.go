@@ -292,36 +292,43 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}
 	// The objects of runs without a signed catalog that no catalog
 	// accounts for: a run being written now, or one interrupted.
-	unsigned := map[string]time.Time{} // run prefix → newest object written
-	for k, info := range objects {
-		if _, ok := expected[k]; ok {
-			continue
-		}
-		batch, runName := splitRun(groupOf(k))
-		if batch == "" || !slices.ContainsFunc(runs, func(r archive.RunRef) bool { return r.Batch == batch && r.Run == runName && !r.Complete }) {
-			continue
-		}
-		if p := archive.RunPrefix(batch, runName); info.Modified.After(unsigned[p]) {
-			unsigned[p] = info.Modified
-		} else if _, ok := unsigned[p]; !ok {
-			unsigned[p] = info.Modified
+	incomplete := map[string]bool{}
+	for _, r := range runs {
+		if !r.Complete {
+			incomplete[archive.RunPrefix(r.Batch, r.Run)] = true
 		}
 	}
-	for _, p := range sortedKeys(unsigned) {
-		newest := unsigned[p]
-		if o.Now == nil || o.Grace <= 0 || o.Now().Sub(newest) > o.Grace {
+	type unsignedRun struct {
+		newest time.Time // when the store last wrote to it
+		keys   []string
+	}
+	unsigned := map[string]*unsignedRun{}
+	for k, info := range objects {
+		p := archive.RunPrefix(splitRun(groupOf(k)))
+		if _, ok := expected[k]; ok || !incomplete[p] {
 			continue
 		}
-		n := 0
-		for k := range objects {
-			if _, ok := expected[k]; !ok && strings.HasPrefix(k, p) {
-				expected[k] = -1
-				n++
-			}
+		u := unsigned[p]
+		if u == nil {
+			u = &unsignedRun{newest: info.Modified}
+			unsigned[p] = u
+		}
+		if info.Modified.After(u.newest) {
+			u.newest = info.Modified
+		}
+		u.keys = append(u.keys, k)
+	}
+	for _, p := range sortedKeys(unsigned) {
+		u := unsigned[p]
+		if o.Now == nil || o.Grace <= 0 || o.Now().Sub(u.newest) > o.Grace {
+			continue
+		}
+		for _, k := range u.keys {
+			expected[k] = -1
 		}
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s without a signed catalog, the newest written %s: taken to be a run still being written. "+
 			"If none is, it was interrupted: the next archive run of any batch accounts for it, and verification reports it once it is %s old",
-			p, words.Count(n, "object"), newest.UTC().Format(time.RFC3339), shortDuration(o.Grace)))
+			p, words.Count(len(u.keys), "object"), u.newest.UTC().Format(time.RFC3339), shortDuration(o.Grace)))
 	}
 	// Anything else is extra: reported once per unknown bundle or run.
 	extra := map[string][]string{}
@@ -339,8 +346,8 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		if len(keys) == 1 {
 			g, problem = keys[0], "not in any signed catalog"
 		}
-		if newest, ok := unsigned[archive.RunPrefix(batch, runName)]; ok {
-			problem += fmt.Sprintf("; its run has no signed catalog and was last written %s: interrupted, and not yet accounted for by a later run", newest.UTC().Format(time.RFC3339))
+		if u, ok := unsigned[archive.RunPrefix(batch, runName)]; ok {
+			problem += fmt.Sprintf("; its run has no signed catalog and was last written %s: interrupted, and not yet accounted for by a later run", u.newest.UTC().Format(time.RFC3339))
 		}
 		rep.add(Finding{Batch: batch, Run: runName, Object: g, Problem: problem})
 	}
