@@ -27,9 +27,9 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 put on record in the archive, oldest first: when, who (--operator, the OS
 user and host), what (the query, the run and municipalities restored, or
 the check and its restore drill), why, and whether the archive held
-anything. The entries are encrypted to the archive's
-recipients, so reading them takes the decryption identity; on S3 each is a
-locked object that no one can rewrite or delete.
+anything. The entries are encrypted to the archive's recipients, so
+reading them takes the decryption identity; on S3 each is a locked object
+that no one can rewrite or delete.
 
 --since and --until (YYYY-MM-DD, UTC; --until is the first day left out)
 choose entries by the time in their key, so that only those are fetched.

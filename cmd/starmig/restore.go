@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -85,29 +84,23 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer conn.Close(ctx)
-	recipients, err := archive.CatalogRecipients(cats)
-	if err != nil {
-		return err
-	}
 	r := archive.NewReader(st, pub, ids, nil)
 	// The restore is put on record once it has passed every check and
 	// before it is committed: a restore refused or rolled back (a mistyped
 	// --kov, a schema that exists, a digest that does not match) leaves no
 	// entry saying it happened.
 	var audit string
-	operator := operatorName(o.operator)
-	host, _ := os.Hostname()
 	onRecord := func(rs *archive.RestoreStats) error {
 		var rows int64
 		for _, s := range rs.Tables {
 			rows += s.Rows
 		}
 		var err error
-		audit, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
-			Time: start.UTC(), Operator: operator, OSUser: osUser(), Host: host, Action: "restore",
+		audit, err = putOnRecord(ctx, st, cats, archive.AuditEntry{
+			Time: start.UTC(), Operator: operatorName(o.operator), Action: "restore",
 			Query:  fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema),
-			Reason: o.reason, Runs: []string{cats[0].Batch + "/" + cats[0].Run}, Found: true, Rows: int(rows),
-		}, cats[0].RetainUntil)
+			Reason: o.reason, Found: true, Rows: int(rows),
+		})
 		if err != nil {
 			return fmt.Errorf("restore: not put on record, so nothing restored: %w", err)
 		}

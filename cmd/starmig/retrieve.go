@@ -68,6 +68,27 @@ the documents into --out.`,
 	return cmd
 }
 
+// putOnRecord writes an audit entry about reading the runs of cats: the
+// OS user and host beside the operator, encrypted to the runs' recipients,
+// locked as long as the longest kept of them.
+func putOnRecord(ctx context.Context, st archive.Store, cats []*archive.Catalog, e archive.AuditEntry) (string, error) {
+	recipients, err := archive.CatalogRecipients(cats)
+	if err != nil {
+		return "", err
+	}
+	retain := cats[0].RetainUntil
+	e.Runs = nil
+	for _, c := range cats {
+		e.Runs = append(e.Runs, c.Batch+"/"+c.Run)
+		if c.RetainUntil.After(retain) {
+			retain = c.RetainUntil
+		}
+	}
+	e.OSUser = osUser()
+	e.Host, _ = os.Hostname()
+	return archive.WriteAudit(ctx, st, recipients, e, retain)
+}
+
 func osUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
@@ -356,23 +377,10 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		res.Runs = append(res.Runs, archive.RowsOf(f))
 	}
 	res.Found = rows > 0
-	recipients, err := archive.CatalogRecipients(cats)
-	if err != nil {
-		return nil, 0, err
-	}
-	retain := cats[0].RetainUntil
-	var runs []string
-	for _, c := range cats {
-		runs = append(runs, c.Batch+"/"+c.Run)
-		if c.RetainUntil.After(retain) {
-			retain = c.RetainUntil
-		}
-	}
-	host, _ := os.Hostname()
-	res.Audit, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
-		Time: res.Time, Operator: res.Operator, OSUser: osUser(), Host: host, Action: "retrieve",
-		Query: res.Query, Reason: o.reason, Runs: runs, Found: res.Found, Rows: rows,
-	}, retain)
+	res.Audit, err = putOnRecord(ctx, st, cats, archive.AuditEntry{
+		Time: res.Time, Operator: res.Operator, Action: "retrieve",
+		Query: res.Query, Reason: o.reason, Found: res.Found, Rows: rows,
+	})
 	if err != nil {
 		return nil, 0, err
 	}

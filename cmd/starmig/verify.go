@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -203,10 +202,6 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 // decrypts anything: what it reads (level, sample, the drill's database)
 // and the runs it may read.
 func keyHolderOnRecord(ctx context.Context, st archive.Store, cats []*archive.Catalog, o *verifyOptions, opts verify.Options) error {
-	recipients, err := archive.CatalogRecipients(cats)
-	if err != nil {
-		return err
-	}
 	what := "key holder's verification, level " + opts.Level
 	switch {
 	case opts.Level == verify.Sample && opts.Budget > 0:
@@ -217,15 +212,9 @@ func keyHolderOnRecord(ctx context.Context, st archive.Store, cats []*archive.Ca
 	if opts.Drill != nil {
 		what += ", restore drill into " + secret.DSN(o.drill).String()
 	}
-	runs := make([]string, len(cats))
-	for i, c := range cats {
-		runs[i] = c.Batch + "/" + c.Run
-	}
-	host, _ := os.Hostname()
-	_, err = archive.WriteAudit(ctx, st, recipients, archive.AuditEntry{
-		Time: time.Now().UTC(), Operator: operatorName(o.operator), OSUser: osUser(), Host: host, Action: "verify",
-		Query: what, Reason: o.reason, Runs: runs, Found: true,
-	}, archive.Newest(cats).RetainUntil)
+	_, err := putOnRecord(ctx, st, cats, archive.AuditEntry{
+		Time: time.Now().UTC(), Operator: operatorName(o.operator), Action: "verify", Query: what, Reason: o.reason, Found: true,
+	})
 	if err != nil {
 		return fmt.Errorf("the check was not put on record, so nothing was decrypted: %w", err)
 	}
