@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
-	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
@@ -73,11 +72,11 @@ rules, is refused by name.`,
 }
 
 func runResolve(cmd *cobra.Command, g *globalOptions, o *resolveOptions) error {
-	target := secret.DSN(orEnv(o.target, "STARMIG_TARGET"))
-	name := orEnv(o.batch, "STARMIG_BATCH")
-	if err := requireFlag("target", target.Reveal(), "STARMIG_TARGET"); err != nil {
+	target, err := requiredDSN("target", o.target, "STARMIG_TARGET")
+	if err != nil {
 		return err
 	}
+	name := orEnv(o.batch, "STARMIG_BATCH")
 	if err := requireFlag("batch", name, "STARMIG_BATCH"); err != nil {
 		return err
 	}

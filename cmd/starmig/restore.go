@@ -12,7 +12,6 @@ import (
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/batch"
-	"github.com/starmig/starmig/internal/secret"
 )
 
 type restoreOptions struct {
@@ -51,8 +50,8 @@ The restore is put on record in the audit log.`,
 }
 
 func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
-	to := secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
-	if err := requireFlag("to", to.Reveal(), "STARMIG_RESTORE_TARGET"); err != nil {
+	to, err := requiredDSN("to", o.to, "STARMIG_RESTORE_TARGET")
+	if err != nil {
 		return err
 	}
 	kovs, err := codeList("kov", o.kov)

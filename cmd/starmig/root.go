@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/secret"
 )
 
 // globalOptions are the flags every command has.
@@ -177,6 +178,13 @@ func requireFlag(name, value, env string) error {
 		return usageError("--%s is required", name)
 	}
 	return nil
+}
+
+// requiredDSN is a PostgreSQL URL from its flag or, without it, its
+// variable; neither is a usage error.
+func requiredDSN(name, flag, env string) (secret.DSN, error) {
+	dsn := secret.DSN(orEnv(flag, env))
+	return dsn, requireFlag(name, dsn.Reveal(), env)
 }
 
 // checkBatchName refuses a batch name that could not name the batch's

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
-	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
@@ -60,8 +59,8 @@ has been migrated.`,
 }
 
 func runStatus(cmd *cobra.Command, g *globalOptions, o *statusOptions) error {
-	target := secret.DSN(orEnv(o.target, "STARMIG_TARGET"))
-	if err := requireFlag("target", target.Reveal(), "STARMIG_TARGET"); err != nil {
+	target, err := requiredDSN("target", o.target, "STARMIG_TARGET")
+	if err != nil {
 		return err
 	}
 	var maps *mapping.Mappings
