@@ -43,53 +43,9 @@ type RestoreStats struct {
 	Tables map[string]Sum // rows and money sums of each table, after any municipality filter
 }
 
-// pgType is the PostgreSQL type a STAR1 column is restored as: ids as
-// bigint, money as numeric(12,2) (the NUMBER it was), DATE as timestamp
-// without time zone (the wall-clock time it was), text as text, BLOB as
-// bytea.
-func pgType(c extract.Column) string {
-	switch c.Kind {
-	case extract.Integer:
-		return "bigint"
-	case extract.Decimal:
-		return "numeric(12,2)"
-	case extract.Date:
-		return "timestamp(0) without time zone"
-	case extract.BLOB:
-		return "bytea"
-	default:
-		return "text"
-	}
-}
-
-// RestoreDDL is the schema a restore creates. Text PostgreSQL cannot hold
-// (a NUL character, bytes that are not UTF-8) is restored without them in
-// its table, and exactly, byte for byte, in exact_text.
-func RestoreDDL(schema string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE SCHEMA %s;\n", pgx.Identifier{schema}.Sanitize())
-	for _, t := range extract.Tables {
-		fmt.Fprintf(&b, "CREATE TABLE %s.%s (\n", pgx.Identifier{schema}.Sanitize(), strings.ToLower(t.Name))
-		for _, c := range t.Columns {
-			fmt.Fprintf(&b, "  %s %s", strings.ToLower(c.Name), pgType(c))
-			if c.NotNull {
-				b.WriteString(" NOT NULL")
-			}
-			b.WriteString(",\n")
-		}
-		fmt.Fprintf(&b, "  PRIMARY KEY (%s)\n);\n", strings.ToLower(strings.Join(t.Key, ", ")))
-		fmt.Fprintf(&b, "COMMENT ON TABLE %s.%s IS %s;\n", pgx.Identifier{schema}.Sanitize(), strings.ToLower(t.Name), quote("STAR1 "+t.Name+": "+t.Comment))
-	}
-	fmt.Fprintf(&b, `CREATE TABLE %s.exact_text (
-  table_name text NOT NULL, row_key text NOT NULL, column_name text NOT NULL, original bytea NOT NULL,
-  PRIMARY KEY (table_name, row_key, column_name)
-);
-COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them without those characters';
-`, pgx.Identifier{schema}.Sanitize())
-	return b.String()
-}
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// RestoreDDL is the schema a restore creates: extract.PostgresDDL, the
+// layout the postgres source of extract reads.
+func RestoreDDL(schema string) string { return extract.PostgresDDL(schema) }
 
 // Restore loads the archived STAR1 tables of a catalog's run into a new
 // PostgreSQL schema, in one transaction, after checking every bundle's
@@ -399,11 +355,11 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 }
 
 func rowKey(t extract.Table, row extract.Row) string {
-	parts := make([]string, len(t.Key))
+	keys := make([]any, len(t.Key))
 	for i, k := range t.Key {
-		parts[i] = fmt.Sprint(row[extract.Positions[t.Name][k]])
+		keys[i] = row[extract.Positions[t.Name][k]]
 	}
-	return strings.Join(parts, "/")
+	return extract.RowKey(keys...)
 }
 
 // UnknownKOVError is a restore asked to keep municipality codes the

@@ -11,7 +11,7 @@ import (
 // the SQL that selects a table's columns as STAR1 values, and how a value
 // the driver returns becomes a Row value.
 type Dialect interface {
-	// Name is "sqlite" or "oracle".
+	// Name is "sqlite", "oracle" or "postgres".
 	Name() string
 	// Table is the table's name as a query names it (with the snapshot
 	// clause where the dialect needs one).
@@ -26,7 +26,23 @@ func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
 	if len(orderBy) == 0 {
 		orderBy = t.Key
 	}
+	if o, ok := d.(orderer); ok {
+		exprs := make([]string, len(orderBy))
+		for i, name := range orderBy {
+			exprs[i] = name
+			if c, ok := t.Column(name); ok {
+				exprs[i] = o.Order(c)
+			}
+		}
+		orderBy = exprs
+	}
 	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", selectList(d, cols), d.Table(t), strings.Join(orderBy, ", "))
+}
+
+// orderer is a dialect that orders a column by an expression of its own:
+// STAR1 orders text by its bytes, which a database's collation may not.
+type orderer interface {
+	Order(c Column) string
 }
 
 // ShapeSQL asks table t for every column a scan reads, and for no row.
@@ -123,6 +139,21 @@ func NormalizeDecimal(s string) (string, error) {
 		out = "-" + out
 	}
 	return out, nil
+}
+
+// MinimalDecimal drops the trailing zeros of canonical decimal text's
+// fraction, and the point when nothing is left after it: "656.30" is
+// "656.3", "100.00" is "100".
+func MinimalDecimal(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	s = strings.TrimRight(s, "0")
+	s = strings.TrimSuffix(s, ".")
+	if s == "-0" {
+		return "0"
+	}
+	return s
 }
 
 // WallClockText checks that s is a STAR1 DATE as wall-clock text

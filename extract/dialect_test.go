@@ -247,3 +247,40 @@ func FuzzWallClockText(f *testing.F) {
 		}
 	})
 }
+
+func TestMinimalDecimal(t *testing.T) {
+	for in, want := range map[string]string{"656.30": "656.3", "656.3": "656.3", "100.00": "100", "100": "100", "0.00": "0",
+		"0.50": "0.5", "-5.10": "-5.1", "10.0": "10", "1000": "1000"} {
+		if got := MinimalDecimal(in); got != want {
+			t.Errorf("MinimalDecimal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A restored archive in PostgreSQL is read in STAR1's own terms: money as
+// its number's text, DATE as wall-clock text, text keys in byte order
+// whatever the database's collation, tables in the schema the URL names.
+func TestPostgresSelectSQL(t *testing.T) {
+	makse, _ := TableByName("MAKSE")
+	d := postgresDialect{schema: "crisis 2026"}
+	got := SelectSQL(d, makse, makse.Columns, nil)
+	want := `SELECT MAKSE_ID, OTSUS_ID, trim_scale(SUMMA)::text AS SUMMA, VALUUTA, to_char(MAKSE_KP, 'YYYY-MM-DD HH24:MI:SS') AS MAKSE_KP, SAAJA_IBAN, STAATUS FROM "crisis 2026".makse ORDER BY MAKSE_ID`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	klass, _ := TableByName("KLASSIFIKAATOR")
+	got = SelectSQL(d, klass, klass.Columns[:2], nil)
+	want = `SELECT KLASS, KOOD FROM "crisis 2026".klassifikaator ORDER BY KLASS COLLATE "C", KOOD COLLATE "C"`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	for raw, want := range map[string][2]string{
+		"postgres://restorer:pw@db:5432/crisis":                             {"postgres://restorer:pw@db:5432/crisis", PostgresSchema},
+		"postgres://restorer@db/crisis?schema=archive_2026&sslmode=require": {"postgres://restorer@db/crisis?sslmode=require", "archive_2026"},
+	} {
+		connect, schema, err := PostgresURL(raw)
+		if err != nil || connect != want[0] || schema != want[1] {
+			t.Errorf("PostgresURL(%s) = %s, %s, %v; want %s, %s", raw, connect, schema, err, want[0], want[1])
+		}
+	}
+}

@@ -61,16 +61,20 @@ type Snapshot interface {
 	Close() error
 }
 
-// Open opens a source from its URL: sqlite:PATH for the stand-in, or
-// oracle://user:password@host:port/service for production STAR1.
+// Open opens a source from its URL: sqlite:PATH for the stand-in,
+// oracle://user:password@host:port/service for production STAR1, or
+// postgres://user:password@host:port/db?schema=star1_archive for STAR1 as
+// `starmig restore` left it in PostgreSQL, once STAR1 itself is gone.
 func Open(ctx context.Context, url string) (Source, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
 	case strings.HasPrefix(url, "oracle://"):
 		return openOracle(ctx, url)
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres(ctx, url)
 	default:
-		return nil, fmt.Errorf("extract: source %q: want sqlite:PATH or oracle://user:password@host:port/service", secret.RedactURL(url))
+		return nil, fmt.Errorf("extract: source %q: want sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=%s (a restored archive)", secret.RedactURL(url), PostgresSchema)
 	}
 }
 

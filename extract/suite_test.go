@@ -233,4 +233,7 @@ func TestOpenErrorsNameTheSource(t *testing.T) {
 	if _, err := Open(ctx, "oracle://u:hunter2@127.0.0.1:1/STAR1?CONNECTION TIMEOUT=2"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("unreachable Oracle: %v", err)
 	}
+	if _, err := Open(ctx, "postgres://u:hunter2@127.0.0.1:1/crisis?schema=star1_archive&connect_timeout=2"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("unreachable PostgreSQL: %v", err)
+	}
 }

@@ -48,7 +48,7 @@ docs/archive.md lists the rights it does need.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runArchive(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.source, "source", "", "STAR1: sqlite:PATH or oracle://user:password@host:port/service (default: $STARMIG_SOURCE)")
+	f.StringVar(&o.source, "source", "", "STAR1: sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=star1_archive for STAR1 restored from the archive (default: $STARMIG_SOURCE)")
 	f.StringVar(&o.to, "to", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	f.StringVar(&o.batch, "batch", "", "batch name (default: $STARMIG_BATCH)")
 	o.writer.add(f)

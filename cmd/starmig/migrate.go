@@ -51,7 +51,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMigrate(cmd, g, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.source, "source", "", "STAR1: sqlite:PATH or oracle://user:password@host:port/service (default: $STARMIG_SOURCE)")
+	f.StringVar(&o.source, "source", "", "STAR1: sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=star1_archive for STAR1 restored from the archive (default: $STARMIG_SOURCE)")
 	f.StringVar(&o.target, "target", "", "STAR2 PostgreSQL URL (default: $STARMIG_TARGET)")
 	f.StringVar(&o.mappings, "mappings", "", "mapping folder with municipalities.csv and classifiers.csv (default: $STARMIG_MAPPINGS)")
 	f.StringVar(&o.batch, "batch", "", "batch name (default: $STARMIG_BATCH)")

@@ -60,7 +60,7 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&source, "source", "", "STAR1: sqlite:PATH or oracle://… (default: $STARMIG_SOURCE)")
+	f.StringVar(&source, "source", "", "STAR1: sqlite:PATH, oracle://… or postgres://…?schema=star1_archive (a restored archive) (default: $STARMIG_SOURCE)")
 	f.StringVar(&target, "target", "", "STAR2 PostgreSQL URL (default: $STARMIG_TARGET)")
 	f.StringVar(&mappings, "mappings", "", "mapping folder (default: $STARMIG_MAPPINGS)")
 	f.StringVar(&batchName, "batch", "", "batch name (default: $STARMIG_BATCH)")

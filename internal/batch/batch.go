@@ -27,7 +27,7 @@ import (
 
 // Options say what a batch migrates and how.
 type Options struct {
-	Source        string     // sqlite:PATH or oracle://user:password@host:port/service
+	Source        string     // sqlite:PATH, oracle://user:password@host:port/service or postgres://…?schema=…
 	Target        secret.DSN // the STAR2 PostgreSQL
 	Mappings      string     // the mapping folder
 	Batch         string
