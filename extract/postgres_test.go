@@ -33,16 +33,7 @@ func copyToPostgres(t *testing.T, from string) string {
 	if _, err := conn.Exec(ctx, extract.PostgresDDL(extract.PostgresSchema)); err != nil {
 		t.Fatal(err)
 	}
-	src, err := extract.Open(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap := extract.OpenSnapshot(t, from)
 	for _, tb := range extract.Tables {
 		var rows [][]any
 		err := snap.Scan(ctx, tb, nil, nil, func(r extract.Row) error {
@@ -109,16 +100,7 @@ func withSchema(dsn, schema string) string {
 func readAll(t *testing.T, url string, columns func(extract.Table) []string) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	src, err := extract.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap := extract.OpenSnapshot(t, url)
 	out := map[string][]string{}
 	for _, tb := range extract.Tables {
 		names := columns(tb)
@@ -196,58 +178,28 @@ func TestPostgresSnapshotIgnoresConcurrentWrites(t *testing.T) {
 	sqlitePath := filepath.Join(t.TempDir(), "star1.db")
 	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
 	dsn := copyToPostgres(t, "sqlite:"+sqlitePath)
-	src, err := extract.Open(ctx, withSchema(dsn, extract.PostgresSchema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	count := func(s extract.Snapshot, table string) int {
-		tb, _ := extract.TableByName(table)
-		n, err := extract.Count(ctx, s, tb)
+	extract.SnapshotIgnoresWrites(t, withSchema(dsn, extract.PostgresSchema), func() {
+		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return int(n)
-	}
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	persons, procs := count(snap, "ISIK"), count(snap, "MENETLUS")
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`INSERT INTO star1_archive.isik (isik_id, isikukood, loodud, kustutatud) VALUES (99999, '37605030299', '2026-11-20 10:00:00', 'E')`,
-		`INSERT INTO star1_archive.menetlus (menetlus_id, isik_id, kov_kood, liik, staatus, algus_kp) VALUES (99999, 99999, '0100', 'TEENUS', 'A', '2026-11-20')`,
-	} {
-		if _, err := tx.Exec(ctx, q); err != nil {
+		defer conn.Close(ctx)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if p, m := count(snap, "ISIK"), count(snap, "MENETLUS"); p != persons || m != procs {
-		t.Errorf("open snapshot saw the write: %d/%d persons, %d/%d proceedings", p, persons, m, procs)
-	}
-	if err := snap.Close(); err != nil {
-		t.Fatal(err)
-	}
-	snap, err = src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
-	if p, m := count(snap, "ISIK"), count(snap, "MENETLUS"); p != persons+1 || m != procs+1 {
-		t.Errorf("new snapshot: %d persons (want %d), %d proceedings (want %d)", p, persons+1, m, procs+1)
-	}
+		for _, q := range []string{
+			`INSERT INTO star1_archive.isik (isik_id, isikukood, loodud, kustutatud) VALUES (99999, '37605030299', '2026-11-20 10:00:00', 'E')`,
+			`INSERT INTO star1_archive.menetlus (menetlus_id, isik_id, kov_kood, liik, staatus, algus_kp) VALUES (99999, 99999, '0100', 'TEENUS', 'A', '2026-11-20')`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -48,6 +48,9 @@ func sources(t *testing.T) map[string]string {
 	return s
 }
 
+// OpenSnapshot is openSnapshot, for the tests of package extract_test.
+var OpenSnapshot = openSnapshot
+
 // openSnapshot opens a source and a snapshot of it, both closed when the
 // test ends.
 func openSnapshot(t testing.TB, url string) Snapshot {
@@ -168,8 +171,37 @@ func checkKind(c Column, v any) error {
 // snapshot sees both.
 func TestSnapshotIgnoresConcurrentWrites(t *testing.T) {
 	path := sampleCopy(t)
+	SnapshotIgnoresWrites(t, "sqlite:"+path, func() {
+		w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		tx, err := w.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`INSERT INTO ISIK (ISIK_ID, ISIKUKOOD, LOODUD, KUSTUTATUD) VALUES (99999, '37605030299', '2026-11-20 10:00:00', 'E')`,
+			`INSERT INTO MENETLUS (MENETLUS_ID, ISIK_ID, KOV_KOOD, LIIK, STAATUS, ALGUS_KP) VALUES (99999, 99999, '0100', 'TEENUS', 'A', '2026-11-20 00:00:00')`,
+		} {
+			if _, err := tx.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// SnapshotIgnoresWrites opens a snapshot of the source at url, has write
+// commit one person and one proceeding, and checks that the open snapshot
+// sees neither and a new one sees both. The postgres source's test uses it
+// too.
+func SnapshotIgnoresWrites(t *testing.T, url string, write func()) {
 	ctx := context.Background()
-	src, err := Open(ctx, "sqlite:"+path)
+	src, err := Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,25 +219,7 @@ func TestSnapshotIgnoresConcurrentWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	persons, procs := count(snap, "ISIK"), count(snap, "MENETLUS")
-
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	tx, err := w.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO ISIK (ISIK_ID, ISIKUKOOD, LOODUD, KUSTUTATUD) VALUES (99999, '37605030299', '2026-11-20 10:00:00', 'E')`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO MENETLUS (MENETLUS_ID, ISIK_ID, KOV_KOOD, LIIK, STAATUS, ALGUS_KP) VALUES (99999, 99999, '0100', 'TEENUS', 'A', '2026-11-20 00:00:00')`); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	write()
 	if p, m := count(snap, "ISIK"), count(snap, "MENETLUS"); p != persons || m != procs {
 		t.Errorf("open snapshot saw the write: %d/%d persons, %d/%d proceedings", p, persons, m, procs)
 	}
