@@ -425,6 +425,12 @@ func filterKOV(ctx context.Context, tx pgx.Tx, schema string, kovs []string) err
 		   AND NOT EXISTS (SELECT FROM %[1]s.poordumine p WHERE p.isik_id = i.isik_id)
 		   AND NOT EXISTS (SELECT FROM %[1]s.isiku_seos r WHERE i.isik_id IN (r.isik_id, r.seotud_isik_id))`,
 	}
+	// The schema says what it keeps: read as STAR1, it would lack the rows
+	// of other municipalities that its own rows depend on.
+	stmts = append(stmts,
+		`CREATE TABLE %[1]s.`+extract.PostgresScopeTable+` (municipality text PRIMARY KEY)`,
+		`COMMENT ON TABLE %[1]s.`+extract.PostgresScopeTable+` IS 'this restore keeps only these municipalities (restore --kov)'`,
+		`INSERT INTO %[1]s.`+extract.PostgresScopeTable+` SELECT DISTINCT unnest($1::text[])`)
 	for _, st := range stmts {
 		q := fmt.Sprintf(st, s)
 		var err error

@@ -142,7 +142,37 @@ func (s *postgresSource) Begin(ctx context.Context) (Snapshot, error) {
 	if err := checkTables(ctx, snap, s.String()); err != nil {
 		return nil, errors.Join(err, snap.Close())
 	}
+	if err := snap.whole(ctx, s.String()); err != nil {
+		return nil, errors.Join(err, snap.Close())
+	}
 	return snap, nil
+}
+
+// PostgresScopeTable is the table by which a restore of chosen
+// municipalities (restore --kov) names them.
+const PostgresScopeTable = "restore_scope"
+
+// whole refuses a restore of chosen municipalities: the rules give a row
+// its outcome from rows of other municipalities too (a person's decisions
+// in force, the relations to other persons), so a batch read from it would
+// not be the batch STAR1 gives.
+func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
+	scope := pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresScopeTable}.Sanitize()
+	var table sql.NullString
+	if err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1)::text", scope).Scan(&table); err != nil {
+		return fmt.Errorf("extract: %s: %w", source, err)
+	}
+	if !table.Valid {
+		return nil
+	}
+	var codes sql.NullString
+	if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(municipality, ', ' ORDER BY municipality) FROM "+scope).Scan(&codes); err != nil {
+		return fmt.Errorf("extract: %s: %w", source, err)
+	}
+	if !codes.Valid {
+		return nil
+	}
+	return fmt.Errorf("extract: %s holds a restore of municipalities %s only (restore --kov): rows of other municipalities that its rows depend on (a person's decisions in force, relations to other persons) are not in it, so a batch read from it is not the batch STAR1 gives; restore without --kov to read the archive as STAR1", source, codes.String)
 }
 
 // postgresSnapshot reads like any database/sql snapshot, and puts back

@@ -33,7 +33,11 @@ byte in exact_text. Every bundle's signature and every payload file's
 digests are checked as it is read, row counts and money sums are compared
 with the signed catalog, and any mismatch rolls the whole restore back.
 --kov keeps only the chosen municipalities (codes as STAR1 holds them).
-The restore is put on record in the audit log.`,
+The restore is put on record in the audit log.
+
+A whole restore is a STAR1 that migrate, reconcile and archive read, once
+STAR1 itself is gone: --source postgres://…/crisis?schema=star1_archive.
+A restore with --kov is not: it lacks rows its own rows depend on.`,
 		Example: `  starmig restore --archive s3://star1-archive/prod --keys keys/ --to postgres://restorer@db/crisis --batch 2026-final`,
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, g, o) },
