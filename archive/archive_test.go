@@ -131,8 +131,24 @@ func sourceRows(t testing.TB, path string, table extract.Table) []string {
 // the same NUMBER value, in the form PostgreSQL gives it back.
 func sourceRowsAs(t testing.TB, path string, table extract.Table, numeric bool) []string {
 	t.Helper()
+	return rowsAs(t, "sqlite:"+path, table, numeric)
+}
+
+// rowsAs is sourceRowsAs of the source at url. Its snapshot ends before it
+// returns: a test may drop what it read.
+func rowsAs(t testing.TB, url string, table extract.Table, numeric bool) []string {
+	t.Helper()
 	ctx := context.Background()
-	snap, _ := openSnap(t, path)
+	src, err := extract.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
 	var out []string
 	if err := snap.Scan(ctx, table, nil, nil, func(r extract.Row) error {
 		for i, c := range table.Columns {

@@ -419,7 +419,8 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	st, _ := NewFileStore(t.TempDir())
 	archiveSTAR1(t, path, small(config(st, k)))
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+	dsn := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	}
 	for _, tab := range extract.Tables {
 		want := sourceRowsAs(t, path, tab, true)
-		got := restoredRows(t, conn, "star1_archive", tab)
+		got := restoredRows(t, dsn, "star1_archive", tab)
 		if !slices.Equal(got, want) {
 			n := 0
 			for i := range min(len(got), len(want)) {
@@ -487,57 +488,14 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	}
 }
 
-// restoredRows reads a restored table back as canonical STAR1 rows.
-func restoredRows(t *testing.T, conn *pgx.Conn, schema string, tab extract.Table) []string {
-	ctx := context.Background()
-	var cols []string
-	for _, c := range tab.Columns {
-		n := strings.ToLower(c.Name)
-		switch c.Kind {
-		case extract.Date:
-			n = fmt.Sprintf("to_char(%s, 'YYYY-MM-DD HH24:MI:SS')", n)
-		case extract.Decimal:
-			n += "::text"
-		case extract.Text, extract.CLOB:
-			n = fmt.Sprintf("coalesce((SELECT e.original FROM %[1]s.exact_text e WHERE e.table_name = '%[2]s' AND e.column_name = '%[3]s' AND e.row_key = t.%[4]s::text), convert_to(t.%[5]s, 'UTF8'))", schema, tab.Name, c.Name, strings.ToLower(tab.Key[0]), n)
-		}
-		cols = append(cols, n)
+// restoredRows reads a restored table back through the postgres source of
+// extract, as canonical STAR1 rows.
+func restoredRows(t *testing.T, dsn, schema string, tab extract.Table) []string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.%s t ORDER BY %s", strings.Join(cols, ", "), schema, strings.ToLower(tab.Name), strings.ToLower(strings.Join(tab.Key, ", "))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		row := make(extract.Row, len(vals))
-		for i, v := range vals {
-			c := tab.Columns[i]
-			switch x := v.(type) {
-			case nil:
-			case []byte:
-				if c.Kind == extract.BLOB {
-					row[i] = x
-				} else {
-					row[i] = string(x)
-				}
-			case string:
-				row[i] = x
-			default:
-				row[i] = v
-			}
-		}
-		b, err := appendRow(nil, tab, row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
+	return rowsAs(t, dsn+sep+"schema="+schema, tab, true)
 }
 
 var _ = time.Now
@@ -815,7 +773,8 @@ func TestReadersReadTheFirstVersion(t *testing.T) {
 	if fmt.Sprint(after[0].Tables) != fmt.Sprint(before[0].Tables) {
 		t.Errorf("retrieval after second versions:\n got %v\nwant %v", after[0].Tables, before[0].Tables)
 	}
-	conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+	dsn := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -826,7 +785,7 @@ func TestReadersReadTheFirstVersion(t *testing.T) {
 	}
 	defer conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
 	isik, _ := extract.TableByName("ISIK")
-	if got, want := restoredRows(t, conn, schema, isik), sourceRowsAs(t, path, isik, true); !slices.Equal(got, want) {
+	if got, want := restoredRows(t, dsn, schema, isik), sourceRowsAs(t, path, isik, true); !slices.Equal(got, want) {
 		t.Errorf("ISIK: %d rows restored, STAR1 has %d", len(got), len(want))
 	}
 }
