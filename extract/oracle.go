@@ -20,8 +20,7 @@ const OraclePrefetchRows = 5000
 const OracleSchema = "STAR1"
 
 type oracleSource struct {
-	dsn secret.DSN
-	db  *sql.DB
+	sqlSource
 }
 
 var _ Source = (*oracleSource)(nil)
@@ -46,7 +45,7 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &oracleSource{dsn: secret.DSN(dsn)}
+	s := &oracleSource{sqlSource{dsn: secret.DSN(dsn)}}
 	s.db, err = sql.Open("oracle", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("extract: open %s: %s", s.dsn, secret.Redact(err.Error(), dsn))
@@ -56,9 +55,6 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 	}
 	return s, nil
 }
-
-func (s *oracleSource) String() string { return s.dsn.String() }
-func (s *oracleSource) Close() error   { return s.db.Close() }
 
 // Begin takes the current SCN and reads every table AS OF it, so that all
 // reads of the batch see one moment of STAR1. Without EXECUTE on

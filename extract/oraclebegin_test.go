@@ -96,7 +96,7 @@ func (r *recordingRows) Next(dest []driver.Value) error {
 // countISIK begins a snapshot on d, counts ISIK in it and closes it.
 func countISIK(t *testing.T, d *recordingDriver) {
 	t.Helper()
-	src := &oracleSource{dsn: "oracle://reader@star1/STAR1", db: sql.OpenDB(d)}
+	src := &oracleSource{sqlSource{dsn: "oracle://reader@star1/STAR1", db: sql.OpenDB(d)}}
 	defer src.Close()
 	ctx := context.Background()
 	snap, err := src.Begin(ctx)

@@ -80,9 +80,8 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // postgresSource is STAR1 as a restore left it in PostgreSQL: the source
 // to migrate or archive from once STAR1 itself is gone.
 type postgresSource struct {
-	dsn    secret.DSN
+	sqlSource
 	schema string
-	db     *sql.DB
 }
 
 // PostgresURL splits a postgres:// source URL into the URL to connect
@@ -107,7 +106,7 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &postgresSource{dsn: secret.DSN(raw), schema: schema}
+	s := &postgresSource{sqlSource: sqlSource{dsn: secret.DSN(raw)}, schema: schema}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("extract: %s: %s", s.dsn, secret.Redact(err.Error(), dsn))
@@ -122,9 +121,6 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 	}
 	return s, nil
 }
-
-func (s *postgresSource) String() string { return s.dsn.String() }
-func (s *postgresSource) Close() error   { return s.db.Close() }
 
 // Begin opens a read-only transaction at REPEATABLE READ on one
 // connection: every read of the batch sees the database as it was at the
@@ -145,7 +141,17 @@ func (s *postgresSource) Begin(ctx context.Context) (Snapshot, error) {
 	if err := snap.whole(ctx, s.String()); err != nil {
 		return nil, errors.Join(err, snap.Close())
 	}
+	if snap.exact, err = snap.table(ctx, "exact_text"); err != nil {
+		return nil, errors.Join(fmt.Errorf("extract: %s: %w", s, err), snap.Close())
+	}
 	return snap, nil
+}
+
+// table says whether the snapshot's schema holds a table of that name.
+func (s *postgresSnapshot) table(ctx context.Context, name string) (bool, error) {
+	var found bool
+	err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", pgx.Identifier{s.dialect.(postgresDialect).schema, name}.Sanitize()).Scan(&found)
+	return found, err
 }
 
 // PostgresScopeTable is the table by which a restore of chosen
@@ -157,14 +163,14 @@ const PostgresScopeTable = "restore_scope"
 // in force, the relations to other persons), so a batch read from it would
 // not be the batch STAR1 gives.
 func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
-	scope := pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresScopeTable}.Sanitize()
-	var table sql.NullString
-	if err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1)::text", scope).Scan(&table); err != nil {
-		return fmt.Errorf("extract: %s: %w", source, err)
-	}
-	if !table.Valid {
+	scoped, err := s.table(ctx, PostgresScopeTable)
+	if err != nil || !scoped {
+		if err != nil {
+			return fmt.Errorf("extract: %s: %w", source, err)
+		}
 		return nil
 	}
+	scope := pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresScopeTable}.Sanitize()
 	var codes sql.NullString
 	if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(municipality, ', ' ORDER BY municipality) FROM "+scope).Scan(&codes); err != nil {
 		return fmt.Errorf("extract: %s: %w", source, err)
@@ -179,6 +185,7 @@ func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
 // the text values exact_text holds byte for byte.
 type postgresSnapshot struct {
 	sqlSnapshot
+	exact bool // the schema has exact_text
 }
 
 func (s *postgresSnapshot) Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error {
@@ -235,17 +242,10 @@ func (s *postgresSnapshot) exactText(ctx context.Context, t Table, cols []Column
 			wanted = append(wanted, c.Name)
 		}
 	}
-	if len(wanted) == 0 {
+	if len(wanted) == 0 || !s.exact {
 		return nil, nil
 	}
 	schema := s.dialect.(postgresDialect).schema
-	var table sql.NullString
-	if err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1)::text", pgx.Identifier{schema, "exact_text"}.Sanitize()).Scan(&table); err != nil {
-		return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
-	}
-	if !table.Valid {
-		return nil, nil
-	}
 	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT row_key, column_name, original FROM %s WHERE table_name = $1 AND column_name = ANY($2)",
 		pgx.Identifier{schema, "exact_text"}.Sanitize()), t.Name, wanted)
 	if err != nil {

@@ -5,7 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/starmig/starmig/internal/secret"
 )
+
+// sqlSource is what the database/sql sources (Oracle, a restored archive)
+// share: the pool, and the URL they name themselves by, password masked.
+type sqlSource struct {
+	dsn secret.DSN
+	db  *sql.DB
+}
+
+func (s *sqlSource) String() string { return s.dsn.String() }
+func (s *sqlSource) Close() error   { return s.db.Close() }
 
 // sqlSnapshot is a snapshot on one database/sql connection, the Oracle
 // source's.
