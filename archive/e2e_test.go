@@ -265,7 +265,7 @@ func expected(t *testing.T, path, code string) map[string][]string {
 
 // richPerson is a personal code held by two ISIK rows (a duplicate) with
 // proceedings, decisions and payments.
-func richPerson(t *testing.T, path string) string {
+func richPerson(t testing.TB, path string) string {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
@@ -33,6 +34,9 @@ type Reader struct {
 	indexKeys  [][]byte
 	read       atomic.Int64
 	requests   atomic.Int64 // ranged reads of objects, for tests
+	// blockMem bounds the memory of the blocks in flight across every
+	// retrieval the reader runs at once (runs searched side by side).
+	blockMem *semaphore.Weighted
 
 	// Spool, when set, keeps the large documents a retrieval finds on disk:
 	// their rows hold a *SpooledDocument instead of the bytes.
@@ -44,7 +48,7 @@ type Reader struct {
 // between runs (each run's catalog names its own). Restore and
 // verification read whole bundles and need none.
 func NewReader(st Store, pub SigningKeys, identities []age.Identity, indexKeys ...[]byte) *Reader {
-	r := &Reader{store: st, pub: pub, identities: identities}
+	r := &Reader{store: st, pub: pub, identities: identities, blockMem: semaphore.NewWeighted(retrievalBytes)}
 	for _, k := range indexKeys {
 		if len(k) > 0 {
 			r.indexKeys = append(r.indexKeys, k)

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
 )
@@ -138,32 +136,57 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 		}
 		// Run names begin with the time they were written.
 		sort.SliceStable(runs, func(i, j int) bool { return runs[i].Run < runs[j].Run })
+		var earlier []RunRef // newest first
 		for i := len(runs) - 1; i >= 0; i-- {
-			ref := runs[i]
-			if !ref.Complete || ref.Run >= newest.Run {
-				continue
+			if runs[i].Complete && runs[i].Run < newest.Run {
+				earlier = append(earlier, runs[i])
 			}
-			c, _, err := ReadCatalog(ctx, r.store, r.pub, ref.Batch, ref.Run)
-			if err != nil {
+		}
+		// Over a long link a run costs round trips, not bytes: the runs
+		// are searched lookBack at a time, and taken newest first.
+		for start := 0; start < len(earlier); start += lookBack {
+			part := earlier[start:min(start+lookBack, len(earlier))]
+			pc := make([]*Catalog, len(part))
+			pf := make([]*Found, len(part))
+			if err := parallel.Do(len(part), len(part), func(i int) error {
+				c, _, err := ReadCatalog(ctx, r.store, r.pub, part[i].Batch, part[i].Run)
+				if err != nil {
+					return err
+				}
+				f, err := r.Retrieve(ctx, []*Catalog{c}, q)
+				if err != nil {
+					return err
+				}
+				pc[i], pf[i] = c, f[0]
+				return nil
+			}); err != nil {
 				return nil, nil, err
 			}
-			cats = append(cats, c)
-			f, err := r.Retrieve(ctx, []*Catalog{c}, q)
-			if err != nil {
-				return nil, nil, err
+			// Every run read is named in the audit entry, also those
+			// searched beside the one that held the rows.
+			cats = append(cats, pc...)
+			done := false
+			for _, f := range pf {
+				f.Newest = newest.Run
+				if f.Rows() == 0 && !all {
+					continue
+				}
+				out = append(out, f)
+				if !all {
+					done = true
+					break
+				}
 			}
-			f[0].Newest = newest.Run
-			if f[0].Rows() == 0 && !all {
-				continue
-			}
-			out = append(out, f[0])
-			if !all {
+			if done {
 				break
 			}
 		}
 	}
 	return out, cats, nil
 }
+
+// lookBack is how many earlier runs a retrieval searches at once.
+const lookBack = 8
 
 // IndexKeyError says that the index key given is not the one a run's
 // bundles were indexed with: with it, every lookup would find nothing.
@@ -344,8 +367,8 @@ func (f *finder) sameCode(step func(string, []string, map[string][]string) error
 // retrievalReads bounds the reads a retrieval has in flight at once.
 const retrievalReads = 16
 
-// retrievalBytes bounds, roughly, the memory of the blocks a retrieval
-// reads at once; a block larger than it is read alone.
+// retrievalBytes bounds, roughly, the memory of the blocks a reader's
+// retrievals read at once; a block larger than it is read alone.
 const retrievalBytes = 64 << 20
 
 // fetch reads every block the index names for each value's key, in every
@@ -407,7 +430,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	}
 	read := make([]cachedBlock, len(need))
 	kept := make([][]extract.Row, len(need))
-	mem := semaphore.NewWeighted(retrievalBytes)
+	mem := f.r.blockMem
 	if err := parallel.Do(len(need), retrievalReads, func(i int) error {
 		k := need[i]
 		// A block in flight costs its bytes about four times over (read,

@@ -1,0 +1,114 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLookBackBeyondOneWindow: the earlier runs are searched lookBack at
+// a time, side by side, yet the answer is the one a search newest first,
+// one run after another, gives: the newest earlier run that holds the
+// rows, also when it lies past the first window and when older runs in
+// its window hold rows too; and with every run asked for, each earlier
+// run once, newest first. Every run read is named for the audit.
+func TestLookBackBeyondOneWindow(t *testing.T) {
+	ctx := context.Background()
+	path := star1(t, 120)
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var codes []string
+	rows, err := db.Query("SELECT DISTINCT ISIKUKOOD FROM ISIK WHERE length(ISIKUKOOD) = 11 ORDER BY ISIKUKOOD LIMIT 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		rows.Scan(&c)
+		codes = append(codes, c)
+	}
+	rows.Close()
+	if len(codes) != 3 {
+		t.Fatalf("codes %v", codes)
+	}
+	// early leaves STAR1 after the first run, late after run lookBack-1:
+	// with lookBack+3 runs, the search from the newest finds early in its
+	// second window, late in its first, beside the older runs holding it.
+	early, late, kept := codes[0], codes[1], codes[2]
+	total := lookBack + 3
+	var written []string // run names, oldest first
+	for i := range total {
+		cfg := small(config(st, k))
+		cfg.Now = now.Add(time.Duration(i) * time.Hour)
+		written = append(written, archiveSTAR1(t, path, cfg).Run)
+		gone, ok := map[int]string{0: early, lookBack - 2: late}[i]
+		if !ok {
+			continue
+		}
+		if _, err := db.Exec("DELETE FROM ISIK WHERE ISIKUKOOD = ?", gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cats, err := LatestCatalogs(ctx, st, k.pub, "")
+	if err != nil || len(cats) != 1 || cats[0].Run != written[total-1] {
+		t.Fatalf("newest %v %v", cats, err)
+	}
+	r := NewReader(st, k.pub, k.identities, k.index)
+	search := func(code string, all bool) ([]*Found, []*Catalog) {
+		t.Helper()
+		found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, read, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found, read
+	}
+	runsOf := func(found []*Found) string {
+		var out []string
+		for _, f := range found {
+			out = append(out, fmt.Sprintf("%s:%t", f.Run, f.Rows() > 0))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		code string
+		in   int // the newest run that holds the person
+		read int // earlier runs read
+	}{
+		{early, 0, total - 1},
+		{late, lookBack - 2, lookBack},
+	} {
+		found, read := search(tc.code, false)
+		want := fmt.Sprintf("%s:false %s:true", written[total-1], written[tc.in])
+		if got := runsOf(found); got != want {
+			t.Errorf("person in runs up to %d: %s, want %s", tc.in, got, want)
+		} else if found[1].Newest != written[total-1] || len(found[1].Tables["ISIK"]) == 0 {
+			t.Errorf("person in runs up to %d: earlier run %+v", tc.in, found[1])
+		}
+		if len(read) != tc.read {
+			t.Errorf("person in runs up to %d: %d earlier runs read, want %d", tc.in, len(read), tc.read)
+		}
+	}
+	found, read := search(kept, true)
+	var want []string
+	for i := total - 1; i >= 0; i-- {
+		want = append(want, written[i]+":true")
+	}
+	if got := runsOf(found); got != strings.Join(want, " ") || len(read) != total-1 {
+		t.Errorf("every run: %s (%d read), want %s", got, len(read), strings.Join(want, " "))
+	}
+}
