@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/starmig/starmig/internal/parallel"
 )
 
 // Keys of the archive in a store.
@@ -95,21 +97,56 @@ func BatchesOf(runs []RunRef, complete bool) []string {
 }
 
 // ListRuns lists every run of every batch in the store (of one batch when
-// batch is not empty), oldest first within a batch.
+// batch is not empty), oldest first within a batch. It lists folders, not
+// objects: the batches, each batch's runs, and each run's catalog files,
+// whose signature makes the run complete. Its cost grows with the number
+// of runs, not with the objects they hold, and over a long link it is a
+// few round trips (the runs are asked about many at a time).
 func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
-	prefix := BatchesPrefix
-	if batch != "" {
-		prefix += batch + "/"
+	batches := []string{batch}
+	if batch == "" {
+		batches = nil
+		if err := st.Dirs(ctx, BatchesPrefix, func(name string) error {
+			batches = append(batches, name)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
-	var keys []string
-	if err := st.Keys(ctx, prefix, func(key string, _ int64) error {
-		keys = append(keys, key)
-		return nil
+	perBatch := make([][]RunRef, len(batches))
+	if err := parallel.Do(len(batches), runLookups, func(i int) error {
+		return st.Dirs(ctx, BatchesPrefix+batches[i]+"/", func(run string) error {
+			perBatch[i] = append(perBatch[i], RunRef{Batch: batches[i], Run: run})
+			return nil
+		})
 	}); err != nil {
 		return nil, err
 	}
-	return RunsOf(keys), nil
+	runs := slices.Concat(perBatch...)
+	if err := parallel.Do(len(runs), runLookups, func(i int) error {
+		// One listing gives catalog.json and its signature (on S3 it also
+		// learns their first versions, which reading the catalog needs).
+		prefix := RunPrefix(runs[i].Batch, runs[i].Run)
+		return st.Keys(ctx, prefix+CatalogFile, func(key string, _ int64) error {
+			if key == prefix+CatalogSig {
+				runs[i].Complete = true
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		if runs[i].Batch != runs[j].Batch {
+			return runs[i].Batch < runs[j].Batch
+		}
+		return runs[i].Run < runs[j].Run
+	})
+	return runs, nil
 }
+
+// runLookups is how many listings ListRuns has in flight at once.
+const runLookups = 32
 
 // RunsOf gives the runs that stored keys belong to, sorted by batch and
 // run, each complete when its catalog signature is among the keys: ListRuns

@@ -235,3 +235,49 @@ func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo)
 	}
 	return nil
 }
+
+// Dirs reads the one folder the prefix names. A folder with no file
+// beneath it holds no key, and is not visited.
+func (s *FileStore) Dirs(ctx context.Context, prefix string, fn func(string) error) error {
+	if err := dirPrefix(prefix); err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.root); err != nil {
+		return fmt.Errorf("archive: store folder: %w", err)
+	}
+	dir := filepath.Join(s.root, filepath.FromSlash(prefix))
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("archive: list %s: %w", prefix, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == fileTmp {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !holdsFile(filepath.Join(dir, e.Name())) {
+			continue
+		}
+		if err := fn(e.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdsFile reports whether a file lies anywhere beneath dir.
+func holdsFile(dir string) bool {
+	found := errors.New("found")
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			return found
+		}
+		return nil
+	})
+	return err == found
+}

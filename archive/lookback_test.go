@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -110,5 +111,67 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 	}
 	if got := runsOf(found); got != strings.Join(want, " ") || len(read) != total-1 {
 		t.Errorf("every run: %s (%d read), want %s", got, len(read), strings.Join(want, " "))
+	}
+}
+
+// countingKeys counts the keys a store's listings visit.
+type countingKeys struct {
+	Store
+	keys atomic.Int64
+}
+
+func (c *countingKeys) Keys(ctx context.Context, prefix string, fn func(string, int64) error) error {
+	return c.Store.Keys(ctx, prefix, func(k string, n int64) error { c.keys.Add(1); return fn(k, n) })
+}
+
+func (c *countingKeys) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	return c.Store.List(ctx, prefix, func(o ObjectInfo) error { c.keys.Add(1); return fn(o) })
+}
+
+// TestListRunsListsNoBundle: finding the runs visits each run's catalog
+// files and nothing of its bundles, so a retrieval's first step costs the
+// same however large the runs are. An interrupted run (no signature) is
+// listed, not complete.
+func TestListRunsListsNoBundle(t *testing.T) {
+	ctx := context.Background()
+	path := star1(t, 120)
+	fs, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	for i := range 3 {
+		cfg := small(config(fs, k))
+		cfg.Now = now.Add(time.Duration(i) * time.Hour)
+		if i == 2 {
+			cfg.Batch = "other"
+		}
+		archiveSTAR1(t, path, cfg)
+	}
+	// An interrupted run: a bundle file, no catalog.
+	body := strings.NewReader("x")
+	if err := fs.Put(ctx, RunPrefix("all", "20261121T230000Z-000000")+"0001/bagit.txt", body, 1, now); err != nil {
+		t.Fatal(err)
+	}
+	var objects int
+	fs.Keys(ctx, BatchesPrefix, func(string, int64) error { objects++; return nil })
+	st := &countingKeys{Store: fs}
+	runs, err := ListRuns(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, fmt.Sprintf("%s %t", r.Batch, r.Complete))
+	}
+	if strings.Join(got, ", ") != "all true, all true, all false, other true" {
+		t.Errorf("runs: %v", got)
+	}
+	if n := st.keys.Load(); n != 6 {
+		t.Errorf("ListRuns visited %d keys of the %d stored, want the 6 catalog files", n, objects)
+	}
+	st.keys.Store(0)
+	if runs, err := ListRuns(ctx, st, "other"); err != nil || len(runs) != 1 || st.keys.Load() != 2 {
+		t.Errorf("runs of one batch: %v %v, %d keys visited", runs, err, st.keys.Load())
 	}
 }

@@ -132,6 +132,12 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	// The five small files at once: over a long link each read is a round
 	// trip, and they are checked against each other only once all are here.
 	names := []string{TagManifest512, TagSignature, Manifest256, Manifest512, contentsPath}
+	// Readers read a key's first version, which only a listing tells (on
+	// S3): one listing of the bundle learns it for all its files, where
+	// each file's first read would otherwise list its key on its own.
+	if err := r.store.Keys(ctx, e.Prefix, func(string, int64) error { return nil }); err != nil {
+		return nil, err
+	}
 	bodies := make([][]byte, len(names))
 	if err := parallel.Do(len(names), len(names), func(i int) error {
 		var err error

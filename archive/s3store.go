@@ -440,6 +440,30 @@ func (s *S3Store) Keys(ctx context.Context, prefix string, fn func(string, int64
 	return s.eachKey(ctx, prefix, func(v *versions) error { return fn(v.key, v.first.Size) })
 }
 
+func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error) error {
+	if err := dirPrefix(prefix); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := s.full(prefix)
+	// With versions, so that a folder whose keys are all hidden by delete
+	// markers is still seen, as Keys sees such keys.
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+		}
+		name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, full), "/")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			continue // a key directly under prefix
+		}
+		if err := fn(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	return s.list(ctx, prefix, fn)
 }

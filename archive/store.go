@@ -44,6 +44,12 @@ import (
 //   - Keys visits the same keys as List, with their sizes and nothing else:
 //     on S3 it is one listing, where List also asks each key's retention,
 //     a round trip per key. Readers that need no lock metadata use it.
+//   - Dirs visits, once each and in no promised order, the names of the
+//     folders directly under a prefix that ends in "/": the next part of
+//     every key beneath it with a "/" after it, without the keys. On S3 it
+//     is a listing with a delimiter, whose length does not grow with the
+//     keys beneath; finding an archive's runs this way costs the same
+//     however many objects each run holds.
 //   - Any other error means the storage could not be asked (unreachable,
 //     refused credentials): never "missing".
 //   - No method deletes; a writer needs no delete permission.
@@ -54,6 +60,7 @@ type Store interface {
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 	Keys(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+	Dirs(ctx context.Context, prefix string, fn func(name string) error) error
 	// CheckWritable returns nil when the store can take an archive: on S3,
 	// the bucket exists and has Object Lock enabled.
 	CheckWritable(ctx context.Context) error
@@ -91,6 +98,14 @@ var (
 	// ErrNoLock is returned by CheckWritable for a bucket without Object Lock.
 	ErrNoLock = errors.New("bucket has no Object Lock")
 )
+
+// dirPrefix refuses a prefix of Dirs that is not a folder's.
+func dirPrefix(prefix string) error {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("archive: folders under %q: a folder's prefix ends in /", prefix)
+	}
+	return nil
+}
 
 // checkLength refuses a body whose length is not the size announced.
 func checkLength(r io.Seeker, size int64) error {

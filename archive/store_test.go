@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,32 @@ func storeContract(t *testing.T, st Store) {
 	keys = nil
 	if err := st.List(ctx, "elsewhere/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil || len(keys) != 0 {
 		t.Fatalf("List of an empty prefix: %v %v", keys, err)
+	}
+	// Dirs: the folders directly under a prefix, once each, not the keys.
+	if err := st.Put(ctx, "b/r2/0001/data/y", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, "b/top", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatal(err)
+	}
+	dirs := func(prefix string) []string {
+		t.Helper()
+		var out []string
+		if err := st.Dirs(ctx, prefix, func(name string) error { out = append(out, name); return nil }); err != nil {
+			t.Fatalf("Dirs %q: %v", prefix, err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for prefix, want := range map[string][]string{
+		"": {"b"}, "b/": {"r", "r2"}, "b/r/": {"0001"}, "b/r/0001/": {"data"}, "b/r/0001/data/": nil, "elsewhere/": nil,
+	} {
+		if got := dirs(prefix); !slices.Equal(got, want) {
+			t.Errorf("Dirs %q: %q, want %q", prefix, got, want)
+		}
+	}
+	if err := st.Dirs(ctx, "b/r", func(string) error { return nil }); err == nil {
+		t.Error("Dirs of a prefix without a final / succeeded")
 	}
 	// A short reader is an error, not a short object.
 	if err := st.Put(ctx, "b/r/short", strings.NewReader("abc"), 10, until); err == nil {
