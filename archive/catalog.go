@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/starmig/starmig/internal/parallel"
@@ -206,21 +207,31 @@ func readAll(ctx context.Context, st Store, key string, limit int64) ([]byte, er
 // not verify).
 func ReadCatalog(ctx context.Context, st Store, pub SigningKeys, batch, run string) (*Catalog, []byte, error) {
 	key := RunPrefix(batch, run) + CatalogFile
-	// Both at once: over a long link each read is a round trip.
+	// All at once, as over a long link each is a round trip: the catalog,
+	// its signature, and (on S3) a listing of the run, which teaches the
+	// store the first version of every key its readers will read next.
 	var sig []byte
-	var sigErr error
-	done := make(chan struct{})
+	var sigErr, learnErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		sig, sigErr = readAll(ctx, st, key+".sig", 1<<10)
 	}()
+	go func() {
+		defer wg.Done()
+		learnErr = learn(ctx, st, RunPrefix(batch, run))
+	}()
 	b, err := readAll(ctx, st, key, 256<<20)
-	<-done
+	wg.Wait()
 	if err != nil {
 		return nil, nil, err
 	}
 	if sigErr != nil {
 		return nil, b, sigErr
+	}
+	if learnErr != nil {
+		return nil, b, learnErr
 	}
 	if !pub.Verify(b, sig) {
 		return nil, b, fmt.Errorf("archive: %s: %w", key, signatureFault(pub, b))

@@ -207,17 +207,22 @@ func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo)
 			}
 			return err
 		}
-		if d.IsDir() {
-			if d.Name() == fileTmp {
-				return filepath.SkipDir
-			}
-			return nil
-		}
 		rel, err := filepath.Rel(s.root, p)
 		if err != nil {
 			return err
 		}
 		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			if d.Name() == fileTmp {
+				return filepath.SkipDir
+			}
+			// A folder beside the prefix (the bundles of a run, when the
+			// prefix is its catalog) holds no key under it.
+			if dir := key + "/"; p != start && !strings.HasPrefix(dir, prefix) && !strings.HasPrefix(prefix, dir) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if !strings.HasPrefix(key, prefix) {
 			return nil
 		}

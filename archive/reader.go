@@ -133,9 +133,9 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	// trip, and they are checked against each other only once all are here.
 	names := []string{TagManifest512, TagSignature, Manifest256, Manifest512, contentsPath}
 	// Readers read a key's first version, which only a listing tells (on
-	// S3): one listing of the bundle learns it for all its files, where
-	// each file's first read would otherwise list its key on its own.
-	if err := r.store.Keys(ctx, e.Prefix, func(string, int64) error { return nil }); err != nil {
+	// S3): the listing of the run that ReadCatalog made, or else one of the
+	// bundle, where each file's first read would list its key on its own.
+	if err := learn(ctx, r.store, e.Prefix); err != nil {
 		return nil, err
 	}
 	bodies := make([][]byte, len(names))

@@ -85,13 +85,14 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 // is what was written first, so Get, Open, Stat, List and Keys all read and
 // describe a key's first version (Versions still counts them all). The
 // first versions are learnt from listings, which readers make before they
-// read; a key not listed yet costs one listing of its own.
+// read (Learn); a key not listed yet costs one listing of its own.
 type S3Store struct {
 	client *minio.Client
 	cfg    S3Config
 
-	mu    sync.Mutex
-	first map[string]string // key → id of its first version, "" on a bucket without versioning
+	mu     sync.Mutex
+	first  map[string]string // key → id of its first version, "" on a bucket without versioning
+	learnt []string          // folders whose listing ended: the first versions of their keys are known
 }
 
 // NewS3Store connects to the bucket; nothing is sent until first use.
@@ -416,7 +417,30 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 		}
 		cur.add(obj)
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	if prefix == "" || strings.HasSuffix(prefix, "/") {
+		s.mu.Lock()
+		s.learnt = append(s.learnt, prefix)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Learn lists the keys under a folder's prefix, to learn their first
+// versions, unless a listing of it or of a folder above it has already
+// ended.
+func (s *S3Store) Learn(ctx context.Context, prefix string) error {
+	s.mu.Lock()
+	for _, p := range s.learnt {
+		if strings.HasPrefix(prefix, p) {
+			s.mu.Unlock()
+			return nil
+		}
+	}
+	s.mu.Unlock()
+	return s.eachKey(ctx, prefix, func(*versions) error { return nil })
 }
 
 func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {

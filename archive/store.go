@@ -99,6 +99,21 @@ var (
 	ErrNoLock = errors.New("bucket has no Object Lock")
 )
 
+// learner is a store whose readers learn from listings what they read:
+// on S3, each key's first version (S3Store.Learn).
+type learner interface {
+	Learn(ctx context.Context, prefix string) error
+}
+
+// learn lists a folder of st for its readers, where the store needs it
+// and no listing of the folder has ended; on other stores it does nothing.
+func learn(ctx context.Context, st Store, prefix string) error {
+	if l, ok := st.(learner); ok {
+		return l.Learn(ctx, prefix)
+	}
+	return nil
+}
+
 // dirPrefix refuses a prefix of Dirs that is not a folder's.
 func dirPrefix(prefix string) error {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
