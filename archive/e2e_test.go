@@ -265,6 +265,22 @@ func expected(t *testing.T, path, code string) map[string][]string {
 
 // richPerson is a personal code held by two ISIK rows (a duplicate) with
 // proceedings, decisions and payments.
+// otherPerson opens the STAR1 file (closed with the test) and gives the
+// personal code of its first person other than code.
+func otherPerson(t testing.TB, path, code string) (*sql.DB, string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var other string
+	if err := db.QueryRow("SELECT ISIKUKOOD FROM ISIK WHERE ISIKUKOOD IS NOT NULL AND ISIKUKOOD <> ? ORDER BY ISIK_ID LIMIT 1", code).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	return db, other
+}
+
 func richPerson(t testing.TB, path string) string {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -804,15 +820,7 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 	k := testKeys(t)
 	first := archiveSTAR1(t, path, small(config(st, k)))
 	code := richPerson(t, path)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var other string
-	if err := db.QueryRow("SELECT ISIKUKOOD FROM ISIK WHERE ISIKUKOOD IS NOT NULL AND ISIKUKOOD <> ? ORDER BY ISIK_ID LIMIT 1", code).Scan(&other); err != nil {
-		t.Fatal(err)
-	}
+	db, other := otherPerson(t, path, code)
 	if _, err := db.Exec("DELETE FROM ISIK WHERE ISIKUKOOD = ?", code); err != nil {
 		t.Fatal(err)
 	}

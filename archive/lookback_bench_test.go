@@ -2,7 +2,6 @@ package archive
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"strconv"
 	"testing"
@@ -38,15 +37,7 @@ func BenchmarkRetrieveLooksBack(b *testing.B) {
 	st, _ := bucket(b, true)
 	k := testKeys(b)
 	code := richPerson(b, path)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	var other string
-	if err := db.QueryRow("SELECT ISIKUKOOD FROM ISIK WHERE ISIKUKOOD IS NOT NULL AND ISIKUKOOD <> ? ORDER BY ISIK_ID LIMIT 1", code).Scan(&other); err != nil {
-		b.Fatal(err)
-	}
+	db, other := otherPerson(b, path, code)
 	for i := range runs {
 		cfg := small(config(st, k))
 		cfg.Now = now.Add(time.Duration(i) * time.Hour)
