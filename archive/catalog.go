@@ -137,12 +137,7 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 	}); err != nil {
 		return nil, err
 	}
-	sort.Slice(runs, func(i, j int) bool {
-		if runs[i].Batch != runs[j].Batch {
-			return runs[i].Batch < runs[j].Batch
-		}
-		return runs[i].Run < runs[j].Run
-	})
+	sortRuns(runs)
 	return runs, nil
 }
 
@@ -173,13 +168,19 @@ func RunsOf(keys []string) []RunRef {
 	for _, r := range seen {
 		out = append(out, *r)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Batch != out[j].Batch {
-			return out[i].Batch < out[j].Batch
-		}
-		return out[i].Run < out[j].Run
-	})
+	sortRuns(out)
 	return out
+}
+
+// sortRuns orders runs by batch, then oldest first: run names begin with
+// the time they were written.
+func sortRuns(runs []RunRef) {
+	sort.Slice(runs, func(i, j int) bool {
+		if runs[i].Batch != runs[j].Batch {
+			return runs[i].Batch < runs[j].Batch
+		}
+		return runs[i].Run < runs[j].Run
+	})
 }
 
 // ErrBadSignature is wrapped by errors about a signature that does not
