@@ -117,10 +117,12 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
+			// A *csv.ParseError names the line and column; a record that
+			// could not be parsed has no field to ask the position of.
 			return fmt.Errorf("mapping: %s: %w", path, err)
 		}
+		line, _ := r.FieldPos(0)
 		if strings.Join(rec, "") == "" {
 			continue // a spreadsheet's empty row below the table: ",,"
 		}

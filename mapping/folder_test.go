@@ -93,6 +93,10 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 		{munHeader + "0784,0784,Tallinn\n0784,0785,Tartu\n", clsHeader, []string{"municipalities.csv", "line 3", "0784", "twice"}},
 		{munHeader + "0784, 0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code"}},
 		{munHeader + "0784,0784\n", clsHeader, []string{"municipalities.csv"}},
+		// Quotes a spreadsheet did not write: a parse error, not a panic.
+		{munHeader + "0784,0784,Tallinn\ngarbage\"line\n", clsHeader, []string{"municipalities.csv", "line 3", "bare \""}},
+		{munHeader + "0784,\"0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "quote"}},
+		{munHeader, clsHeader + "KANAL,\"FAKS\"x,channel,paper,Paper\n", []string{"classifiers.csv", "line 2", "quote"}},
 		{"star1_code,star2_code\n", clsHeader, []string{"municipalities.csv", "header", munHeader[:len(munHeader)-1]}},
 		{munHeader + "0784,0784,P\xe4rnu linn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_name", "not UTF-8"}},
 		{munHeader, clsHeader + "KANAL,FAKS,chanel,paper,Paper\n", []string{"classifiers.csv", "line 2", "chanel"}},
