@@ -177,3 +177,21 @@ func (in *fuzzInput) value(k extract.Kind, dictionary []string) any {
 	}
 	return string(in.bytes(int(in.byte() % 64)))
 }
+
+// FuzzLoadFolder feeds the two mapping files any bytes, as a spreadsheet
+// or a hand edit might leave them. LoadFolder must not panic: it loads the
+// folder or says what is wrong, naming the file.
+//
+//	go test -run '^$' -fuzz FuzzLoadFolder -fuzztime 60s ./mapping
+func FuzzLoadFolder(f *testing.F) {
+	f.Add(munHeader+"0784,0784,Tallinn\n", clsHeader+"KANAL,FAKS,channel,paper,Paper\n")
+	f.Add(munHeader+"0784,0784,Tallinn\ngarbage\"line\n", clsHeader)
+	f.Add("\ufeffstar1_code;star2_code;star2_name\n0784;0784;Tallinn\n", clsHeader+"KANAL,\"FAKS\",channel,paper,\"Paper, old\"\n")
+	f.Add(munHeader+"0784,0784,P\xe4rnu\n,,\n", clsHeader+"\n\n")
+	f.Fuzz(func(t *testing.T, municipalities, classifiers string) {
+		_, err := LoadFolder(writeFolder(t, municipalities, classifiers))
+		if err != nil && !strings.Contains(err.Error(), ".csv") {
+			t.Errorf("error %q names no mapping file", err)
+		}
+	})
+}
