@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -63,7 +64,8 @@ func WriteAudit(ctx context.Context, st Store, recipients []age.Recipient, e Aud
 	return key, nil
 }
 
-// ReadAudit reads every audit entry, oldest first, with an identity.
+// ReadAudit reads every audit entry, oldest first, with an identity. An
+// entry that cannot be read is an error (ReadAuditBetween lists it).
 func ReadAudit(ctx context.Context, st Store, ids []age.Identity) ([]AuditEntry, error) {
 	recs, err := ReadAuditBetween(ctx, st, ids, time.Time{}, time.Time{})
 	if err != nil {
@@ -71,6 +73,9 @@ func ReadAudit(ctx context.Context, st Store, ids []age.Identity) ([]AuditEntry,
 	}
 	out := make([]AuditEntry, len(recs))
 	for i, r := range recs {
+		if r.Unreadable != "" {
+			return nil, fmt.Errorf("archive: audit entry %s: %s", r.Key, r.Unreadable)
+		}
 		out[i] = r.AuditEntry
 	}
 	return out, nil
@@ -79,6 +84,10 @@ func ReadAudit(ctx context.Context, st Store, ids []age.Identity) ([]AuditEntry,
 // AuditRecord is an audit entry with the key of the object that holds it.
 type AuditRecord struct {
 	Key string `json:"key"`
+	// Unreadable says why the object could not be read as an audit entry
+	// (encrypted to no identity given, damaged, not an entry at all); its
+	// AuditEntry is then empty.
+	Unreadable string `json:"unreadable,omitempty"`
 	AuditEntry
 }
 
@@ -87,6 +96,11 @@ type AuditRecord struct {
 // are chosen by the time in their key, so that only those are fetched,
 // 16 at a time: on a long link abroad the round trips, not the bytes,
 // decide how long this takes.
+//
+// An object that cannot be decrypted or parsed is listed with the reason
+// (Unreadable) among the others rather than stopping the read: one damaged
+// or foreign object under audit/ must not hide the rest of the log. Only
+// a failure of the store itself is an error.
 func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, until time.Time) ([]AuditRecord, error) {
 	var keys []string
 	if err := st.Keys(ctx, AuditPrefix, func(key string, _ int64) error {
@@ -108,17 +122,10 @@ func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, 
 		if err != nil {
 			return err
 		}
-		d, err := age.Decrypt(bytes.NewReader(b), ids...)
-		if err != nil {
-			return fmt.Errorf("archive: audit entry %s: %w", k, err)
-		}
-		plain, err := io.ReadAll(d)
-		if err != nil {
-			return fmt.Errorf("archive: audit entry %s: %w", k, err)
-		}
 		out[i].Key = k
-		if err := json.Unmarshal(plain, &out[i].AuditEntry); err != nil {
-			return fmt.Errorf("archive: audit entry %s: %v", k, err)
+		if err := decodeAudit(b, ids, &out[i].AuditEntry); err != nil {
+			out[i].AuditEntry = AuditEntry{}
+			out[i].Unreadable = err.Error()
 		}
 		return nil
 	})
@@ -126,6 +133,30 @@ func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// decodeAudit decrypts and parses one audit entry.
+func decodeAudit(b []byte, ids []age.Identity, e *AuditEntry) error {
+	d, err := age.Decrypt(bytes.NewReader(b), ids...)
+	if err != nil {
+		var noMatch *age.NoIdentityMatchError
+		if errors.As(err, &noMatch) {
+			return fmt.Errorf("encrypted to no identity given (an entry written before the recipients changed needs the identity of that time): %w", err)
+		}
+		return fmt.Errorf("not an age file the identity can decrypt: %w", err)
+	}
+	plain, err := io.ReadAll(d)
+	if err != nil {
+		return fmt.Errorf("damaged: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	if err := dec.Decode(e); err != nil {
+		return fmt.Errorf("decrypts, but is not an audit entry: %v", err)
+	}
+	if dec.More() || e.Time.IsZero() || e.Action == "" {
+		return fmt.Errorf("decrypts, but is not an audit entry: it has no time or action")
+	}
+	return nil
 }
 
 // auditTime is the time in an audit entry's key (WriteAudit).

@@ -35,7 +35,10 @@ that no one can rewrite or delete.
 choose entries by the time in their key, so that only those are fetched.
 --operator keeps the entries of one operator or OS user, and --query those
 whose query contains the text, such as a personal code or a proceeding id.
-Reading the log is not itself put on record.`,
+An object under audit/ that cannot be read as an entry (damaged, or
+encrypted to recipients whose identity was not given) is listed as
+UNREADABLE with the reason, whatever the filters, and the command exits 4
+after listing the rest. Reading the log is not itself put on record.`,
 		Example: `  starmig audit --archive s3://star1-archive/prod --keys keys/ --since 2026-11-01
   starmig audit --archive file:///srv/archive --identity identity.txt --query 38001010014 --json`,
 		Args: noArgs,
@@ -87,7 +90,14 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		return err
 	}
 	entries := make([]archive.AuditRecord, 0, len(all))
+	unreadable := 0
 	for _, e := range all {
+		if e.Unreadable != "" {
+			// Whose it is cannot be told, so no filter leaves it out.
+			entries = append(entries, e)
+			unreadable++
+			continue
+		}
 		if o.operator != "" && e.Operator != o.operator && e.OSUser != o.operator {
 			continue
 		}
@@ -96,16 +106,35 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		}
 		entries = append(entries, e)
 	}
-	return g.result(entries, func(w io.Writer) { writeAudit(w, st.String(), entries, len(all)) })
+	if err := g.result(entries, func(w io.Writer) { writeAudit(w, st.String(), entries, len(all)) }); err != nil {
+		return err
+	}
+	if unreadable > 0 {
+		return &codedError{code: exitVerification, err: fmt.Errorf("%s under audit/ cannot be read as audit entries", words.Count(unreadable, "object"))}
+	}
+	return nil
 }
 
 func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read int) {
-	fmt.Fprintf(w, "Audit log of %s: %s", where, words.Count(len(entries), "entry"))
+	unreadable := 0
+	for _, e := range entries {
+		if e.Unreadable != "" {
+			unreadable++
+		}
+	}
+	fmt.Fprintf(w, "Audit log of %s: %s", where, words.Count(len(entries)-unreadable, "entry"))
 	if len(entries) != read {
-		fmt.Fprintf(w, " of the %d read", read)
+		fmt.Fprintf(w, " of the %d read", read-unreadable)
+	}
+	if unreadable > 0 {
+		fmt.Fprintf(w, ", and %s that cannot be read", words.Count(unreadable, "object"))
 	}
 	fmt.Fprintln(w, ".")
 	for _, e := range entries {
+		if e.Unreadable != "" {
+			fmt.Fprintf(w, "  UNREADABLE %s\n      %s\n", e.Key, e.Unreadable)
+			continue
+		}
 		who := e.Operator
 		if e.OSUser != "" && e.OSUser != e.Operator {
 			who += " (OS user " + e.OSUser + ")"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,13 +63,30 @@ func TestAuditCommand(t *testing.T) {
 			t.Errorf("audit %v: exit %d, want %d: %s", args, code, exitUsage, stderr)
 		}
 	}
-	// Another identity cannot read what was put on record.
+	// Another identity cannot read what was put on record: each entry is
+	// listed as unreadable, with why, and the command exits 4.
 	other := filepath.Join(dir, "other")
 	if code, _, stderr := run(t, ctx, "keys", "gen", "--out", other, "-q"); code != 0 {
 		t.Fatal(stderr)
 	}
-	if code, _, stderr := run(t, ctx, "audit", "--archive", to, "--identity", filepath.Join(other, archive.IdentityFile)); code != exitError || !strings.Contains(stderr, "audit entry") {
-		t.Errorf("audit with another identity: exit %d: %s", code, stderr)
+	code, out, stderr = run(t, ctx, "audit", "--archive", to, "--identity", filepath.Join(other, archive.IdentityFile))
+	if code != exitVerification || strings.Count(out, "UNREADABLE "+archive.AuditPrefix) != 2 || !strings.Contains(out, "encrypted to no identity given") ||
+		!strings.Contains(stderr, "2 objects under audit/ cannot be read") {
+		t.Errorf("audit with another identity: exit %d\n%s%s", code, out, stderr)
+	}
+	// A damaged object under audit/ does not hide the entries beside it,
+	// and no filter leaves it out.
+	damaged := filepath.Join(strings.TrimPrefix(to, "file://"), archive.AuditPrefix, "2026", "20261122T010000.000000000Z-000000000000.json.age")
+	if err := os.MkdirAll(filepath.Dir(damaged), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(damaged, []byte("age-encryption.org/v1\n-> X25519 broken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = audit("--operator", "mari.archive")
+	if code != exitVerification || !strings.Contains(out, "retrieve mari.archive") || !strings.Contains(out, "UNREADABLE "+archive.AuditPrefix+"2026/20261122T010000") ||
+		strings.Contains(out, "jaan.archive") || !strings.Contains(stderr, "1 object under audit/ cannot be read") {
+		t.Errorf("audit with a damaged entry: exit %d\n%s%s", code, out, stderr)
 	}
 }
 
