@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
@@ -25,6 +27,9 @@ type statusResult struct {
 	// Uncovered are the STAR2 municipality codes of the mapping folder
 	// that no batch covers (with --mappings).
 	Uncovered []string `json:"municipalities_in_no_batch,omitempty"`
+	// NoBookkeeping: the target has no migration schema, so no batch
+	// was ever migrated into it (or it is not the STAR2 meant).
+	NoBookkeeping bool `json:"no_bookkeeping,omitempty"`
 }
 
 type batchStatus struct {
@@ -77,10 +82,12 @@ func runStatus(cmd *cobra.Command, g *globalOptions, o *statusOptions) error {
 	}
 	defer conn.Close(ctx)
 	states, err := load.BatchStates(ctx, conn)
-	if err != nil {
+	var pgErr *pgconn.PgError
+	noBookkeeping := errors.As(err, &pgErr) && pgErr.Code == "42P01" // undefined_table
+	if err != nil && !noBookkeeping {
 		return err
 	}
-	res := statusResult{Batches: make([]batchStatus, len(states))}
+	res := statusResult{Batches: make([]batchStatus, len(states)), NoBookkeeping: noBookkeeping}
 	covered, all := map[string]bool{}, false
 	for i, s := range states {
 		res.Batches[i] = batchStatus{BatchState: s, Next: nextStep(s)}
@@ -132,7 +139,11 @@ func firstLine(s string) string {
 }
 
 func writeStatus(w io.Writer, where string, res statusResult, maps *mapping.Mappings) {
-	fmt.Fprintf(w, "Bookkeeping of %s: %s.\n", where, words.Count(len(res.Batches), "batch"))
+	if res.NoBookkeeping {
+		fmt.Fprintf(w, "%s holds no migration bookkeeping: no batch was ever migrated into it.\n", where)
+	} else {
+		fmt.Fprintf(w, "Bookkeeping of %s: %s.\n", where, words.Count(len(res.Batches), "batch"))
+	}
 	for _, b := range res.Batches {
 		kov := "every municipality"
 		if len(b.KOV) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/starmig/starmig/internal/testenv"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -140,5 +141,26 @@ func TestAStoppedRunSaysItsWorkIsKept(t *testing.T) {
 		if code != exitError || !strings.Contains(stderr, want) {
 			t.Errorf("exit %d, want %d and %q in:\n%s", code, exitError, want, stderr)
 		}
+	}
+}
+
+// TestStatusOfATargetWithoutBookkeeping: before the first batch (or on the
+// wrong database) status says that no batch was ever migrated into the
+// target, and which municipalities are still to do, rather than an error
+// about a missing table.
+func TestStatusOfATargetWithoutBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	genSTAR1(t, dir, 20, 9)
+	target := testenv.Postgres(t)
+	code, out, stderr := run(t, ctx, "status", "--target", target, "--mappings", filepath.Join(dir, "mappings"))
+	if code != 0 || !strings.Contains(out, "holds no migration bookkeeping: no batch was ever migrated into it") ||
+		!strings.Contains(out, "municipalities of the mapping folder in no batch yet") {
+		t.Errorf("status: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = run(t, ctx, "status", "--target", target, "--json")
+	var res statusResult
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || !res.NoBookkeeping || len(res.Batches) != 0 {
+		t.Errorf("status --json: exit %d, %v: %s%s", code, err, out, stderr)
 	}
 }
