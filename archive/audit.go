@@ -102,14 +102,17 @@ type AuditRecord struct {
 // or foreign object under audit/ must not hide the rest of the log. Only
 // a failure of the store itself is an error.
 func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, until time.Time) ([]AuditRecord, error) {
+	const maxEntry = 1 << 20 // an entry is a few hundred bytes
 	var keys []string
-	if err := st.Keys(ctx, AuditPrefix, func(key string, _ int64) error {
+	size := map[string]int64{}
+	if err := st.Keys(ctx, AuditPrefix, func(key string, n int64) error {
 		// A key not of the audit log's form is read all the same:
 		// nothing on record is left out unseen.
 		if at, ok := auditTime(key); ok && (!since.IsZero() && at.Before(since) || !until.IsZero() && !at.Before(until)) {
 			return nil
 		}
 		keys = append(keys, key)
+		size[key] = n
 		return nil
 	}); err != nil {
 		return nil, err
@@ -118,11 +121,15 @@ func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, 
 	out := make([]AuditRecord, len(keys))
 	err := parallel.Do(len(keys), 16, func(i int) error {
 		k := keys[i]
-		b, err := readAll(ctx, st, k, 1<<20)
+		out[i].Key = k
+		if size[k] > maxEntry {
+			out[i].Unreadable = fmt.Sprintf("%d bytes, larger than any audit entry: not read", size[k])
+			return nil
+		}
+		b, err := readAll(ctx, st, k, maxEntry)
 		if err != nil {
 			return err
 		}
-		out[i].Key = k
 		if err := decodeAudit(b, ids, &out[i].AuditEntry); err != nil {
 			out[i].AuditEntry = AuditEntry{}
 			out[i].Unreadable = err.Error()
@@ -154,7 +161,7 @@ func decodeAudit(b []byte, ids []age.Identity, e *AuditEntry) error {
 		return fmt.Errorf("decrypts, but is not an audit entry: %v", err)
 	}
 	if dec.More() || e.Time.IsZero() || e.Action == "" {
-		return fmt.Errorf("decrypts, but is not an audit entry: it has no time or action")
+		return fmt.Errorf("decrypts, but is not an audit entry: it has no time or action, or more than one entry")
 	}
 	return nil
 }

@@ -96,9 +96,10 @@ func TestUnreadableAuditEntriesAreListed(t *testing.T) {
 		return buf.Bytes()
 	}
 	for name, body := range map[string][]byte{
-		"20261102T100000.000000000Z-aaaaaaaaaaaa.json.age": []byte("not age at all"),
-		"20261102T110000.000000000Z-aaaaaaaaaaaa.json.age": encrypted(`{"rows":3}`),
-		"20261102T120000.000000000Z-aaaaaaaaaaaa.json.age": encrypted(`[1,2]`),
+		"20261102T103000.000000000Z-aaaaaaaaaaaa.json.age": []byte("not age at all"),
+		"20261102T113000.000000000Z-aaaaaaaaaaaa.json.age": encrypted(`{"rows":3}`),
+		"20261102T123000.000000000Z-aaaaaaaaaaaa.json.age": encrypted(`[1,2]`),
+		"20261102T133000.000000000Z-aaaaaaaaaaaa.json.age": make([]byte, 1<<20+1),
 	} {
 		if err := st.Put(ctx, AuditPrefix+"2026/"+name, bytes.NewReader(body), int64(len(body)), time.Time{}); err != nil {
 			t.Fatal(err)
@@ -117,7 +118,8 @@ func TestUnreadableAuditEntriesAreListed(t *testing.T) {
 		}
 	}
 	want := []string{"0", "unreadable: encrypted to no identity given", "2",
-		"unreadable: not an age file", "unreadable: decrypts, but is not an audit entry: it has no time", "unreadable: decrypts, but is not an audit entry: json"}
+		"unreadable: not an age file", "unreadable: decrypts, but is not an audit entry: it has no time", "unreadable: decrypts, but is not an audit entry: json",
+		"unreadable: 1048577 bytes, larger than any audit entry"}
 	if len(got) != len(want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
