@@ -135,3 +135,30 @@ func TestUploadsSurviveAFaultyLink(t *testing.T) {
 		t.Fatal("the bucket is empty")
 	}
 }
+
+// TestPlainHTTPEndpointSaysHow: an endpoint given without its scheme is
+// reached over https; when it speaks plain http, the error says how to
+// reach it instead of only Go's "server gave HTTP response to HTTPS client".
+func TestPlainHTTPEndpointSaysHow(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	cfg, err := S3ConfigFromEnv(func(name string) string {
+		return map[string]string{"STARMIG_S3_ENDPOINT": host, "STARMIG_S3_ACCESS_KEY": "reader", "STARMIG_S3_SECRET_KEY": "not-a-real-secret"}[name]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bucket = "archive"
+	st, err := NewS3Store(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.CheckWritable(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "http://"+host+" in STARMIG_S3_ENDPOINT") || !strings.Contains(err.Error(), "STARMIG_S3_INSECURE=1") {
+		t.Errorf("CheckWritable: %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "not-a-real-secret") {
+		t.Errorf("the error shows the secret key: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -103,6 +104,13 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 		Region:     cfg.Region,
 		MaxRetries: 4,
 	}
+	if cfg.Secure {
+		tr, err := minio.DefaultTransport(true)
+		if err != nil {
+			return nil, err
+		}
+		opts.Transport = plainHTTPHint{tr}
+	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -117,13 +125,27 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 			return nil, err
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		opts.Transport = tr
+		opts.Transport = plainHTTPHint{tr}
 	}
 	client, err := minio.New(cfg.Endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("archive: S3 endpoint %s: %w", cfg.Endpoint, err)
 	}
 	return &S3Store{client: client, cfg: cfg, first: map[string]string{}}, nil
+}
+
+// plainHTTPHint says how to reach an endpoint that answers https with
+// plain http: the endpoint was given without its scheme, and https is the
+// default.
+type plainHTTPHint struct{ http.RoundTripper }
+
+func (t plainHTTPHint) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(r)
+	var rec tls.RecordHeaderError
+	if errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/" {
+		err = fmt.Errorf("%s answers https in plain http: give it as http://%s in STARMIG_S3_ENDPOINT, or set STARMIG_S3_INSECURE=1 (%w)", r.URL.Host, r.URL.Host, err)
+	}
+	return resp, err
 }
 
 func (s *S3Store) String() string {
