@@ -84,6 +84,9 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	if o.persons < 0 {
 		return usageError("--persons %d: must not be negative", o.persons)
 	}
+	if o.docSize <= 0 {
+		return usageError("--doc-size %d: want a number of bytes above 0", o.docSize)
+	}
 	for _, q := range synth.Quirks {
 		if r := *q.Rate(&o.rates); r < 0 || r > 1 {
 			return usageError("--rate-%s %v: must be between 0 and 1", q.Flag, r)

@@ -117,6 +117,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"gen"}, // --out missing
 		{"gen", "--out", "x.db", "--as-of", "21.11.2026"},
 		{"gen", "--out", "x.db", "--rate-orphan", "1.5"},
+		{"gen", "--out", "x.db", "--doc-size", "-1"}, // was taken for the default
 		{"gen", "--out", "x.db", "extra"},
 		{"schema", "apply"}, // --target missing
 		// A batch name names a folder of the archive.
