@@ -321,6 +321,14 @@ type RunState struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 }
 
+// NoBookkeeping reports whether err is PostgreSQL's refusal to read a
+// table that does not exist: on a query of the migration schema, a target
+// that no batch was ever migrated into.
+func NoBookkeeping(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01" // undefined_table
+}
+
 // BatchStates lists every batch of the bookkeeping by name, with its
 // newest run and its open conflicts. A run recorded as running while no
 // run holds the run lock was interrupted.

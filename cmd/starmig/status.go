@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
@@ -82,8 +80,7 @@ func runStatus(cmd *cobra.Command, g *globalOptions, o *statusOptions) error {
 	}
 	defer conn.Close(ctx)
 	states, err := load.BatchStates(ctx, conn)
-	var pgErr *pgconn.PgError
-	noBookkeeping := errors.As(err, &pgErr) && pgErr.Code == "42P01" // undefined_table
+	noBookkeeping := load.NoBookkeeping(err)
 	if err != nil && !noBookkeeping {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
@@ -89,11 +88,10 @@ func openBatch(ctx context.Context, target secret.DSN, batch string) (*pgx.Conn,
 
 // batchError says why a batch could not be read from the bookkeeping.
 func batchError(ctx context.Context, conn *pgx.Conn, target secret.DSN, batch string, err error) error {
-	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("no batch %q in the bookkeeping of %s (%s)", batch, target, batchNames(ctx, conn))
-	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+	case load.NoBookkeeping(err):
 		return fmt.Errorf("%s holds no migration bookkeeping: no batch was ever migrated into it", target)
 	}
 	return fmt.Errorf("batch %q: %w", batch, err)
