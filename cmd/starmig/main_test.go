@@ -126,6 +126,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"archive", "--source", "sqlite:x.db", "--to", "file:///tmp/x", "--batch", "../x"},
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "-1s"},
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "soon"},
+		// A restored schema is named later without quotes.
+		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", "Star1"},
+		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", "x; drop table y"},
+		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", "pg_archive"},
+		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", ""},
 	}
 	t.Setenv("STARMIG_TARGET", "")
 	for _, args := range cases {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ A restore with --kov is not: it lacks rows its own rows depend on.`,
 	f.StringVar(&o.to, "to", "", "PostgreSQL URL to restore into (default: $STARMIG_RESTORE_TARGET)")
 	f.StringVar(&o.batch, "batch", "", "batch whose newest run to restore (default: the newest run of any batch)")
 	f.StringVar(&o.kov, "kov", "", "municipality codes to keep, comma-separated (default: all)")
-	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create")
+	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create: lowercase letters, digits and _")
 	f.StringVar(&o.reason, "reason", "restore", "why (goes into the audit log)")
 	f.StringVar(&o.operator, "operator", "", "who restores (default: $STARMIG_OPERATOR, else the OS user)")
 	return cmd
@@ -60,6 +61,9 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	}
 	kovs, err := codeList("kov", o.kov)
 	if err != nil {
+		return err
+	}
+	if err := checkSchemaName(o.schema); err != nil {
 		return err
 	}
 	st, pub, ids, err := o.reader.openDecrypting()
@@ -138,4 +142,19 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
 		}
 	})
+}
+
+// schemaName is a name PostgreSQL takes as it is written, unquoted: the
+// restored schema is then named the same way in ?schema=, in psql and in
+// SQL, with no quoting to get right. pg_ is PostgreSQL's own.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// checkSchemaName refuses a --schema a person could not later name
+// without quotes (Upper, star1-archive, a name with spaces) or that
+// PostgreSQL keeps for itself.
+func checkSchemaName(name string) error {
+	if !schemaName.MatchString(name) || strings.HasPrefix(name, "pg_") {
+		return usageError("--schema %q: want lowercase letters, digits and _, starting with a letter or _, at most 63 characters, not starting with pg_", name)
+	}
+	return nil
 }
