@@ -240,7 +240,7 @@ func (x *row) instant(col string, event bool) any {
 	if !ok {
 		return nil
 	}
-	if event && !w.Before(x.c.AsOf.AddDate(0, 0, 1)) {
+	if event && !w.Before(x.c.AsOf.Add(24*time.Hour)) { // AsOf is in UTC: a day is 24 hours
 		x.brk(RuleFutureDate, "%s %s is after the reference date %s", col, w.Format(WallClockLayout), x.c.AsOf.Format(time.DateOnly))
 	}
 	t, how := TallinnInstant(w)
