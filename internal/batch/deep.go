@@ -87,7 +87,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if len(refs) == 0 {
 			return nil
 		}
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"exp_person_ref"}, []string{"star1_id", "star2_id"}, pgx.CopyFromRows(refs)); err != nil {
+		if _, err := load.CopyRows(ctx, conn, pgx.Identifier{"exp_person_ref"}, []string{"star1_id", "star2_id"}, refs); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		refs = refs[:0]
@@ -104,7 +104,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if len(buf) == 0 {
 			return nil
 		}
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{exp}, cols, pgx.CopyFromRows(buf)); err != nil {
+		if _, err := load.CopyRows(ctx, conn, pgx.Identifier{exp}, cols, buf); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		clear(buf) // a document's bytes may go

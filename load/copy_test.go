@@ -1,0 +1,200 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/mapping"
+)
+
+// copyCases are values of every type a migration writes, with the
+// column type they go into, including values the fast path leaves to pgx.
+func copyCases(t testing.TB) []struct {
+	oid uint32
+	v   any
+} {
+	tallinn, err := time.LoadLocation("Europe/Tallinn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+	type c = struct {
+		oid uint32
+		v   any
+	}
+	return []c{
+		{pgtype.TextOID, ""}, {pgtype.TextOID, "Õnnelik Ülle 𝄞"}, {pgtype.VarcharOID, "x"}, {pgtype.TextOID, nil},
+		{pgtype.TextOID, pgtype.Text{String: "t", Valid: true}}, {pgtype.TextOID, pgtype.Text{}},
+		{pgtype.Int8OID, int64(0)}, {pgtype.Int8OID, int64(-1)}, {pgtype.Int8OID, int64(1<<63 - 1)}, {pgtype.Int8OID, int32(7)},
+		{pgtype.Int4OID, int64(12)}, {pgtype.Int4OID, int32(-12)},
+		{pgtype.BoolOID, true}, {pgtype.BoolOID, false},
+		{pgtype.UUIDOID, pgtype.UUID{Bytes: u, Valid: true}}, {pgtype.UUIDOID, pgtype.UUID{}}, {pgtype.UUIDOID, u},
+		{pgtype.UUIDOID, u.String()},
+		{pgtype.ByteaOID, []byte(nil)}, {pgtype.ByteaOID, []byte{}}, {pgtype.ByteaOID, []byte{0, 1, 255}},
+		{pgtype.TimestamptzOID, time.Date(2026, 3, 29, 3, 30, 0, 123456789, tallinn)},
+		{pgtype.TimestamptzOID, time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{pgtype.TimestamptzOID, time.Date(1969, 7, 20, 20, 17, 40, 500, time.UTC)},
+		{pgtype.TimestamptzOID, time.Date(1899, 1, 1, 0, 0, 0, 1000, tallinn)},
+		{pgtype.DateOID, time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)},
+		{pgtype.DateOID, time.Date(2026, 11, 22, 23, 30, 0, 0, tallinn)},
+		{pgtype.DateOID, time.Date(1950, 2, 28, 0, 0, 0, 0, time.UTC)},
+		{pgtype.DateOID, "2024-02-29"},
+		{pgtype.NumericOID, mapping.Numeric(0)}, {pgtype.NumericOID, mapping.Numeric(1)}, {pgtype.NumericOID, mapping.Numeric(-123456)},
+		{pgtype.NumericOID, mapping.Numeric(99999999999999)}, {pgtype.NumericOID, mapping.Numeric(-1 << 62)},
+		{pgtype.NumericOID, pgtype.Numeric{Int: big.NewInt(15), Exp: -1, Valid: true}}, {pgtype.NumericOID, pgtype.Numeric{}},
+		{pgtype.NumericOID, "12.30"},
+		{pgtype.JSONBOID, []byte(`{"a":1}`)},
+	}
+}
+
+func typeMap() *pgtype.Map {
+	m := pgtype.NewMap()
+	m.RegisterType(&pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: centsCodec{}})
+	return m
+}
+
+// TestCopyValueAsPgxEncodesIt checks the fast encodings byte for byte
+// against pgx's own encoding of the same value for the same column type.
+func TestCopyValueAsPgxEncodesIt(t *testing.T) {
+	m := typeMap()
+	for _, c := range copyCases(t) {
+		got, err := appendCopyValue(m, []byte("prefix"), c.oid, c.v)
+		if err != nil {
+			t.Errorf("%T %v into oid %d: %v", c.v, c.v, c.oid, err)
+			continue
+		}
+		want, err := appendCopyValuePgx(m, []byte("prefix"), c.oid, c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%T %v into oid %d: % x, pgx gives % x", c.v, c.v, c.oid, got, want)
+		}
+	}
+	// A value pgx cannot encode is refused with pgx's error.
+	if _, err := appendCopyValue(m, nil, pgtype.Int8OID, struct{}{}); err == nil {
+		t.Error("a struct into a bigint column encoded")
+	}
+}
+
+// TestCopyRowsAsCopyFrom writes the same rows with CopyRows and with pgx's
+// CopyFrom into two tables of every column type, in a real PostgreSQL, and
+// compares what they hold.
+func TestCopyRowsAsCopyFrom(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, testenv.Postgres(t))
+	RegisterTypes(conn)
+	names := map[uint32]string{pgtype.TextOID: "text", pgtype.VarcharOID: "varchar", pgtype.Int8OID: "bigint", pgtype.Int4OID: "integer",
+		pgtype.BoolOID: "boolean", pgtype.UUIDOID: "uuid", pgtype.ByteaOID: "bytea", pgtype.TimestamptzOID: "timestamptz",
+		pgtype.DateOID: "date", pgtype.NumericOID: "numeric", pgtype.JSONBOID: "jsonb"}
+	cases := copyCases(t)
+	var cols, defs []string
+	row := []any{}
+	for i, c := range cases {
+		cols = append(cols, fmt.Sprintf("c%d", i))
+		defs = append(defs, fmt.Sprintf("c%d %s", i, names[c.oid]))
+		row = append(row, c.v)
+	}
+	// Enough rows for several buffers of the stream, one a large value.
+	big := bytes.Repeat([]byte("x"), 3*copyBufSize)
+	rows := [][]any{}
+	for i := range 500 {
+		r := append([]any{}, row...)
+		r = append(r, int64(i), []byte(nil))
+		if i == 250 {
+			r[len(r)-1] = big
+		}
+		rows = append(rows, r)
+	}
+	cols = append(cols, "n", "doc")
+	defs = append(defs, "n bigint", "doc bytea")
+	for _, tb := range []string{"ours", "pgx"} {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s (%s)", tb, strings.Join(defs, ", "))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := CopyRows(ctx, conn, pgx.Identifier{"ours"}, cols, rows)
+	if err != nil || n != int64(len(rows)) {
+		t.Fatalf("CopyRows: %d rows, %v", n, err)
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"pgx"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	var differ int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM ((SELECT * FROM ours EXCEPT ALL SELECT * FROM pgx) UNION ALL (SELECT * FROM pgx EXCEPT ALL SELECT * FROM ours)) d`).Scan(&differ); err != nil {
+		t.Fatal(err)
+	}
+	if differ != 0 {
+		t.Errorf("%d rows differ between CopyRows and CopyFrom", differ)
+	}
+	// Twice on one connection: the description is kept, and no rows is a
+	// COPY of none.
+	if n, err := CopyRows(ctx, conn, pgx.Identifier{"ours"}, cols, nil); err != nil || n != 0 {
+		t.Errorf("no rows: %d, %v", n, err)
+	}
+	// A row of the wrong width and a value that cannot be encoded fail the
+	// COPY, and the connection goes on.
+	if _, err := CopyRows(ctx, conn, pgx.Identifier{"ours"}, cols, [][]any{row}); err == nil || !strings.Contains(err.Error(), "values") {
+		t.Errorf("short row: %v", err)
+	}
+	bad := append([]any{}, rows[0]...)
+	bad[6] = struct{}{}
+	if _, err := CopyRows(ctx, conn, pgx.Identifier{"ours"}, cols, [][]any{bad}); err == nil {
+		t.Error("a struct into a bigint column was copied")
+	}
+	var count int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ours").Scan(&count); err != nil || count != len(rows) {
+		t.Errorf("after the failed copies: %d rows, %v", count, err)
+	}
+}
+
+// BenchmarkCopyEncoding encodes rows shaped like STAR2's (uuids, text,
+// dates, instants, an amount, a flag, NULLs) as CopyRows does and as pgx's
+// CopyFrom does, value by value through the type map.
+//
+//	go test -run '^$' -bench CopyEncoding -benchmem ./load
+func BenchmarkCopyEncoding(b *testing.B) {
+	m := typeMap()
+	u := pgtype.UUID{Bytes: uuid.New(), Valid: true}
+	day := time.Date(2021, 5, 4, 0, 0, 0, 0, time.UTC)
+	oids := []uint32{pgtype.UUIDOID, pgtype.UUIDOID, pgtype.TextOID, pgtype.TextOID, pgtype.DateOID, pgtype.DateOID,
+		pgtype.TimestamptzOID, pgtype.NumericOID, pgtype.BoolOID, pgtype.Int8OID, pgtype.TextOID}
+	row := []any{u, u, "0104", "Hooldusteenus kodus", day, nil, day.Add(90 * time.Minute), mapping.Numeric(12345), true, int64(42), nil}
+	rows := make([][]any, 4000)
+	for i := range rows {
+		rows[i] = row
+	}
+	b.Run("starmig", func(b *testing.B) {
+		for range b.N {
+			r := &copyReader{m: m, oids: oids, rows: rows}
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pgx-per-value", func(b *testing.B) {
+		var buf []byte
+		for range b.N {
+			buf = buf[:0]
+			for _, r := range rows {
+				for i, v := range r {
+					var err error
+					if buf, err = appendCopyValuePgx(m, buf, oids[i], v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	})
+}
