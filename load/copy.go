@@ -163,9 +163,10 @@ func appendCopyValue(m *pgtype.Map, buf []byte, oid uint32, v any) ([]byte, erro
 			return binary.BigEndian.AppendUint32(buf, uint32(int32(days))), nil
 		}
 	case pgtype.NumericOID:
-		if n, ok := v.(pgtype.Numeric); ok && n.Valid && !n.NaN && n.InfinityModifier == pgtype.Finite && n.Exp == -2 && n.Int != nil && n.Int.IsInt64() {
+		n, _ := v.(pgtype.Numeric)
+		if cents, ok := wholeCents(n); ok {
 			sp := len(buf)
-			buf = appendCents(binary.BigEndian.AppendUint32(buf, 0), n.Int.Int64())
+			buf = appendCents(binary.BigEndian.AppendUint32(buf, 0), cents)
 			binary.BigEndian.PutUint32(buf[sp:], uint32(len(buf)-sp-4))
 			return buf, nil
 		}

@@ -31,10 +31,20 @@ type centsPlan struct{ next pgtype.EncodePlan }
 
 func (p centsPlan) Encode(value any, buf []byte) ([]byte, error) {
 	n, _ := value.(pgtype.Numeric)
-	if !n.Valid || n.NaN || n.InfinityModifier != pgtype.Finite || n.Exp != -2 || n.Int == nil || !n.Int.IsInt64() {
+	cents, ok := wholeCents(n)
+	if !ok {
 		return p.next.Encode(value, buf)
 	}
-	return appendCents(buf, n.Int.Int64()), nil
+	return appendCents(buf, cents), nil
+}
+
+// wholeCents is a numeric of whole cents, as mapping.Numeric makes them,
+// as an int64 of cents; false for any other numeric.
+func wholeCents(n pgtype.Numeric) (int64, bool) {
+	if !n.Valid || n.NaN || n.InfinityModifier != pgtype.Finite || n.Exp != -2 || n.Int == nil || !n.Int.IsInt64() {
+		return 0, false
+	}
+	return n.Int.Int64(), true
 }
 
 // appendCents appends cents as a binary numeric of scale 2: the number of
