@@ -223,11 +223,7 @@ func TestBigRowDecodedAsByTheJSONParser(t *testing.T) {
 		{int64(7), int64(9), big, "text/plain", nil, nil},
 		{int64(7), nil, `"SISU":"` + big, nil, doc, nil},
 	} {
-		line, err := appendRow(nil, tab, row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		line = bytes.TrimSuffix(line, []byte("\n"))
+		line := lineOf(t, tab, row)
 		want, err := decodeJSONRow(tab, line)
 		if err != nil {
 			t.Fatal(err)

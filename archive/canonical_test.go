@@ -48,6 +48,16 @@ func randomRow(rng *rand.Rand, t extract.Table) extract.Row {
 	return r
 }
 
+// lineOf is row as one payload line, without its line break.
+func lineOf(tb testing.TB, tab extract.Table, row extract.Row) []byte {
+	tb.Helper()
+	line, err := appendRow(nil, tab, row)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.TrimSuffix(line, []byte("\n"))
+}
+
 // TestCanonicalRowAsTheJSONParser decodes rows as appendRow writes them
 // without the JSON parser, and checks that the result is the parser's.
 func TestCanonicalRowAsTheJSONParser(t *testing.T) {
@@ -55,12 +65,7 @@ func TestCanonicalRowAsTheJSONParser(t *testing.T) {
 	var fast, all int
 	for _, tab := range extract.Tables {
 		for range 2000 {
-			row := randomRow(rng, tab)
-			line, err := appendRow(nil, tab, row)
-			if err != nil {
-				t.Fatal(err)
-			}
-			line = bytes.TrimSuffix(line, []byte("\n"))
+			line := lineOf(t, tab, randomRow(rng, tab))
 			want, err := decodeJSONRow(tab, line)
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)
@@ -101,11 +106,7 @@ func TestOtherLinesGoToTheJSONParser(t *testing.T) {
 			canon = append(canon, "x")
 		}
 	}
-	line, err := appendRow(nil, tab, canon)
-	if err != nil {
-		t.Fatal(err)
-	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
+	line := lineOf(t, tab, canon)
 	first := tab.Columns[0].Name
 	variants := [][]byte{
 		append([]byte("{ "), line[1:]...),                         // a space
@@ -146,11 +147,7 @@ func FuzzCanonicalRow(f *testing.F) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	tab, _ := extract.TableByName("DOKUMENT")
 	for range 20 {
-		line, err := appendRow(nil, tab, randomRow(rng, tab))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(bytes.TrimSuffix(line, []byte("\n")))
+		f.Add(lineOf(f, tab, randomRow(rng, tab)))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got, ok := decodeCanonicalRow(tab, line)
@@ -186,11 +183,7 @@ func BenchmarkDecodeRow(b *testing.B) {
 			row[i] = "Kodukülastus, arutati \"toetuse\" vajadust"
 		}
 	}
-	line, err := appendRow(nil, tab, row)
-	if err != nil {
-		b.Fatal(err)
-	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
+	line := lineOf(b, tab, row)
 	b.Run("canonical", func(b *testing.B) {
 		for range b.N {
 			if _, ok := decodeCanonicalRow(tab, line); !ok {
