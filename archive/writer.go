@@ -236,7 +236,7 @@ type partState struct {
 	plain  hash.Hash
 	blocks int
 	// encryptor's side
-	spool   *os.File
+	spool   *spoolFile
 	enc     io.WriteCloser
 	digest  *digester
 	offset  int64
@@ -288,7 +288,7 @@ type job struct {
 
 type upload struct {
 	key    string
-	path   string // a spool file, removed after upload
+	spool  *spoolFile // discarded after upload; else data
 	data   []byte
 	size   int64
 	bundle *bundleState
@@ -758,8 +758,7 @@ func (w *Writer) encryptor() {
 	var open *partState // a payload file being spooled, not yet handed to the uploaders
 	defer func() {
 		if open != nil && open.spool != nil {
-			open.spool.Close()
-			os.Remove(open.spool.Name())
+			open.spool.discard()
 		}
 	}()
 	for j := range w.orderQ {
@@ -799,14 +798,16 @@ func (w *Writer) encryptor() {
 }
 
 func (w *Writer) openPart(p *partState) error {
-	f, err := os.CreateTemp(w.cfg.Spool, "starmig-archive-*")
+	f, err := newSpool(w.cfg.Spool)
 	if err != nil {
-		return fmt.Errorf("archive: spool: %w", err)
+		return err
 	}
 	p.spool = f
 	p.digest = newDigester()
 	p.enc, err = age.Encrypt(io.MultiWriter(f, p.digest), w.cfg.Recipients...)
 	if err != nil {
+		f.discard()
+		p.spool = nil
 		return fmt.Errorf("archive: encrypting %s: %w", p.info.Path, err)
 	}
 	p.started = true
@@ -855,11 +856,8 @@ func (w *Writer) finishPart(p *partState, b *bundleState) error {
 	if err := p.enc.Close(); err != nil {
 		return fmt.Errorf("archive: encrypting %s: %w", p.info.Path, err)
 	}
-	if err := p.spool.Close(); err != nil {
-		return fmt.Errorf("archive: spool: %w", err)
-	}
 	p.info.Stored = p.digest.n
-	return w.queueUpload(b, p.info.Path, upload{path: p.spool.Name(), size: p.digest.n}, p.digest.Sum())
+	return w.queueUpload(b, p.info.Path, upload{spool: p.spool, size: p.digest.n}, p.digest.Sum())
 }
 
 // queueUpload records a payload or tag file of bundle b and sends it to
@@ -879,8 +877,8 @@ func (w *Writer) queueUpload(b *bundleState, path string, u upload, d Digests) e
 		return nil
 	case <-w.ctx.Done():
 		b.uploadWG.Done()
-		if u.path != "" {
-			os.Remove(u.path)
+		if u.spool != nil {
+			u.spool.discard()
 		}
 		return context.Cause(w.ctx)
 	}
@@ -893,8 +891,8 @@ func (w *Writer) uploader() {
 		if err == nil {
 			err = w.put(u)
 		}
-		if u.path != "" {
-			os.Remove(u.path)
+		if u.spool != nil {
+			u.spool.discard()
 		}
 		if err != nil {
 			u.bundle.fail(err)
@@ -905,15 +903,41 @@ func (w *Writer) uploader() {
 }
 
 func (w *Writer) put(u upload) error {
-	if u.path == "" {
+	if u.spool == nil {
 		return w.cfg.Store.Put(w.ctx, u.key, bytes.NewReader(u.data), u.size, w.cfg.RetainUntil)
 	}
-	f, err := os.Open(u.path)
+	return w.cfg.Store.Put(w.ctx, u.key, io.NewSectionReader(u.spool, 0, u.size), u.size, w.cfg.RetainUntil)
+}
+
+// spoolFile is a payload file on disk between its encryption and its
+// upload. Its name is removed as soon as the file is made, so that a run
+// killed at any moment, even by SIGKILL, leaves nothing behind in the
+// spool folder: the system frees the file when the process ends. Where a
+// file that is open cannot be removed (Windows), it is removed when
+// discarded.
+type spoolFile struct {
+	*os.File
+	name string // still to remove, where it could not be removed at once
+}
+
+func newSpool(dir string) (*spoolFile, error) {
+	f, err := os.CreateTemp(dir, "starmig-archive-*")
 	if err != nil {
-		return fmt.Errorf("archive: spool: %w", err)
+		return nil, fmt.Errorf("archive: spool: %w", err)
 	}
-	defer f.Close()
-	return w.cfg.Store.Put(w.ctx, u.key, f, u.size, w.cfg.RetainUntil)
+	s := &spoolFile{File: f}
+	if os.Remove(f.Name()) != nil {
+		s.name = f.Name()
+	}
+	return s, nil
+}
+
+// discard closes the file, which frees it.
+func (s *spoolFile) discard() {
+	s.Close()
+	if s.name != "" {
+		os.Remove(s.name)
+	}
 }
 
 // encryptSmall compresses (when asked) and encrypts a small payload file

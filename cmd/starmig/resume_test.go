@@ -72,10 +72,14 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Run(strings.ReplaceAll(point, ":", "-"), func(t *testing.T) {
 			dsn, conn := fresh()
 			arch := t.TempDir()
-			st, out := migrate(dsn, arch, faultpoint.Env+"="+point)
+			spool := t.TempDir() // where the archive writer spools payload files
+			st, out := migrate(dsn, arch, faultpoint.Env+"="+point, "TMPDIR="+spool)
 			ws, _ := st.Sys().(syscall.WaitStatus)
 			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("the run was not killed at %s: %v\n%s", point, st, out)
+			}
+			if left, _ := os.ReadDir(spool); len(left) > 0 {
+				t.Errorf("the killed run left %d files in the spool folder, %s first", len(left), left[0].Name())
 			}
 			if st, out := migrate(dsn, arch); st.ExitCode() != 0 {
 				t.Fatalf("the run after the kill: %s", out)
