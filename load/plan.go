@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/pgcopy"
 )
 
 //go:embed sql/plan.sql
@@ -82,7 +84,7 @@ func CopyPlan(ctx context.Context, conn *pgx.Conn, runID int64, t PlanTable, row
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := CopyRows(ctx, conn, pgx.Identifier{WorkSchema(runID), t.Name}, t.Columns, rows)
+	_, err := pgcopy.CopyRows(ctx, conn, pgx.Identifier{WorkSchema(runID), t.Name}, t.Columns, rows)
 	if err != nil {
 		return fmt.Errorf("load: plan %s: %w", t.Star1, err)
 	}
@@ -181,7 +183,7 @@ func Scope(ctx context.Context, conn *pgx.Conn, runID int64, kovMap map[string]s
 	for raw, code := range kovMap {
 		rows = append(rows, []any{raw, code})
 	}
-	if _, err := CopyRows(ctx, conn, pgx.Identifier{w, "kov_map"}, []string{"raw", "star2"}, rows); err != nil {
+	if _, err := pgcopy.CopyRows(ctx, conn, pgx.Identifier{w, "kov_map"}, []string{"raw", "star2"}, rows); err != nil {
 		return fmt.Errorf("load: scope: %w", err)
 	}
 	var b strings.Builder

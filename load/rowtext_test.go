@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/internal/testenv"
 	"github.com/starmig/starmig/mapping"
 )
@@ -32,7 +33,7 @@ func batchConn(t *testing.T, dsn string) *pgx.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	RegisterTypes(conn)
+	pgcopy.RegisterTypes(conn)
 	return conn
 }
 

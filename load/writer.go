@@ -16,6 +16,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
+	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -432,14 +433,14 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 		}
 	}
 	if len(inserts) > 0 {
-		if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"star2", t.Star2}, t.Columns, inserts); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"star2", t.Star2}, t.Columns, inserts); err != nil {
 			return res, fmt.Errorf("load: copy %s: %w", t.Star2, err)
 		}
 		faultpoint.Hit("copy")
 	}
 	if len(updates) > 0 {
 		cols := append(append([]string{}, t.Columns...), "expect_hash")
-		if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"upd_" + t.Star2}, cols, updates); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"upd_" + t.Star2}, cols, updates); err != nil {
 			return res, fmt.Errorf("load: stage updates of %s: %w", t.Star2, err)
 		}
 		set := make([]string, 0, len(t.Columns))
@@ -588,7 +589,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 	}
 	rmCols := []string{"star1_table", "star1_id", "batch", "kov", "outcome", "rule", "star2_table", "star2_id", "amount_eur", "source_hash", "target_hash", "run_id"}
 	if len(fresh) > 0 {
-		if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "row_map"}, rmCols, fresh); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "row_map"}, rmCols, fresh); err != nil {
 			return fmt.Errorf("load: bookkeeping: %w", err)
 		}
 	}
@@ -597,12 +598,12 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 	}
 	faultpoint.Hit("bookkeeping")
 	if len(q) > 0 {
-		if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "quarantine"}, []string{"star1_table", "star1_id", "rule", "detail", "original", "run_id"}, q); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "quarantine"}, []string{"star1_table", "star1_id", "rule", "detail", "original", "run_id"}, q); err != nil {
 			return fmt.Errorf("load: quarantine: %w", err)
 		}
 	}
 	if len(corr) > 0 {
-		if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "correction"}, []string{"star1_table", "star1_id", "column_name", "rule", "original", "corrected", "run_id"}, dedupCorrections(corr)); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"migration", "correction"}, []string{"star1_table", "star1_id", "column_name", "rule", "original", "corrected", "run_id"}, dedupCorrections(corr)); err != nil {
 			return fmt.Errorf("load: corrections: %w", err)
 		}
 	}
@@ -641,7 +642,7 @@ func (w *Writer) replace(ctx context.Context, tx pgx.Tx, rmCols []string, rm [][
 	if len(rm) == 0 {
 		return nil
 	}
-	if _, err := CopyRows(ctx, tx.Conn(), pgx.Identifier{"rm_stage"}, rmCols, rm); err != nil {
+	if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{"rm_stage"}, rmCols, rm); err != nil {
 		return fmt.Errorf("load: bookkeeping: %w", err)
 	}
 	upsert := `INSERT INTO migration.row_map SELECT * FROM rm_stage

@@ -19,6 +19,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
+	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
@@ -249,7 +250,7 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
 	}
-	load.RegisterTypes(conn)
+	pgcopy.RegisterTypes(conn)
 	return conn, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
@@ -87,7 +88,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if len(refs) == 0 {
 			return nil
 		}
-		if _, err := load.CopyRows(ctx, conn, pgx.Identifier{"exp_person_ref"}, []string{"star1_id", "star2_id"}, refs); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, conn, pgx.Identifier{"exp_person_ref"}, []string{"star1_id", "star2_id"}, refs); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		refs = refs[:0]
@@ -104,7 +105,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 		if len(buf) == 0 {
 			return nil
 		}
-		if _, err := load.CopyRows(ctx, conn, pgx.Identifier{exp}, cols, buf); err != nil {
+		if _, err := pgcopy.CopyRows(ctx, conn, pgx.Identifier{exp}, cols, buf); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		clear(buf) // a document's bytes may go

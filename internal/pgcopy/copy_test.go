@@ -1,4 +1,4 @@
-package load
+package pgcopy
 
 import (
 	"bytes"
@@ -197,4 +197,14 @@ func BenchmarkCopyEncoding(b *testing.B) {
 			}
 		}
 	})
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

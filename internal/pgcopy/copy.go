@@ -1,4 +1,9 @@
-package load
+// Package pgcopy writes rows into PostgreSQL by COPY in the binary
+// format, encoding the values starmig writes most without pgx's
+// per-value planning, and teaches pgx connections the fast encoding of
+// amounts in cents. The migration's load, its deep reconciliation and the
+// archive's restore all write through it.
+package pgcopy
 
 import (
 	"context"
