@@ -26,6 +26,13 @@ import (
 // 100 000-person batch; any other value is encoded by pgx, with the same
 // result and the same errors as its CopyFrom.
 func CopyRows(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns []string, rows [][]any) (int64, error) {
+	return Copy(ctx, conn, table, columns, pgx.CopyFromRows(rows))
+}
+
+// Copy is CopyRows with the rows taken from src as the stream is written,
+// so that they need not all be in memory at once. Like pgx's CopyFrom, it
+// may read src on another goroutine.
+func Copy(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
 	quoted := make([]string, len(columns))
 	for i, c := range columns {
 		quoted[i] = pgx.Identifier{c}.Sanitize()
@@ -42,8 +49,11 @@ func CopyRows(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns
 	for i, f := range sd.Fields {
 		oids[i] = f.DataTypeOID
 	}
-	r := &copyReader{m: conn.TypeMap(), oids: oids, rows: rows}
+	r := &copyReader{m: conn.TypeMap(), oids: oids, src: src}
 	tag, err := conn.PgConn().CopyFrom(ctx, r, fmt.Sprintf("copy %s ( %s ) from stdin binary;", table.Sanitize(), cols))
+	if err == nil {
+		err = src.Err()
+	}
 	return tag.RowsAffected(), err
 }
 
@@ -51,8 +61,7 @@ func CopyRows(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns
 type copyReader struct {
 	m    *pgtype.Map
 	oids []uint32
-	rows [][]any
-	next int  // the row to encode next
+	src  pgx.CopyFromSource
 	head bool // the header is written
 	done bool // the trailer is written
 	buf  []byte
@@ -86,23 +95,28 @@ func (r *copyReader) fill() error {
 		buf = binary.BigEndian.AppendUint32(buf, 0) // header extension
 		r.head = true
 	}
-	for len(buf) < copyBufSize && r.next < len(r.rows) {
-		row := r.rows[r.next]
+	for len(buf) < copyBufSize {
+		if !r.src.Next() {
+			if err := r.src.Err(); err != nil {
+				return err
+			}
+			buf = binary.BigEndian.AppendUint16(buf, 0xffff) // -1: no more rows
+			r.done = true
+			break
+		}
+		row, err := r.src.Values()
+		if err != nil {
+			return err
+		}
 		if len(row) != len(r.oids) {
 			return fmt.Errorf("expected %d values, got %d values", len(r.oids), len(row))
 		}
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(row)))
 		for i, v := range row {
-			var err error
 			if buf, err = appendCopyValue(r.m, buf, r.oids[i], v); err != nil {
 				return err
 			}
 		}
-		r.next++
-	}
-	if r.next == len(r.rows) && len(buf) < copyBufSize {
-		buf = binary.BigEndian.AppendUint16(buf, 0xffff) // -1: no more rows
-		r.done = true
 	}
 	r.buf = buf
 	return nil
@@ -160,6 +174,13 @@ func appendCopyValue(m *pgtype.Map, buf []byte, oid uint32, v any) ([]byte, erro
 			buf = binary.BigEndian.AppendUint32(buf, 8)
 			return binary.BigEndian.AppendUint64(buf, uint64(t.Unix()*1_000_000+int64(t.Nanosecond())/1000-microsToY2K)), nil
 		}
+	case pgtype.TimestampOID:
+		if t, ok := v.(time.Time); ok {
+			// The wall clock of t, where t is, as pgx takes it.
+			_, off := t.Zone()
+			buf = binary.BigEndian.AppendUint32(buf, 8)
+			return binary.BigEndian.AppendUint64(buf, uint64((t.Unix()+int64(off))*1_000_000+int64(t.Nanosecond())/1000-microsToY2K)), nil
+		}
 	case pgtype.DateOID:
 		if t, ok := v.(time.Time); ok {
 			// The calendar date of t where t is, as pgx takes it.
@@ -168,10 +189,15 @@ func appendCopyValue(m *pgtype.Map, buf []byte, oid uint32, v any) ([]byte, erro
 			return binary.BigEndian.AppendUint32(buf, uint32(int32(days))), nil
 		}
 	case pgtype.NumericOID:
-		n, _ := v.(pgtype.Numeric)
-		if cents, ok := wholeCents(n); ok {
+		cents, ok := v.(Cents)
+		if !ok {
+			n, _ := v.(pgtype.Numeric)
+			c, whole := wholeCents(n)
+			cents, ok = Cents(c), whole
+		}
+		if ok {
 			sp := len(buf)
-			buf = appendCents(binary.BigEndian.AppendUint32(buf, 0), cents)
+			buf = appendCents(binary.BigEndian.AppendUint32(buf, 0), int64(cents))
 			binary.BigEndian.PutUint32(buf[sp:], uint32(len(buf)-sp-4))
 			return buf, nil
 		}

@@ -25,44 +25,55 @@ func TestAmountsReachPostgreSQLExactly(t *testing.T) {
 	for i := int64(0); i < 2000; i++ {
 		cents = append(cents, i*i*i*7919-i*1000003)
 	}
-	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE amounts (i int, fast numeric, slow numeric)"); err != nil {
-		t.Fatal(err)
+	// Written twice: by pgx's CopyFrom through the amount codec, and by
+	// CopyRows through its own encoding; "cents" holds the same amounts as
+	// Cents.
+	for _, tb := range []string{"amounts", "amounts_copy"} {
+		if _, err := conn.Exec(ctx, "CREATE TEMP TABLE "+tb+" (i int, fast numeric, slow numeric, cents numeric)"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var rows [][]any
 	for i, c := range cents {
 		fast := pgtype.Numeric{Int: big.NewInt(c), Exp: -2, Valid: true}
-		rows = append(rows, []any{i, fast, slowNumeric{fast}})
+		rows = append(rows, []any{i, fast, slowNumeric{fast}, Cents(c)})
 	}
-	rows = append(rows, []any{len(cents), pgtype.Numeric{}, slowNumeric{pgtype.Numeric{}}},
-		[]any{len(cents) + 1, pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}, slowNumeric{pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}}})
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"amounts"}, []string{"i", "fast", "slow"}, pgx.CopyFromRows(rows)); err != nil {
+	rows = append(rows, []any{len(cents), pgtype.Numeric{}, slowNumeric{pgtype.Numeric{}}, nil},
+		[]any{len(cents) + 1, pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}, slowNumeric{pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}}, nil})
+	cols := []string{"i", "fast", "slow", "cents"}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"amounts"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := conn.Query(ctx, "SELECT i, fast::text, slow::text FROM amounts ORDER BY i")
-	if err != nil {
+	if _, err := CopyRows(ctx, conn, pgx.Identifier{"amounts_copy"}, cols, rows); err != nil {
 		t.Fatal(err)
 	}
-	got, err := pgx.CollectRows(r, pgx.RowToStructByPos[struct {
-		I          int
-		Fast, Slow pgtype.Text
-	}])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(rows) {
-		t.Fatalf("%d rows back of %d", len(got), len(rows))
-	}
-	for _, g := range got[:len(cents)] {
-		c := cents[g.I]
-		if want := centsText(c); g.Fast.String != want || g.Slow.String != want {
-			t.Errorf("%d cents: fast %q, pgx %q, want %q", c, g.Fast.String, g.Slow.String, want)
+	for _, tb := range []string{"amounts", "amounts_copy"} {
+		r, err := conn.Query(ctx, "SELECT i, fast::text, slow::text, cents::text FROM "+tb+" ORDER BY i")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if g := got[len(cents)]; g.Fast.Valid || g.Slow.Valid {
-		t.Errorf("NULL came back as %q and %q", g.Fast.String, g.Slow.String)
-	}
-	if g := got[len(cents)+1]; g.Fast.String != "12.345" || g.Slow.String != "12.345" {
-		t.Errorf("12.345 came back as %q and %q", g.Fast.String, g.Slow.String)
+		got, err := pgx.CollectRows(r, pgx.RowToStructByPos[struct {
+			I                 int
+			Fast, Slow, Cents pgtype.Text
+		}])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(rows) {
+			t.Fatalf("%s: %d rows back of %d", tb, len(got), len(rows))
+		}
+		for _, g := range got[:len(cents)] {
+			c := cents[g.I]
+			if want := centsText(c); g.Fast.String != want || g.Slow.String != want || g.Cents.String != want {
+				t.Errorf("%s: %d cents: fast %q, pgx %q, Cents %q, want %q", tb, c, g.Fast.String, g.Slow.String, g.Cents.String, want)
+			}
+		}
+		if g := got[len(cents)]; g.Fast.Valid || g.Slow.Valid {
+			t.Errorf("%s: NULL came back as %q and %q", tb, g.Fast.String, g.Slow.String)
+		}
+		if g := got[len(cents)+1]; g.Fast.String != "12.345" || g.Slow.String != "12.345" {
+			t.Errorf("%s: 12.345 came back as %q and %q", tb, g.Fast.String, g.Slow.String)
+		}
 	}
 }
 
