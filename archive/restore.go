@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -287,7 +288,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 		cols[i] = strings.ToLower(c.Name)
 	}
 	src := &chanSource{rows: rows}
-	_, copyErr := tx.CopyFrom(ctx, pgx.Identifier{schema, strings.ToLower(t.Name)}, cols, src)
+	_, copyErr := pgcopy.Copy(ctx, tx.Conn(), pgx.Identifier{schema, strings.ToLower(t.Name)}, cols, src)
 	cancel()
 	for range rows {
 	}
@@ -329,29 +330,92 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 		}
 		switch c.Kind {
 		case extract.Decimal:
+			if cents, ok := restoreCents(v.(string)); ok {
+				vals[i] = cents
+				break
+			}
 			var n pgtype.Numeric
 			if err := n.Scan(v.(string)); err != nil {
 				return nil, nil, fmt.Errorf("%s %v: %s %q is not a number", t.Name, row[0], c.Name, v)
 			}
 			vals[i] = n
 		case extract.Date:
-			tm, err := time.Parse(time.DateTime, v.(string))
+			tm, err := restoreTime(v.(string))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s %v: %s %q is not a DATE", t.Name, row[0], c.Name, v)
 			}
 			vals[i] = tm
 		case extract.Text, extract.CLOB:
 			s := v.(string)
-			if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
-				exact = append(exact, exactText{key: rowKey(t, row), column: c.Name, original: []byte(s)})
-				s = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+			if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+				vals[i] = v // as it is, not boxed again
+				break
 			}
-			vals[i] = s
+			exact = append(exact, exactText{key: rowKey(t, row), column: c.Name, original: []byte(s)})
+			vals[i] = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 		default:
 			vals[i] = v
 		}
 	}
 	return vals, exact, nil
+}
+
+// restoreCents reads money text as the archive holds it ("-12.3", "100",
+// "0.05": digits, at most two after the point) as cents, for the
+// numeric(12,2) columns of the restore; false for any other text, which
+// pgx's numeric parses as before.
+func restoreCents(s string) (pgcopy.Cents, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 16 || len(frac) > 2 || dot && frac == "" {
+		return 0, false
+	}
+	var c int64
+	for i := range len(whole) + 2 {
+		d := byte('0')
+		switch {
+		case i < len(whole):
+			d = whole[i]
+		case i-len(whole) < len(frac):
+			d = frac[i-len(whole)]
+		}
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		c = c*10 + int64(d-'0')
+	}
+	if neg {
+		c = -c
+	}
+	return pgcopy.Cents(c), true
+}
+
+// restoreTime reads a DATE as the archive holds it, "2006-01-02 15:04:05",
+// with the result of time.Parse(time.DateTime, s) but without its layout
+// interpreter; any text not in that exact shape goes to time.Parse.
+func restoreTime(s string) (time.Time, error) {
+	if len(s) == 19 && s[4] == '-' && s[7] == '-' && s[10] == ' ' && s[13] == ':' && s[16] == ':' {
+		num := func(from, to int) int {
+			n := 0
+			for _, c := range []byte(s[from:to]) {
+				if c < '0' || c > '9' {
+					return -1
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+		y, mo, d, h, mi, sec := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 {
+			if t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC); t.Day() == d {
+				return t, nil
+			}
+		}
+	}
+	return time.Parse(time.DateTime, s)
 }
 
 func rowKey(t extract.Table, row extract.Row) string {

@@ -1,0 +1,74 @@
+package archive
+
+import (
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+var restoreValueSeeds = []string{
+	"0", "-0", "0.5", "-0.05", "12.3", "12.34", "100", "-100.00", "1.005", "1.", ".5", "+1", "1e3", "", "-",
+	"9999999999999999.99", "99999999999999999", "0012.50", "1.2.3", "12,5", " 1", "--1", "١٢",
+	"2026-11-22 13:45:59", "2024-02-29 00:00:00", "2023-02-29 00:00:00", "2026-04-31 12:00:00",
+	"2026-13-01 00:00:00", "2026-00-10 00:00:00", "2026-01-00 00:00:00", "2026-01-01 24:00:00",
+	"2026-01-01 23:60:00", "2026-01-01 23:59:60", "0000-01-01 00:00:00", "2026-1-01 00:00:00x",
+	"2026-01-01T00:00:00", "2026-01-01 00:00:00.5", "2026-01-01 0a:00:00", "+026-01-01 00:00:00",
+}
+
+// checkRestoreValue checks restoreCents against pgx's numeric parser and
+// restoreTime against time.Parse for one text.
+func checkRestoreValue(t *testing.T, s string) {
+	if c, ok := restoreCents(s); ok {
+		var n pgtype.Numeric
+		if err := n.Scan(s); err != nil {
+			t.Errorf("restoreCents(%q) = %d, pgx: %v", s, c, err)
+		} else {
+			if n.Exp < -2 {
+				t.Fatalf("restoreCents(%q) took %d decimals", s, -n.Exp)
+			}
+			want := new(big.Int).Set(n.Int)
+			for e := n.Exp; e > -2; e-- {
+				want.Mul(want, big.NewInt(10))
+			}
+			if !want.IsInt64() || want.Int64() != int64(c) {
+				t.Errorf("restoreCents(%q) = %d, pgx reads %v", s, c, want)
+			}
+		}
+	}
+	got, gotErr := restoreTime(s)
+	want, wantErr := time.Parse(time.DateTime, s)
+	if (gotErr == nil) != (wantErr == nil) || !got.Equal(want) || got.Location() != want.Location() {
+		t.Errorf("restoreTime(%q) = %v, %v; time.Parse gives %v, %v", s, got, gotErr, want, wantErr)
+	}
+}
+
+// TestRestoreValuesAsTheParsers checks the restore's own readers of money
+// and DATE text against the parsers they stand in for, on the texts the
+// archive holds and on texts it never holds.
+func TestRestoreValuesAsTheParsers(t *testing.T) {
+	for _, s := range restoreValueSeeds {
+		checkRestoreValue(t, s)
+	}
+	for _, s := range []string{"0", "12.3", "-0.05", "100"} {
+		if _, ok := restoreCents(s); !ok {
+			t.Errorf("restoreCents(%q) left to pgx", s)
+		}
+	}
+	day := time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)
+	for range 60000 { // every day to 2064, at a time of day that moves
+		checkRestoreValue(t, day.Format(time.DateTime))
+		day = day.Add(24*time.Hour + 17*time.Second)
+	}
+}
+
+// FuzzRestoreValues compares the same on any text:
+//
+//	go test -run '^$' -fuzz FuzzRestoreValues -fuzztime 60s ./archive
+func FuzzRestoreValues(f *testing.F) {
+	for _, s := range restoreValueSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkRestoreValue)
+}
