@@ -19,7 +19,8 @@ import (
 // anyone with rights on the folder can delete them, and verification says
 // so.
 type FileStore struct {
-	root string
+	root  string
+	named bool // temporary files with names even where nameless ones can be made (tests)
 }
 
 const fileTmp = ".starmig-tmp"
@@ -60,7 +61,9 @@ func (s *FileStore) path(key string) (string, error) {
 
 // Put writes the object to a temporary file, syncs it, makes it read-only
 // and links it into place; the link fails when the key exists, so an
-// object is never replaced, not even by a concurrent writer.
+// object is never replaced, not even by a concurrent writer. Where the
+// system allows (Linux), the temporary file has no name until it is
+// linked, so a writer killed half-way leaves nothing behind.
 func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, _ time.Time) error {
 	final, err := s.path(key)
 	if err != nil {
@@ -72,11 +75,44 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 	if err := s.CheckWritable(ctx); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.root, fileTmp), "put-*")
+	err = errNoNameless
+	if !s.named {
+		err = s.put(key, final, r, size, true)
+	}
+	if errors.Is(err, errNoNameless) {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("archive: put %s: %w", key, err)
+		}
+		err = s.put(key, final, r, size, false)
+	}
+	return err
+}
+
+// errNoNameless: the system cannot make a file without a name, or cannot
+// link one.
+var errNoNameless = errors.New("no nameless files here")
+
+func (s *FileStore) put(key, final string, r io.ReadSeeker, size int64, nameless bool) error {
+	dir := filepath.Join(s.root, fileTmp)
+	var tmp *os.File
+	var err error
+	if nameless {
+		tmp, err = createNameless(dir)
+	} else {
+		tmp, err = os.CreateTemp(dir, "put-*")
+	}
 	if err != nil {
+		if errors.Is(err, errNoNameless) {
+			return err
+		}
 		return fmt.Errorf("archive: put %s: %w", key, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		tmp.Close()
+		if !nameless {
+			os.Remove(tmp.Name())
+		}
+	}()
 	n, err := io.Copy(tmp, r)
 	faultpoint.Hit("archive-put") // written, not yet under its key
 	if err == nil && n != size {
@@ -88,16 +124,21 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 	if err == nil {
 		err = tmp.Sync()
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(final), 0o755)
 	}
 	if err != nil {
 		return fmt.Errorf("archive: put %s: %w", key, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return fmt.Errorf("archive: put %s: %w", key, err)
+	if nameless {
+		err = linkNameless(tmp, final)
+	} else {
+		err = os.Link(tmp.Name(), final)
 	}
-	if err := os.Link(tmp.Name(), final); err != nil {
+	if err != nil {
+		if errors.Is(err, errNoNameless) {
+			return err
+		}
 		if errors.Is(err, fs.ErrExist) {
 			return s.exists(key, final, r, size)
 		}

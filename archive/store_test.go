@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -162,6 +166,50 @@ func TestFileStoreContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeContract(t, st)
+}
+
+// TestFileStoreLeavesNoTemporaryFiles passes the contract with the
+// temporary files of both kinds, nameless (Linux) and named (elsewhere),
+// and checks that neither leaves a file behind and every object is
+// read-only. TestResumeAfterKill checks the same after a writer is killed
+// half-way through a Put.
+func TestFileStoreLeavesNoTemporaryFiles(t *testing.T) {
+	for _, named := range []bool{false, true} {
+		t.Run(fmt.Sprintf("named=%v", named), func(t *testing.T) {
+			root := t.TempDir()
+			st, err := NewFileStore(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.named = named
+			if err := st.CheckWritable(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !named && runtime.GOOS == "linux" {
+				f, err := createNameless(filepath.Join(root, fileTmp))
+				if err != nil {
+					t.Fatalf("no nameless file on Linux: %v", err)
+				}
+				f.Close()
+			}
+			storeContract(t, st)
+			if left, err := os.ReadDir(filepath.Join(root, fileTmp)); err != nil || len(left) > 0 {
+				t.Errorf("temporary files left: %v %v", left, err)
+			}
+			err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				if fi, err := d.Info(); err != nil || fi.Mode().Perm() != 0o444 {
+					t.Errorf("%s: mode %v (%v), want read-only", path, fi.Mode(), err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 func TestS3StoreContract(t *testing.T) {

@@ -78,8 +78,10 @@ func TestResumeAfterKill(t *testing.T) {
 			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 				t.Fatalf("the run was not killed at %s: %v\n%s", point, st, out)
 			}
-			if left, _ := os.ReadDir(spool); len(left) > 0 {
-				t.Errorf("the killed run left %d files in the spool folder, %s first", len(left), left[0].Name())
+			for _, dir := range []string{spool, filepath.Join(arch, ".starmig-tmp")} {
+				if left, _ := os.ReadDir(dir); len(left) > 0 {
+					t.Errorf("the killed run left %d files in %s, %s first", len(left), dir, left[0].Name())
+				}
 			}
 			if st, out := migrate(dsn, arch); st.ExitCode() != 0 {
 				t.Fatalf("the run after the kill: %s", out)
