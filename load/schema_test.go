@@ -15,16 +15,6 @@ import (
 	"github.com/starmig/starmig/internal/testenv"
 )
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 // specSQL is the SQL block of STAR2.md, kept verbatim in testdata.
 func specSQL(t *testing.T) string {
 	t.Helper()
@@ -79,8 +69,8 @@ func catalog(t *testing.T, conn *pgx.Conn, schema string) []string {
 
 func TestSchemaApplyIsTheSpec(t *testing.T) {
 	ctx := context.Background()
-	ours := connect(t, testenv.Postgres(t))
-	spec := connect(t, testenv.Postgres(t))
+	ours := testenv.Connect(t, testenv.Postgres(t))
+	spec := testenv.Connect(t, testenv.Postgres(t))
 	if err := ApplySchema(ctx, ours); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +111,7 @@ func diff(got, want []string) string {
 
 func TestSchemaApplyIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	if err := ApplySchema(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +138,7 @@ func TestBookkeepingOnForeignStar2(t *testing.T) {
 	// Production STAR2 exists already, created by its owners: only the
 	// migration schema is added and star2 is left exactly as it was.
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	if _, err := conn.Exec(ctx, specSQL(t), pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +172,7 @@ func TestBookkeepingOnForeignStar2(t *testing.T) {
 
 func TestPostgresRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	if err := ApplySchema(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +203,7 @@ func TestPostgresRoundTrip(t *testing.T) {
 func TestBatchLockWaitsThenRefuses(t *testing.T) {
 	ctx := context.Background()
 	dsn := testenv.Postgres(t)
-	a, b := connect(t, dsn), connect(t, dsn)
+	a, b := testenv.Connect(t, dsn), testenv.Connect(t, dsn)
 	if err := ApplySchema(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -236,19 +226,19 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 		t.Errorf("the waiting run heard of %v, want the run of x", waitedFor)
 	}
 	var busy *ErrBatchBusy
-	if err := lockRun(ctx, connect(t, dsn), "x", 200*time.Millisecond, nil); !errors.As(err, &busy) {
+	if err := lockRun(ctx, testenv.Connect(t, dsn), "x", 200*time.Millisecond, nil); !errors.As(err, &busy) {
 		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
 	}
 	// Another batch waits for the run too, and is told whose it is: two
 	// batches share the persons their rows refer to.
-	err := lockRun(ctx, connect(t, dsn), "y", 200*time.Millisecond, nil)
+	err := lockRun(ctx, testenv.Connect(t, dsn), "y", 200*time.Millisecond, nil)
 	if !errors.As(err, &busy) || busy.Running != "x" || !strings.Contains(err.Error(), `batch "y" cannot start: batch "x" is being run into the same STAR2`) ||
 		!strings.Contains(err.Error(), "--wait") {
 		t.Errorf("another batch while x runs: %v", err)
 	}
 	// No wait: refused at once, without a word of waiting.
 	waitedFor = nil
-	err = lockRun(ctx, connect(t, dsn), "y", 0, func(running string) { waitedFor = append(waitedFor, running) })
+	err = lockRun(ctx, testenv.Connect(t, dsn), "y", 0, func(running string) { waitedFor = append(waitedFor, running) })
 	if !errors.As(err, &busy) || busy.Running != "x" || len(waitedFor) != 0 {
 		t.Errorf("--wait 0 while x runs: %v, heard of %v", err, waitedFor)
 	}

@@ -49,11 +49,7 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	fresh := func() (string, *pgx.Conn) {
 		dsn := testenv.Postgres(t)
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
+		conn := testenv.Connect(t, dsn)
 		if code, _, stderr := run(t, context.Background(), "schema", "apply", "--quiet", "--target", dsn); code != 0 {
 			t.Fatal(stderr)
 		}

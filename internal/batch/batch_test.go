@@ -49,11 +49,7 @@ func star1(t testing.TB, persons int, seed uint64, edit func(*synth.Rates)) (str
 func target(t testing.TB) (secret.DSN, *pgx.Conn) {
 	t.Helper()
 	dsn := testenv.Postgres(t)
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	conn := testenv.Connect(t, dsn)
 	if err := load.ApplySchema(context.Background(), conn); err != nil {
 		t.Fatal(err)
 	}

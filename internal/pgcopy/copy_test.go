@@ -100,7 +100,7 @@ func TestCopyValueAsPgxEncodesIt(t *testing.T) {
 // compares what they hold.
 func TestCopyRowsAsCopyFrom(t *testing.T) {
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	RegisterTypes(conn)
 	names := map[uint32]string{pgtype.TextOID: "text", pgtype.VarcharOID: "varchar", pgtype.Int8OID: "bigint", pgtype.Int4OID: "integer",
 		pgtype.BoolOID: "boolean", pgtype.UUIDOID: "uuid", pgtype.ByteaOID: "bytea", pgtype.TimestamptzOID: "timestamptz",
@@ -207,22 +207,12 @@ func BenchmarkCopyEncoding(b *testing.B) {
 	})
 }
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 // TestCopyStreams writes rows taken one by one from a source, more than
 // fit in one buffer of the stream, and checks that an error of the source
 // fails the COPY with that error, leaving nothing of it in the table.
 func TestCopyStreams(t *testing.T) {
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	if _, err := conn.Exec(ctx, "CREATE TABLE streamed (n bigint, s text, at timestamp, amount numeric(12,2))"); err != nil {
 		t.Fatal(err)
 	}

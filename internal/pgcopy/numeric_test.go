@@ -18,7 +18,7 @@ import (
 // must arrive to the cent, the same both ways.
 func TestAmountsReachPostgreSQLExactly(t *testing.T) {
 	ctx := context.Background()
-	conn := connect(t, testenv.Postgres(t))
+	conn := testenv.Connect(t, testenv.Postgres(t))
 	RegisterTypes(conn)
 	cents := []int64{0, 1, -1, 9, 10, 99, 100, -100, 101, 1000, 10000, 99999, 100000, 123456, -123456, 1000000,
 		100000000, 123456789012, -99999999999999, 99999999999999, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}

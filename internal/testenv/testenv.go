@@ -97,6 +97,17 @@ func Postgres(t testing.TB) string {
 	return u.String()
 }
 
+// Connect connects to dsn; the connection is closed when the test ends.
+func Connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // S3 is a MinIO server's address and root credentials.
 type S3 struct {
 	Endpoint, AccessKey, SecretKey string
