@@ -19,10 +19,10 @@ import (
 )
 
 // CopyRows writes rows into table by COPY in PostgreSQL's binary format,
-// as pgx's CopyFrom does, with the values of the types a migration writes
-// most (text, bigint, boolean, uuid, bytea, date, timestamptz and amounts
-// in cents) encoded straight into the stream. pgx looks up an encoding
-// plan for every value, which cost about two seconds of CPU in a
+// as pgx's CopyFrom does, with the values of the types starmig writes
+// most (text, bigint, boolean, uuid, bytea, date, timestamp, timestamptz
+// and amounts in cents) encoded straight into the stream. pgx looks up an
+// encoding plan for every value, which cost about two seconds of CPU in a
 // 100 000-person batch; any other value is encoded by pgx, with the same
 // result and the same errors as its CopyFrom.
 func CopyRows(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns []string, rows [][]any) (int64, error) {
