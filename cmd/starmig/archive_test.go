@@ -113,6 +113,9 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "holds no rows") {
 		t.Fatalf("absent code: exit %d: %s %s", code, out, stderr)
 	}
+	if !strings.Contains(out, "39901019999 is not a valid personal code (check digit is 9, want 2): mistyped?") {
+		t.Errorf("absent code with a wrong check digit: no hint: %s", out)
+	}
 	// No reason, no retrieval.
 	if code, _, _ := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999"); code != exitUsage {
 		t.Errorf("retrieve without a reason: exit %d", code)

@@ -20,6 +20,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/words"
+	"github.com/starmig/starmig/mapping"
 )
 
 type retrieveOptions struct {
@@ -154,6 +155,9 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	return g.result(res, func(w io.Writer) {
 		if !res.Found {
 			fmt.Fprintf(w, "The archive holds no rows for %s. The retrieval is on record (%s).\n", res.Query, res.Audit)
+			if hint := codeHint(q.PersonCode); hint != "" {
+				fmt.Fprintln(w, hint)
+			}
 			return
 		}
 		fmt.Fprintf(w, "%s and %s of %s, read %s of the archive in %.2fs, written to %s (retrieval.html, retrieval.md, retrieval.json). On record: %s.\n",
@@ -168,6 +172,35 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 			}
 		}
 	})
+}
+
+// codeHint says what may be wrong with a personal code as typed, for a
+// retrieval that found nothing: spaces or dashes inside it, or a code
+// that fails the rules of a personal code. It is searched as given all
+// the same, since STAR1 holds some invalid codes as they were entered.
+// "" when the code looks right, or is no personal code at all (a foreign
+// identifier may have any shape).
+func codeHint(code string) string {
+	if code == "" {
+		return ""
+	}
+	compact := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, code)
+	if compact != code && mapping.LooksLikePersonalCode(compact) {
+		return fmt.Sprintf("%q has spaces or dashes inside, and personal codes are held as 11 digits: try --person %s.", code, compact)
+	}
+	if !mapping.LooksLikePersonalCode(code) {
+		return ""
+	}
+	var bad *mapping.PersonalCodeError
+	if _, err := mapping.ParsePersonalCode(code); errors.As(err, &bad) {
+		return fmt.Sprintf("%s is not a valid personal code (%s): mistyped? It was searched as given, since STAR1 holds some invalid codes as they were entered.", code, bad.Reason)
+	}
+	return ""
 }
 
 func writeRetrieval(out string, res *archive.RetrievalResult, found []*archive.Found) error {

@@ -181,3 +181,24 @@ func TestRetrieveLargeDocument(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeHint: a retrieval by personal code that finds nothing says what
+// may be wrong with the code as typed, and nothing when it looks right.
+func TestCodeHint(t *testing.T) {
+	for code, want := range map[string]string{
+		"51403310004":    "",
+		"514 0331 0004":  `"514 0331 0004" has spaces or dashes inside, and personal codes are held as 11 digits: try --person 51403310004.`,
+		"5140331-0004":   "try --person 51403310004.",
+		"51403310005":    "51403310005 is not a valid personal code (check digit is 5, want 4): mistyped?",
+		"51413310004":    "encodes impossible date 2014-13-31",
+		"91403310004":    "first digit 9 encodes no century",
+		"FI-123456-789A": "", // a foreign identifier may have any shape
+		"1234":           "",
+		"":               "",
+	} {
+		got := codeHint(code)
+		if want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("codeHint(%q) = %q, want %q in it", code, got, want)
+		}
+	}
+}
