@@ -191,7 +191,7 @@ func decode(t Table, c Column, v any) (any, error) {
 	case Integer:
 		switch x := v.(type) {
 		case int64:
-			return x, nil
+			return v, nil // not boxed again
 		case string:
 			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -133,9 +134,15 @@ func TestScanStops(t *testing.T) {
 // BenchmarkSQLiteScan reads every table of the sample STAR1 in full, through
 // the snapshot and, for comparison, through database/sql as before:
 //
-//	go test -run '^$' -bench SQLiteScan ./extract
+//	go test -run '^$' -bench SQLiteScan -benchmem ./extract
+//
+// STARMIG_BENCH_DB names another STAR1 to read, a large one made by
+// `starmig gen` for instance (then -benchtime 1x).
 func BenchmarkSQLiteScan(b *testing.B) {
 	path := filepath.Join("..", "testdata", "star1-small.db")
+	if p := os.Getenv("STARMIG_BENCH_DB"); p != "" {
+		path = p
+	}
 	ctx := context.Background()
 	b.Run("snapshot", func(b *testing.B) {
 		snap := openSnapshot(b, "sqlite:"+path)
