@@ -322,19 +322,51 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 	sc := bufio.NewScanner(io.TeeReader(zr, plain))
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	sc.Split(scanLines())
+	// Reading, decrypting, decompressing, hashing and cutting lines run on
+	// a goroutine of their own, decoding the lines and fn on this one: a
+	// restore was bound by the one core that did all of it.
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan *lineBatch, 4)
+	free := make(chan *lineBatch, 6)
+	bigDone := make(chan struct{}, 1) // a big line's row is handed on: the next may be decoded
+	bigDone <- struct{}{}
+	var scanErr error
+	go func() {
+		defer close(full)
+		scanErr = cutLines(readCtx, sc, t, full, free, bigDone)
+	}()
 	var rows int64
-	for sc.Scan() {
-		row, err := decodeRow(t, sc.Bytes())
-		if err != nil {
-			return fmt.Errorf("archive: bundle %s: %s line %d: %w", b.Entry.ID, path, rows+1, err)
+	err = func() error {
+		for lb := range full {
+			if err := lb.each(t, func(row extract.Row, err error) error {
+				if err != nil {
+					return fmt.Errorf("archive: bundle %s: %s line %d: %w", b.Entry.ID, path, rows+1, err)
+				}
+				rows++
+				return fn(row)
+			}); err != nil {
+				return err
+			}
+			if lb.big {
+				bigDone <- struct{}{}
+				continue
+			}
+			select {
+			case free <- lb.reset():
+			default:
+			}
 		}
-		rows++
-		if err := fn(row); err != nil {
-			return err
-		}
+		return nil
+	}()
+	cancel()
+	for range full { // the reader stops at its next batch
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	if err != nil {
+		return err
+	}
+	if scanErr != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, scanErr)
 	}
 	io.Copy(io.Discard, rc)
 	if got, want := cipherDigest.Sum(), b.Manifest[path]; got != want {
@@ -347,6 +379,102 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 		return fmt.Errorf("archive: bundle %s: %s holds %d rows, contents say %d: %w", b.Entry.ID, path, rows, f.Rows, ErrPlainDigest)
 	}
 	return nil
+}
+
+// lineBatch is lines of a payload file, in order, on their way from the
+// goroutine that reads them to the one that decodes them: up to
+// lineBatchBytes of lines, or one line of bigLine bytes or more, decoded
+// by the reader (it is not copied again).
+type lineBatch struct {
+	buf  []byte
+	ends []int // where each line of buf ends
+	big  bool  // the batch is one big line, decoded: row, or err
+	row  extract.Row
+	err  error
+}
+
+const lineBatchBytes = 256 << 10
+
+func (lb *lineBatch) reset() *lineBatch {
+	lb.buf, lb.ends = lb.buf[:0], lb.ends[:0]
+	return lb
+}
+
+// each decodes the batch's lines in order and hands each row, or the
+// error of decoding it, to fn.
+func (lb *lineBatch) each(t extract.Table, fn func(extract.Row, error) error) error {
+	if lb.big {
+		return fn(lb.row, lb.err)
+	}
+	start := 0
+	for _, end := range lb.ends {
+		if err := fn(decodeRow(t, lb.buf[start:end])); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// cutLines reads the lines of sc into batches sent to full, taking the
+// batches to fill from free where it can, until sc ends, fails, or ctx is
+// done. It decodes a big line only once bigDone says that the row of the
+// one before is handed on, so that one large document at a time is
+// decoded, as when one goroutine did everything.
+func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan<- *lineBatch, free <-chan *lineBatch, bigDone <-chan struct{}) error {
+	next := func() *lineBatch {
+		select {
+		case lb := <-free:
+			return lb
+		default:
+			return &lineBatch{buf: make([]byte, 0, lineBatchBytes+bigLine)}
+		}
+	}
+	send := func(lb *lineBatch) error {
+		select {
+		case full <- lb:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	cur := next()
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) >= bigLine {
+			if len(cur.ends) > 0 {
+				if err := send(cur); err != nil {
+					return err
+				}
+				cur = next()
+			}
+			select {
+			case <-bigDone:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			big := &lineBatch{big: true}
+			big.row, big.err = decodeRow(t, line)
+			if err := send(big); err != nil {
+				return err
+			}
+			continue
+		}
+		cur.buf = append(cur.buf, line...)
+		cur.ends = append(cur.ends, len(cur.buf))
+		if len(cur.buf) >= lineBatchBytes {
+			if err := send(cur); err != nil {
+				return err
+			}
+			cur = next()
+		}
+	}
+	if len(cur.ends) > 0 {
+		if err := send(cur); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }
 
 // scanLines is bufio.ScanLines for lines of any length. A line of a large
