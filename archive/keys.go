@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -227,7 +226,7 @@ func ReadSigningPub(path string) (SigningKeys, error) {
 // catalog records the id of the key its bundles were indexed with, so
 // that retrieval with another key is refused, not answered "not found".
 func IndexKeyID(key []byte) string {
-	k := IndexKey(hmac.New(sha256.New, key), "starmig-index-key-id", "")
+	k := NewIndexMAC(key).Key("starmig-index-key-id", "")
 	return hex.EncodeToString(k[:8])
 }
 

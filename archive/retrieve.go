@@ -2,8 +2,6 @@ package archive
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -229,10 +227,10 @@ func (r *Reader) indexKeyIDs() string {
 }
 
 func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q Query) (*Found, error) {
-	mac := hmac.New(sha256.New, indexKey)
+	mac := NewIndexMAC(indexKey)
 	f := &finder{
 		r:      r,
-		mac:    func(kind, value string) [10]byte { return IndexKey(mac, kind, value) },
+		mac:    mac.Key,
 		blocks: map[[3]int]cachedBlock{},
 		rows:   map[string]map[string]extract.Row{},
 	}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -151,7 +152,7 @@ type Writer struct {
 	blockRows  int
 	blockFirst int64
 	blockLast  int64
-	mac        hash.Hash
+	mac        *IndexMAC
 	reference  map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
 
 	compressQ chan *job
@@ -204,6 +205,21 @@ type indexEntry struct {
 	key   [10]byte
 	file  uint16
 	block uint32
+}
+
+// compare orders records by key, then file, then block: as two integers,
+// the key's first 8 bytes, then its last 2 with the file and the block,
+// which sorts the index of a bundle about twice as fast as comparing the
+// key's bytes.
+func (x indexEntry) compare(y indexEntry) int {
+	if c := cmp.Compare(binary.BigEndian.Uint64(x.key[:8]), binary.BigEndian.Uint64(y.key[:8])); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.rest(), y.rest())
+}
+
+func (x indexEntry) rest() uint64 {
+	return uint64(binary.BigEndian.Uint16(x.key[8:]))<<48 | uint64(x.file)<<32 | uint64(x.block)
 }
 
 type bundleState struct {
@@ -377,7 +393,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 		jobMem:    semaphore.NewWeighted(jobBudget),
 		inDone:    make(chan struct{}),
 		sums:      map[string]*tableSum{},
-		mac:       hmac.New(sha256.New, cfg.IndexKey),
+		mac:       NewIndexMAC(cfg.IndexKey),
 		reference: map[string][]byte{},
 		compressQ: make(chan *job, 2*runtime.GOMAXPROCS(0)),
 		orderQ:    make(chan *job, 4*runtime.GOMAXPROCS(0)),
@@ -601,16 +617,27 @@ var indexKeys = map[string][][2]string{
 // ownKind is the table whose own id a kind of key names.
 var ownKind = map[string]string{"isik": "ISIK", "poordumine": "POORDUMINE", "menetlus": "MENETLUS", "otsus": "OTSUS"}
 
-// IndexKey is the index key of a value looked up as kind: the first 10
-// bytes of HMAC-SHA-256(index key, "kind:value").
-func IndexKey(mac hash.Hash, kind, value string) [10]byte {
-	mac.Reset()
-	mac.Write([]byte(kind))
-	mac.Write([]byte{':'})
-	mac.Write([]byte(value))
-	var sum [sha256.Size]byte
+// IndexMAC makes index keys. It reuses its buffers, so that the keys of
+// every row of STAR1 allocate nothing; one IndexMAC serves one goroutine.
+type IndexMAC struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// NewIndexMAC makes index keys with the secret index key.
+func NewIndexMAC(indexKey []byte) *IndexMAC {
+	return &IndexMAC{mac: hmac.New(sha256.New, indexKey)}
+}
+
+// Key is the index key of a value looked up as kind: the first 10 bytes
+// of HMAC-SHA-256(index key, "kind:value").
+func (m *IndexMAC) Key(kind, value string) [10]byte {
+	m.mac.Reset()
+	m.buf = append(append(append(m.buf[:0], kind...), ':'), value...)
+	m.mac.Write(m.buf)
+	m.buf = m.mac.Sum(m.buf[:0])
 	var k [10]byte
-	copy(k[:], mac.Sum(sum[:0]))
+	copy(k[:], m.buf)
 	return k
 }
 
@@ -639,7 +666,7 @@ func (w *Writer) indexRow(t extract.Table, r extract.Row) {
 			continue
 		}
 		w.bundle.entries = append(w.bundle.entries, indexEntry{
-			key: IndexKey(w.mac, k[1], v), file: uint16(len(w.bundle.files) - 1), block: uint32(w.part.blocks),
+			key: w.mac.Key(k[1], v), file: uint16(len(w.bundle.files) - 1), block: uint32(w.part.blocks),
 		})
 	}
 }
@@ -1069,15 +1096,7 @@ func (w *Writer) finishBundle(b *bundleState) error {
 		return err
 	}
 	// The index: records sorted by key, duplicates dropped.
-	slices.SortFunc(b.entries, func(x, y indexEntry) int {
-		if c := bytes.Compare(x.key[:], y.key[:]); c != 0 {
-			return c
-		}
-		if x.file != y.file {
-			return int(x.file) - int(y.file)
-		}
-		return int(int64(x.block) - int64(y.block))
-	})
+	slices.SortFunc(b.entries, indexEntry.compare)
 	b.entries = slices.Compact(b.entries)
 	idx := make([]byte, 0, len(b.entries)*indexRecord)
 	info := indexInfo{Path: IndexFile, Entries: len(b.entries), Fence: []string{}, Groups: []string{}}
