@@ -73,16 +73,7 @@ func TestReadFileKeepsOrderAndNamesTheLine(t *testing.T) {
 	if plain.Len() < 4*lineBatchBytes {
 		t.Fatalf("the file is %d bytes, not several batches", plain.Len())
 	}
-	var ct bytes.Buffer
-	enc, err := age.Encrypt(&ct, k.recipients...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := gzip.NewWriter(enc)
-	io.Copy(zw, &plain)
-	zw.Close()
-	enc.Close()
-	replaceFile(t, filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+f.Path)), ct.Bytes())
+	rewritePlain(t, filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+f.Path)), plain.Bytes(), k)
 
 	var got []extract.Row
 	err = b.ReadFile(ctx, f.Path, func(row extract.Row) error { got = append(got, row); return nil })
@@ -109,4 +100,21 @@ func TestReadFileKeepsOrderAndNamesTheLine(t *testing.T) {
 	}); err != stop {
 		t.Errorf("a caller that stops: %v, want its own error", err)
 	}
+}
+
+// rewritePlain replaces a payload file of a folder archive with plain,
+// compressed and encrypted to the archive's recipient: what a writer
+// holding the recipient could forge. The manifests no longer match it.
+func rewritePlain(t *testing.T, path string, plain []byte, k keys) {
+	t.Helper()
+	var ct bytes.Buffer
+	enc, err := age.Encrypt(&ct, k.recipients...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(enc)
+	zw.Write(plain)
+	zw.Close()
+	enc.Close()
+	replaceFile(t, path, ct.Bytes())
 }

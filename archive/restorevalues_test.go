@@ -1,11 +1,18 @@
 package archive
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"math/big"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 var restoreValueSeeds = []string{
@@ -71,4 +78,58 @@ func FuzzRestoreValues(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(checkRestoreValue)
+}
+
+// TestRestoreNamesABadValueAndRestoresNothing forges a payload file whose
+// rows hold a DATE that is no date, part-way through, and checks that the
+// restore fails naming the file, the row and the value, and leaves no
+// schema behind.
+func TestRestoreNamesABadValueAndRestoresNothing(t *testing.T) {
+	root, st, k, cats, _ := retrievableFolder(t)
+	ctx := context.Background()
+	r := NewReader(st, k.pub, k.identities, nil)
+	b, err := r.OpenBundle(ctx, cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *fileInfo
+	for _, x := range b.contents.Files {
+		if x.Table == "MAKSE" && x.Rows > 100 {
+			f = x
+			break
+		}
+	}
+	if f == nil {
+		t.Fatal("no MAKSE payload file of over 100 rows")
+	}
+	tab, _ := extract.TableByName("MAKSE")
+	var rows []extract.Row
+	if err := b.ReadFile(ctx, f.Path, func(row extract.Row) error { rows = append(rows, row); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	date := -1
+	for i, c := range tab.Columns {
+		if c.Kind == extract.Date && c.NotNull {
+			date = i
+			break
+		}
+	}
+	rows[80][date] = "2026-13-45 00:00:00"
+	var plain bytes.Buffer
+	for _, row := range rows {
+		plain.Write(lineOf(t, tab, row))
+		plain.WriteByte('\n')
+	}
+	rewritePlain(t, filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+f.Path)), plain.Bytes(), k)
+
+	conn := testenv.Connect(t, testenv.Postgres(t))
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{})
+	want := fmt.Sprintf("%s: MAKSE %v: %s %q is not a DATE", f.Path, rows[80][0], tab.Columns[date].Name, "2026-13-45 00:00:00")
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("restore over a bad DATE: %v, want %q in it", err, want)
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'star1_archive')").Scan(&exists); err != nil || exists {
+		t.Errorf("after the failed restore the schema exists: %v %v", exists, err)
+	}
 }
