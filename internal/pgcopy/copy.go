@@ -58,6 +58,10 @@ func Copy(ctx context.Context, conn *pgx.Conn, table pgx.Identifier, columns []s
 }
 
 // copyReader is the binary COPY stream of rows, encoded as it is read.
+// A text or bytea value larger than the buffer (a document, a long text)
+// is not copied into it: the stream gives its bytes straight from the
+// value, so that the buffer does not grow to the size of the largest
+// document and the document is not held twice.
 type copyReader struct {
 	m    *pgtype.Map
 	oids []uint32
@@ -66,29 +70,47 @@ type copyReader struct {
 	done bool // the trailer is written
 	buf  []byte
 	off  int // of buf, read
+	// A row whose encoding stopped at a large value: the value, given
+	// after buf, and the column to go on from.
+	row  []any
+	col  int
+	big  []byte
+	bigS string
 }
 
 const copyBufSize = 64 << 10
 
 func (r *copyReader) Read(p []byte) (int, error) {
-	if r.off == len(r.buf) {
-		if r.done {
+	for {
+		switch {
+		case r.off < len(r.buf):
+			n := copy(p, r.buf[r.off:])
+			r.off += n
+			return n, nil
+		case len(r.big) > 0:
+			n := copy(p, r.big)
+			r.big = r.big[n:]
+			return n, nil
+		case len(r.bigS) > 0:
+			n := copy(p, r.bigS)
+			r.bigS = r.bigS[n:]
+			return n, nil
+		case r.done:
 			return 0, io.EOF
 		}
 		if err := r.fill(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, r.buf[r.off:])
-	r.off += n
-	return n, nil
 }
 
 // fill encodes rows into the buffer until it holds about copyBufSize
-// bytes, then the trailer after the last row.
+// bytes, then the trailer after the last row; or up to the length of a
+// large value, which Read gives next.
 func (r *copyReader) fill() error {
 	buf := r.buf[:0]
 	r.off = 0
+	r.big, r.bigS = nil, ""
 	if !r.head {
 		buf = append(buf, "PGCOPY\n\377\r\n\000"...)
 		buf = binary.BigEndian.AppendUint32(buf, 0) // flags
@@ -96,27 +118,42 @@ func (r *copyReader) fill() error {
 		r.head = true
 	}
 	for len(buf) < copyBufSize {
-		if !r.src.Next() {
-			if err := r.src.Err(); err != nil {
+		if r.row == nil {
+			if !r.src.Next() {
+				if err := r.src.Err(); err != nil {
+					return err
+				}
+				buf = binary.BigEndian.AppendUint16(buf, 0xffff) // -1: no more rows
+				r.done = true
+				break
+			}
+			row, err := r.src.Values()
+			if err != nil {
 				return err
 			}
-			buf = binary.BigEndian.AppendUint16(buf, 0xffff) // -1: no more rows
-			r.done = true
-			break
+			if len(row) != len(r.oids) {
+				return fmt.Errorf("expected %d values, got %d values", len(r.oids), len(row))
+			}
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(row)))
+			r.row, r.col = row, 0
 		}
-		row, err := r.src.Values()
-		if err != nil {
-			return err
-		}
-		if len(row) != len(r.oids) {
-			return fmt.Errorf("expected %d values, got %d values", len(r.oids), len(row))
-		}
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(row)))
-		for i, v := range row {
-			if buf, err = appendCopyValue(r.m, buf, r.oids[i], v); err != nil {
+		for r.col < len(r.row) {
+			v, oid := r.row[r.col], r.oids[r.col]
+			r.col++
+			if b, ok := v.([]byte); ok && oid == pgtype.ByteaOID && len(b) > copyBufSize {
+				r.buf, r.big = binary.BigEndian.AppendUint32(buf, uint32(len(b))), b
+				return nil
+			}
+			if t, ok := v.(string); ok && (oid == pgtype.TextOID || oid == pgtype.VarcharOID) && len(t) > copyBufSize {
+				r.buf, r.bigS = binary.BigEndian.AppendUint32(buf, uint32(len(t))), t
+				return nil
+			}
+			var err error
+			if buf, err = appendCopyValue(r.m, buf, oid, v); err != nil {
 				return err
 			}
 		}
+		r.row = nil
 	}
 	r.buf = buf
 	return nil

@@ -3,6 +3,7 @@ package pgcopy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/big"
@@ -244,5 +245,54 @@ func TestCopyStreams(t *testing.T) {
 	var count int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM streamed").Scan(&count); err != nil || count != 20000 {
 		t.Errorf("after the failed copy: %d rows, %v", count, err)
+	}
+}
+
+// TestLargeValuesAreNotCopied streams rows with texts and byteas larger
+// than the stream's buffer, among small values, read in pieces of several
+// sizes: the stream is the one the values encode to, and the buffer does
+// not grow to the size of the large values.
+func TestLargeValuesAreNotCopied(t *testing.T) {
+	m := typeMap()
+	oids := []uint32{pgtype.Int8OID, pgtype.ByteaOID, pgtype.TextOID, pgtype.TextOID}
+	doc := bytes.Repeat([]byte{0, 1, 2, 250}, 1<<18) // 1 MiB
+	text := strings.Repeat("Õ", 3*copyBufSize)
+	rows := [][]any{
+		{int64(1), doc, text, "small"},
+		{int64(2), []byte("small"), nil, text},
+		{int64(3), doc, text, text},
+		{int64(4), doc[:copyBufSize], text[:copyBufSize], ""}, // as large as the buffer: copied
+	}
+	want := []byte("PGCOPY\n\377\r\n\000\000\000\000\000\000\000\000\000")
+	for _, row := range rows {
+		want = binary.BigEndian.AppendUint16(want, uint16(len(row)))
+		for i, v := range row {
+			var err error
+			if want, err = appendCopyValue(m, want, oids[i], v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want = binary.BigEndian.AppendUint16(want, 0xffff)
+	for _, piece := range []int{1, 7, 4096, 65536, 1 << 20} {
+		r := &copyReader{m: m, oids: oids, src: pgx.CopyFromRows(rows)}
+		var got bytes.Buffer
+		p := make([]byte, piece)
+		for {
+			n, err := r.Read(p)
+			got.Write(p[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("read in pieces of %d: the stream differs (%d bytes, want %d)", piece, got.Len(), len(want))
+		}
+		if cap(r.buf) > 3*copyBufSize {
+			t.Errorf("read in pieces of %d: the buffer grew to %d bytes", piece, cap(r.buf))
+		}
 	}
 }
