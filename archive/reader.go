@@ -427,7 +427,7 @@ func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan
 		case lb := <-free:
 			return lb
 		default:
-			return &lineBatch{buf: make([]byte, 0, lineBatchBytes+bigLine)}
+			return &lineBatch{buf: make([]byte, 0, lineBatchBytes+16<<10)} // a longer line grows it
 		}
 	}
 	send := func(lb *lineBatch) error {
