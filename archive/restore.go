@@ -360,37 +360,16 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 	return vals, exact, nil
 }
 
-// restoreCents reads money text as the archive holds it ("-12.3", "100",
-// "0.05": digits, at most two after the point) as cents, for the
-// numeric(12,2) columns of the restore; false for any other text, which
-// pgx's numeric parses as before.
-func restoreCents(s string) (pgcopy.Cents, bool) {
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	whole, frac, dot := strings.Cut(s, ".")
-	if whole == "" || len(whole) > 16 || len(frac) > 2 || dot && frac == "" {
+// restoreCents reads money text as cents for the numeric(12,2) columns
+// of the restore, by mapping.ParseCents; false for text it refuses, and
+// for text the archive never holds that pgx's numeric, used for it as
+// before, reads otherwise (spaces around it, a plus sign).
+func restoreCents(s string) (mapping.Cents, bool) {
+	if s != strings.TrimSpace(s) || strings.HasPrefix(s, "+") {
 		return 0, false
 	}
-	var c int64
-	for i := range len(whole) + 2 {
-		d := byte('0')
-		switch {
-		case i < len(whole):
-			d = whole[i]
-		case i-len(whole) < len(frac):
-			d = frac[i-len(whole)]
-		}
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		c = c*10 + int64(d-'0')
-	}
-	if neg {
-		c = -c
-	}
-	return pgcopy.Cents(c), true
+	c, err := mapping.ParseCents(s)
+	return c, err == nil
 }
 
 // restoreTime reads a DATE as the archive holds it, "2006-01-02 15:04:05",

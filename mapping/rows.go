@@ -329,6 +329,11 @@ func Numeric(c Cents) pgtype.Numeric {
 	return pgtype.Numeric{Int: big.NewInt(int64(c)), Exp: -2, Valid: true}
 }
 
+// NumericValue is the amount as pgx takes a numeric, so that Cents can be
+// written to a numeric column as it is (internal/pgcopy encodes it
+// without a big.Int).
+func (c Cents) NumericValue() (pgtype.Numeric, error) { return Numeric(c), nil }
+
 func (x *row) ref(table, col string) any {
 	id, ok := x.int(col)
 	if !ok {

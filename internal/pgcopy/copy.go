@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/starmig/starmig/mapping"
 )
 
 // CopyRows writes rows into table by COPY in PostgreSQL's binary format,
@@ -226,11 +227,11 @@ func appendCopyValue(m *pgtype.Map, buf []byte, oid uint32, v any) ([]byte, erro
 			return binary.BigEndian.AppendUint32(buf, uint32(int32(days))), nil
 		}
 	case pgtype.NumericOID:
-		cents, ok := v.(Cents)
+		cents, ok := v.(mapping.Cents)
 		if !ok {
 			n, _ := v.(pgtype.Numeric)
 			c, whole := wholeCents(n)
-			cents, ok = Cents(c), whole
+			cents, ok = mapping.Cents(c), whole
 		}
 		if ok {
 			sp := len(buf)

@@ -60,8 +60,8 @@ func copyCases(t testing.TB) []struct {
 		{pgtype.NumericOID, mapping.Numeric(0)}, {pgtype.NumericOID, mapping.Numeric(1)}, {pgtype.NumericOID, mapping.Numeric(-123456)},
 		{pgtype.NumericOID, mapping.Numeric(99999999999999)}, {pgtype.NumericOID, mapping.Numeric(-1 << 62)},
 		{pgtype.NumericOID, pgtype.Numeric{Int: big.NewInt(15), Exp: -1, Valid: true}}, {pgtype.NumericOID, pgtype.Numeric{}},
-		{pgtype.NumericOID, "12.30"}, {pgtype.NumericOID, Cents(0)}, {pgtype.NumericOID, Cents(-5)}, {pgtype.NumericOID, Cents(123400)},
-		{pgtype.NumericOID, Cents(-1 << 63)},
+		{pgtype.NumericOID, "12.30"}, {pgtype.NumericOID, mapping.Cents(0)}, {pgtype.NumericOID, mapping.Cents(-5)}, {pgtype.NumericOID, mapping.Cents(123400)},
+		{pgtype.NumericOID, mapping.Cents(-1 << 63)},
 		{pgtype.JSONBOID, []byte(`{"a":1}`)},
 	}
 }
@@ -227,7 +227,7 @@ func TestCopyStreams(t *testing.T) {
 				return nil, nil
 			}
 			i++
-			return []any{int64(i), strings.Repeat("x", i%100), time.Date(2010, 1, 1, 0, 0, i, 0, time.UTC), Cents(i)}, nil
+			return []any{int64(i), strings.Repeat("x", i%100), time.Date(2010, 1, 1, 0, 0, i, 0, time.UTC), mapping.Cents(i)}, nil
 		})
 	}
 	cols := []string{"n", "s", "at", "amount"}

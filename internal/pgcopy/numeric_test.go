@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/mapping"
 )
 
 // TestAmountsReachPostgreSQLExactly writes amounts by COPY through the fast
@@ -36,7 +37,7 @@ func TestAmountsReachPostgreSQLExactly(t *testing.T) {
 	var rows [][]any
 	for i, c := range cents {
 		fast := pgtype.Numeric{Int: big.NewInt(c), Exp: -2, Valid: true}
-		rows = append(rows, []any{i, fast, slowNumeric{fast}, Cents(c)})
+		rows = append(rows, []any{i, fast, slowNumeric{fast}, mapping.Cents(c)})
 	}
 	rows = append(rows, []any{len(cents), pgtype.Numeric{}, slowNumeric{pgtype.Numeric{}}, nil},
 		[]any{len(cents) + 1, pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}, slowNumeric{pgtype.Numeric{Int: big.NewInt(12345), Exp: -3, Valid: true}}, nil})
