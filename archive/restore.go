@@ -373,26 +373,12 @@ func restoreCents(s string) (mapping.Cents, bool) {
 }
 
 // restoreTime reads a DATE as the archive holds it, "2006-01-02 15:04:05",
-// with the result of time.Parse(time.DateTime, s) but without its layout
-// interpreter; any text not in that exact shape goes to time.Parse.
+// as time.Parse(time.DateTime, s) does: by mapping.ParseWallClock, which
+// reads that shape without time.Parse's layout interpreter. A date alone,
+// which ParseWallClock takes too, is refused as before.
 func restoreTime(s string) (time.Time, error) {
-	if len(s) == 19 && s[4] == '-' && s[7] == '-' && s[10] == ' ' && s[13] == ':' && s[16] == ':' {
-		num := func(from, to int) int {
-			n := 0
-			for _, c := range []byte(s[from:to]) {
-				if c < '0' || c > '9' {
-					return -1
-				}
-				n = n*10 + int(c-'0')
-			}
-			return n
-		}
-		y, mo, d, h, mi, sec := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
-		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 {
-			if t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC); t.Day() == d {
-				return t, nil
-			}
-		}
+	if len(s) == len(time.DateTime) {
+		return mapping.ParseWallClock(s)
 	}
 	return time.Parse(time.DateTime, s)
 }
