@@ -3,6 +3,8 @@ package extract
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/starmig/starmig/internal/secret"
@@ -80,6 +82,31 @@ func Open(ctx context.Context, url string) (Source, error) {
 
 // scanColumns resolves the columns of a scan: all when nil, and checks
 // that every name is a column of t.
+// hasLOB reports whether cols hold a BLOB or CLOB.
+func hasLOB(cols []Column) bool {
+	return slices.ContainsFunc(cols, func(c Column) bool { return c.Kind == BLOB || c.Kind == CLOB })
+}
+
+// largeValues is the size of a row's values from which a scan collects
+// them as soon as fn is done with the row.
+const largeValues = 16 << 20
+
+// letGo lets go of a scanned row of LOB columns once fn is done with it:
+// a document would otherwise stay in memory until the next row's values
+// replaced it, beside the next document. After a large row it runs the
+// collector, so that the next document is read into the memory this one
+// held instead of beside it: nothing else would collect it before the
+// next allocation of that size, and peak memory would grow by a document
+// (BenchmarkLargeDocuments).
+func letGo(raw []any, row Row) {
+	large := ValueBytes(row) >= largeValues
+	clear(raw)
+	clear(row)
+	if large {
+		runtime.GC()
+	}
+}
+
 func scanColumns(t Table, names []string) ([]Column, error) {
 	if names == nil {
 		return t.Columns, nil

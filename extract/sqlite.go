@@ -164,6 +164,7 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 	}
 	raw := make([]any, len(cols))
 	row := make(Row, len(cols))
+	lobs := hasLOB(cols)
 	return s.exec(ctx, "scan "+t.Name, SelectSQL(sqliteDialect{}, t, cols, orderBy), func(stmt *sqlite.Stmt) error {
 		for i := range cols {
 			raw[i] = value(stmt, i)
@@ -175,7 +176,11 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 			}
 			row[i] = v
 		}
-		return fn(row)
+		err := fn(row)
+		if lobs {
+			letGo(raw, row)
+		}
+		return err
 	})
 }
 

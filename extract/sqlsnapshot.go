@@ -56,6 +56,7 @@ func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, order
 		ptrs[i] = &raw[i]
 	}
 	row := make(Row, len(cols))
+	lobs := hasLOB(cols)
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("extract: scan %s: %w", t.Name, err)
@@ -67,6 +68,9 @@ func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, order
 		}
 		if err := fn(row); err != nil {
 			return err
+		}
+		if lobs {
+			letGo(raw, row)
 		}
 	}
 	if err := rows.Err(); err != nil {
