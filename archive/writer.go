@@ -475,16 +475,42 @@ func (w *Writer) hand() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
+	alone := w.size >= rowBudget
 	held := min(int64(w.size), rowBudget)
 	if err := w.rowMem.Acquire(w.ctx, held); err != nil {
 		return context.Cause(w.ctx)
+	}
+	if alone {
+		// Rows this large (a document) go through the pipeline alone:
+		// the encoder has taken every row before them (held is all of
+		// rowMem), so once every block sealed before them is encrypted
+		// (all of jobMem is free), nothing else is in flight.
+		if err := w.drain(w.jobMem, jobBudget); err != nil {
+			w.rowMem.Release(held)
+			return err
+		}
 	}
 	err := w.send(encodeMsg{rows: w.pending, held: held})
 	if err != nil {
 		w.rowMem.Release(held)
 	}
 	w.pending, w.values, w.size = make([]extract.Row, 0, encodeBatch), nil, 0 // the encoder owns the old ones
+	if err == nil && alone {
+		// And the caller reads on only once the encoder has made them a
+		// block and let go of them, so that the next document is read
+		// while this one is compressed, not while it is encoded too.
+		err = w.drain(w.rowMem, rowBudget)
+	}
 	return err
+}
+
+// drain waits until all of budget is free in m.
+func (w *Writer) drain(m *semaphore.Weighted, budget int64) error {
+	if err := m.Acquire(w.ctx, budget); err != nil {
+		return context.Cause(w.ctx)
+	}
+	m.Release(budget)
+	return nil
 }
 
 func (w *Writer) send(m encodeMsg) error {
@@ -805,8 +831,14 @@ func (w *Writer) encryptor() {
 			if cap(j.plain) <= 2*w.cfg.BlockSize { // a document's block is not kept
 				blockPool.Put(j.plain[:0])
 			}
+			large := len(j.plain) >= rowBudget
 			j.plain = nil
 			j.out = bytes.Buffer{}
+			if large {
+				// A document's block is collected before the next one
+				// is made, not beside it (see extract's letGo).
+				runtime.GC()
+			}
 			w.jobMem.Release(j.held)
 		case jobEndPart:
 			open = j.part
