@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -674,19 +676,23 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 		return t, nil, err
 	}
 	blk := f.Blocks[block]
+	done := func() {}
 	if blk[1] > largeBlock {
 		// A document's block: its ciphertext in one request rather than
-		// one a 64 KiB chunk, and not kept in the cache.
+		// one a 64 KiB chunk, and not kept in the cache. The last
+		// document's copies are collected first, so that this one takes
+		// their memory instead of adding to it.
+		runtime.GC()
 		if from, n, ok := cipherRange(f.Blocks, blk, of.cache); ok {
-			done, err := of.cache.prefetch(from, n)
-			if err != nil {
+			if done, err = of.cache.prefetch(from, n); err != nil {
 				return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 			}
-			defer done()
 		}
 	}
 	buf := make([]byte, blk[1])
-	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
+	_, err = ra.ReadAt(buf, blk[0])
+	done() // the ciphertext is not needed once decrypted
+	if err != nil && err != io.EOF {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortDigest(buf) != f.BlockDigests[block]) {
@@ -698,10 +704,7 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	}
 	zr.Multistream(false)
 	sc := bufio.NewScanner(zr)
-	// A document's line is its stored size and a third (base64) when it
-	// did not compress: a buffer that size from the start, rather than one
-	// doubled and copied seven times on the way there.
-	sc.Buffer(make([]byte, min(max(1<<20, blk[1]*3/2), 1<<30)), 1<<30)
+	sc.Buffer(make([]byte, lineBuffer(buf)), 1<<30)
 	sc.Split(scanLines())
 	var rows []extract.Row
 	for sc.Scan() {
@@ -715,6 +718,21 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	return t, rows, nil
+}
+
+// lineBuffer is the size of the line buffer for reading the gzip member
+// gz: the size of its plaintext, which its trailer gives (modulo 4 GiB), so
+// that a document's line is read into a buffer of its size from the start
+// rather than one doubled and copied seven times on the way there, or one
+// half as large again as it needs. No more than deflate can expand to
+// (1032 times), whatever a damaged trailer says; a line longer than the
+// buffer still grows it.
+func lineBuffer(gz []byte) int {
+	size := len(gz) * 3 / 2
+	if len(gz) >= 18 {
+		size = min(int(binary.LittleEndian.Uint32(gz[len(gz)-4:]))+1, 1032*len(gz))
+	}
+	return min(max(1<<20, size), 1<<30)
 }
 
 // largeBlock is the stored size above which readBlock prefetches a block.

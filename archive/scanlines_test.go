@@ -3,11 +3,15 @@ package archive
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"io"
 	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // scanLines gives the lines bufio.ScanLines gives, however the input is
@@ -79,4 +83,42 @@ func (p *pieces) Read(b []byte) (int, error) {
 	n := copy(b[:min(len(b), p.n)], p.b)
 	p.b = p.b[n:]
 	return n, nil
+}
+
+// A block's line buffer is the size of its plaintext, as the gzip trailer
+// gives it, plus one: never less than 1 MiB, and never more than deflate
+// could expand the block to, whatever the trailer says.
+func TestLineBufferIsThePlaintextSize(t *testing.T) {
+	member := func(plain []byte) []byte {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(plain)
+		zw.Close()
+		return b.Bytes()
+	}
+	random := make([]byte, 3<<20)
+	rand.Read(random)
+	text := bytes.Repeat([]byte("a line of a document\n"), 400_000)
+	damaged := member([]byte("short"))
+	binary.LittleEndian.PutUint32(damaged[len(damaged)-4:], 1<<31)
+	for _, c := range []struct {
+		name string
+		gz   []byte
+		want int
+	}{
+		{"random bytes", member(random), len(random) + 1},
+		{"text that compresses", member(text), len(text) + 1},
+		{"a small block", member([]byte("a\n")), 1 << 20},
+		{"no trailer", []byte{1, 2, 3}, 1 << 20},
+		{"a damaged trailer", damaged, 1 << 20},
+	} {
+		if got := lineBuffer(c.gz); got != c.want {
+			t.Errorf("%s: %d bytes, want %d", c.name, got, c.want)
+		}
+	}
+	big := member(bytes.Repeat([]byte{'x'}, 8<<20))
+	binary.LittleEndian.PutUint32(big[len(big)-4:], 1<<31)
+	if got := lineBuffer(big); got != 1032*len(big) {
+		t.Errorf("a damaged trailer claiming 2 GiB for %d bytes: %d, want %d", len(big), got, 1032*len(big))
+	}
 }
