@@ -5,10 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/starmig/starmig/extract"
 )
 
@@ -54,7 +58,8 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	db.Close()
 
 	k := testKeys(t)
-	st, _ := NewFileStore(t.TempDir())
+	root := t.TempDir()
+	st, _ := NewFileStore(root)
 	archiveSTAR1(t, path, small(config(st, k)))
 	holdsEveryRow(t, st, k, path)
 
@@ -159,4 +164,64 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	if _, err := os.Stat(spool.dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the spool's folder is still there after Close: %v", err)
 	}
+
+	// A byte changed in the middle of a document's stored block is found
+	// by the block's digest, before anything is decoded from it: the
+	// error names the block, not what the decompressor made of it.
+	for _, e := range cats[0].Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.contents.Files {
+			if f.Table != "DOKUMENT" || !slices.ContainsFunc(f.Blocks, func(blk [5]int64) bool { return blk[1] > largeBlock }) {
+				continue
+			}
+			for _, blk := range f.Blocks {
+				if blk[1] <= largeBlock {
+					continue
+				}
+				i := slices.Index(docs, blk[3]) // the block's first and only row
+				if i < 0 {
+					t.Fatalf("a block of %d bytes starts at document %d, not one made large", blk[1], blk[3])
+				}
+				flipPlain(t, filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path)), blk[0]+blk[1]/2, k)
+				_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+				if !errors.Is(err, ErrBlockDigest) {
+					t.Fatalf("a changed byte in a document's block: %v, want %v", err, ErrBlockDigest)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("no document's block found to change")
+}
+
+// flipPlain changes the byte at offset off of a payload file's plaintext
+// (its gzip stream) and encrypts the file again to the recipient.
+func flipPlain(t *testing.T, path string, off int64, k keys) {
+	t.Helper()
+	ct, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := age.Decrypt(bytes.NewReader(ct), k.identities...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream[off] ^= 0x55
+	var out bytes.Buffer
+	enc, err := age.Encrypt(&out, k.recipients...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Write(stream)
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, path, out.Bytes())
 }

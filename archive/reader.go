@@ -676,23 +676,12 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 		return t, nil, err
 	}
 	blk := f.Blocks[block]
-	done := func() {}
 	if blk[1] > largeBlock {
-		// A document's block: its ciphertext in one request rather than
-		// one a 64 KiB chunk, and not kept in the cache. The last
-		// document's copies are collected first, so that this one takes
-		// their memory instead of adding to it.
-		runtime.GC()
-		if from, n, ok := cipherRange(f.Blocks, blk, of.cache); ok {
-			if done, err = of.cache.prefetch(from, n); err != nil {
-				return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
-			}
-		}
+		rows, err := b.readLargeBlock(of, f, t, block)
+		return t, rows, err
 	}
 	buf := make([]byte, blk[1])
-	_, err = ra.ReadAt(buf, blk[0])
-	done() // the ciphertext is not needed once decrypted
-	if err != nil && err != io.EOF {
+	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortDigest(buf) != f.BlockDigests[block]) {
@@ -720,19 +709,110 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	return t, rows, nil
 }
 
-// lineBuffer is the size of the line buffer for reading the gzip member
-// gz: the size of its plaintext, which its trailer gives (modulo 4 GiB), so
-// that a document's line is read into a buffer of its size from the start
-// rather than one doubled and copied seven times on the way there, or one
-// half as large again as it needs. No more than deflate can expand to
-// (1032 times), whatever a damaged trailer says; a line longer than the
-// buffer still grows it.
-func lineBuffer(gz []byte) int {
-	size := len(gz) * 3 / 2
-	if len(gz) >= 18 {
-		size = min(int(binary.LittleEndian.Uint32(gz[len(gz)-4:]))+1, 1032*len(gz))
+// readLargeBlock reads a block of more than largeBlock bytes: a document.
+// Its ciphertext is fetched in windows of largeWindow bytes, one request
+// each and not kept in the cache, and decompressed as it comes into one
+// buffer of the size the block's gzip trailer gives. The document is then
+// in memory twice, as its line and as the value decoded from it; holding
+// the whole block's ciphertext and compressed bytes as well made a 64 MiB
+// document cost 360 MiB. The last document's copies are collected first,
+// so that this one takes their memory instead of adding to it.
+func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, block int) ([]extract.Row, error) {
+	blk := f.Blocks[block]
+	bad := func(err error) error {
+		return fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
-	return min(max(1<<20, size), 1<<30)
+	runtime.GC()
+	var trailer [4]byte
+	if _, err := of.ra.ReadAt(trailer[:], blk[0]+blk[1]-4); err != nil && err != io.EOF {
+		return nil, bad(err)
+	}
+	digest := sha256.New()
+	src := io.TeeReader(bufio.NewReaderSize(&windowReader{ra: of.ra, cache: of.cache, blocks: f.Blocks, off: blk[0], end: blk[0] + blk[1]}, largeWindow), digest)
+	var plain bytes.Buffer
+	plain.Grow(plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1]) + bytes.MinRead)
+	zr, err := gzip.NewReader(src)
+	if err == nil {
+		zr.Multistream(false)
+		_, err = plain.ReadFrom(zr)
+	}
+	// Every stored byte goes through the digest, which names a changed
+	// block before whatever the decompressor made of it.
+	if _, cerr := io.Copy(io.Discard, src); err == nil {
+		err = cerr
+	}
+	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortHex(digest.Sum(nil)) != f.BlockDigests[block]) {
+		return nil, bad(ErrBlockDigest)
+	}
+	if err != nil {
+		return nil, bad(err)
+	}
+	var rows []extract.Row
+	split := scanLines()
+	for rest := plain.Bytes(); len(rest) > 0; {
+		n, line, _ := split(rest, true)
+		row, err := decodeRow(t, line)
+		if err != nil {
+			return nil, bad(err)
+		}
+		rows = append(rows, row)
+		rest = rest[n:]
+	}
+	return rows, nil
+}
+
+// largeWindow is how much ciphertext of a document readLargeBlock fetches
+// in one request.
+const largeWindow = 8 << 20
+
+// windowReader reads the plaintext of a payload file from off to end,
+// fetching the ciphertext of each read in one request (cache.prefetch)
+// and letting go of it once decrypted.
+type windowReader struct {
+	ra       io.ReaderAt
+	cache    *pageCache
+	blocks   [][5]int64
+	off, end int64
+}
+
+func (r *windowReader) Read(p []byte) (int, error) {
+	if r.off >= r.end {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.end-r.off)
+	if from, cn, ok := cipherRange(r.blocks, [5]int64{r.off, n}, r.cache); ok {
+		done, err := r.cache.prefetch(from, cn)
+		if err != nil {
+			return 0, err
+		}
+		defer done()
+	}
+	got, err := r.ra.ReadAt(p[:n], r.off)
+	r.off += int64(got)
+	if err == io.EOF && int64(got) == n {
+		err = nil
+	}
+	return got, err
+}
+
+// lineBuffer is the size of the line buffer for reading the gzip member
+// gz: the size of its plaintext, which its trailer gives.
+func lineBuffer(gz []byte) int {
+	if len(gz) < 18 {
+		return 1 << 20
+	}
+	return plainSize(binary.LittleEndian.Uint32(gz[len(gz)-4:]), int64(len(gz)))
+}
+
+// plainSize is the size of buffer for the plaintext of a gzip member of
+// stored bytes whose trailer says isize (its size modulo 4 GiB), plus one:
+// a document's line is read into a buffer of its size from the start
+// rather than one doubled and copied seven times on the way there. At
+// least 1 MiB, and no more than deflate can expand to (1032 times),
+// whatever a damaged trailer says; a line longer than the buffer still
+// grows it.
+func plainSize(isize uint32, stored int64) int {
+	return int(min(max(1<<20, min(int64(isize)+1, 1032*stored)), 1<<30))
 }
 
 // largeBlock is the stored size above which readBlock prefetches a block.
