@@ -289,6 +289,15 @@ func (w *Writer) hand(ctx context.Context) error {
 		return ctx.Err()
 	}
 	w.items, w.size = nil, 0
+	if held == memBudget {
+		// A chunk this large (a document) is written before the caller
+		// reads on, so that the next document is not read while this
+		// one waits for its COPY: one at a time in memory, not two.
+		if err := w.mem.Acquire(ctx, memBudget); err != nil {
+			return err
+		}
+		w.mem.Release(memBudget)
+	}
 	return nil
 }
 
