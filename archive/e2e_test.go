@@ -676,6 +676,47 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 // it changed.
 func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
 	t.Helper()
+	n := 0
+	before, after := rewriteStream(t, path, k, func(stream []byte) {
+		for _, blk := range blocks {
+			member := stream[blk[0] : blk[0]+blk[1]]
+			zr, err := gzip.NewReader(bytes.NewReader(member))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr.Multistream(false)
+			plain, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			upper := bytes.ReplaceAll(bytes.ToUpper(plain), []byte("NULL"), []byte("null"))
+			if bytes.Equal(upper, plain) {
+				continue
+			}
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			zw.Write(upper)
+			zw.Close()
+			if buf.Len() > len(member) {
+				continue
+			}
+			copy(member, buf.Bytes())
+			clear(member[buf.Len():])
+			n++
+		}
+	})
+	if after != before {
+		t.Fatalf("forged %s is %d bytes, the written one %d", path, after, before)
+	}
+	return n
+}
+
+// rewriteStream decrypts a payload file of a folder archive, lets edit
+// change its plaintext (the gzip stream) in place, and writes it back
+// encrypted to the archive's recipient. It returns the file's size before
+// and after.
+func rewriteStream(t *testing.T, path string, k keys, edit func(stream []byte)) (before, after int) {
+	t.Helper()
 	ct, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -688,33 +729,7 @@ func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, blk := range blocks {
-		member := stream[blk[0] : blk[0]+blk[1]]
-		zr, err := gzip.NewReader(bytes.NewReader(member))
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr.Multistream(false)
-		plain, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		upper := bytes.ReplaceAll(bytes.ToUpper(plain), []byte("NULL"), []byte("null"))
-		if bytes.Equal(upper, plain) {
-			continue
-		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write(upper)
-		zw.Close()
-		if buf.Len() > len(member) {
-			continue
-		}
-		copy(member, buf.Bytes())
-		clear(member[buf.Len():])
-		n++
-	}
+	edit(stream)
 	var out bytes.Buffer
 	enc, err := age.Encrypt(&out, k.recipients...)
 	if err != nil {
@@ -724,11 +739,8 @@ func forgeBlocks(t *testing.T, path string, blocks [][5]int64, k keys) int {
 	if err := enc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if out.Len() != len(ct) {
-		t.Fatalf("forged %s is %d bytes, the written one %d", path, out.Len(), len(ct))
-	}
 	replaceFile(t, path, out.Bytes())
-	return n
+	return len(ct), out.Len()
 }
 
 // replaceFile writes body over a read-only file of a folder archive.

@@ -5,14 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"filippo.io/age"
 	"github.com/starmig/starmig/extract"
 )
 
@@ -185,7 +183,9 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 				if i < 0 {
 					t.Fatalf("a block of %d bytes starts at document %d, not one made large", blk[1], blk[3])
 				}
-				flipPlain(t, filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path)), blk[0]+blk[1]/2, k)
+				rewriteStream(t, filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path)), k, func(stream []byte) {
+					stream[blk[0]+blk[1]/2] ^= 0x55
+				})
 				_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
 				if !errors.Is(err, ErrBlockDigest) {
 					t.Fatalf("a changed byte in a document's block: %v, want %v", err, ErrBlockDigest)
@@ -195,33 +195,4 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 		}
 	}
 	t.Fatal("no document's block found to change")
-}
-
-// flipPlain changes the byte at offset off of a payload file's plaintext
-// (its gzip stream) and encrypts the file again to the recipient.
-func flipPlain(t *testing.T, path string, off int64, k keys) {
-	t.Helper()
-	ct, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := age.Decrypt(bytes.NewReader(ct), k.identities...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := io.ReadAll(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream[off] ^= 0x55
-	var out bytes.Buffer
-	enc, err := age.Encrypt(&out, k.recipients...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc.Write(stream)
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	replaceFile(t, path, out.Bytes())
 }
