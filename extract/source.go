@@ -80,8 +80,6 @@ func Open(ctx context.Context, url string) (Source, error) {
 	}
 }
 
-// scanColumns resolves the columns of a scan: all when nil, and checks
-// that every name is a column of t.
 // hasLOB reports whether cols hold a BLOB or CLOB.
 func hasLOB(cols []Column) bool {
 	return slices.ContainsFunc(cols, func(c Column) bool { return c.Kind == BLOB || c.Kind == CLOB })
@@ -107,6 +105,8 @@ func letGo(raw []any, row Row) {
 	}
 }
 
+// scanColumns resolves the columns of a scan: all when nil, and checks
+// that every name is a column of t.
 func scanColumns(t Table, names []string) ([]Column, error) {
 	if names == nil {
 		return t.Columns, nil
