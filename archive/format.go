@@ -226,12 +226,18 @@ func canonicalBase64(p []byte) ([]byte, []byte, bool) {
 	if bytes.ContainsAny(b64, "\r\n\\") {
 		return nil, nil, false
 	}
-	v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
-	n, err := base64.StdEncoding.Decode(v, b64)
+	v, err := decodeBase64(b64)
 	if err != nil {
 		return nil, nil, false
 	}
-	return v[:n], p[2+end:], true
+	return v, p[2+end:], true
+}
+
+// decodeBase64 decodes padded standard base64 into a new slice.
+func decodeBase64(b64 []byte) ([]byte, error) {
+	v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	n, err := base64.StdEncoding.Decode(v, b64)
+	return v[:n], err
 }
 
 // canonicalString reads a JSON string of valid UTF-8 with no escapes but
@@ -352,12 +358,11 @@ func decodeJSONRow(t extract.Table, line []byte) (extract.Row, error) {
 			} else {
 				b64 = raw[1 : len(raw)-1]
 			}
-			v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
-			n, err := base64.StdEncoding.Decode(v, b64)
+			v, err := decodeBase64(b64)
 			if err != nil {
 				return nil, bad(err)
 			}
-			r[i] = v[:n]
+			r[i] = v
 		default:
 			if len(raw) > 0 && raw[0] == '{' {
 				var o struct{ Bytes []byte }
@@ -423,12 +428,11 @@ func decodeBigRow(t extract.Table, line []byte) (r extract.Row, ok bool, err err
 	}
 	for _, s := range spans {
 		b64 := line[s.from:s.to]
-		v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
-		n, err := base64.StdEncoding.Decode(v, b64)
+		v, err := decodeBase64(b64)
 		if err != nil {
 			return nil, true, fmt.Errorf("archive: %s.%s value %.40s: %v", t.Name, t.Columns[s.col].Name, b64, err)
 		}
-		r[s.col] = v[:n]
+		r[s.col] = v
 	}
 	return r, true, nil
 }
