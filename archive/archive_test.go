@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -396,5 +397,68 @@ func BenchmarkDecodeBigRow(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// writes records what writeRow writes, one Write at a time.
+type writes struct {
+	all     bytes.Buffer
+	largest int
+	fail    error
+}
+
+func (p *writes) Write(b []byte) (int, error) {
+	if p.fail != nil {
+		return 0, p.fail
+	}
+	p.largest = max(p.largest, len(b))
+	return p.all.Write(b)
+}
+
+// writeRow writes a row as appendRow makes it, with its large values in
+// writes never much larger than streamPiece: base64 that joins without
+// padding, escapes that fall on a piece's edge, text that is not UTF-8.
+func TestWriteRowAsAppendRow(t *testing.T) {
+	tab, _ := extract.TableByName("DOKUMENT")
+	doc := make([]byte, 8*streamPiece+2)
+	for i := range doc {
+		doc[i] = byte(i * 7)
+	}
+	// Escapes and a two-byte character across the edges of the writes.
+	text := []byte(strings.Repeat("ab", 5*streamPiece))
+	text[streamPiece-1], text[streamPiece], text[2*streamPiece-1] = '"', '\n', 0xc3
+	text[2*streamPiece] = 0xb5
+	valid := string(text)
+	invalid := valid + "\xff"
+	for _, n := range []int{largeValue - 1, largeValue, largeValue + 1, streamPiece, len(doc)} {
+		for _, row := range []extract.Row{
+			{int64(7), int64(9), "a", "application/pdf", doc[:n], "2011-03-27 03:30:00"},
+			{int64(7), nil, valid[:n], "\xff\xfe", nil, nil},
+			{int64(7), int64(9), valid, invalid[len(invalid)-n:], doc[:n], nil},
+			{int64(7), int64(9), invalid, "text/plain", []byte{}, nil},
+		} {
+			want, err := appendRow(nil, tab, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p writes
+			got, _, err := writeRow(&p, tab, row, nil)
+			if err != nil || got != int64(len(want)) || !bytes.Equal(p.all.Bytes(), want) {
+				t.Fatalf("%d-byte values: wrote %d bytes (%v), appendRow makes %d, or they differ", n, got, err, len(want))
+			}
+			// At most two values under largeValue, whole, and a piece.
+			if p.largest > 4*largeValue {
+				t.Errorf("%d-byte values: one write of %d bytes", n, p.largest)
+			}
+		}
+	}
+	// The writer's error comes back; a value that cannot be archived is
+	// named as appendRow names it.
+	fail := errors.New("disk full")
+	if _, _, err := writeRow(&writes{fail: fail}, tab, extract.Row{int64(7), int64(9), "a", "b", doc, nil}, nil); !errors.Is(err, fail) {
+		t.Errorf("a failing writer: %v", err)
+	}
+	if _, _, err := writeRow(&writes{}, tab, extract.Row{int64(7), int64(9), 1.5, "b", doc, nil}, nil); err == nil || !strings.Contains(err.Error(), "DOKUMENT.FAILINIMI") {
+		t.Errorf("a float: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -75,7 +76,12 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string; s is valid UTF-8.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
+	return append(appendEscaped(append(b, '"'), s), '"')
+}
+
+// appendEscaped appends s as the inside of a JSON string. It escapes byte
+// by byte, so a string escaped in pieces cut anywhere is escaped as whole.
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -97,8 +103,90 @@ func appendString(b []byte, s string) []byte {
 		}
 		start = i + 1
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+// largeValue is the length from which writeRow writes a value in pieces.
+// streamPiece, a multiple of 3, is the bytes of a value encoded at once,
+// so that pieces of base64 join without padding between them.
+const (
+	largeValue  = 64 << 10
+	streamPiece = 48 << 10
+)
+
+// writeRow writes to w the line appendRow makes of r, without making it:
+// a large value (a document) goes out encoded piece by piece, so that the
+// row is never in memory twice. It returns the bytes written, and scratch
+// to use again.
+func writeRow(w io.Writer, t extract.Table, r extract.Row, scratch []byte) (int64, []byte, error) {
+	if len(r) != len(t.Columns) {
+		return 0, scratch, fmt.Errorf("archive: %s row has %d values for %d columns", t.Name, len(r), len(t.Columns))
+	}
+	var n int64
+	flush := func(b []byte) ([]byte, error) {
+		k, err := w.Write(b)
+		n += int64(k)
+		return b[:0], err
+	}
+	b := append(scratch[:0], '{')
+	for i, c := range t.Columns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(b, c.Name)
+		switch v := r[i].(type) {
+		case []byte:
+			if len(v) >= largeValue {
+				b = append(b, '"')
+				var err error
+				for len(v) > 0 && err == nil {
+					k := min(len(v), streamPiece)
+					b, err = flush(base64.StdEncoding.AppendEncode(b, v[:k]))
+					v = v[k:]
+				}
+				if err != nil {
+					return n, b, err
+				}
+				b = append(b, '"')
+				continue
+			}
+		case string:
+			if len(v) >= largeValue {
+				valid := utf8.ValidString(v)
+				if valid {
+					b = append(b, '"')
+				} else {
+					b = append(b, `{"bytes":"`...)
+				}
+				var err error
+				for len(v) > 0 && err == nil {
+					k := min(len(v), streamPiece)
+					if valid {
+						b = appendEscaped(b, v[:k])
+					} else {
+						b = base64.StdEncoding.AppendEncode(b, []byte(v[:k]))
+					}
+					b, err = flush(b)
+					v = v[k:]
+				}
+				if valid {
+					b = append(b, '"')
+				} else {
+					b = append(b, `"}`...)
+				}
+				if err != nil {
+					return n, b, err
+				}
+				continue
+			}
+		}
+		var err error
+		if b, err = appendValue(b, t, c, r[i]); err != nil {
+			return n, b, err
+		}
+	}
+	b, err := flush(append(b, '}', '\n'))
+	return n, b, err
 }
 
 // bigLine is the length from which decodeRow takes a row's documents out

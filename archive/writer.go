@@ -154,6 +154,7 @@ type Writer struct {
 	blockLast  int64
 	mac        *IndexMAC
 	reference  map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
+	scratch    []byte            // the encryptor's, for writeRow
 
 	compressQ chan *job
 	orderQ    chan *job
@@ -296,10 +297,16 @@ type job struct {
 	plain  []byte
 	held   int64 // of jobMem
 	stream bool  // compressed by the encryptor straight into the payload file
-	rows   int
-	out    bytes.Buffer
-	digest string // shortDigest of out
-	done   chan struct{}
+	// row, when set, is encoded by the encryptor instead of plain (see
+	// streamRow), which then learns plainBytes when written is closed.
+	table      extract.Table
+	row        extract.Row
+	plainBytes int64
+	written    chan struct{}
+	rows       int
+	out        bytes.Buffer
+	digest     string // shortDigest of out
+	done       chan struct{}
 }
 
 type upload struct {
@@ -565,6 +572,9 @@ func (w *Writer) encodeRow(r extract.Row) error {
 	if w.part == nil {
 		w.startPart()
 	}
+	if w.streams(t, r) {
+		return w.streamRow(t, r)
+	}
 	before := len(w.block)
 	var err error
 	w.block, err = appendRow(w.block, t, r)
@@ -588,6 +598,70 @@ func (w *Writer) encodeRow(r extract.Row) error {
 	size := int64(len(w.block) - before)
 	w.part.info.PlainBytes += size
 	w.bundle.plain += size
+	if err := w.sum(t, r); err != nil {
+		return err
+	}
+	w.indexRow(t, r)
+	// The values are in the block now, and the row is the Writer's own
+	// copy: a document's bytes may go before the block waits for its turn.
+	clear(r)
+	if len(w.block) >= w.cfg.BlockSize {
+		w.sealBlock()
+	}
+	return w.cut()
+}
+
+// streams says whether row r is written by streamRow: a row of rowBudget
+// or more, which hand gives the encoder alone, unless it is a reference
+// row, which is kept for every bundle, or a test alters blocks.
+func (w *Writer) streams(t extract.Table, r extract.Row) bool {
+	return w.cfg.TamperPlaintext == nil && t.Name != "KOV" && t.Name != "KLASSIFIKAATOR" &&
+		extract.ValueBytes(r) >= rowBudget
+}
+
+// streamRow writes row r (a document) as a block of its own: the
+// encryptor encodes it straight into the compressor and the payload
+// file's plaintext digest, and streamRow waits until it is written. The
+// row is in memory once, as read, never also as its encoded line.
+// Nothing else is in flight meanwhile: hand gives such a row to the
+// encoder only once every block before it is encrypted, and the caller
+// waits for the encoder.
+func (w *Writer) streamRow(t extract.Table, r extract.Row) error {
+	w.sealBlock()
+	if err := w.sum(t, r); err != nil {
+		return err
+	}
+	w.indexRow(t, r) // in the block the row is about to be
+	id, _ := r[0].(int64)
+	j := &job{kind: jobBlock, part: w.part, table: t, row: r, stream: true,
+		rows: 1, first: id, last: id, written: make(chan struct{})}
+	w.submit(j)
+	select {
+	case <-j.written:
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
+	w.part.blocks++
+	w.part.info.Rows++
+	w.part.info.PlainBytes += j.plainBytes
+	w.bundle.plain += j.plainBytes
+	return w.cut()
+}
+
+// cut ends the payload file and the bundle when they are full.
+func (w *Writer) cut() error {
+	if w.part.info.PlainBytes >= w.cfg.PartSize {
+		w.endPart()
+	}
+	if w.bundle.plain >= w.cfg.BundleSize || len(w.bundle.entries) >= w.cfg.MaxIndexEntries {
+		w.endBundle()
+	}
+	return w.failed()
+}
+
+// sum counts row r and adds its amounts to its table's sums, the run's
+// and the bundle's.
+func (w *Writer) sum(t extract.Table, r extract.Row) error {
 	ts := w.sums[t.Name]
 	ts.rows++
 	bs := w.bundle.sums[t.Name]
@@ -608,20 +682,7 @@ func (w *Writer) encodeRow(r extract.Row) error {
 		ts.money[c.Name] += cents
 		bs.money[c.Name] += cents
 	}
-	w.indexRow(t, r)
-	// The values are in the block now, and the row is the Writer's own
-	// copy: a document's bytes may go before the block waits for its turn.
-	clear(r)
-	if len(w.block) >= w.cfg.BlockSize {
-		w.sealBlock()
-	}
-	if w.part.info.PlainBytes >= w.cfg.PartSize {
-		w.endPart()
-	}
-	if w.bundle.plain >= w.cfg.BundleSize || len(w.bundle.entries) >= w.cfg.MaxIndexEntries {
-		w.endBundle()
-	}
-	return w.failed()
+	return nil
 }
 
 // indexKeys are the kinds of index key of each table's rows: the column
@@ -828,7 +889,12 @@ func (w *Writer) encryptor() {
 		case jobBlock:
 			open = j.part
 			err = w.writeBlock(j)
-			if cap(j.plain) <= 2*w.cfg.BlockSize { // a document's block is not kept
+			if j.row != nil && err == nil {
+				clear(j.row) // the caller's letGo collects it
+				j.row = nil
+				close(j.written)
+			}
+			if j.plain != nil && cap(j.plain) <= 2*w.cfg.BlockSize { // a document's block is not kept
 				blockPool.Put(j.plain[:0])
 			}
 			large := len(j.plain) >= rowBudget
@@ -884,7 +950,9 @@ func (w *Writer) writeBlock(j *job) error {
 	if j.stream {
 		c := &countingDigest{w: p.enc, sum: sha256.New()}
 		zw, err := gzip.NewWriterLevel(c, gzip.BestSpeed)
-		if err == nil {
+		if err == nil && j.row != nil {
+			j.plainBytes, w.scratch, err = writeRow(io.MultiWriter(p.plain, zw), j.table, j.row, w.scratch)
+		} else if err == nil {
 			_, err = zw.Write(j.plain)
 		}
 		if err == nil {
