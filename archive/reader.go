@@ -3,6 +3,7 @@ package archive
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -581,12 +582,13 @@ func (b *Bundle) lookup(ctx context.Context, key [10]byte) ([][2]int, error) {
 // open gives random access to the plaintext of payload file i (-1: the
 // index), decrypting only the chunks read.
 func (b *Bundle) open(ctx context.Context, i int) (io.ReaderAt, error) {
-	f := b.opened(ctx, i)
+	f := b.opened(ctx, i, -1)
 	return f.ra, f.err
 }
 
-// opened is open's file, with its cache.
-func (b *Bundle) opened(ctx context.Context, i int) *openFile {
+// opened is open's file, with its cache. block, unless -1, is the block
+// of it the caller reads next (see openFile).
+func (b *Bundle) opened(ctx context.Context, i, block int) *openFile {
 	b.mu.Lock()
 	f := b.files[i]
 	if f == nil {
@@ -594,11 +596,16 @@ func (b *Bundle) opened(ctx context.Context, i int) *openFile {
 		b.files[i] = f
 	}
 	b.mu.Unlock()
-	f.once.Do(func() { f.ra, f.cache, f.err = b.openFile(ctx, i) })
+	f.once.Do(func() { f.ra, f.cache, f.err = b.openFile(ctx, i, block) })
 	return f
 }
 
-func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, *pageCache, error) {
+// openFile opens payload file i, or the index when i is -1. The ciphertext
+// of block, unless -1, is fetched at the same time as age's header: where
+// a block's bytes lie does not depend on the header (cipherRange), so a
+// retrieval reads a block of a file it has not opened yet in one round
+// trip, not two.
+func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *pageCache, error) {
 	if i < 0 {
 		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile, b.size(IndexFile))
 		if err != nil {
@@ -618,19 +625,18 @@ func (b *Bundle) openFile(ctx context.Context, i int) (io.ReaderAt, *pageCache, 
 		return nil, nil, err
 	}
 	cache := &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}
-	// age reads the header, then the final chunk: both at once, so that
-	// opening costs one round trip, not two.
+	// age reads the header, then the final chunk: both at once, and the
+	// block wanted with them, so that opening costs one round trip.
 	tail := max(obj.Size()-ageChunk, 0)
-	if err := parallel.Do(2, 2, func(i int) error {
-		off, n := int64(0), min(int64(cachePage), obj.Size())
-		if i == 1 {
-			off, n = tail, obj.Size()-tail
+	ranges := [][2]int64{{0, min(int64(cachePage), obj.Size())}, {tail, obj.Size()}}
+	if f := b.contents.Files[i]; block >= 0 && block < len(f.Blocks) {
+		if from, n, ok := cipherRange(f.Blocks, blockStart(f.Blocks[block]), cache); ok {
+			ranges = append(ranges, [2]int64{from, from + n})
 		}
-		_, err := cache.ReadAt(make([]byte, n), off)
-		if err == io.EOF {
-			err = nil
-		}
-		return err
+	}
+	ranges = mergeRanges(ranges)
+	if err := parallel.Do(len(ranges), len(ranges), func(i int) error {
+		return cache.load(ranges[i][0], ranges[i][1]-ranges[i][0])
 	}); err != nil {
 		return nil, nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
@@ -662,7 +668,7 @@ func (b *Bundle) blockBytes(i, block int) int64 {
 
 // readBlock reads the rows of one block of payload file i.
 func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []extract.Row, error) {
-	of := b.opened(ctx, i)
+	of := b.opened(ctx, i, block)
 	ra, err := of.ra, of.err
 	if err != nil {
 		return extract.Table{}, nil, err
@@ -679,6 +685,12 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	if blk[1] > largeBlock {
 		rows, err := b.readLargeBlock(of, f, t, block)
 		return t, rows, err
+	}
+	// The age chunks of the block in one request, not one each.
+	if from, n, ok := cipherRange(f.Blocks, blk, of.cache); ok {
+		if err := of.cache.load(from, n); err != nil {
+			return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+		}
 	}
 	buf := make([]byte, blk[1])
 	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
@@ -818,6 +830,30 @@ func plainSize(isize uint32, stored int64) int {
 // largeBlock is the stored size above which readBlock prefetches a block.
 const largeBlock = 1 << 20
 
+// mergeRanges joins the ranges (from, to) that overlap or touch, so that
+// no byte is fetched twice; it sorts them by where they start.
+func mergeRanges(rs [][2]int64) [][2]int64 {
+	slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && r[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// blockStart is what of block blk a reader needs first: all of it, or of a
+// large block its gzip trailer (readLargeBlock).
+func blockStart(blk [5]int64) [5]int64 {
+	if blk[1] > largeBlock {
+		return [5]int64{blk[0] + blk[1] - 4, 4}
+	}
+	return blk
+}
+
 // cipherRange is where in the age file of a payload file the ciphertext
 // of one of its blocks lies: the chunks that hold the block's bytes. The
 // blocks fill the file's plaintext, which tells where the payload begins
@@ -898,6 +934,35 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 	}
 	c.mu.Unlock()
 	first, last := off/cachePage, (end-1)/cachePage
+	if err := c.fetch(first, last); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for pg := first; pg <= last; pg++ {
+		page := c.pages[pg]
+		lo := max(off-pg*cachePage, 0)
+		n += copy(p[n:], page[lo:])
+	}
+	n = min(n, int(end-off))
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// load fetches the pages of n bytes from off that are not in the cache.
+func (c *pageCache) load(off, n int64) error {
+	if n <= 0 || off >= c.size {
+		return nil
+	}
+	return c.fetch(off/cachePage, (min(off+n, c.size)-1)/cachePage)
+}
+
+// fetch fetches the pages from first to last that are not in the cache,
+// each run of missing pages in one request.
+func (c *pageCache) fetch(first, last int64) error {
 	for pg := first; pg <= last; {
 		// The run of missing pages from pg, fetched without holding the
 		// lock so that other reads go on meanwhile; two reads racing for the
@@ -918,10 +983,10 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 		from, to := pg*cachePage, min(run*cachePage, c.size)
 		buf := make([]byte, to-from)
 		if n, err := c.obj.ReadAt(buf, from); n < len(buf) {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than its size says
 			}
-			return 0, err
+			return err
 		}
 		c.mu.Lock()
 		for x := pg; x < run; x++ {
@@ -931,19 +996,7 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 		c.mu.Unlock()
 		pg = run
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for pg := first; pg <= last; pg++ {
-		page := c.pages[pg]
-		lo := max(off-pg*cachePage, 0)
-		n += copy(p[n:], page[lo:])
-	}
-	n = min(n, int(end-off))
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return nil
 }
 
 // File returns what the bundle's encrypted contents say of a payload file.
