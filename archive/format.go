@@ -59,7 +59,7 @@ func appendValue(b []byte, t extract.Table, c extract.Column, v any) ([]byte, er
 			b = appendString(b, v)
 		} else {
 			b = append(b, `{"bytes":"`...)
-			b = base64.StdEncoding.AppendEncode(b, []byte(v))
+			b = appendBase64(b, v)
 			b = append(b, `"}`...)
 		}
 	case []byte:
@@ -134,45 +134,21 @@ func writeRow(w io.Writer, t extract.Table, r extract.Row, scratch []byte) (int6
 			b = append(b, ',')
 		}
 		b = appendKey(b, c.Name)
+		var err error
 		switch v := r[i].(type) {
 		case []byte:
 			if len(v) >= largeValue {
-				b = append(b, '"')
-				var err error
-				for len(v) > 0 && err == nil {
-					k := min(len(v), streamPiece)
-					b, err = flush(base64.StdEncoding.AppendEncode(b, v[:k]))
-					v = v[k:]
-				}
-				if err != nil {
+				if b, err = streamValue(b, v, `"`, `"`, base64.StdEncoding.AppendEncode, flush); err != nil {
 					return n, b, err
 				}
-				b = append(b, '"')
 				continue
 			}
 		case string:
 			if len(v) >= largeValue {
-				valid := utf8.ValidString(v)
-				if valid {
-					b = append(b, '"')
+				if utf8.ValidString(v) {
+					b, err = streamValue(b, v, `"`, `"`, appendEscaped, flush)
 				} else {
-					b = append(b, `{"bytes":"`...)
-				}
-				var err error
-				for len(v) > 0 && err == nil {
-					k := min(len(v), streamPiece)
-					if valid {
-						b = appendEscaped(b, v[:k])
-					} else {
-						b = base64.StdEncoding.AppendEncode(b, []byte(v[:k]))
-					}
-					b, err = flush(b)
-					v = v[k:]
-				}
-				if valid {
-					b = append(b, '"')
-				} else {
-					b = append(b, `"}`...)
+					b, err = streamValue(b, v, `{"bytes":"`, `"}`, appendBase64, flush)
 				}
 				if err != nil {
 					return n, b, err
@@ -180,13 +156,32 @@ func writeRow(w io.Writer, t extract.Table, r extract.Row, scratch []byte) (int6
 				continue
 			}
 		}
-		var err error
 		if b, err = appendValue(b, t, c, r[i]); err != nil {
 			return n, b, err
 		}
 	}
 	b, err := flush(append(b, '}', '\n'))
 	return n, b, err
+}
+
+// streamValue appends open to b, then v piece by piece, each piece added
+// by add and b flushed after it, then close.
+func streamValue[T string | []byte](b []byte, v T, open, close string, add func([]byte, T) []byte, flush func([]byte) ([]byte, error)) ([]byte, error) {
+	b = append(b, open...)
+	for len(v) > 0 {
+		k := min(len(v), streamPiece)
+		var err error
+		if b, err = flush(add(b, v[:k])); err != nil {
+			return b, err
+		}
+		v = v[k:]
+	}
+	return append(b, close...), nil
+}
+
+// appendBase64 appends the base64 of the bytes of s.
+func appendBase64(b []byte, s string) []byte {
+	return base64.StdEncoding.AppendEncode(b, []byte(s))
 }
 
 // bigLine is the length from which decodeRow takes a row's documents out

@@ -180,6 +180,7 @@ type encodeMsg struct {
 	table *extract.Table
 	rows  []extract.Row
 	held  int64 // of rowMem
+	alone bool  // the last row is large, and nothing else is in flight (hand)
 }
 
 const (
@@ -497,7 +498,7 @@ func (w *Writer) hand() error {
 			return err
 		}
 	}
-	err := w.send(encodeMsg{rows: w.pending, held: held})
+	err := w.send(encodeMsg{rows: w.pending, held: held, alone: alone})
 	if err != nil {
 		w.rowMem.Release(held)
 	}
@@ -543,8 +544,8 @@ func (w *Writer) encoder() {
 			w.sums[w.table.Name] = &tableSum{money: map[string]mapping.Cents{}}
 			continue
 		}
-		for _, r := range m.rows {
-			if err := w.encodeRow(r); err != nil {
+		for i, r := range m.rows {
+			if err := w.encodeRow(r, m.alone && i == len(m.rows)-1); err != nil {
 				w.fail(err)
 				break
 			}
@@ -563,8 +564,9 @@ func (w *Writer) stopEncoder() {
 	<-w.inDone
 }
 
-// encodeRow appends one row to the current block, indexes it and sums it.
-func (w *Writer) encodeRow(r extract.Row) error {
+// encodeRow appends one row to the current block, indexes it and sums it;
+// a large row that came alone (hand) may go to streamRow instead.
+func (w *Writer) encodeRow(r extract.Row, alone bool) error {
 	t := w.table
 	if w.bundle == nil {
 		w.startBundle()
@@ -572,7 +574,7 @@ func (w *Writer) encodeRow(r extract.Row) error {
 	if w.part == nil {
 		w.startPart()
 	}
-	if w.streams(t, r) {
+	if alone && w.streams(t, r) {
 		return w.streamRow(t, r)
 	}
 	before := len(w.block)
@@ -611,9 +613,9 @@ func (w *Writer) encodeRow(r extract.Row) error {
 	return w.cut()
 }
 
-// streams says whether row r is written by streamRow: a row of rowBudget
-// or more, which hand gives the encoder alone, unless it is a reference
-// row, which is kept for every bundle, or a test alters blocks.
+// streams says whether row r, which came alone, is written by streamRow:
+// a row of rowBudget or more, unless it is a reference row, which is kept
+// for every bundle, or a test alters blocks.
 func (w *Writer) streams(t extract.Table, r extract.Row) bool {
 	return w.cfg.TamperPlaintext == nil && t.Name != "KOV" && t.Name != "KLASSIFIKAATOR" &&
 		extract.ValueBytes(r) >= rowBudget
