@@ -416,15 +416,15 @@ func (p *writes) Write(b []byte) (int, error) {
 }
 
 // writeRow writes a row as appendRow makes it, with its large values in
-// writes never much larger than streamPiece: base64 that joins without
-// padding, escapes that fall on a piece's edge, text that is not UTF-8.
+// pieces, never whole: base64 that joins without padding, escapes that
+// fall on a piece's edge, text that is not UTF-8.
 func TestWriteRowAsAppendRow(t *testing.T) {
 	tab, _ := extract.TableByName("DOKUMENT")
 	doc := make([]byte, 8*streamPiece+2)
 	for i := range doc {
 		doc[i] = byte(i * 7)
 	}
-	// Escapes and a two-byte character across the edges of the writes.
+	// Escapes and a two-byte character across the edges of the pieces.
 	text := []byte(strings.Repeat("ab", 5*streamPiece))
 	text[streamPiece-1], text[streamPiece], text[2*streamPiece-1] = '"', '\n', 0xc3
 	text[2*streamPiece] = 0xb5
