@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
+	"unsafe"
 
 	"zombiezen.com/go/sqlite"
 )
@@ -165,9 +168,23 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 	raw := make([]any, len(cols))
 	row := make(Row, len(cols))
 	lobs := hasLOB(cols)
-	return s.exec(ctx, "scan "+t.Name, SelectSQL(sqliteDialect{}, t, cols, orderBy), func(stmt *sqlite.Stmt) error {
+	query, large := SelectSQL(sqliteDialect{}, t, cols, orderBy), false
+	if lobs {
+		if large, err = s.hasRowid(ctx, t); err != nil {
+			return err
+		}
+		if large {
+			query = largeLOBSQL(t, cols, orderBy)
+		}
+	}
+	return s.exec(ctx, "scan "+t.Name, query, func(stmt *sqlite.Stmt) error {
 		for i := range cols {
 			raw[i] = value(stmt, i)
+		}
+		if large {
+			if err := s.readLargeLOBs(t, cols, stmt, raw); err != nil {
+				return err
+			}
 		}
 		for i, c := range cols {
 			v, err := decode(t, c, raw[i])
@@ -182,6 +199,94 @@ func (s *sqliteSnapshot) Scan(ctx context.Context, t Table, columns []string, or
 		}
 		return err
 	})
+}
+
+// largeLOB is the size from which a scan reads a LOB value by SQLite's
+// incremental blob I/O instead of selecting it. A selected value is built
+// whole in SQLite's memory and then copied into Go's, so a document cost
+// twice its size; read by sqlite3_blob_read, it comes from the file page
+// by page into the one buffer it takes in Go.
+const largeLOB = 1 << 20
+
+// largeLOBSQL is SelectSQL for a rowid table with LOB columns: each LOB
+// column is selected only when smaller than largeLOB, and after the
+// columns come, for each LOB column in order, its size in bytes and its
+// type, then the row's rowid. SQLite tells a value's size and type from
+// the record's header, without reading the value.
+func largeLOBSQL(t Table, cols []Column, orderBy []string) string {
+	exprs := make([]string, 0, len(cols)+3)
+	var extra []string
+	for _, c := range cols {
+		if c.Kind != BLOB && c.Kind != CLOB {
+			exprs = append(exprs, c.Name)
+			continue
+		}
+		exprs = append(exprs, fmt.Sprintf("CASE WHEN octet_length(%[1]s) < %[2]d THEN %[1]s END", c.Name, largeLOB))
+		extra = append(extra, "octet_length("+c.Name+")", "typeof("+c.Name+")")
+	}
+	exprs = append(append(exprs, extra...), "rowid")
+	if len(orderBy) == 0 {
+		orderBy = t.Key
+	}
+	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", strings.Join(exprs, ", "), t.Name, strings.Join(orderBy, ", "))
+}
+
+// hasRowid tells whether t has a rowid by which its LOBs can be opened:
+// not a WITHOUT ROWID table, nor a view.
+func (s *sqliteSnapshot) hasRowid(ctx context.Context, t Table) (bool, error) {
+	err := s.exec(ctx, "rowid of "+t.Name, "SELECT rowid FROM "+t.Name+" WHERE 0", nil)
+	if err != nil && ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	return err == nil, nil
+}
+
+// readLargeLOBs reads into raw, by their rowid, the LOB values of the
+// current row of a largeLOBSQL statement that it left out, as value
+// would have read them: string for text, []byte for a BLOB.
+func (s *sqliteSnapshot) readLargeLOBs(t Table, cols []Column, stmt *sqlite.Stmt, raw []any) error {
+	at := len(cols)
+	for i, c := range cols {
+		if c.Kind != BLOB && c.Kind != CLOB {
+			continue
+		}
+		size, kind := at, at+1
+		at += 2
+		if raw[i] != nil || stmt.ColumnType(size) == sqlite.TypeNull {
+			continue
+		}
+		rowid := stmt.ColumnInt64(stmt.ColumnCount() - 1)
+		b, err := s.readBlob(t, c, rowid, stmt.ColumnInt64(size))
+		if err != nil {
+			return err
+		}
+		switch stmt.ColumnText(kind) {
+		case "text":
+			raw[i] = unsafe.String(unsafe.SliceData(b), len(b)) // b is not kept elsewhere
+		case "blob":
+			raw[i] = b
+		default: // a number of 1 MiB cannot be; read as selected
+			return fmt.Errorf("extract: %s.%s (rowid %d): a %s value of %d bytes", t.Name, c.Name, rowid, stmt.ColumnText(kind), len(b))
+		}
+	}
+	return nil
+}
+
+// readBlob reads n bytes of column c of the row rowid of t.
+func (s *sqliteSnapshot) readBlob(t Table, c Column, rowid, n int64) ([]byte, error) {
+	blob, err := s.conn.OpenBlob("main", t.Name, c.Name, rowid, false)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %s.%s (rowid %d): %w", t.Name, c.Name, rowid, err)
+	}
+	defer blob.Close()
+	if blob.Size() != n {
+		return nil, fmt.Errorf("extract: %s.%s (rowid %d): %d bytes to read, the row says %d", t.Name, c.Name, rowid, blob.Size(), n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(blob, b); err != nil {
+		return nil, fmt.Errorf("extract: %s.%s (rowid %d): %w", t.Name, c.Name, rowid, err)
+	}
+	return b, nil
 }
 
 func (s *sqliteSnapshot) Dialect() Dialect { return sqliteDialect{} }
