@@ -2,9 +2,11 @@ package archive
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/starmig/starmig/extract"
@@ -198,4 +200,83 @@ func BenchmarkDecodeRow(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodeBase64InPlace: base64 decoded over itself gives what
+// decodeBase64 gives, value or refusal (at the same byte), for lengths
+// around its pieces, padding at the end, and faults anywhere: a byte
+// outside the alphabet, padding or a line break before the end, a length
+// not divisible by 4.
+func TestDecodeBase64InPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const piece = 64 << 10
+	for _, n := range []int{0, 1, 2, 3, piece/4*3 - 1, piece / 4 * 3, piece/4*3 + 1, 2 * piece, 3*piece/4*3 + 2} {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		good := base64.StdEncoding.AppendEncode(nil, raw)
+		variants := [][]byte{good}
+		for _, at := range []int{0, len(good) / 2, piece - 1, piece, piece + 1, len(good) - 3, len(good) - 1} {
+			if at < 0 || at >= len(good) {
+				continue
+			}
+			for _, c := range []byte{'!', '=', '\n', '\r', '"'} {
+				v := bytes.Clone(good)
+				v[at] = c
+				variants = append(variants, v)
+			}
+		}
+		if len(good) > 0 {
+			variants = append(variants, good[:len(good)-1], append(bytes.Clone(good), 'A'))
+		}
+		for _, v := range variants {
+			want, wantErr := decodeBase64(bytes.Clone(v))
+			in := bytes.Clone(v)
+			got, gotErr := decodeBase64InPlace(in)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || wantErr == nil && !bytes.Equal(got, want) {
+				t.Errorf("%d bytes, %.20q…: got %d bytes, %v; decodeBase64 gives %d bytes, %v", n, v, len(got), gotErr, len(want), wantErr)
+			}
+			if wantErr == nil && len(got) > 0 && &got[0] != &in[0] {
+				t.Errorf("%d bytes: decoded into a new buffer, not over the base64", n)
+			}
+			if wantErr == nil && !bytes.Equal(want, raw) && bytes.Equal(v, good) {
+				t.Errorf("%d bytes: the base64 of the value decodes to something else", n)
+			}
+		}
+	}
+}
+
+// TestOwnedRowTakesItsLine: a document's row decoded from a line it owns
+// is the row decodeRow gives, and its value is the start of its base64
+// in that line, not a copy.
+func TestOwnedRowTakesItsLine(t *testing.T) {
+	tab, _ := extract.TableByName("DOKUMENT")
+	rng := rand.New(rand.NewPCG(7, 8))
+	doc := make([]byte, bigLine+5)
+	for i := range doc {
+		doc[i] = byte(rng.Uint32())
+	}
+	row := make(extract.Row, len(tab.Columns))
+	row[0], row[1], row[2], row[4], row[5] = int64(7), int64(8), "a \"b\".pdf", doc, "2020-01-02 03:04:05"
+	line := bytes.TrimSuffix(lineOf(t, tab, row), []byte("\n"))
+	want, err := decodeRow(tab, line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeOwnedRow(tab, line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) || !bytes.Equal(got[4].([]byte), doc) {
+		t.Fatalf("the owned line decodes to another row")
+	}
+	at := bytes.Index(lineOf(t, tab, row), []byte(`"SISU":"`)) + len(`"SISU":"`)
+	if &got[4].([]byte)[0] != &line[at] {
+		t.Errorf("the document was copied out of its line")
+	}
+	bad := bytes.Replace(bytes.TrimSuffix(lineOf(t, tab, row), []byte("\n")), []byte(`"SISU":"`), []byte(`"SISU":"!`), 1)
+	if _, err := decodeOwnedRow(tab, bad); err == nil || !strings.Contains(err.Error(), "DOKUMENT.SISU value !") {
+		t.Errorf("a bad document: %v, want an error naming DOKUMENT.SISU and its start", err)
+	}
 }

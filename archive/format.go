@@ -190,8 +190,20 @@ const bigLine = 1 << 20
 
 // decodeRow reads one JSON line of table t back into a Row.
 func decodeRow(t extract.Table, line []byte) (extract.Row, error) {
+	return decodeLine(t, line, false)
+}
+
+// decodeOwnedRow is decodeRow for a line nothing else will read or
+// write: a large document is decoded over its own base64 in the line and
+// the row keeps that part of the line, instead of taking a new buffer of
+// the document's size beside it.
+func decodeOwnedRow(t extract.Table, line []byte) (extract.Row, error) {
+	return decodeLine(t, line, true)
+}
+
+func decodeLine(t extract.Table, line []byte, owned bool) (extract.Row, error) {
 	if len(line) >= bigLine {
-		if r, ok, err := decodeBigRow(t, line); ok {
+		if r, ok, err := decodeBigRow(t, line, owned); ok {
 			return r, err
 		}
 	}
@@ -321,6 +333,34 @@ func decodeBase64(b64 []byte) ([]byte, error) {
 	v := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
 	n, err := base64.StdEncoding.Decode(v, b64)
 	return v[:n], err
+}
+
+// decodeBase64InPlace is decodeBase64 writing over b64 itself: it decodes
+// a piece at a time into a small buffer and copies that back to the
+// start of b64, where the base64 is already read (3 bytes out for every 4
+// in), and returns the start of b64. Base64 that decodeBase64 would read
+// differently piece by piece (padding before the end, line breaks, which
+// it skips) or refuse for its length is left to decodeBase64. Other
+// base64 it refuses is refused here too, at the same byte, with b64
+// written over up to the piece before.
+func decodeBase64InPlace(b64 []byte) ([]byte, error) {
+	const piece = 64 << 10 // of base64; a multiple of 4
+	if pad := bytes.IndexByte(b64, '='); len(b64)%4 != 0 || pad >= 0 && pad < len(b64)-2 ||
+		bytes.IndexByte(b64, '\r') >= 0 || bytes.IndexByte(b64, '\n') >= 0 {
+		return decodeBase64(b64)
+	}
+	var tmp [piece / 4 * 3]byte
+	n := 0
+	for at := 0; at < len(b64); at += piece {
+		m, err := base64.StdEncoding.Decode(tmp[:], b64[at:min(at+piece, len(b64))])
+		if e, ok := err.(base64.CorruptInputError); ok {
+			return nil, e + base64.CorruptInputError(at)
+		} else if err != nil {
+			return nil, err
+		}
+		n += copy(b64[n:], tmp[:m])
+	}
+	return b64[:n:n], nil
 }
 
 // canonicalString reads a JSON string of valid UTF-8 with no escapes but
@@ -473,7 +513,7 @@ func decodeJSONRow(t extract.Table, line []byte) (extract.Row, error) {
 // key; base64 holds neither a quote nor a backslash, so the next quote
 // ends its value. ok is false when the line is not of that shape (a BLOB
 // that is null, say), for the JSON parser.
-func decodeBigRow(t extract.Table, line []byte) (r extract.Row, ok bool, err error) {
+func decodeBigRow(t extract.Table, line []byte, inPlace bool) (r extract.Row, ok bool, err error) {
 	type span struct{ col, from, to int }
 	var spans []span
 	for i, c := range t.Columns {
@@ -511,9 +551,14 @@ func decodeBigRow(t extract.Table, line []byte) (r extract.Row, ok bool, err err
 	}
 	for _, s := range spans {
 		b64 := line[s.from:s.to]
-		v, err := decodeBase64(b64)
+		head := string(b64[:min(len(b64), 40)]) // before it is written over
+		decode := decodeBase64
+		if inPlace {
+			decode = decodeBase64InPlace
+		}
+		v, err := decode(b64)
 		if err != nil {
-			return nil, true, fmt.Errorf("archive: %s.%s value %.40s: %v", t.Name, t.Columns[s.col].Name, b64, err)
+			return nil, true, fmt.Errorf("archive: %s.%s value %s: %v", t.Name, t.Columns[s.col].Name, head, err)
 		}
 		r[s.col] = v
 	}

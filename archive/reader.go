@@ -724,11 +724,13 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 // readLargeBlock reads a block of more than largeBlock bytes: a document.
 // Its ciphertext is fetched in windows of largeWindow bytes, one request
 // each and not kept in the cache, and decompressed as it comes into one
-// buffer of the size the block's gzip trailer gives. The document is then
-// in memory twice, as its line and as the value decoded from it; holding
-// the whole block's ciphertext and compressed bytes as well made a 64 MiB
-// document cost 360 MiB. The last document's copies are collected first,
-// so that this one takes their memory instead of adding to it.
+// buffer of the size the block's gzip trailer gives, and decoded in that
+// buffer: the document is in memory once, as its line, which its value
+// then takes the start of. Holding the whole block's ciphertext and
+// compressed bytes as well made a 64 MiB document cost 360 MiB, and
+// decoding the document into a buffer of its own cost it once more. The
+// last document is collected first, so that this one takes its memory
+// instead of adding to it.
 func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, block int) ([]extract.Row, error) {
 	blk := f.Blocks[block]
 	bad := func(err error) error {
@@ -763,7 +765,7 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 	split := scanLines()
 	for rest := plain.Bytes(); len(rest) > 0; {
 		n, line, _ := split(rest, true)
-		row, err := decodeRow(t, line)
+		row, err := decodeOwnedRow(t, line) // plain is this block's alone
 		if err != nil {
 			return nil, bad(err)
 		}
