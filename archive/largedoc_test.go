@@ -6,9 +6,11 @@ import (
 	crand "crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -260,5 +262,87 @@ func TestDocumentIsNotCopiedIntoItsBlock(t *testing.T) {
 	}
 	if len(got) != 1 || !bytes.Equal(d, doc) || got[0][2] != "scan.pdf" {
 		t.Fatalf("%d rows read back, or the document differs", len(got))
+	}
+}
+
+// A payload file read whole (a restore) reads each document that is a
+// block of its own into one buffer of its line's size, told by its
+// block's trailer, and decodes it there: among small rows, documents come
+// back whole and in order, and reading allocates their lines and the
+// ciphertext age decrypts, where a buffer doubled up to each line and a
+// copy of each document allocated twice as much more.
+func TestReadFileReadsADocumentOnce(t *testing.T) {
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	ctx := context.Background()
+	w, err := NewWriter(ctx, config(st, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, _ := extract.TableByName("DOKUMENT")
+	if err := w.Table(tab); err != nil {
+		t.Fatal(err)
+	}
+	var want []extract.Row
+	docBytes := 0
+	for i := range 7 {
+		var doc []byte
+		switch i {
+		case 1, 4, 5:
+			doc = make([]byte, rowBudget+i)
+			if _, err := crand.Read(doc); err != nil {
+				t.Fatal(err)
+			}
+			docBytes += len(doc)
+		default:
+			doc = []byte(fmt.Sprintf("small %d", i))
+		}
+		row := extract.Row{int64(10 + i), int64(9), fmt.Sprintf("%d.pdf", i), nil, doc, "2011-03-27 03:30:00"}
+		if err := w.Row(row); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, row)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewReader(st, k.pub, k.identities, k.index).OpenBundle(ctx, cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []extract.Row
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, f := range b.Files() {
+		if f.Table == "DOKUMENT" {
+			if err := b.ReadFile(ctx, f.Path, func(r extract.Row) error { got = append(got, slices.Clone(r)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if len(got) != len(want) {
+		t.Fatalf("%d rows read back, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("row %d differs", i)
+		}
+	}
+	// What is read: each document's line, a third larger than it, and the
+	// ciphertext, which age decrypts into a new buffer for each chunk.
+	var stored int64
+	for _, f := range b.Files() {
+		if f.Table == "DOKUMENT" {
+			stored += b.size(f.Path)
+		}
+	}
+	lines := int64(docBytes) * 4 / 3
+	if n := int64(after.TotalAlloc - before.TotalAlloc); n > lines+stored+16<<20 {
+		t.Errorf("reading %d MiB of documents (lines of %d MiB, %d MiB stored) allocated %d MiB", docBytes>>20, lines>>20, stored>>20, n>>20)
 	}
 }

@@ -322,9 +322,8 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
 	}
 	plain := sha256.New()
-	sc := bufio.NewScanner(io.TeeReader(zr, plain))
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	sc.Split(scanLines())
+	lr := &lineReader{r: io.TeeReader(zr, plain), buf: make([]byte, 1<<20)}
+	alone := b.aloneLines(ctx, f)
 	// Reading, decrypting, decompressing, hashing and cutting lines run on
 	// a goroutine of their own, decoding the lines and fn on this one: a
 	// restore was bound by the one core that did all of it.
@@ -337,7 +336,7 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 	var scanErr error
 	go func() {
 		defer close(full)
-		scanErr = cutLines(readCtx, sc, t, full, free, bigDone)
+		scanErr = cutLines(readCtx, lr, alone, t, full, free, bigDone)
 	}()
 	var rows int64
 	err = func() error {
@@ -419,12 +418,14 @@ func (lb *lineBatch) each(t extract.Table, fn func(extract.Row, error) error) er
 	return nil
 }
 
-// cutLines reads the lines of sc into batches sent to full, taking the
-// batches to fill from free where it can, until sc ends, fails, or ctx is
+// cutLines reads the lines of lr into batches sent to full, taking the
+// batches to fill from free where it can, until lr ends, fails, or ctx is
 // done. It decodes a big line only once bigDone says that the row of the
 // one before is handed on, so that one large document at a time is
-// decoded, as when one goroutine did everything.
-func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan<- *lineBatch, free <-chan *lineBatch, bigDone <-chan struct{}) error {
+// decoded, as when one goroutine did everything. alone gives the size of
+// each line that is a large block of its own (see aloneLines), read into
+// a buffer of that size and decoded in it.
+func cutLines(ctx context.Context, lr *lineReader, alone func(line int64) int, t extract.Table, full chan<- *lineBatch, free <-chan *lineBatch, bigDone <-chan struct{}) error {
 	next := func() *lineBatch {
 		select {
 		case lb := <-free:
@@ -442,9 +443,15 @@ func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan
 		}
 	}
 	cur := next()
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) >= bigLine {
+	for n := int64(0); ; n++ {
+		own := alone(n)
+		line, err := lr.line(own)
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+		if len(line) >= bigLine || own > 0 {
 			if len(cur.ends) > 0 {
 				if err := send(cur); err != nil {
 					return err
@@ -457,7 +464,11 @@ func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan
 				return ctx.Err()
 			}
 			big := &lineBatch{big: true}
-			big.row, big.err = decodeRow(t, line)
+			if own > 0 {
+				big.row, big.err = decodeOwnedRow(t, line)
+			} else {
+				big.row, big.err = decodeRow(t, line)
+			}
 			if err := send(big); err != nil {
 				return err
 			}
@@ -473,11 +484,154 @@ func cutLines(ctx context.Context, sc *bufio.Scanner, t extract.Table, full chan
 		}
 	}
 	if len(cur.ends) > 0 {
-		if err := send(cur); err != nil {
-			return err
+		return send(cur)
+	}
+	return nil
+}
+
+// aloneLines tells, for payload file f, the size of the plaintext of
+// each line that is a block of more than largeBlock stored bytes on its
+// own (a document), and 0 for other lines. The size is read from the
+// block's gzip trailer, which is at the block's end, by random access
+// ahead of the stream: a request for each document, so that its line is
+// read into a buffer of its size instead of one doubled up to it, which
+// for a moment held the line twice. Where the trailer cannot be read it
+// says 0, and the stream, which reads that object too, tells why. The
+// file is opened for this on ctx, not in the bundle's files, which keep
+// what they open for later reads.
+func (b *Bundle) aloneLines(ctx context.Context, f *fileInfo) func(line int64) int {
+	i := slices.Index(b.contents.Files, f)
+	next, row := 0, int64(0) // the block after the line asked last, and its first line
+	var ra io.ReaderAt
+	var openErr error
+	return func(line int64) int {
+		for next < len(f.Blocks) && row+f.Blocks[next][2] <= line {
+			row += f.Blocks[next][2]
+			next++
+		}
+		if i < 0 || next >= len(f.Blocks) || row != line {
+			return 0
+		}
+		blk := f.Blocks[next]
+		if blk[2] != 1 || blk[1] <= largeBlock {
+			return 0
+		}
+		if ra == nil && openErr == nil {
+			ra, _, openErr = b.openFile(ctx, i, next)
+		}
+		if openErr != nil {
+			return 0
+		}
+		var trailer [4]byte
+		if _, err := ra.ReadAt(trailer[:], blk[0]+blk[1]-4); err != nil && err != io.EOF {
+			return 0
+		}
+		return plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1])
+	}
+}
+
+// lineReader cuts the lines of r as a bufio.Scanner splitting by
+// scanLines does, in a buffer it reuses; but a line the caller gives a
+// size for goes into a buffer of its own, which the caller then keeps.
+type lineReader struct {
+	r          io.Reader
+	buf        []byte // buf[start:end] is read and not yet cut
+	start, end int
+	err        error // of r, once it fails or ends
+}
+
+// lineRead is the most lineReader reads at once into a line's own buffer,
+// so that little of the lines after it is read there.
+const lineRead = 256 << 10
+
+// line returns the next line without its end (\n or \r\n), valid until
+// the next call; or, with own > 0, in a buffer of its own of about own
+// bytes (more grows it). The last line may lack its \n; after it, line
+// returns io.EOF, or the error r failed with.
+func (lr *lineReader) line(own int) ([]byte, error) {
+	if own > 0 {
+		return lr.ownLine(own)
+	}
+	searched := 0
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start+searched:lr.end], '\n'); i >= 0 {
+			line := lr.buf[lr.start : lr.start+searched+i]
+			lr.start += searched + i + 1
+			return dropCR(line), nil
+		}
+		searched = lr.end - lr.start
+		if lr.err != nil {
+			return lr.last()
+		}
+		if lr.start > 0 { // room at the front: move what is left there
+			lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+			lr.start = 0
+		}
+		if lr.end == len(lr.buf) {
+			if len(lr.buf) >= 1<<30 {
+				return nil, bufio.ErrTooLong
+			}
+			lr.buf = append(lr.buf, make([]byte, len(lr.buf))...)[:2*len(lr.buf)]
+		}
+		lr.fill(lr.buf[lr.end:])
+	}
+}
+
+// fill reads once into p, after lr.end.
+func (lr *lineReader) fill(p []byte) {
+	n, err := lr.r.Read(p)
+	lr.end += n
+	if err != nil {
+		lr.err = err
+	}
+}
+
+// last returns what is left when r has ended, as the last line, or r's
+// error.
+func (lr *lineReader) last() ([]byte, error) {
+	if lr.start == lr.end {
+		return nil, lr.err
+	}
+	line := lr.buf[lr.start:lr.end]
+	lr.start = lr.end
+	if lr.err != io.EOF {
+		return nil, lr.err
+	}
+	return dropCR(line), nil
+}
+
+// ownLine reads the next line into a new buffer of own bytes and more,
+// and keeps what it read beyond the line for the next.
+func (lr *lineReader) ownLine(own int) ([]byte, error) {
+	b := make([]byte, 0, own+1)
+	b = append(b, lr.buf[lr.start:lr.end]...)
+	lr.start, lr.end = 0, 0
+	searched := 0
+	for {
+		if i := bytes.IndexByte(b[searched:], '\n'); i >= 0 {
+			end := searched + i
+			if rest := b[end+1:]; len(rest) > len(lr.buf) {
+				lr.buf = make([]byte, len(rest))
+			}
+			lr.end = copy(lr.buf, b[end+1:])
+			return dropCR(b[:end:end]), nil
+		}
+		searched = len(b)
+		if lr.err != nil {
+			if len(b) == 0 || lr.err != io.EOF {
+				return nil, lr.err
+			}
+			return dropCR(b), nil
+		}
+		if len(b) == cap(b) {
+			b = slices.Grow(b, len(b))
+		}
+		n, err := lr.r.Read(b[len(b):min(cap(b), len(b)+lineRead)])
+		b = b[:len(b)+n]
+		if err != nil {
+			lr.err = err
 		}
 	}
-	return sc.Err()
 }
 
 // scanLines is bufio.ScanLines for lines of any length. A line of a large
