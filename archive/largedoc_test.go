@@ -15,7 +15,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // Documents larger than a block (a scanned file, say) go through the
@@ -169,6 +171,22 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	}
 	if _, err := os.Stat(spool.dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the spool's folder is still there after Close: %v", err)
+	}
+
+	// Restored, they are the documents STAR1 holds: read into buffers of
+	// their lines' size, and each written before the next is read.
+	dsn := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := NewReader(st, k.pub, k.identities, nil).Restore(ctx, conn, cats[0], RestoreOptions{Schema: "large_documents"}); err != nil {
+		t.Fatal(err)
+	}
+	tab, _ := extract.TableByName("DOKUMENT")
+	if got, want := restoredRows(t, dsn, "large_documents", tab), sourceRowsAs(t, path, tab, true); !slices.Equal(got, want) {
+		t.Errorf("restored DOKUMENT: %d rows differ from STAR1's %d", len(got), len(want))
 	}
 
 	// A byte changed in the middle of a document's stored block is found

@@ -445,6 +445,23 @@ func cutLines(ctx context.Context, lr *lineReader, alone func(line int64) int, t
 	cur := next()
 	for n := int64(0); ; n++ {
 		own := alone(n)
+		if own > 0 {
+			// A line read into a buffer of its own is read only once
+			// the row before is handed on, and the last document's
+			// buffer collected, so that this one takes its memory.
+			if len(cur.ends) > 0 {
+				if err := send(cur); err != nil {
+					return err
+				}
+				cur = next()
+			}
+			select {
+			case <-bigDone:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			runtime.GC()
+		}
 		line, err := lr.line(own)
 		if err == io.EOF {
 			break
@@ -458,10 +475,12 @@ func cutLines(ctx context.Context, lr *lineReader, alone func(line int64) int, t
 				}
 				cur = next()
 			}
-			select {
-			case <-bigDone:
-			case <-ctx.Done():
-				return ctx.Err()
+			if own == 0 {
+				select {
+				case <-bigDone:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 			big := &lineBatch{big: true}
 			if own > 0 {

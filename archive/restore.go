@@ -261,7 +261,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 	if err != nil {
 		return err
 	}
-	rows := make(chan []any, 256)
+	rows := make(chan copyRow, 256)
 	readErr := make(chan error, 1)
 	var exact []exactText
 	readCtx, cancel := context.WithCancel(ctx)
@@ -275,8 +275,22 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 			}
 			exact = append(exact, ex...)
 			prog.add(1)
+			r := copyRow{vals: vals}
+			if extract.ValueBytes(row) >= largeRow {
+				r.done = make(chan struct{})
+			}
 			select {
-			case rows <- vals:
+			case rows <- r:
+			case <-readCtx.Done():
+				return readCtx.Err()
+			}
+			if r.done == nil {
+				return nil
+			}
+			// A document is written before the next is read: its line
+			// and the next one's are not in memory at once.
+			select {
+			case <-r.done:
 				return nil
 			case <-readCtx.Done():
 				return readCtx.Err()
@@ -306,17 +320,34 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 	return nil
 }
 
+// largeRow is the size of values from which the restore writes a row
+// before reading on.
+const largeRow = 16 << 20
+
+// copyRow is a row for the COPY; done, unless nil, is closed once the
+// COPY is done with it.
+type copyRow struct {
+	vals []any
+	done chan struct{}
+}
+
+// chanSource gives the COPY the rows of a channel. The COPY asks for the
+// next row only once it has written the last (pgcopy writes a large
+// value straight from it), so that row is then done with.
 type chanSource struct {
-	rows <-chan []any
-	cur  []any
+	rows <-chan copyRow
+	cur  copyRow
 }
 
 func (s *chanSource) Next() bool {
+	if s.cur.done != nil {
+		close(s.cur.done)
+	}
 	v, ok := <-s.rows
 	s.cur = v
 	return ok
 }
-func (s *chanSource) Values() ([]any, error) { return s.cur, nil }
+func (s *chanSource) Values() ([]any, error) { return s.cur.vals, nil }
 func (s *chanSource) Err() error             { return nil }
 
 // pgValues converts an archived row to COPY values.
