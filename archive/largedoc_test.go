@@ -228,19 +228,9 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 // allocates a small part of its size, where its block alone would be a
 // third larger than the document.
 func TestDocumentIsNotCopiedIntoItsBlock(t *testing.T) {
-	k := testKeys(t)
-	st, _ := NewFileStore(t.TempDir())
-	ctx := context.Background()
-	w, err := NewWriter(ctx, config(st, k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, _ := extract.TableByName("DOKUMENT")
+	w, st, k := documentWriter(t)
 	doc := make([]byte, 2*rowBudget)
 	if _, err := crand.Read(doc); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Table(tab); err != nil {
 		t.Fatal(err)
 	}
 	row := extract.Row{int64(7), int64(9), "scan.pdf", "application/pdf", doc, "2011-03-27 03:30:00"}
@@ -254,26 +244,8 @@ func TestDocumentIsNotCopiedIntoItsBlock(t *testing.T) {
 	if n := after.TotalAlloc - before.TotalAlloc; n > uint64(len(doc))/4 {
 		t.Errorf("archiving a document of %d MiB allocated %d MiB", len(doc)>>20, n>>20)
 	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
 	// And it is whole in its payload file.
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewReader(st, k.pub, k.identities, k.index).OpenBundle(ctx, cats[0].Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []extract.Row
-	for _, f := range b.Files() {
-		if f.Table == "DOKUMENT" {
-			if err := b.ReadFile(ctx, f.Path, func(r extract.Row) error { got = append(got, r); return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	got := readDocuments(t, firstBundle(t, w, st, k))
 	var d []byte
 	if len(got) == 1 {
 		d, _ = got[0][4].([]byte)
@@ -290,17 +262,7 @@ func TestDocumentIsNotCopiedIntoItsBlock(t *testing.T) {
 // ciphertext age decrypts, where a buffer doubled up to each line and a
 // copy of each document allocated twice as much more.
 func TestReadFileReadsADocumentOnce(t *testing.T) {
-	k := testKeys(t)
-	st, _ := NewFileStore(t.TempDir())
-	ctx := context.Background()
-	w, err := NewWriter(ctx, config(st, k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, _ := extract.TableByName("DOKUMENT")
-	if err := w.Table(tab); err != nil {
-		t.Fatal(err)
-	}
+	w, st, k := documentWriter(t)
 	var want []extract.Row
 	docBytes := 0
 	for i := range 7 {
@@ -321,27 +283,10 @@ func TestReadFileReadsADocumentOnce(t *testing.T) {
 		}
 		want = append(want, row)
 	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewReader(st, k.pub, k.identities, k.index).OpenBundle(ctx, cats[0].Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []extract.Row
+	b := firstBundle(t, w, st, k)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	for _, f := range b.Files() {
-		if f.Table == "DOKUMENT" {
-			if err := b.ReadFile(ctx, f.Path, func(r extract.Row) error { got = append(got, slices.Clone(r)); return nil }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	got := readDocuments(t, b)
 	runtime.ReadMemStats(&after)
 	if len(got) != len(want) {
 		t.Fatalf("%d rows read back, want %d", len(got), len(want))
@@ -363,4 +308,52 @@ func TestReadFileReadsADocumentOnce(t *testing.T) {
 	if n := int64(after.TotalAlloc - before.TotalAlloc); n > lines+stored+16<<20 {
 		t.Errorf("reading %d MiB of documents (lines of %d MiB, %d MiB stored) allocated %d MiB", docBytes>>20, lines>>20, stored>>20, n>>20)
 	}
+}
+
+// documentWriter is a writer to a new folder store, at table DOKUMENT.
+func documentWriter(t *testing.T) (*Writer, Store, keys) {
+	t.Helper()
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	w, err := NewWriter(context.Background(), config(st, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, _ := extract.TableByName("DOKUMENT")
+	if err := w.Table(tab); err != nil {
+		t.Fatal(err)
+	}
+	return w, st, k
+}
+
+// firstBundle closes w and opens the first bundle of the run it wrote.
+func firstBundle(t *testing.T, w *Writer, st Store, k keys) *Bundle {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewReader(st, k.pub, k.identities, k.index).OpenBundle(ctx, cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readDocuments reads the DOKUMENT rows of b's payload files in order.
+func readDocuments(t *testing.T, b *Bundle) []extract.Row {
+	t.Helper()
+	var got []extract.Row
+	for _, f := range b.Files() {
+		if f.Table == "DOKUMENT" {
+			if err := b.ReadFile(context.Background(), f.Path, func(r extract.Row) error { got = append(got, slices.Clone(r)); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
 }

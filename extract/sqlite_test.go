@@ -65,6 +65,7 @@ func TestLargeLOBsReadAsSelected(t *testing.T) {
 		return b
 	}
 	text := func(n int) string { return strings.Repeat("õun ", n/5) + strings.Repeat("x", n-n/5*5) }
+	const docs, plans = `SELECT DOKUMENT_ID FROM DOKUMENT ORDER BY DOKUMENT_ID`, `SELECT PLAAN_ID FROM JUHTUMIPLAAN ORDER BY PLAAN_ID`
 	for _, withoutRowid := range []bool{false, true} {
 		path := sampleCopy(t)
 		db, err := sql.Open("sqlite", "file:"+path)
@@ -83,40 +84,21 @@ func TestLargeLOBsReadAsSelected(t *testing.T) {
 			exec(`DROP TABLE DOKUMENT`)
 			exec(`ALTER TABLE d2 RENAME TO DOKUMENT`)
 		}
-		var ids []int64
-		rows, err := db.Query(`SELECT DOKUMENT_ID FROM DOKUMENT ORDER BY DOKUMENT_ID LIMIT 6`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
+		nth := func(query string, i int) (id int64) {
+			t.Helper()
+			if err := db.QueryRow(query+" LIMIT 1 OFFSET ?", i).Scan(&id); err != nil {
+				t.Fatalf("%s, row %d: %v", query, i, err)
 			}
-			ids = append(ids, id)
-		}
-		if rows.Close(); len(ids) < 6 {
-			t.Fatalf("the sample has %d documents, want 6", len(ids))
+			return id
 		}
 		for i, v := range []any{big(largeLOB, 1), big(largeLOB-1, 2), big(3*largeLOB+17, 3), text(largeLOB + 3), append([]byte(text(largeLOB)), 0xff, 0xfe), []byte{}} {
 			if b, ok := v.([]byte); ok && i == 4 {
-				exec(`UPDATE DOKUMENT SET SISU = CAST(? AS TEXT) WHERE DOKUMENT_ID = ?`, b, ids[i])
+				exec(`UPDATE DOKUMENT SET SISU = CAST(? AS TEXT) WHERE DOKUMENT_ID = ?`, b, nth(docs, i))
 				continue
 			}
-			exec(`UPDATE DOKUMENT SET SISU = ? WHERE DOKUMENT_ID = ?`, v, ids[i])
+			exec(`UPDATE DOKUMENT SET SISU = ? WHERE DOKUMENT_ID = ?`, v, nth(docs, i))
 		}
-		var plan []int64
-		if rows, err = db.Query(`SELECT PLAAN_ID FROM JUHTUMIPLAAN ORDER BY PLAAN_ID LIMIT 2`); err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, id)
-		}
-		rows.Close()
+		plan := []int64{nth(plans, 0), nth(plans, 1)}
 		exec(`UPDATE JUHTUMIPLAAN SET EESMARGID = ?, HINNANG = NULL WHERE PLAAN_ID = ?`, text(2*largeLOB), plan[0])
 		exec(`UPDATE JUHTUMIPLAAN SET EESMARGID = ?, HINNANG = ? WHERE PLAAN_ID = ?`, "", text(largeLOB), plan[1])
 		var large int
