@@ -443,22 +443,30 @@ func cutLines(ctx context.Context, lr *lineReader, alone func(line int64) int, t
 		}
 	}
 	cur := next()
+	// handOn sends the lines cut so far, then waits until the row before
+	// is handed on.
+	handOn := func() error {
+		if len(cur.ends) > 0 {
+			if err := send(cur); err != nil {
+				return err
+			}
+			cur = next()
+		}
+		select {
+		case <-bigDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for n := int64(0); ; n++ {
 		own := alone(n)
 		if own > 0 {
 			// A line read into a buffer of its own is read only once
 			// the row before is handed on, and the last document's
 			// buffer collected, so that this one takes its memory.
-			if len(cur.ends) > 0 {
-				if err := send(cur); err != nil {
-					return err
-				}
-				cur = next()
-			}
-			select {
-			case <-bigDone:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := handOn(); err != nil {
+				return err
 			}
 			runtime.GC()
 		}
@@ -469,17 +477,9 @@ func cutLines(ctx context.Context, lr *lineReader, alone func(line int64) int, t
 			return err
 		}
 		if len(line) >= bigLine || own > 0 {
-			if len(cur.ends) > 0 {
-				if err := send(cur); err != nil {
+			if own == 0 { // else handed on before it was read
+				if err := handOn(); err != nil {
 					return err
-				}
-				cur = next()
-			}
-			if own == 0 {
-				select {
-				case <-bigDone:
-				case <-ctx.Done():
-					return ctx.Err()
 				}
 			}
 			big := &lineBatch{big: true}
@@ -541,12 +541,22 @@ func (b *Bundle) aloneLines(ctx context.Context, f *fileInfo) func(line int64) i
 		if openErr != nil {
 			return 0
 		}
-		var trailer [4]byte
-		if _, err := ra.ReadAt(trailer[:], blk[0]+blk[1]-4); err != nil && err != io.EOF {
+		n, err := blockPlainSize(ra, blk)
+		if err != nil {
 			return 0
 		}
-		return plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1])
+		return n
 	}
+}
+
+// blockPlainSize is plainSize for block blk of the plaintext stream ra,
+// from the gzip trailer at the block's end.
+func blockPlainSize(ra io.ReaderAt, blk [5]int64) (int, error) {
+	var trailer [4]byte
+	if _, err := ra.ReadAt(trailer[:], blk[0]+blk[1]-4); err != nil && err != io.EOF {
+		return 0, err
+	}
+	return plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1]), nil
 }
 
 // lineReader cuts the lines of r as a bufio.Scanner splitting by
@@ -910,14 +920,14 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 		return fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	runtime.GC()
-	var trailer [4]byte
-	if _, err := of.ra.ReadAt(trailer[:], blk[0]+blk[1]-4); err != nil && err != io.EOF {
+	size, err := blockPlainSize(of.ra, blk)
+	if err != nil {
 		return nil, bad(err)
 	}
 	digest := sha256.New()
 	src := io.TeeReader(bufio.NewReaderSize(&windowReader{ra: of.ra, cache: of.cache, blocks: f.Blocks, off: blk[0], end: blk[0] + blk[1]}, largeWindow), digest)
 	var plain bytes.Buffer
-	plain.Grow(plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1]) + bytes.MinRead)
+	plain.Grow(size + bytes.MinRead)
 	zr, err := gzip.NewReader(src)
 	if err == nil {
 		zr.Multistream(false)
