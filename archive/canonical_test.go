@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/starmig/starmig/extract"
 )
@@ -72,7 +74,7 @@ func TestCanonicalRowAsTheJSONParser(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)
 			}
-			got, ok := decodeCanonicalRow(tab, line)
+			got, ok := decodeCanonicalRow(tab, line, false)
 			all++
 			if !ok {
 				// Only an integer of 19 digits is left to the parser.
@@ -84,6 +86,10 @@ func TestCanonicalRowAsTheJSONParser(t *testing.T) {
 			fast++
 			if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
 				t.Fatalf("%s:\n got %#v\nwant %#v", line, got, want)
+			}
+			owned, ok := decodeCanonicalRow(tab, bytes.Clone(line), true)
+			if !ok || fmt.Sprintf("%#v", owned) != fmt.Sprintf("%#v", want) {
+				t.Fatalf("%s, owned:\n got %#v\nwant %#v", line, owned, want)
 			}
 		}
 	}
@@ -130,6 +136,9 @@ func TestOtherLinesGoToTheJSONParser(t *testing.T) {
 		bytes.Replace(line, []byte(`"`+first+`":1`), []byte(`"`+first+`":nullx`), 1),
 		bytes.Replace(line, []byte(`"`+first+`":1,`), nil, 1), // a column missing
 		[]byte(`{}`), []byte(``), []byte(`null`),
+		// Escaped text before a value only the parser reads: decoding in
+		// place must leave the line as it was for the parser.
+		bytes.Replace(bytes.Replace(line, []byte(`"x"`), []byte(`"a\"b\nc"`), 1), []byte(`"x"}`), []byte(`"x\u00E9"}`), 1),
 	}
 	for _, v := range variants {
 		if bytes.Equal(v, line) {
@@ -139,6 +148,10 @@ func TestOtherLinesGoToTheJSONParser(t *testing.T) {
 		got, gotErr := decodeRow(tab, v)
 		if (wantErr == nil) != (gotErr == nil) || fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
 			t.Errorf("%s: got %#v, %v; the parser gives %#v, %v", v, got, gotErr, want, wantErr)
+		}
+		got, gotErr = decodeOwnedRow(tab, bytes.Clone(v))
+		if (wantErr == nil) != (gotErr == nil) || fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Errorf("%s, owned: got %#v, %v; the parser gives %#v, %v", v, got, gotErr, want, wantErr)
 		}
 	}
 }
@@ -152,7 +165,16 @@ func FuzzCanonicalRow(f *testing.F) {
 		f.Add(lineOf(f, tab, randomRow(rng, tab)))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		got, ok := decodeCanonicalRow(tab, line)
+		// A line decoded in place is changed only once it has decoded.
+		owned := bytes.Clone(line)
+		ownedRow, ownedOK := decodeCanonicalRow(tab, owned, true)
+		if !ownedOK && !bytes.Equal(owned, line) {
+			t.Fatalf("%q refused, but changed to %q", line, owned)
+		}
+		got, ok := decodeCanonicalRow(tab, line, false)
+		if ok != ownedOK || (ok && fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", ownedRow)) {
+			t.Fatalf("%q: owned %#v, %v; not owned %#v, %v", line, ownedRow, ownedOK, got, ok)
+		}
 		if !ok {
 			return
 		}
@@ -188,7 +210,7 @@ func BenchmarkDecodeRow(b *testing.B) {
 	line := lineOf(b, tab, row)
 	b.Run("canonical", func(b *testing.B) {
 		for range b.N {
-			if _, ok := decodeCanonicalRow(tab, line); !ok {
+			if _, ok := decodeCanonicalRow(tab, line, false); !ok {
 				b.Fatal("not canonical")
 			}
 		}
@@ -278,5 +300,45 @@ func TestOwnedRowTakesItsLine(t *testing.T) {
 	bad := bytes.Replace(bytes.TrimSuffix(lineOf(t, tab, row), []byte("\n")), []byte(`"SISU":"`), []byte(`"SISU":"!`), 1)
 	if _, err := decodeOwnedRow(tab, bad); err == nil || !strings.Contains(err.Error(), "DOKUMENT.SISU value !") {
 		t.Errorf("a bad document: %v, want an error naming DOKUMENT.SISU and its start", err)
+	}
+}
+
+// TestOwnedTextStaysInItsLine decodes a large CLOB with escapes: from a
+// line of its own it is unescaped where it stands, and from a shared line
+// it takes one buffer of its size.
+func TestOwnedTextStaysInItsLine(t *testing.T) {
+	tab, _ := extract.TableByName("POORDUMINE")
+	var sb strings.Builder
+	for sb.Len() < 8<<20 {
+		sb.WriteString("Taotleja soovib \"koduteenust\";\r\n\tõde külastab\\kord nädalas\x01.\n")
+	}
+	text := sb.String()
+	row := extract.Row{int64(7), int64(8), "0784", "EPOST", text, "2020-01-02 03:04:05"}
+	line := lineOf(t, tab, row)
+	var got extract.Row
+	allocated := func(decode func(extract.Table, []byte) (extract.Row, error), line []byte) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r, err := decode(tab, line)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%#v", r) != fmt.Sprintf("%#v", row) {
+			t.Fatalf("the CLOB decodes to another row")
+		}
+		got = r
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	if n := allocated(decodeRow, bytes.Clone(line)); n > uint64(len(text))+1<<20 {
+		t.Errorf("decoding from a shared line allocated %d bytes for %d of text", n, len(text))
+	}
+	owned := bytes.Clone(line)
+	if n := allocated(decodeOwnedRow, owned); n > 1<<20 {
+		t.Errorf("decoding from an owned line allocated %d bytes for %d of text", n, len(text))
+	}
+	at := bytes.Index(line, []byte(`"SISU":"`)) + len(`"SISU":"`)
+	if unsafe.StringData(got[4].(string)) != &owned[at] {
+		t.Errorf("the text was copied out of its line")
 	}
 }

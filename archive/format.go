@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/starmig/starmig/extract"
 )
@@ -207,7 +208,7 @@ func decodeLine(t extract.Table, line []byte, owned bool) (extract.Row, error) {
 			return r, err
 		}
 	}
-	if r, ok := decodeCanonicalRow(t, line); ok {
+	if r, ok := decodeCanonicalRow(t, line, owned); ok {
 		return r, nil
 	}
 	return decodeJSONRow(t, line)
@@ -220,12 +221,24 @@ func decodeLine(t extract.Table, line []byte, owned bool) (extract.Row, error) {
 // parser, which took about 40 % of a restore's CPU. ok is false for any
 // other line, valid JSON or not, and for a value that does not decode,
 // so that decodeJSONRow decides and names the fault.
-func decodeCanonicalRow(t extract.Table, line []byte) (r extract.Row, ok bool) {
+//
+// With owned, the line is one nothing else will read or write: text is
+// left in the line, unescaped where it stands, and the row's strings are
+// the line's memory. A large CLOB then costs its line and nothing beside
+// it. The line is changed only once the whole row has decoded, so a line
+// refused here reaches decodeJSONRow as it was.
+func decodeCanonicalRow(t extract.Table, line []byte, owned bool) (r extract.Row, ok bool) {
 	p := line
 	if len(p) == 0 || p[0] != '{' {
 		return nil, false
 	}
 	p = p[1:]
+	type escaped struct {
+		col  int
+		text []byte
+		size int
+	}
+	var later []escaped
 	r = make(extract.Row, len(t.Columns))
 	for i, c := range t.Columns {
 		if i > 0 {
@@ -269,17 +282,43 @@ func decodeCanonicalRow(t extract.Table, line []byte) (r extract.Row, ok bool) {
 				r[i], p = string(b), p[len(end):]
 				continue
 			}
-			var v string
-			if v, p, ok = canonicalString(p); !ok {
+			end, size, ok := canonicalString(p)
+			if !ok {
 				return nil, false
 			}
-			r[i] = v
+			text := p[1:end]
+			switch {
+			case size == len(text) && owned:
+				r[i] = aliasString(text)
+			case size == len(text):
+				r[i] = string(text)
+			case owned:
+				later = append(later, escaped{i, text, size})
+			default:
+				b := make([]byte, size)
+				unescapeString(b, text)
+				r[i] = aliasString(b)
+			}
+			p = p[end+1:]
 		}
 	}
 	if len(p) != 1 || p[0] != '}' {
 		return nil, false
 	}
+	for _, e := range later {
+		unescapeString(e.text, e.text)
+		r[e.col] = aliasString(e.text[:e.size])
+	}
 	return r, true
+}
+
+// aliasString is b as a string without a copy, for bytes that nothing
+// writes again.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // canonicalInt reads a JSON integer as strconv.AppendInt writes one.
@@ -363,69 +402,83 @@ func decodeBase64InPlace(b64 []byte) ([]byte, error) {
 	return b64[:n:n], nil
 }
 
-// canonicalString reads a JSON string of valid UTF-8 with no escapes but
-// those appendString writes.
-func canonicalString(p []byte) (string, []byte, bool) {
+// canonicalString checks a JSON string of valid UTF-8 with no escapes
+// but those appendString writes. end is the index of its closing quote
+// in p, size its length unescaped; unescapeString, given p[1:end], cannot
+// fail. An escape stands for an ASCII byte, so the string is valid UTF-8
+// unescaped exactly when it is as it stands.
+func canonicalString(p []byte) (end, size int, ok bool) {
 	if len(p) == 0 || p[0] != '"' {
-		return "", nil, false
+		return 0, 0, false
 	}
 	i := 1
-	for i < len(p) && p[i] != '"' && p[i] != '\\' && p[i] >= 0x20 {
-		i++
-	}
-	if i < len(p) && p[i] == '"' {
-		if !utf8.Valid(p[1:i]) {
-			return "", nil, false
-		}
-		return string(p[1:i]), p[i+1:], true
-	}
-	b := make([]byte, 0, i+16)
-	b = append(b, p[1:i]...)
 	for i < len(p) {
 		c := p[i]
 		switch {
 		case c == '"':
-			if !utf8.Valid(b) {
-				return "", nil, false
+			if !utf8.Valid(p[1:i]) {
+				return 0, 0, false
 			}
-			return string(b), p[i+1:], true
+			return i, size, true
 		case c < 0x20:
-			return "", nil, false
+			return 0, 0, false
 		case c != '\\':
-			b = append(b, c)
+			size++
 			i++
 			continue
 		}
 		if i+1 >= len(p) {
-			return "", nil, false
+			return 0, 0, false
 		}
 		switch p[i+1] {
-		case '"', '\\':
-			b = append(b, p[i+1])
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
+		case '"', '\\', 'n', 'r', 't':
+			i += 2
 		case 'u':
 			// appendString escapes only control characters, as \u00XX.
 			if i+6 > len(p) || p[i+2] != '0' || p[i+3] != '0' {
-				return "", nil, false
+				return 0, 0, false
 			}
 			hi, lo := unhex(p[i+4]), unhex(p[i+5])
 			if hi < 0 || lo < 0 || hi > 1 {
-				return "", nil, false
+				return 0, 0, false
 			}
-			b = append(b, byte(hi<<4|lo))
 			i += 6
-			continue
 		default:
-			return "", nil, false
+			return 0, 0, false
 		}
-		i += 2
+		size++
 	}
-	return "", nil, false
+	return 0, 0, false
+}
+
+// unescapeString writes text, a string's content that canonicalString
+// has checked, unescaped to dst and returns its length. dst may be text
+// itself: nothing is written ahead of what has been read.
+func unescapeString(dst, text []byte) int {
+	n := 0
+	for {
+		k := bytes.IndexByte(text, '\\')
+		if k < 0 {
+			return n + copy(dst[n:], text)
+		}
+		n += copy(dst[n:], text[:k])
+		step := 2
+		switch text[k+1] {
+		case 'n':
+			dst[n] = '\n'
+		case 'r':
+			dst[n] = '\r'
+		case 't':
+			dst[n] = '\t'
+		case 'u':
+			dst[n] = byte(unhex(text[k+4])<<4 | unhex(text[k+5]))
+			step = 6
+		default:
+			dst[n] = text[k+1]
+		}
+		n++
+		text = text[k+step:]
+	}
 }
 
 func unhex(c byte) int {
