@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +56,23 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 		if _, err := db.Exec(`UPDATE DOKUMENT SET SISU = randomblob(?) WHERE DOKUMENT_ID = ?`, sizes[d], d); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// And an application whose text (a CLOB) is a block of its own, with
+	// escapes throughout and random, so that its stored block is large
+	// too: it is unescaped where it stands in its line.
+	var application, applicant int64
+	if err := db.QueryRow(`SELECT POORDUMINE_ID, ISIK_ID FROM POORDUMINE ORDER BY POORDUMINE_ID LIMIT 1`).Scan(&application, &applicant); err != nil {
+		t.Fatal(err)
+	}
+	letters := []rune("abcdefghijklmnopqrsšzžtuvwõäöüxyABCDEFGHIJKLMNOPQRSŠZŽTUVWÕÄÖÜXY0123456789 .,;\"\\\r\n\t")
+	rng := rand.New(rand.NewPCG(5, 6))
+	var sb strings.Builder
+	for sb.Len() <= rowBudget {
+		sb.WriteRune(letters[rng.IntN(len(letters))])
+	}
+	text := sb.String()
+	if _, err := db.Exec(`UPDATE POORDUMINE SET SISU = ? WHERE POORDUMINE_ID = ?`, text, application); err != nil {
+		t.Fatal(err)
 	}
 	want := map[int64][]byte{}
 	for _, d := range docs {
@@ -109,6 +128,22 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 		if !bytes.Equal(got, want[d]) {
 			t.Errorf("document %d: retrieved %d bytes, STAR1 holds %d, or they differ", d, len(got), len(want[d]))
 		}
+	}
+
+	found, err := r.Retrieve(ctx, cats, Query{PersonID: applicant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotText string
+	for _, f := range found {
+		for _, row := range f.Tables["POORDUMINE"] {
+			if row[0] == application {
+				gotText, _ = row[extract.Positions["POORDUMINE"]["SISU"]].(string)
+			}
+		}
+	}
+	if gotText != text {
+		t.Errorf("application %d: retrieved %d bytes of text, STAR1 holds %d, or they differ", application, len(gotText), len(text))
 	}
 
 	// With a spool, the documents wait on disk, encrypted, instead of in
@@ -184,9 +219,11 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	if _, err := NewReader(st, k.pub, k.identities, nil).Restore(ctx, conn, cats[0], RestoreOptions{Schema: "large_documents"}); err != nil {
 		t.Fatal(err)
 	}
-	tab, _ := extract.TableByName("DOKUMENT")
-	if got, want := restoredRows(t, dsn, "large_documents", tab), sourceRowsAs(t, path, tab, true); !slices.Equal(got, want) {
-		t.Errorf("restored DOKUMENT: %d rows differ from STAR1's %d", len(got), len(want))
+	for _, name := range []string{"DOKUMENT", "POORDUMINE"} {
+		tab, _ := extract.TableByName(name)
+		if got, want := restoredRows(t, dsn, "large_documents", tab), sourceRowsAs(t, path, tab, true); !slices.Equal(got, want) {
+			t.Errorf("restored %s: %d rows differ from STAR1's %d", name, len(got), len(want))
+		}
 	}
 
 	// A byte changed in the middle of a document's stored block is found
