@@ -279,7 +279,7 @@ func decodeCanonicalRow(t extract.Table, line []byte, owned bool) (r extract.Row
 				if b, p, ok = canonicalBase64(p[len(open):]); !ok || !bytes.HasPrefix(p, []byte(end)) {
 					return nil, false
 				}
-				r[i], p = string(b), p[len(end):]
+				r[i], p = aliasString(b), p[len(end):]
 				continue
 			}
 			end, size, ok := canonicalString(p)
@@ -452,14 +452,15 @@ func canonicalString(p []byte) (end, size int, ok bool) {
 }
 
 // unescapeString writes text, a string's content that canonicalString
-// has checked, unescaped to dst and returns its length. dst may be text
+// has checked, unescaped to dst, which holds its size. dst may be text
 // itself: nothing is written ahead of what has been read.
-func unescapeString(dst, text []byte) int {
+func unescapeString(dst, text []byte) {
 	n := 0
 	for {
 		k := bytes.IndexByte(text, '\\')
 		if k < 0 {
-			return n + copy(dst[n:], text)
+			copy(dst[n:], text)
+			return
 		}
 		n += copy(dst[n:], text[:k])
 		step := 2
