@@ -412,6 +412,10 @@ func canonicalString(p []byte) (end, size int, ok bool) {
 		return 0, 0, false
 	}
 	i := 1
+	for i < len(p) && p[i] != '"' && p[i] != '\\' && p[i] >= 0x20 {
+		i++ // most text has no escapes
+	}
+	size = i - 1
 	for i < len(p) {
 		c := p[i]
 		switch {
