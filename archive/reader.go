@@ -882,23 +882,12 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortDigest(buf) != f.BlockDigests[block]) {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, ErrBlockDigest)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(buf))
+	plain, err := gunzipBlock(bytes.NewReader(buf), memberSize(buf))
 	if err != nil {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
-	zr.Multistream(false)
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, lineBuffer(buf)), 1<<30)
-	sc.Split(scanLines())
-	var rows []extract.Row
-	for sc.Scan() {
-		row, err := decodeRow(t, sc.Bytes())
-		if err != nil {
-			return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
+	rows, err := decodeBlock(t, plain)
+	if err != nil {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 	}
 	return t, rows, nil
@@ -926,13 +915,7 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 	}
 	digest := sha256.New()
 	src := io.TeeReader(bufio.NewReaderSize(&windowReader{ra: of.ra, cache: of.cache, blocks: f.Blocks, off: blk[0], end: blk[0] + blk[1]}, largeWindow), digest)
-	var plain bytes.Buffer
-	plain.Grow(size + bytes.MinRead)
-	zr, err := gzip.NewReader(src)
-	if err == nil {
-		zr.Multistream(false)
-		_, err = plain.ReadFrom(zr)
-	}
+	plain, err := gunzipBlock(src, size)
 	// Every stored byte goes through the digest, which names a changed
 	// block before whatever the decompressor made of it.
 	if _, cerr := io.Copy(io.Discard, src); err == nil {
@@ -944,13 +927,41 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 	if err != nil {
 		return nil, bad(err)
 	}
+	rows, err := decodeBlock(t, plain)
+	if err != nil {
+		return nil, bad(err)
+	}
+	return rows, nil
+}
+
+// gunzipBlock decompresses the one gzip member of a block that r reads
+// into a buffer of size bytes (plainSize), which grows only if the
+// member's trailer said less than it holds.
+func gunzipBlock(r io.Reader, size int) ([]byte, error) {
+	var plain bytes.Buffer
+	plain.Grow(size + bytes.MinRead)
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	zr.Multistream(false)
+	if _, err := plain.ReadFrom(zr); err != nil {
+		return nil, err
+	}
+	return plain.Bytes(), nil
+}
+
+// decodeBlock decodes the rows of a block's plaintext, one a line. The
+// block is read into a buffer of its own, so its rows keep their text in
+// it, each in its own line (decodeOwnedRow), rather than in copies.
+func decodeBlock(t extract.Table, plain []byte) ([]extract.Row, error) {
 	var rows []extract.Row
 	split := scanLines()
-	for rest := plain.Bytes(); len(rest) > 0; {
+	for rest := plain; len(rest) > 0; {
 		n, line, _ := split(rest, true)
-		row, err := decodeOwnedRow(t, line) // plain is this block's alone
+		row, err := decodeOwnedRow(t, line[:len(line):len(line)])
 		if err != nil {
-			return nil, bad(err)
+			return nil, err
 		}
 		rows = append(rows, row)
 		rest = rest[n:]
@@ -992,13 +1003,15 @@ func (r *windowReader) Read(p []byte) (int, error) {
 	return got, err
 }
 
-// lineBuffer is the size of the line buffer for reading the gzip member
-// gz: the size of its plaintext, which its trailer gives.
-func lineBuffer(gz []byte) int {
+// memberSize is the size of the plaintext of the gzip member gz, as its
+// trailer gives it, for a buffer that holds the block's rows as long as a
+// retrieval keeps them: no floor, unlike plainSize, but no more than
+// deflate can expand gz to (1032 times), whatever a damaged trailer says.
+func memberSize(gz []byte) int {
 	if len(gz) < 18 {
-		return 1 << 20
+		return 0
 	}
-	return plainSize(binary.LittleEndian.Uint32(gz[len(gz)-4:]), int64(len(gz)))
+	return int(min(int64(binary.LittleEndian.Uint32(gz[len(gz)-4:])), 1032*int64(len(gz)), 1<<30))
 }
 
 // plainSize is the size of buffer for the plaintext of a gzip member of

@@ -124,3 +124,40 @@ func TestABlockIsOneRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReadBlock reads every block of every payload file of a bundle
+// of 2 000 generated persons, as a retrieval reads the blocks that hold a
+// record: go test -run '^$' -bench ReadBlock -benchmem ./archive
+func BenchmarkReadBlock(b *testing.B) {
+	path := star1(b, 2000)
+	k := testKeys(b)
+	fs, _ := NewFileStore(b.TempDir())
+	archiveSTAR1(b, path, config(fs, k))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, fs, k.pub, "all")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := NewReader(fs, k.pub, k.identities, k.index)
+	var rows int64
+	b.ResetTimer()
+	for b.Loop() {
+		rows = 0
+		for _, e := range cats[0].Bundles {
+			bun, err := r.OpenBundle(ctx, e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i, f := range bun.contents.Files {
+				for j := range f.Blocks {
+					_, got, err := bun.readBlock(ctx, i, j)
+					if err != nil {
+						b.Fatal(err)
+					}
+					rows += int64(len(got))
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(rows), "rows/op")
+}

@@ -85,10 +85,11 @@ func (p *pieces) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// A block's line buffer is the size of its plaintext, as the gzip trailer
-// gives it, plus one: never less than 1 MiB, and never more than deflate
-// could expand the block to, whatever the trailer says.
-func TestLineBufferIsThePlaintextSize(t *testing.T) {
+// A block's buffer is the size of its plaintext, as the gzip trailer gives
+// it, and never more than deflate could expand the block to, whatever the
+// trailer says. The line buffer of a streamed payload file (plainSize) is
+// one more, and never less than 1 MiB.
+func TestBlockBufferIsThePlaintextSize(t *testing.T) {
 	member := func(plain []byte) []byte {
 		var b bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
@@ -106,19 +107,25 @@ func TestLineBufferIsThePlaintextSize(t *testing.T) {
 		gz   []byte
 		want int
 	}{
-		{"random bytes", member(random), len(random) + 1},
-		{"text that compresses", member(text), len(text) + 1},
-		{"a small block", member([]byte("a\n")), 1 << 20},
-		{"no trailer", []byte{1, 2, 3}, 1 << 20},
-		{"a damaged trailer", damaged, 1 << 20},
+		{"random bytes", member(random), len(random)},
+		{"text that compresses", member(text), len(text)},
+		{"a small block", member([]byte("a\n")), 2},
+		{"no trailer", []byte{1, 2, 3}, 0},
+		{"a damaged trailer", damaged, 1032 * len(damaged)},
 	} {
-		if got := lineBuffer(c.gz); got != c.want {
+		if got := memberSize(c.gz); got != c.want {
 			t.Errorf("%s: %d bytes, want %d", c.name, got, c.want)
+		}
+		if len(c.gz) >= 18 {
+			isize := binary.LittleEndian.Uint32(c.gz[len(c.gz)-4:])
+			if got, want := plainSize(isize, int64(len(c.gz))), max(c.want+1, 1<<20); got != want {
+				t.Errorf("%s: line buffer of %d bytes, want %d", c.name, got, want)
+			}
 		}
 	}
 	big := member(bytes.Repeat([]byte{'x'}, 8<<20))
 	binary.LittleEndian.PutUint32(big[len(big)-4:], 1<<31)
-	if got := lineBuffer(big); got != 1032*len(big) {
+	if got := memberSize(big); got != 1032*len(big) {
 		t.Errorf("a damaged trailer claiming 2 GiB for %d bytes: %d, want %d", len(big), got, 1032*len(big))
 	}
 }
