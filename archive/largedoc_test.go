@@ -394,3 +394,95 @@ func readDocuments(t *testing.T, b *Bundle) []extract.Row {
 	}
 	return got
 }
+
+// A row that shares its block with a large one (an application's text of
+// a few MiB, under rowBudget) is decoded in the block's plaintext; taken
+// by a retrieval, it is copied out of it, so that what is found does not
+// hold the other person's text until the retrieval's output is written.
+func TestARowTakenFromALargeBlockHoldsNoneOfIt(t *testing.T) {
+	path := star1(t, 60)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big, owner int64
+	// The second application, of a person other than the first's.
+	if err := db.QueryRow(`SELECT POORDUMINE_ID, ISIK_ID FROM POORDUMINE
+		WHERE ISIK_ID <> (SELECT ISIK_ID FROM POORDUMINE ORDER BY POORDUMINE_ID LIMIT 1)
+		ORDER BY POORDUMINE_ID LIMIT 1`).Scan(&big, &owner); err != nil {
+		t.Fatal(err)
+	}
+	letters := []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;")
+	rng := rand.New(rand.NewPCG(7, 8))
+	text := make([]byte, 4<<20)
+	for i := range text {
+		text[i] = letters[rng.IntN(len(letters))]
+	}
+	if _, err := db.Exec(`UPDATE POORDUMINE SET SISU = ? WHERE POORDUMINE_ID = ?`, string(text), big); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	k := testKeys(t)
+	st, _ := NewFileStore(t.TempDir())
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another person's application in the large application's block.
+	isik := extract.Positions["POORDUMINE"]["ISIK_ID"]
+	other := int64(-1)
+	r := NewReader(st, k.pub, k.identities, k.index)
+	for _, e := range cats[0].Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range b.contents.Files {
+			if f.Table != "POORDUMINE" || f.Reference {
+				continue
+			}
+			for j := range f.Blocks {
+				_, rows, err := b.readBlock(ctx, i, j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.ContainsFunc(rows, func(row extract.Row) bool { return row[0] == big }) {
+					continue
+				}
+				for _, row := range rows {
+					if p, ok := row[isik].(int64); ok && p != owner {
+						other = p
+					}
+				}
+			}
+		}
+	}
+	if other < 0 {
+		t.Fatalf("no other person's application shares a block with application %d", big)
+	}
+
+	retrieve := func() []*Found {
+		found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonID: other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	retrieve() // what is set up once
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	found := retrieve()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if len(found) == 0 || len(found[0].Tables["POORDUMINE"]) == 0 {
+		t.Fatalf("person %d: no application found", other)
+	}
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 1<<20 {
+		t.Errorf("person %d's records hold %d bytes after the retrieval; the large application's block is %d", other, grown, len(text))
+	}
+	runtime.KeepAlive(found)
+}

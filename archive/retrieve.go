@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -443,9 +444,17 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		if err != nil {
 			return err
 		}
+		size := 0
+		for _, row := range rows {
+			size += extract.ValueBytes(row)
+		}
 		// The rows wanted are taken now, while the block is in memory: a
 		// block of large documents is not kept for later steps (they read
 		// it again if they need it), and its documents go to the spool.
+		// Rows are decoded in the block's plaintext; a row taken from a
+		// block not kept is copied out of it, so that it does not hold a
+		// document's worth of memory until the retrieval ends.
+		cache := size <= largeBlock
 		taken := make([]bool, len(rows))
 		for _, j := range users[k] {
 			accept := keep(j.value)
@@ -457,15 +466,14 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 				if row, err = f.spool(t, row); err != nil {
 					return err
 				}
+				if !cache {
+					row = detach(row)
+				}
 				kept[i] = append(kept[i], row)
 			}
 		}
 		read[i].t = t
-		size := 0
-		for _, row := range rows {
-			size += extract.ValueBytes(row)
-		}
-		if size <= largeBlock {
+		if cache {
 			read[i].rows = rows
 		}
 		return nil
@@ -513,6 +521,21 @@ func (f *finder) spool(t extract.Table, row extract.Row) (extract.Row, error) {
 		return row, nil
 	}
 	return f.r.Spool.spoolRow(t, row)
+}
+
+// detach copies the text and bytes of row out of the memory it was
+// decoded in.
+func detach(row extract.Row) extract.Row {
+	out := slices.Clone(row)
+	for i, v := range out {
+		switch v := v.(type) {
+		case string:
+			out[i] = strings.Clone(v)
+		case []byte:
+			out[i] = bytes.Clone(v)
+		}
+	}
+	return out
 }
 
 // keepRow adds a row to what was found; a row found again is kept once.
