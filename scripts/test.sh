@@ -24,6 +24,15 @@ for bin in initdb postgres; do
 done
 command -v age >/dev/null || packages+=(age)
 command -v openssl >/dev/null || packages+=(openssl)
+# Under CI the tests run with the race detector, which needs cgo and a C
+# compiler: archive, restore, verify and the load overlap their work on
+# several goroutines.
+race=()
+if [[ -n "${CI:-}" ]]; then
+  command -v "$(go env CC)" >/dev/null || packages+=(gcc libc6-dev)
+  race=(-race)
+  export CGO_ENABLED=1
+fi
 if (( ${#packages[@]} )) && [[ $(id -u) -eq 0 ]]; then
   echo "scripts/test.sh: installing ${packages[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
@@ -32,4 +41,4 @@ elif (( ${#packages[@]} )); then
 fi
 
 go vet ./...
-exec go run ./internal/testenv/withservices -- go test -count=1 -timeout 60m "$@" ./...
+exec go run ./internal/testenv/withservices -- go test "${race[@]}" -count=1 -timeout 60m "$@" ./...
