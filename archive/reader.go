@@ -935,8 +935,8 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 }
 
 // gunzipBlock decompresses the one gzip member of a block that r reads
-// into a buffer of size bytes (plainSize), which grows only if the
-// member's trailer said less than it holds.
+// into a buffer of size bytes (as the member's trailer gives it), which
+// grows only if the trailer said less than the member holds.
 func gunzipBlock(r io.Reader, size int) ([]byte, error) {
 	var plain bytes.Buffer
 	plain.Grow(size + bytes.MinRead)
