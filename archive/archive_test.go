@@ -103,6 +103,27 @@ func openSnap(t testing.TB, path string) (extract.Snapshot, extract.Source) {
 	return snap, src
 }
 
+// archivedFolder writes an archive run of the STAR1 file at path into a
+// new folder store, with the settings config gives, adjusted by adjust if
+// it is not nil, and returns the store and the run's catalogs.
+func archivedFolder(t testing.TB, path string, k keys, adjust func(Config) Config) (*FileStore, []*Catalog) {
+	t.Helper()
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(st, k)
+	if adjust != nil {
+		cfg = adjust(cfg)
+	}
+	archiveSTAR1(t, path, cfg)
+	cats, err := LatestCatalogs(context.Background(), st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cats
+}
+
 // archiveSTAR1 writes an archive run of the STAR1 file at path.
 func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
 	t.Helper()

@@ -130,13 +130,8 @@ func download(t *testing.T, st Store, e BundleEntry) string {
 func TestBundleIsValidBagSignedAndOpaque(t *testing.T) {
 	path := star1(t, 200)
 	k := testKeys(t)
-	st, _ := NewFileStore(t.TempDir())
-	archiveSTAR1(t, path, small(config(st, k)))
+	st, cats := archivedFolder(t, path, k, small)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range cats[0].Bundles {
 		dir := download(t, st, e)
 		problems, err := ValidateBag(dir)
@@ -178,7 +173,7 @@ func TestBundleIsValidBagSignedAndOpaque(t *testing.T) {
 	if len(needles) < 100 {
 		t.Fatalf("only %d values to look for", len(needles))
 	}
-	err = st.List(ctx, "", func(o ObjectInfo) error {
+	err := st.List(ctx, "", func(o ObjectInfo) error {
 		b, err := readAll(ctx, st, o.Key, 1<<30)
 		if err != nil {
 			return err

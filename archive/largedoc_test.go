@@ -423,13 +423,8 @@ func TestARowTakenFromALargeBlockHoldsNoneOfIt(t *testing.T) {
 	}
 	db.Close()
 	k := testKeys(t)
-	st, _ := NewFileStore(t.TempDir())
-	archiveSTAR1(t, path, small(config(st, k)))
+	st, cats := archivedFolder(t, path, k, small)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Another person's application in the large application's block.
 	isik := extract.Positions["POORDUMINE"]["ISIK_ID"]

@@ -68,13 +68,8 @@ func (o gateObject) ReadAt(p []byte, off int64) (int, error) {
 func TestABlockIsOneRoundTrip(t *testing.T) {
 	path := star1Docs(t, 100, 30000)
 	k := testKeys(t)
-	fs, _ := NewFileStore(t.TempDir())
-	archiveSTAR1(t, path, config(fs, k))
+	fs, cats := archivedFolder(t, path, k, nil)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, fs, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := &gateStore{Store: fs}
 	b, err := NewReader(g, k.pub, k.identities, k.index).OpenBundle(ctx, cats[0].Bundles[0])
 	if err != nil {
@@ -131,13 +126,8 @@ func TestABlockIsOneRoundTrip(t *testing.T) {
 func BenchmarkReadBlock(b *testing.B) {
 	path := star1(b, 2000)
 	k := testKeys(b)
-	fs, _ := NewFileStore(b.TempDir())
-	archiveSTAR1(b, path, config(fs, k))
+	fs, cats := archivedFolder(b, path, k, nil)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, fs, k.pub, "all")
-	if err != nil {
-		b.Fatal(err)
-	}
 	r := NewReader(fs, k.pub, k.identities, k.index)
 	var rows int64
 	b.ResetTimer()
