@@ -452,8 +452,9 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		// block of large documents is not kept for later steps (they read
 		// it again if they need it), and its documents go to the spool.
 		// Rows are decoded in the block's plaintext; a row taken from a
-		// block not kept is copied out of it, so that it does not hold a
-		// document's worth of memory until the retrieval ends.
+		// block not kept is copied out of it, so that it does not hold
+		// another row's document until the retrieval ends, unless it is
+		// most of the block itself (large text, which is not spooled).
 		cache := size <= largeBlock
 		taken := make([]bool, len(rows))
 		for _, j := range users[k] {
@@ -466,7 +467,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 				if row, err = f.spool(t, row); err != nil {
 					return err
 				}
-				if !cache {
+				if !cache && 2*extract.ValueBytes(row) < size {
 					row = detach(row)
 				}
 				kept[i] = append(kept[i], row)
