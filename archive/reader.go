@@ -559,8 +559,8 @@ func blockPlainSize(ra io.ReaderAt, blk [5]int64) (int, error) {
 	return plainSize(binary.LittleEndian.Uint32(trailer[:]), blk[1]), nil
 }
 
-// lineReader cuts the lines of r as a bufio.Scanner splitting by
-// scanLines does, in a buffer it reuses; but a line the caller gives a
+// lineReader cuts the lines of r as bufio.ScanLines does, for lines of
+// any length, in a buffer it reuses; but a line the caller gives a
 // size for goes into a buffer of its own, which the caller then keeps.
 type lineReader struct {
 	r          io.Reader
@@ -663,29 +663,12 @@ func (lr *lineReader) ownLine(own int) ([]byte, error) {
 	}
 }
 
-// scanLines is bufio.ScanLines for lines of any length. A line of a large
-// document comes from the decompressor in pieces of a few KiB, and
-// bufio.ScanLines searches the whole line so far for its end after each:
-// a 64 MiB document took 17 s. This one remembers how far it has searched.
-// Each Scanner needs its own.
-func scanLines() bufio.SplitFunc {
-	searched := 0
-	return func(data []byte, atEOF bool) (int, []byte, error) {
-		if i := bytes.IndexByte(data[searched:], '\n'); i >= 0 {
-			end := searched + i
-			searched = 0
-			return end + 1, dropCR(data[:end]), nil
-		}
-		if atEOF {
-			searched = 0
-			if len(data) == 0 {
-				return 0, nil, nil
-			}
-			return len(data), dropCR(data), nil
-		}
-		searched = len(data)
-		return 0, nil, nil
-	}
+// nextLine cuts the first line of p, a buffer that holds all of it, as
+// bufio.ScanLines does: without its \n or \r\n; the last line may lack
+// its \n.
+func nextLine(p []byte) (line, rest []byte) {
+	line, rest, _ = bytes.Cut(p, []byte{'\n'})
+	return dropCR(line), rest
 }
 
 // dropCR drops a terminal \r, as bufio.ScanLines does.
@@ -956,15 +939,14 @@ func gunzipBlock(r io.Reader, size int) ([]byte, error) {
 // it, each in its own line (decodeOwnedRow), rather than in copies.
 func decodeBlock(t extract.Table, plain []byte) ([]extract.Row, error) {
 	var rows []extract.Row
-	split := scanLines()
 	for rest := plain; len(rest) > 0; {
-		n, line, _ := split(rest, true)
+		var line []byte
+		line, rest = nextLine(rest)
 		row, err := decodeOwnedRow(t, line[:len(line):len(line)])
 		if err != nil {
 			return nil, err
 		}
 		rows = append(rows, row)
-		rest = rest[n:]
 	}
 	return rows, nil
 }
