@@ -51,7 +51,7 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
 	data := filepath.Join(dir, "data")
-	out, err := run(ctx, cred, dir, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	out, err := run(ctx, cred, dir, initdb, append([]string{"-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"}, localeArgs()...)...)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("pgserver: initdb: %w\n%s", err, out), os.RemoveAll(dir))
 	}
@@ -162,6 +162,17 @@ func run(ctx context.Context, cred *syscall.Credential, dir, name string, args .
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	return cmd.CombinedOutput()
+}
+
+// localeArgs are initdb's arguments for the cluster's collation: bytewise
+// (C) unless STARMIG_TEST_PG_LOCALE names an ICU locale, such as et-EE, the
+// collation a STAR2 server in Estonia may well have. Running the tests with
+// it shows whether anything in starmig leans on the server's text order.
+func localeArgs() []string {
+	if icu := os.Getenv("STARMIG_TEST_PG_LOCALE"); icu != "" {
+		return []string{"--locale-provider=icu", "--icu-locale=" + icu, "--locale=C.UTF-8"}
+	}
+	return []string{"--no-locale"}
 }
 
 func freePort() (int, error) {
