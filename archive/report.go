@@ -258,8 +258,8 @@ func DocumentName(id int64, name string) string {
 // WriteMarkdown writes a readable report of a retrieval.
 func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 	fmt.Fprintf(w, "# STAR1 archive retrieval\n\n")
-	fmt.Fprintf(w, "| | |\n|---|---|\n| Query | %s |\n| Reason | %s |\n| Operator | %s |\n| Time | %s |\n| Audit entry | %s |\n\n",
-		reportfile.Cell(res.Query), reportfile.Cell(res.Reason), reportfile.Cell(res.Operator), res.Time.UTC().Format(time.RFC3339), reportfile.Cell(res.Audit))
+	reportfile.Facts(w, [2]string{"Query", res.Query}, [2]string{"Reason", res.Reason}, [2]string{"Operator", res.Operator},
+		[2]string{"Time", res.Time.UTC().Format(time.RFC3339)}, [2]string{"Audit entry", res.Audit})
 	if !res.Found {
 		fmt.Fprintf(w, "**The archive holds no rows for this %s.**\n", res.Query)
 		return nil

@@ -36,8 +36,11 @@ func lockText(r *Report) string {
 // WriteMarkdown writes the report to keep or send.
 func WriteMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "# Archive verification: %s\n\n", r.Level)
-	fmt.Fprintf(w, "| | |\n|---|---|\n| Store | %s |\n| Level | %s |\n| Seed | %d |\n| Key holder checks | %v |\n| Restore drill | %v |\n| Locks checked | %v |\n| Runs | %d |\n| Bundles | %d |\n| Objects | %d |\n| Objects hashed | %d |\n| Bytes read | %s |\n\n",
-		r.Store, r.Level, r.Seed, r.KeyHolder, r.Drill, r.Locks, r.Runs, r.Bundles, r.Objects, r.Hashed, archive.HumanBytes(r.BytesRead))
+	reportfile.Facts(w, [2]string{"Store", r.Store}, [2]string{"Level", r.Level}, [2]string{"Seed", fmt.Sprint(r.Seed)},
+		[2]string{"Key holder checks", fmt.Sprint(r.KeyHolder)}, [2]string{"Restore drill", fmt.Sprint(r.Drill)},
+		[2]string{"Locks checked", fmt.Sprint(r.Locks)}, [2]string{"Runs", fmt.Sprint(r.Runs)}, [2]string{"Bundles", fmt.Sprint(r.Bundles)},
+		[2]string{"Objects", fmt.Sprint(r.Objects)}, [2]string{"Objects hashed", fmt.Sprint(r.Hashed)},
+		[2]string{"Bytes read", archive.HumanBytes(r.BytesRead)})
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}

@@ -77,6 +77,16 @@ func Cell(s string) string {
 	return strings.ReplaceAll(s, "\n", "<br>")
 }
 
+// Facts writes a report's facts (name, then value) as a list, each
+// name in bold. As a table of two columns they needed a header row, which
+// was empty: a blank band above the facts in every viewer.
+func Facts(w io.Writer, facts ...[2]string) {
+	for _, f := range facts {
+		fmt.Fprintf(w, "- **%s:** %s\n", f[0], Cell(f[1]))
+	}
+	fmt.Fprintln(w)
+}
+
 // rawAsText renders inline markup of the Markdown as escaped text, but
 // for the line breaks Cell writes.
 type rawAsText struct{}

@@ -61,3 +61,26 @@ func TestWriteSaysWhatFailed(t *testing.T) {
 		t.Errorf("report under a file: %v", err)
 	}
 }
+
+func TestFactsAreAListWithoutAnEmptyHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.html")
+	err := Write(path, "facts", func(w io.Writer) error {
+		Facts(w, [2]string{"Query", "person | 1"}, [2]string{"Reason", "court\norder"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<li><strong>Query:</strong> person | 1</li>", "<strong>Reason:</strong> court<br>order"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "<th></th>") {
+		t.Errorf("an empty header cell:\n%s", b)
+	}
+}
