@@ -37,12 +37,16 @@ func lockText(r *Report) string {
 func WriteMarkdown(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "# Archive verification: %s\n\n", r.Level)
 	reportfile.Facts(w, [2]string{"Store", r.Store}, [2]string{"Level", r.Level}, [2]string{"Seed", fmt.Sprint(r.Seed)},
-		[2]string{"Key holder checks", fmt.Sprint(r.KeyHolder)}, [2]string{"Restore drill", fmt.Sprint(r.Drill)},
-		[2]string{"Locks checked", fmt.Sprint(r.Locks)}, [2]string{"Runs", fmt.Sprint(r.Runs)}, [2]string{"Bundles", fmt.Sprint(r.Bundles)},
+		[2]string{"Key holder checks", yesNo(r.KeyHolder)}, [2]string{"Restore drill", yesNo(r.Drill)},
+		[2]string{"Locks checked", yesNo(r.Locks)}, [2]string{"Runs", fmt.Sprint(r.Runs)}, [2]string{"Bundles", fmt.Sprint(r.Bundles)},
 		[2]string{"Objects", fmt.Sprint(r.Objects)}, [2]string{"Objects hashed", fmt.Sprint(r.Hashed)},
 		[2]string{"Bytes read", archive.HumanBytes(r.BytesRead)})
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "- %s\n", n)
+	if len(r.Notes) > 0 {
+		// A paragraph between, or the notes would continue the list of facts.
+		fmt.Fprintf(w, "Notes:\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
 	}
 	if r.OK() {
 		fmt.Fprintf(w, "\n**No findings.**\n")
@@ -52,4 +56,11 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	for _, f := range r.Findings {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, reportfile.Cell(f.Problem))
 	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
