@@ -54,7 +54,9 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	}
 	fmt.Fprintf(w, "\n## %s\n\n| batch | run | bundle | object | problem |\n|---|---|---|---|---|\n", words.Count(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Batch, f.Run, f.Bundle, f.Object, reportfile.Cell(f.Problem))
+		// Every column through Cell: an object verification did not expect
+		// may carry any key, a '|' in it too.
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", reportfile.Cell(f.Batch), reportfile.Cell(f.Run), reportfile.Cell(f.Bundle), reportfile.Cell(f.Object), reportfile.Cell(f.Problem))
 	}
 }
 

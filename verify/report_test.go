@@ -15,8 +15,9 @@ import (
 // findings as a table.
 func TestReportReadsAsFactsNotesFindings(t *testing.T) {
 	r := &Report{Store: "s3://star1-archive/star1", Level: Full, Seed: 7, Locks: true, Runs: 1, Bundles: 2, Objects: 30, Hashed: 28, BytesRead: 3 << 20,
-		Notes:    []string{"a run being written"},
-		Findings: []Finding{{Batch: "all", Run: "r1", Bundle: "b1", Object: "data/ISIK.jsonl.gz.age", Problem: "sha256 | differs"}}}
+		Notes: []string{"a run being written"},
+		Findings: []Finding{{Batch: "all", Run: "r1", Bundle: "b1", Object: "data/ISIK.jsonl.gz.age", Problem: "sha256 | differs"},
+			{Object: "star1/extra|bundle/bagit.txt", Problem: "not in any signed catalog"}}}
 	var md strings.Builder
 	WriteMarkdown(&md, r)
 	want := "- **Store:** s3://star1-archive/star1\n- **Level:** full\n- **Seed:** 7\n- **Key holder checks:** no\n- **Restore drill:** no\n- **Locks checked:** yes\n" +
@@ -26,6 +27,9 @@ func TestReportReadsAsFactsNotesFindings(t *testing.T) {
 	}
 	if !strings.Contains(md.String(), "| all | r1 | b1 | data/ISIK.jsonl.gz.age | sha256 \\| differs |") {
 		t.Errorf("finding row missing:\n%s", md.String())
+	}
+	if !strings.Contains(md.String(), "|  |  |  | star1/extra\\|bundle/bagit.txt | not in any signed catalog |") {
+		t.Errorf("a key with '|' breaks its row:\n%s", md.String())
 	}
 	path := filepath.Join(t.TempDir(), "report.html")
 	if err := reportfile.Write(path, "verification", func(w io.Writer) error { WriteMarkdown(w, r); return nil }); err != nil {

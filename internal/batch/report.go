@@ -46,7 +46,8 @@ func WriteMarkdown(w io.Writer, r *Report) {
 		for _, k := range t.Municipalities() {
 			c := t.ByKov[k]
 			_, sum := c.Accounted()
-			fmt.Fprintf(w, "| %s | %s | %d", t.Table, k, c.Source)
+			// k is STAR1's own code, which may be broken in any way, a '|' too.
+			fmt.Fprintf(w, "| %s | %s | %d", t.Table, reportfile.Cell(k), c.Source)
 			for _, o := range outcomeOrder {
 				fmt.Fprintf(w, " | %d", c.Outcomes[o])
 			}
