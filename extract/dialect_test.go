@@ -274,6 +274,16 @@ func TestPostgresSelectSQL(t *testing.T) {
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+	// Values exact_text holds come joined to their rows by the row's key
+	// (a composite key joined by "/", as RowKey does), one join per
+	// column that has any, in the order of the same scan without them.
+	got = d.exactSQL(klass, klass.Columns[:3], []string{"NIMETUS"}, nil)
+	want = `SELECT s.*, x0.original AS starmig_exact_0 FROM (SELECT KLASS, KOOD, NIMETUS FROM "crisis 2026".klassifikaator) s` +
+		` LEFT JOIN "crisis 2026"."exact_text" x0 ON x0.table_name = 'KLASSIFIKAATOR' AND x0.column_name = 'NIMETUS' AND x0.row_key = concat_ws('/', s.KLASS::text, s.KOOD::text)` +
+		` ORDER BY KLASS COLLATE "C", KOOD COLLATE "C"`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
 	for raw, want := range map[string][2]string{
 		"postgres://restorer:pw@db:5432/crisis":                             {"postgres://restorer:pw@db:5432/crisis", PostgresSchema},
 		"postgres://restorer@db/crisis?schema=archive_2026&sslmode=require": {"postgres://restorer@db/crisis?sslmode=require", "archive_2026"},

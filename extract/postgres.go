@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -193,49 +194,46 @@ func (s *postgresSnapshot) Scan(ctx context.Context, t Table, columns []string, 
 	if err != nil {
 		return err
 	}
-	exact, err := s.exactText(ctx, t, cols)
+	exact, err := s.exactColumns(ctx, t, cols)
 	if err != nil || len(exact) == 0 {
 		if err != nil {
 			return err
 		}
 		return s.sqlSnapshot.Scan(ctx, t, columns, orderBy, fn)
 	}
-	// The rows exact_text names are found by their key: a scan without
-	// the key columns reads them too, and hands on only what it was
-	// asked for.
-	names := make([]string, len(cols))
-	at := make(map[string]int, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-		at[c.Name] = i
-	}
-	keyAt := make([]int, len(t.Key))
-	for i, k := range t.Key {
-		p, ok := at[k]
-		if !ok {
-			p = len(names)
-			names = append(names, k)
+	// The values exact_text holds come with their rows, joined by the
+	// row's key, so that a scan holds no more of them than the row it is
+	// on, however many there are. A scan without the key columns reads
+	// them too, and the columns it is ordered by, and hands on only what
+	// it was asked for.
+	all := slices.Clone(cols)
+	for _, name := range slices.Concat(t.Key, orderBy) {
+		if c, ok := t.Column(name); ok && !slices.ContainsFunc(all, func(c Column) bool { return c.Name == name }) {
+			all = append(all, c)
 		}
-		keyAt[i] = p
 	}
-	key := make([]any, len(t.Key))
-	return s.sqlSnapshot.Scan(ctx, t, names, orderBy, func(r Row) error {
-		for i, p := range keyAt {
-			key[i] = r[p]
-		}
-		for col, v := range exact[RowKey(key...)] {
-			r[at[col]] = v
+	plain := len(all)
+	at := make([]int, len(exact))
+	for i, name := range exact {
+		at[i] = slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
+		all = append(all, Column{Name: exactAlias(i), Kind: cols[at[i]].Kind})
+	}
+	q := s.dialect.(postgresDialect).exactSQL(t, all[:plain], exact, orderBy)
+	return s.scanSQL(ctx, t, all, q, func(r Row) error {
+		for i, p := range at {
+			if v := r[plain+i]; v != nil {
+				r[p] = v
+			}
 		}
 		return fn(r[:len(cols)])
 	})
 }
 
-// exactText reads what exact_text holds for the text columns of a scan,
-// by row key and column. It holds only values PostgreSQL text could not
-// (rare in STAR1), so a table's share of it fits in memory; a schema
-// without exact_text (STAR1 copied into PostgreSQL by other means) has
-// none.
-func (s *postgresSnapshot) exactText(ctx context.Context, t Table, cols []Column) (map[string]map[string]string, error) {
+// exactColumns names the text columns of a scan of which exact_text holds
+// values for table t: usually none, and a scan then reads the table alone.
+// A schema without exact_text (STAR1 copied into PostgreSQL by other
+// means) holds none.
+func (s *postgresSnapshot) exactColumns(ctx context.Context, t Table, cols []Column) ([]string, error) {
 	var wanted []string
 	for _, c := range cols {
 		if c.Kind == Text || c.Kind == CLOB {
@@ -246,28 +244,66 @@ func (s *postgresSnapshot) exactText(ctx context.Context, t Table, cols []Column
 		return nil, nil
 	}
 	schema := s.dialect.(postgresDialect).schema
-	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT row_key, column_name, original FROM %s WHERE table_name = $1 AND column_name = ANY($2)",
+	rows, err := s.tx.QueryContext(ctx, fmt.Sprintf("SELECT column_name FROM %s WHERE table_name = $1 AND column_name = ANY($2) GROUP BY column_name ORDER BY column_name",
 		pgx.Identifier{schema, "exact_text"}.Sanitize()), t.Name, wanted)
 	if err != nil {
 		return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]string{}
+	var out []string
 	for rows.Next() {
-		var key, col string
-		var original []byte
-		if err := rows.Scan(&key, &col, &original); err != nil {
+		var name string
+		if err := rows.Scan(&name); err != nil {
 			return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
 		}
-		if out[key] == nil {
-			out[key] = map[string]string{}
+		if slices.Contains(wanted, name) {
+			out = append(out, name)
 		}
-		out[key][col] = string(original)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
 	}
 	return out, nil
+}
+
+// exactAlias names the result column that brings the exact_text value of
+// the i-th such column of a scan.
+func exactAlias(i int) string { return fmt.Sprintf("starmig_exact_%d", i) }
+
+// exactSQL is the query of a scan of columns cols of table t (the key
+// columns among them) that also brings, for each column named in exact,
+// the value exact_text holds for the row, or NULL. The table's own
+// select is a subquery, so the order is that of the same scan without
+// exact_text (SelectSQL).
+func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderBy []string) string {
+	if len(orderBy) == 0 {
+		orderBy = t.Key
+	}
+	order := make([]string, len(orderBy))
+	for i, name := range orderBy {
+		order[i] = name
+		if c, ok := t.Column(name); ok {
+			order[i] = d.Order(c)
+		}
+	}
+	keys := make([]string, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = "s." + k + "::text"
+	}
+	rowKey := "concat_ws('/', " + strings.Join(keys, ", ") + ")"
+	et := pgx.Identifier{d.schema, "exact_text"}.Sanitize()
+	var b strings.Builder
+	b.WriteString("SELECT s.*")
+	for i := range exact {
+		fmt.Fprintf(&b, ", x%d.original AS %s", i, exactAlias(i))
+	}
+	fmt.Fprintf(&b, " FROM (SELECT %s FROM %s) s", selectList(d, cols), d.Table(t))
+	for i, name := range exact {
+		fmt.Fprintf(&b, " LEFT JOIN %[1]s x%[2]d ON x%[2]d.table_name = %[3]s AND x%[2]d.column_name = %[4]s AND x%[2]d.row_key = %[5]s",
+			et, i, sqlString(t.Name), sqlString(name), rowKey)
+	}
+	fmt.Fprintf(&b, " ORDER BY %s", strings.Join(order, ", "))
+	return b.String()
 }
 
 type postgresDialect struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,12 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 	for _, tb := range extract.Tables {
 		if !slices.Equal(got[tb.Name], want[tb.Name]) {
 			t.Errorf("%s: a narrow scan of text columns differs from STAR1's", tb.Name)
+			for i := range min(len(got[tb.Name]), len(want[tb.Name])) {
+				if got[tb.Name][i] != want[tb.Name][i] {
+					t.Errorf(" got %s\nwant %s", got[tb.Name][i], want[tb.Name][i])
+					break
+				}
+			}
 		}
 	}
 }
@@ -224,5 +231,71 @@ func execSQLite(t *testing.T, path string, stmts ...string) {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
+	}
+}
+
+// BenchmarkPostgresScanExactText reads TOIMING from a restored archive in
+// PostgreSQL in which every row's description is text PostgreSQL cannot
+// hold (1 KiB each, in exact_text), at two sizes: the scan's live heap
+// (measured after a collection every 10 000 rows) must not grow with the
+// number of such values. STARMIG_BENCH_ROWS sets
+// the larger size (default 200 000).
+func BenchmarkPostgresScanExactText(b *testing.B) {
+	large := 200_000
+	if v := os.Getenv("STARMIG_BENCH_ROWS"); v != "" {
+		if _, err := fmt.Sscan(v, &large); err != nil {
+			b.Fatalf("STARMIG_BENCH_ROWS=%s: %v", v, err)
+		}
+	}
+	toiming, _ := extract.TableByName("TOIMING")
+	for _, n := range []int{large / 10, large} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			dsn := testenv.Postgres(b)
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			for _, q := range []string{
+				extract.PostgresDDL(extract.PostgresSchema),
+				`INSERT INTO star1_archive.toiming SELECT g, 1, 'HINDAMINE', timestamp '2020-01-01 10:00:00', 'x', 'kasutaja' FROM generate_series(1, $1) g`,
+				`INSERT INTO star1_archive.exact_text SELECT 'TOIMING', g::text, 'KIRJELDUS', convert_to(repeat('ä', 511) || g, 'UTF8') || '\x00'::bytea FROM generate_series(1, $1) g`,
+			} {
+				var args []any
+				if strings.Contains(q, "$1") {
+					args = append(args, n)
+				}
+				if _, err := conn.Exec(ctx, q, args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			snap := extract.OpenSnapshot(b, withSchema(dsn, extract.PostgresSchema))
+			var peak uint64
+			var ms runtime.MemStats
+			b.ResetTimer()
+			for range b.N {
+				rows := 0
+				err := snap.Scan(ctx, toiming, nil, nil, func(r extract.Row) error {
+					if s := r[4].(string); !strings.HasSuffix(s, "\x00") {
+						return fmt.Errorf("TOIMING %v: description %q is not the exact text", r[0], s[len(s)-8:])
+					}
+					if rows++; rows%10_000 == 0 {
+						runtime.GC()
+						runtime.ReadMemStats(&ms)
+						peak = max(peak, ms.HeapAlloc)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rows != n {
+					b.Fatalf("read %d rows of %d", rows, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(peak)/(1<<20), "live-heap-MiB")
+		})
 	}
 }

@@ -44,7 +44,12 @@ func (s *sqlSnapshot) Scan(ctx context.Context, t Table, columns []string, order
 	if err != nil {
 		return err
 	}
-	q := SelectSQL(s.dialect, t, cols, orderBy)
+	return s.scanSQL(ctx, t, cols, SelectSQL(s.dialect, t, cols, orderBy), fn)
+}
+
+// scanSQL runs query q, whose result columns are cols, and hands each row
+// to fn decoded by the columns' kinds.
+func (s *sqlSnapshot) scanSQL(ctx context.Context, t Table, cols []Column, q string, fn func(Row) error) error {
 	rows, err := s.querier().QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("extract: scan %s: %w", t.Name, err)
