@@ -132,7 +132,10 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
 	execSQLite(t, sqlitePath,
 		`UPDATE JUHTUMIPLAAN SET EESMARGID = CAST(X'4162FF6320C3A4' AS TEXT), HINNANG = 'a' || char(0) || 'b' WHERE PLAAN_ID = (SELECT MIN(PLAAN_ID) FROM JUHTUMIPLAAN)`,
-		`UPDATE TOIMING SET KIRJELDUS = 'x' || char(0) WHERE TOIMING_ID = (SELECT MAX(TOIMING_ID) FROM TOIMING)`)
+		`UPDATE TOIMING SET KIRJELDUS = 'x' || char(0) WHERE TOIMING_ID = (SELECT MAX(TOIMING_ID) FROM TOIMING)`,
+		// A table keyed by two text columns: exact_text finds the row by
+		// both, joined by "/".
+		`UPDATE KLASSIFIKAATOR SET NIMETUS = NIMETUS || char(0) || CAST(X'FE' AS TEXT) WHERE rowid = (SELECT MAX(rowid) FROM KLASSIFIKAATOR)`)
 	dsn := copyToPostgres(t, "sqlite:"+sqlitePath)
 	pg := withSchema(dsn, extract.PostgresSchema)
 	all := func(extract.Table) []string { return nil }
