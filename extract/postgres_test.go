@@ -25,12 +25,7 @@ import (
 func copyToPostgres(t *testing.T, from string) string {
 	t.Helper()
 	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	dsn, conn := connectPostgres(t)
 	if _, err := conn.Exec(ctx, extract.PostgresDDL(extract.PostgresSchema)); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +82,19 @@ func copyToPostgres(t *testing.T, from string) string {
 		}
 	}
 	return dsn
+}
+
+// connectPostgres makes a new database on the tests' PostgreSQL and
+// connects to it until the test ends.
+func connectPostgres(tb testing.TB) (string, *pgx.Conn) {
+	tb.Helper()
+	dsn := testenv.Postgres(tb)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return dsn, conn
 }
 
 func withSchema(dsn, schema string) string {
@@ -254,12 +262,7 @@ func BenchmarkPostgresScanExactText(b *testing.B) {
 	for _, n := range []int{large / 10, large} {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			dsn := testenv.Postgres(b)
-			conn, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close(ctx)
+			dsn, conn := connectPostgres(b)
 			for _, q := range []string{
 				extract.PostgresDDL(extract.PostgresSchema),
 				`INSERT INTO star1_archive.toiming SELECT g, 1, 'HINDAMINE', timestamp '2020-01-01 10:00:00', 'x', 'kasutaja' FROM generate_series(1, $1) g`,
