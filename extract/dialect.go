@@ -23,6 +23,12 @@ type Dialect interface {
 
 // SelectSQL is the query a scan runs.
 func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
+	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", selectList(d, cols), d.Table(t), orderList(d, t, orderBy))
+}
+
+// orderList is what a scan is ordered by: the columns named, else the
+// table's key, each by the dialect's expression for it.
+func orderList(d Dialect, t Table, orderBy []string) string {
 	if len(orderBy) == 0 {
 		orderBy = t.Key
 	}
@@ -36,7 +42,7 @@ func SelectSQL(d Dialect, t Table, cols []Column, orderBy []string) string {
 		}
 		orderBy = exprs
 	}
-	return fmt.Sprintf("SELECT %s FROM %s ORDER BY %s", selectList(d, cols), d.Table(t), strings.Join(orderBy, ", "))
+	return strings.Join(orderBy, ", ")
 }
 
 // orderer is a dialect that orders a column by an expression of its own:

@@ -256,9 +256,7 @@ func (s *postgresSnapshot) exactColumns(ctx context.Context, t Table, cols []Col
 		if err := rows.Scan(&name); err != nil {
 			return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
 		}
-		if slices.Contains(wanted, name) {
-			out = append(out, name)
-		}
+		out = append(out, name)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("extract: exact text of %s: %w", t.Name, err)
@@ -276,16 +274,6 @@ func exactAlias(i int) string { return fmt.Sprintf("starmig_exact_%d", i) }
 // select is a subquery, so the order is that of the same scan without
 // exact_text (SelectSQL).
 func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderBy []string) string {
-	if len(orderBy) == 0 {
-		orderBy = t.Key
-	}
-	order := make([]string, len(orderBy))
-	for i, name := range orderBy {
-		order[i] = name
-		if c, ok := t.Column(name); ok {
-			order[i] = d.Order(c)
-		}
-	}
 	keys := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		keys[i] = "s." + k + "::text"
@@ -302,7 +290,7 @@ func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderB
 		fmt.Fprintf(&b, " LEFT JOIN %[1]s x%[2]d ON x%[2]d.table_name = %[3]s AND x%[2]d.column_name = %[4]s AND x%[2]d.row_key = %[5]s",
 			et, i, sqlString(t.Name), sqlString(name), rowKey)
 	}
-	fmt.Fprintf(&b, " ORDER BY %s", strings.Join(order, ", "))
+	fmt.Fprintf(&b, " ORDER BY %s", orderList(d, t, orderBy))
 	return b.String()
 }
 
