@@ -52,14 +52,17 @@ COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot h
 	return b.String()
 }
 
-// RowKey names a row in exact_text: its key values, joined by "/".
+// RowKey names a row in exact_text: its key values, joined by
+// rowKeySeparator. A scan's query names it the same way (exactSQL).
 func RowKey(keys ...any) string {
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprint(k)
 	}
-	return strings.Join(parts, "/")
+	return strings.Join(parts, rowKeySeparator)
 }
+
+const rowKeySeparator = "/"
 
 func pgType(c Column) string {
 	switch c.Kind {
@@ -270,7 +273,8 @@ func exactAlias(i int) string { return fmt.Sprintf("starmig_exact_%d", i) }
 
 // exactSQL is the query of a scan of columns cols of table t (the key
 // columns among them) that also brings, for each column named in exact,
-// the value exact_text holds for the row, or NULL. The table's own
+// the value exact_text holds for the row (found by its key, as RowKey
+// names it), or NULL. The table's own
 // select is a subquery, so the order is that of the same scan without
 // exact_text (SelectSQL).
 func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderBy []string) string {
@@ -278,7 +282,7 @@ func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderB
 	for i, k := range t.Key {
 		keys[i] = "s." + k + "::text"
 	}
-	rowKey := "concat_ws('/', " + strings.Join(keys, ", ") + ")"
+	rowKey := "concat_ws(" + sqlString(rowKeySeparator) + ", " + strings.Join(keys, ", ") + ")"
 	et := pgx.Identifier{d.schema, "exact_text"}.Sanitize()
 	var b strings.Builder
 	b.WriteString("SELECT s.*")

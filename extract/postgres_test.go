@@ -154,12 +154,7 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 		}
 		if !slices.Equal(got[tb.Name], want[tb.Name]) {
 			t.Errorf("%s: %d rows read from PostgreSQL differ from the %d of STAR1", tb.Name, len(got[tb.Name]), len(want[tb.Name]))
-			for i := range min(len(got[tb.Name]), len(want[tb.Name])) {
-				if got[tb.Name][i] != want[tb.Name][i] {
-					t.Errorf(" got %s\nwant %s", got[tb.Name][i], want[tb.Name][i])
-					break
-				}
-			}
+			firstDifference(t, got[tb.Name], want[tb.Name])
 		}
 	}
 	// Text columns alone, without the key that finds them in exact_text.
@@ -179,12 +174,18 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 	for _, tb := range extract.Tables {
 		if !slices.Equal(got[tb.Name], want[tb.Name]) {
 			t.Errorf("%s: a narrow scan of text columns differs from STAR1's", tb.Name)
-			for i := range min(len(got[tb.Name]), len(want[tb.Name])) {
-				if got[tb.Name][i] != want[tb.Name][i] {
-					t.Errorf(" got %s\nwant %s", got[tb.Name][i], want[tb.Name][i])
-					break
-				}
-			}
+			firstDifference(t, got[tb.Name], want[tb.Name])
+		}
+	}
+}
+
+// firstDifference reports the first row in which got and want differ.
+func firstDifference(t *testing.T, got, want []string) {
+	t.Helper()
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			t.Errorf(" got %s\nwant %s", got[i], want[i])
+			return
 		}
 	}
 }
@@ -249,8 +250,8 @@ func execSQLite(t *testing.T, path string, stmts ...string) {
 // PostgreSQL in which every row's description is text PostgreSQL cannot
 // hold (1 KiB each, in exact_text), at two sizes: the scan's live heap
 // (measured after a collection every 10 000 rows) must not grow with the
-// number of such values. STARMIG_BENCH_ROWS sets
-// the larger size (default 200 000).
+// number of such values. STARMIG_BENCH_ROWS sets the larger size (default
+// 200 000).
 func BenchmarkPostgresScanExactText(b *testing.B) {
 	large := 200_000
 	if v := os.Getenv("STARMIG_BENCH_ROWS"); v != "" {
