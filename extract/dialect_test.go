@@ -275,14 +275,63 @@ func TestPostgresSelectSQL(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	// Values exact_text holds come joined to their rows by the row's key
-	// (a composite key joined by "/", as RowKey does), one join per
-	// column that has any, in the order of the same scan without them.
+	// (text key values percent-encoded and joined by "/", as RowKey does),
+	// one join per column that has any, in the order of the same scan
+	// without them; a key column among them in the order of the bytes
+	// STAR1 held.
 	got = d.exactSQL(klass, klass.Columns[:3], []string{"NIMETUS"}, nil)
+	rowKey := `concat_ws('/', replace(replace(s.KLASS, '%', '%25'), '/', '%2F'), replace(replace(s.KOOD, '%', '%25'), '/', '%2F'))`
 	want = `SELECT s.*, x0.original AS starmig_exact_0 FROM (SELECT KLASS, KOOD, NIMETUS FROM "crisis 2026".klassifikaator) s` +
-		` LEFT JOIN "crisis 2026"."exact_text" x0 ON x0.table_name = 'KLASSIFIKAATOR' AND x0.column_name = 'NIMETUS' AND x0.row_key = concat_ws('/', s.KLASS::text, s.KOOD::text)` +
+		` LEFT JOIN "crisis 2026"."exact_text" x0 ON x0.table_name = 'KLASSIFIKAATOR' AND x0.column_name = 'NIMETUS' AND x0.row_key = ` + rowKey +
 		` ORDER BY KLASS COLLATE "C", KOOD COLLATE "C"`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	got = d.exactSQL(klass, klass.Columns[:2], []string{"KOOD"}, nil)
+	want = `SELECT s.*, x0.original AS starmig_exact_0 FROM (SELECT KLASS, KOOD FROM "crisis 2026".klassifikaator) s` +
+		` LEFT JOIN "crisis 2026"."exact_text" x0 ON x0.table_name = 'KLASSIFIKAATOR' AND x0.column_name = 'KOOD' AND x0.row_key = ` + rowKey +
+		` ORDER BY KLASS COLLATE "C", coalesce(x0.original, convert_to(s.KOOD, 'UTF8'))`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	toiming, _ := TableByName("TOIMING")
+	if got := d.exactSQL(toiming, toiming.Columns[:1], []string{"KIRJELDUS"}, nil); !strings.Contains(got, "x0.row_key = concat_ws('/', s.TOIMING_ID::text)") {
+		t.Errorf("an integer key is named as it is: %s", got)
+	}
+	// Text PostgreSQL holds as it is; other text without what it cannot
+	// hold; a key value, which must stay unique, percent-encoded when it
+	// holds what PostgreSQL cannot, or "%".
+	for _, c := range []struct {
+		s, held string
+		key     bool
+		exact   bool
+	}{
+		{"Jüri", "Jüri", false, false},
+		{"Jüri", "Jüri", true, false},
+		{"10%", "10%", false, false},
+		{"10%", "10%25", true, true},
+		{"a\x00b\xfe", "ab", false, true},
+		{"a\x00b\xfe", "a%00b%FE", true, true},
+		{"Z%00", "Z%2500", true, true},
+		{"\xc3", "%C3", true, true},
+	} {
+		if held, exact := PostgresText(c.s, c.key); held != c.held || exact != c.exact {
+			t.Errorf("PostgresText(%q, %v) = %q, %v; want %q, %v", c.s, c.key, held, exact, c.held, c.exact)
+		}
+	}
+	for _, c := range []struct {
+		keys []any
+		want string
+	}{
+		{[]any{int64(42)}, "42"},
+		{[]any{"TEENUS", "K1"}, "TEENUS/K1"},
+		{[]any{"TEENUS/X", "Y"}, "TEENUS%2FX/Y"},
+		{[]any{"TEENUS", "X/Y"}, "TEENUS/X%2FY"},
+		{[]any{"Z%2500"}, "Z%252500"},
+	} {
+		if got := RowKey(c.keys...); got != c.want {
+			t.Errorf("RowKey(%q) = %q, want %q", c.keys, got, c.want)
+		}
 	}
 	for raw, want := range map[string][2]string{
 		"postgres://restorer:pw@db:5432/crisis":                             {"postgres://restorer:pw@db:5432/crisis", PostgresSchema},

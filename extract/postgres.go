@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -25,8 +26,8 @@ const PostgresSchema = "star1_archive"
 // its name in lower case, ids as bigint, money as numeric(12,2) (the NUMBER
 // it was), DATE as timestamp without time zone (the wall-clock time it
 // was), text as text, BLOB as bytea. Text PostgreSQL cannot hold (a NUL
-// character, bytes that are not UTF-8) is held without them in its table,
-// and exactly, byte for byte, in exact_text.
+// character, bytes that are not UTF-8) is held as PostgresText says in its
+// table, and exactly, byte for byte, in exact_text.
 func PostgresDDL(schema string) string {
 	s := pgx.Identifier{schema}.Sanitize()
 	var b strings.Builder
@@ -47,22 +48,64 @@ func PostgresDDL(schema string) string {
   table_name text NOT NULL, row_key text NOT NULL, column_name text NOT NULL, original bytea NOT NULL,
   PRIMARY KEY (table_name, row_key, column_name)
 );
-COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them without those characters';
+COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them without those characters, and key values (and those with %%) percent-encoded; row_key: the key values as the table holds them, %% and / percent-encoded, joined by /';
 `, s)
 	return b.String()
 }
 
-// RowKey names a row in exact_text: its key values, joined by
-// rowKeySeparator. A scan's query names it the same way (exactSQL).
+// RowKey names a row in exact_text by the key values its table holds
+// (PostgresText): each with "%" and the separator percent-encoded, joined
+// by rowKeySeparator, so that two keys never share a name. A scan's query
+// names it the same way (exactSQL). Integer keys, and text keys without
+// "%" or the separator, are named as restores before this encoding
+// named them.
 func RowKey(keys ...any) string {
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprint(k)
+		parts[i] = rowKeyPart.Replace(fmt.Sprint(k))
 	}
 	return strings.Join(parts, rowKeySeparator)
 }
 
 const rowKeySeparator = "/"
+
+var rowKeyPart = strings.NewReplacer("%", "%25", rowKeySeparator, "%2F")
+
+// PostgresText is how PostgreSQL holds a STAR1 text value (held) in a
+// restore of the archive, and whether exact_text must hold the value
+// itself, byte for byte (exact). Text PostgreSQL can hold is held as it
+// is. Other text (with a NUL, or bytes that are not UTF-8) is held without
+// those characters. A key value must stay unique as well: one that
+// PostgreSQL cannot hold, or that holds "%", is held percent-encoded
+// instead (each NUL, byte that is not UTF-8 and "%" as %XX), which no
+// other key value is held as.
+func PostgresText(s string, key bool) (held string, exact bool) {
+	plain := strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+	switch {
+	case key && (!plain || strings.IndexByte(s, '%') >= 0):
+		return percentEncode(s), true
+	case plain:
+		return s, false
+	default:
+		return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", ""), true
+	}
+}
+
+// percentEncode writes NUL, "%" and each byte that is not part of valid
+// UTF-8 as %XX, and the rest as it is.
+func percentEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || r == 0 || r == '%' {
+			fmt.Fprintf(&b, "%%%02X", s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
 
 func pgType(c Column) string {
 	switch c.Kind {
@@ -197,13 +240,6 @@ func (s *postgresSnapshot) Scan(ctx context.Context, t Table, columns []string, 
 	if err != nil {
 		return err
 	}
-	exact, err := s.exactColumns(ctx, t, cols)
-	if err != nil || len(exact) == 0 {
-		if err != nil {
-			return err
-		}
-		return s.sqlSnapshot.Scan(ctx, t, columns, orderBy, fn)
-	}
 	// The values exact_text holds come with their rows, joined by the
 	// row's key, so that a scan holds no more of them than the row it is
 	// on, however many there are. A scan without the key columns reads
@@ -215,11 +251,18 @@ func (s *postgresSnapshot) Scan(ctx context.Context, t Table, columns []string, 
 			all = append(all, c)
 		}
 	}
+	exact, err := s.exactColumns(ctx, t, all)
+	if err != nil || len(exact) == 0 {
+		if err != nil {
+			return err
+		}
+		return s.sqlSnapshot.Scan(ctx, t, columns, orderBy, fn)
+	}
 	plain := len(all)
 	at := make([]int, len(exact))
 	for i, name := range exact {
-		at[i] = slices.IndexFunc(cols, func(c Column) bool { return c.Name == name })
-		all = append(all, Column{Name: exactAlias(i), Kind: cols[at[i]].Kind})
+		at[i] = slices.IndexFunc(all, func(c Column) bool { return c.Name == name })
+		all = append(all, Column{Name: exactAlias(i), Kind: all[at[i]].Kind})
 	}
 	q := s.dialect.(postgresDialect).exactSQL(t, all[:plain], exact, orderBy)
 	return s.scanSQL(ctx, t, all, q, func(r Row) error {
@@ -274,13 +317,17 @@ func exactAlias(i int) string { return fmt.Sprintf("starmig_exact_%d", i) }
 // exactSQL is the query of a scan of columns cols of table t (the key
 // columns among them) that also brings, for each column named in exact,
 // the value exact_text holds for the row (found by its key, as RowKey
-// names it), or NULL. The table's own
-// select is a subquery, so the order is that of the same scan without
-// exact_text (SelectSQL).
+// names it), or NULL. The table's own select is a subquery, so the order
+// is that of the same scan without exact_text (SelectSQL), except that a
+// column it is ordered by whose value exact_text holds is ordered by that
+// value's bytes, as STAR1 orders it.
 func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderBy []string) string {
 	keys := make([]string, len(t.Key))
 	for i, k := range t.Key {
 		keys[i] = "s." + k + "::text"
+		if c, _ := t.Column(k); c.Kind == Text {
+			keys[i] = fmt.Sprintf("replace(replace(s.%s, '%%', '%%25'), %s, %s)", k, sqlString(rowKeySeparator), sqlString(rowKeyPart.Replace(rowKeySeparator)))
+		}
 	}
 	rowKey := "concat_ws(" + sqlString(rowKeySeparator) + ", " + strings.Join(keys, ", ") + ")"
 	et := pgx.Identifier{d.schema, "exact_text"}.Sanitize()
@@ -294,7 +341,17 @@ func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderB
 		fmt.Fprintf(&b, " LEFT JOIN %[1]s x%[2]d ON x%[2]d.table_name = %[3]s AND x%[2]d.column_name = %[4]s AND x%[2]d.row_key = %[5]s",
 			et, i, sqlString(t.Name), sqlString(name), rowKey)
 	}
-	fmt.Fprintf(&b, " ORDER BY %s", orderList(d, t, orderBy))
+	if len(orderBy) == 0 {
+		orderBy = t.Key
+	}
+	order := make([]string, len(orderBy))
+	for i, name := range orderBy {
+		order[i] = orderList(d, t, []string{name})
+		if j := slices.Index(exact, name); j >= 0 {
+			order[i] = fmt.Sprintf("coalesce(x%d.original, convert_to(s.%s, 'UTF8'))", j, name)
+		}
+	}
+	fmt.Fprintf(&b, " ORDER BY %s", strings.Join(order, ", "))
 	return b.String()
 }
 
