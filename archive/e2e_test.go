@@ -426,6 +426,21 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 
 func TestRestoreGivesBackSTAR1(t *testing.T) {
 	path := star1(t, 300)
+	// Key values PostgreSQL cannot hold, beside the values they would be
+	// held as without those characters; keys that joined by "/" alone
+	// would name one row.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`INSERT INTO KLASSIFIKAATOR (KLASS, KOOD, NIMETUS) VALUES
+			('TEENUS', 'Z', 'plain'), ('TEENUS', 'Z' || char(0), 'NUL' || char(0)), ('TEENUS', 'Z%00', 'percent'),
+			('TEENUS', CAST(X'5AFE' AS TEXT), 'not UTF-8'), ('TEENUS', 'Z!', 'after Z and NUL'),
+			('TEENUS/X', 'Y', 'a' || char(0)), ('TEENUS', 'X/Y', 'b' || char(0));
+		INSERT INTO KOV (KOV_KOOD, NIMI) VALUES ('9' || char(0), 'NUL vald'), ('9', 'plain vald'), ('9%', 'percent vald')`)
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
 	k := testKeys(t)
 	st, _ := NewFileStore(t.TempDir())
 	archiveSTAR1(t, path, small(config(st, k)))

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -378,14 +377,22 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 			vals[i] = tm
 		case extract.Text, extract.CLOB:
 			s := v.(string)
-			if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+			held, ex := extract.PostgresText(s, slices.Contains(t.Key, c.Name))
+			if !ex {
 				vals[i] = v // as it is, not boxed again
 				break
 			}
-			exact = append(exact, exactText{key: rowKey(t, row), column: c.Name, original: []byte(s)})
-			vals[i] = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+			exact = append(exact, exactText{column: c.Name, original: []byte(s)})
+			vals[i] = held
 		default:
 			vals[i] = v
+		}
+	}
+	if exact != nil {
+		// exact_text finds the row by the key values the table holds.
+		key := rowKey(t, vals)
+		for i := range exact {
+			exact[i].key = key
 		}
 	}
 	return vals, exact, nil
@@ -414,10 +421,10 @@ func restoreTime(s string) (time.Time, error) {
 	return time.Parse(time.DateTime, s)
 }
 
-func rowKey(t extract.Table, row extract.Row) string {
+func rowKey(t extract.Table, vals []any) string {
 	keys := make([]any, len(t.Key))
 	for i, k := range t.Key {
-		keys[i] = row[extract.Positions[t.Name][k]]
+		keys[i] = vals[extract.Positions[t.Name][k]]
 	}
 	return extract.RowKey(keys...)
 }
