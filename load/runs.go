@@ -194,6 +194,7 @@ func FinishRun(ctx context.Context, conn *pgx.Conn, runID int64, state string, s
 	if err != nil {
 		return fmt.Errorf("load: summary: %w", err)
 	}
+	js = JSONB(js) // a STAR1 value with a NUL, in a finding or an error
 	// A failed run keeps the phase it failed in.
 	if _, err := conn.Exec(ctx, `UPDATE migration.run SET state = $2, finished_at = $3, summary = $4,
 		phase = CASE WHEN $2 = 'completed' THEN 'done' ELSE phase END WHERE id = $1`,

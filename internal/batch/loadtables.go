@@ -460,7 +460,7 @@ func RowJSON(t extract.Table, r extract.Row) []byte {
 		}
 		// NUL is valid in STAR1 text but not in jsonb: keep it visible as
 		// the six characters \u0000.
-		b.Write(bytes.ReplaceAll(js, []byte(`\u0000`), []byte(`\\u0000`)))
+		b.Write(load.JSONB(js))
 	}
 	b.WriteByte('}')
 	return b.Bytes()
