@@ -26,15 +26,18 @@ type Mappings struct {
 	Classifiers    map[[2]string]Classifier // (STAR1 class, code) -> STAR2
 }
 
-// Municipality maps a STAR1 municipality code.
+// Municipality maps a STAR1 municipality code. A code with a NUL or
+// bytes that are not UTF-8 is mapped by its Visible form, as reports
+// show it and as a mapping file can hold it.
 func (m *Mappings) Municipality(code string) (Municipality, bool) {
-	v, ok := m.Municipalities[code]
+	v, ok := m.Municipalities[Visible(code)]
 	return v, ok
 }
 
-// Classifier maps a STAR1 code of a code list.
+// Classifier maps a STAR1 code of a code list, by its Visible form as
+// Municipality does.
 func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
-	v, ok := m.Classifiers[[2]string{class, code}]
+	v, ok := m.Classifiers[[2]string{class, Visible(code)}]
 	return v, ok
 }
 
@@ -129,6 +132,9 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 		for i, v := range rec {
 			if !utf8.ValidString(v) {
 				return fmt.Errorf("mapping: %s: line %d: %s %q is not UTF-8 (save the file as CSV UTF-8)", path, line, header[i], v)
+			}
+			if strings.IndexByte(v, 0) >= 0 {
+				return fmt.Errorf("mapping: %s: line %d: %s %q holds a NUL character (write a STAR1 code's NUL as the six characters \\u0000, as reports show it)", path, line, header[i], v)
 			}
 			if strings.TrimSpace(v) != v || v == "" {
 				return fmt.Errorf("mapping: %s: line %d: %s %q is empty or has surrounding spaces", path, line, header[i], v)

@@ -43,6 +43,33 @@ func TestMappingFolder(t *testing.T) {
 	}
 }
 
+// TestMappingFolderMapsCodesByTheirVisibleForm: a STAR1 code with a NUL or
+// bytes that are not UTF-8 is mapped by the form reports show it in
+// (Visible), which a CSV file can hold; a NUL in the file itself is
+// refused, naming the line.
+func TestMappingFolderMapsCodesByTheirVisibleForm(t *testing.T) {
+	m, err := LoadFolder(writeFolder(t, munHeader+`07\u0000,0784,Tallinn`+"\n"+`07\xFE,0784,Tallinn`+"\n",
+		clsHeader+`KANAL,E\u0000POST,channel,email,E-mail`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{"07\x00", "07\xfe", `07\u0000`} {
+		if got, ok := m.Municipality(code); !ok || got.Code != "0784" {
+			t.Errorf("municipality %q maps to %+v, %v", code, got, ok)
+		}
+	}
+	if got, ok := m.Classifier("KANAL", "E\x00POST"); !ok || got.Code != "email" {
+		t.Errorf("KANAL/E NUL POST maps to %+v, %v", got, ok)
+	}
+	if _, ok := m.Municipality("07"); ok {
+		t.Error("07 maps as 07 with a NUL")
+	}
+	_, err = LoadFolder(writeFolder(t, munHeader+"07\x00,0784,Tallinn\n", clsHeader))
+	if err == nil || !strings.Contains(err.Error(), "line 2: star1_code") || !strings.Contains(err.Error(), `\u0000`) {
+		t.Errorf("a NUL in municipalities.csv: %v", err)
+	}
+}
+
 func TestMappingFolderAsASpreadsheetSavesIt(t *testing.T) {
 	// A spreadsheet in the Estonian locale saves CSV with a byte-order mark
 	// and semicolons; the folder reads as the same mappings.

@@ -161,15 +161,16 @@ func (x *row) brk(rule, format string, args ...any) {
 }
 
 // fix records a correction. The bookkeeping must take every correction,
-// so both values are made text PostgreSQL accepts (see visible).
+// so both values are made text PostgreSQL accepts (see Visible).
 func (x *row) fix(col, rule, orig, corrected string) {
-	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, visible(orig), visible(corrected)})
+	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, Visible(orig), Visible(corrected)})
 }
 
-// visible is s as PostgreSQL text can hold it: a NUL becomes the six
+// Visible is s as PostgreSQL text can hold it: a NUL becomes the six
 // characters \u0000 and a byte that is not UTF-8 the four characters \xNN.
+// Text without either is as it is, so Visible(Visible(s)) is Visible(s).
 // The archive keeps the value itself.
-func visible(s string) string {
+func Visible(s string) string {
 	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
 		return s
 	}
@@ -283,7 +284,7 @@ func (x *row) classifier(col, class string) any {
 	}
 	cl, found := x.c.Mappings.Classifier(class, code)
 	if !found {
-		x.brk(RuleUnmappedCode, "%s %s/%s has no mapping", col, class, code)
+		x.brk(RuleUnmappedCode, "%s %s/%s has no mapping", col, class, Visible(code))
 		return nil
 	}
 	return cl.Code

@@ -305,8 +305,8 @@ func TestCorrectionsAreStorable(t *testing.T) {
 		"EE\xc3(12":     `EE\xC3(12`,
 		"\xff\xfe\x00ä": `\xFF\xFE\u0000ä`,
 	} {
-		if got := visible(in); got != want {
-			t.Errorf("visible(%q) = %q, want %q", in, got, want)
+		if got := Visible(in); got != want {
+			t.Errorf("Visible(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -218,6 +218,17 @@ func amount(res mapping.Result) any {
 	return mapping.Numeric(*res.AmountEUR)
 }
 
+// kovOf is a row's STAR1 municipality code as the plan and the
+// bookkeeping hold it: Visible, so that PostgreSQL takes a code with a NUL
+// or bytes that are not UTF-8, and the mapping folder maps it as it maps
+// the code (mapping.Mappings.Municipality).
+func kovOf(table string, r extract.Row) any {
+	if s, ok := get(table, r, "KOV_KOOD").(string); ok {
+		return mapping.Visible(s)
+	}
+	return get(table, r, "KOV_KOOD")
+}
+
 // planRow is the plan table row of one STAR1 row (load.PlanTables).
 func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Config) []any {
 	id := r[0]
@@ -229,13 +240,13 @@ func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Confi
 		if modified == nil {
 			modified = get(table, r, "LOODUD")
 		}
-		return []any{id, load.PGValues(res.Values[:1])[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, get(table, r, "KOV_KOOD"), nil, rule, detail}
+		return []any{id, load.PGValues(res.Values[:1])[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, kovOf(table, r), nil, rule, detail}
 	case "ISIKU_SEOS":
 		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "SEOTUD_ISIK_ID"), rule, detail}
 	case "POORDUMINE":
-		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "KOV_KOOD"), dateOf(get(table, r, "REG_KP")), rule, detail}
+		return []any{id, get(table, r, "ISIK_ID"), kovOf(table, r), dateOf(get(table, r, "REG_KP")), rule, detail}
 	case "MENETLUS":
-		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), get(table, r, "KOV_KOOD"),
+		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), kovOf(table, r),
 			get(table, r, "STAATUS") == "A", dateOf(get(table, r, "LOPP_KP")), rule, detail}
 	case "OTSUS":
 		inForce := false

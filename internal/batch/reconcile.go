@@ -170,7 +170,7 @@ func kovKey(maps *mapping.Mappings, raw any) string {
 	if m, ok := maps.Municipality(s); ok {
 		return m.Code
 	}
-	return "?" + s
+	return "?" + mapping.Visible(s)
 }
 
 func toInt(v any) (int64, error) {
@@ -385,9 +385,11 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		}
 		account(kov, c)
 		booked, _ := centsOf(b.amount)
+		// The bookkeeping holds the code Visible (kovOf).
+		star1Kov := mapping.Visible(fmt.Sprint(nilAsEmpty(asText(v[1]))))
 		switch {
-		case text(b.kov) != fmt.Sprint(nilAsEmpty(asText(v[1]))):
-			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "changed", Detail: fmt.Sprintf("municipality %v in STAR1, %q when migrated: run the batch again", asText(v[1]), text(b.kov))})
+		case text(b.kov) != star1Kov:
+			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "changed", Detail: fmt.Sprintf("municipality %s in STAR1, %q when migrated: run the batch again", star1Kov, text(b.kov))})
 		case (amount == nil) != (booked == nil) || amount != nil && *amount != *booked:
 			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "money", Detail: fmt.Sprintf("%s EUR in STAR1, %s EUR when migrated", centsText(amount), centsText(booked))})
 		}
