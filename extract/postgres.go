@@ -69,7 +69,18 @@ func RowKey(keys ...any) string {
 
 const rowKeySeparator = "/"
 
-var rowKeyPart = strings.NewReplacer("%", "%25", rowKeySeparator, "%2F")
+// rowKeyEscapes are the percent-encodings of a key value in a row key,
+// "%" first: in that order they are applied one after the other in SQL
+// (exactSQL), and at once by rowKeyPart.
+var rowKeyEscapes = [][2]string{{"%", "%25"}, {rowKeySeparator, "%2F"}}
+
+var rowKeyPart = func() *strings.Replacer {
+	var pairs []string
+	for _, e := range rowKeyEscapes {
+		pairs = append(pairs, e[0], e[1])
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // PostgresText is how PostgreSQL holds a STAR1 text value (held) in a
 // restore of the archive, and whether exact_text must hold the value
@@ -326,7 +337,10 @@ func (d postgresDialect) exactSQL(t Table, cols []Column, exact []string, orderB
 	for i, k := range t.Key {
 		keys[i] = "s." + k + "::text"
 		if c, _ := t.Column(k); c.Kind == Text {
-			keys[i] = fmt.Sprintf("replace(replace(s.%s, '%%', '%%25'), %s, %s)", k, sqlString(rowKeySeparator), sqlString(rowKeyPart.Replace(rowKeySeparator)))
+			keys[i] = "s." + k
+			for _, e := range rowKeyEscapes {
+				keys[i] = fmt.Sprintf("replace(%s, %s, %s)", keys[i], sqlString(e[0]), sqlString(e[1]))
+			}
 		}
 	}
 	rowKey := "concat_ws(" + sqlString(rowKeySeparator) + ", " + strings.Join(keys, ", ") + ")"
