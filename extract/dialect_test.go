@@ -298,8 +298,7 @@ func TestPostgresSelectSQL(t *testing.T) {
 	if got := d.exactSQL(toiming, toiming.Columns[:1], []string{"KIRJELDUS"}, nil); !strings.Contains(got, "x0.row_key = concat_ws('/', s.TOIMING_ID::text)") {
 		t.Errorf("an integer key is named as it is: %s", got)
 	}
-	// Text PostgreSQL holds as it is; other text without what it cannot
-	// hold; a key value, which must stay unique, percent-encoded when it
+	// Text PostgreSQL holds as it is; other text Visible; a key value, which must stay unique, percent-encoded when it
 	// holds what PostgreSQL cannot, or "%".
 	for _, c := range []struct {
 		s, held string
@@ -310,7 +309,7 @@ func TestPostgresSelectSQL(t *testing.T) {
 		{"Jüri", "Jüri", true, false},
 		{"10%", "10%", false, false},
 		{"10%", "10%25", true, true},
-		{"a\x00b\xfe", "ab", false, true},
+		{"a\x00b\xfe", `a\u0000b\xFE`, false, true},
 		{"a\x00b\xfe", "a%00b%FE", true, true},
 		{"Z%00", "Z%2500", true, true},
 		{"\xc3", "%C3", true, true},

@@ -48,7 +48,7 @@ func PostgresDDL(schema string) string {
   table_name text NOT NULL, row_key text NOT NULL, column_name text NOT NULL, original bytea NOT NULL,
   PRIMARY KEY (table_name, row_key, column_name)
 );
-COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them without those characters, and key values (and those with %%) percent-encoded; row_key: the key values as the table holds them, %% and / percent-encoded, joined by /';
+COMMENT ON TABLE %[1]s.exact_text IS 'STAR1 text values PostgreSQL text cannot hold (NUL, non-UTF-8), byte for byte; the table holds them with a NUL as \u0000 and other bytes as \xNN, and key values (and those with %%) percent-encoded; row_key: the key values as the table holds them, %% and / percent-encoded, joined by /';
 `, s)
 	return b.String()
 }
@@ -85,8 +85,11 @@ var rowKeyPart = func() *strings.Replacer {
 // PostgresText is how PostgreSQL holds a STAR1 text value (held) in a
 // restore of the archive, and whether exact_text must hold the value
 // itself, byte for byte (exact). Text PostgreSQL can hold is held as it
-// is. Other text (with a NUL, or bytes that are not UTF-8) is held without
-// those characters. A key value must stay unique as well: one that
+// is. Other text (with a NUL, or bytes that are not UTF-8) is held Visible,
+// as the bookkeeping of a batch holds such a code: a query of the restore
+// that reads no exact_text (the pre-flight's count of codes, the
+// reconciliation's municipalities) then gives what a batch makes of the
+// value. A key value must stay unique as well: one that
 // PostgreSQL cannot hold, or that holds "%", is held percent-encoded
 // instead (each NUL, byte that is not UTF-8 and "%" as %XX), which no
 // other key value is held as.
@@ -98,7 +101,7 @@ func PostgresText(s string, key bool) (held string, exact bool) {
 	case plain:
 		return s, false
 	default:
-		return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", ""), true
+		return Visible(s), true
 	}
 }
 
@@ -111,6 +114,30 @@ func percentEncode(s string) string {
 		if (r == utf8.RuneError && n == 1) || r == 0 || r == '%' {
 			fmt.Fprintf(&b, "%%%02X", s[i])
 		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// Visible is s as PostgreSQL text can hold it: a NUL becomes the six
+// characters \u0000 and a byte that is not UTF-8 the four characters \xNN.
+// Text without either is as it is, so Visible(Visible(s)) is Visible(s).
+// The archive keeps the value itself, and a restore of it exact_text.
+func Visible(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02X`, s[i])
+		case r == 0:
+			b.WriteString(`\u0000`)
+		default:
 			b.WriteString(s[i : i+n])
 		}
 		i += n

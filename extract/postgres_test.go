@@ -152,7 +152,8 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 		`UPDATE KLASSIFIKAATOR SET NIMETUS = NIMETUS || char(0) || CAST(X'FE' AS TEXT) WHERE rowid = (SELECT MAX(rowid) FROM KLASSIFIKAATOR)`,
 		// Key values PostgreSQL cannot hold, beside the values they would
 		// be held as without those characters, or percent-encoded without
-		// care; keys that joined by "/" alone would name one row.
+		// care; keys that joined by "/" alone would name one row. (Without
+		// those characters was how restores held them at first.)
 		`INSERT INTO KLASSIFIKAATOR (KLASS, KOOD, NIMETUS) VALUES
 			('TEENUS', 'Z', 'plain'), ('TEENUS', 'Z' || char(0), 'NUL' || char(0)), ('TEENUS', 'Z%00', 'percent'),
 			('TEENUS', CAST(X'5AFE' AS TEXT), 'not UTF-8'), ('TEENUS', 'Z!', 'after Z and NUL'),

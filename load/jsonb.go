@@ -5,7 +5,7 @@ import "bytes"
 // JSONB is JSON text as a jsonb column takes it. jsonb refuses the escape
 // \u0000 (NUL), which STAR1 text may hold, so each such escape becomes the
 // escape of the six characters \u0000, visible as them in the column, as
-// mapping.Visible writes a NUL. Everything else, the escape of a backslash
+// extract.Visible writes a NUL. Everything else, the escape of a backslash
 // before "u0000" among it, is copied as it is.
 func JSONB(js []byte) []byte {
 	nul := []byte(`\u0000`)

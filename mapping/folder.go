@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/starmig/starmig/extract"
 )
 
 // Municipality is a STAR2 municipality a STAR1 code maps to.
@@ -27,17 +29,17 @@ type Mappings struct {
 }
 
 // Municipality maps a STAR1 municipality code. A code with a NUL or
-// bytes that are not UTF-8 is mapped by its Visible form, as reports
+// bytes that are not UTF-8 is mapped by its extract.Visible form, as reports
 // show it and as a mapping file can hold it.
 func (m *Mappings) Municipality(code string) (Municipality, bool) {
-	v, ok := m.Municipalities[Visible(code)]
+	v, ok := m.Municipalities[extract.Visible(code)]
 	return v, ok
 }
 
 // Classifier maps a STAR1 code of a code list, by its Visible form as
 // Municipality does.
 func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
-	v, ok := m.Classifiers[[2]string{class, Visible(code)}]
+	v, ok := m.Classifiers[[2]string{class, extract.Visible(code)}]
 	return v, ok
 }
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -161,33 +160,9 @@ func (x *row) brk(rule, format string, args ...any) {
 }
 
 // fix records a correction. The bookkeeping must take every correction,
-// so both values are made text PostgreSQL accepts (see Visible).
+// so both values are made text PostgreSQL accepts (see extract.Visible).
 func (x *row) fix(col, rule, orig, corrected string) {
-	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, Visible(orig), Visible(corrected)})
-}
-
-// Visible is s as PostgreSQL text can hold it: a NUL becomes the six
-// characters \u0000 and a byte that is not UTF-8 the four characters \xNN.
-// Text without either is as it is, so Visible(Visible(s)) is Visible(s).
-// The archive keeps the value itself.
-func Visible(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02X`, s[i])
-		case r == 0:
-			b.WriteString(`\u0000`)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
+	x.res.Corrections = append(x.res.Corrections, Correction{col, rule, extract.Visible(orig), extract.Visible(corrected)})
 }
 
 // text cleans a text column (rule 11); nil for NULL or empty.
@@ -284,7 +259,7 @@ func (x *row) classifier(col, class string) any {
 	}
 	cl, found := x.c.Mappings.Classifier(class, code)
 	if !found {
-		x.brk(RuleUnmappedCode, "%s %s/%s has no mapping", col, class, Visible(code))
+		x.brk(RuleUnmappedCode, "%s %s/%s has no mapping", col, class, extract.Visible(code))
 		return nil
 	}
 	return cl.Code

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/starmig/starmig/extract"
 )
 
 func TestRule2PersonalCode(t *testing.T) {
@@ -305,8 +307,8 @@ func TestCorrectionsAreStorable(t *testing.T) {
 		"EE\xc3(12":     `EE\xC3(12`,
 		"\xff\xfe\x00ä": `\xFF\xFE\u0000ä`,
 	} {
-		if got := Visible(in); got != want {
-			t.Errorf("Visible(%q) = %q, want %q", in, got, want)
+		if got := extract.Visible(in); got != want {
+			t.Errorf("extract.Visible(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

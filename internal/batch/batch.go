@@ -204,7 +204,7 @@ func Preflight(ctx context.Context, snap extract.Snapshot, maps *mapping.Mapping
 		}
 		q := fmt.Sprintf("SELECT %s, COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s", cc.column, snap.Dialect().Table(t), cc.column, cc.column)
 		err = snap.Query(ctx, q, func(v []any) error {
-			code := mapping.Visible(fmt.Sprint(asText(v[0])))
+			code := extract.Visible(fmt.Sprint(asText(v[0])))
 			if _, ok := maps.Classifier(cc.class, code); !ok {
 				var n int64
 				if _, err := fmt.Sscan(fmt.Sprint(asText(v[1])), &n); err != nil {

@@ -224,7 +224,7 @@ func amount(res mapping.Result) any {
 // the code (mapping.Mappings.Municipality).
 func kovOf(table string, r extract.Row) any {
 	if s, ok := get(table, r, "KOV_KOOD").(string); ok {
-		return mapping.Visible(s)
+		return extract.Visible(s)
 	}
 	return get(table, r, "KOV_KOOD")
 }

@@ -170,7 +170,7 @@ func kovKey(maps *mapping.Mappings, raw any) string {
 	if m, ok := maps.Municipality(s); ok {
 		return m.Code
 	}
-	return "?" + mapping.Visible(s)
+	return "?" + extract.Visible(s)
 }
 
 func toInt(v any) (int64, error) {
@@ -386,7 +386,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 		account(kov, c)
 		booked, _ := centsOf(b.amount)
 		// The bookkeeping holds the code Visible (kovOf).
-		star1Kov := mapping.Visible(fmt.Sprint(nilAsEmpty(asText(v[1]))))
+		star1Kov := extract.Visible(fmt.Sprint(nilAsEmpty(asText(v[1]))))
 		switch {
 		case text(b.kov) != star1Kov:
 			rep.add(Finding{Table: mt.Star1, Star1ID: id, Kind: "changed", Detail: fmt.Sprintf("municipality %s in STAR1, %q when migrated: run the batch again", star1Kov, text(b.kov))})
