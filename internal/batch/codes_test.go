@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -56,19 +58,11 @@ func TestCodesPostgreSQLCannotHold(t *testing.T) {
 		t.Errorf("unmapped %+v, unknown municipalities %v", sum.Unmapped, sum.Unknown)
 	}
 	outcomes := func() string {
-		rows, err := conn.Query(ctx, `SELECT star1_table || ' ' || star1_id || ' ' || outcome || ' ' || coalesce(rule, '-') || ' ' || coalesce(kov, '-')
+		rows, _ := conn.Query(ctx, `SELECT star1_table || ' ' || star1_id || ' ' || outcome || ' ' || coalesce(rule, '-') || ' ' || coalesce(kov, '-')
 			FROM migration.row_map ORDER BY star1_table, star1_id`)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
 		}
 		return strings.Join(out, "\n")
 	}
