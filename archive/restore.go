@@ -390,7 +390,7 @@ func pgValues(t extract.Table, row extract.Row) ([]any, []exactText, error) {
 	}
 	if exact != nil {
 		// exact_text finds the row by the key values the table holds.
-		key := rowKey(t, vals)
+		key := extract.TableRowKey(t, vals)
 		for i := range exact {
 			exact[i].key = key
 		}
@@ -419,14 +419,6 @@ func restoreTime(s string) (time.Time, error) {
 		return mapping.ParseWallClock(s)
 	}
 	return time.Parse(time.DateTime, s)
-}
-
-func rowKey(t extract.Table, vals []any) string {
-	keys := make([]any, len(t.Key))
-	for i, k := range t.Key {
-		keys[i] = vals[extract.Positions[t.Name][k]]
-	}
-	return extract.RowKey(keys...)
 }
 
 // UnknownKOVError is a restore asked to keep municipality codes the

@@ -67,6 +67,16 @@ func RowKey(keys ...any) string {
 	return strings.Join(parts, rowKeySeparator)
 }
 
+// TableRowKey is the RowKey of a row of t whose values vals are as the
+// restore's table holds them (PostgresText).
+func TableRowKey(t Table, vals []any) string {
+	keys := make([]any, len(t.Key))
+	for i, k := range t.Key {
+		keys[i] = vals[Positions[t.Name][k]]
+	}
+	return RowKey(keys...)
+}
+
 const rowKeySeparator = "/"
 
 // rowKeyEscapes are the percent-encodings of a key value in a row key,

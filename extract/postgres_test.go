@@ -47,12 +47,8 @@ func copyToPostgres(t *testing.T, from string) string {
 					vals[i] = held
 				}
 			}
-			var keys []any
-			for _, k := range tb.Key {
-				keys = append(keys, vals[extract.Positions[tb.Name][k]])
-			}
 			for _, i := range exact {
-				if _, err := conn.Exec(ctx, "INSERT INTO star1_archive.exact_text VALUES ($1, $2, $3, $4)", tb.Name, extract.RowKey(keys...), tb.Columns[i].Name, []byte(r[i].(string))); err != nil {
+				if _, err := conn.Exec(ctx, "INSERT INTO star1_archive.exact_text VALUES ($1, $2, $3, $4)", tb.Name, extract.TableRowKey(tb, vals), tb.Columns[i].Name, []byte(r[i].(string))); err != nil {
 					return err
 				}
 			}
