@@ -160,11 +160,11 @@ func addDecimal(a, b string) (string, error) {
 	var x, y mapping.Cents
 	var err error
 	if a != "" {
-		if x, err = mapping.ParseCents(a); err != nil {
+		if x, err = mapping.ParseSum(a); err != nil {
 			return "", err
 		}
 	}
-	if y, err = mapping.ParseCents(b); err != nil {
+	if y, err = mapping.ParseSum(b); err != nil {
 		return "", err
 	}
 	return (x + y).String(), nil
@@ -177,8 +177,8 @@ func sameSum(table string, got, want Sum) error {
 	}
 	for col, w := range want.Money {
 		g := got.Money[col]
-		gc, err1 := mapping.ParseCents(g)
-		wc, err2 := mapping.ParseCents(w)
+		gc, err1 := mapping.ParseSum(g)
+		wc, err2 := mapping.ParseSum(w)
 		if err1 != nil || err2 != nil || gc != wc {
 			return fmt.Errorf("%s.%s: money sums to %s restored, the catalog says %s", table, col, g, w)
 		}

@@ -23,6 +23,23 @@ const maxCents = Cents(9_999_999_999_99)
 // ".5" into cents. It refuses more than two decimals, exponents, and values
 // outside NUMBER(12,2), naming the value.
 func ParseCents(s string) (Cents, error) {
+	return parseCents(s, maxCents, "outside NUMBER(12,2)")
+}
+
+// maxSum bounds a sum of amounts: fourteen digits before the point, ten
+// thousand NUMBER(12,2) values at their largest. The parser multiplies
+// up to ten times the bound by ten, which an int64 still holds.
+const maxSum = Cents(99_999_999_999_999_99)
+
+// ParseSum reads a sum of amounts, as a catalog or a SUM() over a table
+// gives it, into cents. It reads what ParseCents reads, without the bound
+// of one NUMBER(12,2) value: a table of payments may well sum to more than
+// ten billion.
+func ParseSum(s string) (Cents, error) {
+	return parseCents(s, maxSum, "too large a sum")
+}
+
+func parseCents(s string, limit Cents, tooLarge string) (Cents, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	neg := false
@@ -50,13 +67,13 @@ func ParseCents(s string) (Cents, error) {
 				return 0, fmt.Errorf("money %q: not a decimal number", orig)
 			}
 			v = v*10 + Cents(c-'0')
-			if v > maxCents*10 {
-				return 0, fmt.Errorf("money %q: outside NUMBER(12,2)", orig)
+			if v > limit*10 {
+				return 0, fmt.Errorf("money %q: %s", orig, tooLarge)
 			}
 		}
 	}
-	if v > maxCents {
-		return 0, fmt.Errorf("money %q: outside NUMBER(12,2)", orig)
+	if v > limit {
+		return 0, fmt.Errorf("money %q: %s", orig, tooLarge)
 	}
 	if neg {
 		v = -v

@@ -156,6 +156,35 @@ func TestRule6BadMoney(t *testing.T) {
 	}
 }
 
+// A table's amounts may sum to more than one NUMBER(12,2) holds: a
+// catalog's or a restore's sum is read by ParseSum, which keeps the rest
+// of ParseCents' rules.
+func TestRule6SumsBeyondOneAmount(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Cents
+	}{
+		{"10010645954.73", 1001064595473},
+		{"-10010645954.7", -1001064595470},
+		{"99999999999999.99", 9999999999999999},
+		{"12.50", 1250},
+	} {
+		if _, err := ParseCents(c.in); err == nil && c.want > maxCents {
+			t.Errorf("ParseCents(%q) took a value outside NUMBER(12,2)", c.in)
+		}
+		if v, err := ParseSum(c.in); err != nil || v != c.want {
+			t.Errorf("ParseSum(%q) = %d, %v, want %d", c.in, v, err, c.want)
+		}
+	}
+	for _, s := range []string{"100000000000000.00", "99999999999999999999999", "1.234", "1e3", ""} {
+		if v, err := ParseSum(s); err == nil {
+			t.Errorf("ParseSum(%q) = %s, want an error", s, v)
+		} else if !contains(err.Error(), s) {
+			t.Errorf("%q: error %q does not name the value", s, err)
+		}
+	}
+}
+
 func TestRule11Text(t *testing.T) {
 	cases := []struct {
 		in      string
