@@ -147,6 +147,19 @@ func NormalizeDecimal(s string) (string, error) {
 	return out, nil
 }
 
+// number12x2 refuses canonical decimal text that STAR1's money type,
+// NUMBER(12,2), cannot hold: more than ten digits before the point, or
+// more than two after it that are not zeros. Such text can only be stored
+// in the SQLite stand-in; the archive could not sum it, and a restore
+// could not give it back.
+func number12x2(d string) error {
+	intPart, frac, _ := strings.Cut(strings.TrimPrefix(d, "-"), ".")
+	if len(strings.TrimLeft(intPart, "0")) > 10 || len(strings.TrimRight(frac, "0")) > 2 {
+		return fmt.Errorf("decimal %q: more than NUMBER(12,2) holds", d)
+	}
+	return nil
+}
+
 // MinimalDecimal drops the trailing zeros of canonical decimal text's
 // fraction, and the point when nothing is left after it: "656.30" is
 // "656.3", "100.00" is "100".
@@ -163,7 +176,8 @@ func MinimalDecimal(s string) string {
 }
 
 // WallClockText checks that s is a STAR1 DATE as wall-clock text
-// "YYYY-MM-DD HH:MM:SS" and returns it; a date alone gets midnight.
+// "YYYY-MM-DD HH:MM:SS", a day and time of day that exist, and returns it;
+// a date alone gets midnight.
 func WallClockText(s string) (string, error) {
 	orig := s
 	if len(s) == 10 {
@@ -181,8 +195,32 @@ func WallClockText(s string) (string, error) {
 			return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", orig)
 		}
 	}
+	// The calendar too, as an Oracle DATE is: a day that does not exist
+	// ("2020-02-30", month 13, 24:00:00) could be archived as text but
+	// never restored into a timestamp. Oracle has no year 0.
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range s[i : i+n] {
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d := num(0, 4), num(5, 2), num(8, 2)
+	days := 0
+	if mo >= 1 && mo <= 12 {
+		days = monthDays[mo-1]
+		if mo == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			days = 29
+		}
+	}
+	if y < 1 || d < 1 || d > days || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59 {
+		return "", fmt.Errorf("date %q: no such day or time of day in the calendar", orig)
+	}
 	return s, nil
 }
+
+// monthDays are the days of each month in a year that is not a leap year.
+var monthDays = [12]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // decode turns a driver value of a column into a Row value, naming the
 // table, column and value on error.
@@ -216,6 +254,9 @@ func decode(t Table, c Column, v any) (any, error) {
 			return nil, bad(fmt.Errorf("money value %q of type %T: want decimal text", fmt.Sprint(v), v))
 		}
 		d, err := NormalizeDecimal(s)
+		if err == nil {
+			err = number12x2(d)
+		}
 		if err != nil {
 			return nil, bad(err)
 		}

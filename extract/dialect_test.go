@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOracleSelectSQL(t *testing.T) {
@@ -201,6 +202,10 @@ func TestDecodeOracleValues(t *testing.T) {
 		{"SUMMA", nil, nil},
 		{"OTSUSE_KP", "2015-03-29 03:30:00", "2015-03-29 03:30:00"},
 		{"OTSUSE_KP", "2015-03-29", "2015-03-29 00:00:00"},
+		{"OTSUSE_KP", "2020-02-29 23:59:59", "2020-02-29 23:59:59"},
+		{"SUMMA", "9999999999.99", "9999999999.99"},
+		{"SUMMA", "-0009999999999.990", "-0009999999999.990"},
+		{"OTSUSE_KP", "0001-01-01", "0001-01-01 00:00:00"},
 		{"TEENUS_KOOD", []byte("KODUTEENUS"), "KODUTEENUS"},
 	}
 	for _, c := range cases {
@@ -212,7 +217,14 @@ func TestDecodeOracleValues(t *testing.T) {
 	for _, c := range []struct {
 		col string
 		in  any
-	}{{"OTSUS_ID", "12a"}, {"SUMMA", "1,5"}, {"OTSUSE_KP", "29.03.2015"}, {"SUMMA", 1.5}} {
+	}{{"OTSUS_ID", "12a"}, {"SUMMA", "1,5"}, {"OTSUSE_KP", "29.03.2015"}, {"SUMMA", 1.5},
+		// Numbers NUMBER(12,2) cannot hold.
+		{"SUMMA", "1234.567"}, {"SUMMA", "12345678901"}, {"SUMMA", "-12345678901.5"},
+		// Days and times that do not exist: an Oracle DATE cannot hold
+		// them, and a restore could not give them back.
+		{"OTSUSE_KP", "2020-13-01 00:00:00"}, {"OTSUSE_KP", "2021-02-29"}, {"OTSUSE_KP", "1900-02-29 00:00:00"},
+		{"OTSUSE_KP", "2015-04-31 00:00:00"}, {"OTSUSE_KP", "2015-01-00 00:00:00"}, {"OTSUSE_KP", "2015-01-01 24:00:00"},
+		{"OTSUSE_KP", "2015-01-01 23:60:00"}, {"OTSUSE_KP", "2015-01-01 23:59:60"}, {"OTSUSE_KP", "0000-01-01 00:00:00"}} {
 		_, err := decode(otsus, col(c.col), c.in)
 		if err == nil || !strings.Contains(err.Error(), "OTSUS."+c.col) || !strings.Contains(err.Error(), fmt.Sprintf("%q", fmt.Sprint(c.in))) {
 			t.Errorf("%s %v: error %v should name the column and the value as STAR1 holds it", c.col, c.in, err)
@@ -242,8 +254,12 @@ func FuzzWallClockText(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out, err := WallClockText(s)
-		if err == nil && len(out) != 19 {
-			t.Fatalf("%q -> %q", s, out)
+		if err != nil {
+			return
+		}
+		// What it takes is a time of the calendar, as a restore holds it.
+		if tm, err := time.Parse(time.DateTime, out); err != nil || tm.Format(time.DateTime) != out {
+			t.Fatalf("%q -> %q: %v", s, out, err)
 		}
 	})
 }

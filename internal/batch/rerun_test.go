@@ -243,8 +243,20 @@ func err2s(err error) string { return err.Error() }
 
 // A value STAR1's column type cannot hold (only the SQLite stand-in can
 // store one) stops the batch before any row is written, naming the table,
-// column, row and value: the source is not STAR1 as specified.
+// column, row and value: the source is not STAR1 as specified. So do an
+// amount NUMBER(12,2) cannot hold and a day that does not exist, which a
+// restore of the archive could not give back.
 func TestValueOutsideItsSTAR1TypeStopsTheBatch(t *testing.T) {
+	for _, c := range []struct{ col, value, why string }{
+		{"SUMMA", "12,5x", "decimal %q: not a decimal number"},
+		{"SUMMA", "1234.567", "decimal %q: more than NUMBER(12,2) holds"},
+		{"MAKSE_KP", "2021-02-29 10:00:00", "date %q: no such day or time of day in the calendar"},
+	} {
+		t.Run(c.value, func(t *testing.T) { valueStopsTheBatch(t, c.col, c.value, fmt.Sprintf(c.why, c.value)) })
+	}
+}
+
+func valueStopsTheBatch(t *testing.T, col, value, why string) {
 	path, maps := star1(t, 300, 25, nil)
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -254,7 +266,7 @@ func TestValueOutsideItsSTAR1TypeStopsTheBatch(t *testing.T) {
 	if err := db.QueryRow(`SELECT max(MAKSE_ID) FROM MAKSE`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`UPDATE MAKSE SET SUMMA = '12,5x' WHERE MAKSE_ID = ?`, id); err != nil {
+	if _, err := db.Exec(`UPDATE MAKSE SET `+col+` = ? WHERE MAKSE_ID = ?`, value, id); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -262,16 +274,16 @@ func TestValueOutsideItsSTAR1TypeStopsTheBatch(t *testing.T) {
 	ctx := context.Background()
 	before := Digest(t, conn)
 	_, err = Migrate(ctx, options(path, maps, dsn))
-	want := fmt.Sprintf(`MAKSE.SUMMA: decimal "12,5x": not a decimal number (row MAKSE MAKSE_ID=%d)`, id)
+	want := fmt.Sprintf(`MAKSE.%s: %s (row MAKSE MAKSE_ID=%d)`, col, why, id)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v, want an error with %q", err, want)
 	}
 	sameDigest(t, "after the stopped batch", before, Digest(t, conn))
 	// The run keeps why and where it failed, for starmig status.
-	var phase, why string
-	if err := conn.QueryRow(ctx, `SELECT phase, summary->>'error' FROM migration.run WHERE state = 'failed'`).Scan(&phase, &why); err != nil ||
-		phase != "plan" || !strings.Contains(why, want) {
-		t.Errorf("the failed run: phase %q, error %q (%v)", phase, why, err)
+	var phase, failed string
+	if err := conn.QueryRow(ctx, `SELECT phase, summary->>'error' FROM migration.run WHERE state = 'failed'`).Scan(&phase, &failed); err != nil ||
+		phase != "plan" || !strings.Contains(failed, want) {
+		t.Errorf("the failed run: phase %q, error %q (%v)", phase, failed, err)
 	}
 	for _, table := range []string{"migration.row_map", "migration.quarantine"} {
 		var n int
