@@ -41,6 +41,7 @@ const (
 	FixMediaType        = "media_type_sniffed"
 	FixNullContent      = "null_content"
 	FixFileName         = "file_name_missing"
+	FixUnknownGender    = "gender_unknown" // SUGU outside M and N, without a code to take it from
 	// Text repairs are recorded as "text_" + the repair (RepairTrimmed...),
 	// DST resolutions as the WallRepeated and WallSkipped values.
 )
@@ -328,7 +329,27 @@ var (
 	outcomes = map[string]string{"R": "granted", "O": "partially_granted", "M": "refused"}
 	payments = map[string]string{"MAKSTUD": "paid", "TAGASI": "returned", "TYHISTATUD": "cancelled"}
 	genders  = map[string]string{"M": Male, "N": Female}
+
+	softDeleteFlags = map[string]string{"J": "deleted", "E": "not deleted"}
 )
+
+// SoftDeleted reports whether ISIK.KUSTUTATUD marks the person deleted
+// (rule 4): 'J', as the code lists read it, spaces around it aside.
+func SoftDeleted(kustutatud any) bool {
+	s, _ := kustutatud.(string)
+	return strings.TrimSpace(s) == "J"
+}
+
+// MaybeOpen reports whether MENETLUS.STAATUS leaves a proceeding live
+// whatever its dates: open ('A'), or a status outside its list, which no
+// rule may read as closed. Such a proceeding is then mapped, and
+// quarantined as invalid_value for an analyst, instead of being archived
+// unseen as history.
+func MaybeOpen(staatus any) bool {
+	s, _ := staatus.(string)
+	st := strings.TrimSpace(s)
+	return st != "L" && st != "K"
+}
 
 // PersonKey is what rule 2 makes of ISIKUKOOD: the valid personal code
 // (code != ""), a foreign identifier, or a broken code.
@@ -374,9 +395,14 @@ func mapPerson(r extract.Row, _ Refs, c *Config) Result {
 		if s, ok := x.str("SUGU"); ok {
 			if g, known := genders[strings.TrimSpace(s)]; known {
 				gender = g
+			} else {
+				x.fix("SUGU", FixUnknownGender, s, "")
 			}
 		}
 	}
+	// Only 'J' is a soft delete (rule 4), and only 'E' is not: another
+	// flag leaves it undecided whether the person may go to STAR2.
+	x.code("KUSTUTATUD", softDeleteFlags)
 	if b, ok := birth.(time.Time); ok && b.After(c.AsOf) {
 		x.brk(RuleFutureDate, "birth date %s is after the reference date", b.Format(time.DateOnly))
 	}

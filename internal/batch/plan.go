@@ -240,14 +240,14 @@ func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Confi
 		if modified == nil {
 			modified = get(table, r, "LOODUD")
 		}
-		return []any{id, load.PGValues(res.Values[:1])[0], nullable(code), get(table, r, "KUSTUTATUD") == "J", modified, kovOf(table, r), nil, rule, detail}
+		return []any{id, load.PGValues(res.Values[:1])[0], nullable(code), mapping.SoftDeleted(get(table, r, "KUSTUTATUD")), modified, kovOf(table, r), nil, rule, detail}
 	case "ISIKU_SEOS":
 		return []any{id, get(table, r, "ISIK_ID"), get(table, r, "SEOTUD_ISIK_ID"), rule, detail}
 	case "POORDUMINE":
 		return []any{id, get(table, r, "ISIK_ID"), kovOf(table, r), dateOf(get(table, r, "REG_KP")), rule, detail}
 	case "MENETLUS":
 		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), kovOf(table, r),
-			get(table, r, "STAATUS") == "A", dateOf(get(table, r, "LOPP_KP")), rule, detail}
+			mapping.MaybeOpen(get(table, r, "STAATUS")), dateOf(get(table, r, "LOPP_KP")), rule, detail}
 	case "OTSUS":
 		inForce := false
 		if from, ok := dateOf(get(table, r, "KEHTIV_ALATES")).(time.Time); ok && !from.After(cfg.AsOf) {

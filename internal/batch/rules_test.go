@@ -84,6 +84,9 @@ func rulesFixture(t *testing.T) (string, string) {
 			{7, "LV-010180-12345", "Ivan", "Sugulane", "1980-01-01 00:00:00", "M", "0784", nil, "2015-01-01 10:00:00", nil, "E"},
 			{8, nil, "Keegi", "Pole", nil, nil, "0784", nil, "2015-01-01 10:00:00", nil, "E"},
 			{9, codeC, "Kehtiv", "Otsus", nil, nil, "9999", nil, "2015-01-01 10:00:00", nil, "E"},
+			{10, nil, "Lipp", "Teadmata", nil, nil, "0784", nil, "2015-01-01 10:00:00", nil, "X"},
+			{11, nil, "Vaike", "Taht", nil, nil, "0784", nil, "2015-01-01 10:00:00", nil, "j"},
+			{12, "LV-020290-12345", "Anna", "Muu", nil, "X", "0784", nil, "2015-01-01 10:00:00", nil, "E"},
 		},
 		"ISIKU_SEOS": {
 			// SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK, ALGUS, LOPP
@@ -105,6 +108,9 @@ func rulesFixture(t *testing.T) (string, string) {
 			{14, nil, 999, "0784", "TOETUS", "A", "2025-01-01 00:00:00", nil, "mari", nil},
 			{15, nil, 9, "0784", "TOETUS", "L", "2011-01-01 00:00:00", "2012-01-01 00:00:00", "mari", nil},
 			{16, nil, 1, "0784", "TOETUS", "L", "2025-01-01 00:00:00", "2024-01-01 00:00:00", "mari", nil},
+			{17, nil, 10, "0784", "TOETUS", "A", "2025-01-01 00:00:00", nil, "mari", nil},
+			{18, nil, 11, "0784", "TOETUS", "A", "2025-01-01 00:00:00", nil, "mari", nil},
+			{19, nil, 12, "0784", "TOETUS", "a", "2011-01-01 00:00:00", "2012-01-01 00:00:00", "mari", nil},
 		},
 		"OTSUS": {
 			// OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, SUMMA, VALUUTA, KEHTIV_ALATES, KEHTIV_KUNI, OTSUSE_KP
@@ -158,6 +164,9 @@ func TestOutcomeRules(t *testing.T) {
 		{"ISIK", 7, "loaded", "", "live window: related to a live person"},
 		{"ISIK", 8, "archived_only", "", "live window: nothing live"},
 		{"ISIK", 9, "quarantined", "unknown_municipality", "rule 7; live through a decision in force"},
+		{"ISIK", 10, "quarantined", "invalid_value", "KUSTUTATUD neither J nor E: soft-deleted or not is undecided"},
+		{"ISIK", 11, "quarantined", "invalid_value", "KUSTUTATUD j is not J"},
+		{"ISIK", 12, "loaded", "", "live as the subject of a proceeding whose status is outside its list"},
 		{"ISIKU_SEOS", 100, "loaded", "", "both persons live"},
 		{"ISIKU_SEOS", 101, "quarantined", "orphan", "rule 5"},
 		{"ISIKU_SEOS", 102, "archived_only", "", "neither person live"},
@@ -170,6 +179,9 @@ func TestOutcomeRules(t *testing.T) {
 		{"MENETLUS", 14, "quarantined", "orphan", "rule 5"},
 		{"MENETLUS", 15, "quarantined", "parent_quarantined", "live by a decision in force, person quarantined"},
 		{"MENETLUS", 16, "quarantined", "invalid_period", "rule 10"},
+		{"MENETLUS", 17, "quarantined", "parent_quarantined", "person's KUSTUTATUD undecided"},
+		{"MENETLUS", 18, "quarantined", "parent_quarantined", "person's KUSTUTATUD undecided"},
+		{"MENETLUS", 19, "quarantined", "invalid_value", "status a is outside its list: live, not archived unseen"},
 		{"OTSUS", 20, "loaded", "", ""},
 		{"OTSUS", 21, "quarantined", "parent_quarantined", "cascade of an orphan"},
 		{"OTSUS", 22, "quarantined", "parent_quarantined", ""},
@@ -227,6 +239,7 @@ func TestOutcomeRules(t *testing.T) {
 		{"ISIK", "1", "EESNIMI", "text_" + mapping.RepairedMojibake, "JÃ¼ri"},
 		{"ISIK", "1", "PERENIMI", "text_" + mapping.RepairTrimmed, "Tamm "},
 		{"ISIK", "1", "KOV_KOOD", mapping.FixMunicipality, "0300"},
+		{"ISIK", "12", "SUGU", mapping.FixUnknownGender, "X"},
 		{"POORDUMINE", "40", "SISU", "text_" + mapping.RepairNUL, `Palun\u0000 abi`},
 		{"MAKSE", "30", "SUMMA", mapping.FixEEK, "156.47 EEK"},
 		{"MAKSE", "32", "SAAJA_IBAN", mapping.FixInvalidIBAN, "EE382200221020145684"},
