@@ -37,6 +37,13 @@ func ibanMod97(s string) int {
 	return r
 }
 
+// ElectronicIBAN is an IBAN in ISO 13616's electronic format: the print
+// format's spaces (groups of four) and any other white space taken out,
+// letters in capitals. What it gives still has to pass ValidIBAN.
+func ElectronicIBAN(s string) string {
+	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
+}
+
 // MakeIBAN completes an IBAN from a country code and a basic bank account
 // number by computing its check digits.
 func MakeIBAN(country, bban string) string {

@@ -38,6 +38,7 @@ const (
 	FixMunicipality     = "municipality_successor" // pre-2017 code mapped to its successor
 	FixEEK              = "eek_to_eur"
 	FixInvalidIBAN      = "invalid_iban"
+	FixIBANForm         = "iban_electronic_form" // spaces taken out, letters in capitals
 	FixMediaType        = "media_type_sniffed"
 	FixNullContent      = "null_content"
 	FixFileName         = "file_name_missing"
@@ -453,10 +454,17 @@ func mapPayment(r extract.Row, _ Refs, c *Config) Result {
 	amount := x.money("SUMMA", "VALUUTA")
 	var iban any
 	if s, ok := x.str("SAAJA_IBAN"); ok {
-		if t := strings.TrimSpace(s); ValidIBAN(t) {
-			iban = t
-		} else {
+		switch e := ElectronicIBAN(s); {
+		case !ValidIBAN(e):
 			x.fix("SAAJA_IBAN", FixInvalidIBAN, s, "")
+		case e != s:
+			// Written as printed ("EE38 2200 …"), in small letters or with
+			// spaces around it: the same account, loaded as STAR2 holds
+			// IBANs.
+			iban = e
+			x.fix("SAAJA_IBAN", FixIBANForm, s, e)
+		default:
+			iban = e
 		}
 	}
 	status := x.code("STAATUS", payments)

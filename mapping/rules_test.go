@@ -225,6 +225,18 @@ func TestRule12IBAN(t *testing.T) {
 			t.Errorf("%q: accepted", s)
 		}
 	}
+	// The print format and small letters are the same account: the mapping
+	// loads their electronic format, recorded as a correction.
+	for in, want := range map[string]string{
+		"EE38 2200 2210 2014 5685":    "EE382200221020145685",
+		" ee382200221020145685\t":     "EE382200221020145685",
+		"GB82 WEST 1234 5698 7654 32": "GB82WEST12345698765432",
+		"EE38 2200 2210 2014 5684":    "EE382200221020145684", // still fails mod-97
+	} {
+		if got := ElectronicIBAN(in); got != want {
+			t.Errorf("ElectronicIBAN(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestRule13TimeZone(t *testing.T) {

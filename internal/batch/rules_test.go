@@ -126,6 +126,7 @@ func rulesFixture(t *testing.T) (string, string) {
 			{30, 20, "156.47", "EEK", "2025-02-01 10:00:00", "EE382200221020145685", "MAKSTUD"},
 			{31, 999, "1", "EUR", "2025-02-01 10:00:00", nil, "MAKSTUD"},
 			{32, 20, "100.00", "EUR", "2025-03-01 10:00:00", "EE382200221020145684", "TAGASI"},
+			{33, 20, "1.00", "EUR", "2025-03-02 10:00:00", "ee38 2200 2210 2014 5685", "MAKSTUD"},
 		},
 		"TOIMING": {
 			// TOIMING_ID, MENETLUS_ID, LIIK, TOIMUS, KIRJELDUS, KASUTAJA
@@ -191,6 +192,7 @@ func TestOutcomeRules(t *testing.T) {
 		{"MAKSE", 30, "loaded", "", "rule 6"},
 		{"MAKSE", 31, "quarantined", "orphan", "rule 5"},
 		{"MAKSE", 32, "loaded", "", "rule 12: bad IBAN loaded as NULL"},
+		{"MAKSE", 33, "loaded", "", "rule 12: an IBAN as printed is loaded in electronic form"},
 		{"TOIMING", 50, "loaded", "", "rule 13"},
 		{"DOKUMENT", 60, "loaded", "", "rule 14"},
 		{"DOKUMENT", 61, "loaded", "", "rule 14"},
@@ -243,6 +245,7 @@ func TestOutcomeRules(t *testing.T) {
 		{"POORDUMINE", "40", "SISU", "text_" + mapping.RepairNUL, `Palun\u0000 abi`},
 		{"MAKSE", "30", "SUMMA", mapping.FixEEK, "156.47 EEK"},
 		{"MAKSE", "32", "SAAJA_IBAN", mapping.FixInvalidIBAN, "EE382200221020145684"},
+		{"MAKSE", "33", "SAAJA_IBAN", mapping.FixIBANForm, "ee38 2200 2210 2014 5685"},
 		{"TOIMING", "50", "TOIMUS", mapping.WallSkipped, "2025-03-30 03:30:00"},
 		{"DOKUMENT", "60", "MIME_TYYP", mapping.FixMediaType, "image/png"},
 		{"DOKUMENT", "61", "SISU", mapping.FixNullContent, "NULL"},
@@ -262,6 +265,10 @@ func TestOutcomeRules(t *testing.T) {
 	_ = conn.QueryRow(ctx, "SELECT coalesce(recipient_iban, 'NULL') FROM star2.payment WHERE id = $1", mapping.ID("MAKSE", 32)).Scan(&iban)
 	if iban != "NULL" {
 		t.Errorf("rule 12: bad IBAN loaded as %s", iban)
+	}
+	_ = conn.QueryRow(ctx, "SELECT coalesce(recipient_iban, 'NULL') FROM star2.payment WHERE id = $1", mapping.ID("MAKSE", 33)).Scan(&iban)
+	if iban != "EE382200221020145685" {
+		t.Errorf("rule 12: an IBAN as printed loaded as %s", iban)
 	}
 	_ = conn.QueryRow(ctx, "SELECT (occurred_at AT TIME ZONE 'UTC')::text FROM star2.activity WHERE id = $1", mapping.ID("TOIMING", 50)).Scan(&occurred)
 	if occurred != "2025-03-30 01:30:00" {
