@@ -338,7 +338,7 @@ var (
 // (rule 4): 'J', as the code lists read it, spaces around it aside.
 func SoftDeleted(kustutatud any) bool {
 	s, _ := kustutatud.(string)
-	return strings.TrimSpace(s) == "J"
+	return softDeleteFlags[strings.TrimSpace(s)] == "deleted"
 }
 
 // MaybeOpen reports whether MENETLUS.STAATUS leaves a proceeding live
@@ -348,8 +348,8 @@ func SoftDeleted(kustutatud any) bool {
 // unseen as history.
 func MaybeOpen(staatus any) bool {
 	s, _ := staatus.(string)
-	st := strings.TrimSpace(s)
-	return st != "L" && st != "K"
+	st := statuses[strings.TrimSpace(s)]
+	return st != "closed" && st != "discontinued"
 }
 
 // PersonKey is what rule 2 makes of ISIKUKOOD: the valid personal code
