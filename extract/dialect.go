@@ -183,29 +183,45 @@ func WallClockText(s string) (string, error) {
 	if len(s) == 10 {
 		s += " 00:00:00"
 	}
-	if len(s) != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+	f, shape := WallClockFields(s)
+	switch {
+	case !shape:
 		return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", orig)
+	case f[0] < 1:
+		// The calendar too, as an Oracle DATE is: a day that does not
+		// exist ("2020-02-30", month 13, 24:00:00) could be archived as
+		// text but never restored into a timestamp. Oracle has no year 0.
+		return "", fmt.Errorf("date %q: no such day or time of day in the calendar", orig)
 	}
-	for i := 0; i < len(s); i++ {
-		switch i {
-		case 4, 7, 10, 13, 16:
-			continue
+	return s, nil
+}
+
+// WallClockFields reads "YYYY-MM-DD HH:MM:SS", or "YYYY-MM-DD" as
+// midnight, into year, month, day, hour, minute and second, without
+// time.Parse, which costs a second of CPU in a migration of 100 000
+// persons. shape is false for text of another shape; the fields are all
+// zero for one that names no day and time of day of the calendar (month
+// 13, 29 February of a common year, 24:00:00). Year 0 is read as given.
+func WallClockFields(s string) (f [6]int, shape bool) {
+	if len(s) != 10 && (len(s) != 19 || s[10] != ' ' || s[13] != ':' || s[16] != ':') || s[4] != '-' || s[7] != '-' {
+		return f, false
+	}
+	for i, at := range [6]int{0, 5, 8, 11, 14, 17} {
+		n := 2
+		if i == 0 {
+			n = 4
 		}
-		if s[i] < '0' || s[i] > '9' {
-			return "", fmt.Errorf("date %q: want YYYY-MM-DD HH:MM:SS", orig)
+		if at >= len(s) {
+			break
+		}
+		for _, c := range []byte(s[at : at+n]) {
+			if c < '0' || c > '9' {
+				return [6]int{}, false
+			}
+			f[i] = f[i]*10 + int(c-'0')
 		}
 	}
-	// The calendar too, as an Oracle DATE is: a day that does not exist
-	// ("2020-02-30", month 13, 24:00:00) could be archived as text but
-	// never restored into a timestamp. Oracle has no year 0.
-	num := func(i, n int) int {
-		v := 0
-		for _, c := range s[i : i+n] {
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	y, mo, d := num(0, 4), num(5, 2), num(8, 2)
+	y, mo, d := f[0], f[1], f[2]
 	days := 0
 	if mo >= 1 && mo <= 12 {
 		days = monthDays[mo-1]
@@ -213,10 +229,10 @@ func WallClockText(s string) (string, error) {
 			days = 29
 		}
 	}
-	if y < 1 || d < 1 || d > days || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59 {
-		return "", fmt.Errorf("date %q: no such day or time of day in the calendar", orig)
+	if d < 1 || d > days || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return [6]int{}, true
 	}
-	return s, nil
+	return f, true
 }
 
 // monthDays are the days of each month in a year that is not a leap year.
