@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -68,15 +69,31 @@ type Snapshot interface {
 // postgres://user:password@host:port/db?schema=star1_archive for STAR1 as
 // `starmig restore` left it in PostgreSQL, once STAR1 itself is gone.
 func Open(ctx context.Context, url string) (Source, error) {
+	if err := CheckURL(url); err != nil {
+		return nil, err
+	}
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
 	case strings.HasPrefix(url, "oracle://"):
 		return openOracle(ctx, url)
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return openPostgres(ctx, url)
 	default:
-		return nil, fmt.Errorf("extract: source %q: want sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=%s (a restored archive)", secret.RedactURL(url), PostgresSchema)
+		return openPostgres(ctx, url)
+	}
+}
+
+// CheckURL tells whether url names a kind of source Open knows, without
+// opening it, so that a command can refuse a mistyped --source as a usage
+// error before it connects to anything.
+func CheckURL(url string) error {
+	switch {
+	case url == "sqlite:":
+		return errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")
+	case strings.HasPrefix(url, "sqlite:"), strings.HasPrefix(url, "oracle://"),
+		strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return nil
+	default:
+		return fmt.Errorf("extract: source %q: want sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=%s (a restored archive)", secret.RedactURL(url), PostgresSchema)
 	}
 }
 

@@ -28,9 +28,6 @@ type sqliteSource struct {
 var _ Source = (*sqliteSource)(nil)
 
 func openSQLite(ctx context.Context, path string) (Source, error) {
-	if path == "" {
-		return nil, errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")
-	}
 	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, err)
 	} else if fi.IsDir() {

@@ -62,6 +62,9 @@ func runArchive(cmd *cobra.Command, g *globalOptions, o *archiveOptions) error {
 			return err
 		}
 	}
+	if err := checkSource(source); err != nil {
+		return err
+	}
 	if err := checkBatchName(batchName); err != nil {
 		return err
 	}

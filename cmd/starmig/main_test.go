@@ -126,6 +126,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"archive", "--source", "sqlite:x.db", "--to", "file:///tmp/x", "--batch", "../x"},
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "-1s"},
 		{"migrate", "--source", "sqlite:x.db", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b", "--wait", "soon"},
+		// A source starmig cannot read is refused before anything connects.
+		{"migrate", "--source", "mysql://127.0.0.1:1/star1", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b"},
+		{"migrate", "--source", "sqlite:", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b"},
+		{"reconcile", "--source", "oracle:/star1", "--target", "postgres://127.0.0.1:1/x", "--mappings", "m", "--batch", "b"},
+		{"archive", "--source", "star1.db", "--to", "file:///tmp/x", "--batch", "b"},
 		// A restored schema is named later without quotes.
 		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", "Star1"},
 		{"restore", "--archive", "file:///nowhere", "--identity", "i", "--to", "postgres://127.0.0.1:1/x", "--schema", "x; drop table y"},

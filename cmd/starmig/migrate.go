@@ -85,7 +85,7 @@ func resolveBatchInputs(source, target, mappings, batchName string) (batchInputs
 			return in, err
 		}
 	}
-	return in, nil
+	return in, checkSource(in.source)
 }
 
 // waitFlagHelp is the help of --wait, for every command that takes the

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
 )
 
@@ -177,6 +178,15 @@ func requireFlag(name, value, env string) error {
 			return usageError("--%s is required (or set $%s)", name, env)
 		}
 		return usageError("--%s is required", name)
+	}
+	return nil
+}
+
+// checkSource refuses a --source that names no kind of STAR1 starmig reads,
+// as a usage error, before anything connects.
+func checkSource(url string) error {
+	if err := extract.CheckURL(url); err != nil {
+		return usageError("--source: %v", err)
 	}
 	return nil
 }
