@@ -529,7 +529,7 @@ func decodeJSONRow(t extract.Table, line []byte) (extract.Row, error) {
 		case extract.BLOB:
 			// Base64 needs no JSON escapes: a document is decoded from the
 			// line itself, not from a copy unquoted first.
-			b64 := raw
+			var b64 []byte
 			if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
 				var s string
 				if err := json.Unmarshal(raw, &s); err != nil {

@@ -779,13 +779,10 @@ func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *page
 		}
 		return &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}, nil, nil
 	}
-	path := b.contents.Index.Path
-	{
-		if i >= len(b.contents.Files) {
-			return nil, nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
-		}
-		path = b.contents.Files[i].Path
+	if i >= len(b.contents.Files) {
+		return nil, nil, fmt.Errorf("archive: bundle %s: index names file %d of %d", b.Entry.ID, i, len(b.contents.Files))
 	}
+	path := b.contents.Files[i].Path
 	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path, b.size(path))
 	if err != nil {
 		return nil, nil, err
