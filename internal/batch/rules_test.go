@@ -93,6 +93,9 @@ func rulesFixture(t *testing.T) (string, string) {
 			{100, 1, 7, "EMA", "2015-01-01 00:00:00", nil},
 			{101, 1, 999, "EMA", nil, nil},
 			{102, 8, 6, "EMA", nil, nil},
+			{103, 7, 7, "EMA", nil, nil},
+			{104, 2, 1, "EMA", nil, nil},
+			{105, 2, 7, "EMA", nil, nil},
 		},
 		"POORDUMINE": {
 			// POORDUMINE_ID, ISIK_ID, KOV_KOOD, KANAL, SISU, REG_KP
@@ -171,6 +174,9 @@ func TestOutcomeRules(t *testing.T) {
 		{"ISIKU_SEOS", 100, "loaded", "", "both persons live"},
 		{"ISIKU_SEOS", 101, "quarantined", "orphan", "rule 5"},
 		{"ISIKU_SEOS", 102, "archived_only", "", "neither person live"},
+		{"ISIKU_SEOS", 103, "quarantined", "invalid_value", "a person related to itself"},
+		{"ISIKU_SEOS", 104, "quarantined", "invalid_value", "related to a duplicate of itself: one STAR2 person"},
+		{"ISIKU_SEOS", 105, "loaded", "", "a merged duplicate's relation points at the survivor"},
 		{"POORDUMINE", 40, "loaded", "", "no proceeding, registered inside the window"},
 		{"POORDUMINE", 41, "archived_only", "", "no proceeding, registered before the window"},
 		{"MENETLUS", 10, "loaded", "", "open"},
@@ -211,6 +217,17 @@ func TestOutcomeRules(t *testing.T) {
 		}
 		if out != w.out || got != w.rule {
 			t.Errorf("%s %d: %s %s, want %s %s (%s)", w.table, w.id, out, got, w.out, w.rule, w.why)
+		}
+	}
+	// A relation of a person to itself names both rows, and the rule that
+	// makes them one person where it does.
+	for id, want := range map[int64]string{
+		103: "invalid_value: ISIK 7 is related to itself",
+		104: "invalid_value: ISIK 2 and ISIK 1 are one person (rule 3 merges them)",
+	} {
+		var detail string
+		if err := conn.QueryRow(ctx, "SELECT detail FROM migration.quarantine WHERE star1_table = 'ISIKU_SEOS' AND star1_id = $1", id).Scan(&detail); err != nil || detail != want {
+			t.Errorf("ISIKU_SEOS %d: quarantined with %q (%v), want %q", id, detail, err, want)
 		}
 	}
 	var n int

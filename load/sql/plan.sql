@@ -115,10 +115,20 @@ CREATE FUNCTION {{w}}.child_detail(state int, live boolean, rule text, detail te
               WHEN NOT coalesce(live, false) THEN NULL
               ELSE detail END $$;
 
--- Relations: live when both persons are live.
+-- Relations: live when both persons are live. A live relation of a person
+-- to the same STAR2 person (to itself in STAR1, or to a duplicate rule 3
+-- merges it with) breaks invalid_value: STAR2 would show someone as their
+-- own mother or guardian, and no rule can tell who was meant.
 CREATE UNLOGGED TABLE {{w}}.relation_out AS
 WITH s AS (
-  SELECT r.*, greatest({{w}}.parent_state(r.person, a.outcome), {{w}}.parent_state(r.related, b.outcome)) AS state,
+  SELECT r.id, r.person, r.related,
+         coalesce(r.rule, CASE WHEN a.star2_id = b.star2_id THEN 'invalid_value' END) AS rule,
+         CASE WHEN a.star2_id = b.star2_id
+              THEN concat_ws('; ', r.detail, 'invalid_value: ISIK ' || r.person ||
+                   CASE WHEN r.person = r.related THEN ' is related to itself'
+                        ELSE ' and ISIK ' || r.related || ' are one person (rule 3 merges them)' END)
+              ELSE r.detail END AS detail,
+         greatest({{w}}.parent_state(r.person, a.outcome), {{w}}.parent_state(r.related, b.outcome)) AS state,
          a.outcome IN ('loaded', 'merged') AND b.outcome IN ('loaded', 'merged') AS live,
          a.star2_id AS person_star2, b.star2_id AS related_star2, a.kov AS person_kov,
          CASE WHEN a.outcome IS NULL THEN 'ISIK ' || r.person ELSE 'ISIK ' || r.related END AS what
