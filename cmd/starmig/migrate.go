@@ -237,7 +237,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 	perTable := func(count func(*load.Stats) int64) (list []string, total int64) {
 		for _, n := range names {
 			if k := count(sum.Tables[n]); k > 0 {
-				list = append(list, fmt.Sprintf("%s %d", n, k))
+				list = append(list, fmt.Sprintf("%d in %s", k, n))
 				total += k
 			}
 		}

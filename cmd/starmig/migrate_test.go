@@ -19,7 +19,7 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	}}
 	var b strings.Builder
 	printRunSummary(&b, sum)
-	want := "3 rows left in STAR2 as they are (ISIK 2, MENETLUS 1): changed in STAR2 since they were migrated, or now excluded or\n" +
+	want := "3 rows left in STAR2 as they are (2 in ISIK, 1 in MENETLUS): changed in STAR2 since they were migrated, or now excluded or\n" +
 		"  quarantined by the rules. Each is in migration.conflict with its reason (run_id 7);\n" +
 		"  starmig resolve --batch b --list shows those still open, and records a decision on them."
 	if !strings.Contains(b.String(), want) {
@@ -38,7 +38,7 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	sum.Tables["ISIK"].Reported, sum.Tables["ISIK"].Unchanged = 0, 28
 	b.Reset()
 	printRunSummary(&b, sum)
-	if !strings.Contains(b.String(), "1 row left in STAR2 as it is (MENETLUS 1)") {
+	if !strings.Contains(b.String(), "1 row left in STAR2 as it is (1 in MENETLUS)") {
 		t.Errorf("summary of one conflict:\n%s", b.String())
 	}
 
@@ -57,7 +57,7 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	sum.Tables["OTSUS"].Gone = 2
 	b.Reset()
 	printRunSummary(&b, sum)
-	want = "2 rows migrated before and deleted outright from STAR1 since (OTSUS 2): STAR2 keeps what was loaded,\n" +
+	want = "2 rows migrated before and deleted outright from STAR1 since (2 in OTSUS): STAR2 keeps what was loaded,\n" +
 		"  as a re-run never deletes; migration.row_map marks each with gone_run_id 7."
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
@@ -79,9 +79,9 @@ func TestRunSummaryNamesCodesTheMappingLacks(t *testing.T) {
 	var b strings.Builder
 	printRunSummary(&b, sum)
 	for _, want := range []string{
-		"4 rows quarantined (OTSUS 4) for classifier codes classifiers.csv does not map (--allow-unmapped):\n" +
+		"4 rows quarantined (4 in OTSUS) for classifier codes classifiers.csv does not map (--allow-unmapped):\n" +
 			"    TEENUS/KODUTEENUS. Map them and run the batch again to load these rows.",
-		"5 rows quarantined (ISIK 2, MENETLUS 3) for municipality codes municipalities.csv does not map:\n" +
+		"5 rows quarantined (2 in ISIK, 3 in MENETLUS) for municipality codes municipalities.csv does not map:\n" +
 			"    078 (4), 0O84 (1). Map them and run the batch again to load these rows.",
 	} {
 		if !strings.Contains(b.String(), want) {
