@@ -153,6 +153,9 @@ func TestRule14MediaType(t *testing.T) {
 	pdf := []byte("%PDF-1.4\n1 0 obj\n")
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 	text := []byte("Palun abi küttearvega.")
+	zip := []byte("PK\x03\x04\x14\x00\x06\x00")
+	xml := []byte(`<?xml version="1.0"?><SignedDoc format="DIGIDOC-XML"/>`)
+	const docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 	cases := []struct {
 		given   string
 		content []byte
@@ -173,6 +176,24 @@ func TestRule14MediaType(t *testing.T) {
 		{"application/pdf\x00", pdf, "application/pdf", true},
 		{"täht/pdf", pdf, "application/pdf", true},
 		{"APPLICATION/PDF; charset=binary", pdf, "APPLICATION/PDF; charset=binary", false},
+		// Formats made of ZIP, text or XML keep their own, more specific
+		// name; a type with a signature of its own is contradicted.
+		{docx, zip, docx, false},
+		{"application/vnd.oasis.opendocument.text", zip, "application/vnd.oasis.opendocument.text", false},
+		{"application/vnd.etsi.asic-e+zip", zip, "application/vnd.etsi.asic-e+zip", false},
+		{"application/json", []byte(`{"summa": "12.50"}`), "application/json", false},
+		{"application/rtf", []byte(`{\rtf1\ansi Palun abi}`), "application/rtf", false},
+		{"message/rfc822", []byte("From: a@b.ee\r\nSubject: abi\r\n\r\nPalun"), "message/rfc822", false},
+		{"application/x-ddoc", xml, "application/x-ddoc", false},
+		{"application/xml", xml, "application/xml", false},
+		{"application/pdf", zip, "application/zip", true},
+		{"image/jpeg", zip, "application/zip", true},
+		{"text/plain", zip, "application/zip", true},
+		{"application/octet-stream", zip, "application/zip", true},
+		{"application/octet-stream", text, "text/plain", true},
+		{"image/png", xml, "text/xml", true},
+		{"application/x-custom", pdf, "application/pdf", true},
+		{docx, pdf, "application/pdf", true},
 	}
 	for _, c := range cases {
 		got, changed := MediaType(c.given, c.content)

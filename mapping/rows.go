@@ -515,6 +515,13 @@ func mapDocument(r extract.Row, _ Refs, c *Config) Result {
 // the sniffed type. Where sniffing cannot tell (no content, unknown binary,
 // or text labelled as a more specific text type) the given type stands. A
 // given type that is no media type at all (RFC 2045) counts as missing.
+//
+// ZIP, plain text and XML are what many formats are made of: a DOCX, an
+// ODT or a signed ASiC-E container (BDOC) sniffs as ZIP, JSON, RTF or a
+// mail as text, a DigiDoc as XML. Such content contradicts only a type that
+// sniffing recognises by a signature of its own (a PDF, an image, a text
+// type, another archive); any other given type is taken as the more
+// specific name of the format and stands.
 func MediaType(given string, content []byte) (string, bool) {
 	g := strings.ToLower(strings.TrimSpace(given))
 	if base, _, ok := strings.Cut(g, ";"); ok {
@@ -539,6 +546,30 @@ func MediaType(given string, content []byte) (string, bool) {
 		return given, false
 	case sniffed == "text/plain" && strings.HasPrefix(g, "text/"):
 		return given, false
+	case containerTypes[sniffed] && !hasSignature(g):
+		return given, false
 	}
 	return sniffed, true
+}
+
+// containerTypes are the sniffed types that many formats share.
+var containerTypes = map[string]bool{"application/zip": true, "text/plain": true, "text/xml": true}
+
+// hasSignature tells whether content of media type g (lower case, without
+// parameters) is recognised by http.DetectContentType by a signature of
+// its own, so that content sniffed as another type contradicts g. The
+// vague application/octet-stream counts too: any sniffed type is better.
+func hasSignature(g string) bool {
+	top, _, _ := strings.Cut(g, "/")
+	switch top {
+	case "text", "image", "audio", "video", "font":
+		return true
+	}
+	switch g {
+	case "application/octet-stream", "application/pdf", "application/postscript", "application/ogg",
+		"application/gzip", "application/x-gzip", "application/zip", "application/x-rar-compressed",
+		"application/vnd.rar", "application/wasm", "application/vnd.ms-fontobject":
+		return true
+	}
+	return false
 }
