@@ -385,6 +385,12 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 	if pgErr.Detail != "" {
 		it.Detail += ": " + pgErr.Detail
 	}
+	// A value the COPY refuses (text that is not UTF-8, say) is named
+	// only in the error's context: "COPY person, line 1, column given_name".
+	if _, col, ok := strings.Cut(pgErr.Where, ", column "); ok && strings.HasPrefix(pgErr.Where, "COPY ") {
+		col, _, _ = strings.Cut(col, ":")
+		it.Detail += " in STAR2 column " + col
+	}
 	it.Corrections = nil
 	if it.Original == nil && it.OriginalOf != nil {
 		it.Original = it.OriginalOf()

@@ -444,7 +444,7 @@ func TestTextNotUTF8(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT rule, detail FROM migration.quarantine WHERE star1_table = 'ISIK' AND star1_id = $1`, person).Scan(&rule, &detail); err != nil {
 		t.Fatalf("person %d with a name that is not UTF-8 is not quarantined: %v", person, err)
 	}
-	if rule != mapping.RuleRejected || !strings.Contains(detail, "UTF8") {
+	if rule != mapping.RuleRejected || !strings.Contains(detail, "UTF8") || !strings.HasSuffix(detail, "in STAR2 column given_name") {
 		t.Errorf("person %d quarantined as %s: %s", person, rule, detail)
 	}
 	var outcome, original string
