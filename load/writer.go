@@ -388,7 +388,9 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 	// A value the COPY refuses (text that is not UTF-8, say) is named
 	// only in the error's context: "COPY person, line 1, column given_name".
 	if _, col, ok := strings.Cut(pgErr.Where, ", column "); ok && strings.HasPrefix(pgErr.Where, "COPY ") {
-		col, _, _ = strings.Cut(col, ":")
+		if i := strings.IndexAny(col, ":\n"); i >= 0 {
+			col = col[:i]
+		}
 		it.Detail += " in STAR2 column " + col
 	}
 	it.Corrections = nil
