@@ -69,31 +69,36 @@ type Snapshot interface {
 // postgres://user:password@host:port/db?schema=star1_archive for STAR1 as
 // `starmig restore` left it in PostgreSQL, once STAR1 itself is gone.
 func Open(ctx context.Context, url string) (Source, error) {
-	if err := CheckURL(url); err != nil {
+	open, err := opener(url)
+	if err != nil {
 		return nil, err
 	}
-	switch {
-	case strings.HasPrefix(url, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
-	case strings.HasPrefix(url, "oracle://"):
-		return openOracle(ctx, url)
-	default:
-		return openPostgres(ctx, url)
-	}
+	return open(ctx, url)
 }
 
 // CheckURL tells whether url names a kind of source Open knows, without
 // opening it, so that a command can refuse a mistyped --source as a usage
 // error before it connects to anything.
 func CheckURL(url string) error {
+	_, err := opener(url)
+	return err
+}
+
+// opener is the function that opens a source of url's kind.
+func opener(url string) (func(context.Context, string) (Source, error), error) {
 	switch {
 	case url == "sqlite:":
-		return errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")
-	case strings.HasPrefix(url, "sqlite:"), strings.HasPrefix(url, "oracle://"),
-		strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil
+		return nil, errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")
+	case strings.HasPrefix(url, "sqlite:"):
+		return func(ctx context.Context, url string) (Source, error) {
+			return openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
+		}, nil
+	case strings.HasPrefix(url, "oracle://"):
+		return openOracle, nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPostgres, nil
 	default:
-		return fmt.Errorf("extract: source %q: want sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=%s (a restored archive)", secret.RedactURL(url), PostgresSchema)
+		return nil, fmt.Errorf("extract: source %q: want sqlite:PATH, oracle://user:password@host:port/service, or postgres://user:password@host:port/db?schema=%s (a restored archive)", secret.RedactURL(url), PostgresSchema)
 	}
 }
 
