@@ -22,7 +22,7 @@ const (
 	exitInterrupted  = 130
 )
 
-// exitError carries the exit code of an error that is not a plain failure.
+// codedError carries the exit code of an error that is not a plain failure.
 type codedError struct {
 	code int
 	err  error

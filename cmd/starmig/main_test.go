@@ -565,3 +565,20 @@ func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
 		t.Errorf("%d batches recorded, want none", batches)
 	}
 }
+
+func TestParseDayNamesWhatIsWrong(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"2026-02-30", `--as-of "2026-02-30": no such day in the calendar`},
+		{"2026-13-01", `--as-of "2026-13-01": no such day in the calendar`},
+		{"21.11.2026", `--as-of "21.11.2026": want YYYY-MM-DD`},
+		{"2026-2-3", `--as-of "2026-2-3": want YYYY-MM-DD`},
+	} {
+		_, err := parseDay("as-of", c.in)
+		if err == nil || err.Error() != c.want || exitCode(err) != exitUsage {
+			t.Errorf("%s: %v, want usage error %q", c.in, err, c.want)
+		}
+	}
+	if d, err := parseDay("as-of", "2024-02-29"); err != nil || d.Day() != 29 {
+		t.Errorf("leap day: %v %v", d, err)
+	}
+}

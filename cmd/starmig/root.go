@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -211,6 +212,10 @@ func checkBatchName(name string) error {
 // parseDay reads a YYYY-MM-DD flag value.
 func parseDay(flag, v string) (time.Time, error) {
 	t, err := time.Parse(time.DateOnly, v)
+	var pe *time.ParseError
+	if errors.As(err, &pe) && strings.HasSuffix(pe.Message, "out of range") {
+		return t, usageError("--%s %q: no such day in the calendar", flag, v)
+	}
 	if err != nil {
 		return t, usageError("--%s %q: want YYYY-MM-DD", flag, v)
 	}
