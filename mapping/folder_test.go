@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"archive/zip"
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -199,6 +201,88 @@ func TestRule14MediaType(t *testing.T) {
 		got, changed := MediaType(c.given, c.content)
 		if got != c.want || changed != c.changed {
 			t.Errorf("MediaType(%q, %q) = %q %v, want %q %v", c.given, c.content, got, changed, c.want, c.changed)
+		}
+	}
+}
+
+// zipOf writes a ZIP file of the named entries, in order; an entry named
+// "mimetype" is stored uncompressed, as OpenDocument and ASiC require.
+func zipOf(t *testing.T, entries ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for i := 0; i < len(entries); i += 2 {
+		h := &zip.FileHeader{Name: entries[i], Method: zip.Deflate}
+		if h.Name == "mimetype" {
+			h.Method = zip.Store
+		}
+		f, err := w.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte(entries[i+1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRule14MediaTypeInsideZip(t *testing.T) {
+	const (
+		docx  = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+		xlsx  = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+		pptx  = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+		odt   = "application/vnd.oasis.opendocument.text"
+		asice = "application/vnd.etsi.asic-e+zip"
+	)
+	types := `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>`
+	word := zipOf(t, "[Content_Types].xml", types, "_rels/.rels", "<Relationships/>", "word/document.xml", "<w:document/>")
+	excel := zipOf(t, "[Content_Types].xml", types, "xl/workbook.xml", "<workbook/>")
+	slides := zipOf(t, "[Content_Types].xml", types, "ppt/presentation.xml", "<p:presentation/>")
+	text := zipOf(t, "mimetype", odt, "content.xml", "<office:document-content/>")
+	template := zipOf(t, "mimetype", odt+"-template", "content.xml", "<office:document-content/>")
+	bdoc := zipOf(t, "mimetype", asice, "avaldus.pdf", "%PDF-1.4", "META-INF/signatures0.xml", "<asic:XAdESSignatures/>")
+	plain := zipOf(t, "avaldus.pdf", "%PDF-1.4")
+	noTypes := zipOf(t, "word/document.xml", "<w:document/>")
+	oddDeclared := zipOf(t, "mimetype", "text/html", "index.html", "<p>")
+	cases := []struct {
+		name, given string
+		content     []byte
+		want        string
+		changed     bool
+	}{
+		{"DOCX without type", "", word, docx, true},
+		{"DOCX labelled as a Word 97 file", "application/msword", word, docx, true},
+		{"DOCX", docx, word, docx, false},
+		{"DOCX labelled as macro-enabled", "application/vnd.ms-word.document.macroEnabled.12", word, "application/vnd.ms-word.document.macroEnabled.12", false},
+		{"DOCX labelled as XLSX", xlsx, word, docx, true},
+		{"DOCX labelled as PDF", "application/pdf", word, docx, true},
+		{"DOCX labelled as bytes", "application/octet-stream", word, docx, true},
+		{"DOCX labelled as ZIP", "application/zip", word, "application/zip", false},
+		{"DOCX labelled as another ZIP", "application/x-zip-compressed", word, "application/x-zip-compressed", false},
+		{"XLSX labelled as Excel 97", "application/vnd.ms-excel", excel, xlsx, true},
+		{"XLSB", "application/vnd.ms-excel.sheet.binary.macroEnabled.12", excel, "application/vnd.ms-excel.sheet.binary.macroEnabled.12", false},
+		{"PPTX labelled as DOCX", docx, slides, pptx, true},
+		{"ODT without type", "", text, odt, true},
+		{"ODT labelled as DOCX", docx, text, odt, true},
+		{"ODT template labelled as ODT", odt, template, odt, false},
+		{"BDOC without type", "", bdoc, asice, true},
+		{"BDOC under a type rule 14 does not know", "application/x-bdoc", bdoc, "application/x-bdoc", false},
+		{"BDOC labelled as ODT", odt, bdoc, asice, true},
+		{"BDOC labelled as PDF", "application/pdf", bdoc, asice, true},
+		// A ZIP that names no format rule 14 knows is judged as before.
+		{"plain ZIP without type", "", plain, "application/zip", true},
+		{"plain ZIP labelled as Word 97", "application/msword", plain, "application/msword", false},
+		{"parts without [Content_Types].xml", "", noTypes, "application/zip", true},
+		{"mimetype of no ZIP-based format", "", oddDeclared, "application/zip", true},
+	}
+	for _, c := range cases {
+		got, changed := MediaType(c.given, c.content)
+		if got != c.want || changed != c.changed {
+			t.Errorf("%s: MediaType(%q) = %q %v, want %q %v", c.name, c.given, got, changed, c.want, c.changed)
 		}
 	}
 }

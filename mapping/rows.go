@@ -521,7 +521,8 @@ func mapDocument(r extract.Row, _ Refs, c *Config) Result {
 // mail as text, a DigiDoc as XML. Such content contradicts only a type that
 // sniffing recognises by a signature of its own (a PDF, an image, a text
 // type, another archive); any other given type is taken as the more
-// specific name of the format and stands.
+// specific name of the format and stands. A ZIP file whose format can be
+// read from inside it (zipFormat) is judged by that format instead.
 func MediaType(given string, content []byte) (string, bool) {
 	g := strings.ToLower(strings.TrimSpace(given))
 	if base, _, ok := strings.Cut(g, ";"); ok {
@@ -537,6 +538,11 @@ func MediaType(given string, content []byte) (string, bool) {
 		return given, false
 	}
 	sniffed, _, _ := strings.Cut(http.DetectContentType(content), ";")
+	if sniffed == "application/zip" {
+		if media, family := zipFormat(content); media != "" {
+			return zipMediaType(given, g, media, family)
+		}
+	}
 	switch {
 	case g == "":
 		return sniffed, true
@@ -550,6 +556,23 @@ func MediaType(given string, content []byte) (string, bool) {
 		return given, false
 	}
 	return sniffed, true
+}
+
+// zipMediaType decides rule 14 for a ZIP file whose format zipFormat
+// knows: a missing type, a type of another known format (application/msword
+// on a DOCX) or one with a signature of its own takes the format's type; a
+// type of the same family, application/zip itself, and a type rule 14 does
+// not know stand.
+func zipMediaType(given, g, media, family string) (string, bool) {
+	switch {
+	case g == "":
+		return media, true
+	case familyOf(g) == family, g == "application/zip":
+		return given, false
+	case familyOf(g) != "", legacyOffice[g], hasSignature(g):
+		return media, true
+	}
+	return given, false
 }
 
 // containerTypes are the sniffed types that many formats share.
