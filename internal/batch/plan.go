@@ -211,6 +211,23 @@ func dateOf(v any) any {
 	return d
 }
 
+// endedBy is the latest day a proceeding can have ended, which the live
+// window compares with its first day: LOPP_KP where STAR1 has it. A closed
+// proceeding without LOPP_KP was closed by a change to its row, so by
+// MUUDETUD at the latest; without MUUDETUD nothing bounds it, and the
+// reference date stands in, which keeps it live. A proceeding is archived
+// as history only when it certainly ended before the window
+// (docs/decisions.md, "Live window").
+func endedBy(table string, r extract.Row, asOf time.Time) any {
+	if d := dateOf(get(table, r, "LOPP_KP")); d != nil {
+		return d
+	}
+	if d := dateOf(get(table, r, "MUUDETUD")); d != nil {
+		return d
+	}
+	return asOf
+}
+
 func amount(res mapping.Result) any {
 	if res.AmountEUR == nil {
 		return nil
@@ -247,7 +264,7 @@ func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Confi
 		return []any{id, get(table, r, "ISIK_ID"), kovOf(table, r), dateOf(get(table, r, "REG_KP")), rule, detail}
 	case "MENETLUS":
 		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), kovOf(table, r),
-			mapping.MaybeOpen(get(table, r, "STAATUS")), dateOf(get(table, r, "LOPP_KP")), rule, detail}
+			mapping.MaybeOpen(get(table, r, "STAATUS")), endedBy(table, r, cfg.AsOf), rule, detail}
 	case "OTSUS":
 		inForce := false
 		if from, ok := dateOf(get(table, r, "KEHTIV_ALATES")).(time.Time); ok && !from.After(cfg.AsOf) {

@@ -87,6 +87,9 @@ func rulesFixture(t *testing.T) (string, string) {
 			{10, nil, "Lipp", "Teadmata", nil, nil, "0784", nil, "2015-01-01 10:00:00", nil, "X"},
 			{11, nil, "Vaike", "Taht", nil, nil, "0784", nil, "2015-01-01 10:00:00", nil, "j"},
 			{12, "LV-020290-12345", "Anna", "Muu", nil, "X", "0784", nil, "2015-01-01 10:00:00", nil, "E"},
+			{13, nil, "Suletud", "Ammu", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
+			{14, nil, "Suletud", "Hiljuti", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
+			{15, nil, "Suletud", "Millal", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
 		},
 		"ISIKU_SEOS": {
 			// SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK, ALGUS, LOPP
@@ -114,6 +117,11 @@ func rulesFixture(t *testing.T) (string, string) {
 			{17, nil, 10, "0784", "TOETUS", "A", "2025-01-01 00:00:00", nil, "mari", nil},
 			{18, nil, 11, "0784", "TOETUS", "A", "2025-01-01 00:00:00", nil, "mari", nil},
 			{19, nil, 12, "0784", "TOETUS", "a", "2011-01-01 00:00:00", "2012-01-01 00:00:00", "mari", nil},
+			// Closed without LOPP_KP: last changed before the window, inside
+			// it, and never.
+			{20, nil, 13, "0784", "TOETUS", "L", "2011-01-01 00:00:00", nil, "mari", "2012-06-01 10:00:00"},
+			{21, nil, 14, "0784", "TOETUS", "K", "2011-01-01 00:00:00", nil, "mari", "2024-06-01 10:00:00"},
+			{22, nil, 15, "0784", "TOETUS", "L", "2011-01-01 00:00:00", nil, "mari", nil},
 		},
 		"OTSUS": {
 			// OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, SUMMA, VALUUTA, KEHTIV_ALATES, KEHTIV_KUNI, OTSUSE_KP
@@ -171,6 +179,9 @@ func TestOutcomeRules(t *testing.T) {
 		{"ISIK", 10, "quarantined", "invalid_value", "KUSTUTATUD neither J nor E: soft-deleted or not is undecided"},
 		{"ISIK", 11, "quarantined", "invalid_value", "KUSTUTATUD j is not J"},
 		{"ISIK", 12, "loaded", "", "live as the subject of a proceeding whose status is outside its list"},
+		{"ISIK", 13, "archived_only", "", "live window: only a proceeding closed before it"},
+		{"ISIK", 14, "loaded", "", "live window: subject of a proceeding that may have ended inside it"},
+		{"ISIK", 15, "loaded", "", "live window: subject of a proceeding whose end nothing bounds"},
 		{"ISIKU_SEOS", 100, "loaded", "", "both persons live"},
 		{"ISIKU_SEOS", 101, "quarantined", "orphan", "rule 5"},
 		{"ISIKU_SEOS", 102, "archived_only", "", "neither person live"},
@@ -189,6 +200,9 @@ func TestOutcomeRules(t *testing.T) {
 		{"MENETLUS", 17, "quarantined", "parent_quarantined", "person's KUSTUTATUD undecided"},
 		{"MENETLUS", 18, "quarantined", "parent_quarantined", "person's KUSTUTATUD undecided"},
 		{"MENETLUS", 19, "quarantined", "invalid_value", "status a is outside its list: live, not archived unseen"},
+		{"MENETLUS", 20, "archived_only", "", "closed without LOPP_KP, last changed before the window: ended before it"},
+		{"MENETLUS", 21, "loaded", "", "closed without LOPP_KP, last changed inside the window: may have ended inside it"},
+		{"MENETLUS", 22, "loaded", "", "closed without LOPP_KP or MUUDETUD: nothing says it ended before the window"},
 		{"OTSUS", 20, "loaded", "", ""},
 		{"OTSUS", 21, "quarantined", "parent_quarantined", "cascade of an orphan"},
 		{"OTSUS", 22, "quarantined", "parent_quarantined", ""},

@@ -12,7 +12,9 @@
 --   otherwise -> loaded
 
 -- Proceedings: live when open, ended inside the window, or with a decision
--- in force on the reference date.
+-- in force on the reference date. "ended" is the latest day the proceeding
+-- can have ended (batch.endedBy: LOPP_KP, else MUUDETUD, else the
+-- reference date).
 CREATE UNLOGGED TABLE {{w}}.proc_live AS
 SELECT p.id, (p.open OR coalesce(p.ended >= {{ws}}, false) OR i.proceeding IS NOT NULL) AS live
   FROM {{w}}.proceeding p
