@@ -211,6 +211,20 @@ func dateOf(v any) any {
 	return d
 }
 
+// inForce tells whether a decision is in force on the reference date:
+// valid from KEHTIV_ALATES, on or before it, until KEHTIV_KUNI, empty or on
+// or after it. A decision with an end but no start (the specs are silent)
+// is valid from the day it was taken, OTSUSE_KP; one with neither has no
+// period and is not in force (docs/decisions.md, "Live window").
+func inForce(table string, r extract.Row, asOf time.Time) bool {
+	from, ok := dateOf(get(table, r, "KEHTIV_ALATES")).(time.Time)
+	to, bounded := dateOf(get(table, r, "KEHTIV_KUNI")).(time.Time)
+	if !ok && bounded {
+		from, ok = dateOf(get(table, r, "OTSUSE_KP")).(time.Time)
+	}
+	return ok && !from.After(asOf) && (!bounded || !to.Before(asOf))
+}
+
 // endedBy is the latest day a proceeding can have ended, which the live
 // window compares with its first day: LOPP_KP where STAR1 has it. A closed
 // proceeding without LOPP_KP was closed by a change to its row, so by
@@ -266,12 +280,7 @@ func planRow(table string, r extract.Row, res mapping.Result, cfg *mapping.Confi
 		return []any{id, get(table, r, "POORDUMINE_ID"), get(table, r, "ISIK_ID"), kovOf(table, r),
 			mapping.MaybeOpen(get(table, r, "STAATUS")), endedBy(table, r, cfg.AsOf), rule, detail}
 	case "OTSUS":
-		inForce := false
-		if from, ok := dateOf(get(table, r, "KEHTIV_ALATES")).(time.Time); ok && !from.After(cfg.AsOf) {
-			to, ok := dateOf(get(table, r, "KEHTIV_KUNI")).(time.Time)
-			inForce = !ok || !to.Before(cfg.AsOf)
-		}
-		return []any{id, get(table, r, "MENETLUS_ID"), inForce, amount(res), rule, detail}
+		return []any{id, get(table, r, "MENETLUS_ID"), inForce(table, r, cfg.AsOf), amount(res), rule, detail}
 	case "MAKSE":
 		return []any{id, get(table, r, "OTSUS_ID"), amount(res), rule, detail}
 	default: // JUHTUMIPLAAN, TOIMING, DOKUMENT

@@ -90,6 +90,8 @@ func rulesFixture(t *testing.T) (string, string) {
 			{13, nil, "Suletud", "Ammu", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
 			{14, nil, "Suletud", "Hiljuti", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
 			{15, nil, "Suletud", "Millal", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
+			{16, nil, "Kehtib", "Alguseta", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
+			{17, nil, "Aegunud", "Alguseta", nil, nil, "0784", nil, "2011-01-01 10:00:00", nil, "E"},
 		},
 		"ISIKU_SEOS": {
 			// SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK, ALGUS, LOPP
@@ -122,6 +124,8 @@ func rulesFixture(t *testing.T) (string, string) {
 			{20, nil, 13, "0784", "TOETUS", "L", "2011-01-01 00:00:00", nil, "mari", "2012-06-01 10:00:00"},
 			{21, nil, 14, "0784", "TOETUS", "K", "2011-01-01 00:00:00", nil, "mari", "2024-06-01 10:00:00"},
 			{22, nil, 15, "0784", "TOETUS", "L", "2011-01-01 00:00:00", nil, "mari", nil},
+			{23, nil, 16, "0784", "TOETUS", "L", "2011-01-01 00:00:00", "2012-01-01 00:00:00", "mari", nil},
+			{24, nil, 17, "0784", "TOETUS", "L", "2011-01-01 00:00:00", "2012-01-01 00:00:00", "mari", nil},
 		},
 		"OTSUS": {
 			// OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, SUMMA, VALUUTA, KEHTIV_ALATES, KEHTIV_KUNI, OTSUSE_KP
@@ -131,6 +135,9 @@ func rulesFixture(t *testing.T) (string, string) {
 			{23, 11, "TOIMETULEK", "R", "10", "EUR", nil, nil, "2025-01-01 00:00:00"},
 			{24, 12, "TOIMETULEK", "R", "10", "EUR", nil, nil, "2025-01-01 00:00:00"},
 			{25, 10, "TOIMETULEK", "R", "10", "EUR", nil, nil, "2027-01-01 00:00:00"},
+			// An end but no start: valid from the day it was taken.
+			{26, 23, "TOIMETULEK", "R", nil, nil, nil, "2030-01-01 00:00:00", "2011-06-01 00:00:00"},
+			{27, 24, "TOIMETULEK", "R", nil, nil, nil, "2013-01-01 00:00:00", "2011-06-01 00:00:00"},
 		},
 		"MAKSE": {
 			// MAKSE_ID, OTSUS_ID, SUMMA, VALUUTA, MAKSE_KP, SAAJA_IBAN, STAATUS
@@ -182,6 +189,8 @@ func TestOutcomeRules(t *testing.T) {
 		{"ISIK", 13, "archived_only", "", "live window: only a proceeding closed before it"},
 		{"ISIK", 14, "loaded", "", "live window: subject of a proceeding that may have ended inside it"},
 		{"ISIK", 15, "loaded", "", "live window: subject of a proceeding whose end nothing bounds"},
+		{"ISIK", 16, "loaded", "", "live window: subject of a proceeding with a decision in force"},
+		{"ISIK", 17, "archived_only", "", "live window: the decision's period has ended"},
 		{"ISIKU_SEOS", 100, "loaded", "", "both persons live"},
 		{"ISIKU_SEOS", 101, "quarantined", "orphan", "rule 5"},
 		{"ISIKU_SEOS", 102, "archived_only", "", "neither person live"},
@@ -203,12 +212,16 @@ func TestOutcomeRules(t *testing.T) {
 		{"MENETLUS", 20, "archived_only", "", "closed without LOPP_KP, last changed before the window: ended before it"},
 		{"MENETLUS", 21, "loaded", "", "closed without LOPP_KP, last changed inside the window: may have ended inside it"},
 		{"MENETLUS", 22, "loaded", "", "closed without LOPP_KP or MUUDETUD: nothing says it ended before the window"},
+		{"MENETLUS", 23, "loaded", "", "closed long ago, with a decision in force from OTSUSE_KP to KEHTIV_KUNI"},
+		{"MENETLUS", 24, "archived_only", "", "closed long ago, its decision's period ended too"},
 		{"OTSUS", 20, "loaded", "", ""},
 		{"OTSUS", 21, "quarantined", "parent_quarantined", "cascade of an orphan"},
 		{"OTSUS", 22, "quarantined", "parent_quarantined", ""},
 		{"OTSUS", 23, "quarantined", "parent_quarantined", ""},
 		{"OTSUS", 24, "excluded_deleted", "", ""},
 		{"OTSUS", 25, "quarantined", "future_date", "rule 10"},
+		{"OTSUS", 26, "loaded", "", "in force: no KEHTIV_ALATES, taken before the reference date, KEHTIV_KUNI after it"},
+		{"OTSUS", 27, "archived_only", "", "its proceeding is history"},
 		{"MAKSE", 30, "loaded", "", "rule 6"},
 		{"MAKSE", 31, "quarantined", "orphan", "rule 5"},
 		{"MAKSE", 32, "loaded", "", "rule 12: bad IBAN loaded as NULL"},
