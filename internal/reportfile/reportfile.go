@@ -14,7 +14,10 @@ import (
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
+	east "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/renderer"
+	"github.com/yuin/goldmark/text"
 	"github.com/yuin/goldmark/util"
 )
 
@@ -58,6 +61,7 @@ func writeHTML(w io.Writer, title string, md func(io.Writer) error) error {
 	}
 	var body bytes.Buffer
 	conv := goldmark.New(goldmark.WithExtensions(extension.Table),
+		goldmark.WithParserOptions(parser.WithASTTransformers(util.Prioritized(whenCells{}, 100))),
 		goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(rawAsText{}, 100))))
 	if err := conv.Convert(src.Bytes(), &body); err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -85,6 +89,49 @@ func Facts(w io.Writer, facts ...[2]string) {
 		fmt.Fprintf(w, "- **%s:** %s\n", f[0], Cell(f[1]))
 	}
 	fmt.Fprintln(w)
+}
+
+// whenCells marks the table cells that hold a date, or a date and a time
+// of day, with the class "when", which the page keeps on one line: a
+// browser breaks a narrow column at a date's hyphens ("2010-01-" above
+// "19 11:11:08").
+type whenCells struct{}
+
+func (whenCells) Transform(doc *ast.Document, reader text.Reader, _ parser.Context) {
+	src := reader.Source()
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		cell, ok := n.(*east.TableCell)
+		if !entering || !ok {
+			return ast.WalkContinue, nil
+		}
+		var b []byte
+		for c := cell.FirstChild(); c != nil; c = c.NextSibling() {
+			t, ok := c.(*ast.Text)
+			if !ok {
+				return ast.WalkSkipChildren, nil
+			}
+			b = append(b, t.Segment.Value(src)...)
+		}
+		if isWhen(string(b)) {
+			cell.SetAttributeString("class", []byte("when"))
+		}
+		return ast.WalkSkipChildren, nil
+	})
+}
+
+// isWhen tells whether s is "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS" by its
+// shape, as STAR1 dates and the reports' times are written.
+func isWhen(s string) bool {
+	const shape = "0000-00-00 00:00:00"
+	if len(s) != 10 && len(s) != len(shape) {
+		return false
+	}
+	for i := range len(s) {
+		if shape[i] == '0' && (s[i] < '0' || s[i] > '9') || shape[i] != '0' && s[i] != shape[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // rawAsText renders inline markup of the Markdown as escaped text, but
@@ -122,6 +169,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
 th { background: #f3f3f3; }
 td[style*="right"] { font-variant-numeric: tabular-nums; }
+td.when { white-space: nowrap; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 </style>
 </head>

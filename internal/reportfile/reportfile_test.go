@@ -84,3 +84,25 @@ func TestFactsAreAListWithoutAnEmptyHeader(t *testing.T) {
 		t.Errorf("an empty header cell:\n%s", b)
 	}
 }
+
+func TestDatesStayOnOneLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.html")
+	err := Write(path, "r", func(w io.Writer) error {
+		_, err := fmt.Fprint(w, "| LOODUD | ALGUS | AADRESS | KOOD |\n|---|---|---|---|\n"+
+			"| 2010-01-19 11:11:08 | 2023-03-10 | Pikk 1, 2010-01-19 | 2010-01-1x |\n")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`<td class="when">2010-01-19 11:11:08</td>`, `<td class="when">2023-03-10</td>`,
+		"<td>Pikk 1, 2010-01-19</td>", "<td>2010-01-1x</td>", "<th>LOODUD</th>", "td.when { white-space: nowrap; }"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("lacks %q:\n%s", w, b)
+		}
+	}
+}
