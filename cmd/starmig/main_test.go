@@ -582,3 +582,20 @@ func TestParseDayNamesWhatIsWrong(t *testing.T) {
 		t.Errorf("leap day: %v %v", d, err)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1048576": 1 << 20, "256MiB": 256 << 20, "256mib": 256 << 20, "256M": 256 << 20, "1k": 1 << 10,
+		"10MB": 10_000_000, "10 MB": 10_000_000, "2GB": 2_000_000_000, "1GiB": 1 << 30, "3TiB": 3 << 40,
+		"1tb": 1e12, "512B": 512, " 64KiB ": 64 << 10,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1MB", "MB", "1.5GB", "10 megabytes", "9999999TiB", "1e6"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
