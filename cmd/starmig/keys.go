@@ -239,17 +239,25 @@ func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 	if retention == "" {
 		retention = "10y"
 	}
-	n, err := strconv.Atoi(retention[:max(len(retention)-1, 0)])
-	if err != nil || n <= 0 {
-		return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
+	// A number, then its unit in any case, short or long: 10y, 10Y,
+	// 10 years, 18m, 18 months, 90d.
+	lower := strings.ToLower(strings.TrimSpace(retention))
+	num := strings.TrimRight(lower, "abcdefghijklmnopqrstuvwxyz")
+	unit := strings.TrimSpace(lower[len(num):])
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	var t time.Time
+	if err == nil && n > 0 && n < 100_000 {
+		switch unit {
+		case "y", "year", "years":
+			t = now.AddDate(n, 0, 0)
+		case "m", "month", "months":
+			t = now.AddDate(0, n, 0)
+		case "d", "day", "days":
+			t = now.AddDate(0, 0, n)
+		}
 	}
-	switch retention[len(retention)-1] {
-	case 'y':
-		return now.AddDate(n, 0, 0), nil
-	case 'm':
-		return now.AddDate(0, n, 0), nil
-	case 'd':
-		return now.AddDate(0, 0, n), nil
+	if !t.IsZero() && t.Year() <= 9999 {
+		return t, nil
 	}
 	return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
 }

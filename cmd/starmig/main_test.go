@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
@@ -596,6 +597,24 @@ func TestParseSize(t *testing.T) {
 	for _, in := range []string{"", "0", "-1MB", "MB", "1.5GB", "10 megabytes", "9999999TiB", "1e6"} {
 		if got, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func TestRetentionUnits(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for in, want := range map[string]string{
+		"": "2036-11-22", "10y": "2036-11-22", "10Y": "2036-11-22", "10 years": "2036-11-22", "1 year": "2027-11-22",
+		"18m": "2028-05-22", "18 Months": "2028-05-22", "90d": "2027-02-20", "90 days": "2027-02-20",
+	} {
+		got, err := retainUntil("", in, now)
+		if err != nil || got.Format(time.DateOnly) != want {
+			t.Errorf("--retention %q: %v %v, want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0y", "-1y", "10", "y", "10yy", "10 weeks", "1.5y", "99999y", "1000000d"} {
+		if got, err := retainUntil("", in, now); err == nil || exitCode(err) != exitUsage {
+			t.Errorf("--retention %q: %v %v, want a usage error", in, got, err)
 		}
 	}
 }
