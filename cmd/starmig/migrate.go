@@ -283,6 +283,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"    %s. Map them and run the batch again to load these rows.\n",
 			words.Count(n, "row"), strings.Join(unknown, ", "), firstOf(codes, 20))
 	}
+	fmt.Fprint(w, laterThanAsOf(sum, names))
 	if len(sum.NamesKept) > 0 {
 		fmt.Fprintf(w, "  %s named otherwise in the mapping folder than in STAR2, which keeps its own names:\n",
 			words.Count(len(sum.NamesKept), "code"))
@@ -313,6 +314,35 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 	if len(others) > 0 {
 		fmt.Fprintf(w, "  Of these, rows of other municipalities that rows of this batch refer to (%s) are counted in the\n  reconciliation of their own municipality, not of this batch.\n", strings.Join(others, ", "))
 	}
+}
+
+// laterThanAsOf warns when a tenth or more of some table's rows were
+// quarantined as dated after the reference date (rule 10, future_date). A
+// register holds a few such dates, mistyped years; that many points at a
+// mistyped --as-of instead, and the run, whose every row is accounted
+// for, would otherwise end as if nothing were wrong.
+func laterThanAsOf(sum *batch.Summary, names []string) string {
+	var tables []string
+	var total int64
+	for _, n := range names {
+		s := sum.Tables[n]
+		k := s.Quarantine[mapping.RuleFutureDate]
+		var rows int64
+		for _, c := range s.Outcomes {
+			rows += c
+		}
+		if k > 0 && k*10 >= rows {
+			tables = append(tables, fmt.Sprintf("%d of %d in %s", k, rows, n))
+			total += k
+		}
+	}
+	if len(tables) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  Warning: %s quarantined as dated after the reference date %s (future_date): %s.\n"+
+		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
+		"    these rows, and the rows under them, are then migrated by the rules.\n",
+		words.Count(total, "row"), sum.AsOf, strings.Join(tables, ", "))
 }
 
 // firstOf joins the first n items, and says how many more there are.

@@ -92,3 +92,31 @@ func TestRunSummaryNamesCodesTheMappingLacks(t *testing.T) {
 		t.Errorf("firstOf: %q", got)
 	}
 }
+
+// TestRunSummaryWarnsOfAMistypedAsOf: a mistyped --as-of far in the past
+// quarantines most rows as future_date, and every row is still accounted
+// for; the summary says what that points at. The few mistyped years of a
+// real register do not raise it.
+func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
+	sum := &batch.Summary{Batch: "b", RunID: 1, AsOf: "1990-01-01", Tables: map[string]*load.Stats{
+		"ISIK":  {Outcomes: map[string]int64{load.Quarantined: 190, load.ArchivedOnly: 10}, Quarantine: map[string]int64{"future_date": 187, "invalid_personal_code": 3}},
+		"MAKSE": {Outcomes: map[string]int64{load.Quarantined: 1282}, Quarantine: map[string]int64{"parent_quarantined": 1282}},
+		"OTSUS": {Outcomes: map[string]int64{load.Loaded: 90, load.Quarantined: 10}, Quarantine: map[string]int64{"future_date": 10}},
+	}}
+	var b strings.Builder
+	printRunSummary(&b, sum)
+	want := "  Warning: 197 rows quarantined as dated after the reference date 1990-01-01 (future_date): 187 of 200 in ISIK, 10 of 100 in OTSUS.\n" +
+		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n" +
+		"    these rows, and the rows under them, are then migrated by the rules.\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
+	}
+
+	sum.Tables["ISIK"].Quarantine["future_date"] = 19
+	sum.Tables["OTSUS"].Quarantine["future_date"] = 9
+	b.Reset()
+	printRunSummary(&b, sum)
+	if strings.Contains(b.String(), "Warning") || strings.Contains(b.String(), "--as-of") {
+		t.Errorf("summary of a batch with a few future dates in each table:\n%s", b.String())
+	}
+}
