@@ -681,8 +681,12 @@ func (w *Writer) sum(t extract.Table, r extract.Row) error {
 		if err != nil {
 			return fmt.Errorf("archive: %s %v: %s %q is not an amount: %v", t.Name, r[0], c.Name, s, err)
 		}
-		ts.money[c.Name] += cents
-		bs.money[c.Name] += cents
+		if ts.money[c.Name], err = mapping.AddSum(ts.money[c.Name], cents); err == nil {
+			bs.money[c.Name], err = mapping.AddSum(bs.money[c.Name], cents)
+		}
+		if err != nil {
+			return fmt.Errorf("archive: %s %v: the sum of %s: %v", t.Name, r[0], c.Name, err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -26,17 +27,28 @@ func ParseCents(s string) (Cents, error) {
 	return parseCents(s, maxCents, "outside NUMBER(12,2)")
 }
 
-// maxSum bounds a sum of amounts: fourteen digits before the point, ten
-// thousand NUMBER(12,2) values at their largest. The parser multiplies
-// up to ten times the bound by ten, which an int64 still holds.
-const maxSum = Cents(99_999_999_999_999_99)
+// MaxSum bounds a sum of amounts: the largest int64 of cents, about
+// 92 million billion euros, which no table of STAR1 comes near (nine
+// million NUMBER(12,2) values at their largest). The archive writer adds
+// amounts with AddSum, which refuses to pass it, so that every sum a
+// catalog holds is one ParseSum reads.
+const MaxSum = Cents(math.MaxInt64)
 
 // ParseSum reads a sum of amounts, as a catalog or a SUM() over a table
 // gives it, into cents. It reads what ParseCents reads, without the bound
 // of one NUMBER(12,2) value: a table of payments may well sum to more than
 // ten billion.
 func ParseSum(s string) (Cents, error) {
-	return parseCents(s, maxSum, "too large a sum")
+	return parseCents(s, MaxSum, "too large a sum")
+}
+
+// AddSum adds an amount to a sum, and refuses a sum past MaxSum either
+// way instead of wrapping around.
+func AddSum(sum, amount Cents) (Cents, error) {
+	if (amount > 0 && sum > MaxSum-amount) || (amount < 0 && sum < -MaxSum-amount) {
+		return sum, fmt.Errorf("money: %s and %s add up to more than a sum holds (%s)", sum, amount, MaxSum)
+	}
+	return sum + amount, nil
 }
 
 func parseCents(s string, limit Cents, tooLarge string) (Cents, error) {
@@ -66,14 +78,12 @@ func parseCents(s string, limit Cents, tooLarge string) (Cents, error) {
 			if c < '0' || c > '9' {
 				return 0, fmt.Errorf("money %q: not a decimal number", orig)
 			}
-			v = v*10 + Cents(c-'0')
-			if v > limit*10 {
+			d := Cents(c - '0')
+			if v > (limit-d)/10 {
 				return 0, fmt.Errorf("money %q: %s", orig, tooLarge)
 			}
+			v = v*10 + d
 		}
-	}
-	if v > limit {
-		return 0, fmt.Errorf("money %q: %s", orig, tooLarge)
 	}
 	if neg {
 		v = -v

@@ -168,6 +168,9 @@ func TestRule6SumsBeyondOneAmount(t *testing.T) {
 		{"-10010645954.7", -1001064595470},
 		{"99999999999999.99", 9999999999999999},
 		{"12.50", 1250},
+		{"100000000000000.00", 10000000000000000},
+		{"92233720368547758.07", MaxSum},
+		{"-92233720368547758.07", -MaxSum},
 	} {
 		if _, err := ParseCents(c.in); err == nil && c.want > maxCents {
 			t.Errorf("ParseCents(%q) took a value outside NUMBER(12,2)", c.in)
@@ -176,11 +179,34 @@ func TestRule6SumsBeyondOneAmount(t *testing.T) {
 			t.Errorf("ParseSum(%q) = %d, %v, want %d", c.in, v, err, c.want)
 		}
 	}
-	for _, s := range []string{"100000000000000.00", "99999999999999999999999", "1.234", "1e3", ""} {
+	for _, s := range []string{"92233720368547758.08", "-92233720368547758.08", "99999999999999999999999", "1.234", "1e3", ""} {
 		if v, err := ParseSum(s); err == nil {
 			t.Errorf("ParseSum(%q) = %s, want an error", s, v)
 		} else if !contains(err.Error(), s) {
 			t.Errorf("%q: error %q does not name the value", s, err)
+		}
+	}
+}
+
+// The archive writer adds a table's amounts with AddSum, which refuses a
+// sum ParseSum could not read back instead of wrapping around.
+func TestRule6SumsDoNotWrapAround(t *testing.T) {
+	for _, c := range []struct{ sum, amount, want Cents }{
+		{MaxSum - 100, 100, MaxSum},
+		{-MaxSum + 100, -100, -MaxSum},
+		{MaxSum, -1, MaxSum - 1},
+		{-MaxSum, 1, -MaxSum + 1},
+		{1250, -2500, -1250},
+	} {
+		if got, err := AddSum(c.sum, c.amount); err != nil || got != c.want {
+			t.Errorf("AddSum(%s, %s) = %s, %v, want %s", c.sum, c.amount, got, err, c.want)
+		}
+	}
+	for _, c := range [][2]Cents{{MaxSum - 100, 101}, {-MaxSum + 100, -101}, {MaxSum, maxCents}, {-MaxSum, -1}} {
+		if got, err := AddSum(c[0], c[1]); err == nil {
+			t.Errorf("AddSum(%s, %s) = %s, want an error", c[0], c[1], got)
+		} else if !contains(err.Error(), c[1].String()) {
+			t.Errorf("AddSum(%s, %s): error %q does not name the amount", c[0], c[1], err)
 		}
 	}
 }
