@@ -207,7 +207,7 @@ func TestRule14MediaType(t *testing.T) {
 
 // zipOf writes a ZIP file of the named entries, in order; an entry named
 // "mimetype" is stored uncompressed, as OpenDocument and ASiC require.
-func zipOf(t *testing.T, entries ...string) []byte {
+func zipOf(t testing.TB, entries ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)

@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/binary"
 	"fmt"
+	"mime"
 	"reflect"
 	"slices"
 	"strings"
@@ -192,6 +193,41 @@ func FuzzLoadFolder(f *testing.F) {
 		_, err := LoadFolder(writeFolder(t, municipalities, classifiers))
 		if err != nil && !strings.Contains(err.Error(), ".csv") {
 			t.Errorf("error %q names no mapping file", err)
+		}
+	})
+}
+
+// FuzzMediaType feeds rule 14 content that is, or once was, a ZIP file of
+// a known format, cut and changed anywhere. Reading inside a broken ZIP
+// must never panic, and the rule must give either the type STAR1 holds,
+// unchanged, or a media type STAR2 can take.
+//
+//	go test -run '^$' -fuzz FuzzMediaType -fuzztime 60s ./mapping
+func FuzzMediaType(f *testing.F) {
+	types := `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>`
+	for _, z := range [][]byte{
+		zipOf(f, "[Content_Types].xml", types, "word/document.xml", "<w:document/>"),
+		zipOf(f, "mimetype", "application/vnd.oasis.opendocument.text", "content.xml", "<office:document-content/>"),
+		zipOf(f, "mimetype", "application/vnd.etsi.asic-e+zip", "avaldus.pdf", "%PDF-1.4"),
+		zipOf(f, "avaldus.pdf", "%PDF-1.4"),
+	} {
+		for _, given := range []string{"", "application/msword", "application/zip", "application/pdf", "text/plain; charset=utf-8", "x"} {
+			f.Add(given, z)
+		}
+	}
+	f.Fuzz(func(t *testing.T, given string, content []byte) {
+		got, changed := MediaType(given, content)
+		if again, changedAgain := MediaType(given, content); again != got || changedAgain != changed {
+			t.Fatalf("MediaType(%q) = %q %v, then %q %v", given, got, changed, again, changedAgain)
+		}
+		if !changed {
+			if got != given {
+				t.Fatalf("MediaType(%q) = %q, unchanged", given, got)
+			}
+			return
+		}
+		if _, _, err := mime.ParseMediaType(got); err != nil || !utf8.ValidString(got) {
+			t.Fatalf("MediaType(%q) = %q, not a media type: %v", given, got, err)
 		}
 	})
 }
