@@ -49,7 +49,7 @@ the keys, the archive, the retrieval and the reconciliation report in --dir.`,
 	cmd.Flags().StringVar(&o.dir, "dir", "starmig-demo", "folder for the synthetic STAR1, mappings and reports")
 	cmd.Flags().IntVar(&o.persons, "persons", 2000, "persons in the synthetic STAR1")
 	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "seed of the synthetic STAR1")
-	cmd.Flags().StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default today)")
+	cmd.Flags().StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default today in Estonia)")
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/mapping"
 )
 
 type genOptions struct {
@@ -48,7 +49,7 @@ the real STAR1).`,
 	f.StringVar(&o.mappingsOut, "mappings-out", "", "folder for the mapping CSV files (default: mappings/ beside --out)")
 	f.IntVar(&o.persons, "persons", 1000, "number of ISIK rows; about 25 rows across the tables per person")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the generator")
-	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD: nothing is dated after it but the future-date problem (default today)")
+	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD: nothing is dated after it but the future-date problem (default today in Estonia)")
 	f.IntVar(&o.docSize, "doc-size", 2048, "average document size in bytes")
 	for _, q := range synth.Quirks {
 		f.Float64Var(q.Rate(&o.rates), "rate-"+q.Flag, *q.Rate(&o.rates), fmt.Sprintf("problem %d: share of %s", q.Problem, q.Usage))
@@ -57,10 +58,14 @@ the real STAR1).`,
 }
 
 // parseAsOf reads an --as-of date; empty means today, read from the clock
-// here at the edge and passed down.
+// here at the edge and passed down. Today is the day in Estonia, whatever
+// the machine's zone: STAR1's dates are Tallinn wall-clock times (rule 13),
+// and rule 10 compares them with this day. On a machine kept in UTC, a
+// batch run at half past midnight in Tallinn would otherwise take
+// yesterday, and quarantine what was entered since midnight as future_date.
 func parseAsOf(s string, now time.Time) (time.Time, error) {
 	if s == "" {
-		y, m, d := now.Date()
+		y, m, d := now.In(mapping.Tallinn).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
 	}
 	return parseDay("as-of", s)

@@ -584,6 +584,34 @@ func TestParseDayNamesWhatIsWrong(t *testing.T) {
 	}
 }
 
+// TestAsOfIsTodayInEstonia: the default reference date is the day in
+// Tallinn, whatever zone the clock is read in, since rule 10 compares it
+// with STAR1's Tallinn wall-clock dates.
+func TestAsOfIsTodayInEstonia(t *testing.T) {
+	newYork, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		now  time.Time
+		want string
+	}{
+		{time.Date(2026, 11, 21, 22, 30, 0, 0, time.UTC), "2026-11-22"},                     // 00:30 in Tallinn (UTC+2)
+		{time.Date(2026, 11, 21, 17, 30, 0, 0, newYork), "2026-11-22"},                      // the same instant
+		{time.Date(2026, 6, 30, 20, 59, 0, 0, time.UTC), "2026-06-30"},                      // 23:59 in summer (UTC+3)
+		{time.Date(2026, 6, 30, 21, 0, 0, 0, time.UTC), "2026-07-01"},                       // midnight in summer
+		{time.Date(2026, 11, 22, 1, 0, 0, 0, time.FixedZone("+14", 14*3600)), "2026-11-21"}, // ahead of Tallinn
+	} {
+		got, err := parseAsOf("", c.now)
+		if err != nil || got.Format(time.DateOnly) != c.want || got.Location() != time.UTC || got.Hour() != 0 {
+			t.Errorf("parseAsOf at %s = %s, %v; want %s 00:00 UTC", c.now, got, err, c.want)
+		}
+	}
+	if got, err := parseAsOf("2026-01-31", time.Date(2026, 11, 21, 22, 30, 0, 0, time.UTC)); err != nil || got.Format(time.DateOnly) != "2026-01-31" {
+		t.Errorf("--as-of given: %s, %v", got, err)
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
 		"1048576": 1 << 20, "256MiB": 256 << 20, "256mib": 256 << 20, "256M": 256 << 20, "1k": 1 << 10,

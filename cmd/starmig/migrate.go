@@ -55,7 +55,7 @@ overwrites a STAR2 row changed since the migration wrote it.`,
 	f.StringVar(&o.target, "target", "", "STAR2 PostgreSQL URL (default: $STARMIG_TARGET)")
 	f.StringVar(&o.mappings, "mappings", "", "mapping folder with municipalities.csv and classifiers.csv (default: $STARMIG_MAPPINGS)")
 	f.StringVar(&o.batch, "batch", "", "batch name (default: $STARMIG_BATCH)")
-	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default: $STARMIG_AS_OF, else today)")
+	f.StringVar(&o.asOf, "as-of", "", "reference date YYYY-MM-DD (default: $STARMIG_AS_OF, else today in Estonia)")
 	f.IntVar(&o.liveYears, "live-years", 0, "years before the reference date that a closed proceeding stays live (default: $STARMIG_LIVE_YEARS, else 5)")
 	f.StringVar(&o.kov, "kov", "", "STAR2 municipality codes of the batch, comma-separated (default: $STARMIG_KOV, else all)")
 	f.IntVar(&o.writers, "writers", 0, "PostgreSQL connections the load writes on at once (default: $STARMIG_WRITERS, else 2)")
