@@ -8,6 +8,21 @@ import (
 	"github.com/starmig/starmig/load"
 )
 
+// summaryOf is the summary printRunSummary prints.
+func summaryOf(sum *batch.Summary) string {
+	var b strings.Builder
+	printRunSummary(&b, sum)
+	return b.String()
+}
+
+// says fails the test unless the summary says want.
+func says(t *testing.T, summary, want string) {
+	t.Helper()
+	if !strings.Contains(summary, want) {
+		t.Errorf("summary:\n%s\nwant it to say:\n%s", summary, want)
+	}
+}
+
 func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 	// A re-run leaves rows in STAR2 that STAR2 changed since (conflicts)
 	// or that would now be quarantined (reported): neither is inserted,
@@ -17,51 +32,29 @@ func TestRunSummaryNamesRowsLeftAsTheyAre(t *testing.T) {
 		"MENETLUS": {Unchanged: 12, Conflicts: 1, Outcomes: map[string]int64{load.Loaded: 13}},
 		"OTSUS":    {Unchanged: 16, Outcomes: map[string]int64{load.Loaded: 16}},
 	}}
-	var b strings.Builder
-	printRunSummary(&b, sum)
 	want := "3 rows left in STAR2 as they are (2 in ISIK, 1 in MENETLUS): changed in STAR2 since they were migrated, or now excluded or\n" +
 		"  quarantined by the rules. Each is in migration.conflict with its reason (run_id 7);\n" +
 		"  starmig resolve --batch b --list shows those still open, and records a decision on them."
-	if !strings.Contains(b.String(), want) {
-		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
-	}
+	says(t, summaryOf(sum), want)
 
 	sum.NamesKept = []load.NameKept{{Table: "classifier", Code: "service/personal_assistance", Mapping: "Personal assistant", STAR2: "Personal assistance"}}
-	b.Reset()
-	printRunSummary(&b, sum)
-	if want := "1 code named otherwise in the mapping folder than in STAR2, which keeps its own names:\n" +
-		"    classifier service/personal_assistance: \"Personal assistant\" in the mapping folder, \"Personal assistance\" in STAR2"; !strings.Contains(b.String(), want) {
-		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
-	}
+	says(t, summaryOf(sum), "1 code named otherwise in the mapping folder than in STAR2, which keeps its own names:\n"+
+		"    classifier service/personal_assistance: \"Personal assistant\" in the mapping folder, \"Personal assistance\" in STAR2")
 	sum.NamesKept = nil
 
 	sum.Tables["ISIK"].Reported, sum.Tables["ISIK"].Unchanged = 0, 28
-	b.Reset()
-	printRunSummary(&b, sum)
-	if !strings.Contains(b.String(), "1 row left in STAR2 as it is (1 in MENETLUS)") {
-		t.Errorf("summary of one conflict:\n%s", b.String())
-	}
+	says(t, summaryOf(sum), "1 row left in STAR2 as it is (1 in MENETLUS)")
 
 	sum.Tables["MENETLUS"].Conflicts, sum.Tables["MENETLUS"].Unchanged = 0, 13
-	b.Reset()
-	printRunSummary(&b, sum)
-	if strings.Contains(b.String(), "left in STAR2") {
-		t.Errorf("summary of a run with nothing left as it is:\n%s", b.String())
-	}
-	if strings.Contains(b.String(), "deleted outright") {
-		t.Errorf("summary of a run that found nothing deleted:\n%s", b.String())
+	if got := summaryOf(sum); strings.Contains(got, "left in STAR2") || strings.Contains(got, "deleted outright") {
+		t.Errorf("summary of a run with nothing left as it is and nothing deleted:\n%s", got)
 	}
 
 	// Rows STAR1 deleted outright since an earlier run are in no outcome
 	// column of this run either.
 	sum.Tables["OTSUS"].Gone = 2
-	b.Reset()
-	printRunSummary(&b, sum)
-	want = "2 rows migrated before and deleted outright from STAR1 since (2 in OTSUS): STAR2 keeps what was loaded,\n" +
-		"  as a re-run never deletes; migration.row_map marks each with gone_run_id 7."
-	if !strings.Contains(b.String(), want) {
-		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
-	}
+	says(t, summaryOf(sum), "2 rows migrated before and deleted outright from STAR1 since (2 in OTSUS): STAR2 keeps what was loaded,\n"+
+		"  as a re-run never deletes; migration.row_map marks each with gone_run_id 7.")
 }
 
 // TestRunSummaryNamesCodesTheMappingLacks: rows quarantined because the
@@ -76,17 +69,14 @@ func TestRunSummaryNamesCodesTheMappingLacks(t *testing.T) {
 		Unmapped: []batch.UnmappedCode{{Class: "TEENUS", Code: "KODUTEENUS", Rows: 7}},
 		Unknown:  map[string]int64{"078": 4, "0O84": 1},
 	}
-	var b strings.Builder
-	printRunSummary(&b, sum)
+	got := summaryOf(sum)
 	for _, want := range []string{
 		"4 rows quarantined (4 in OTSUS) for classifier codes classifiers.csv does not map (--allow-unmapped):\n" +
 			"    TEENUS/KODUTEENUS. Map them and run the batch again to load these rows.",
 		"5 rows quarantined (2 in ISIK, 3 in MENETLUS) for municipality codes municipalities.csv does not map:\n" +
 			"    078 (4), 0O84 (1). Map them and run the batch again to load these rows.",
 	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
-		}
+		says(t, got, want)
 	}
 	if got := firstOf([]string{"a", "b", "c"}, 2); got != "a, b and 1 more" {
 		t.Errorf("firstOf: %q", got)
@@ -103,20 +93,13 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 		"MAKSE": {Outcomes: map[string]int64{load.Quarantined: 1282}, Quarantine: map[string]int64{"parent_quarantined": 1282}},
 		"OTSUS": {Outcomes: map[string]int64{load.Loaded: 90, load.Quarantined: 10}, Quarantine: map[string]int64{"future_date": 10}},
 	}}
-	var b strings.Builder
-	printRunSummary(&b, sum)
-	want := "  Warning: 197 rows quarantined as dated after the reference date 1990-01-01 (future_date): 187 of 200 in ISIK, 10 of 100 in OTSUS.\n" +
-		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n" +
-		"    these rows, and the rows under them, are then migrated by the rules.\n"
-	if !strings.Contains(b.String(), want) {
-		t.Errorf("summary:\n%s\nwant it to say:\n%s", b.String(), want)
-	}
+	says(t, summaryOf(sum), "  Warning: 197 rows quarantined as dated after the reference date 1990-01-01 (future_date): 187 of 200 in ISIK, 10 of 100 in OTSUS.\n"+
+		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
+		"    these rows, and the rows under them, are then migrated by the rules.\n")
 
 	sum.Tables["ISIK"].Quarantine["future_date"] = 19
 	sum.Tables["OTSUS"].Quarantine["future_date"] = 9
-	b.Reset()
-	printRunSummary(&b, sum)
-	if strings.Contains(b.String(), "Warning") || strings.Contains(b.String(), "--as-of") {
-		t.Errorf("summary of a batch with a few future dates in each table:\n%s", b.String())
+	if got := summaryOf(sum); strings.Contains(got, "Warning") || strings.Contains(got, "--as-of") {
+		t.Errorf("summary of a batch with a few future dates in each table:\n%s", got)
 	}
 }
