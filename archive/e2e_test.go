@@ -424,6 +424,85 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 	}
 }
 
+// TestRetrievalSaysTheRowAskedForIsAbsent: a proceeding or a person that
+// STAR1 lost while rows still refer to it (orphans) is retrieved by its id
+// with those rows, and the retrieval says that the row itself is not in
+// the archive, instead of leaving the archivist to look for it.
+func TestRetrievalSaysTheRowAskedForIsAbsent(t *testing.T) {
+	ctx := context.Background()
+	path := star1(t, 100)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var person, proceeding int64
+	if err := db.QueryRow("SELECT ISIK_ID, MENETLUS_ID FROM MENETLUS ORDER BY MENETLUS_ID LIMIT 1").Scan(&person, &proceeding); err != nil {
+		t.Fatal(err)
+	}
+	const lostProceeding, lostPerson = 990000000001, 990000000002
+	for _, q := range []string{
+		`INSERT INTO OTSUS (OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, OTSUSE_KP) SELECT 990000000003, ?, TEENUS_KOOD, 'R', OTSUSE_KP FROM OTSUS LIMIT 1`,
+		`INSERT INTO ISIKU_SEOS (SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK) SELECT 990000000004, ?, ?, SEOSE_LIIK FROM ISIKU_SEOS LIMIT 1`,
+	} {
+		args := []any{lostProceeding}
+		if strings.Contains(q, "ISIKU_SEOS") {
+			args = []any{person, lostPerson}
+		}
+		if res, err := db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("%s: %d rows", q, n)
+		}
+	}
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	archiveSTAR1(t, path, small(config(st, k)))
+	cats, err := LatestCatalogs(ctx, st, k.pub, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(st, k.pub, k.identities, k.index)
+	for _, c := range []struct {
+		q             Query
+		absent, table string
+		id            int64
+	}{
+		{Query{Proceeding: lostProceeding}, "MENETLUS 990000000001", "OTSUS", 990000000003},
+		{Query{PersonID: lostPerson}, "ISIK 990000000002", "ISIKU_SEOS", 990000000004},
+		{Query{Proceeding: proceeding}, "", "MENETLUS", proceeding},
+		{Query{PersonID: person}, "", "ISIK", person},
+	} {
+		found, err := r.Retrieve(ctx, cats, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := found[0]
+		if f.Absent != c.absent || !slices.ContainsFunc(f.Tables[c.table], func(r extract.Row) bool { return r[0] == c.id }) {
+			t.Errorf("%s: absent %q, %s %v; want absent %q and %s %d", c.q, f.Absent, c.table, f.Tables[c.table], c.absent, c.table, c.id)
+		}
+		var md, js bytes.Buffer
+		res := &RetrievalResult{Query: c.q.String(), Found: true, Runs: []RunRows{RowsOf(f)}}
+		if err := WriteMarkdown(&md, res, found); err != nil {
+			t.Fatal(err)
+		}
+		if err := res.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		says := strings.Contains(md.String(), "**This run holds no "+c.absent+" row.**")
+		inJSON := strings.Contains(js.String(), `"absent_row":"`+c.absent+`"`)
+		if c.absent != "" && (!says || !inJSON) {
+			t.Errorf("%s: the report does not say that %s is absent (Markdown %v, JSON %v):\n%s", c.q, c.absent, says, inJSON, md.String())
+		}
+		if c.absent == "" && (strings.Contains(md.String(), "holds no") || strings.Contains(js.String(), "absent_row")) {
+			t.Errorf("%s: the report says a row is absent:\n%s", c.q, md.String())
+		}
+	}
+}
+
 func TestRestoreGivesBackSTAR1(t *testing.T) {
 	path := star1(t, 300)
 	// Key values PostgreSQL cannot hold, beside the values they would be

@@ -64,8 +64,11 @@ type RunRows struct {
 	// NewestRun is the newest run searched when Run is an earlier one.
 	NewestRun string `json:"newest_run,omitempty"`
 	// SameCode are the other ISIK rows with the person's ISIKUKOOD (Found).
-	SameCode []int64                      `json:"same_code_isik_ids,omitempty"`
-	Tables   map[string][]json.RawMessage `json:"tables"`
+	SameCode []int64 `json:"same_code_isik_ids,omitempty"`
+	// Absent is the row asked for, when the run holds rows that refer
+	// to it but not the row itself (Found).
+	Absent string                       `json:"absent_row,omitempty"`
+	Tables map[string][]json.RawMessage `json:"tables"`
 
 	found *Found // when set, the rows, encoded as they are written
 }
@@ -74,7 +77,7 @@ type RunRows struct {
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, found: f}
+	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -90,7 +93,8 @@ func (r RunRows) writeJSON(w io.Writer, indent string) error {
 		Run       string  `json:"run"`
 		NewestRun string  `json:"newest_run,omitempty"`
 		SameCode  []int64 `json:"same_code_isik_ids,omitempty"`
-	}{r.Batch, r.Run, r.NewestRun, r.SameCode}
+		Absent    string  `json:"absent_row,omitempty"`
+	}{r.Batch, r.Run, r.NewestRun, r.SameCode, r.Absent}
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return err
@@ -285,6 +289,9 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 				ids[i] = fmt.Sprint(id)
 			}
 			fmt.Fprintf(w, "The same ISIKUKOOD is held in this run by ISIK_ID %s too: the same person entered more than once. Their rows are not here; a retrieval by the personal code gives all of them.\n\n", strings.Join(ids, ", "))
+		}
+		if f.Absent != "" {
+			fmt.Fprintf(w, "**This run holds no %s row.** The rows below refer to it, but STAR1 did not hold the row itself when the run was written: they are orphans (rule 5), which the migration quarantined.\n\n", f.Absent)
 		}
 		if f.Rows() == 0 {
 			fmt.Fprint(w, "No rows in this run")

@@ -33,6 +33,18 @@ func (q Query) String() string {
 	}
 }
 
+// ownRow is the table and id of the row a query by id asks for; "" for
+// a query by personal code, which finds ISIK rows or nothing.
+func (q Query) ownRow() (string, int64) {
+	switch {
+	case q.PersonID != 0:
+		return "ISIK", q.PersonID
+	case q.Proceeding != 0:
+		return "MENETLUS", q.Proceeding
+	}
+	return "", 0
+}
+
 func (q Query) valid() error {
 	n := 0
 	if q.PersonCode != "" {
@@ -63,6 +75,10 @@ type Found struct {
 	// ISIK rows with the person's ISIKUKOOD: duplicates of one human, whose
 	// records a query by the code gives too. Their rows are not retrieved.
 	SameCode []int64
+	// Absent names the row asked for by its id ("MENETLUS 42", "ISIK 7")
+	// when the run holds rows that refer to it but not the row itself:
+	// STAR1 lost it, and its rows are orphans (rule 5).
+	Absent string
 }
 
 // Rows counts the rows found.
@@ -332,6 +348,9 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 			return int(min(max(x-y, -1), 1))
 		})
 		found.Tables[t.Name] = rows
+	}
+	if table, id := q.ownRow(); table != "" && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[table], func(r extract.Row) bool { return r[0] == id }) {
+		found.Absent = table + " " + strconv.FormatInt(id, 10)
 	}
 	return found, nil
 }

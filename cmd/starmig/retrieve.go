@@ -171,6 +171,12 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 				break
 			}
 		}
+		for _, run := range res.Runs {
+			if run.Absent != "" {
+				fmt.Fprintf(w, "The archive holds no %s row itself: the rows found refer to it as orphans (rule 5). The report says in which runs.\n", run.Absent)
+				break
+			}
+		}
 	})
 }
 
