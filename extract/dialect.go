@@ -67,21 +67,49 @@ func selectList(d Dialect, cols []Column) string {
 // checkTables asks every STAR1 table for every column starmig reads, in
 // the snapshot, before a row is read: a source that is not STAR1 (another
 // schema, another version of it) is refused at once, with every table that
-// is missing or lacks a column named, not half-way through a batch.
+// is missing or lacks a column named, not half-way through a batch. Where
+// the dialect can list a table's columns (columnLister), a column STAR1.md
+// does not describe is refused too, naming it: starmig would neither map
+// nor archive it, and the archive must hold every column STAR1 holds.
 func checkTables(ctx context.Context, snap Snapshot, source string) error {
-	var problems []string
+	var problems, extra []string
+	lister, _ := snap.Dialect().(columnLister)
 	for _, t := range Tables {
 		if err := snap.Query(ctx, ShapeSQL(snap.Dialect(), t), func([]any) error { return nil }); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			problems = append(problems, t.Name+": "+strings.TrimPrefix(err.Error(), "extract: query: "))
+			continue
+		}
+		if lister == nil {
+			continue
+		}
+		if err := snap.Query(ctx, lister.ColumnsSQL(t), func(v []any) error {
+			name, _ := text(v[0])
+			if _, known := t.columnFold(name); !known {
+				extra = append(extra, t.Name+"."+name)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("extract: the columns of %s in %s: %w", t.Name, source, err)
 		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("extract: %s does not hold the STAR1 tables and columns of STAR1.md:\n  %s", source, strings.Join(problems, "\n  "))
 	}
+	if len(extra) > 0 {
+		return fmt.Errorf("extract: %s holds columns that STAR1.md does not describe: %s. starmig would neither migrate nor archive them, "+
+			"and the archive must hold every column of STAR1; they must be described (STAR1.md, extract/schema.go) before a batch or an archive run reads STAR1",
+			source, strings.Join(extra, ", "))
+	}
 	return nil
+}
+
+// columnLister is a dialect that can list the columns a STAR1 table has,
+// by a query whose rows hold one column name each.
+type columnLister interface {
+	ColumnsSQL(t Table) string
 }
 
 // Count returns how many rows table t holds in the snapshot.

@@ -38,6 +38,18 @@ func TestOracleSelectSQL(t *testing.T) {
 	}
 }
 
+// The columns of a STAR1 table are listed from Oracle's data dictionary,
+// without the hidden and virtual columns that hold no data of their own.
+func TestOracleColumnsSQL(t *testing.T) {
+	isik, _ := TableByName("ISIK")
+	got := oracleDialect{scn: "81234567"}.ColumnsSQL(isik)
+	want := "SELECT COLUMN_NAME FROM ALL_TAB_COLS WHERE OWNER = 'STAR1' AND TABLE_NAME = 'ISIK' " +
+		"AND HIDDEN_COLUMN = 'NO' AND VIRTUAL_COLUMN = 'NO' ORDER BY COLUMN_ID"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
 // The snapshot's own dialect names tables AS OF its SCN, and so does every
 // query built with it: the shape check, counts, the pre-flight and the
 // reconciliation, which take their dialect from the snapshot only.
@@ -87,6 +99,52 @@ func TestBeginRefusesASourceThatIsNotSTAR1(t *testing.T) {
 	for _, fine := range []string{"ISIK: ", "OTSUS: "} {
 		if strings.Contains(err.Error(), fine) {
 			t.Errorf("the error names %s, which is whole:\n%v", fine, err)
+		}
+	}
+}
+
+// A column STAR1.md does not describe would be neither migrated nor
+// archived: a source that holds one is refused when the snapshot begins,
+// naming every such column, whatever the case of its name. A column
+// named in another case than STAR1.md writes it is STAR1's column.
+func TestBeginRefusesColumnsSTAR1MdDoesNotDescribe(t *testing.T) {
+	path := sampleCopy(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	begin := func() error {
+		src, err := Open(ctx, "sqlite:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		snap, err := src.Begin(ctx)
+		if err == nil {
+			snap.Close()
+		}
+		return err
+	}
+	if _, err := db.Exec("ALTER TABLE MAKSE RENAME COLUMN SAAJA_IBAN TO saaja_iban"); err != nil {
+		t.Fatal(err)
+	}
+	if err := begin(); err != nil {
+		t.Fatalf("a column named in small letters: %v", err)
+	}
+	for _, q := range []string{"ALTER TABLE ISIK ADD COLUMN TELEFON TEXT", "ALTER TABLE DOKUMENT ADD COLUMN allkiri BLOB"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	err = begin()
+	if err == nil {
+		t.Fatal("a snapshot of a source with columns STAR1.md does not describe began")
+	}
+	for _, want := range []string{path + " holds columns that STAR1.md does not describe: ISIK.TELEFON, DOKUMENT.allkiri.", "neither migrate nor archive"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
 	}
 }

@@ -117,6 +117,14 @@ type oracleDialect struct {
 
 func (oracleDialect) Name() string { return "oracle" }
 
+// ColumnsSQL lists the columns of table t (columnLister) from the data
+// dictionary, which AS OF SCN does not apply to. Hidden and virtual
+// columns hold no data of their own, and are left out.
+func (oracleDialect) ColumnsSQL(t Table) string {
+	return "SELECT COLUMN_NAME FROM ALL_TAB_COLS WHERE OWNER = " + sqlString(OracleSchema) +
+		" AND TABLE_NAME = " + sqlString(t.Name) + " AND HIDDEN_COLUMN = 'NO' AND VIRTUAL_COLUMN = 'NO' ORDER BY COLUMN_ID"
+}
+
 func (d oracleDialect) Table(t Table) string {
 	name := OracleSchema + "." + t.Name
 	if d.scn != "" {

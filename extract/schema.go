@@ -60,6 +60,17 @@ var Positions = func() map[string]map[string]int {
 	return m
 }()
 
+// columnFold finds a column by name in any case: a dictionary may give
+// names in another case than STAR1.md writes them.
+func (t Table) columnFold(name string) (Column, bool) {
+	for _, c := range t.Columns {
+		if strings.EqualFold(c.Name, name) {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
 // ColumnNames lists the table's columns in order.
 func (t Table) ColumnNames() []string {
 	names := make([]string, len(t.Columns))

@@ -83,6 +83,11 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) Name() string         { return "sqlite" }
 func (sqliteDialect) Table(t Table) string { return t.Name }
+
+// ColumnsSQL lists the columns of table t (columnLister).
+func (sqliteDialect) ColumnsSQL(t Table) string {
+	return "SELECT name FROM pragma_table_info(" + sqlString(t.Name) + ")"
+}
 func (sqliteDialect) Column(c Column, q string) string {
 	if q != "" {
 		return q + "." + c.Name
