@@ -374,17 +374,7 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 	if len(want["ISIK"]) < 2 || len(want["MENETLUS"]) == 0 {
 		t.Fatalf("the person chosen is not a duplicate with proceedings: %v", want)
 	}
-	st, err := NewFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := testKeys(t)
-	archiveSTAR1(t, path, small(config(st, k)))
-	cats, err := LatestCatalogs(ctx, st, k.pub, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewReader(st, k.pub, k.identities, k.index)
+	r, cats := archivedForRetrieval(t, path)
 	for _, asked := range []string{code, " " + code} {
 		found, err := r.Retrieve(ctx, cats, Query{PersonCode: strings.TrimSpace(asked)})
 		if err != nil {
@@ -424,6 +414,24 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 	}
 }
 
+// archivedForRetrieval archives the STAR1 at path into a new folder in
+// small bundles, and returns a reader with every key and the newest
+// catalog of each batch.
+func archivedForRetrieval(t *testing.T, path string) (*Reader, []*Catalog) {
+	t.Helper()
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKeys(t)
+	archiveSTAR1(t, path, small(config(st, k)))
+	cats, err := LatestCatalogs(context.Background(), st, k.pub, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewReader(st, k.pub, k.identities, k.index), cats
+}
+
 // TestRetrievalSaysTheRowAskedForIsAbsent: a proceeding or a person that
 // STAR1 lost while rows still refer to it (orphans) is retrieved by its id
 // with those rows, and the retrieval says that the row itself is not in
@@ -455,17 +463,7 @@ func TestRetrievalSaysTheRowAskedForIsAbsent(t *testing.T) {
 			t.Fatalf("%s: %d rows", q, n)
 		}
 	}
-	st, err := NewFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := testKeys(t)
-	archiveSTAR1(t, path, small(config(st, k)))
-	cats, err := LatestCatalogs(ctx, st, k.pub, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := NewReader(st, k.pub, k.identities, k.index)
+	r, cats := archivedForRetrieval(t, path)
 	for _, c := range []struct {
 		q             Query
 		absent, table string

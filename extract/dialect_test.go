@@ -80,15 +80,8 @@ func TestBeginRefusesASourceThatIsNotSTAR1(t *testing.T) {
 		}
 	}
 	db.Close()
-	ctx := context.Background()
-	src, err := Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
+	err = begin("sqlite:" + path)
 	if err == nil {
-		snap.Close()
 		t.Fatal("a snapshot of a source without MAKSE.SUMMA and DOKUMENT began")
 	}
 	for _, want := range []string{path + " does not hold the STAR1 tables and columns", "MAKSE: ", "no such column: SUMMA", "DOKUMENT: ", "no such table: DOKUMENT"} {
@@ -113,23 +106,10 @@ func TestBeginRefusesColumnsSTAR1MdDoesNotDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	begin := func() error {
-		src, err := Open(ctx, "sqlite:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		snap, err := src.Begin(ctx)
-		if err == nil {
-			snap.Close()
-		}
-		return err
-	}
 	if _, err := db.Exec("ALTER TABLE MAKSE RENAME COLUMN SAAJA_IBAN TO saaja_iban"); err != nil {
 		t.Fatal(err)
 	}
-	if err := begin(); err != nil {
+	if err := begin("sqlite:" + path); err != nil {
 		t.Fatalf("a column named in small letters: %v", err)
 	}
 	for _, q := range []string{"ALTER TABLE ISIK ADD COLUMN TELEFON TEXT", "ALTER TABLE DOKUMENT ADD COLUMN allkiri BLOB"} {
@@ -138,7 +118,7 @@ func TestBeginRefusesColumnsSTAR1MdDoesNotDescribe(t *testing.T) {
 		}
 	}
 	db.Close()
-	err = begin()
+	err = begin("sqlite:" + path)
 	if err == nil {
 		t.Fatal("a snapshot of a source with columns STAR1.md does not describe began")
 	}
@@ -149,11 +129,26 @@ func TestBeginRefusesColumnsSTAR1MdDoesNotDescribe(t *testing.T) {
 	}
 }
 
+// begin opens source and begins a snapshot of it, and closes both: the
+// error is Open's or Begin's.
+func begin(source string) error {
+	ctx := context.Background()
+	src, err := Open(ctx, source)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err == nil {
+		snap.Close()
+	}
+	return err
+}
+
 // TestOpenNamesWhatIsNotASTAR1File: a wrong sqlite: path is refused with
 // what is wrong with it, naming it; a database without STAR1's tables is
 // refused naming each of them, KOV too.
 func TestOpenNamesWhatIsNotASTAR1File(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	text := filepath.Join(dir, "municipalities.csv")
 	empty := filepath.Join(dir, "empty.db")
@@ -178,18 +173,7 @@ func TestOpenNamesWhatIsNotASTAR1File(t *testing.T) {
 		{"sqlite:" + text, []string{text, "not a database"}},
 		{"sqlite:" + empty, []string{empty + " does not hold the STAR1 tables", "no such table: KOV", "no such table: DOKUMENT"}},
 	} {
-		err := func() error {
-			src, err := Open(ctx, c.source)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			snap, err := src.Begin(ctx)
-			if err == nil {
-				snap.Close()
-			}
-			return err
-		}()
+		err := begin(c.source)
 		if err == nil {
 			t.Errorf("%s: began a snapshot", c.source)
 			continue
