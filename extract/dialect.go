@@ -87,7 +87,7 @@ func checkTables(ctx context.Context, snap Snapshot, source string) error {
 		}
 		if err := snap.Query(ctx, lister.ColumnsSQL(t), func(v []any) error {
 			name, _ := text(v[0])
-			if _, known := t.columnFold(name); !known {
+			if !t.hasColumnFold(name) {
 				extra = append(extra, t.Name+"."+name)
 			}
 			return nil

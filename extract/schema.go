@@ -4,6 +4,7 @@ package extract
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -60,15 +61,11 @@ var Positions = func() map[string]map[string]int {
 	return m
 }()
 
-// columnFold finds a column by name in any case: a dictionary may give
-// names in another case than STAR1.md writes them.
-func (t Table) columnFold(name string) (Column, bool) {
-	for _, c := range t.Columns {
-		if strings.EqualFold(c.Name, name) {
-			return c, true
-		}
-	}
-	return Column{}, false
+// hasColumnFold reports whether the table has a column of that name in
+// any case: a dictionary may give names in another case than STAR1.md
+// writes them.
+func (t Table) hasColumnFold(name string) bool {
+	return slices.ContainsFunc(t.Columns, func(c Column) bool { return strings.EqualFold(c.Name, name) })
 }
 
 // ColumnNames lists the table's columns in order.

@@ -88,6 +88,7 @@ func (sqliteDialect) Table(t Table) string { return t.Name }
 func (sqliteDialect) ColumnsSQL(t Table) string {
 	return "SELECT name FROM pragma_table_info(" + sqlString(t.Name) + ")"
 }
+
 func (sqliteDialect) Column(c Column, q string) string {
 	if q != "" {
 		return q + "." + c.Name
