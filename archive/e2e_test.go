@@ -449,18 +449,17 @@ func TestRetrievalSaysTheRowAskedForIsAbsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lostProceeding, lostPerson = 990000000001, 990000000002
-	for _, q := range []string{
-		`INSERT INTO OTSUS (OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, OTSUSE_KP) SELECT 990000000003, ?, TEENUS_KOOD, 'R', OTSUSE_KP FROM OTSUS LIMIT 1`,
-		`INSERT INTO ISIKU_SEOS (SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK) SELECT 990000000004, ?, ?, SEOSE_LIIK FROM ISIKU_SEOS LIMIT 1`,
+	for _, ins := range []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO OTSUS (OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, OTSUSE_KP) SELECT 990000000003, ?, TEENUS_KOOD, 'R', OTSUSE_KP FROM OTSUS LIMIT 1`, []any{lostProceeding}},
+		{`INSERT INTO ISIKU_SEOS (SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK) SELECT 990000000004, ?, ?, SEOSE_LIIK FROM ISIKU_SEOS LIMIT 1`, []any{person, lostPerson}},
 	} {
-		args := []any{lostProceeding}
-		if strings.Contains(q, "ISIKU_SEOS") {
-			args = []any{person, lostPerson}
-		}
-		if res, err := db.Exec(q, args...); err != nil {
+		if res, err := db.Exec(ins.q, ins.args...); err != nil {
 			t.Fatal(err)
 		} else if n, _ := res.RowsAffected(); n != 1 {
-			t.Fatalf("%s: %d rows", q, n)
+			t.Fatalf("%s: %d rows", ins.q, n)
 		}
 	}
 	r, cats := archivedForRetrieval(t, path)
