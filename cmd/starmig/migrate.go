@@ -303,11 +303,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 		if s == nil {
 			continue
 		}
-		var n int64
-		for _, c := range s.Outcomes {
-			n += c
-		}
-		if n > tr.Total.Source {
+		if n := rowsOf(s); n > tr.Total.Source {
 			others = append(others, fmt.Sprintf("%s %d", tr.Table, n-tr.Total.Source))
 		}
 	}
@@ -326,11 +322,7 @@ func laterThanAsOf(sum *batch.Summary, names []string) string {
 	var total int64
 	for _, n := range names {
 		s := sum.Tables[n]
-		k := s.Quarantine[mapping.RuleFutureDate]
-		var rows int64
-		for _, c := range s.Outcomes {
-			rows += c
-		}
+		k, rows := s.Quarantine[mapping.RuleFutureDate], rowsOf(s)
 		if k > 0 && k*10 >= rows {
 			tables = append(tables, fmt.Sprintf("%d of %d in %s", k, rows, n))
 			total += k
@@ -343,6 +335,15 @@ func laterThanAsOf(sum *batch.Summary, names []string) string {
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n",
 		words.Count(total, "row"), sum.AsOf, strings.Join(tables, ", "))
+}
+
+// rowsOf counts a table's rows in a run, over every outcome.
+func rowsOf(s *load.Stats) int64 {
+	var n int64
+	for _, c := range s.Outcomes {
+		n += c
+	}
+	return n
 }
 
 // firstOf joins the first n items, and says how many more there are.
