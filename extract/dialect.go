@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -112,10 +113,71 @@ type columnLister interface {
 	ColumnsSQL(t Table) string
 }
 
+// TableRows is a table of the STAR1 schema that STAR1.md does not
+// describe, and how many rows it holds in the snapshot.
+type TableRows struct {
+	Name string `json:"table"`
+	Rows int64  `json:"rows"`
+}
+
+// Undescribed lists the tables of the STAR1 schema that STAR1.md does
+// not describe, with their rows in the snapshot, by name: starmig reads
+// none of them, so the archive would not hold them. Tables that hold no
+// data of their own (SQLite's internal tables; Oracle's temporary,
+// nested and secondary tables, index-organized overflow, the recycle bin,
+// materialized views and their logs) are not listed. A dialect that
+// cannot list its tables (the postgres source, a restored archive) gives
+// none.
+func Undescribed(ctx context.Context, snap Snapshot) ([]TableRows, error) {
+	lister, ok := snap.Dialect().(tableLister)
+	if !ok {
+		return nil, nil
+	}
+	var out []TableRows
+	if err := snap.Query(ctx, lister.TablesSQL(), func(v []any) error {
+		name, _ := text(v[0])
+		if !slices.ContainsFunc(Tables, func(t Table) bool { return strings.EqualFold(t.Name, name) }) {
+			out = append(out, TableRows{Name: name})
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("extract: listing the tables of STAR1: %w", err)
+	}
+	for i := range out {
+		n, err := count(ctx, snap, lister.CountSQL(out[i].Name))
+		if err != nil {
+			return nil, fmt.Errorf("extract: counting %s, a table STAR1.md does not describe: %w", out[i].Name, err)
+		}
+		out[i].Rows = n
+	}
+	slices.SortFunc(out, func(a, b TableRows) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// tableLister is a dialect that can list the tables of the STAR1 schema,
+// by a query whose rows hold one table name each, and count the rows of
+// any of them in the snapshot.
+type tableLister interface {
+	TablesSQL() string
+	CountSQL(name string) string
+}
+
+// quoteName quotes an identifier for SQL.
+func quoteName(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
 // Count returns how many rows table t holds in the snapshot.
 func Count(ctx context.Context, snap Snapshot, t Table) (int64, error) {
+	n, err := count(ctx, snap, "SELECT COUNT(*) FROM "+snap.Dialect().Table(t))
+	if err != nil {
+		return 0, fmt.Errorf("extract: counting %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// count runs a query that gives one count.
+func count(ctx context.Context, snap Snapshot, query string) (int64, error) {
 	var n int64
-	err := snap.Query(ctx, "SELECT COUNT(*) FROM "+snap.Dialect().Table(t), func(v []any) error {
+	err := snap.Query(ctx, query, func(v []any) error {
 		if b, ok := v[0].([]byte); ok {
 			v[0] = string(b)
 		}
@@ -123,10 +185,7 @@ func Count(ctx context.Context, snap Snapshot, t Table) (int64, error) {
 		n, err = strconv.ParseInt(strings.TrimSpace(fmt.Sprint(v[0])), 10, 64)
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("extract: counting %s: %w", t.Name, err)
-	}
-	return n, nil
+	return n, err
 }
 
 // Counts returns how many rows each STAR1 table holds in the snapshot, by

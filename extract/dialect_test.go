@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,64 @@ func TestBeginRefusesColumnsSTAR1MdDoesNotDescribe(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
+	}
+}
+
+// The tables of the stand-in that STAR1.md does not describe are listed
+// with their rows in the snapshot, in any case of their name, empty ones
+// too; SQLite's own tables (here sqlite_stat1, made by ANALYZE) are not.
+func TestUndescribedListsTablesSTAR1MdDoesNotDescribe(t *testing.T) {
+	path := sampleCopy(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE isik_vana (ISIK_ID INTEGER, NIMI TEXT)",
+		"INSERT INTO isik_vana VALUES (1, 'Mari'), (2, 'Jaan'), (3, 'Juhan')",
+		`CREATE TABLE "TÜHI ""tabel""" (X TEXT)`,
+		"ANALYZE",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	ctx := context.Background()
+	src, err := Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	got, err := Undescribed(ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TableRows{{`TÜHI "tabel"`, 0}, {"isik_vana", 3}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestOracleTablesSQL(t *testing.T) {
+	d := oracleDialect{scn: "81234567"}
+	want := "SELECT TABLE_NAME FROM ALL_TABLES WHERE OWNER = 'STAR1' AND TEMPORARY = 'N' AND SECONDARY = 'N' AND NESTED = 'NO' AND DROPPED = 'NO' " +
+		"AND (IOT_TYPE IS NULL OR IOT_TYPE = 'IOT') " +
+		"AND TABLE_NAME NOT IN (SELECT MVIEW_NAME FROM ALL_MVIEWS WHERE OWNER = 'STAR1') " +
+		"AND TABLE_NAME NOT IN (SELECT LOG_TABLE FROM ALL_MVIEW_LOGS WHERE LOG_OWNER = 'STAR1' AND LOG_TABLE IS NOT NULL) ORDER BY TABLE_NAME"
+	if got := d.TablesSQL(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got, want := d.CountSQL(`ISIK_"VANA`), `SELECT COUNT(*) FROM STAR1."ISIK_""VANA" AS OF SCN 81234567`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got, want := (oracleDialect{}).CountSQL("ISIK_VANA"), `SELECT COUNT(*) FROM STAR1."ISIK_VANA"`; got != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }
 

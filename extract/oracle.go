@@ -125,6 +125,30 @@ func (oracleDialect) ColumnsSQL(t Table) string {
 		" AND TABLE_NAME = " + sqlString(t.Name) + " AND HIDDEN_COLUMN = 'NO' AND VIRTUAL_COLUMN = 'NO' ORDER BY COLUMN_ID"
 }
 
+// TablesSQL lists the tables of the STAR1 schema (tableLister) that hold
+// data of their own: not temporary, nested or secondary (a domain index's)
+// tables, not an index-organized table's overflow or mapping, not in the
+// recycle bin, not a materialized view or its log.
+func (oracleDialect) TablesSQL() string {
+	owner := sqlString(OracleSchema)
+	return "SELECT TABLE_NAME FROM ALL_TABLES WHERE OWNER = " + owner +
+		" AND TEMPORARY = 'N' AND SECONDARY = 'N' AND NESTED = 'NO' AND DROPPED = 'NO'" +
+		" AND (IOT_TYPE IS NULL OR IOT_TYPE = 'IOT')" +
+		" AND TABLE_NAME NOT IN (SELECT MVIEW_NAME FROM ALL_MVIEWS WHERE OWNER = " + owner + ")" +
+		" AND TABLE_NAME NOT IN (SELECT LOG_TABLE FROM ALL_MVIEW_LOGS WHERE LOG_OWNER = " + owner + " AND LOG_TABLE IS NOT NULL)" +
+		" ORDER BY TABLE_NAME"
+}
+
+// CountSQL counts the rows of the table named in the snapshot
+// (tableLister).
+func (d oracleDialect) CountSQL(name string) string {
+	q := "SELECT COUNT(*) FROM " + OracleSchema + "." + quoteName(name)
+	if d.scn != "" {
+		q += " AS OF SCN " + d.scn
+	}
+	return q
+}
+
 func (d oracleDialect) Table(t Table) string {
 	name := OracleSchema + "." + t.Name
 	if d.scn != "" {

@@ -89,6 +89,15 @@ func (sqliteDialect) ColumnsSQL(t Table) string {
 	return "SELECT name FROM pragma_table_info(" + sqlString(t.Name) + ")"
 }
 
+// TablesSQL lists the tables of the file (tableLister), without SQLite's
+// own.
+func (sqliteDialect) TablesSQL() string {
+	return `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+}
+
+// CountSQL counts the rows of the table named (tableLister).
+func (sqliteDialect) CountSQL(name string) string { return "SELECT COUNT(*) FROM " + quoteName(name) }
+
 func (sqliteDialect) Column(c Column, q string) string {
 	if q != "" {
 		return q + "." + c.Name
