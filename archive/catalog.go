@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
 )
 
@@ -52,6 +53,10 @@ type Catalog struct {
 	// interrupted before their catalog: locked, so never deleted, and
 	// accounted for here instead.
 	Abandoned []ObjectEntry `json:"abandoned,omitempty"`
+	// LeftOut lists the tables of STAR1 that STAR1.md does not describe,
+	// with their rows when the run read STAR1: the run does not hold them
+	// (empty ones, or ones named by --skip-table).
+	LeftOut []extract.TableRows `json:"left_out,omitempty"`
 }
 
 // BundleEntry is one bundle in a catalog.

@@ -41,6 +41,9 @@ type RestoreOptions struct {
 type RestoreStats struct {
 	Schema string
 	Tables map[string]Sum // rows and money sums of each table, after any municipality filter
+	// LeftOut is the catalog's: tables of STAR1 that the run did not hold,
+	// as STAR1.md does not describe them.
+	LeftOut []extract.TableRows `json:",omitempty"`
 }
 
 // RestoreDDL is the schema a restore creates: extract.PostgresDDL, the
@@ -144,7 +147,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			return nil, err
 		}
 	}
-	rs := &RestoreStats{Schema: o.Schema, Tables: got}
+	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut}
 	if o.BeforeCommit != nil {
 		if err := o.BeforeCommit(rs); err != nil {
 			return nil, err

@@ -43,6 +43,11 @@ type Config struct {
 	RetainUntil time.Time
 	Now         time.Time // the run's time: its name and Bagging-Date
 	Source      string    // the source, credentials masked, for the catalog
+	// SkipTables names the tables of STAR1 that STAR1.md does not
+	// describe which the run may leave out (--skip-table), and LeftOut is
+	// what LeftOut found with them, for the catalog.
+	SkipTables []string
+	LeftOut    []extract.TableRows
 
 	// BundleSize is the ceiling on a bundle's payload before compression
 	// (default 256 MiB); a bundle closes after the row that reaches it. A
@@ -172,6 +177,8 @@ type Stats struct {
 	Bundles int    `json:"bundles"`
 	Rows    int64  `json:"rows"`
 	Bytes   int64  `json:"bytes"` // stored bytes, every object
+	// LeftOut is Catalog.LeftOut: tables of STAR1 the run does not hold.
+	LeftOut []extract.TableRows `json:"left_out,omitempty"`
 }
 
 // encodeMsg is what the caller hands the encoder: the start of a table,
@@ -394,6 +401,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 			Format: catalogFormat, Batch: cfg.Batch, Run: run, Created: cfg.Now.UTC(), Source: cfg.Source,
 			RetainUntil: cfg.RetainUntil.UTC().Truncate(time.Second), Locked: cfg.Store.Locks(),
 			Recipients: recipients, IndexKeyID: IndexKeyID(cfg.IndexKey), SigningKeyID: SigningKeyID(cfg.SignKey.Public().(ed25519.PublicKey)), Tables: map[string]Sum{}, Abandoned: abandoned,
+			LeftOut: cfg.LeftOut,
 		},
 		tables:    map[string]bool{},
 		inQ:       make(chan encodeMsg, 4),
@@ -1332,7 +1340,7 @@ func (w *Writer) Close() (Stats, error) {
 	if err := w.cfg.Store.Put(w.ctx, key+".sig", bytes.NewReader(sig), int64(len(sig)), w.cfg.RetainUntil); err != nil {
 		return Stats{}, err
 	}
-	st := Stats{Run: w.run, Bundles: len(w.cat.Bundles), Bytes: int64(len(body) + len(sig))}
+	st := Stats{Run: w.run, Bundles: len(w.cat.Bundles), Bytes: int64(len(body) + len(sig)), LeftOut: w.cat.LeftOut}
 	for _, s := range w.cat.Tables {
 		st.Rows += s.Rows
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +81,21 @@ func runArchive(cmd *cobra.Command, g *globalOptions, o *archiveOptions) error {
 	return g.result(st, func(w io.Writer) {
 		fmt.Fprintf(w, "Archive run %s of batch %s: %s in %s, %s stored in %s (%.1fs).\n",
 			st.Run, batchName, words.Count(st.Rows, "row"), words.Count(st.Bundles, "bundle"), humanBytes(st.Bytes), cfg.Store, time.Since(start).Seconds())
+		printLeftOut(w, st.LeftOut)
 	})
+}
+
+// printLeftOut names the tables of STAR1 that an archive run left out
+// because STAR1.md does not describe them, as its catalog records them.
+func printLeftOut(w io.Writer, left []extract.TableRows) {
+	if len(left) == 0 {
+		return
+	}
+	names := make([]string, len(left))
+	for i, t := range left {
+		names[i] = fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row"))
+	}
+	fmt.Fprintf(w, "Left out of the archive, as STAR1.md does not describe them (recorded in the catalog): %s.\n", strings.Join(names, ", "))
 }
 
 func writeArchive(ctx context.Context, g *globalOptions, source string, cfg archive.Config) (archive.Stats, error) {
@@ -94,6 +109,9 @@ func writeArchive(ctx context.Context, g *globalOptions, source string, cfg arch
 		return archive.Stats{}, err
 	}
 	defer snap.Close()
+	if cfg.LeftOut, err = archive.LeftOut(ctx, snap, cfg.SkipTables); err != nil {
+		return archive.Stats{}, err
+	}
 	cfg.Source = src.String()
 	w, err := archive.NewWriter(ctx, cfg)
 	if err != nil {

@@ -337,3 +337,90 @@ func TestVerifyExitCodes(t *testing.T) {
 		t.Fatalf("unreachable: exit %d: %s", code, stderr)
 	}
 }
+
+// A table of STAR1 that STAR1.md does not describe is read by no command,
+// so an archive run that would leave out one holding rows is refused,
+// before anything is written, until the engineer names it with
+// --skip-table; the catalog then records it with its rows.
+func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 30, 5)
+	keys := genKeys(t, dir)
+	sdb, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE ISIK_VANA (ISIK_ID INTEGER, NIMI TEXT)",
+		"INSERT INTO ISIK_VANA VALUES (1, 'Mari'), (2, 'Jaan')",
+		"CREATE TABLE TYHI (X TEXT)",
+	} {
+		if _, err := sdb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdb.Close()
+	folder := filepath.Join(dir, "archive")
+	archiveArgs := []string{"archive", "--source", "sqlite:" + db, "--to", "file://" + folder, "--batch", "all", "--keys", keys, "-q"}
+	target := star2(t)
+	migrateArgs := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "all", "--as-of", "2026-11-01", "--archive", "file://" + folder, "--keys", keys, "-q"}
+
+	for _, args := range [][]string{archiveArgs, migrateArgs} {
+		code, _, stderr := run(t, ctx, args...)
+		if code != exitError || !strings.Contains(stderr, "STAR1 holds tables that STAR1.md does not describe: ISIK_VANA (2 rows).") ||
+			!strings.Contains(stderr, "--skip-table") || strings.Contains(stderr, "TYHI") {
+			t.Errorf("%s: exit %d, %s; want exit %d naming ISIK_VANA, not the empty TYHI, and --skip-table", args[0], code, stderr, exitError)
+		}
+		for _, skip := range [][2]string{{"isik", "STAR1.md describes that table"}, {"ISIK_VAN", "STAR1 holds no such table (tables STAR1.md does not describe: ISIK_VANA, TYHI)"}} {
+			code, _, stderr := run(t, ctx, append(args, "--skip-table", "ISIK_VANA", "--skip-table", skip[0])...)
+			if code != exitError || !strings.Contains(stderr, "--skip-table "+skip[0]+": "+skip[1]) {
+				t.Errorf("%s --skip-table %s: exit %d, %s; want exit %d saying %q", args[0], skip[0], code, stderr, exitError, skip[1])
+			}
+		}
+	}
+	if _, err := os.Stat(folder); !os.IsNotExist(err) {
+		t.Errorf("refused runs wrote to the archive folder: %v", err)
+	}
+	var runs int
+	if err := testenv.Connect(t, target).QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 0 {
+		t.Errorf("refused migrations started %d runs in STAR2", runs)
+	}
+
+	code, stdout, stderr := run(t, ctx, append(archiveArgs[:len(archiveArgs)-1], "--skip-table", "isik_vana")...)
+	want := "Left out of the archive, as STAR1.md does not describe them (recorded in the catalog): ISIK_VANA (2 rows), TYHI (0 rows)."
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("archive --skip-table isik_vana: exit %d, %s%s; want it to say %q", code, stdout, stderr, want)
+	}
+	t.Setenv("STARMIG_SKIP_TABLES", " ISIK_VANA ")
+	code, stdout, stderr = run(t, ctx, migrateArgs[:len(migrateArgs)-1]...)
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("migrate with $STARMIG_SKIP_TABLES: exit %d, %s%s; want it to say %q", code, stdout, stderr, want)
+	}
+	catalogs, _ := filepath.Glob(filepath.Join(folder, "batches", "all", "*", "catalog.json"))
+	if len(catalogs) != 2 {
+		t.Fatalf("catalogs %v, want two", catalogs)
+	}
+	for _, p := range catalogs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cat archive.Catalog
+		if err := json.Unmarshal(b, &cat); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(cat.LeftOut); got != "[{ISIK_VANA 2} {TYHI 0}]" {
+			t.Errorf("%s: left_out %s", p, got)
+		}
+	}
+	// In a crisis, the restore says what the archive does not hold.
+	code, stdout, stderr = run(t, ctx, "restore", "--archive", "file://"+folder, "--keys", keys, "--to", target, "--batch", "all")
+	if code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("restore: exit %d, %s%s; want it to say %q", code, stdout, stderr, want)
+	}
+}

@@ -181,6 +181,7 @@ type writerFlags struct {
 	keys                   keyFlags
 	retainUntil, retention string
 	bundleSize             string
+	skipTables             []string
 }
 
 func (w *writerFlags) add(f *pflag.FlagSet) {
@@ -191,6 +192,7 @@ func (w *writerFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&w.keys.indexKey, "index-key", "", "index key file (default: $STARMIG_INDEX_KEY)")
 	f.StringVar(&w.retainUntil, "retain-until", "", "lock every object until this date YYYY-MM-DD (default: $STARMIG_RETAIN_UNTIL)")
 	f.StringVar(&w.retention, "retention", "", "lock every object for this long from now: 10y, 18m, 90d (default: $STARMIG_RETENTION, else 10y)")
+	f.StringSliceVar(&w.skipTables, "skip-table", nil, "leave out a table of STAR1 that STAR1.md does not describe, repeatable; the catalog records it (default: $STARMIG_SKIP_TABLES, comma-separated)")
 	f.StringVar(&w.bundleSize, "bundle-size", "", "ceiling on a bundle's payload before compression, e.g. 256MiB (default: $STARMIG_BUNDLE_SIZE, else 256MiB)")
 }
 
@@ -213,6 +215,15 @@ func (w *writerFlags) config(to, batchName, source string, now time.Time) (archi
 	}
 	if cfg.RetainUntil, err = retainUntil(orEnv(w.retainUntil, "STARMIG_RETAIN_UNTIL"), orEnv(w.retention, "STARMIG_RETENTION"), now); err != nil {
 		return cfg, err
+	}
+	skip := w.skipTables
+	if env := os.Getenv("STARMIG_SKIP_TABLES"); len(skip) == 0 && env != "" {
+		skip = strings.Split(env, ",")
+	}
+	for _, s := range skip {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.SkipTables = append(cfg.SkipTables, s)
+		}
 	}
 	if s := orEnv(w.bundleSize, "STARMIG_BUNDLE_SIZE"); s != "" {
 		if cfg.BundleSize, err = parseSize(s); err != nil {

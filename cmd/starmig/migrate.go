@@ -212,6 +212,7 @@ func printRun(w io.Writer, sum *batch.Summary, start time.Time, report string, r
 	}
 	if a := sum.Archive; a != nil {
 		fmt.Fprintf(w, "Archive: run %s, %s in %s, %s.\n", a.Run, words.Count(a.Rows, "row"), words.Count(a.Bundles, "bundle"), humanBytes(a.Bytes))
+		printLeftOut(w, a.LeftOut)
 	}
 	if report != "" {
 		fmt.Fprintf(w, "Report: %s\n", report)

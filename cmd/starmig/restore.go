@@ -141,6 +141,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		for _, n := range names {
 			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
 		}
+		printLeftOut(w, rs.LeftOut)
 	})
 }
 

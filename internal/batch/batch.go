@@ -276,6 +276,13 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeSource()) }()
+	if o.Archive != nil {
+		ac := *o.Archive
+		if ac.LeftOut, err = archive.LeftOut(ctx, snap, ac.SkipTables); err != nil {
+			return nil, err
+		}
+		o.Archive = &ac
+	}
 
 	sum = &Summary{Batch: o.Batch, AsOf: o.AsOf.Format(time.DateOnly)}
 	unmapped, err := Preflight(ctx, snap, maps)

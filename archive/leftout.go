@@ -1,0 +1,54 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/words"
+)
+
+// LeftOut finds the tables of STAR1 that STAR1.md does not describe
+// (extract.Undescribed). An archive run reads only the tables STAR1.md
+// describes, so it would not hold them: a run is refused while one of
+// them holds rows and is not named in skip (--skip-table), so that no
+// table is left out of the archive unknowingly. A name in skip must be
+// such a table. What it returns goes into the catalog (Config.LeftOut),
+// so that the archive says what of STAR1 it does not hold.
+func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extract.TableRows, error) {
+	found, err := extract.Undescribed(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	named := func(name string) bool {
+		return slices.ContainsFunc(skip, func(s string) bool { return strings.EqualFold(s, name) })
+	}
+	var refused, names []string
+	for _, t := range found {
+		names = append(names, t.Name)
+		if t.Rows > 0 && !named(t.Name) {
+			refused = append(refused, fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row")))
+		}
+	}
+	for _, s := range skip {
+		if _, err := extract.TableByName(strings.ToUpper(s)); err == nil {
+			return nil, fmt.Errorf("archive: --skip-table %s: STAR1.md describes that table, and the archive holds every table it describes", s)
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, s) }) {
+			have := "none"
+			if len(names) > 0 {
+				have = strings.Join(names, ", ")
+			}
+			return nil, fmt.Errorf("archive: --skip-table %s: STAR1 holds no such table (tables STAR1.md does not describe: %s)", s, have)
+		}
+	}
+	if len(refused) > 0 {
+		return nil, fmt.Errorf("archive: STAR1 holds tables that STAR1.md does not describe: %s. starmig reads only the tables STAR1.md describes, "+
+			"so the archive would not hold them. Describe them first (STAR1.md, extract/schema.go), or leave them out knowingly "+
+			"with --skip-table (or $STARMIG_SKIP_TABLES, comma-separated); the catalog then records each table left out with its rows",
+			strings.Join(refused, ", "))
+	}
+	return found, nil
+}
