@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/starmig/starmig/extract"
-	"github.com/starmig/starmig/internal/words"
 )
 
 // LeftOut finds the tables of STAR1 that STAR1.md does not describe
@@ -25,11 +24,12 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 	named := func(name string) bool {
 		return slices.ContainsFunc(skip, func(s string) bool { return strings.EqualFold(s, name) })
 	}
-	var refused, names []string
+	var refused []extract.TableRows
+	var names []string
 	for _, t := range found {
 		names = append(names, t.Name)
-		if t.Rows > 0 && !named(t.Name) {
-			refused = append(refused, fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row")))
+		if !named(t.Name) {
+			refused = append(refused, t)
 		}
 	}
 	for _, s := range skip {
@@ -44,11 +44,11 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 			return nil, fmt.Errorf("archive: --skip-table %s: STAR1 holds no such table (tables STAR1.md does not describe: %s)", s, have)
 		}
 	}
-	if len(refused) > 0 {
+	if text := TablesText(refused, false); text != "" {
 		return nil, fmt.Errorf("archive: STAR1 holds tables that STAR1.md does not describe: %s. starmig reads only the tables STAR1.md describes, "+
 			"so the archive would not hold them. Describe them first (STAR1.md, extract/schema.go), or leave them out knowingly "+
 			"with --skip-table (or $STARMIG_SKIP_TABLES, comma-separated); the catalog then records each table left out with its rows",
-			strings.Join(refused, ", "))
+			text)
 	}
 	return found, nil
 }

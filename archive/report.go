@@ -67,8 +67,10 @@ type RunRows struct {
 	SameCode []int64 `json:"same_code_isik_ids,omitempty"`
 	// Absent is the row asked for, when the run holds rows that refer
 	// to it but not the row itself (Found).
-	Absent string                       `json:"absent_row,omitempty"`
-	Tables map[string][]json.RawMessage `json:"tables"`
+	Absent string `json:"absent_row,omitempty"`
+	// LeftOut is Found.LeftOut: tables of STAR1 the run does not hold.
+	LeftOut []extract.TableRows          `json:"left_out,omitempty"`
+	Tables  map[string][]json.RawMessage `json:"tables"`
 
 	found *Found // when set, the rows, encoded as they are written
 }
@@ -77,7 +79,7 @@ type RunRows struct {
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, found: f}
+	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -89,12 +91,13 @@ func (r RunRows) MarshalJSON() ([]byte, error) {
 
 func (r RunRows) writeJSON(w io.Writer, indent string) error {
 	head := struct {
-		Batch     string  `json:"batch"`
-		Run       string  `json:"run"`
-		NewestRun string  `json:"newest_run,omitempty"`
-		SameCode  []int64 `json:"same_code_isik_ids,omitempty"`
-		Absent    string  `json:"absent_row,omitempty"`
-	}{r.Batch, r.Run, r.NewestRun, r.SameCode, r.Absent}
+		Batch     string              `json:"batch"`
+		Run       string              `json:"run"`
+		NewestRun string              `json:"newest_run,omitempty"`
+		SameCode  []int64             `json:"same_code_isik_ids,omitempty"`
+		Absent    string              `json:"absent_row,omitempty"`
+		LeftOut   []extract.TableRows `json:"left_out,omitempty"`
+	}{r.Batch, r.Run, r.NewestRun, r.SameCode, r.Absent, r.LeftOut}
 	hb, err := json.Marshal(head)
 	if err != nil {
 		return err
@@ -292,6 +295,9 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 		}
 		if f.Absent != "" {
 			fmt.Fprintf(w, "**This run holds no %s row.** The rows below refer to it, but STAR1 did not hold the row itself when the run was written: they are orphans (rule 5), which the migration quarantined.\n\n", f.Absent)
+		}
+		if left := TablesText(f.LeftOut, false); left != "" {
+			fmt.Fprintf(w, "**This run does not hold every table of STAR1.** It left out %s: STAR1.md does not describe them, and the archive run was told to leave them out (`--skip-table`). Rows of this record in them, if any, are not in the archive.\n\n", left)
 		}
 		if f.Rows() == 0 {
 			fmt.Fprint(w, "No rows in this run")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // Query is what an archivist asks for: one person by personal code or by
@@ -79,6 +80,21 @@ type Found struct {
 	// when the run holds rows that refer to it but not the row itself:
 	// STAR1 lost it, and its rows are orphans (rule 5).
 	Absent string
+	// LeftOut is the run's catalog's: tables of STAR1 that the run does
+	// not hold, as STAR1.md does not describe them.
+	LeftOut []extract.TableRows
+}
+
+// TablesText names tables with their rows ("ISIK_VANA (2 rows), TYHI (0
+// rows)"), the empty ones only when empty is true.
+func TablesText(tables []extract.TableRows, empty bool) string {
+	var names []string
+	for _, t := range tables {
+		if t.Rows > 0 || empty {
+			names = append(names, fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row")))
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // Rows counts the rows found.
@@ -328,7 +344,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 	if err := step("otsus", ids("OTSUS", "OTSUS_ID"), map[string][]string{"MAKSE": {"OTSUS_ID"}}); err != nil {
 		return nil, err
 	}
-	found := &Found{Batch: c.Batch, Run: c.Run, Tables: map[string][]extract.Row{}, SameCode: sameCode}
+	found := &Found{Batch: c.Batch, Run: c.Run, Tables: map[string][]extract.Row{}, SameCode: sameCode, LeftOut: c.LeftOut}
 	for _, t := range extract.Tables {
 		m := f.rows[t.Name]
 		if len(m) == 0 {

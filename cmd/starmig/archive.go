@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,11 +90,7 @@ func printLeftOut(w io.Writer, left []extract.TableRows) {
 	if len(left) == 0 {
 		return
 	}
-	names := make([]string, len(left))
-	for i, t := range left {
-		names[i] = fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row"))
-	}
-	fmt.Fprintf(w, "Left out of the archive, as STAR1.md does not describe them (recorded in the catalog): %s.\n", strings.Join(names, ", "))
+	fmt.Fprintf(w, "Left out of the archive, as STAR1.md does not describe them (recorded in the catalog): %s.\n", archive.TablesText(left, true))
 }
 
 func writeArchive(ctx context.Context, g *globalOptions, source string, cfg archive.Config) (archive.Stats, error) {

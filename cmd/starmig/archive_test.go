@@ -423,4 +423,22 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("restore: exit %d, %s%s; want it to say %q", code, stdout, stderr, want)
 	}
+	// So does a retrieval: the record may have rows in ISIK_VANA.
+	out := filepath.Join(dir, "r")
+	code, stdout, stderr = run(t, ctx, "retrieve", "--archive", "file://"+folder, "--keys", keys, "--person", firstCode(t, db), "--reason", "test", "--out", out)
+	if want := "left out tables STAR1.md does not describe: ISIK_VANA (2 rows). Rows of this record in them"; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("retrieve: exit %d, %s%s; want it to say %q", code, stdout, stderr, want)
+	}
+	report, err := os.ReadFile(filepath.Join(out, "retrieval.md"))
+	if want := "It left out ISIK_VANA (2 rows): STAR1.md does not describe them"; err != nil || !strings.Contains(string(report), want) {
+		t.Errorf("retrieval.md does not say %q: %v\n%s", want, err, report)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "retrieval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res archive.RetrievalResult
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Runs) == 0 || fmt.Sprint(res.Runs[0].LeftOut) != "[{ISIK_VANA 2} {TYHI 0}]" {
+		t.Errorf("retrieval.json: %v, runs %+v", err, res.Runs)
+	}
 }
