@@ -59,6 +59,14 @@ func (r *RetrievalResult) Rows() int {
 
 // RunRows are the rows found in one archive run.
 type RunRows struct {
+	RunHead
+	Tables map[string][]json.RawMessage `json:"tables"`
+
+	found *Found // when set, the rows, encoded as they are written
+}
+
+// RunHead is what RunRows says of its run besides the rows.
+type RunHead struct {
 	Batch string `json:"batch"`
 	Run   string `json:"run"`
 	// NewestRun is the newest run searched when Run is an earlier one.
@@ -69,17 +77,14 @@ type RunRows struct {
 	// to it but not the row itself (Found).
 	Absent string `json:"absent_row,omitempty"`
 	// LeftOut is Found.LeftOut: tables of STAR1 the run does not hold.
-	LeftOut []extract.TableRows          `json:"left_out,omitempty"`
-	Tables  map[string][]json.RawMessage `json:"tables"`
-
-	found *Found // when set, the rows, encoded as they are written
+	LeftOut []extract.TableRows `json:"left_out,omitempty"`
 }
 
 // RowsOf is the JSON of the rows found in one run. Its rows are encoded
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut, found: f}
+	return RunRows{RunHead: RunHead{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut}, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -90,15 +95,7 @@ func (r RunRows) MarshalJSON() ([]byte, error) {
 }
 
 func (r RunRows) writeJSON(w io.Writer, indent string) error {
-	head := struct {
-		Batch     string              `json:"batch"`
-		Run       string              `json:"run"`
-		NewestRun string              `json:"newest_run,omitempty"`
-		SameCode  []int64             `json:"same_code_isik_ids,omitempty"`
-		Absent    string              `json:"absent_row,omitempty"`
-		LeftOut   []extract.TableRows `json:"left_out,omitempty"`
-	}{r.Batch, r.Run, r.NewestRun, r.SameCode, r.Absent, r.LeftOut}
-	hb, err := json.Marshal(head)
+	hb, err := json.Marshal(r.RunHead)
 	if err != nil {
 		return err
 	}

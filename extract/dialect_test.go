@@ -150,18 +150,7 @@ func TestUndescribedListsTablesSTAR1MdDoesNotDescribe(t *testing.T) {
 		}
 	}
 	db.Close()
-	ctx := context.Background()
-	src, err := Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
-	got, err := Undescribed(ctx, snap)
+	got, err := Undescribed(context.Background(), openSnapshot(t, "sqlite:"+path))
 	if err != nil {
 		t.Fatal(err)
 	}
