@@ -15,9 +15,15 @@ import (
 // them holds rows and is not named in skip (--skip-table), so that no
 // table is left out of the archive unknowingly. A name in skip must be
 // such a table. What it returns goes into the catalog (Config.LeftOut),
-// so that the archive says what of STAR1 it does not hold.
+// so that the archive says what of STAR1 it does not hold. A source that
+// is a restore adds the tables its archive run left out (extract.Recorded):
+// they were left out knowingly then, and need no --skip-table now.
 func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extract.TableRows, error) {
 	found, err := extract.Undescribed(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	recorded, err := extract.Recorded(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +37,9 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 		if !named(t.Name) {
 			refused = append(refused, t)
 		}
+	}
+	for _, t := range recorded {
+		names = append(names, t.Name)
 	}
 	for _, s := range skip {
 		if _, err := extract.TableByName(strings.ToUpper(s)); err == nil {
@@ -50,5 +59,5 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 			"with --skip-table (or $STARMIG_SKIP_TABLES, comma-separated); the catalog then records each table left out with its rows",
 			text)
 	}
-	return found, nil
+	return append(found, recorded...), nil
 }

@@ -147,6 +147,9 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			return nil, err
 		}
 	}
+	if err := recordLeftOut(ctx, tx, o.Schema, cat.LeftOut); err != nil {
+		return nil, err
+	}
 	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut}
 	if o.BeforeCommit != nil {
 		if err := o.BeforeCommit(rs); err != nil {
@@ -464,6 +467,33 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 	}
 	if len(e.Codes) > 0 {
 		return e
+	}
+	return nil
+}
+
+// recordLeftOut keeps the catalog's left_out in the restored schema, when
+// it lists tables: an archive written from the restore, which is STAR1
+// once STAR1 is gone, carries it forward (extract.Recorded).
+func recordLeftOut(ctx context.Context, tx pgx.Tx, schema string, left []extract.TableRows) error {
+	if len(left) == 0 {
+		return nil
+	}
+	t := pgx.Identifier{schema, extract.PostgresLeftOutTable}.Sanitize()
+	names := make([]string, len(left))
+	rows := make([]int64, len(left))
+	for i, l := range left {
+		names[i], rows[i] = l.Name, l.Rows
+	}
+	for _, q := range []string{
+		`CREATE TABLE ` + t + ` (table_name text PRIMARY KEY, rows bigint NOT NULL)`,
+		`COMMENT ON TABLE ` + t + ` IS 'tables of STAR1 that STAR1.md does not describe, which the archive run restored here did not hold, with their rows then'`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("restore: recording the tables left out: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+t+` SELECT * FROM unnest($1::text[], $2::bigint[])`, names, rows); err != nil {
+		return fmt.Errorf("restore: recording the tables left out: %w", err)
 	}
 	return nil
 }

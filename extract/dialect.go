@@ -154,6 +154,28 @@ func Undescribed(ctx context.Context, snap Snapshot) ([]TableRows, error) {
 	return out, nil
 }
 
+// Recorded lists the tables that the source records as left out of the
+// archive it came from: a STAR1 restored into PostgreSQL holds the
+// catalog's left_out of the archive run it restores (PostgresLeftOutTable).
+// Those tables are not in the source; an archive written from it leaves
+// them out too, and says so. Other sources record none.
+func Recorded(ctx context.Context, snap Snapshot) ([]TableRows, error) {
+	r, ok := snap.(recorder)
+	if !ok {
+		return nil, nil
+	}
+	out, err := r.recorded(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("extract: reading the tables left out of the archive the source was restored from: %w", err)
+	}
+	return out, nil
+}
+
+// recorder is a snapshot that records tables left out of an archive.
+type recorder interface {
+	recorded(ctx context.Context) ([]TableRows, error)
+}
+
 // tableLister is a dialect that can list the tables of the STAR1 schema,
 // by a query whose rows hold one table name each, and count the rows of
 // any of them in the snapshot.

@@ -253,6 +253,28 @@ func (s *postgresSnapshot) table(ctx context.Context, name string) (bool, error)
 // municipalities (restore --kov) names them.
 const PostgresScopeTable = "restore_scope"
 
+// PostgresLeftOutTable is the table by which a restore names the tables
+// of STAR1 that the archive run it restores left out (catalog left_out).
+const PostgresLeftOutTable = "left_out"
+
+// recorded lists the tables a restore records as left out of its archive
+// run (recorder).
+func (s *postgresSnapshot) recorded(ctx context.Context) ([]TableRows, error) {
+	found, err := s.table(ctx, PostgresLeftOutTable)
+	if err != nil || !found {
+		return nil, err
+	}
+	var out []TableRows
+	err = s.Query(ctx, "SELECT table_name, rows FROM "+pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresLeftOutTable}.Sanitize()+" ORDER BY table_name",
+		func(v []any) error {
+			name, _ := text(v[0])
+			n, _ := v[1].(int64)
+			out = append(out, TableRows{Name: name, Rows: n})
+			return nil
+		})
+	return out, err
+}
+
 // whole refuses a restore of chosen municipalities: the rules give a row
 // its outcome from rows of other municipalities too (a person's decisions
 // in force, the relations to other persons), so a batch read from it would
