@@ -12,12 +12,13 @@ import (
 // LeftOut finds the tables of STAR1 that STAR1.md does not describe
 // (extract.Undescribed). An archive run reads only the tables STAR1.md
 // describes, so it would not hold them: a run is refused while one of
-// them holds rows and is not named in skip (--skip-table), so that no
-// table is left out of the archive unknowingly. A name in skip must be
-// such a table. What it returns goes into the catalog (Config.LeftOut),
-// so that the archive says what of STAR1 it does not hold. A source that
-// is a restore adds the tables its archive run left out (extract.Recorded):
-// they were left out knowingly then, and need no --skip-table now.
+// them holds rows, or could not be counted, and is not named in skip
+// (--skip-table), so that no table is left out of the archive
+// unknowingly. A name in skip must be such a table. What it returns goes
+// into the catalog (Config.LeftOut), so that the archive says what of
+// STAR1 it does not hold. A source that is a restore adds the tables its
+// archive run left out (extract.Recorded): they were left out knowingly
+// then, and need no --skip-table now.
 func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extract.TableRows, error) {
 	found, err := extract.Undescribed(ctx, snap)
 	if err != nil {
@@ -27,30 +28,32 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 	if err != nil {
 		return nil, err
 	}
-	named := func(name string) bool {
-		return slices.ContainsFunc(skip, func(s string) bool { return strings.EqualFold(s, name) })
-	}
-	var refused []extract.TableRows
-	var names []string
-	for _, t := range found {
-		names = append(names, t.Name)
-		if !named(t.Name) {
-			refused = append(refused, t)
-		}
-	}
-	for _, t := range recorded {
-		names = append(names, t.Name)
-	}
+	return leftOut(found, recorded, skip)
+}
+
+// leftOut is LeftOut's decision, on the tables found and recorded.
+func leftOut(found, recorded []extract.TableRows, skip []string) ([]extract.TableRows, error) {
+	all := append(slices.Clip(found), recorded...)
 	for _, s := range skip {
 		if _, err := extract.TableByName(strings.ToUpper(s)); err == nil {
 			return nil, fmt.Errorf("archive: --skip-table %s: STAR1.md describes that table, and the archive holds every table it describes", s)
 		}
-		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, s) }) {
+		if !slices.ContainsFunc(all, func(t extract.TableRows) bool { return strings.EqualFold(t.Name, s) }) {
+			names := make([]string, len(all))
+			for i, t := range all {
+				names[i] = t.Name
+			}
 			have := "none"
 			if len(names) > 0 {
 				have = strings.Join(names, ", ")
 			}
 			return nil, fmt.Errorf("archive: --skip-table %s: STAR1 holds no such table (tables STAR1.md does not describe: %s)", s, have)
+		}
+	}
+	var refused []extract.TableRows
+	for _, t := range found {
+		if !slices.ContainsFunc(skip, func(s string) bool { return strings.EqualFold(s, t.Name) }) {
+			refused = append(refused, t)
 		}
 	}
 	if text := TablesText(refused, false); text != "" {
@@ -59,5 +62,5 @@ func LeftOut(ctx context.Context, snap extract.Snapshot, skip []string) ([]extra
 			"with --skip-table (or $STARMIG_SKIP_TABLES, comma-separated); the catalog then records each table left out with its rows",
 			text)
 	}
-	return append(found, recorded...), nil
+	return all, nil
 }

@@ -481,18 +481,19 @@ func recordLeftOut(ctx context.Context, tx pgx.Tx, schema string, left []extract
 	t := pgx.Identifier{schema, extract.PostgresLeftOutTable}.Sanitize()
 	names := make([]string, len(left))
 	rows := make([]int64, len(left))
+	unread := make([]string, len(left))
 	for i, l := range left {
-		names[i], rows[i] = l.Name, l.Rows
+		names[i], rows[i], unread[i] = l.Name, l.Rows, l.Unread
 	}
 	for _, q := range []string{
-		`CREATE TABLE ` + t + ` (table_name text PRIMARY KEY, rows bigint NOT NULL)`,
-		`COMMENT ON TABLE ` + t + ` IS 'tables of STAR1 that STAR1.md does not describe, which the archive run restored here did not hold, with their rows then'`,
+		`CREATE TABLE ` + t + ` (table_name text PRIMARY KEY, rows bigint NOT NULL, unread text NOT NULL)`,
+		`COMMENT ON TABLE ` + t + ` IS 'tables of STAR1 that STAR1.md does not describe, which the archive run restored here did not hold, with their rows then (-1, and why in unread, when they could not be counted)'`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("restore: recording the tables left out: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+t+` SELECT * FROM unnest($1::text[], $2::bigint[])`, names, rows); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO `+t+` SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`, names, rows, unread); err != nil {
 		return fmt.Errorf("restore: recording the tables left out: %w", err)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
-	"github.com/starmig/starmig/internal/words"
 )
 
 // Query is what an archivist asks for: one person by personal code or by
@@ -90,8 +89,8 @@ type Found struct {
 func TablesText(tables []extract.TableRows, empty bool) string {
 	var names []string
 	for _, t := range tables {
-		if t.Rows > 0 || empty {
-			names = append(names, fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row")))
+		if t.Rows != 0 || empty {
+			names = append(names, t.String())
 		}
 	}
 	return strings.Join(names, ", ")

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/starmig/starmig/internal/words"
 )
 
 // Dialect is what differs between the databases STAR1 can be read from:
@@ -117,11 +119,24 @@ type columnLister interface {
 // describe, and how many rows it holds in the snapshot.
 type TableRows struct {
 	Name string `json:"table"`
-	Rows int64  `json:"rows"`
+	Rows int64  `json:"rows"` // -1 when Unread
+	// Unread is why the table's rows could not be counted in the snapshot
+	// (an Oracle external table cannot be read AS OF an SCN), "" when
+	// they were.
+	Unread string `json:"unread,omitempty"`
+}
+
+// String names the table with its rows: "ISIK_VANA (2 rows)".
+func (t TableRows) String() string {
+	if t.Unread != "" {
+		return fmt.Sprintf("%s (rows not counted: %s)", t.Name, t.Unread)
+	}
+	return fmt.Sprintf("%s (%s)", t.Name, words.Count(t.Rows, "row"))
 }
 
 // Undescribed lists the tables of the STAR1 schema that STAR1.md does
-// not describe, with their rows in the snapshot, by name: starmig reads
+// not describe, with their rows in the snapshot (or why they could not
+// be counted), by name: starmig reads
 // none of them, so the archive would not hold them. Tables that hold no
 // data of their own (SQLite's internal tables; Oracle's temporary,
 // nested and secondary tables, index-organized overflow, the recycle bin,
@@ -146,7 +161,11 @@ func Undescribed(ctx context.Context, snap Snapshot) ([]TableRows, error) {
 	for i := range out {
 		n, err := count(ctx, snap, lister.CountSQL(out[i].Name))
 		if err != nil {
-			return nil, fmt.Errorf("extract: counting %s, a table STAR1.md does not describe: %w", out[i].Name, err)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// Kept, not returned: --skip-table must stay a way on.
+			n, out[i].Unread = -1, strings.TrimPrefix(err.Error(), "extract: query: ")
 		}
 		out[i].Rows = n
 	}

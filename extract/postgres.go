@@ -265,11 +265,12 @@ func (s *postgresSnapshot) recorded(ctx context.Context) ([]TableRows, error) {
 		return nil, err
 	}
 	var out []TableRows
-	err = s.Query(ctx, "SELECT table_name, rows FROM "+pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresLeftOutTable}.Sanitize()+" ORDER BY table_name",
+	err = s.Query(ctx, "SELECT table_name, rows, unread FROM "+pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresLeftOutTable}.Sanitize()+" ORDER BY table_name",
 		func(v []any) error {
 			name, _ := text(v[0])
 			n, _ := v[1].(int64)
-			out = append(out, TableRows{Name: name, Rows: n})
+			unread, _ := text(v[2])
+			out = append(out, TableRows{Name: name, Rows: n, Unread: unread})
 			return nil
 		})
 	return out, err

@@ -416,7 +416,7 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 			if err := json.Unmarshal(b, &cat); err != nil {
 				t.Fatal(err)
 			}
-			if got := fmt.Sprint(cat.LeftOut); got != "[{ISIK_VANA 2} {TYHI 0}]" {
+			if got := fmt.Sprint(cat.LeftOut); got != "[ISIK_VANA (2 rows) TYHI (0 rows)]" {
 				t.Errorf("%s: left_out %s", p, got)
 			}
 		}
@@ -458,7 +458,7 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res archive.RetrievalResult
-	if err := json.Unmarshal(b, &res); err != nil || len(res.Runs) == 0 || fmt.Sprint(res.Runs[0].LeftOut) != "[{ISIK_VANA 2} {TYHI 0}]" {
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Runs) == 0 || fmt.Sprint(res.Runs[0].LeftOut) != "[ISIK_VANA (2 rows) TYHI (0 rows)]" {
 		t.Errorf("retrieval.json: %v, runs %+v", err, res.Runs)
 	}
 }
