@@ -15,7 +15,7 @@ import (
 func TestLeftOutOnlyWhatSkipTableNames(t *testing.T) {
 	vana := extract.TableRows{Name: "ISIK_VANA", Rows: 2}
 	tyhi := extract.TableRows{Name: "TYHI"}
-	ext := extract.TableRows{Name: "EXT_LOGI", Rows: -1, Unread: "ORA-30353"}
+	ext := extract.TableRows{Name: "EXT_LOGI", Rows: -1, Unread: "ORA-08188"}
 	old := extract.TableRows{Name: "VANA_LOGI", Rows: 5}
 	for _, c := range []struct {
 		name            string
@@ -28,9 +28,9 @@ func TestLeftOutOnlyWhatSkipTableNames(t *testing.T) {
 		{"unnamed", []extract.TableRows{ext, tyhi, vana}, nil, []string{"ext_logi"},
 			"STAR1 holds tables that STAR1.md does not describe: ISIK_VANA (2 rows). starmig reads only"},
 		{"not counted, unnamed", []extract.TableRows{ext, vana}, nil, []string{"ISIK_VANA"},
-			"does not describe: EXT_LOGI (rows not counted: ORA-30353). starmig"},
+			"does not describe: EXT_LOGI (rows not counted: ORA-08188). starmig"},
 		{"all named", []extract.TableRows{ext, tyhi, vana}, nil, []string{"EXT_LOGI", "isik_vana"},
-			"[EXT_LOGI (rows not counted: ORA-30353) TYHI (0 rows) ISIK_VANA (2 rows)]"},
+			"[EXT_LOGI (rows not counted: ORA-08188) TYHI (0 rows) ISIK_VANA (2 rows)]"},
 		{"recorded by a restore", nil, []extract.TableRows{old}, nil, "[VANA_LOGI (5 rows)]"},
 		{"recorded, and named", []extract.TableRows{vana}, []extract.TableRows{old}, []string{"ISIK_VANA", "VANA_LOGI"},
 			"[ISIK_VANA (2 rows) VANA_LOGI (5 rows)]"},

@@ -175,7 +175,7 @@ func TestUndescribedKeepsATableItCannotCount(t *testing.T) {
 			}
 			return nil
 		case strings.Contains(q, `"EXT_LOGI"`):
-			return fmt.Errorf("extract: query: ORA-30353: expression not supported for query rewrite")
+			return fmt.Errorf("extract: query: ORA-08188: this flashback syntax is not supported in this context")
 		}
 		return fn([]any{"7"})
 	}}
@@ -183,11 +183,11 @@ func TestUndescribedKeepsATableItCannotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []TableRows{{"EXT_LOGI", -1, "ORA-30353: expression not supported for query rewrite"}, {"ISIK_VANA", 7, ""}}
+	want := []TableRows{{"EXT_LOGI", -1, "ORA-08188: this flashback syntax is not supported in this context"}, {"ISIK_VANA", 7, ""}}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if s := got[0].String(); s != "EXT_LOGI (rows not counted: ORA-30353: expression not supported for query rewrite)" {
+	if s := got[0].String(); s != "EXT_LOGI (rows not counted: ORA-08188: this flashback syntax is not supported in this context)" {
 		t.Errorf("String: %s", s)
 	}
 }
