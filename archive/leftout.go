@@ -64,3 +64,15 @@ func leftOut(found, recorded []extract.TableRows, skip []string) ([]extract.Tabl
 	}
 	return all, nil
 }
+
+// TablesText names tables with their rows ("ISIK_VANA (2 rows), TYHI (0
+// rows)"), the empty ones only when empty is true.
+func TablesText(tables []extract.TableRows, empty bool) string {
+	var names []string
+	for _, t := range tables {
+		if t.Rows != 0 || empty {
+			names = append(names, t.String())
+		}
+	}
+	return strings.Join(names, ", ")
+}

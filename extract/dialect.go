@@ -136,8 +136,8 @@ func (t TableRows) String() string {
 
 // Undescribed lists the tables of the STAR1 schema that STAR1.md does
 // not describe, with their rows in the snapshot (or why they could not
-// be counted), by name: starmig reads
-// none of them, so the archive would not hold them. Tables that hold no
+// be counted), by name: starmig reads none of them, so the archive would
+// not hold them. Tables that hold no
 // data of their own (SQLite's internal tables; Oracle's temporary,
 // nested and secondary tables, index-organized overflow, the recycle bin,
 // materialized views and their logs) are not listed. A dialect that

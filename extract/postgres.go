@@ -245,8 +245,13 @@ func (s *postgresSource) Begin(ctx context.Context) (Snapshot, error) {
 // table says whether the snapshot's schema holds a table of that name.
 func (s *postgresSnapshot) table(ctx context.Context, name string) (bool, error) {
 	var found bool
-	err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", pgx.Identifier{s.dialect.(postgresDialect).schema, name}.Sanitize()).Scan(&found)
+	err := s.tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", s.qualified(name)).Scan(&found)
 	return found, err
+}
+
+// qualified is the table of that name in the snapshot's schema, quoted.
+func (s *postgresSnapshot) qualified(name string) string {
+	return pgx.Identifier{s.dialect.(postgresDialect).schema, name}.Sanitize()
 }
 
 // PostgresScopeTable is the table by which a restore of chosen
@@ -265,7 +270,7 @@ func (s *postgresSnapshot) recorded(ctx context.Context) ([]TableRows, error) {
 		return nil, err
 	}
 	var out []TableRows
-	err = s.Query(ctx, "SELECT table_name, rows, unread FROM "+pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresLeftOutTable}.Sanitize()+" ORDER BY table_name",
+	err = s.Query(ctx, "SELECT table_name, rows, unread FROM "+s.qualified(PostgresLeftOutTable)+" ORDER BY table_name",
 		func(v []any) error {
 			name, _ := text(v[0])
 			n, _ := v[1].(int64)
@@ -288,7 +293,7 @@ func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
 		}
 		return nil
 	}
-	scope := pgx.Identifier{s.dialect.(postgresDialect).schema, PostgresScopeTable}.Sanitize()
+	scope := s.qualified(PostgresScopeTable)
 	var codes sql.NullString
 	if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(municipality, ', ' ORDER BY municipality) FROM "+scope).Scan(&codes); err != nil {
 		return fmt.Errorf("extract: %s: %w", source, err)
