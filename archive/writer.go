@@ -814,7 +814,9 @@ func (w *Writer) submit(j *job) {
 	}
 }
 
-var blockPool = sync.Pool{New: func() any { return []byte(nil) }}
+// blockPool keeps the buffers of finished blocks, by pointer as
+// sync.Pool asks of slices.
+var blockPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (w *Writer) sealBlock() {
 	if len(w.block) == 0 {
@@ -832,7 +834,7 @@ func (w *Writer) sealBlock() {
 	}
 	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, held: held, stream: len(w.block) > streamBlock,
 		rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
-	w.block = blockPool.Get().([]byte)[:0]
+	w.block = (*blockPool.Get().(*[]byte))[:0]
 	w.blockRows = 0
 	w.part.blocks++
 }
@@ -909,7 +911,8 @@ func (w *Writer) encryptor() {
 				close(j.written)
 			}
 			if j.plain != nil && cap(j.plain) <= 2*w.cfg.BlockSize { // a document's block is not kept
-				blockPool.Put(j.plain[:0])
+				buf := j.plain[:0]
+				blockPool.Put(&buf)
 			}
 			large := len(j.plain) >= rowBudget
 			j.plain = nil

@@ -189,7 +189,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	case err != nil && sum != nil && sum.RunID > 0:
 		// The run had started: what it wrote stays, and the engineer needs
 		// to know that nothing is to be undone first.
-		return fmt.Errorf("%w\nRun %d stopped; anything it wrote is kept. Once the cause is put right, running batch %s again continues from it (starmig status shows where it stopped).", err, sum.RunID, in.batch)
+		return fmt.Errorf("%w\nRun %d stopped; anything it wrote is kept. Once the cause is put right, running batch %s again continues from it: starmig status shows where it stopped", err, sum.RunID, in.batch)
 	case err != nil:
 		return err
 	}
