@@ -45,7 +45,7 @@ func deepCheck(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract
 		if err := expected(ctx, conn, dsn, snap, cfg, sc, maps, mt, t, exp, m); err != nil {
 			return err
 		}
-		if err := diff(ctx, conn, mt, exp, rep); err != nil {
+		if err := diff(ctx, conn, mt, exp, sc.batch, rep); err != nil {
 			return err
 		}
 	}
@@ -170,7 +170,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 
 // diff names every loaded row whose STAR2 row is missing or differs from
 // what the rules give, with the columns that differ.
-func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep *Report) error {
+func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, batch string, rep *Report) error {
 	var fix strings.Builder
 	refCols := []string{"person_id", "related_person_id"}
 	for i := range mt.PersonRefs {
@@ -189,37 +189,61 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, rep
 	}
 	// A row a decision keeps as STAR2 has it (load.Resolve) is no finding
 	// while it stays as it was then; checkSTAR2 counts it.
-	q := fmt.Sprintf(`SELECT e.star1_id, e.id::text, t.id IS NULL, rm.star2_id IS DISTINCT FROM e.id, concat_ws(', ', %[3]s), res.id IS NOT NULL
+	//
+	// A row its last run left in STAR2 (lc, load.LeftByTheRules: the
+	// rules now exclude, quarantine or archive it) is compared with the
+	// STAR2 row the bookkeeping names, which is not e.id when the rules
+	// would now give it another id (a personal code made invalid), and a
+	// decision to keep it is tested on that row. Such a finding says that
+	// the row was left, and how to settle it.
+	q := fmt.Sprintf(`SELECT e.star1_id, coalesce(rm.star2_id, e.id)::text, e.id::text, t.id IS NULL, rm.star2_id IS DISTINCT FROM e.id,
+	       concat_ws(', ', %[3]s), res.id IS NOT NULL, lc.run_id IS NOT NULL, coalesce(lc.run_id, 0), coalesce(lc.detail, ''), coalesce(rm.batch, '')
 		FROM %[1]s e
-		LEFT JOIN star2.%[2]s t ON t.id = e.id
 		LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = e.star1_id
+		LEFT JOIN migration.conflict lc ON lc.star1_table = rm.star1_table AND lc.star1_id = rm.star1_id
+		      AND lc.run_id = rm.run_id AND lc.kind = '%[6]s'
+		LEFT JOIN star2.%[2]s t ON t.id = CASE WHEN lc.run_id IS NULL THEN e.id ELSE rm.star2_id END
 		%[4]s
-		WHERE (t.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> '')
-		  AND NOT (rm.star2_id IS NOT DISTINCT FROM e.id AND %[5]s)
-		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "), load.KeptJoin, load.KeptPredicate)
+		WHERE CASE WHEN lc.run_id IS NULL
+		      THEN (t.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> '')
+		           AND NOT (rm.star2_id IS NOT DISTINCT FROM e.id AND %[5]s)
+		      ELSE (t.id IS NULL OR concat_ws(', ', %[3]s) <> '') AND NOT %[5]s END
+		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "), load.KeptJoin, load.KeptPredicate, load.LeftByTheRules)
 	rows, err := conn.Query(ctx, q, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		var star2, cols string
-		var missing, wrongID, decided bool
-		if err := rows.Scan(&id, &star2, &missing, &wrongID, &cols, &decided); err != nil {
+		var id, leftRun int64
+		var star2, want, cols, report, wrote string
+		var missing, wrongID, decided, left bool
+		if err := rows.Scan(&id, &star2, &want, &missing, &wrongID, &cols, &decided, &left, &leftRun, &report, &wrote); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
-		detail := fmt.Sprintf("star2.%s %s differs from what the rules give in: %s", mt.Star2, star2, cols)
+		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: want, Kind: "deep",
+			Detail: fmt.Sprintf("star2.%s %s differs from what the rules give in: %s", mt.Star2, want, cols)}
 		switch {
+		case left:
+			// Reported by the run as "now quarantined invalid_period;
+			// left in STAR2 as it is".
+			f.Star2ID, f.Kind = star2, load.LeftByTheRules
+			f.Detail = fmt.Sprintf("star2.%s %s: %s (run %d), and differs from STAR1's row in: %s", mt.Star2, star2, report, leftRun, cols)
+			if missing {
+				f.Detail = fmt.Sprintf("star2.%s has no row %s, which was %s (run %d)", mt.Star2, star2, report, leftRun)
+			}
+			if !decided {
+				f.Detail += "; " + resolveList(wrote, batch) + ", --keep-star2 acknowledges it"
+			}
 		case missing:
-			detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, star2)
+			f.Detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, want)
 		case wrongID:
-			detail = fmt.Sprintf("the bookkeeping names another STAR2 row than %s", star2)
+			f.Detail = fmt.Sprintf("the bookkeeping names another STAR2 row than %s", want)
 		}
 		if decided {
-			detail += keptNoLonger
+			f.Detail += keptNoLonger
 		}
-		rep.add(Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "deep", Detail: detail})
+		rep.add(f)
 	}
 	return rows.Err()
 }

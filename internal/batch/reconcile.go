@@ -498,14 +498,7 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, from, bad, maxFindings),
 		mt.Star1, kovs, noKov)
 	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote}, func() error {
-		// The conflict list is by the batch that wrote the row, which may
-		// be another batch (a person of this municipality that a row of
-		// another batch refers to): name it, or --list of this batch would
-		// say there is nothing to decide.
-		list := "starmig resolve --list shows it"
-		if wrote != sc.batch {
-			list = fmt.Sprintf("batch %s wrote it, and starmig resolve --list --batch %s shows it", wrote, wrote)
-		}
+		list := resolveList(wrote, sc.batch)
 		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2}
 		if isThere {
 			g, _ := centsOf(got)
@@ -528,6 +521,18 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	}
 	rep.More += faults - listed.RowsAffected()
 	return nil
+}
+
+// resolveList says where the conflict list shows a row that batch wrote,
+// for a finding of the reconciliation of batch sc. The list is by the
+// batch that wrote the row, which may be another batch (a person of this
+// municipality that a row of another batch refers to): it names that
+// batch, or --list of this batch would say there is nothing to decide.
+func resolveList(wrote, sc string) string {
+	if wrote != sc {
+		return fmt.Sprintf("batch %s wrote it, and starmig resolve --list --batch %s shows it", wrote, wrote)
+	}
+	return "starmig resolve --list shows it"
 }
 
 // Municipalities lists a report's municipality keys in order.

@@ -295,17 +295,35 @@ func conflictRows(cs []load.Conflict) string {
 // them. A decision to keep them as STAR2 has them ends the reports until
 // STAR1 changes the person again; taking STAR1's version of such a row is
 // refused, since no run writes a row the rules no longer load.
+//
+// A second person's personal code is made invalid in STAR1: the rules
+// quarantine the person and would give it another STAR2 id (from table
+// and id, not from the code). reconcile --deep names it as left by the
+// rules, with the STAR2 row that is there, and after the decision to keep
+// it passes; before, it named a STAR2 row that was never written, and
+// went on naming it after the decision.
 func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	path, maps, dsn, conn, db := migrated(t, 1500, 29)
 	ctx := context.Background()
-	var person int64
-	if err := conn.QueryRow(ctx, `SELECT p.star1_id FROM migration.row_map p
-		WHERE p.star1_table = 'ISIK' AND p.outcome = 'loaded'
+	var person, recoded int64
+	var recodedStar2, code string
+	single := `SELECT p.star1_id, p.star2_id::text, coalesce(s.personal_code, '') FROM migration.row_map p JOIN star2.person s ON s.id = p.star2_id
+		WHERE p.star1_table = 'ISIK' AND p.outcome = 'loaded' AND s.personal_code IS NOT NULL
 		  AND NOT EXISTS (SELECT 1 FROM migration.row_map d WHERE d.star1_table = 'ISIK' AND d.star2_id = p.star2_id AND d.star1_id <> p.star1_id)
-		ORDER BY p.star1_id OFFSET 10 LIMIT 1`).Scan(&person); err != nil {
+		ORDER BY p.star1_id OFFSET $1 LIMIT 1`
+	var ignored string
+	if err := conn.QueryRow(ctx, single, 10).Scan(&person, &ignored, &ignored); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, single, 11).Scan(&recoded, &recodedStar2, &code); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	// Another check digit fails the checksum.
+	invalid := code[:10] + string('0'+(code[10]-'0'+1)%10)
+	if _, err := db.Exec(`UPDATE ISIK SET ISIKUKOOD = ? WHERE ISIK_ID = ?`, invalid, recoded); err != nil {
 		t.Fatal(err)
 	}
 	reported := func(sum *Summary) (n int64) {
@@ -320,8 +338,29 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := reported(sum)
-	if left == 0 || sum.Tables["ISIK"].Reported != 1 {
-		t.Fatalf("the deleted person is not reported left in STAR2: %+v", sum.Tables["ISIK"])
+	if left == 0 || sum.Tables["ISIK"].Reported != 2 {
+		t.Fatalf("the deleted and the recoded person are not reported left in STAR2: %+v", sum.Tables["ISIK"])
+	}
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	_, err = Reconcile(ctx, ro)
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("deep reconciliation before the decision: %v, want findings", err)
+	}
+	named := false
+	for _, f := range fe.Report.Findings {
+		if f.Table != "ISIK" || f.Star1ID != recoded {
+			continue
+		}
+		named = true
+		if f.Kind != load.LeftByTheRules || f.Star2ID != recodedStar2 ||
+			!strings.Contains(f.Detail, "now quarantined invalid_personal_code") || !strings.Contains(f.Detail, "personal_code") ||
+			!strings.Contains(f.Detail, "--keep-star2 acknowledges it") {
+			t.Errorf("deep finding on the recoded person %d (STAR2 %s): %+v", recoded, recodedStar2, f)
+		}
+	}
+	if !named {
+		t.Errorf("deep reconciliation does not name the recoded person %d: %v", recoded, err)
 	}
 	open, err := Conflicts(ctx, dsn, "all")
 	if err != nil {
@@ -365,7 +404,7 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 		t.Errorf("a run after the decision reports %d rows", n)
 	}
 	sameDigest(t, "the run after the decision", before, Digest(t, conn))
-	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}); err != nil {
+	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Errorf("deep reconciliation: %v", err)
 	}
 	// STAR1 changes the person again: reported and open again.
