@@ -197,7 +197,8 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, bat
 	// decision to keep it is tested on that row. Such a finding says that
 	// the row was left, and how to settle it.
 	q := fmt.Sprintf(`SELECT e.star1_id, coalesce(rm.star2_id, e.id)::text, e.id::text, t.id IS NULL, rm.star2_id IS DISTINCT FROM e.id,
-	       concat_ws(', ', %[3]s), res.id IS NOT NULL, lc.run_id IS NOT NULL, coalesce(lc.run_id, 0), coalesce(lc.detail, ''), coalesce(rm.batch, '')
+	       concat_ws(', ', %[3]s), res.id IS NOT NULL, lc.run_id IS NOT NULL, coalesce(lc.run_id, 0), coalesce(lc.detail, ''), coalesce(rm.batch, ''),
+	       t.id IS NOT NULL AND rm.target_hash IS NOT NULL AND rm.target_hash <> decode(md5(t::text), 'hex')
 		FROM %[1]s e
 		LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = e.star1_id
 		LEFT JOIN migration.conflict lc ON lc.star1_table = rm.star1_table AND lc.star1_id = rm.star1_id
@@ -217,8 +218,8 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, bat
 	for rows.Next() {
 		var id, leftRun int64
 		var star2, want, cols, report, wrote string
-		var missing, wrongID, decided, left bool
-		if err := rows.Scan(&id, &star2, &want, &missing, &wrongID, &cols, &decided, &left, &leftRun, &report, &wrote); err != nil {
+		var missing, wrongID, decided, left, edited bool
+		if err := rows.Scan(&id, &star2, &want, &missing, &wrongID, &cols, &decided, &left, &leftRun, &report, &wrote, &edited); err != nil {
 			return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)
 		}
 		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: want, Kind: "deep",
@@ -235,10 +236,17 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, bat
 			if !decided {
 				f.Detail += "; " + resolveList(wrote, batch) + ", --keep-star2 acknowledges it"
 			}
-		case missing:
-			f.Detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, want)
 		case wrongID:
 			f.Detail = fmt.Sprintf("the bookkeeping names another STAR2 row than %s", want)
+		case missing:
+			f.Detail = fmt.Sprintf("star2.%s has no row %s", mt.Star2, want)
+			if !decided {
+				f.Detail += "; deleted in STAR2 since the migration wrote it: " + resolveList(wrote, batch) + ", --keep-star2 accepts the deletion"
+			}
+		case edited && !decided:
+			// Social workers change migrated rows: the engineer needs to
+			// tell such a row from one the migration got wrong.
+			f.Detail += fmt.Sprintf("; changed in STAR2 since the migration wrote it: starmig resolve --batch %s --row %s:%d --keep-star2 accepts it", wrote, mt.Star1, id)
 		}
 		if decided {
 			f.Detail += keptNoLonger

@@ -103,6 +103,33 @@ func TestResolveKeepsOrTakes(t *testing.T) {
 		}
 	}
 
+	// The deep reconciliation tells a row STAR2 changed or deleted from
+	// one the migration got wrong, and says how to settle it: a row
+	// STAR2 alone changed is on no list, so it names the command.
+	_, err = Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true})
+	if !errors.As(err, &findings) {
+		t.Fatalf("deep reconciliation before the decisions: %v, want findings", err)
+	}
+	hints := map[load.RowRef]string{
+		keptSTAR2Only: fmt.Sprintf("in: responsible_user; changed in STAR2 since the migration wrote it: starmig resolve --batch all --row MENETLUS:%d --keep-star2 accepts it", keptSTAR2Only.ID),
+		gone:          "; deleted in STAR2 since the migration wrote it: starmig resolve --list shows it, --keep-star2 accepts the deletion",
+	}
+	for _, f := range findings.Report.Findings {
+		r := load.RowRef{Table: f.Table, ID: f.Star1ID}
+		if want, ok := hints[r]; ok && f.Kind == "deep" {
+			if !strings.Contains(f.Detail, want) {
+				t.Errorf("deep finding on %s: %q, want %q", r, f.Detail, want)
+			}
+			delete(hints, r)
+		}
+		if r == untouched {
+			t.Errorf("deep finding on a row nobody changed: %+v", f)
+		}
+	}
+	if len(hints) > 0 {
+		t.Errorf("deep reconciliation does not name %v: %v", hints, err)
+	}
+
 	// Refused by name, and nothing recorded.
 	var quarantined load.RowRef
 	if err := conn.QueryRow(ctx, `SELECT star1_table, star1_id FROM migration.row_map WHERE outcome = 'quarantined' AND star1_table = 'MENETLUS' LIMIT 1`).
