@@ -329,6 +329,12 @@ func conflictRows(cs []load.Conflict) string {
 // rules, with the STAR2 row that is there, and after the decision to keep
 // it passes; before, it named a STAR2 row that was never written, and
 // went on naming it after the decision.
+//
+// A loaded relation's type is changed in STAR1 to a code without a
+// mapping, and the run allows it (--allow-unmapped): the rules quarantine
+// the relation, and would give it no relation type, which STAR2 requires.
+// reconcile --deep names it; before, it failed on it (a NOT NULL
+// constraint of its table of expected rows) and could not run at all.
 func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	path, maps, dsn, conn, db := migrated(t, 1500, 29)
 	ctx := context.Background()
@@ -338,8 +344,8 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 		WHERE p.star1_table = 'ISIK' AND p.outcome = 'loaded' AND s.personal_code IS NOT NULL
 		  AND NOT EXISTS (SELECT 1 FROM migration.row_map d WHERE d.star1_table = 'ISIK' AND d.star2_id = p.star2_id AND d.star1_id <> p.star1_id)
 		ORDER BY p.star1_id OFFSET $1 LIMIT 1`
-	var ignored string
-	if err := conn.QueryRow(ctx, single, 10).Scan(&person, &ignored, &ignored); err != nil {
+	var personStar2, ignored string
+	if err := conn.QueryRow(ctx, single, 10).Scan(&person, &personStar2, &ignored); err != nil {
 		t.Fatal(err)
 	}
 	if err := conn.QueryRow(ctx, single, 11).Scan(&recoded, &recodedStar2, &code); err != nil {
@@ -353,6 +359,17 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	if _, err := db.Exec(`UPDATE ISIK SET ISIKUKOOD = ? WHERE ISIK_ID = ?`, invalid, recoded); err != nil {
 		t.Fatal(err)
 	}
+	var relation int64
+	// Not of either person, whose rules would come first.
+	if err := conn.QueryRow(ctx, `SELECT rm.star1_id FROM migration.row_map rm JOIN star2.person_relation r ON r.id = rm.star2_id
+		WHERE rm.star1_table = 'ISIKU_SEOS' AND rm.outcome = 'loaded'
+		  AND NOT ARRAY[r.person_id::text, r.related_person_id::text] && ARRAY[$1, $2]
+		ORDER BY rm.star1_id LIMIT 1`, personStar2, recodedStar2).Scan(&relation); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ISIKU_SEOS SET SEOSE_LIIK = 'VANAVANEM' WHERE SEOS_ID = ?`, relation); err != nil {
+		t.Fatal(err)
+	}
 	reported := func(sum *Summary) (n int64) {
 		for _, s := range sum.Tables {
 			n += s.Reported
@@ -360,12 +377,13 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 		return n
 	}
 	opts := options(path, maps, dsn)
+	opts.AllowUnmapped = true
 	sum, err := Migrate(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	left := reported(sum)
-	if left == 0 || sum.Tables["ISIK"].Reported != 2 {
+	if left == 0 || sum.Tables["ISIK"].Reported != 2 || sum.Tables["ISIKU_SEOS"].Reported == 0 {
 		t.Fatalf("the deleted and the recoded person are not reported left in STAR2: %+v", sum.Tables["ISIK"])
 	}
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
@@ -374,20 +392,25 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("deep reconciliation before the decision: %v, want findings", err)
 	}
-	named := false
+	named := map[string]bool{}
 	for _, f := range fe.Report.Findings {
-		if f.Table != "ISIK" || f.Star1ID != recoded {
-			continue
-		}
-		named = true
-		if f.Kind != load.LeftByTheRules || f.Star2ID != recodedStar2 ||
-			!strings.Contains(f.Detail, "now quarantined invalid_personal_code") || !strings.Contains(f.Detail, "personal_code") ||
-			!strings.Contains(f.Detail, "--keep-star2 acknowledges it") {
-			t.Errorf("deep finding on the recoded person %d (STAR2 %s): %+v", recoded, recodedStar2, f)
+		switch {
+		case f.Table == "ISIK" && f.Star1ID == recoded:
+			named["person"] = true
+			if f.Kind != load.LeftByTheRules || f.Star2ID != recodedStar2 ||
+				!strings.Contains(f.Detail, "now quarantined invalid_personal_code") || !strings.Contains(f.Detail, "personal_code") ||
+				!strings.Contains(f.Detail, "--keep-star2 acknowledges it") {
+				t.Errorf("deep finding on the recoded person %d (STAR2 %s): %+v", recoded, recodedStar2, f)
+			}
+		case f.Table == "ISIKU_SEOS" && f.Star1ID == relation:
+			named["relation"] = true
+			if f.Kind != load.LeftByTheRules || !strings.Contains(f.Detail, "now quarantined unmapped_code") || !strings.Contains(f.Detail, "in: relation_type") {
+				t.Errorf("deep finding on the relation %d: %+v", relation, f)
+			}
 		}
 	}
-	if !named {
-		t.Errorf("deep reconciliation does not name the recoded person %d: %v", recoded, err)
+	if !named["person"] || !named["relation"] {
+		t.Errorf("deep reconciliation names %v of the recoded person %d and the relation %d: %v", named, recoded, relation, err)
 	}
 	open, err := Conflicts(ctx, dsn, "all")
 	if err != nil {
