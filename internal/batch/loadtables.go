@@ -308,9 +308,17 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			if p.kept && sameSource {
 				// A decision keeps it in STAR2 as it is, taken on this
 				// STAR1 row: nothing to report until STAR1 changes it.
-				it.Outcome, it.Rule = load.Loaded, ""
-				w.CountUnchanged(&it)
-				return nil
+				it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""
+				if sameKov {
+					w.CountUnchanged(&it)
+					return nil
+				}
+				// Its parent moved to another municipality: the
+				// bookkeeping follows, or the reconciliation finds it
+				// "changed" after every run.
+				it.Star2ID, it.TargetHash, it.SourceHash = uuidOf(p.prevStar2), hex.EncodeToString(p.prevTarget), p.prevSource
+				it.Op, it.Unchanged = load.OpNone, true
+				break
 			}
 			// Never deleted from STAR2: the row stays, and the run says so.
 			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+"; left in STAR2 as it is", src

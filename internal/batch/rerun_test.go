@@ -593,6 +593,88 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	}
 }
 
+// TestKeptRowsFollowTheirProceedingToAnotherMunicipality: rows left in
+// STAR2 by the rules and kept there by a decision follow their proceeding
+// to another municipality in the bookkeeping, as other rows do. Before,
+// the run counted them unchanged without writing their bookkeeping, and
+// every reconciliation after named each one "changed: municipality … run
+// the batch again", which running it again did not settle.
+func TestKeptRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
+	path, maps, dsn, conn, db := migrated(t, 1000, 33)
+	ctx := context.Background()
+	var proc, person int64
+	for _, id := range star1IDs(t, db, `SELECT m.MENETLUS_ID FROM MENETLUS m
+		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
+		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
+			AND outcome = 'loaded'`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			proc = id
+			break
+		}
+	}
+	if proc == 0 {
+		t.Fatal("no loaded proceeding with decisions and activities")
+	}
+	var from string
+	if err := db.QueryRow(`SELECT ISIK_ID, KOV_KOOD FROM MENETLUS WHERE MENETLUS_ID = ?`, proc).Scan(&person, &from); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.LoadFolder(maps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var to string // a STAR1 code of another STAR2 municipality
+	for code, mu := range m.Municipalities {
+		if f, ok := m.Municipalities[from]; ok && mu.Code != f.Code && (to == "" || code < to) {
+			to = code
+		}
+	}
+	// STAR1 deletes the person: the proceeding and its rows are left in
+	// STAR2, and a decision keeps them.
+	if _, err := db.Exec(`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	opts := options(path, maps, dsn)
+	if _, err := Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
+		Reason: "deleted in STAR1 by mistake", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
+		t.Fatal(err)
+	}
+	// The proceeding is handed over to another municipality.
+	if _, err := db.Exec("UPDATE MENETLUS SET KOV_KOOD = ? WHERE MENETLUS_ID = ?", to, proc); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Migrate(ctx, opts)
+	if err != nil {
+		t.Fatalf("the run after the move: %v", err)
+	}
+	if s := sum.Tables["MENETLUS"]; s.Reported == 0 {
+		t.Errorf("the moved proceeding, which STAR1 changed, is not reported left in STAR2 again: %+v", *s)
+	}
+	for table, ids := range childIDs(t, db, proc) {
+		if s := sum.Tables[table]; s.Inserted+s.Updated+s.Conflicts+s.Reported != 0 {
+			t.Errorf("%s of the moved proceeding, kept and unchanged in STAR1: %+v", table, *s)
+		}
+		var moved int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = $1 AND star1_id = ANY($2) AND kov = $3`,
+			table, ids, to).Scan(&moved); err != nil {
+			t.Fatal(err)
+		}
+		if moved != len(ids) {
+			t.Errorf("%d of the proceeding's %d %s rows in the bookkeeping under %s", moved, len(ids), table, to)
+		}
+	}
+	if open, err := Conflicts(ctx, dsn, "all"); err != nil || conflictRows(open) != fmt.Sprint([]load.RowRef{{Table: "MENETLUS", ID: proc}}) {
+		t.Errorf("open conflicts after the move: %s %v", conflictRows(open), err)
+	}
+}
+
 // childIDs are the ids of a proceeding's decisions and activities.
 func childIDs(t *testing.T, db *sql.DB, proc int64) map[string][]int64 {
 	t.Helper()
