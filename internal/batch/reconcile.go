@@ -494,20 +494,28 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	var got, want pgtype.Numeric
 	var decided bool
 	var wrote string
-	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL, rm.batch %s
-		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, from, bad, maxFindings),
+	var left pgtype.Text // the run's report, when the run that last wrote its bookkeeping left the row by the rules
+	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL, rm.batch,
+		(SELECT c.detail FROM migration.conflict c WHERE c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.run_id = rm.run_id AND c.kind = '%s') %s
+		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, load.LeftByTheRules, from, bad, maxFindings),
 		mt.Star1, kovs, noKov)
-	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote}, func() error {
+	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote, &left}, func() error {
 		list := resolveList(wrote, sc.batch)
 		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2}
+		g, _ := centsOf(got)
+		w, _ := centsOf(want)
 		if isThere {
-			g, _ := centsOf(got)
-			w, _ := centsOf(want)
 			f.Kind, f.Detail = "star2_money", fmt.Sprintf("star2.%s holds %s EUR, the rules give %s EUR", mt.Star2, centsText(g), centsText(w))
 		}
 		switch {
 		case decided:
 			f.Detail += keptNoLonger
+		case isThere && left.Valid:
+			// STAR1 changed the amount of a row the rules no longer
+			// load: the bookkeeping holds STAR1's amount, STAR2 the one
+			// the migration wrote.
+			f.Detail = fmt.Sprintf("star2.%s holds %s EUR, STAR1 %s EUR; a run left it in STAR2 as it is (%s): %s, --keep-star2 acknowledges it",
+				mt.Star2, centsText(g), centsText(w), strings.TrimSuffix(left.String, "; left in STAR2 as it is"), list)
 		case isThere:
 			f.Detail += "; changed in STAR2 since the migration wrote it: " + list + ", --keep-star2 or --take-star1 decides"
 		default:

@@ -472,6 +472,50 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	}
 }
 
+// TestAmountOfARowLeftByTheRules: STAR1 deletes a person and changes the
+// amount of one of its loaded payments at once. The payment stays in STAR2
+// with the amount the migration wrote, the bookkeeping holds STAR1's, and
+// the reconciliation names it: as a row a run left in STAR2, not as one
+// STAR2 changed, which it was not. A decision to keep it settles it.
+func TestAmountOfARowLeftByTheRules(t *testing.T) {
+	path, maps, dsn, conn, db := migrated(t, 1000, 34)
+	ctx := context.Background()
+	var payment int64
+	if err := conn.QueryRow(ctx, `SELECT star1_id FROM migration.row_map WHERE star1_table = 'MAKSE' AND outcome = 'loaded'
+		ORDER BY star1_id LIMIT 1`).Scan(&payment); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = (SELECT m.ISIK_ID FROM MAKSE p JOIN OTSUS o USING (OTSUS_ID) JOIN MENETLUS m USING (MENETLUS_ID) WHERE p.MAKSE_ID = ?)`,
+		`UPDATE MAKSE SET SUMMA = '123.45', VALUUTA = 'EUR' WHERE MAKSE_ID = ?`,
+	} {
+		if _, err := db.Exec(q, payment); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Migrate(ctx, options(path, maps, dsn))
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("the run: %v, want the payment's amount as a finding", err)
+	}
+	for _, f := range fe.Report.Findings {
+		if f.Table != "MAKSE" || f.Star1ID != payment {
+			t.Errorf("finding on another row: %+v", f)
+			continue
+		}
+		if f.Kind != "star2_money" || !strings.Contains(f.Detail, "STAR1 123.45 EUR; a run left it in STAR2 as it is (now excluded_deleted): starmig resolve --list shows it, --keep-star2 acknowledges it") {
+			t.Errorf("finding on the payment: %+v", f)
+		}
+	}
+	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
+		Reason: "deleted in STAR1 by mistake", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all"}); err != nil {
+		t.Errorf("after the decision: %v", err)
+	}
+}
+
 // TestFindingOfARowAnotherBatchWroteNamesThatBatch: a person of batch
 // half-1's municipalities that a row of batch half-0 refers to is written
 // by half-0. Deleted in STAR2, it is a finding of half-1's reconciliation
