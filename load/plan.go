@@ -174,7 +174,14 @@ func PlanFor(star1 string) (PlanTable, bool) {
 // persons that rows in scope refer to (their foreign keys must hold), and
 // the surviving duplicate of a person in scope. kovMap maps every STAR1
 // municipality code to its STAR2 code.
-func Scope(ctx context.Context, conn *pgx.Conn, runID int64, kovMap map[string]string, kovs []string) error {
+//
+// A row whose municipality is no STAR2 municipality (an orphan whose
+// parent STAR1 does not hold, so that it has no municipality at all, or
+// one whose code municipalities.csv does not map) belongs to no batch by
+// its municipality. It is in the scope of the batch that the bookkeeping
+// says wrote it, and, when no batch has yet, of this one: so the batches
+// of all municipalities together account for every STAR1 row.
+func Scope(ctx context.Context, conn *pgx.Conn, runID int64, batchName string, kovMap map[string]string, kovs []string) error {
 	w := WorkSchema(runID)
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE UNLOGGED TABLE %s.kov_map (raw text PRIMARY KEY, star2 text NOT NULL)", w)); err != nil {
 		return fmt.Errorf("load: scope: %w", err)
@@ -186,10 +193,14 @@ func Scope(ctx context.Context, conn *pgx.Conn, runID int64, kovMap map[string]s
 	if _, err := pgcopy.CopyRows(ctx, conn, pgx.Identifier{w, "kov_map"}, []string{"raw", "star2"}, rows); err != nil {
 		return fmt.Errorf("load: scope: %w", err)
 	}
-	var b strings.Builder
+	batch := &pgx.Batch{}
 	for _, t := range PlanTables {
-		fmt.Fprintf(&b, "UPDATE %[1]s.%[2]s_out o SET in_scope = coalesce((SELECT k.star2 = ANY($1) FROM %[1]s.kov_map k WHERE k.raw = o.kov), false);\n", w, t.Name)
+		batch.Queue(fmt.Sprintf("UPDATE %[1]s.%[2]s_out o SET in_scope = coalesce((SELECT k.star2 = ANY($1) FROM %[1]s.kov_map k WHERE k.raw = o.kov), false)", w, t.Name), kovs)
+		batch.Queue(fmt.Sprintf(`UPDATE %[1]s.%[2]s_out o SET in_scope = true WHERE NOT in_scope
+			AND NOT EXISTS (SELECT FROM %[1]s.kov_map k WHERE k.raw = o.kov)
+			AND NOT EXISTS (SELECT FROM migration.row_map rm WHERE rm.star1_table = '%[3]s' AND rm.star1_id = o.id AND rm.batch <> $1)`, w, t.Name, t.Star1), batchName)
 	}
+	var b strings.Builder
 	fmt.Fprintf(&b, `UPDATE %[1]s.application_out SET in_scope = true WHERE NOT in_scope AND id IN (
   SELECT p.application FROM %[1]s.proceeding p JOIN %[1]s.proceeding_out o USING (id) WHERE o.in_scope);
 UPDATE %[1]s.person_out SET in_scope = true WHERE NOT in_scope AND id IN (
@@ -200,14 +211,8 @@ UPDATE %[1]s.person_out SET in_scope = true WHERE NOT in_scope AND id IN (
 UPDATE %[1]s.person_out SET in_scope = true WHERE NOT in_scope AND outcome = 'loaded' AND star2_id IN (
   SELECT star2_id FROM %[1]s.person_out WHERE in_scope AND outcome = 'merged');
 `, w)
-	batch := &pgx.Batch{}
 	for _, stmt := range strings.Split(strings.TrimSpace(b.String()), ";\n") {
-		stmt = strings.TrimSuffix(strings.TrimSpace(stmt), ";")
-		if strings.Contains(stmt, "$1") {
-			batch.Queue(stmt, kovs)
-		} else {
-			batch.Queue(stmt)
-		}
+		batch.Queue(strings.TrimSuffix(strings.TrimSpace(stmt), ";"))
 	}
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("load: scope: %w", err)

@@ -354,7 +354,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		for raw, m := range maps.Municipalities {
 			kovMap[raw] = m.Code
 		}
-		if err := load.Scope(ctx, conn, runID, kovMap, o.KOV); err != nil {
+		if err := load.Scope(ctx, conn, runID, o.Batch, kovMap, o.KOV); err != nil {
 			return sum, err
 		}
 	}

@@ -73,7 +73,7 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 	if mt.Star1 == "ISIK" {
 		outcomes = "outcome <> 'merged'"
 	}
-	rows, err := read.Query(ctx, `SELECT star1_id, kov, outcome = 'loaded' FROM migration.row_map WHERE star1_table = $1 AND `+outcomes+` ORDER BY star1_id`, mt.Star1)
+	rows, err := read.Query(ctx, `SELECT star1_id, kov, outcome = 'loaded', batch FROM migration.row_map WHERE star1_table = $1 AND `+outcomes+` ORDER BY star1_id`, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile --deep: %w", err)
 	}
@@ -81,13 +81,14 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 	var id int64
 	var kov pgtype.Text
 	var loaded bool
+	var wrote string
 	have := false
 	next := func() error {
 		have = rows.Next()
 		if !have {
 			return rows.Err()
 		}
-		return rows.Scan(&id, &kov, &loaded)
+		return rows.Scan(&id, &kov, &loaded, &wrote)
 	}
 	var refs [][]any
 	flushRefs := func() error {
@@ -141,10 +142,10 @@ func expected(ctx context.Context, conn *pgx.Conn, dsn secret.DSN, snap extract.
 			}
 			return next()
 		}
-		if !sc.has(kovKey(maps, nullText(kov))) {
+		if !sc.covers(kovKey(maps, nullText(kov)), wrote) {
 			return nil
 		}
-		if i, ok := extract.Positions[t.Name]["KOV_KOOD"]; ok && !sc.has(kovKey(maps, r[i])) {
+		if i, ok := extract.Positions[t.Name]["KOV_KOOD"]; ok && !sc.covers(kovKey(maps, r[i]), wrote) {
 			// Moved in STAR1 to a municipality of another batch since it
 			// was loaded: that batch's reconciliation names it ("changed:
 			// municipality"), and its next run writes it.

@@ -190,6 +190,7 @@ type booked struct {
 	amount  pgtype.Numeric
 	star2   pgtype.UUID
 	gone    bool // marked gone from STAR1 by a run
+	batch   string
 }
 
 // reconcile checks the accounting identity of every STAR1 table against the
@@ -278,12 +279,23 @@ func (s scope) has(kov string) bool {
 	return false
 }
 
+// covers says whether a row of municipality key kov, which the bookkeeping
+// says batch wrote ("" when it holds no entry for the row), is the batch's.
+// A row of no STAR2 municipality ("-", "?CODE") is the batch's that wrote
+// it, or any batch's while none has (load.Scope).
+func (s scope) covers(kov, wrote string) bool {
+	if s.has(kov) {
+		return true
+	}
+	return (kov == "-" || strings.HasPrefix(kov, "?")) && (wrote == "" || wrote == s.batch)
+}
+
 // reconcileTable returns how many STAR1 rows it read, and tells progress
 // every reportEvery rows.
 func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report, progress func(read int64)) (int64, error) {
 	pf := startPrefetch(ctx, conn, func(r pgx.Rows, b *booked) error {
-		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2, &b.gone)
-	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id, gone_run_id IS NOT NULL FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
+		return r.Scan(&b.id, &b.outcome, &b.kov, &b.amount, &b.star2, &b.gone, &b.batch)
+	}, `SELECT star1_id, outcome, kov, amount_eur, star2_id, gone_run_id IS NOT NULL, batch FROM migration.row_map WHERE star1_table = $1 ORDER BY star1_id`, mt.Star1)
 	defer pf.Close()
 	var b booked
 	have := false
@@ -326,7 +338,7 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 	absent := func() {
 		k := kovKey(maps, nullText(b.kov))
 		switch {
-		case !sc.has(k):
+		case !sc.covers(k, b.batch):
 		case b.gone || sc.markRun != 0:
 			if !b.gone {
 				gone = append(gone, b.id)
@@ -353,8 +365,12 @@ func reconcileTable(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, 
 				return err
 			}
 		}
-		if !sc.has(kov) {
-			if have && b.id == id {
+		wrote := ""
+		if have && b.id == id {
+			wrote = b.batch
+		}
+		if !sc.covers(kov, wrote) {
+			if wrote != "" {
 				return next()
 			}
 			return nil
@@ -455,15 +471,18 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	from := fmt.Sprintf(`FROM migration.row_map rm LEFT JOIN star2.%s t ON t.id = rm.star2_id %s
 		WHERE rm.star1_table = $1 AND rm.outcome = 'loaded'`, mt.Star2, load.KeptJoin)
 	var kov pgtype.Text
+	var wrote string
 	var present, faulty, kept int64
 	var sum pgtype.Numeric
-	var kovs []string // municipalities in scope with rows at fault
-	noKov := false    // and whether rows without one are at fault
+	// The municipalities (NULL for none) and batches, in scope, with rows
+	// at fault.
+	var kovs []pgtype.Text
+	var batches []string
 	var faults int64
-	rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.kov, count(t.id), sum(%s), count(*) FILTER (WHERE %s), count(res.id) FILTER (WHERE %s) %s GROUP BY rm.kov`,
+	rows, _ := conn.Query(ctx, fmt.Sprintf(`SELECT rm.kov, rm.batch, count(t.id), sum(%s), count(*) FILTER (WHERE %s), count(res.id) FILTER (WHERE %s) %s GROUP BY rm.kov, rm.batch`,
 		sumExpr, bad, load.KeptPredicate, from), mt.Star1)
-	_, err := pgx.ForEachRow(rows, []any{&kov, &present, &sum, &faulty, &kept}, func() error {
-		if !sc.has(kovKey(maps, nullText(kov))) {
+	_, err := pgx.ForEachRow(rows, []any{&kov, &wrote, &present, &sum, &faulty, &kept}, func() error {
+		if !sc.covers(kovKey(maps, nullText(kov)), wrote) {
 			return nil
 		}
 		tr.STAR2Rows += present
@@ -474,11 +493,7 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 		}
 		if faulty > 0 {
 			faults += faulty
-			if kov.Valid {
-				kovs = append(kovs, kov.String)
-			} else {
-				noKov = true
-			}
+			kovs, batches = append(kovs, kov), append(batches, wrote)
 		}
 		return err
 	})
@@ -493,12 +508,12 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	var isThere bool
 	var got, want pgtype.Numeric
 	var decided bool
-	var wrote string
 	var left pgtype.Text // the run's report, when the run that last wrote its bookkeeping left the row by the rules
 	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL, rm.batch,
 		(SELECT c.detail FROM migration.conflict c WHERE c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.run_id = rm.run_id AND c.kind = '%s') %s
-		AND (%s) AND (rm.kov = ANY($2) OR $3 AND rm.kov IS NULL) ORDER BY rm.star1_id LIMIT %d`, sumExpr, load.LeftByTheRules, from, bad, maxFindings),
-		mt.Star1, kovs, noKov)
+		AND (%s) AND EXISTS (SELECT FROM unnest($2::text[], $3::text[]) u(kov, batch) WHERE u.kov IS NOT DISTINCT FROM rm.kov AND u.batch = rm.batch)
+		ORDER BY rm.star1_id LIMIT %d`, sumExpr, load.LeftByTheRules, from, bad, maxFindings),
+		mt.Star1, kovs, batches)
 	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote, &left}, func() error {
 		list := resolveList(wrote, sc.batch)
 		f := Finding{Table: mt.Star1, Star1ID: id, Star2ID: star2, Kind: "missing_in_star2", Detail: "loaded, but star2." + mt.Star2 + " has no row " + star2}

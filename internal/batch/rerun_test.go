@@ -494,6 +494,78 @@ func TestTwoBatchesAtOnceTakeTurns(t *testing.T) {
 	}
 }
 
+// TestBatchesOfAllMunicipalitiesAccountForEveryRow: batches by
+// municipality that together cover every municipality account for every
+// STAR1 row, also the rows of no municipality: an orphan whose proceeding
+// STAR1 does not hold has none, and before, no batch covered it while
+// every reconciliation passed. The first batch to run takes such rows.
+// A row that becomes such an orphan after it was loaded (STAR1 deletes its
+// proceeding outright) stays with the batch that wrote it, which reports
+// it left in STAR2 by the rules; before, no run looked at it again.
+func TestBatchesOfAllMunicipalitiesAccountForEveryRow(t *testing.T) {
+	path, _, _, conn, _, run := halvesMigrated(t, 1000, 7)
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	accounted := func(when string) {
+		t.Helper()
+		for _, mt := range mapping.Tables {
+			var inSTAR1, booked, twice int64
+			if err := db.QueryRow("SELECT count(*) FROM " + mt.Star1).Scan(&inSTAR1); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.QueryRow(ctx, `SELECT count(*), count(*) - count(DISTINCT star1_id) FROM migration.row_map
+				WHERE star1_table = $1 AND gone_run_id IS NULL`, mt.Star1).Scan(&booked, &twice); err != nil {
+				t.Fatal(err)
+			}
+			if booked != inSTAR1 || twice != 0 {
+				t.Errorf("%s: %s has %d rows, the bookkeeping of both batches %d (%d twice)", when, mt.Star1, inSTAR1, booked, twice)
+			}
+		}
+	}
+	accounted("after both batches")
+	var orphans int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE rule = 'orphan' AND kov IS NULL AND batch = 'half-0'`).Scan(&orphans); err != nil || orphans == 0 {
+		t.Errorf("orphans without a municipality taken by the first batch: %d (%v)", orphans, err)
+	}
+
+	// STAR1 deletes a loaded proceeding outright: its activities, loaded
+	// by its batch, have no municipality now.
+	var proc int64
+	var batch string
+	if err := conn.QueryRow(ctx, `SELECT rm.star1_id, rm.batch FROM migration.row_map rm WHERE rm.star1_table = 'MENETLUS' AND rm.outcome = 'loaded'
+		AND EXISTS (SELECT FROM migration.row_map a JOIN star2.activity x ON x.id = a.star2_id
+		            WHERE a.star1_table = 'TOIMING' AND a.outcome = 'loaded' AND x.proceeding_id = rm.star2_id)
+		ORDER BY rm.batch DESC, rm.star1_id LIMIT 1`).Scan(&proc, &batch); err != nil {
+		t.Fatal(err)
+	}
+	acts := star1IDs(t, db, "SELECT TOIMING_ID FROM TOIMING WHERE MENETLUS_ID = ?", proc)
+	if _, err := db.Exec("DELETE FROM MENETLUS WHERE MENETLUS_ID = ?", proc); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	if batch == "half-1" {
+		i = 1
+	}
+	other := run(1 - i)
+	if s := other.Tables["TOIMING"]; s.Reported != 0 {
+		t.Errorf("the other batch reports activities: %+v", *s)
+	}
+	sum := run(i)
+	if s := sum.Tables["TOIMING"]; s.Reported < int64(len(acts)) {
+		t.Errorf("%s reports %d activities left in STAR2, want the %d of deleted proceeding %d", batch, s.Reported, len(acts), proc)
+	}
+	var left int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.conflict c JOIN migration.run r ON r.id = c.run_id
+		WHERE r.batch = $1 AND c.star1_table = 'TOIMING' AND c.star1_id = ANY($2) AND c.detail LIKE 'now quarantined orphan%'`, batch, acts).Scan(&left); err != nil || left != len(acts) {
+		t.Errorf("%d of the %d activities reported as orphans left in STAR2 (%v)", left, len(acts), err)
+	}
+	accounted("after the proceeding was deleted")
+}
+
 func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	// A proceeding handed over to another municipality takes its decisions,
 	// payments, plans, activities and documents along: they have no
