@@ -589,23 +589,7 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var proc int64
-	for _, id := range star1IDs(t, db, `SELECT m.MENETLUS_ID FROM MENETLUS m
-		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
-		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`) {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
-			AND outcome = 'loaded' AND batch = 'half-0'`, id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			proc = id
-			break
-		}
-	}
-	if proc == 0 {
-		t.Fatal("no loaded proceeding of half-0 with decisions and activities")
-	}
+	proc := loadedProceedingWithChildren(t, conn, db, "half-0")
 	if _, err := db.Exec("UPDATE MENETLUS SET KOV_KOOD = ? WHERE MENETLUS_ID = ?", to, proc); err != nil {
 		t.Fatal(err)
 	}
@@ -674,23 +658,8 @@ func TestRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 func TestKeptRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	path, maps, dsn, conn, db := migrated(t, 1000, 33)
 	ctx := context.Background()
-	var proc, person int64
-	for _, id := range star1IDs(t, db, `SELECT m.MENETLUS_ID FROM MENETLUS m
-		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
-		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`) {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
-			AND outcome = 'loaded'`, id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			proc = id
-			break
-		}
-	}
-	if proc == 0 {
-		t.Fatal("no loaded proceeding with decisions and activities")
-	}
+	proc := loadedProceedingWithChildren(t, conn, db, "all")
+	var person int64
 	var from string
 	if err := db.QueryRow(`SELECT ISIK_ID, KOV_KOOD FROM MENETLUS WHERE MENETLUS_ID = ?`, proc).Scan(&person, &from); err != nil {
 		t.Fatal(err)
@@ -745,6 +714,26 @@ func TestKeptRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	if open, err := Conflicts(ctx, dsn, "all"); err != nil || conflictRows(open) != fmt.Sprint([]load.RowRef{{Table: "MENETLUS", ID: proc}}) {
 		t.Errorf("open conflicts after the move: %s %v", conflictRows(open), err)
 	}
+}
+
+// loadedProceedingWithChildren is the first proceeding with decisions and
+// activities that batch loaded.
+func loadedProceedingWithChildren(t *testing.T, conn *pgx.Conn, db *sql.DB, batch string) int64 {
+	t.Helper()
+	for _, id := range star1IDs(t, db, `SELECT m.MENETLUS_ID FROM MENETLUS m
+		WHERE EXISTS (SELECT 1 FROM OTSUS o WHERE o.MENETLUS_ID = m.MENETLUS_ID)
+		  AND EXISTS (SELECT 1 FROM TOIMING a WHERE a.MENETLUS_ID = m.MENETLUS_ID) ORDER BY 1`) {
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1
+			AND outcome = 'loaded' AND batch = $2`, id, batch).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return id
+		}
+	}
+	t.Fatalf("no proceeding with decisions and activities that %s loaded", batch)
+	return 0
 }
 
 // childIDs are the ids of a proceeding's decisions and activities.
