@@ -414,6 +414,13 @@ const KeptPredicate = `coalesce(CASE WHEN res.id IS NULL THEN false
 	ELSE res.source_hash IS NOT DISTINCT FROM rm.source_hash
 	 AND res.star2_hash IS NOT DISTINCT FROM CASE WHEN t.id IS NULL THEN NULL ELSE decode(md5(t::text), 'hex') END END, false)`
 
+// LeftBy is SQL that is true for a row c of migration.conflict that is
+// the report of the run that last wrote rm's bookkeeping, of kind
+// LeftByTheRules: the row is open as left in STAR2 by the rules.
+func LeftBy(c string) string {
+	return fmt.Sprintf(`%[1]s.star1_table = rm.star1_table AND %[1]s.star1_id = rm.star1_id AND %[1]s.run_id = rm.run_id AND %[1]s.kind = '%[2]s'`, c, LeftByTheRules)
+}
+
 // KeptJoin joins the current KeepSTAR2 decision of rm's row as res.
 const KeptJoin = `LEFT JOIN migration.resolution res ON res.star1_table = rm.star1_table AND res.star1_id = rm.star1_id
 	AND res.current AND res.decision = 'keep_star2'`

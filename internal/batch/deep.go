@@ -208,15 +208,14 @@ func diff(ctx context.Context, conn *pgx.Conn, mt mapping.Table, exp string, bat
 	       t.id IS NOT NULL AND rm.target_hash IS NOT NULL AND rm.target_hash <> decode(md5(t::text), 'hex')
 		FROM %[1]s e
 		LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = e.star1_id
-		LEFT JOIN migration.conflict lc ON lc.star1_table = rm.star1_table AND lc.star1_id = rm.star1_id
-		      AND lc.run_id = rm.run_id AND lc.kind = '%[6]s'
+		LEFT JOIN migration.conflict lc ON %[6]s
 		LEFT JOIN star2.%[2]s t ON t.id = CASE WHEN lc.run_id IS NULL THEN e.id ELSE rm.star2_id END
 		%[4]s
 		WHERE CASE WHEN lc.run_id IS NULL
 		      THEN (t.id IS NULL OR rm.star2_id IS DISTINCT FROM e.id OR concat_ws(', ', %[3]s) <> '')
 		           AND NOT (rm.star2_id IS NOT DISTINCT FROM e.id AND %[5]s)
 		      ELSE (t.id IS NULL OR concat_ws(', ', %[3]s) <> '') AND NOT %[5]s END
-		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "), load.KeptJoin, load.KeptPredicate, load.LeftByTheRules)
+		ORDER BY e.star1_id`, exp, mt.Star2, strings.Join(which, ", "), load.KeptJoin, load.KeptPredicate, load.LeftBy("lc"))
 	rows, err := conn.Query(ctx, q, mt.Star1)
 	if err != nil {
 		return fmt.Errorf("reconcile --deep: %s: %w", mt.Star1, err)

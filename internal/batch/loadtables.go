@@ -321,7 +321,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 				break
 			}
 			// Never deleted from STAR2: the row stays, and the run says so.
-			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+"; left in STAR2 as it is", src
+			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+leftAsItIs, src
 			it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""
 			it.Star2ID, it.TargetHash, it.SourceHash = uuidOf(p.prevStar2), hex.EncodeToString(p.prevTarget), p.prevSource
 			break
@@ -339,6 +339,10 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	}
 	return w.Add(ctx, mt, it)
 }
+
+// leftAsItIs ends the report of a row left in STAR2 by the rules, after
+// what the rules now give it ("now quarantined invalid_period").
+const leftAsItIs = "; left in STAR2 as it is"
 
 // moneyAt gives the positions of the money columns of each STAR1 table.
 var moneyAt = func() map[string][]int {

@@ -510,9 +510,9 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 	var decided bool
 	var left pgtype.Text // the run's report, when the run that last wrote its bookkeeping left the row by the rules
 	rows, _ = conn.Query(ctx, fmt.Sprintf(`SELECT rm.star1_id, rm.star2_id::text, t.id IS NOT NULL, %s, rm.amount_eur, res.id IS NOT NULL, rm.batch,
-		(SELECT c.detail FROM migration.conflict c WHERE c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.run_id = rm.run_id AND c.kind = '%s') %s
+		(SELECT c.detail FROM migration.conflict c WHERE %s) %s
 		AND (%s) AND EXISTS (SELECT FROM unnest($2::text[], $3::text[]) u(kov, batch) WHERE u.kov IS NOT DISTINCT FROM rm.kov AND u.batch = rm.batch)
-		ORDER BY rm.star1_id LIMIT %d`, sumExpr, load.LeftByTheRules, from, bad, maxFindings),
+		ORDER BY rm.star1_id LIMIT %d`, sumExpr, load.LeftBy("c"), from, bad, maxFindings),
 		mt.Star1, kovs, batches)
 	listed, err := pgx.ForEachRow(rows, []any{&id, &star2, &isThere, &got, &want, &decided, &wrote, &left}, func() error {
 		list := resolveList(wrote, sc.batch)
@@ -530,7 +530,7 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 			// load: the bookkeeping holds STAR1's amount, STAR2 the one
 			// the migration wrote.
 			f.Detail = fmt.Sprintf("star2.%s holds %s EUR, STAR1 %s EUR; a run left it in STAR2 as it is (%s): %s, --keep-star2 acknowledges it",
-				mt.Star2, centsText(g), centsText(w), strings.TrimSuffix(left.String, "; left in STAR2 as it is"), list)
+				mt.Star2, centsText(g), centsText(w), strings.TrimSuffix(left.String, leftAsItIs), list)
 		case isThere:
 			f.Detail += "; changed in STAR2 since the migration wrote it: " + list + ", --keep-star2 or --take-star1 decides"
 		default:
