@@ -134,7 +134,7 @@ type Writer struct {
 	stats map[string]*Stats
 	// unknownKOV counts rows quarantined for an unmapped municipality code.
 	unknownKOV map[string]int64
-	rejected   map[string]map[int64]bool
+	rejected   map[string]map[int64]string // why: refusedByDatabase or parentRefused
 	err        error
 }
 
@@ -176,7 +176,7 @@ CREATE TEMP TABLE IF NOT EXISTS q_stage (LIKE migration.quarantine) ON COMMIT DE
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]bool{},
+	w := &Writer{runID: runID, batch: batch, stats: map[string]*Stats{}, rejected: map[string]map[int64]string{},
 		jobs: make(chan job, 1), mem: semaphore.NewWeighted(memBudget), hashers: hs,
 		spare: make(chan []Item, len(conns)+2)}
 	for _, conn := range conns {
@@ -220,12 +220,37 @@ func (w *Writer) Close() {
 	w.ended.Wait()
 }
 
-// Rejected reports whether the database refused a row of a STAR1 table in
-// this run; its children are quarantined as parent_quarantined.
-func (w *Writer) Rejected(star1Table string, id int64) bool {
+// Why a row is in the Writer's list of refused rows, as the detail of its
+// children's quarantine ends: "MENETLUS 7 was refused by the database".
+const (
+	refusedByDatabase = "was refused by the database"
+	parentRefused     = "was quarantined because the database refused a row it belongs to"
+)
+
+// Rejected says why a row of a STAR1 table is held back in this run, or ""
+// when it is not: the database refused it, or a row it belongs to
+// (Reject). Its children are quarantined as parent_quarantined.
+func (w *Writer) Rejected(star1Table string, id int64) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.rejected[star1Table][id]
+}
+
+// Reject records a row quarantined because the database refused a parent
+// of it, so that its own children are quarantined too instead of going to
+// the database, which would refuse them for a foreign key.
+func (w *Writer) Reject(star1Table string, id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reject(star1Table, id, parentRefused)
+}
+
+// reject records a row held back; the caller holds w.mu.
+func (w *Writer) reject(star1Table string, id int64, why string) {
+	if w.rejected[star1Table] == nil {
+		w.rejected[star1Table] = map[int64]string{}
+	}
+	w.rejected[star1Table][id] = why
 }
 
 // Stats returns the counts per STAR1 table; call it after Flush.
@@ -374,10 +399,7 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 		return fmt.Errorf("load: bookkeeping of %s %d refused: %w", it.Star1Table, it.Star1ID, err)
 	}
 	w.mu.Lock()
-	if w.rejected[t.Star1] == nil {
-		w.rejected[t.Star1] = map[int64]bool{}
-	}
-	w.rejected[t.Star1][it.Star1ID] = true
+	w.reject(t.Star1, it.Star1ID, refusedByDatabase)
 	w.stat(t.Star1).Rejected++
 	w.mu.Unlock()
 	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil

@@ -237,9 +237,11 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	it.New = !p.prevOutcome.Valid
 	if it.Outcome == load.Loaded || it.Outcome == load.Merged {
 		for _, ref := range parents[t.Name] {
-			if pid, ok := get(t.Name, r, ref[0]).(int64); ok && w.Rejected(ref[1], pid) {
+			pid, ok := get(t.Name, r, ref[0]).(int64)
+			if why := w.Rejected(ref[1], pid); ok && why != "" {
 				it.Outcome, it.Rule = load.Quarantined, mapping.RuleParentQuarantined
-				it.Detail = fmt.Sprintf("%s: %s %d was refused by the database", mapping.RuleParentQuarantined, ref[1], pid)
+				it.Detail = fmt.Sprintf("%s: %s %d %s", mapping.RuleParentQuarantined, ref[1], pid, why)
+				w.Reject(t.Name, p.id)
 			}
 		}
 	}

@@ -419,9 +419,17 @@ func TestTextNotUTF8(t *testing.T) {
 		t.Fatal(err)
 	}
 	var person, payment int64
-	if err := pconn.QueryRow(ctx, `SELECT
-		(SELECT min(star1_id) FROM migration.row_map WHERE star1_table = 'ISIK' AND outcome = 'loaded'),
-		(SELECT min(star1_id) FROM migration.row_map WHERE star1_table = 'MAKSE' AND outcome = 'loaded')`).Scan(&person, &payment); err != nil {
+	// The person has a proceeding with activities, which its refusal
+	// quarantines in turn; the payment is another person's.
+	if err := pconn.QueryRow(ctx, `WITH i AS (SELECT i.star1_id AS id, i.star2_id AS star2 FROM migration.row_map i
+		  WHERE i.star1_table = 'ISIK' AND i.outcome = 'loaded'
+		    AND NOT EXISTS (SELECT FROM migration.row_map d WHERE d.star1_table = 'ISIK' AND d.star2_id = i.star2_id AND d.star1_id <> i.star1_id)
+		    AND EXISTS (SELECT FROM star2.proceeding p JOIN star2.activity a ON a.proceeding_id = p.id WHERE p.person_id = i.star2_id)
+		  ORDER BY i.star1_id LIMIT 1)
+		SELECT i.id, (SELECT min(m.star1_id) FROM migration.row_map m
+		  JOIN star2.payment pa ON pa.id = m.star2_id JOIN star2.decision d ON d.id = pa.decision_id JOIN star2.proceeding p ON p.id = d.proceeding_id
+		  WHERE m.star1_table = 'MAKSE' AND m.outcome = 'loaded' AND p.person_id <> i.star2)
+		FROM i`).Scan(&person, &payment); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", path)
@@ -446,6 +454,21 @@ func TestTextNotUTF8(t *testing.T) {
 	}
 	if rule != mapping.RuleRejected || !strings.Contains(detail, "UTF8") || !strings.HasSuffix(detail, "in STAR2 column given_name") {
 		t.Errorf("person %d quarantined as %s: %s", person, rule, detail)
+	}
+	// Its proceedings are quarantined because the database refused the
+	// person, and their activities because their proceeding was: each
+	// names its parent, and none goes to the database to be refused for a
+	// foreign key.
+	var refused, cascaded, activities int
+	if err := conn.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE rule = 'rejected_by_database'),
+		count(*) FILTER (WHERE rule = 'parent_quarantined' AND detail LIKE '%was refused by the database'),
+		count(*) FILTER (WHERE rule = 'parent_quarantined' AND detail LIKE '%: MENETLUS % was quarantined because the database refused a row it belongs to' AND star1_table = 'TOIMING')
+		FROM migration.quarantine WHERE run_id = (SELECT max(run_id) FROM migration.quarantine)`).Scan(&refused, &cascaded, &activities); err != nil {
+		t.Fatal(err)
+	}
+	if refused != 1 || cascaded == 0 || activities == 0 {
+		t.Errorf("refused by the database: %d rows (want the person alone); quarantined for a refused parent: %d, of them activities: %d", refused, cascaded, activities)
 	}
 	var outcome, original string
 	if err := conn.QueryRow(ctx, `SELECT rm.outcome, c.original FROM migration.row_map rm
