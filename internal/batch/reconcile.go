@@ -529,8 +529,12 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 			// STAR1 changed the amount of a row the rules no longer
 			// load: the bookkeeping holds STAR1's amount, STAR2 the one
 			// the migration wrote.
-			f.Detail = fmt.Sprintf("star2.%s holds %s EUR, STAR1 %s EUR; a run left it in STAR2 as it is (%s): %s, --keep-star2 acknowledges it",
-				mt.Star2, centsText(g), centsText(w), strings.TrimSuffix(left.String, leftAsItIs), list)
+			star1 := "an amount the rules cannot give in EUR" // a currency they do not know
+			if w != nil {
+				star1 = w.String() + " EUR"
+			}
+			f.Detail = fmt.Sprintf("star2.%s holds %s EUR, STAR1 %s; a run left it in STAR2 as it is (%s): %s, --keep-star2 acknowledges it",
+				mt.Star2, centsText(g), star1, strings.TrimSuffix(left.String, leftAsItIs), list)
 		case isThere:
 			f.Detail += "; changed in STAR2 since the migration wrote it: " + list + ", --keep-star2 or --take-star1 decides"
 		default:

@@ -480,9 +480,8 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 func TestAmountOfARowLeftByTheRules(t *testing.T) {
 	path, maps, dsn, conn, db := migrated(t, 1000, 34)
 	ctx := context.Background()
-	var payment int64
-	if err := conn.QueryRow(ctx, `SELECT star1_id FROM migration.row_map WHERE star1_table = 'MAKSE' AND outcome = 'loaded'
-		ORDER BY star1_id LIMIT 1`).Scan(&payment); err != nil {
+	var payment, other int64
+	if err := conn.QueryRow(ctx, `SELECT min(star1_id), max(star1_id) FROM migration.row_map WHERE star1_table = 'MAKSE' AND outcome = 'loaded'`).Scan(&payment, &other); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -493,19 +492,31 @@ func TestAmountOfARowLeftByTheRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Another payment's currency becomes one the rules do not know: the
+	// bookkeeping has no amount in EUR for it.
+	if _, err := db.Exec(`UPDATE MAKSE SET VALUUTA = 'XYZ' WHERE MAKSE_ID = ?`, other); err != nil {
+		t.Fatal(err)
+	}
 	_, err := Migrate(ctx, options(path, maps, dsn))
 	var fe *FindingsError
 	if !errors.As(err, &fe) {
 		t.Fatalf("the run: %v, want the payment's amount as a finding", err)
 	}
+	want := map[int64]string{
+		payment: "STAR1 123.45 EUR; a run left it in STAR2 as it is (now excluded_deleted): starmig resolve --list shows it, --keep-star2 acknowledges it",
+		other:   "STAR1 an amount the rules cannot give in EUR; a run left it in STAR2 as it is (now quarantined invalid_money): starmig resolve --list shows it, --keep-star2 acknowledges it",
+	}
 	for _, f := range fe.Report.Findings {
-		if f.Table != "MAKSE" || f.Star1ID != payment {
+		if f.Table != "MAKSE" || want[f.Star1ID] == "" {
 			t.Errorf("finding on another row: %+v", f)
 			continue
 		}
-		if f.Kind != "star2_money" || !strings.Contains(f.Detail, "STAR1 123.45 EUR; a run left it in STAR2 as it is (now excluded_deleted): starmig resolve --list shows it, --keep-star2 acknowledges it") {
-			t.Errorf("finding on the payment: %+v", f)
+		if f.Kind != "star2_money" || !strings.Contains(f.Detail, want[f.Star1ID]) {
+			t.Errorf("finding on payment %d: %+v", f.Star1ID, f)
 		}
+	}
+	if len(fe.Report.Findings) != len(want) {
+		t.Errorf("%d findings, want one on each payment", len(fe.Report.Findings))
 	}
 	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
 		Reason: "deleted in STAR1 by mistake", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
