@@ -327,15 +327,17 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 					case int64:
 						s = fmt.Sprint(v)
 					case string:
-						s = v
+						s = reportfile.Cell(v)
 					case []byte, *SpooledDocument:
 						id, _ := r[0].(int64)
 						s = fmt.Sprintf("%d bytes", valueSize(v))
 						if file, ok := docs[runDoc{f.Batch, f.Run, id}]; ok && c.Kind == extract.BLOB {
-							s += fmt.Sprintf(", [%s](%s)", file, file)
+							// The one link of the report: to the file
+							// written beside it, whose name is safe.
+							s += fmt.Sprintf(", [%s](%s)", reportfile.Cell(file), file)
 						}
 					}
-					fmt.Fprintf(w, " %s |", reportfile.Cell(s))
+					fmt.Fprintf(w, " %s |", s)
 				}
 				fmt.Fprintln(w)
 			}

@@ -73,12 +73,50 @@ func writeHTML(w io.Writer, title string, md func(io.Writer) error) error {
 }
 
 // Cell makes text safe inside a Markdown table cell: a '|' would end the
-// cell and a line break the row.
+// cell and a line break the row. It is shown as the text it is: STAR1's
+// free text (a request for help, a name) must not turn into emphasis,
+// code or a link, and above all not into an image that a viewer fetches
+// from a server of the writer's choosing when the archivist opens the
+// report. Characters that start such markup are escaped with a backslash;
+// an underscore only where it could (not inside a word such as a rule's
+// name), '&' only before what could be an entity.
 func Cell(s string) string {
-	s = strings.ReplaceAll(s, "\x00", "␀")
-	s = strings.ReplaceAll(s, "|", "\\|")
-	s = strings.ReplaceAll(s, "\r\n", "<br>")
-	return strings.ReplaceAll(s, "\n", "<br>")
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case 0:
+			b.WriteString("␀")
+			continue
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				continue
+			}
+			b.WriteString("<br>") // a line ending of its own in Markdown
+			continue
+		case '\n':
+			b.WriteString("<br>")
+			continue
+		case '|', '\\', '*', '`', '[', ']', '<', '>':
+			b.WriteByte('\\')
+		case '_':
+			if i == 0 || i+1 == len(s) || !isWordByte(s[i-1]) || !isWordByte(s[i+1]) {
+				b.WriteByte('\\')
+			}
+		case '&':
+			if i+1 < len(s) && (s[i+1] == '#' || isWordByte(s[i+1])) {
+				b.WriteByte('\\')
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// isWordByte reports whether c is an ASCII letter or digit, or part of a
+// character beyond ASCII (a letter such as õ).
+func isWordByte(c byte) bool {
+	return c >= 0x80 || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // Facts writes a report's facts (name, then value) as a list, each

@@ -2,9 +2,11 @@ package reportfile
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -103,6 +105,47 @@ func TestDatesStayOnOneLine(t *testing.T) {
 		"<td>Pikk 1, 2010-01-19</td>", "<td>2010-01-1x</td>", "<th>LOODUD</th>", "td.when { white-space: nowrap; }"} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("lacks %q:\n%s", w, b)
+		}
+	}
+}
+
+// TestCellShowsTextAsItIs: STAR1 text in a report's table is shown as the
+// text it is, in the page as in a Markdown viewer: no emphasis, code,
+// entity, link or image (which a browser would fetch from its server when
+// the archivist opens the report), and no line that ends the row.
+func TestCellShowsTextAsItIs(t *testing.T) {
+	vals := []string{
+		"*Mari* _Kask_ **bold**", "[click](javascript:alert(1))", "![x](http://tracker.example/t.png)",
+		"<img src=x onerror=alert(1)>", "<http://x.example>", "`code`", `C:\temp\*.doc`, "a | b", `a \| b`,
+		"&amp; &lt; &#65; & Co", "rejected_by_database", "_a_ b_", "tõnu_ _õie", "line\rnext\r\nlast\nend", "nul\x00byte",
+		"2010-01-19 11:11:08", "# not a heading", "~~not struck~~",
+	}
+	path := filepath.Join(t.TempDir(), "r.html")
+	err := Write(path, "r", func(w io.Writer) error {
+		fmt.Fprint(w, "| A |\n|---|\n")
+		for _, v := range vals {
+			fmt.Fprintf(w, "| %s |\n", Cell(v))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`).FindAllSubmatch(b, -1)
+	if len(cells) != len(vals) {
+		t.Fatalf("%d cells for %d values:\n%s", len(cells), len(vals), b)
+	}
+	for i, v := range vals {
+		want := strings.ReplaceAll(v, "\x00", "␀")
+		want = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(want)
+		want = strings.ReplaceAll(html.EscapeString(want), "\n", "<br>")
+		got := strings.ReplaceAll(string(cells[i][1]), "&quot;", "&#34;")
+		if got != want {
+			t.Errorf("%q shown as %s, want %s", v, got, want)
 		}
 	}
 }
