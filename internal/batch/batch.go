@@ -180,7 +180,7 @@ func (e *PreflightError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pre-flight: %s in use without a mapping (add them to classifiers.csv, or run with --allow-unmapped to quarantine their rows):", words.Count(len(e.Codes), "classifier code"))
 	for _, c := range e.Codes {
-		fmt.Fprintf(&b, "\n  %s/%s: %s", c.Class, c.Code, words.Count(c.Rows, "row"))
+		fmt.Fprintf(&b, "\n  %s/%s: %s", c.Class, words.Shown(c.Code), words.Count(c.Rows, "row"))
 	}
 	return b.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/starmig/starmig/internal/synth"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -159,19 +160,27 @@ func TestPreflightStopsBeforeAnyWrite(t *testing.T) {
 	path, maps := star1(t, 1500, 23, func(r *synth.Rates) { r.Unmapped, r.UnknownKOV = 0.01, 0.005 })
 	dsn, conn := target(t)
 	ctx := context.Background()
-	before := Digest(t, conn)
-	_, err := Migrate(ctx, options(path, maps, dsn))
-	var pre *PreflightError
-	if !errors.As(err, &pre) {
-		t.Fatalf("got %v, want a pre-flight error", err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A code with a line break and a terminal's escape sequence in it: the
+	// message shows it quoted, on its own line, and sends no ESC.
+	if _, err := db.Exec("UPDATE TOIMING SET LIIK = 'X' || char(27) || '[31m' || char(10) || 'Y' WHERE TOIMING_ID = (SELECT min(TOIMING_ID) FROM TOIMING)"); err != nil {
+		t.Fatal(err)
+	}
+	before := Digest(t, conn)
+	_, err = Migrate(ctx, options(path, maps, dsn))
+	var pre *PreflightError
+	if !errors.As(err, &pre) {
+		t.Fatalf("got %v, want a pre-flight error", err)
+	}
 	if len(pre.Codes) == 0 {
 		t.Fatal("no codes listed")
+	}
+	if msg := err2s(pre); !strings.Contains(msg, `TOIMINGU_LIIK/"X\x1b[31m\nY": 1 row`) || strings.Contains(msg, "\x1b") || strings.Count(msg, "\n") != len(pre.Codes) {
+		t.Errorf("the message shows STAR1's code as it is:\n%s", msg)
 	}
 	for _, c := range pre.Codes {
 		var n int64
@@ -184,7 +193,7 @@ func TestPreflightStopsBeforeAnyWrite(t *testing.T) {
 		if err := db.QueryRow(q, c.Code).Scan(&n); err != nil || n != c.Rows {
 			t.Errorf("%s/%s: listed with %d rows, STAR1 has %d (%v)", c.Class, c.Code, c.Rows, n, err)
 		}
-		if !strings.Contains(err2s(pre), c.Class+"/"+c.Code+": ") {
+		if !strings.Contains(err2s(pre), c.Class+"/"+words.Shown(c.Code)+": ") {
 			t.Errorf("the message does not list %s/%s", c.Class, c.Code)
 		}
 	}

@@ -1,10 +1,29 @@
-// Package words writes counts as people read them in reports.
+// Package words writes counts, and STAR1 values, as people read them in
+// reports and on a terminal.
 package words
 
 import (
 	"strconv"
 	"strings"
+	"unicode"
 )
+
+// Shown is a value from STAR1 as a line on a terminal may show it: as it
+// is when every character is visible and no space ends it, else quoted
+// with Go's escapes ("X\x1b[31m", "ABC ", "A\u200bB"), so that no STAR1
+// text breaks a listing into lines, sends the terminal its control
+// sequences, or hides a character that makes two codes differ.
+func Shown(s string) string {
+	if s == "" || s != strings.TrimSpace(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
 
 // Count is n followed by noun, plural unless n is 1: "1 row", "0 rows",
 // "3 findings". Nouns ending in a consonant and y take -ies ("2 entries"),

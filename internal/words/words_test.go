@@ -27,3 +27,20 @@ func TestCount(t *testing.T) {
 		t.Errorf("int: %q", got)
 	}
 }
+
+func TestShown(t *testing.T) {
+	for in, want := range map[string]string{
+		"TEENUS":       "TEENUS",
+		"Tõnu Kask":    "Tõnu Kask",
+		"X\x1b[31mRED": `"X\x1b[31mRED"`,
+		"two\nlines":   `"two\nlines"`,
+		"ABC ":         `"ABC "`,
+		"A\u200bB":     `"A\u200bB"`,
+		"tab\there":    `"tab\there"`,
+		"":             `""`,
+	} {
+		if got := Shown(in); got != want {
+			t.Errorf("Shown(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
