@@ -65,18 +65,10 @@ func TestWriteSaysWhatFailed(t *testing.T) {
 }
 
 func TestFactsAreAListWithoutAnEmptyHeader(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.html")
-	err := Write(path, "facts", func(w io.Writer) error {
+	b := htmlOf(t, func(w io.Writer) error {
 		Facts(w, [2]string{"Query", "person | 1"}, [2]string{"Reason", "court\norder"})
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, want := range []string{"<li><strong>Query:</strong> person | 1</li>", "<strong>Reason:</strong> court<br>order"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("lacks %q:\n%s", want, b)
@@ -88,19 +80,11 @@ func TestFactsAreAListWithoutAnEmptyHeader(t *testing.T) {
 }
 
 func TestDatesStayOnOneLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.html")
-	err := Write(path, "r", func(w io.Writer) error {
+	b := htmlOf(t, func(w io.Writer) error {
 		_, err := fmt.Fprint(w, "| LOODUD | ALGUS | AADRESS | KOOD |\n|---|---|---|---|\n"+
 			"| 2010-01-19 11:11:08 | 2023-03-10 | Pikk 1, 2010-01-19 | 2010-01-1x |\n")
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, w := range []string{`<td class="when">2010-01-19 11:11:08</td>`, `<td class="when">2023-03-10</td>`,
 		"<td>Pikk 1, 2010-01-19</td>", "<td>2010-01-1x</td>", "<th>LOODUD</th>", "td.when { white-space: nowrap; }"} {
 		if !strings.Contains(string(b), w) {
@@ -120,21 +104,13 @@ func TestCellShowsTextAsItIs(t *testing.T) {
 		"&amp; &lt; &#65; & Co", "rejected_by_database", "_a_ b_", "tõnu_ _õie", "line\rnext\r\nlast\nend", "nul\x00byte",
 		"2010-01-19 11:11:08", "# not a heading", "~~not struck~~",
 	}
-	path := filepath.Join(t.TempDir(), "r.html")
-	err := Write(path, "r", func(w io.Writer) error {
+	b := htmlOf(t, func(w io.Writer) error {
 		fmt.Fprint(w, "| A |\n|---|\n")
 		for _, v := range vals {
 			fmt.Fprintf(w, "| %s |\n", Cell(v))
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cells := regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`).FindAllSubmatch(b, -1)
 	if len(cells) != len(vals) {
 		t.Fatalf("%d cells for %d values:\n%s", len(cells), len(vals), b)
@@ -148,4 +124,18 @@ func TestCellShowsTextAsItIs(t *testing.T) {
 			t.Errorf("%q shown as %s, want %s", v, got, want)
 		}
 	}
+}
+
+// htmlOf writes the Markdown md writes as an HTML report and returns the page.
+func htmlOf(t *testing.T, md func(io.Writer) error) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "r.html")
+	if err := Write(path, "r", md); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
