@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -63,21 +64,45 @@ type planned struct {
 	// (load.KeepSTAR2): its bookkeeping holds the source the decision took
 	// and the row the migration last wrote, which the rules no longer give.
 	kept bool
+	// survivor is the STAR1 id of the person a merged duplicate merges
+	// into, when a STAR1 row is that person (not one made in STAR2).
+	survivor pgtype.Int8
 }
 
+// pass says which rows of its plan a read of a table loads. Persons are
+// read twice: every person but the duplicates merged into another, then,
+// once those are written, the duplicates, which follow the person they
+// merge into when the database refused it.
+type pass int
+
+const (
+	allRows pass = iota
+	notMerged
+	mergedOnly
+)
+
 // planQuery streams a table's plan in id order with what the bookkeeping
-// holds of each row. Persons share STAR2 rows between duplicates, so for
-// them it also finds the row that owns the STAR2 person now.
-func planQuery(runID int64, name string) string {
-	owner := "NULL::bigint, NULL::bytea, false"
-	lateral := ""
+// holds of each row, for the rows a pass loads. Persons share STAR2 rows
+// between duplicates, so for them it also finds the row that owns the
+// STAR2 person now, and for a duplicate the person it merges into.
+func planQuery(runID int64, name string, which pass) string {
+	owner := "NULL::bigint, NULL::bytea, false, NULL::bigint"
+	lateral, only := "", ""
 	if name == "person" {
 		owner = fmt.Sprintf(`own.star1_id, own.target_hash,
        CASE WHEN rm.outcome = 'loaded' AND (o.outcome NOT IN ('loaded', 'merged') OR rm.star2_id IS DISTINCT FROM o.star2_id)
-            THEN EXISTS (SELECT 1 FROM %s.person_out s WHERE s.star2_id = rm.star2_id AND s.outcome = 'loaded' AND s.id <> o.id) ELSE false END`, load.WorkSchema(runID))
+            THEN EXISTS (SELECT 1 FROM %[1]s.person_out s WHERE s.star2_id = rm.star2_id AND s.outcome = 'loaded' AND s.id <> o.id) ELSE false END,
+       CASE WHEN o.outcome = 'merged'
+            THEN (SELECT min(s.id) FROM %[1]s.person_out s WHERE s.star2_id = o.star2_id AND s.outcome = 'loaded') END`, load.WorkSchema(runID))
 		lateral = `LEFT JOIN LATERAL (SELECT m.star1_id, m.target_hash FROM migration.row_map m
                       WHERE m.star2_id = o.star2_id AND m.star2_table = 'person' AND m.outcome = 'loaded'
                       ORDER BY m.star1_id LIMIT 1) own ON true`
+	}
+	switch which {
+	case notMerged:
+		only = "AND o.outcome <> 'merged'"
+	case mergedOnly:
+		only = "AND o.outcome = 'merged'"
 	}
 	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
        rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s, res.id IS NOT NULL
@@ -85,15 +110,32 @@ func planQuery(runID int64, name string) string {
   LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
   LEFT JOIN migration.resolution res ON res.star1_table = $1 AND res.star1_id = o.id AND res.current AND res.decision = 'keep_star2'
   %[4]s
- WHERE o.in_scope AND $2::text IS NOT NULL
- ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral)
+ WHERE o.in_scope AND $2::text IS NOT NULL %[5]s
+ ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral, only)
 }
 
 // loadAll is pass 2: every table read in full, parents first, merged with
 // its plan by id, and written.
 func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, o Options) error {
 	for _, mt := range mapping.Tables {
-		if err := loadTable(ctx, read, w, aw, snap, cfg, runID, mt, o); err != nil {
+		which := allRows
+		if mt.Star1 == "ISIK" {
+			which = notMerged
+		}
+		if err := loadTable(ctx, read, w, aw, snap, cfg, runID, mt, o, which); err != nil {
+			return err
+		}
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+		if which != notMerged {
+			continue
+		}
+		// The duplicates, now that the Writer knows which persons the
+		// database refused: a duplicate of one is quarantined with it,
+		// and so are the rows that refer to the duplicate, instead of
+		// being booked as merged into a person STAR2 does not have.
+		if err := loadTable(ctx, read, w, nil, snap, cfg, runID, mt, o, mergedOnly); err != nil {
 			return err
 		}
 		if err := w.Flush(ctx); err != nil {
@@ -103,7 +145,7 @@ func loadAll(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Wr
 	return nil
 }
 
-func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, mt mapping.Table, o Options) error {
+func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.Writer, snap extract.Snapshot, cfg *mapping.Config, runID int64, mt mapping.Table, o Options, which pass) error {
 	t, err := extract.TableByName(mt.Star1)
 	if err != nil {
 		return err
@@ -116,8 +158,8 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	pt, _ := load.PlanFor(mt.Star1)
 	pf := startPrefetch(ctx, read, func(r pgx.Rows, p *planned) error {
 		return r.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget, &p.carried, &p.kept)
-	}, planQuery(runID, pt.Name), mt.Star1, mt.Star2)
+			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget, &p.carried, &p.survivor, &p.kept)
+	}, planQuery(runID, pt.Name, which), mt.Star1, mt.Star2)
 	defer pf.Close()
 	var n, seen int64 // rows loaded, rows read
 	var p *planned
@@ -132,10 +174,22 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	if err := advance(); err != nil {
 		return fmt.Errorf("batch: plan of %s: %w", t.Name, err)
 	}
-	o.meter.report("load", t.Name, 0) // the clock of its rate starts
+	if which == mergedOnly && done {
+		return nil // no duplicates
+	}
+	// The pass over the duplicates reads the table a second time; its
+	// progress is not the table's, and it stops after the last of them.
+	report := o.meter.report
+	if which == mergedOnly {
+		report = func(string, string, int64) {}
+	}
+	report("load", t.Name, 0) // the clock of its rate starts
 	err = snap.Scan(ctx, t, nil, nil, func(r extract.Row) error {
 		if seen++; seen%reportEvery == 0 {
-			o.meter.report("load", t.Name, seen)
+			report("load", t.Name, seen)
+		}
+		if done && which == mergedOnly {
+			return errPassDone
 		}
 		if aw != nil {
 			if err := aw.Row(r); err != nil {
@@ -158,18 +212,25 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errPassDone) {
 		return err
 	}
 	if !done {
 		return fmt.Errorf("batch: %s %d is in the plan but not in STAR1: the snapshot moved", t.Name, p.id)
 	}
-	o.meter.report("load", t.Name, seen)
+	report("load", t.Name, seen)
 	// n is every row of the batch's municipalities, whatever its outcome:
 	// the summary gives them by outcome.
+	if which == mergedOnly {
+		o.Log.Info("load done", "table", t.Name, "duplicates", n)
+		return nil
+	}
 	o.Log.Info("load done", "table", t.Name, "star1_rows", seen, "batch_rows", n)
 	return nil
 }
+
+// errPassDone stops a pass's read of its table after the last row it loads.
+var errPassDone = errors.New("batch: the pass has loaded its rows")
 
 func uuidOf(u pgtype.UUID) uuid.UUID {
 	if !u.Valid {
@@ -235,6 +296,15 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		it.Rule, it.Detail = "", ""
 	}
 	it.New = !p.prevOutcome.Valid
+	if it.Outcome == load.Merged && p.survivor.Valid {
+		// A duplicate follows the person it merges into (rule 3), read
+		// and written before it.
+		if why := w.Rejected(t.Name, p.survivor.Int64); why != "" {
+			it.Outcome, it.Rule = load.Quarantined, mapping.RuleParentQuarantined
+			it.Detail = fmt.Sprintf("%s: a duplicate of %s %d, which %s", mapping.RuleParentQuarantined, t.Name, p.survivor.Int64, why)
+			w.Reject(t.Name, p.id)
+		}
+	}
 	if it.Outcome == load.Loaded || it.Outcome == load.Merged {
 		for _, ref := range parents[t.Name] {
 			pid, ok := get(t.Name, r, ref[0]).(int64)

@@ -493,6 +493,126 @@ func TestTextNotUTF8(t *testing.T) {
 	}
 }
 
+// TestDuplicateOfARefusedPerson: the database refuses a person that has a
+// duplicate (its name is not UTF-8 in the stand-in). The duplicate is
+// quarantined with it, not booked as merged into a STAR2 person that was
+// never written, and the rows that refer to the duplicate are quarantined
+// for it instead of going to the database to be refused for a foreign key.
+// When STAR1's person is put right, the next run gives what a migration of
+// the corrected STAR1 gives.
+func TestDuplicateOfARefusedPerson(t *testing.T) {
+	path, maps, _, pconn, db := migrated(t, 1500, 27)
+	ctx := context.Background()
+	// A surviving person whose duplicate has live proceedings of its own.
+	var survivor, dup int64
+	var children []int64
+	for _, p := range star2Pairs(t, pconn) {
+		for _, id := range star1IDs(t, db, `SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID = ?`, p[1]) {
+			var loaded bool
+			if err := pconn.QueryRow(ctx, `SELECT outcome = 'loaded' FROM migration.row_map WHERE star1_table = 'MENETLUS' AND star1_id = $1`, id).Scan(&loaded); err != nil {
+				t.Fatal(err)
+			}
+			if loaded {
+				children = append(children, id)
+			}
+		}
+		if len(children) > 0 {
+			survivor, dup = p[0], p[1]
+			break
+		}
+	}
+	if dup == 0 {
+		t.Fatal("no duplicate with live proceedings of its own")
+	}
+	var name string
+	if err := db.QueryRow(`SELECT EESNIMI FROM ISIK WHERE ISIK_ID = ?`, survivor).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ISIK SET EESNIMI = CAST(X'4D61C3287269' AS TEXT) WHERE ISIK_ID = ?`, survivor); err != nil {
+		t.Fatal(err)
+	}
+
+	dsn, conn := target(t)
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	quarantine := func(table string, id int64) (rule, detail string) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT q.rule, q.detail FROM migration.row_outcome o JOIN migration.quarantine q USING (star1_table, star1_id)
+			WHERE o.star1_table = $1 AND o.star1_id = $2 AND o.outcome = 'quarantined' ORDER BY q.run_id DESC LIMIT 1`, table, id).Scan(&rule, &detail); err != nil {
+			t.Fatalf("%s %d is not quarantined: %v", table, id, err)
+		}
+		return rule, detail
+	}
+	if rule, _ := quarantine("ISIK", survivor); rule != mapping.RuleRejected {
+		t.Errorf("ISIK %d quarantined as %s, want %s", survivor, rule, mapping.RuleRejected)
+	}
+	want := fmt.Sprintf("parent_quarantined: a duplicate of ISIK %d, which was refused by the database", survivor)
+	if rule, detail := quarantine("ISIK", dup); rule != mapping.RuleParentQuarantined || detail != want {
+		t.Errorf("duplicate ISIK %d: %s, %q; want %q", dup, rule, detail, want)
+	}
+	// Each names the parent it was quarantined for: the duplicate, or its
+	// application, quarantined for the duplicate in turn.
+	for _, id := range children {
+		if rule, detail := quarantine("MENETLUS", id); rule != mapping.RuleParentQuarantined || !strings.HasSuffix(detail, " was quarantined because the database refused a row it belongs to") {
+			t.Errorf("MENETLUS %d of the duplicate: %s, %q", id, rule, detail)
+		}
+	}
+	for _, id := range star1IDs(t, db, `SELECT POORDUMINE_ID FROM POORDUMINE WHERE ISIK_ID = ?`, dup) {
+		want := fmt.Sprintf("parent_quarantined: ISIK %d was quarantined because the database refused a row it belongs to", dup)
+		if rule, detail := quarantine("POORDUMINE", id); rule != mapping.RuleParentQuarantined || detail != want {
+			t.Errorf("POORDUMINE %d of the duplicate: %s, %q; want %q", id, rule, detail, want)
+		}
+	}
+	var refused int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM migration.row_outcome WHERE rule = 'rejected_by_database'`).Scan(&refused); err != nil {
+		t.Fatal(err)
+	}
+	if refused != 1 {
+		t.Errorf("%d rows refused by the database, want the person alone", refused)
+	}
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("reconcile --deep: %v", err)
+	}
+	rerunWritesNothing(t, conn, options(path, maps, dsn))
+
+	// STAR1's person put right: the duplicate is merged into it again, and
+	// its proceedings are loaded.
+	if _, err := db.Exec(`UPDATE ISIK SET EESNIMI = ? WHERE ISIK_ID = ?`, name, survivor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+		t.Fatalf("migrate after the fix: %v", err)
+	}
+	var outcome string
+	if err := conn.QueryRow(ctx, `SELECT outcome FROM migration.row_outcome WHERE star1_table = 'ISIK' AND star1_id = $1`, dup).Scan(&outcome); err != nil || outcome != load.Merged {
+		t.Errorf("duplicate ISIK %d after the fix: %q, %v", dup, outcome, err)
+	}
+	fresh, fconn := target(t)
+	if _, err := Migrate(ctx, options(path, maps, fresh)); err != nil {
+		t.Fatal(err)
+	}
+	sameDigest(t, "after the fix, against a fresh migration", Digest(t, fconn), Digest(t, conn))
+}
+
+// star2Pairs are the persons loaded with a duplicate merged into them, as
+// pairs of STAR1 ids (the loaded, the merged), in order.
+func star2Pairs(t *testing.T, conn *pgx.Conn) [][2]int64 {
+	t.Helper()
+	rows, _ := conn.Query(context.Background(), `SELECT l.star1_id, m.star1_id FROM migration.row_map l
+		JOIN migration.row_map m ON m.star1_table = 'ISIK' AND m.star2_id = l.star2_id AND m.outcome = 'merged'
+		WHERE l.star1_table = 'ISIK' AND l.outcome = 'loaded' ORDER BY 1, 2`)
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]int64, error) {
+		var p [2]int64
+		return p, r.Scan(&p[0], &p[1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pairs
+}
+
 // TestTwoBatchesAtOnceTakeTurns: two batches of other municipalities,
 // started at the same moment on one STAR2, share persons that rows of both
 // refer to. They run one after the other, and both complete with nothing
@@ -786,30 +906,15 @@ func TestDeletedSurvivorLeavesThePersonToItsDuplicate(t *testing.T) {
 	path, maps, dsn, conn, db := migrated(t, 1500, 27)
 	ctx := context.Background()
 	// A loaded person with a merged duplicate and a loaded relation.
-	rows, err := conn.Query(ctx, `SELECT l.star1_id, m.star1_id FROM migration.row_map l
-		JOIN migration.row_map m ON m.star1_table = 'ISIK' AND m.star2_id = l.star2_id AND m.outcome = 'merged'
-		WHERE l.star1_table = 'ISIK' AND l.outcome = 'loaded' ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type pair struct{ loaded, merged int64 }
-	var pairs []pair
-	for rows.Next() {
-		var p pair
-		if err := rows.Scan(&p.loaded, &p.merged); err != nil {
-			t.Fatal(err)
-		}
-		pairs = append(pairs, p)
-	}
-	rows.Close()
+	pairs := star2Pairs(t, conn)
 	var gone, heir int64
 	for _, p := range pairs {
 		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM ISIKU_SEOS WHERE ISIK_ID = ?1 OR SEOTUD_ISIK_ID = ?1`, p.loaded).Scan(&n); err != nil {
+		if err := db.QueryRow(`SELECT count(*) FROM ISIKU_SEOS WHERE ISIK_ID = ?1 OR SEOTUD_ISIK_ID = ?1`, p[0]).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
-			gone, heir = p.loaded, p.merged
+			gone, heir = p[0], p[1]
 			break
 		}
 	}
