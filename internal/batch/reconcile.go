@@ -458,6 +458,11 @@ func nullText(t pgtype.Text) any {
 }
 
 func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, mt mapping.Table, tr *TableReport, rep *Report) error {
+	if mt.Star2 == "person" {
+		if err := checkMerged(ctx, conn, maps, sc, rep); err != nil {
+			return err
+		}
+	}
 	// Counted and summed by the database per municipality; the rows that
 	// are missing or hold another amount are read one by one afterwards,
 	// at most as many as a report lists, and only when there are any.
@@ -547,6 +552,35 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 		return fmt.Errorf("reconcile: STAR2 %s: %w", mt.Star2, err)
 	}
 	rep.More += faults - listed.RowsAffected()
+	return nil
+}
+
+// checkMerged finds the duplicates booked as merged into a STAR2 person
+// that STAR2 does not have. A person that a loaded row is has its own
+// finding when it is gone, or a decision that accepts it; the others are
+// found here: a person made in STAR2 and deleted there since, or the
+// survivor of a run before duplicates followed a person the database
+// refused. The rows that refer to the duplicate point at that person too.
+func checkMerged(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, rep *Report) error {
+	rows, _ := conn.Query(ctx, `SELECT rm.star1_id, rm.star2_id::text, rm.kov, rm.batch FROM migration.row_map rm
+		WHERE rm.star1_table = 'ISIK' AND rm.outcome = 'merged'
+		  AND NOT EXISTS (SELECT FROM star2.person p WHERE p.id = rm.star2_id)
+		  AND NOT EXISTS (SELECT FROM migration.row_map l WHERE l.star2_id = rm.star2_id AND l.star2_table = 'person' AND l.outcome = 'loaded')
+		ORDER BY rm.star1_id`)
+	var id int64
+	var star2, wrote string
+	var kov pgtype.Text
+	_, err := pgx.ForEachRow(rows, []any{&id, &star2, &kov, &wrote}, func() error {
+		if !sc.covers(kovKey(maps, nullText(kov)), wrote) {
+			return nil
+		}
+		rep.add(Finding{Table: "ISIK", Star1ID: id, Star2ID: star2, Kind: "missing_in_star2",
+			Detail: fmt.Sprintf("merged, but star2.person has no row %s, and no row of STAR1 is loaded as it; the next run of batch %s books the duplicate again", star2, wrote)})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: merged persons: %w", err)
+	}
 	return nil
 }
 
