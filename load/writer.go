@@ -54,8 +54,15 @@ type Item struct {
 	Op         Op
 	Values     []any  // STAR2 values for OpInsert and OpUpdate
 	ExpectHash string // OpUpdate: the hash of the STAR2 row as the migration last wrote it
-	TargetHash string // kept from before when nothing is written
-	Original   []byte // the STAR1 row as JSON, for a quarantined row
+	// Owner says an OpUpdate is of the STAR2 row this STAR1 row was loaded
+	// as, and WrittenSource is the source hash the bookkeeping holds for
+	// it: when the database refuses the update, the row stays in STAR2 as
+	// the migration last wrote it, and so does its bookkeeping, so that
+	// the next run tries again.
+	Owner         bool
+	WrittenSource []byte
+	TargetHash    string // kept from before when nothing is written
+	Original      []byte // the STAR1 row as JSON, for a quarantined row
 	// OriginalOf makes Original when the database refuses a row to be
 	// written, so that the quarantine keeps it.
 	OriginalOf  func() []byte
@@ -219,6 +226,12 @@ func (w *Writer) Close() {
 	close(w.jobs)
 	w.ended.Wait()
 }
+
+// LeftAsItIs ends the report of a loaded row that a run leaves in STAR2 as
+// the migration last wrote it, after what the row is now ("now quarantined
+// invalid_period"): the rules no longer load it, or the database refused
+// STAR1's new version.
+const LeftAsItIs = "; left in STAR2 as it is"
 
 // Why a row is in the Writer's list of refused rows, as the detail of its
 // children's quarantine ends: "MENETLUS 7 was refused by the database".
@@ -398,14 +411,9 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 	if it.Op == OpNone {
 		return fmt.Errorf("load: bookkeeping of %s %d refused: %w", it.Star1Table, it.Star1ID, err)
 	}
-	w.mu.Lock()
-	w.reject(t.Star1, it.Star1ID, refusedByDatabase)
-	w.stat(t.Star1).Rejected++
-	w.mu.Unlock()
-	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil
-	it.Detail = fmt.Sprintf("%s: %s (SQLSTATE %s)", mapping.RuleRejected, pgErr.Message, pgErr.Code)
+	detail := fmt.Sprintf("%s: %s (SQLSTATE %s)", mapping.RuleRejected, pgErr.Message, pgErr.Code)
 	if pgErr.Detail != "" {
-		it.Detail += ": " + pgErr.Detail
+		detail += ": " + pgErr.Detail
 	}
 	// A value the COPY refuses (text that is not UTF-8, say) is named
 	// only in the error's context: "COPY person, line 1, column given_name".
@@ -413,8 +421,29 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 		if i := strings.IndexAny(col, ":\n"); i >= 0 {
 			col = col[:i]
 		}
-		it.Detail += " in STAR2 column " + col
+		detail += " in STAR2 column " + col
 	}
+	w.mu.Lock()
+	w.stat(t.Star1).Rejected++
+	if it.Op == OpUpdate && it.Owner {
+		// STAR1's new version of a loaded row: STAR2 keeps the version
+		// the migration wrote, and so does the bookkeeping, as for a row
+		// left in STAR2 by the rules; the run reports it, and the next
+		// run tries again. Its children refer to a row STAR2 has.
+		w.mu.Unlock()
+		left := "now " + Quarantined + " " + detail + LeftAsItIs
+		if it.Report != "" {
+			left = it.Report + "; " + left
+		}
+		it.Report, it.ReportSource = left, it.SourceHash
+		it.Op, it.Values, it.Corrections = OpNone, nil, nil
+		it.SourceHash, it.TargetHash = it.WrittenSource, it.ExpectHash
+		return w.write(ctx, conn, t, []Item{it})
+	}
+	w.reject(t.Star1, it.Star1ID, refusedByDatabase)
+	w.mu.Unlock()
+	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil
+	it.Detail = detail
 	it.Corrections = nil
 	if it.Original == nil && it.OriginalOf != nil {
 		it.Original = it.OriginalOf()

@@ -362,6 +362,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			it.Unchanged = true
 		default:
 			it.Op, it.ExpectHash = load.OpUpdate, hex.EncodeToString(ownerTarget)
+			it.Owner, it.WrittenSource = prev == load.Loaded && ownerID.Int64 == p.id, p.prevSource
 		}
 	case load.Merged:
 		it.Star2ID = uuidOf(p.star2)
@@ -414,7 +415,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 
 // leftAsItIs ends the report of a row left in STAR2 by the rules, after
 // what the rules now give it ("now quarantined invalid_period").
-const leftAsItIs = "; left in STAR2 as it is"
+const leftAsItIs = load.LeftAsItIs
 
 // moneyAt gives the positions of the money columns of each STAR1 table.
 var moneyAt = func() map[string][]int {

@@ -1171,3 +1171,80 @@ func rerunWritesNothing(t *testing.T, conn *pgx.Conn, o Options) *Summary {
 	sameDigest(t, "a run after", before, Digest(t, conn))
 	return sum
 }
+
+// TestRefusedUpdateLeavesTheRowInSTAR2: STAR1 changes a loaded document's
+// file name to bytes that are not UTF-8, which the database refuses. The
+// document stays in STAR2 as the migration wrote it, and so does its
+// bookkeeping (loaded), like a row the rules no longer load: the run
+// reports it, the deep reconciliation names it and the column instead of
+// stopping on the bytes, and a decision keeps it. Before, the bookkeeping
+// called it quarantined while STAR2 still held it, and once STAR1 was put
+// right every later run tried to insert it again and was refused for a
+// duplicate key.
+func TestRefusedUpdateLeavesTheRowInSTAR2(t *testing.T) {
+	path, maps, dsn, conn, db := migrated(t, 400, 32)
+	ctx := context.Background()
+	var doc int64
+	var star2 string
+	if err := conn.QueryRow(ctx, `SELECT star1_id, star2_id::text FROM migration.row_map WHERE star1_table = 'DOKUMENT' AND outcome = 'loaded' ORDER BY star1_id LIMIT 1`).Scan(&doc, &star2); err != nil {
+		t.Fatal(err)
+	}
+	before := Digest(t, conn)
+	if _, err := db.Exec(`UPDATE DOKUMENT SET FAILINIMI = CAST(X'CE0D55D51097' AS TEXT) WHERE DOKUMENT_ID = ?`, doc); err != nil {
+		t.Fatal(err)
+	}
+	o := options(path, maps, dsn)
+	sum, err := Migrate(ctx, o)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if s := sum.Tables["DOKUMENT"]; s.Rejected != 1 || s.Reported != 1 || s.Quarantine[mapping.RuleRejected] != 0 {
+		t.Errorf("DOKUMENT: %+v, want one refusal, reported, and no row quarantined for it", *s)
+	}
+	sameDigest(t, "STAR2 after the refused update", before, Digest(t, conn))
+	var outcome, report string
+	if err := conn.QueryRow(ctx, `SELECT rm.outcome, c.detail FROM migration.row_map rm
+		JOIN migration.conflict c ON c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.run_id = rm.run_id AND c.kind = 'left_by_the_rules'
+		WHERE rm.star1_table = 'DOKUMENT' AND rm.star1_id = $1`, doc).Scan(&outcome, &report); err != nil {
+		t.Fatalf("DOKUMENT %d: no report of the refused update: %v", doc, err)
+	}
+	if outcome != load.Loaded || !strings.HasPrefix(report, "now quarantined rejected_by_database: invalid byte sequence") ||
+		!strings.HasSuffix(report, "in STAR2 column file_name; left in STAR2 as it is") {
+		t.Errorf("DOKUMENT %d: %s, reported %q", doc, outcome, report)
+	}
+
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	_, err = Reconcile(ctx, ro)
+	var fe *FindingsError
+	if !errors.As(err, &fe) || len(fe.Report.Findings) != 1 {
+		t.Fatalf("deep reconciliation: %v, want one finding", err)
+	}
+	if f := fe.Report.Findings[0]; f.Table != "DOKUMENT" || f.Star1ID != doc || f.Star2ID != star2 || !strings.Contains(f.Detail, "differs from STAR1's row in: file_name;") {
+		t.Errorf("finding %+v", f)
+	}
+	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", Rows: []load.RowRef{{Table: "DOKUMENT", ID: doc}}, Decision: load.KeepSTAR2,
+		Reason: "ticket 5530", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
+		t.Fatalf("keep STAR2's row: %v", err)
+	}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("deep reconciliation after the decision: %v", err)
+	}
+
+	// STAR1 put right: the next run writes it.
+	if _, err := db.Exec(`UPDATE DOKUMENT SET FAILINIMI = 'parandatud.pdf' WHERE DOKUMENT_ID = ?`, doc); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err = Migrate(ctx, o); err != nil {
+		t.Fatalf("migrate after the fix: %v", err)
+	}
+	if s := sum.Tables["DOKUMENT"]; s.Updated != 1 || s.Rejected != 0 {
+		t.Errorf("DOKUMENT after the fix: %+v, want it updated", *s)
+	}
+	var name string
+	if err := conn.QueryRow(ctx, `SELECT file_name FROM star2.document WHERE id = $1`, star2).Scan(&name); err != nil || name != "parandatud.pdf" {
+		t.Errorf("star2.document %s: file name %q, %v", star2, name, err)
+	}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("deep reconciliation after the fix: %v", err)
+	}
+}
