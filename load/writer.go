@@ -54,15 +54,14 @@ type Item struct {
 	Op         Op
 	Values     []any  // STAR2 values for OpInsert and OpUpdate
 	ExpectHash string // OpUpdate: the hash of the STAR2 row as the migration last wrote it
-	// Owner says an OpUpdate is of the STAR2 row this STAR1 row was loaded
-	// as, and WrittenSource is the source hash the bookkeeping holds for
-	// it: when the database refuses the update, the row stays in STAR2 as
-	// the migration last wrote it, and so does its bookkeeping, so that
-	// the next run tries again.
-	Owner         bool
-	WrittenSource []byte
-	TargetHash    string // kept from before when nothing is written
-	Original      []byte // the STAR1 row as JSON, for a quarantined row
+	// Held is the STAR2 row this STAR1 row was loaded as, when the run
+	// writes it again (OpUpdate), or writes another in its place
+	// (OpInsert of a person whose personal code changed): if the database
+	// refuses the new version, the row stays in STAR2 as the migration
+	// last wrote it, and so does its bookkeeping.
+	Held       *Held
+	TargetHash string // kept from before when nothing is written
+	Original   []byte // the STAR1 row as JSON, for a quarantined row
 	// OriginalOf makes Original when the database refuses a row to be
 	// written, so that the quarantine keeps it.
 	OriginalOf  func() []byte
@@ -78,6 +77,15 @@ type Item struct {
 	// Unchanged says STAR2 holds the row as it should and only its
 	// bookkeeping is written (OpNone): the run counts it unchanged.
 	Unchanged bool
+}
+
+// Held is what the bookkeeping holds of a loaded row: its STAR2 row, and
+// the hashes of the STAR1 row it was written from and of the STAR2 row as
+// written.
+type Held struct {
+	Star2ID uuid.UUID
+	Source  []byte
+	Target  string
 }
 
 // Stats counts what a run did to one table.
@@ -425,23 +433,22 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 	}
 	w.mu.Lock()
 	w.stat(t.Star1).Rejected++
-	if it.Op == OpUpdate && it.Owner {
+	if it.Op == OpInsert || it.Held == nil {
+		// Its children are held back: the row they would refer to is
+		// not in STAR2.
+		w.reject(t.Star1, it.Star1ID, refusedByDatabase)
+	}
+	w.mu.Unlock()
+	if h := it.Held; h != nil {
 		// STAR1's new version of a loaded row: STAR2 keeps the version
 		// the migration wrote, and so does the bookkeeping, as for a row
 		// left in STAR2 by the rules; the run reports it, and the next
-		// run tries again. Its children refer to a row STAR2 has.
-		w.mu.Unlock()
-		left := "now " + Quarantined + " " + detail + LeftAsItIs
-		if it.Report != "" {
-			left = it.Report + "; " + left
-		}
-		it.Report, it.ReportSource = left, it.SourceHash
+		// run tries again.
+		it.Report, it.ReportSource = "now "+Quarantined+" "+detail+LeftAsItIs, it.SourceHash
 		it.Op, it.Values, it.Corrections = OpNone, nil, nil
-		it.SourceHash, it.TargetHash = it.WrittenSource, it.ExpectHash
+		it.Star2ID, it.SourceHash, it.TargetHash = h.Star2ID, h.Source, h.Target
 		return w.write(ctx, conn, t, []Item{it})
 	}
-	w.reject(t.Star1, it.Star1ID, refusedByDatabase)
-	w.mu.Unlock()
 	it.Outcome, it.Rule, it.Op, it.Values, it.Star2ID = Quarantined, mapping.RuleRejected, OpNone, nil, uuid.Nil
 	it.Detail = detail
 	it.Corrections = nil

@@ -341,6 +341,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			// an Estonian code, a typo corrected) has another STAR2 id
 			// now; its rows follow it, and the STAR2 person it had stays.
 			it.Report = fmt.Sprintf("personal code changed: now STAR2 person %s; person %s left in STAR2 as it is", it.Star2ID, uuidOf(p.prevStar2))
+			it.Held = &load.Held{Star2ID: uuidOf(p.prevStar2), Source: p.prevSource, Target: hex.EncodeToString(p.prevTarget)}
 		}
 		// The same source can give another STAR2 row: a parent's STAR2
 		// id or a mapping changed since the row was written.
@@ -362,7 +363,9 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 			it.Unchanged = true
 		default:
 			it.Op, it.ExpectHash = load.OpUpdate, hex.EncodeToString(ownerTarget)
-			it.Owner, it.WrittenSource = prev == load.Loaded && ownerID.Int64 == p.id, p.prevSource
+			if prev == load.Loaded && ownerID.Int64 == p.id {
+				it.Held = &load.Held{Star2ID: it.Star2ID, Source: p.prevSource, Target: it.ExpectHash}
+			}
 		}
 	case load.Merged:
 		it.Star2ID = uuidOf(p.star2)

@@ -1248,3 +1248,93 @@ func TestRefusedUpdateLeavesTheRowInSTAR2(t *testing.T) {
 		t.Errorf("deep reconciliation after the fix: %v", err)
 	}
 }
+
+// TestRefusedPersonUnderANewCode: STAR1 gives a loaded non-resident an
+// Estonian personal code, so that the person has another STAR2 id now,
+// and a name the database refuses. The person loaded before stays in
+// STAR2, and in the bookkeeping, as left in STAR2; the proceedings, which
+// would follow the new id, stay as they are too, quarantined for their
+// person, instead of being refused for a foreign key. Before, the
+// bookkeeping called the person quarantined while STAR2 held it, and the
+// run's report named a new STAR2 person that was never written.
+func TestRefusedPersonUnderANewCode(t *testing.T) {
+	path, maps, dsn, conn, db := migrated(t, 1500, 28)
+	ctx := context.Background()
+	var person int64
+	var old string
+	if err := conn.QueryRow(ctx, `SELECT p.star1_id, p.star2_id::text FROM migration.row_map p JOIN star2.person s ON s.id = p.star2_id
+		WHERE p.star1_table = 'ISIK' AND p.outcome = 'loaded' AND s.personal_code IS NULL
+		  AND EXISTS (SELECT FROM star2.proceeding m WHERE m.person_id = s.id) ORDER BY 1 LIMIT 1`).Scan(&person, &old); err != nil {
+		t.Fatalf("no loaded non-resident with a loaded proceeding: %v", err)
+	}
+	proceedings := star1IDs(t, db, `SELECT MENETLUS_ID FROM MENETLUS WHERE ISIK_ID = ?`, person)
+	code, err := mapping.MakePersonalCode(mustDate("1931-02-03"), true, 998)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE ISIK SET ISIKUKOOD = ?, EESNIMI = CAST(X'4D61C3287269' AS TEXT) WHERE ISIK_ID = ?`, code, person); err != nil {
+		t.Fatal(err)
+	}
+	before := Digest(t, conn)
+	o := options(path, maps, dsn)
+	sum, err := Migrate(ctx, o)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if s := sum.Tables["ISIK"]; s.Rejected != 1 || s.Inserted != 0 {
+		t.Errorf("ISIK: %+v, want one refusal and nothing written", *s)
+	}
+	for table, s := range sum.Tables {
+		if table != "ISIK" && (s.Rejected+s.Inserted+s.Updated) != 0 {
+			t.Errorf("%s: %+v, want nothing written or refused", table, *s)
+		}
+	}
+	sameDigest(t, "STAR2 after the refusal", before, Digest(t, conn))
+	var star2, report string
+	if err := conn.QueryRow(ctx, `SELECT rm.star2_id::text, c.detail FROM migration.row_map rm
+		JOIN migration.conflict c ON c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id AND c.run_id = rm.run_id AND c.kind = 'left_by_the_rules'
+		WHERE rm.star1_table = 'ISIK' AND rm.star1_id = $1 AND rm.outcome = 'loaded'`, person).Scan(&star2, &report); err != nil {
+		t.Fatalf("ISIK %d is not booked as left in STAR2: %v", person, err)
+	}
+	if star2 != old || !strings.HasPrefix(report, "now quarantined rejected_by_database: invalid byte sequence") {
+		t.Errorf("ISIK %d: STAR2 person %s (want %s), reported %q", person, star2, old, report)
+	}
+	for _, id := range proceedings {
+		var outcome string
+		var left bool
+		if err := conn.QueryRow(ctx, `SELECT rm.outcome, EXISTS (SELECT FROM migration.conflict c WHERE c.star1_table = rm.star1_table AND c.star1_id = rm.star1_id
+			AND c.run_id = rm.run_id AND c.detail = 'now quarantined parent_quarantined; left in STAR2 as it is')
+			FROM migration.row_map rm WHERE rm.star1_table = 'MENETLUS' AND rm.star1_id = $1`, id).Scan(&outcome, &left); err != nil {
+			t.Fatal(err)
+		}
+		if outcome == load.Loaded && !left {
+			t.Errorf("MENETLUS %d of the person: loaded, not reported left in STAR2", id)
+		}
+	}
+	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
+		Reason: "ticket 5531", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
+		t.Fatalf("keep STAR2's rows: %v", err)
+	}
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("deep reconciliation after the decision: %v", err)
+	}
+
+	// STAR1's name put right: the person is written under the new id, and
+	// its proceedings follow.
+	if _, err := db.Exec(`UPDATE ISIK SET EESNIMI = 'Mari' WHERE ISIK_ID = ?`, person); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err = Migrate(ctx, o); err != nil {
+		t.Fatalf("migrate after the fix: %v", err)
+	}
+	if s := sum.Tables["ISIK"]; s.Inserted != 1 || s.Rejected != 0 {
+		t.Errorf("ISIK after the fix: %+v, want the person under its new id", *s)
+	}
+	if err := conn.QueryRow(ctx, `SELECT star2_id::text FROM migration.row_map WHERE star1_table = 'ISIK' AND star1_id = $1`, person).Scan(&star2); err != nil || star2 != mapping.PersonID(code).String() {
+		t.Errorf("ISIK %d after the fix: STAR2 person %s, %v", person, star2, err)
+	}
+	if _, err := Reconcile(ctx, ro); err != nil {
+		t.Errorf("deep reconciliation after the fix: %v", err)
+	}
+}
