@@ -132,10 +132,7 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Reconcile(ctx, ro)
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("tampered STAR2: %v, want findings", err)
-	}
+	fe := wantFindings(t, err, "tampered STAR2")
 	found := false
 	for _, f := range fe.Report.Findings {
 		if f.Table == "OTSUS" && f.Star1ID == star1ID && f.Star2ID == star2ID && f.Kind == "deep" {
@@ -170,9 +167,7 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Reconcile(ctx, ro)
-	if !errors.As(err, &fe) {
-		t.Fatalf("payments changed in STAR2: %v, want findings", err)
-	}
+	fe = wantFindings(t, err, "payments changed in STAR2")
 	kinds := map[string]string{}
 	for _, f := range fe.Report.Findings {
 		if f.Table == "MAKSE" && f.Star1ID != 0 {
@@ -196,9 +191,7 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Reconcile(ctx, ro)
-	if !errors.As(err, &fe) {
-		t.Fatalf("activities deleted from STAR2: %v, want findings", err)
-	}
+	fe = wantFindings(t, err, "activities deleted from STAR2")
 	if n, want := int64(len(fe.Report.Findings))+fe.Report.More, 2+tag.RowsAffected(); len(fe.Report.Findings) != maxFindings || n != want {
 		t.Errorf("%d findings listed and %d more, want %d and %d", len(fe.Report.Findings), fe.Report.More, maxFindings, want-maxFindings)
 	}
@@ -247,6 +240,38 @@ func migrated(t *testing.T, persons int, seed uint64) (path, maps string, dsn se
 	}
 	t.Cleanup(func() { db.Close() })
 	return path, maps, dsn, conn, db
+}
+
+// wantFindings is the error of a reconciliation that must find something,
+// what naming it; it fails the test when there is none.
+func wantFindings(t *testing.T, err error, what string) *FindingsError {
+	t.Helper()
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("%s: %v, want findings", what, err)
+	}
+	return fe
+}
+
+// keepSTAR2 decides, for batch "all", to keep rows as STAR2 has them: the
+// rows given, or every open conflict when none is.
+func keepSTAR2(t *testing.T, dsn secret.DSN, reason string, rows ...load.RowRef) {
+	t.Helper()
+	o := ResolveOptions{Target: dsn, Batch: "all", Rows: rows, AllConflicts: len(rows) == 0, Decision: load.KeepSTAR2,
+		Reason: reason, Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}
+	if _, err := Resolve(context.Background(), o); err != nil {
+		t.Fatalf("keep STAR2's rows: %v", err)
+	}
+}
+
+// reconcilesDeep fails the test when the deep reconciliation of batch
+// "all" finds anything, what saying when.
+func reconcilesDeep(t *testing.T, path, maps string, dsn secret.DSN, what string) {
+	t.Helper()
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	if _, err := Reconcile(context.Background(), ro); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
 }
 
 // star1IDs runs a query on the STAR1 file that returns ids, and returns them.

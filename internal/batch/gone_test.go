@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -74,10 +73,7 @@ func TestRowsDeletedFromSTAR1AreKeptAndCounted(t *testing.T) {
 	// Before the batch runs again, reconciliation names each row.
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
 	_, err = Reconcile(ctx, ro)
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("reconcile before the re-run: %v, want findings", err)
-	}
+	fe := wantFindings(t, err, "reconcile before the re-run")
 	if len(fe.Report.Findings) != len(gone) {
 		t.Errorf("findings %v, want one per deleted row", fe.Report.Findings)
 	}

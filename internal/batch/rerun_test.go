@@ -571,10 +571,7 @@ func TestDuplicateOfARefusedPerson(t *testing.T) {
 	if refused != 1 {
 		t.Errorf("%d rows refused by the database, want the person alone", refused)
 	}
-	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
-	if _, err := Reconcile(ctx, ro); err != nil {
-		t.Errorf("reconcile --deep: %v", err)
-	}
+	reconcilesDeep(t, path, maps, dsn, "reconcile --deep")
 	rerunWritesNothing(t, conn, options(path, maps, dsn))
 
 	// STAR1's person put right: the duplicate is merged into it again, and
@@ -835,10 +832,7 @@ func TestKeptRowsFollowTheirProceedingToAnotherMunicipality(t *testing.T) {
 	if _, err := Migrate(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
-		Reason: "deleted in STAR1 by mistake", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
-		t.Fatal(err)
-	}
+	keepSTAR2(t, dsn, "deleted in STAR1 by mistake")
 	// The proceeding is handed over to another municipality.
 	if _, err := db.Exec("UPDATE MENETLUS SET KOV_KOOD = ? WHERE MENETLUS_ID = ?", to, proc); err != nil {
 		t.Fatal(err)
@@ -948,10 +942,7 @@ func TestDeletedSurvivorLeavesThePersonToItsDuplicate(t *testing.T) {
 	if reported != 0 {
 		t.Errorf("ISIK %d reported as left in STAR2, though its duplicate carries the person", gone)
 	}
-	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
-	if _, err := Reconcile(ctx, ro); err != nil {
-		t.Fatalf("deep reconciliation: %v", err)
-	}
+	reconcilesDeep(t, path, maps, dsn, "deep reconciliation")
 	rerunWritesNothing(t, conn, options(path, maps, dsn))
 }
 
@@ -1010,10 +1001,7 @@ func TestRowsFollowAPersonWhoseCodeChangedAndTheMappings(t *testing.T) {
 	}
 	deep := func(maps string) {
 		t.Helper()
-		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
-		if _, err := Reconcile(ctx, ro); err != nil {
-			t.Fatalf("deep reconciliation: %v", err)
-		}
+		reconcilesDeep(t, path, maps, dsn, "deep reconciliation")
 	}
 	deep(maps)
 
@@ -1131,10 +1119,7 @@ func TestPersonAlreadyInSTAR2IsMergedIntoIt(t *testing.T) {
 	}
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all"}
 	_, err = Reconcile(ctx, ro)
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("reconcile after STAR2's person is gone: %v, want findings", err)
-	}
+	fe := wantFindings(t, err, "reconcile after STAR2's person is gone")
 	found := false
 	for _, f := range fe.Report.Findings {
 		if f.Table == "ISIK" && f.Star1ID == person && f.Star2ID == own && f.Kind == "missing_in_star2" {
@@ -1152,6 +1137,19 @@ func TestPersonAlreadyInSTAR2IsMergedIntoIt(t *testing.T) {
 	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Errorf("deep reconciliation after the run: %v", err)
 	}
+}
+
+// putRight changes STAR1 with stmt and runs the batch again.
+func putRight(t *testing.T, db *sql.DB, o Options, stmt string, args ...any) *Summary {
+	t.Helper()
+	if _, err := db.Exec(stmt, args...); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Migrate(context.Background(), o)
+	if err != nil {
+		t.Fatalf("migrate after STAR1 was put right: %v", err)
+	}
+	return sum
 }
 
 // rerunWritesNothing runs a batch again over what it ran on before and
@@ -1215,28 +1213,20 @@ func TestRefusedUpdateLeavesTheRowInSTAR2(t *testing.T) {
 
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
 	_, err = Reconcile(ctx, ro)
-	var fe *FindingsError
-	if !errors.As(err, &fe) || len(fe.Report.Findings) != 1 {
+	fe := wantFindings(t, err, "deep reconciliation")
+	if len(fe.Report.Findings) != 1 {
 		t.Fatalf("deep reconciliation: %v, want one finding", err)
 	}
 	if f := fe.Report.Findings[0]; f.Table != "DOKUMENT" || f.Star1ID != doc || f.Star2ID != star2 || !strings.Contains(f.Detail, "differs from STAR1's row in: file_name;") {
 		t.Errorf("finding %+v", f)
 	}
-	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", Rows: []load.RowRef{{Table: "DOKUMENT", ID: doc}}, Decision: load.KeepSTAR2,
-		Reason: "ticket 5530", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
-		t.Fatalf("keep STAR2's row: %v", err)
-	}
+	keepSTAR2(t, dsn, "ticket 5530", load.RowRef{Table: "DOKUMENT", ID: doc})
 	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Errorf("deep reconciliation after the decision: %v", err)
 	}
 
 	// STAR1 put right: the next run writes it.
-	if _, err := db.Exec(`UPDATE DOKUMENT SET FAILINIMI = 'parandatud.pdf' WHERE DOKUMENT_ID = ?`, doc); err != nil {
-		t.Fatal(err)
-	}
-	if sum, err = Migrate(ctx, o); err != nil {
-		t.Fatalf("migrate after the fix: %v", err)
-	}
+	sum = putRight(t, db, o, `UPDATE DOKUMENT SET FAILINIMI = 'parandatud.pdf' WHERE DOKUMENT_ID = ?`, doc)
 	if s := sum.Tables["DOKUMENT"]; s.Updated != 1 || s.Rejected != 0 {
 		t.Errorf("DOKUMENT after the fix: %+v, want it updated", *s)
 	}
@@ -1311,10 +1301,7 @@ func TestRefusedPersonUnderANewCode(t *testing.T) {
 			t.Errorf("MENETLUS %d of the person: loaded, not reported left in STAR2", id)
 		}
 	}
-	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
-		Reason: "ticket 5531", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
-		t.Fatalf("keep STAR2's rows: %v", err)
-	}
+	keepSTAR2(t, dsn, "ticket 5531")
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
 	if _, err := Reconcile(ctx, ro); err != nil {
 		t.Errorf("deep reconciliation after the decision: %v", err)
@@ -1322,12 +1309,7 @@ func TestRefusedPersonUnderANewCode(t *testing.T) {
 
 	// STAR1's name put right: the person is written under the new id, and
 	// its proceedings follow.
-	if _, err := db.Exec(`UPDATE ISIK SET EESNIMI = 'Mari' WHERE ISIK_ID = ?`, person); err != nil {
-		t.Fatal(err)
-	}
-	if sum, err = Migrate(ctx, o); err != nil {
-		t.Fatalf("migrate after the fix: %v", err)
-	}
+	sum = putRight(t, db, o, `UPDATE ISIK SET EESNIMI = 'Mari' WHERE ISIK_ID = ?`, person)
 	if s := sum.Tables["ISIK"]; s.Inserted != 1 || s.Rejected != 0 {
 		t.Errorf("ISIK after the fix: %+v, want the person under its new id", *s)
 	}

@@ -388,10 +388,7 @@ func TestRowsLeftByTheRulesCanBeKept(t *testing.T) {
 	}
 	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
 	_, err = Reconcile(ctx, ro)
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("deep reconciliation before the decision: %v, want findings", err)
-	}
+	fe := wantFindings(t, err, "deep reconciliation before the decision")
 	named := map[string]bool{}
 	for _, f := range fe.Report.Findings {
 		switch {
@@ -498,10 +495,7 @@ func TestAmountOfARowLeftByTheRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Migrate(ctx, options(path, maps, dsn))
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("the run: %v, want the payment's amount as a finding", err)
-	}
+	fe := wantFindings(t, err, "the run")
 	want := map[int64]string{
 		payment: "STAR1 123.45 EUR; a run left it in STAR2 as it is (now excluded_deleted): starmig resolve --list shows it, --keep-star2 acknowledges it",
 		other:   "STAR1 an amount the rules cannot give in EUR; a run left it in STAR2 as it is (now quarantined invalid_money): starmig resolve --list shows it, --keep-star2 acknowledges it",
@@ -518,10 +512,7 @@ func TestAmountOfARowLeftByTheRules(t *testing.T) {
 	if len(fe.Report.Findings) != len(want) {
 		t.Errorf("%d findings, want one on each payment", len(fe.Report.Findings))
 	}
-	if _, err := Resolve(ctx, ResolveOptions{Target: dsn, Batch: "all", AllConflicts: true, Decision: load.KeepSTAR2,
-		Reason: "deleted in STAR1 by mistake", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}); err != nil {
-		t.Fatal(err)
-	}
+	keepSTAR2(t, dsn, "deleted in STAR1 by mistake")
 	if _, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all"}); err != nil {
 		t.Errorf("after the decision: %v", err)
 	}
@@ -550,10 +541,7 @@ func TestFindingOfARowAnotherBatchWroteNamesThatBatch(t *testing.T) {
 		}
 	}
 	_, err := Reconcile(ctx, ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "half-1"})
-	var fe *FindingsError
-	if !errors.As(err, &fe) {
-		t.Fatalf("reconcile half-1 after a deletion in STAR2: %v, want findings", err)
-	}
+	fe := wantFindings(t, err, "reconcile half-1 after a deletion in STAR2")
 	named := false
 	for _, f := range fe.Report.Findings {
 		if f.Table == "ISIK" && f.Star1ID == id {
