@@ -397,7 +397,7 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 				break
 			}
 			// Never deleted from STAR2: the row stays, and the run says so.
-			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+leftAsItIs, src
+			it.Report, it.ReportSource = strings.TrimSpace("now "+it.Outcome+" "+it.Rule)+load.LeftAsItIs, src
 			it.Outcome, it.Rule, it.Detail = load.Loaded, "", ""
 			it.Star2ID, it.TargetHash, it.SourceHash = uuidOf(p.prevStar2), hex.EncodeToString(p.prevTarget), p.prevSource
 			break
@@ -415,10 +415,6 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 	}
 	return w.Add(ctx, mt, it)
 }
-
-// leftAsItIs ends the report of a row left in STAR2 by the rules, after
-// what the rules now give it ("now quarantined invalid_period").
-const leftAsItIs = load.LeftAsItIs
 
 // moneyAt gives the positions of the money columns of each STAR1 table.
 var moneyAt = func() map[string][]int {

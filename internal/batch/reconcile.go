@@ -539,7 +539,7 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 				star1 = w.String() + " EUR"
 			}
 			f.Detail = fmt.Sprintf("star2.%s holds %s EUR, STAR1 %s; a run left it in STAR2 as it is (%s): %s, --keep-star2 acknowledges it",
-				mt.Star2, centsText(g), star1, strings.TrimSuffix(left.String, leftAsItIs), list)
+				mt.Star2, centsText(g), star1, strings.TrimSuffix(left.String, load.LeftAsItIs), list)
 		case isThere:
 			f.Detail += "; changed in STAR2 since the migration wrote it: " + list + ", --keep-star2 or --take-star1 decides"
 		default:
@@ -558,9 +558,9 @@ func checkSTAR2(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc 
 // checkMerged finds the duplicates booked as merged into a STAR2 person
 // that STAR2 does not have. A person that a loaded row is has its own
 // finding when it is gone, or a decision that accepts it; the others are
-// found here: a person made in STAR2 and deleted there since, or the
-// survivor of a run before duplicates followed a person the database
-// refused. The rows that refer to the duplicate point at that person too.
+// found here: a person made in STAR2 and deleted there since, or one the
+// database refused, which an earlier version booked duplicates as merged
+// into. The rows that refer to the duplicate point at that person too.
 func checkMerged(ctx context.Context, conn *pgx.Conn, maps *mapping.Mappings, sc scope, rep *Report) error {
 	rows, _ := conn.Query(ctx, `SELECT rm.star1_id, rm.star2_id::text, rm.kov, rm.batch FROM migration.row_map rm
 		WHERE rm.star1_table = 'ISIK' AND rm.outcome = 'merged'
