@@ -759,6 +759,58 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 	}
 }
 
+// TestDamagedPayloadIsNamedByItsDigest damages payload objects the way
+// storage or a person might: another object of the bundle put in the
+// place of one, and an object cut short. Reading the file row by row
+// (what restore does) stops long before the end, where the digest is
+// checked; the error must still say that the object does not match the
+// manifest, naming it, and not that one of its rows is bad.
+func TestDamagedPayloadIsNamedByItsDigest(t *testing.T) {
+	root, st, k, cats, _ := retrievableFolder(t)
+	ctx := context.Background()
+	r := NewReader(st, k.pub, k.identities, k.index)
+	b, err := r.OpenBundle(ctx, cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload []*fileInfo
+	for _, f := range b.contents.Files {
+		if !f.Reference && f.Rows > 0 {
+			payload = append(payload, f)
+		}
+	}
+	if len(payload) < 3 {
+		t.Fatalf("bundle %s holds %d payload files with rows, want 3", b.Entry.ID, len(payload))
+	}
+	file := func(f *fileInfo) string { return filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+f.Path)) }
+	other, err := os.ReadFile(file(payload[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file(payload[0]), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(file(payload[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file(payload[2]), whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*fileInfo{payload[0], payload[2]} {
+		rows := 0
+		err := b.ReadFile(ctx, f.Path, func(extract.Row) error { rows++; return nil })
+		if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), f.Path) {
+			t.Errorf("reading damaged %s: %d rows, error %v; want %v naming the file", f.Path, rows, err, ErrDigest)
+		}
+	}
+	// A file that is whole reads as before.
+	rows := int64(0)
+	if err := b.ReadFile(ctx, payload[1].Path, func(extract.Row) error { rows++; return nil }); err != nil || rows != payload[1].Rows {
+		t.Errorf("reading %s: %d rows, error %v; want %d rows", payload[1].Path, rows, err, payload[1].Rows)
+	}
+}
+
 // forgeBlocks rewrites the gzip members of one payload file with their
 // rows' values in capitals, each compressed harder and padded to its old
 // length, and encrypts the file again to the recipient. It returns how many blocks

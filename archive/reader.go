@@ -313,6 +313,29 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 	}
 	defer rc.Close()
 	cipherDigest := newDigester()
+	callerStopped := false
+	err = b.readFile(ctx, rc, cipherDigest, t, f, func(row extract.Row) error {
+		err := fn(row)
+		callerStopped = err != nil
+		return err
+	})
+	if err != nil && !callerStopped && ctx.Err() == nil && !errors.Is(err, ErrDigest) {
+		// An object changed since it was written (another file put in
+		// its place, cut short, a byte flipped) fails to decrypt, unpack
+		// or decode long before its end, where its digest is checked.
+		// The rest of it is read, and a digest that differs from the
+		// manifest is what is wrong, not the row it seemed to hold.
+		if _, cerr := io.Copy(cipherDigest, rc); cerr == nil && cipherDigest.Sum() != b.Manifest[path] {
+			return fmt.Errorf("archive: bundle %s: %s: %w: changed or damaged since the bundle was written", b.Entry.ID, path, ErrDigest)
+		}
+	}
+	return err
+}
+
+// readFile is ReadFile once the object is open: cipherDigest is fed
+// every byte of rc that has been read.
+func (b *Bundle) readFile(ctx context.Context, rc io.Reader, cipherDigest *digester, t extract.Table, f *fileInfo, fn func(extract.Row) error) error {
+	path := f.Path
 	dec, err := age.Decrypt(io.TeeReader(rc, cipherDigest), b.r.identities...)
 	if err != nil {
 		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
@@ -370,9 +393,11 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 	if scanErr != nil {
 		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, scanErr)
 	}
-	io.Copy(io.Discard, rc)
+	if _, err := io.Copy(cipherDigest, rc); err != nil {
+		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+	}
 	if got, want := cipherDigest.Sum(), b.Manifest[path]; got != want {
-		return fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, ErrDigest)
+		return fmt.Errorf("archive: bundle %s: %s: %w: changed or damaged since the bundle was written", b.Entry.ID, path, ErrDigest)
 	}
 	if got := hex.EncodeToString(plain.Sum(nil)); got != f.PlainSHA256 {
 		return fmt.Errorf("archive: bundle %s: %s: plaintext SHA-256 %s, contents say %s: %w", b.Entry.ID, path, got, f.PlainSHA256, ErrPlainDigest)
