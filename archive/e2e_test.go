@@ -811,6 +811,60 @@ func TestDamagedPayloadIsNamedByItsDigest(t *testing.T) {
 	}
 }
 
+// TestDamagedPayloadIsNamedInARetrieval damages every ISIK payload file
+// of an archive in turn by cutting it short, adding bytes to its end and
+// flipping a byte inside it. A retrieval reads only parts of a file, so
+// it cannot check the file's digest; what it meets must still be named
+// as damage to that file, not only as age's failure to authenticate.
+func TestDamagedPayloadIsNamedInARetrieval(t *testing.T) {
+	root, st, k, cats, code := retrievableFolder(t)
+	ctx := context.Background()
+	originals := map[string][]byte{}
+	for _, e := range cats[0].Bundles {
+		b, err := NewReader(st, k.pub, k.identities, k.index).OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.contents.Files {
+			if f.Table == "ISIK" && !f.Reference {
+				path := filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path))
+				body, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				originals[path] = body
+			}
+		}
+	}
+	if len(originals) == 0 {
+		t.Fatal("no ISIK payload file")
+	}
+	damages := map[string]func([]byte) []byte{
+		"cut short": func(b []byte) []byte { return b[:len(b)-100] },
+		"added to":  func(b []byte) []byte { return append(bytes.Clone(b), "more"...) },
+		"byte flipped": func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[len(b)/2] ^= 0x01
+			return b
+		},
+	}
+	for name, damage := range damages {
+		for path, body := range originals {
+			replaceFile(t, path, damage(body))
+		}
+		_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "data/ISIK/") {
+			t.Errorf("ISIK files %s: %v; want %v naming the file", name, err, ErrDamaged)
+		}
+		for path, body := range originals {
+			replaceFile(t, path, body)
+		}
+	}
+	if _, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code}); err != nil {
+		t.Errorf("the archive put back: %v", err)
+	}
+}
+
 // forgeBlocks rewrites the gzip members of one payload file with their
 // rows' values in capitals, each compressed harder and padded to its old
 // length, and encrypts the file again to the recipient. It returns how many blocks

@@ -720,7 +720,28 @@ var (
 	ErrPlainDigest = fmt.Errorf("plaintext does not match the bundle's contents")
 	ErrIndexDigest = fmt.Errorf("index does not match the bundle's contents: changed or damaged since the bundle was written")
 	ErrBlockDigest = fmt.Errorf("payload block does not match the bundle's contents: changed or forged since the bundle was written")
+	ErrDamaged     = fmt.Errorf("the object is not as written: changed or damaged since the bundle was written")
 )
+
+// storeError is an error of the storage met reading an object: it says
+// nothing of the object's bytes.
+type storeError struct{ err error }
+
+func (e storeError) Error() string { return e.err.Error() }
+func (e storeError) Unwrap() error { return e.err }
+
+// notAsWritten adds what an error met decrypting a payload file that was
+// opened with the right identity means, unless the storage or a cancel
+// caused it: the object's bytes are not the ones written (age
+// authenticates every chunk).
+func notAsWritten(err error) error {
+	var se storeError
+	var notOurs *age.NoIdentityMatchError
+	if err == nil || errors.As(err, &se) || errors.As(err, &notOurs) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, ErrDamaged)
+}
 
 // lookup returns the (file, block) pairs the index holds for key,
 // reading one fence group of the index (16 KiB), rarely two.
@@ -812,6 +833,9 @@ func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *page
 	if err != nil {
 		return nil, nil, err
 	}
+	if want := b.size(path); want >= 0 && obj.Size() != want {
+		return nil, nil, fmt.Errorf("archive: bundle %s: %s is %d bytes, the signed catalog says %d: %w", b.Entry.ID, path, obj.Size(), want, ErrDamaged)
+	}
 	cache := &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}
 	// age reads the header, then the final chunk: both at once, and the
 	// block wanted with them, so that opening costs one round trip.
@@ -830,7 +854,7 @@ func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *page
 	}
 	ra, _, err := age.DecryptReaderAt(cache, obj.Size(), b.r.identities...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, err)
+		return nil, nil, fmt.Errorf("archive: bundle %s: %s: %w", b.Entry.ID, path, notAsWritten(err))
 	}
 	return ra, cache, nil
 }
@@ -882,7 +906,7 @@ func (b *Bundle) readBlock(ctx context.Context, i, block int) (extract.Table, []
 	}
 	buf := make([]byte, blk[1])
 	if _, err := ra.ReadAt(buf, blk[0]); err != nil && err != io.EOF {
-		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, notAsWritten(err))
 	}
 	if f.BlockDigests != nil && (block >= len(f.BlockDigests) || shortDigest(buf) != f.BlockDigests[block]) {
 		return t, nil, fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, ErrBlockDigest)
@@ -916,7 +940,7 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 	runtime.GC()
 	size, err := blockPlainSize(of.ra, blk)
 	if err != nil {
-		return nil, bad(err)
+		return nil, bad(notAsWritten(err))
 	}
 	digest := sha256.New()
 	src := io.TeeReader(bufio.NewReaderSize(&windowReader{ra: of.ra, cache: of.cache, blocks: f.Blocks, off: blk[0], end: blk[0] + blk[1]}, largeWindow), digest)
@@ -930,7 +954,7 @@ func (b *Bundle) readLargeBlock(of *openFile, f *fileInfo, t extract.Table, bloc
 		return nil, bad(ErrBlockDigest)
 	}
 	if err != nil {
-		return nil, bad(err)
+		return nil, bad(notAsWritten(err))
 	}
 	rows, err := decodeBlock(t, plain)
 	if err != nil {
@@ -1095,9 +1119,9 @@ func (c *pageCache) prefetch(off, n int64) (done func(), err error) {
 	buf := make([]byte, n)
 	if got, err := c.obj.ReadAt(buf, off); int64(got) < n {
 		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
+			return nil, io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, storeError{err}
 	}
 	c.mu.Lock()
 	if c.windows == nil {
@@ -1186,9 +1210,9 @@ func (c *pageCache) fetch(first, last int64) error {
 		buf := make([]byte, to-from)
 		if n, err := c.obj.ReadAt(buf, from); n < len(buf) {
 			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF // shorter than its size says
+				return io.ErrUnexpectedEOF // shorter than its size says
 			}
-			return err
+			return storeError{err}
 		}
 		c.mu.Lock()
 		for x := pg; x < run; x++ {
