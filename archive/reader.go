@@ -71,7 +71,7 @@ type countingReader struct {
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n.Add(int64(n))
-	return n, err
+	return n, fromStore(err)
 }
 
 type countingObject struct {
@@ -90,7 +90,7 @@ func (c countingObject) ReadAt(p []byte, off int64) (int, error) {
 func (r *Reader) get(ctx context.Context, key string) (io.ReadCloser, error) {
 	rc, err := r.store.Get(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, fromStore(err)
 	}
 	return countingReader{rc, &r.read}, nil
 }
@@ -139,7 +139,7 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	// S3): the listing of the run that ReadCatalog made, or else one of the
 	// bundle, where each file's first read would list its key on its own.
 	if err := learn(ctx, r.store, e.Prefix); err != nil {
-		return nil, err
+		return nil, fromStore(err)
 	}
 	bodies := make([][]byte, len(names))
 	if err := parallel.Do(len(names), len(names), func(i int) error {
@@ -730,6 +730,26 @@ type storeError struct{ err error }
 func (e storeError) Error() string { return e.err.Error() }
 func (e storeError) Unwrap() error { return e.err }
 
+// fromStore marks an error the storage gave as the storage's: the
+// storage could not be asked, or stopped answering. An object that does
+// not exist (ErrNotExist) is what the archive holds, and is not marked.
+func fromStore(err error) error {
+	var se storeError
+	if err == nil || err == io.EOF || errors.Is(err, ErrNotExist) || errors.As(err, &se) {
+		return err
+	}
+	return storeError{err}
+}
+
+// StorageFault says whether err came from the storage (unreachable,
+// refused, cut off while reading) or a cancel, rather than from what the
+// archive holds: an object missing, damaged or not as its signatures
+// and digests say.
+func StorageFault(err error) bool {
+	var se storeError
+	return errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // notAsWritten adds what an error met decrypting a payload file that was
 // opened with the right identity means, unless the storage or a cancel
 // caused it: the object's bytes are not the ones written (age
@@ -821,7 +841,7 @@ func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *page
 	if i < 0 {
 		obj, err := b.r.store.Open(ctx, b.Entry.Prefix+IndexFile, b.size(IndexFile))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fromStore(err)
 		}
 		return &pageCache{obj: countingObject{obj, &b.r.read, &b.r.requests}, size: obj.Size(), pages: map[int64][]byte{}}, nil, nil
 	}
@@ -831,7 +851,7 @@ func (b *Bundle) openFile(ctx context.Context, i, block int) (io.ReaderAt, *page
 	path := b.contents.Files[i].Path
 	obj, err := b.r.store.Open(ctx, b.Entry.Prefix+path, b.size(path))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fromStore(err)
 	}
 	if want := b.size(path); want >= 0 && obj.Size() != want {
 		return nil, nil, fmt.Errorf("archive: bundle %s: %s is %d bytes, the signed catalog says %d: %w", b.Entry.ID, path, obj.Size(), want, ErrDamaged)
@@ -1121,7 +1141,7 @@ func (c *pageCache) prefetch(off, n int64) (done func(), err error) {
 		if err == nil || err == io.EOF {
 			return nil, io.ErrUnexpectedEOF
 		}
-		return nil, storeError{err}
+		return nil, fromStore(err)
 	}
 	c.mu.Lock()
 	if c.windows == nil {
@@ -1212,7 +1232,7 @@ func (c *pageCache) fetch(first, last int64) error {
 			if err == nil || err == io.EOF {
 				return io.ErrUnexpectedEOF // shorter than its size says
 			}
-			return storeError{err}
+			return fromStore(err)
 		}
 		c.mu.Lock()
 		for x := pg; x < run; x++ {

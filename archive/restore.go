@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,24 @@ type RestoreOptions struct {
 	// record there, so that a restore that fails is not on record and one
 	// that cannot be put on record does not happen.
 	BeforeCommit func(*RestoreStats) error
+	// SkipUnreadable leaves out, and lists in Unread, the bundles and
+	// payload files that cannot be read as written (missing, damaged, a
+	// signature that does not verify, a value that cannot be restored)
+	// instead of rolling the whole restore back. Errors of the storage
+	// and of the database still stop it.
+	SkipUnreadable bool
+}
+
+// Unread is a part of an archive run that a restore left out because it
+// could not be read as written: a whole bundle (File empty) or one
+// payload file, with the rows of Table it holds as the signed catalog or
+// the bundle's encrypted contents count them.
+type Unread struct {
+	Bundle string `json:"bundle"`
+	File   string `json:"file,omitempty"`
+	Table  string `json:"table"`
+	Rows   int64  `json:"rows"`
+	Reason string `json:"reason"`
 }
 
 // RestoreStats is what a restore loaded.
@@ -44,6 +63,10 @@ type RestoreStats struct {
 	// LeftOut is the catalog's: tables of STAR1 that the run did not hold,
 	// as STAR1.md does not describe them.
 	LeftOut []extract.TableRows `json:",omitempty"`
+	// Unread is what RestoreOptions.SkipUnreadable left out, in the
+	// catalog's order of bundles; the schema's table restore_unread holds
+	// the same.
+	Unread []Unread `json:",omitempty"`
 }
 
 // RestoreDDL is the schema a restore creates: extract.PostgresDDL, the
@@ -70,16 +93,28 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 		return nil, fmt.Errorf("restore: schema %s already exists: restore into a new schema (--schema), or drop it first", o.Schema)
 	}
 	var bundles []*Bundle
+	var unread []Unread
+	skip := func(err error) bool { return o.SkipUnreadable && !StorageFault(err) && ctx.Err() == nil }
 	want := map[string]Sum{}
 	for _, e := range cat.Bundles {
 		if o.Bundles != nil && !slices.Contains(o.Bundles, e.ID) {
 			continue
 		}
 		b, err := r.OpenBundle(ctx, e)
-		if err != nil {
+		switch {
+		case err != nil && skip(err):
+			names := slices.Sorted(maps.Keys(e.Tables))
+			for _, name := range names {
+				if e.Tables[name].Rows > 0 {
+					unread = append(unread, Unread{Bundle: e.ID, Table: name, Rows: e.Tables[name].Rows, Reason: err.Error()})
+				}
+			}
+			o.Log.Warn("left out", "bundle", e.ID, "err", err)
+		case err != nil:
 			return nil, err
+		default:
+			bundles = append(bundles, b)
 		}
-		bundles = append(bundles, b)
 		for name, s := range e.Tables {
 			acc := want[name]
 			acc.Rows += s.Rows
@@ -96,9 +131,17 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			want[name] = acc
 		}
 	}
-	if len(o.KOV) > 0 && len(bundles) > 0 {
-		if err := archivedKOV(ctx, bundles[0], o.KOV); err != nil {
-			return nil, err
+	if len(o.KOV) > 0 {
+		// Every bundle holds a copy of KOV: the first that reads is enough.
+		for i, b := range bundles {
+			err := archivedKOV(ctx, b, o.KOV)
+			if err == nil {
+				break
+			}
+			var unknown *UnknownKOVError
+			if errors.As(err, &unknown) || !skip(err) || i == len(bundles)-1 {
+				return nil, err
+			}
 		}
 	}
 	tx, err := conn.Begin(ctx)
@@ -123,8 +166,30 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			if f.Reference {
 				continue
 			}
-			if err := r.copyFile(ctx, tx, o.Schema, b, f, &prog); err != nil {
+			into := tx
+			if o.SkipUnreadable {
+				// A file that turns out unreadable part-way is taken back
+				// to here, rows it gave before included.
+				if into, err = tx.Begin(ctx); err != nil {
+					return nil, fmt.Errorf("restore: %w", err)
+				}
+			}
+			err := r.copyFile(ctx, into, o.Schema, b, f, &prog)
+			var re readError
+			switch {
+			case err != nil && errors.As(err, &re) && skip(re.err):
+				if err := into.Rollback(ctx); err != nil {
+					return nil, fmt.Errorf("restore: %w", err)
+				}
+				unread = append(unread, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: f.Rows, Reason: re.err.Error()})
+				o.Log.Warn("left out", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows, "err", re.err)
+				continue
+			case err != nil:
 				return nil, err
+			case into != tx:
+				if err := into.Commit(ctx); err != nil {
+					return nil, fmt.Errorf("restore: %w", err)
+				}
 			}
 			o.Log.Info("restored", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows)
 		}
@@ -134,8 +199,18 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err != nil {
 		return nil, err
 	}
+	left := map[string]int64{} // rows left out, by table
+	for _, u := range unread {
+		left[u.Table] += u.Rows
+	}
 	for _, t := range extract.Tables {
-		if err := sameSum(t.Name, got[t.Name], want[t.Name]); err != nil {
+		w := want[t.Name]
+		if left[t.Name] > 0 {
+			// The money of the rows left out is not known: only the count
+			// can be checked.
+			w = Sum{Rows: w.Rows - left[t.Name], Money: got[t.Name].Money}
+		}
+		if err := sameSum(t.Name, got[t.Name], w); err != nil {
 			return nil, fmt.Errorf("restore: %w; nothing restored", err)
 		}
 	}
@@ -150,7 +225,11 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err := recordLeftOut(ctx, tx, o.Schema, cat.LeftOut); err != nil {
 		return nil, err
 	}
-	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut}
+	slices.SortStableFunc(unread, func(x, y Unread) int { return strings.Compare(x.Bundle, y.Bundle) })
+	if err := recordUnread(ctx, tx, o.Schema, unread); err != nil {
+		return nil, err
+	}
+	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut, Unread: unread}
 	if o.BeforeCommit != nil {
 		if err := o.BeforeCommit(rs); err != nil {
 			return nil, err
@@ -312,7 +391,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 	for range rows {
 	}
 	if err := <-readErr; err != nil && !errors.Is(err, context.Canceled) {
-		return err
+		return readError{err}
 	}
 	if copyErr != nil {
 		return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, copyErr)
@@ -467,6 +546,37 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 	}
 	if len(e.Codes) > 0 {
 		return e
+	}
+	return nil
+}
+
+// readError is an error of reading a payload file, as opposed to one of
+// writing its rows.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// recordUnread keeps what a restore left out as unreadable in the
+// restored schema (extract.PostgresUnreadTable), when it left out
+// anything: read as STAR1, the schema lacks those rows.
+func recordUnread(ctx context.Context, tx pgx.Tx, schema string, unread []Unread) error {
+	if len(unread) == 0 {
+		return nil
+	}
+	t := pgx.Identifier{schema, extract.PostgresUnreadTable}.Sanitize()
+	for _, q := range []string{
+		`CREATE TABLE ` + t + ` (bundle text NOT NULL, file text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, reason text NOT NULL)`,
+		`COMMENT ON TABLE ` + t + ` IS 'parts of the archive run that this restore left out because they could not be read as written (restore --skip-unreadable): a whole bundle where file is empty'`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("restore: recording what was left out: %w", err)
+		}
+	}
+	for _, u := range unread {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+t+` VALUES ($1, $2, $3, $4, $5)`, u.Bundle, u.File, u.Table, u.Rows, u.Reason); err != nil {
+			return fmt.Errorf("restore: recording what was left out: %w", err)
+		}
 	}
 	return nil
 }

@@ -258,6 +258,11 @@ func (s *postgresSnapshot) qualified(name string) string {
 // municipalities (restore --kov) names them.
 const PostgresScopeTable = "restore_scope"
 
+// PostgresUnreadTable is the table by which a restore names the parts of
+// the archive run it left out because they could not be read as written
+// (restore --skip-unreadable).
+const PostgresUnreadTable = "restore_unread"
+
 // PostgresLeftOutTable is the table by which a restore names the tables
 // of STAR1 that the archive run it restores left out (catalog left_out).
 const PostgresLeftOutTable = "left_out"
@@ -281,11 +286,27 @@ func (s *postgresSnapshot) recorded(ctx context.Context) ([]TableRows, error) {
 	return out, err
 }
 
-// whole refuses a restore of chosen municipalities: the rules give a row
-// its outcome from rows of other municipalities too (a person's decisions
-// in force, the relations to other persons), so a batch read from it would
-// not be the batch STAR1 gives.
+// whole refuses a restore that is not all of its archive run: one that
+// left out what it could not read, whose rows nothing would account for,
+// and one of chosen municipalities, as the rules give a row its outcome
+// from rows of other municipalities too (a person's decisions in force,
+// the relations to other persons). A batch read from either would not be
+// the batch STAR1 gives.
 func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
+	unread, err := s.table(ctx, PostgresUnreadTable)
+	if err != nil {
+		return fmt.Errorf("extract: %s: %w", source, err)
+	}
+	if unread {
+		var lacks sql.NullString
+		if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(n || ' rows of ' || table_name, ', ' ORDER BY table_name) FROM (SELECT table_name, sum(rows) AS n FROM "+
+			s.qualified(PostgresUnreadTable)+" GROUP BY table_name) t").Scan(&lacks); err != nil {
+			return fmt.Errorf("extract: %s: %w", source, err)
+		}
+		if lacks.Valid {
+			return fmt.Errorf("extract: %s holds a restore that left out what it could not read of the archive run (restore --skip-unreadable; %s lists it): it lacks %s, so a batch read from it would not account for them; restore from a run that reads whole", source, PostgresUnreadTable, lacks.String)
+		}
+	}
 	scoped, err := s.table(ctx, PostgresScopeTable)
 	if err != nil || !scoped {
 		if err != nil {

@@ -1,0 +1,170 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestRestoreSkipsWhatItCannotRead damages an archive run as a crisis
+// might find it: one payload file cut short, and one bundle whose tag
+// manifest signature is gone. A restore refuses the run; a restore with
+// SkipUnreadable restores everything else, exactly, names what it left
+// out with its rows, keeps that list in the schema, and the schema is
+// then refused as a STAR1 to migrate from. A fault of the storage is not
+// damage, and still stops it.
+func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
+	root := t.TempDir()
+	st, err := NewFileStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, k, cats, _, _ := retrievable(t, st)
+	ctx := context.Background()
+	cat := cats[0]
+	if len(cat.Bundles) < 3 {
+		t.Fatalf("%d bundles, want 3 or more", len(cat.Bundles))
+	}
+	r := NewReader(st, k.pub, k.identities, nil)
+	b, err := r.OpenBundle(ctx, cat.Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut *fileInfo
+	for _, f := range b.contents.Files {
+		if !f.Reference && f.Rows > 10 {
+			cut = f
+			break
+		}
+	}
+	if cut == nil {
+		t.Fatal("no payload file of over 10 rows in the first bundle")
+	}
+	file := filepath.Join(root, filepath.FromSlash(cat.Bundles[0].Prefix+cut.Path))
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, file, body[:len(body)*2/3])
+	gone := cat.Bundles[1]
+	if err := os.Remove(filepath.Join(root, filepath.FromSlash(gone.Prefix+TagSignature))); err != nil {
+		t.Fatal(err)
+	}
+
+	dsn := testenv.Postgres(t)
+	conn := testenv.Connect(t, dsn)
+	exists := func(schema string) bool {
+		var found bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&found); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if _, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "refused"}); err == nil || exists("refused") {
+		t.Fatalf("restore of a damaged run: %v; want it refused, with nothing restored", err)
+	}
+
+	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "what_reads", SkipUnreadable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[string]int64{}
+	var wantUnread []Unread
+	wantUnread = append(wantUnread, Unread{Bundle: b.Entry.ID, File: cut.Path, Table: cut.Table, Rows: cut.Rows})
+	for _, name := range slices.Sorted(maps.Keys(gone.Tables)) {
+		if n := gone.Tables[name].Rows; n > 0 {
+			wantUnread = append(wantUnread, Unread{Bundle: gone.ID, Table: name, Rows: n})
+		}
+	}
+	slices.SortFunc(wantUnread, func(x, y Unread) int { return strings.Compare(x.Bundle+x.File+x.Table, y.Bundle+y.File+y.Table) })
+	got := slices.Clone(rs.Unread)
+	for i := range got {
+		if !strings.Contains(got[i].Reason, got[i].Bundle) {
+			t.Errorf("left out %+v: the reason does not name the bundle", got[i])
+		}
+		got[i].Reason = ""
+		left[got[i].Table] += got[i].Rows
+	}
+	slices.SortFunc(got, func(x, y Unread) int { return strings.Compare(x.Bundle+x.File+x.Table, y.Bundle+y.File+y.Table) })
+	if !slices.Equal(got, wantUnread) {
+		t.Errorf("left out:\n got %+v\nwant %+v", got, wantUnread)
+	}
+	var listed int64
+	if err := conn.QueryRow(ctx, "SELECT sum(rows) FROM what_reads."+extract.PostgresUnreadTable).Scan(&listed); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range left {
+		total += n
+	}
+	if listed != total || total == 0 {
+		t.Errorf("restore_unread holds %d rows, the restore left out %d", listed, total)
+	}
+
+	// Read as STAR1, the schema is refused, naming what it lacks.
+	srcURL := dsn + map[bool]string{true: "&", false: "?"}[strings.Contains(dsn, "?")] + "schema=what_reads"
+	err = func() error {
+		src, err := extract.Open(ctx, srcURL)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		snap, err := src.Begin(ctx)
+		if err == nil {
+			snap.Close()
+		}
+		return err
+	}()
+	if err == nil || !strings.Contains(err.Error(), "--skip-unreadable") || !strings.Contains(err.Error(), "rows of "+cut.Table) {
+		t.Errorf("a restore that left rows out, read as STAR1: %v", err)
+	}
+	// Every row it restored is STAR1's, and it restored all but what it
+	// left out.
+	if _, err := conn.Exec(ctx, "DROP TABLE what_reads."+extract.PostgresUnreadTable); err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range extract.Tables {
+		source := sourceRowsAs(t, path, tab, true)
+		slices.Sort(source)
+		restored := restoredRows(t, dsn, "what_reads", tab)
+		if int64(len(restored)) != int64(len(source))-left[tab.Name] || rs.Tables[tab.Name].Rows != int64(len(restored)) {
+			t.Errorf("%s: %d rows restored (%d reported), STAR1 has %d, %d left out", tab.Name, len(restored), rs.Tables[tab.Name].Rows, len(source), left[tab.Name])
+		}
+		for _, row := range restored {
+			if _, ok := slices.BinarySearch(source, row); !ok {
+				t.Errorf("%s: restored row not in STAR1: %s", tab.Name, row)
+				break
+			}
+		}
+	}
+
+	// The storage failing is no damage to skip.
+	faulty := &unansweringStore{Store: st, fail: cat.Bundles[2].Prefix + "data/"}
+	_, err = NewReader(faulty, k.pub, k.identities, nil).Restore(ctx, conn, cat, RestoreOptions{Schema: "storage_fails", SkipUnreadable: true})
+	if err == nil || !strings.Contains(err.Error(), "connection reset") || exists("storage_fails") {
+		t.Errorf("restore --skip-unreadable over failing storage: %v; want it stopped, with nothing restored", err)
+	}
+}
+
+// unansweringStore fails every Get of a key under fail, as storage that
+// stops answering would.
+type unansweringStore struct {
+	Store
+	fail string
+}
+
+func (s *unansweringStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasPrefix(key, s.fail) {
+		return nil, errors.New("read tcp 127.0.0.1:9000: connection reset by peer")
+	}
+	return s.Store.Get(ctx, key)
+}
