@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,39 @@ func TestRestoreIsOnRecordOnlyWhenItHappens(t *testing.T) {
 	}
 	if code, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys); code != 0 || !strings.Contains(out, fmt.Sprintf(": %d rows restored", rows)) {
 		t.Errorf("audit does not give the rows restored:\n%s", out)
+	}
+
+	// A payload file damaged: the restore is refused, and not on record;
+	// with --skip-unreadable it restores the rest, lists the file with its
+	// rows, says so in its entry, and exits 4.
+	var victim string
+	filepath.WalkDir(filepath.Join(dir, "archive"), func(p string, d fs.DirEntry, err error) error {
+		if victim == "" && strings.Contains(filepath.ToSlash(p), "/data/MAKSE/") {
+			victim = p
+		}
+		return err
+	})
+	body, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o644)
+	if err := os.WriteFile(victim, body[:len(body)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := victim[strings.Index(filepath.ToSlash(victim), "/data/")+1:]
+	if code, _, stderr := restore("--schema", "damaged"); code != exitError || !strings.Contains(stderr, file) {
+		t.Fatalf("restore of a damaged archive: exit %d: %s; want exit %d naming %s", code, stderr, exitError, file)
+	}
+	code, out, stderr = restore("--schema", "what_reads", "--skip-unreadable")
+	if code != exitVerification || !strings.Contains(out, "Left out as unreadable") || !strings.Contains(out, file) ||
+		!strings.Contains(out, "what_reads.restore_unread") || !strings.Contains(stderr, "restore left out 1 part of the archive run") {
+		t.Fatalf("restore --skip-unreadable: exit %d:\n%s\n%s", code, out, stderr)
+	}
+	entries = nil
+	_, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 2 || !strings.Contains(entries[1].Query, "leaving out 1 part it could not read") {
+		t.Errorf("after a restore that left a file out: %v %+v", err, entries)
 	}
 }
 

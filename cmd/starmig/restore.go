@@ -12,11 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/words"
 )
 
 type restoreOptions struct {
 	to, batch, kov, schema, reason, operator string
+	skipUnreadable                           bool
 	reader                                   readerFlags
 }
 
@@ -36,9 +39,16 @@ with the signed catalog, and any mismatch rolls the whole restore back.
 --kov keeps only the chosen municipalities (codes as STAR1 holds them).
 The restore is put on record in the audit log.
 
+--skip-unreadable, for a crisis in which the archive is damaged, restores
+what can be read instead: a bundle or payload file that is missing, damaged
+or not as its signature and digests say is left out, named with its table
+and rows, and listed in the schema's table restore_unread; the command then
+exits 4. Errors of the storage or the database still roll everything back.
+
 A whole restore is a STAR1 that migrate, reconcile and archive read, once
 STAR1 itself is gone: --source postgres://…/crisis?schema=star1_archive.
-A restore with --kov is not: it lacks rows its own rows depend on.`,
+A restore with --kov is not: it lacks rows its own rows depend on. Nor is
+one that left out what it could not read.`,
 		Example: `  starmig restore --archive s3://star1-archive/prod --keys keys/ --to postgres://restorer@db/crisis --batch 2026-final`,
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runRestore(cmd, g, o) },
@@ -51,6 +61,7 @@ A restore with --kov is not: it lacks rows its own rows depend on.`,
 	f.StringVar(&o.schema, "schema", "star1_archive", "schema to create: lowercase letters, digits and _")
 	f.StringVar(&o.reason, "reason", "restore", "why (goes into the audit log)")
 	f.StringVar(&o.operator, "operator", "", "who restores (default: $STARMIG_OPERATOR, else the OS user)")
+	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "leave out, and list, the bundles and payload files that cannot be read as written, instead of restoring nothing; exits 4 if it left out any")
 	return cmd
 }
 
@@ -102,10 +113,14 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		for _, s := range rs.Tables {
 			rows += s.Rows
 		}
+		query := fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema)
+		if len(rs.Unread) > 0 {
+			query += fmt.Sprintf(", leaving out %s it could not read", words.Count(len(rs.Unread), "part"))
+		}
 		var err error
 		audit, err = putOnRecord(ctx, st, cats, archive.AuditEntry{
 			Time: start.UTC(), Operator: operatorName(o.operator), Action: "restore",
-			Query:  fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema),
+			Query:  query,
 			Reason: o.reason, Found: true, Rows: int(rows),
 		})
 		if err != nil {
@@ -113,7 +128,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		}
 		return nil
 	}
-	ro := archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log, BeforeCommit: onRecord}
+	ro := archive.RestoreOptions{Schema: o.schema, KOV: kovs, Log: g.log, BeforeCommit: onRecord, SkipUnreadable: o.skipUnreadable}
 	prog := g.phaseProgress()
 	if hook := prog.hook(); hook != nil {
 		ro.Progress = func(rows, total int64) { hook("restore", "STAR1", rows, total) }
@@ -127,7 +142,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err != nil {
 		return err
 	}
-	return g.result(rs, func(w io.Writer) {
+	if err := g.result(rs, func(w io.Writer) {
 		fmt.Fprintf(w, "Restored batch %s run %s into schema %s in %.1fs (on record: %s):\n", cats[0].Batch, cats[0].Run, rs.Schema, time.Since(start).Seconds(), audit)
 		if len(others) > 0 {
 			fmt.Fprintf(w, "  the newest archive run, written %s; the other batches of the archive (%s) hold earlier runs, and --batch restores the newest of one\n",
@@ -142,7 +157,33 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
 		}
 		printLeftOut(w, rs.LeftOut)
-	})
+		printUnread(w, rs)
+	}); err != nil {
+		return err
+	}
+	if len(rs.Unread) > 0 {
+		return &codedError{code: exitVerification, err: fmt.Errorf("restore left out %s of the archive run it could not read", words.Count(len(rs.Unread), "part"))}
+	}
+	return nil
+}
+
+// printUnread lists what a restore --skip-unreadable left out.
+func printUnread(w io.Writer, rs *archive.RestoreStats) {
+	if len(rs.Unread) == 0 {
+		return
+	}
+	var rows int64
+	for _, u := range rs.Unread {
+		rows += u.Rows
+	}
+	fmt.Fprintf(w, "Left out as unreadable (%s, listed in %s.%s); verify --level full names every damaged object:\n", words.Count(rows, "row"), rs.Schema, extract.PostgresUnreadTable)
+	for _, u := range rs.Unread {
+		where := "the whole bundle"
+		if u.File != "" {
+			where = u.File
+		}
+		fmt.Fprintf(w, "  bundle %s, %s: %s of %s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, u.Reason)
+	}
 }
 
 // schemaName is a name PostgreSQL takes as it is written, unquoted: the

@@ -41,8 +41,8 @@ Exit codes:
   2    usage: wrong flags or arguments
   3    findings: reconciliation differences or pre-flight findings (such as
        unmapped classifier codes)
-  4    verification findings in the archive, or audit entries that cannot
-       be read
+  4    verification findings in the archive, audit entries that cannot
+       be read, or a restore --skip-unreadable that left parts out
   130  interrupted (SIGINT or SIGTERM); work done so far is kept and a
        re-run continues from it
 
