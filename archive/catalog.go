@@ -306,6 +306,38 @@ func Newest(cats []*Catalog) *Catalog {
 	return n
 }
 
+// NewestCatalog reads the catalog of the newest complete run (of one
+// batch, when batch is not empty), checking its signature, and names the
+// other batches that hold complete runs. It reads no other catalog: one
+// that is damaged does not stand in the way of the run wanted.
+func NewestCatalog(ctx context.Context, st Store, pub SigningKeys, batch string) (*Catalog, []string, error) {
+	runs, err := ListRuns(ctx, st, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	var newest *RunRef
+	for i, r := range runs {
+		if r.Complete && (newest == nil || r.Run > newest.Run) {
+			newest = &runs[i]
+		}
+	}
+	if newest == nil {
+		if batch != "" {
+			return nil, nil, noRunOf(ctx, st, batch, len(runs))
+		}
+		return nil, nil, fmt.Errorf("archive: %s holds no complete archive run", st)
+	}
+	others := slices.DeleteFunc(BatchesOf(runs, true), func(b string) bool { return b == newest.Batch })
+	c, _, err := ReadCatalog(ctx, st, pub, newest.Batch, newest.Run)
+	if err != nil && len(others) > 0 {
+		err = fmt.Errorf("%w (the newest run, of batch %s; --batch takes the newest run of another: %s)", err, newest.Batch, strings.Join(others, ", "))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, others, nil
+}
+
 // LatestCatalogs reads the newest complete run of every batch (or of one
 // batch), checking signatures.
 func LatestCatalogs(ctx context.Context, st Store, pub SigningKeys, batch string) ([]*Catalog, error) {

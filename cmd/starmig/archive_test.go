@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -228,6 +229,33 @@ func TestBatchesAreOneHistoryOfSTAR1(t *testing.T) {
 	code, out, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t))
 	if code != 0 || !strings.Contains(out, "Restored batch parnu run ") || !strings.Contains(out, "the other batches of the archive (tallinn, tartu) hold earlier runs") {
 		t.Errorf("restore without --batch: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// A damaged catalog of an earlier run is no reason not to restore the
+	// newest; a damaged catalog of the newest says how to take another.
+	damage := func(batch string) {
+		t.Helper()
+		cats, _ := filepath.Glob(filepath.Join(dir, "archive", "batches", batch, "*", archive.CatalogFile))
+		if len(cats) != 1 {
+			t.Fatalf("batch %s: catalogs %v", batch, cats)
+		}
+		body, err := os.ReadFile(cats[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(cats[0], 0o644)
+		if err := os.WriteFile(cats[0], bytes.Replace(body, []byte(`"batch"`), []byte(`"Batch"`), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage("tallinn")
+	if code, out, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t), "--schema", "despite_tallinn"); code != 0 || !strings.Contains(out, "Restored batch parnu run ") {
+		t.Errorf("restore with batch tallinn's catalog damaged: exit %d\n%s%s", code, out, stderr)
+	}
+	damage("parnu")
+	if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t), "--schema", "newest_damaged"); code != exitError ||
+		!strings.Contains(stderr, "signature does not verify") || !strings.Contains(stderr, "--batch takes the newest run of another: tallinn, tartu") {
+		t.Errorf("restore with the newest run's catalog damaged: exit %d: %s", code, stderr)
 	}
 }
 

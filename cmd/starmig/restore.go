@@ -83,20 +83,13 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	}
 	ctx := cmd.Context()
 	start := time.Now()
-	cats, err := archive.LatestCatalogs(ctx, st, pub, o.batch)
+	// Every run holds all of STAR1: without --batch, the newest run of any
+	// batch is STAR1 as it was last.
+	newest, others, err := archive.NewestCatalog(ctx, st, pub, o.batch)
 	if err != nil {
 		return err
 	}
-	// Every run holds all of STAR1: without --batch, the newest run of any
-	// batch is STAR1 as it was last.
-	var others []string
-	newest := archive.Newest(cats)
-	for _, c := range cats {
-		if c != newest {
-			others = append(others, c.Batch)
-		}
-	}
-	cats = []*archive.Catalog{newest}
+	cats := []*archive.Catalog{newest}
 	conn, err := batch.Connect(ctx, to)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
