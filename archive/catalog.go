@@ -292,20 +292,6 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
 }
 
-// Newest is the catalog of cats written last: the one whose run sorts
-// last, since a new run sorts after every run of the archive (NewWriter).
-// Every run holds all of STAR1, so it is the newest STAR1 the archive
-// holds, whichever batch wrote it.
-func Newest(cats []*Catalog) *Catalog {
-	var n *Catalog
-	for _, c := range cats {
-		if n == nil || c.Run > n.Run {
-			n = c
-		}
-	}
-	return n
-}
-
 // NewestCatalog reads the catalog of the newest complete run (of one
 // batch, when batch is not empty), checking its signature, and names the
 // other batches that hold complete runs. It reads no other catalog: one

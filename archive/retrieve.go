@@ -166,25 +166,33 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 			part := earlier[start:min(start+lookBack, len(earlier))]
 			pc := make([]*Catalog, len(part))
 			pf := make([]*Found, len(part))
-			if err := parallel.Do(len(part), len(part), func(i int) error {
+			errs := make([]error, len(part))
+			parallel.Do(len(part), len(part), func(i int) error {
 				c, _, err := ReadCatalog(ctx, r.store, r.pub, part[i].Batch, part[i].Run)
-				if err != nil {
-					return err
+				if err == nil {
+					var f []*Found
+					if f, err = r.Retrieve(ctx, []*Catalog{c}, q); err == nil {
+						pc[i], pf[i] = c, f[0]
+					}
 				}
-				f, err := r.Retrieve(ctx, []*Catalog{c}, q)
-				if err != nil {
-					return err
-				}
-				pc[i], pf[i] = c, f[0]
+				errs[i] = err
 				return nil
-			}); err != nil {
-				return nil, nil, err
-			}
+			})
 			// Every run read is named in the audit entry, also those
 			// searched beside the one that held the rows.
-			cats = append(cats, pc...)
+			for _, c := range pc {
+				if c != nil {
+					cats = append(cats, c)
+				}
+			}
 			done := false
-			for _, f := range pf {
+			for i, f := range pf {
+				// A run that could not be read matters only if the search
+				// reaches it: one older than the run that held the rows
+				// was read only to save round trips.
+				if errs[i] != nil {
+					return nil, nil, errs[i]
+				}
 				f.Newest = newest.Run
 				if f.Rows() == 0 && !all {
 					continue

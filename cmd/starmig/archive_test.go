@@ -252,6 +252,9 @@ func TestBatchesAreOneHistoryOfSTAR1(t *testing.T) {
 	if code, out, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t), "--schema", "despite_tallinn"); code != 0 || !strings.Contains(out, "Restored batch parnu run ") {
 		t.Errorf("restore with batch tallinn's catalog damaged: exit %d\n%s%s", code, out, stderr)
 	}
+	if again := retrieve("despite-tallinn"); runsOf(again) != runsOf(res) {
+		t.Errorf("retrieval with batch tallinn's catalog damaged: %s, want %s", runsOf(again), runsOf(res))
+	}
 	damage("parnu")
 	if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", testenv.Postgres(t), "--schema", "newest_damaged"); code != exitError ||
 		!strings.Contains(stderr, "signature does not verify") || !strings.Contains(stderr, "--batch takes the newest run of another: tallinn, tartu") {

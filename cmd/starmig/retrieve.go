@@ -392,14 +392,14 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		return nil, 0, fmt.Errorf("retrieve: %w", err)
 	}
 	defer spool.Close()
-	cats, err := archive.LatestCatalogs(ctx, st, pub, o.batch)
-	if err != nil {
-		return nil, 0, err
-	}
 	// Every run holds all of STAR1: the newest, whichever batch wrote it,
 	// holds the person as STAR1 last did; the other batches' runs are
 	// earlier states of STAR1, not more records.
-	cats = []*archive.Catalog{archive.Newest(cats)}
+	newest, _, err := archive.NewestCatalog(ctx, st, pub, o.batch)
+	if err != nil {
+		return nil, 0, err
+	}
+	cats := []*archive.Catalog{newest}
 	r := archive.NewReader(st, pub, ids, ik...)
 	r.Spool = spool
 	found, err := r.Retrieve(ctx, cats, q)
