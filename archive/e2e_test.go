@@ -619,6 +619,19 @@ func retrievableFolder(t *testing.T) (string, *FileStore, keys, []*Catalog, stri
 	return root, st, k, cats, code
 }
 
+// firstFolderBundle is retrievableFolder with a reader of the archive and the
+// first bundle of its run opened.
+func firstFolderBundle(t *testing.T) (string, keys, []*Catalog, *Reader, *Bundle) {
+	t.Helper()
+	root, st, k, cats, _ := retrievableFolder(t)
+	r := NewReader(st, k.pub, k.identities, k.index)
+	b, err := r.OpenBundle(context.Background(), cats[0].Bundles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, k, cats, r, b
+}
+
 // retrievable archives a small STAR1 into st and returns the STAR1 file,
 // the keys, the catalogs, the code of a person whose rows span several
 // tables, and what a retrieval of that person from the clean archive finds.
@@ -766,13 +779,8 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 // checked; the error must still say that the object does not match the
 // manifest, naming it, and not that one of its rows is bad.
 func TestDamagedPayloadIsNamedByItsDigest(t *testing.T) {
-	root, st, k, cats, _ := retrievableFolder(t)
+	root, _, _, _, b := firstFolderBundle(t)
 	ctx := context.Background()
-	r := NewReader(st, k.pub, k.identities, k.index)
-	b, err := r.OpenBundle(ctx, cats[0].Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var payload []*fileInfo
 	for _, f := range b.contents.Files {
 		if !f.Reference && f.Rows > 0 {

@@ -22,13 +22,8 @@ import (
 // on the rows before the bad line in their order, the big one among them,
 // and then fail naming the bad line's number.
 func TestReadFileKeepsOrderAndNamesTheLine(t *testing.T) {
-	root, st, k, cats, _ := retrievableFolder(t)
+	root, k, _, _, b := firstFolderBundle(t)
 	ctx := context.Background()
-	r := NewReader(st, k.pub, k.identities, k.index)
-	b, err := r.OpenBundle(ctx, cats[0].Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f *fileInfo // the file of most rows
 	for _, x := range b.contents.Files {
 		if !x.Reference && (f == nil || x.Rows > f.Rows) {

@@ -89,13 +89,8 @@ func FuzzRestoreValues(f *testing.F) {
 // restore fails naming the file, the row and the value, and leaves no
 // schema behind.
 func TestRestoreNamesABadValueAndRestoresNothing(t *testing.T) {
-	root, st, k, cats, _ := retrievableFolder(t)
+	root, k, cats, r, b := firstFolderBundle(t)
 	ctx := context.Background()
-	r := NewReader(st, k.pub, k.identities, nil)
-	b, err := r.OpenBundle(ctx, cats[0].Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f *fileInfo
 	for _, x := range b.contents.Files {
 		if x.Table == "MAKSE" && x.Rows > 100 {
@@ -127,7 +122,7 @@ func TestRestoreNamesABadValueAndRestoresNothing(t *testing.T) {
 	rewritePlain(t, filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+f.Path)), plain.Bytes(), k)
 
 	conn := testenv.Connect(t, testenv.Postgres(t))
-	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{})
+	_, err := r.Restore(ctx, conn, cats[0], RestoreOptions{})
 	want := fmt.Sprintf("%s: MAKSE %v: %s %q is not a DATE", f.Path, rows[80][0], tab.Columns[date].Name, "2026-13-45 00:00:00")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("restore over a bad DATE: %v, want %q in it", err, want)
