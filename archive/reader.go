@@ -319,7 +319,7 @@ func (b *Bundle) ReadFile(ctx context.Context, path string, fn func(extract.Row)
 		callerStopped = err != nil
 		return err
 	})
-	if err != nil && !callerStopped && ctx.Err() == nil && !errors.Is(err, ErrDigest) {
+	if err != nil && !callerStopped && !StorageFault(err) && ctx.Err() == nil && !errors.Is(err, ErrDigest) {
 		// An object changed since it was written (another file put in
 		// its place, cut short, a byte flipped) fails to decrypt, unpack
 		// or decode long before its end, where its digest is checked.
@@ -755,9 +755,8 @@ func StorageFault(err error) bool {
 // caused it: the object's bytes are not the ones written (age
 // authenticates every chunk).
 func notAsWritten(err error) error {
-	var se storeError
 	var notOurs *age.NoIdentityMatchError
-	if err == nil || errors.As(err, &se) || errors.As(err, &notOurs) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrDamaged) {
+	if err == nil || StorageFault(err) || errors.As(err, &notOurs) || errors.Is(err, ErrDamaged) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", err, ErrDamaged)
