@@ -316,12 +316,9 @@ func NewestCatalog(ctx context.Context, st Store, pub SigningKeys, batch string)
 	others := slices.DeleteFunc(BatchesOf(runs, true), func(b string) bool { return b == newest.Batch })
 	c, _, err := ReadCatalog(ctx, st, pub, newest.Batch, newest.Run)
 	if err != nil && len(others) > 0 {
-		err = fmt.Errorf("%w (the newest run, of batch %s; --batch takes the newest run of another: %s)", err, newest.Batch, strings.Join(others, ", "))
+		return nil, nil, fmt.Errorf("%w (the newest run, of batch %s; --batch takes the newest run of another: %s)", err, newest.Batch, strings.Join(others, ", "))
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, others, nil
+	return c, others, err
 }
 
 // LatestCatalogs reads the newest complete run of every batch (or of one
