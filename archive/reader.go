@@ -750,6 +750,17 @@ func StorageFault(err error) bool {
 	return errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// Unreadable says whether err is about what the archive holds (an object
+// missing, damaged, or not as its signatures and digests say), so that a
+// reader told to may leave out the part it was met in and go on: not an
+// error of the storage, a cancel, or keys that do not fit the run, which
+// would stop every other part as well.
+func Unreadable(err error) bool {
+	var notOurs *age.NoIdentityMatchError
+	var wrongIndexKey *IndexKeyError
+	return err != nil && !StorageFault(err) && !errors.As(err, &notOurs) && !errors.As(err, &wrongIndexKey)
+}
+
 // notAsWritten adds what an error met decrypting a payload file that was
 // opened with the right identity means, unless the storage or a cancel
 // caused it: the object's bytes are not the ones written (age

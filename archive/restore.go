@@ -39,8 +39,9 @@ type RestoreOptions struct {
 	// SkipUnreadable leaves out, and lists in Unread, the bundles and
 	// payload files that cannot be read as written (missing, damaged, a
 	// signature that does not verify, a value that cannot be restored)
-	// instead of rolling the whole restore back. Errors of the storage
-	// and of the database still stop it.
+	// instead of rolling the whole restore back. Errors of the storage,
+	// of the database and of keys that do not fit (Unreadable) still stop
+	// it.
 	SkipUnreadable bool
 }
 
@@ -94,7 +95,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	}
 	var bundles []*Bundle
 	var unread []Unread
-	skip := func(err error) bool { return o.SkipUnreadable && !StorageFault(err) && ctx.Err() == nil }
+	skip := func(err error) bool { return o.SkipUnreadable && Unreadable(err) && ctx.Err() == nil }
 	want := map[string]Sum{}
 	for _, e := range cat.Bundles {
 		if o.Bundles != nil && !slices.Contains(o.Bundles, e.ID) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/testenv"
 )
@@ -148,6 +150,14 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	_, err = NewReader(faulty, k.pub, k.identities, nil).Restore(ctx, conn, cat, RestoreOptions{Schema: "storage_fails", SkipUnreadable: true})
 	if err == nil || !strings.Contains(err.Error(), "connection reset") || exists("storage_fails") {
 		t.Errorf("restore --skip-unreadable over failing storage: %v; want it stopped, with nothing restored", err)
+	}
+	// Nor is an identity the run was not encrypted to: every bundle would
+	// be left out, and an empty schema restored.
+	other := testKeys(t)
+	_, err = NewReader(st, k.pub, other.identities, nil).Restore(ctx, conn, cat, RestoreOptions{Schema: "wrong_identity", SkipUnreadable: true})
+	var notOurs *age.NoIdentityMatchError
+	if !errors.As(err, &notOurs) || exists("wrong_identity") {
+		t.Errorf("restore --skip-unreadable with another identity: %v; want it stopped, with nothing restored", err)
 	}
 }
 
