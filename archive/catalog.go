@@ -195,12 +195,12 @@ var ErrBadSignature = errors.New("signature does not verify")
 func readAll(ctx context.Context, st Store, key string, limit int64) ([]byte, error) {
 	r, err := st.Get(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, fromStore(err)
 	}
 	defer r.Close()
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("archive: reading %s: %w", key, err)
+		return nil, fmt.Errorf("archive: reading %s: %w", key, fromStore(err))
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("archive: %s is larger than %d bytes", key, limit)
@@ -315,11 +315,25 @@ func NewestCatalog(ctx context.Context, st Store, pub SigningKeys, batch string)
 	}
 	others := slices.DeleteFunc(BatchesOf(runs, true), func(b string) bool { return b == newest.Batch })
 	c, _, err := ReadCatalog(ctx, st, pub, newest.Batch, newest.Run)
-	if err != nil && len(others) > 0 {
-		return nil, nil, fmt.Errorf("%w (the newest run, of batch %s; --batch takes the newest run of another: %s)", err, newest.Batch, strings.Join(others, ", "))
+	if err == nil {
+		return c, others, nil
 	}
-	return c, others, err
+	err = &RunError{Batch: newest.Batch, Run: newest.Run, Err: err}
+	if len(others) > 0 {
+		err = fmt.Errorf("%w (the newest run, of batch %s; --batch takes the newest run of another: %s)", err, newest.Batch, strings.Join(others, ", "))
+	}
+	return nil, others, err
 }
+
+// RunError is an error met reading one archive run's catalog, which it
+// names.
+type RunError struct {
+	Batch, Run string
+	Err        error
+}
+
+func (e *RunError) Error() string { return e.Err.Error() }
+func (e *RunError) Unwrap() error { return e.Err }
 
 // LatestCatalogs reads the newest complete run of every batch (or of one
 // batch), checking signatures.

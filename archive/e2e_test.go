@@ -1055,7 +1055,7 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all, false)
+		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
 		if err != nil {
 			t.Fatal(err)
 		}

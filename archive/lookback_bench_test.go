@@ -68,7 +68,7 @@ func BenchmarkRetrieveLooksBack(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		found, _, err = r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all, false)
+		found, _, err = r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
 		if err != nil {
 			b.Fatal(err)
 		}

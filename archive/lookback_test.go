@@ -1,9 +1,13 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,7 +23,8 @@ import (
 func TestLookBackBeyondOneWindow(t *testing.T) {
 	ctx := context.Background()
 	path := star1(t, 120)
-	st, err := NewFileStore(t.TempDir())
+	root := t.TempDir()
+	st, err := NewFileStore(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, read, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, all, false)
+		found, read, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,6 +86,10 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 	runsOf := func(found []*Found) string {
 		var out []string
 		for _, f := range found {
+			if f.Unread != "" {
+				out = append(out, f.Run+":unread")
+				continue
+			}
 			out = append(out, fmt.Sprintf("%s:%t", f.Run, f.Rows() > 0))
 		}
 		return strings.Join(out, " ")
@@ -111,6 +120,57 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 	}
 	if got := runsOf(found); got != strings.Join(want, " ") || len(read) != total-1 {
 		t.Errorf("every run: %s (%d read), want %s", got, len(read), strings.Join(want, " "))
+	}
+
+	// Two earlier runs that cannot be read as written: one's catalog is
+	// changed, the other's ISIK files have a byte flipped. The search
+	// stops there, unless told to list them and go on; one it does not
+	// reach does not matter.
+	bad := []int{total - 2, total - 4}
+	catalog := filepath.Join(root, filepath.FromSlash(RunPrefix("all", written[bad[0]])+CatalogFile))
+	body, err := os.ReadFile(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, catalog, bytes.Replace(body, []byte(`"batch"`), []byte(`"Batch"`), 1))
+	isik, _ := filepath.Glob(filepath.Join(root, filepath.FromSlash(RunPrefix("all", written[bad[1]])), "*", "data", "ISIK", "*"))
+	if len(isik) == 0 {
+		t.Fatal("no ISIK file")
+	}
+	for _, f := range isik {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body[len(body)/2] ^= 1
+		replaceFile(t, f, body)
+	}
+	newest, err := r.Retrieve(ctx, cats, Query{PersonCode: kept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RetrieveEarlier(ctx, newest, Query{PersonCode: kept}, LookBack{All: true}); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("every run, two of them damaged: %v, want %v", err, ErrBadSignature)
+	}
+	found, read, err = r.RetrieveEarlier(ctx, newest, Query{PersonCode: kept}, LookBack{All: true, SkipUnreadable: true})
+	for _, i := range bad {
+		want[total-1-i] = written[i] + ":unread"
+	}
+	if got := runsOf(found); err != nil || got != strings.Join(want, " ") || len(read) != total-2 {
+		t.Errorf("every run, two of them damaged, skipping them: %s (%d read) %v, want %s", got, len(read), err, strings.Join(want, " "))
+	} else if !strings.Contains(found[total-1-bad[1]].Unread, "data/ISIK/") || found[total-1-bad[1]].Newest != written[total-1] {
+		t.Errorf("the run left out: %+v", found[total-1-bad[1]])
+	}
+	// early is in no run after the first: the search lists the run whose
+	// catalog it could not read on its way there. The other damaged run
+	// holds no block of early's, and reads as written for this query.
+	newest, err = r.Retrieve(ctx, cats, Query{PersonCode: early})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, _, err = r.RetrieveEarlier(ctx, newest, Query{PersonCode: early}, LookBack{SkipUnreadable: true})
+	if got, want := runsOf(found), fmt.Sprintf("%s:false %s:unread %s:true", written[total-1], written[bad[0]], written[0]); err != nil || got != want {
+		t.Errorf("a person only the first run holds, skipping: %s %v, want %s", got, err, want)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/reportfile"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // RetrievalResult is what retrieve writes as JSON.
@@ -25,11 +26,14 @@ type RetrievalResult struct {
 	Time     time.Time `json:"time"`
 	Found    bool      `json:"found"`
 	// Earlier is set when rows come from runs before a batch's newest.
-	Earlier bool      `json:"from_earlier_runs,omitempty"`
-	Runs    []RunRows `json:"runs"`
-	Audit   string    `json:"audit_entry"`
-	Docs    []DocFile `json:"documents,omitempty"`
-	Out     string    `json:"out"`
+	Earlier bool `json:"from_earlier_runs,omitempty"`
+	// Unread counts the runs searched that could not be read as written
+	// (RunHead.Unread says why): rows of the query they hold are not here.
+	Unread int       `json:"unreadable_runs,omitempty"`
+	Runs   []RunRows `json:"runs"`
+	Audit  string    `json:"audit_entry"`
+	Docs   []DocFile `json:"documents,omitempty"`
+	Out    string    `json:"out"`
 }
 
 // Files counts the document files a retrieval wrote: a document that
@@ -78,13 +82,15 @@ type RunHead struct {
 	Absent string `json:"absent_row,omitempty"`
 	// LeftOut is Found.LeftOut: tables of STAR1 the run does not hold.
 	LeftOut []extract.TableRows `json:"left_out,omitempty"`
+	// Unread says why the run could not be read as written (Found).
+	Unread string `json:"unreadable,omitempty"`
 }
 
 // RowsOf is the JSON of the rows found in one run. Its rows are encoded
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{RunHead: RunHead{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut}, found: f}
+	return RunRows{RunHead: RunHead{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut, Unread: f.Unread}, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -214,6 +220,9 @@ func (r *RetrievalResult) WriteJSON(w io.Writer) error {
 	if r.Earlier {
 		field("from_earlier_runs", r.Earlier, false)
 	}
+	if r.Unread > 0 {
+		field("unreadable_runs", r.Unread, false)
+	}
 	fmt.Fprint(bw, "  \"runs\": [")
 	for i, run := range r.Runs {
 		if i > 0 {
@@ -264,9 +273,15 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 	fmt.Fprintf(w, "# STAR1 archive retrieval\n\n")
 	reportfile.Facts(w, [2]string{"Query", res.Query}, [2]string{"Reason", res.Reason}, [2]string{"Operator", res.Operator},
 		[2]string{"Time", res.Time.UTC().Format(time.RFC3339)}, [2]string{"Audit entry", res.Audit})
-	if !res.Found {
+	switch {
+	case !res.Found && res.Unread == 0:
 		fmt.Fprintf(w, "**The archive holds no rows for this %s.**\n", res.Query)
 		return nil
+	case !res.Found:
+		fmt.Fprintf(w, "**No archive run that could be read holds rows for this %s, and %s could not be read as written (below).** They may hold some.\n\n",
+			res.Query, words.Count(res.Unread, "run"))
+	case res.Unread > 0:
+		fmt.Fprintf(w, "**%s searched could not be read as written (below).** Rows they hold are not here.\n\n", words.Count(res.Unread, "run"))
 	}
 	type runDoc struct {
 		batch, run string
@@ -282,6 +297,10 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 			fmt.Fprintf(w, "STAR1 as it was when this run was written, before the newest run %s.\n\n", f.Newest)
 		} else {
 			fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
+		}
+		if f.Unread != "" {
+			fmt.Fprintf(w, "**This run could not be read as written:** %s. Rows of this record it holds, if any, are not here. `starmig verify --level full` names every damaged object of the archive.\n\n", reportfile.Cell(f.Unread))
+			continue
 		}
 		if len(f.SameCode) > 0 {
 			ids := make([]string, len(f.SameCode))

@@ -82,6 +82,10 @@ type Found struct {
 	// LeftOut is the run's catalog's: tables of STAR1 that the run does
 	// not hold, as STAR1.md does not describe them.
 	LeftOut []extract.TableRows
+	// Unread, when set, says why the run could not be read as written
+	// (LookBack.SkipUnreadable): it then holds no rows, whatever it held
+	// of the query.
+	Unread string
 }
 
 // Rows counts the rows found.
@@ -124,28 +128,40 @@ func (r *Reader) Retrieve(ctx context.Context, cats []*Catalog, q Query) ([]*Fou
 	return out, nil
 }
 
+// LookBack is how RetrieveEarlier searches.
+type LookBack struct {
+	// All searches every earlier run, newest first, not only as far as
+	// the first that holds rows of the query.
+	All bool
+	// EveryBatch searches the runs of every batch, not only those of the
+	// newest run's: every run holds all of STAR1, so the runs of all
+	// batches are one history of it, in the order they were written.
+	EveryBatch bool
+	// SkipUnreadable lists a run that cannot be read as written
+	// (Unreadable: its catalog or a bundle holding the query's rows is
+	// missing or damaged) as a Found with Unread set, and searches on,
+	// instead of stopping there.
+	SkipUnreadable bool
+}
+
 // RetrieveEarlier searches earlier complete runs than those in found,
 // which Retrieve searched. A run holds STAR1 as it was when it was
 // written, so rows STAR1 deleted outright before a newest run are only in
-// earlier ones. For a newest run that holds no rows of the query, it
-// returns the newest earlier run that does; with all, every earlier run,
-// newest first. Each result follows its newest in the list returned, with
-// Newest set. It also returns the catalogs it read.
-//
-// The earlier runs are those of the newest run's batch, or with
-// everyBatch those of every batch: every run holds all of STAR1, so the
-// runs of all batches are one history of it, in the order they were
-// written.
-func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, all, everyBatch bool) ([]*Found, []*Catalog, error) {
+// earlier ones. For a newest run that holds no rows of the query, or
+// could not be read (Unread), it returns the newest earlier run that
+// holds some; with o.All, every earlier run, newest first. Each result
+// follows its newest in the list returned, with Newest set. It also
+// returns the catalogs it read.
+func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, o LookBack) ([]*Found, []*Catalog, error) {
 	var out []*Found
 	var cats []*Catalog
 	for _, newest := range found {
 		out = append(out, newest)
-		if newest.Rows() > 0 && !all {
+		if newest.Rows() > 0 && !o.All {
 			continue
 		}
 		batch := newest.Batch
-		if everyBatch {
+		if o.EveryBatch {
 			batch = ""
 		}
 		runs, err := ListRuns(ctx, r.store, batch)
@@ -170,9 +186,11 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 			parallel.Do(len(part), len(part), func(i int) error {
 				c, _, err := ReadCatalog(ctx, r.store, r.pub, part[i].Batch, part[i].Run)
 				if err == nil {
+					// Read from, whether or not its bundles can be.
+					pc[i] = c
 					var f []*Found
 					if f, err = r.Retrieve(ctx, []*Catalog{c}, q); err == nil {
-						pc[i], pf[i] = c, f[0]
+						pf[i] = f[0]
 					}
 				}
 				errs[i] = err
@@ -190,15 +208,22 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, a
 				// A run that could not be read matters only if the search
 				// reaches it: one older than the run that held the rows
 				// was read only to save round trips.
-				if errs[i] != nil {
-					return nil, nil, errs[i]
+				if err := errs[i]; err != nil {
+					if !o.SkipUnreadable || !Unreadable(err) || ctx.Err() != nil {
+						return nil, nil, err
+					}
+					f = &Found{Batch: part[i].Batch, Run: part[i].Run, Unread: err.Error()}
 				}
 				f.Newest = newest.Run
-				if f.Rows() == 0 && !all {
+				if f.Unread != "" {
+					out = append(out, f)
+					continue
+				}
+				if f.Rows() == 0 && !o.All {
 					continue
 				}
 				out = append(out, f)
-				if !all {
+				if !o.All {
 					done = true
 					break
 				}
