@@ -25,7 +25,7 @@ import (
 
 type retrieveOptions struct {
 	batch, person, isikID, proceeding, reason, out, operator string
-	allRuns                                                  bool
+	allRuns, skipUnreadable                                  bool
 	indexKeys                                                []string
 	reader                                                   readerFlags
 }
@@ -41,9 +41,12 @@ documents, in the newest archive run (of any batch, or of --batch): every
 run holds all of STAR1 as it was when that run was written. Where the newest
 run holds none (STAR1 deleted them before it), the newest earlier run that
 does is shown; --all-runs shows every earlier run too, for rows changed or
-deleted between runs. It reads
-only the blocks that hold them, through each bundle's index, and checks the
-catalog's and bundles' signatures. A reason is required: who, when, what and
+deleted between runs. A run that cannot be read as written (a damaged
+catalog or bundle) stops the retrieval, naming what is wrong;
+--skip-unreadable, for a crisis, lists it instead, searches the earlier runs
+as for a run that holds no rows, and exits 4. It reads only the blocks
+that hold the rows, through each bundle's index, and checks the catalog's
+and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
 entry), and a retrieval that cannot be put on record does not happen.
 
@@ -66,6 +69,7 @@ the documents into --out.`,
 	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md, retrieval.html and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
 	f.BoolVar(&o.allRuns, "all-runs", false, "also search every earlier run of each batch, newest first")
+	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "list a run that cannot be read as written and search earlier runs, instead of stopping; exits 4 if it left out any")
 	return cmd
 }
 
@@ -136,9 +140,13 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 		return err
 	}
 	now := time.Now()
-	res, read, err := retrieveTo(cmd.Context(), st, pub, ids, ik, q, retrieval{o.batch, o.reason, o.operator, o.out, o.allRuns}, now)
+	res, read, err := retrieveTo(cmd.Context(), st, pub, ids, ik, q, retrieval{o.batch, o.reason, o.operator, o.out, o.allRuns, o.skipUnreadable}, now)
 	if err != nil {
 		return err
+	}
+	var left error
+	if res.Unread > 0 {
+		left = &codedError{code: exitVerification, err: fmt.Errorf("retrieve left out %s it could not read", words.Count(res.Unread, "archive run"))}
 	}
 	if g.json {
 		// retrieval.json, which holds the documents as they were (the
@@ -148,11 +156,18 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 			return fmt.Errorf("retrieve: %w", err)
 		}
 		defer f.Close()
-		_, err = io.Copy(g.out, f)
-		return err
+		if _, err = io.Copy(g.out, f); err != nil {
+			return err
+		}
+		return left
 	}
 	rows := res.Rows()
-	return g.result(res, func(w io.Writer) {
+	if err := g.result(res, func(w io.Writer) {
+		defer printUnreadRuns(w, res)
+		if !res.Found && res.Unread > 0 {
+			fmt.Fprintf(w, "No archive run that could be read holds rows for %s, written to %s. The retrieval is on record (%s).\n", res.Query, res.Out, res.Audit)
+			return
+		}
 		if !res.Found {
 			fmt.Fprintf(w, "The archive holds no rows for %s. The retrieval is on record (%s).\n", res.Query, res.Audit)
 			if hint := codeHint(q.PersonCode); hint != "" {
@@ -182,7 +197,23 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 				break
 			}
 		}
-	})
+	}); err != nil {
+		return err
+	}
+	return left
+}
+
+// printUnreadRuns lists the runs a retrieve --skip-unreadable left out.
+func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
+	if res.Unread == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Left out as unreadable (rows of %s they hold are not in the retrieval); verify --level full names every damaged object:\n", res.Query)
+	for _, run := range res.Runs {
+		if run.Unread != "" {
+			fmt.Fprintf(w, "  batch %s run %s: %s\n", run.Batch, run.Run, run.Unread)
+		}
+	}
 }
 
 // codeHint says what may be wrong with a personal code as typed, for a
@@ -363,7 +394,7 @@ func retrievalFolder(out string, now time.Time) (string, error) {
 // retrieval is what retrieveTo is asked besides the query.
 type retrieval struct {
 	batch, reason, operator, out string
-	allRuns                      bool
+	allRuns, skipUnreadable      bool
 }
 
 // retrieveTo retrieves, puts the retrieval on record, and writes the
@@ -395,35 +426,67 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	// Every run holds all of STAR1: the newest, whichever batch wrote it,
 	// holds the person as STAR1 last did; the other batches' runs are
 	// earlier states of STAR1, not more records.
-	newest, _, err := archive.NewestCatalog(ctx, st, pub, o.batch)
-	if err != nil {
-		return nil, 0, err
-	}
-	cats := []*archive.Catalog{newest}
 	r := archive.NewReader(st, pub, ids, ik...)
 	r.Spool = spool
-	found, err := r.Retrieve(ctx, cats, q)
-	if err != nil {
-		return nil, 0, err
+	newest, _, err := archive.NewestCatalog(ctx, st, pub, o.batch)
+	var cats []*archive.Catalog
+	var found []*archive.Found
+	if err == nil {
+		cats = append(cats, newest)
+		found, err = r.Retrieve(ctx, cats, q)
 	}
-	found, earlier, err := r.RetrieveEarlier(ctx, found, q, o.allRuns, o.batch == "")
+	newestErr := err
+	if err != nil {
+		// With --skip-unreadable, a newest run that cannot be read as
+		// written is listed, and the search goes on to earlier runs.
+		var re *archive.RunError
+		switch {
+		case !archive.Unreadable(err) || ctx.Err() != nil:
+			return nil, 0, err
+		case !o.skipUnreadable && (newest != nil || errors.As(err, &re)):
+			return nil, 0, fmt.Errorf("%w; --skip-unreadable lists a run that cannot be read as written and searches the earlier runs", err)
+		case !o.skipUnreadable:
+			return nil, 0, err
+		case newest != nil:
+			found = []*archive.Found{{Batch: newest.Batch, Run: newest.Run, Unread: err.Error()}}
+		case errors.As(err, &re):
+			found = []*archive.Found{{Batch: re.Batch, Run: re.Run, Unread: re.Err.Error()}}
+		default:
+			return nil, 0, err
+		}
+	}
+	found, earlier, err := r.RetrieveEarlier(ctx, found, q, archive.LookBack{All: o.allRuns, EveryBatch: o.batch == "", SkipUnreadable: o.skipUnreadable})
 	if err != nil {
 		return nil, 0, err
 	}
 	cats = append(cats, earlier...)
 	res := &archive.RetrievalResult{Query: q.String(), Reason: o.reason, Operator: operatorName(o.operator), Time: now.UTC()}
 	rows := 0
+	var unread []string
 	for _, f := range found {
 		rows += f.Rows()
 		if f.Newest != "" && f.Rows() > 0 {
 			res.Earlier = true
 		}
+		if f.Unread != "" {
+			unread = append(unread, f.Batch+"/"+f.Run)
+		}
 		res.Runs = append(res.Runs, archive.RowsOf(f))
 	}
+	if len(unread) == len(found) {
+		return nil, 0, fmt.Errorf("retrieve: no archive run searched could be read as written (%s); the newest: %w", strings.Join(unread, ", "), newestErr)
+	}
 	res.Found = rows > 0
+	res.Unread = len(unread)
+	query := res.Query
+	if len(unread) > 0 {
+		// The runs left out are named: a run whose catalog was read may
+		// have given blocks before the one that could not be read.
+		query += fmt.Sprintf(", leaving out %s it could not read: %s", words.Count(len(unread), "run"), strings.Join(unread, ", "))
+	}
 	res.Audit, err = putOnRecord(ctx, st, cats, archive.AuditEntry{
 		Time: res.Time, Operator: res.Operator, Action: "retrieve",
-		Query: res.Query, Reason: o.reason, Found: res.Found, Rows: rows,
+		Query: query, Reason: o.reason, Found: res.Found, Rows: rows,
 	})
 	if err != nil {
 		return nil, 0, err

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,5 +201,129 @@ func TestCodeHint(t *testing.T) {
 		if want == "" && got != "" || !strings.Contains(got, want) {
 			t.Errorf("codeHint(%q) = %q, want %q in it", code, got, want)
 		}
+	}
+}
+
+// TestRetrievalSkipsARunItCannotRead: a retrieval stops on a run it
+// cannot read as written, and says how to go on; --skip-unreadable lists
+// that run, gives the rows of the newest earlier run that can be read,
+// puts the run left out on record, and exits 4.
+func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, keys, to := folderArchive(t, dir, 200, 12)
+	runsDir := filepath.Join(dir, "archive", "batches", "all")
+	runNames := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(runsDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	first := runNames()[0]
+	// Run names begin with the second they were written in.
+	for time.Now().UTC().Format("20060102T150405Z") <= first[:16] {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("second archive run: exit %d: %s", code, stderr)
+	}
+	names := runNames()
+	if len(names) != 2 || names[0] != first {
+		t.Fatalf("runs %v", names)
+	}
+	second := names[1]
+	person := firstCode(t, db)
+	retrieve := func(out string, extra ...string) (int, archive.RetrievalResult, string) {
+		t.Helper()
+		args := append([]string{"retrieve", "--archive", to, "--keys", keys, "--person", person, "--reason", "crisis",
+			"--out", filepath.Join(dir, out), "--json"}, extra...)
+		code, stdout, stderr := run(t, ctx, args...)
+		var res archive.RetrievalResult
+		if code == 0 || code == exitVerification {
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("retrieve %s: exit %d, %v: %s", out, code, err, stderr)
+			}
+		}
+		return code, res, stderr
+	}
+	code, clean, stderr := retrieve("clean")
+	if code != 0 || len(clean.Runs) != 1 || clean.Runs[0].Run != second || len(clean.Runs[0].Tables["ISIK"]) == 0 {
+		t.Fatalf("clean archive: exit %d, %s: %s", code, runsOf(clean), stderr)
+	}
+
+	// Every ISIK payload file of the newest run has a byte flipped.
+	damage := func(glob string) {
+		t.Helper()
+		files, _ := filepath.Glob(glob)
+		if len(files) == 0 {
+			t.Fatalf("nothing matches %s", glob)
+		}
+		for _, f := range files {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body[len(body)/2] ^= 1
+			os.Chmod(f, 0o644)
+			if err := os.WriteFile(f, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	damage(filepath.Join(runsDir, second, "*", "data", "ISIK", "*"))
+	if code, _, stderr := retrieve("stopped"); code != exitError || !strings.Contains(stderr, "data/ISIK/") ||
+		!strings.Contains(stderr, "not as written") || !strings.Contains(stderr, "--skip-unreadable lists a run") {
+		t.Fatalf("damaged newest run: exit %d: %s; want exit %d naming the file and the flag", code, stderr, exitError)
+	}
+	code, res, stderr := retrieve("skipped", "--skip-unreadable")
+	if code != exitVerification || !strings.Contains(stderr, "retrieve left out 1 archive run it could not read") || res.Unread != 1 || !res.Found || !res.Earlier ||
+		len(res.Runs) != 2 || res.Runs[0].Run != second || !strings.Contains(res.Runs[0].Unread, "data/ISIK/") || len(res.Runs[0].Tables) != 0 ||
+		res.Runs[1].Run != first || res.Runs[1].NewestRun != second || res.Runs[1].Unread != "" {
+		t.Fatalf("--skip-unreadable: exit %d, %s, %+v: %s", code, runsOf(res), res, stderr)
+	}
+	// STAR1 did not change between the runs: the earlier run gives the
+	// rows the newest gave before it was damaged.
+	for name, rows := range clean.Runs[0].Tables {
+		if got := res.Runs[1].Tables[name]; len(got) != len(rows) || string(got[0]) != string(rows[0]) {
+			t.Errorf("%s from the earlier run: %d rows, want %d", name, len(got), len(rows))
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "skipped", "retrieval.md"))
+	if err != nil || !bytes.Contains(md, []byte("**1 run searched could not be read as written (below).**")) ||
+		!bytes.Contains(md, []byte("## Batch all, archive run "+second+"\n\n**This run could not be read as written:** ")) ||
+		!bytes.Contains(md, []byte("## Batch all, earlier archive run "+first)) {
+		t.Errorf("retrieval.md: %v\n%s", err, md)
+	}
+	code, out, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", person, "--reason", "crisis",
+		"--out", filepath.Join(dir, "text"), "--skip-unreadable")
+	if code != exitVerification || !strings.Contains(out, "Left out as unreadable") || !strings.Contains(out, "batch all run "+second+": ") {
+		t.Errorf("--skip-unreadable, as text: exit %d:\n%s%s", code, out, stderr)
+	}
+	var entries []archive.AuditRecord
+	_, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 3 ||
+		!strings.Contains(entries[1].Query, "leaving out 1 run it could not read: all/"+second) || !slices.Contains(entries[1].Runs, "all/"+second) {
+		t.Errorf("audit entries: %v %+v", err, entries)
+	}
+
+	// A newest run whose catalog cannot be read is searched past the same
+	// way.
+	damage(filepath.Join(runsDir, second, archive.CatalogFile))
+	code, res, stderr = retrieve("no-catalog", "--skip-unreadable")
+	if code != exitVerification || len(res.Runs) != 2 || res.Runs[0].Run != second || !strings.Contains(res.Runs[0].Unread, "signature does not verify") ||
+		res.Runs[1].Run != first || len(res.Runs[1].Tables["ISIK"]) != len(clean.Runs[0].Tables["ISIK"]) {
+		t.Fatalf("newest catalog damaged, --skip-unreadable: exit %d, %s: %s", code, runsOf(res), stderr)
+	}
+
+	// With no run that can be read, there is nothing to give.
+	damage(filepath.Join(runsDir, first, "*", "data", "ISIK", "*"))
+	if code, _, stderr := retrieve("none", "--skip-unreadable"); code != exitError || !strings.Contains(stderr, "no archive run searched could be read as written (all/"+second+", all/"+first+")") {
+		t.Errorf("every run damaged: exit %d: %s", code, stderr)
 	}
 }
