@@ -68,6 +68,11 @@ type RestoreStats struct {
 	// catalog's order of bundles; the schema's table restore_unread holds
 	// the same.
 	Unread []Unread `json:",omitempty"`
+	// MoneyUnchecked names the tables whose money sums were not checked
+	// against the catalog: rows were left out of one of their payload
+	// files, and the catalog sums money by bundle, not by file. The money
+	// of a bundle left out whole is known, and checked.
+	MoneyUnchecked []string `json:",omitempty"`
 }
 
 // RestoreDDL is the schema a restore creates: extract.PostgresDDL, the
@@ -102,8 +107,9 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			continue
 		}
 		b, err := r.OpenBundle(ctx, e)
+		whole := err != nil && skip(err)
 		switch {
-		case err != nil && skip(err):
+		case whole:
 			names := slices.Sorted(maps.Keys(e.Tables))
 			for _, name := range names {
 				if e.Tables[name].Rows > 0 {
@@ -119,6 +125,12 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 		for name, s := range e.Tables {
 			acc := want[name]
 			acc.Rows += s.Rows
+			if whole {
+				// Its rows are counted among those left out; its money
+				// is not restored.
+				want[name] = acc
+				continue
+			}
 			for col, v := range s.Money {
 				if acc.Money == nil {
 					acc.Money = map[string]string{}
@@ -200,16 +212,25 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err != nil {
 		return nil, err
 	}
-	left := map[string]int64{} // rows left out, by table
+	left := map[string]int64{}  // rows left out, by table
+	partly := map[string]bool{} // tables rows were left out of a payload file of
 	for _, u := range unread {
 		left[u.Table] += u.Rows
+		if u.File != "" && u.Rows > 0 {
+			partly[u.Table] = true
+		}
 	}
+	var unchecked []string
 	for _, t := range extract.Tables {
 		w := want[t.Name]
-		if left[t.Name] > 0 {
-			// The money of the rows left out is not known: only the count
-			// can be checked.
-			w = Sum{Rows: w.Rows - left[t.Name], Money: got[t.Name].Money}
+		w.Rows -= left[t.Name]
+		if partly[t.Name] {
+			// The money of the rows of one file is not known: only the
+			// count can be checked.
+			w.Money = got[t.Name].Money
+			if slices.ContainsFunc(t.Columns, func(c extract.Column) bool { return c.Kind == extract.Decimal }) {
+				unchecked = append(unchecked, t.Name)
+			}
 		}
 		if err := sameSum(t.Name, got[t.Name], w); err != nil {
 			return nil, fmt.Errorf("restore: %w; nothing restored", err)
@@ -230,7 +251,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err := recordUnread(ctx, tx, o.Schema, unread); err != nil {
 		return nil, err
 	}
-	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut, Unread: unread}
+	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut, Unread: unread, MoneyUnchecked: unchecked}
 	if o.BeforeCommit != nil {
 		if err := o.BeforeCommit(rs); err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/mapping"
 )
 
 // TestRestoreSkipsWhatItCannotRead damages an archive run as a crisis
@@ -37,21 +38,28 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 		t.Fatalf("%d bundles, want 3 or more", len(cat.Bundles))
 	}
 	r := NewReader(st, k.pub, k.identities, nil)
-	b, err := r.OpenBundle(ctx, cat.Bundles[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A file of decisions (money: OTSUS.SUMMA) is cut short, in a bundle
+	// other than the one whose signature goes.
+	var b *Bundle
 	var cut *fileInfo
-	for _, f := range b.contents.Files {
-		if !f.Reference && f.Rows > 10 {
-			cut = f
-			break
+	for i, e := range cat.Bundles {
+		if i == 1 || cut != nil {
+			continue
+		}
+		if b, err = r.OpenBundle(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.contents.Files {
+			if f.Table == "OTSUS" && !f.Reference && f.Rows > 10 {
+				cut = f
+				break
+			}
 		}
 	}
 	if cut == nil {
-		t.Fatal("no payload file of over 10 rows in the first bundle")
+		t.Fatal("no OTSUS payload file of over 10 rows")
 	}
-	file := filepath.Join(root, filepath.FromSlash(cat.Bundles[0].Prefix+cut.Path))
+	file := filepath.Join(root, filepath.FromSlash(b.Entry.Prefix+cut.Path))
 	body, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +107,40 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	slices.SortFunc(got, func(x, y Unread) int { return strings.Compare(x.Bundle+x.File+x.Table, y.Bundle+y.File+y.Table) })
 	if !slices.Equal(got, wantUnread) {
 		t.Errorf("left out:\n got %+v\nwant %+v", got, wantUnread)
+	}
+	// The money of a bundle left out whole is the catalog's: every table's
+	// sums are checked but those of the table of the file cut short.
+	if !slices.Equal(rs.MoneyUnchecked, []string{"OTSUS"}) {
+		t.Errorf("money unchecked for %v, want [OTSUS]", rs.MoneyUnchecked)
+	}
+	checked := 0 // tables with money in the bundle left out
+	for _, tab := range extract.Tables {
+		if tab.Name == "OTSUS" {
+			continue
+		}
+		if len(gone.Tables[tab.Name].Money) > 0 {
+			checked++
+		}
+		want := map[string]mapping.Cents{}
+		for _, e := range cat.Bundles {
+			for col, v := range e.Tables[tab.Name].Money {
+				c, err := mapping.ParseSum(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.ID != gone.ID {
+					want[col] += c
+				}
+			}
+		}
+		for col, w := range want {
+			if g, err := mapping.ParseSum(rs.Tables[tab.Name].Money[col]); err != nil || g != w {
+				t.Errorf("%s.%s: %s restored, want %s: the catalog's, less the bundle left out", tab.Name, col, rs.Tables[tab.Name].Money[col], w)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Errorf("the bundle left out holds no money but OTSUS's: %+v", gone.Tables)
 	}
 	var listed int64
 	if err := conn.QueryRow(ctx, "SELECT sum(rows) FROM what_reads."+extract.PostgresUnreadTable).Scan(&listed); err != nil {
