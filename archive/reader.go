@@ -1208,6 +1208,18 @@ func (c *pageCache) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// forget drops the pages that end before off: a reader that reads the
+// object in order does not need them again.
+func (c *pageCache) forget(off int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for pg := range c.pages {
+		if (pg+1)*cachePage <= off {
+			delete(c.pages, pg)
+		}
+	}
+}
+
 // load fetches the pages of n bytes from off that are not in the cache.
 func (c *pageCache) load(off, n int64) error {
 	if n <= 0 || off >= c.size {

@@ -187,6 +187,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 					return nil, fmt.Errorf("restore: %w", err)
 				}
 			}
+			mark := prog.rows
 			err := r.copyFile(ctx, into, o.Schema, b, f, &prog)
 			var re readError
 			switch {
@@ -194,8 +195,15 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 				if err := into.Rollback(ctx); err != nil {
 					return nil, fmt.Errorf("restore: %w", err)
 				}
-				unread = append(unread, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: f.Rows, Reason: re.err.Error()})
-				o.Log.Warn("left out", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows, "err", re.err)
+				prog.rows = mark
+				left, err := r.salvageFile(ctx, tx, o.Schema, b, f, re.err, skip, &prog)
+				if err != nil {
+					return nil, err
+				}
+				for _, u := range left {
+					o.Log.Warn("left out", "bundle", b.Entry.ID, "file", f.Path, "rows", u.Rows, "err", u.Reason)
+				}
+				unread = append(unread, left...)
 				continue
 			case err != nil:
 				return nil, err
@@ -424,6 +432,101 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 		}
 	}
 	return nil
+}
+
+// salvageFile restores what can be read as written of payload file f,
+// whose ciphertext, read whole, did not match its manifest (failed):
+// block by block, each read as a retrieval reads it, age authenticating
+// its chunks and the bundle's encrypted contents giving its digest. A
+// block that cannot be read, or holds a value that cannot be restored, is
+// left out with its rows. The file is left out whole when it failed
+// otherwise (its plaintext digest differs while its ciphertext is as
+// written: its blocks' digests were taken from the same bytes, and cannot
+// tell which are wrong; a value that cannot be restored, before the
+// digest was checked), when it cannot be opened at all (its header or
+// last chunk damaged, cut short, missing), and when its blocks have no
+// digests (bundles written before they were kept). Errors of the storage
+// and of the database are returned.
+func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile, failed error, skip func(error) bool, prog *restoreProgress) ([]Unread, error) {
+	whole := []Unread{{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: f.Rows, Reason: failed.Error()}}
+	i := slices.IndexFunc(b.contents.Files, func(fi *fileInfo) bool { return fi.Path == f.Path })
+	if i < 0 || !errors.Is(failed, ErrDigest) {
+		return whole, nil
+	}
+	fi := b.contents.Files[i]
+	t, err := extract.TableByName(fi.Table)
+	if err != nil || len(fi.Blocks) == 0 || len(fi.BlockDigests) != len(fi.Blocks) {
+		return whole, nil
+	}
+	of := b.opened(ctx, i, 0)
+	if of.err != nil {
+		if !skip(of.err) {
+			return nil, of.err
+		}
+		return whole, nil
+	}
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = strings.ToLower(c.Name)
+	}
+	var left []Unread
+	var restored int64
+	lastBad, firstBad, firstErr := -2, 0, ""
+	for block, blk := range fi.Blocks {
+		_, rows, err := b.readBlock(ctx, i, block)
+		var vals [][]any
+		var exact []exactText
+		for _, row := range rows {
+			if err != nil {
+				break
+			}
+			var v []any
+			var ex []exactText
+			if v, ex, err = pgValues(t, row); err != nil {
+				err = fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+			}
+			vals, exact = append(vals, v), append(exact, ex...)
+		}
+		// The pages of the blocks read are not needed again.
+		if of.cache != nil && block+1 < len(fi.Blocks) {
+			if from, _, ok := cipherRange(fi.Blocks, fi.Blocks[block+1], of.cache); ok {
+				of.cache.forget(from)
+			}
+		}
+		if err != nil {
+			if !skip(err) {
+				return nil, err
+			}
+			// Blocks lost one after another (a damaged age chunk holds
+			// parts of two or more) are one part left out, named by the
+			// first's error.
+			if n := len(left); n > 0 && lastBad == block-1 {
+				left[n-1].Rows += blk[2]
+				left[n-1].Reason = fmt.Sprintf("blocks %d to %d: %s", firstBad, block, firstErr)
+			} else {
+				firstBad, firstErr = block, err.Error()
+				left = append(left, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: blk[2], Reason: firstErr})
+			}
+			lastBad = block
+			continue
+		}
+		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{schema, strings.ToLower(t.Name)}, cols, vals); err != nil {
+			return nil, fmt.Errorf("restore: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+		}
+		for _, e := range exact {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.exact_text VALUES ($1, $2, $3, $4)", pgx.Identifier{schema}.Sanitize()), t.Name, e.key, e.column, e.original); err != nil {
+				return nil, fmt.Errorf("restore: exact text of %s %s: %w", t.Name, e.key, err)
+			}
+		}
+		restored += int64(len(rows))
+		prog.add(int64(len(rows)))
+	}
+	if restored == 0 {
+		// Nothing of it could be read: the file is left out whole, as
+		// the error that stopped reading it says.
+		return whole, nil
+	}
+	return left, nil
 }
 
 // largeRow is the size of values from which the restore writes a row

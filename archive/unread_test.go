@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,8 +32,18 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, k, cats, _, _ := retrievable(t, st)
+	// Bundles and payload files of up to 1 MiB before compression: some
+	// files are of more than one age chunk.
+	path := star1(t, 900)
+	k := testKeys(t)
+	cfg := small(config(st, k))
+	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
+	archiveSTAR1(t, path, cfg)
 	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cat := cats[0]
 	if len(cat.Bundles) < 3 {
 		t.Fatalf("%d bundles, want 3 or more", len(cat.Bundles))
@@ -69,6 +80,35 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, filepath.FromSlash(gone.Prefix+TagSignature))); err != nil {
 		t.Fatal(err)
 	}
+	// Another file, of more than one age chunk, has a byte flipped in its
+	// first chunk, as bit rot would: the blocks of that chunk are lost,
+	// the rest of the file restores.
+	var flipped *fileInfo
+	var flippedIn *Bundle
+	for i, e := range cat.Bundles {
+		if i == 1 || flipped != nil {
+			continue
+		}
+		fb, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fb.contents.Files {
+			if f != cut && !f.Reference && len(f.Blocks) >= 3 && f.Stored > ageChunk+4096 {
+				flipped, flippedIn = f, fb
+				break
+			}
+		}
+	}
+	if flipped == nil {
+		t.Fatal("no payload file of more than one age chunk")
+	}
+	flippedPath := filepath.Join(root, filepath.FromSlash(flippedIn.Entry.Prefix+flipped.Path))
+	if body, err = os.ReadFile(flippedPath); err != nil {
+		t.Fatal(err)
+	}
+	body[2000] ^= 0x10
+	replaceFile(t, flippedPath, body)
 
 	dsn := testenv.Postgres(t)
 	conn := testenv.Connect(t, dsn)
@@ -96,7 +136,22 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 		}
 	}
 	slices.SortFunc(wantUnread, func(x, y Unread) int { return strings.Compare(x.Bundle+x.File+x.Table, y.Bundle+y.File+y.Table) })
-	got := slices.Clone(rs.Unread)
+	var got []Unread
+	var lost int64
+	for _, u := range rs.Unread {
+		if u.File != flipped.Path {
+			got = append(got, u)
+			continue
+		}
+		if !strings.Contains(u.Reason, flipped.Path+" block 0: ") || !strings.HasPrefix(u.Reason, "blocks 0 to ") {
+			t.Errorf("left out of the file with a byte flipped: %+v; want a block named", u)
+		}
+		lost += u.Rows
+		left[u.Table] += u.Rows
+	}
+	if lost == 0 || lost >= flipped.Rows {
+		t.Errorf("%d of the %d rows of %s, with a byte flipped in its first chunk, left out; want its first blocks only", lost, flipped.Rows, flipped.Path)
+	}
 	for i := range got {
 		if !strings.Contains(got[i].Reason, got[i].Bundle) {
 			t.Errorf("left out %+v: the reason does not name the bundle", got[i])
@@ -215,4 +270,59 @@ func (s *unansweringStore) Get(ctx context.Context, key string) (io.ReadCloser, 
 		return nil, errors.New("read tcp 127.0.0.1:9000: connection reset by peer")
 	}
 	return s.Store.Get(ctx, key)
+}
+
+// TestRestoreLeavesOutWholeAFileAlteredBeforeEncryption: a payload file
+// whose plaintext was altered before it was encrypted reads as written,
+// block by block, since its blocks' digests were taken after the change;
+// only the file's plaintext digest tells. SkipUnreadable leaves it out
+// whole instead of restoring its blocks one by one.
+func TestRestoreLeavesOutWholeAFileAlteredBeforeEncryption(t *testing.T) {
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := star1(t, 100)
+	k := testKeys(t)
+	cfg := small(config(st, k))
+	altered := ""
+	cfg.TamperPlaintext = func(file string, plain []byte) {
+		if altered == "" && strings.HasPrefix(file, "data/MAKSE/") {
+			if i := bytes.Index(plain, []byte(`"SUMMA":"`)); i >= 0 {
+				plain[i+9] = '9'
+				altered = file
+			}
+		}
+	}
+	archiveSTAR1(t, path, cfg)
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil || altered == "" {
+		t.Fatal(err, altered)
+	}
+	conn := testenv.Connect(t, testenv.Postgres(t))
+	rs, err := NewReader(st, k.pub, k.identities, nil).Restore(ctx, conn, cats[0], RestoreOptions{Schema: "altered", SkipUnreadable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Unread) != 1 || rs.Unread[0].File != altered || !strings.Contains(rs.Unread[0].Reason, ErrPlainDigest.Error()) {
+		t.Fatalf("left out %+v; want %s whole, for its plaintext digest", rs.Unread, altered)
+	}
+	b, err := NewReader(st, k.pub, k.identities, nil).OpenBundle(ctx, *bundleOf(cats[0], rs.Unread[0].Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := b.File(altered); rs.Unread[0].Rows != f.Rows {
+		t.Errorf("%d rows left out, the file holds %d", rs.Unread[0].Rows, f.Rows)
+	}
+}
+
+// bundleOf is the entry of a bundle in a catalog, nil if it has none.
+func bundleOf(c *Catalog, id string) *BundleEntry {
+	for i := range c.Bundles {
+		if c.Bundles[i].ID == id {
+			return &c.Bundles[i]
+		}
+	}
+	return nil
 }

@@ -42,8 +42,10 @@ The restore is put on record in the audit log.
 --skip-unreadable, for a crisis in which the archive is damaged, restores
 what can be read instead: a bundle or payload file that is missing, damaged
 or not as its signature and digests say is left out, named with its table
-and rows, and listed in the schema's table restore_unread; the command then
-exits 4. Errors of the storage or the database still roll everything back.
+and rows, and listed in the schema's table restore_unread; of a file with
+damaged bytes inside, only the blocks they fall in are left out. The
+command then exits 4. Errors of the storage or the database, and keys that
+do not fit, still roll everything back.
 
 A whole restore is a STAR1 that migrate, reconcile and archive read, once
 STAR1 itself is gone: --source postgres://…/crisis?schema=star1_archive.
