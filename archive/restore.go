@@ -73,6 +73,10 @@ type RestoreStats struct {
 	// files, and the catalog sums money by bundle, not by file. The money
 	// of a bundle left out whole is known, and checked.
 	MoneyUnchecked []string `json:",omitempty"`
+	// FromCopy says which tables SkipUnreadable restored from a bundle's
+	// reference copy (KOV and KLASSIFIKAATOR travel whole in every
+	// bundle) because their own payload could not be read.
+	FromCopy []string `json:",omitempty"`
 }
 
 // RestoreDDL is the schema a restore creates: extract.PostgresDDL, the
@@ -215,6 +219,24 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			o.Log.Info("restored", "bundle", b.Entry.ID, "file", f.Path, "rows", f.Rows)
 		}
 	}
+	// KOV and KLASSIFIKAATOR, which every other table's codes refer to,
+	// travel whole in every bundle as reference copies: rows of them left
+	// out are taken from a copy that reads as written.
+	var fromCopy []string
+	for _, name := range []string{"KLASSIFIKAATOR", "KOV"} {
+		if !slices.ContainsFunc(unread, func(u Unread) bool { return u.Table == name && u.Rows > 0 }) {
+			continue
+		}
+		id, err := r.restoreReference(ctx, tx, o.Schema, name, bundles, want[name].Rows, skip, &prog)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			unread = slices.DeleteFunc(unread, func(u Unread) bool { return u.Table == name })
+			fromCopy = append(fromCopy, fmt.Sprintf("%s from the reference copy in bundle %s", name, id))
+			o.Log.Info("restored from a reference copy", "table", name, "bundle", id)
+		}
+	}
 	prog.end()
 	got, err := restoredSums(ctx, tx, o.Schema)
 	if err != nil {
@@ -259,7 +281,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err := recordUnread(ctx, tx, o.Schema, unread); err != nil {
 		return nil, err
 	}
-	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut, Unread: unread, MoneyUnchecked: unchecked}
+	rs := &RestoreStats{Schema: o.Schema, Tables: got, LeftOut: cat.LeftOut, Unread: unread, MoneyUnchecked: unchecked, FromCopy: fromCopy}
 	if o.BeforeCommit != nil {
 		if err := o.BeforeCommit(rs); err != nil {
 			return nil, err
@@ -527,6 +549,45 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		return whole, nil
 	}
 	return left, nil
+}
+
+// restoreReference restores table (KOV or KLASSIFIKAATOR) from the first
+// reference copy among bundles that holds rows rows and reads as written,
+// in place of what was restored of it, and returns that bundle's id; ""
+// when no copy does. Errors that skip does not take are returned.
+func (r *Reader) restoreReference(ctx context.Context, tx pgx.Tx, schema, table string, bundles []*Bundle, rows int64, skip func(error) bool, prog *restoreProgress) (string, error) {
+	for _, b := range bundles {
+		for _, f := range b.Files() {
+			if !f.Reference || refTable(f.Path) != table || f.Rows != rows {
+				continue
+			}
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return "", fmt.Errorf("restore: %w", err)
+			}
+			if _, err := sp.Exec(ctx, fmt.Sprintf("DELETE FROM %s; DELETE FROM %s.exact_text WHERE table_name = '%s'",
+				pgx.Identifier{schema, strings.ToLower(table)}.Sanitize(), pgx.Identifier{schema}.Sanitize(), table)); err != nil {
+				return "", fmt.Errorf("restore: %w", err)
+			}
+			f.Table = table
+			err = r.copyFile(ctx, sp, schema, b, f, prog)
+			var re readError
+			switch {
+			case err != nil && errors.As(err, &re) && skip(re.err):
+				if err := sp.Rollback(ctx); err != nil {
+					return "", fmt.Errorf("restore: %w", err)
+				}
+				continue
+			case err != nil:
+				return "", err
+			}
+			if err := sp.Commit(ctx); err != nil {
+				return "", fmt.Errorf("restore: %w", err)
+			}
+			return b.Entry.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // largeRow is the size of values from which the restore writes a row

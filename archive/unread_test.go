@@ -326,3 +326,75 @@ func bundleOf(c *Catalog, id string) *BundleEntry {
 	}
 	return nil
 }
+
+// TestRestoreTakesCodeTablesFromAReferenceCopy: KOV and KLASSIFIKAATOR
+// travel whole in every bundle as reference copies. With their own
+// payload files gone, and the first reference copy of KOV damaged, a
+// restore that skips what it cannot read takes them from the next copy
+// that reads as written, and leaves nothing out.
+func TestRestoreTakesCodeTablesFromAReferenceCopy(t *testing.T) {
+	root := t.TempDir()
+	st, err := NewFileStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, k, cats, _, _ := retrievable(t, st)
+	cat := cats[0]
+	if len(cat.Bundles) < 3 {
+		t.Fatalf("%d bundles, want 3 or more", len(cat.Bundles))
+	}
+	ctx := context.Background()
+	r := NewReader(st, k.pub, k.identities, nil)
+	removed := 0
+	for _, e := range cat.Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.Files() {
+			if !f.Reference && (f.Table == "KOV" || f.Table == "KLASSIFIKAATOR") {
+				if err := os.Remove(filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path))); err != nil {
+					t.Fatal(err)
+				}
+				removed++
+			}
+		}
+	}
+	if removed != 2 {
+		t.Fatalf("%d payload files of KOV and KLASSIFIKAATOR, want 2", removed)
+	}
+	first := filepath.Join(root, filepath.FromSlash(cat.Bundles[0].Prefix+"data/reference/KOV.jsonl.gz.age"))
+	body, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body[len(body)/2] ^= 1
+	replaceFile(t, first, body)
+
+	dsn := testenv.Postgres(t)
+	conn := testenv.Connect(t, dsn)
+	if _, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "no_codes"}); err == nil {
+		t.Fatal("restore without KOV's payload: no error")
+	}
+	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "codes_from_copies", SkipUnreadable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"KLASSIFIKAATOR from the reference copy in bundle " + cat.Bundles[0].ID,
+		"KOV from the reference copy in bundle " + cat.Bundles[1].ID,
+	}
+	if len(rs.Unread) != 0 || !slices.Equal(rs.FromCopy, want) {
+		t.Errorf("left out %+v, from copies %q; want nothing left out, and %q", rs.Unread, rs.FromCopy, want)
+	}
+	for _, name := range []string{"KOV", "KLASSIFIKAATOR"} {
+		tab, _ := extract.TableByName(name)
+		source := sourceRowsAs(t, path, tab, true)
+		restored := restoredRows(t, dsn, "codes_from_copies", tab)
+		slices.Sort(source)
+		slices.Sort(restored)
+		if !slices.Equal(source, restored) {
+			t.Errorf("%s: %d rows restored, STAR1 has %d, not the same", name, len(restored), len(source))
+		}
+	}
+}

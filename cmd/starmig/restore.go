@@ -162,8 +162,12 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	return nil
 }
 
-// printUnread lists what a restore --skip-unreadable left out.
+// printUnread lists what a restore --skip-unreadable left out, and what
+// it restored from reference copies instead.
 func printUnread(w io.Writer, rs *archive.RestoreStats) {
+	if len(rs.FromCopy) > 0 {
+		fmt.Fprintf(w, "Restored whole from reference copies, as their own payload could not be read (verify --level full names every damaged object): %s.\n", strings.Join(rs.FromCopy, "; "))
+	}
 	if len(rs.Unread) == 0 {
 		return
 	}
