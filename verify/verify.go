@@ -125,6 +125,11 @@ type Report struct {
 func (r *Report) OK() bool { return len(r.Findings) == 0 }
 
 func (r *Report) add(f Finding) {
+	// A finding may quote what the archive holds (a key, a tag file's
+	// value): as text a terminal shows, never as its control sequences.
+	for _, s := range []*string{&f.Batch, &f.Run, &f.Bundle, &f.Object, &f.Problem} {
+		*s = words.Printable(*s)
+	}
 	r.mu.Lock()
 	r.Findings = append(r.Findings, f)
 	r.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -247,6 +248,16 @@ func TestFaultsInAFolder(t *testing.T) {
 			os.WriteFile(filepath.Join(b, archive.TagSignature), ed25519.Sign(other, body), 0o644)
 			return prefix + archive.TagSignature
 		}, map[string]string{List: "signature does not verify", Sample: "signature does not verify", Full: "signature does not verify"}},
+		{"tag file value of control characters", func(t *testing.T, dir string) string {
+			// What a finding quotes of the archive is shown, not obeyed,
+			// by the operator's terminal.
+			b, prefix := bundleDir(t, dir, 1)
+			p := filepath.Join(b, archive.BagInfoTxt)
+			body, _ := os.ReadFile(p)
+			body = regexp.MustCompile(`Payload-Oxum: [0-9.]+`).ReplaceAll(body, []byte("Payload-Oxum: 1.1\x1b[2J\xb1"))
+			os.WriteFile(p, body, 0o644)
+			return prefix + archive.BagInfoTxt
+		}, map[string]string{Full: `BagIt: Payload-Oxum [1.1\x1b[2J\xb1], the payload is `}},
 		{"catalog signed with another key", func(t *testing.T, dir string) string {
 			b, _ := bundleDir(t, dir, 1)
 			cat := filepath.Join(filepath.Dir(b), archive.CatalogFile)

@@ -132,7 +132,7 @@ func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read i
 	fmt.Fprintln(w, ".")
 	for _, e := range entries {
 		if e.Unreadable != "" {
-			fmt.Fprintf(w, "  UNREADABLE %s\n      %s\n", e.Key, e.Unreadable)
+			fmt.Fprintf(w, "  UNREADABLE %s\n      %s\n", words.Printable(e.Key), words.Printable(e.Unreadable))
 			continue
 		}
 		who := e.Operator
@@ -153,6 +153,9 @@ func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read i
 			// written before the count was kept have none.
 			what += ": " + words.Count(e.Rows, "row") + " restored"
 		}
-		fmt.Fprintf(w, "  %s  %-8s %s\n      %s\n      why: %s\n      %s\n", e.Time.UTC().Format(time.RFC3339), e.Action, who, what, e.Reason, e.Key)
+		// What people typed (a reason, an operator's name) is shown, not
+		// obeyed, by the auditor's terminal.
+		fmt.Fprintf(w, "  %s  %-8s %s\n      %s\n      why: %s\n      %s\n", e.Time.UTC().Format(time.RFC3339), words.Printable(e.Action),
+			words.Printable(who), words.Printable(what), words.Printable(e.Reason), words.Printable(e.Key))
 	}
 }

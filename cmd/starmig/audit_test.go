@@ -203,3 +203,24 @@ func TestKeyHolderVerificationIsOnRecord(t *testing.T) {
 		t.Errorf("the drill database's password is on record or printed: %s", e.Query)
 	}
 }
+
+// TestTerminalShowsWhatItIsNotTold: an error that quotes a path typed
+// with a control sequence, and an audit entry whose reason holds one, are
+// printed with the sequence written out, not sent to the terminal.
+func TestTerminalShowsWhatItIsNotTold(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, keys, to := folderArchive(t, dir, 100, 13)
+	code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", filepath.Join(dir, "k\x1b[31m"), "--person", "1", "--reason", "x")
+	if code != exitError || strings.ContainsRune(stderr, 0x1b) || !strings.Contains(stderr, `k\x1b[31m`) {
+		t.Errorf("an error quoting a path with an escape: exit %d: %q", code, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db),
+		"--reason", "court\x1b[2J request\nfile 17", "--out", filepath.Join(dir, "r"), "-q"); code != 0 {
+		t.Fatalf("retrieve: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := run(t, ctx, "audit", "--archive", to, "--keys", keys)
+	if code != 0 || strings.ContainsRune(out, 0x1b) || !strings.Contains(out, `why: court\x1b[2J request\nfile 17`) {
+		t.Errorf("audit listing of a reason with an escape and a line break: exit %d:\n%q%s", code, out, stderr)
+	}
+}

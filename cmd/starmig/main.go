@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/starmig/starmig/internal/words"
 )
 
 // Exit codes, documented in the root command's help.
@@ -85,7 +87,12 @@ func execute(ctx context.Context, args []string) int {
 		return exitInterrupted
 	}
 	if err != nil {
-		fmt.Fprintln(root.ErrOrStderr(), "starmig:", err)
+		fmt.Fprintln(root.ErrOrStderr(), errorLine(err))
 	}
 	return exitCode(err)
 }
+
+// errorLine is how an error is printed. It may quote what starmig read
+// (a code, a key, an archive's bytes): a terminal shows that, and does not
+// obey it.
+func errorLine(err error) string { return "starmig: " + words.PrintableLines(err.Error()) }

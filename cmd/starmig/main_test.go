@@ -30,7 +30,7 @@ func run(t testing.TB, ctx context.Context, args ...string) (int, string, string
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
-		errb.WriteString("starmig: " + err.Error() + "\n")
+		errb.WriteString(errorLine(err) + "\n")
 	}
 	return exitCode(err), out.String(), errb.String()
 }

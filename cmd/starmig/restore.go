@@ -181,7 +181,7 @@ func printUnread(w io.Writer, rs *archive.RestoreStats) {
 		if u.File != "" {
 			where = u.File
 		}
-		fmt.Fprintf(w, "  bundle %s, %s: %s of %s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, u.Reason)
+		fmt.Fprintf(w, "  bundle %s, %s: %s of %s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, words.Printable(u.Reason))
 	}
 	if len(rs.MoneyUnchecked) > 0 {
 		fmt.Fprintf(w, "Row counts are checked; money sums are not for %s, as the catalog sums money by bundle, not by payload file.\n", strings.Join(rs.MoneyUnchecked, ", "))

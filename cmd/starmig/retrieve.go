@@ -211,7 +211,7 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 	fmt.Fprintf(w, "Left out as unreadable (rows of %s they hold are not in the retrieval); verify --level full names every damaged object:\n", res.Query)
 	for _, run := range res.Runs {
 		if run.Unread != "" {
-			fmt.Fprintf(w, "  batch %s run %s: %s\n", run.Batch, run.Run, run.Unread)
+			fmt.Fprintf(w, "  batch %s run %s: %s\n", run.Batch, run.Run, words.Printable(run.Unread))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Shown is a value from STAR1 as a line on a terminal may show it: as it
@@ -50,4 +51,47 @@ func isVowel(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// Printable is text that may hold bytes from outside (an object's name,
+// a tag file's value, an error that quotes one, a reason typed by a
+// person) as one line on a terminal may show it: every character that is
+// not visible (a control character, an escape sequence's start, a line
+// break, a zero-width space) and every byte that is not UTF-8 is written
+// as Go writes it in a quoted string (\x1b, \n, \u200b, \xb1), the rest
+// as it is. Unlike Shown it does not quote the whole, so a sentence stays
+// a sentence.
+func Printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (!unicode.IsPrint(r) && r != ' ') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r != utf8.RuneError || size != 1) && (unicode.IsPrint(r) || r == ' ') {
+			b.WriteString(s[i : i+size])
+		} else {
+			q := strconv.Quote(s[i : i+size])
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// PrintableLines is Printable for text of several lines: each line is
+// made Printable, and the line breaks are kept.
+func PrintableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -44,3 +44,24 @@ func TestShown(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"Payload-Oxum [54127.7], the payload is 54127.7": "Payload-Oxum [54127.7], the payload is 54127.7",
+		"Tõnu Kask":                "Tõnu Kask",
+		"[54127.7 je\xb1\x9f\x89]": `[54127.7 je\xb1\x9f\x89]`,
+		"red \x1b[31mtext\x1b[0m":  `red \x1b[31mtext\x1b[0m`,
+		"two\nlines\r":             `two\nlines\r`,
+		"tab\there":                `tab\there`,
+		"A\u200bB":                 `A\u200bB`,
+		"a real \uFFFD stays":      "a real \uFFFD stays",
+		"":                         "",
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got, want := PrintableLines("code X\x1b[2J:\n  3 rows"), "code X\\x1b[2J:\n  3 rows"; got != want {
+		t.Errorf("PrintableLines: %q, want %q", got, want)
+	}
+}
