@@ -45,7 +45,8 @@ func WriteMarkdown(w io.Writer, r *Report) {
 		// A paragraph between, or the notes would continue the list of facts.
 		fmt.Fprintf(w, "Notes:\n\n")
 		for _, n := range r.Notes {
-			fmt.Fprintf(w, "- %s\n", n)
+			// A note may name a key of the store: text, never markup.
+			fmt.Fprintf(w, "- %s\n", reportfile.Cell(n))
 		}
 	}
 	if r.OK() {

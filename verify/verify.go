@@ -124,6 +124,14 @@ type Report struct {
 // OK reports whether nothing was found.
 func (r *Report) OK() bool { return len(r.Findings) == 0 }
 
+// note adds a note, which may quote a key of the store, as Printable
+// text.
+func (r *Report) note(n string) {
+	r.mu.Lock()
+	r.Notes = append(r.Notes, words.Printable(n))
+	r.mu.Unlock()
+}
+
 func (r *Report) add(f Finding) {
 	// A finding may quote what the archive holds (a key, a tag file's
 	// value): as text a terminal shows, never as its control sequences.
@@ -168,7 +176,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Store: o.Store.String(), Level: o.Level, Seed: o.Seed, KeyHolder: len(o.Identities) > 0, Drill: o.Drill != nil, Locks: o.Store.Locks(), Notes: []string{}, Findings: []Finding{}}
 	if !o.Store.Locks() {
-		rep.Notes = append(rep.Notes, "the store is a local folder: it cannot lock objects, so retention and versions are not checked")
+		rep.note("the store is a local folder: it cannot lock objects, so retention and versions are not checked")
 	} else if err := o.Store.CheckWritable(ctx); err != nil {
 		if !errors.Is(err, archive.ErrNoLock) {
 			return nil, cannot(err)
@@ -331,7 +339,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		for _, k := range u.keys {
 			expected[k] = -1
 		}
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %s without a signed catalog, the newest written %s: taken to be a run still being written. "+
+		rep.note(fmt.Sprintf("%s: %s without a signed catalog, the newest written %s: taken to be a run still being written. "+
 			"If none is, it was interrupted: the next archive run of any batch accounts for it, and verification reports it once it is %s old",
 			p, words.Count(len(u.keys), "object"), u.newest.UTC().Format(time.RFC3339), shortDuration(o.Grace)))
 	}
@@ -660,7 +668,7 @@ func fixity(ctx context.Context, o Options, runs []run, bundles map[string]*bund
 	chosen := all
 	if o.Level == Sample {
 		chosen = sample(all, o)
-		rep.Notes = append(rep.Notes, fmt.Sprintf("sample of %d of %d payload objects, seed %d (rerun with --seed %d to repeat it)", len(chosen), len(all), o.Seed, o.Seed))
+		rep.note(fmt.Sprintf("sample of %d of %d payload objects, seed %d (rerun with --seed %d to repeat it)", len(chosen), len(all), o.Seed, o.Seed))
 	}
 	var total int64
 	for _, it := range chosen {
@@ -1012,7 +1020,7 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 			rep.add(Finding{Batch: ru.batch, Run: ru.run, Bundle: strings.Join(ids, ","), Problem: "restore drill failed: " + strings.TrimPrefix(err.Error(), "restore: ")})
 			continue
 		}
-		rep.Notes = append(rep.Notes, fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
+		rep.note(fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
 	}
 	return nil
 }
