@@ -448,9 +448,14 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 	if copyErr != nil {
 		return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, copyErr)
 	}
+	return insertExact(ctx, tx, schema, t.Name, exact)
+}
+
+// insertExact keeps the exact text of values of table's rows.
+func insertExact(ctx context.Context, tx pgx.Tx, schema, table string, exact []exactText) error {
 	for _, e := range exact {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.exact_text VALUES ($1, $2, $3, $4)", pgx.Identifier{schema}.Sanitize()), t.Name, e.key, e.column, e.original); err != nil {
-			return fmt.Errorf("restore: exact text of %s %s: %w", t.Name, e.key, err)
+		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.exact_text VALUES ($1, $2, $3, $4)", pgx.Identifier{schema}.Sanitize()), table, e.key, e.column, e.original); err != nil {
+			return fmt.Errorf("restore: exact text of %s %s: %w", table, e.key, err)
 		}
 	}
 	return nil
@@ -535,10 +540,8 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		if _, err := pgcopy.CopyRows(ctx, tx.Conn(), pgx.Identifier{schema, strings.ToLower(t.Name)}, cols, vals); err != nil {
 			return nil, fmt.Errorf("restore: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
 		}
-		for _, e := range exact {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.exact_text VALUES ($1, $2, $3, $4)", pgx.Identifier{schema}.Sanitize()), t.Name, e.key, e.column, e.original); err != nil {
-				return nil, fmt.Errorf("restore: exact text of %s %s: %w", t.Name, e.key, err)
-			}
+		if err := insertExact(ctx, tx, schema, t.Name, exact); err != nil {
+			return nil, err
 		}
 		restored += int64(len(rows))
 		prog.add(int64(len(rows)))
