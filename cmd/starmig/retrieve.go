@@ -437,23 +437,24 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	}
 	newestErr := err
 	if err != nil {
-		// With --skip-unreadable, a newest run that cannot be read as
-		// written is listed, and the search goes on to earlier runs.
+		// The newest run, when the error was met reading it: with
+		// --skip-unreadable it is listed, and the search goes on to
+		// earlier runs.
+		var left *archive.Found
 		var re *archive.RunError
 		switch {
-		case !archive.Unreadable(err) || ctx.Err() != nil:
-			return nil, 0, err
-		case !o.skipUnreadable && (newest != nil || errors.As(err, &re)):
-			return nil, 0, fmt.Errorf("%w; --skip-unreadable lists a run that cannot be read as written and searches the earlier runs", err)
-		case !o.skipUnreadable:
-			return nil, 0, err
 		case newest != nil:
-			found = []*archive.Found{{Batch: newest.Batch, Run: newest.Run, Unread: err.Error()}}
+			left = &archive.Found{Batch: newest.Batch, Run: newest.Run, Unread: err.Error()}
 		case errors.As(err, &re):
-			found = []*archive.Found{{Batch: re.Batch, Run: re.Run, Unread: re.Err.Error()}}
-		default:
-			return nil, 0, err
+			left = &archive.Found{Batch: re.Batch, Run: re.Run, Unread: re.Err.Error()}
 		}
+		switch {
+		case left == nil || !archive.Unreadable(err) || ctx.Err() != nil:
+			return nil, 0, err
+		case !o.skipUnreadable:
+			return nil, 0, fmt.Errorf("%w; --skip-unreadable lists a run that cannot be read as written and searches the earlier runs", err)
+		}
+		found = []*archive.Found{left}
 	}
 	found, earlier, err := r.RetrieveEarlier(ctx, found, q, archive.LookBack{All: o.allRuns, EveryBatch: o.batch == "", SkipUnreadable: o.skipUnreadable})
 	if err != nil {
