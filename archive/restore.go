@@ -26,9 +26,10 @@ type RestoreOptions struct {
 	// Bundles, when set, restores only these bundles of the catalog (the
 	// restore drill samples bundles).
 	Bundles []string
-	// Progress, when set, hears how many of the rows to restore are in:
-	// 0 first, when the copying starts, then every 10 000 rows and at the
-	// end.
+	// Progress, when set, hears how many of the rows to restore are done
+	// with: 0 first, when the copying starts, then every 10 000 rows and
+	// at the end. A row left out as unreadable is done with too, so that
+	// the count ends at the total and never passes it.
 	Progress func(rows, total int64)
 	// BeforeCommit, when set, is called with what the restore loaded once
 	// every check has passed, before it is committed; an error from it
@@ -204,6 +205,9 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 				if err != nil {
 					return nil, err
 				}
+				// The file is done with, whatever of it was left out.
+				prog.rows = mark
+				prog.add(f.Rows)
 				for _, u := range left {
 					o.Log.Warn("left out", "bundle", b.Entry.ID, "file", f.Path, "rows", u.Rows, "err", u.Reason)
 				}
@@ -227,7 +231,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 		if !slices.ContainsFunc(unread, func(u Unread) bool { return u.Table == name && u.Rows > 0 }) {
 			continue
 		}
-		id, err := r.restoreReference(ctx, tx, o.Schema, name, bundles, want[name].Rows, skip, &prog)
+		id, err := r.restoreReference(ctx, tx, o.Schema, name, bundles, want[name].Rows, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -520,6 +524,7 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 				of.cache.forget(from)
 			}
 		}
+		prog.add(blk[2])
 		if err != nil {
 			if !skip(err) {
 				return nil, err
@@ -544,7 +549,6 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 			return nil, err
 		}
 		restored += int64(len(rows))
-		prog.add(int64(len(rows)))
 	}
 	if restored == 0 {
 		// Nothing of it could be read: the file is left out whole, as
@@ -558,7 +562,7 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 // reference copy among bundles that holds rows rows and reads as written,
 // in place of what was restored of it, and returns that bundle's id; ""
 // when no copy does. Errors that skip does not take are returned.
-func (r *Reader) restoreReference(ctx context.Context, tx pgx.Tx, schema, table string, bundles []*Bundle, rows int64, skip func(error) bool, prog *restoreProgress) (string, error) {
+func (r *Reader) restoreReference(ctx context.Context, tx pgx.Tx, schema, table string, bundles []*Bundle, rows int64, skip func(error) bool) (string, error) {
 	for _, b := range bundles {
 		for _, f := range b.Files() {
 			if !f.Reference || refTable(f.Path) != table || f.Rows != rows {
@@ -573,7 +577,9 @@ func (r *Reader) restoreReference(ctx context.Context, tx pgx.Tx, schema, table 
 				return "", fmt.Errorf("restore: %w", err)
 			}
 			f.Table = table
-			err = r.copyFile(ctx, sp, schema, b, f, prog)
+			// The table's rows were counted as its payload files were
+			// done with: the copy does not count them again.
+			err = r.copyFile(ctx, sp, schema, b, f, &restoreProgress{})
 			var re readError
 			switch {
 			case err != nil && errors.As(err, &re) && skip(re.err):

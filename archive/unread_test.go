@@ -123,10 +123,12 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 		t.Fatalf("restore of a damaged run: %v; want it refused, with nothing restored", err)
 	}
 
-	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "what_reads", SkipUnreadable: true})
+	prog, progDone := countedProgress(t)
+	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "what_reads", SkipUnreadable: true, Progress: prog})
 	if err != nil {
 		t.Fatal(err)
 	}
+	progDone()
 	left := map[string]int64{}
 	var wantUnread []Unread
 	wantUnread = append(wantUnread, Unread{Bundle: b.Entry.ID, File: cut.Path, Table: cut.Table, Rows: cut.Rows})
@@ -376,10 +378,12 @@ func TestRestoreTakesCodeTablesFromAReferenceCopy(t *testing.T) {
 	if _, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "no_codes"}); err == nil {
 		t.Fatal("restore without KOV's payload: no error")
 	}
-	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "codes_from_copies", SkipUnreadable: true})
+	prog, progDone := countedProgress(t)
+	rs, err := r.Restore(ctx, conn, cat, RestoreOptions{Schema: "codes_from_copies", SkipUnreadable: true, Progress: prog})
 	if err != nil {
 		t.Fatal(err)
 	}
+	progDone()
 	want := []string{
 		"KLASSIFIKAATOR from the reference copy in bundle " + cat.Bundles[0].ID,
 		"KOV from the reference copy in bundle " + cat.Bundles[1].ID,
@@ -397,4 +401,25 @@ func TestRestoreTakesCodeTablesFromAReferenceCopy(t *testing.T) {
 			t.Errorf("%s: %d rows restored, STAR1 has %d, not the same", name, len(restored), len(source))
 		}
 	}
+}
+
+// countedProgress gives a restore's Progress, and a check, once it is
+// over, that the count never went back or past its total and ended at
+// it: a row left out, or restored from a reference copy, is counted once.
+func countedProgress(t *testing.T) (func(rows, total int64), func()) {
+	t.Helper()
+	var last, total int64 = -1, -1
+	var calls int
+	return func(rows, tot int64) {
+			calls++
+			if rows < last || rows > tot || (total >= 0 && tot != total) {
+				t.Errorf("progress %d of %d after %d of %d", rows, tot, last, total)
+			}
+			last, total = rows, tot
+		}, func() {
+			t.Helper()
+			if calls == 0 || last != total {
+				t.Errorf("progress ended at %d of %d after %d reports; want it at its total", last, total, calls)
+			}
+		}
 }
