@@ -55,7 +55,13 @@ type Unread struct {
 	File   string `json:"file,omitempty"`
 	Table  string `json:"table"`
 	Rows   int64  `json:"rows"`
-	Reason string `json:"reason"`
+	// Money holds the sums of the amounts of the rows left out, by money
+	// column, when the table has money and the archive says what they
+	// were: the catalog for a bundle, the bundle's encrypted contents for
+	// the blocks of a payload file (bundles written before they kept it
+	// do not say).
+	Money  map[string]string `json:"money,omitempty"`
+	Reason string            `json:"reason"`
 }
 
 // RestoreStats is what a restore loaded.
@@ -71,8 +77,10 @@ type RestoreStats struct {
 	Unread []Unread `json:",omitempty"`
 	// MoneyUnchecked names the tables whose money sums were not checked
 	// against the catalog: rows were left out of one of their payload
-	// files, and the catalog sums money by bundle, not by file. The money
-	// of a bundle left out whole is known, and checked.
+	// files whose bundle does not say what the rows' money was (it was
+	// written before bundles kept the money of each block). The money of
+	// the rest is known, and checked: the catalog's less what was left
+	// out.
 	MoneyUnchecked []string `json:",omitempty"`
 	// FromCopy says which tables SkipUnreadable restored from a bundle's
 	// reference copy (KOV and KLASSIFIKAATOR travel whole in every
@@ -117,8 +125,8 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 		case whole:
 			names := slices.Sorted(maps.Keys(e.Tables))
 			for _, name := range names {
-				if e.Tables[name].Rows > 0 {
-					unread = append(unread, Unread{Bundle: e.ID, Table: name, Rows: e.Tables[name].Rows, Reason: err.Error()})
+				if s := e.Tables[name]; s.Rows > 0 {
+					unread = append(unread, Unread{Bundle: e.ID, Table: name, Rows: s.Rows, Money: maps.Clone(s.Money), Reason: err.Error()})
 				}
 			}
 			o.Log.Warn("left out", "bundle", e.ID, "err", err)
@@ -246,25 +254,53 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	if err != nil {
 		return nil, err
 	}
-	left := map[string]int64{}  // rows left out, by table
-	partly := map[string]bool{} // tables rows were left out of a payload file of
+	left := map[string]int64{}    // rows left out, by table
+	unknown := map[string]bool{}  // tables rows were left out of whose money is not known
+	leftMoney := map[string]Sum{} // the money of the rows of payload files left out, by table
 	for _, u := range unread {
 		left[u.Table] += u.Rows
-		if u.File != "" && u.Rows > 0 {
-			partly[u.Table] = true
+		if u.File == "" || u.Rows == 0 {
+			continue // a bundle's money is not in want
 		}
+		t, err := extract.TableByName(u.Table)
+		if err != nil || !hasMoney(t) {
+			continue
+		}
+		if u.Money == nil {
+			unknown[u.Table] = true
+			continue
+		}
+		acc := leftMoney[u.Table]
+		for col, v := range u.Money {
+			if acc.Money == nil {
+				acc.Money = map[string]string{}
+			}
+			if acc.Money[col], err = addDecimal(acc.Money[col], v); err != nil {
+				return nil, fmt.Errorf("restore: money left out of %s.%s: %v", u.Table, col, err)
+			}
+		}
+		leftMoney[u.Table] = acc
 	}
 	var unchecked []string
 	for _, t := range extract.Tables {
 		w := want[t.Name]
 		w.Rows -= left[t.Name]
-		if partly[t.Name] {
-			// The money of the rows of one file is not known: only the
-			// count can be checked.
+		switch {
+		case unknown[t.Name]:
+			// The money of rows of a file left out is not known: only
+			// the count can be checked.
 			w.Money = got[t.Name].Money
-			if slices.ContainsFunc(t.Columns, func(c extract.Column) bool { return c.Kind == extract.Decimal }) {
-				unchecked = append(unchecked, t.Name)
+			unchecked = append(unchecked, t.Name)
+		case leftMoney[t.Name].Money != nil:
+			less := map[string]string{}
+			for col, v := range w.Money {
+				out, err := subDecimal(v, leftMoney[t.Name].Money[col])
+				if err != nil {
+					return nil, fmt.Errorf("restore: catalog money of %s.%s: %v", t.Name, col, err)
+				}
+				less[col] = out
 			}
+			w.Money = less
 		}
 		if err := sameSum(t.Name, got[t.Name], w); err != nil {
 			return nil, fmt.Errorf("restore: %w; nothing restored", err)
@@ -311,6 +347,63 @@ func addDecimal(a, b string) (string, error) {
 	return (x + y).String(), nil
 }
 
+// subDecimal is a less b, either empty for zero.
+func subDecimal(a, b string) (string, error) {
+	var x, y mapping.Cents
+	var err error
+	if a != "" {
+		if x, err = mapping.ParseSum(a); err != nil {
+			return "", err
+		}
+	}
+	if b != "" {
+		if y, err = mapping.ParseSum(b); err != nil {
+			return "", err
+		}
+	}
+	return (x - y).String(), nil
+}
+
+func hasMoney(t extract.Table) bool {
+	return slices.ContainsFunc(t.Columns, func(c extract.Column) bool { return c.Kind == extract.Decimal })
+}
+
+// blockMoney sums the money of blocks from to to (inclusive) of payload
+// file fi of table t, by money column; nil when the table has no money or
+// the bundle does not say (fileInfo.BlockMoney), or says what cannot be
+// summed: the rows' money is then unknown, and left unchecked.
+func blockMoney(t extract.Table, fi *fileInfo, from, to int) map[string]string {
+	var cols []string
+	for _, c := range t.Columns {
+		if c.Kind == extract.Decimal {
+			cols = append(cols, c.Name)
+		}
+	}
+	if len(cols) == 0 || len(fi.BlockMoney) != len(fi.Blocks) || from < 0 || to >= len(fi.Blocks) {
+		return nil
+	}
+	sums := make([]mapping.Cents, len(cols))
+	for b := from; b <= to; b++ {
+		if len(fi.BlockMoney[b]) != len(cols) {
+			return nil
+		}
+		for k, v := range fi.BlockMoney[b] {
+			c, err := mapping.ParseSum(v)
+			if err == nil {
+				sums[k], err = mapping.AddSum(sums[k], c)
+			}
+			if err != nil {
+				return nil
+			}
+		}
+	}
+	out := make(map[string]string, len(cols))
+	for k, col := range cols {
+		out[col] = sums[k].String()
+	}
+	return out
+}
+
 // sameSum compares a table's restored rows and money with the catalog's.
 func sameSum(table string, got, want Sum) error {
 	if got.Rows != want.Rows {
@@ -318,6 +411,9 @@ func sameSum(table string, got, want Sum) error {
 	}
 	for col, w := range want.Money {
 		g := got.Money[col]
+		if g == "" && got.Rows == 0 {
+			g = "0.00" // no rows, no sum
+		}
 		gc, err1 := mapping.ParseSum(g)
 		wc, err2 := mapping.ParseSum(w)
 		if err1 != nil || err2 != nil || gc != wc {
@@ -481,12 +577,16 @@ func insertExact(ctx context.Context, tx pgx.Tx, schema, table string, exact []e
 func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile, failed error, skip func(error) bool, prog *restoreProgress) ([]Unread, error) {
 	whole := []Unread{{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: f.Rows, Reason: failed.Error()}}
 	i := slices.IndexFunc(b.contents.Files, func(fi *fileInfo) bool { return fi.Path == f.Path })
-	if i < 0 || !errors.Is(failed, ErrDigest) {
+	if i < 0 {
 		return whole, nil
 	}
 	fi := b.contents.Files[i]
 	t, err := extract.TableByName(fi.Table)
-	if err != nil || len(fi.Blocks) == 0 || len(fi.BlockDigests) != len(fi.Blocks) {
+	if err != nil {
+		return whole, nil
+	}
+	whole[0].Money = blockMoney(t, fi, 0, len(fi.Blocks)-1)
+	if !errors.Is(failed, ErrDigest) || len(fi.Blocks) == 0 || len(fi.BlockDigests) != len(fi.Blocks) {
 		return whole, nil
 	}
 	of := b.opened(ctx, i, 0)
@@ -534,10 +634,11 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 			// first's error.
 			if n := len(left); n > 0 && lastBad == block-1 {
 				left[n-1].Rows += blk[2]
+				left[n-1].Money = blockMoney(t, fi, firstBad, block)
 				left[n-1].Reason = fmt.Sprintf("blocks %d to %d: %s", firstBad, block, firstErr)
 			} else {
 				firstBad, firstErr = block, err.Error()
-				left = append(left, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: blk[2], Reason: firstErr})
+				left = append(left, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: blk[2], Money: blockMoney(t, fi, block, block), Reason: firstErr})
 			}
 			lastBad = block
 			continue

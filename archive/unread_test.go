@@ -3,7 +3,9 @@ package archive
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -35,6 +37,20 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	// Bundles and payload files of up to 1 MiB before compression: some
 	// files are of more than one age chunk.
 	path := star1(t, 900)
+	// Eight times the payments, so that a file of them is of more than
+	// one age chunk.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := db.Exec(`INSERT INTO MAKSE SELECT MAKSE_ID + (SELECT max(MAKSE_ID) FROM MAKSE), OTSUS_ID, SUMMA, VALUUTA, MAKSE_KP, SAAJA_IBAN, STAATUS FROM MAKSE`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	k := testKeys(t)
 	cfg := small(config(st, k))
 	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
@@ -80,9 +96,10 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, filepath.FromSlash(gone.Prefix+TagSignature))); err != nil {
 		t.Fatal(err)
 	}
-	// Another file, of more than one age chunk, has a byte flipped in its
-	// first chunk, as bit rot would: the blocks of that chunk are lost,
-	// the rest of the file restores.
+	// A file of payments, of more than one age chunk, has a byte flipped
+	// in its first chunk, as bit rot would: the blocks of that chunk are
+	// lost, with the money the bundle's contents say they hold, and the
+	// rest of the file restores.
 	var flipped *fileInfo
 	var flippedIn *Bundle
 	for i, e := range cat.Bundles {
@@ -94,14 +111,14 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range fb.contents.Files {
-			if f != cut && !f.Reference && len(f.Blocks) >= 3 && f.Stored > ageChunk+4096 {
+			if f.Table == "MAKSE" && !f.Reference && len(f.Blocks) >= 3 && f.Stored > ageChunk+4096 {
 				flipped, flippedIn = f, fb
 				break
 			}
 		}
 	}
 	if flipped == nil {
-		t.Fatal("no payload file of more than one age chunk")
+		t.Fatal("no payload file of payments of more than one age chunk")
 	}
 	flippedPath := filepath.Join(root, filepath.FromSlash(flippedIn.Entry.Prefix+flipped.Path))
 	if body, err = os.ReadFile(flippedPath); err != nil {
@@ -148,6 +165,9 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 		if !strings.Contains(u.Reason, flipped.Path+" block 0: ") || !strings.HasPrefix(u.Reason, "blocks 0 to ") {
 			t.Errorf("left out of the file with a byte flipped: %+v; want a block named", u)
 		}
+		if u.Money["SUMMA"] == "" {
+			t.Errorf("left out of the file with a byte flipped: %+v; want the money of its rows said", u)
+		}
 		lost += u.Rows
 		left[u.Table] += u.Rows
 	}
@@ -158,26 +178,21 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 		if !strings.Contains(got[i].Reason, got[i].Bundle) {
 			t.Errorf("left out %+v: the reason does not name the bundle", got[i])
 		}
-		got[i].Reason = ""
+		got[i].Reason, got[i].Money = "", nil
 		left[got[i].Table] += got[i].Rows
 	}
 	slices.SortFunc(got, func(x, y Unread) int { return strings.Compare(x.Bundle+x.File+x.Table, y.Bundle+y.File+y.Table) })
-	if !slices.Equal(got, wantUnread) {
+	if !slices.EqualFunc(got, wantUnread, func(x, y Unread) bool { return fmt.Sprint(x) == fmt.Sprint(y) }) {
 		t.Errorf("left out:\n got %+v\nwant %+v", got, wantUnread)
 	}
-	// The money of a bundle left out whole is the catalog's: every table's
-	// sums are checked but those of the table of the file cut short.
-	if !slices.Equal(rs.MoneyUnchecked, []string{"OTSUS"}) {
-		t.Errorf("money unchecked for %v, want [OTSUS]", rs.MoneyUnchecked)
+	// The money of a bundle left out whole is the catalog's, that of a
+	// file or its blocks the bundle's contents': every table's sums are
+	// checked, and what was restored and what was left out add up to the
+	// catalog's.
+	if len(rs.MoneyUnchecked) != 0 {
+		t.Errorf("money unchecked for %v, want none", rs.MoneyUnchecked)
 	}
-	checked := 0 // tables with money in the bundle left out
 	for _, tab := range extract.Tables {
-		if tab.Name == "OTSUS" {
-			continue
-		}
-		if len(gone.Tables[tab.Name].Money) > 0 {
-			checked++
-		}
 		want := map[string]mapping.Cents{}
 		for _, e := range cat.Bundles {
 			for col, v := range e.Tables[tab.Name].Money {
@@ -185,19 +200,38 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if e.ID != gone.ID {
-					want[col] += c
+				want[col] += c
+			}
+		}
+		if tab.Name == "OTSUS" && want["SUMMA"] == 0 {
+			t.Fatal("the decisions hold no money")
+		}
+		got := map[string]mapping.Cents{}
+		for col, v := range rs.Tables[tab.Name].Money {
+			if got[col], err = mapping.ParseSum(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, u := range rs.Unread {
+			if u.Table != tab.Name {
+				continue
+			}
+			if u.File == cut.Path && u.Money["SUMMA"] == "" {
+				t.Errorf("left out %+v: no money said for the rows of a file of decisions", u)
+			}
+			for col, v := range u.Money {
+				c, err := mapping.ParseSum(v)
+				if err != nil {
+					t.Fatal(err)
 				}
+				got[col] += c
 			}
 		}
 		for col, w := range want {
-			if g, err := mapping.ParseSum(rs.Tables[tab.Name].Money[col]); err != nil || g != w {
-				t.Errorf("%s.%s: %s restored, want %s: the catalog's, less the bundle left out", tab.Name, col, rs.Tables[tab.Name].Money[col], w)
+			if got[col] != w {
+				t.Errorf("%s.%s: %s restored and left out, the catalog says %s", tab.Name, col, got[col], w)
 			}
 		}
-	}
-	if checked == 0 {
-		t.Errorf("the bundle left out holds no money but OTSUS's: %+v", gone.Tables)
 	}
 	var listed int64
 	if err := conn.QueryRow(ctx, "SELECT sum(rows) FROM what_reads."+extract.PostgresUnreadTable).Scan(&listed); err != nil {
@@ -280,42 +314,56 @@ func (s *unansweringStore) Get(ctx context.Context, key string) (io.ReadCloser, 
 // only the file's plaintext digest tells. SkipUnreadable leaves it out
 // whole instead of restoring its blocks one by one.
 func TestRestoreLeavesOutWholeAFileAlteredBeforeEncryption(t *testing.T) {
-	st, err := NewFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := star1(t, 100)
 	k := testKeys(t)
-	cfg := small(config(st, k))
-	altered := ""
-	cfg.TamperPlaintext = func(file string, plain []byte) {
-		if altered == "" && strings.HasPrefix(file, "data/MAKSE/") {
-			if i := bytes.Index(plain, []byte(`"SUMMA":"`)); i >= 0 {
-				plain[i+9] = '9'
-				altered = file
+	conn := testenv.Connect(t, testenv.Postgres(t))
+	ctx := context.Background()
+	// The money of the file left out is the bundle's contents' (taken
+	// before the file was altered) and checked; a bundle written before it
+	// kept that leaves the table's money unchecked.
+	for _, old := range []bool{false, true} {
+		st, err := NewFileStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := small(config(st, k))
+		cfg.withoutBlockMoney = old
+		altered := ""
+		cfg.TamperPlaintext = func(file string, plain []byte) {
+			if altered == "" && strings.HasPrefix(file, "data/MAKSE/") {
+				if i := bytes.Index(plain, []byte(`"SUMMA":"`)); i >= 0 {
+					plain[i+9] = '9'
+					altered = file
+				}
 			}
 		}
-	}
-	archiveSTAR1(t, path, cfg)
-	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil || altered == "" {
-		t.Fatal(err, altered)
-	}
-	conn := testenv.Connect(t, testenv.Postgres(t))
-	rs, err := NewReader(st, k.pub, k.identities, nil).Restore(ctx, conn, cats[0], RestoreOptions{Schema: "altered", SkipUnreadable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs.Unread) != 1 || rs.Unread[0].File != altered || !strings.Contains(rs.Unread[0].Reason, ErrPlainDigest.Error()) {
-		t.Fatalf("left out %+v; want %s whole, for its plaintext digest", rs.Unread, altered)
-	}
-	b, err := NewReader(st, k.pub, k.identities, nil).OpenBundle(ctx, *bundleOf(cats[0], rs.Unread[0].Bundle))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f, _ := b.File(altered); rs.Unread[0].Rows != f.Rows {
-		t.Errorf("%d rows left out, the file holds %d", rs.Unread[0].Rows, f.Rows)
+		archiveSTAR1(t, path, cfg)
+		cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+		if err != nil || altered == "" {
+			t.Fatal(err, altered)
+		}
+		schema := fmt.Sprintf("altered_%t", old)
+		rs, err := NewReader(st, k.pub, k.identities, nil).Restore(ctx, conn, cats[0], RestoreOptions{Schema: schema, SkipUnreadable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs.Unread) != 1 || rs.Unread[0].File != altered || !strings.Contains(rs.Unread[0].Reason, ErrPlainDigest.Error()) {
+			t.Fatalf("left out %+v; want %s whole, for its plaintext digest", rs.Unread, altered)
+		}
+		b, err := NewReader(st, k.pub, k.identities, nil).OpenBundle(ctx, *bundleOf(cats[0], rs.Unread[0].Bundle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, _ := b.File(altered); rs.Unread[0].Rows != f.Rows {
+			t.Errorf("%d rows left out, the file holds %d", rs.Unread[0].Rows, f.Rows)
+		}
+		var wantUnchecked []string
+		if old {
+			wantUnchecked = []string{"MAKSE"}
+		}
+		if !slices.Equal(rs.MoneyUnchecked, wantUnchecked) || (rs.Unread[0].Money == nil) != old {
+			t.Errorf("written without block money %t: money unchecked for %v, money left out %v; want %v unchecked", old, rs.MoneyUnchecked, rs.Unread[0].Money, wantUnchecked)
+		}
 	}
 }
 

@@ -66,6 +66,9 @@ type Config struct {
 	// signed catalog whose counts are wrong. Never set them otherwise.
 	TamperPlaintext func(path string, plain []byte)
 	TamperCatalog   func(*Catalog)
+	// withoutBlockMoney writes bundles as they were written before they
+	// kept the money of each block, for the tests of reading them.
+	withoutBlockMoney bool
 }
 
 func (c *Config) defaults() error {
@@ -157,6 +160,7 @@ type Writer struct {
 	blockRows  int
 	blockFirst int64
 	blockLast  int64
+	blockMoney []mapping.Cents // sums of the block's amounts, by money column
 	mac        *IndexMAC
 	reference  map[string][]byte // KOV and KLASSIFIKAATOR rows, for every bundle
 	scratch    []byte            // the encryptor's, for writeRow
@@ -285,7 +289,12 @@ type fileInfo struct {
 	// the whole file, still reads only what the writer wrote. Bundles
 	// written before it was kept have none.
 	BlockDigests []string `json:"block_digests,omitempty"`
-	Stored       int64    `json:"stored_bytes"`
+	// BlockMoney holds, for a table with money columns, the sums of each
+	// block's amounts, one per money column in the table's order: what a
+	// restore that leaves a block or the file out cannot restore. Bundles
+	// written before it was kept have none.
+	BlockMoney [][]string `json:"block_money,omitempty"`
+	Stored     int64      `json:"stored_bytes"`
 }
 
 type jobKind int
@@ -303,8 +312,9 @@ type job struct {
 	part   *partState
 	bundle *bundleState
 	plain  []byte
-	held   int64 // of jobMem
-	stream bool  // compressed by the encryptor straight into the payload file
+	held   int64    // of jobMem
+	stream bool     // compressed by the encryptor straight into the payload file
+	money  []string // the block's money sums (fileInfo.BlockMoney)
 	// row, when set, is encoded by the encryptor instead of plain (see
 	// streamRow), which then learns plainBytes when written is closed.
 	table      extract.Table
@@ -550,6 +560,12 @@ func (w *Writer) encoder() {
 			w.endPart()
 			w.table = *m.table
 			w.sums[w.table.Name] = &tableSum{money: map[string]mapping.Cents{}}
+			w.blockMoney = nil
+			for _, c := range w.table.Columns {
+				if c.Kind == extract.Decimal && !w.cfg.withoutBlockMoney {
+					w.blockMoney = append(w.blockMoney, 0)
+				}
+			}
 			continue
 		}
 		for i, r := range m.rows {
@@ -644,7 +660,7 @@ func (w *Writer) streamRow(t extract.Table, r extract.Row) error {
 	w.indexRow(t, r) // in the block the row is about to be
 	id, _ := r[0].(int64)
 	j := &job{kind: jobBlock, part: w.part, table: t, row: r, stream: true,
-		rows: 1, first: id, last: id, written: make(chan struct{})}
+		rows: 1, first: id, last: id, money: w.takeBlockMoney(), written: make(chan struct{})}
 	w.submit(j)
 	select {
 	case <-j.written:
@@ -680,8 +696,12 @@ func (w *Writer) sum(t extract.Table, r extract.Row) error {
 		w.bundle.sums[t.Name] = bs
 	}
 	bs.rows++
+	k := -1 // of the money columns
 	for i, c := range t.Columns {
-		if c.Kind != extract.Decimal || r[i] == nil {
+		if c.Kind != extract.Decimal {
+			continue
+		}
+		if k++; r[i] == nil {
 			continue
 		}
 		s, _ := r[i].(string)
@@ -690,13 +710,30 @@ func (w *Writer) sum(t extract.Table, r extract.Row) error {
 			return fmt.Errorf("archive: %s %v: %s %q is not an amount: %v", t.Name, r[0], c.Name, s, err)
 		}
 		if ts.money[c.Name], err = mapping.AddSum(ts.money[c.Name], cents); err == nil {
-			bs.money[c.Name], err = mapping.AddSum(bs.money[c.Name], cents)
+			if bs.money[c.Name], err = mapping.AddSum(bs.money[c.Name], cents); err == nil && w.blockMoney != nil {
+				w.blockMoney[k], err = mapping.AddSum(w.blockMoney[k], cents)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("archive: %s %v: the sum of %s: %v", t.Name, r[0], c.Name, err)
 		}
 	}
 	return nil
+}
+
+// takeBlockMoney gives the money sums of the block being sealed, as
+// fileInfo.BlockMoney keeps them, and starts the next block's at zero;
+// nil for a table without money.
+func (w *Writer) takeBlockMoney() []string {
+	if len(w.blockMoney) == 0 {
+		return nil
+	}
+	out := make([]string, len(w.blockMoney))
+	for i, c := range w.blockMoney {
+		out[i] = c.String()
+		w.blockMoney[i] = 0
+	}
+	return out
 }
 
 // indexKeys are the kinds of index key of each table's rows: the column
@@ -833,7 +870,7 @@ func (w *Writer) sealBlock() {
 		return // the run failed: failed() says why
 	}
 	w.submit(&job{kind: jobBlock, part: w.part, plain: w.block, held: held, stream: len(w.block) > streamBlock,
-		rows: w.blockRows, first: w.blockFirst, last: w.blockLast})
+		rows: w.blockRows, first: w.blockFirst, last: w.blockLast, money: w.takeBlockMoney()})
 	w.block = (*blockPool.Get().(*[]byte))[:0]
 	w.blockRows = 0
 	w.part.blocks++
@@ -987,6 +1024,9 @@ func (w *Writer) writeBlock(j *job) error {
 	}
 	p.info.Blocks = append(p.info.Blocks, [5]int64{p.offset, n, int64(j.rows), j.first, j.last})
 	p.info.BlockDigests = append(p.info.BlockDigests, j.digest)
+	if j.money != nil {
+		p.info.BlockMoney = append(p.info.BlockMoney, j.money)
+	}
 	p.offset += n
 	return nil
 }

@@ -181,10 +181,21 @@ func printUnread(w io.Writer, rs *archive.RestoreStats) {
 		if u.File != "" {
 			where = u.File
 		}
-		fmt.Fprintf(w, "  bundle %s, %s: %s of %s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, words.Printable(u.Reason))
+		money := ""
+		cols := make([]string, 0, len(u.Money))
+		for col := range u.Money {
+			cols = append(cols, col)
+		}
+		sort.Strings(cols)
+		for _, col := range cols {
+			money += fmt.Sprintf(" (%s %s)", col, u.Money[col])
+		}
+		fmt.Fprintf(w, "  bundle %s, %s: %s of %s%s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, money, words.Printable(u.Reason))
 	}
 	if len(rs.MoneyUnchecked) > 0 {
-		fmt.Fprintf(w, "Row counts are checked; money sums are not for %s, as the catalog sums money by bundle, not by payload file.\n", strings.Join(rs.MoneyUnchecked, ", "))
+		fmt.Fprintf(w, "Row counts are checked; money sums are not for %s, as the bundles of the rows left out were written before they kept the money of each block.\n", strings.Join(rs.MoneyUnchecked, ", "))
+	} else {
+		fmt.Fprintln(w, "Row counts and money sums are checked: what was restored and what was left out add up to the catalog's.")
 	}
 }
 
