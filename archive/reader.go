@@ -209,6 +209,51 @@ func (r *Reader) decryptSmall(ct []byte) ([]byte, error) {
 // Tables are the row counts the bundle's encrypted contents give.
 func (b *Bundle) Tables() map[string]Sum { return b.contents.Tables }
 
+// BlockMoney sums the money the bundle's encrypted contents give for each
+// block of table rows (what a restore leaves out with a block), by table
+// and money column, for the tables with money whose every payload file
+// has it: key holders check it against the contents' own sums and the
+// catalog's. Bundles written before blocks' money was kept give none.
+func (b *Bundle) BlockMoney() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	partial := map[string]bool{}
+	for _, f := range b.contents.Files {
+		if f.Reference || partial[f.Table] {
+			continue
+		}
+		t, err := extract.TableByName(f.Table)
+		if err != nil || !hasMoney(t) {
+			continue
+		}
+		m := blockMoney(t, f, 0, len(f.Blocks)-1)
+		if m == nil && len(f.Blocks) > 0 {
+			partial[f.Table] = true
+			delete(out, f.Table)
+			continue
+		}
+		acc := out[f.Table]
+		if acc == nil {
+			acc = map[string]string{}
+			for _, c := range t.Columns {
+				if c.Kind == extract.Decimal {
+					acc[c.Name] = "0.00"
+				}
+			}
+			out[f.Table] = acc
+		}
+		for col, v := range m {
+			sum, err := addDecimal(acc[col], v)
+			if err != nil {
+				partial[f.Table] = true
+				delete(out, f.Table)
+				break
+			}
+			acc[col] = sum
+		}
+	}
+	return out
+}
+
 // payloadFile is what a payload file's plaintext holds, for readers.
 type PayloadFile struct {
 	Path        string

@@ -28,6 +28,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/parallel"
 	"github.com/starmig/starmig/internal/words"
+	"github.com/starmig/starmig/mapping"
 )
 
 // Levels of verification (ARCHIVE.md, Verification).
@@ -765,9 +766,35 @@ feed:
 					rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s: the encrypted contents count %d rows, the catalog %d", table, s.Rows, want.Rows)})
 				}
 			}
+			// The money of each block, which a restore that leaves blocks
+			// out relies on, adds up to the catalog's.
+			money := b.BlockMoney()
+			for _, table := range sortedKeys(money) {
+				blocks := money[table]
+				for _, col := range sortedKeys(blocks) {
+					if want := bc.entry.Tables[table].Money[col]; !sameMoney(blocks[col], want) {
+						rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s.%s: the money of its blocks in the encrypted contents sums to %s, the catalog says %s", table, col, blocks[col], orZero(want))})
+					}
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// sameMoney says whether two money sums are the same amount, "" being
+// none.
+func sameMoney(a, b string) bool {
+	x, err1 := mapping.ParseSum(orZero(a))
+	y, err2 := mapping.ParseSum(orZero(b))
+	return err1 == nil && err2 == nil && x == y
+}
+
+func orZero(sum string) string {
+	if sum == "" {
+		return "0.00"
+	}
+	return sum
 }
 
 // sample picks the objects of this run. The seed counts runs, in cycles

@@ -28,6 +28,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/mapping"
 )
 
 var (
@@ -399,6 +400,46 @@ func TestRestoreDrill(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d drill schemas left behind", left)
 	}
+}
+
+// TestKeyHolderChecksTheMoneyOfBlocks: a restore that leaves a block out
+// as unreadable checks the money of the rest against the catalog's less
+// the block's money, as the encrypted contents give it. A key holder's
+// check finds a catalog (signed all the same) whose money disagrees with
+// the blocks'; a clean archive gives no finding.
+func TestKeyHolderChecksTheMoneyOfBlocks(t *testing.T) {
+	var k keys
+	_, st := folderArchive(t, &k)
+	expect(t, check(t, st, k, Full, func(o *Options) { o.Identities = k.identities }), "", "")
+
+	bad, _ := archive.NewFileStore(t.TempDir())
+	cfg := config(bad, k)
+	tampered := 0
+	cfg.TamperCatalog = func(c *archive.Catalog) {
+		for i := range c.Bundles {
+			s := c.Bundles[i].Tables["MAKSE"]
+			if s.Money["SUMMA"] != "" && tampered == 0 {
+				sum, err := mapping.ParseSum(s.Money["SUMMA"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Money = map[string]string{"SUMMA": (sum + 1).String()} // a cent more
+				c.Bundles[i].Tables["MAKSE"] = s
+				tampered++
+			}
+		}
+	}
+	write(t, cfg)
+	if tampered == 0 {
+		t.Fatal("no bundle holds payments")
+	}
+	rep := check(t, bad, k, Full, func(o *Options) { o.Identities = k.identities })
+	expect(t, rep, "", "MAKSE.SUMMA: the money of its blocks in the encrypted contents sums to ")
+	if len(rep.Findings) != 1 {
+		t.Errorf("%d findings, want the one: %v", len(rep.Findings), rep.Findings)
+	}
+	// Operators, who hold no identity, cannot see it.
+	expect(t, check(t, bad, k, Full, nil), "", "")
 }
 
 // lockStore writes two objects of its bundles the wrong way round the
