@@ -862,7 +862,8 @@ func recordUnread(ctx context.Context, tx pgx.Tx, schema string, unread []Unread
 	}
 	t := pgx.Identifier{schema, extract.PostgresUnreadTable}.Sanitize()
 	for _, q := range []string{
-		`CREATE TABLE ` + t + ` (bundle text NOT NULL, file text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, reason text NOT NULL)`,
+		`CREATE TABLE ` + t + ` (bundle text NOT NULL, file text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, reason text NOT NULL, money jsonb)`,
+		`COMMENT ON COLUMN ` + t + `.money IS 'sums of the amounts of the rows left out, by money column, as decimal text; NULL when the table has no money or the archive does not say'`,
 		`COMMENT ON TABLE ` + t + ` IS 'parts of the archive run that this restore left out because they could not be read as written (restore --skip-unreadable): a whole bundle where file is empty'`,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
@@ -870,7 +871,11 @@ func recordUnread(ctx context.Context, tx pgx.Tx, schema string, unread []Unread
 		}
 	}
 	for _, u := range unread {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+t+` VALUES ($1, $2, $3, $4, $5)`, u.Bundle, u.File, u.Table, u.Rows, u.Reason); err != nil {
+		var money any // NULL
+		if u.Money != nil {
+			money = u.Money
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+t+` VALUES ($1, $2, $3, $4, $5, $6)`, u.Bundle, u.File, u.Table, u.Rows, u.Reason, money); err != nil {
 			return fmt.Errorf("restore: recording what was left out: %w", err)
 		}
 	}

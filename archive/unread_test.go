@@ -237,6 +237,24 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT sum(rows) FROM what_reads."+extract.PostgresUnreadTable).Scan(&listed); err != nil {
 		t.Fatal(err)
 	}
+	// The money left out is kept with the parts.
+	var keptMoney string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(sum((money->>'SUMMA')::numeric), 0)::text FROM what_reads."+extract.PostgresUnreadTable+" WHERE table_name = 'MAKSE'").Scan(&keptMoney); err != nil {
+		t.Fatal(err)
+	}
+	var leftMoney mapping.Cents
+	for _, u := range rs.Unread {
+		if u.Table == "MAKSE" {
+			c, err := mapping.ParseSum(u.Money["SUMMA"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			leftMoney += c
+		}
+	}
+	if kept, err := mapping.ParseSum(keptMoney); err != nil || kept != leftMoney || leftMoney == 0 {
+		t.Errorf("restore_unread keeps %s of the payments' money left out, the restore left out %s", keptMoney, leftMoney)
+	}
 	var total int64
 	for _, n := range left {
 		total += n
