@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,6 +63,10 @@ type Unread struct {
 	// do not say).
 	Money  map[string]string `json:"money,omitempty"`
 	Reason string            `json:"reason"`
+	// Line is the row, as the archive holds it, when one row was left out
+	// for a value that cannot be restored: read as written, it is kept
+	// in restore_unread, not lost.
+	Line string `json:"-"`
 }
 
 // RestoreStats is what a restore loaded.
@@ -507,7 +512,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 		readErr <- b.ReadFile(readCtx, f.Path, func(row extract.Row) error {
 			vals, ex, err := pgValues(t, row)
 			if err != nil {
-				return fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, err)
+				return valueError{fmt.Errorf("restore: bundle %s: %s: %w", b.Entry.ID, f.Path, err)}
 			}
 			exact = append(exact, ex...)
 			prog.add(1)
@@ -586,7 +591,22 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		return whole, nil
 	}
 	whole[0].Money = blockMoney(t, fi, 0, len(fi.Blocks)-1)
-	if !errors.Is(failed, ErrDigest) || len(fi.Blocks) == 0 || len(fi.BlockDigests) != len(fi.Blocks) {
+	var value valueError
+	if errors.As(failed, &value) {
+		// A value that cannot be restored was met before the file's
+		// digests were checked: the file is read through to check them.
+		// Read as written, only the rows that hold such values are left
+		// out; otherwise what is wrong with the file decides.
+		switch err := b.ReadFile(ctx, f.Path, func(extract.Row) error { return nil }); {
+		case err == nil:
+		case !skip(err):
+			return nil, err
+		default:
+			failed, value = err, valueError{}
+			whole[0].Reason = err.Error()
+		}
+	}
+	if (value.err == nil && !errors.Is(failed, ErrDigest)) || len(fi.Blocks) == 0 || len(fi.BlockDigests) != len(fi.Blocks) {
 		return whole, nil
 	}
 	of := b.opened(ctx, i, 0)
@@ -611,12 +631,19 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 			if err != nil {
 				break
 			}
-			var v []any
-			var ex []exactText
-			if v, ex, err = pgValues(t, row); err != nil {
-				err = fmt.Errorf("archive: bundle %s: %s block %d: %w", b.Entry.ID, f.Path, block, err)
+			v, ex, verr := pgValues(t, row)
+			if verr != nil {
+				// The block reads as written: the row is left out alone,
+				// and kept, as it is, with its reason.
+				line, _ := appendRow(nil, t, row)
+				line = bytes.TrimSuffix(line, []byte{'\n'})
+				left = append(left, Unread{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: 1, Money: rowMoney(t, row),
+					Reason: fmt.Sprintf("archive: bundle %s: %s block %d: %v", b.Entry.ID, f.Path, block, verr), Line: string(line)})
+				lastBad = -2
+				continue
 			}
 			vals, exact = append(vals, v), append(exact, ex...)
+			restored++
 		}
 		// The pages of the blocks read are not needed again.
 		if of.cache != nil && block+1 < len(fi.Blocks) {
@@ -649,7 +676,6 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		if err := insertExact(ctx, tx, schema, t.Name, exact); err != nil {
 			return nil, err
 		}
-		restored += int64(len(rows))
 	}
 	if restored == 0 {
 		// Nothing of it could be read: the file is left out whole, as
@@ -657,6 +683,29 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		return whole, nil
 	}
 	return left, nil
+}
+
+// rowMoney is the money of one row, by money column, as Unread keeps it;
+// nil when the table has none, or a value is not an amount.
+func rowMoney(t extract.Table, row extract.Row) map[string]string {
+	var out map[string]string
+	for i, c := range t.Columns {
+		if c.Kind != extract.Decimal {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		var cents mapping.Cents
+		if s, ok := row[i].(string); ok {
+			var err error
+			if cents, err = mapping.ParseCents(s); err != nil {
+				return nil
+			}
+		}
+		out[c.Name] = cents.String()
+	}
+	return out
 }
 
 // restoreReference restores table (KOV or KLASSIFIKAATOR) from the first
@@ -846,6 +895,13 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 	return nil
 }
 
+// valueError is a value of a payload file's row that cannot be restored
+// (extract's checks came later than the archive run).
+type valueError struct{ err error }
+
+func (e valueError) Error() string { return e.err.Error() }
+func (e valueError) Unwrap() error { return e.err }
+
 // readError is an error of reading a payload file, as opposed to one of
 // writing its rows.
 type readError struct{ err error }
@@ -862,7 +918,8 @@ func recordUnread(ctx context.Context, tx pgx.Tx, schema string, unread []Unread
 	}
 	t := pgx.Identifier{schema, extract.PostgresUnreadTable}.Sanitize()
 	for _, q := range []string{
-		`CREATE TABLE ` + t + ` (bundle text NOT NULL, file text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, reason text NOT NULL, money jsonb)`,
+		`CREATE TABLE ` + t + ` (bundle text NOT NULL, file text NOT NULL, table_name text NOT NULL, rows bigint NOT NULL, reason text NOT NULL, money jsonb, line text)`,
+		`COMMENT ON COLUMN ` + t + `.line IS 'the row, as the archive holds it (one JSON object), when one row was left out for a value that cannot be restored'`,
 		`COMMENT ON COLUMN ` + t + `.money IS 'sums of the amounts of the rows left out, by money column, as decimal text; NULL when the table has no money or the archive does not say'`,
 		`COMMENT ON TABLE ` + t + ` IS 'parts of the archive run that this restore left out because they could not be read as written (restore --skip-unreadable): a whole bundle where file is empty'`,
 	} {
@@ -875,7 +932,11 @@ func recordUnread(ctx context.Context, tx pgx.Tx, schema string, unread []Unread
 		if u.Money != nil {
 			money = u.Money
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+t+` VALUES ($1, $2, $3, $4, $5, $6)`, u.Bundle, u.File, u.Table, u.Rows, u.Reason, money); err != nil {
+		var line any // NULL
+		if u.Line != "" {
+			line = u.Line
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+t+` VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.Bundle, u.File, u.Table, u.Rows, u.Reason, money, line); err != nil {
 			return fmt.Errorf("restore: recording what was left out: %w", err)
 		}
 	}

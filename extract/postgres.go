@@ -299,7 +299,7 @@ func (s *postgresSnapshot) whole(ctx context.Context, source string) error {
 	}
 	if unread {
 		var lacks sql.NullString
-		if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(n || ' rows of ' || table_name, ', ' ORDER BY table_name) FROM (SELECT table_name, sum(rows) AS n FROM "+
+		if err := s.tx.QueryRowContext(ctx, "SELECT string_agg(n || CASE n WHEN 1 THEN ' row of ' ELSE ' rows of ' END || table_name, ', ' ORDER BY table_name) FROM (SELECT table_name, sum(rows) AS n FROM "+
 			s.qualified(PostgresUnreadTable)+" GROUP BY table_name) t").Scan(&lacks); err != nil {
 			return fmt.Errorf("extract: %s: %w", source, err)
 		}
