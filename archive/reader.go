@@ -1321,3 +1321,86 @@ func (b *Bundle) File(path string) (PayloadFile, bool) {
 	}
 	return PayloadFile{}, false
 }
+
+// blockStream reads the blocks of one payload file in order from the
+// start of its object, with age's streaming decryption, which, unlike
+// random access, needs neither the object's size nor its last chunk: the
+// blocks before a fault still read as written when the file was cut
+// short or added to, or its last chunk was damaged. Each block is checked
+// against the digest the bundle's contents keep. Once the stream fails,
+// every later block fails with it.
+type blockStream struct {
+	b    *Bundle
+	f    *fileInfo
+	t    extract.Table
+	rc   io.ReadCloser
+	dec  io.Reader
+	pos  int64 // of the plaintext, the gzip stream
+	dead error
+}
+
+// streamBlocks opens payload file i for blockStream's reading; the
+// caller closes it.
+func (b *Bundle) streamBlocks(ctx context.Context, i int) (*blockStream, error) {
+	f := b.contents.Files[i]
+	t, err := extract.TableByName(f.Table)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := b.r.get(ctx, b.Entry.Prefix+f.Path)
+	if err != nil {
+		return nil, err
+	}
+	s := &blockStream{b: b, f: f, t: t, rc: rc}
+	if s.dec, err = age.Decrypt(bufio.NewReaderSize(rc, 256<<10), b.r.identities...); err != nil {
+		s.dead = notAsWritten(err)
+	}
+	return s, nil
+}
+
+func (s *blockStream) Close() error { return s.rc.Close() }
+
+// next reads block, which must come after the blocks read before.
+func (s *blockStream) next(block int) ([]extract.Row, error) {
+	bad := func(err error) error {
+		return fmt.Errorf("archive: bundle %s: %s block %d: %w", s.b.Entry.ID, s.f.Path, block, err)
+	}
+	if s.dead != nil {
+		return nil, bad(s.dead)
+	}
+	if block < 0 || block >= len(s.f.Blocks) || s.f.Blocks[block][0] < s.pos {
+		return nil, bad(errors.New("blocks read out of order"))
+	}
+	blk := s.f.Blocks[block]
+	if _, err := io.CopyN(io.Discard, s.dec, blk[0]-s.pos); err != nil {
+		s.dead = notAsWritten(err)
+		return nil, bad(s.dead)
+	}
+	s.pos = blk[0]
+	lr := &io.LimitedReader{R: s.dec, N: blk[1]}
+	digest := sha256.New()
+	src := io.TeeReader(lr, digest)
+	plain, err := gunzipBlock(src, 0)
+	_, cerr := io.Copy(io.Discard, src)
+	s.pos += blk[1] - lr.N
+	if lr.N > 0 {
+		// The stream ended or failed inside the block.
+		s.dead = notAsWritten(cmp.Or(cerr, err, io.ErrUnexpectedEOF))
+		return nil, bad(s.dead)
+	}
+	if cerr != nil {
+		s.dead = notAsWritten(cerr)
+		return nil, bad(s.dead)
+	}
+	if block >= len(s.f.BlockDigests) || shortHex(digest.Sum(nil)) != s.f.BlockDigests[block] {
+		return nil, bad(ErrBlockDigest)
+	}
+	if err != nil {
+		return nil, bad(notAsWritten(err))
+	}
+	rows, err := decodeBlock(s.t, plain)
+	if err != nil {
+		return nil, bad(err)
+	}
+	return rows, nil
+}

@@ -567,18 +567,18 @@ func insertExact(ctx context.Context, tx pgx.Tx, schema, table string, exact []e
 }
 
 // salvageFile restores what can be read as written of payload file f,
-// whose ciphertext, read whole, did not match its manifest (failed):
-// block by block, each read as a retrieval reads it, age authenticating
-// its chunks and the bundle's encrypted contents giving its digest. A
-// block that cannot be read, or holds a value that cannot be restored, is
-// left out with its rows. The file is left out whole when it failed
-// otherwise (its plaintext digest differs while its ciphertext is as
-// written: its blocks' digests were taken from the same bytes, and cannot
-// tell which are wrong; a value that cannot be restored, before the
-// digest was checked), when it cannot be opened at all (its header or
-// last chunk damaged, cut short, missing), and when its blocks have no
-// digests (bundles written before they were kept). Errors of the storage
-// and of the database are returned.
+// which failed to read whole (failed): block by block, each read as a
+// retrieval reads it, age authenticating its chunks and the bundle's
+// encrypted contents giving its digest. A file age cannot open for random
+// access (cut short, added to, its last chunk damaged) is read from its
+// start instead, up to the fault. A block that cannot be read is left out
+// with its rows and money; a row that holds a value that cannot be
+// restored is left out alone, and kept. The file is left out whole when
+// its plaintext digest differs while its ciphertext is as written (its
+// blocks' digests were taken from the same bytes, and cannot tell which
+// are wrong), when nothing of it reads (its header damaged, missing),
+// and when its blocks have no digests (bundles written before they were
+// kept). Errors of the storage and of the database are returned.
 func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *Bundle, f PayloadFile, failed error, skip func(error) bool, prog *restoreProgress) ([]Unread, error) {
 	whole := []Unread{{Bundle: b.Entry.ID, File: f.Path, Table: f.Table, Rows: f.Rows, Reason: failed.Error()}}
 	i := slices.IndexFunc(b.contents.Files, func(fi *fileInfo) bool { return fi.Path == f.Path })
@@ -610,11 +610,26 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 		return whole, nil
 	}
 	of := b.opened(ctx, i, 0)
+	next := func(block int) ([]extract.Row, error) {
+		_, rows, err := b.readBlock(ctx, i, block)
+		return rows, err
+	}
 	if of.err != nil {
 		if !skip(of.err) {
 			return nil, of.err
 		}
-		return whole, nil
+		// age cannot open it for random access (cut short or added to,
+		// its last chunk damaged): the blocks before the fault are read
+		// from its start.
+		bs, err := b.streamBlocks(ctx, i)
+		if err != nil {
+			if !skip(err) {
+				return nil, err
+			}
+			return whole, nil
+		}
+		defer bs.Close()
+		next = bs.next
 	}
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
@@ -624,7 +639,7 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 	var restored int64
 	lastBad, firstBad, firstErr := -2, 0, ""
 	for block, blk := range fi.Blocks {
-		_, rows, err := b.readBlock(ctx, i, block)
+		rows, err := next(block)
 		var vals [][]any
 		var exact []exactText
 		for _, row := range rows {

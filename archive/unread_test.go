@@ -581,3 +581,84 @@ func (s badDate) Scan(ctx context.Context, t extract.Table, columns, orderBy []s
 		return fn(r)
 	})
 }
+
+// TestRestoreKeepsTheBlocksBeforeAFault: age cannot open for random
+// access a file cut short, added to, or whose last chunk is damaged, but
+// its chunks before the fault still read as written from its start. A
+// restore that skips what it cannot read keeps their blocks and leaves
+// out the rest of the file, with its money; every table still adds up to
+// the catalog's.
+func TestRestoreKeepsTheBlocksBeforeAFault(t *testing.T) {
+	root := t.TempDir()
+	st, err := NewFileStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := star1(t, 900)
+	k := testKeys(t)
+	cfg := small(config(st, k))
+	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
+	archiveSTAR1(t, path, cfg)
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(st, k.pub, k.identities, nil)
+	type fault struct {
+		name   string
+		damage func([]byte) []byte
+	}
+	faults := []fault{
+		{"cut short", func(b []byte) []byte { return b[:len(b)*3/4] }},
+		{"added to", func(b []byte) []byte { return append(b, bytes.Repeat([]byte{0x5a}, 100)...) }},
+		{"its last chunk damaged", func(b []byte) []byte { b[len(b)-5] ^= 1; return b }},
+	}
+	damaged := map[string]*fileInfo{} // bundle id + path → file
+	for _, e := range cats[0].Bundles {
+		b, err := r.OpenBundle(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range b.contents.Files {
+			if len(damaged) == len(faults) || f.Reference || f.Stored < ageChunk+8192 || len(f.BlockDigests) != len(f.Blocks) {
+				continue
+			}
+			file := filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path))
+			body, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replaceFile(t, file, faults[len(damaged)].damage(body))
+			damaged[e.ID+" "+f.Path] = f
+		}
+	}
+	if len(damaged) < len(faults) {
+		t.Fatalf("%d payload files of more than one age chunk, want %d", len(damaged), len(faults))
+	}
+	conn := testenv.Connect(t, testenv.Postgres(t))
+	rs, err := r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "before_faults", SkipUnreadable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := map[string]int64{}
+	for _, u := range rs.Unread {
+		f := damaged[u.Bundle+" "+u.File]
+		if f == nil {
+			t.Errorf("left out %+v, which was not damaged", u)
+			continue
+		}
+		if !strings.HasPrefix(u.Reason, "blocks ") && !strings.Contains(u.Reason, " block ") {
+			t.Errorf("left out %+v: want the blocks named", u)
+		}
+		lost[u.Bundle+" "+u.File] += u.Rows
+	}
+	for key, f := range damaged {
+		if n := lost[key]; n == 0 || n >= f.Rows {
+			t.Errorf("%s: %d of its %d rows left out; want the rows after the fault only", key, n, f.Rows)
+		}
+	}
+	if len(rs.MoneyUnchecked) != 0 {
+		t.Errorf("money unchecked for %v", rs.MoneyUnchecked)
+	}
+}
