@@ -338,35 +338,24 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 	return rs, nil
 }
 
-func addDecimal(a, b string) (string, error) {
-	var x, y mapping.Cents
-	var err error
-	if a != "" {
-		if x, err = mapping.ParseSum(a); err != nil {
-			return "", err
-		}
-	}
-	if y, err = mapping.ParseSum(b); err != nil {
-		return "", err
-	}
-	return (x + y).String(), nil
-}
+// addDecimal is a plus b, and subDecimal a less b: money sums as decimal
+// text, "" for zero.
+func addDecimal(a, b string) (string, error) { return combineDecimal(a, b, 1) }
+func subDecimal(a, b string) (string, error) { return combineDecimal(a, b, -1) }
 
-// subDecimal is a less b, either empty for zero.
-func subDecimal(a, b string) (string, error) {
-	var x, y mapping.Cents
-	var err error
-	if a != "" {
-		if x, err = mapping.ParseSum(a); err != nil {
+func combineDecimal(a, b string, sign mapping.Cents) (string, error) {
+	var v [2]mapping.Cents
+	for i, s := range []string{a, b} {
+		if s == "" {
+			continue
+		}
+		c, err := mapping.ParseSum(s)
+		if err != nil {
 			return "", err
 		}
+		v[i] = c
 	}
-	if b != "" {
-		if y, err = mapping.ParseSum(b); err != nil {
-			return "", err
-		}
-	}
-	return (x - y).String(), nil
+	return (v[0] + sign*v[1]).String(), nil
 }
 
 func hasMoney(t extract.Table) bool {

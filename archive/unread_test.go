@@ -34,8 +34,6 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Bundles and payload files of up to 1 MiB before compression: some
-	// files are of more than one age chunk.
 	path := star1(t, 900)
 	// Eight times the payments, so that a file of them is of more than
 	// one age chunk.
@@ -51,15 +49,8 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	k := testKeys(t)
-	cfg := small(config(st, k))
-	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
-	archiveSTAR1(t, path, cfg)
+	k, cats := archiveInMiBs(t, st, path)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cat := cats[0]
 	if len(cat.Bundles) < 3 {
 		t.Fatalf("%d bundles, want 3 or more", len(cat.Bundles))
@@ -594,16 +585,8 @@ func TestRestoreKeepsTheBlocksBeforeAFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := star1(t, 900)
-	k := testKeys(t)
-	cfg := small(config(st, k))
-	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
-	archiveSTAR1(t, path, cfg)
+	k, cats := archiveInMiBs(t, st, star1(t, 900))
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := NewReader(st, k.pub, k.identities, nil)
 	type fault struct {
 		name   string
@@ -661,4 +644,20 @@ func TestRestoreKeepsTheBlocksBeforeAFault(t *testing.T) {
 	if len(rs.MoneyUnchecked) != 0 {
 		t.Errorf("money unchecked for %v", rs.MoneyUnchecked)
 	}
+}
+
+// archiveInMiBs archives the STAR1 at path into st in bundles and payload
+// files of up to 1 MiB before compression, so that some files are of more
+// than one age chunk, and returns the keys and the run's catalogs.
+func archiveInMiBs(t *testing.T, st Store, path string) (keys, []*Catalog) {
+	t.Helper()
+	k := testKeys(t)
+	cfg := small(config(st, k))
+	cfg.PartSize, cfg.BundleSize = 1<<20, 1<<20
+	archiveSTAR1(t, path, cfg)
+	cats, err := LatestCatalogs(context.Background(), st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, cats
 }
