@@ -212,8 +212,8 @@ func (b *Bundle) Tables() map[string]Sum { return b.contents.Tables }
 // BlockMoney sums the money the bundle's encrypted contents give for each
 // block of table rows (what a restore leaves out with a block), by table
 // and money column, for the tables with money whose every payload file
-// has it: key holders check it against the contents' own sums and the
-// catalog's. Bundles written before blocks' money was kept give none.
+// has it: key holders check it against the catalog's. Bundles written
+// before blocks' money was kept give none.
 func (b *Bundle) BlockMoney() map[string]map[string]string {
 	out := map[string]map[string]string{}
 	partial := map[string]bool{}
