@@ -216,40 +216,28 @@ func (b *Bundle) Tables() map[string]Sum { return b.contents.Tables }
 // before blocks' money was kept give none.
 func (b *Bundle) BlockMoney() map[string]map[string]string {
 	out := map[string]map[string]string{}
-	partial := map[string]bool{}
+	unknown := map[string]bool{}
 	for _, f := range b.contents.Files {
-		if f.Reference || partial[f.Table] {
-			continue
-		}
 		t, err := extract.TableByName(f.Table)
-		if err != nil || !hasMoney(t) {
+		if f.Reference || err != nil || len(moneyColumns(t)) == 0 {
 			continue
 		}
 		m := blockMoney(t, f, 0, len(f.Blocks)-1)
-		if m == nil && len(f.Blocks) > 0 {
-			partial[f.Table] = true
-			delete(out, f.Table)
-			continue
-		}
-		acc := out[f.Table]
-		if acc == nil {
-			acc = map[string]string{}
-			for _, c := range t.Columns {
-				if c.Kind == extract.Decimal {
-					acc[c.Name] = "0.00"
+		switch {
+		case m == nil:
+			unknown[f.Table] = true
+		case out[f.Table] == nil:
+			out[f.Table] = m
+		default:
+			for col, v := range m {
+				if out[f.Table][col], err = addDecimal(out[f.Table][col], v); err != nil {
+					unknown[f.Table] = true
 				}
 			}
-			out[f.Table] = acc
 		}
-		for col, v := range m {
-			sum, err := addDecimal(acc[col], v)
-			if err != nil {
-				partial[f.Table] = true
-				delete(out, f.Table)
-				break
-			}
-			acc[col] = sum
-		}
+	}
+	for table := range unknown {
+		delete(out, table)
 	}
 	return out
 }

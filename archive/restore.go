@@ -268,7 +268,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			continue // a bundle's money is not in want
 		}
 		t, err := extract.TableByName(u.Table)
-		if err != nil || !hasMoney(t) {
+		if err != nil || len(moneyColumns(t)) == 0 {
 			continue
 		}
 		if u.Money == nil {
@@ -358,8 +358,16 @@ func combineDecimal(a, b string, sign mapping.Cents) (string, error) {
 	return (v[0] + sign*v[1]).String(), nil
 }
 
-func hasMoney(t extract.Table) bool {
-	return slices.ContainsFunc(t.Columns, func(c extract.Column) bool { return c.Kind == extract.Decimal })
+// moneyColumns names the money columns (NUMBER(12,2)) of t, in its
+// order, which is the order of the sums of fileInfo.BlockMoney.
+func moneyColumns(t extract.Table) []string {
+	var cols []string
+	for _, c := range t.Columns {
+		if c.Kind == extract.Decimal {
+			cols = append(cols, c.Name)
+		}
+	}
+	return cols
 }
 
 // blockMoney sums the money of blocks from to to (inclusive) of payload
@@ -367,12 +375,7 @@ func hasMoney(t extract.Table) bool {
 // the bundle does not say (fileInfo.BlockMoney), or says what cannot be
 // summed: the rows' money is then unknown, and left unchecked.
 func blockMoney(t extract.Table, fi *fileInfo, from, to int) map[string]string {
-	var cols []string
-	for _, c := range t.Columns {
-		if c.Kind == extract.Decimal {
-			cols = append(cols, c.Name)
-		}
-	}
+	cols := moneyColumns(t)
 	if len(cols) == 0 || len(fi.BlockMoney) != len(fi.Blocks) || from < 0 || to >= len(fi.Blocks) {
 		return nil
 	}

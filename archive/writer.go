@@ -561,10 +561,8 @@ func (w *Writer) encoder() {
 			w.table = *m.table
 			w.sums[w.table.Name] = &tableSum{money: map[string]mapping.Cents{}}
 			w.blockMoney = nil
-			for _, c := range w.table.Columns {
-				if c.Kind == extract.Decimal && !w.cfg.withoutBlockMoney {
-					w.blockMoney = append(w.blockMoney, 0)
-				}
+			if n := len(moneyColumns(w.table)); n > 0 && !w.cfg.withoutBlockMoney {
+				w.blockMoney = make([]mapping.Cents, n)
 			}
 			continue
 		}
