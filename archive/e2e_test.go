@@ -314,7 +314,7 @@ func TestRetrieveReadsOnlyThePerson(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+			found, err := r.Retrieve(ctx, cats, PersonByCode(code))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,13 +339,13 @@ func TestRetrieveReadsOnlyThePerson(t *testing.T) {
 				t.Errorf("retrieval read %.0f%% of the archive", 100*frac)
 			}
 			// A code not in the archive is found nowhere.
-			none, err := r.Retrieve(ctx, cats, Query{PersonCode: "39901019999"})
+			none, err := r.Retrieve(ctx, cats, PersonByCode("39901019999"))
 			if err != nil || none[0].Rows() != 0 {
 				t.Fatalf("absent code: %v %v", none, err)
 			}
 			// A proceeding.
 			proc, _ := found[0].Tables["MENETLUS"][0][0].(int64)
-			byProc, err := r.Retrieve(ctx, cats, Query{Proceeding: proc})
+			byProc, err := r.Retrieve(ctx, cats, ProceedingByID(proc))
 			if err != nil || len(byProc[0].Tables["MENETLUS"]) != 1 || len(byProc[0].Tables["ISIK"]) != 1 {
 				t.Fatalf("proceeding %d: %v %v", proc, byProc, err)
 			}
@@ -376,7 +376,7 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 	}
 	r, cats := archivedForRetrieval(t, path)
 	for _, asked := range []string{code, " " + code} {
-		found, err := r.Retrieve(ctx, cats, Query{PersonCode: strings.TrimSpace(asked)})
+		found, err := r.Retrieve(ctx, cats, PersonByCode(strings.TrimSpace(asked)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +394,7 @@ func TestRetrievalFindsACodeStoredWithSpaces(t *testing.T) {
 	// the padded one among them.
 	var first int64
 	fmt.Sscan(want["ISIK"][0], &first)
-	found, err := r.Retrieve(ctx, cats, Query{PersonID: first})
+	found, err := r.Retrieve(ctx, cats, PersonByID(first))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,6 +455,9 @@ func TestRetrievalSaysTheRowAskedForIsAbsent(t *testing.T) {
 	}{
 		{`INSERT INTO OTSUS (OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, OTSUSE_KP) SELECT 990000000003, ?, TEENUS_KOOD, 'R', OTSUSE_KP FROM OTSUS LIMIT 1`, []any{lostProceeding}},
 		{`INSERT INTO ISIKU_SEOS (SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK) SELECT 990000000004, ?, ?, SEOSE_LIIK FROM ISIKU_SEOS LIMIT 1`, []any{person, lostPerson}},
+		// Ids no sequence gives, which NUMBER(12) holds all the same.
+		{`INSERT INTO OTSUS (OTSUS_ID, MENETLUS_ID, TEENUS_KOOD, TULEMUS, OTSUSE_KP) SELECT 990000000005, 0, TEENUS_KOOD, 'R', OTSUSE_KP FROM OTSUS LIMIT 1`, nil},
+		{`INSERT INTO ISIKU_SEOS (SEOS_ID, ISIK_ID, SEOTUD_ISIK_ID, SEOSE_LIIK) SELECT 990000000006, ?, -7, SEOSE_LIIK FROM ISIKU_SEOS LIMIT 1`, []any{person}},
 	} {
 		if res, err := db.Exec(ins.q, ins.args...); err != nil {
 			t.Fatal(err)
@@ -468,10 +471,12 @@ func TestRetrievalSaysTheRowAskedForIsAbsent(t *testing.T) {
 		absent, table string
 		id            int64
 	}{
-		{Query{Proceeding: lostProceeding}, "MENETLUS 990000000001", "OTSUS", 990000000003},
-		{Query{PersonID: lostPerson}, "ISIK 990000000002", "ISIKU_SEOS", 990000000004},
-		{Query{Proceeding: proceeding}, "", "MENETLUS", proceeding},
-		{Query{PersonID: person}, "", "ISIK", person},
+		{ProceedingByID(lostProceeding), "MENETLUS 990000000001", "OTSUS", 990000000003},
+		{PersonByID(lostPerson), "ISIK 990000000002", "ISIKU_SEOS", 990000000004},
+		{ProceedingByID(0), "MENETLUS 0", "OTSUS", 990000000005},
+		{PersonByID(-7), "ISIK -7", "ISIKU_SEOS", 990000000006},
+		{ProceedingByID(proceeding), "", "MENETLUS", proceeding},
+		{PersonByID(person), "", "ISIK", person},
 	} {
 		found, err := r.Retrieve(ctx, cats, c.q)
 		if err != nil {
@@ -646,7 +651,7 @@ func retrievable(t *testing.T, st Store) (string, keys, []*Catalog, string, []*F
 		t.Fatal(err)
 	}
 	code := richPerson(t, path)
-	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
 	if err != nil || len(found[0].Tables["ISIK"]) == 0 || len(found[0].Tables["MAKSE"]) == 0 {
 		t.Fatalf("clean archive: %v, %v", found, err)
 	}
@@ -674,7 +679,7 @@ func TestDamagedIndexIsNotSilence(t *testing.T) {
 		}
 		replaceFile(t, p, b)
 	}
-	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
 	if !errors.Is(err, ErrIndexDigest) || !strings.Contains(err.Error(), IndexFile) {
 		t.Fatalf("retrieval over a damaged index: %v, %v; want an error naming %s", found, err, IndexFile)
 	}
@@ -714,7 +719,7 @@ func TestAnotherIndexKeyIsRefused(t *testing.T) {
 	_, st, k, cats, code := retrievableFolder(t)
 	ctx := context.Background()
 	other := bytes.Repeat([]byte{7}, 32)
-	found, err := NewReader(st, k.pub, k.identities, other).Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, other).Retrieve(ctx, cats, PersonByCode(code))
 	var keyErr *IndexKeyError
 	if !errors.As(err, &keyErr) || keyErr.Want != IndexKeyID(k.index) || keyErr.Got != IndexKeyID(other) {
 		t.Fatalf("retrieval with another index key: %v, %v; want an IndexKeyError", found, err)
@@ -724,13 +729,13 @@ func TestAnotherIndexKeyIsRefused(t *testing.T) {
 	}
 	// Given both keys (the index key was replaced between runs), the
 	// reader takes the run's own.
-	if found, err = NewReader(st, k.pub, k.identities, other, k.index).Retrieve(ctx, cats, Query{PersonCode: code}); err != nil || found[0].Rows() == 0 {
+	if found, err = NewReader(st, k.pub, k.identities, other, k.index).Retrieve(ctx, cats, PersonByCode(code)); err != nil || found[0].Rows() == 0 {
 		t.Fatalf("with the run's key among others: %v, %v", found, err)
 	}
 	// A catalog that records no key id (format 1 before the field) is
 	// read as before.
 	cats[0].IndexKeyID = ""
-	if found, err = NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code}); err != nil || found[0].Rows() == 0 {
+	if found, err = NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code)); err != nil || found[0].Rows() == 0 {
 		t.Fatalf("catalog without a key id: %v, %v", found, err)
 	}
 }
@@ -762,7 +767,7 @@ func TestForgedPayloadIsRefused(t *testing.T) {
 	if forged == 0 {
 		t.Fatal("no ISIK block could be forged")
 	}
-	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
 	if !errors.Is(err, ErrBlockDigest) || !strings.Contains(err.Error(), "ISIK") {
 		var rows []extract.Row
 		if found != nil {
@@ -860,7 +865,7 @@ func TestDamagedPayloadIsNamedInARetrieval(t *testing.T) {
 		for path, body := range originals {
 			replaceFile(t, path, damage(body))
 		}
-		_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code})
+		_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
 		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "data/ISIK/") {
 			t.Errorf("ISIK files %s: %v; want %v naming the file", name, err, ErrDamaged)
 		}
@@ -868,7 +873,7 @@ func TestDamagedPayloadIsNamedInARetrieval(t *testing.T) {
 			replaceFile(t, path, body)
 		}
 	}
-	if _, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonCode: code}); err != nil {
+	if _, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code)); err != nil {
 		t.Errorf("the archive put back: %v", err)
 	}
 }
@@ -997,7 +1002,7 @@ func TestReadersReadTheFirstVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := NewReader(fresh, k.pub, k.identities, k.index)
-	after, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+	after, err := r.Retrieve(ctx, cats, PersonByCode(code))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1051,11 +1056,11 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 	// retrieve returns what was found and how many earlier runs were read.
 	retrieve := func(code string, all bool) ([]*Found, int) {
 		t.Helper()
-		found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+		found, err := r.Retrieve(ctx, cats, PersonByCode(code))
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, earlier, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
+		found, earlier, err := r.RetrieveEarlier(ctx, found, PersonByCode(code), LookBack{All: all})
 		if err != nil {
 			t.Fatal(err)
 		}

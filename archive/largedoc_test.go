@@ -107,7 +107,7 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	r := NewReader(st, k.pub, k.identities, k.index)
 	for i, d := range docs {
 		before := r.requests.Load()
-		found, err := r.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+		found, err := r.Retrieve(ctx, cats, ProceedingByID(proceedings[i]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 		}
 	}
 
-	found, err := r.Retrieve(ctx, cats, Query{PersonID: applicant})
+	found, err := r.Retrieve(ctx, cats, PersonByID(applicant))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +155,11 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 	rs := NewReader(st, k.pub, k.identities, k.index)
 	rs.Spool = spool
 	for i, d := range docs {
-		held, err := r.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+		held, err := r.Retrieve(ctx, cats, ProceedingByID(proceedings[i]))
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, err := rs.Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+		found, err := rs.Retrieve(ctx, cats, ProceedingByID(proceedings[i]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestLargeDocumentsComeBackWhole(t *testing.T) {
 				rewriteStream(t, filepath.Join(root, filepath.FromSlash(e.Prefix+f.Path)), k, func(stream []byte) {
 					stream[blk[0]+blk[1]/2] ^= 0x55
 				})
-				_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{Proceeding: proceedings[i]})
+				_, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, ProceedingByID(proceedings[i]))
 				if !errors.Is(err, ErrBlockDigest) {
 					t.Fatalf("a changed byte in a document's block: %v, want %v", err, ErrBlockDigest)
 				}
@@ -465,7 +465,7 @@ func TestARowTakenFromALargeBlockHoldsNoneOfIt(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, Query{PersonID: person})
+		found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByID(person))
 		if err != nil {
 			t.Fatal(err)
 		}

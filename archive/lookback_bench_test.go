@@ -64,11 +64,11 @@ func BenchmarkRetrieveLooksBack(b *testing.B) {
 			b.Fatal(err)
 		}
 		r := NewReader(store, k.pub, k.identities, k.index)
-		found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+		found, err := r.Retrieve(ctx, cats, PersonByCode(code))
 		if err != nil {
 			b.Fatal(err)
 		}
-		found, _, err = r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
+		found, _, err = r.RetrieveEarlier(ctx, found, PersonByCode(code), LookBack{All: all})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -73,11 +73,11 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 	r := NewReader(st, k.pub, k.identities, k.index)
 	search := func(code string, all bool) ([]*Found, []*Catalog) {
 		t.Helper()
-		found, err := r.Retrieve(ctx, cats, Query{PersonCode: code})
+		found, err := r.Retrieve(ctx, cats, PersonByCode(code))
 		if err != nil {
 			t.Fatal(err)
 		}
-		found, read, err := r.RetrieveEarlier(ctx, found, Query{PersonCode: code}, LookBack{All: all})
+		found, read, err := r.RetrieveEarlier(ctx, found, PersonByCode(code), LookBack{All: all})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,14 +145,14 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 		body[len(body)/2] ^= 1
 		replaceFile(t, f, body)
 	}
-	newest, err := r.Retrieve(ctx, cats, Query{PersonCode: kept})
+	newest, err := r.Retrieve(ctx, cats, PersonByCode(kept))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RetrieveEarlier(ctx, newest, Query{PersonCode: kept}, LookBack{All: true}); !errors.Is(err, ErrBadSignature) {
+	if _, _, err := r.RetrieveEarlier(ctx, newest, PersonByCode(kept), LookBack{All: true}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("every run, two of them damaged: %v, want %v", err, ErrBadSignature)
 	}
-	found, read, err = r.RetrieveEarlier(ctx, newest, Query{PersonCode: kept}, LookBack{All: true, SkipUnreadable: true})
+	found, read, err = r.RetrieveEarlier(ctx, newest, PersonByCode(kept), LookBack{All: true, SkipUnreadable: true})
 	for _, i := range bad {
 		want[total-1-i] = written[i] + ":unread"
 	}
@@ -164,11 +164,11 @@ func TestLookBackBeyondOneWindow(t *testing.T) {
 	// early is in no run after the first: the search lists the run whose
 	// catalog it could not read on its way there. The other damaged run
 	// holds no block of early's, and reads as written for this query.
-	newest, err = r.Retrieve(ctx, cats, Query{PersonCode: early})
+	newest, err = r.Retrieve(ctx, cats, PersonByCode(early))
 	if err != nil {
 		t.Fatal(err)
 	}
-	found, _, err = r.RetrieveEarlier(ctx, newest, Query{PersonCode: early}, LookBack{SkipUnreadable: true})
+	found, _, err = r.RetrieveEarlier(ctx, newest, PersonByCode(early), LookBack{SkipUnreadable: true})
 	if got, want := runsOf(found), fmt.Sprintf("%s:false %s:unread %s:true", written[total-1], written[bad[0]], written[0]); err != nil || got != want {
 		t.Errorf("a person only the first run holds, skipping: %s %v, want %s", got, err, want)
 	}

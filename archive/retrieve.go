@@ -15,51 +15,53 @@ import (
 )
 
 // Query is what an archivist asks for: one person by personal code or by
-// STAR1 person id, or one proceeding.
+// STAR1 person id, or one proceeding. PersonByCode, PersonByID and
+// ProceedingByID make one.
 type Query struct {
+	// PersonCode asks for the persons of a personal code, when not "".
 	PersonCode string
-	PersonID   int64
-	Proceeding int64
+	// Table and ID ask for one row by its STAR1 id: Table is "ISIK" for a
+	// person, "MENETLUS" for a proceeding. Every id NUMBER(12) holds can
+	// be asked for, 0 and negative ids too.
+	Table string
+	ID    int64
 }
 
+// PersonByCode asks for the persons of a personal code.
+func PersonByCode(code string) Query { return Query{PersonCode: code} }
+
+// PersonByID asks for the person of a STAR1 ISIK_ID.
+func PersonByID(id int64) Query { return Query{Table: "ISIK", ID: id} }
+
+// ProceedingByID asks for the proceeding of a STAR1 MENETLUS_ID.
+func ProceedingByID(id int64) Query { return Query{Table: "MENETLUS", ID: id} }
+
 func (q Query) String() string {
-	switch {
-	case q.PersonCode != "":
-		return "person with personal code " + q.PersonCode
-	case q.PersonID != 0:
-		return "person ISIK_ID " + strconv.FormatInt(q.PersonID, 10)
-	default:
-		return "proceeding MENETLUS_ID " + strconv.FormatInt(q.Proceeding, 10)
+	switch q.Table {
+	case "ISIK":
+		return "person ISIK_ID " + strconv.FormatInt(q.ID, 10)
+	case "MENETLUS":
+		return "proceeding MENETLUS_ID " + strconv.FormatInt(q.ID, 10)
 	}
+	return "person with personal code " + q.PersonCode
 }
 
 // ownRow is the table and id of the row a query by id asks for; "" for
 // a query by personal code, which finds ISIK rows or nothing.
 func (q Query) ownRow() (string, int64) {
-	switch {
-	case q.PersonID != 0:
-		return "ISIK", q.PersonID
-	case q.Proceeding != 0:
-		return "MENETLUS", q.Proceeding
-	}
-	return "", 0
+	return q.Table, q.ID
 }
 
 func (q Query) valid() error {
-	n := 0
-	if q.PersonCode != "" {
-		n++
+	switch {
+	case q.Table == "" && q.PersonCode != "":
+		return nil
+	case q.PersonCode == "" && (q.Table == "ISIK" || q.Table == "MENETLUS"):
+		return nil
+	case q.PersonCode == "" && q.Table != "":
+		return fmt.Errorf("archive: a query by id is for ISIK or MENETLUS, not %q", q.Table)
 	}
-	if q.PersonID != 0 {
-		n++
-	}
-	if q.Proceeding != 0 {
-		n++
-	}
-	if n != 1 {
-		return errors.New("archive: ask for exactly one of a personal code, a person id or a proceeding id")
-	}
-	return nil
+	return errors.New("archive: ask for exactly one of a personal code, a person id or a proceeding id")
 }
 
 // Found is what one archive run holds of the query.
@@ -327,8 +329,8 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 			return nil, err
 		}
 		persons = ids("ISIK", "ISIK_ID")
-	case q.PersonID != 0:
-		persons = []string{strconv.FormatInt(q.PersonID, 10)}
+	case q.Table == "ISIK":
+		persons = []string{strconv.FormatInt(q.ID, 10)}
 		if err := step("isik", persons, map[string][]string{"ISIK": {"ISIK_ID"}}); err != nil {
 			return nil, err
 		}
@@ -337,7 +339,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 			return nil, err
 		}
 	default:
-		proceedings = []string{strconv.FormatInt(q.Proceeding, 10)}
+		proceedings = []string{strconv.FormatInt(q.ID, 10)}
 	}
 	if len(persons) > 0 {
 		if err := step("isik", persons, map[string][]string{
@@ -352,7 +354,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 	}); err != nil {
 		return nil, err
 	}
-	if q.Proceeding != 0 {
+	if q.Table == "MENETLUS" {
 		// The proceeding's subject and application, for context.
 		if err := step("isik", ids("MENETLUS", "ISIK_ID"), map[string][]string{"ISIK": {"ISIK_ID"}}); err != nil {
 			return nil, err

@@ -344,7 +344,7 @@ func benchRetrieve(b *testing.B, store archive.Store, keys string, codes []strin
 			b.Fatal(err)
 		}
 		r := archive.NewReader(store, pub, ids, ik)
-		found, err := r.Retrieve(ctx, cats, archive.Query{PersonCode: code})
+		found, err := r.Retrieve(ctx, cats, archive.PersonByCode(code))
 		if err != nil {
 			b.Fatal(err)
 		}

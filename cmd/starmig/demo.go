@@ -168,7 +168,7 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 	if err := os.RemoveAll(filepath.Join(o.dir, "retrieval")); err != nil {
 		return err
 	}
-	res.Retrieval, _, err = retrieveTo(ctx, ac.Store, pub, ids, [][]byte{ik}, archive.Query{PersonCode: code},
+	res.Retrieval, _, err = retrieveTo(ctx, ac.Store, pub, ids, [][]byte{ik}, archive.PersonByCode(code),
 		retrieval{batch: "demo", reason: "demo of the archive", out: filepath.Join(o.dir, "retrieval")}, now)
 	if err != nil {
 		return err

@@ -101,35 +101,46 @@ func osUser() string {
 	return os.Getenv("USER")
 }
 
-func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error {
-	if err := requireFlag("reason", o.reason, ""); err != nil {
-		return err
-	}
+// retrieveQuery is the one query the flags ask for.
+func retrieveQuery(o *retrieveOptions) (archive.Query, error) {
 	var q archive.Query
 	n := 0
 	if o.person != "" {
 		// Spaces around a code pasted from a letter or a form are not part
 		// of it.
-		if q.PersonCode = strings.TrimSpace(o.person); q.PersonCode == "" {
-			return usageError("--person %q: want a personal code", o.person)
+		if q = archive.PersonByCode(strings.TrimSpace(o.person)); q.PersonCode == "" {
+			return archive.Query{}, usageError("--person %q: want a personal code", o.person)
 		}
 		n++
 	}
 	for _, x := range []struct {
 		flag, v string
-		dst     *int64
-	}{{"isik-id", o.isikID, &q.PersonID}, {"proceeding", o.proceeding, &q.Proceeding}} {
+		query   func(int64) archive.Query
+	}{{"isik-id", o.isikID, archive.PersonByID}, {"proceeding", o.proceeding, archive.ProceedingByID}} {
 		if x.v == "" {
 			continue
 		}
-		id, err := strconv.ParseInt(x.v, 10, 64)
-		if err != nil || id <= 0 {
-			return usageError("--%s %q: want a positive whole number", x.flag, x.v)
+		// STAR1's ids are NUMBER(12): sequences give positive ones, but
+		// a row of id 0 or below is archived and can be asked for too.
+		id, err := strconv.ParseInt(strings.TrimSpace(x.v), 10, 64)
+		if err != nil || id < -999_999_999_999 || id > 999_999_999_999 {
+			return archive.Query{}, usageError("--%s %q: want a whole number of at most 12 digits, as STAR1's ids are", x.flag, x.v)
 		}
-		*x.dst, n = id, n+1
+		q, n = x.query(id), n+1
 	}
 	if n != 1 {
-		return usageError("give exactly one of --person, --isik-id, --proceeding")
+		return archive.Query{}, usageError("give exactly one of --person, --isik-id, --proceeding")
+	}
+	return q, nil
+}
+
+func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error {
+	if err := requireFlag("reason", o.reason, ""); err != nil {
+		return err
+	}
+	q, err := retrieveQuery(o)
+	if err != nil {
+		return err
 	}
 	st, pub, ids, err := o.reader.openDecrypting()
 	if err != nil {

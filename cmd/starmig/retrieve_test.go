@@ -49,6 +49,38 @@ func TestRetrievalFolderIsNewOrEmpty(t *testing.T) {
 	}
 }
 
+// TestRetrieveQueryTakesEveryIDOfSTAR1: --isik-id and --proceeding take
+// any id NUMBER(12) holds, 0 and negative ones too (STAR1 rows with such
+// ids are archived like any other), and refuse what is not such an id.
+func TestRetrieveQueryTakesEveryIDOfSTAR1(t *testing.T) {
+	for _, c := range []struct {
+		o    retrieveOptions
+		want archive.Query
+		err  string
+	}{
+		{retrieveOptions{isikID: "42"}, archive.PersonByID(42), ""},
+		{retrieveOptions{isikID: "0"}, archive.PersonByID(0), ""},
+		{retrieveOptions{isikID: " -7 "}, archive.PersonByID(-7), ""},
+		{retrieveOptions{proceeding: "-999999999999"}, archive.ProceedingByID(-999999999999), ""},
+		{retrieveOptions{proceeding: "999999999999"}, archive.ProceedingByID(999999999999), ""},
+		{retrieveOptions{person: " 37605030299 "}, archive.PersonByCode("37605030299"), ""},
+		{retrieveOptions{proceeding: "1000000000000"}, archive.Query{}, `--proceeding "1000000000000": want a whole number of at most 12 digits`},
+		{retrieveOptions{isikID: "4.5"}, archive.Query{}, `--isik-id "4.5": want a whole number`},
+		{retrieveOptions{isikID: "x"}, archive.Query{}, `--isik-id "x": want a whole number`},
+		{retrieveOptions{person: "  "}, archive.Query{}, `--person "  ": want a personal code`},
+		{retrieveOptions{isikID: "1", proceeding: "1"}, archive.Query{}, "give exactly one of"},
+		{retrieveOptions{}, archive.Query{}, "give exactly one of"},
+	} {
+		q, err := retrieveQuery(&c.o)
+		if c.err == "" && (err != nil || q != c.want) {
+			t.Errorf("%+v: %+v, %v; want %+v", c.o, q, err, c.want)
+		}
+		if c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err) || exitCode(err) != exitUsage) {
+			t.Errorf("%+v: %v (exit %d); want a usage error saying %q", c.o, err, exitCode(err), c.err)
+		}
+	}
+}
+
 // TestDemoRunsAgain: the README's first command works, and works again in
 // the same folder (its retrieval folder is its own to replace).
 func TestDemoRunsAgain(t *testing.T) {
