@@ -1099,3 +1099,65 @@ func TestRowsDeletedFromSTAR1AreInEarlierRuns(t *testing.T) {
 		t.Errorf("person in both runs, every run: %+v", found)
 	}
 }
+
+// TestRetrievalLeavesOutTheBundlesItCannotRead: a reader that leaves out
+// bundles (retrieve --skip-unreadable) answers from the rest of a run
+// whose bundle could not be opened (a tag file changed) or whose index
+// lookup failed (the index changed), names those bundles and says why,
+// and gives no row the clean run does not; a reader that does not, stops.
+func TestRetrievalLeavesOutTheBundlesItCannotRead(t *testing.T) {
+	root, st, k, cats, code := retrievableFolder(t)
+	ctx := context.Background()
+	clean, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles := cats[0].Bundles
+	if len(bundles) < 3 {
+		t.Fatalf("%d bundles; the test wants 3 or more", len(bundles))
+	}
+	// Every byte changed, so that whichever part of the index a lookup
+	// reads is not as written. The person's rows come first in the run
+	// (ISIK, then the tables that refer to it), so the last bundles are
+	// damaged, and the first still give rows.
+	flip := func(e BundleEntry, name string) {
+		path := filepath.Join(root, filepath.FromSlash(e.Prefix+name))
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range body {
+			body[i] ^= 1
+		}
+		replaceFile(t, path, body)
+	}
+	damaged := []BundleEntry{bundles[len(bundles)-2], bundles[len(bundles)-1]}
+	flip(damaged[0], IndexFile)
+	flip(damaged[1], "manifest-sha256.txt")
+
+	if _, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code)); err == nil || !Unreadable(err) {
+		t.Fatalf("a reader that does not leave out bundles: %v; want an error", err)
+	}
+	r := NewReader(st, k.pub, k.identities, k.index)
+	r.LeaveOutBundles = true
+	found, err := r.Retrieve(ctx, cats, PersonByCode(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := found[0]
+	if !slices.Equal(f.UnreadBundles, []string{damaged[0].ID, damaged[1].ID}) || !strings.Contains(f.Unread, damaged[0].ID) ||
+		!strings.Contains(f.Unread, damaged[1].ID+": manifest-sha256.txt does not match the tag manifest") {
+		t.Errorf("left out %v: %s; want bundles %s and %s with why", f.UnreadBundles, f.Unread, damaged[0].ID, damaged[1].ID)
+	}
+	if f.Rows() == 0 {
+		t.Error("no rows from the bundles read")
+	}
+	for name, rows := range f.Tables {
+		for _, row := range rows {
+			if !slices.ContainsFunc(clean[0].Tables[name], func(c extract.Row) bool { return fmt.Sprint(c) == fmt.Sprint(row) }) {
+				t.Errorf("%s row %v is not one the clean run gives", name, row[0])
+			}
+		}
+	}
+	t.Logf("%d of %d rows from the bundles read", f.Rows(), clean[0].Rows())
+}

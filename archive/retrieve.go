@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
@@ -86,8 +87,13 @@ type Found struct {
 	LeftOut []extract.TableRows
 	// Unread, when set, says why the run could not be read as written
 	// (LookBack.SkipUnreadable): it then holds no rows, whatever it held
-	// of the query.
+	// of the query, unless UnreadBundles names the bundles left out.
 	Unread string
+	// UnreadBundles, with Reader.LeaveOutBundles, names the bundles of the
+	// run that could not be read as written (Unread says why): the rows
+	// are those of its other bundles, without the rows of the query the
+	// bundles left out hold, and without the rows found through those.
+	UnreadBundles []string
 }
 
 // Rows counts the rows found.
@@ -159,7 +165,9 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, o
 	var cats []*Catalog
 	for _, newest := range found {
 		out = append(out, newest)
-		if newest.Rows() > 0 && !o.All {
+		// A run read without some of its bundles may lack rows an
+		// earlier run holds.
+		if newest.Rows() > 0 && newest.Unread == "" && !o.All {
 			continue
 		}
 		batch := newest.Batch
@@ -259,6 +267,32 @@ type finder struct {
 	mac     func(kind, value string) [10]byte
 	blocks  map[[3]int]cachedBlock // bundle, file, block already read
 	rows    map[string]map[string]extract.Row
+
+	mu     sync.Mutex
+	unread map[int]error // bundles left out (Reader.LeaveOutBundles), by index
+}
+
+// leaveOut leaves bundle bi out of the retrieval, when the reader leaves
+// out bundles and err says the bundle is not as written; it returns err
+// otherwise.
+func (f *finder) leaveOut(ctx context.Context, bi int, err error) error {
+	if !f.r.LeaveOutBundles || !Unreadable(err) || ctx.Err() != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.unread[bi]; !ok {
+		f.unread[bi] = err
+	}
+	return nil
+}
+
+// left reports whether bundle bi is left out of the retrieval.
+func (f *finder) left(bi int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.unread[bi]
+	return ok
 }
 
 // indexKeyFor returns the index key a run was indexed with, among the
@@ -288,12 +322,15 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		mac:    mac.Key,
 		blocks: map[[3]int]cachedBlock{},
 		rows:   map[string]map[string]extract.Row{},
+		unread: map[int]error{},
 	}
 	f.bundles = make([]*Bundle, len(c.Bundles))
 	if err := parallel.Do(len(c.Bundles), retrievalReads, func(i int) error {
 		var err error
-		f.bundles[i], err = r.OpenBundle(ctx, c.Bundles[i])
-		return err
+		if f.bundles[i], err = r.OpenBundle(ctx, c.Bundles[i]); err != nil {
+			return f.leaveOut(ctx, i, err)
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -390,6 +427,16 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 	if table, id := q.ownRow(); table != "" && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[table], func(r extract.Row) bool { return r[0] == id }) {
 		found.Absent = table + " " + strconv.FormatInt(id, 10)
 	}
+	if len(f.unread) > 0 {
+		var why []string
+		for i, b := range c.Bundles {
+			if err, ok := f.unread[i]; ok {
+				found.UnreadBundles = append(found.UnreadBundles, b.ID)
+				why = append(why, err.Error())
+			}
+		}
+		found.Unread = strings.Join(why, "; ")
+	}
 	return found, nil
 }
 
@@ -445,7 +492,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	for _, v := range values {
 		key := f.mac(kind, v)
 		for bi, b := range f.bundles {
-			if b.holdsAny(tables) {
+			if !f.left(bi) && b.holdsAny(tables) {
 				jobs = append(jobs, &job{value: v, key: key, bi: bi})
 			}
 		}
@@ -460,7 +507,8 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		if indexed {
 			more, err := b.lookup(ctx, j.key)
 			if err != nil {
-				return err
+				j.locs = nil
+				return f.leaveOut(ctx, j.bi, err)
 			}
 			j.locs = append(j.locs, more...)
 		}
@@ -471,6 +519,9 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	var need [][3]int            // bundle, file, block not read yet
 	users := map[[3]int][]*job{} // the jobs that name each of them
 	for _, j := range jobs {
+		if f.left(j.bi) {
+			j.locs = nil
+		}
 		for _, loc := range j.locs {
 			k := [3]int{j.bi, loc[0], loc[1]}
 			if _, ok := f.blocks[k]; ok {
@@ -499,7 +550,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		defer mem.Release(held)
 		t, rows, err := f.bundles[k[0]].readBlock(ctx, k[1], k[2])
 		if err != nil {
-			return err
+			return f.leaveOut(ctx, k[0], err)
 		}
 		size := 0
 		for _, row := range rows {

@@ -43,8 +43,9 @@ run holds none (STAR1 deleted them before it), the newest earlier run that
 does is shown; --all-runs shows every earlier run too, for rows changed or
 deleted between runs. A run that cannot be read as written (a damaged
 catalog or bundle) stops the retrieval, naming what is wrong;
---skip-unreadable, for a crisis, lists it instead, searches the earlier runs
-as for a run that holds no rows, and exits 4. It reads only the blocks
+--skip-unreadable, for a crisis, reads the run without the bundles it cannot
+read, or lists the run when its catalog cannot be read, searches the
+earlier runs as for a run that holds no rows, and exits 4. It reads only the blocks
 that hold the rows, through each bundle's index, and checks the catalog's
 and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
@@ -69,7 +70,7 @@ the documents into --out.`,
 	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md, retrieval.html and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
 	f.BoolVar(&o.allRuns, "all-runs", false, "also search every earlier run of each batch, newest first")
-	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "list a run that cannot be read as written and search earlier runs, instead of stopping; exits 4 if it left out any")
+	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "leave out what cannot be read as written (bundles, or a whole run) and search earlier runs, instead of stopping; exits 4 if it left out any")
 	return cmd
 }
 
@@ -157,7 +158,7 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	}
 	var left error
 	if res.Unread > 0 {
-		left = &codedError{code: exitVerification, err: fmt.Errorf("retrieve left out %s it could not read", words.Count(res.Unread, "archive run"))}
+		left = &codedError{code: exitVerification, err: fmt.Errorf("retrieve left out %s it could not read, in whole or in part", words.Count(res.Unread, "archive run"))}
 	}
 	if g.json {
 		// retrieval.json, which holds the documents as they were (the
@@ -221,7 +222,11 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 	}
 	fmt.Fprintf(w, "Left out as unreadable (rows of %s they hold are not in the retrieval); verify --level full names every damaged object:\n", res.Query)
 	for _, run := range res.Runs {
-		if run.Unread != "" {
+		switch {
+		case len(run.UnreadBundles) > 0:
+			fmt.Fprintf(w, "  batch %s run %s, read without %s (its other bundles were read): %s\n", run.Batch, run.Run,
+				words.Printable(strings.Join(run.UnreadBundles, ", ")), words.Printable(run.Unread))
+		case run.Unread != "":
 			fmt.Fprintf(w, "  batch %s run %s: %s\n", run.Batch, run.Run, words.Printable(run.Unread))
 		}
 	}
@@ -439,6 +444,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	// earlier states of STAR1, not more records.
 	r := archive.NewReader(st, pub, ids, ik...)
 	r.Spool = spool
+	r.LeaveOutBundles = o.skipUnreadable
 	newest, _, err := archive.NewestCatalog(ctx, st, pub, o.batch)
 	var cats []*archive.Catalog
 	var found []*archive.Found
@@ -463,7 +469,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		case left == nil || !archive.Unreadable(err) || ctx.Err() != nil:
 			return nil, 0, err
 		case !o.skipUnreadable:
-			return nil, 0, fmt.Errorf("%w; --skip-unreadable lists a run that cannot be read as written and searches the earlier runs", err)
+			return nil, 0, fmt.Errorf("%w; --skip-unreadable leaves out what cannot be read as written and searches the earlier runs", err)
 		}
 		found = []*archive.Found{left}
 	}
@@ -480,12 +486,15 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		if f.Newest != "" && f.Rows() > 0 {
 			res.Earlier = true
 		}
-		if f.Unread != "" {
+		switch {
+		case len(f.UnreadBundles) > 0:
+			unread = append(unread, fmt.Sprintf("%s/%s in part, without %s", f.Batch, f.Run, strings.Join(f.UnreadBundles, ", ")))
+		case f.Unread != "":
 			unread = append(unread, f.Batch+"/"+f.Run)
 		}
 		res.Runs = append(res.Runs, archive.RowsOf(f))
 	}
-	if len(unread) == len(found) {
+	if len(unread) == len(found) && rows == 0 {
 		return nil, 0, fmt.Errorf("retrieve: no archive run searched could be read as written (%s); the newest: %w", strings.Join(unread, ", "), newestErr)
 	}
 	res.Found = rows > 0

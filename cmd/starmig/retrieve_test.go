@@ -308,9 +308,44 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 			}
 		}
 	}
+	// Every payload file of another table of the person's rows: the
+	// newest run is read without the bundles that hold them, and gives
+	// the rest; the earlier run, read whole, follows it.
+	var other string
+	for name := range clean.Runs[0].Tables {
+		if name != "ISIK" && (other == "" || name < other) {
+			other = name
+		}
+	}
+	if other == "" {
+		t.Fatalf("the person has rows of ISIK only: %s", runsOf(clean))
+	}
+	otherFiles := filepath.Join(runsDir, second, "*", "data", other, "*")
+	damage(otherFiles)
+	code, part, stderr := retrieve("part", "--skip-unreadable")
+	if code != exitVerification || !strings.Contains(stderr, "retrieve left out 1 archive run it could not read, in whole or in part") ||
+		part.Unread != 1 || !part.Found || len(part.Runs) != 2 || part.Runs[0].Run != second || len(part.Runs[0].UnreadBundles) == 0 ||
+		!strings.Contains(part.Runs[0].Unread, "data/"+other+"/") || len(part.Runs[0].Tables[other]) != 0 ||
+		part.Runs[1].Run != first || part.Runs[1].Unread != "" || len(part.Runs[1].Tables[other]) != len(clean.Runs[0].Tables[other]) {
+		t.Fatalf("%s damaged, --skip-unreadable: exit %d, %s: %s", other, code, runsOf(part), stderr)
+	}
+	if got, want := len(part.Runs[0].Tables["ISIK"]), len(clean.Runs[0].Tables["ISIK"]); got != want {
+		t.Errorf("%s damaged: %d ISIK rows from the newest run, want %d", other, got, want)
+	}
+	for _, b := range part.Runs[0].UnreadBundles {
+		if !strings.HasPrefix(b, "all/"+second+"/") {
+			t.Errorf("bundle left out %q is not one of run %s", b, second)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "part", "retrieval.md"))
+	if err != nil || !bytes.Contains(md, []byte("**This run was read without ")) || !bytes.Contains(md, []byte(part.Runs[0].UnreadBundles[0])) {
+		t.Errorf("retrieval.md of a run read in part: %v\n%s", err, md)
+	}
+	damage(otherFiles) // flipped back
+
 	damage(filepath.Join(runsDir, second, "*", "data", "ISIK", "*"))
 	if code, _, stderr := retrieve("stopped"); code != exitError || !strings.Contains(stderr, "data/ISIK/") ||
-		!strings.Contains(stderr, "not as written") || !strings.Contains(stderr, "--skip-unreadable lists a run") {
+		!strings.Contains(stderr, "not as written") || !strings.Contains(stderr, "--skip-unreadable leaves out what cannot be read") {
 		t.Fatalf("damaged newest run: exit %d: %s; want exit %d naming the file and the flag", code, stderr, exitError)
 	}
 	code, res, stderr := retrieve("skipped", "--skip-unreadable")
@@ -326,21 +361,21 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 			t.Errorf("%s from the earlier run: %d rows, want %d", name, len(got), len(rows))
 		}
 	}
-	md, err := os.ReadFile(filepath.Join(dir, "skipped", "retrieval.md"))
-	if err != nil || !bytes.Contains(md, []byte("**1 run searched could not be read as written (below).**")) ||
-		!bytes.Contains(md, []byte("## Batch all, archive run "+second+"\n\n**This run could not be read as written:** ")) ||
+	md, err = os.ReadFile(filepath.Join(dir, "skipped", "retrieval.md"))
+	if err != nil || !bytes.Contains(md, []byte("**1 run searched could not be read as written, in whole or in part (below).**")) ||
+		!bytes.Contains(md, []byte("## Batch all, archive run "+second+"\n\n**This run was read without ")) ||
 		!bytes.Contains(md, []byte("## Batch all, earlier archive run "+first)) {
 		t.Errorf("retrieval.md: %v\n%s", err, md)
 	}
 	code, out, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", person, "--reason", "crisis",
 		"--out", filepath.Join(dir, "text"), "--skip-unreadable")
-	if code != exitVerification || !strings.Contains(out, "Left out as unreadable") || !strings.Contains(out, "batch all run "+second+": ") {
+	if code != exitVerification || !strings.Contains(out, "Left out as unreadable") || !strings.Contains(out, "batch all run "+second+", read without all/"+second+"/") {
 		t.Errorf("--skip-unreadable, as text: exit %d:\n%s%s", code, out, stderr)
 	}
 	var entries []archive.AuditRecord
 	_, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
-	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 3 ||
-		!strings.Contains(entries[1].Query, "leaving out 1 run it could not read: all/"+second) || !slices.Contains(entries[1].Runs, "all/"+second) {
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 4 ||
+		!strings.Contains(entries[2].Query, "leaving out 1 run it could not read: all/"+second+" in part, without all/"+second+"/") || !slices.Contains(entries[2].Runs, "all/"+second) {
 		t.Errorf("audit entries: %v %+v", err, entries)
 	}
 
@@ -355,7 +390,7 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 
 	// With no run that can be read, there is nothing to give.
 	damage(filepath.Join(runsDir, first, "*", "data", "ISIK", "*"))
-	if code, _, stderr := retrieve("none", "--skip-unreadable"); code != exitError || !strings.Contains(stderr, "no archive run searched could be read as written (all/"+second+", all/"+first+")") {
+	if code, _, stderr := retrieve("none", "--skip-unreadable"); code != exitError || !strings.Contains(stderr, "no archive run searched could be read as written (all/"+second+", all/"+first+" in part, without all/"+first+"/") {
 		t.Errorf("every run damaged: exit %d: %s", code, stderr)
 	}
 }
