@@ -1139,15 +1139,15 @@ func TestRetrievalLeavesOutTheBundlesItCannotRead(t *testing.T) {
 		t.Fatalf("a reader that does not leave out bundles: %v; want an error", err)
 	}
 	r := NewReader(st, k.pub, k.identities, k.index)
-	r.LeaveOutBundles = true
+	r.LeaveOutUnreadable = true
 	found, err := r.Retrieve(ctx, cats, PersonByCode(code))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := found[0]
-	if !slices.Equal(f.UnreadBundles, []string{damaged[0].ID, damaged[1].ID}) || !strings.Contains(f.Unread, damaged[0].ID) ||
+	if !slices.Equal(f.UnreadParts, []string{damaged[0].ID, damaged[1].ID}) || !strings.Contains(f.Unread, damaged[0].ID) ||
 		!strings.Contains(f.Unread, damaged[1].ID+": manifest-sha256.txt does not match the tag manifest") {
-		t.Errorf("left out %v: %s; want bundles %s and %s with why", f.UnreadBundles, f.Unread, damaged[0].ID, damaged[1].ID)
+		t.Errorf("left out %v: %s; want bundles %s and %s with why", f.UnreadParts, f.Unread, damaged[0].ID, damaged[1].ID)
 	}
 	if f.Rows() == 0 {
 		t.Error("no rows from the bundles read")

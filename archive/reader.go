@@ -44,11 +44,11 @@ type Reader struct {
 	// Spool, when set, keeps the large documents a retrieval finds on disk:
 	// their rows hold a *SpooledDocument instead of the bytes.
 	Spool *Spool
-	// LeaveOutBundles, when set, has a retrieval leave out a bundle it
-	// cannot read as written (Unreadable) and answer from the run's other
-	// bundles, naming the bundles left out in Found.Unread and
-	// Found.UnreadBundles, instead of failing the run.
-	LeaveOutBundles bool
+	// LeaveOutUnreadable, when set, has a retrieval leave out a bundle,
+	// or a payload file, that it cannot read as written (Unreadable) and
+	// answer from the rest of the run, naming what it left out in
+	// Found.UnreadParts and why in Found.Unread, instead of failing.
+	LeaveOutUnreadable bool
 }
 
 // NewReader reads st with the given keys. Retrieval needs an index key:

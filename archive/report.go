@@ -84,16 +84,16 @@ type RunHead struct {
 	LeftOut []extract.TableRows `json:"left_out,omitempty"`
 	// Unread says why the run could not be read as written (Found).
 	Unread string `json:"unreadable,omitempty"`
-	// UnreadBundles are the bundles left out of a run read in part
-	// (Found.UnreadBundles).
-	UnreadBundles []string `json:"unreadable_bundles,omitempty"`
+	// UnreadParts are the bundles and payload files left out of a run
+	// read in part (Found.UnreadParts).
+	UnreadParts []string `json:"unreadable_parts,omitempty"`
 }
 
 // RowsOf is the JSON of the rows found in one run. Its rows are encoded
 // one at a time as they are written (WriteJSON), not held as JSON: a
 // proceeding's documents would otherwise be in memory twice more.
 func RowsOf(f *Found) RunRows {
-	return RunRows{RunHead: RunHead{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut, Unread: f.Unread, UnreadBundles: f.UnreadBundles}, found: f}
+	return RunRows{RunHead: RunHead{Batch: f.Batch, Run: f.Run, NewestRun: f.Newest, SameCode: f.SameCode, Absent: f.Absent, LeftOut: f.LeftOut, Unread: f.Unread, UnreadParts: f.UnreadParts}, found: f}
 }
 
 // MarshalJSON writes the run as WriteJSON does.
@@ -302,9 +302,9 @@ func WriteMarkdown(w io.Writer, res *RetrievalResult, found []*Found) error {
 			fmt.Fprintf(w, "## Batch %s, archive run %s\n\n", f.Batch, f.Run)
 		}
 		switch {
-		case f.Unread != "" && len(f.UnreadBundles) > 0:
-			fmt.Fprintf(w, "**This run was read without %s that could not be read as written** (%s): %s. Rows of this record they hold, if any, are not here, nor the rows found only through them; the rows below are those of the run's other bundles. `starmig verify --level full` names every damaged object of the archive.\n\n",
-				words.Count(len(f.UnreadBundles), "bundle"), reportfile.Cell(strings.Join(f.UnreadBundles, ", ")), reportfile.Cell(f.Unread))
+		case f.Unread != "" && len(f.UnreadParts) > 0:
+			fmt.Fprintf(w, "**This run was read without %s that could not be read as written** (%s): %s. Rows of this record they hold, if any, are not here, nor the rows found only through them; the rows below are those of the rest of the run. `starmig verify --level full` names every damaged object of the archive.\n\n",
+				words.Count(len(f.UnreadParts), "part"), reportfile.Cell(strings.Join(f.UnreadParts, ", ")), reportfile.Cell(f.Unread))
 		case f.Unread != "":
 			fmt.Fprintf(w, "**This run could not be read as written:** %s. Rows of this record it holds, if any, are not here. `starmig verify --level full` names every damaged object of the archive.\n\n", reportfile.Cell(f.Unread))
 			continue

@@ -2,9 +2,11 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -87,13 +89,14 @@ type Found struct {
 	LeftOut []extract.TableRows
 	// Unread, when set, says why the run could not be read as written
 	// (LookBack.SkipUnreadable): it then holds no rows, whatever it held
-	// of the query, unless UnreadBundles names the bundles left out.
+	// of the query, unless UnreadParts names the parts left out.
 	Unread string
-	// UnreadBundles, with Reader.LeaveOutBundles, names the bundles of the
-	// run that could not be read as written (Unread says why): the rows
-	// are those of its other bundles, without the rows of the query the
-	// bundles left out hold, and without the rows found through those.
-	UnreadBundles []string
+	// UnreadParts, with Reader.LeaveOutUnreadable, names the bundles of
+	// the run, and the payload files of its other bundles, that could not
+	// be read as written (Unread says why): the rows are those of the rest
+	// of the run, without the rows of the query the parts left out hold,
+	// and without the rows found only through those.
+	UnreadParts []string
 }
 
 // Rows counts the rows found.
@@ -269,30 +272,49 @@ type finder struct {
 	rows    map[string]map[string]extract.Row
 
 	mu     sync.Mutex
-	unread map[int]error // bundles left out (Reader.LeaveOutBundles), by index
+	unread map[[2]int]error // parts left out (Reader.LeaveOutUnreadable): bundle and file, or bundle and -1
 }
 
-// leaveOut leaves bundle bi out of the retrieval, when the reader leaves
-// out bundles and err says the bundle is not as written; it returns err
-// otherwise.
-func (f *finder) leaveOut(ctx context.Context, bi int, err error) error {
-	if !f.r.LeaveOutBundles || !Unreadable(err) || ctx.Err() != nil {
+// leaveOut leaves a payload file (or, for file -1, a whole bundle) out of
+// the retrieval, when the reader leaves out what it cannot read and err
+// says the part is not as written; it returns err otherwise.
+func (f *finder) leaveOut(ctx context.Context, bundle, file int, err error) error {
+	if !f.r.LeaveOutUnreadable || !Unreadable(err) || ctx.Err() != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.unread[bi]; !ok {
-		f.unread[bi] = err
+	if _, ok := f.unread[[2]int{bundle, file}]; !ok {
+		f.unread[[2]int{bundle, file}] = err
 	}
 	return nil
 }
 
-// left reports whether bundle bi is left out of the retrieval.
-func (f *finder) left(bi int) bool {
+// left reports whether a payload file, or with file -1 a whole bundle,
+// is left out of the retrieval.
+func (f *finder) left(bundle, file int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.unread[bi]
-	return ok
+	_, whole := f.unread[[2]int{bundle, -1}]
+	_, part := f.unread[[2]int{bundle, file}]
+	return whole || part
+}
+
+// unreadParts names the parts left out, in the catalog's order, and says
+// why.
+func (f *finder) unreadParts(c *Catalog) ([]string, string) {
+	keys := slices.Collect(maps.Keys(f.unread))
+	slices.SortFunc(keys, func(a, b [2]int) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	var parts, why []string
+	for _, k := range keys {
+		name := c.Bundles[k[0]].ID
+		if k[1] >= 0 {
+			name += "/" + f.bundles[k[0]].contents.Files[k[1]].Path
+		}
+		parts = append(parts, name)
+		why = append(why, f.unread[k].Error())
+	}
+	return parts, strings.Join(why, "; ")
 }
 
 // indexKeyFor returns the index key a run was indexed with, among the
@@ -322,13 +344,13 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		mac:    mac.Key,
 		blocks: map[[3]int]cachedBlock{},
 		rows:   map[string]map[string]extract.Row{},
-		unread: map[int]error{},
+		unread: map[[2]int]error{},
 	}
 	f.bundles = make([]*Bundle, len(c.Bundles))
 	if err := parallel.Do(len(c.Bundles), retrievalReads, func(i int) error {
 		var err error
 		if f.bundles[i], err = r.OpenBundle(ctx, c.Bundles[i]); err != nil {
-			return f.leaveOut(ctx, i, err)
+			return f.leaveOut(ctx, i, -1, err)
 		}
 		return nil
 	}); err != nil {
@@ -428,14 +450,7 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		found.Absent = table + " " + strconv.FormatInt(id, 10)
 	}
 	if len(f.unread) > 0 {
-		var why []string
-		for i, b := range c.Bundles {
-			if err, ok := f.unread[i]; ok {
-				found.UnreadBundles = append(found.UnreadBundles, b.ID)
-				why = append(why, err.Error())
-			}
-		}
-		found.Unread = strings.Join(why, "; ")
+		found.UnreadParts, found.Unread = f.unreadParts(c)
 	}
 	return found, nil
 }
@@ -492,7 +507,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	for _, v := range values {
 		key := f.mac(kind, v)
 		for bi, b := range f.bundles {
-			if !f.left(bi) && b.holdsAny(tables) {
+			if !f.left(bi, -1) && b.holdsAny(tables) {
 				jobs = append(jobs, &job{value: v, key: key, bi: bi})
 			}
 		}
@@ -508,7 +523,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 			more, err := b.lookup(ctx, j.key)
 			if err != nil {
 				j.locs = nil
-				return f.leaveOut(ctx, j.bi, err)
+				return f.leaveOut(ctx, j.bi, -1, err)
 			}
 			j.locs = append(j.locs, more...)
 		}
@@ -519,11 +534,11 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 	var need [][3]int            // bundle, file, block not read yet
 	users := map[[3]int][]*job{} // the jobs that name each of them
 	for _, j := range jobs {
-		if f.left(j.bi) {
-			j.locs = nil
-		}
 		for _, loc := range j.locs {
 			k := [3]int{j.bi, loc[0], loc[1]}
+			if f.left(j.bi, loc[0]) {
+				continue
+			}
 			if _, ok := f.blocks[k]; ok {
 				continue
 			}
@@ -550,7 +565,7 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		defer mem.Release(held)
 		t, rows, err := f.bundles[k[0]].readBlock(ctx, k[1], k[2])
 		if err != nil {
-			return f.leaveOut(ctx, k[0], err)
+			return f.leaveOut(ctx, k[0], k[1], err)
 		}
 		size := 0
 		for _, row := range rows {

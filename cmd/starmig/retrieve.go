@@ -43,9 +43,9 @@ run holds none (STAR1 deleted them before it), the newest earlier run that
 does is shown; --all-runs shows every earlier run too, for rows changed or
 deleted between runs. A run that cannot be read as written (a damaged
 catalog or bundle) stops the retrieval, naming what is wrong;
---skip-unreadable, for a crisis, reads the run without the bundles it cannot
-read, or lists the run when its catalog cannot be read, searches the
-earlier runs as for a run that holds no rows, and exits 4. It reads only the blocks
+--skip-unreadable, for a crisis, reads the run without the bundles and
+files it cannot read, or lists the run when its catalog cannot be read,
+searches the earlier runs as for a run that holds no rows, and exits 4. It reads only the blocks
 that hold the rows, through each bundle's index, and checks the catalog's
 and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
@@ -223,9 +223,9 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 	fmt.Fprintf(w, "Left out as unreadable (rows of %s they hold are not in the retrieval); verify --level full names every damaged object:\n", res.Query)
 	for _, run := range res.Runs {
 		switch {
-		case len(run.UnreadBundles) > 0:
-			fmt.Fprintf(w, "  batch %s run %s, read without %s (its other bundles were read): %s\n", run.Batch, run.Run,
-				words.Printable(strings.Join(run.UnreadBundles, ", ")), words.Printable(run.Unread))
+		case len(run.UnreadParts) > 0:
+			fmt.Fprintf(w, "  batch %s run %s, read without %s (the rest of it was read): %s\n", run.Batch, run.Run,
+				words.Printable(strings.Join(run.UnreadParts, ", ")), words.Printable(run.Unread))
 		case run.Unread != "":
 			fmt.Fprintf(w, "  batch %s run %s: %s\n", run.Batch, run.Run, words.Printable(run.Unread))
 		}
@@ -444,7 +444,7 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	// earlier states of STAR1, not more records.
 	r := archive.NewReader(st, pub, ids, ik...)
 	r.Spool = spool
-	r.LeaveOutBundles = o.skipUnreadable
+	r.LeaveOutUnreadable = o.skipUnreadable
 	newest, _, err := archive.NewestCatalog(ctx, st, pub, o.batch)
 	var cats []*archive.Catalog
 	var found []*archive.Found
@@ -487,8 +487,8 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 			res.Earlier = true
 		}
 		switch {
-		case len(f.UnreadBundles) > 0:
-			unread = append(unread, fmt.Sprintf("%s/%s in part, without %s", f.Batch, f.Run, strings.Join(f.UnreadBundles, ", ")))
+		case len(f.UnreadParts) > 0:
+			unread = append(unread, fmt.Sprintf("%s/%s in part, without %s", f.Batch, f.Run, strings.Join(f.UnreadParts, ", ")))
 		case f.Unread != "":
 			unread = append(unread, f.Batch+"/"+f.Run)
 		}

@@ -324,7 +324,7 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 	damage(otherFiles)
 	code, part, stderr := retrieve("part", "--skip-unreadable")
 	if code != exitVerification || !strings.Contains(stderr, "retrieve left out 1 archive run it could not read, in whole or in part") ||
-		part.Unread != 1 || !part.Found || len(part.Runs) != 2 || part.Runs[0].Run != second || len(part.Runs[0].UnreadBundles) == 0 ||
+		part.Unread != 1 || !part.Found || len(part.Runs) != 2 || part.Runs[0].Run != second || len(part.Runs[0].UnreadParts) == 0 ||
 		!strings.Contains(part.Runs[0].Unread, "data/"+other+"/") || len(part.Runs[0].Tables[other]) != 0 ||
 		part.Runs[1].Run != first || part.Runs[1].Unread != "" || len(part.Runs[1].Tables[other]) != len(clean.Runs[0].Tables[other]) {
 		t.Fatalf("%s damaged, --skip-unreadable: exit %d, %s: %s", other, code, runsOf(part), stderr)
@@ -332,13 +332,14 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 	if got, want := len(part.Runs[0].Tables["ISIK"]), len(clean.Runs[0].Tables["ISIK"]); got != want {
 		t.Errorf("%s damaged: %d ISIK rows from the newest run, want %d", other, got, want)
 	}
-	for _, b := range part.Runs[0].UnreadBundles {
-		if !strings.HasPrefix(b, "all/"+second+"/") {
-			t.Errorf("bundle left out %q is not one of run %s", b, second)
+	// Only the damaged files are left out, not their bundles.
+	for _, p := range part.Runs[0].UnreadParts {
+		if !strings.HasPrefix(p, "all/"+second+"/") || !strings.Contains(p, "/data/"+other+"/") {
+			t.Errorf("part left out %q is not a file of %s of run %s", p, other, second)
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "part", "retrieval.md"))
-	if err != nil || !bytes.Contains(md, []byte("**This run was read without ")) || !bytes.Contains(md, []byte(part.Runs[0].UnreadBundles[0])) {
+	if err != nil || !bytes.Contains(md, []byte("**This run was read without ")) || !bytes.Contains(md, []byte(part.Runs[0].UnreadParts[0])) {
 		t.Errorf("retrieval.md of a run read in part: %v\n%s", err, md)
 	}
 	damage(otherFiles) // flipped back
