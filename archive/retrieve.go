@@ -168,7 +168,7 @@ func (r *Reader) RetrieveEarlier(ctx context.Context, found []*Found, q Query, o
 	var cats []*Catalog
 	for _, newest := range found {
 		out = append(out, newest)
-		// A run read without some of its bundles may lack rows an
+		// A run read without some of its parts may lack rows an
 		// earlier run holds.
 		if newest.Rows() > 0 && newest.Unread == "" && !o.All {
 			continue
@@ -446,7 +446,9 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 		})
 		found.Tables[t.Name] = rows
 	}
-	if table, id := q.ownRow(); table != "" && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[table], func(r extract.Row) bool { return r[0] == id }) {
+	// A row in a part left out is not absent: the run is not known not
+	// to hold it.
+	if table, id := q.ownRow(); table != "" && len(f.unread) == 0 && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[table], func(r extract.Row) bool { return r[0] == id }) {
 		found.Absent = table + " " + strconv.FormatInt(id, 10)
 	}
 	if len(f.unread) > 0 {
