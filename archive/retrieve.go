@@ -49,12 +49,6 @@ func (q Query) String() string {
 	return "person with personal code " + q.PersonCode
 }
 
-// ownRow is the table and id of the row a query by id asks for; "" for
-// a query by personal code, which finds ISIK rows or nothing.
-func (q Query) ownRow() (string, int64) {
-	return q.Table, q.ID
-}
-
 func (q Query) valid() error {
 	switch {
 	case q.Table == "" && q.PersonCode != "":
@@ -448,8 +442,8 @@ func (r *Reader) retrieveRun(ctx context.Context, c *Catalog, indexKey []byte, q
 	}
 	// A row in a part left out is not absent: the run is not known not
 	// to hold it.
-	if table, id := q.ownRow(); table != "" && len(f.unread) == 0 && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[table], func(r extract.Row) bool { return r[0] == id }) {
-		found.Absent = table + " " + strconv.FormatInt(id, 10)
+	if q.Table != "" && len(f.unread) == 0 && found.Rows() > 0 && !slices.ContainsFunc(found.Tables[q.Table], func(r extract.Row) bool { return r[0] == q.ID }) {
+		found.Absent = q.Table + " " + strconv.FormatInt(q.ID, 10)
 	}
 	if len(f.unread) > 0 {
 		found.UnreadParts, found.Unread = f.unreadParts(c)
