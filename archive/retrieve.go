@@ -518,7 +518,6 @@ func (f *finder) fetch(ctx context.Context, kind string, values []string, tables
 		if indexed {
 			more, err := b.lookup(ctx, j.key)
 			if err != nil {
-				j.locs = nil
 				return f.leaveOut(ctx, j.bi, -1, err)
 			}
 			j.locs = append(j.locs, more...)

@@ -45,9 +45,9 @@ deleted between runs. A run that cannot be read as written (a damaged
 catalog or bundle) stops the retrieval, naming what is wrong;
 --skip-unreadable, for a crisis, reads the run without the bundles and
 files it cannot read, or lists the run when its catalog cannot be read,
-searches the earlier runs as for a run that holds no rows, and exits 4. It reads only the blocks
-that hold the rows, through each bundle's index, and checks the catalog's
-and bundles' signatures. A reason is required: who, when, what and
+searches the earlier runs as for a run that holds no rows, and exits 4.
+It reads only the blocks that hold the rows, through each bundle's index,
+and checks the catalog's and bundles' signatures. A reason is required: who, when, what and
 why go into the archive's audit log first (on S3, a locked object per
 entry), and a retrieval that cannot be put on record does not happen.
 
@@ -70,7 +70,7 @@ the documents into --out.`,
 	f.StringVar(&o.out, "out", "", "new or empty folder for retrieval.json, retrieval.md, retrieval.html and documents (default: a new ./retrieval-<time>)")
 	f.StringVar(&o.operator, "operator", "", "who retrieves (default: $STARMIG_OPERATOR, else the OS user)")
 	f.BoolVar(&o.allRuns, "all-runs", false, "also search every earlier run of each batch, newest first")
-	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "leave out what cannot be read as written (bundles, or a whole run) and search earlier runs, instead of stopping; exits 4 if it left out any")
+	f.BoolVar(&o.skipUnreadable, "skip-unreadable", false, "leave out what cannot be read as written (files, bundles, or a whole run) and search earlier runs, instead of stopping; exits 4 if it left out any")
 	return cmd
 }
 
