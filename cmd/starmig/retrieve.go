@@ -481,8 +481,10 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 	res := &archive.RetrievalResult{Query: q.String(), Reason: o.reason, Operator: operatorName(o.operator), Time: now.UTC()}
 	rows := 0
 	var unread []string
+	inPart := false // a run was read, without some of its parts
 	for _, f := range found {
 		rows += f.Rows()
+		inPart = inPart || len(f.UnreadParts) > 0
 		if f.Newest != "" && f.Rows() > 0 {
 			res.Earlier = true
 		}
@@ -494,7 +496,11 @@ func retrieveTo(ctx context.Context, st archive.Store, pub archive.SigningKeys, 
 		}
 		res.Runs = append(res.Runs, archive.RowsOf(f))
 	}
-	if len(unread) == len(found) && rows == 0 {
+	// Only when no run could be read at all is there nothing to put on
+	// record; a run read in part was searched, and the record is not in
+	// the parts of it that could be read. The newest run is then one
+	// that could not be read, and newestErr says why.
+	if len(unread) == len(found) && rows == 0 && !inPart {
 		return nil, 0, fmt.Errorf("retrieve: no archive run searched could be read as written (%s); the newest: %w", strings.Join(unread, ", "), newestErr)
 	}
 	res.Found = rows > 0

@@ -389,9 +389,32 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 		t.Fatalf("newest catalog damaged, --skip-unreadable: exit %d, %s: %s", code, runsOf(res), stderr)
 	}
 
-	// With no run that can be read, there is nothing to give.
+	// Every run read only in part, and no rows in the parts read: the
+	// retrieval still searched, is put on record, and says the rows may
+	// be in the parts left out.
 	damage(filepath.Join(runsDir, first, "*", "data", "ISIK", "*"))
-	if code, _, stderr := retrieve("none", "--skip-unreadable"); code != exitError || !strings.Contains(stderr, "no archive run searched could be read as written (all/"+second+", all/"+first+" in part, without all/"+first+"/") {
+	damage(filepath.Join(runsDir, second, archive.CatalogFile)) // flipped back
+	code, res, stderr = retrieve("in-part", "--skip-unreadable")
+	if code != exitVerification || res.Found || res.Unread != 2 || res.Audit == "" || len(res.Runs) != 2 ||
+		len(res.Runs[0].UnreadParts) == 0 || len(res.Runs[1].UnreadParts) == 0 {
+		t.Fatalf("every run read in part: exit %d, %s, %+v: %s", code, runsOf(res), res, stderr)
+	}
+	md, err = os.ReadFile(filepath.Join(dir, "in-part", "retrieval.md"))
+	if err != nil || !bytes.Contains(md, []byte("**No archive run that could be read holds rows for this ")) {
+		t.Errorf("retrieval.md of runs read in part with no rows: %v\n%s", err, md)
+	}
+	code, out, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", person, "--reason", "crisis",
+		"--out", filepath.Join(dir, "in-part-text"), "--skip-unreadable")
+	if code != exitVerification || !strings.Contains(out, "No archive run that could be read holds rows for ") ||
+		!strings.Contains(out, "batch all run "+first+", read without all/"+first+"/") {
+		t.Errorf("every run read in part, as text: exit %d:\n%s%s", code, out, stderr)
+	}
+
+	// With no run that can be read, there is nothing to give.
+	damage(filepath.Join(runsDir, second, archive.CatalogFile))
+	damage(filepath.Join(runsDir, first, archive.CatalogFile))
+	if code, _, stderr := retrieve("none", "--skip-unreadable"); code != exitError || strings.Contains(stderr, "%!") ||
+		!strings.Contains(stderr, "no archive run searched could be read as written (all/"+second+", all/"+first+"); the newest: ") {
 		t.Errorf("every run damaged: exit %d: %s", code, stderr)
 	}
 }
