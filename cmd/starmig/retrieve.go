@@ -47,12 +47,13 @@ catalog or bundle) stops the retrieval, naming what is wrong;
 files it cannot read, or lists the run when its catalog cannot be read,
 searches the earlier runs as for a run that holds no rows, and exits 4.
 It reads only the blocks that hold the rows, through each bundle's index,
-and checks the catalog's and bundles' signatures. A reason is required: who, when, what and
-why go into the archive's audit log first (on S3, a locked object per
-entry), and a retrieval that cannot be put on record does not happen.
+and checks the catalog's and bundles' signatures. A reason is required:
+who, when, what and why go into the archive's audit log first (on S3, a
+locked object per entry), and a retrieval that cannot be put on record
+does not happen.
 
-It writes retrieval.json, retrieval.md, the same report as retrieval.html, and
-the documents into --out.`,
+It writes retrieval.json, retrieval.md, the same report as retrieval.html,
+and the documents into --out.`,
 		Example: `  starmig retrieve --archive file:///srv/archive --keys keys/ --person 38001010014 --reason "court request 2026/17"
   starmig retrieve --archive s3://star1-archive/prod --identity identity.txt --index-key index.key --sign-pub signing.pub \
     --proceeding 123456 --reason "adoption file review" --out /tmp/case-123456`,

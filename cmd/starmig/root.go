@@ -42,7 +42,8 @@ Exit codes:
   3    findings: reconciliation differences or pre-flight findings (such as
        unmapped classifier codes)
   4    verification findings in the archive, audit entries that cannot
-       be read, or a restore --skip-unreadable that left parts out
+       be read, or a restore or retrieve --skip-unreadable that left
+       parts out
   130  interrupted (SIGINT or SIGTERM); work done so far is kept and a
        re-run continues from it
 
