@@ -87,11 +87,14 @@ func Printable(s string) string {
 }
 
 // PrintableLines is Printable for text of several lines: each line is
-// made Printable, and the line breaks are kept.
+// made Printable, and the line breaks are kept, and so is the indentation
+// of a line that begins with tabs (as a driver's error lists its
+// attempts), each tab as two spaces.
 func PrintableLines(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = Printable(l)
+		rest := strings.TrimLeft(l, "\t")
+		lines[i] = strings.Repeat("  ", len(l)-len(rest)) + Printable(rest)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -64,4 +64,9 @@ func TestPrintable(t *testing.T) {
 	if got, want := PrintableLines("code X\x1b[2J:\n  3 rows"), "code X\\x1b[2J:\n  3 rows"; got != want {
 		t.Errorf("PrintableLines: %q, want %q", got, want)
 	}
+	// A tab indenting a line is kept as indentation; one inside it is
+	// shown.
+	if got, want := PrintableLines("failed to connect:\n\t127.0.0.1:1: refused\n\t\tvalue \"a\tb\""), "failed to connect:\n  127.0.0.1:1: refused\n    value \"a\\tb\""; got != want {
+		t.Errorf("PrintableLines with tabs: %q, want %q", got, want)
+	}
 }
