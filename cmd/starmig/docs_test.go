@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// docCommands returns the starmig command lines a Markdown file shows:
+// lines of its code blocks that start with "starmig" or "go run
+// ./cmd/starmig" (joined over a trailing backslash), and spans in
+// backquotes that do. Each is the arguments after "starmig", with "..."
+// and "…" (a value left to the reader) as "X". A span in backquotes may
+// name a flag without its value ("`starmig migrate --archive`"): it is
+// given "X".
+func docCommands(t *testing.T, text string) [][]string {
+	t.Helper()
+	var lines []string
+	inline := map[int]bool{}
+	var cont string
+	for _, l := range strings.Split(text, "\n") {
+		if cont != "" {
+			l = cont + " " + strings.TrimSpace(l)
+			cont = ""
+		} else if strings.HasPrefix(l, "    ") {
+			l = strings.TrimSpace(l)
+		} else {
+			for _, m := range regexp.MustCompile("`((?:go run ./cmd/)?starmig [^`]*)`").FindAllStringSubmatch(l, -1) {
+				inline[len(lines)] = true
+				lines = append(lines, m[1])
+			}
+			continue
+		}
+		if s, ok := strings.CutSuffix(l, `\`); ok {
+			cont = strings.TrimSpace(s)
+			continue
+		}
+		lines = append(lines, l)
+	}
+	var out [][]string
+	for n, l := range lines {
+		l = strings.TrimPrefix(l, "go run ./cmd/")
+		rest, ok := strings.CutPrefix(l, "starmig ")
+		if !ok {
+			continue
+		}
+		args, err := shellWords(rest)
+		if err != nil {
+			t.Errorf("%q: %v", l, err)
+			continue
+		}
+		for i, a := range args {
+			if a == "..." || a == "…" {
+				args[i] = "X"
+			}
+		}
+		if last := args[len(args)-1]; inline[n] && strings.HasPrefix(last, "--") && !strings.Contains(last, "=") {
+			args = append(args, "X")
+		}
+		out = append(out, args)
+	}
+	return out
+}
+
+// shellWords splits a command line as a shell would, for the quoting the
+// documents use: words, and words in double or single quotes.
+func shellWords(s string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, os.ErrInvalid
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words, nil
+}
+
+// The command lines the README and the runbooks show are ones starmig
+// takes: each names a command there is, with flags it has.
+func TestDocumentedCommandLinesParse(t *testing.T) {
+	files, _ := filepath.Glob("../../docs/*.md")
+	files = append(files, "../../README.md")
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range docCommands(t, string(b)) {
+			seen++
+			root := newRootCommand()
+			c, rest, err := root.Find(args)
+			if err != nil || (c == root && !strings.HasPrefix(rest[0], "-")) {
+				t.Errorf("%s: starmig %s: no such command (%v)", f, strings.Join(args, " "), err)
+				continue
+			}
+			if err := c.ParseFlags(rest); err != nil && !errors.Is(err, pflag.ErrHelp) {
+				t.Errorf("%s: starmig %s: %v", f, strings.Join(args, " "), err)
+			}
+		}
+	}
+	t.Logf("%d command lines in %d documents", seen, len(files))
+	if seen < 30 {
+		t.Errorf("%d command lines found in the documents, want at least 30", seen)
+	}
+}
+
+func TestDocCommands(t *testing.T) {
+	text := "Run it:\n\n    starmig verify --archive ... --sign-pub a.pub \\\n      --level full\n    go run ./cmd/starmig retrieve --person 1 --reason \"a b\"\n\n" +
+		"| daily | `starmig audit --since 2026-11-01` | `other` | `starmig migrate --archive` |\n    export X=1\n"
+	got := docCommands(t, text)
+	want := [][]string{
+		{"verify", "--archive", "X", "--sign-pub", "a.pub", "--level", "full"},
+		{"retrieve", "--person", "1", "--reason", "a b"},
+		{"audit", "--since", "2026-11-01"},
+		{"migrate", "--archive", "X"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("docCommands: %q, want %q", got, want)
+	}
+	for i := range want {
+		if strings.Join(got[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("command %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}
