@@ -58,8 +58,9 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 
 // Begin takes the current SCN and reads every table AS OF it, so that all
 // reads of the batch see one moment of STAR1. Without EXECUTE on
-// DBMS_FLASHBACK it falls back to a read-only transaction on one session,
-// which Oracle also keeps consistent for its whole length.
+// DBMS_FLASHBACK, or without FLASHBACK on one of STAR1's tables, it falls
+// back to a read-only transaction on one session, which Oracle also keeps
+// consistent for its whole length.
 func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 	}
 	snap := &sqlSnapshot{conn: conn, dialect: oracleDialect{}}
 	var scn string
-	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil {
+	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil && flashbackAllowed(ctx, conn, scn) {
 		snap.dialect = oracleDialect{scn: scn}
 	} else {
 		// A transaction of database/sql's, so that the driver sends no
@@ -90,6 +91,32 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 		return nil, errors.Join(err, snap.Close())
 	}
 	return snap, nil
+}
+
+// flashbackAllowed reports whether every STAR1 table can be read AS OF
+// scn. EXECUTE on DBMS_FLASHBACK, which gave the SCN, is not enough: a
+// query AS OF an SCN also needs FLASHBACK on the table (ORA-01031
+// otherwise), and an account granted one but not the other would have
+// every read of the batch refused. A table that is missing fails here
+// too, and the table check names it in the read-only transaction.
+func flashbackAllowed(ctx context.Context, conn *sql.Conn, scn string) bool {
+	for _, t := range Tables {
+		rows, err := conn.QueryContext(ctx, OracleFlashbackSQL(t, scn))
+		if err != nil {
+			return false
+		}
+		err = rows.Close()
+		if err != nil || rows.Err() != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// OracleFlashbackSQL asks table t for no rows AS OF the SCN, which Oracle
+// refuses without FLASHBACK on the table.
+func OracleFlashbackSQL(t Table, scn string) string {
+	return "SELECT 1 FROM " + oracleDialect{scn: scn}.Table(t) + " WHERE 1 = 0"
 }
 
 // OracleSCNSQL reads the SCN a snapshot is taken at.

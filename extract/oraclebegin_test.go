@@ -18,6 +18,9 @@ type recordingDriver struct {
 	mu     sync.Mutex
 	events []string
 	scn    string // "" when the account may not read the SCN
+	// noFlashback refuses a read AS OF an SCN, as Oracle does for an
+	// account without FLASHBACK on the table.
+	noFlashback bool
 }
 
 func (d *recordingDriver) record(e string) {
@@ -66,6 +69,8 @@ func (c *recordingConn) QueryContext(_ context.Context, q string, _ []driver.Nam
 		return nil, errors.New("ORA-00904: \"DBMS_FLASHBACK\".\"GET_SYSTEM_CHANGE_NUMBER\": invalid identifier")
 	case q == OracleSCNSQL:
 		return &recordingRows{vals: []driver.Value{c.d.scn}}, nil
+	case c.d.noFlashback && strings.Contains(q, " AS OF SCN "):
+		return nil, errors.New("ORA-01031: insufficient privileges")
 	case strings.HasPrefix(q, "SELECT COUNT(*)"):
 		return &recordingRows{vals: []driver.Value{"42"}}, nil
 	}
@@ -153,7 +158,8 @@ func TestOracleSnapshotWithoutSCNIsOneReadOnlyTransaction(t *testing.T) {
 }
 
 // TestOracleSnapshotAtSCNNeedsNoTransaction: with the SCN, every read
-// names it and no transaction is begun.
+// names it and no transaction is begun, once every table was found to be
+// readable at it.
 func TestOracleSnapshotAtSCNNeedsNoTransaction(t *testing.T) {
 	d := &recordingDriver{scn: "81234567"}
 	countISIK(t, d)
@@ -161,5 +167,37 @@ func TestOracleSnapshotAtSCNNeedsNoTransaction(t *testing.T) {
 		if e == "begin" || strings.Contains(e, "FROM STAR1.") && !strings.Contains(e, "AS OF SCN 81234567") {
 			t.Errorf("%s", e)
 		}
+	}
+	all := strings.Join(d.events, "\n")
+	for _, tb := range Tables {
+		if !strings.Contains(all, "autocommit: "+OracleFlashbackSQL(tb, "81234567")) {
+			t.Errorf("%s was not asked for AS OF the SCN before the snapshot: %v", tb.Name, d.events)
+		}
+	}
+}
+
+// TestOracleSnapshotWithoutFlashbackIsOneReadOnlyTransaction: an account
+// that may read the SCN but not query a table AS OF it (EXECUTE on
+// DBMS_FLASHBACK without FLASHBACK on the tables) reads in a read-only
+// transaction instead of having every read refused.
+func TestOracleSnapshotWithoutFlashbackIsOneReadOnlyTransaction(t *testing.T) {
+	d := &recordingDriver{scn: "81234567", noFlashback: true}
+	countISIK(t, d)
+	all := strings.Join(d.events, "\n")
+	if !strings.Contains(all, "begin\nin tx: "+OracleReadOnlySQL) || !strings.Contains(all, "in tx: SELECT COUNT(*) FROM STAR1.ISIK") ||
+		d.events[len(d.events)-1] != "rollback" {
+		t.Errorf("not one read-only transaction: %v", d.events)
+	}
+	for _, e := range d.events {
+		if strings.HasPrefix(e, "in tx: ") && strings.Contains(e, "AS OF SCN") {
+			t.Errorf("read AS OF the SCN in the transaction: %s", e)
+		}
+	}
+}
+
+func TestOracleFlashbackSQL(t *testing.T) {
+	isik, _ := TableByName("ISIK")
+	if got, want := OracleFlashbackSQL(isik, "81234567"), "SELECT 1 FROM STAR1.ISIK AS OF SCN 81234567 WHERE 1 = 0"; got != want {
+		t.Errorf("OracleFlashbackSQL = %q, want %q", got, want)
 	}
 }
