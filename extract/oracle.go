@@ -58,7 +58,8 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 
 // Begin takes the current SCN and reads every table AS OF it, so that all
 // reads of the batch see one moment of STAR1. Without EXECUTE on
-// DBMS_FLASHBACK, or without FLASHBACK on one of STAR1's tables, it falls
+// DBMS_FLASHBACK, or when the tables cannot be read AS OF the SCN (that
+// also needs FLASHBACK on each of them, ORA-01031 otherwise), it falls
 // back to a read-only transaction on one session, which Oracle also keeps
 // consistent for its whole length.
 func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
@@ -73,50 +74,34 @@ func (s *oracleSource) Begin(ctx context.Context) (Snapshot, error) {
 	}
 	snap := &sqlSnapshot{conn: conn, dialect: oracleDialect{}}
 	var scn string
-	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil && flashbackAllowed(ctx, conn, scn) {
+	if err := conn.QueryRowContext(ctx, OracleSCNSQL).Scan(&scn); err == nil {
+		// The table check reads every table AS OF the SCN. If it fails,
+		// the same check in a read-only transaction says whether STAR1
+		// itself is at fault or only the reads AS OF the SCN were refused.
 		snap.dialect = oracleDialect{scn: scn}
-	} else {
-		// A transaction of database/sql's, so that the driver sends no
-		// commit, which would end the read-only transaction: go-ora commits
-		// in autocommit mode whenever it executes a statement again, as it
-		// does for a query with LOB columns.
-		if snap.tx, err = conn.BeginTx(ctx, nil); err != nil {
-			return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), conn.Close())
+		err := checkTables(ctx, snap, s.String())
+		if err == nil {
+			return snap, nil
 		}
-		if _, err := snap.tx.ExecContext(ctx, OracleReadOnlySQL); err != nil {
-			return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), snap.Close())
+		if ctx.Err() != nil {
+			return nil, errors.Join(err, snap.Close())
 		}
+		snap.dialect = oracleDialect{}
+	}
+	// A transaction of database/sql's, so that the driver sends no commit,
+	// which would end the read-only transaction: go-ora commits in
+	// autocommit mode whenever it executes a statement again, as it does
+	// for a query with LOB columns.
+	if snap.tx, err = conn.BeginTx(ctx, nil); err != nil {
+		return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), conn.Close())
+	}
+	if _, err := snap.tx.ExecContext(ctx, OracleReadOnlySQL); err != nil {
+		return nil, errors.Join(fmt.Errorf("extract: read-only transaction: %w", err), snap.Close())
 	}
 	if err := checkTables(ctx, snap, s.String()); err != nil {
 		return nil, errors.Join(err, snap.Close())
 	}
 	return snap, nil
-}
-
-// flashbackAllowed reports whether every STAR1 table can be read AS OF
-// scn. EXECUTE on DBMS_FLASHBACK, which gave the SCN, is not enough: a
-// query AS OF an SCN also needs FLASHBACK on the table (ORA-01031
-// otherwise), and an account granted one but not the other would have
-// every read of the batch refused. A table that is missing fails here
-// too, and the table check names it in the read-only transaction.
-func flashbackAllowed(ctx context.Context, conn *sql.Conn, scn string) bool {
-	for _, t := range Tables {
-		rows, err := conn.QueryContext(ctx, OracleFlashbackSQL(t, scn))
-		if err != nil {
-			return false
-		}
-		err = rows.Close()
-		if err != nil || rows.Err() != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// OracleFlashbackSQL asks table t for no rows AS OF the SCN, which Oracle
-// refuses without FLASHBACK on the table.
-func OracleFlashbackSQL(t Table, scn string) string {
-	return "SELECT 1 FROM " + oracleDialect{scn: scn}.Table(t) + " WHERE 1 = 0"
 }
 
 // OracleSCNSQL reads the SCN a snapshot is taken at.

@@ -170,8 +170,8 @@ func TestOracleSnapshotAtSCNNeedsNoTransaction(t *testing.T) {
 	}
 	all := strings.Join(d.events, "\n")
 	for _, tb := range Tables {
-		if !strings.Contains(all, "autocommit: "+OracleFlashbackSQL(tb, "81234567")) {
-			t.Errorf("%s was not asked for AS OF the SCN before the snapshot: %v", tb.Name, d.events)
+		if !strings.Contains(all, "autocommit: "+ShapeSQL(oracleDialect{scn: "81234567"}, tb)) {
+			t.Errorf("%s was not checked AS OF the SCN: %v", tb.Name, d.events)
 		}
 	}
 }
@@ -192,12 +192,5 @@ func TestOracleSnapshotWithoutFlashbackIsOneReadOnlyTransaction(t *testing.T) {
 		if strings.HasPrefix(e, "in tx: ") && strings.Contains(e, "AS OF SCN") {
 			t.Errorf("read AS OF the SCN in the transaction: %s", e)
 		}
-	}
-}
-
-func TestOracleFlashbackSQL(t *testing.T) {
-	isik, _ := TableByName("ISIK")
-	if got, want := OracleFlashbackSQL(isik, "81234567"), "SELECT 1 FROM STAR1.ISIK AS OF SCN 81234567 WHERE 1 = 0"; got != want {
-		t.Errorf("OracleFlashbackSQL = %q, want %q", got, want)
 	}
 }
