@@ -11,6 +11,9 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// docSpan is a command line in backquotes.
+var docSpan = regexp.MustCompile("`((?:go run ./cmd/)?starmig [^`]*)`")
+
 // docCommands returns the starmig command lines a Markdown file shows:
 // lines of its code blocks that start with "starmig" or "go run
 // ./cmd/starmig" (joined over a trailing backslash), and spans in
@@ -30,7 +33,7 @@ func docCommands(t *testing.T, text string) [][]string {
 		} else if strings.HasPrefix(l, "    ") {
 			l = strings.TrimSpace(l)
 		} else {
-			for _, m := range regexp.MustCompile("`((?:go run ./cmd/)?starmig [^`]*)`").FindAllStringSubmatch(l, -1) {
+			for _, m := range docSpan.FindAllStringSubmatch(l, -1) {
 				inline[len(lines)] = true
 				lines = append(lines, m[1])
 			}
