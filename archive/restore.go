@@ -428,12 +428,9 @@ func restoredSums(ctx context.Context, q interface {
 	out := map[string]Sum{}
 	for _, t := range extract.Tables {
 		exprs := []string{"count(*)"}
-		var money []string
-		for _, c := range t.Columns {
-			if c.Kind == extract.Decimal {
-				exprs = append(exprs, fmt.Sprintf("coalesce(sum(%s), 0)::text", strings.ToLower(c.Name)))
-				money = append(money, c.Name)
-			}
+		money := moneyColumns(t)
+		for _, col := range money {
+			exprs = append(exprs, fmt.Sprintf("coalesce(sum(%s), 0)::text", strings.ToLower(col)))
 		}
 		dest := make([]any, len(exprs))
 		var n int64
@@ -696,21 +693,18 @@ func (r *Reader) salvageFile(ctx context.Context, tx pgx.Tx, schema string, b *B
 // nil when the table has none, or a value is not an amount.
 func rowMoney(t extract.Table, row extract.Row) map[string]string {
 	var out map[string]string
-	for i, c := range t.Columns {
-		if c.Kind != extract.Decimal {
-			continue
-		}
+	for _, col := range moneyColumns(t) {
 		if out == nil {
 			out = map[string]string{}
 		}
 		var cents mapping.Cents
-		if s, ok := row[i].(string); ok {
+		if s, ok := row[extract.Positions[t.Name][col]].(string); ok {
 			var err error
 			if cents, err = mapping.ParseCents(s); err != nil {
 				return nil
 			}
 		}
-		out[c.Name] = cents.String()
+		out[col] = cents.String()
 	}
 	return out
 }

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,12 +144,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 			fmt.Fprintf(w, "  the newest archive run, written %s; the other batches of the archive (%s) hold earlier runs, and --batch restores the newest of one\n",
 				cats[0].Created.UTC().Format(time.RFC3339), strings.Join(others, ", "))
 		}
-		names := make([]string, 0, len(rs.Tables))
-		for n := range rs.Tables {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(rs.Tables)) {
 			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
 		}
 		printLeftOut(w, rs.LeftOut)
@@ -182,12 +178,7 @@ func printUnread(w io.Writer, rs *archive.RestoreStats) {
 			where = u.File
 		}
 		money := ""
-		cols := make([]string, 0, len(u.Money))
-		for col := range u.Money {
-			cols = append(cols, col)
-		}
-		sort.Strings(cols)
-		for _, col := range cols {
+		for _, col := range slices.Sorted(maps.Keys(u.Money)) {
 			money += fmt.Sprintf(" (%s %s)", col, u.Money[col])
 		}
 		fmt.Fprintf(w, "  bundle %s, %s: %s of %s%s: %s\n", u.Bundle, where, words.Count(u.Rows, "row"), u.Table, money, words.Printable(u.Reason))
