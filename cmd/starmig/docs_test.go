@@ -2,9 +2,14 @@ package main
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,5 +156,129 @@ func TestDocCommands(t *testing.T) {
 		if strings.Join(got[i], "|") != strings.Join(want[i], "|") {
 			t.Errorf("command %d: %q, want %q", i, got[i], want[i])
 		}
+	}
+}
+
+// placeholder is what a document puts for a part of a message that varies:
+// "…", or N, M, X, Y or TABLE.COLUMN as a word of its own.
+var placeholder = regexp.MustCompile(`…|\b(?:[NMXY]|TABLE\.COLUMN)\b`)
+
+// backquoted is a span in backquotes.
+var backquoted = regexp.MustCompile("`([^`]+)`")
+
+// quotedMessages returns the messages the documents' tables quote: the
+// spans in backquotes of the first cell of each row of a table whose first
+// column is headed "it says" or "finding".
+func quotedMessages(text string) []string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "|") {
+			in = false
+			continue
+		}
+		cells := strings.Split(l, "|")
+		first := strings.TrimSpace(cells[1])
+		switch {
+		case first == "it says" || first == "finding":
+			in = true
+		case !in || strings.Trim(first, "-: ") == "":
+		default:
+			for _, m := range backquoted.FindAllStringSubmatch(first, -1) {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
+// goStrings returns every string literal of the module's Go code, tests
+// and test data left out.
+func goStrings(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".") && path != "../..") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					out = append(out, s)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// leadingVerb is a format verb at the start of a string.
+var leadingVerb = regexp.MustCompile(`^%[-+# 0-9.]*[a-zA-Z]`)
+
+// inStrings says whether part is in one of strs, or made of the end of one
+// and the start of another, as a message is made of an error's text and
+// the format that wraps it ("%w: …") or of two strings joined.
+func inStrings(strs []string, part string) bool {
+	for _, s := range strs {
+		if strings.Contains(s, part) {
+			return true
+		}
+	}
+	for i := 1; i < len(part); i++ {
+		head, tail := part[:i], part[i:]
+		if !slices.ContainsFunc(strs, func(s string) bool { return strings.HasSuffix(s, head) }) {
+			continue
+		}
+		if slices.ContainsFunc(strs, func(s string) bool {
+			return strings.HasPrefix(s, tail) || strings.HasPrefix(leadingVerb.ReplaceAllString(s, ""), tail)
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
+// The messages the runbooks quote, for a reader to match with what starmig
+// printed, are starmig's: each part of one between the parts that vary is
+// in a string of the code.
+func TestDocumentedMessagesAreStarmigs(t *testing.T) {
+	strs := goStrings(t)
+	files, _ := filepath.Glob("../../docs/*.md")
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range quotedMessages(string(b)) {
+			seen++
+			for _, part := range placeholder.Split(msg, -1) {
+				if part = strings.TrimSpace(part); len(part) < 3 {
+					continue
+				}
+				if !inStrings(strs, part) {
+					t.Errorf("%s quotes %q, and no string of starmig's code holds %q", filepath.Base(f), msg, part)
+				}
+			}
+		}
+	}
+	t.Logf("%d messages quoted", seen)
+	if seen < 20 {
+		t.Errorf("%d messages quoted in the documents' tables, want at least 20", seen)
 	}
 }
