@@ -57,10 +57,8 @@ docs/archive.md lists the rights it does need.`,
 
 func runArchive(cmd *cobra.Command, g *globalOptions, o *archiveOptions) error {
 	source, to, batchName := orEnv(o.source, "STARMIG_SOURCE"), orEnv(o.to, "STARMIG_ARCHIVE"), orEnv(o.batch, "STARMIG_BATCH")
-	for _, r := range [][3]string{{"source", source, "STARMIG_SOURCE"}, {"to", to, "STARMIG_ARCHIVE"}, {"batch", batchName, "STARMIG_BATCH"}} {
-		if err := requireFlag(r[0], r[1], r[2]); err != nil {
-			return err
-		}
+	if err := requireFlags([3]string{"source", source, "STARMIG_SOURCE"}, [3]string{"to", to, "STARMIG_ARCHIVE"}, [3]string{"batch", batchName, "STARMIG_BATCH"}); err != nil {
+		return err
 	}
 	if err := checkSource(source); err != nil {
 		return err

@@ -150,6 +150,27 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 }
 
+// A command missing several required flags names them all at once.
+func TestMissingFlagsAreNamedTogether(t *testing.T) {
+	for _, env := range []string{"STARMIG_SOURCE", "STARMIG_TARGET", "STARMIG_MAPPINGS", "STARMIG_BATCH", "STARMIG_ARCHIVE"} {
+		t.Setenv(env, "")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate"}, "--source, --target, --mappings and --batch are required (or set $STARMIG_SOURCE, $STARMIG_TARGET, $STARMIG_MAPPINGS and $STARMIG_BATCH)"},
+		{[]string{"reconcile", "--source", "sqlite:x.db", "--batch", "b"}, "--target and --mappings are required (or set $STARMIG_TARGET and $STARMIG_MAPPINGS)"},
+		{[]string{"archive", "--batch", "b"}, "--source and --to are required (or set $STARMIG_SOURCE and $STARMIG_ARCHIVE)"},
+		{[]string{"gen"}, "--out is required"},
+	} {
+		code, _, stderr := run(t, context.Background(), c.args...)
+		if code != exitUsage || stderr != "starmig: "+c.want+"\n" {
+			t.Errorf("%v: exit %d, %q; want exit 2, %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
 func TestGenJSONAndQuiet(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "star1.db")

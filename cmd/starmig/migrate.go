@@ -77,13 +77,11 @@ func resolveBatchInputs(source, target, mappings, batchName string) (batchInputs
 		source: orEnv(source, "STARMIG_SOURCE"), target: secret.DSN(orEnv(target, "STARMIG_TARGET")),
 		mappings: orEnv(mappings, "STARMIG_MAPPINGS"), batch: orEnv(batchName, "STARMIG_BATCH"),
 	}
-	for _, r := range []struct{ flag, value, env string }{
-		{"source", in.source, "STARMIG_SOURCE"}, {"target", in.target.Reveal(), "STARMIG_TARGET"},
-		{"mappings", in.mappings, "STARMIG_MAPPINGS"}, {"batch", in.batch, "STARMIG_BATCH"},
-	} {
-		if err := requireFlag(r.flag, r.value, r.env); err != nil {
-			return in, err
-		}
+	if err := requireFlags(
+		[3]string{"source", in.source, "STARMIG_SOURCE"}, [3]string{"target", in.target.Reveal(), "STARMIG_TARGET"},
+		[3]string{"mappings", in.mappings, "STARMIG_MAPPINGS"}, [3]string{"batch", in.batch, "STARMIG_BATCH"},
+	); err != nil {
+		return in, err
 	}
 	return in, checkSource(in.source)
 }

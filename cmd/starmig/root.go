@@ -18,6 +18,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // globalOptions are the flags every command has.
@@ -175,13 +176,35 @@ func codeList(name, value string) ([]string, error) {
 }
 
 func requireFlag(name, value, env string) error {
-	if value == "" {
-		if env != "" {
-			return usageError("--%s is required (or set $%s)", name, env)
+	return requireFlags([3]string{name, value, env})
+}
+
+// requireFlags refuses a command whose required flags (name, value and
+// variable) are not all given, naming every one missing in one message, so
+// that a command run with none of them is not refused once per flag.
+func requireFlags(flags ...[3]string) error {
+	var names, envs []string
+	for _, f := range flags {
+		if f[1] != "" {
+			continue
 		}
-		return usageError("--%s is required", name)
+		names = append(names, "--"+f[0])
+		if f[2] != "" {
+			envs = append(envs, "$"+f[2])
+		}
 	}
-	return nil
+	if len(names) == 0 {
+		return nil
+	}
+	verb := "is"
+	if len(names) > 1 {
+		verb = "are"
+	}
+	msg := words.List(names) + " " + verb + " required"
+	if len(envs) > 0 {
+		msg += " (or set " + words.List(envs) + ")"
+	}
+	return usageError("%s", msg)
 }
 
 // checkSource refuses a --source that names no kind of STAR1 starmig reads,

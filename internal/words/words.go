@@ -45,6 +45,14 @@ func Count[N ~int | ~int64](n N, noun string) string {
 	return s + noun + "s"
 }
 
+// List joins items as a sentence does: "a", "a and b", "a, b and c".
+func List(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
 func isVowel(c byte) bool {
 	switch c {
 	case 'a', 'e', 'i', 'o', 'u':
