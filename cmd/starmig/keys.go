@@ -73,10 +73,7 @@ func (k *keyFlags) path(flag, env, file string) string {
 
 func (k *keyFlags) needPath(name, flag, env, file string) (string, error) {
 	p := k.path(flag, env, file)
-	if p == "" {
-		return "", usageError("--%s is required (or set $%s, or give --keys DIR)", name, env)
-	}
-	return p, nil
+	return p, requireFlag(name, p, env)
 }
 
 func (k *keyFlags) readRecipients() ([]age.Recipient, error) {
@@ -312,6 +309,21 @@ func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 	r.keys.addDir(f)
 	f.StringArrayVar(&r.keys.signPubs, "sign-pub", nil, "signing public key, PEM; repeat it, or put one PEM block after another in the file, for keys that signed earlier runs (default: $STARMIG_SIGN_PUB)")
 	f.StringVar(&r.keys.identity, "identity", "", identityHelp+" (default: $STARMIG_IDENTITY)")
+}
+
+// required lists the flags a command that reads the archive must have
+// been given, for requireFlags: the archive and the signing public key,
+// and with decrypt the identity.
+func (r *readerFlags) required(decrypt bool) [][3]string {
+	k := &r.keys
+	out := [][3]string{
+		{"archive", orEnv(r.from, "STARMIG_ARCHIVE"), "STARMIG_ARCHIVE"},
+		{"sign-pub", k.path(strings.Join(k.signPubs, ""), "STARMIG_SIGN_PUB", archive.SignPubFile), "STARMIG_SIGN_PUB"},
+	}
+	if decrypt {
+		out = append(out, [3]string{"identity", k.path(k.identity, "STARMIG_IDENTITY", archive.IdentityFile), "STARMIG_IDENTITY"})
+	}
+	return out
 }
 
 // open opens the archive's store and reads the signing public key.

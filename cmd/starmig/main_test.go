@@ -152,8 +152,13 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 
 // A command missing several required flags names them all at once.
 func TestMissingFlagsAreNamedTogether(t *testing.T) {
-	for _, env := range []string{"STARMIG_SOURCE", "STARMIG_TARGET", "STARMIG_MAPPINGS", "STARMIG_BATCH", "STARMIG_ARCHIVE"} {
+	for _, env := range []string{"STARMIG_SOURCE", "STARMIG_TARGET", "STARMIG_MAPPINGS", "STARMIG_BATCH", "STARMIG_ARCHIVE",
+		"STARMIG_KEYS", "STARMIG_SIGN_PUB", "STARMIG_IDENTITY", "STARMIG_INDEX_KEY", "STARMIG_RESTORE_TARGET"} {
 		t.Setenv(env, "")
+	}
+	keys := filepath.Join(t.TempDir(), "keys")
+	if code, _, stderr := run(t, context.Background(), "keys", "gen", "--out", keys, "-q"); code != 0 {
+		t.Fatalf("keys gen: exit %d: %s", code, stderr)
 	}
 	for _, c := range []struct {
 		args []string
@@ -163,6 +168,11 @@ func TestMissingFlagsAreNamedTogether(t *testing.T) {
 		{[]string{"reconcile", "--source", "sqlite:x.db", "--batch", "b"}, "--target and --mappings are required (or set $STARMIG_TARGET and $STARMIG_MAPPINGS)"},
 		{[]string{"archive", "--batch", "b"}, "--source and --to are required (or set $STARMIG_SOURCE and $STARMIG_ARCHIVE)"},
 		{[]string{"gen"}, "--out is required"},
+		// An archivist's commands, keys included.
+		{[]string{"retrieve", "--person", "37605030299"}, "--archive, --sign-pub, --identity, --index-key and --reason are required (or set $STARMIG_ARCHIVE, $STARMIG_SIGN_PUB, $STARMIG_IDENTITY and $STARMIG_INDEX_KEY, or give the keys with --keys DIR)"},
+		{[]string{"retrieve", "--keys", keys, "--person", "37605030299"}, "--archive and --reason are required (or set $STARMIG_ARCHIVE)"},
+		{[]string{"restore", "--keys", keys}, "--archive and --to are required (or set $STARMIG_ARCHIVE and $STARMIG_RESTORE_TARGET)"},
+		{[]string{"verify", "--archive", "file:///nowhere"}, "--sign-pub is required (or set $STARMIG_SIGN_PUB, or give --keys DIR)"},
 	} {
 		code, _, stderr := run(t, context.Background(), c.args...)
 		if code != exitUsage || stderr != "starmig: "+c.want+"\n" {

@@ -15,6 +15,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -69,8 +70,8 @@ one that left out what it could not read.`,
 }
 
 func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
-	to, err := requiredDSN("to", o.to, "STARMIG_RESTORE_TARGET")
-	if err != nil {
+	to := secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
+	if err := requireFlags(append(o.reader.required(true), [3]string{"to", to.Reveal(), "STARMIG_RESTORE_TARGET"})...); err != nil {
 		return err
 	}
 	kovs, err := codeList("kov", o.kov)

@@ -181,14 +181,19 @@ func requireFlag(name, value, env string) error {
 
 // requireFlags refuses a command whose required flags (name, value and
 // variable) are not all given, naming every one missing in one message, so
-// that a command run with none of them is not refused once per flag.
+// that a command run with none of them is not refused once per flag. The
+// value of a key file's flag is its path as keyFlags.path finds it.
 func requireFlags(flags ...[3]string) error {
 	var names, envs []string
+	keys := 0
 	for _, f := range flags {
 		if f[1] != "" {
 			continue
 		}
 		names = append(names, "--"+f[0])
+		if keyFlagNames[f[0]] {
+			keys++
+		}
 		if f[2] != "" {
 			envs = append(envs, "$"+f[2])
 		}
@@ -201,11 +206,19 @@ func requireFlags(flags ...[3]string) error {
 		verb = "are"
 	}
 	msg := words.List(names) + " " + verb + " required"
-	if len(envs) > 0 {
+	switch {
+	case keys == 1 && len(names) == 1:
+		msg += " (or set " + words.List(envs) + ", or give --keys DIR)"
+	case keys > 0:
+		msg += " (or set " + words.List(envs) + ", or give the keys with --keys DIR)"
+	case len(envs) > 0:
 		msg += " (or set " + words.List(envs) + ")"
 	}
 	return usageError("%s", msg)
 }
+
+// keyFlagNames are the flags of key files that --keys DIR gives too.
+var keyFlagNames = map[string]bool{"sign-pub": true, "sign-key": true, "identity": true, "index-key": true}
 
 // checkSource refuses a --source that names no kind of STAR1 starmig reads,
 // as a usage error, before anything connects.
