@@ -203,7 +203,8 @@ const page = `<!DOCTYPE html>
 <title>%s</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; max-width: 80em; }
-table { border-collapse: collapse; margin: 1em 0; }
+table { border-collapse: collapse; margin: 1em 0; display: block; max-width: 100%%; overflow-x: auto; }
+@media print { table { display: table; } }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
 th { background: #f3f3f3; }
 td[style*="right"] { font-variant-numeric: tabular-nums; }
