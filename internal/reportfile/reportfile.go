@@ -202,10 +202,12 @@ const page = `<!DOCTYPE html>
 <meta charset="utf-8">
 <title>%s</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; max-width: 80em; }
+body { font-family: system-ui, sans-serif; margin: 2em; }
+p, ul, ol { max-width: 80em; }
 table { border-collapse: collapse; margin: 1em 0; display: block; max-width: 100%%; overflow-x: auto; }
 @media print { table { display: table; } }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+td:last-child:not([style*="right"]) { overflow-wrap: anywhere; }
 th { background: #f3f3f3; }
 td[style*="right"] { font-variant-numeric: tabular-nums; }
 td.when { white-space: nowrap; }
