@@ -53,11 +53,17 @@ func WriteMarkdown(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "\n**No findings.**\n")
 		return
 	}
-	fmt.Fprintf(w, "\n## %s\n\n| batch | run | bundle | object | problem |\n|---|---|---|---|---|\n", words.Count(len(r.Findings), "finding"))
+	// Two columns: an object's key names its batch, run and bundle, and
+	// columns of each would leave the problem no room on a page.
+	fmt.Fprintf(w, "\n## %s\n\n| where | problem |\n|---|---|\n", words.Count(len(r.Findings), "finding"))
 	for _, f := range r.Findings {
-		// Every column through Cell: an object verification did not expect
-		// may carry any key, a '|' in it too.
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", reportfile.Cell(f.Batch), reportfile.Cell(f.Run), reportfile.Cell(f.Bundle), reportfile.Cell(f.Object), reportfile.Cell(f.Problem))
+		where := f.Where()
+		if where == "" {
+			where = "the store"
+		}
+		// Through Cell: an object verification did not expect may carry
+		// any key, a '|' in it too.
+		fmt.Fprintf(w, "| %s | %s |\n", reportfile.Cell(where), reportfile.Cell(f.Problem))
 	}
 }
 

@@ -84,20 +84,27 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
-	var where string
-	switch {
-	case f.Object != "": // a key, which names its batch, run and bundle
-		where = f.Object
-	case f.Bundle != "":
-		where = "batch " + f.Batch + " run " + f.Run + " bundle " + f.Bundle
-	case f.Run != "":
-		where = "batch " + f.Batch + " run " + f.Run
-	case f.Batch != "":
-		where = "batch " + f.Batch
-	default: // the store itself
-		return f.Problem
+	if where := f.Where(); where != "" {
+		return where + ": " + f.Problem
 	}
-	return where + ": " + f.Problem
+	return f.Problem
+}
+
+// Where names what the finding is about: the object's key, which names
+// its batch, run and bundle, or the bundle, run or batch; "" for the store
+// itself.
+func (f Finding) Where() string {
+	switch {
+	case f.Object != "":
+		return f.Object
+	case f.Bundle != "":
+		return "batch " + f.Batch + " run " + f.Run + " bundle " + f.Bundle
+	case f.Run != "":
+		return "batch " + f.Batch + " run " + f.Run
+	case f.Batch != "":
+		return "batch " + f.Batch
+	}
+	return ""
 }
 
 // Report is the result of a verification.
