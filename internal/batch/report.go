@@ -13,8 +13,8 @@ import (
 var outcomeOrder = []string{load.Loaded, load.Merged, load.ArchivedOnly, load.ExcludedDeleted, load.Quarantined}
 
 // WriteMarkdown writes a reconciliation as a Markdown document a person
-// would rather read: the identity per table in total and per municipality,
-// STAR2 against the bookkeeping, and every finding with its row.
+// would rather read: every finding with its row, then the identity per
+// table in total and per municipality, and STAR2 against the bookkeeping.
 func WriteMarkdown(w io.Writer, r *Report) {
 	status := "reconciles"
 	if !r.OK() {
@@ -24,7 +24,20 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	if r.Deep {
 		fmt.Fprint(w, " Every loaded row was recomputed from STAR1 and compared with STAR2 (deep).")
 	}
-	fmt.Fprint(w, "\n\nsource rows = loaded + merged + archived_only + excluded_deleted + quarantined\n\n")
+	fmt.Fprint(w, "\n\n")
+	// The findings first: they are what a failed batch's reader looks for,
+	// and the table per municipality can run to hundreds of rows.
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(w, "## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, reportfile.Cell(f.Detail))
+		}
+		if r.More > 0 {
+			fmt.Fprintf(w, "\n… and %s.\n", strings.Replace(words.Count(r.More, "finding"), " ", " more ", 1))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "source rows = loaded + merged + archived_only + excluded_deleted + quarantined\n\n")
 	fmt.Fprintln(w, "## Totals\n\n| table | source | loaded | merged | archived_only | excluded_deleted | quarantined | source EUR | accounted EUR | in STAR2 | STAR2 EUR |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, t := range r.Tables {
@@ -64,15 +77,6 @@ func WriteMarkdown(w io.Writer, r *Report) {
 	}
 	if n, list := kept(r); n > 0 {
 		fmt.Fprintf(w, "\n## Kept as STAR2 has them\n\n%s\n", keptSentence(n, list))
-	}
-	if len(r.Findings) > 0 {
-		fmt.Fprintln(w, "\n## Findings\n\n| table | STAR1 id | STAR2 id | kind | detail |\n| --- | ---: | --- | --- | --- |")
-		for _, f := range r.Findings {
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", f.Table, f.Star1ID, f.Star2ID, f.Kind, reportfile.Cell(f.Detail))
-		}
-		if r.More > 0 {
-			fmt.Fprintf(w, "\n… and %s more.\n", words.Count(r.More, "finding"))
-		}
 	}
 }
 
