@@ -312,8 +312,8 @@ func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 }
 
 // required lists the flags a command that reads the archive must have
-// been given, for requireFlags: the archive and the signing public key,
-// and with decrypt the identity.
+// been given: the archive and the signing public key, and with decrypt
+// the identity.
 func (r *readerFlags) required(decrypt bool) [][3]string {
 	k := &r.keys
 	out := [][3]string{
@@ -326,24 +326,18 @@ func (r *readerFlags) required(decrypt bool) [][3]string {
 	return out
 }
 
-// open opens the archive's store and reads the signing public key.
-func (r *readerFlags) open() (archive.Store, archive.SigningKeys, error) {
-	from := orEnv(r.from, "STARMIG_ARCHIVE")
-	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
-		return nil, nil, err
-	}
-	st, err := archive.OpenStore(from, os.Getenv)
-	if err != nil {
-		return nil, nil, usageError("%v", err)
-	}
-	pub, err := r.keys.readSigningPub()
-	return st, pub, err
+// open checks that the archive, the signing public key and the command's
+// other required flags (also) are given, naming every one missing at once,
+// then opens the archive's store and reads the signing public key.
+func (r *readerFlags) open(also ...[3]string) (archive.Store, archive.SigningKeys, error) {
+	return r.openChecked(append(r.required(false), also...))
 }
 
-// openDecrypting opens the archive as open does and reads the age
-// identities that decrypt it, for the key holder's commands.
-func (r *readerFlags) openDecrypting() (archive.Store, archive.SigningKeys, []age.Identity, error) {
-	st, pub, err := r.open()
+// openDecrypting opens the archive as open does, the identity required
+// too, and reads the age identities that decrypt it, for the key holder's
+// commands.
+func (r *readerFlags) openDecrypting(also ...[3]string) (archive.Store, archive.SigningKeys, []age.Identity, error) {
+	st, pub, err := r.openChecked(append(r.required(true), also...))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -352,6 +346,18 @@ func (r *readerFlags) openDecrypting() (archive.Store, archive.SigningKeys, []ag
 		return nil, nil, nil, err
 	}
 	return st, pub, ids, nil
+}
+
+func (r *readerFlags) openChecked(need [][3]string) (archive.Store, archive.SigningKeys, error) {
+	if err := requireFlags(need...); err != nil {
+		return nil, nil, err
+	}
+	st, err := archive.OpenStore(orEnv(r.from, "STARMIG_ARCHIVE"), os.Getenv)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	pub, err := r.keys.readSigningPub()
+	return st, pub, err
 }
 
 // operatorName is who is on record for a retrieval or restore: the flag,

@@ -70,10 +70,6 @@ one that left out what it could not read.`,
 }
 
 func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
-	to := secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
-	if err := requireFlags(append(o.reader.required(true), [3]string{"to", to.Reveal(), "STARMIG_RESTORE_TARGET"})...); err != nil {
-		return err
-	}
 	kovs, err := codeList("kov", o.kov)
 	if err != nil {
 		return err
@@ -81,7 +77,8 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	if err := checkSchemaName(o.schema); err != nil {
 		return err
 	}
-	st, pub, ids, err := o.reader.openDecrypting()
+	to := secret.DSN(orEnv(o.to, "STARMIG_RESTORE_TARGET"))
+	st, pub, ids, err := o.reader.openDecrypting([3]string{"to", to.Reveal(), "STARMIG_RESTORE_TARGET"})
 	if err != nil {
 		return err
 	}

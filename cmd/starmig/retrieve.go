@@ -137,17 +137,13 @@ func retrieveQuery(o *retrieveOptions) (archive.Query, error) {
 }
 
 func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error {
-	need := append(o.reader.required(true),
-		[3]string{"index-key", o.reader.keys.path(strings.Join(o.indexKeys, ""), "STARMIG_INDEX_KEY", archive.IndexKeyFile), "STARMIG_INDEX_KEY"},
-		[3]string{"reason", o.reason, ""})
-	if err := requireFlags(need...); err != nil {
-		return err
-	}
 	q, err := retrieveQuery(o)
 	if err != nil {
 		return err
 	}
-	st, pub, ids, err := o.reader.openDecrypting()
+	st, pub, ids, err := o.reader.openDecrypting(
+		[3]string{"index-key", o.reader.keys.path(strings.Join(o.indexKeys, ""), "STARMIG_INDEX_KEY", archive.IndexKeyFile), "STARMIG_INDEX_KEY"},
+		[3]string{"reason", o.reason, ""})
 	if err != nil {
 		return err
 	}

@@ -120,9 +120,6 @@ func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 }
 
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
-	if err := requireFlags(o.reader.required(false)...); err != nil {
-		return err
-	}
 	if err := o.checkFlags(cmd.Flags()); err != nil {
 		return err
 	}
