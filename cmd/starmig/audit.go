@@ -57,7 +57,11 @@ after listing the rest. Reading the log is not itself put on record.`,
 
 func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 	from := orEnv(o.from, "STARMIG_ARCHIVE")
-	if err := requireFlag("archive", from, "STARMIG_ARCHIVE"); err != nil {
+	k := &o.keys
+	if err := requireFlags(
+		[3]string{"archive", from, "STARMIG_ARCHIVE"},
+		[3]string{"identity", k.path(k.identity, "STARMIG_IDENTITY", archive.IdentityFile), "STARMIG_IDENTITY"},
+	); err != nil {
 		return err
 	}
 	day := func(name, v string) (time.Time, error) {

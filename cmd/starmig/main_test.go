@@ -173,6 +173,8 @@ func TestMissingFlagsAreNamedTogether(t *testing.T) {
 		{[]string{"retrieve", "--keys", keys, "--person", "37605030299"}, "--archive and --reason are required (or set $STARMIG_ARCHIVE)"},
 		{[]string{"restore", "--keys", keys}, "--archive and --to are required (or set $STARMIG_ARCHIVE and $STARMIG_RESTORE_TARGET)"},
 		{[]string{"verify", "--archive", "file:///nowhere"}, "--sign-pub is required (or set $STARMIG_SIGN_PUB, or give --keys DIR)"},
+		{[]string{"audit"}, "--archive and --identity are required (or set $STARMIG_ARCHIVE and $STARMIG_IDENTITY, or give the keys with --keys DIR)"},
+		{[]string{"audit", "--keys", keys}, "--archive is required (or set $STARMIG_ARCHIVE)"},
 	} {
 		code, _, stderr := run(t, context.Background(), c.args...)
 		if code != exitUsage || stderr != "starmig: "+c.want+"\n" {
