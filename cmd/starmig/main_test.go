@@ -167,6 +167,7 @@ func TestMissingFlagsAreNamedTogether(t *testing.T) {
 		{[]string{"migrate"}, "--source, --target, --mappings and --batch are required (or set $STARMIG_SOURCE, $STARMIG_TARGET, $STARMIG_MAPPINGS and $STARMIG_BATCH)"},
 		{[]string{"reconcile", "--source", "sqlite:x.db", "--batch", "b"}, "--target and --mappings are required (or set $STARMIG_TARGET and $STARMIG_MAPPINGS)"},
 		{[]string{"archive", "--batch", "b"}, "--source and --to are required (or set $STARMIG_SOURCE and $STARMIG_ARCHIVE)"},
+		{[]string{"resolve", "--list"}, "--target and --batch are required (or set $STARMIG_TARGET and $STARMIG_BATCH)"},
 		{[]string{"gen"}, "--out is required"},
 		// An archivist's commands, keys included.
 		{[]string{"retrieve", "--person", "37605030299"}, "--archive, --sign-pub, --identity, --index-key and --reason are required (or set $STARMIG_ARCHIVE, $STARMIG_SIGN_PUB, $STARMIG_IDENTITY and $STARMIG_INDEX_KEY, or give the keys with --keys DIR)"},

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
 )
@@ -72,12 +73,12 @@ rules, is refused by name.`,
 }
 
 func runResolve(cmd *cobra.Command, g *globalOptions, o *resolveOptions) error {
-	target, err := requiredDSN("target", o.target, "STARMIG_TARGET")
-	if err != nil {
-		return err
-	}
+	target := secret.DSN(orEnv(o.target, "STARMIG_TARGET"))
 	name := orEnv(o.batch, "STARMIG_BATCH")
-	if err := requireFlag("batch", name, "STARMIG_BATCH"); err != nil {
+	if err := requireFlags(
+		[3]string{"target", target.Reveal(), "STARMIG_TARGET"},
+		[3]string{"batch", name, "STARMIG_BATCH"},
+	); err != nil {
 		return err
 	}
 	if o.list {
