@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/words"
 )
 
 // Municipality is a STAR2 municipality a STAR1 code maps to.
@@ -108,7 +109,7 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 	}
 	r := csv.NewReader(br)
 	r.Comma = separator(br)
-	r.FieldsPerRecord = len(header)
+	r.FieldsPerRecord = -1 // counted below, to name the columns wanted
 	want := strings.Join(header, string(r.Comma))
 	first, err := r.Read()
 	if err != nil {
@@ -130,6 +131,9 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 		line, _ := r.FieldPos(0)
 		if strings.Join(rec, "") == "" {
 			continue // a spreadsheet's empty row below the table: ",,"
+		}
+		if len(rec) != len(header) {
+			return fmt.Errorf("mapping: %s: line %d has %s, want %d: %s", path, line, words.Count(len(rec), "field"), len(header), want)
 		}
 		for i, v := range rec {
 			if !utf8.ValidString(v) {

@@ -121,7 +121,9 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 		{"code,name\n", clsHeader, []string{"municipalities.csv", "header"}},
 		{munHeader + "0784,0784,Tallinn\n0784,0785,Tartu\n", clsHeader, []string{"municipalities.csv", "line 3", "0784", "twice"}},
 		{munHeader + "0784, 0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "star2_code"}},
-		{munHeader + "0784,0784\n", clsHeader, []string{"municipalities.csv"}},
+		{munHeader + "0784,0784\n", clsHeader, []string{"municipalities.csv", "line 2 has 2 fields, want 3: star1_code,star2_code,star2_name"}},
+		{munHeader, clsHeader + "KANAL,FAKS,channel,paper,Paper,\n", []string{"classifiers.csv", "line 2 has 6 fields, want 5"}},
+		{munHeader + "0784;0784;Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2 has 1 field, want 3"}},
 		// Quotes a spreadsheet did not write: a parse error, not a panic.
 		{munHeader + "0784,0784,Tallinn\ngarbage\"line\n", clsHeader, []string{"municipalities.csv", "line 3", "bare \""}},
 		{munHeader + "0784,\"0784,Tallinn\n", clsHeader, []string{"municipalities.csv", "line 2", "quote"}},
