@@ -184,6 +184,24 @@ func TestMissingFlagsAreNamedTogether(t *testing.T) {
 	}
 }
 
+func TestFlagValuesOfTheWrongTypeSayWhatIsWanted(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--live-years", "x"}, `--live-years "x": want a whole number`},
+		{[]string{"verify", "--sample", "five"}, `--sample "five": want a number`},
+		{[]string{"resolve", "--wait", "soon"}, `--wait "soon": want a duration, such as 90s, 30m or 2h`},
+		{[]string{"reconcile", "--deep=maybe"}, `--deep "maybe": want true or false`},
+		{[]string{"migrate", "--nope"}, "unknown flag: --nope"},
+	} {
+		code, _, stderr := run(t, context.Background(), c.args...)
+		if code != exitUsage || stderr != "starmig: "+c.want+"\n" {
+			t.Errorf("%v: exit %d, %q; want exit 2, %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
 func TestGenJSONAndQuiet(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "star1.db")

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -96,10 +97,33 @@ func newRootCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.memProfile, "mem-profile", "", "write a profile of the command's allocations to this file")
 	_ = cmd.PersistentFlags().MarkHidden("mem-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", flagError(err)) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
 		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts))
 	return cmd
+}
+
+// flagError words a flag value the flag's type refuses as starmig's other
+// usage errors are, the flag and value first and then what is wanted,
+// instead of pflag's "invalid argument … strconv.ParseInt: parsing …".
+func flagError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	f := bad.GetFlag()
+	want := map[string]string{
+		"int":      "want a whole number",
+		"int64":    "want a whole number",
+		"uint":     "want a whole number, 0 or more",
+		"float64":  "want a number",
+		"duration": "want a duration, such as 90s, 30m or 2h",
+		"bool":     "want true or false",
+	}[f.Value.Type()]
+	if want == "" {
+		return err
+	}
+	return fmt.Errorf("--%s %q: %s", f.Name, bad.GetValue(), want)
 }
 
 // args checks positional arguments and reports a usage error.
