@@ -226,9 +226,16 @@ func (w *writerFlags) config(to, batchName, source string, now time.Time) (archi
 		if cfg.BundleSize, err = parseSize(s); err != nil {
 			return cfg, usageError("--bundle-size %q: %v", s, err)
 		}
+		if cfg.BundleSize < minBundleSize {
+			return cfg, usageError("--bundle-size %q: want at least 1MiB (each bundle adds some 20 KB of manifests, tag files and table lists, locked like its payload)", s)
+		}
 	}
 	return cfg, nil
 }
+
+// minBundleSize is the least --bundle-size taken: a mistyped unit
+// ("1KB" for "1GB") would lock a bundle for every few rows.
+const minBundleSize = 1 << 20
 
 func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 	if until != "" && retention != "" {

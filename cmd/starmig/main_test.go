@@ -681,6 +681,27 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
+// TestBundleSizeHasAFloor: a mistyped unit ("1KB" for "1GB") is refused
+// before anything is written, as it would lock a bundle for every few rows.
+func TestBundleSizeHasAFloor(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if code, _, stderr := run(t, context.Background(), "keys", "gen", "--out", keys, "-q"); code != 0 {
+		t.Fatalf("keys gen: exit %d: %s", code, stderr)
+	}
+	to := filepath.Join(t.TempDir(), "archive")
+	args := []string{"archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", "file://" + to, "--batch", "b", "--keys", keys, "-q", "--bundle-size"}
+	code, _, stderr := run(t, context.Background(), append(args, "1KB")...)
+	if want := `starmig: --bundle-size "1KB": want at least 1MiB`; code != exitUsage || !strings.HasPrefix(stderr, want) {
+		t.Errorf("--bundle-size 1KB: exit %d, %q; want exit 2, %q…", code, stderr, want)
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("--bundle-size 1KB wrote the archive folder: %v", err)
+	}
+	if code, _, stderr := run(t, context.Background(), append(args, "1MiB")...); code != 0 {
+		t.Errorf("--bundle-size 1MiB: exit %d: %s", code, stderr)
+	}
+}
+
 func TestRetentionUnits(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for in, want := range map[string]string{

@@ -159,7 +159,7 @@ func TestVerifyShowsProgress(t *testing.T) {
 	keys := genKeys(t, dir)
 	arch := "file://" + filepath.Join(dir, "archive")
 	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", arch, "--batch", "all",
-		"--keys", keys, "--bundle-size", "64KiB", "-q"); code != 0 {
+		"--keys", keys, "--bundle-size", "1MiB", "-q"); code != 0 {
 		t.Fatalf("archive: %s", stderr)
 	}
 	defer func(d time.Duration) { barThrottle = d }(barThrottle)
