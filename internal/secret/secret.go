@@ -134,3 +134,18 @@ func Redact(s string, secrets ...string) string {
 	}
 	return s
 }
+
+// ConfigError words an error of pgx.ParseConfig for dsn, which the caller
+// names itself, masked: without pgx's quotation of the whole connection
+// string, which repeats it, and, for text that is neither form, with the
+// forms wanted instead of "failed to parse as keyword/value".
+func ConfigError(err error, dsn string) string {
+	msg := pgxQuoted.ReplaceAllString(Redact(err.Error(), dsn), "")
+	if strings.HasPrefix(msg, "failed to parse as keyword/value") {
+		return "want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings"
+	}
+	return msg
+}
+
+// pgxQuoted is pgx's "cannot parse `…`: " before the reason.
+var pgxQuoted = regexp.MustCompile("^cannot parse `.*`: ")

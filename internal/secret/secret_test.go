@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestDSNNeverPrintsPassword(t *testing.T) {
@@ -48,5 +50,22 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 	}
 	if got, want := DSN("host=db password='a b' port=5432").String(), "host=db password="+Redacted+" port=5432"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestConfigErrorSaysWhatIsWrongOnce(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"nope":                            "want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings",
+		"host=x password=s3cret port=abc": "invalid port",
+		"postgres://u:s3cret@h:99999/x":   "invalid port",
+		"postgres://u:s3`cr`et@h:abc/x":   "invalid port",
+	} {
+		_, err := pgx.ParseConfig(dsn)
+		if err == nil {
+			t.Fatalf("%s: parsed", dsn)
+		}
+		if got := ConfigError(err, dsn); got != want {
+			t.Errorf("%s: %q, want %q", dsn, got, want)
+		}
 	}
 }
