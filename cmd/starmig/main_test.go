@@ -202,6 +202,27 @@ func TestFlagValuesOfTheWrongTypeSayWhatIsWanted(t *testing.T) {
 	}
 }
 
+// TestUnreadableTargetIsNamedOnce: a --target that is no PostgreSQL
+// connection string is named, masked, with what is wanted, by every
+// command that connects to STAR2, before anything connects.
+func TestUnreadableTargetIsNamedOnce(t *testing.T) {
+	for _, args := range [][]string{
+		{"schema", "apply"},
+		{"status"},
+		{"resolve", "--batch", "b", "--list"},
+	} {
+		for target, want := range map[string]string{
+			"nope":                        "starmig: target nope: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n",
+			"postgres://u:s3cret@h:abc/x": "starmig: target postgres://u:**redacted**@h:abc/x: invalid port\n",
+		} {
+			code, _, stderr := run(t, context.Background(), append(args, "--target", target)...)
+			if code != 1 || stderr != want {
+				t.Errorf("%v --target %s: exit %d, %q; want exit 1, %q", args, target, code, stderr, want)
+			}
+		}
+	}
+}
+
 func TestGenJSONAndQuiet(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "star1.db")

@@ -37,7 +37,11 @@ left as it is.`,
 				return err
 			}
 			dsn := secret.DSN(target)
-			conn, err := pgx.Connect(cmd.Context(), dsn.Reveal())
+			cfg, err := pgx.ParseConfig(dsn.Reveal())
+			if err != nil {
+				return fmt.Errorf("target %s: %s", dsn, secret.ConfigError(err, dsn.Reveal()))
+			}
+			conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
 			}
