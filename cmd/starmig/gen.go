@@ -101,6 +101,9 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	if err != nil {
 		return err
 	}
+	if asOf.Before(synth.EarliestAsOf) {
+		return usageError("--as-of %s: %s", asOf.Format(time.DateOnly), synth.AsOfRule)
+	}
 	maps := o.mappingsOut
 	if maps == "" {
 		maps = filepath.Join(filepath.Dir(o.out), "mappings")

@@ -194,6 +194,7 @@ func TestFlagValuesOfTheWrongTypeSayWhatIsWanted(t *testing.T) {
 		{[]string{"resolve", "--wait", "soon"}, `--wait "soon": want a duration, such as 90s, 30m or 2h`},
 		{[]string{"reconcile", "--deep=maybe"}, `--deep "maybe": want true or false`},
 		{[]string{"migrate", "--nope"}, "unknown flag: --nope"},
+		{[]string{"gen", "--out", "x.db", "--as-of", "2010-12-31"}, "--as-of 2010-12-31: want 2011-01-01 or later (STAR1 began in 2010, and a generated STAR1 holds at least a year of it)"},
 	} {
 		code, _, stderr := run(t, context.Background(), c.args...)
 		if code != exitUsage || stderr != "starmig: "+c.want+"\n" {

@@ -53,6 +53,13 @@ const orphanBase = 900_000_000_000
 
 var epoch = time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// EarliestAsOf is the first reference date Generate takes: a year of
+// STAR1 after it began in 2010. AsOfRule says so.
+var EarliestAsOf = epoch.AddDate(1, 0, 0)
+
+// AsOfRule is the rule of EarliestAsOf, for messages.
+const AsOfRule = "want 2011-01-01 or later (STAR1 began in 2010, and a generated STAR1 holds at least a year of it)"
+
 // Generate writes a synthetic STAR1 to path, replacing any file there. It
 // writes to a temporary file beside it and renames it at the end, so an
 // interrupted run never leaves a file that looks complete.
@@ -60,8 +67,8 @@ func Generate(ctx context.Context, path string, o Options) (Stats, error) {
 	if o.Persons < 0 {
 		return Stats{}, fmt.Errorf("gen: persons %d: must not be negative", o.Persons)
 	}
-	if o.AsOf.Before(epoch.AddDate(1, 0, 0)) {
-		return Stats{}, fmt.Errorf("gen: as-of %s: must be after 2011-01-01", o.AsOf.Format(time.DateOnly))
+	if o.AsOf.Before(EarliestAsOf) {
+		return Stats{}, fmt.Errorf("gen: as-of %s: %s", o.AsOf.Format(time.DateOnly), AsOfRule)
 	}
 	if o.DocSize <= 0 {
 		o.DocSize = 2048
