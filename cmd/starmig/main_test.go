@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/starmig/starmig/internal/testenv"
 )
@@ -193,6 +194,7 @@ func TestFlagValuesOfTheWrongTypeSayWhatIsWanted(t *testing.T) {
 		{[]string{"verify", "--sample", "five"}, `--sample "five": want a number`},
 		{[]string{"resolve", "--wait", "soon"}, `--wait "soon": want a duration, such as 90s, 30m or 2h`},
 		{[]string{"reconcile", "--deep=maybe"}, `--deep "maybe": want true or false`},
+		{[]string{"gen", "--seed", "-1"}, `--seed "-1": want a whole number, 0 or more`},
 		{[]string{"migrate", "--nope"}, "unknown flag: --nope"},
 		{[]string{"gen", "--out", "x.db", "--as-of", "2010-12-31"}, "--as-of 2010-12-31: want 2011-01-01 or later (STAR1 began in 2010, and a generated STAR1 holds at least a year of it)"},
 	} {
@@ -222,6 +224,25 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEveryFlagTypeIsWorded: a flag of a type flagWants does not know
+// would fall back to pflag's message; strings take any value.
+func TestEveryFlagTypeIsWorded(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			switch typ := f.Value.Type(); {
+			case typ == "string" || typ == "stringArray" || typ == "stringSlice":
+			case flagWants[typ] == "":
+				t.Errorf("%s --%s: flagWants has no wording for %s", c.CommandPath(), f.Name, typ)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand())
 }
 
 func TestGenJSONAndQuiet(t *testing.T) {

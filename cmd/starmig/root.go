@@ -112,18 +112,22 @@ func flagError(err error) error {
 		return err
 	}
 	f := bad.GetFlag()
-	want := map[string]string{
-		"int":      "want a whole number",
-		"int64":    "want a whole number",
-		"uint":     "want a whole number, 0 or more",
-		"float64":  "want a number",
-		"duration": "want a duration, such as 90s, 30m or 2h",
-		"bool":     "want true or false",
-	}[f.Value.Type()]
+	want := flagWants[f.Value.Type()]
 	if want == "" {
 		return err
 	}
 	return fmt.Errorf("--%s %q: %s", f.Name, bad.GetValue(), want)
+}
+
+// flagWants says what a flag of each type wants, by pflag's type name.
+var flagWants = map[string]string{
+	"int":      "want a whole number",
+	"int64":    "want a whole number",
+	"uint":     "want a whole number, 0 or more",
+	"uint64":   "want a whole number, 0 or more",
+	"float64":  "want a number",
+	"duration": "want a duration, such as 90s, 30m or 2h",
+	"bool":     "want true or false",
 }
 
 // args checks positional arguments and reports a usage error.
