@@ -204,7 +204,7 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 	s := &postgresSource{sqlSource: sqlSource{dsn: secret.DSN(raw)}, schema: schema}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("extract: %s: %s", s.dsn, secret.ConfigError(err, dsn))
+		return nil, fmt.Errorf("extract: %s: %w", s.dsn, secret.ConfigError(err, dsn))
 	}
 	s.db = stdlib.OpenDB(*cfg)
 	var found bool

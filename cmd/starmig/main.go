@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -44,6 +45,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &c):
 		return c.code
+	case errors.As(err, new(*secret.DSNError)):
+		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	default:

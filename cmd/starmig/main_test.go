@@ -219,8 +219,8 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 			"postgres://u:s3cret@h:abc/x": "starmig: target postgres://u:**redacted**@h:abc/x: invalid port\n",
 		} {
 			code, _, stderr := run(t, context.Background(), append(args, "--target", target)...)
-			if code != 1 || stderr != want {
-				t.Errorf("%v --target %s: exit %d, %q; want exit 1, %q", args, target, code, stderr, want)
+			if code != exitUsage || stderr != want {
+				t.Errorf("%v --target %s: exit %d, %q; want exit 2, %q", args, target, code, stderr, want)
 			}
 		}
 	}

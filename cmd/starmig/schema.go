@@ -39,7 +39,7 @@ left as it is.`,
 			dsn := secret.DSN(target)
 			cfg, err := pgx.ParseConfig(dsn.Reveal())
 			if err != nil {
-				return fmt.Errorf("target %s: %s", dsn, secret.ConfigError(err, dsn.Reveal()))
+				return fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 			}
 			conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
 			if err != nil {

@@ -239,7 +239,7 @@ func asText(v any) any {
 func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn.Reveal())
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %s", dsn, secret.ConfigError(err, dsn.Reveal()))
+		return nil, fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 	}
 	cfg.RuntimeParams["timezone"] = "UTC"
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"

@@ -138,14 +138,21 @@ func Redact(s string, secrets ...string) string {
 // ConfigError words an error of pgx.ParseConfig for dsn, which the caller
 // names itself, masked: without pgx's quotation of the whole connection
 // string, which repeats it, and, for text that is neither form, with the
-// forms wanted instead of "failed to parse as keyword/value".
-func ConfigError(err error, dsn string) string {
+// forms wanted instead of "failed to parse as keyword/value". It is a
+// *DSNError, which the command line counts as a usage error.
+func ConfigError(err error, dsn string) error {
 	msg := pgxQuoted.ReplaceAllString(Redact(err.Error(), dsn), "")
 	if strings.HasPrefix(msg, "failed to parse as keyword/value") {
-		return "want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings"
+		msg = "want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings"
 	}
-	return msg
+	return &DSNError{msg}
 }
+
+// DSNError is a connection string that cannot be read, as ConfigError
+// words it.
+type DSNError struct{ msg string }
+
+func (e *DSNError) Error() string { return e.msg }
 
 // pgxQuoted is pgx's "cannot parse `…`: " before the reason.
 var pgxQuoted = regexp.MustCompile("^cannot parse `.*`: ")

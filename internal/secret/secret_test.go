@@ -64,7 +64,7 @@ func TestConfigErrorSaysWhatIsWrongOnce(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: parsed", dsn)
 		}
-		if got := ConfigError(err, dsn); got != want {
+		if got := ConfigError(err, dsn).Error(); got != want {
 			t.Errorf("%s: %q, want %q", dsn, got, want)
 		}
 	}
