@@ -179,7 +179,7 @@ func (s *S3Store) CheckWritable(ctx context.Context) error {
 		return fmt.Errorf("archive: %s: %w", s, err)
 	}
 	if !ok {
-		return fmt.Errorf("archive: %s: bucket %s does not exist", s, s.cfg.Bucket)
+		return s.noBucket()
 	}
 	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
 	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
@@ -285,8 +285,23 @@ func (s *S3Store) wrap(key string, err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case "NoSuchKey", "NoSuchObject", "NoSuchVersion":
 		return fmt.Errorf("archive: %s: %w", key, ErrNotExist)
+	case "NoSuchBucket":
+		return s.noBucket()
 	}
 	return fmt.Errorf("archive: %s: %w", key, err)
+}
+
+// listError names a listing that failed; a bucket that does not exist is
+// named as CheckWritable and verification name it.
+func (s *S3Store) listError(prefix string, err error) error {
+	if minio.ToErrorResponse(err).Code == "NoSuchBucket" {
+		return s.noBucket()
+	}
+	return fmt.Errorf("archive: list %s: %w", prefix, err)
+}
+
+func (s *S3Store) noBucket() error {
+	return fmt.Errorf("archive: %s: bucket %s does not exist", s, s.cfg.Bucket)
 }
 
 func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -428,7 +443,7 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 	}
 	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true}) {
 		if obj.Err != nil {
-			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+			return s.listError(prefix, obj.Err)
 		}
 		key := s.rel(obj.Key)
 		if cur == nil || cur.key != key {
@@ -497,7 +512,7 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 	// markers is still seen, as Keys sees such keys.
 	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
 		if obj.Err != nil {
-			return fmt.Errorf("archive: list %s: %w", prefix, obj.Err)
+			return s.listError(prefix, obj.Err)
 		}
 		name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, full), "/")
 		if !ok || name == "" || strings.Contains(name, "/") {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // storeContract is the one suite every Store passes (the contract in
@@ -237,6 +239,31 @@ func TestS3StoreUnreachable(t *testing.T) {
 	_, err = st.Stat(context.Background(), "k")
 	if err == nil || errors.Is(err, ErrNotExist) {
 		t.Fatalf("unreachable store: %v, want an error that is not ErrNotExist", err)
+	}
+}
+
+// TestS3StoreNamesAMissingBucket: every way into a bucket that does not
+// exist says so in the same words, for the readers as for the writer.
+func TestS3StoreNamesAMissingBucket(t *testing.T) {
+	s3 := testenv.MinIO(t)
+	name := testenv.Name("gone-")
+	st, err := NewS3Store(S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: name, Prefix: "star1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := "bucket " + name + " does not exist"
+	for what, err := range map[string]error{
+		"CheckWritable": st.CheckWritable(ctx),
+		"Stat":          func() error { _, err := st.Stat(ctx, "batches/b/catalog.json"); return err }(),
+		"Get":           func() error { _, err := st.Get(ctx, "batches/b/catalog.json"); return err }(),
+		"Keys":          st.Keys(ctx, "batches/", func(string, int64) error { return nil }),
+		"Dirs":          st.Dirs(ctx, "batches/", func(string) error { return nil }),
+		"List":          st.List(ctx, "batches/", func(ObjectInfo) error { return nil }),
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) || errors.Is(err, ErrNotExist) {
+			t.Errorf("%s: %v; want %q", what, err, want)
+		}
 	}
 }
 
