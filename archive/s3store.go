@@ -176,7 +176,7 @@ func (s *S3Store) rel(full string) string {
 func (s *S3Store) CheckWritable(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
 	if err != nil {
-		return fmt.Errorf("archive: %s: %w", s, err)
+		return fmt.Errorf("archive: %s: %w", s, refused(err))
 	}
 	if !ok {
 		return s.noBucket()
@@ -288,7 +288,7 @@ func (s *S3Store) wrap(key string, err error) error {
 	case "NoSuchBucket":
 		return s.noBucket()
 	}
-	return fmt.Errorf("archive: %s: %w", key, err)
+	return fmt.Errorf("archive: %s: %w", key, refused(err))
 }
 
 // listError names a listing that failed; a bucket that does not exist is
@@ -297,7 +297,19 @@ func (s *S3Store) listError(prefix string, err error) error {
 	if minio.ToErrorResponse(err).Code == "NoSuchBucket" {
 		return s.noBucket()
 	}
-	return fmt.Errorf("archive: list %s: %w", prefix, err)
+	return fmt.Errorf("archive: list %s: %w", prefix, refused(err))
+}
+
+// refused adds to an error of credentials the storage does not know, or
+// whose secret is wrong, where they come from: the storage's own words
+// ("The Access Key Id you provided does not exist in our records") do
+// not say which of starmig's settings to look at.
+func refused(err error) error {
+	switch minio.ToErrorResponse(err).Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return fmt.Errorf("the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", err)
+	}
+	return err
 }
 
 func (s *S3Store) noBucket() error {

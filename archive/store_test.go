@@ -267,6 +267,33 @@ func TestS3StoreNamesAMissingBucket(t *testing.T) {
 	}
 }
 
+// TestS3StoreSaysWhichCredentialsWereRefused: an unknown access key or a
+// wrong secret is named as refused credentials, with the variables that
+// give them, by the writer's check and by the readers alike.
+func TestS3StoreSaysWhichCredentialsWereRefused(t *testing.T) {
+	s3 := testenv.MinIO(t)
+	good, _ := bucket(t, true)
+	ctx := context.Background()
+	for _, c := range []struct{ access, secret string }{{"nobody-" + testenv.Name(""), s3.SecretKey}, {s3.AccessKey, "not-the-secret"}} {
+		st, err := NewS3Store(S3Config{Endpoint: s3.Endpoint, AccessKey: c.access, SecretKey: c.secret, Bucket: good.cfg.Bucket, Prefix: "star1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, err := range map[string]error{
+			"CheckWritable": st.CheckWritable(ctx),
+			"Get":           func() error { _, err := st.Get(ctx, "batches/b/catalog.json"); return err }(),
+			"Keys":          st.Keys(ctx, "batches/", func(string, int64) error { return nil }),
+		} {
+			if err == nil || !strings.Contains(err.Error(), "the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY") {
+				t.Errorf("%s with access key %s: %v", what, c.access, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "not-the-secret") {
+				t.Errorf("%s: the error shows the secret: %v", what, err)
+			}
+		}
+	}
+}
+
 // TestS3ListReturnsWhenCancelled: a listing whose context is cancelled
 // while it runs (a writer's run failing while it checks a write) returns
 // the cancellation; it used to wait, now and then, for the retention of
