@@ -224,6 +224,13 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 			}
 		}
 	}
+	// restore names its --to before it reads the archive, whose batch
+	// (here one it does not hold) it would otherwise name first.
+	keys := genKeys(t, t.TempDir())
+	code, _, stderr := run(t, context.Background(), "restore", "--archive", "file://"+t.TempDir(), "--keys", keys, "--batch", "none", "--to", "s3://bucket/star1")
+	if want := "starmig: --to s3://bucket/star1: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n"; code != exitUsage || stderr != want {
+		t.Errorf("restore --to s3://…: exit %d, %q; want exit 2, %q", code, stderr, want)
+	}
 }
 
 // TestEveryFlagTypeIsWorded: a flag of a type flagWants does not know

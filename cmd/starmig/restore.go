@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/archive"
@@ -81,6 +82,11 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	st, pub, ids, err := o.reader.openDecrypting([3]string{"to", to.Reveal(), "STARMIG_RESTORE_TARGET"})
 	if err != nil {
 		return err
+	}
+	// A --to that is no PostgreSQL connection string is named before the
+	// archive is read, not after a search for the run.
+	if _, err := pgx.ParseConfig(to.Reveal()); err != nil {
+		return fmt.Errorf("--to %s: %w", to, secret.ConfigError(err, to.Reveal()))
 	}
 	ctx := cmd.Context()
 	start := time.Now()
