@@ -57,11 +57,7 @@ after listing the rest. Reading the log is not itself put on record.`,
 
 func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 	from := orEnv(o.from, "STARMIG_ARCHIVE")
-	k := &o.keys
-	if err := requireFlags(
-		[3]string{"archive", from, "STARMIG_ARCHIVE"},
-		[3]string{"identity", k.path(k.identity, "STARMIG_IDENTITY", archive.IdentityFile), "STARMIG_IDENTITY"},
-	); err != nil {
+	if err := requireFlags([3]string{"archive", from, "STARMIG_ARCHIVE"}, o.keys.identityFile()); err != nil {
 		return err
 	}
 	day := func(name, v string) (time.Time, error) {

@@ -71,9 +71,30 @@ func (k *keyFlags) path(flag, env, file string) string {
 	return ""
 }
 
-func (k *keyFlags) needPath(name, flag, env, file string) (string, error) {
-	p := k.path(flag, env, file)
-	return p, requireFlag(name, p, env)
+// A key file's required flag, for requireFlags: its name, its path as
+// path finds it (from the flag, its variable or the keys folder), and its
+// variable. The readers of the keys and the commands' checks of their
+// flags both take the path from here.
+func (k *keyFlags) signKeyFile() [3]string {
+	return [3]string{"sign-key", k.path(k.signKey, "STARMIG_SIGN_KEY", archive.SignKeyFile), "STARMIG_SIGN_KEY"}
+}
+
+func (k *keyFlags) signPubFile() [3]string {
+	return [3]string{"sign-pub", k.path(strings.Join(k.signPubs, ""), "STARMIG_SIGN_PUB", archive.SignPubFile), "STARMIG_SIGN_PUB"}
+}
+
+func (k *keyFlags) indexKeyFile() [3]string {
+	return [3]string{"index-key", k.path(k.indexKey, "STARMIG_INDEX_KEY", archive.IndexKeyFile), "STARMIG_INDEX_KEY"}
+}
+
+func (k *keyFlags) identityFile() [3]string {
+	return [3]string{"identity", k.path(k.identity, "STARMIG_IDENTITY", archive.IdentityFile), "STARMIG_IDENTITY"}
+}
+
+// needPath is the path of a key file's flag (signKeyFile and the rest),
+// which must be given.
+func needPath(f [3]string) (string, error) {
+	return f[1], requireFlags(f)
 }
 
 func (k *keyFlags) readRecipients() ([]age.Recipient, error) {
@@ -108,7 +129,7 @@ func (k *keyFlags) readRecipients() ([]age.Recipient, error) {
 }
 
 func (k *keyFlags) readSigningKey() (ed25519.PrivateKey, error) {
-	p, err := k.needPath("sign-key", k.signKey, "STARMIG_SIGN_KEY", archive.SignKeyFile)
+	p, err := needPath(k.signKeyFile())
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +151,7 @@ func (k *keyFlags) readSigningPub() (archive.SigningKeys, error) {
 		}
 		return keys, nil
 	}
-	p, err := k.needPath("sign-pub", strings.Join(k.signPubs, ""), "STARMIG_SIGN_PUB", archive.SignPubFile)
+	p, err := needPath(k.signPubFile())
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +159,7 @@ func (k *keyFlags) readSigningPub() (archive.SigningKeys, error) {
 }
 
 func (k *keyFlags) readIndexKey() ([]byte, error) {
-	p, err := k.needPath("index-key", k.indexKey, "STARMIG_INDEX_KEY", archive.IndexKeyFile)
+	p, err := needPath(k.indexKeyFile())
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +187,7 @@ func (k *keyFlags) readIndexKeys(files []string) ([][]byte, error) {
 }
 
 func (k *keyFlags) readIdentities() ([]age.Identity, error) {
-	p, err := k.needPath("identity", k.identity, "STARMIG_IDENTITY", archive.IdentityFile)
+	p, err := needPath(k.identityFile())
 	if err != nil {
 		return nil, err
 	}
@@ -323,12 +344,9 @@ func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 // the identity.
 func (r *readerFlags) required(decrypt bool) [][3]string {
 	k := &r.keys
-	out := [][3]string{
-		{"archive", orEnv(r.from, "STARMIG_ARCHIVE"), "STARMIG_ARCHIVE"},
-		{"sign-pub", k.path(strings.Join(k.signPubs, ""), "STARMIG_SIGN_PUB", archive.SignPubFile), "STARMIG_SIGN_PUB"},
-	}
+	out := [][3]string{{"archive", orEnv(r.from, "STARMIG_ARCHIVE"), "STARMIG_ARCHIVE"}, k.signPubFile()}
 	if decrypt {
-		out = append(out, [3]string{"identity", k.path(k.identity, "STARMIG_IDENTITY", archive.IdentityFile), "STARMIG_IDENTITY"})
+		out = append(out, k.identityFile())
 	}
 	return out
 }

@@ -141,9 +141,10 @@ func runRetrieve(cmd *cobra.Command, g *globalOptions, o *retrieveOptions) error
 	if err != nil {
 		return err
 	}
-	st, pub, ids, err := o.reader.openDecrypting(
-		[3]string{"index-key", o.reader.keys.path(strings.Join(o.indexKeys, ""), "STARMIG_INDEX_KEY", archive.IndexKeyFile), "STARMIG_INDEX_KEY"},
-		[3]string{"reason", o.reason, ""})
+	// retrieve's --index-key may be repeated; given once or more, it is given.
+	given := o.reader.keys
+	given.indexKey = strings.Join(o.indexKeys, "")
+	st, pub, ids, err := o.reader.openDecrypting(given.indexKeyFile(), [3]string{"reason", o.reason, ""})
 	if err != nil {
 		return err
 	}
