@@ -183,7 +183,7 @@ func (s *S3Store) CheckWritable(ctx context.Context) error {
 	}
 	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
 	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
-		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, err)
+		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, refused(err))
 	}
 	if enabled != "Enabled" {
 		return fmt.Errorf("archive: %s: %w; the archive is written only to a bucket created with Object Lock (versioning and COMPLIANCE retention), so that nothing can be deleted or overwritten", s, ErrNoLock)
@@ -233,7 +233,7 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
 		}
 		if !transient(err) || ctx.Err() != nil {
-			return fmt.Errorf("archive: put %s: %w", key, err)
+			return fmt.Errorf("archive: put %s: %w", key, refused(err))
 		}
 		lastErr = err
 	}
@@ -303,14 +303,23 @@ func (s *S3Store) listError(prefix string, err error) error {
 // refused adds to an error of credentials the storage does not know, or
 // whose secret is wrong, where they come from: the storage's own words
 // ("The Access Key Id you provided does not exist in our records") do
-// not say which of starmig's settings to look at.
+// not say which of starmig's settings to look at. To a request the
+// credentials have no right to ("Access Denied."), it adds that each
+// role has credentials of its own, and where their rights are written.
 func refused(err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		return fmt.Errorf("the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", err)
+	case "AccessDenied":
+		return fmt.Errorf("%s: %w", errNoRight, err)
 	}
 	return err
 }
+
+// errNoRight is the note refused adds to "Access Denied.".
+const errNoRight = "the storage denied these credentials this request; each role has credentials of its own " +
+	"(writers: archive, migrate --archive; archivists: retrieve, restore, audit; operators: verify), " +
+	"with the rights docs/archive.md and docs/runbook-operators.md give"
 
 func (s *S3Store) noBucket() error {
 	return fmt.Errorf("archive: %s: bucket %s does not exist", s, s.cfg.Bucket)
@@ -569,7 +578,7 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 				}
 				mode, until, err := s.client.GetObjectRetention(ctx, s.cfg.Bucket, s.full(it.info.Key), it.version)
 				if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
-					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, err)
+					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, refused(err))
 					continue
 				}
 				if mode != nil {

@@ -119,4 +119,27 @@ func TestStorageRightsByRole(t *testing.T) {
 		refused(t, "operator writes", err)
 		refused(t, "operator deletes", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}))
 	})
+
+	// A command run with another role's credentials is refused by the
+	// storage; starmig says that each role has credentials of its own, not
+	// only the storage's "Access Denied.".
+	t.Run("wrong role", func(t *testing.T) {
+		for _, c := range []struct {
+			doc, policy string
+			args        []string
+		}{
+			{"../../docs/runbook-operators.md", "verify-policy.json",
+				[]string{"archive", "--source", "sqlite:" + db, "--to", to, "--batch", "again", "--keys", keys, "-q"}},
+			{"../../docs/runbook-operators.md", "verify-policy.json",
+				[]string{"retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db), "--reason", "rights test", "--out", filepath.Join(dir, "r2")}},
+			{"../../docs/archive.md", "archivist-policy.json",
+				[]string{"archive", "--source", "sqlite:" + db, "--to", to, "--batch", "again", "--keys", keys, "-q"}},
+		} {
+			as(t, c.doc, c.policy)
+			code, _, stderr := run(t, ctx, c.args...)
+			if code != 1 || !strings.Contains(stderr, "Access Denied") || !strings.Contains(stderr, "each role has credentials of its own") {
+				t.Errorf("%s with %s: exit %d, want 1 saying the role's credentials are wrong: %s", c.args[0], c.policy, code, stderr)
+			}
+		}
+	})
 }
