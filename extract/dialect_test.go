@@ -261,7 +261,7 @@ func TestOpenNamesWhatIsNotASTAR1File(t *testing.T) {
 	}{
 		{"sqlite:", []string{"names no file"}},
 		{"sqlite:" + dir, []string{dir + " is a folder"}},
-		{"sqlite:" + filepath.Join(dir, "missing.db"), []string{"missing.db", "no such file"}},
+		{"sqlite:" + filepath.Join(dir, "missing.db"), []string{"missing.db does not exist"}},
 		{"sqlite:" + text, []string{text, "not a database"}},
 		{"sqlite:" + empty, []string{empty + " does not hold the STAR1 tables", "no such table: KOV", "no such table: DOKUMENT"}},
 	} {
@@ -274,6 +274,9 @@ func TestOpenNamesWhatIsNotASTAR1File(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %v; want it to say %q", c.source, err, w)
 			}
+		}
+		if path := strings.TrimPrefix(c.source, "sqlite:"); path != "" && strings.Count(err.Error(), path) > 1 {
+			t.Errorf("%s: %v; want the path named once", c.source, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -28,8 +29,10 @@ type sqliteSource struct {
 var _ Source = (*sqliteSource)(nil)
 
 func openSQLite(ctx context.Context, path string) (Source, error) {
-	if fi, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, err)
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("extract: STAR1 stand-in %s does not exist", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, unwrapPath(err))
 	} else if fi.IsDir() {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s is a folder: want the SQLite file", path)
 	}
@@ -318,4 +321,14 @@ func (s *sqliteSnapshot) Query(ctx context.Context, query string, fn func([]any)
 
 func (s *sqliteSnapshot) Close() error {
 	return errors.Join(s.exec(context.Background(), "end snapshot", "ROLLBACK", nil), s.conn.Close())
+}
+
+// unwrapPath drops the path an *fs.PathError repeats ("stat PATH: ..."),
+// where the message already names the file.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
