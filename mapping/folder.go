@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,11 @@ func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
 // error names the file, the line and the value at fault.
 func LoadFolder(dir string) (*Mappings, error) {
 	m := &Mappings{Municipalities: map[string]Municipality{}, Classifiers: map[[2]string]Classifier{}}
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("mapping: folder %s does not exist", dir)
+	} else if err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("mapping: %s is a file: want the folder holding municipalities.csv and classifiers.csv", dir)
+	}
 	err := readCSV(filepath.Join(dir, "municipalities.csv"), []string{"star1_code", "star2_code", "star2_name"}, func(line int, r []string) error {
 		// A STAR1 code may be a broken one (STAR1 holds "078"), mapped on
 		// purpose; STAR2's codes are EHAK codes, and a spreadsheet strips
@@ -99,7 +105,9 @@ func LoadFolder(dir string) (*Mappings, error) {
 // refused by line and column rather than loaded as mojibake.
 func readCSV(path string, header []string, row func(line int, r []string) error) (err error) {
 	f, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("mapping: %s does not exist", path)
+	} else if err != nil {
 		return fmt.Errorf("mapping: %w", err)
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()

@@ -148,8 +148,21 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 			}
 		}
 	}
-	if _, err := LoadFolder(t.TempDir()); err == nil || !strings.Contains(err.Error(), "municipalities.csv") {
-		t.Errorf("missing files: %v", err)
+	empty := t.TempDir()
+	file := filepath.Join(empty, "municipalities.csv")
+	for dir, want := range map[string]string{
+		empty:                           file + " does not exist",
+		filepath.Join(empty, "nowhere"): "folder " + filepath.Join(empty, "nowhere") + " does not exist",
+	} {
+		if _, err := LoadFolder(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", dir, err, want)
+		}
+	}
+	if err := os.WriteFile(file, []byte(munHeader), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFolder(file); err == nil || !strings.Contains(err.Error(), file+" is a file: want the folder") {
+		t.Errorf("a file as the folder: %v", err)
 	}
 }
 
