@@ -10,9 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"filippo.io/age"
 )
@@ -90,9 +92,9 @@ func GenerateKeys(dir string) error {
 
 // ReadRecipients reads age recipients, one per line, from a file.
 func ReadRecipients(path string) ([]age.Recipient, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile("recipients", path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: recipients: %w", err)
+		return nil, err
 	}
 	rs, err := age.ParseRecipients(bytes.NewReader(b))
 	if err != nil {
@@ -113,9 +115,9 @@ func ParseRecipient(s string) (age.Recipient, error) {
 // ReadIdentities reads age identities from a file. The error never
 // quotes the file's content.
 func ReadIdentities(path string) ([]age.Identity, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile("identity", path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: identity: %w", err)
+		return nil, err
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(b))
 	if err != nil {
@@ -126,9 +128,9 @@ func ReadIdentities(path string) ([]age.Identity, error) {
 
 // ReadSigningKey reads an Ed25519 private key (PKCS #8 PEM).
 func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile("signing key", path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: signing key: %w", err)
+		return nil, err
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -192,9 +194,9 @@ func SigningKeyID(pub ed25519.PublicKey) string {
 // one, or several PEM blocks one after the other when the signing key was
 // replaced (the key in use and those before it).
 func ReadSigningPub(path string) (SigningKeys, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile("signing public key", path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: signing public key: %w", err)
+		return nil, err
 	}
 	var keys SigningKeys
 	for n := 1; ; n++ {
@@ -232,13 +234,32 @@ func IndexKeyID(key []byte) string {
 
 // ReadIndexKey reads the 32-byte index key, written as hex.
 func ReadIndexKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile("index key", path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: index key: %w", err)
+		return nil, err
 	}
 	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(k) < 32 {
 		return nil, errors.New("keys: index key " + path + " is not 32 bytes of hex")
 	}
 	return k, nil
+}
+
+// readKeyFile reads a key file, naming it once when it cannot be read:
+// "keys: index key /k/index.key does not exist" rather than the
+// operating system's "open /k/index.key: no such file or directory".
+func readKeyFile(what, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	var pe *fs.PathError
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("keys: %s %s does not exist", what, path)
+	case errors.As(err, &pe) && errors.Is(pe.Err, syscall.EISDIR):
+		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pe.Err)
+	}
+	return nil, fmt.Errorf("keys: %s %s: %w", what, path, err)
 }

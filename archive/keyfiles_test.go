@@ -1,0 +1,47 @@
+package archive
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKeyFileErrorsNameTheFileOnce checks that a key file that is
+// missing, is a folder, or holds something else is named once, with what
+// it should hold, and that the error never quotes the file's content.
+func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte("AGE-SECRET-KEY-NOT-REALLY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	readers := map[string]func(string) error{
+		"recipients":         func(p string) error { _, err := ReadRecipients(p); return err },
+		"identity":           func(p string) error { _, err := ReadIdentities(p); return err },
+		"signing key":        func(p string) error { _, err := ReadSigningKey(p); return err },
+		"signing public key": func(p string) error { _, err := ReadSigningPub(p); return err },
+		"index key":          func(p string) error { _, err := ReadIndexKey(p); return err },
+	}
+	for what, read := range readers {
+		for path, want := range map[string]string{
+			missing: "keys: " + what + " " + missing + " does not exist",
+			dir:     "keys: " + what + " " + dir + " is a folder: want the key file",
+			junk:    junk,
+		} {
+			err := read(path)
+			if err == nil {
+				t.Errorf("%s %s: read", what, path)
+				continue
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, want) || strings.Count(msg, path) != 1 {
+				t.Errorf("%s %s: %q, want it to say %q and name the file once", what, path, msg, want)
+			}
+			if strings.Contains(msg, "NOT-REALLY") {
+				t.Errorf("%s %s: %q quotes the file's content", what, path, msg)
+			}
+		}
+	}
+}
