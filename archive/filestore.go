@@ -42,7 +42,28 @@ func (s *FileStore) Locks() bool { return false }
 // CheckWritable creates the folder if it is missing.
 func (s *FileStore) CheckWritable(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(s.root, fileTmp), 0o755); err != nil {
-		return fmt.Errorf("archive: store folder: %w", err)
+		if err := s.checkRoot(); err != nil {
+			return err
+		}
+		return fmt.Errorf("archive: store folder %s: %w", s.root, err)
+	}
+	return nil
+}
+
+// checkRoot names the store's folder once when it is not there to read:
+// readers never create it.
+func (s *FileStore) checkRoot() error {
+	fi, err := os.Stat(s.root)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("archive: store folder %s does not exist", s.root)
+	case errors.As(err, &pe):
+		return fmt.Errorf("archive: store folder %s: %w", s.root, pe.Err)
+	case err != nil:
+		return fmt.Errorf("archive: store folder %s: %w", s.root, err)
+	case !fi.IsDir():
+		return fmt.Errorf("archive: store folder %s is a file: want a folder", s.root)
 	}
 	return nil
 }
@@ -233,8 +254,8 @@ func (s *FileStore) Keys(ctx context.Context, prefix string, fn func(string, int
 }
 
 func (s *FileStore) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
-	if _, err := os.Stat(s.root); err != nil {
-		return fmt.Errorf("archive: store folder: %w", err)
+	if err := s.checkRoot(); err != nil {
+		return err
 	}
 	// Walk from the deepest folder the prefix names.
 	start := s.root
@@ -288,8 +309,8 @@ func (s *FileStore) Dirs(ctx context.Context, prefix string, fn func(string) err
 	if err := dirPrefix(prefix); err != nil {
 		return err
 	}
-	if _, err := os.Stat(s.root); err != nil {
-		return fmt.Errorf("archive: store folder: %w", err)
+	if err := s.checkRoot(); err != nil {
+		return err
 	}
 	dir := filepath.Join(s.root, filepath.FromSlash(prefix))
 	entries, err := os.ReadDir(dir)

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,41 @@ func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
 				t.Errorf("%s %s: %q quotes the file's content", what, path, msg)
 			}
 		}
+	}
+}
+
+// TestFileStoreNamesAMissingFolder checks that a store folder that is not
+// there, or is a file, is named once by every reader and by the writer's
+// check.
+func TestFileStoreNamesAMissingFolder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for root, want := range map[string]string{
+		filepath.Join(dir, "missing"): "archive: store folder " + filepath.Join(dir, "missing") + " does not exist",
+		file:                          "archive: store folder " + file + " is a file: want a folder",
+	} {
+		s, err := NewFileStore(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, err := range map[string]error{
+			"List": s.List(ctx, "batches/", func(ObjectInfo) error { return nil }),
+			"Dirs": s.Dirs(ctx, "batches/", func(string) error { return nil }),
+		} {
+			if err == nil || err.Error() != want {
+				t.Errorf("%s of %s: %v, want %q", what, root, err, want)
+			}
+		}
+	}
+	s, err := NewFileStore(filepath.Join(file, "below"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckWritable(ctx); err == nil || strings.Count(err.Error(), file) != 1 {
+		t.Errorf("CheckWritable below a file: %v, want the folder named once", err)
 	}
 }
