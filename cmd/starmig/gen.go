@@ -108,16 +108,6 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	if maps == "" {
 		maps = filepath.Join(filepath.Dir(o.out), "mappings")
 	}
-	// Mapping files as gen wrote them are replaced; edited ones, an
-	// analyst's work, only with --force.
-	var edited *synth.EditedMappingsError
-	switch err := synth.CheckMappings(maps); {
-	case errors.As(err, &edited) && o.force:
-	case err != nil && edited != nil:
-		return usageError("%v: give --mappings-out another folder, or --force to replace them", err)
-	case err != nil:
-		return err
-	}
 	// A STAR1 file gen wrote is replaced; any other file only with --force:
 	// it may be an export of the real STAR1.
 	var notOurs *synth.NotSyntheticError
@@ -125,6 +115,16 @@ func runGen(cmd *cobra.Command, g *globalOptions, o *genOptions) error {
 	case errors.As(err, &notOurs) && o.force:
 	case err != nil && notOurs != nil:
 		return usageError("%v: give --out another name, or --force to replace it", err)
+	case err != nil:
+		return err
+	}
+	// Mapping files as gen wrote them are replaced; edited ones, an
+	// analyst's work, only with --force.
+	var edited *synth.EditedMappingsError
+	switch err := synth.CheckMappings(maps); {
+	case errors.As(err, &edited) && o.force:
+	case err != nil && edited != nil:
+		return usageError("%v: give --mappings-out another folder, or --force to replace them", err)
 	case err != nil:
 		return err
 	}

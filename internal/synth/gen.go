@@ -73,13 +73,8 @@ func Generate(ctx context.Context, path string, o Options) (Stats, error) {
 	if o.DocSize <= 0 {
 		o.DocSize = 2048
 	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil {
-		return Stats{}, fmt.Errorf("gen: folder of %s: %w", path, err)
-	} else if !fi.IsDir() {
-		return Stats{}, fmt.Errorf("gen: %s is not a folder", filepath.Dir(path))
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return Stats{}, fmt.Errorf("gen: %s is a folder: want a file name", path)
+	if err := checkOutPath(path); err != nil {
+		return Stats{}, err
 	}
 	tmp := path + ".partial"
 	_ = os.Remove(tmp)
@@ -98,6 +93,28 @@ func Generate(ctx context.Context, path string, o Options) (Stats, error) {
 // and no other.
 const applicationID = 0x5354524D
 
+// checkOutPath refuses an output path whose folder is not there, or that
+// is a folder itself, naming the path once.
+func checkOutPath(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("gen: folder %s does not exist", dir)
+	case errors.As(err, &pe):
+		return fmt.Errorf("gen: folder %s: %w", dir, pe.Err)
+	case err != nil:
+		return fmt.Errorf("gen: folder %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("gen: %s is not a folder", dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("gen: %s is a folder: want a file name", path)
+	}
+	return nil
+}
+
 // NotSyntheticError says that the file gen would replace is not one it
 // wrote: it may be a STAR1 exported from Oracle, or anything else.
 type NotSyntheticError struct {
@@ -113,6 +130,9 @@ func (e *NotSyntheticError) Error() string {
 // would replace and that gen did not write. No file, and a file gen wrote,
 // are fine.
 func CheckOut(path string) error {
+	if err := checkOutPath(path); err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -531,13 +531,16 @@ func TestGenerateNamesAWrongPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		filepath.Join(dir, "missing", "star1.db"): filepath.Join(dir, "missing") + ": no such file",
+		filepath.Join(dir, "missing", "star1.db"): "folder " + filepath.Join(dir, "missing") + " does not exist",
 		dir:                             dir + " is a folder",
 		filepath.Join(file, "star1.db"): file + " is not a folder",
 	} {
 		_, err := Generate(context.Background(), path, Options{Persons: 1, Seed: 1, AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want it to say %q", path, err, want)
+		}
+		if err := CheckOut(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckOut(%s): %v, want it to say %q", path, err, want)
 		}
 	}
 }
