@@ -233,6 +233,29 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 	}
 }
 
+// TestReportPathIsCheckedFirst: a --report file that could not be written
+// is a usage error before any work, not a failure after all of it.
+func TestReportPathIsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(file, "r.md")
+	batchFlags := []string{"--source", "sqlite:" + filepath.Join(dir, "none.db"), "--target", "postgres://u@127.0.0.1:1/x",
+		"--mappings", filepath.Join(dir, "none"), "--batch", "b"}
+	for _, args := range [][]string{
+		append([]string{"migrate"}, batchFlags...),
+		append([]string{"reconcile"}, batchFlags...),
+		{"verify", "--archive", "file://" + filepath.Join(dir, "none"), "--sign-pub", filepath.Join(dir, "none.pub")},
+	} {
+		code, _, stderr := run(t, context.Background(), append(args, "--report", report)...)
+		if want := "starmig: --report " + report + ": " + file + " is a file, not a folder\n"; code != exitUsage || stderr != want {
+			t.Errorf("%s: exit %d, %q; want exit 2, %q", args[0], code, stderr, want)
+		}
+	}
+}
+
 // TestEveryFlagTypeIsWorded: a flag of a type flagWants does not know
 // would fall back to pflag's message; strings take any value.
 func TestEveryFlagTypeIsWorded(t *testing.T) {

@@ -135,6 +135,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if writers < 1 {
 		return usageError("--writers %d: want at least 1", writers)
 	}
+	if err := checkReport(o.report); err != nil {
+		return err
+	}
 	if o.wait, err = waitOrEnv(flags, o.wait); err != nil {
 		return err
 	}
@@ -394,6 +397,18 @@ func (p *phaseProgress) finish() {
 	if p.bar != nil {
 		p.bar.finish()
 	}
+}
+
+// checkReport refuses, before any work, a --report file that could not
+// be written at the end of it.
+func checkReport(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := reportfile.Check(path); err != nil {
+		return usageError("--report %s: %v", path, err)
+	}
+	return nil
 }
 
 func writeReport(path string, rep *batch.Report) error {

@@ -33,6 +33,9 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 			if err != nil {
 				return err
 			}
+			if err := checkReport(report); err != nil {
+				return err
+			}
 			prog := g.phaseProgress()
 			rep, err := batch.Reconcile(cmd.Context(), batch.ReconcileOptions{
 				Source: in.source, Target: in.target, Mappings: in.mappings, Batch: in.batch, Deep: deep, Progress: prog.hook(),

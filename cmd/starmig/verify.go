@@ -116,7 +116,7 @@ func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 	if flags.Changed("seed") && o.seed < 0 {
 		return usageError("--seed %d: want a whole number of 0 or more", o.seed)
 	}
-	return nil
+	return checkReport(o.report)
 }
 
 func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {

@@ -4,12 +4,15 @@ package reportfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
@@ -26,6 +29,28 @@ import (
 func IsHTML(path string) bool {
 	ext := strings.ToLower(filepath.Ext(path))
 	return ext == ".html" || ext == ".htm"
+}
+
+// Check tells, before a command does its work, whether Write could make
+// a file at path: path is not a folder, and the nearest part of its folder
+// that exists is a folder. It makes nothing.
+func Check(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder: want a file name", path)
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%s is a file, not a folder", dir)
+		case err == nil:
+			return nil
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return err
+		case filepath.Dir(dir) == dir:
+			return nil
+		}
+	}
 }
 
 // Write writes a report to path, mode 0600, making its folder: the Markdown that md
