@@ -194,7 +194,8 @@ func TestFlagValuesOfTheWrongTypeSayWhatIsWanted(t *testing.T) {
 		{[]string{"verify", "--sample", "five"}, `--sample "five": want a number`},
 		{[]string{"resolve", "--wait", "soon"}, `--wait "soon": want a duration, such as 90s, 30m or 2h`},
 		{[]string{"reconcile", "--deep=maybe"}, `--deep "maybe": want true or false`},
-		{[]string{"gen", "--seed", "-1"}, `--seed "-1": want a whole number, 0 or more`},
+		{[]string{"gen", "--seed", "-1"}, `--seed "-1": want a whole number of 0 or more`},
+		{[]string{"verify", "--archive", "file:///x", "--sign-pub", "x", "--seed", "-1"}, "--seed -1: want a whole number of 0 or more"},
 		{[]string{"migrate", "--nope"}, "unknown flag: --nope"},
 		{[]string{"gen", "--out", "x.db", "--as-of", "2010-12-31"}, "--as-of 2010-12-31: want 2011-01-01 or later (STAR1 began in 2010, and a generated STAR1 holds at least a year of it)"},
 	} {

@@ -123,8 +123,8 @@ func flagError(err error) error {
 var flagWants = map[string]string{
 	"int":      "want a whole number",
 	"int64":    "want a whole number",
-	"uint":     "want a whole number, 0 or more",
-	"uint64":   "want a whole number, 0 or more",
+	"uint":     "want a whole number of 0 or more",
+	"uint64":   "want a whole number of 0 or more",
 	"float64":  "want a number",
 	"duration": "want a duration, such as 90s, 30m or 2h",
 	"bool":     "want true or false",
