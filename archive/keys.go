@@ -258,6 +258,13 @@ func readKeyFile(what, path string) ([]byte, error) {
 		return nil, fmt.Errorf("keys: %s %s does not exist", what, path)
 	case errors.As(err, &pe) && errors.Is(pe.Err, syscall.EISDIR):
 		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)
+	case errors.Is(err, syscall.ENOTDIR):
+		// A file given as the keys folder (--keys star1.db).
+		for dir := filepath.Dir(path); filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
+			if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+				return nil, fmt.Errorf("keys: %s %s: %s is a file, not a folder", what, path, dir)
+			}
+		}
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pe.Err)
 	}

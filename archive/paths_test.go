@@ -27,9 +27,10 @@ func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
 	}
 	for what, read := range readers {
 		for path, want := range map[string]string{
-			missing: "keys: " + what + " " + missing + " does not exist",
-			dir:     "keys: " + what + " " + dir + " is a folder: want the key file",
-			junk:    junk,
+			missing:                          "keys: " + what + " " + missing + " does not exist",
+			dir:                              "keys: " + what + " " + dir + " is a folder: want the key file",
+			junk:                             junk,
+			filepath.Join(junk, "index.key"): "keys: " + what + " " + filepath.Join(junk, "index.key") + ": " + junk + " is a file, not a folder",
 		} {
 			err := read(path)
 			if err == nil {
