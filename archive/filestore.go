@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/starmig/starmig/internal/faultpoint"
+	"github.com/starmig/starmig/internal/pathcheck"
 )
 
 // FileStore is a Store in a local folder, for development and the demo.
@@ -58,12 +59,14 @@ func (s *FileStore) checkRoot() error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("archive: store folder %s does not exist", s.root)
+	case pathcheck.Below(s.root) != nil:
+		return fmt.Errorf("archive: store folder %s: %w", s.root, pathcheck.Below(s.root))
 	case errors.As(err, &pe):
 		return fmt.Errorf("archive: store folder %s: %w", s.root, pe.Err)
 	case err != nil:
 		return fmt.Errorf("archive: store folder %s: %w", s.root, err)
 	case !fi.IsDir():
-		return fmt.Errorf("archive: store folder %s is a file: want a folder", s.root)
+		return fmt.Errorf("archive: store folder %s is a file, not a folder", s.root)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"filippo.io/age"
+
+	"github.com/starmig/starmig/internal/pathcheck"
 )
 
 // The files of a key set, one key each (ARCHIVE.md, who holds what).
@@ -61,6 +63,9 @@ func GenerateKeys(dir string) error {
 		{SignPubFile, 0o644, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})},
 		{SignKeyFile, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})},
 		{IndexKeyFile, 0o600, []byte(hex.EncodeToString(index) + "\n")},
+	}
+	if err := pathcheck.Folder(dir); err != nil {
+		return fmt.Errorf("keys: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("keys: %w", err)
@@ -258,13 +263,9 @@ func readKeyFile(what, path string) ([]byte, error) {
 		return nil, fmt.Errorf("keys: %s %s does not exist", what, path)
 	case errors.As(err, &pe) && errors.Is(pe.Err, syscall.EISDIR):
 		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)
-	case errors.Is(err, syscall.ENOTDIR):
+	case errors.Is(err, syscall.ENOTDIR) && pathcheck.Below(path) != nil:
 		// A file given as the keys folder (--keys star1.db).
-		for dir := filepath.Dir(path); filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-				return nil, fmt.Errorf("keys: %s %s: %s is a file, not a folder", what, path, dir)
-			}
-		}
+		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathcheck.Below(path))
 	case errors.As(err, &pe):
 		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pe.Err)
 	}

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,21 @@ func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
 	}
 }
 
+// TestKeysAreNotWrittenBelowAFile: keys gen --out naming a file, or a
+// folder below one, names that file.
+func TestKeysAreNotWrittenBelowAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "keys")} {
+		want := "keys: " + file + " is a file, not a folder"
+		if err := GenerateKeys(dir); err == nil || err.Error() != want {
+			t.Errorf("GenerateKeys(%s): %v, want %q", dir, err, want)
+		}
+	}
+}
+
 // TestFileStoreNamesAMissingFolder checks that a store folder that is not
 // there, or is a file, is named once by every reader and by the writer's
 // check.
@@ -60,7 +76,7 @@ func TestFileStoreNamesAMissingFolder(t *testing.T) {
 	}
 	for root, want := range map[string]string{
 		filepath.Join(dir, "missing"): "archive: store folder " + filepath.Join(dir, "missing") + " does not exist",
-		file:                          "archive: store folder " + file + " is a file: want a folder",
+		file:                          "archive: store folder " + file + " is a file, not a folder",
 	} {
 		s, err := NewFileStore(root)
 		if err != nil {
@@ -79,7 +95,7 @@ func TestFileStoreNamesAMissingFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CheckWritable(ctx); err == nil || strings.Count(err.Error(), file) != 1 {
-		t.Errorf("CheckWritable below a file: %v, want the folder named once", err)
+	if want := "archive: store folder " + filepath.Join(file, "below") + ": " + file + " is a file, not a folder"; fmt.Sprint(s.CheckWritable(ctx)) != want {
+		t.Errorf("CheckWritable below a file: %v, want %q", s.CheckWritable(ctx), want)
 	}
 }

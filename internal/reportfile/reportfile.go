@@ -4,16 +4,14 @@ package reportfile
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"html"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/starmig/starmig/internal/pathcheck"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -32,26 +30,8 @@ func IsHTML(path string) bool {
 }
 
 // Check tells, before a command does its work, whether Write could make
-// a file at path: path is not a folder, and the nearest part of its folder
-// that exists is a folder. It makes nothing.
-func Check(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s is a folder: want a file name", path)
-	}
-	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		switch {
-		case err == nil && !fi.IsDir():
-			return fmt.Errorf("%s is a file, not a folder", dir)
-		case err == nil:
-			return nil
-		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
-			return err
-		case filepath.Dir(dir) == dir:
-			return nil
-		}
-	}
-}
+// a file at path (pathcheck.NewFile). It makes nothing.
+func Check(path string) error { return pathcheck.NewFile(path) }
 
 // Write writes a report to path, mode 0600, making its folder: the Markdown that md
 // writes, or, for IsHTML(path), that Markdown made into a page of its own

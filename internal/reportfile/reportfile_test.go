@@ -139,29 +139,3 @@ func htmlOf(t *testing.T, md func(io.Writer) error) []byte {
 	}
 	return b
 }
-
-// TestCheckRefusesWhatWriteCannotMake checks the paths Check refuses (a
-// folder, a path below a file) and the ones it takes (a new file in a
-// folder Write would make), and that it makes nothing.
-func TestCheckRefusesWhatWriteCannotMake(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]string{
-		dir:                                dir + " is a folder: want a file name",
-		filepath.Join(file, "r.md"):        file + " is a file, not a folder",
-		filepath.Join(file, "a", "r.html"): file + " is a file, not a folder",
-		filepath.Join(dir, "new", "r.md"):  "",
-		file:                               "",
-	} {
-		err := Check(path)
-		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {
-			t.Errorf("Check(%s) = %v, want %q", path, err, want)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
-		t.Error("Check made a folder")
-	}
-}

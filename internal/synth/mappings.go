@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/starmig/starmig/internal/pathcheck"
 )
 
 // mappingFiles are the files of the mapping folder for the synthetic STAR1,
@@ -80,6 +82,12 @@ func (e *EditedMappingsError) Error() string {
 // that WriteMappings would replace and that hold something else than it
 // writes. Missing files, and files as gen wrote them, are fine.
 func CheckMappings(dir string) error {
+	if err := pathcheck.Below(dir); err != nil {
+		return fmt.Errorf("gen: mappings folder %s: %w", dir, err)
+	}
+	if err := pathcheck.Folder(dir); err != nil {
+		return fmt.Errorf("gen: mappings folder %w", err)
+	}
 	e := &EditedMappingsError{}
 	for name, body := range mappingFiles() {
 		path := filepath.Join(dir, name)

@@ -1,0 +1,51 @@
+// Package pathcheck names the part of a path that stops a command from
+// making a file or folder there, before the command does its work: the
+// operating system's "mkdir /a/b: not a directory" does not say that /a
+// is a file.
+package pathcheck
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Below checks that the folders above path, as far as they exist, are
+// folders: the nearest of them that exists must not be a file. It makes
+// nothing, and says nothing about path itself.
+func Below(path string) error {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%s is a file, not a folder", dir)
+		case err == nil:
+			return nil
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return err
+		case filepath.Dir(dir) == dir:
+			return nil
+		}
+	}
+}
+
+// NewFile checks that a file can be made or replaced at path: path is not
+// a folder, and Below(path).
+func NewFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a folder: want a file name", path)
+	}
+	return Below(path)
+}
+
+// Folder checks that path is a folder or can be made one: path is not a
+// file, and Below(path).
+func Folder(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%s is a file, not a folder", path)
+	}
+	return Below(path)
+}
