@@ -55,20 +55,30 @@ func (s *FileStore) CheckWritable(ctx context.Context) error {
 // readers never create it.
 func (s *FileStore) checkRoot() error {
 	fi, err := os.Stat(s.root)
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("archive: store folder %s does not exist", s.root)
-	case pathcheck.Below(s.root) != nil:
-		return fmt.Errorf("archive: store folder %s: %w", s.root, pathcheck.Below(s.root))
-	case errors.As(err, &pe):
-		return fmt.Errorf("archive: store folder %s: %w", s.root, pe.Err)
+	}
+	switch {
 	case err != nil:
-		return fmt.Errorf("archive: store folder %s: %w", s.root, err)
+		return fmt.Errorf("archive: store folder %s: %w", s.root, pathError(s.root, err))
 	case !fi.IsDir():
 		return fmt.Errorf("archive: store folder %s is a file, not a folder", s.root)
 	}
 	return nil
+}
+
+// pathError says why path cannot be read or made, without repeating it:
+// a file on the way to it (pathcheck.Below), or the operating system's
+// reason alone ("permission denied").
+func pathError(path string, err error) error {
+	if below := pathcheck.Below(path); below != nil {
+		return below
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func (s *FileStore) path(key string) (string, error) {

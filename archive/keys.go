@@ -255,19 +255,15 @@ func ReadIndexKey(path string) ([]byte, error) {
 // operating system's "open /k/index.key: no such file or directory".
 func readKeyFile(what, path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
-	var pe *fs.PathError
 	switch {
 	case err == nil:
 		return b, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("keys: %s %s does not exist", what, path)
-	case errors.As(err, &pe) && errors.Is(pe.Err, syscall.EISDIR):
+	case errors.Is(err, syscall.EISDIR):
 		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)
-	case errors.Is(err, syscall.ENOTDIR) && pathcheck.Below(path) != nil:
-		// A file given as the keys folder (--keys star1.db).
-		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathcheck.Below(path))
-	case errors.As(err, &pe):
-		return nil, fmt.Errorf("keys: %s %s: %w", what, path, pe.Err)
 	}
-	return nil, fmt.Errorf("keys: %s %s: %w", what, path, err)
+	// A file given as the keys folder (--keys star1.db) is named by
+	// pathError.
+	return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathError(path, err))
 }

@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // the STAR1 stand-in, pure Go: no cgo in CI or on the operator's machine
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pathcheck"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -96,23 +97,18 @@ const applicationID = 0x5354524D
 // checkOutPath refuses an output path whose folder is not there, or that
 // is a folder itself, naming the path once.
 func checkOutPath(path string) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("gen: folder %s does not exist", dir)
-	case errors.As(err, &pe):
-		return fmt.Errorf("gen: folder %s: %w", dir, pe.Err)
-	case err != nil:
-		return fmt.Errorf("gen: folder %s: %w", dir, err)
-	case !fi.IsDir():
-		return fmt.Errorf("gen: %s is not a folder", dir)
+	if err := pathcheck.NewFile(path); err != nil {
+		return fmt.Errorf("gen: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("gen: %s is a folder: want a file name", path)
+	if dir := filepath.Dir(path); notExist(dir) {
+		return fmt.Errorf("gen: folder %s does not exist", dir)
 	}
 	return nil
+}
+
+func notExist(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // NotSyntheticError says that the file gen would replace is not one it

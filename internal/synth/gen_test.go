@@ -533,7 +533,7 @@ func TestGenerateNamesAWrongPath(t *testing.T) {
 	for path, want := range map[string]string{
 		filepath.Join(dir, "missing", "star1.db"): "folder " + filepath.Join(dir, "missing") + " does not exist",
 		dir:                             dir + " is a folder",
-		filepath.Join(file, "star1.db"): file + " is not a folder",
+		filepath.Join(file, "star1.db"): file + " is a file, not a folder",
 	} {
 		_, err := Generate(context.Background(), path, Options{Persons: 1, Seed: 1, AsOf: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
 		if err == nil || !strings.Contains(err.Error(), want) {
