@@ -60,25 +60,11 @@ func (s *FileStore) checkRoot() error {
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("archive: store folder %s: %w", s.root, pathError(s.root, err))
+		return fmt.Errorf("archive: store folder %s: %w", s.root, pathcheck.Reason(s.root, err))
 	case !fi.IsDir():
 		return fmt.Errorf("archive: store folder %s is a file, not a folder", s.root)
 	}
 	return nil
-}
-
-// pathError says why path cannot be read or made, without repeating it:
-// a file on the way to it (pathcheck.Below), or the operating system's
-// reason alone ("permission denied").
-func pathError(path string, err error) error {
-	if below := pathcheck.Below(path); below != nil {
-		return below
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func (s *FileStore) path(key string) (string, error) {

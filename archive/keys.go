@@ -264,6 +264,6 @@ func readKeyFile(what, path string) ([]byte, error) {
 		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)
 	}
 	// A file given as the keys folder (--keys star1.db) is named by
-	// pathError.
-	return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathError(path, err))
+	// pathcheck.Reason.
+	return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathcheck.Reason(path, err))
 }

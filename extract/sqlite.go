@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"zombiezen.com/go/sqlite"
+
+	"github.com/starmig/starmig/internal/pathcheck"
 )
 
 // The stand-in is read through zombiezen.com/go/sqlite, the low-level API
@@ -32,7 +34,7 @@ func openSQLite(ctx context.Context, path string) (Source, error) {
 	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s does not exist", path)
 	} else if err != nil {
-		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, pathcheck.Reason(path, err))
 	} else if fi.IsDir() {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s is a folder: want the SQLite file", path)
 	}
@@ -321,14 +323,4 @@ func (s *sqliteSnapshot) Query(ctx context.Context, query string, fn func([]any)
 
 func (s *sqliteSnapshot) Close() error {
 	return errors.Join(s.exec(context.Background(), "end snapshot", "ROLLBACK", nil), s.conn.Close())
-}
-
-// unwrapPath drops the path an *fs.PathError repeats ("stat PATH: ..."),
-// where the message already names the file.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -49,3 +49,17 @@ func Folder(path string) error {
 	}
 	return Below(path)
 }
+
+// Reason says why path cannot be read or made, without repeating the
+// path an *fs.PathError holds: a file on the way to it (Below), or the
+// operating system's reason alone ("permission denied").
+func Reason(path string, err error) error {
+	if below := Below(path); below != nil {
+		return below
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -42,3 +42,23 @@ func TestPathsThatCannotBeMade(t *testing.T) {
 		t.Error("a check made a folder")
 	}
 }
+
+// TestReasonDoesNotRepeatThePath: the reason for a path below a file is
+// that file; for any other failure, the operating system's words without
+// the path.
+func TestReasonDoesNotRepeatThePath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	below := filepath.Join(file, "x")
+	_, err := os.Stat(below)
+	if got, want := fmt.Sprint(Reason(below, err)), file+" is a file, not a folder"; got != want {
+		t.Errorf("Reason(%s) = %q, want %q", below, got, want)
+	}
+	_, err = os.ReadFile(dir)
+	if got := fmt.Sprint(Reason(dir, err)); got != "is a directory" {
+		t.Errorf("Reason(%s) = %q, want the operating system's words alone", dir, got)
+	}
+}
