@@ -44,7 +44,7 @@ when and why (migration.resolution):
                 rules no longer load: no run writes it.
 
 The rows are named with --row TABLE:ID (STAR1 table and id, repeatable), or
---all for every open conflict of the batch without a decision (with
+--all (not both) for every open conflict of the batch without a decision (with
 --take-star1, only the rows a run can write over: changed on both sides, or
 an amount changed in STAR2). --list shows the open conflicts of every kind,
 among them the rows STAR2 alone deleted or gave another amount, which no
@@ -105,6 +105,9 @@ func runResolve(cmd *cobra.Command, g *globalOptions, o *resolveOptions) error {
 	}
 	if len(o.rows) == 0 && !o.all {
 		return usageError("name the rows: --row TABLE:ID (repeatable) or --all for every open conflict of the batch")
+	}
+	if len(o.rows) > 0 && o.all {
+		return usageError("--row or --all, not both: --all already takes every open conflict of the batch; to decide other rows too, run resolve again with --row")
 	}
 	if strings.TrimSpace(o.reason) == "" {
 		return usageError("--reason is required: it is kept on record with the decision")

@@ -66,6 +66,7 @@ func TestResolveCommand(t *testing.T) {
 		{"--row", row, "--keep-star2", "--take-star1", "--reason", "x"}, // two
 		{"--row", row, "--keep-star2"},                                  // no reason
 		{"--keep-star2", "--reason", "x"},                               // no rows
+		{"--row", row, "--all", "--keep-star2", "--reason", "x"},        // rows and --all
 		{"--row", "MENETLUS-1", "--keep-star2", "--reason", "x"},
 		{"--list", "--keep-star2"},
 	} {
