@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestKeyFileErrorsNameTheFileOnce checks that a key file that is
@@ -52,10 +54,7 @@ func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
 // TestKeysAreNotWrittenBelowAFile: keys gen --out naming a file, or a
 // folder below one, names that file.
 func TestKeysAreNotWrittenBelowAFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_, file := testenv.FileInTempDir(t)
 	for _, dir := range []string{file, filepath.Join(file, "keys")} {
 		want := "keys: " + file + " is a file, not a folder"
 		if err := GenerateKeys(dir); err == nil || err.Error() != want {

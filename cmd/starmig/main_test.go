@@ -237,11 +237,7 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 // TestReportPathIsCheckedFirst: a --report file that could not be written
 // is a usage error before any work, not a failure after all of it.
 func TestReportPathIsCheckedFirst(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := testenv.FileInTempDir(t)
 	report := filepath.Join(file, "r.md")
 	batchFlags := []string{"--source", "sqlite:" + filepath.Join(dir, "none.db"), "--target", "postgres://u@127.0.0.1:1/x",
 		"--mappings", filepath.Join(dir, "none"), "--batch", "b"}

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 func md(w io.Writer) error {
@@ -54,11 +56,8 @@ func TestMarkdownOrHTMLByName(t *testing.T) {
 }
 
 func TestWriteSaysWhatFailed(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := Write(filepath.Join(dir, "file", "r.md"), "", md)
+	_, file := testenv.FileInTempDir(t)
+	err := Write(filepath.Join(file, "r.md"), "", md)
 	if err == nil || !strings.Contains(err.Error(), "report:") || !strings.Contains(err.Error(), "file") {
 		t.Errorf("report under a file: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/testenv"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -548,10 +549,7 @@ func TestGenerateNamesAWrongPath(t *testing.T) {
 // TestMappingsAreNotWrittenBelowAFile: --mappings-out naming a file, or a
 // folder below one, names that file before anything is written.
 func TestMappingsAreNotWrittenBelowAFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_, file := testenv.FileInTempDir(t)
 	for dir, want := range map[string]string{
 		file:                            "gen: mappings folder " + file + " is a file, not a folder",
 		filepath.Join(file, "mappings"): "gen: mappings folder " + filepath.Join(file, "mappings") + ": " + file + " is a file, not a folder",
