@@ -36,7 +36,7 @@ func leftOut(found, recorded []extract.TableRows, skip []string) ([]extract.Tabl
 	all := append(slices.Clip(found), recorded...)
 	for _, s := range skip {
 		if _, err := extract.TableByName(strings.ToUpper(s)); err == nil {
-			return nil, fmt.Errorf("archive: --skip-table %s: STAR1.md describes that table, and the archive holds every table it describes", s)
+			return nil, &SkipTableError{Table: s, Reason: "STAR1.md describes that table, and the archive holds every table it describes"}
 		}
 		if !slices.ContainsFunc(all, func(t extract.TableRows) bool { return strings.EqualFold(t.Name, s) }) {
 			names := make([]string, len(all))
@@ -47,7 +47,7 @@ func leftOut(found, recorded []extract.TableRows, skip []string) ([]extract.Tabl
 			if len(names) > 0 {
 				have = strings.Join(names, ", ")
 			}
-			return nil, fmt.Errorf("archive: --skip-table %s: STAR1 holds no such table (tables STAR1.md does not describe: %s)", s, have)
+			return nil, &SkipTableError{Table: s, Reason: "STAR1 holds no such table (tables STAR1.md does not describe: " + have + ")"}
 		}
 	}
 	var refused []extract.TableRows
@@ -63,6 +63,17 @@ func leftOut(found, recorded []extract.TableRows, skip []string) ([]extract.Tabl
 			text)
 	}
 	return all, nil
+}
+
+// SkipTableError is a --skip-table naming a table it cannot leave out: one
+// that STAR1.md describes, or one that STAR1 does not hold. It is the
+// engineer's to correct, like any other flag given a wrong value.
+type SkipTableError struct {
+	Table, Reason string
+}
+
+func (e *SkipTableError) Error() string {
+	return "archive: --skip-table " + e.Table + ": " + e.Reason
 }
 
 // TablesText names tables with their rows ("ISIK_VANA (2 rows), TYHI (0

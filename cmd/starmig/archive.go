@@ -103,6 +103,9 @@ func writeArchive(ctx context.Context, g *globalOptions, source string, cfg arch
 	}
 	defer snap.Close()
 	if cfg.LeftOut, err = archive.LeftOut(ctx, snap, cfg.SkipTables); err != nil {
+		if errors.As(err, new(*archive.SkipTableError)) {
+			return archive.Stats{}, &codedError{code: exitUsage, err: err}
+		}
 		return archive.Stats{}, err
 	}
 	cfg.Source = src.String()

@@ -406,8 +406,8 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 		}
 		for _, skip := range [][2]string{{"isik", "STAR1.md describes that table"}, {"ISIK_VAN", "STAR1 holds no such table (tables STAR1.md does not describe: ISIK_VANA, TYHI)"}} {
 			code, _, stderr := run(t, ctx, append(args, "--skip-table", "ISIK_VANA", "--skip-table", skip[0])...)
-			if code != exitError || !strings.Contains(stderr, "--skip-table "+skip[0]+": "+skip[1]) {
-				t.Errorf("%s --skip-table %s: exit %d, %s; want exit %d saying %q", args[0], skip[0], code, stderr, exitError, skip[1])
+			if code != exitUsage || !strings.Contains(stderr, "--skip-table "+skip[0]+": "+skip[1]) {
+				t.Errorf("%s --skip-table %s: exit %d, %s; want exit %d saying %q", args[0], skip[0], code, stderr, exitUsage, skip[1])
 			}
 		}
 	}

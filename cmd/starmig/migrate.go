@@ -173,7 +173,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	var scope *load.ErrBatchScope
 	var unknown *batch.UnknownKOVError
 	switch {
-	case errors.As(err, &scope), errors.As(err, &unknown):
+	case errors.As(err, &scope), errors.As(err, &unknown), errors.As(err, new(*archive.SkipTableError)):
 		return &codedError{code: exitUsage, err: err}
 	case errors.As(err, &pre):
 		if g.json {
