@@ -46,7 +46,9 @@ func (m *Mappings) Classifier(class, code string) (Classifier, bool) {
 }
 
 // LoadFolder reads municipalities.csv and classifiers.csv from dir. Every
-// error names the file, the line and the value at fault.
+// error names the file, the line and the value at fault, and every line at
+// fault is named (up to maxListed), so that the analysts correct the files
+// in one go rather than one line per run.
 func LoadFolder(dir string) (*Mappings, error) {
 	m := &Mappings{Municipalities: map[string]Municipality{}, Classifiers: map[[2]string]Classifier{}}
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
@@ -54,63 +56,110 @@ func LoadFolder(dir string) (*Mappings, error) {
 	} else if err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("mapping: %s is a file: want the folder holding municipalities.csv and classifiers.csv", dir)
 	}
-	err := readCSV(filepath.Join(dir, "municipalities.csv"), []string{"star1_code", "star2_code", "star2_name"}, func(line int, r []string) error {
+	var found faults
+	path := filepath.Join(dir, "municipalities.csv")
+	readCSV(&found, path, []string{"star1_code", "star2_code", "star2_name"}, func(line int, r []string) {
 		// A STAR1 code may be a broken one (STAR1 holds "078"), mapped on
 		// purpose; STAR2's codes are EHAK codes, and a spreadsheet strips
 		// both columns alike.
 		if lostZeros(r[1]) {
-			return fmt.Errorf("line %d: star2_code %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the code columns as text)", line, r[1], strings.Repeat("0", 4-len(r[1]))+r[1])
+			found.add("%s: line %d: star2_code %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the code columns as text)", path, line, r[1], strings.Repeat("0", 4-len(r[1]))+r[1])
+			return
 		}
 		if _, dup := m.Municipalities[r[0]]; dup {
-			return fmt.Errorf("line %d: STAR1 code %q mapped twice", line, r[0])
+			found.add("%s: line %d: STAR1 code %q mapped twice", path, line, r[0])
+			return
 		}
 		m.Municipalities[r[0]] = Municipality{Code: r[1], Name: r[2]}
-		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
 	kinds := map[string]bool{"service": true, "relation_type": true, "proceeding_type": true, "activity_type": true, "channel": true}
-	err = readCSV(filepath.Join(dir, "classifiers.csv"), []string{"star1_class", "star1_code", "star2_kind", "star2_code", "star2_name"}, func(line int, r []string) error {
+	path = filepath.Join(dir, "classifiers.csv")
+	// One STAR2 code has one name, whichever STAR1 codes map to it.
+	type naming struct{ name, from string }
+	named := map[[2]string]naming{}
+	readCSV(&found, path, []string{"star1_class", "star1_code", "star2_kind", "star2_code", "star2_name"}, func(line int, r []string) {
 		if !kinds[r[2]] {
-			return fmt.Errorf("line %d: star2_kind %q is not service, relation_type, proceeding_type, activity_type or channel", line, r[2])
+			found.add("%s: line %d: star2_kind %q is not service, relation_type, proceeding_type, activity_type or channel", path, line, r[2])
+			return
 		}
 		key := [2]string{r[0], r[1]}
 		if _, dup := m.Classifiers[key]; dup {
-			return fmt.Errorf("line %d: STAR1 code %s/%s mapped twice", line, r[0], r[1])
+			found.add("%s: line %d: STAR1 code %s/%s mapped twice", path, line, r[0], r[1])
+			return
 		}
-		m.Classifiers[key] = Classifier{Kind: r[2], Code: r[3], Name: r[4]}
-		return nil
+		c := Classifier{Kind: r[2], Code: r[3], Name: r[4]}
+		if first, ok := named[[2]string{c.Kind, c.Code}]; ok && first.name != c.Name {
+			found.add("%s: line %d: STAR2 %s/%s named both %q (from %s) and %q (from %s/%s)", path, line, c.Kind, c.Code, first.name, first.from, c.Name, r[0], r[1])
+			return
+		} else if !ok {
+			named[[2]string{c.Kind, c.Code}] = naming{c.Name, r[0] + "/" + r[1]}
+		}
+		m.Classifiers[key] = c
 	})
-	if err != nil {
+	if err := found.err(); err != nil {
 		return nil, err
-	}
-	// One STAR2 code has one name, whichever STAR1 codes map to it.
-	names := map[[2]string]string{}
-	for k, c := range m.Classifiers {
-		key := [2]string{c.Kind, c.Code}
-		if n, ok := names[key]; ok && n != c.Name {
-			return nil, fmt.Errorf("mapping: classifiers.csv: STAR2 %s/%s named both %q and %q (from %s/%s)", c.Kind, c.Code, n, c.Name, k[0], k[1])
-		}
-		names[key] = c.Name
 	}
 	return m, nil
 }
 
-// readCSV reads one mapping file. A spreadsheet saves CSV as it likes:
+// maxListed is how many faults of a mapping folder an error lists; the
+// rest are counted.
+const maxListed = 20
+
+// faults gathers what is wrong in a mapping folder, each naming the file,
+// and the line and value where there is one.
+type faults struct {
+	list []string
+	more int
+}
+
+func (f *faults) add(format string, args ...any) {
+	if len(f.list) == maxListed {
+		f.more++
+		return
+	}
+	f.list = append(f.list, fmt.Sprintf(format, args...))
+}
+
+// err is nil without faults; one fault reads "mapping: FILE: …", and more
+// are listed one to a line below their count.
+func (f *faults) err() error {
+	switch len(f.list) {
+	case 0:
+		return nil
+	case 1:
+		return errors.New("mapping: " + f.list[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "mapping: %s in the mapping files:", words.Count(len(f.list)+f.more, "fault"))
+	for _, s := range f.list {
+		b.WriteString("\n  " + s)
+	}
+	if f.more > 0 {
+		fmt.Fprintf(&b, "\n  and %d more, not listed", f.more)
+	}
+	return errors.New(b.String())
+}
+
+// readCSV reads one mapping file, handing row each line of the table and
+// adding to found what is wrong. A spreadsheet saves CSV as it likes:
 // with a byte-order mark, and in a locale whose decimal mark is the comma
 // (Estonian among them) with semicolons between fields. Both are read as
 // the analyst meant them; the separator is taken from the header line.
 // Text that is not UTF-8 (a spreadsheet's "CSV" in Windows-1257) is
-// refused by line and column rather than loaded as mojibake.
-func readCSV(path string, header []string, row func(line int, r []string) error) (err error) {
+// refused by line and column rather than loaded as mojibake. A file whose
+// header is wrong, or that cannot be parsed as CSV, is read no further:
+// its lines cannot be told apart with certainty.
+func readCSV(found *faults, path string, header []string, row func(line int, r []string)) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("mapping: %s does not exist", path)
+		found.add("%s does not exist", path)
+		return
 	} else if err != nil {
-		return fmt.Errorf("mapping: %w", err)
+		found.add("%v", err)
+		return
 	}
-	defer func() { err = errors.Join(err, f.Close()) }()
+	defer f.Close()
 	br := bufio.NewReader(f)
 	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
 		_, _ = br.Discard(3)
@@ -121,42 +170,48 @@ func readCSV(path string, header []string, row func(line int, r []string) error)
 	want := strings.Join(header, string(r.Comma))
 	first, err := r.Read()
 	if err != nil {
-		return fmt.Errorf("mapping: %s: header: %w (want the line %q)", path, err, want)
+		found.add("%s: header: %v (want the line %q)", path, err, want)
+		return
 	}
 	if strings.Join(first, string(r.Comma)) != want {
-		return fmt.Errorf("mapping: %s: header is %q, want %q", path, strings.Join(first, string(r.Comma)), want)
+		found.add("%s: header is %q, want %q", path, strings.Join(first, string(r.Comma)), want)
+		return
 	}
+lines:
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
-			return nil
+			return
 		}
 		if err != nil {
 			// A *csv.ParseError names the line and column; a record that
 			// could not be parsed has no field to ask the position of.
-			return fmt.Errorf("mapping: %s: %w", path, err)
+			found.add("%s: %v", path, err)
+			return
 		}
 		line, _ := r.FieldPos(0)
 		if strings.Join(rec, "") == "" {
 			continue // a spreadsheet's empty row below the table: ",,"
 		}
 		if len(rec) != len(header) {
-			return fmt.Errorf("mapping: %s: line %d has %s, want %d: %s", path, line, words.Count(len(rec), "field"), len(header), want)
+			found.add("%s: line %d has %s, want %d: %s", path, line, words.Count(len(rec), "field"), len(header), want)
+			continue
 		}
 		for i, v := range rec {
 			if !utf8.ValidString(v) {
-				return fmt.Errorf("mapping: %s: line %d: %s %q is not UTF-8 (save the file as CSV UTF-8)", path, line, header[i], v)
+				found.add("%s: line %d: %s %q is not UTF-8 (save the file as CSV UTF-8)", path, line, header[i], v)
+				continue lines
 			}
 			if strings.IndexByte(v, 0) >= 0 {
-				return fmt.Errorf("mapping: %s: line %d: %s %q holds a NUL character (write a STAR1 code's NUL as the six characters \\u0000, as reports show it)", path, line, header[i], v)
+				found.add("%s: line %d: %s %q holds a NUL character (write a STAR1 code's NUL as the six characters \\u0000, as reports show it)", path, line, header[i], v)
+				continue lines
 			}
 			if strings.TrimSpace(v) != v || v == "" {
-				return fmt.Errorf("mapping: %s: line %d: %s %q is empty or has surrounding spaces", path, line, header[i], v)
+				found.add("%s: line %d: %s %q is empty or has surrounding spaces", path, line, header[i], v)
+				continue lines
 			}
 		}
-		if err := row(line, rec); err != nil {
-			return fmt.Errorf("mapping: %s: %w", path, err)
-		}
+		row(line, rec)
 	}
 }
 

@@ -3,6 +3,7 @@ package mapping
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -163,6 +164,44 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 	}
 	if _, err := LoadFolder(file); err == nil || !strings.Contains(err.Error(), file+" is a file: want the folder") {
 		t.Errorf("a file as the folder: %v", err)
+	}
+}
+
+// TestMappingFolderListsEveryFault: the analysts correct a mapping folder
+// in one go, so every line at fault in both files is named, in the order
+// of the files, up to maxListed; the rest are counted.
+func TestMappingFolderListsEveryFault(t *testing.T) {
+	dir := writeFolder(t, munHeader+"0784,0784,Tallinn\n0784,0785,Tartu\n0300,300,Kuusalu\n0301,0301\n0302,0302,Keila\n",
+		clsHeader+"KANAL,FAKS,chanel,paper,Paper\nKANAL,PABER,channel,paper,Paper\nKANAL,POST,channel,paper,Post\n")
+	_, err := LoadFolder(dir)
+	mun, cls := filepath.Join(dir, "municipalities.csv"), filepath.Join(dir, "classifiers.csv")
+	want := "mapping: 5 faults in the mapping files:\n" +
+		"  " + mun + ": line 3: STAR1 code \"0784\" mapped twice\n" +
+		"  " + mun + ": line 4: star2_code \"300\" is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write 0300, and format the code columns as text)\n" +
+		"  " + mun + ": line 5 has 2 fields, want 3: star1_code,star2_code,star2_name\n" +
+		"  " + cls + ": line 2: star2_kind \"chanel\" is not service, relation_type, proceeding_type, activity_type or channel\n" +
+		"  " + cls + ": line 4: STAR2 channel/paper named both \"Paper\" (from KANAL/PABER) and \"Post\" (from KANAL/POST)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+
+	// A file that cannot be read as a table is read no further; the other
+	// file still is.
+	_, err = LoadFolder(writeFolder(t, "code,name\n0784,0785\n", clsHeader+"KANAL,FAKS,chanel,paper,Paper\n"))
+	if got := fmt.Sprint(err); !strings.HasPrefix(got, "mapping: 2 faults") || !strings.Contains(got, "header is") || !strings.Contains(got, `"chanel"`) {
+		t.Errorf("a wrong header and a wrong line of the other file: %v", err)
+	}
+
+	var many strings.Builder
+	many.WriteString(munHeader)
+	for i := range maxListed + 5 {
+		fmt.Fprintf(&many, "%04d,%d,Vald\n", i, i)
+	}
+	_, err = LoadFolder(writeFolder(t, many.String(), clsHeader))
+	got := fmt.Sprint(err)
+	if !strings.HasPrefix(got, fmt.Sprintf("mapping: %d faults in the mapping files:", maxListed+5)) ||
+		strings.Count(got, "\n  ") != maxListed+1 || !strings.HasSuffix(got, "\n  and 5 more, not listed") {
+		t.Errorf("more faults than are listed:\n%s", got)
 	}
 }
 
