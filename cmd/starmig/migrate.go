@@ -206,6 +206,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 func printRun(w io.Writer, sum *batch.Summary, start time.Time, report string, reconciled bool) {
 	fmt.Fprintf(w, "Batch %s (run %d, as of %s) done in %.1fs.\n", sum.Batch, sum.RunID, sum.AsOf, time.Since(start).Seconds())
 	printRunSummary(w, sum)
+	fmt.Fprint(w, asOfToCome(sum.AsOf, start))
 	if reconciled {
 		fmt.Fprintln(w, "Reconciliation: every STAR1 row is accounted for; STAR2 holds what the rules say.")
 	} else {
@@ -337,6 +338,20 @@ func laterThanAsOf(sum *batch.Summary, names []string) string {
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n",
 		words.Count(total, "row"), sum.AsOf, strings.Join(tables, ", "))
+}
+
+// asOfToCome warns when the reference date lies after today in Estonia:
+// the live window, and rule 10's future dates, are then those of a day to
+// come, and a mistyped year (2062 for 2026) archives what should be live
+// and lets mistyped dates through, with every row accounted for. It is not
+// refused: a generated STAR1 may be dated ahead on purpose.
+func asOfToCome(asOf string, now time.Time) string {
+	today := now.In(mapping.Tallinn).Format(time.DateOnly)
+	if asOf <= today {
+		return ""
+	}
+	return fmt.Sprintf("  Warning: the reference date %s lies after today (%s in Estonia): rows were taken as live, archived\n"+
+		"    or dated in the future as of that day. If --as-of is wrong, run the batch again with the right date.\n", asOf, today)
 }
 
 // rowsOf counts a table's rows in a run, over every outcome.

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/load"
@@ -96,6 +97,18 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 	says(t, summaryOf(sum), "  Warning: 197 rows quarantined as dated after the reference date 1990-01-01 (future_date): 187 of 200 in ISIK, 10 of 100 in OTSUS.\n"+
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n")
+
+	// A reference date after today in Estonia: 23:30 UTC on 31 December
+	// is already 1 January there.
+	eve := time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC)
+	if got, want := asOfToCome("2062-01-01", eve), "  Warning: the reference date 2062-01-01 lies after today (2027-01-01 in Estonia)"; !strings.HasPrefix(got, want) || !strings.Contains(got, "If --as-of is wrong") {
+		t.Errorf("an --as-of to come: %q, want it to start %q", got, want)
+	}
+	for _, asOf := range []string{"2027-01-01", "2026-11-01", "1990-01-01"} {
+		if got := asOfToCome(asOf, eve); got != "" {
+			t.Errorf("--as-of %s on %v: %q", asOf, eve, got)
+		}
+	}
 
 	sum.Tables["ISIK"].Quarantine["future_date"] = 19
 	sum.Tables["OTSUS"].Quarantine["future_date"] = 9
