@@ -78,27 +78,56 @@ func checkTables(ctx context.Context, snap Snapshot, source string) error {
 	var problems, extra []string
 	lister, _ := snap.Dialect().(columnLister)
 	for _, t := range Tables {
-		if err := snap.Query(ctx, ShapeSQL(snap.Dialect(), t), func([]any) error { return nil }); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		shape := snap.Query(ctx, ShapeSQL(snap.Dialect(), t), func([]any) error { return nil })
+		if shape != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var have, more []string
+		if lister != nil {
+			if err := snap.Query(ctx, lister.ColumnsSQL(t), func(v []any) error {
+				name, _ := text(v[0])
+				have = append(have, name)
+				if !t.hasColumnFold(name) {
+					more = append(more, name)
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("extract: the columns of %s in %s: %w", t.Name, source, err)
 			}
-			problems = append(problems, t.Name+": "+strings.TrimPrefix(err.Error(), "extract: query: "))
+		}
+		if shape == nil {
+			for _, c := range more {
+				extra = append(extra, t.Name+"."+c)
+			}
 			continue
 		}
-		if lister == nil {
+		// The database names the first column it misses; the list of the
+		// table's columns names them all, and what the table holds instead
+		// (a column renamed).
+		var missing []string
+		for _, c := range t.Columns {
+			if len(have) > 0 && !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, c.Name) }) {
+				missing = append(missing, c.Name)
+			}
+		}
+		if len(missing) == 0 {
+			problems = append(problems, t.Name+": "+strings.TrimPrefix(shape.Error(), "extract: query: "))
 			continue
 		}
-		if err := snap.Query(ctx, lister.ColumnsSQL(t), func(v []any) error {
-			name, _ := text(v[0])
-			if !t.hasColumnFold(name) {
-				extra = append(extra, t.Name+"."+name)
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("extract: the columns of %s in %s: %w", t.Name, source, err)
+		noun := "the column"
+		if len(missing) > 1 {
+			noun += "s"
 		}
+		p := fmt.Sprintf("%s: lacks %s %s", t.Name, noun, words.List(missing))
+		if len(more) > 0 {
+			p += fmt.Sprintf(" (it holds %s, which STAR1.md does not describe)", words.List(more))
+		}
+		problems = append(problems, p)
 	}
 	if len(problems) > 0 {
+		if len(extra) > 0 {
+			problems = append(problems, "and columns STAR1.md does not describe: "+strings.Join(extra, ", "))
+		}
 		return fmt.Errorf("extract: %s does not hold the STAR1 tables and columns of STAR1.md:\n  %s", source, strings.Join(problems, "\n  "))
 	}
 	if len(extra) > 0 {
