@@ -237,8 +237,8 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 // retrieval that found nothing: spaces or dashes inside it, or a code
 // that fails the rules of a personal code. It is searched as given all
 // the same, since STAR1 holds some invalid codes as they were entered.
-// "" when the code looks right, or is no personal code at all (a foreign
-// identifier may have any shape).
+// A foreign identifier may have any shape, but one typed in small
+// letters is named with its capitals. "" when the code looks right.
 func codeHint(code string) string {
 	if code == "" {
 		return ""
@@ -253,6 +253,9 @@ func codeHint(code string) string {
 		return fmt.Sprintf("%q has spaces or dashes inside, and personal codes are held as 11 digits: try --person %s.", code, compact)
 	}
 	if !mapping.LooksLikePersonalCode(code) {
+		if up := strings.ToUpper(code); up != code {
+			return fmt.Sprintf("%q has small letters, and codes are matched exactly as STAR1 holds them: if it was entered in capitals, as foreign identifiers mostly are, try --person %s.", code, up)
+		}
 		return ""
 	}
 	var bad *mapping.PersonalCodeError

@@ -219,15 +219,16 @@ func TestRetrieveLargeDocument(t *testing.T) {
 // may be wrong with the code as typed, and nothing when it looks right.
 func TestCodeHint(t *testing.T) {
 	for code, want := range map[string]string{
-		"51403310004":    "",
-		"514 0331 0004":  `"514 0331 0004" has spaces or dashes inside, and personal codes are held as 11 digits: try --person 51403310004.`,
-		"5140331-0004":   "try --person 51403310004.",
-		"51403310005":    "51403310005 is not a valid personal code (check digit is 5, want 4): mistyped?",
-		"51413310004":    "encodes impossible date 2014-13-31",
-		"91403310004":    "first digit 9 encodes no century",
-		"FI-123456-789A": "", // a foreign identifier may have any shape
-		"1234":           "",
-		"":               "",
+		"51403310004":     "",
+		"514 0331 0004":   `"514 0331 0004" has spaces or dashes inside, and personal codes are held as 11 digits: try --person 51403310004.`,
+		"5140331-0004":    "try --person 51403310004.",
+		"51403310005":     "51403310005 is not a valid personal code (check digit is 5, want 4): mistyped?",
+		"51413310004":     "encodes impossible date 2014-13-31",
+		"91403310004":     "first digit 9 encodes no century",
+		"FI-123456-789A":  "", // a foreign identifier may have any shape
+		"lv-161239-20362": `"lv-161239-20362" has small letters, and codes are matched exactly as STAR1 holds them: if it was entered in capitals, as foreign identifiers mostly are, try --person LV-161239-20362.`,
+		"1234":            "",
+		"":                "",
 	} {
 		got := codeHint(code)
 		if want == "" && got != "" || !strings.Contains(got, want) {
