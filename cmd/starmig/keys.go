@@ -40,13 +40,27 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 				return err
 			}
 			return g.result(map[string]string{"keys": out}, func(w io.Writer) {
-				fmt.Fprintf(w, "Keys written to %s (secret files mode 0600).\n", out)
+				fmt.Fprintf(w, "Keys written to %s (secret files mode 0600). Hand them out by role, each only its own:\n", out)
+				for _, r := range keyRoles {
+					fmt.Fprintf(w, "  %-40s %s\n", r.role+":", strings.Join(r.files, ", "))
+				}
 			})
 		},
 	}
 	gen.Flags().StringVar(&out, "out", "", "folder to write the keys into")
 	cmd.AddCommand(gen)
 	return cmd
+}
+
+// keyRoles are the key files each role holds, as keys gen tells the key
+// custodian to hand them out; each command of a role reads only these.
+var keyRoles = []struct {
+	role  string
+	files []string
+}{
+	{"writers (archive, migrate --archive)", []string{archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile}},
+	{"archivists (retrieve, restore, audit)", []string{archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile}},
+	{"operators abroad (verify)", []string{archive.SignPubFile}},
 }
 
 // keyFlags are the key flags of the archive commands; each command

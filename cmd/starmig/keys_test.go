@@ -27,6 +27,22 @@ func roleFolder(t *testing.T, full string, files ...string) string {
 	return dir
 }
 
+// TestKeysGenSaysWhoGetsWhich: keys gen tells the custodian which files
+// each role gets, the very folders TestEachRoleNeedsOnlyItsKeys runs each
+// role's commands with.
+func TestKeysGenSaysWhoGetsWhich(t *testing.T) {
+	code, out, stderr := run(t, context.Background(), "keys", "gen", "--out", filepath.Join(t.TempDir(), "keys"))
+	for _, want := range []string{
+		"writers (archive, migrate --archive):    recipient.txt, signing.key, index.key\n",
+		"archivists (retrieve, restore, audit):   identity.txt, index.key, signing.pub\n",
+		"operators abroad (verify):               signing.pub\n",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("keys gen: exit %d, %s%s; want it to say %q", code, out, stderr, want)
+		}
+	}
+}
+
 // TestEachRoleNeedsOnlyItsKeys hands the keys out by role, as keys gen
 // says, and runs each role's command with --keys on its folder: writers
 // (recipient, signing key, index key) archive, archivists (identity, index
@@ -38,9 +54,10 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 100, 4)
 	full := genKeys(t, dir)
-	writer := roleFolder(t, full, archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile)
-	archivist := roleFolder(t, full, archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile)
-	operator := roleFolder(t, full, archive.SignPubFile)
+	// The folders keys gen tells the custodian to hand out.
+	writer := roleFolder(t, full, keyRoles[0].files...)
+	archivist := roleFolder(t, full, keyRoles[1].files...)
+	operator := roleFolder(t, full, keyRoles[2].files...)
 	auditor := roleFolder(t, full, archive.IdentityFile)
 	code := firstCode(t, db)
 
