@@ -135,6 +135,7 @@ type UnknownKOVError struct {
 	Mappings string   // the mapping folder
 	Codes    []string // the codes asked for that are not STAR2 codes
 	Hints    []string // for a code that is a STAR1 code: what it maps to
+	Others   bool     // other codes asked for are STAR2 codes
 }
 
 func (e *UnknownKOVError) Error() string {
@@ -142,8 +143,12 @@ func (e *UnknownKOVError) Error() string {
 	if len(e.Codes) > 1 {
 		these = "these codes"
 	}
-	msg := fmt.Sprintf("--kov %s: no row of %s maps to %s, so the batch would cover nothing (--kov takes STAR2 municipality codes, the star2_code column)",
-		strings.Join(e.Codes, ","), filepath.Join(e.Mappings, "municipalities.csv"), these)
+	so := "the batch would cover nothing"
+	if e.Others {
+		so = "the batch would cover none of their rows"
+	}
+	msg := fmt.Sprintf("--kov %s: no row of %s maps to %s, so %s (--kov takes STAR2 municipality codes, the star2_code column)",
+		strings.Join(e.Codes, ","), filepath.Join(e.Mappings, "municipalities.csv"), these, so)
 	for _, h := range e.Hints {
 		msg += "; " + h
 	}
@@ -152,18 +157,22 @@ func (e *UnknownKOVError) Error() string {
 
 // knownKOV refuses codes that are not STAR2 municipality codes of maps.
 func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
-	star2 := map[string]bool{}
+	star2 := map[string]string{} // STAR2 code -> name
 	for _, m := range maps.Municipalities {
-		star2[m.Code] = true
+		star2[m.Code] = m.Name
 	}
 	e := &UnknownKOVError{Mappings: dir}
 	for _, k := range kovs {
-		if star2[k] {
+		if _, ok := star2[k]; ok {
+			e.Others = true
 			continue
 		}
 		e.Codes = append(e.Codes, k)
 		if m, ok := maps.Municipality(k); ok {
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is the STAR1 code of %s, whose STAR2 code is %s", k, m.Name, m.Code))
+		} else if whole := "0000"[min(len(k), 4):] + k; whole != k && strings.Trim(k, "0123456789") == "" && star2[whole] != "" {
+			// A code copied from a spreadsheet that read it as a number.
+			e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, star2[whole]))
 		}
 	}
 	if len(e.Codes) > 0 {
