@@ -62,8 +62,8 @@ func LoadFolder(dir string) (*Mappings, error) {
 		// A STAR1 code may be a broken one (STAR1 holds "078"), mapped on
 		// purpose; STAR2's codes are EHAK codes, and a spreadsheet strips
 		// both columns alike.
-		if lostZeros(r[1]) {
-			found.add("%s: line %d: star2_code %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the code columns as text)", path, line, r[1], strings.Repeat("0", 4-len(r[1]))+r[1])
+		if whole, lost := LostZeros(r[1]); lost {
+			found.add("%s: line %d: star2_code %q is not a 4-digit EHAK code: a spreadsheet drops the leading zeros of a number (write %s, and format the code columns as text)", path, line, r[1], whole)
 			return
 		}
 		if _, dup := m.Municipalities[r[0]]; dup {
@@ -215,20 +215,16 @@ lines:
 	}
 }
 
-// lostZeros reports a municipality code that a spreadsheet has read as a
-// number: EHAK codes are four digits, most of them with a leading zero
-// (0784), and "784" would write a code STAR2 does not know (and its STAR1
-// code, stripped alike, would map no row).
-func lostZeros(code string) bool {
-	if len(code) >= 4 {
-		return false
+// LostZeros gives the 4-digit EHAK code of a municipality code that a
+// spreadsheet has read as a number (784 for 0784): EHAK codes are four
+// digits, most of them with a leading zero, and "784" would write a code
+// STAR2 does not know (and its STAR1 code, stripped alike, would map no
+// row). ok is false for any other code.
+func LostZeros(code string) (whole string, ok bool) {
+	if len(code) == 0 || len(code) >= 4 || strings.Trim(code, "0123456789") != "" {
+		return "", false
 	}
-	for _, c := range code {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return strings.Repeat("0", 4-len(code)) + code, true
 }
 
 // separator is the field separator of the header line: a semicolon when

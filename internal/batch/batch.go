@@ -170,7 +170,7 @@ func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
 		e.Codes = append(e.Codes, k)
 		if m, ok := maps.Municipality(k); ok {
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is the STAR1 code of %s, whose STAR2 code is %s", k, m.Name, m.Code))
-		} else if whole := "0000"[min(len(k), 4):] + k; whole != k && strings.Trim(k, "0123456789") == "" && star2[whole] != "" {
+		} else if whole, lost := mapping.LostZeros(k); lost && star2[whole] != "" {
 			// A code copied from a spreadsheet that read it as a number.
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, star2[whole]))
 		}
