@@ -317,9 +317,8 @@ func refused(err error) error {
 }
 
 // errNoRight is the note refused adds to "Access Denied.".
-const errNoRight = "the storage denied these credentials this request; each role has credentials of its own " +
-	"(writers: archive, migrate --archive; archivists: retrieve, restore, audit; operators: verify), " +
-	"with the rights docs/archive.md and docs/runbook-operators.md give"
+var errNoRight = "the storage denied these credentials this request; each role has credentials of its own " +
+	"(" + rolesText() + "), with the rights docs/archive.md and docs/runbook-operators.md give"
 
 func (s *S3Store) noBucket() error {
 	return fmt.Errorf("archive: %s: bucket %s does not exist", s, s.cfg.Bucket)

@@ -41,8 +41,8 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 			}
 			return g.result(map[string]string{"keys": out}, func(w io.Writer) {
 				fmt.Fprintf(w, "Keys written to %s (secret files mode 0600). Hand them out by role, each only its own:\n", out)
-				for _, r := range keyRoles {
-					fmt.Fprintf(w, "  %-40s %s\n", r.role+":", strings.Join(r.files, ", "))
+				for _, r := range archive.Roles {
+					fmt.Fprintf(w, "  %-40s %s\n", r.Name+" ("+r.Commands+"):", strings.Join(r.KeyFiles, ", "))
 				}
 			})
 		},
@@ -50,17 +50,6 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 	gen.Flags().StringVar(&out, "out", "", "folder to write the keys into")
 	cmd.AddCommand(gen)
 	return cmd
-}
-
-// keyRoles are the key files each role holds, as keys gen tells the key
-// custodian to hand them out; each command of a role reads only these.
-var keyRoles = []struct {
-	role  string
-	files []string
-}{
-	{"writers (archive, migrate --archive)", []string{archive.RecipientFile, archive.SignKeyFile, archive.IndexKeyFile}},
-	{"archivists (retrieve, restore, audit)", []string{archive.IdentityFile, archive.IndexKeyFile, archive.SignPubFile}},
-	{"operators abroad (verify)", []string{archive.SignPubFile}},
 }
 
 // keyFlags are the key flags of the archive commands; each command

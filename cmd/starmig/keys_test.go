@@ -55,9 +55,9 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 	db := genSTAR1(t, dir, 100, 4)
 	full := genKeys(t, dir)
 	// The folders keys gen tells the custodian to hand out.
-	writer := roleFolder(t, full, keyRoles[0].files...)
-	archivist := roleFolder(t, full, keyRoles[1].files...)
-	operator := roleFolder(t, full, keyRoles[2].files...)
+	writer := roleFolder(t, full, archive.Roles[0].KeyFiles...)
+	archivist := roleFolder(t, full, archive.Roles[1].KeyFiles...)
+	operator := roleFolder(t, full, archive.Roles[2].KeyFiles...)
 	auditor := roleFolder(t, full, archive.IdentityFile)
 	code := firstCode(t, db)
 
