@@ -177,7 +177,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		return &codedError{code: exitUsage, err: err}
 	case errors.As(err, &pre):
 		if g.json {
-			_ = g.result(sum, func(io.Writer) {})
+			_ = g.result(withWarnings(sum, start), func(io.Writer) {})
 		}
 		return &codedError{code: exitFindings, err: err}
 	case errors.As(err, &findings):
@@ -185,7 +185,7 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		if werr := writeReport(o.report, findings.Report); werr != nil {
 			return werr
 		}
-		_ = g.result(sum, func(w io.Writer) { printRun(w, sum, start, o.report, false) })
+		_ = g.result(withWarnings(sum, start), func(w io.Writer) { printRun(w, sum, start, o.report, false) })
 		return &codedError{code: exitFindings, err: err}
 	case err != nil && sum != nil && sum.RunID > 0:
 		// The run had started: what it wrote stays, and the engineer needs
@@ -197,7 +197,44 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	if err := writeReport(o.report, sum.Report); err != nil {
 		return err
 	}
-	return g.result(sum, func(w io.Writer) { printRun(w, sum, start, o.report, true) })
+	return g.result(withWarnings(sum, start), func(w io.Writer) { printRun(w, sum, start, o.report, true) })
+}
+
+// runResult is a run's summary as --json gives it: the summary, and the
+// warnings the text prints under it, for monitoring to raise.
+type runResult struct {
+	*batch.Summary
+	Warnings []runWarning `json:"warnings,omitempty"`
+}
+
+// runWarning is one warning of a run: Kind names it for a machine,
+// Text says it as the summary does, on one line.
+type runWarning struct {
+	Kind string `json:"kind"`
+	Text string `json:"text"`
+}
+
+// withWarnings gives the run's summary with its warnings, start being
+// when the run began.
+func withWarnings(sum *batch.Summary, start time.Time) runResult {
+	r := runResult{Summary: sum}
+	if sum == nil {
+		return r
+	}
+	add := func(kind, text string) {
+		if text != "" {
+			text = strings.TrimPrefix(strings.TrimSpace(text), "Warning: ")
+			r.Warnings = append(r.Warnings, runWarning{Kind: kind, Text: strings.Join(strings.Fields(text), " ")})
+		}
+	}
+	names := make([]string, 0, len(sum.Tables))
+	for n := range sum.Tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	add("many_future_dates", laterThanAsOf(sum, names))
+	add("as_of_after_today", asOfToCome(sum.AsOf, start))
+	return r
 }
 
 // printRun tells what a run did: its rows by table, the reconciliation's

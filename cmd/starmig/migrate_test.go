@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,12 @@ func summaryOf(sum *batch.Summary) string {
 }
 
 // says fails the test unless the summary says want.
-func says(t *testing.T, summary, want string) {
+func says(t *testing.T, summary string, wants ...string) {
 	t.Helper()
-	if !strings.Contains(summary, want) {
-		t.Errorf("summary:\n%s\nwant it to say:\n%s", summary, want)
+	for _, want := range wants {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary:\n%s\nwant it to say:\n%s", summary, want)
+		}
 	}
 }
 
@@ -110,9 +113,26 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 		}
 	}
 
+	// With --json, the same warnings are under "warnings", each on one
+	// line with a kind for monitoring, next to the summary's own fields.
+	var b strings.Builder
+	if err := json.NewEncoder(&b).Encode(withWarnings(sum, time.Date(1989, 12, 1, 12, 0, 0, 0, time.UTC))); err != nil {
+		t.Fatal(err)
+	}
+	says(t, b.String(), `"batch":"b","run_id":1,"as_of":"1990-01-01"`,
+		`"warnings":[{"kind":"many_future_dates","text":"197 rows quarantined as dated after the reference date 1990-01-01 (future_date): 187 of 200 in ISIK, 10 of 100 in OTSUS. So many later dates suggest`,
+		`{"kind":"as_of_after_today","text":"the reference date 1990-01-01 lies after today (1989-12-01 in Estonia): rows were taken as live, archived or dated`)
+
 	sum.Tables["ISIK"].Quarantine["future_date"] = 19
 	sum.Tables["OTSUS"].Quarantine["future_date"] = 9
 	if got := summaryOf(sum); strings.Contains(got, "Warning") || strings.Contains(got, "--as-of") {
 		t.Errorf("summary of a batch with a few future dates in each table:\n%s", got)
+	}
+	b.Reset()
+	if err := json.NewEncoder(&b).Encode(withWarnings(sum, eve)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "warnings") {
+		t.Errorf("--json of a run with nothing to warn of: %s", b.String())
 	}
 }
