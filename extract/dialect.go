@@ -78,7 +78,7 @@ func checkTables(ctx context.Context, snap Snapshot, source string) error {
 	var problems, extra []string
 	lister, _ := snap.Dialect().(columnLister)
 	for _, t := range Tables {
-		shape := snap.Query(ctx, ShapeSQL(snap.Dialect(), t), func([]any) error { return nil })
+		shape := probe(ctx, snap, ShapeSQL(snap.Dialect(), t))
 		if shape != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -136,6 +136,21 @@ func checkTables(ctx context.Context, snap Snapshot, source string) error {
 			source, strings.Join(extra, ", "))
 	}
 	return nil
+}
+
+// probe runs a query that may fail, without spoiling the snapshot for
+// the queries after it (prober), and gives its error.
+func probe(ctx context.Context, snap Snapshot, query string) error {
+	if p, ok := snap.(prober); ok {
+		return p.probe(ctx, query)
+	}
+	return snap.Query(ctx, query, func([]any) error { return nil })
+}
+
+// prober is a snapshot on which a failed query needs undoing before the
+// next one can run.
+type prober interface {
+	probe(ctx context.Context, query string) error
 }
 
 // columnLister is a dialect that can list the columns a STAR1 table has,

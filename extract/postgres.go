@@ -332,6 +332,24 @@ type postgresSnapshot struct {
 	exact bool // the schema has exact_text
 }
 
+// probe runs a query that may fail, such as a shape check, within a
+// savepoint: in PostgreSQL a failed query aborts its transaction, and
+// every later query of the snapshot would fail with it.
+func (s *postgresSnapshot) probe(ctx context.Context, query string) error {
+	if _, err := s.tx.ExecContext(ctx, "SAVEPOINT starmig_probe"); err != nil {
+		return fmt.Errorf("extract: query: %w", err)
+	}
+	err := s.Query(ctx, query, func([]any) error { return nil })
+	undo := "RELEASE SAVEPOINT starmig_probe"
+	if err != nil {
+		undo = "ROLLBACK TO SAVEPOINT starmig_probe"
+	}
+	if _, uerr := s.tx.ExecContext(ctx, undo); uerr != nil {
+		return errors.Join(err, fmt.Errorf("extract: query: %w", uerr))
+	}
+	return err
+}
+
 func (s *postgresSnapshot) Scan(ctx context.Context, t Table, columns []string, orderBy []string, fn func(Row) error) error {
 	cols, err := scanColumns(t, columns)
 	if err != nil {
@@ -460,6 +478,14 @@ type postgresDialect struct {
 }
 
 func (postgresDialect) Name() string { return "postgres" }
+
+// ColumnsSQL lists the columns of table t (columnLister) from the
+// catalog, in capitals as STAR1.md names them: the restore writes them in
+// small letters.
+func (d postgresDialect) ColumnsSQL(t Table) string {
+	return "SELECT upper(attname) FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass(" + sqlString(d.Table(t)) +
+		") AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+}
 
 func (d postgresDialect) Table(t Table) string {
 	return pgx.Identifier{d.schema}.Sanitize() + "." + strings.ToLower(t.Name)

@@ -232,6 +232,47 @@ func TestPostgresSnapshotIgnoresConcurrentWrites(t *testing.T) {
 	})
 }
 
+// TestPostgresSourceNamesEveryMissingColumn: a schema that is not the
+// restore's layout is refused when the snapshot begins, naming every
+// column a table lacks and what it holds instead, as for the stand-in:
+// PostgreSQL itself names only the first column a query misses.
+func TestPostgresSourceNamesEveryMissingColumn(t *testing.T) {
+	ctx := context.Background()
+	dsn, conn := connectPostgres(t)
+	for _, q := range []string{
+		extract.PostgresDDL(extract.PostgresSchema),
+		"ALTER TABLE star1_archive.makse RENAME COLUMN summa TO summa_eur",
+		"ALTER TABLE star1_archive.toiming DROP COLUMN kirjeldus",
+		"ALTER TABLE star1_archive.toiming DROP COLUMN kasutaja",
+		"DROP TABLE star1_archive.dokument",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	url := withSchema(dsn, extract.PostgresSchema)
+	src, err := extract.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err == nil {
+		snap.Close()
+		t.Fatal("a snapshot of a schema without MAKSE.SUMMA and DOKUMENT began")
+	}
+	for _, want := range []string{"does not hold the STAR1 tables and columns",
+		"\n  MAKSE: lacks the column SUMMA (it holds SUMMA_EUR, which STAR1.md does not describe)\n",
+		"\n  TOIMING: lacks the columns KIRJELDUS and KASUTAJA", "\n  DOKUMENT: "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "ISIK: ") {
+		t.Errorf("the error names ISIK, which is whole:\n%v", err)
+	}
+}
+
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
