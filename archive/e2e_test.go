@@ -574,6 +574,13 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	if conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'typo')").Scan(&made); made {
 		t.Error("a refused restore made its schema")
 	}
+	// A code that lost its leading zeros in a spreadsheet names the code
+	// of KOV it was.
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "typo", KOV: []string{"100"}})
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "--kov 100: not a municipality code") ||
+		!strings.HasSuffix(err.Error(), "; 100 is 0100 (Tallinn) without its leading zeros") {
+		t.Errorf("restore --kov 100: %v", err)
+	}
 	// A restore that cannot be put on record is rolled back; BeforeCommit
 	// hears what was restored, after every check.
 	var heard *RestoreStats

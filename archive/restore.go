@@ -856,28 +856,41 @@ func restoreTime(s string) (time.Time, error) {
 // archive's KOV table does not hold: it would keep none of their rows.
 type UnknownKOVError struct {
 	Codes []string
+	// Hints name, for a code the archived KOV table holds with leading
+	// zeros that the code given lacks (100 for 0100), that code.
+	Hints []string
 }
 
 func (e *UnknownKOVError) Error() string {
-	return fmt.Sprintf("restore: --kov %s: not a municipality code of the archived KOV table (codes as STAR1 holds them, as KOV_KOOD); nothing restored",
+	msg := fmt.Sprintf("restore: --kov %s: not a municipality code of the archived KOV table (codes as STAR1 holds them, as KOV_KOOD); nothing restored",
 		strings.Join(e.Codes, ","))
+	for _, h := range e.Hints {
+		msg += "; " + h
+	}
+	return msg
 }
 
 // archivedKOV checks kovs against the copy of KOV that every bundle
 // holds, before anything is restored.
 func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
-	known := map[string]bool{}
-	pos := extract.Positions["KOV"]["KOV_KOOD"]
+	known := map[string]string{} // KOV_KOOD -> NIMI
+	pos, name := extract.Positions["KOV"]["KOV_KOOD"], extract.Positions["KOV"]["NIMI"]
+	textOf := func(v any) string {
+		switch v := v.(type) {
+		case string:
+			return v
+		case []byte:
+			return string(v)
+		}
+		return ""
+	}
 	for _, f := range b.Files() {
 		if !f.Reference || refTable(f.Path) != "KOV" {
 			continue
 		}
 		if err := b.ReadFile(ctx, f.Path, func(r extract.Row) error {
-			switch v := r[pos].(type) {
-			case string:
-				known[v] = true
-			case []byte:
-				known[string(v)] = true
+			if r[pos] != nil {
+				known[textOf(r[pos])] = textOf(r[name])
 			}
 			return nil
 		}); err != nil {
@@ -886,8 +899,17 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 	}
 	e := &UnknownKOVError{}
 	for _, k := range kovs {
-		if !known[k] {
-			e.Codes = append(e.Codes, k)
+		if _, ok := known[k]; ok {
+			continue
+		}
+		e.Codes = append(e.Codes, k)
+		// A code copied from a spreadsheet that read it as a number:
+		// no code of KOV is the code given, so naming the one it
+		// lost its zeros from cannot hide a code meant as typed.
+		if whole, lost := mapping.LostZeros(k); lost {
+			if n, ok := known[whole]; ok {
+				e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, n))
+			}
 		}
 	}
 	if len(e.Codes) > 0 {
