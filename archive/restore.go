@@ -1028,7 +1028,7 @@ func filterKOV(ctx context.Context, tx pgx.Tx, schema string, kovs []string) err
 			_, err = tx.Exec(ctx, q)
 		}
 		if err != nil {
-			return fmt.Errorf("restore: keeping municipalities %v: %w", kovs, err)
+			return fmt.Errorf("restore: keeping municipalities %s: %w", strings.Join(kovs, ","), err)
 		}
 	}
 	return nil

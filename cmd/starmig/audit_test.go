@@ -126,6 +126,9 @@ func TestRestoreIsOnRecordOnlyWhenItHappens(t *testing.T) {
 	if len(entries) != 1 || entries[0].Action != "restore" || entries[0].Rows != rows || entries[0].Reason != "crisis drill" {
 		t.Fatalf("after one restore and two refused: %d audit entries %+v, want one restore of %d rows", len(entries), entries, rows)
 	}
+	if q := entries[0].Query; !strings.HasPrefix(q, "batch ") || !strings.HasSuffix(q, ", all municipalities, into schema star1_archive") {
+		t.Errorf("a restore of all municipalities is on record as %q", q)
+	}
 	if code, out, _ = run(t, ctx, "audit", "--archive", to, "--keys", keys); code != 0 || !strings.Contains(out, fmt.Sprintf(": %d rows restored", rows)) {
 		t.Errorf("audit does not give the rows restored:\n%s", out)
 	}

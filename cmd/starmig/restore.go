@@ -113,7 +113,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		for _, s := range rs.Tables {
 			rows += s.Rows
 		}
-		query := fmt.Sprintf("batch %s run %s, municipalities %v, into schema %s", cats[0].Batch, cats[0].Run, kovs, o.schema)
+		query := restoreQuery(cats[0].Batch, cats[0].Run, kovs, o.schema)
 		if len(rs.Unread) > 0 {
 			query += fmt.Sprintf(", leaving out %s it could not read", words.Count(len(rs.Unread), "part"))
 		}
@@ -160,6 +160,16 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 		return &codedError{code: exitVerification, err: fmt.Errorf("restore left out %s of the archive run it could not read", words.Count(len(rs.Unread), "part"))}
 	}
 	return nil
+}
+
+// restoreQuery is what a restore puts on record as its query: the run,
+// the municipalities (all of them without --kov) and the schema.
+func restoreQuery(batch, run string, kovs []string, schema string) string {
+	which := "all municipalities"
+	if len(kovs) > 0 {
+		which = "municipalities " + strings.Join(kovs, ",")
+	}
+	return fmt.Sprintf("batch %s run %s, %s, into schema %s", batch, run, which, schema)
 }
 
 // printUnread lists what a restore --skip-unreadable left out, and what
