@@ -258,7 +258,7 @@ func TestFaultsInAFolder(t *testing.T) {
 			body = regexp.MustCompile(`Payload-Oxum: [0-9.]+`).ReplaceAll(body, []byte("Payload-Oxum: 1.1\x1b[2J\xb1"))
 			os.WriteFile(p, body, 0o644)
 			return prefix + archive.BagInfoTxt
-		}, map[string]string{Full: `BagIt: Payload-Oxum [1.1\x1b[2J\xb1], the payload is `}},
+		}, map[string]string{Full: `BagIt: Payload-Oxum 1.1\x1b[2J\xb1, the payload is `}},
 		{"catalog signed with another key", func(t *testing.T, dir string) string {
 			b, _ := bundleDir(t, dir, 1)
 			cat := filepath.Join(filepath.Dir(b), archive.CatalogFile)
@@ -276,6 +276,43 @@ func TestFaultsInAFolder(t *testing.T) {
 			object := c.break_(t, dir)
 			for level, want := range c.levels {
 				expect(t, check(t, st, k, level, nil), object, want)
+			}
+		})
+	}
+}
+
+// TestBagInfoFindingsSayWhatIsWrong: a bag-info.txt that is not
+// "Label: value" lines is one finding saying so, not one for every label
+// it then seems to lack; a Payload-Oxum given twice, or none, is named as
+// that.
+func TestBagInfoFindingsSayWhatIsWrong(t *testing.T) {
+	for _, c := range []struct {
+		name, want, not string
+		edit            func([]byte) []byte
+	}{
+		{"not label lines", `not a BagIt tag file: line 2: want "Label: value"`, "no Bagging-Date",
+			func(b []byte) []byte { return append([]byte("Source-Organization: x\nno colon here\n"), b...) }},
+		{"Payload-Oxum twice", "Payload-Oxum given 2 times (1.1, ", "[",
+			func(b []byte) []byte { return append([]byte("Payload-Oxum: 1.1\n"), b...) }},
+		{"no Payload-Oxum", "no Payload-Oxum", "the payload is",
+			func(b []byte) []byte { return regexp.MustCompile(`(?m)^Payload-Oxum: .*\n`).ReplaceAll(b, nil) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var k keys
+			dir, st := folderArchive(t, &k)
+			b, prefix := bundleDir(t, dir, 1)
+			p := filepath.Join(b, archive.BagInfoTxt)
+			body, _ := os.ReadFile(p)
+			os.Chmod(p, 0o644)
+			if err := os.WriteFile(p, c.edit(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep := check(t, st, k, Full, nil)
+			expect(t, rep, prefix+archive.BagInfoTxt, c.want)
+			for _, f := range rep.Findings {
+				if strings.Contains(f.Object, archive.BagInfoTxt) && strings.Contains(f.Problem, c.not) {
+					t.Errorf("finding %q", f)
+				}
 			}
 		})
 	}
