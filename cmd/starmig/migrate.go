@@ -264,8 +264,14 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "  %-13s %9s %9s %9s %9s %9s | %9s %9s %9s %9s %9s\n", "table", "inserted", "updated", "unchanged", "conflicts", "rejected",
-		load.Loaded, load.Merged, "archived", "excluded", "quarant.")
+	if len(names) == 0 {
+		// An empty STAR1, or municipalities without rows: a table of
+		// headers alone would look like output cut short.
+		fmt.Fprintln(w, "  No STAR1 row belongs to this batch.")
+	} else {
+		fmt.Fprintf(w, "  %-13s %9s %9s %9s %9s %9s | %9s %9s %9s %9s %9s\n", "table", "inserted", "updated", "unchanged", "conflicts", "rejected",
+			load.Loaded, load.Merged, "archived", "excluded", "quarant.")
+	}
 	for _, n := range names {
 		s := sum.Tables[n]
 		fmt.Fprintf(w, "  %-13s %9d %9d %9d %9d %9d | %9d %9d %9d %9d %9d\n", n, s.Inserted, s.Updated, s.Unchanged, s.Conflicts, s.Rejected,

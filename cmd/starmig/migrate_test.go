@@ -91,6 +91,15 @@ func TestRunSummaryNamesCodesTheMappingLacks(t *testing.T) {
 // quarantines most rows as future_date, and every row is still accounted
 // for; the summary says what that points at. The few mistyped years of a
 // real register do not raise it.
+// A batch of no rows (an empty STAR1, a municipality without rows) says
+// so, rather than print the headers of an empty table.
+func TestRunSummaryOfNoRows(t *testing.T) {
+	got := summaryOf(&batch.Summary{Batch: "b", RunID: 1, Tables: map[string]*load.Stats{}})
+	if got != "  No STAR1 row belongs to this batch.\n" {
+		t.Errorf("summary of a batch of no rows:\n%s", got)
+	}
+}
+
 func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 	sum := &batch.Summary{Batch: "b", RunID: 1, AsOf: "1990-01-01", Tables: map[string]*load.Stats{
 		"ISIK":  {Outcomes: map[string]int64{load.Quarantined: 190, load.ArchivedOnly: 10}, Quarantine: map[string]int64{"future_date": 187, "invalid_personal_code": 3}},
