@@ -145,3 +145,23 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 		t.Errorf("--json of a run with nothing to warn of: %s", b.String())
 	}
 }
+
+// The reconciliation's text names the batch and how deep it went, and
+// ends with its verdict: a table of counts alone left the reader to
+// add them up.
+func TestReconciliationTextSaysItsVerdict(t *testing.T) {
+	rep := &batch.Report{Batch: "tartu", Deep: true}
+	var b strings.Builder
+	printReconciliation(&b, rep, "tartu.md")
+	says(t, b.String(), "Reconciliation of batch tartu (deep):\n",
+		"\nThe batch reconciles: every STAR1 row is accounted for, and every loaded row in STAR2 is what the rules give.\nReport: tartu.md\n")
+	rep.Deep = false
+	rep.Findings = []batch.Finding{{Table: "ISIK", Star1ID: 7}}
+	rep.More = 2
+	b.Reset()
+	printReconciliation(&b, rep, "")
+	says(t, b.String(), "Reconciliation of batch tartu:\n", "\nThe batch does not reconcile: 3 findings, listed below.\n")
+	if strings.Contains(b.String(), "Report:") {
+		t.Errorf("no report file, yet:\n%s", b.String())
+	}
+}

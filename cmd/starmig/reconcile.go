@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/words"
 )
 
 func newReconcileCommand(g *globalOptions) *cobra.Command {
@@ -48,12 +49,7 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 			if werr := writeReport(report, rep); werr != nil {
 				return werr
 			}
-			if perr := g.result(rep, func(w io.Writer) {
-				batch.WriteText(w, rep)
-				if report != "" {
-					fmt.Fprintf(w, "Report: %s\n", report)
-				}
-			}); perr != nil {
+			if perr := g.result(rep, func(w io.Writer) { printReconciliation(w, rep, report) }); perr != nil {
 				return perr
 			}
 			if findings != nil {
@@ -70,4 +66,27 @@ with STAR2 column by column. It exits 3 naming every row that differs.`,
 	f.BoolVar(&deep, "deep", false, "recompute every loaded row from STAR1 and compare it with STAR2")
 	f.StringVar(&report, "report", "", "write the reconciliation to this file: Markdown, or HTML if it ends in .html")
 	return cmd
+}
+
+// printReconciliation tells a reconciliation as text: which batch and how
+// deep, the identity per table, the verdict (findings, when there are
+// any, follow as the error) and the report file.
+func printReconciliation(w io.Writer, rep *batch.Report, report string) {
+	how := ""
+	if rep.Deep {
+		how = " (deep)"
+	}
+	fmt.Fprintf(w, "Reconciliation of batch %s%s:\n", rep.Batch, how)
+	batch.WriteText(w, rep)
+	switch {
+	case !rep.OK():
+		fmt.Fprintf(w, "The batch does not reconcile: %s, listed below.\n", words.Count(int64(len(rep.Findings))+rep.More, "finding"))
+	case rep.Deep:
+		fmt.Fprintln(w, "The batch reconciles: every STAR1 row is accounted for, and every loaded row in STAR2 is what the rules give.")
+	default:
+		fmt.Fprintln(w, "The batch reconciles: every STAR1 row is accounted for; STAR2 holds what the rules say.")
+	}
+	if report != "" {
+		fmt.Fprintf(w, "Report: %s\n", report)
+	}
 }
