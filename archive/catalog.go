@@ -287,9 +287,75 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	}
 	batches := BatchesOf(all, true)
 	if len(batches) == 0 {
-		return fmt.Errorf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch)
+		msg := fmt.Sprintf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch)
+		if below, err := ArchivesBelow(ctx, st); err == nil && len(below) > 0 {
+			msg += "; " + BelowHint(below)
+		}
+		return errors.New(msg)
 	}
 	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
+}
+
+// noCompleteRun says that the store holds no complete run of any batch,
+// given the runs it holds (all interrupted), and where an archive is when
+// the store's URL names a folder above it.
+func noCompleteRun(ctx context.Context, st Store, runs []RunRef) error {
+	if len(runs) > 0 {
+		return fmt.Errorf("archive: %s holds no complete archive run, only %d interrupted (run the archive again to complete it)", st, len(runs))
+	}
+	msg := fmt.Sprintf("archive: %s holds no complete archive run", st)
+	if below, err := ArchivesBelow(ctx, st); err == nil && len(below) > 0 {
+		msg += "; " + BelowHint(below)
+	}
+	return errors.New(msg)
+}
+
+// maxLookBelow bounds the folders ArchivesBelow looks into.
+const maxLookBelow = 50
+
+// ArchivesBelow names the stores one folder below st that hold an
+// archive (a batches/ folder of their own): an archive URL given one
+// folder too high (s3://bucket for s3://bucket/prod) finds no run, and
+// the one meant is among these. It looks into the first maxLookBelow
+// folders only, so that a large bucket costs a bounded listing.
+func ArchivesBelow(ctx context.Context, st Store) ([]string, error) {
+	var dirs []string
+	stop := errors.New("enough folders")
+	err := st.Dirs(ctx, "", func(name string) error {
+		if len(dirs) == maxLookBelow {
+			return stop
+		}
+		dirs = append(dirs, name)
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return nil, err
+	}
+	var found []string
+	for _, d := range dirs {
+		if d+"/" == BatchesPrefix {
+			continue
+		}
+		err := st.Dirs(ctx, d+"/", func(name string) error {
+			if name+"/" == BatchesPrefix {
+				found = append(found, strings.TrimSuffix(st.String(), "/")+"/"+d)
+				return stop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// BelowHint says where the archives ArchivesBelow found are.
+func BelowHint(below []string) string {
+	if len(below) == 1 {
+		return "the folder below, " + below[0] + ", holds an archive: is it the one meant?"
+	}
+	return "folders below hold archives: " + strings.Join(below, ", ") + ": is one of them the one meant?"
 }
 
 // NewestCatalog reads the catalog of the newest complete run (of one
@@ -311,7 +377,7 @@ func NewestCatalog(ctx context.Context, st Store, pub SigningKeys, batch string)
 		if batch != "" {
 			return nil, nil, noRunOf(ctx, st, batch, len(runs))
 		}
-		return nil, nil, fmt.Errorf("archive: %s holds no complete archive run", st)
+		return nil, nil, noCompleteRun(ctx, st, runs)
 	}
 	others := slices.DeleteFunc(BatchesOf(runs, true), func(b string) bool { return b == newest.Batch })
 	c, _, err := ReadCatalog(ctx, st, pub, newest.Batch, newest.Run)
@@ -357,7 +423,7 @@ func LatestCatalogs(ctx context.Context, st Store, pub SigningKeys, batch string
 		if batch != "" {
 			return nil, noRunOf(ctx, st, batch, len(runs))
 		}
-		return nil, fmt.Errorf("archive: %s holds no complete archive run", st)
+		return nil, noCompleteRun(ctx, st, runs)
 	}
 	var out []*Catalog
 	for _, b := range order {

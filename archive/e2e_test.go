@@ -707,6 +707,19 @@ func TestABatchNotArchivedNamesWhatIs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "holds no complete run of batch north; it holds batch all") {
 		t.Errorf("archive of batch all: %v", err)
 	}
+	// The folder above the archive, given by mistake, names it.
+	above, err := NewFileStore(filepath.Dir(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = NewestCatalog(ctx, above, k.pub, "")
+	if want := "holds no complete archive run; the folder below, " + st.String() + ", holds an archive: is it the one meant?"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("the folder above the archive: %v; want it to end %q", err, want)
+	}
+	_, err = LatestCatalogs(ctx, above, k.pub, "all")
+	if err == nil || !strings.Contains(err.Error(), "nor of any batch; the folder below, "+st.String()+", holds an archive") {
+		t.Errorf("the folder above the archive, batch all: %v", err)
+	}
 	// A run interrupted before its catalog was signed is not complete.
 	if err := os.MkdirAll(filepath.Join(root, "batches", "north", "20261121T100000Z-abcdef", "0001"), 0o755); err != nil {
 		t.Fatal(err)

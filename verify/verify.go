@@ -217,6 +217,16 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 				problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
 			}
 		}
+		if !strings.Contains(problem, "(") {
+			// An --archive one folder too high is no lost archive.
+			below, err := archive.ArchivesBelow(ctx, o.Store)
+			if err != nil {
+				return nil, cannot(err)
+			}
+			if len(below) > 0 {
+				problem += "; " + archive.BelowHint(below)
+			}
+		}
 		rep.add(Finding{Batch: o.Batch, Problem: problem})
 	}
 	var good []run

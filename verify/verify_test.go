@@ -717,10 +717,19 @@ func TestFindingsNameWhereTheyAre(t *testing.T) {
 	}
 
 	var k keys
-	_, st := folderArchive(t, &k)
+	dir, st := folderArchive(t, &k)
 	rep := check(t, st, k, List, func(o *Options) { o.Batch = "tartu" })
 	if len(rep.Findings) != 1 || rep.Findings[0].String() != "batch tartu: no archive run in the store (it holds batch all)" {
 		t.Errorf("a batch the store does not hold: %v", rep.Findings)
+	}
+	// An --archive one folder above the archive names the archive.
+	above, err := archive.NewFileStore(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = check(t, above, k, List, nil)
+	if want := "no archive run in the store; the folder below, " + st.String() + ", holds an archive: is it the one meant?"; len(rep.Findings) != 1 || rep.Findings[0].String() != want {
+		t.Errorf("the folder above the archive: %v, want %q", rep.Findings, want)
 	}
 }
 
