@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,11 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(all) == 0 {
+		if err := notAbove(cmd.Context(), st); err != nil {
+			return err
+		}
+	}
 	entries := make([]archive.AuditRecord, 0, len(all))
 	unreadable := 0
 	for _, e := range all {
@@ -113,6 +119,21 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		return &codedError{code: exitVerification, err: fmt.Errorf("%s under audit/ cannot be read as audit entries", words.Count(unreadable, "object"))}
 	}
 	return nil
+}
+
+// notAbove refuses a store that holds no archive run while a folder
+// below it holds an archive: an --archive given one folder too high,
+// whose empty audit log would read as "nobody read anything".
+func notAbove(ctx context.Context, st archive.Store) error {
+	runs, err := archive.ListRuns(ctx, st, "")
+	if err != nil || len(runs) > 0 {
+		return err
+	}
+	below, err := archive.ArchivesBelow(ctx, st)
+	if err != nil || len(below) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s holds no archive, and so no audit log; %s", st, archive.BelowHint(below))
 }
 
 func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read int) {

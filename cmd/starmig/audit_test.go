@@ -60,6 +60,12 @@ func TestAuditCommand(t *testing.T) {
 	if code, out, _ = audit("--since", "2099-01-01"); code != 0 || !strings.Contains(out, ": 0 entries.") {
 		t.Errorf("audit --since a later day: exit %d\n%s", code, out)
 	}
+	// The folder above the archive holds no audit log: it is named, not
+	// read as one of no entries.
+	code, out, stderr = run(t, ctx, "audit", "--archive", "file://"+dir, "--keys", keys)
+	if want := "holds no archive, and so no audit log; the folder below, " + to + ", holds an archive"; code != exitError || !strings.Contains(stderr, want) {
+		t.Errorf("audit of the folder above the archive: exit %d, %s%s; want %q", code, out, stderr, want)
+	}
 	for _, args := range [][]string{{"--since", "21.11.2026"}, {"--since", "2026-11-02", "--until", "2026-11-01"}} {
 		if code, _, stderr := audit(args...); code != exitUsage {
 			t.Errorf("audit %v: exit %d, want %d: %s", args, code, exitUsage, stderr)
