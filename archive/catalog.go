@@ -287,11 +287,7 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	}
 	batches := BatchesOf(all, true)
 	if len(batches) == 0 {
-		msg := fmt.Sprintf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch)
-		if below, err := ArchivesBelow(ctx, st); err == nil && len(below) > 0 {
-			msg += "; " + BelowHint(below)
-		}
-		return errors.New(msg)
+		return withWhereBelow(ctx, st, fmt.Sprintf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch))
 	}
 	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
 }
@@ -303,22 +299,28 @@ func noCompleteRun(ctx context.Context, st Store, runs []RunRef) error {
 	if len(runs) > 0 {
 		return fmt.Errorf("archive: %s holds no complete archive run, only %d interrupted (run the archive again to complete it)", st, len(runs))
 	}
-	msg := fmt.Sprintf("archive: %s holds no complete archive run", st)
-	if below, err := ArchivesBelow(ctx, st); err == nil && len(below) > 0 {
-		msg += "; " + BelowHint(below)
+	return withWhereBelow(ctx, st, fmt.Sprintf("archive: %s holds no complete archive run", st))
+}
+
+// withWhereBelow is the error msg, followed by where the archives below
+// the store are. A failure to list them leaves msg as it is: it is the
+// error that matters.
+func withWhereBelow(ctx context.Context, st Store, msg string) error {
+	if where, err := WhereBelow(ctx, st); err == nil && where != "" {
+		msg += "; " + where
 	}
 	return errors.New(msg)
 }
 
-// maxLookBelow bounds the folders ArchivesBelow looks into.
+// maxLookBelow bounds the folders archivesBelow looks into.
 const maxLookBelow = 50
 
-// ArchivesBelow names the stores one folder below st that hold an
+// archivesBelow names the stores one folder below st that hold an
 // archive (a batches/ folder of their own): an archive URL given one
 // folder too high (s3://bucket for s3://bucket/prod) finds no run, and
 // the one meant is among these. It looks into the first maxLookBelow
 // folders only, so that a large bucket costs a bounded listing.
-func ArchivesBelow(ctx context.Context, st Store) ([]string, error) {
+func archivesBelow(ctx context.Context, st Store) ([]string, error) {
 	var dirs []string
 	stop := errors.New("enough folders")
 	err := st.Dirs(ctx, "", func(name string) error {
@@ -350,12 +352,18 @@ func ArchivesBelow(ctx context.Context, st Store) ([]string, error) {
 	return found, nil
 }
 
-// BelowHint says where the archives ArchivesBelow found are.
-func BelowHint(below []string) string {
-	if len(below) == 1 {
-		return "the folder below, " + below[0] + ", holds an archive: is it the one meant?"
+// WhereBelow says where the archives one folder below st are (""
+// when there are none), to follow a finding or error of a store that
+// holds no run.
+func WhereBelow(ctx context.Context, st Store) (string, error) {
+	below, err := archivesBelow(ctx, st)
+	switch {
+	case err != nil || len(below) == 0:
+		return "", err
+	case len(below) == 1:
+		return "the folder below, " + below[0] + ", holds an archive: is it the one meant?", nil
 	}
-	return "folders below hold archives: " + strings.Join(below, ", ") + ": is one of them the one meant?"
+	return "folders below hold archives: " + strings.Join(below, ", ") + ": is one of them the one meant?", nil
 }
 
 // NewestCatalog reads the catalog of the newest complete run (of one

@@ -162,13 +162,13 @@ func storeContract(t *testing.T, st Store) {
 	}
 	// An archive one folder below the store is found, for a URL given
 	// one folder too high.
-	if below, err := ArchivesBelow(ctx, st); err != nil || len(below) != 0 {
+	if below, err := archivesBelow(ctx, st); err != nil || len(below) != 0 {
 		t.Errorf("archives below a store of none: %q, %v", below, err)
 	}
 	if err := st.Put(ctx, "prod/"+BatchesPrefix+"all/r/"+CatalogFile, bytes.NewReader(body), int64(len(body)), until); err != nil {
 		t.Fatal(err)
 	}
-	if below, err := ArchivesBelow(ctx, st); err != nil || !slices.Equal(below, []string{st.String() + "/prod"}) {
+	if below, err := archivesBelow(ctx, st); err != nil || !slices.Equal(below, []string{st.String() + "/prod"}) {
 		t.Errorf("archives below: %q, %v; want %s/prod", below, err, st)
 	}
 }

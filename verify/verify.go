@@ -207,24 +207,25 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	runs := archive.RunsOf(slices.Collect(maps.Keys(objects)))
 	if len(runs) == 0 {
 		problem := "no archive run in the store"
+		var batches []string
 		if o.Batch != "" {
 			// Which batches there are tells a misspelt name from a lost batch.
 			all, err := archive.ListRuns(ctx, o.Store, "")
 			if err != nil {
 				return nil, cannot(err)
 			}
-			if batches := archive.BatchesOf(all, false); len(batches) > 0 {
-				problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
-			}
+			batches = archive.BatchesOf(all, false)
 		}
-		if !strings.Contains(problem, "(") {
+		if len(batches) > 0 {
+			problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
+		} else {
 			// An --archive one folder too high is no lost archive.
-			below, err := archive.ArchivesBelow(ctx, o.Store)
+			where, err := archive.WhereBelow(ctx, o.Store)
 			if err != nil {
 				return nil, cannot(err)
 			}
-			if len(below) > 0 {
-				problem += "; " + archive.BelowHint(below)
+			if where != "" {
+				problem += "; " + where
 			}
 		}
 		rep.add(Finding{Batch: o.Batch, Problem: problem})

@@ -129,11 +129,11 @@ func notAbove(ctx context.Context, st archive.Store) error {
 	if err != nil || len(runs) > 0 {
 		return err
 	}
-	below, err := archive.ArchivesBelow(ctx, st)
-	if err != nil || len(below) == 0 {
+	where, err := archive.WhereBelow(ctx, st)
+	if err != nil || where == "" {
 		return err
 	}
-	return fmt.Errorf("%s holds no archive, and so no audit log; %s", st, archive.BelowHint(below))
+	return fmt.Errorf("%s holds no archive, and so no audit log; %s", st, where)
 }
 
 func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read int) {
