@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,12 +229,7 @@ func withWarnings(sum *batch.Summary, start time.Time) runResult {
 			r.Warnings = append(r.Warnings, runWarning{Kind: kind, Text: strings.Join(strings.Fields(text), " ")})
 		}
 	}
-	names := make([]string, 0, len(sum.Tables))
-	for n := range sum.Tables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	add("many_future_dates", laterThanAsOf(sum, names))
+	add("many_future_dates", laterThanAsOf(sum, slices.Sorted(maps.Keys(sum.Tables))))
 	add("as_of_after_today", asOfToCome(sum.AsOf, start))
 	return r
 }
@@ -259,11 +256,7 @@ func printRun(w io.Writer, sum *batch.Summary, start time.Time, report string, r
 }
 
 func printRunSummary(w io.Writer, sum *batch.Summary) {
-	names := make([]string, 0, len(sum.Tables))
-	for n := range sum.Tables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(sum.Tables))
 	if len(names) == 0 {
 		// An empty STAR1, or municipalities without rows: a table of
 		// headers alone would look like output cut short.
