@@ -284,21 +284,27 @@ func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 	num := strings.TrimRight(lower, "abcdefghijklmnopqrstuvwxyz")
 	unit := strings.TrimSpace(lower[len(num):])
 	n, err := strconv.Atoi(strings.TrimSpace(num))
-	var t time.Time
-	if err == nil && n > 0 && n < 100_000 {
-		switch unit {
-		case "y", "year", "years":
-			t = now.AddDate(n, 0, 0)
-		case "m", "month", "months":
-			t = now.AddDate(0, n, 0)
-		case "d", "day", "days":
-			t = now.AddDate(0, 0, n)
-		}
+	var years, months, days int
+	unitKnown := true
+	switch unit {
+	case "y", "year", "years":
+		years = n
+	case "m", "month", "months":
+		months = n
+	case "d", "day", "days":
+		days = n
+	default:
+		unitKnown = false
 	}
-	if !t.IsZero() && t.Year() <= 9999 {
-		return t, nil
+	switch {
+	case err != nil || !unitKnown:
+		return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
+	case n <= 0:
+		return time.Time{}, usageError("--retention %q: the archive is locked for the retention, so it must be 1 or more", retention)
+	case n >= 100_000 || now.AddDate(years, months, days).Year() > 9999:
+		return time.Time{}, usageError("--retention %q: that would lock the archive past the year 9999", retention)
 	}
-	return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
+	return now.AddDate(years, months, days), nil
 }
 
 // parseSize reads a size in bytes: a whole number with an optional unit,

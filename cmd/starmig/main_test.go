@@ -784,9 +784,16 @@ func TestRetentionUnits(t *testing.T) {
 			t.Errorf("--retention %q: %v %v, want %s", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"0y", "-1y", "10", "y", "10yy", "10 weeks", "1.5y", "99999y", "1000000d"} {
-		if got, err := retainUntil("", in, now); err == nil || exitCode(err) != exitUsage {
-			t.Errorf("--retention %q: %v %v, want a usage error", in, got, err)
+	// A number without a unit, or the like, is told the form; a zero or
+	// negative one, and one past the year 9999, are told what is wrong
+	// with them.
+	for in, want := range map[string]string{
+		"10": "want a number of years", "y": "want a number of years", "10yy": "want a number of years", "10 weeks": "want a number of years",
+		"1.5y": "want a number of years", "0y": "must be 1 or more", "-1y": "must be 1 or more", "0 days": "must be 1 or more",
+		"99999y": "past the year 9999", "1000000d": "past the year 9999", "8000y": "past the year 9999",
+	} {
+		if got, err := retainUntil("", in, now); err == nil || exitCode(err) != exitUsage || !strings.Contains(err.Error(), want) {
+			t.Errorf("--retention %q: %v %v, want a usage error saying %q", in, got, err, want)
 		}
 	}
 }
