@@ -287,7 +287,7 @@ func noRunOf(ctx context.Context, st Store, batch string, interrupted int) error
 	}
 	batches := BatchesOf(all, true)
 	if len(batches) == 0 {
-		return withWhereBelow(ctx, st, fmt.Sprintf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch))
+		return withElsewhere(ctx, st, fmt.Sprintf("archive: %s holds no complete run of batch %s, nor of any batch", st, batch))
 	}
 	return fmt.Errorf("archive: %s holds no complete run of batch %s; it holds batch %s", st, batch, strings.Join(batches, ", "))
 }
@@ -299,14 +299,14 @@ func noCompleteRun(ctx context.Context, st Store, runs []RunRef) error {
 	if len(runs) > 0 {
 		return fmt.Errorf("archive: %s holds no complete archive run, only %d interrupted (run the archive again to complete it)", st, len(runs))
 	}
-	return withWhereBelow(ctx, st, fmt.Sprintf("archive: %s holds no complete archive run", st))
+	return withElsewhere(ctx, st, fmt.Sprintf("archive: %s holds no complete archive run", st))
 }
 
-// withWhereBelow is the error msg, followed by where the archives below
-// the store are. A failure to list them leaves msg as it is: it is the
-// error that matters.
-func withWhereBelow(ctx context.Context, st Store, msg string) error {
-	if where, err := WhereBelow(ctx, st); err == nil && where != "" {
+// withElsewhere is the error msg, followed by where an archive is that
+// the store's URL may have meant (Elsewhere). A failure to look leaves
+// msg as it is: it is the error that matters.
+func withElsewhere(ctx context.Context, st Store, msg string) error {
+	if where, err := Elsewhere(ctx, st, true); err == nil && where != "" {
 		msg += "; " + where
 	}
 	return errors.New(msg)
@@ -352,10 +352,65 @@ func archivesBelow(ctx context.Context, st Store) ([]string, error) {
 	return found, nil
 }
 
-// WhereBelow says where the archives one folder below st are (""
-// when there are none), to follow a finding or error of a store that
-// holds no run.
-func WhereBelow(ctx context.Context, st Store) (string, error) {
+// nested is a store that can name the stores above it.
+type nested interface {
+	up(n int) Store  // the store n folders above
+	folders() string // the store's path, / between folders
+}
+
+// maxDepthInside bounds how deep inside an archive archiveAbove looks
+// for it: batches/<batch>/<run>/<bundle>/data/<TABLE> is six folders.
+const maxDepthInside = 6
+
+// archiveAbove is the archive that st's URL points inside, and the path
+// inside it (batches/all/<run>, audit/2026), when the URL holds a
+// batches or audit folder and the folder above that holds an archive: a
+// run's URL copied from a listing, given as the archive's. It lists one
+// folder only, and a folder it cannot list (a role whose rights stop at
+// the store's own prefix) holds no archive as far as it can tell.
+func archiveAbove(ctx context.Context, st Store) (Store, string) {
+	n, ok := st.(nested)
+	if !ok {
+		return nil, ""
+	}
+	parts := strings.Split(strings.Trim(n.folders(), "/"), "/")
+	for i := len(parts) - 1; i >= 0 && len(parts)-i <= maxDepthInside; i-- {
+		if parts[i]+"/" != BatchesPrefix && parts[i]+"/" != AuditPrefix {
+			continue
+		}
+		root := n.up(len(parts) - i)
+		holds := false
+		stop := errors.New("found")
+		err := root.Dirs(ctx, "", func(name string) error {
+			if name+"/" == BatchesPrefix {
+				holds = true
+				return stop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return nil, ""
+		}
+		if holds {
+			return root, strings.Join(parts[i:], "/")
+		}
+	}
+	return nil, ""
+}
+
+// Elsewhere says where an archive is when st holds no run ("" when it
+// finds none), to follow a finding or error of such a store: the
+// archive st's URL points inside, or those one folder below it. With
+// batchFlag, the command takes --batch, and the batch whose folder the
+// URL points inside is named with it.
+func Elsewhere(ctx context.Context, st Store, batchFlag bool) (string, error) {
+	if root, inside := archiveAbove(ctx, st); root != nil {
+		where := "it is the folder " + inside + " inside the archive " + root.String() + ": give that archive's URL"
+		if b, ok := strings.CutPrefix(inside, BatchesPrefix); ok && batchFlag {
+			where += ", with --batch " + strings.Split(b, "/")[0]
+		}
+		return where, nil
+	}
 	below, err := archivesBelow(ctx, st)
 	switch {
 	case err != nil || len(below) == 0:

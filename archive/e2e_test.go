@@ -720,6 +720,15 @@ func TestABatchNotArchivedNamesWhatIs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nor of any batch; the folder below, "+st.String()+", holds an archive") {
 		t.Errorf("the folder above the archive, batch all: %v", err)
 	}
+	// A run's folder, given as the archive, names the archive.
+	inside, err := NewFileStore(filepath.Join(root, "batches", "all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LatestCatalogs(ctx, inside, k.pub, "all")
+	if want := "nor of any batch; it is the folder batches/all inside the archive " + st.String() + ": give that archive's URL, with --batch all"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("the batch's folder: %v; want it to end %q", err, want)
+	}
 	// A run interrupted before its catalog was signed is not complete.
 	if err := os.MkdirAll(filepath.Join(root, "batches", "north", "20261121T100000Z-abcdef", "0001"), 0o755); err != nil {
 		t.Fatal(err)

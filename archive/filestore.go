@@ -37,6 +37,19 @@ func NewFileStore(root string) (*FileStore, error) {
 
 func (s *FileStore) String() string { return "file://" + s.root }
 
+// up is the store n folders above this one: the folder of the archive
+// that a URL pointing inside it belongs to.
+func (s *FileStore) up(n int) Store {
+	root := s.root
+	for range n {
+		root = filepath.Dir(root)
+	}
+	return &FileStore{root: root, named: s.named}
+}
+
+// folders is the path of the store's folder, / between folders.
+func (s *FileStore) folders() string { return filepath.ToSlash(s.root) }
+
 // Locks is false: a folder cannot refuse a delete.
 func (s *FileStore) Locks() bool { return false }
 

@@ -155,6 +155,18 @@ func (s *S3Store) String() string {
 	return "s3://" + s.cfg.Bucket + "/" + s.cfg.Prefix
 }
 
+// up is the store n folders above this one, on the same client: the
+// archive that a URL pointing inside it belongs to.
+func (s *S3Store) up(n int) Store {
+	cfg := s.cfg
+	parts := strings.Split(cfg.Prefix, "/")
+	cfg.Prefix = strings.Join(parts[:max(len(parts)-n, 0)], "/")
+	return &S3Store{client: s.client, cfg: cfg, first: map[string]string{}}
+}
+
+// folders is the store's prefix in its bucket.
+func (s *S3Store) folders() string { return s.cfg.Prefix }
+
 // Locks is true: every object is written in COMPLIANCE mode.
 func (s *S3Store) Locks() bool { return true }
 

@@ -171,6 +171,65 @@ func storeContract(t *testing.T, st Store) {
 	if below, err := archivesBelow(ctx, st); err != nil || !slices.Equal(below, []string{st.String() + "/prod"}) {
 		t.Errorf("archives below: %q, %v; want %s/prod", below, err, st)
 	}
+	// A URL pointing inside that archive (a run's, copied from a
+	// listing) names the archive it is in; one inside a folder that
+	// holds no archive names nothing.
+	if err := st.Put(ctx, "other/"+AuditPrefix+"2026/e", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"prod/batches/all/r": "it is the folder batches/all/r inside the archive " + st.String() + "/prod: give that archive's URL, with --batch all",
+		"prod/batches":       "it is the folder batches inside the archive " + st.String() + "/prod: give that archive's URL",
+		"prod/audit/2026":    "it is the folder audit/2026 inside the archive " + st.String() + "/prod: give that archive's URL",
+		"other/audit/2026":   "",
+	} {
+		got, err := Elsewhere(ctx, within(t, st, path), true)
+		if err != nil || got != want {
+			t.Errorf("where else than %s: %q, %v; want %q", path, got, err, want)
+		}
+	}
+	// A command without --batch is not told to give one.
+	if got, err := Elsewhere(ctx, within(t, st, "prod/batches/all"), false); err != nil || strings.Contains(got, "--batch") {
+		t.Errorf("where else, for a command without --batch: %q, %v", got, err)
+	}
+	// An archive run into a folder inside that archive is refused before
+	// anything is written.
+	_, err = NewWriter(ctx, config(within(t, st, "prod/batches/all"), testKeys(t)))
+	want := "is the folder batches/all inside the archive " + st.String() + "/prod: an archive written there would be locked inside that one"
+	if !errors.As(err, new(*InsideArchiveError)) || !strings.Contains(err.Error(), want) {
+		t.Errorf("an archive run inside an archive: %v; want %q", err, want)
+	}
+	if keys := keysUnder(t, st, "prod/"); len(keys) != 1 {
+		t.Errorf("the refused run wrote into the archive: %q", keys)
+	}
+}
+
+// keysUnder lists the keys of st under prefix.
+func keysUnder(t *testing.T, st Store, prefix string) []string {
+	t.Helper()
+	var keys []string
+	if err := st.Keys(context.Background(), prefix, func(key string, _ int64) error {
+		keys = append(keys, key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// within is the store at path inside st.
+func within(t *testing.T, st Store, path string) Store {
+	t.Helper()
+	switch s := st.(type) {
+	case *FileStore:
+		return &FileStore{root: filepath.Join(s.root, filepath.FromSlash(path)), named: s.named}
+	case *S3Store:
+		cfg := s.cfg
+		cfg.Prefix = strings.Trim(cfg.Prefix+"/"+path, "/")
+		return &S3Store{client: s.client, cfg: cfg, first: map[string]string{}}
+	}
+	t.Fatalf("no store within a %T", st)
+	return nil
 }
 
 func TestFileStoreContract(t *testing.T) {

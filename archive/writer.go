@@ -355,12 +355,31 @@ func after(runs []RunRef, run string) (string, error) {
 	return fmt.Sprintf("%s-%06x", at, n+1), nil
 }
 
+// InsideArchiveError refuses to write an archive into a folder inside
+// another archive.
+type InsideArchiveError struct {
+	Store   string // the store given
+	Inside  string // its path inside the archive, batches/all/<run>
+	Archive string // the archive it is inside
+}
+
+func (e *InsideArchiveError) Error() string {
+	return fmt.Sprintf("archive: %s is the folder %s inside the archive %s: an archive written there would be locked inside that one; give the archive's own URL, %s, or a folder outside it",
+		e.Store, e.Inside, e.Archive, e.Archive)
+}
+
 // NewWriter starts an archive run of cfg.Batch. It checks the store can
 // take it (on S3: Object Lock), and accounts for earlier runs, of any
 // batch, that were interrupted before their catalog.
 func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
+	}
+	// A URL pointing inside an archive would lock a second archive
+	// within the first for the retention; it is refused before anything
+	// is written.
+	if root, inside := archiveAbove(ctx, cfg.Store); root != nil {
+		return nil, &InsideArchiveError{Store: cfg.Store.String(), Inside: inside, Archive: root.String()}
 	}
 	if err := cfg.Store.CheckWritable(ctx); err != nil {
 		return nil, err

@@ -220,7 +220,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 			problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
 		} else {
 			// An --archive one folder too high is no lost archive.
-			where, err := archive.WhereBelow(ctx, o.Store)
+			where, err := archive.Elsewhere(ctx, o.Store, true)
 			if err != nil {
 				return nil, cannot(err)
 			}

@@ -731,6 +731,20 @@ func TestFindingsNameWhereTheyAre(t *testing.T) {
 	if want := "no archive run in the store; the folder below, " + st.String() + ", holds an archive: is it the one meant?"; len(rep.Findings) != 1 || rep.Findings[0].String() != want {
 		t.Errorf("the folder above the archive: %v, want %q", rep.Findings, want)
 	}
+	// An --archive of a run's folder, copied from a listing, names the
+	// archive and the batch.
+	runs, err := archive.ListRuns(context.Background(), st, "")
+	if err != nil || len(runs) == 0 {
+		t.Fatal(runs, err)
+	}
+	inside, err := archive.NewFileStore(filepath.Join(dir, "batches", "all", runs[0].Run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = check(t, inside, k, List, nil)
+	if want := "no archive run in the store; it is the folder batches/all/" + runs[0].Run + " inside the archive " + st.String() + ": give that archive's URL, with --batch all"; len(rep.Findings) != 1 || rep.Findings[0].String() != want {
+		t.Errorf("a run's folder: %v, want %q", rep.Findings, want)
+	}
 }
 
 // TestSigningKeyReplaced: the signing key was replaced between two runs.

@@ -493,3 +493,30 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 		t.Errorf("retrieval.json: %v, runs %+v", err, res.Runs)
 	}
 }
+
+// TestArchiveRefusesAFolderInsideAnArchive: a run's URL copied from a
+// listing and given as --to would lock an archive inside the archive for
+// its retention. It is a usage error, and nothing is written.
+func TestArchiveRefusesAFolderInsideAnArchive(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := genKeys(t, dir)
+	to := "file://" + filepath.Join(dir, "arch")
+	archiveTo := func(to string) (int, string) {
+		code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", to, "--batch", "all", "--keys", keys, "--quiet")
+		return code, stderr
+	}
+	if code, stderr := archiveTo(to); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	inside := to + "/batches/all"
+	code, stderr := archiveTo(inside)
+	want := "archive: " + inside + " is the folder batches/all inside the archive " + to + ": an archive written there would be locked inside that one; give the archive's own URL, " + to + ", or a folder outside it"
+	if code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("archive --to a folder inside an archive: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "arch", "batches", "all"))
+	if err != nil || len(entries) != 1 {
+		t.Errorf("the archive's batch folder holds %v (%v), want its one run", entries, err)
+	}
+}

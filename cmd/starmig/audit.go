@@ -122,14 +122,15 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 }
 
 // notAbove refuses a store that holds no archive run while a folder
-// below it holds an archive: an --archive given one folder too high,
-// whose empty audit log would read as "nobody read anything".
+// below it holds an archive, or it is a folder inside one: an --archive
+// given one folder too high, or copied from a listing, whose empty audit
+// log would read as "nobody read anything".
 func notAbove(ctx context.Context, st archive.Store) error {
 	runs, err := archive.ListRuns(ctx, st, "")
 	if err != nil || len(runs) > 0 {
 		return err
 	}
-	where, err := archive.WhereBelow(ctx, st)
+	where, err := archive.Elsewhere(ctx, st, false)
 	if err != nil || where == "" {
 		return err
 	}

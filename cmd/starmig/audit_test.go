@@ -66,6 +66,11 @@ func TestAuditCommand(t *testing.T) {
 	if want := "holds no archive, and so no audit log; the folder below, " + to + ", holds an archive"; code != exitError || !strings.Contains(stderr, want) {
 		t.Errorf("audit of the folder above the archive: exit %d, %s%s; want %q", code, out, stderr, want)
 	}
+	// Nor is the archive's audit folder, given as the archive.
+	code, out, stderr = run(t, ctx, "audit", "--archive", to+"/audit", "--keys", keys)
+	if want := "; it is the folder audit inside the archive " + to + ": give that archive's URL"; code != exitError || !strings.HasSuffix(strings.TrimSpace(stderr), want) {
+		t.Errorf("audit of the archive's audit folder: exit %d, %s%s; want it to end %q", code, out, stderr, want)
+	}
 	for _, args := range [][]string{{"--since", "21.11.2026"}, {"--since", "2026-11-02", "--until", "2026-11-01"}} {
 		if code, _, stderr := audit(args...); code != exitUsage {
 			t.Errorf("audit %v: exit %d, want %d: %s", args, code, exitUsage, stderr)

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 )
@@ -45,7 +46,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &c):
 		return c.code
-	case errors.As(err, new(*secret.DSNError)):
+	case errors.As(err, new(*secret.DSNError)), errors.As(err, new(*archive.InsideArchiveError)):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
