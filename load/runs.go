@@ -320,6 +320,9 @@ type RunState struct {
 	// Interrupted says the run ended without recording its end (killed,
 	// or its connection lost): a run of the batch completes it.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Tables are the run's STAR1 rows by table, as its summary keeps
+	// them (none for a run that ended before it counted them).
+	Tables map[string]*Stats `json:"-"`
 }
 
 // NoBookkeeping reports whether err is PostgreSQL's refusal to read a
@@ -339,16 +342,24 @@ func BatchStates(ctx context.Context, conn *pgx.Conn) ([]BatchState, error) {
 	       r.id, r.state, coalesce(r.phase, ''), r.started_at, r.finished_at,
 	       coalesce(jsonb_array_length(r.summary->'reconciliation'->'findings'), 0)
 	         + coalesce((r.summary->'reconciliation'->>'findings_not_listed')::bigint, 0),
-	       coalesce(r.summary->>'error', ''), coalesce((r.summary->>'interrupted')::boolean, false)
+	       coalesce(r.summary->>'error', ''), coalesce((r.summary->>'interrupted')::boolean, false),
+	       r.summary->'tables'
 	  FROM migration.batch b
 	  JOIN LATERAL (SELECT * FROM migration.run r WHERE r.batch = b.name ORDER BY r.id DESC LIMIT 1) r ON true
 	 ORDER BY b.name`)
 	var out []BatchState
 	var b BatchState
 	var finished pgtype.Timestamptz
+	var tables []byte
 	_, err := pgx.ForEachRow(rows, []any{&b.Name, &b.KOV, &b.AsOf, &b.LiveYears, &b.Runs, &b.Last.ID, &b.Last.State, &b.Last.Phase, &b.Last.Started,
-		&finished, &b.Last.Findings, &b.Last.Error, &b.Last.Interrupted}, func() error {
+		&finished, &b.Last.Findings, &b.Last.Error, &b.Last.Interrupted, &tables}, func() error {
 		b.Last.Finished = nil
+		b.Last.Tables = nil
+		if len(tables) > 0 && string(tables) != "null" {
+			if err := json.Unmarshal(tables, &b.Last.Tables); err != nil {
+				return fmt.Errorf("the tables of run %d: %w", b.Last.ID, err)
+			}
+		}
 		if finished.Valid {
 			t := finished.Time
 			b.Last.Finished = &t

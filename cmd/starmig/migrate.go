@@ -220,18 +220,27 @@ type runWarning struct {
 // when the run began.
 func withWarnings(sum *batch.Summary, start time.Time) runResult {
 	r := runResult{Summary: sum}
-	if sum == nil {
-		return r
+	if sum != nil {
+		r.Warnings = runWarnings(sum.AsOf, sum.Tables, start)
 	}
+	return r
+}
+
+// runWarnings are the warnings of a run of the reference date asOf that
+// began at start, whose STAR1 rows by table are tables: what the summary
+// says under its table, each on one line. status gives them again from
+// the bookkeeping.
+func runWarnings(asOf string, tables map[string]*load.Stats, start time.Time) []runWarning {
+	var ws []runWarning
 	add := func(kind, text string) {
 		if text != "" {
 			text = strings.TrimPrefix(strings.TrimSpace(text), "Warning: ")
-			r.Warnings = append(r.Warnings, runWarning{Kind: kind, Text: strings.Join(strings.Fields(text), " ")})
+			ws = append(ws, runWarning{Kind: kind, Text: strings.Join(strings.Fields(text), " ")})
 		}
 	}
-	add("many_future_dates", laterThanAsOf(sum, slices.Sorted(maps.Keys(sum.Tables))))
-	add("as_of_after_today", asOfToCome(sum.AsOf, start))
-	return r
+	add("many_future_dates", laterThanAsOf(asOf, tables, slices.Sorted(maps.Keys(tables))))
+	add("as_of_after_today", asOfToCome(asOf, start))
+	return ws
 }
 
 // printRun tells what a run did: its rows by table, the reconciliation's
@@ -322,7 +331,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			"    %s. Map them and run the batch again to load these rows.\n",
 			words.Count(n, "row"), strings.Join(unknown, ", "), firstOf(codes, 20))
 	}
-	fmt.Fprint(w, laterThanAsOf(sum, names))
+	fmt.Fprint(w, laterThanAsOf(sum.AsOf, sum.Tables, names))
 	if len(sum.NamesKept) > 0 {
 		fmt.Fprintf(w, "  %s named otherwise in the mapping folder than in STAR2, which keeps its own names:\n",
 			words.Count(len(sum.NamesKept), "code"))
@@ -356,11 +365,11 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 // register holds a few such dates, mistyped years; that many points at a
 // mistyped --as-of instead, and the run, whose every row is accounted
 // for, would otherwise end as if nothing were wrong.
-func laterThanAsOf(sum *batch.Summary, names []string) string {
+func laterThanAsOf(asOf string, stats map[string]*load.Stats, names []string) string {
 	var tables []string
 	var total int64
 	for _, n := range names {
-		s := sum.Tables[n]
+		s := stats[n]
 		k, rows := s.Quarantine[mapping.RuleFutureDate], rowsOf(s)
 		if k > 0 && k*10 >= rows {
 			tables = append(tables, fmt.Sprintf("%d of %d in %s", k, rows, n))
@@ -373,7 +382,7 @@ func laterThanAsOf(sum *batch.Summary, names []string) string {
 	return fmt.Sprintf("  Warning: %s quarantined as dated after the reference date %s (future_date): %s.\n"+
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n",
-		words.Count(total, "row"), sum.AsOf, strings.Join(tables, ", "))
+		words.Count(total, "row"), asOf, strings.Join(tables, ", "))
 }
 
 // asOfToCome warns when the reference date lies after today in Estonia:

@@ -34,6 +34,9 @@ type batchStatus struct {
 	load.BatchState
 	// Next says what the batch needs, "" when nothing.
 	Next string `json:"next,omitempty"`
+	// Warnings are those its newest run gave (migrate's --json has them
+	// under the same name).
+	Warnings []runWarning `json:"warnings,omitempty"`
 }
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -88,6 +91,9 @@ func runStatus(cmd *cobra.Command, g *globalOptions, o *statusOptions) error {
 	covered, all := map[string]bool{}, false
 	for i, s := range states {
 		res.Batches[i] = batchStatus{BatchState: s, Next: nextStep(s)}
+		if s.Last.Tables != nil {
+			res.Batches[i].Warnings = runWarnings(s.AsOf, s.Last.Tables, s.Last.Started)
+		}
 		all = all || len(s.KOV) == 0
 		for _, k := range s.KOV {
 			covered[k] = true
@@ -162,6 +168,9 @@ func writeStatus(w io.Writer, where string, res statusResult, maps *mapping.Mapp
 			state = "interrupted"
 		}
 		fmt.Fprintf(w, "    newest run %d: %s, %s\n", r.ID, state, when.UTC().Format(time.RFC3339))
+		for _, x := range b.Warnings {
+			fmt.Fprintf(w, "    it warned: %s\n", x.Text)
+		}
 		if b.Next == "" {
 			fmt.Fprintln(w, "    nothing open")
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestStatusCommand(t *testing.T) {
 			"--batch", name, "--kov", kov, "--as-of", "2026-11-01", "-q")
 		return code, stderr
 	}
-	maps, err := mapping.LoadFolder(mappings)
+	folder, err := mapping.LoadFolder(mappings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("two clean batches: %+v", res.Batches)
 	}
 	codes := map[string]bool{}
-	for _, m := range maps.Municipalities {
+	for _, m := range folder.Municipalities {
 		codes[m.Code] = true
 	}
 	if len(res.Uncovered) != len(codes)-2 || strings.Contains(strings.Join(res.Uncovered, ","), "0100") {
@@ -105,6 +106,30 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if res = status(); res.Batches[0].Next != "" || res.Batches[1].Next != "" {
 		t.Errorf("after completing both: %+v", res.Batches)
+	}
+	// The warnings of a run are kept with it: a reference date after the
+	// run's day, and one so early that most rows are dated after it.
+	for name, asOf := range map[string]string{"west": "2062-01-01", "east": "1990-01-01"} {
+		code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", mappings,
+			"--batch", name, "--as-of", asOf, "-q", "--allow-unmapped")
+		if code != 0 && code != exitFindings {
+			t.Fatalf("migrate %s as of %s: exit %d: %s", name, asOf, code, stderr)
+		}
+	}
+	kinds := map[string]string{}
+	for _, b := range status().Batches {
+		for _, w := range b.Warnings {
+			kinds[b.Name] += w.Kind + " "
+		}
+	}
+	if want := map[string]string{"west": "as_of_after_today ", "east": "many_future_dates "}; !maps.Equal(kinds, want) {
+		t.Errorf("status --json: the batches' warnings are %v, want %v", kinds, want)
+	}
+	code, out, _ = run(t, ctx, "status", "--target", target)
+	for _, want := range []string{"    it warned: the reference date 2062-01-01 lies after today (", "    it warned: ", " quarantined as dated after the reference date 1990-01-01 (future_date): "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status: exit %d, want %q in\n%s", code, want, out)
+		}
 	}
 }
 
