@@ -91,7 +91,7 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		return err
 	}
 	if len(all) == 0 {
-		if err := notAbove(cmd.Context(), st); err != nil {
+		if err := holdsAnArchive(cmd.Context(), st); err != nil {
 			return err
 		}
 	}
@@ -121,18 +121,21 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 	return nil
 }
 
-// notAbove refuses a store that holds no archive run while a folder
-// below it holds an archive, or it is a folder inside one: an --archive
-// given one folder too high, or copied from a listing, whose empty audit
-// log would read as "nobody read anything".
-func notAbove(ctx context.Context, st archive.Store) error {
+// holdsAnArchive refuses a store that holds no archive run: an --archive
+// mistyped, given one folder too high, or copied from a listing, whose
+// empty audit log would read as "nobody read anything". Where a folder
+// below holds an archive, or the store is a folder inside one, it says so.
+func holdsAnArchive(ctx context.Context, st archive.Store) error {
 	runs, err := archive.ListRuns(ctx, st, "")
 	if err != nil || len(runs) > 0 {
 		return err
 	}
 	where, err := archive.Elsewhere(ctx, st, false)
-	if err != nil || where == "" {
+	if err != nil {
 		return err
+	}
+	if where == "" {
+		where = "is --archive the archive's URL?"
 	}
 	return fmt.Errorf("%s holds no archive, and so no audit log; %s", st, where)
 }

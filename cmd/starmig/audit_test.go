@@ -66,6 +66,11 @@ func TestAuditCommand(t *testing.T) {
 	if want := "holds no archive, and so no audit log; the folder below, " + to + ", holds an archive"; code != exitError || !strings.Contains(stderr, want) {
 		t.Errorf("audit of the folder above the archive: exit %d, %s%s; want %q", code, out, stderr, want)
 	}
+	// Nor is a folder that holds nothing (a mistyped URL).
+	code, out, stderr = run(t, ctx, "audit", "--archive", "file://"+t.TempDir(), "--keys", keys)
+	if want := "holds no archive, and so no audit log; is --archive the archive's URL?"; code != exitError || !strings.Contains(stderr, want) {
+		t.Errorf("audit of an empty folder: exit %d, %s%s; want %q", code, out, stderr, want)
+	}
 	// Nor is the archive's audit folder, given as the archive.
 	code, out, stderr = run(t, ctx, "audit", "--archive", to+"/audit", "--keys", keys)
 	if want := "; it is the folder audit inside the archive " + to + ": give that archive's URL"; code != exitError || !strings.HasSuffix(strings.TrimSpace(stderr), want) {
