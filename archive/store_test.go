@@ -202,6 +202,15 @@ func storeContract(t *testing.T, st Store) {
 	if keys := keysUnder(t, st, "prod/"); len(keys) != 1 {
 		t.Errorf("the refused run wrote into the archive: %q", keys)
 	}
+	// So is a first run into the folder above it.
+	_, err = NewWriter(ctx, config(st, testKeys(t)))
+	want = "holds no archive run, and the folder below it holds the archive " + st.String() + "/prod: a run written here would start a second archive"
+	if !errors.As(err, new(*AboveArchiveError)) || !strings.Contains(err.Error(), want) {
+		t.Errorf("a first archive run above an archive: %v; want %q", err, want)
+	}
+	if keys := keysUnder(t, st, BatchesPrefix); len(keys) != 0 {
+		t.Errorf("the refused run wrote: %q", keys)
+	}
 }
 
 // keysUnder lists the keys of st under prefix.

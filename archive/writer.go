@@ -368,6 +368,22 @@ func (e *InsideArchiveError) Error() string {
 		e.Store, e.Inside, e.Archive, e.Archive)
 }
 
+// AboveArchiveError refuses to start an archive in a folder above
+// another archive.
+type AboveArchiveError struct {
+	Store string   // the store given, which holds no run
+	Below []string // the archives in the folders below it
+}
+
+func (e *AboveArchiveError) Error() string {
+	below := "the folder below it holds the archive " + e.Below[0]
+	if len(e.Below) > 1 {
+		below = "folders below it hold the archives " + strings.Join(e.Below, ", ")
+	}
+	return fmt.Sprintf("archive: %s holds no archive run, and %s: a run written here would start a second archive, locked for the retention; give the archive's own URL, or a folder that holds no archive",
+		e.Store, below)
+}
+
 // NewWriter starts an archive run of cfg.Batch. It checks the store can
 // take it (on S3: Object Lock), and accounts for earlier runs, of any
 // batch, that were interrupted before their catalog.
@@ -395,6 +411,18 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	runs, err := ListRuns(ctx, cfg.Store, "")
 	if err != nil {
 		return nil, err
+	}
+	// The first run into a folder above an archive (s3://bucket for
+	// s3://bucket/prod) is a --to that left out the archive's folder: it
+	// would start a second archive, locked for the retention.
+	if len(runs) == 0 {
+		below, err := archivesBelow(ctx, cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		if len(below) > 0 {
+			return nil, &AboveArchiveError{Store: cfg.Store.String(), Below: below}
+		}
 	}
 	if run, err = after(runs, run); err != nil {
 		return nil, err

@@ -496,7 +496,8 @@ func TestATableSTAR1MdDoesNotDescribeIsLeftOutOnlyKnowingly(t *testing.T) {
 
 // TestArchiveRefusesAFolderInsideAnArchive: a run's URL copied from a
 // listing and given as --to would lock an archive inside the archive for
-// its retention. It is a usage error, and nothing is written.
+// its retention, and the folder above it a second archive. Each is a
+// usage error, and nothing is written.
 func TestArchiveRefusesAFolderInsideAnArchive(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -518,5 +519,14 @@ func TestArchiveRefusesAFolderInsideAnArchive(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(dir, "arch", "batches", "all"))
 	if err != nil || len(entries) != 1 {
 		t.Errorf("the archive's batch folder holds %v (%v), want its one run", entries, err)
+	}
+	// So is the folder above it, for a first run.
+	code, stderr = archiveTo("file://" + dir)
+	want = "archive: file://" + dir + " holds no archive run, and the folder below it holds the archive " + to + ": a run written here would start a second archive"
+	if code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("archive --to the folder above an archive: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "batches")); err == nil {
+		t.Error("the refused run wrote into the folder above the archive")
 	}
 }

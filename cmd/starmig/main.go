@@ -46,7 +46,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &c):
 		return c.code
-	case errors.As(err, new(*secret.DSNError)), errors.As(err, new(*archive.InsideArchiveError)):
+	case errors.As(err, new(*secret.DSNError)), errors.As(err, new(*archive.InsideArchiveError)),
+		errors.As(err, new(*archive.AboveArchiveError)):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
