@@ -581,6 +581,11 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 		!strings.HasSuffix(err.Error(), "; 100 is 0100 (Tallinn) without its leading zeros") {
 		t.Errorf("restore --kov 100: %v", err)
 	}
+	// So does a municipality given by its name, in any case.
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "typo", KOV: []string{"tallinn"}})
+	if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), "; tallinn is the name of 0100 (Tallinn)") {
+		t.Errorf("restore --kov tallinn: %v", err)
+	}
 	// A restore that cannot be put on record is rolled back; BeforeCommit
 	// hears what was restored, after every check.
 	var heard *RestoreStats

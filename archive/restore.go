@@ -857,7 +857,8 @@ func restoreTime(s string) (time.Time, error) {
 type UnknownKOVError struct {
 	Codes []string
 	// Hints name, for a code the archived KOV table holds with leading
-	// zeros that the code given lacks (100 for 0100), that code.
+	// zeros that the code given lacks (100 for 0100), that code, and for
+	// a municipality's name given as its code, the codes of that name.
 	Hints []string
 }
 
@@ -910,6 +911,17 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 			if n, ok := known[whole]; ok {
 				e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, n))
 			}
+		}
+		// A municipality given by its name, in any case.
+		var named []string
+		for code, n := range known {
+			if strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(k)) {
+				named = append(named, code+" ("+n+")")
+			}
+		}
+		if len(named) > 0 {
+			slices.Sort(named)
+			e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
 		}
 	}
 	if len(e.Codes) > 0 {
