@@ -912,15 +912,7 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 				e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, n))
 			}
 		}
-		// A municipality given by its name, in any case.
-		var named []string
-		for code, n := range known {
-			if strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(k)) {
-				named = append(named, code+" ("+n+")")
-			}
-		}
-		if len(named) > 0 {
-			slices.Sort(named)
+		if named := mapping.NamedAs(k, known); len(named) > 0 {
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -225,6 +226,20 @@ func LostZeros(code string) (whole string, ok bool) {
 		return "", false
 	}
 	return strings.Repeat("0", 4-len(code)) + code, true
+}
+
+// NamedAs gives, for a municipality's name given where its code was
+// wanted (tallinn for 0100), the codes of names that name, in any case,
+// each as "code (Name)", sorted; names maps codes to names.
+func NamedAs(given string, names map[string]string) []string {
+	var named []string
+	for code, n := range names {
+		if strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(given)) {
+			named = append(named, code+" ("+n+")")
+		}
+	}
+	slices.Sort(named)
+	return named
 }
 
 // separator is the field separator of the header line: a semicolon when

@@ -667,6 +667,7 @@ func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
 		{"0100,9998,9999", "--kov 9998,9999: no row of " + filepath.Join(mappings, "municipalities.csv") + " maps to these codes, so the batch would cover none of their rows"},
 		{"1000", "1000 is the STAR1 code of Saue vald, whose STAR2 code is 0265"},
 		{"100", "100 is 0100 (Tallinn) without its leading zeros"},
+		{"tartu LINN", "tartu LINN is the name of 0111 (Tartu linn)"},
 		{",", `--kov ",": no code in it`},
 		{"  ", `--kov "  ": no code in it`},
 	} {

@@ -134,7 +134,7 @@ type UnmappedCode struct {
 type UnknownKOVError struct {
 	Mappings string   // the mapping folder
 	Codes    []string // the codes asked for that are not STAR2 codes
-	Hints    []string // for a code that is a STAR1 code: what it maps to
+	Hints    []string // for a STAR1 code, a code without its zeros or a name: the code meant
 	Others   bool     // other codes asked for are STAR2 codes
 }
 
@@ -173,6 +173,10 @@ func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
 		} else if whole, lost := mapping.LostZeros(k); lost && star2[whole] != "" {
 			// A code copied from a spreadsheet that read it as a number.
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, star2[whole]))
+		} else {
+			if named := mapping.NamedAs(k, star2); len(named) > 0 {
+				e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
+			}
 		}
 	}
 	if len(e.Codes) > 0 {
