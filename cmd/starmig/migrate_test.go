@@ -144,6 +144,11 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 	if strings.Contains(b.String(), "warnings") {
 		t.Errorf("--json of a run with nothing to warn of: %s", b.String())
 	}
+	// A table of no counts, as a summary edited by hand in the bookkeeping
+	// may hold for status, is no warning either.
+	if ws := runWarnings("1990-01-01", map[string]*load.Stats{"ISIK": nil}, eve); len(ws) != 0 {
+		t.Errorf("warnings of a table of no counts: %v", ws)
+	}
 }
 
 // The reconciliation's text names the batch and how deep it went, and
