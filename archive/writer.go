@@ -384,6 +384,50 @@ func (e *AboveArchiveError) Error() string {
 		e.Store, below)
 }
 
+// insideArchive refuses a store inside an archive: an archive written
+// there would be locked among that archive's runs for the retention.
+func insideArchive(ctx context.Context, st Store) error {
+	if root, inside := archiveAbove(ctx, st); root != nil {
+		return &InsideArchiveError{Store: st.String(), Inside: inside, Archive: root.String()}
+	}
+	return nil
+}
+
+// aboveArchive refuses the first run (runs are the store's) into a folder
+// above an archive (s3://bucket for s3://bucket/prod): a --to that left
+// out the archive's folder, which would start a second archive.
+func aboveArchive(ctx context.Context, st Store, runs []RunRef) error {
+	if len(runs) > 0 {
+		return nil
+	}
+	below, err := archivesBelow(ctx, st)
+	if err != nil {
+		return err
+	}
+	if len(below) > 0 {
+		return &AboveArchiveError{Store: st.String(), Below: below}
+	}
+	return nil
+}
+
+// CheckPlace refuses, before a run, a store NewWriter would refuse as
+// inside or above an archive, so that migrate --archive is refused before
+// it reads STAR1. A store it cannot list (a folder not made yet, a
+// server down) passes: NewWriter says what is wrong with it.
+func CheckPlace(ctx context.Context, st Store) error {
+	if err := insideArchive(ctx, st); err != nil {
+		return err
+	}
+	runs, err := ListRuns(ctx, st, "")
+	if err != nil {
+		return nil
+	}
+	if err := aboveArchive(ctx, st, runs); errors.As(err, new(*AboveArchiveError)) {
+		return err
+	}
+	return nil
+}
+
 // NewWriter starts an archive run of cfg.Batch. It checks the store can
 // take it (on S3: Object Lock), and accounts for earlier runs, of any
 // batch, that were interrupted before their catalog.
@@ -391,11 +435,8 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	// A URL pointing inside an archive would lock a second archive
-	// within the first for the retention; it is refused before anything
-	// is written.
-	if root, inside := archiveAbove(ctx, cfg.Store); root != nil {
-		return nil, &InsideArchiveError{Store: cfg.Store.String(), Inside: inside, Archive: root.String()}
+	if err := insideArchive(ctx, cfg.Store); err != nil {
+		return nil, err
 	}
 	if err := cfg.Store.CheckWritable(ctx); err != nil {
 		return nil, err
@@ -412,17 +453,8 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The first run into a folder above an archive (s3://bucket for
-	// s3://bucket/prod) is a --to that left out the archive's folder: it
-	// would start a second archive, locked for the retention.
-	if len(runs) == 0 {
-		below, err := archivesBelow(ctx, cfg.Store)
-		if err != nil {
-			return nil, err
-		}
-		if len(below) > 0 {
-			return nil, &AboveArchiveError{Store: cfg.Store.String(), Below: below}
-		}
+	if err := aboveArchive(ctx, cfg.Store, runs); err != nil {
+		return nil, err
 	}
 	if run, err = after(runs, run); err != nil {
 		return nil, err

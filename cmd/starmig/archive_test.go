@@ -529,4 +529,18 @@ func TestArchiveRefusesAFolderInsideAnArchive(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "batches")); err == nil {
 		t.Error("the refused run wrote into the folder above the archive")
 	}
+	// migrate --archive is refused so before it reads STAR1: no batch,
+	// no run in the bookkeeping.
+	target := star2(t)
+	db := genSTAR1(t, dir, 50, 2)
+	code, _, stderr = run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+		"--batch", "all", "--as-of", "2026-11-01", "--archive", inside, "--keys", keys, "-q")
+	if want := "is the folder batches/all inside the archive " + to; code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("migrate --archive a folder inside an archive: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
+	}
+	code, out, _ := run(t, ctx, "status", "--target", target, "--json")
+	var res statusResult
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || len(res.Batches) != 0 {
+		t.Errorf("after the refused migrate, status: exit %d, %v: %s", code, err, out)
+	}
 }

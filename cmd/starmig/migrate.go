@@ -161,6 +161,9 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := archive.CheckPlace(cmd.Context(), cfg.Store); err != nil {
+			return err
+		}
 		ac = &cfg
 	}
 	prog := g.phaseProgress()
