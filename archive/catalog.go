@@ -338,18 +338,33 @@ func archivesBelow(ctx context.Context, st Store) ([]string, error) {
 		if d+"/" == BatchesPrefix {
 			continue
 		}
-		err := st.Dirs(ctx, d+"/", func(name string) error {
-			if name+"/" == BatchesPrefix {
-				found = append(found, strings.TrimSuffix(st.String(), "/")+"/"+d)
-				return stop
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, stop) {
+		holds, err := holdsArchive(ctx, st, d+"/")
+		if err != nil {
 			return nil, err
+		}
+		if holds {
+			found = append(found, strings.TrimSuffix(st.String(), "/")+"/"+d)
 		}
 	}
 	return found, nil
+}
+
+// holdsArchive reports whether the folder prefix of st holds an archive:
+// a batches/ folder of its own.
+func holdsArchive(ctx context.Context, st Store, prefix string) (bool, error) {
+	holds := false
+	stop := errors.New("found")
+	err := st.Dirs(ctx, prefix, func(name string) error {
+		if name+"/" == BatchesPrefix {
+			holds = true
+			return stop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return false, err
+	}
+	return holds, nil
 }
 
 // nested is a store that can name the stores above it.
@@ -358,17 +373,19 @@ type nested interface {
 	folders() string // the store's path, / between folders
 }
 
-// maxDepthInside bounds how deep inside an archive archiveAbove looks
+// maxDepthInside bounds how deep inside an archive enclosingArchive looks
 // for it: batches/<batch>/<run>/<bundle>/data/<TABLE> is six folders.
 const maxDepthInside = 6
 
-// archiveAbove is the archive that st's URL points inside, and the path
-// inside it (batches/all/<run>, audit/2026), when the URL holds a
+// enclosingArchive is the archive that st's URL points inside, and the
+// path inside it (batches/all/<run>, audit/2026), when the URL holds a
 // batches or audit folder and the folder above that holds an archive: a
-// run's URL copied from a listing, given as the archive's. It lists one
-// folder only, and a folder it cannot list (a role whose rights stop at
-// the store's own prefix) holds no archive as far as it can tell.
-func archiveAbove(ctx context.Context, st Store) (Store, string) {
+// run's URL copied from a listing, given as the archive's. It lists only
+// the folders above such folders among the last six of the path, the
+// nearest first (for an ordinary URL, none), and a folder it cannot list
+// (a role whose rights stop at the store's own prefix) holds no archive
+// as far as it can tell.
+func enclosingArchive(ctx context.Context, st Store) (Store, string) {
 	n, ok := st.(nested)
 	if !ok {
 		return nil, ""
@@ -379,16 +396,8 @@ func archiveAbove(ctx context.Context, st Store) (Store, string) {
 			continue
 		}
 		root := n.up(len(parts) - i)
-		holds := false
-		stop := errors.New("found")
-		err := root.Dirs(ctx, "", func(name string) error {
-			if name+"/" == BatchesPrefix {
-				holds = true
-				return stop
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, stop) {
+		holds, err := holdsArchive(ctx, root, "")
+		if err != nil {
 			return nil, ""
 		}
 		if holds {
@@ -404,7 +413,7 @@ func archiveAbove(ctx context.Context, st Store) (Store, string) {
 // batchFlag, the command takes --batch, and the batch whose folder the
 // URL points inside is named with it.
 func Elsewhere(ctx context.Context, st Store, batchFlag bool) (string, error) {
-	if root, inside := archiveAbove(ctx, st); root != nil {
+	if root, inside := enclosingArchive(ctx, st); root != nil {
 		where := "it is the folder " + inside + " inside the archive " + root.String() + ": give that archive's URL"
 		if b, ok := strings.CutPrefix(inside, BatchesPrefix); ok && batchFlag {
 			where += ", with --batch " + strings.Split(b, "/")[0]

@@ -387,7 +387,7 @@ func (e *AboveArchiveError) Error() string {
 // insideArchive refuses a store inside an archive: an archive written
 // there would be locked among that archive's runs for the retention.
 func insideArchive(ctx context.Context, st Store) error {
-	if root, inside := archiveAbove(ctx, st); root != nil {
+	if root, inside := enclosingArchive(ctx, st); root != nil {
 		return &InsideArchiveError{Store: st.String(), Inside: inside, Archive: root.String()}
 	}
 	return nil
