@@ -354,11 +354,11 @@ func BatchStates(ctx context.Context, conn *pgx.Conn) ([]BatchState, error) {
 	_, err := pgx.ForEachRow(rows, []any{&b.Name, &b.KOV, &b.AsOf, &b.LiveYears, &b.Runs, &b.Last.ID, &b.Last.State, &b.Last.Phase, &b.Last.Started,
 		&finished, &b.Last.Findings, &b.Last.Error, &b.Last.Interrupted, &tables}, func() error {
 		b.Last.Finished = nil
+		// Counts of another shape (a summary edited by hand) are none:
+		// they only give the run's warnings.
 		b.Last.Tables = nil
-		if len(tables) > 0 && string(tables) != "null" {
-			if err := json.Unmarshal(tables, &b.Last.Tables); err != nil {
-				return fmt.Errorf("the tables of run %d: %w", b.Last.ID, err)
-			}
+		if json.Unmarshal(tables, &b.Last.Tables) != nil {
+			b.Last.Tables = nil
 		}
 		if finished.Valid {
 			t := finished.Time

@@ -173,10 +173,8 @@ func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
 		} else if whole, lost := mapping.LostZeros(k); lost && star2[whole] != "" {
 			// A code copied from a spreadsheet that read it as a number.
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, star2[whole]))
-		} else {
-			if named := mapping.NamedAs(k, star2); len(named) > 0 {
-				e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
-			}
+		} else if named := mapping.NamedAs(k, star2); len(named) > 0 {
+			e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
 		}
 	}
 	if len(e.Codes) > 0 {
