@@ -904,16 +904,8 @@ func archivedKOV(ctx context.Context, b *Bundle, kovs []string) error {
 			continue
 		}
 		e.Codes = append(e.Codes, k)
-		// A code copied from a spreadsheet that read it as a number:
-		// no code of KOV is the code given, so naming the one it
-		// lost its zeros from cannot hide a code meant as typed.
-		if whole, lost := mapping.LostZeros(k); lost {
-			if n, ok := known[whole]; ok {
-				e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, n))
-			}
-		}
-		if named := mapping.NamedAs(k, known); len(named) > 0 {
-			e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
+		if h := mapping.CodeMeant(k, known); h != "" {
+			e.Hints = append(e.Hints, h)
 		}
 	}
 	if len(e.Codes) > 0 {

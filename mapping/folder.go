@@ -228,18 +228,29 @@ func LostZeros(code string) (whole string, ok bool) {
 	return strings.Repeat("0", 4-len(code)) + code, true
 }
 
-// NamedAs gives, for a municipality's name given where its code was
-// wanted (tallinn for 0100), the codes of names that name, in any case,
-// each as "code (Name)", sorted; names maps codes to names.
-func NamedAs(given string, names map[string]string) []string {
+// CodeMeant says which municipality code was meant by given, a code
+// that names (code -> name) does not hold: the code it is without its
+// leading zeros, as a spreadsheet that read it as a number leaves it (no
+// code is the one given, so naming that one cannot hide a code meant as
+// typed), or the codes of the municipality it names, in any case. ""
+// when it is neither.
+func CodeMeant(given string, names map[string]string) string {
+	if whole, lost := LostZeros(given); lost {
+		if n, ok := names[whole]; ok {
+			return fmt.Sprintf("%s is %s (%s) without its leading zeros", given, whole, n)
+		}
+	}
 	var named []string
 	for code, n := range names {
 		if strings.EqualFold(strings.TrimSpace(n), strings.TrimSpace(given)) {
 			named = append(named, code+" ("+n+")")
 		}
 	}
+	if len(named) == 0 {
+		return ""
+	}
 	slices.Sort(named)
-	return named
+	return given + " is the name of " + strings.Join(named, ", ")
 }
 
 // separator is the field separator of the header line: a semicolon when

@@ -170,11 +170,8 @@ func knownKOV(maps *mapping.Mappings, dir string, kovs []string) error {
 		e.Codes = append(e.Codes, k)
 		if m, ok := maps.Municipality(k); ok {
 			e.Hints = append(e.Hints, fmt.Sprintf("%s is the STAR1 code of %s, whose STAR2 code is %s", k, m.Name, m.Code))
-		} else if whole, lost := mapping.LostZeros(k); lost && star2[whole] != "" {
-			// A code copied from a spreadsheet that read it as a number.
-			e.Hints = append(e.Hints, fmt.Sprintf("%s is %s (%s) without its leading zeros", k, whole, star2[whole]))
-		} else if named := mapping.NamedAs(k, star2); len(named) > 0 {
-			e.Hints = append(e.Hints, fmt.Sprintf("%s is the name of %s", k, strings.Join(named, ", ")))
+		} else if h := mapping.CodeMeant(k, star2); h != "" {
+			e.Hints = append(e.Hints, h)
 		}
 	}
 	if len(e.Codes) > 0 {
