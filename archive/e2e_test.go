@@ -586,6 +586,11 @@ func TestRestoreGivesBackSTAR1(t *testing.T) {
 	if !errors.As(err, &unknown) || !strings.HasSuffix(err.Error(), "; tallinn is the name of 0100 (Tallinn)") {
 		t.Errorf("restore --kov tallinn: %v", err)
 	}
+	// And a part of a name that starts one of its words.
+	_, err = r.Restore(ctx, conn, cats[0], RestoreOptions{Schema: "typo", KOV: []string{"narva"}})
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "; narva is part of the name") || !strings.Contains(err.Error(), "(Narva linn)") {
+		t.Errorf("restore --kov narva: %v", err)
+	}
 	// A restore that cannot be put on record is rolled back; BeforeCommit
 	// hears what was restored, after every check.
 	var heard *RestoreStats

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/starmig/starmig/extract"
@@ -232,8 +233,8 @@ func LostZeros(code string) (whole string, ok bool) {
 // that names (code -> name) does not hold: the code it is without its
 // leading zeros, as a spreadsheet that read it as a number leaves it (no
 // code is the one given, so naming that one cannot hide a code meant as
-// typed), or the codes of the municipality it names, in any case. ""
-// when it is neither.
+// typed), or the codes of the municipality it names, in any case, or
+// of those whose names it is part of. "" when it is none of these.
 func CodeMeant(given string, names map[string]string) string {
 	if whole, lost := LostZeros(given); lost {
 		if n, ok := names[whole]; ok {
@@ -246,11 +247,47 @@ func CodeMeant(given string, names map[string]string) string {
 			named = append(named, code+" ("+n+")")
 		}
 	}
+	if len(named) > 0 {
+		slices.Sort(named)
+		return given + " is the name of " + strings.Join(named, ", ")
+	}
+	return partOfNames(given, names)
+}
+
+// partOfNames names the municipalities whose names hold given as the
+// start of one of their words, in any case ("tartu" for Tartu linn and
+// Tartu vald), at most five of them; "" when none does, or when given is
+// shorter than three letters, which would name too many to help.
+func partOfNames(given string, names map[string]string) string {
+	part := strings.ToLower(strings.TrimSpace(given))
+	if utf8.RuneCountInString(part) < 3 {
+		return ""
+	}
+	var named []string
+	for code, n := range names {
+		for _, w := range strings.FieldsFunc(strings.ToLower(n), func(r rune) bool {
+			return unicode.IsSpace(r) || r == '-' || r == '/' || r == ','
+		}) {
+			if strings.HasPrefix(w, part) {
+				named = append(named, code+" ("+n+")")
+				break
+			}
+		}
+	}
 	if len(named) == 0 {
 		return ""
 	}
 	slices.Sort(named)
-	return given + " is the name of " + strings.Join(named, ", ")
+	const most = 5
+	more := ""
+	if len(named) > most {
+		more = fmt.Sprintf(" and %d more", len(named)-most)
+		named = named[:most]
+	}
+	if len(named) == 1 {
+		return given + " is part of the name of " + named[0]
+	}
+	return given + " is part of the names of " + strings.Join(named, ", ") + more
 }
 
 // separator is the field separator of the header line: a semicolon when

@@ -396,3 +396,38 @@ func BenchmarkMayBeMojibake(b *testing.B) {
 		}
 	}
 }
+
+func TestCodeMeantNamesTheCodeOfWhatWasGiven(t *testing.T) {
+	names := map[string]string{
+		"0784": "Tallinn",
+		"0793": "Tartu linn",
+		"0796": "Tartu vald",
+		"0098": "Anija vald",
+		"0353": "Kohtla-Järve linn",
+		"0078": "Saue vald",
+		"0079": "Saue linn",
+		"0080": "Saaremaa vald",
+		"0081": "Saarde vald",
+		"0082": "Saku vald",
+		"0083": "Sauga vald",
+	}
+	for _, c := range []struct{ given, want string }{
+		{"784", "784 is 0784 (Tallinn) without its leading zeros"},
+		{"TALLINN", "TALLINN is the name of 0784 (Tallinn)"},
+		{" tartu linn ", " tartu linn  is the name of 0793 (Tartu linn)"},
+		{"tartu", "tartu is part of the names of 0793 (Tartu linn), 0796 (Tartu vald)"},
+		{"järve", "järve is part of the name of 0353 (Kohtla-Järve linn)"},
+		{"ANIJA", "ANIJA is part of the name of 0098 (Anija vald)"},
+		{"vald", "vald is part of the names of 0078 (Saue vald), 0080 (Saaremaa vald), 0081 (Saarde vald), 0082 (Saku vald), 0083 (Sauga vald) and 2 more"},
+		// A word's middle, two letters, or a code STAR2 does not hold
+		// and no name holds, name nothing.
+		{"artu", ""},
+		{"ta", ""},
+		{"9999", ""},
+		{"077", ""},
+	} {
+		if got := CodeMeant(c.given, names); got != c.want {
+			t.Errorf("CodeMeant(%q) = %q, want %q", c.given, got, c.want)
+		}
+	}
+}

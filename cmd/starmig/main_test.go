@@ -668,6 +668,7 @@ func TestABatchOfNoMunicipalityIsRefused(t *testing.T) {
 		{"1000", "1000 is the STAR1 code of Saue vald, whose STAR2 code is 0265"},
 		{"100", "100 is 0100 (Tallinn) without its leading zeros"},
 		{"tartu LINN", "tartu LINN is the name of 0111 (Tartu linn)"},
+		{"tartu", "tartu is part of the names of 0111 (Tartu linn), "},
 		{",", `--kov ",": no code in it`},
 		{"  ", `--kov "  ": no code in it`},
 	} {
