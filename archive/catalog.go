@@ -312,18 +312,70 @@ func withElsewhere(ctx context.Context, st Store, msg string) error {
 	return errors.New(msg)
 }
 
-// maxLookBelow bounds the folders archivesBelow looks into.
-const maxLookBelow = 50
+// The bounds of archivesBelow: it lists at most maxListsBelow folders in
+// all, takes the first maxLookBelow folders of each, and goes at most
+// maxDepthBelow folders down.
+const (
+	maxLookBelow  = 50
+	maxListsBelow = 100
+	maxDepthBelow = 2
+)
 
-// archivesBelow names the stores one folder below st that hold an
-// archive (a batches/ folder of their own): an archive URL given one
-// folder too high (s3://bucket for s3://bucket/prod) finds no run, and
-// the one meant is among these. It looks into the first maxLookBelow
-// folders only, so that a large bucket costs a bounded listing.
+// archivesBelow names the stores one or two folders below st that hold
+// an archive (a batches/ folder of their own): an archive URL given one
+// folder too high (s3://bucket for s3://bucket/prod), or two
+// (s3://bucket for s3://bucket/star1/prod), finds no run, and the one
+// meant is among these. It looks level by level and stops at the first
+// level that holds an archive, and it never looks inside an archive. Its
+// bounds make a large bucket cost a bounded listing. Below the store's
+// own folder, a folder it cannot list holds no archive as far as it can
+// tell (a role whose rights stop at another prefix).
 func archivesBelow(ctx context.Context, st Store) ([]string, error) {
-	var dirs []string
+	_, level, err := listFolders(ctx, st, "")
+	if err != nil {
+		return nil, err
+	}
+	level = slices.DeleteFunc(level, func(d string) bool { return d+"/" == BatchesPrefix || d+"/" == AuditPrefix })
+	lists := 1
+	for depth := 1; depth <= maxDepthBelow && len(level) > 0; depth++ {
+		var found, next []string
+		for _, d := range level {
+			if lists == maxListsBelow {
+				break
+			}
+			lists++
+			holds, subs, err := listFolders(ctx, st, d+"/")
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				continue
+			}
+			if holds {
+				found = append(found, strings.TrimSuffix(st.String(), "/")+"/"+d)
+				continue
+			}
+			for _, sub := range subs {
+				next = append(next, d+"/"+sub)
+			}
+		}
+		if len(found) > 0 {
+			return found, nil
+		}
+		level = next
+	}
+	return nil, nil
+}
+
+// listFolders lists the first maxLookBelow folders of the folder prefix
+// of st, and reports whether one is batches/, which makes prefix an
+// archive.
+func listFolders(ctx context.Context, st Store, prefix string) (holds bool, dirs []string, err error) {
 	stop := errors.New("enough folders")
-	err := st.Dirs(ctx, "", func(name string) error {
+	err = st.Dirs(ctx, prefix, func(name string) error {
+		if name+"/" == BatchesPrefix {
+			holds = true
+		}
 		if len(dirs) == maxLookBelow {
 			return stop
 		}
@@ -331,22 +383,9 @@ func archivesBelow(ctx context.Context, st Store) ([]string, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, stop) {
-		return nil, err
+		return false, nil, err
 	}
-	var found []string
-	for _, d := range dirs {
-		if d+"/" == BatchesPrefix {
-			continue
-		}
-		holds, err := holdsArchive(ctx, st, d+"/")
-		if err != nil {
-			return nil, err
-		}
-		if holds {
-			found = append(found, strings.TrimSuffix(st.String(), "/")+"/"+d)
-		}
-	}
-	return found, nil
+	return holds, dirs, nil
 }
 
 // holdsArchive reports whether the folder prefix of st holds an archive:
@@ -409,7 +448,7 @@ func enclosingArchive(ctx context.Context, st Store) (Store, string) {
 
 // Elsewhere says where an archive is when st holds no run ("" when it
 // finds none), to follow a finding or error of such a store: the
-// archive st's URL points inside, or those one folder below it. With
+// archive st's URL points inside, or those one or two folders below it. With
 // batchFlag, the command takes --batch, and the batch whose folder the
 // URL points inside is named with it.
 func Elsewhere(ctx context.Context, st Store, batchFlag bool) (string, error) {

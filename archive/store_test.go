@@ -211,6 +211,36 @@ func storeContract(t *testing.T, st Store) {
 	if keys := keysUnder(t, st, BatchesPrefix); len(keys) != 0 {
 		t.Errorf("the refused run wrote: %q", keys)
 	}
+	// An archive two folders below is found too (s3://bucket for
+	// s3://bucket/star1/prod), but not one three below, nor one inside
+	// an archive, and the nearer level is named alone.
+	deep := within(t, st, "deep")
+	for _, key := range []string{
+		"deep/star1/prod/" + BatchesPrefix + "all/r/" + CatalogFile,
+		"deep/star1/notes/readme",
+		"deep/a/b/c/" + BatchesPrefix + "all/r/" + CatalogFile,
+		"x/y/" + BatchesPrefix + "all/r/" + CatalogFile,
+	} {
+		if err := st.Put(ctx, key, bytes.NewReader(body), int64(len(body)), until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if below, err := archivesBelow(ctx, deep); err != nil || !slices.Equal(below, []string{deep.String() + "/star1/prod"}) {
+		t.Errorf("archives two below: %q, %v; want %s/star1/prod", below, err, deep)
+	}
+	if got, err := Elsewhere(ctx, deep, true); err != nil || !strings.Contains(got, deep.String()+"/star1/prod, holds an archive") {
+		t.Errorf("where else than two folders above an archive: %q, %v", got, err)
+	}
+	_, err = NewWriter(ctx, config(deep, testKeys(t)))
+	if !errors.As(err, new(*AboveArchiveError)) || !strings.Contains(err.Error(), "holds the archive "+deep.String()+"/star1/prod:") {
+		t.Errorf("a first archive run two folders above an archive: %v", err)
+	}
+	if below, err := archivesBelow(ctx, within(t, st, "deep/a")); err != nil || !slices.Equal(below, []string{st.String() + "/deep/a/b/c"}) {
+		t.Errorf("archives two below deep/a: %q, %v", below, err)
+	}
+	if below, err := archivesBelow(ctx, within(t, st, "")); err != nil || !slices.Equal(below, []string{st.String() + "/prod"}) {
+		t.Errorf("archives below the store, one and two folders down: %q, %v; want the nearer alone", below, err)
+	}
 }
 
 // keysUnder lists the keys of st under prefix.

@@ -219,7 +219,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		if len(batches) > 0 {
 			problem += " (it holds batch " + strings.Join(batches, ", ") + ")"
 		} else {
-			// An --archive one folder too high is no lost archive.
+			// An --archive a folder or two too high is no lost archive.
 			where, err := archive.Elsewhere(ctx, o.Store, true)
 			if err != nil {
 				return nil, cannot(err)

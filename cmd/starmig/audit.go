@@ -122,7 +122,7 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 }
 
 // holdsAnArchive refuses a store that holds no archive run: an --archive
-// mistyped, given one folder too high, or copied from a listing, whose
+// mistyped, given a folder or two too high, or copied from a listing, whose
 // empty audit log would read as "nobody read anything". Where a folder
 // below holds an archive, or the store is a folder inside one, it says so.
 func holdsAnArchive(ctx context.Context, st archive.Store) error {
