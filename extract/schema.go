@@ -197,6 +197,26 @@ func TableByName(name string) (Table, error) {
 	return Table{}, fmt.Errorf("extract: no STAR1 table %q", name)
 }
 
+// InTableOrder gives the table names of m in the order of Tables
+// (parents before children), the order the load and the reconciliation
+// take them in, followed by any table Tables does not hold, by name.
+func InTableOrder[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for _, t := range Tables {
+		if _, ok := m[t.Name]; ok {
+			names = append(names, t.Name)
+		}
+	}
+	var rest []string
+	for n := range m {
+		if _, ok := tablesByName[n]; !ok {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(names, rest...)
+}
+
 // SQLiteType is the stand-in's column type for a kind (STAR1.md, type
 // mapping).
 func SQLiteType(k Kind) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/reportfile"
 	"github.com/starmig/starmig/internal/secret"
@@ -268,7 +269,7 @@ func printRun(w io.Writer, sum *batch.Summary, start time.Time, report string, r
 }
 
 func printRunSummary(w io.Writer, sum *batch.Summary) {
-	names := slices.Sorted(maps.Keys(sum.Tables))
+	names := extract.InTableOrder(sum.Tables)
 	if len(names) == 0 {
 		// An empty STAR1, or municipalities without rows: a table of
 		// headers alone would look like output cut short.

@@ -148,7 +148,7 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 			fmt.Fprintf(w, "  the newest archive run, written %s; the other batches of the archive (%s) hold earlier runs, and --batch restores the newest of one\n",
 				cats[0].Created.UTC().Format(time.RFC3339), strings.Join(others, ", "))
 		}
-		for _, n := range slices.Sorted(maps.Keys(rs.Tables)) {
+		for _, n := range extract.InTableOrder(rs.Tables) {
 			fmt.Fprintf(w, "  %-15s %9d rows\n", n, rs.Tables[n].Rows)
 		}
 		printLeftOut(w, rs.LeftOut)
