@@ -142,15 +142,16 @@ func checkLength(r io.Seeker, size int64) error {
 func OpenStore(raw string, env func(string) string) (Store, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("archive: store URL %q: %v", secret.RedactURL(raw), err)
+		// url.Parse's error quotes the URL whole, password and all.
+		return nil, fmt.Errorf("archive: store URL %q: %v", secret.RedactURL(raw), errors.Unwrap(err))
 	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("archive: store URL %q: a file URL names a local folder, file:///path", raw)
+			return nil, fmt.Errorf("archive: store URL %q: a file URL names a local folder, file:///path", secret.RedactURL(raw))
 		}
 		if u.Path == "" {
-			return nil, fmt.Errorf("archive: store URL %q has no folder", raw)
+			return nil, fmt.Errorf("archive: store URL %q has no folder", secret.RedactURL(raw))
 		}
 		return NewFileStore(u.Path)
 	case "s3":

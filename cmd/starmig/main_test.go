@@ -218,6 +218,8 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 		for target, want := range map[string]string{
 			"nope":                        "starmig: target nope: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n",
 			"postgres://u:s3cret@h:abc/x": "starmig: target postgres://u:**redacted**@h:abc/x: invalid port\n",
+			// Oracle's user/password@host form, given by habit.
+			"migrator/s3cret@db:5432/star2": "starmig: target migrator/**redacted**@db:5432/star2: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n",
 		} {
 			code, _, stderr := run(t, context.Background(), append(args, "--target", target)...)
 			if code != exitUsage || stderr != want {
@@ -225,10 +227,16 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 			}
 		}
 	}
+	// So is a --source in that form, without its password.
+	code, _, stderr := run(t, context.Background(), "migrate", "--source", "reader/s3cret@star1:1521/STAR1", "--target", "postgres://u@127.0.0.1:1/x",
+		"--batch", "b", "--mappings", t.TempDir())
+	if want := `extract: source "reader/**redacted**@star1:1521/STAR1": want sqlite:PATH, oracle://`; code != exitUsage || !strings.Contains(stderr, want) || strings.Contains(stderr, "s3cret") {
+		t.Errorf("migrate --source user/password@host: exit %d, %q; want exit 2, %q", code, stderr, want)
+	}
 	// restore names its --to before it reads the archive, whose batch
 	// (here one it does not hold) it would otherwise name first.
 	keys := genKeys(t, t.TempDir())
-	code, _, stderr := run(t, context.Background(), "restore", "--archive", "file://"+t.TempDir(), "--keys", keys, "--batch", "none", "--to", "s3://bucket/star1")
+	code, _, stderr = run(t, context.Background(), "restore", "--archive", "file://"+t.TempDir(), "--keys", keys, "--batch", "none", "--to", "s3://bucket/star1")
 	if want := "starmig: --to s3://bucket/star1: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n"; code != exitUsage || stderr != want {
 		t.Errorf("restore --to s3://…: exit %d, %q; want exit 2, %q", code, stderr, want)
 	}

@@ -28,17 +28,25 @@ func (d DSN) Reveal() string { return string(d) }
 // RedactURL masks the password of a connection string: the user's
 // password of a URL and any query parameter named like password, or the
 // value of any such setting of a keyword/value one (values may be quoted
-// and hold spaces, as libpq allows). Text that is neither, such as a
-// file path, is returned as it is.
+// and hold spaces, as libpq allows), or the password of Oracle's
+// user/password@host form. Text that is none of these, such as a file
+// path, is returned as it is.
 func RedactURL(s string) string {
 	switch {
 	case strings.Contains(s, "://"):
 		return queryPassword.ReplaceAllString(redactUserinfo(s), "${1}"+Redacted)
 	case strings.Contains(s, "="):
 		return redactKeywords(s)
+	case oracleLogon.MatchString(s):
+		return oracleLogon.ReplaceAllString(s, "${1}"+Redacted+"@")
 	}
 	return s
 }
+
+// oracleLogon is Oracle's user/password@connect form (sqlplus, EZConnect),
+// given where a URL was wanted: the user holds no /, : or @, the password
+// runs to the last @.
+var oracleLogon = regexp.MustCompile(`^([^/:@\s]+/).*@`)
 
 // queryPassword is a query parameter whose name says password (libpq and
 // pgx read password=, sslpassword=).

@@ -24,6 +24,8 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		`host=db password=s3cr\ et dbname=star2`,
 		"host=db password='s3cr et",             // no closing quote
 		"host=db user migrator password=s3cr@t", // not keyword/value from user on
+		"reader/s3cr@t@star1:1521/STAR1",        // Oracle's user/password@host
+		"reader/s3cr@t@star1",
 	} {
 		d := DSN(in)
 		for _, out := range []string{d.String(), fmt.Sprint(d), fmt.Sprintf("%v", d), d.LogValue().String()} {
@@ -43,10 +45,15 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"postgres://u@h/db?sslmode=require&application_name=starmig",
 		"host=db user=migrator dbname='star 2' sslmode=require",
 		"star1.db",
+		"sqlite:/tmp/star1@2026.db",
+		"star1-archive/prod",
 	} {
 		if got := DSN(in).String(); got != in {
 			t.Errorf("no password: %q printed as %q", in, got)
 		}
+	}
+	if got, want := DSN("reader/s3cr@t@star1:1521/STAR1").String(), "reader/"+Redacted+"@star1:1521/STAR1"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 	if got, want := DSN("host=db password='a b' port=5432").String(), "host=db password="+Redacted+" port=5432"; got != want {
 		t.Errorf("got %q, want %q", got, want)
