@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -166,8 +168,26 @@ func OpenStore(raw string, env func(string) string) (Store, error) {
 		cfg.Prefix = strings.Trim(u.Path, "/")
 		return NewS3Store(cfg)
 	default:
-		return nil, fmt.Errorf("archive: store URL %q: want file:///path or s3://bucket/prefix", secret.RedactURL(raw))
+		return nil, fmt.Errorf("archive: store URL %q: want file:///path or s3://bucket/prefix%s", secret.RedactURL(raw), localFolder(u))
 	}
+}
+
+// localFolder is the hint for a store URL with no scheme that names a
+// local folder (starmig-demo/archive): its file URL, "" for anything
+// else. The folder is not taken as meant: a bucket's name given without
+// s3:// would otherwise start an archive on the local disk.
+func localFolder(u *url.URL) string {
+	if u.Scheme != "" || u.Host != "" || u.Path == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(u.Path)
+	if err != nil {
+		return ""
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return "; the local folder " + u.Path + " is " + (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 }
 
 // sameBytes reports whether stored holds exactly the size bytes that r

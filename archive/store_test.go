@@ -440,3 +440,28 @@ func TestS3ListReturnsWhenCancelled(t *testing.T) {
 		cancel()
 	}
 }
+
+func TestOpenStoreNamesWhatIsWrong(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "demo", "archive"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, c := range []struct{ raw, want string }{
+		{"file://elsewhere/x", `store URL "file://elsewhere/x": a file URL names a local folder, file:///path`},
+		{"file://", `store URL "file://" has no folder`},
+		{"file://user:hunter2@host/x", `a file URL names a local folder, file:///path`},
+		{"s3://user:hunter2@ho st/x", `store URL "s3://user:**redacted**@ho st/x": invalid character " " in host name`},
+		{"s3:///prod", `store URL "s3:///prod" has no bucket: want s3://bucket/prefix`},
+		{"ftp://host/x", `store URL "ftp://host/x": want file:///path or s3://bucket/prefix`},
+		// A local folder given as a path is named by its URL, and not
+		// taken: a bucket's name without s3:// looks the same.
+		{"demo/archive", `store URL "demo/archive": want file:///path or s3://bucket/prefix; the local folder demo/archive is file://` + filepath.ToSlash(filepath.Join(dir, "demo", "archive"))},
+		{"star1-archive/prod", `store URL "star1-archive/prod": want file:///path or s3://bucket/prefix`},
+	} {
+		st, err := OpenStore(c.raw, func(string) string { return "" })
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("OpenStore(%q) = %v, %v; want %q", c.raw, st, err, c.want)
+		}
+	}
+}
