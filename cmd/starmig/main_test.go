@@ -240,6 +240,12 @@ func TestUnreadableTargetIsNamedOnce(t *testing.T) {
 	if want := "starmig: --to s3://bucket/star1: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n"; code != exitUsage || stderr != want {
 		t.Errorf("restore --to s3://…: exit %d, %q; want exit 2, %q", code, stderr, want)
 	}
+	// verify names its --restore-drill so, not as a target.
+	code, _, stderr = run(t, context.Background(), "verify", "--archive", "file://"+t.TempDir(), "--keys", keys, "--identity", filepath.Join(keys, "identity.txt"),
+		"--operator", "o", "--reason", "r", "--restore-drill", "drill/s3cret@h:1/x")
+	if want := "starmig: --restore-drill drill/**redacted**@h:1/x: want a PostgreSQL URL, postgres://user:password@host:port/db, or key=value settings\n"; code != exitUsage || stderr != want {
+		t.Errorf("verify --restore-drill user/password@host: exit %d, %q; want exit 2, %q", code, stderr, want)
+	}
 }
 
 // TestReportPathIsCheckedFirst: a --report file that could not be written

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -151,7 +152,11 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 		if len(opts.Identities) == 0 {
 			return usageError("--restore-drill needs --identity")
 		}
-		conn, err := batch.Connect(ctx, secret.DSN(o.drill))
+		drill := secret.DSN(o.drill)
+		if _, err := pgx.ParseConfig(drill.Reveal()); err != nil {
+			return &codedError{code: exitUsage, err: fmt.Errorf("--restore-drill %s: %w", drill, secret.ConfigError(err, drill.Reveal()))}
+		}
+		conn, err := batch.Connect(ctx, drill)
 		if err != nil {
 			return err
 		}
