@@ -234,8 +234,8 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 }
 
 // codeHint says what may be wrong with a personal code as typed, for a
-// retrieval that found nothing: spaces or dashes inside it, or a code
-// that fails the rules of a personal code. It is searched as given all
+// retrieval that found nothing: spaces or dashes inside it, a digit
+// too few or too many, or a code that fails the rules of a personal code. It is searched as given all
 // the same, since STAR1 holds some invalid codes as they were entered.
 // A foreign identifier may have any shape, but one typed in small
 // letters is named with its capitals. "" when the code looks right.
@@ -251,6 +251,9 @@ func codeHint(code string) string {
 	}, code)
 	if compact != code && mapping.LooksLikePersonalCode(compact) {
 		return fmt.Sprintf("%q has spaces or dashes inside, and personal codes are held as 11 digits: try --person %s.", code, compact)
+	}
+	if n := len(compact); n >= 9 && n <= 13 && n != 11 && strings.Trim(compact, "0123456789") == "" {
+		return fmt.Sprintf("%s has %d digits, and personal codes have 11: mistyped? It was searched as given, since STAR1 holds foreign identifiers of any shape.", compact, n)
 	}
 	if !mapping.LooksLikePersonalCode(code) {
 		if up := strings.ToUpper(code); up != code {

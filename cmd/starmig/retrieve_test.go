@@ -227,6 +227,9 @@ func TestCodeHint(t *testing.T) {
 		"91403310004":     "first digit 9 encodes no century",
 		"FI-123456-789A":  "", // a foreign identifier may have any shape
 		"lv-161239-20362": `"lv-161239-20362" has small letters, and codes are matched exactly as STAR1 holds them: if it was entered in capitals, as foreign identifiers mostly are, try --person LV-161239-20362.`,
+		"5140331000":      "5140331000 has 10 digits, and personal codes have 11: mistyped?",
+		"514033100044":    "514033100044 has 12 digits",
+		"514 0331 000":    "5140331000 has 10 digits",
 		"1234":            "",
 		"":                "",
 	} {
