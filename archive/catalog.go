@@ -331,11 +331,11 @@ const (
 // own folder, a folder it cannot list holds no archive as far as it can
 // tell (a role whose rights stop at another prefix).
 func archivesBelow(ctx context.Context, st Store) ([]string, error) {
-	_, level, err := listFolders(ctx, st, "")
-	if err != nil {
+	holds, level, err := listFolders(ctx, st, "")
+	if err != nil || holds {
 		return nil, err
 	}
-	level = slices.DeleteFunc(level, func(d string) bool { return d+"/" == BatchesPrefix || d+"/" == AuditPrefix })
+	level = slices.DeleteFunc(level, func(d string) bool { return d+"/" == AuditPrefix })
 	lists := 1
 	for depth := 1; depth <= maxDepthBelow && len(level) > 0; depth++ {
 		var found, next []string
@@ -368,13 +368,15 @@ func archivesBelow(ctx context.Context, st Store) ([]string, error) {
 }
 
 // listFolders lists the first maxLookBelow folders of the folder prefix
-// of st, and reports whether one is batches/, which makes prefix an
-// archive.
+// of st, and reports whether prefix holds an archive: a batches/ folder
+// of its own. It stops at batches/, since the folders of an archive are
+// not searched.
 func listFolders(ctx context.Context, st Store, prefix string) (holds bool, dirs []string, err error) {
 	stop := errors.New("enough folders")
 	err = st.Dirs(ctx, prefix, func(name string) error {
 		if name+"/" == BatchesPrefix {
 			holds = true
+			return stop
 		}
 		if len(dirs) == maxLookBelow {
 			return stop
@@ -388,22 +390,10 @@ func listFolders(ctx context.Context, st Store, prefix string) (holds bool, dirs
 	return holds, dirs, nil
 }
 
-// holdsArchive reports whether the folder prefix of st holds an archive:
-// a batches/ folder of its own.
+// holdsArchive reports whether the folder prefix of st holds an archive.
 func holdsArchive(ctx context.Context, st Store, prefix string) (bool, error) {
-	holds := false
-	stop := errors.New("found")
-	err := st.Dirs(ctx, prefix, func(name string) error {
-		if name+"/" == BatchesPrefix {
-			holds = true
-			return stop
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, stop) {
-		return false, err
-	}
-	return holds, nil
+	holds, _, err := listFolders(ctx, st, prefix)
+	return holds, err
 }
 
 // nested is a store that can name the stores above it.

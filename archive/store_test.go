@@ -238,6 +238,13 @@ func storeContract(t *testing.T, st Store) {
 	if below, err := archivesBelow(ctx, within(t, st, "deep/a")); err != nil || !slices.Equal(below, []string{st.String() + "/deep/a/b/c"}) {
 		t.Errorf("archives two below deep/a: %q, %v", below, err)
 	}
+	// An archive's own folder is not searched for archives below it.
+	if err := st.Put(ctx, "prod/old/"+BatchesPrefix+"all/r/"+CatalogFile, bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatal(err)
+	}
+	if below, err := archivesBelow(ctx, within(t, st, "prod")); err != nil || len(below) != 0 {
+		t.Errorf("archives below an archive: %q, %v; want none", below, err)
+	}
 	if below, err := archivesBelow(ctx, within(t, st, "")); err != nil || !slices.Equal(below, []string{st.String() + "/prod"}) {
 		t.Errorf("archives below the store, one and two folders down: %q, %v; want the nearer alone", below, err)
 	}
