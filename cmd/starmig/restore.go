@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/starmig/starmig/archive"
@@ -85,8 +84,8 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	}
 	// A --to that is no PostgreSQL connection string is named before the
 	// archive is read, not after a search for the run.
-	if _, err := pgx.ParseConfig(to.Reveal()); err != nil {
-		return fmt.Errorf("--to %s: %w", to, secret.ConfigError(err, to.Reveal()))
+	if err := checkDSNFlag("--to", to); err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	start := time.Now()

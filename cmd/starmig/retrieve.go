@@ -234,9 +234,10 @@ func printUnreadRuns(w io.Writer, res *archive.RetrievalResult) {
 }
 
 // codeHint says what may be wrong with a personal code as typed, for a
-// retrieval that found nothing: spaces or dashes inside it, a digit
-// too few or too many, or a code that fails the rules of a personal code. It is searched as given all
-// the same, since STAR1 holds some invalid codes as they were entered.
+// retrieval that found nothing: spaces or dashes inside it, a digit too
+// few or too many, or a code that fails the rules of a personal code. It
+// is searched as given all the same, since STAR1 holds some invalid codes
+// as they were entered.
 // A foreign identifier may have any shape, but one typed in small
 // letters is named with its capitals. "" when the code looks right.
 func codeHint(code string) string {

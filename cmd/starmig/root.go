@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -201,6 +202,16 @@ func codeList(name, value string) ([]string, error) {
 		return nil, usageError("--%s %q: no code in it (leave --%s out for all municipalities)", name, value, name)
 	}
 	return codes, nil
+}
+
+// checkDSNFlag refuses a connection string pgx cannot read, naming the
+// flag (--to, --restore-drill) that gave it, masked: a usage error, made
+// before anything is read.
+func checkDSNFlag(flag string, dsn secret.DSN) error {
+	if _, err := pgx.ParseConfig(dsn.Reveal()); err != nil {
+		return fmt.Errorf("%s %s: %w", flag, dsn, secret.ConfigError(err, dsn.Reveal()))
+	}
+	return nil
 }
 
 func requireFlag(name, value, env string) error {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -153,8 +152,8 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 			return usageError("--restore-drill needs --identity")
 		}
 		drill := secret.DSN(o.drill)
-		if _, err := pgx.ParseConfig(drill.Reveal()); err != nil {
-			return &codedError{code: exitUsage, err: fmt.Errorf("--restore-drill %s: %w", drill, secret.ConfigError(err, drill.Reveal()))}
+		if err := checkDSNFlag("--restore-drill", drill); err != nil {
+			return err
 		}
 		conn, err := batch.Connect(ctx, drill)
 		if err != nil {
