@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -242,7 +240,7 @@ func runWarnings(asOf string, tables map[string]*load.Stats, start time.Time) []
 			ws = append(ws, runWarning{Kind: kind, Text: strings.Join(strings.Fields(text), " ")})
 		}
 	}
-	add("many_future_dates", laterThanAsOf(asOf, tables, slices.Sorted(maps.Keys(tables))))
+	add("many_future_dates", laterThanAsOf(asOf, tables, extract.InTableOrder(tables)))
 	add("as_of_after_today", asOfToCome(asOf, start))
 	return ws
 }
