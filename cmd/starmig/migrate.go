@@ -358,7 +358,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 		}
 	}
 	if len(others) > 0 {
-		fmt.Fprintf(w, "  Of these, rows of other municipalities that rows of this batch refer to (%s) are counted in the\n  reconciliation of their own municipality, not of this batch.\n", strings.Join(others, ", "))
+		fmt.Fprintf(w, "  Of these, rows of other municipalities that rows of this batch refer to (%s) are counted in the\n  reconciliation of their own municipality, not of this batch; reconcile --deep compares them in both.\n", strings.Join(others, ", "))
 	}
 }
 

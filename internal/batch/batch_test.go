@@ -202,6 +202,56 @@ func TestReconcileDeepFindsTamperedRow(t *testing.T) {
 	}
 }
 
+// TestDeepComparesThePersonsABatchWrote: a batch writes the persons of
+// other municipalities that its rows refer to, and its runs meet their
+// conflicts, so its deep reconciliation compares them too, and so does
+// that of their own municipality's batch.
+func TestDeepComparesThePersonsABatchWrote(t *testing.T) {
+	path, maps := star1(t, 600, 5, nil)
+	dsn, conn := target(t)
+	ctx := context.Background()
+	halves := twoHalves(t, maps)
+	run := halfBatches(t, path, maps, dsn, halves)
+	run(0)
+	deep := func(i int) error {
+		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
+		_, err := Reconcile(ctx, ro)
+		return err
+	}
+	if err := deep(0); err != nil {
+		t.Fatalf("clean batch: %v", err)
+	}
+	var star1ID int64
+	var star2ID string
+	if err := conn.QueryRow(ctx, `SELECT rm.star1_id, rm.star2_id::text FROM migration.row_map rm JOIN star2.person p ON p.id = rm.star2_id
+		WHERE rm.star1_table = 'ISIK' AND rm.outcome = 'loaded' AND rm.batch = 'half-0' AND p.municipality_code <> ALL($1)
+		ORDER BY rm.star1_id LIMIT 1`, halves[0]).Scan(&star1ID, &star2ID); err != nil {
+		t.Fatalf("a person of another municipality written by half-0: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE star2.person SET address = coalesce(address, '') || ' 2' WHERE id = $1`, star2ID); err != nil {
+		t.Fatal(err)
+	}
+	named := func(i int) {
+		t.Helper()
+		fe := wantFindings(t, deep(i), fmt.Sprintf("half-%d after a person it wrote was changed in STAR2", i))
+		found := false
+		for _, f := range fe.Report.Findings {
+			if f.Table == "ISIK" && f.Star1ID == star1ID && f.Kind == "deep" && strings.Contains(f.Detail, "address") {
+				found = true
+			} else {
+				t.Errorf("half-%d: unexpected finding %+v", i, f)
+			}
+		}
+		if !found {
+			t.Errorf("half-%d does not name ISIK %d: %+v", i, star1ID, fe.Report.Findings)
+		}
+	}
+	named(0)
+	// The batch of the person's own municipality compares it as well.
+	run(1)
+	named(1)
+}
+
 func mustDate(s string) time.Time {
 	d, err := time.Parse(time.DateOnly, s)
 	if err != nil {
