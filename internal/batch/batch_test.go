@@ -231,13 +231,23 @@ func TestDeepComparesThePersonsABatchWrote(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE star2.person SET address = coalesce(address, '') || ' 2' WHERE id = $1`, star2ID); err != nil {
 		t.Fatal(err)
 	}
+	var kov string
+	if err := conn.QueryRow(ctx, `SELECT municipality_code FROM star2.person WHERE id = $1`, star2ID).Scan(&kov); err != nil {
+		t.Fatal(err)
+	}
 	named := func(i int) {
 		t.Helper()
 		fe := wantFindings(t, deep(i), fmt.Sprintf("half-%d after a person it wrote was changed in STAR2", i))
 		found := false
+		// The batch that wrote it but does not cover its municipality
+		// says why it compares it.
+		why := "(a row of municipality " + kov + ", written by this batch because its rows refer to it)"
 		for _, f := range fe.Report.Findings {
 			if f.Table == "ISIK" && f.Star1ID == star1ID && f.Kind == "deep" && strings.Contains(f.Detail, "address") {
 				found = true
+				if strings.Contains(f.Detail, why) != (i == 0) {
+					t.Errorf("half-%d: %q, want %q only in half-0's", i, f.Detail, why)
+				}
 			} else {
 				t.Errorf("half-%d: unexpected finding %+v", i, f)
 			}
