@@ -64,6 +64,10 @@ type planned struct {
 	// (load.KeepSTAR2): its bookkeeping holds the source the decision took
 	// and the row the migration last wrote, which the rules no longer give.
 	kept bool
+	// left says the run that last wrote the row's bookkeeping reported it
+	// left in STAR2 by the rules (load.LeftByTheRules); the report stays
+	// open until a run writes the bookkeeping again.
+	left bool
 	// survivor is the STAR1 id of the person a merged duplicate merges
 	// into, when a STAR1 row is that person (not one made in STAR2).
 	survivor pgtype.Int8
@@ -105,13 +109,14 @@ func planQuery(runID int64, name string, which pass) string {
 		only = "AND o.outcome = 'merged'"
 	}
 	return fmt.Sprintf(`SELECT o.id, o.outcome, o.rule, o.detail, o.kov, o.amount, o.person_star2, o.related_star2, o.star2_id,
-       rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s, res.id IS NOT NULL
+       rm.outcome, rm.rule, rm.kov, rm.source_hash, rm.target_hash, rm.star2_id, %[3]s, res.id IS NOT NULL, lc.run_id IS NOT NULL
   FROM %[1]s.%[2]s_out o
   LEFT JOIN migration.row_map rm ON rm.star1_table = $1 AND rm.star1_id = o.id
   LEFT JOIN migration.resolution res ON res.star1_table = $1 AND res.star1_id = o.id AND res.current AND res.decision = 'keep_star2'
+  LEFT JOIN migration.conflict lc ON %[6]s
   %[4]s
  WHERE o.in_scope AND $2::text IS NOT NULL %[5]s
- ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral, only)
+ ORDER BY o.id`, load.WorkSchema(runID), name, owner, lateral, only, load.LeftBy("lc"))
 }
 
 // loadAll is pass 2: every table read in full, parents first, merged with
@@ -158,7 +163,7 @@ func loadTable(ctx context.Context, read *pgx.Conn, w *load.Writer, aw *archive.
 	pt, _ := load.PlanFor(mt.Star1)
 	pf := startPrefetch(ctx, read, func(r pgx.Rows, p *planned) error {
 		return r.Scan(&p.id, &p.outcome, &p.rule, &p.detail, &p.kov, &p.amount, &p.person, &p.related, &p.star2,
-			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget, &p.carried, &p.survivor, &p.kept)
+			&p.prevOutcome, &p.prevRule, &p.prevKov, &p.prevSource, &p.prevTarget, &p.prevStar2, &p.ownerID, &p.ownerTarget, &p.carried, &p.survivor, &p.kept, &p.left)
 	}, planQuery(runID, pt.Name, which), mt.Star1, mt.Star2)
 	defer pf.Close()
 	var n, seen int64 // rows loaded, rows read
@@ -354,11 +359,14 @@ func loadRow(ctx context.Context, w *load.Writer, cfg *mapping.Config, mt mappin
 		switch {
 		case !ownerID.Valid:
 			it.Op = load.OpInsert
-		case same && sameKov:
+		case same && sameKov && !p.left:
 			w.CountUnchanged(&it)
 			return nil
 		case same:
 			// STAR2 holds what it should: only the bookkeeping changes.
+			// So it does for a row an earlier run left in STAR2 by the
+			// rules, which they load again (STAR1 undid a soft delete):
+			// written by this run, it is no longer reported left.
 			it.Op, it.Values, it.TargetHash = load.OpNone, nil, hex.EncodeToString(p.prevTarget)
 			it.Unchanged = true
 		default:

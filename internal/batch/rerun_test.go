@@ -1326,3 +1326,71 @@ func TestRefusedPersonUnderANewCode(t *testing.T) {
 		t.Errorf("deep reconciliation after the fix: %v", err)
 	}
 }
+
+// TestUndoneSoftDeleteIsNoLongerLeft: a loaded person that STAR1
+// soft-deletes is left in STAR2 and reported so; when STAR1 undoes the
+// delete, the rules load the row as it was, and the next run writes its
+// bookkeeping, so that the report is closed. Before, the report of the
+// delete stayed open: resolve --list and reconcile --deep said "now
+// excluded_deleted" of a row STAR1 no longer deletes, and --take-star1 was
+// refused for it.
+func TestUndoneSoftDeleteIsNoLongerLeft(t *testing.T) {
+	for _, editedInSTAR2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("edited in STAR2 %v", editedInSTAR2), func(t *testing.T) {
+			path, maps, dsn, conn, db := migrated(t, 300, 4)
+			ctx := context.Background()
+			var id int64
+			var star2 string
+			if err := conn.QueryRow(ctx, `SELECT star1_id, star2_id::text FROM migration.row_map WHERE star1_table = 'ISIK' AND outcome = 'loaded'
+				ORDER BY star1_id OFFSET 5 LIMIT 1`).Scan(&id, &star2); err != nil {
+				t.Fatal(err)
+			}
+			if editedInSTAR2 {
+				if _, err := conn.Exec(ctx, "UPDATE star2.person SET address = 'Set in STAR2' WHERE id = $1", star2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			open := func() []load.Conflict {
+				cs, err := Conflicts(ctx, dsn, "all")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return cs
+			}
+			for _, deleted := range []string{"J", "E"} {
+				if _, err := db.Exec("UPDATE ISIK SET KUSTUTATUD = ? WHERE ISIK_ID = ?", deleted, id); err != nil {
+					t.Fatal(err)
+				}
+				var fe *FindingsError
+				if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil && !errors.As(err, &fe) {
+					t.Fatal(err)
+				}
+			}
+			if cs := open(); len(cs) != 0 {
+				t.Errorf("open conflicts after the delete was undone: %+v", cs)
+			}
+			ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+			_, err := Reconcile(ctx, ro)
+			if !editedInSTAR2 {
+				if err != nil {
+					t.Errorf("deep reconciliation: %v", err)
+				}
+				return
+			}
+			fe := wantFindings(t, err, "deep reconciliation of a row changed in STAR2")
+			if len(fe.Report.Findings) != 1 || fe.Report.Findings[0].Kind != "deep" || !strings.Contains(fe.Report.Findings[0].Detail, "changed in STAR2 since the migration wrote it") {
+				t.Errorf("findings %+v, want ISIK %d changed in STAR2", fe.Report.Findings, id)
+			}
+			// STAR1's version is taken, and the next run writes it.
+			o := ResolveOptions{Target: dsn, Batch: "all", Rows: []load.RowRef{{Table: "ISIK", ID: id}}, Decision: load.TakeSTAR1,
+				Reason: "STAR1 is the source", Operator: "mari.migration", Now: clock, Wait: load.DefaultWait}
+			if _, err := Resolve(ctx, o); err != nil {
+				t.Fatalf("take STAR1's row: %v", err)
+			}
+			if _, err := Migrate(ctx, options(path, maps, dsn)); err != nil {
+				t.Fatal(err)
+			}
+			reconcilesDeep(t, path, maps, dsn, "after STAR1's row was taken")
+		})
+	}
+}
