@@ -17,10 +17,7 @@ import (
 //
 //	go test -run '^$' -bench Gen -benchtime 1x ./cmd/starmig
 func BenchmarkGen(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "starmig")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildStarmig(b, b.TempDir())
 	sizes := []int{100_000, 1_000_000}
 	if s := os.Getenv("STARMIG_BENCH_PERSONS"); s != "" {
 		n, err := strconv.Atoi(s)

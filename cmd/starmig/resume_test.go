@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,8 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/batch"
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/testenv"
+	"github.com/starmig/starmig/load"
 )
 
 // TestResumeAfterKill kills `starmig migrate --archive` with SIGKILL at
@@ -25,10 +30,7 @@ import (
 func TestResumeAfterKill(t *testing.T) {
 	testenv.PostgresServer(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "starmig")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildStarmig(t, dir)
 	db := filepath.Join(dir, "star1.db")
 	out, err := exec.Command(bin, "gen", "--json", "--out", db, "--persons", "3000", "--seed", "31", "--as-of", "2026-11-01", "--doc-size", "400").Output()
 	if err != nil {
@@ -122,5 +124,177 @@ func wholeArchive(t *testing.T, arch, keys string, rows map[string]int64) {
 		if got := cats[0].Tables[table].Rows; got != n {
 			t.Errorf("archive: %s has %d rows, STAR1 %d", table, got, n)
 		}
+	}
+}
+
+// buildStarmig builds the starmig binary into dir and returns its path.
+func buildStarmig(t testing.TB, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "starmig")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestResumeARerunAfterKill kills a re-run of a batch, over a STAR1 that
+// changed since the first run and a STAR2 changed in the meantime, with
+// SIGKILL at several points, and runs it again. It must end as an
+// uninterrupted re-run does: the same STAR2 contents and outcomes, the
+// same open conflicts for the engineer to decide on, and the same findings
+// of the deep reconciliation.
+func TestResumeARerunAfterKill(t *testing.T) {
+	testenv.PostgresServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := buildStarmig(t, dir)
+	first := genSTAR1(t, dir, 3000, 37)
+	changed := filepath.Join(dir, "star1-changed.db")
+	data, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(changed, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// STAR1 goes on taking writes: edits, new rows, soft deletes and their
+	// undoing, outright deletes, moves between municipalities, a code no
+	// mapping knows, personal codes corrected and copied, money changed.
+	s1, err := sql.Open("sqlite", changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE ISIK SET AADRESS = 'Uus tee ' || ISIK_ID, MUUDETUD = '2026-10-20 10:00:00' WHERE ISIK_ID % 25 = 0`,
+		`UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID % 301 = 1`,
+		`UPDATE ISIK SET KUSTUTATUD = 'E' WHERE KUSTUTATUD = 'J' AND ISIK_ID % 3 = 0`,
+		`UPDATE ISIK SET KOV_KOOD = (SELECT MIN(KOV_KOOD) FROM MENETLUS) WHERE ISIK_ID % 193 = 2`,
+		`UPDATE ISIK SET KOV_KOOD = '9999' WHERE ISIK_ID % 401 = 3`,
+		`UPDATE ISIK SET ISIKUKOOD = (SELECT MIN(ISIKUKOOD) FROM ISIK i WHERE i.ISIK_ID > ISIK.ISIK_ID) WHERE ISIK_ID % 601 = 4`,
+		`UPDATE MENETLUS SET VASTUTAJA = 'kadri.kask' WHERE MENETLUS_ID % 19 = 0`,
+		`UPDATE MENETLUS SET STAATUS = 'L', LOPP_KP = '2015-01-01 00:00:00' WHERE MENETLUS_ID % 151 = 5`,
+		`INSERT INTO MENETLUS SELECT MENETLUS_ID + 900000, NULL, ISIK_ID, KOV_KOOD, 'TEENUS', 'A', '2026-10-29 00:00:00', NULL, 'jaan.saar', NULL FROM MENETLUS WHERE MENETLUS_ID % 23 = 0`,
+		`DELETE FROM TOIMING WHERE TOIMING_ID % 41 = 0`,
+		`DELETE FROM MENETLUS WHERE MENETLUS_ID % 173 = 6`,
+		`UPDATE MAKSE SET SUMMA = round(SUMMA + 1, 2) WHERE MAKSE_ID % 43 = 0`,
+	} {
+		if _, err := s1.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s1.Close()
+
+	migrate := func(dsn, db string, env ...string) (*os.ProcessState, string) {
+		cmd := exec.Command(bin, "migrate", "--quiet", "--source", "sqlite:"+db, "--target", dsn,
+			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01")
+		cmd.Env = append(os.Environ(), env...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState, string(out)
+	}
+	// migrated is a STAR2 after the first run, changed since: rows
+	// STAR1 changed too (conflicts), amounts, rows deleted.
+	migrated := func() (string, *pgx.Conn) {
+		dsn := star2(t)
+		conn := testenv.Connect(t, dsn)
+		if st, out := migrate(dsn, first); st.ExitCode() != 0 {
+			t.Fatalf("first run: %s", out)
+		}
+		for _, q := range []string{
+			`UPDATE star2.person p SET address = 'Set in STAR2' FROM migration.row_map rm
+			  WHERE rm.star1_table = 'ISIK' AND rm.star2_id = p.id AND rm.star1_id % 50 IN (0, 1)`,
+			`UPDATE star2.proceeding p SET responsible_user = 'tiina.social' FROM migration.row_map rm
+			  WHERE rm.star1_table = 'MENETLUS' AND rm.star2_id = p.id AND rm.star1_id % 38 = 0`,
+			`UPDATE star2.payment p SET amount_eur = p.amount_eur + 0.01 FROM migration.row_map rm
+			  WHERE rm.star1_table = 'MAKSE' AND rm.star2_id = p.id AND rm.star1_id % 59 = 0`,
+			`DELETE FROM star2.activity a USING migration.row_map rm
+			  WHERE rm.star1_table = 'TOIMING' AND rm.star2_id = a.id AND rm.star1_id % 83 = 0`,
+		} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		return dsn, conn
+	}
+	// after is what the engineer sees once the re-run has completed.
+	type after struct {
+		digest    map[string]string
+		conflicts []string
+		findings  string
+	}
+	look := func(dsn string, conn *pgx.Conn) after {
+		a := after{digest: testenv.STAR2Digest(t, conn)}
+		code, out, stderr := run(t, ctx, "resolve", "--target", dsn, "--batch", "all", "--list", "--json")
+		if code != 0 {
+			t.Fatalf("resolve --list: exit %d: %s", code, stderr)
+		}
+		var open []load.Conflict
+		if err := json.Unmarshal([]byte(out), &open); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range open {
+			a.conflicts = append(a.conflicts, fmt.Sprintf("%s:%d %s %s %s", c.Table, c.Star1ID, c.Star2ID, c.Kind, c.Detail))
+		}
+		code, out, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+changed, "--target", dsn,
+			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--deep", "--json")
+		if code != 0 && code != 3 {
+			t.Fatalf("reconcile --deep: exit %d: %s", code, stderr)
+		}
+		var rep struct {
+			Findings []batch.Finding `json:"findings"`
+			More     int64           `json:"findings_not_listed"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		// A finding names the run that left a row; a killed run is one
+		// run more.
+		runNo := regexp.MustCompile(`\(run [0-9]+\)`)
+		var found []string
+		for _, f := range rep.Findings {
+			found = append(found, fmt.Sprintf("%s:%d %s %s", f.Table, f.Star1ID, f.Kind, runNo.ReplaceAllString(f.Detail, "(run N)")))
+		}
+		a.findings = strings.Join(found, "\n") + fmt.Sprintf("\nand %d more", rep.More)
+		return a
+	}
+	// The re-run's own reconciliation names what STAR2 changed alone
+	// (exit 3).
+	refDSN, refConn := migrated()
+	st, out := migrate(refDSN, changed)
+	exit := st.ExitCode()
+	if exit != 0 && exit != 3 {
+		t.Fatalf("uninterrupted re-run: exit %d: %s", exit, out)
+	}
+	want := look(refDSN, refConn)
+	if len(want.conflicts) == 0 || !strings.Contains(want.findings, "\n") {
+		t.Fatalf("the re-run left %d conflicts and findings %q: the test wants both", len(want.conflicts), want.findings)
+	}
+	t.Logf("an uninterrupted re-run (exit %d) leaves %d open conflicts and %d lines of deep findings", exit, len(want.conflicts), strings.Count(want.findings, "\n"))
+
+	// The re-run writes STAR2 in 10 transactions here; bookkeeping:10
+	// kills it in the last. The last case kills the run after the kill
+	// too.
+	for _, points := range [][]string{{"extract:20000"}, {"copy:1"}, {"copy:4"}, {"bookkeeping:1"}, {"bookkeeping:6"}, {"bookkeeping:10"}, {"reconcile:1"}, {"bookkeeping:6", "copy:2"}} {
+		point := strings.Join(points, ",")
+		t.Run(strings.NewReplacer(":", "-", ",", "-then-").Replace(point), func(t *testing.T) {
+			dsn, conn := migrated()
+			for _, p := range points {
+				st, out := migrate(dsn, changed, faultpoint.Env+"="+p)
+				ws, _ := st.Sys().(syscall.WaitStatus)
+				if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Fatalf("the re-run was not killed at %s: %v\n%s", p, st, out)
+				}
+			}
+			if st, out := migrate(dsn, changed); st.ExitCode() != exit {
+				t.Fatalf("the run after the kill: exit %d, want %d as uninterrupted: %s", st.ExitCode(), exit, out)
+			}
+			got := look(dsn, conn)
+			testenv.SameDigest(t, "after a kill at "+point, want.digest, got.digest)
+			if a, b := strings.Join(want.conflicts, "\n"), strings.Join(got.conflicts, "\n"); a != b {
+				t.Errorf("open conflicts after a kill at %s:\n%s\nwant, as after an uninterrupted re-run:\n%s", point, b, a)
+			}
+			if got.findings != want.findings {
+				t.Errorf("deep findings after a kill at %s:\n%s\nwant, as after an uninterrupted re-run:\n%s", point, got.findings, want.findings)
+			}
+		})
 	}
 }

@@ -17,10 +17,7 @@ func TestSignalsCancelCleanly(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "starmig")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildStarmig(t, dir)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		out := filepath.Join(dir, sig.String()+".db")
 		cmd := exec.Command(bin, "gen", "--quiet", "--out", out, "--persons", "5000000")
