@@ -139,10 +139,11 @@ func buildStarmig(t testing.TB, dir string) string {
 
 // TestResumeARerunAfterKill kills a re-run of a batch, over a STAR1 that
 // changed since the first run and a STAR2 changed in the meantime, with
-// SIGKILL at several points, and runs it again. It must end as an
-// uninterrupted re-run does: the same STAR2 contents and outcomes, the
-// same open conflicts for the engineer to decide on, and the same findings
-// of the deep reconciliation.
+// SIGKILL at several points, and runs it again; then the same for the run
+// that applies the engineer's decisions on its conflicts. Each must end as
+// an uninterrupted run does: the same STAR2 contents and outcomes, the
+// same open conflicts and decisions, and the same findings of the deep
+// reconciliation.
 func TestResumeARerunAfterKill(t *testing.T) {
 	testenv.PostgresServer(t)
 	ctx := context.Background()
@@ -191,30 +192,31 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		out, _ := cmd.CombinedOutput()
 		return cmd.ProcessState, string(out)
 	}
-	// migrated is a STAR2 after the first run, changed since: rows
-	// STAR1 changed too (conflicts), amounts, rows deleted.
-	migrated := func() (string, *pgx.Conn) {
-		dsn := star2(t)
-		conn := testenv.Connect(t, dsn)
-		if st, out := migrate(dsn, first); st.ExitCode() != 0 {
-			t.Fatalf("first run: %s", out)
-		}
-		for _, q := range []string{
-			`UPDATE star2.person p SET address = 'Set in STAR2' FROM migration.row_map rm
-			  WHERE rm.star1_table = 'ISIK' AND rm.star2_id = p.id AND rm.star1_id % 50 IN (0, 1)`,
-			`UPDATE star2.proceeding p SET responsible_user = 'tiina.social' FROM migration.row_map rm
-			  WHERE rm.star1_table = 'MENETLUS' AND rm.star2_id = p.id AND rm.star1_id % 38 = 0`,
-			`UPDATE star2.payment p SET amount_eur = p.amount_eur + 0.01 FROM migration.row_map rm
-			  WHERE rm.star1_table = 'MAKSE' AND rm.star2_id = p.id AND rm.star1_id % 59 = 0`,
-			`DELETE FROM star2.activity a USING migration.row_map rm
-			  WHERE rm.star1_table = 'TOIMING' AND rm.star2_id = a.id AND rm.star1_id % 83 = 0`,
-		} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		return dsn, conn
+	// base is STAR2 after the first run, changed since: rows STAR1
+	// changed too (conflicts), amounts, rows deleted.
+	base := star2(t)
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if st, out := migrate(base, first); st.ExitCode() != 0 {
+		t.Fatalf("first run: %s", out)
+	}
+	for _, q := range []string{
+		`UPDATE star2.person p SET address = 'Set in STAR2' FROM migration.row_map rm
+		  WHERE rm.star1_table = 'ISIK' AND rm.star2_id = p.id AND rm.star1_id % 50 IN (0, 1)`,
+		`UPDATE star2.proceeding p SET responsible_user = 'tiina.social' FROM migration.row_map rm
+		  WHERE rm.star1_table = 'MENETLUS' AND rm.star2_id = p.id AND rm.star1_id % 38 = 0`,
+		`UPDATE star2.payment p SET amount_eur = p.amount_eur + 0.01 FROM migration.row_map rm
+		  WHERE rm.star1_table = 'MAKSE' AND rm.star2_id = p.id AND rm.star1_id % 59 = 0`,
+		`DELETE FROM star2.activity a USING migration.row_map rm
+		  WHERE rm.star1_table = 'TOIMING' AND rm.star2_id = a.id AND rm.star1_id % 83 = 0`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx) // base is copied for each case
 	// after is what the engineer sees once the re-run has completed.
 	type after struct {
 		digest    map[string]string
@@ -232,7 +234,7 @@ func TestResumeARerunAfterKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range open {
-			a.conflicts = append(a.conflicts, fmt.Sprintf("%s:%d %s %s %s", c.Table, c.Star1ID, c.Star2ID, c.Kind, c.Detail))
+			a.conflicts = append(a.conflicts, fmt.Sprintf("%s:%d %s %s %s %s", c.Table, c.Star1ID, c.Star2ID, c.Kind, c.Detail, c.Decision))
 		}
 		code, out, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+changed, "--target", dsn,
 			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--deep", "--json")
@@ -256,45 +258,88 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		a.findings = strings.Join(found, "\n") + fmt.Sprintf("\nand %d more", rep.More)
 		return a
 	}
-	// The re-run's own reconciliation names what STAR2 changed alone
-	// (exit 3).
-	refDSN, refConn := migrated()
-	st, out := migrate(refDSN, changed)
-	exit := st.ExitCode()
-	if exit != 0 && exit != 3 {
-		t.Fatalf("uninterrupted re-run: exit %d: %s", exit, out)
+	// killed runs the batch over the changed STAR1 on copies of the
+	// database template: once uninterrupted, and once for each case killed
+	// at its points (one run each) and then run again.
+	killed := func(t *testing.T, template string, cases [][]string) {
+		refDSN := testenv.PostgresCopy(t, template)
+		refConn := testenv.Connect(t, refDSN)
+		st, out := migrate(refDSN, changed)
+		// The run's own reconciliation names what STAR2 changed alone
+		// (exit 3).
+		exit := st.ExitCode()
+		if exit != 0 && exit != 3 {
+			t.Fatalf("uninterrupted run: exit %d: %s", exit, out)
+		}
+		want := look(refDSN, refConn)
+		if len(want.conflicts) == 0 && !strings.Contains(want.findings, "\n") {
+			t.Fatal("the run left no conflict and no finding to compare")
+		}
+		t.Logf("an uninterrupted run (exit %d) leaves %d open conflicts and %d lines of deep findings", exit, len(want.conflicts), strings.Count(want.findings, "\n"))
+		for _, points := range cases {
+			point := strings.Join(points, ",")
+			t.Run(strings.NewReplacer(":", "-", ",", "-then-").Replace(point), func(t *testing.T) {
+				dsn := testenv.PostgresCopy(t, template)
+				conn := testenv.Connect(t, dsn)
+				for _, p := range points {
+					st, out := migrate(dsn, changed, faultpoint.Env+"="+p)
+					ws, _ := st.Sys().(syscall.WaitStatus)
+					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+						t.Fatalf("the run was not killed at %s: %v\n%s", p, st, out)
+					}
+				}
+				if st, out := migrate(dsn, changed); st.ExitCode() != exit {
+					t.Fatalf("the run after the kill: exit %d, want %d as uninterrupted: %s", st.ExitCode(), exit, out)
+				}
+				got := look(dsn, conn)
+				testenv.SameDigest(t, "after a kill at "+point, want.digest, got.digest)
+				if a, b := strings.Join(want.conflicts, "\n"), strings.Join(got.conflicts, "\n"); a != b {
+					t.Errorf("open conflicts after a kill at %s:\n%s\nwant, as after an uninterrupted run:\n%s", point, b, a)
+				}
+				if got.findings != want.findings {
+					t.Errorf("deep findings after a kill at %s:\n%s\nwant, as after an uninterrupted run:\n%s", point, got.findings, want.findings)
+				}
+			})
+		}
 	}
-	want := look(refDSN, refConn)
-	if len(want.conflicts) == 0 || !strings.Contains(want.findings, "\n") {
-		t.Fatalf("the re-run left %d conflicts and findings %q: the test wants both", len(want.conflicts), want.findings)
-	}
-	t.Logf("an uninterrupted re-run (exit %d) leaves %d open conflicts and %d lines of deep findings", exit, len(want.conflicts), strings.Count(want.findings, "\n"))
-
 	// The re-run writes STAR2 in 10 transactions here; bookkeeping:10
 	// kills it in the last. The last case kills the run after the kill
 	// too.
-	for _, points := range [][]string{{"extract:20000"}, {"copy:1"}, {"copy:4"}, {"bookkeeping:1"}, {"bookkeeping:6"}, {"bookkeeping:10"}, {"reconcile:1"}, {"bookkeeping:6", "copy:2"}} {
-		point := strings.Join(points, ",")
-		t.Run(strings.NewReplacer(":", "-", ",", "-then-").Replace(point), func(t *testing.T) {
-			dsn, conn := migrated()
-			for _, p := range points {
-				st, out := migrate(dsn, changed, faultpoint.Env+"="+p)
-				ws, _ := st.Sys().(syscall.WaitStatus)
-				if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-					t.Fatalf("the re-run was not killed at %s: %v\n%s", p, st, out)
-				}
-			}
-			if st, out := migrate(dsn, changed); st.ExitCode() != exit {
-				t.Fatalf("the run after the kill: exit %d, want %d as uninterrupted: %s", st.ExitCode(), exit, out)
-			}
-			got := look(dsn, conn)
-			testenv.SameDigest(t, "after a kill at "+point, want.digest, got.digest)
-			if a, b := strings.Join(want.conflicts, "\n"), strings.Join(got.conflicts, "\n"); a != b {
-				t.Errorf("open conflicts after a kill at %s:\n%s\nwant, as after an uninterrupted re-run:\n%s", point, b, a)
-			}
-			if got.findings != want.findings {
-				t.Errorf("deep findings after a kill at %s:\n%s\nwant, as after an uninterrupted re-run:\n%s", point, got.findings, want.findings)
-			}
-		})
+	t.Run("re-run", func(t *testing.T) {
+		killed(t, base, [][]string{{"extract:20000"}, {"copy:1"}, {"copy:4"}, {"bookkeeping:1"}, {"bookkeeping:6"}, {"bookkeeping:10"}, {"reconcile:1"}, {"bookkeeping:6", "copy:2"}})
+	})
+
+	// The engineer decides on the conflicts of the re-run: STAR1's
+	// version of some rows, STAR2's of the rest. The next run applies the
+	// decisions.
+	decided := testenv.PostgresCopy(t, base)
+	if st, out := migrate(decided, changed); st.ExitCode() != 3 {
+		t.Fatalf("re-run: exit %d, want 3 for the rows STAR2 changed alone: %s", st.ExitCode(), out)
 	}
+	code, out, stderr := run(t, ctx, "resolve", "--target", decided, "--batch", "all", "--list", "--json")
+	if code != 0 {
+		t.Fatalf("resolve --list: exit %d: %s", code, stderr)
+	}
+	var open []load.Conflict
+	if err := json.Unmarshal([]byte(out), &open); err != nil {
+		t.Fatal(err)
+	}
+	take := []string{"resolve", "--target", decided, "--batch", "all", "--take-star1", "--reason", "STAR1 is right", "--operator", "mari.migration"}
+	for _, c := range open {
+		if c.Kind == load.ChangedOnBothSides && c.Star1ID%2 == 0 {
+			take = append(take, "--row", fmt.Sprintf("%s:%d", c.Table, c.Star1ID))
+		}
+	}
+	if len(take) < 15 {
+		t.Fatalf("only %d rows changed on both sides to take from STAR1", (len(take)-9)/2)
+	}
+	for _, args := range [][]string{take, {"resolve", "--target", decided, "--batch", "all", "--all", "--keep-star2", "--reason", "STAR2 is right", "--operator", "mari.migration"}} {
+		if code, _, stderr := run(t, ctx, args...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", strings.Join(args[:5], " "), code, stderr)
+		}
+	}
+	// That run writes in 3 transactions here.
+	t.Run("after-decisions", func(t *testing.T) {
+		killed(t, decided, [][]string{{"extract:20000"}, {"bookkeeping:1"}, {"bookkeeping:3"}, {"reconcile:1"}, {"bookkeeping:2", "bookkeeping:1"}})
+	})
 }

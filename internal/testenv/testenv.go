@@ -97,6 +97,39 @@ func Postgres(t testing.TB) string {
 	return u.String()
 }
 
+// PostgresCopy creates a database for the test as a copy of the one dsn
+// names, which nothing may be connected to, drops it afterwards, and
+// returns its DSN.
+func PostgresCopy(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := strings.TrimPrefix(u.Path, "/")
+	copied := Postgres(t)
+	c, err := url.Parse(copied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(c.Path, "/")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, PostgresServer(t))
+	if err != nil {
+		t.Fatalf("connect to the test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	// Postgres made the name free of quoting; the copy takes its place.
+	if _, err := conn.Exec(ctx, "DROP DATABASE "+name); err != nil {
+		t.Fatalf("copy database: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgx.Identifier{from}.Sanitize()); err != nil {
+		t.Fatalf("copy database %s: %v", from, err)
+	}
+	return copied
+}
+
 // Connect connects to dsn; the connection is closed when the test ends.
 func Connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
