@@ -223,8 +223,8 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		conflicts []string
 		findings  string
 	}
-	look := func(dsn string, conn *pgx.Conn) after {
-		a := after{digest: testenv.STAR2Digest(t, conn)}
+	openConflicts := func(t *testing.T, dsn string) []load.Conflict {
+		t.Helper()
 		code, out, stderr := run(t, ctx, "resolve", "--target", dsn, "--batch", "all", "--list", "--json")
 		if code != 0 {
 			t.Fatalf("resolve --list: exit %d: %s", code, stderr)
@@ -233,10 +233,15 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &open); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range open {
+		return open
+	}
+	look := func(t *testing.T, dsn string, conn *pgx.Conn) after {
+		t.Helper()
+		a := after{digest: testenv.STAR2Digest(t, conn)}
+		for _, c := range openConflicts(t, dsn) {
 			a.conflicts = append(a.conflicts, fmt.Sprintf("%s:%d %s %s %s %s", c.Table, c.Star1ID, c.Star2ID, c.Kind, c.Detail, c.Decision))
 		}
-		code, out, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+changed, "--target", dsn,
+		code, out, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+changed, "--target", dsn,
 			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--deep", "--json")
 		if code != 0 && code != 3 {
 			t.Fatalf("reconcile --deep: exit %d: %s", code, stderr)
@@ -271,7 +276,7 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		if exit != 0 && exit != 3 {
 			t.Fatalf("uninterrupted run: exit %d: %s", exit, out)
 		}
-		want := look(refDSN, refConn)
+		want := look(t, refDSN, refConn)
 		if len(want.conflicts) == 0 && !strings.Contains(want.findings, "\n") {
 			t.Fatal("the run left no conflict and no finding to compare")
 		}
@@ -291,7 +296,7 @@ func TestResumeARerunAfterKill(t *testing.T) {
 				if st, out := migrate(dsn, changed); st.ExitCode() != exit {
 					t.Fatalf("the run after the kill: exit %d, want %d as uninterrupted: %s", st.ExitCode(), exit, out)
 				}
-				got := look(dsn, conn)
+				got := look(t, dsn, conn)
 				testenv.SameDigest(t, "after a kill at "+point, want.digest, got.digest)
 				if a, b := strings.Join(want.conflicts, "\n"), strings.Join(got.conflicts, "\n"); a != b {
 					t.Errorf("open conflicts after a kill at %s:\n%s\nwant, as after an uninterrupted run:\n%s", point, b, a)
@@ -316,16 +321,8 @@ func TestResumeARerunAfterKill(t *testing.T) {
 	if st, out := migrate(decided, changed); st.ExitCode() != 3 {
 		t.Fatalf("re-run: exit %d, want 3 for the rows STAR2 changed alone: %s", st.ExitCode(), out)
 	}
-	code, out, stderr := run(t, ctx, "resolve", "--target", decided, "--batch", "all", "--list", "--json")
-	if code != 0 {
-		t.Fatalf("resolve --list: exit %d: %s", code, stderr)
-	}
-	var open []load.Conflict
-	if err := json.Unmarshal([]byte(out), &open); err != nil {
-		t.Fatal(err)
-	}
 	take := []string{"resolve", "--target", decided, "--batch", "all", "--take-star1", "--reason", "STAR1 is right", "--operator", "mari.migration"}
-	for _, c := range open {
+	for _, c := range openConflicts(t, decided) {
 		if c.Kind == load.ChangedOnBothSides && c.Star1ID%2 == 0 {
 			take = append(take, "--row", fmt.Sprintf("%s:%d", c.Table, c.Star1ID))
 		}
