@@ -213,11 +213,7 @@ func TestDeepComparesThePersonsABatchWrote(t *testing.T) {
 	halves := twoHalves(t, maps)
 	run := halfBatches(t, path, maps, dsn, halves)
 	run(0)
-	deep := func(i int) error {
-		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
-		_, err := Reconcile(ctx, ro)
-		return err
-	}
+	deep := func(i int) error { return deepHalf(path, maps, dsn, i) }
 	if err := deep(0); err != nil {
 		t.Fatalf("clean batch: %v", err)
 	}
@@ -268,6 +264,13 @@ func mustDate(s string) time.Time {
 		panic(err)
 	}
 	return d
+}
+
+// deepHalf runs the deep reconciliation of batch half-i of halfBatches.
+func deepHalf(path, maps string, dsn secret.DSN, i int) error {
+	ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
+	_, err := Reconcile(context.Background(), ro)
+	return err
 }
 
 // halfBatches returns a function that runs batch half-i over the

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/starmig/starmig/load"
-	"github.com/starmig/starmig/mapping"
 )
 
 // TestRoundsOfTwoBatchesSettle: two batches of half the municipalities
@@ -89,8 +88,7 @@ func TestRoundsOfTwoBatchesSettle(t *testing.T) {
 		return id, star2
 	}
 	deep := func(i int) []Finding {
-		ro := ReconcileOptions{Source: "sqlite:" + path, Target: dsn, Mappings: maps, Batch: fmt.Sprintf("half-%d", i), Deep: true}
-		_, err := Reconcile(ctx, ro)
+		err := deepHalf(path, maps, dsn, i)
 		var fe *FindingsError
 		if errors.As(err, &fe) {
 			return fe.Report.Findings
@@ -217,19 +215,7 @@ func TestRoundsOfTwoBatchesSettle(t *testing.T) {
 				t.Errorf("round %d: half-%d still finds %s %d %s: %s", round, i, f.Table, f.Star1ID, f.Kind, f.Detail)
 			}
 		}
-		for _, mt := range mapping.Tables {
-			var inSTAR1, booked, twice int64
-			if err := db.QueryRow("SELECT count(*) FROM " + mt.Star1).Scan(&inSTAR1); err != nil {
-				t.Fatal(err)
-			}
-			if err := conn.QueryRow(ctx, `SELECT count(*), count(*) - count(DISTINCT star1_id) FROM migration.row_map
-				WHERE star1_table = $1 AND gone_run_id IS NULL`, mt.Star1).Scan(&booked, &twice); err != nil {
-				t.Fatal(err)
-			}
-			if booked != inSTAR1 || twice != 0 {
-				t.Errorf("round %d: %s has %d rows, the bookkeeping of both batches %d (%d twice)", round, mt.Star1, inSTAR1, booked, twice)
-			}
-		}
+		everyRowBookedOnce(t, db, conn, fmt.Sprintf("round %d", round))
 		if t.Failed() {
 			t.Logf("seed %d, round %d: STAR1's edits:\n%s\nfound before the decisions:\n%s", seed, round, strings.Join(edits, "\n"), strings.Join(found, "\n"))
 			return
