@@ -64,6 +64,25 @@ func PostgresServer(t testing.TB) string {
 // and returns its DSN.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	return database(t, "")
+}
+
+// PostgresCopy creates a database for the test as a copy of the one dsn
+// names, which nothing may be connected to, drops it afterwards, and
+// returns its DSN.
+func PostgresCopy(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return database(t, " TEMPLATE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize())
+}
+
+// database creates a database for the test with the options given to
+// CREATE DATABASE, drops it afterwards, and returns its DSN.
+func database(t testing.TB, options string) string {
+	t.Helper()
 	admin := PostgresServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -73,8 +92,8 @@ func Postgres(t testing.TB) string {
 	}
 	defer conn.Close(ctx)
 	name := "t_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+options); err != nil {
+		t.Fatalf("create database%s: %v", options, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -95,39 +114,6 @@ func Postgres(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-// PostgresCopy creates a database for the test as a copy of the one dsn
-// names, which nothing may be connected to, drops it afterwards, and
-// returns its DSN.
-func PostgresCopy(t testing.TB, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := strings.TrimPrefix(u.Path, "/")
-	copied := Postgres(t)
-	c, err := url.Parse(copied)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.TrimPrefix(c.Path, "/")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, PostgresServer(t))
-	if err != nil {
-		t.Fatalf("connect to the test PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	// Postgres made the name free of quoting; the copy takes its place.
-	if _, err := conn.Exec(ctx, "DROP DATABASE "+name); err != nil {
-		t.Fatalf("copy database: %v", err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgx.Identifier{from}.Sanitize()); err != nil {
-		t.Fatalf("copy database %s: %v", from, err)
-	}
-	return copied
 }
 
 // Connect connects to dsn; the connection is closed when the test ends.
