@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
@@ -254,13 +255,38 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	cfg.RuntimeParams["bytea_output"] = "hex"
 	cfg.RuntimeParams["extra_float_digits"] = "3"
 	cfg.RuntimeParams["application_name"] = "starmig"
+	// A run killed on a host that is gone sends no FIN: the server finds
+	// its sessions dead within about two minutes instead of the system's
+	// two hours, and lets go of the run lock.
+	for k, v := range orphanKeepalives {
+		cfg.RuntimeParams[k] = v
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
 	}
+	// A run killed in the middle of a statement leaves it running on the
+	// server, holding the run lock and its tables, until it ends; at a
+	// million persons an outcome rule or a reconciliation query takes
+	// minutes. PostgreSQL 14 and later check for the client once a second
+	// and cancel the statement of one that is gone. Older servers do not
+	// know the setting and do without.
+	if _, err := conn.Exec(ctx, "SET client_connection_check_interval = "+orphanCheck); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42704" { // undefined_object
+			conn.Close(context.Background())
+			return nil, fmt.Errorf("connect to %s: %w", dsn, err)
+		}
+	}
 	pgcopy.RegisterTypes(conn)
 	return conn, nil
 }
+
+// orphanCheck and orphanKeepalives are how a STAR2 session notices that the
+// starmig process behind it is gone (see connect).
+const orphanCheck = "'1s'"
+
+var orphanKeepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
 
 // Migrate runs one batch: pre-flight, pass 1 (plan), the outcome rules,
 // pass 2 (load), and the reconciliation of what it did. A run that is
