@@ -63,10 +63,13 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	want := testenv.STAR2Digest(t, refConn)
 
-	// archive-put kills a write to the archive folder half-way (an early
-	// and a later one); archive-sign, a run whose catalog is stored and not
-	// yet signed.
-	for _, point := range []string{"extract:20000", "copy:1", "copy:9", "bookkeeping:14", "archive-put:3", "archive-put:15", "archive-sign:1", "reconcile:1"} {
+	// plan-copy kills the run after a chunk of its plan is copied, while
+	// STAR1 is still read; outcomes, after one step of the outcome rules,
+	// while the next may be running on the run's second session (which the
+	// server then cancels). archive-put kills a write to the archive folder
+	// half-way (an early and a later one); archive-sign, a run whose
+	// catalog is stored and not yet signed.
+	for _, point := range []string{"extract:20000", "plan-copy:7", "outcomes:2", "copy:1", "copy:9", "bookkeeping:14", "archive-put:3", "archive-put:15", "archive-sign:1", "reconcile:1"} {
 		t.Run(strings.ReplaceAll(point, ":", "-"), func(t *testing.T) {
 			dsn, conn := fresh()
 			arch := t.TempDir()
@@ -311,7 +314,7 @@ func TestResumeARerunAfterKill(t *testing.T) {
 	// kills it in the last. The last case kills the run after the kill
 	// too.
 	t.Run("re-run", func(t *testing.T) {
-		killed(t, base, [][]string{{"extract:20000"}, {"copy:1"}, {"copy:4"}, {"bookkeeping:1"}, {"bookkeeping:6"}, {"bookkeeping:10"}, {"reconcile:1"}, {"bookkeeping:6", "copy:2"}})
+		killed(t, base, [][]string{{"extract:20000"}, {"plan-copy:7"}, {"outcomes:2"}, {"copy:1"}, {"copy:4"}, {"bookkeeping:1"}, {"bookkeeping:6"}, {"bookkeeping:10"}, {"reconcile:1"}, {"bookkeeping:6", "copy:2"}})
 	})
 
 	// The engineer decides on the conflicts of the re-run: STAR1's

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/load"
 	"github.com/starmig/starmig/mapping"
 )
@@ -134,6 +135,7 @@ func (s *stepper) work(ctx context.Context, run func(load.OutcomeStep) error) er
 			s.abort()
 			return err
 		}
+		faultpoint.Hit("outcomes") // the other worker may be in a step of its own
 		s.mu.Lock()
 		s.state[i] = 2
 		s.notify()

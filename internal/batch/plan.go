@@ -98,6 +98,7 @@ func plan(ctx context.Context, conn *pgx.Conn, snap extract.Snapshot, cfg *mappi
 					close(stop)
 					continue
 				}
+				faultpoint.Hit("plan-copy")
 				mu.Lock()
 				copiedN[c.pt.Star1]++
 				check(c.pt.Star1)
