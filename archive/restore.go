@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/pgcopy"
 	"github.com/starmig/starmig/mapping"
 )
@@ -332,6 +333,7 @@ func (r *Reader) Restore(ctx context.Context, conn *pgx.Conn, cat *Catalog, o Re
 			return nil, err
 		}
 	}
+	faultpoint.Hit("restore-commit")
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -505,6 +507,7 @@ func (r *Reader) copyFile(ctx context.Context, tx pgx.Tx, schema string, b *Bund
 			}
 			exact = append(exact, ex...)
 			prog.add(1)
+			faultpoint.Hit("restore-row")
 			r := copyRow{vals: vals}
 			if extract.ValueBytes(row) >= largeRow {
 				r.done = make(chan struct{})

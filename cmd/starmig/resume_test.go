@@ -343,3 +343,89 @@ func TestResumeARerunAfterKill(t *testing.T) {
 		killed(t, decided, [][]string{{"extract:20000"}, {"bookkeeping:1"}, {"bookkeeping:3"}, {"reconcile:1"}, {"bookkeeping:2", "bookkeeping:1"}})
 	})
 }
+
+// TestRestoreAfterKill kills a restore with SIGKILL in the middle of a
+// payload file's COPY, and after it is put on record but before it is
+// committed, and runs it again: the killed restore leaves no schema, and
+// the one run again gives the same tables as a restore not interrupted.
+// An entry of the audit log is an access to personal data: a restore
+// killed after its entry was written stays on record, since it read the
+// archive, and the one run again is on record too.
+func TestRestoreAfterKill(t *testing.T) {
+	testenv.PostgresServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bin := buildStarmig(t, dir)
+	_, keys, to := folderArchive(t, dir, 300, 5)
+	dsn := testenv.Postgres(t)
+	conn := testenv.Connect(t, dsn)
+	restore := func(schema string, env ...string) (*os.ProcessState, string) {
+		cmd := exec.Command(bin, "restore", "--quiet", "--archive", to, "--keys", keys, "--to", dsn, "--schema", schema, "--reason", "crisis drill")
+		cmd.Env = append(os.Environ(), env...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState, string(out)
+	}
+	if st, out := restore("uninterrupted"); st.ExitCode() != 0 {
+		t.Fatalf("uninterrupted restore: %s", out)
+	}
+	want := schemaDigest(t, conn, "uninterrupted")
+	entries := func() int {
+		var recs []archive.AuditRecord
+		code, out, _ := run(t, ctx, "audit", "--archive", to, "--keys", keys, "--json")
+		if err := json.Unmarshal([]byte(out), &recs); code != 0 || err != nil {
+			t.Fatalf("audit: exit %d, %v: %s", code, err, out)
+		}
+		return len(recs)
+	}
+	before := entries()
+	for _, c := range []struct {
+		point  string
+		record int // audit entries the killed restore leaves
+	}{{"restore-row:3000", 0}, {"restore-commit:1", 1}} {
+		t.Run(strings.ReplaceAll(c.point, ":", "-"), func(t *testing.T) {
+			schema := strings.NewReplacer("-", "_", ":", "_").Replace(c.point)
+			st, out := restore(schema, faultpoint.Env+"="+c.point)
+			ws, _ := st.Sys().(syscall.WaitStatus)
+			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("the restore was not killed at %s: %v\n%s", c.point, st, out)
+			}
+			var exists bool
+			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil || exists {
+				t.Errorf("the killed restore left schema %s (%v)", schema, err)
+			}
+			if got := entries(); got != before+c.record {
+				t.Errorf("the killed restore left %d audit entries, want %d", got-before, c.record)
+			}
+			if st, out := restore(schema); st.ExitCode() != 0 {
+				t.Fatalf("the restore after the kill: %s", out)
+			}
+			testenv.SameDigest(t, "a restore after a kill at "+c.point, want, schemaDigest(t, conn, schema))
+			before = entries()
+		})
+	}
+}
+
+// schemaDigest gives each table of a schema its row count and a digest of
+// its rows.
+func schemaDigest(t *testing.T, conn *pgx.Conn, schema string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("tables of %s: %v %v", schema, tables, err)
+	}
+	d := map[string]string{}
+	for _, table := range tables {
+		var s string
+		q := fmt.Sprintf("SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM %s t", pgx.Identifier{schema, table}.Sanitize())
+		if err := conn.QueryRow(ctx, q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		d[table] = s
+	}
+	return d
+}
