@@ -75,10 +75,7 @@ func TestResumeAfterKill(t *testing.T) {
 			arch := t.TempDir()
 			spool := t.TempDir() // where the archive writer spools payload files
 			st, out := migrate(dsn, arch, faultpoint.Env+"="+point, "TMPDIR="+spool)
-			ws, _ := st.Sys().(syscall.WaitStatus)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the run was not killed at %s: %v\n%s", point, st, out)
-			}
+			mustBeKilled(t, st, point, out)
 			for _, dir := range []string{spool, filepath.Join(arch, ".starmig-tmp")} {
 				if left, _ := os.ReadDir(dir); len(left) > 0 {
 					t.Errorf("the killed run left %d files in %s, %s first", len(left), dir, left[0].Name())
@@ -291,10 +288,7 @@ func TestResumeARerunAfterKill(t *testing.T) {
 				conn := testenv.Connect(t, dsn)
 				for _, p := range points {
 					st, out := migrate(dsn, changed, faultpoint.Env+"="+p)
-					ws, _ := st.Sys().(syscall.WaitStatus)
-					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-						t.Fatalf("the run was not killed at %s: %v\n%s", p, st, out)
-					}
+					mustBeKilled(t, st, p, out)
 				}
 				if st, out := migrate(dsn, changed); st.ExitCode() != exit {
 					t.Fatalf("the run after the kill: exit %d, want %d as uninterrupted: %s", st.ExitCode(), exit, out)
@@ -385,10 +379,7 @@ func TestRestoreAfterKill(t *testing.T) {
 		t.Run(strings.ReplaceAll(c.point, ":", "-"), func(t *testing.T) {
 			schema := strings.NewReplacer("-", "_", ":", "_").Replace(c.point)
 			st, out := restore(schema, faultpoint.Env+"="+c.point)
-			ws, _ := st.Sys().(syscall.WaitStatus)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("the restore was not killed at %s: %v\n%s", c.point, st, out)
-			}
+			mustBeKilled(t, st, c.point, out)
 			var exists bool
 			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil || exists {
 				t.Errorf("the killed restore left schema %s (%v)", schema, err)
@@ -428,4 +419,13 @@ func schemaDigest(t *testing.T, conn *pgx.Conn, schema string) map[string]string
 		d[table] = s
 	}
 	return d
+}
+
+// mustBeKilled fails the test unless the process ended by SIGKILL, as the
+// fault point armed makes it.
+func mustBeKilled(t *testing.T, st *os.ProcessState, point, out string) {
+	t.Helper()
+	if ws, _ := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("not killed at %s: %v\n%s", point, st, out)
+	}
 }
