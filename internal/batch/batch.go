@@ -271,7 +271,7 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	// minutes. PostgreSQL 14 and later check for the client once a second
 	// and cancel the statement of one that is gone. Older servers do not
 	// know the setting and do without.
-	if _, err := conn.Exec(ctx, "SET client_connection_check_interval = "+orphanCheck); err != nil {
+	if _, err := conn.Exec(ctx, "SET client_connection_check_interval = '1s'"); err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42704" { // undefined_object
 			conn.Close(context.Background())
@@ -282,10 +282,8 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// orphanCheck and orphanKeepalives are how a STAR2 session notices that the
+// orphanKeepalives are how a STAR2 session notices that the machine of the
 // starmig process behind it is gone (see connect).
-const orphanCheck = "'1s'"
-
 var orphanKeepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
 
 // Migrate runs one batch: pre-flight, pass 1 (plan), the outcome rules,

@@ -58,7 +58,7 @@ func TestAKilledRunsStatementLetsGoOfTheLock(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill(); <-exited }()
 	sleeping := func() bool {
 		var n int
-		if err := watch.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(600)%'").Scan(&n); err != nil {
+		if err := watch.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep(600)%'").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 1
