@@ -366,6 +366,12 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		}
 		ctx := context.Background()
 		finishErr := load.FinishRun(ctx, conn, runID, state, sum, o.Now())
+		if finishErr != nil && err != nil && conn.IsClosed() {
+			// STAR2 is lost, which err says: the run stays 'running',
+			// status shows it interrupted, and the next run closes it
+			// and drops its plan, as after a kill.
+			return
+		}
 		dropErr := load.DropPlan(ctx, conn, runID)
 		err = errors.Join(err, finishErr, dropErr)
 	}()

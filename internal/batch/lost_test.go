@@ -1,0 +1,54 @@
+package batch
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestLostSTAR2 ends every STAR2 session of a run in the middle of its
+// load, as a failover or an administrator does: the run fails with the
+// cause alone, stays interrupted, and the same batch run again completes
+// with the STAR2 of a run that was not interrupted.
+func TestLostSTAR2(t *testing.T) {
+	ctx := context.Background()
+	path, maps := star1(t, 300, 3, nil)
+	refDSN, refConn := target(t)
+	if _, err := Migrate(ctx, options(path, maps, refDSN)); err != nil {
+		t.Fatal(err)
+	}
+	want := testenv.STAR2Digest(t, refConn)
+
+	dsn, conn := target(t)
+	o := options(path, maps, dsn)
+	var once sync.Once
+	var ended int
+	o.Progress = func(phase, table string, rows, total int64) {
+		if phase == "load" && rows > 0 {
+			once.Do(func() {
+				if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	_, err := Migrate(ctx, o)
+	if ended == 0 {
+		t.Fatalf("no session ended: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || strings.Count(err.Error(), "\n") > 0 {
+		t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
+	}
+	var state string
+	if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&state); err != nil || state != "running load" {
+		t.Errorf("the run that lost STAR2 is %q (%v), want running in phase load until the next run", state, err)
+	}
+	o.Progress = nil
+	if _, err := Migrate(ctx, o); err != nil {
+		t.Fatalf("the run after: %v", err)
+	}
+	testenv.SameDigest(t, "after STAR2 was lost", want, testenv.STAR2Digest(t, conn))
+}
