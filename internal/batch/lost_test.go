@@ -10,7 +10,7 @@ import (
 )
 
 // TestLostSTAR2 ends every STAR2 session of a run in the middle of its
-// load, as a failover or an administrator does: the run fails with the
+// plan, its load or its reconciliation, as a failover or an administrator does: the run fails with the
 // cause alone, stays interrupted, and the same batch run again completes
 // with the STAR2 of a run that was not interrupted.
 func TestLostSTAR2(t *testing.T) {
@@ -22,33 +22,37 @@ func TestLostSTAR2(t *testing.T) {
 	}
 	want := testenv.STAR2Digest(t, refConn)
 
-	dsn, conn := target(t)
-	o := options(path, maps, dsn)
-	var once sync.Once
-	var ended int
-	o.Progress = func(phase, table string, rows, total int64) {
-		if phase == "load" && rows > 0 {
-			once.Do(func() {
-				if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
-					t.Error(err)
+	for _, phase := range []string{"plan", "load", "reconcile"} {
+		t.Run(phase, func(t *testing.T) {
+			dsn, conn := target(t)
+			o := options(path, maps, dsn)
+			var once sync.Once
+			var ended int
+			o.Progress = func(p, table string, rows, total int64) {
+				if p == phase && rows > 0 {
+					once.Do(func() {
+						if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
+							t.Error(err)
+						}
+					})
 				}
-			})
-		}
+			}
+			_, err := Migrate(ctx, o)
+			if ended == 0 {
+				t.Fatalf("no session ended: %v", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
+			}
+			var state string
+			if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&state); err != nil || state != "running "+phase {
+				t.Errorf("the run that lost STAR2 is %q (%v), want running in phase %s until the next run", state, err, phase)
+			}
+			o.Progress = nil
+			if _, err := Migrate(ctx, o); err != nil {
+				t.Fatalf("the run after: %v", err)
+			}
+			testenv.SameDigest(t, "after STAR2 was lost in phase "+phase, want, testenv.STAR2Digest(t, conn))
+		})
 	}
-	_, err := Migrate(ctx, o)
-	if ended == 0 {
-		t.Fatalf("no session ended: %v", err)
-	}
-	if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || strings.Count(err.Error(), "\n") > 0 {
-		t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
-	}
-	var state string
-	if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&state); err != nil || state != "running load" {
-		t.Errorf("the run that lost STAR2 is %q (%v), want running in phase load until the next run", state, err)
-	}
-	o.Progress = nil
-	if _, err := Migrate(ctx, o); err != nil {
-		t.Fatalf("the run after: %v", err)
-	}
-	testenv.SameDigest(t, "after STAR2 was lost", want, testenv.STAR2Digest(t, conn))
 }

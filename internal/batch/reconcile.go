@@ -236,7 +236,11 @@ func reconcile(ctx context.Context, conn, conn2 *pgx.Conn, snap extract.Snapshot
 		read, err := reconcileTable(ctx, conn, snap, maps, sc, mt, rep.Tables[i], identity[i], func(n int64) { m.report("reconcile", mt.Star1, n) })
 		if err != nil {
 			close(stop)
-			return nil, errors.Join(err, <-checked)
+			err2 := <-checked
+			if conn.IsClosed() && conn2.IsClosed() {
+				err2 = nil // STAR2 is lost: the same cause again
+			}
+			return nil, errors.Join(err, err2)
 		}
 		// Every STAR1 row was read, also those of other municipalities,
 		// so the bar ends at the total it started with.
