@@ -831,3 +831,45 @@ func TestARunBeingWrittenIsANoteUntilTheGraceEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageLostMidwayIsNotAFinding: the link to the storage goes down in
+// the middle of a verification, at each level, for the operators and for
+// a key holder. The verification could not run (exit 1); it does not
+// report objects as missing or damaged.
+func TestStorageLostMidwayIsNotAFinding(t *testing.T) {
+	st, _, bucket := lockedBucket(t)
+	k := newKeys(t)
+	write(t, config(st, k))
+	s3 := testenv.MinIO(t)
+	through := func(c *testenv.Cut) archive.Store {
+		far, err := archive.NewS3Store(archive.S3Config{Endpoint: c.Addr, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: bucket, Prefix: "star1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return far
+	}
+	for _, level := range []string{List, Sample, Full} {
+		for _, holder := range []bool{false, true} {
+			edit := func(o *Options) {
+				if holder {
+					o.Identities = k.identities
+				}
+			}
+			whole := testenv.CutAfter(t, s3.Endpoint, -1)
+			expect(t, check(t, through(whole), k, level, edit), "", "")
+			cut := testenv.CutAfter(t, s3.Endpoint, whole.Bytes()/2)
+			o := Options{Store: through(cut), Pub: k.pub, Level: level, Percent: 100, Seed: 1}
+			edit(&o)
+			start := time.Now()
+			rep, err := Verify(context.Background(), o)
+			if !errors.Is(err, ErrCannotRun) {
+				var found []Finding
+				if rep != nil {
+					found = rep.Findings
+				}
+				t.Errorf("%s (key holder %v), link down after %d of %d bytes: %v, findings %v; want ErrCannotRun", level, holder, cut.Bytes(), whole.Bytes(), err, found)
+			}
+			t.Logf("%s (key holder %v): %d of %d bytes, %v: %v", level, holder, cut.Bytes(), whole.Bytes(), time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+}
