@@ -956,7 +956,7 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 	_ = n
 	if err != nil {
 		if isCannot(err) {
-			return err
+			return fmt.Errorf("reading %s: %w", key, err)
 		}
 		finding("cannot be read: " + err.Error())
 		return nil
