@@ -544,3 +544,43 @@ func TestArchiveRefusesAFolderInsideAnArchive(t *testing.T) {
 		t.Errorf("after the refused migrate, status: exit %d, %v: %s", code, err, out)
 	}
 }
+
+// TestArchiveLinkDownInAMigration cuts the link to the storage abroad in
+// the middle of `migrate --archive`: the run stops with exit 1 and says
+// the storage failed. Run again with the link back, the batch completes
+// with a whole archive run, and the archive verifies clean: the run that
+// was cut off is accounted for, not a finding.
+func TestArchiveLinkDownInAMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 300, 7)
+	keys := genKeys(t, dir)
+	to := s3Bucket(t, true)
+	s3 := testenv.MinIO(t)
+	whole := testenv.CutAfter(t, s3.Endpoint, -1)
+	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+whole.Addr)
+	if code, _, stderr := run(t, ctx, "archive", "-q", "--source", "sqlite:"+db, "--to", to+"-measure", "--batch", "all", "--keys", keys); code != 0 {
+		t.Fatalf("archive through the whole link: exit %d: %s", code, stderr)
+	}
+	dsn := star2(t)
+	migrate := func() (int, string) {
+		code, _, stderr := run(t, ctx, "migrate", "-q", "--source", "sqlite:"+db, "--target", dsn, "--mappings", filepath.Join(dir, "mappings"),
+			"--batch", "all", "--as-of", "2026-11-01", "--archive", to, "--keys", keys)
+		return code, stderr
+	}
+	cut := testenv.CutAfter(t, s3.Endpoint, whole.Bytes()/2)
+	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+cut.Addr)
+	code, stderr := migrate()
+	t.Logf("cut after %d of %d bytes: exit %d: %s", cut.Bytes(), whole.Bytes(), code, stderr)
+	if code != exitError || !strings.Contains(stderr, "archive") {
+		t.Errorf("migrate --archive with the link cut: exit %d: %s", code, stderr)
+	}
+	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+s3.Endpoint)
+	if code, stderr := migrate(); code != 0 {
+		t.Fatalf("migrate --archive with the link back: exit %d: %s", code, stderr)
+	}
+	pub := filepath.Join(keys, "signing.pub")
+	if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub, "--level", "full"); code != 0 {
+		t.Errorf("verify full after the run cut off and the one that completed: exit %d: %s%s", code, out, stderr)
+	}
+}
