@@ -572,7 +572,7 @@ func TestArchiveLinkDownInAMigration(t *testing.T) {
 	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+cut.Addr)
 	code, stderr := migrate()
 	t.Logf("cut after %d of %d bytes: exit %d: %s", cut.Bytes(), whole.Bytes(), code, stderr)
-	if code != exitError || !strings.Contains(stderr, "archive") {
+	if code != exitError || !strings.Contains(stderr, "archive: put ") || !strings.Contains(stderr, "an archive run it started is left unfinished, and the next run writes its archive run anew") {
 		t.Errorf("migrate --archive with the link cut: exit %d: %s", code, stderr)
 	}
 	t.Setenv("STARMIG_S3_ENDPOINT", "http://"+s3.Endpoint)

@@ -194,7 +194,12 @@ func runMigrate(cmd *cobra.Command, g *globalOptions, o *migrateOptions) error {
 	case err != nil && sum != nil && sum.RunID > 0:
 		// The run had started: what it wrote stays, and the engineer needs
 		// to know that nothing is to be undone first.
-		return fmt.Errorf("%w\nRun %d stopped; anything it wrote is kept. Once the cause is put right, running batch %s again continues from it: starmig status shows where it stopped", err, sum.RunID, in.batch)
+		again := ""
+		if ac != nil {
+			// An archive run is one state of STAR1: it is not continued.
+			again = "; an archive run it started is left unfinished, and the next run writes its archive run anew"
+		}
+		return fmt.Errorf("%w\nRun %d stopped; anything it wrote is kept. Once the cause is put right, running batch %s again continues from it%s: starmig status shows where it stopped", err, sum.RunID, in.batch, again)
 	case err != nil:
 		return err
 	}
