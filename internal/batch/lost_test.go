@@ -10,9 +10,10 @@ import (
 )
 
 // TestLostSTAR2 ends every STAR2 session of a run in the middle of its
-// plan, its load or its reconciliation, as a failover or an administrator does: the run fails with the
-// cause alone, stays interrupted, and the same batch run again completes
-// with the STAR2 of a run that was not interrupted.
+// plan, its load or its reconciliation, as a failover or an administrator
+// does: the run fails with the cause alone, stays interrupted, and the
+// same batch run again completes with the STAR2 of a run that was not
+// interrupted.
 func TestLostSTAR2(t *testing.T) {
 	ctx := context.Background()
 	path, maps := star1(t, 300, 3, nil)

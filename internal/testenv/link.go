@@ -18,63 +18,15 @@ func Link(t testing.TB, target string, bytesPerSec int64, delay time.Duration) s
 	if bytesPerSec <= 0 {
 		t.Fatalf("link to %s: rate %d bytes/s, want more than 0", target, bytesPerSec)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("link to %s: %v", target, err)
-	}
 	up, down := &pacer{rate: float64(bytesPerSec)}, &pacer{rate: float64(bytesPerSec)}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			open[c] = true
+	p := startProxy(t, target, func(dst, src net.Conn, toTarget bool) {
+		if toTarget {
+			carry(dst, src, up, delay)
 		} else {
-			delete(open, c)
+			carry(dst, src, down, delay)
 		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			track(in, true)
-			track(out, true)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var both sync.WaitGroup
-				both.Add(2)
-				go func() { defer both.Done(); carry(out, in, up, delay) }()
-				go func() { defer both.Done(); carry(in, out, down, delay) }()
-				both.Wait()
-				in.Close()
-				out.Close()
-				track(in, false)
-				track(out, false)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
+	return p.Addr
 }
 
 // carry copies src to dst, each chunk delay after it was read and at the
