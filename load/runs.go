@@ -32,20 +32,47 @@ type BatchSpec struct {
 
 // DefaultWait is how long a run waits for the run lock unless told
 // otherwise. A run killed a moment ago may still hold it: the server ends
-// its session only when the statement it was running notices the client
-// is gone.
+// its session only once it notices the client is gone, within a second on
+// PostgreSQL 14 and later (client_connection_check_interval), and on
+// older servers when the statement it was running ends.
 const DefaultWait = 30 * time.Second
 
 // ErrBatchBusy means another run holds STAR2: of the same batch, or of
 // another (Running, when the bookkeeping names it).
-type ErrBatchBusy struct{ Batch, Running string }
+type ErrBatchBusy struct {
+	Batch, Running string
+	Holder         *LockHolder // the session holding the lock, when PostgreSQL shows it
+}
+
+// LockHolder is the PostgreSQL session that holds the run lock.
+type LockHolder struct {
+	PID    uint32
+	Client string    // its address; empty for a local socket
+	State  string    // active, idle, idle in transaction; empty when not shown
+	Since  time.Time // when it entered that state
+}
 
 func (e *ErrBatchBusy) Error() string {
+	var msg string
 	if e.Running == "" || e.Running == e.Batch {
-		return fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
+		msg = fmt.Sprintf("batch %q is being run by another starmig process", e.Batch)
+	} else {
+		msg = fmt.Sprintf("batch %q cannot start: batch %q is being run into the same STAR2 by another starmig process, and one STAR2 takes one run at a time (batches share the persons their rows refer to); run %q when that run has ended, or with --wait long enough for it",
+			e.Batch, e.Running, e.Batch)
 	}
-	return fmt.Sprintf("batch %q cannot start: batch %q is being run into the same STAR2 by another starmig process, and one STAR2 takes one run at a time (batches share the persons their rows refer to); run %q when that run has ended, or with --wait long enough for it",
-		e.Batch, e.Running, e.Batch)
+	if h := e.Holder; h != nil {
+		from := ""
+		if h.Client != "" {
+			from = " from " + h.Client
+		}
+		state := ""
+		if h.State != "" {
+			state = fmt.Sprintf(", %s since %s UTC", h.State, h.Since.UTC().Format(time.DateTime))
+		}
+		msg += fmt.Sprintf(" (PostgreSQL session %d%s%s). If no starmig process is running any more, that session is what a killed run left; PostgreSQL ends it once it notices, or an administrator can with SELECT pg_terminate_backend(%d)",
+			h.PID, from, state, h.PID)
+	}
+	return msg
 }
 
 // ErrBatchScope means a run asks for other municipalities than the batch
@@ -152,6 +179,7 @@ func lockRun(ctx context.Context, conn *pgx.Conn, name string, wait time.Duratio
 	// run's is marked failed by the next run that starts.
 	holder := func() {
 		_ = conn.QueryRow(ctx, "SELECT batch FROM migration.run WHERE state = 'running' ORDER BY id DESC LIMIT 1").Scan(&busy.Running)
+		busy.Holder = lockHolder(ctx, conn)
 	}
 	holder()
 	ms := wait.Milliseconds()
@@ -177,6 +205,29 @@ func lockRun(ctx context.Context, conn *pgx.Conn, name string, wait time.Duratio
 		return fmt.Errorf("load: run lock: %w", err)
 	}
 	return nil
+}
+
+// lockHolder finds the session that holds the run lock, or nil.
+func lockHolder(ctx context.Context, conn *pgx.Conn) *LockHolder {
+	var h LockHolder
+	var since *time.Time
+	// An advisory lock on a bigint key shows its high half as classid and
+	// its low half as objid.
+	err := conn.QueryRow(ctx, `SELECT l.pid, coalesce(host(a.client_addr), ''), coalesce(a.state, ''), a.state_change
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid::bigint = $1 AND l.objid::bigint = $2
+ LIMIT 1`, runLockKey>>32, runLockKey&0xffffffff).Scan(&h.PID, &h.Client, &h.State, &since)
+	if err != nil {
+		return nil
+	}
+	if since == nil {
+		h.State = "" // not shown to this role
+	} else {
+		h.Since = *since
+	}
+	return &h
 }
 
 // SetPhase records the phase a run is in.

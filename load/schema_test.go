@@ -229,6 +229,13 @@ func TestBatchLockWaitsThenRefuses(t *testing.T) {
 	if err := lockRun(ctx, testenv.Connect(t, dsn), "x", 200*time.Millisecond, nil); !errors.As(err, &busy) {
 		t.Errorf("a held batch: %v, want ErrBatchBusy", err)
 	}
+	// It names the session that holds the lock, for the case of a killed
+	// run whose session the server has not yet ended.
+	if h := busy.Holder; h == nil || h.PID != b.PgConn().PID() || h.Client != "127.0.0.1" || h.State != "idle" ||
+		!strings.Contains(busy.Error(), fmt.Sprintf("(PostgreSQL session %d from 127.0.0.1, idle since ", h.PID)) ||
+		!strings.Contains(busy.Error(), fmt.Sprintf("SELECT pg_terminate_backend(%d)", h.PID)) {
+		t.Errorf("a held batch names its holder as %+v: %v", busy.Holder, busy)
+	}
 	// Another batch waits for the run too, and is told whose it is: two
 	// batches share the persons their rows refer to.
 	err := lockRun(ctx, testenv.Connect(t, dsn), "y", 200*time.Millisecond, nil)
