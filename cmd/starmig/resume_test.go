@@ -42,12 +42,9 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	keys := genKeys(t, dir)
 	migrate := func(dsn, arch string, env ...string) (*os.ProcessState, string) {
-		cmd := exec.Command(bin, "migrate", "--quiet", "--source", "sqlite:"+db, "--target", dsn,
+		return runBinary(bin, env, "migrate", "--quiet", "--source", "sqlite:"+db, "--target", dsn,
 			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01",
 			"--archive", "file://"+arch, "--keys", keys)
-		cmd.Env = append(os.Environ(), env...)
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState, string(out)
 	}
 	fresh := func() (string, *pgx.Conn) {
 		dsn := testenv.Postgres(t)
@@ -186,11 +183,8 @@ func TestResumeARerunAfterKill(t *testing.T) {
 	s1.Close()
 
 	migrate := func(dsn, db string, env ...string) (*os.ProcessState, string) {
-		cmd := exec.Command(bin, "migrate", "--quiet", "--source", "sqlite:"+db, "--target", dsn,
+		return runBinary(bin, env, "migrate", "--quiet", "--source", "sqlite:"+db, "--target", dsn,
 			"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01")
-		cmd.Env = append(os.Environ(), env...)
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState, string(out)
 	}
 	// base is STAR2 after the first run, changed since: rows STAR1
 	// changed too (conflicts), amounts, rows deleted.
@@ -354,10 +348,7 @@ func TestRestoreAfterKill(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	conn := testenv.Connect(t, dsn)
 	restore := func(schema string, env ...string) (*os.ProcessState, string) {
-		cmd := exec.Command(bin, "restore", "--quiet", "--archive", to, "--keys", keys, "--to", dsn, "--schema", schema, "--reason", "crisis drill")
-		cmd.Env = append(os.Environ(), env...)
-		out, _ := cmd.CombinedOutput()
-		return cmd.ProcessState, string(out)
+		return runBinary(bin, env, "restore", "--quiet", "--archive", to, "--keys", keys, "--to", dsn, "--schema", schema, "--reason", "crisis drill")
 	}
 	if st, out := restore("uninterrupted"); st.ExitCode() != 0 {
 		t.Fatalf("uninterrupted restore: %s", out)
@@ -428,4 +419,14 @@ func mustBeKilled(t *testing.T, st *os.ProcessState, point, out string) {
 	if ws, _ := st.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("not killed at %s: %v\n%s", point, st, out)
 	}
+}
+
+// runBinary runs the built starmig with args and, added to the test's
+// environment, env (a fault point to arm); it returns how the process
+// ended and its output.
+func runBinary(bin string, env []string, args ...string) (*os.ProcessState, string) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, _ := cmd.CombinedOutput()
+	return cmd.ProcessState, string(out)
 }
