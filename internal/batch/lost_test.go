@@ -42,7 +42,11 @@ func TestLostSTAR2(t *testing.T) {
 			if ended == 0 {
 				t.Fatalf("no session ended: %v", err)
 			}
-			if err == nil || !strings.Contains(err.Error(), "terminating connection due to administrator command") || strings.Contains(err.Error(), "\n") {
+			// The cause is the server's message or, when the session was
+			// writing a COPY as it ended, what the socket said (reset,
+			// broken pipe, closed): one line, and not the run's end or
+			// plan that could not be recorded after it.
+			if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "record run end") || strings.Contains(err.Error(), "drop plan") {
 				t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
 			}
 			var state string
