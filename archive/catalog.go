@@ -108,6 +108,7 @@ func BatchesOf(runs []RunRef, complete bool) []string {
 // whose signature makes the run complete. Its cost grows with the number
 // of runs, not with the objects they hold, and over a long link it is a
 // few round trips (the runs are asked about many at a time).
+// Its errors are the storage's (StorageFault).
 func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 	batches := []string{batch}
 	if batch == "" {
@@ -116,7 +117,7 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 			batches = append(batches, name)
 			return nil
 		}); err != nil {
-			return nil, err
+			return nil, fromStore(err)
 		}
 	}
 	perBatch := make([][]RunRef, len(batches))
@@ -126,7 +127,7 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 			return nil
 		})
 	}); err != nil {
-		return nil, err
+		return nil, fromStore(err)
 	}
 	runs := slices.Concat(perBatch...)
 	if err := parallel.Do(len(runs), runLookups, func(i int) error {
@@ -140,7 +141,7 @@ func ListRuns(ctx context.Context, st Store, batch string) ([]RunRef, error) {
 			return nil
 		})
 	}); err != nil {
-		return nil, err
+		return nil, fromStore(err)
 	}
 	sortRuns(runs)
 	return runs, nil
