@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 )
 
@@ -206,7 +207,11 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: %s: %w", s.dsn, secret.ConfigError(err, dsn))
 	}
-	s.db = stdlib.OpenDB(*cfg)
+	// A run killed in the middle of a count of STAR1, or on a machine
+	// that went down, would otherwise keep its snapshot and the tables it
+	// reads, which dropping the schema to restore it anew waits for.
+	pgsession.Configure(&cfg.Config)
+	s.db = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(pgsession.CheckClient))
 	var found bool
 	if err := s.db.QueryRowContext(ctx, "SELECT to_regnamespace($1) IS NOT NULL", pgx.Identifier{schema}.Sanitize()).Scan(&found); err != nil {
 		return nil, errors.Join(fmt.Errorf("extract: connect to %s: %s", s.dsn, secret.Redact(err.Error(), dsn)), s.db.Close())

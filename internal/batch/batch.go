@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/faultpoint"
 	"github.com/starmig/starmig/internal/pgcopy"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/load"
@@ -244,7 +244,10 @@ func asText(v any) any {
 }
 
 // connect opens a STAR2 connection whose text rendering of rows is fixed,
-// so that row hashes computed in SQL are stable.
+// so that row hashes computed in SQL are stable. Its session asks for the
+// keepalives and the client check of pgsession: the statement of a run
+// killed in the middle of it, and the sessions of a machine that went
+// down, let go of the run lock and the tables they hold.
 func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn.Reveal())
 	if err != nil {
@@ -254,37 +257,19 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
 	cfg.RuntimeParams["bytea_output"] = "hex"
 	cfg.RuntimeParams["extra_float_digits"] = "3"
-	cfg.RuntimeParams["application_name"] = "starmig"
-	// A run killed on a host that is gone sends no FIN: the server finds
-	// its sessions dead within about two minutes instead of the system's
-	// two hours, and lets go of the run lock.
-	for k, v := range orphanKeepalives {
-		cfg.RuntimeParams[k] = v
-	}
+	cfg.RuntimeParams["application_name"] = pgsession.Application
+	pgsession.Configure(&cfg.Config)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
 	}
-	// A run killed in the middle of a statement leaves it running on the
-	// server, holding the run lock and its tables, until it ends; at a
-	// million persons an outcome rule or a reconciliation query takes
-	// minutes. PostgreSQL 14 and later check for the client once a second
-	// and cancel the statement of one that is gone. Older servers do not
-	// know the setting and do without.
-	if _, err := conn.Exec(ctx, "SET client_connection_check_interval = '1s'"); err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "42704" { // undefined_object
-			conn.Close(context.Background())
-			return nil, fmt.Errorf("connect to %s: %w", dsn, err)
-		}
+	if err := pgsession.CheckClient(ctx, conn); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("connect to %s: %w", dsn, err)
 	}
 	pgcopy.RegisterTypes(conn)
 	return conn, nil
 }
-
-// orphanKeepalives are how a STAR2 session notices that the machine of the
-// starmig process behind it is gone (see connect).
-var orphanKeepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
 
 // Migrate runs one batch: pre-flight, pass 1 (plan), the outcome rules,
 // pass 2 (load), and the reconciliation of what it did. A run that is

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
 )
@@ -40,7 +41,7 @@ func TestAKilledRunsStatementLetsGoOfTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(context.Background())
-	for k, want := range orphanKeepalives {
+	for k, want := range pgsession.Keepalives {
 		var got string
 		if err := a.QueryRow(ctx, "SELECT current_setting($1)", k).Scan(&got); err != nil || got != want {
 			t.Errorf("%s = %q (%v), want %s", k, got, err, want)

@@ -1,0 +1,48 @@
+// Package pgsession is what every PostgreSQL session starmig opens asks
+// of the server, STAR2's and a restored STAR1's alike, so that a run
+// killed, or on a machine that went down, does not leave its sessions
+// holding locks and snapshots.
+package pgsession
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Application is the application_name of starmig's sessions, by which
+// pg_stat_activity shows them.
+const Application = "starmig"
+
+// Keepalives are how a session notices that the machine of the starmig
+// process behind it is gone: it sends no FIN, and the server finds the
+// session dead within about two minutes instead of the system's two hours.
+var Keepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
+
+// Configure adds the keepalives to a connection's startup parameters, and
+// application_name where the URL names none.
+func Configure(cfg *pgconn.Config) {
+	for k, v := range Keepalives {
+		cfg.RuntimeParams[k] = v
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = Application
+	}
+}
+
+// CheckClient asks the server to look for the client once a second while
+// a statement runs, and to cancel the statement of one that is gone. A
+// run killed in the middle of a statement otherwise leaves it running,
+// holding its locks, until it ends; at a million persons an outcome rule
+// or a count of STAR1 takes minutes. PostgreSQL 13 and older do not know
+// the setting and do without.
+func CheckClient(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "SET client_connection_check_interval = '1s'")
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
+		return nil
+	}
+	return err
+}
