@@ -14,77 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/testenv"
 )
-
-// copyToPostgres writes every row of a STAR1 source into a new PostgreSQL
-// database in the layout of extract.PostgresDDL, as a restore of the
-// archive does, and returns the source URL of the copy. Text PostgreSQL
-// cannot hold goes into exact_text.
-func copyToPostgres(t *testing.T, from string) string {
-	t.Helper()
-	ctx := context.Background()
-	dsn, conn := connectPostgres(t)
-	if _, err := conn.Exec(ctx, extract.PostgresDDL(extract.PostgresSchema)); err != nil {
-		t.Fatal(err)
-	}
-	snap := extract.OpenSnapshot(t, from)
-	for _, tb := range extract.Tables {
-		var rows [][]any
-		err := snap.Scan(ctx, tb, nil, nil, func(r extract.Row) error {
-			vals := make([]any, len(r))
-			var exact []int
-			for i, c := range tb.Columns {
-				vals[i] = r[i]
-				if b, ok := r[i].([]byte); ok && b == nil {
-					vals[i] = []byte{} // an empty BLOB, which pgx would write as NULL
-				}
-				if s, ok := r[i].(string); ok && (c.Kind == extract.Text || c.Kind == extract.CLOB) {
-					held, ex := extract.PostgresText(s, slices.Contains(tb.Key, c.Name))
-					if ex {
-						exact = append(exact, i)
-					}
-					vals[i] = held
-				}
-			}
-			for _, i := range exact {
-				if _, err := conn.Exec(ctx, "INSERT INTO star1_archive.exact_text VALUES ($1, $2, $3, $4)", tb.Name, extract.TableRowKey(tb, vals), tb.Columns[i].Name, []byte(r[i].(string))); err != nil {
-					return err
-				}
-			}
-			rows = append(rows, vals)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols := make([]string, len(tb.Columns))
-		for i, c := range tb.Columns {
-			cols[i] = strings.ToLower(c.Name)
-		}
-		// Text into numeric and timestamp columns, as PostgreSQL reads it.
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			params := make([]string, len(cols))
-			for i := range cols {
-				params[i] = fmt.Sprintf("$%d", i+1)
-				if tb.Columns[i].Kind == extract.Decimal || tb.Columns[i].Kind == extract.Date {
-					params[i] += "::text::" + map[extract.Kind]string{extract.Decimal: "numeric", extract.Date: "timestamp"}[tb.Columns[i].Kind]
-				}
-			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO star1_archive.%s (%s) VALUES (%s)", strings.ToLower(tb.Name), strings.Join(cols, ", "), strings.Join(params, ", ")), r...); err != nil {
-				t.Fatalf("%s %v: %v", tb.Name, r[0], err)
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dsn
-}
 
 // connectPostgres makes a new database on the tests' PostgreSQL and
 // connects to it until the test ends.
@@ -155,7 +87,7 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 			('TEENUS', CAST(X'5AFE' AS TEXT), 'not UTF-8'), ('TEENUS', 'Z!', 'after Z and NUL'),
 			('TEENUS/X', 'Y', 'a' || char(0)), ('TEENUS', 'X/Y', 'b' || char(0))`,
 		`INSERT INTO KOV (KOV_KOOD, NIMI) VALUES ('9' || char(0), 'NUL vald'), ('9', 'plain vald'), ('9%', 'percent vald')`)
-	dsn := copyToPostgres(t, "sqlite:"+sqlitePath)
+	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
 	pg := withSchema(dsn, extract.PostgresSchema)
 	all := func(extract.Table) []string { return nil }
 	want, got := readAll(t, "sqlite:"+sqlitePath, all), readAll(t, pg, all)
@@ -207,7 +139,7 @@ func TestPostgresSnapshotIgnoresConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	sqlitePath := filepath.Join(t.TempDir(), "star1.db")
 	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
-	dsn := copyToPostgres(t, "sqlite:"+sqlitePath)
+	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
 	extract.SnapshotIgnoresWrites(t, withSchema(dsn, extract.PostgresSchema), func() {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
@@ -230,6 +162,32 @@ func TestPostgresSnapshotIgnoresConcurrentWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPostgresSourceSessionAsksToBeDropped: the session a run reads a
+// restored STAR1 on names itself starmig and asks for the keepalives and
+// the client check, so that a run killed in the middle of a count does
+// not keep its snapshot and tables (see internal/pgsession).
+func TestPostgresSourceSessionAsksToBeDropped(t *testing.T) {
+	ctx := context.Background()
+	sqlitePath := filepath.Join(t.TempDir(), "star1.db")
+	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
+	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
+	snap := extract.OpenSnapshot(t, withSchema(dsn, extract.PostgresSchema))
+	want := map[string]string{"application_name": "starmig", "client_connection_check_interval": "1s"}
+	for k, v := range pgsession.Keepalives {
+		want[k] = v
+	}
+	for k, v := range want {
+		var got string
+		err := snap.Query(ctx, "SELECT current_setting('"+k+"')", func(r []any) error {
+			got = fmt.Sprint(r[0])
+			return nil
+		})
+		if err != nil || got != v {
+			t.Errorf("%s = %q (%v), want %s", k, got, err, v)
+		}
+	}
 }
 
 // TestPostgresSourceNamesEveryMissingColumn: a schema that is not the
