@@ -126,7 +126,7 @@ func nextStep(s load.BatchState) string {
 	case r.State == "failed" && r.Findings > 0:
 		return fmt.Sprintf("run %d ended with %s: starmig reconcile --batch %s names them", r.ID, words.Count(r.Findings, "reconciliation finding"), s.Name)
 	case r.State == "failed":
-		return fmt.Sprintf("run %d failed in phase %s: %s", r.ID, r.Phase, firstLine(r.Error))
+		return fmt.Sprintf("run %d failed in phase %s: %s; once that is put right, run the batch again to complete it", r.ID, r.Phase, firstLine(r.Error))
 	case s.Conflicts > 0:
 		return fmt.Sprintf("%s: starmig resolve --batch %s --list", words.Count(s.Conflicts, "open conflict"), s.Name)
 	}

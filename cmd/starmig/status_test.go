@@ -145,11 +145,11 @@ func TestStatusCommand(t *testing.T) {
 
 func TestStatusSaysWhyARunFailed(t *testing.T) {
 	s := load.BatchState{Name: "north", Last: load.RunState{ID: 3, State: "failed", Phase: "plan", Error: "extract: MAKSE.SUMMA: decimal \"12,5x\"\n  more"}}
-	if got, want := nextStep(s), `run 3 failed in phase plan: extract: MAKSE.SUMMA: decimal "12,5x"`; got != want {
+	if got, want := nextStep(s), `run 3 failed in phase plan: extract: MAKSE.SUMMA: decimal "12,5x"; once that is put right, run the batch again to complete it`; got != want {
 		t.Errorf("next step %q, want %q", got, want)
 	}
 	s.Last.Error = ""
-	if got := nextStep(s); !strings.HasSuffix(got, "no reason recorded") {
+	if got := nextStep(s); !strings.Contains(got, ": no reason recorded;") {
 		t.Errorf("next step %q", got)
 	}
 }

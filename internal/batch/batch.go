@@ -292,7 +292,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, closeSource()) }()
+	defer closing(&err, closeSource)
 	if o.Archive != nil {
 		ac := *o.Archive
 		if ac.LeftOut, err = archive.LeftOut(ctx, snap, ac.SkipTables); err != nil {
@@ -484,7 +484,17 @@ func archiveReference(ctx context.Context, snap extract.Snapshot, aw *archive.Wr
 	return nil
 }
 
-// snapshot opens STAR1 and one snapshot of it; closing ends both.
+// closing runs close, and gives its error to a run that had none: after
+// a run failed, often because STAR1's connection was lost, what the close
+// of STAR1 says adds nothing to the cause.
+func closing(err *error, close func() error) {
+	if cerr := close(); *err == nil {
+		*err = cerr
+	}
+}
+
+// snapshot opens STAR1 and one snapshot of it; the function it returns
+// ends both.
 func snapshot(ctx context.Context, url string) (extract.Source, extract.Snapshot, func() error, error) {
 	src, err := extract.Open(ctx, url)
 	if err != nil {

@@ -652,7 +652,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, closeSource()) }()
+	defer closing(&err, closeSource)
 	m, err := newMeter(ctx, o.Progress, snap)
 	if err != nil {
 		return nil, err
