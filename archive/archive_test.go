@@ -17,6 +17,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/synth"
+	"github.com/starmig/starmig/internal/testenv"
 	"github.com/starmig/starmig/mapping"
 )
 
@@ -88,19 +89,11 @@ func config(st Store, k keys) Config {
 }
 
 // openSnap opens a snapshot of the STAR1 file, closed with the test.
-func openSnap(t testing.TB, path string) (extract.Snapshot, extract.Source) {
+func openSnap(t testing.TB, path string) extract.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	src, err := extract.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { snap.Close(); src.Close() })
-	return snap, src
+	snap, done := testenv.Snapshot(t, "sqlite:"+path)
+	t.Cleanup(done)
+	return snap
 }
 
 // archivedFolder writes an archive run of the STAR1 file at path into a
@@ -128,7 +121,7 @@ func archivedFolder(t testing.TB, path string, k keys, adjust func(Config) Confi
 func archiveSTAR1(t testing.TB, path string, cfg Config) Stats {
 	t.Helper()
 	ctx := context.Background()
-	snap, _ := openSnap(t, path)
+	snap := openSnap(t, path)
 	w, err := NewWriter(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -161,16 +154,8 @@ func sourceRowsAs(t testing.TB, path string, table extract.Table, numeric bool) 
 func rowsAs(t testing.TB, url string, table extract.Table, numeric bool) []string {
 	t.Helper()
 	ctx := context.Background()
-	src, err := extract.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap, done := testenv.Snapshot(t, url)
+	defer done()
 	var out []string
 	if err := snap.Scan(ctx, table, nil, nil, func(r extract.Row) error {
 		for i, c := range table.Columns {

@@ -82,7 +82,7 @@ func TestInterruptedRunIsCompletedByTheNextAndAccounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := openSnap(t, path)
+	src := openSnap(t, path)
 	err = WriteAll(ctx, src, w, nil)
 	if err == nil {
 		_, err = w.Close()

@@ -255,7 +255,7 @@ func TestRestoreSkipsWhatItCannotRead(t *testing.T) {
 	}
 
 	// Read as STAR1, the schema is refused, naming what it lacks.
-	srcURL := dsn + map[bool]string{true: "&", false: "?"}[strings.Contains(dsn, "?")] + "schema=what_reads"
+	srcURL := testenv.WithSchema(dsn, "what_reads")
 	src, err := extract.Open(ctx, srcURL)
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +497,7 @@ func TestRestoreLeavesOutOnlyTheRowOfABadValue(t *testing.T) {
 	k := testKeys(t)
 	cfg := small(config(st, k))
 	ctx := context.Background()
-	snap, _ := openSnap(t, path)
+	snap := openSnap(t, path)
 	tab, _ := extract.TableByName("MAKSE")
 	date := extract.Positions["MAKSE"]["MAKSE_KP"]
 	var bad extract.Row // the row given the bad date, as written

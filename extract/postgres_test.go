@@ -31,13 +31,6 @@ func connectPostgres(tb testing.TB) (string, *pgx.Conn) {
 	return dsn, conn
 }
 
-func withSchema(dsn, schema string) string {
-	if strings.Contains(dsn, "?") {
-		return dsn + "&schema=" + schema
-	}
-	return dsn + "?schema=" + schema
-}
-
 // readAll reads every table of a source in one snapshot, each row as text,
 // money as the number it is.
 func readAll(t *testing.T, url string, columns func(extract.Table) []string) map[string][]string {
@@ -88,7 +81,7 @@ func TestPostgresSourceReadsWhatSTAR1Held(t *testing.T) {
 			('TEENUS/X', 'Y', 'a' || char(0)), ('TEENUS', 'X/Y', 'b' || char(0))`,
 		`INSERT INTO KOV (KOV_KOOD, NIMI) VALUES ('9' || char(0), 'NUL vald'), ('9', 'plain vald'), ('9%', 'percent vald')`)
 	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
-	pg := withSchema(dsn, extract.PostgresSchema)
+	pg := testenv.WithSchema(dsn, extract.PostgresSchema)
 	all := func(extract.Table) []string { return nil }
 	want, got := readAll(t, "sqlite:"+sqlitePath, all), readAll(t, pg, all)
 	for _, tb := range extract.Tables {
@@ -140,7 +133,7 @@ func TestPostgresSnapshotIgnoresConcurrentWrites(t *testing.T) {
 	sqlitePath := filepath.Join(t.TempDir(), "star1.db")
 	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
 	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
-	extract.SnapshotIgnoresWrites(t, withSchema(dsn, extract.PostgresSchema), func() {
+	extract.SnapshotIgnoresWrites(t, testenv.WithSchema(dsn, extract.PostgresSchema), func() {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -173,7 +166,7 @@ func TestPostgresSourceSessionAsksToBeDropped(t *testing.T) {
 	sqlitePath := filepath.Join(t.TempDir(), "star1.db")
 	copyFile(t, filepath.Join("..", "testdata", "star1-small.db"), sqlitePath)
 	dsn := testenv.STAR1InPostgres(t, "sqlite:"+sqlitePath)
-	snap := extract.OpenSnapshot(t, withSchema(dsn, extract.PostgresSchema))
+	snap := extract.OpenSnapshot(t, testenv.WithSchema(dsn, extract.PostgresSchema))
 	want := map[string]string{"application_name": "starmig", "client_connection_check_interval": "1s"}
 	for k, v := range pgsession.Keepalives {
 		want[k] = v
@@ -208,7 +201,7 @@ func TestPostgresSourceNamesEveryMissingColumn(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	url := withSchema(dsn, extract.PostgresSchema)
+	url := testenv.WithSchema(dsn, extract.PostgresSchema)
 	src, err := extract.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +280,7 @@ func BenchmarkPostgresScanExactText(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			snap := extract.OpenSnapshot(b, withSchema(dsn, extract.PostgresSchema))
+			snap := extract.OpenSnapshot(b, testenv.WithSchema(dsn, extract.PostgresSchema))
 			var peak uint64
 			var ms runtime.MemStats
 			b.ResetTimer()

@@ -23,16 +23,8 @@ func STAR1InPostgres(t testing.TB, from string) string {
 	if _, err := conn.Exec(ctx, extract.PostgresDDL(extract.PostgresSchema)); err != nil {
 		t.Fatal(err)
 	}
-	src, err := extract.Open(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	snap, err := src.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	snap, done := Snapshot(t, from)
+	defer done()
 	for _, tb := range extract.Tables {
 		var rows [][]any
 		err := snap.Scan(ctx, tb, nil, nil, func(r extract.Row) error {
@@ -88,4 +80,30 @@ func STAR1InPostgres(t testing.TB, from string) string {
 		}
 	}
 	return dsn
+}
+
+// WithSchema is the source URL that reads STAR1 from that schema of the
+// database dsn names.
+func WithSchema(dsn, schema string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&schema=" + schema
+	}
+	return dsn + "?schema=" + schema
+}
+
+// Snapshot opens the STAR1 source at url and one snapshot of it; done
+// closes both.
+func Snapshot(t testing.TB, url string) (snap extract.Snapshot, done func()) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := extract.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err = src.Begin(ctx)
+	if err != nil {
+		src.Close()
+		t.Fatal(err)
+	}
+	return snap, func() { snap.Close(); src.Close() }
 }
