@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/testenv"
 )
@@ -16,51 +18,16 @@ import (
 // same batch run again completes with the STAR2 of a run that was not
 // interrupted.
 func TestLostSTAR2(t *testing.T) {
-	ctx := context.Background()
 	path, maps := star1(t, 300, 3, nil)
-	refDSN, refConn := target(t)
-	if _, err := Migrate(ctx, options(path, maps, refDSN)); err != nil {
-		t.Fatal(err)
-	}
-	want := testenv.STAR2Digest(t, refConn)
-
-	for _, phase := range []string{"plan", "load", "reconcile"} {
-		t.Run(phase, func(t *testing.T) {
-			dsn, conn := target(t)
-			o := options(path, maps, dsn)
-			var once sync.Once
-			var ended int
-			o.Progress = func(p, table string, rows, total int64) {
-				if p == phase && rows > 0 {
-					once.Do(func() {
-						if err := conn.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
-							t.Error(err)
-						}
-					})
-				}
-			}
-			_, err := Migrate(ctx, o)
-			if ended == 0 {
-				t.Fatalf("no session ended: %v", err)
-			}
-			// The cause is the server's message or, when the session was
-			// writing a COPY as it ended, what the socket said (reset,
-			// broken pipe, closed): one line, and not the run's end or
-			// plan that could not be recorded after it.
-			if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "record run end") || strings.Contains(err.Error(), "drop plan") {
-				t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
-			}
-			var state string
-			if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&state); err != nil || state != "running "+phase {
-				t.Errorf("the run that lost STAR2 is %q (%v), want running in phase %s until the next run", state, err, phase)
-			}
-			o.Progress = nil
-			if _, err := Migrate(ctx, o); err != nil {
-				t.Fatalf("the run after: %v", err)
-			}
-			testenv.SameDigest(t, "after STAR2 was lost in phase "+phase, want, testenv.STAR2Digest(t, conn))
-		})
-	}
+	// The cause is the server's message or, when the session was writing
+	// a COPY as it ended, what the socket said (reset, broken pipe,
+	// closed): one line, and not the run's end or plan that could not be
+	// recorded after it.
+	loseSessions(t, "sqlite:"+path, maps, nil, "running", func(t *testing.T, err error) {
+		if err == nil || strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "record run end") || strings.Contains(err.Error(), "drop plan") {
+			t.Errorf("the run that lost STAR2: %v; want its cause alone", err)
+		}
+	})
 }
 
 // TestLostSTAR1 ends the session of a restored STAR1 (the source of a
@@ -69,16 +36,27 @@ func TestLostSTAR2(t *testing.T) {
 // as failed in that phase, and the same batch run again completes with
 // the STAR2 of a run that was not interrupted.
 func TestLostSTAR1(t *testing.T) {
-	ctx := context.Background()
 	path, maps := star1(t, 300, 3, nil)
 	restored := testenv.STAR1InPostgres(t, "sqlite:"+path)
-	source := restored + "?schema=" + extract.PostgresSchema
-	if strings.Contains(restored, "?") {
-		source = restored + "&schema=" + extract.PostgresSchema
-	}
 	admin := testenv.Connect(t, restored)
+	// Not with what the close of STAR1 said after it ("failed to
+	// deallocate cached statement(s): conn closed").
+	loseSessions(t, testenv.WithSchema(restored, extract.PostgresSchema), maps, admin, "failed", func(t *testing.T, err error) {
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "extract: ") || !strings.Contains(err.Error(), "57P01") {
+			t.Errorf("the run that lost STAR1: %v; want its cause alone, from extract", err)
+		}
+	})
+}
+
+// loseSessions runs the batch from source once whole, then once for each
+// phase that reads STAR1, ending starmig's sessions on the database of
+// lose (STAR2's when nil) as the phase counts its first rows. The run
+// that lost them is checked by check and left in the state given; the
+// run after it must leave the STAR2 of the whole run.
+func loseSessions(t *testing.T, source, maps string, lose *pgx.Conn, state string, check func(*testing.T, error)) {
+	ctx := context.Background()
 	refDSN, refConn := target(t)
-	o := options(path, maps, refDSN)
+	o := options("", maps, refDSN)
 	o.Source = source
 	if _, err := Migrate(ctx, o); err != nil {
 		t.Fatal(err)
@@ -88,14 +66,18 @@ func TestLostSTAR1(t *testing.T) {
 	for _, phase := range []string{"plan", "load", "reconcile"} {
 		t.Run(phase, func(t *testing.T) {
 			dsn, conn := target(t)
-			o := options(path, maps, dsn)
+			ender := lose
+			if ender == nil {
+				ender = conn
+			}
+			o := options("", maps, dsn)
 			o.Source = source
 			var once sync.Once
 			var ended int
 			o.Progress = func(p, table string, rows, total int64) {
 				if p == phase && rows > 0 {
 					once.Do(func() {
-						if err := admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
+						if err := ender.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
 							t.Error(err)
 						}
 					})
@@ -105,21 +87,16 @@ func TestLostSTAR1(t *testing.T) {
 			if ended == 0 {
 				t.Fatalf("no session ended: %v", err)
 			}
-			t.Log(err)
-			// Not the close of STAR1 after it ("failed to deallocate
-			// cached statement(s): conn closed").
-			if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "extract: ") || !strings.Contains(err.Error(), "57P01") {
-				t.Errorf("the run that lost STAR1: %v; want its cause alone, from extract", err)
-			}
-			var state string
-			if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&state); err != nil || state != "failed "+phase {
-				t.Errorf("the run that lost STAR1 is %q (%v), want failed in phase %s", state, err, phase)
+			check(t, err)
+			var got string
+			if err := conn.QueryRow(ctx, "SELECT state || ' ' || phase FROM migration.run").Scan(&got); err != nil || got != state+" "+phase {
+				t.Errorf("the run that lost its sessions is %q (%v), want %s in phase %s", got, err, state, phase)
 			}
 			o.Progress = nil
 			if _, err := Migrate(ctx, o); err != nil {
 				t.Fatalf("the run after: %v", err)
 			}
-			testenv.SameDigest(t, "after STAR1 was lost in phase "+phase, want, testenv.STAR2Digest(t, conn))
+			testenv.SameDigest(t, "after the sessions were ended in phase "+phase, want, testenv.STAR2Digest(t, conn))
 		})
 	}
 }
