@@ -23,6 +23,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/archive"
@@ -1064,19 +1065,40 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 		rand.Read(suffix)
 		schema := "starmig_drill_" + hex.EncodeToString(suffix)
 		_, err := r.Restore(ctx, o.Drill, ru.cat, archive.RestoreOptions{Schema: schema, Bundles: ids, Log: o.Log})
+		if err != nil && (ctx.Err() != nil || archive.StorageFault(err) || drillDatabaseFault(o.Drill, err)) {
+			// A restore that failed is rolled back: there is no schema
+			// to drop, and a lost connection could not drop it.
+			return cannot(err)
+		}
 		if _, derr := o.Drill.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); derr != nil {
 			return cannot(derr)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return cannot(err)
-			}
 			rep.add(Finding{Batch: ru.batch, Run: ru.run, Bundle: strings.Join(ids, ","), Problem: "restore drill failed: " + strings.TrimPrefix(err.Error(), "restore: ")})
 			continue
 		}
 		rep.note(fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
 	}
 	return nil
+}
+
+// drillDatabaseFault says whether a restore drill failed because of its
+// scratch database rather than the archive: the connection is lost, or
+// the server refused for want of rights, room or because it is stopping.
+// The drill could not run then, and says nothing about the archive.
+func drillDatabaseFault(conn *pgx.Conn, err error) bool {
+	if conn.IsClosed() {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "08", "28", "3D", "53", "57": // connection, authorization, database, resources, operator
+		return true
+	}
+	return pgErr.Code == "42501" // insufficient_privilege
 }
 
 // joinInts lists numbers for a finding: "1, 4, 7", or the first ten and

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -436,6 +437,53 @@ func TestRestoreDrill(t *testing.T) {
 	conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'starmig_drill_%'").Scan(&left)
 	if left != 0 {
 		t.Errorf("%d drill schemas left behind", left)
+	}
+}
+
+// TestRestoreDrillWithoutItsDatabase: a drill whose scratch database ends
+// its session, or refuses the drill a schema, could not run (exit 1); it
+// is no finding about the archive (exit 4), and the error is the
+// database's.
+func TestRestoreDrillWithoutItsDatabase(t *testing.T) {
+	ctx := context.Background()
+	var k keys
+	_, st := folderArchive(t, &k)
+	dsn := testenv.Postgres(t)
+	admin := testenv.Connect(t, dsn)
+
+	lost, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lost.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", lost.PgConn().PID()); err != nil {
+		t.Fatal(err)
+	}
+	role := testenv.Name("drill_")
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	refused := testenv.Connect(t, u.String())
+
+	for _, c := range []struct {
+		name, want string
+		conn       *pgx.Conn
+	}{
+		{"lost", "57P01", lost},
+		{"refused", "42501", refused},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rep, err := Verify(ctx, Options{Store: st, Pub: k.pub, Level: List, Seed: 1, Identities: k.identities, Drill: c.conn})
+			if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "conn closed") {
+				t.Errorf("a drill without its database: %v (findings %v); want it could not run, for %s", err, rep, c.want)
+			}
+		})
 	}
 }
 
