@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,49 @@ func loseSessions(t *testing.T, source, maps string, lose *pgx.Conn, state strin
 				t.Fatalf("the run after: %v", err)
 			}
 			testenv.SameDigest(t, "after the sessions were ended in phase "+phase, want, testenv.STAR2Digest(t, conn))
+		})
+	}
+}
+
+// TestLostInADeepReconcile ends STAR2's sessions, then the restored
+// STAR1's, in the middle of reconcile --deep: the check fails with the
+// cause alone, not with findings, and the check run again passes.
+func TestLostInADeepReconcile(t *testing.T) {
+	ctx := context.Background()
+	path, maps := star1(t, 300, 3, nil)
+	restored := testenv.STAR1InPostgres(t, "sqlite:"+path)
+	dsn, conn := target(t)
+	o := options("", maps, dsn)
+	o.Source = testenv.WithSchema(restored, extract.PostgresSchema)
+	if _, err := Migrate(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	ro := ReconcileOptions{Source: o.Source, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
+	for name, ender := range map[string]*pgx.Conn{"STAR2": conn, "STAR1": testenv.Connect(t, restored)} {
+		t.Run(name, func(t *testing.T) {
+			var once sync.Once
+			var ended int
+			ro.Progress = func(p, table string, rows, total int64) {
+				if p == "deep" && rows > 0 {
+					once.Do(func() {
+						if err := ender.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+			}
+			_, err := Reconcile(ctx, ro)
+			if ended == 0 {
+				t.Fatalf("no session ended: %v", err)
+			}
+			var fe *FindingsError
+			if err == nil || errors.As(err, &fe) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "57P01") {
+				t.Errorf("reconcile --deep that lost %s: %v; want its cause alone", name, err)
+			}
+			ro.Progress = nil
+			if _, err := Reconcile(ctx, ro); err != nil {
+				t.Errorf("reconcile --deep after: %v", err)
+			}
 		})
 	}
 }
