@@ -341,15 +341,107 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{VersionID: v})
+	return s.stream(ctx, key, v, 0, -1)
+}
+
+// maxResumes is how many times one read of an object asks again for the
+// rest of it after its connection broke.
+const maxResumes = 5
+
+// stream reads one version of an object from off up to end (exclusive;
+// below 0: to the object's end) and, when the connection breaks in the
+// middle, asks for the rest of the same bytes again from where it broke.
+// A long link abroad resets a connection now and then, and a
+// verification or a restore that reads every object of an archive would
+// otherwise stop at the first reset. A request that fails, after the
+// client's own retries, ends the read: the link is down then, and that is
+// the storage's error.
+type objectStream struct {
+	s        *S3Store
+	ctx      context.Context
+	key      string
+	opts     minio.GetObjectOptions // the version and, once known, its ETag
+	off, end int64
+	body     *minio.Object
+	resumes  int
+}
+
+func (s *S3Store) stream(ctx context.Context, key, version string, off, end int64) (*objectStream, error) {
+	st := &objectStream{s: s, ctx: ctx, key: key, opts: minio.GetObjectOptions{VersionID: version}, off: off, end: end}
+	info, err := st.request()
 	if err != nil {
-		return nil, s.wrap(key, err)
+		return nil, err
 	}
-	if _, err := obj.Stat(); err != nil {
+	if st.end < 0 {
+		st.end = st.off + info.Size
+	}
+	// A resumed read must get the same bytes: a key that gained a version
+	// since is refused, not read on from the other.
+	if info.ETag != "" {
+		if err := st.opts.SetMatchETag(info.ETag); err != nil {
+			st.body.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// request asks for the object's bytes from off on.
+func (st *objectStream) request() (minio.ObjectInfo, error) {
+	if st.off > 0 || st.end >= 0 {
+		last := int64(0) // to the end
+		if st.end >= 0 {
+			last = st.end - 1
+		}
+		if err := st.opts.SetRange(st.off, last); err != nil {
+			return minio.ObjectInfo{}, err
+		}
+	}
+	obj, err := st.s.client.GetObject(st.ctx, st.s.cfg.Bucket, st.s.full(st.key), st.opts)
+	if err != nil {
+		return minio.ObjectInfo{}, st.s.wrap(st.key, err)
+	}
+	info, err := obj.Stat()
+	if err != nil {
 		obj.Close()
-		return nil, s.wrap(key, err)
+		return minio.ObjectInfo{}, st.s.wrap(st.key, err)
 	}
-	return obj, nil
+	st.body = obj
+	return info, nil
+}
+
+func (st *objectStream) Read(p []byte) (int, error) {
+	for {
+		n, err := st.body.Read(p)
+		st.off += int64(n)
+		switch {
+		case err == nil || err == io.EOF:
+			return n, err
+		case n > 0:
+			// The error comes back at the next read (minio.Object
+			// keeps it).
+			return n, nil
+		}
+		if st.off >= st.end {
+			return 0, io.EOF
+		}
+		if st.ctx.Err() != nil || minio.ToErrorResponse(err).Code != "" || st.resumes == maxResumes {
+			return 0, err
+		}
+		st.resumes++
+		st.body.Close()
+		if _, rerr := st.request(); rerr != nil {
+			st.body = nil
+			return 0, fmt.Errorf("%w (the connection broke after %d bytes, and asking for the rest failed: %w)", err, st.off, rerr)
+		}
+	}
+}
+
+func (st *objectStream) Close() error {
+	if st.body == nil {
+		return nil
+	}
+	return st.body.Close()
 }
 
 type s3Object struct {
@@ -363,19 +455,16 @@ type s3Object struct {
 func (o *s3Object) Size() int64  { return o.size }
 func (o *s3Object) Close() error { return nil }
 
-// ReadAt reads one range with one ranged GET.
+// ReadAt reads one range with one ranged GET, resumed if its connection
+// breaks (objectStream).
 func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	if off >= o.size {
 		return 0, io.EOF
 	}
 	want := min(int64(len(p)), o.size-off)
-	opts := minio.GetObjectOptions{VersionID: o.version}
-	if err := opts.SetRange(off, off+want-1); err != nil {
-		return 0, err
-	}
-	body, err := o.s.client.GetObject(o.ctx, o.s.cfg.Bucket, o.s.full(o.key), opts)
+	body, err := o.s.stream(o.ctx, o.key, o.version, off, off+want)
 	if err != nil {
-		return 0, o.s.wrap(o.key, err)
+		return 0, err
 	}
 	defer body.Close()
 	n, err := io.ReadFull(body, p[:want])
@@ -473,18 +562,35 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 		s.mu.Unlock()
 		return fn(cur)
 	}
-	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true}) {
-		if obj.Err != nil {
-			return s.listError(prefix, obj.Err)
-		}
-		key := s.rel(obj.Key)
-		if cur == nil || cur.key != key {
-			if err := flush(); err != nil {
-				return err
+	// A listing whose connection broke in the middle is asked for again
+	// after the last key handed on, as an object's read is (objectStream).
+	after := ""
+	for resumes := 0; ; resumes++ {
+		var listErr error
+		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true, StartAfter: after}) {
+			if obj.Err != nil {
+				listErr = obj.Err
+				break
 			}
-			cur = &versions{key: key}
+			key := s.rel(obj.Key)
+			if cur == nil || cur.key != key {
+				if err := flush(); err != nil {
+					return err
+				}
+				if cur != nil {
+					after = s.full(cur.key)
+				}
+				cur = &versions{key: key}
+			}
+			cur.add(obj)
 		}
-		cur.add(obj)
+		if listErr == nil {
+			break
+		}
+		if ctx.Err() != nil || minio.ToErrorResponse(listErr).Code != "" || resumes == maxResumes {
+			return s.listError(prefix, listErr)
+		}
+		cur = nil // its versions come again
 	}
 	if err := flush(); err != nil {
 		return err
@@ -542,19 +648,32 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 	full := s.full(prefix)
 	// With versions, so that a folder whose keys are all hidden by delete
 	// markers is still seen, as Keys sees such keys.
-	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
-		if obj.Err != nil {
-			return s.listError(prefix, obj.Err)
+	// A listing whose connection broke is asked for again from the
+	// start, and the names already handed on are not handed on twice.
+	seen := map[string]bool{}
+	for resumes := 0; ; resumes++ {
+		var listErr error
+		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
+			if obj.Err != nil {
+				listErr = obj.Err
+				break
+			}
+			name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, full), "/")
+			if !ok || name == "" || strings.Contains(name, "/") || seen[name] {
+				continue // a key directly under prefix, or a folder handed on
+			}
+			seen[name] = true
+			if err := fn(name); err != nil {
+				return err
+			}
 		}
-		name, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, full), "/")
-		if !ok || name == "" || strings.Contains(name, "/") {
-			continue // a key directly under prefix
+		if listErr == nil {
+			return nil
 		}
-		if err := fn(name); err != nil {
-			return err
+		if ctx.Err() != nil || minio.ToErrorResponse(listErr).Code != "" || resumes == maxResumes {
+			return s.listError(prefix, listErr)
 		}
 	}
-	return nil
 }
 
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {

@@ -38,7 +38,10 @@ import (
 //     missing key. Open is given the object's size when the caller knows it
 //     (from a signed catalog), and -1 otherwise; with a size it may skip
 //     asking the store, and a missing key then shows at the first ReadAt,
-//     as an error wrapping ErrNotExist.
+//     as an error wrapping ErrNotExist. A read whose connection breaks in
+//     the middle goes on from where it broke, where the storage is
+//     reached over a network, and so does a listing: only a storage that
+//     stays out of reach is an error.
 //   - Stat and List describe objects without reading them: size, the
 //     number of versions of the key, lock mode and retain-until date, and
 //     when the store wrote the key, by the store's own clock. List

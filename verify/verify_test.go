@@ -921,3 +921,38 @@ func TestStorageLostMidwayIsNotAFinding(t *testing.T) {
 		}
 	}
 }
+
+// TestABlinkingLinkIsNoFinding: a link that drops a connection now and
+// then in the middle of the objects read is no finding and no reason to
+// stop: every level, with and without the identity, reads on and finds
+// the archive clean.
+func TestABlinkingLinkIsNoFinding(t *testing.T) {
+	st, _, bucket := lockedBucket(t)
+	k := newKeys(t)
+	write(t, config(st, k))
+	s3 := testenv.MinIO(t)
+	through := func(b *testenv.Blinks) archive.Store {
+		far, err := archive.NewS3Store(archive.S3Config{Endpoint: b.Addr, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: bucket, Prefix: "star1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return far
+	}
+	for _, level := range []string{List, Sample, Full} {
+		for _, holder := range []bool{false, true} {
+			edit := func(o *Options) {
+				if holder {
+					o.Identities = k.identities
+				}
+			}
+			whole := testenv.BlinkAt(t, s3.Endpoint)
+			expect(t, check(t, through(whole), k, level, edit), "", "")
+			n := whole.Bytes()
+			blinking := testenv.BlinkAt(t, s3.Endpoint, n/5, n*2/5, n*3/5, n*4/5)
+			expect(t, check(t, through(blinking), k, level, edit), "", "")
+			if blinking.Dropped() != 4 {
+				t.Errorf("%s (key holder %v): the link dropped %d connections, want 4", level, holder, blinking.Dropped())
+			}
+		}
+	}
+}
