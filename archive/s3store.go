@@ -348,98 +348,99 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // rest of it after its connection broke.
 const maxResumes = 5
 
-// stream reads one version of an object from off up to end (exclusive;
-// below 0: to the object's end) and, when the connection breaks in the
-// middle, asks for the rest of the same bytes again from where it broke.
-// A long link abroad resets a connection now and then, and a
-// verification or a restore that reads every object of an archive would
-// otherwise stop at the first reset. A request that fails, after the
-// client's own retries, ends the read: the link is down then, and that is
-// the storage's error.
+// objectStream reads one version of an object from off up to end
+// (exclusive; below 0: to the object's end) and, when the connection
+// breaks in the middle, asks for the rest of the same bytes again from
+// where it broke. A long link abroad resets a connection now and then,
+// and a verification or a restore that reads every object of an archive
+// would otherwise stop at the first reset. A request that fails, after
+// the client's own retries, ends the read: the link is down then, and
+// that is the storage's error. It reads the answer's body itself
+// (minio.Core): minio.Object keeps the first error of a body, and its
+// Stat asks the store again.
 type objectStream struct {
 	s        *S3Store
 	ctx      context.Context
 	key      string
-	opts     minio.GetObjectOptions // the version and, once known, its ETag
-	off, end int64
-	body     *minio.Object
+	opts     minio.GetObjectOptions // the version and, after the first answer, its ETag
+	off, end int64                  // off: the bytes received so far
+	body     io.ReadCloser
+	broken   error // what broke the body, not yet answered
 	resumes  int
+	err      error // what ended the stream
 }
 
 func (s *S3Store) stream(ctx context.Context, key, version string, off, end int64) (*objectStream, error) {
 	st := &objectStream{s: s, ctx: ctx, key: key, opts: minio.GetObjectOptions{VersionID: version}, off: off, end: end}
-	info, err := st.request()
-	if err != nil {
+	if err := st.request(); err != nil {
 		return nil, err
-	}
-	if st.end < 0 {
-		st.end = st.off + info.Size
-	}
-	// A resumed read must get the same bytes: a key that gained a version
-	// since is refused, not read on from the other.
-	if info.ETag != "" {
-		if err := st.opts.SetMatchETag(info.ETag); err != nil {
-			st.body.Close()
-			return nil, err
-		}
 	}
 	return st, nil
 }
 
-// request asks for the object's bytes from off on.
-func (st *objectStream) request() (minio.ObjectInfo, error) {
+// request asks for the object's bytes from off on; the first answer
+// fixes where they end and, by its ETag, which bytes a resumed read must
+// get: a key that gained a version since is refused, not read on from it.
+func (st *objectStream) request() error {
 	if st.off > 0 || st.end >= 0 {
 		last := int64(0) // to the end
 		if st.end >= 0 {
 			last = st.end - 1
 		}
 		if err := st.opts.SetRange(st.off, last); err != nil {
-			return minio.ObjectInfo{}, err
+			return err
 		}
 	}
-	obj, err := st.s.client.GetObject(st.ctx, st.s.cfg.Bucket, st.s.full(st.key), st.opts)
+	body, info, _, err := minio.Core{Client: st.s.client}.GetObject(st.ctx, st.s.cfg.Bucket, st.s.full(st.key), st.opts)
 	if err != nil {
-		return minio.ObjectInfo{}, st.s.wrap(st.key, err)
+		return st.s.wrap(st.key, err)
 	}
-	info, err := obj.Stat()
-	if err != nil {
-		obj.Close()
-		return minio.ObjectInfo{}, st.s.wrap(st.key, err)
+	if st.end < 0 {
+		st.end = st.off + info.Size // the answer's length
 	}
-	st.body = obj
-	return info, nil
+	if info.ETag != "" && st.opts.Header().Get("If-Match") == "" {
+		_ = st.opts.SetMatchETag(info.ETag)
+	}
+	st.body, st.broken = body, nil
+	return nil
 }
 
 func (st *objectStream) Read(p []byte) (int, error) {
+	if st.err != nil {
+		return 0, st.err
+	}
 	for {
-		n, err := st.body.Read(p)
-		st.off += int64(n)
+		if st.broken == nil {
+			n, err := st.body.Read(p)
+			st.off += int64(n)
+			if err == nil || err == io.EOF {
+				return n, err
+			}
+			st.broken = err
+			if n > 0 {
+				return n, nil
+			}
+		}
 		switch {
-		case err == nil || err == io.EOF:
-			return n, err
-		case n > 0:
-			// The error comes back at the next read (minio.Object
-			// keeps it).
-			return n, nil
-		}
-		if st.off >= st.end {
-			return 0, io.EOF
-		}
-		if st.ctx.Err() != nil || minio.ToErrorResponse(err).Code != "" || st.resumes == maxResumes {
-			return 0, err
+		case st.off >= st.end:
+			return 0, io.EOF // it broke after its last byte
+		case st.ctx.Err() != nil || minio.ToErrorResponse(st.broken).Code != "" || st.resumes == maxResumes:
+			st.err = st.broken
+			return 0, st.err
 		}
 		st.resumes++
 		st.body.Close()
-		if _, rerr := st.request(); rerr != nil {
-			st.body = nil
-			return 0, fmt.Errorf("%w (the connection broke after %d bytes, and asking for the rest failed: %w)", err, st.off, rerr)
+		st.body = nil
+		if err := st.request(); err != nil {
+			st.err = fmt.Errorf("%w (the connection broke after %d bytes, and asking for the rest failed: %w)", st.broken, st.off, err)
+			return 0, st.err
 		}
 	}
 }
 
 func (st *objectStream) Close() error {
 	if st.body == nil {
-		return nil
+		return nil // closed when asking for the rest failed
 	}
 	return st.body.Close()
 }

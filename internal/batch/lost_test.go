@@ -73,17 +73,8 @@ func loseSessions(t *testing.T, source, maps string, lose *pgx.Conn, state strin
 			}
 			o := options("", maps, dsn)
 			o.Source = source
-			var once sync.Once
 			var ended int
-			o.Progress = func(p, table string, rows, total int64) {
-				if p == phase && rows > 0 {
-					once.Do(func() {
-						if err := ender.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
-							t.Error(err)
-						}
-					})
-				}
-			}
+			o.Progress = endSessionsIn(t, ender, phase, &ended)
 			_, err := Migrate(ctx, o)
 			if ended == 0 {
 				t.Fatalf("no session ended: %v", err)
@@ -118,17 +109,8 @@ func TestLostInADeepReconcile(t *testing.T) {
 	ro := ReconcileOptions{Source: o.Source, Target: dsn, Mappings: maps, Batch: "all", Deep: true}
 	for name, ender := range map[string]*pgx.Conn{"STAR2": conn, "STAR1": testenv.Connect(t, restored)} {
 		t.Run(name, func(t *testing.T) {
-			var once sync.Once
 			var ended int
-			ro.Progress = func(p, table string, rows, total int64) {
-				if p == "deep" && rows > 0 {
-					once.Do(func() {
-						if err := ender.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(&ended); err != nil {
-							t.Error(err)
-						}
-					})
-				}
-			}
+			ro.Progress = endSessionsIn(t, ender, "deep", &ended)
 			_, err := Reconcile(ctx, ro)
 			if ended == 0 {
 				t.Fatalf("no session ended: %v", err)
@@ -142,5 +124,21 @@ func TestLostInADeepReconcile(t *testing.T) {
 				t.Errorf("reconcile --deep after: %v", err)
 			}
 		})
+	}
+}
+
+// endSessionsIn is a progress hook that ends starmig's sessions on the
+// database of conn once, when phase counts its first rows, and sets
+// ended to how many it ended.
+func endSessionsIn(t *testing.T, conn *pgx.Conn, phase string, ended *int) func(phase, table string, rows, total int64) {
+	var once sync.Once
+	return func(p, table string, rows, total int64) {
+		if p == phase && rows > 0 {
+			once.Do(func() {
+				if err := conn.QueryRow(context.Background(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'starmig'").Scan(ended); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
