@@ -196,7 +196,11 @@ func (s *FileStore) exists(key, final string, r io.ReadSeeker, size int64) error
 	if fi, err := f.Stat(); err != nil || fi.Size() != size {
 		return refused
 	}
-	if !sameBytes(f, r, size) {
+	same, err := sameBytes(f, r, size)
+	switch {
+	case err != nil:
+		return fmt.Errorf("archive: put %s: comparing with the object there: %w", key, err)
+	case !same:
 		return refused
 	}
 	return nil

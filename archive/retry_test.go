@@ -18,24 +18,42 @@ import (
 // faultyLink stands between starmig and MinIO and spoils some object
 // uploads the way a long link abroad does: the server says it is busy, the
 // connection breaks in the middle of the body, or the upload gets through
-// and the answer is lost on the way back.
+// and the answer is lost on the way back. After the first answer it lost,
+// the link is down for the requests that ask what the key holds, longer
+// than the client's own retries.
 type faultyLink struct {
 	target *url.URL
 	every  int // spoil one upload in every so many
 
-	mu     sync.Mutex
-	puts   int
-	faults map[string]int
+	mu       sync.Mutex
+	puts     int
+	faults   map[string]int
+	downFor  map[string]int // key path → asks of it the link drops
+	lostOnce bool
 }
 
 const (
 	faultBusy         = "503 SlowDown"
 	faultBrokenUpload = "connection broken during the upload"
 	faultLostAnswer   = "upload stored, answer lost"
+	faultLostCheck    = "asking what the key holds, after a lost answer: connection broken"
 )
 
 func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fault := ""
+	if r.Method == http.MethodHead {
+		f.mu.Lock()
+		down := f.downFor[r.URL.Path] > 0
+		if down {
+			f.downFor[r.URL.Path]--
+			f.faults[faultLostCheck]++
+		}
+		f.mu.Unlock()
+		if down {
+			hangUp(w)
+			return
+		}
+	}
 	// Object uploads only: a PUT with a key after the bucket.
 	if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
 		f.mu.Lock()
@@ -70,6 +88,13 @@ func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	if fault == faultLostAnswer {
 		_, _ = io.Copy(io.Discard, resp.Body)
+		f.mu.Lock()
+		if !f.lostOnce {
+			// More than one ask's retries in the client (about 7),
+			// fewer than all of Put's attempts'.
+			f.lostOnce, f.downFor[r.URL.Path] = true, 15
+		}
+		f.mu.Unlock()
 		hangUp(w)
 		return
 	}
@@ -90,12 +115,13 @@ func hangUp(w http.ResponseWriter) {
 // TestUploadsSurviveAFaultyLink writes an archive to MinIO through a link
 // that spoils one object upload in five. Each upload is retried until it is
 // stored; one whose answer was lost is found stored with the same bytes and
-// counted as written, not refused as an existing key. The archive then
-// holds every row of STAR1, and every object has exactly one version.
+// counted as written, not refused as an existing key, also when asking
+// what the key holds fails for a while. The archive then holds every row
+// of STAR1, and every object has exactly one version.
 func TestUploadsSurviveAFaultyLink(t *testing.T) {
 	direct, client := bucket(t, true)
 	s3 := testenv.MinIO(t)
-	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, every: 5, faults: map[string]int{}}
+	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, every: 5, faults: map[string]int{}, downFor: map[string]int{}}
 	srv := httptest.NewServer(link)
 	defer srv.Close()
 	viaLink, err := NewS3Store(S3Config{
@@ -111,7 +137,7 @@ func TestUploadsSurviveAFaultyLink(t *testing.T) {
 
 	link.mu.Lock()
 	t.Logf("%d uploads through the link for %d bundles, faults %v", link.puts, stats.Bundles, link.faults)
-	for _, f := range []string{faultBusy, faultBrokenUpload, faultLostAnswer} {
+	for _, f := range []string{faultBusy, faultBrokenUpload, faultLostAnswer, faultLostCheck} {
 		if link.faults[f] == 0 {
 			t.Errorf("the link never made the fault %q; the test wants each", f)
 		}

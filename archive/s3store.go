@@ -239,10 +239,18 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			// The key exists. If it holds these very bytes, an earlier
 			// attempt got through and its answer was lost: ours, or one of
 			// the client library's own retries inside this attempt.
-			if s.sameContent(ctx, key, r, size) {
+			same, err := s.sameContent(ctx, key, r, size)
+			switch {
+			case err == nil && same:
 				return s.checkPut(ctx, key, size)
+			case err == nil:
+				return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+			case !transient(err) || ctx.Err() != nil:
+				// Which bytes the key holds is not known: not ErrExists.
+				return fmt.Errorf("archive: put %s: comparing with the object there: %w", key, refused(err))
 			}
-			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
+			lastErr = err
+			continue
 		}
 		if !transient(err) || ctx.Err() != nil {
 			return fmt.Errorf("archive: put %s: %w", key, refused(err))
@@ -253,25 +261,29 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 }
 
 // sameContent reports whether the stored object is the one in r: by its
-// MD5 ETag for a single-part upload, else by reading it back.
-func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, size int64) bool {
+// MD5 ETag for a single-part upload, else by reading it back. An error
+// says that it could not tell.
+func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, size int64) (bool, error) {
 	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
-	if err != nil || info.Size != size {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if info.Size != size {
+		return false, nil
 	}
 	if etag, err := hex.DecodeString(strings.Trim(info.ETag, `"`)); err == nil && len(etag) == md5.Size {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
-			return false
+			return false, err
 		}
 		h := md5.New()
 		if _, err := io.Copy(h, r); err != nil {
-			return false
+			return false, err
 		}
-		return bytes.Equal(etag, h.Sum(nil))
+		return bytes.Equal(etag, h.Sum(nil)), nil
 	}
-	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, s.full(key), minio.GetObjectOptions{})
+	obj, err := s.stream(ctx, key, info.VersionID, 0, -1)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer obj.Close()
 	return sameBytes(obj, r, size)

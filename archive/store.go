@@ -195,17 +195,19 @@ func localFolder(u *url.URL) string {
 
 // sameBytes reports whether stored holds exactly the size bytes that r
 // holds from its start: how a Put that meets an existing key tells a
-// retried write from an overwrite.
-func sameBytes(stored io.Reader, r io.ReadSeeker, size int64) bool {
+// retried write from an overwrite. An error, of reading either, says that
+// it could not tell.
+func sameBytes(stored io.Reader, r io.ReadSeeker, size int64) (bool, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return false
+		return false, err
 	}
 	a, b := sha256.New(), sha256.New()
 	if _, err := io.Copy(a, stored); err != nil {
-		return false
+		return false, err
 	}
-	if n, err := io.Copy(b, r); err != nil || n != size {
-		return false
+	n, err := io.Copy(b, r)
+	if err != nil {
+		return false, err
 	}
-	return bytes.Equal(a.Sum(nil), b.Sum(nil))
+	return n == size && bytes.Equal(a.Sum(nil), b.Sum(nil)), nil
 }
