@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/starmig/starmig/internal/testenv"
@@ -129,6 +132,30 @@ func TestABlinkingLinkIsReadThrough(t *testing.T) {
 	blinking = testenv.BlinkAt(t, s3.Endpoint, n-20)
 	if got := dirs(blinking); !slices.Equal(got, wantDirs) || len(got) == 0 || blinking.Dropped() != 1 {
 		t.Errorf("runs listed over a blinking link: %q, the link dropped %d; want %q, 1 dropped", got, blinking.Dropped(), wantDirs)
+	}
+
+	// List asks each key's retention: small answers, which the client
+	// reads after its own retries are over. The link cuts off the first
+	// answer for every key in the middle.
+	list := func(st Store) ([]string, error) {
+		var out []string
+		err := st.List(ctx, "", func(info ObjectInfo) error {
+			out = append(out, fmt.Sprint(info))
+			return nil
+		})
+		slices.Sort(out)
+		return out, err
+	}
+	wantInfos, err := list(f.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, cutRetention: true, faults: map[string]int{}, cut: map[string]bool{}}
+	srv := httptest.NewServer(link)
+	defer srv.Close()
+	got, err := list(f.through(t, strings.TrimPrefix(srv.URL, "http://")).store)
+	if err != nil || !slices.Equal(got, wantInfos) || link.faults[faultCutAnswer] != len(wantInfos) {
+		t.Errorf("List over a link that cut off %d answers: %v; %d objects, want %d", link.faults[faultCutAnswer], err, len(got), len(wantInfos))
 	}
 
 	conn := testenv.Connect(t, testenv.Postgres(t))

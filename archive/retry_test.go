@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +26,15 @@ type faultyLink struct {
 	target *url.URL
 	every  int // spoil one upload in every so many
 
+	// cutRetention cuts off the first answer to each key's retention
+	// lookup in the middle of its body.
+	cutRetention bool
+
 	mu       sync.Mutex
 	puts     int
 	faults   map[string]int
-	downFor  map[string]int // key path → asks of it the link drops
+	downFor  map[string]int  // key path → asks of it the link drops
+	cut      map[string]bool // key paths whose retention answer was cut off
 	lostOnce bool
 }
 
@@ -37,6 +43,7 @@ const (
 	faultBrokenUpload = "connection broken during the upload"
 	faultLostAnswer   = "upload stored, answer lost"
 	faultLostCheck    = "asking what the key holds, after a lost answer: connection broken"
+	faultCutAnswer    = "retention answer cut off in its body"
 )
 
 func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +62,7 @@ func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Object uploads only: a PUT with a key after the bucket.
-	if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
+	if r.Method == http.MethodPut && f.every > 0 && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
 		f.mu.Lock()
 		f.puts++
 		if f.puts%f.every == 0 {
@@ -100,6 +107,23 @@ func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range resp.Header {
 		w.Header()[k] = v
+	}
+	if f.cutRetention && r.Method == http.MethodGet && r.URL.Query().Has("retention") {
+		f.mu.Lock()
+		first := !f.cut[r.URL.Path]
+		if first {
+			f.cut[r.URL.Path] = true
+			f.faults[faultCutAnswer]++
+		}
+		f.mu.Unlock()
+		if first {
+			body, _ := io.ReadAll(resp.Body)
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(resp.StatusCode)
+			_, _ = w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection closes, the answer half sent
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -193,7 +194,11 @@ func (s *S3Store) CheckWritable(ctx context.Context) error {
 	if !ok {
 		return s.noBucket()
 	}
-	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
+	var enabled string
+	err = askAgain(ctx, func() (err error) {
+		enabled, _, _, _, err = s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
+		return err
+	})
 	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
 		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, refused(err))
 	}
@@ -356,9 +361,23 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return s.stream(ctx, key, v, 0, -1)
 }
 
-// maxResumes is how many times one read of an object asks again for the
-// rest of it after its connection broke.
+// maxResumes is how many times in a row, with not a byte or a key
+// received in between, a read or a listing asks again after its
+// connection broke.
 const maxResumes = 5
+
+// askAgain runs ask, a request whose small answer the client reads after
+// its own retries are over, again when the connection broke in the
+// middle of that answer, up to maxResumes times.
+func askAgain(ctx context.Context, ask func() error) error {
+	for tries := 0; ; tries++ {
+		err := ask()
+		if err == nil || tries == maxResumes || ctx.Err() != nil || minio.ToErrorResponse(err).Code != "" ||
+			!errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
+			return err
+		}
+	}
+}
 
 // objectStream reads one version of an object from off up to end
 // (exclusive; below 0: to the object's end) and, when the connection
@@ -425,6 +444,9 @@ func (st *objectStream) Read(p []byte) (int, error) {
 		if st.broken == nil {
 			n, err := st.body.Read(p)
 			st.off += int64(n)
+			if n > 0 {
+				st.resumes = 0 // it goes on
+			}
 			if err == nil || err == io.EOF {
 				return n, err
 			}
@@ -578,7 +600,7 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 	// A listing whose connection broke in the middle is asked for again
 	// after the last key handed on, as an object's read is (objectStream).
 	after := ""
-	for resumes := 0; ; resumes++ {
+	for resumes := 0; ; {
 		var listErr error
 		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true, StartAfter: after}) {
 			if obj.Err != nil {
@@ -591,7 +613,7 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 					return err
 				}
 				if cur != nil {
-					after = s.full(cur.key)
+					after, resumes = s.full(cur.key), 0
 				}
 				cur = &versions{key: key}
 			}
@@ -603,6 +625,7 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 		if ctx.Err() != nil || minio.ToErrorResponse(listErr).Code != "" || resumes == maxResumes {
 			return s.listError(prefix, listErr)
 		}
+		resumes++
 		cur = nil // its versions come again
 	}
 	if err := flush(); err != nil {
@@ -664,7 +687,8 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 	// A listing whose connection broke is asked for again from the
 	// start, and the names already handed on are not handed on twice.
 	seen := map[string]bool{}
-	for resumes := 0; ; resumes++ {
+	for resumes := 0; ; {
+		handed := len(seen)
 		var listErr error
 		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
 			if obj.Err != nil {
@@ -683,9 +707,13 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 		if listErr == nil {
 			return nil
 		}
+		if len(seen) > handed {
+			resumes = 0 // it went on
+		}
 		if ctx.Err() != nil || minio.ToErrorResponse(listErr).Code != "" || resumes == maxResumes {
 			return s.listError(prefix, listErr)
 		}
+		resumes++
 	}
 }
 
@@ -719,7 +747,12 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 					it.done <- nil
 					continue
 				}
-				mode, until, err := s.client.GetObjectRetention(ctx, s.cfg.Bucket, s.full(it.info.Key), it.version)
+				var mode *minio.RetentionMode
+				var until *time.Time
+				err := askAgain(ctx, func() (err error) {
+					mode, until, err = s.client.GetObjectRetention(ctx, s.cfg.Bucket, s.full(it.info.Key), it.version)
+					return err
+				})
 				if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
 					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, refused(err))
 					continue
