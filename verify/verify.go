@@ -23,11 +23,11 @@ import (
 
 	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/parallel"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/words"
 	"github.com/starmig/starmig/mapping"
 )
@@ -1065,7 +1065,7 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 		rand.Read(suffix)
 		schema := "starmig_drill_" + hex.EncodeToString(suffix)
 		_, err := r.Restore(ctx, o.Drill, ru.cat, archive.RestoreOptions{Schema: schema, Bundles: ids, Log: o.Log})
-		if err != nil && (ctx.Err() != nil || archive.StorageFault(err) || drillDatabaseFault(o.Drill, err)) {
+		if err != nil && (ctx.Err() != nil || archive.StorageFault(err) || pgsession.ServerFault(o.Drill, err)) {
 			// A restore that failed is rolled back: there is no schema
 			// to drop, and a lost connection could not drop it.
 			return cannot(err)
@@ -1080,25 +1080,6 @@ func drill(ctx context.Context, o Options, runs []run, bundles map[string]*bundl
 		rep.note(fmt.Sprintf("restore drill of batch %s run %s: bundles %s restored and matched the catalog", ru.batch, ru.run, strings.Join(ids, ", ")))
 	}
 	return nil
-}
-
-// drillDatabaseFault says whether a restore drill failed because of its
-// scratch database rather than the archive: the connection is lost, or
-// the server refused for want of rights, room or because it is stopping.
-// The drill could not run then, and says nothing about the archive.
-func drillDatabaseFault(conn *pgx.Conn, err error) bool {
-	if conn.IsClosed() {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code[:2] {
-	case "08", "28", "3D", "53", "57": // connection, authorization, database, resources, operator
-		return true
-	}
-	return pgErr.Code == "42501" // insufficient_privilege
 }
 
 // joinInts lists numbers for a finding: "1, 4, 7", or the first ten and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +153,33 @@ func TestSTAR2IsRebuiltFromTheArchive(t *testing.T) {
 	code, _, stderr = run(t, ctx, "migrate", "--source", wrong, "--target", fromArchive, "--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "-q")
 	if code != exitError || !strings.Contains(stderr, `no schema "star1_archiv"`) || !strings.Contains(stderr, "?schema=") {
 		t.Errorf("migrate from a schema that is not there: exit %d: %s", code, stderr)
+	}
+}
+
+// TestRestoreRefusedByTheDatabaseSaysRunAgain: a restore that the
+// database refuses (here: a role that may not create a schema) fails
+// with the database's error and says that nothing was restored and the
+// same command is to be run again; it does not blame the archive.
+func TestRestoreRefusedByTheDatabaseSaysRunAgain(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, keys, to := folderArchive(t, dir, 100, 9)
+	dsn := testenv.Postgres(t)
+	admin := testenv.Connect(t, dsn)
+	role := testenv.Name("restorer_")
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", u.String(), "--reason", "crisis", "-q")
+	for _, want := range []string{"permission denied", "Nothing was restored", "run the same command again"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("restore as a role without CREATE: exit %d, %q; want exit 1 saying %q", code, stderr, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 )
@@ -137,6 +138,11 @@ func runRestore(cmd *cobra.Command, g *globalOptions, o *restoreOptions) error {
 	var unknown *archive.UnknownKOVError
 	if errors.As(err, &unknown) {
 		return &codedError{code: exitUsage, err: err}
+	}
+	if err != nil && (archive.StorageFault(err) || pgsession.ServerFault(conn, err)) {
+		// Not the archive: the same restore goes through once the
+		// storage or the database is put right.
+		return fmt.Errorf("%w\nNothing was restored: a restore is one transaction, and this one was rolled back. Once the cause is put right, run the same command again", err)
 	}
 	if err != nil {
 		return err

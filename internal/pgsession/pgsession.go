@@ -46,3 +46,26 @@ func CheckClient(ctx context.Context, conn *pgx.Conn) error {
 	}
 	return err
 }
+
+// ServerFault says whether err, met on conn, is the server's or the
+// session's rather than about what was written or read: the connection is
+// lost, or the server refused for want of rights, room, a database, or
+// because it is stopping. Such a failure says nothing of the data, and
+// the same work can be done again once the server is put right.
+func ServerFault(conn *pgx.Conn, err error) bool {
+	if err == nil {
+		return false
+	}
+	if conn.IsClosed() {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "08", "28", "3D", "53", "57": // connection, authorization, database, resources, operator
+		return true
+	}
+	return pgErr.Code == "42501" // insufficient_privilege
+}
