@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -459,17 +458,7 @@ func TestRestoreDrillWithoutItsDatabase(t *testing.T) {
 	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", lost.PgConn().PID()); err != nil {
 		t.Fatal(err)
 	}
-	role := testenv.Name("drill_")
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	refused := testenv.Connect(t, u.String())
+	refused := testenv.Connect(t, testenv.RoleWithoutCreate(t, dsn))
 
 	for _, c := range []struct {
 		name, want string

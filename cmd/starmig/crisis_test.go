@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,19 +163,8 @@ func TestRestoreRefusedByTheDatabaseSaysRunAgain(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	_, keys, to := folderArchive(t, dir, 100, 9)
-	dsn := testenv.Postgres(t)
-	admin := testenv.Connect(t, dsn)
-	role := testenv.Name("restorer_")
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.User(role)
-	code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", u.String(), "--reason", "crisis", "-q")
+	norights := testenv.RoleWithoutCreate(t, testenv.Postgres(t))
+	code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", norights, "--reason", "crisis", "-q")
 	for _, want := range []string{"permission denied", "Nothing was restored", "run the same command again"} {
 		if code != 1 || !strings.Contains(stderr, want) {
 			t.Errorf("restore as a role without CREATE: exit %d, %q; want exit 1 saying %q", code, stderr, want)

@@ -127,6 +127,25 @@ func Connect(t testing.TB, dsn string) *pgx.Conn {
 	return conn
 }
 
+// RoleWithoutCreate makes a login role that may not create a schema in
+// the database dsn names, dropped when the test ends, and returns the DSN
+// that connects as it.
+func RoleWithoutCreate(t testing.TB, dsn string) string {
+	t.Helper()
+	admin := Connect(t, dsn)
+	role := Name("norights_")
+	if _, err := admin.Exec(context.Background(), "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	return u.String()
+}
+
 // S3 is a MinIO server's address and root credentials.
 type S3 struct {
 	Endpoint, AccessKey, SecretKey string
