@@ -16,6 +16,9 @@ type Blinks struct {
 	mu      sync.Mutex
 	at      []int64 // where to drop, in bytes from the server, ascending
 	down    int64   // bytes carried from the server
+	every   int64   // BlinkUpEvery's span
+	since   int64   // bytes carried to the server since the last drop
+	up      int64   // bytes carried to the server
 	dropped atomic.Int64
 }
 
@@ -27,6 +30,17 @@ func BlinkAt(t testing.TB, target string, at ...int64) *Blinks {
 	b := &Blinks{at: at}
 	p := startProxy(t, target, func(dst, src net.Conn, up bool) { b.carry(dst, src, up) })
 	b.Addr = p.Addr
+	return b
+}
+
+// BlinkUpEvery starts a proxy to target that drops the connection
+// carrying a request each time every bytes have gone to the server since
+// the last drop: a long link that breaks uploads, on which no request
+// longer than every gets through. The proxy stops when the test ends.
+func BlinkUpEvery(t testing.TB, target string, every int64) *Blinks {
+	t.Helper()
+	b := BlinkAt(t, target)
+	b.every = every
 	return b
 }
 
@@ -43,6 +57,16 @@ func (b *Blinks) carry(dst, src net.Conn, up bool) {
 					b.at = b.at[1:]
 				}
 				b.down += int64(send)
+				b.mu.Unlock()
+			} else {
+				b.mu.Lock()
+				if b.every > 0 && b.since+int64(n) >= b.every {
+					send, drop = int(b.every-b.since), true
+					b.since = 0
+				} else {
+					b.since += int64(n)
+				}
+				b.up += int64(send)
 				b.mu.Unlock()
 			}
 			if _, werr := dst.Write(buf[:send]); werr != nil || drop {
@@ -69,6 +93,13 @@ func (b *Blinks) Bytes() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.down
+}
+
+// Sent is what the proxy has carried to the server.
+func (b *Blinks) Sent() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.up
 }
 
 // Dropped is how many connections the proxy has dropped.
