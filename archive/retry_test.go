@@ -30,6 +30,10 @@ type faultyLink struct {
 	// lookup in the middle of its body.
 	cutRetention bool
 
+	// loseCompletions is how many completions of an upload in parts the
+	// link makes and then loses the answer of.
+	loseCompletions int
+
 	mu       sync.Mutex
 	puts     int
 	faults   map[string]int
@@ -44,6 +48,8 @@ const (
 	faultLostAnswer   = "upload stored, answer lost"
 	faultLostCheck    = "asking what the key holds, after a lost answer: connection broken"
 	faultCutAnswer    = "retention answer cut off in its body"
+
+	faultLostCompletion = "upload in parts completed, answer lost"
 )
 
 func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +77,15 @@ func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Unlock()
 	}
+	if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+		f.mu.Lock()
+		if f.loseCompletions > 0 {
+			f.loseCompletions--
+			fault = faultLostCompletion
+			f.faults[fault]++
+		}
+		f.mu.Unlock()
+	}
 	switch fault {
 	case faultBusy:
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -93,6 +108,11 @@ func (f *faultyLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if fault == faultLostCompletion {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		hangUp(w)
+		return
+	}
 	if fault == faultLostAnswer {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		f.mu.Lock()

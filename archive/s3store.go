@@ -91,6 +91,9 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 type S3Store struct {
 	client *minio.Client
 	cfg    S3Config
+	// partSize, when set, is the size of the parts of an upload in parts
+	// (defaultPartSize otherwise); tests lower it.
+	partSize int64
 
 	mu     sync.Mutex
 	first  map[string]string // key → id of its first version, "" on a bucket without versioning
@@ -162,7 +165,7 @@ func (s *S3Store) up(n int) Store {
 	cfg := s.cfg
 	parts := strings.Split(cfg.Prefix, "/")
 	cfg.Prefix = strings.Join(parts[:max(len(parts)-n, 0)], "/")
-	return &S3Store{client: s.client, cfg: cfg, first: map[string]string{}}
+	return &S3Store{client: s.client, cfg: cfg, partSize: s.partSize, first: map[string]string{}}
 }
 
 // folders is the store's prefix in its bucket.
@@ -211,7 +214,16 @@ func (s *S3Store) CheckWritable(ctx context.Context) error {
 // Put writes with If-None-Match: * so an existing key is never replaced,
 // in COMPLIANCE mode until retainUntil, retrying transient failures, and
 // then checks that the key holds exactly one version of the size written.
+// An object larger than a part, read from a file or from memory (r is an
+// io.ReaderAt), goes up in parts (putInParts), so that a connection that
+// breaks costs one part sent again, not the whole object.
 func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, retainUntil time.Time) error {
+	if err := checkLength(r, size); err != nil {
+		return fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	if ra, ok := r.(io.ReaderAt); ok && size > s.parts() {
+		return s.putInParts(ctx, key, r, ra, size, retainUntil)
+	}
 	opts := minio.PutObjectOptions{
 		Mode:             minio.Compliance,
 		RetainUntilDate:  retainUntil.UTC().Truncate(time.Second),
@@ -220,17 +232,10 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		ContentType:      "application/octet-stream",
 	}
 	opts.SetMatchETagExcept("*")
-	if err := checkLength(r, size); err != nil {
-		return fmt.Errorf("archive: put %s: %w", key, err)
-	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
-			}
+		if attempt > 0 && !pause(ctx, attempt) {
+			return ctx.Err()
 		}
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("archive: put %s: %w", key, err)
@@ -275,6 +280,19 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	}
 	if info.Size != size {
 		return false, nil
+	}
+	if ra, ok := r.(io.ReaderAt); ok && strings.HasSuffix(info.ETag, fmt.Sprintf("-%d", partCount(size, s.parts()))) {
+		// Written in parts of the size this store writes: the ETag is
+		// the MD5 of the parts' MD5s.
+		// Another ETag may still be these bytes in parts of another
+		// size: they are read back below.
+		etag, err := partsETag(ra, size, s.parts())
+		if err != nil {
+			return false, err
+		}
+		if strings.Trim(info.ETag, `"`) == etag {
+			return true, nil
+		}
 	}
 	if etag, err := hex.DecodeString(strings.Trim(info.ETag, `"`)); err == nil && len(etag) == md5.Size {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -64,6 +65,20 @@ func TestStorageRightsByRole(t *testing.T) {
 		client := as(t, "../../docs/archive.md", "writer-policy.json")
 		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
 			t.Fatalf("archive with the writer's rights: exit %d: %s", code, stderr)
+		}
+		// An upload in parts is started, sent and abandoned with the
+		// writer's rights.
+		core := minio.Core{Client: client}
+		id, err := core.NewMultipartUpload(ctx, bucket, "star1/rights/parts", minio.PutObjectOptions{
+			Mode: minio.Compliance, RetainUntilDate: time.Now().Add(time.Hour).UTC().Truncate(time.Second)})
+		if err != nil {
+			t.Fatalf("writer starts an upload in parts: %v", err)
+		}
+		if _, err := core.PutObjectPart(ctx, bucket, "star1/rights/parts", id, 1, strings.NewReader("part"), 4, minio.PutObjectPartOptions{}); err != nil {
+			t.Errorf("writer sends a part: %v", err)
+		}
+		if err := core.AbortMultipartUpload(ctx, bucket, "star1/rights/parts", id); err != nil {
+			t.Errorf("writer abandons an upload in parts: %v", err)
 		}
 		o := anyKey(t, client)
 		refused(t, "writer deletes a version", client.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}))

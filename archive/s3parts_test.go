@@ -1,0 +1,145 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// randomBody is size bytes no compression or deduplication makes smaller.
+func randomBody(seed uint64, size int) []byte {
+	rnd := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(rnd.Uint32())
+	}
+	return b
+}
+
+// nearStore is a store of direct's bucket and prefix reached at addr, with
+// parts of 5 MiB (the smallest S3 takes).
+func nearStore(t *testing.T, direct *S3Store, addr string) *S3Store {
+	t.Helper()
+	s3 := testenv.MinIO(t)
+	st, err := NewS3Store(S3Config{Endpoint: addr, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Bucket: direct.cfg.Bucket, Prefix: direct.cfg.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.partSize = 5 << 20
+	return st
+}
+
+// TestALinkThatBreaksUploadsWritesInParts writes a 23 MiB object over a
+// link that drops the connection of a request each time 7 MiB have gone
+// up since the last drop: no request of the whole object gets through
+// it. The object goes up in parts of 5 MiB, each sent again alone when
+// its connection breaks, so it is stored whole, locked, in one version,
+// and what the link carried is the object and the parts it broke, not
+// the object again for each break. Written again, the same bytes are
+// taken as the write whose answer was lost (by the parts' ETag), other
+// bytes are refused as an existing key, and no upload is left open.
+func TestALinkThatBreaksUploadsWritesInParts(t *testing.T) {
+	direct, client := bucket(t, true)
+	s3 := testenv.MinIO(t)
+	link := testenv.BlinkUpEvery(t, s3.Endpoint, 7<<20)
+	st := nearStore(t, direct, link.Addr)
+	ctx := context.Background()
+	until := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	body := randomBody(1, 23<<20)
+
+	if err := st.Put(ctx, "b/data/big", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Fatalf("put over a link that breaks uploads: %v", err)
+	}
+	dropped, sent := link.Dropped(), link.Sent()
+	t.Logf("%d connections dropped, %.1f MiB sent for %.1f MiB", dropped, float64(sent)/(1<<20), float64(len(body))/(1<<20))
+	if dropped < 2 {
+		t.Errorf("the link dropped %d connections; the test wants it to break the upload", dropped)
+	}
+	// Each break costs at most the part it broke, and each request its
+	// headers.
+	if max := int64(len(body)) + dropped*(5<<20) + 1<<20; sent > max {
+		t.Errorf("the link carried %d bytes for an object of %d and %d breaks, more than %d: parts were sent again whole", sent, len(body), dropped, max)
+	}
+
+	got, err := direct.Get(ctx, "b/data/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(got)
+	got.Close()
+	if err != nil || !bytes.Equal(stored, body) {
+		t.Fatalf("the stored object is not the one written (%d bytes, %v)", len(stored), err)
+	}
+	info, err := direct.Stat(ctx, "b/data/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Versions != 1 || info.Mode != string(minio.Compliance) || !info.RetainUntil.Equal(until) {
+		t.Errorf("stored as %+v, want one version in COMPLIANCE until %s", info, until)
+	}
+	head, err := client.StatObject(ctx, direct.cfg.Bucket, direct.full("b/data/big"), minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := partsETag(bytes.NewReader(body), int64(len(body)), 5<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.ETag != want {
+		t.Errorf("the storage's ETag is %s, partsETag says %s", head.ETag, want)
+	}
+
+	// Again, straight to the storage: the same bytes are the write whose
+	// answer was lost; other bytes are an existing key.
+	near := nearStore(t, direct, s3.Endpoint)
+	if err := near.Put(ctx, "b/data/big", bytes.NewReader(body), int64(len(body)), until); err != nil {
+		t.Errorf("the same bytes again: %v", err)
+	}
+	other := bytes.Clone(body)
+	other[len(other)-1] ^= 1
+	if err := near.Put(ctx, "b/data/big", bytes.NewReader(other), int64(len(other)), until); !errors.Is(err, ErrExists) {
+		t.Errorf("other bytes under the key: %v, want ErrExists", err)
+	}
+	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 {
+		t.Errorf("after the writes again: %+v %v, want one version", info, err)
+	}
+	for up := range client.ListIncompleteUploads(ctx, direct.cfg.Bucket, direct.cfg.Prefix, true) {
+		if up.Err != nil {
+			t.Fatal(up.Err)
+		}
+		t.Errorf("an upload is left open: %s (%s)", up.Key, up.UploadID)
+	}
+}
+
+// TestTheCompletionsAnswerLost loses the answer to the completion of an
+// upload in parts: the client asks again and finds the upload gone, or
+// the key written. The write is taken as done, not refused.
+func TestTheCompletionsAnswerLost(t *testing.T) {
+	direct, _ := bucket(t, true)
+	s3 := testenv.MinIO(t)
+	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, faults: map[string]int{}, downFor: map[string]int{}, loseCompletions: 1}
+	srv := httptest.NewServer(link)
+	defer srv.Close()
+	st := nearStore(t, direct, strings.TrimPrefix(srv.URL, "http://"))
+	ctx := context.Background()
+	body := randomBody(2, 11<<20)
+	if err := st.Put(ctx, "b/data/big", bytes.NewReader(body), int64(len(body)), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("put whose completion's answer was lost: %v", err)
+	}
+	if link.faults[faultLostCompletion] != 1 {
+		t.Errorf("faults %v, want one lost completion", link.faults)
+	}
+	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 || info.Size != int64(len(body)) {
+		t.Errorf("stored %+v %v, want one version of %d bytes", info, err, len(body))
+	}
+}
