@@ -9,8 +9,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -210,5 +212,64 @@ func TestABlinkingLinkIsReadThrough(t *testing.T) {
 	}
 	if blinking.Dropped() != 2 {
 		t.Errorf("the link dropped %d connections of the retrieval, want 2", blinking.Dropped())
+	}
+}
+
+// TestAListingThroughALinkThatBreaksEveryPage lists 1 200 keys, each in
+// a folder of its own, over a link that drops an answer's connection each
+// time 40 kB have come through since the last drop. A page of the
+// storage's own 1 000 keys is several times that and never got through;
+// the listings ask for smaller pages after each break, and hand on every
+// key and every folder once.
+func TestAListingThroughALinkThatBreaksEveryPage(t *testing.T) {
+	direct, client := bucket(t, false)
+	ctx := context.Background()
+	const n = 1200
+	names := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range names {
+				if _, err := client.PutObject(ctx, direct.cfg.Bucket, direct.full(fmt.Sprintf("p/r%04d/x", i)), strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		names <- i
+	}
+	close(names)
+	wg.Wait()
+
+	s3 := testenv.MinIO(t)
+	link := testenv.BlinkDownEvery(t, s3.Endpoint, 40_000)
+	far := nearStore(t, direct, link.Addr)
+	keys := map[string]int{}
+	if err := far.Keys(ctx, "p/", func(key string, _ int64) error { keys[key]++; return nil }); err != nil {
+		t.Fatalf("keys over a link that breaks every page: %v", err)
+	}
+	dirs := map[string]int{}
+	if err := far.Dirs(ctx, "p/", func(name string) error { dirs[name]++; return nil }); err != nil {
+		t.Fatalf("folders over a link that breaks every page: %v", err)
+	}
+	t.Logf("%d connections dropped", link.Dropped())
+	if link.Dropped() < 2 {
+		t.Errorf("the link dropped %d connections; the test wants it to break listings", link.Dropped())
+	}
+	if len(keys) != n || len(dirs) != n {
+		t.Errorf("%d keys and %d folders handed on, want %d of each", len(keys), len(dirs), n)
+	}
+	for k, c := range keys {
+		if c != 1 {
+			t.Errorf("key %s handed on %d times", k, c)
+		}
+	}
+	for d, c := range dirs {
+		if c != 1 {
+			t.Errorf("folder %s handed on %d times", d, c)
+		}
 	}
 }

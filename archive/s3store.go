@@ -617,10 +617,10 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 	}
 	// A listing whose connection broke in the middle is asked for again
 	// after the last key handed on, as an object's read is (objectStream).
-	after := ""
+	after, page := "", 0
 	for resumes := 0; ; {
 		var listErr error
-		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true, StartAfter: after}) {
+		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.full(prefix), Recursive: true, WithVersions: true, StartAfter: after, MaxKeys: page}) {
 			if obj.Err != nil {
 				listErr = obj.Err
 				break
@@ -644,6 +644,7 @@ func (s *S3Store) eachKey(ctx context.Context, prefix string, fn func(*versions)
 			return s.listError(prefix, listErr)
 		}
 		resumes++
+		page = smallerPage(page)
 		cur = nil // its versions come again
 	}
 	if err := flush(); err != nil {
@@ -702,13 +703,14 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 	full := s.full(prefix)
 	// With versions, so that a folder whose keys are all hidden by delete
 	// markers is still seen, as Keys sees such keys.
-	// A listing whose connection broke is asked for again from the
-	// start, and the names already handed on are not handed on twice.
-	seen := map[string]bool{}
+	// A listing whose connection broke is asked for again after the
+	// last name handed on (names come in order), and the names already
+	// handed on are not handed on twice.
+	seen, page, after := map[string]bool{}, 0, ""
 	for resumes := 0; ; {
 		handed := len(seen)
 		var listErr error
-		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true}) {
+		for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: full, WithVersions: true, MaxKeys: page, StartAfter: after}) {
 			if obj.Err != nil {
 				listErr = obj.Err
 				break
@@ -717,7 +719,7 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 			if !ok || name == "" || strings.Contains(name, "/") || seen[name] {
 				continue // a key directly under prefix, or a folder handed on
 			}
-			seen[name] = true
+			seen[name], after = true, obj.Key
 			if err := fn(name); err != nil {
 				return err
 			}
@@ -732,7 +734,21 @@ func (s *S3Store) Dirs(ctx context.Context, prefix string, fn func(string) error
 			return s.listError(prefix, listErr)
 		}
 		resumes++
+		page = smallerPage(page)
 	}
+}
+
+// smallerPage is how many keys a listing asks for in each page after its
+// connection broke again, page being what it asked for before (0: the
+// storage's own size, 1000). A page is read whole before its keys are
+// handed on, so on a link that breaks every page, a reset every few
+// hundred kilobytes, pages of 1000 keys never get through; each break
+// halves them, down to 16, for the rest of the listing.
+func smallerPage(page int) int {
+	if page == 0 {
+		page = 1000
+	}
+	return max(page/2, 16)
 }
 
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {

@@ -9,16 +9,18 @@ import (
 
 // Blinks is a TCP proxy to a server that drops the connection carrying
 // the server's answer when all it has carried from the server reaches
-// one of given points, and carries every connection before and after: a
-// long link to the storage abroad that resets a connection now and then.
+// one of given points (BlinkAt), or the connection carrying a request or
+// an answer every so many bytes (BlinkUpEvery, BlinkDownEvery), and
+// carries every connection before and after: a long link to the storage
+// abroad that resets a connection now and then.
 type Blinks struct {
 	Addr    string
 	mu      sync.Mutex
-	at      []int64 // where to drop, in bytes from the server, ascending
-	down    int64   // bytes carried from the server
-	every   int64   // BlinkUpEvery's span
-	since   int64   // bytes carried to the server since the last drop
-	up      int64   // bytes carried to the server
+	at      []int64  // where to drop, in bytes from the server, ascending
+	down    int64    // bytes carried from the server
+	every   [2]int64 // drop each time so many bytes went [to, from] the server since the last drop
+	since   [2]int64
+	up      int64 // bytes carried to the server
 	dropped atomic.Int64
 }
 
@@ -40,7 +42,18 @@ func BlinkAt(t testing.TB, target string, at ...int64) *Blinks {
 func BlinkUpEvery(t testing.TB, target string, every int64) *Blinks {
 	t.Helper()
 	b := BlinkAt(t, target)
-	b.every = every
+	b.every[0] = every
+	return b
+}
+
+// BlinkDownEvery starts a proxy to target that drops the connection
+// carrying an answer each time every bytes have come from the server
+// since the last drop: a long link on which no answer longer than every
+// gets through. The proxy stops when the test ends.
+func BlinkDownEvery(t testing.TB, target string, every int64) *Blinks {
+	t.Helper()
+	b := BlinkAt(t, target)
+	b.every[1] = every
 	return b
 }
 
@@ -50,25 +63,29 @@ func (b *Blinks) carry(dst, src net.Conn, up bool) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			send, drop := n, false
+			dir := 0 // to the server
+			b.mu.Lock()
 			if !up {
-				b.mu.Lock()
+				dir = 1
 				if len(b.at) > 0 && b.down+int64(n) >= b.at[0] {
 					send, drop = int(max(b.at[0]-b.down, 0)), true
 					b.at = b.at[1:]
 				}
-				b.down += int64(send)
-				b.mu.Unlock()
-			} else {
-				b.mu.Lock()
-				if b.every > 0 && b.since+int64(n) >= b.every {
-					send, drop = int(b.every-b.since), true
-					b.since = 0
-				} else {
-					b.since += int64(n)
-				}
-				b.up += int64(send)
-				b.mu.Unlock()
 			}
+			if every := b.every[dir]; every > 0 && !drop {
+				if b.since[dir]+int64(send) >= every {
+					send, drop = int(every-b.since[dir]), true
+					b.since[dir] = 0
+				} else {
+					b.since[dir] += int64(send)
+				}
+			}
+			if up {
+				b.up += int64(send)
+			} else {
+				b.down += int64(send)
+			}
+			b.mu.Unlock()
 			if _, werr := dst.Write(buf[:send]); werr != nil || drop {
 				if drop {
 					b.dropped.Add(1)
