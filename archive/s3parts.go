@@ -15,9 +15,11 @@ import (
 // defaultPartSize is the size of each part of an object that goes up in
 // parts. A part whose connection breaks is sent again alone; over a long
 // link that resets a connection every so many megabytes, a payload file
-// of hundreds of megabytes sent in one request would never get through.
-// Each part costs one round trip more than one request would.
-const defaultPartSize = 16 << 20
+// (up to 32 MiB before compression, more for a large document) sent in
+// one request would never get through. Each part costs one round trip
+// more than one request would, hidden by the writer's parallel uploads;
+// S3 takes parts of 5 MiB and up.
+const defaultPartSize = 8 << 20
 
 func (s *S3Store) parts() int64 {
 	if s.partSize > 0 {
