@@ -53,7 +53,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 	if err != nil {
 		return fmt.Errorf("archive: put %s: starting an upload in parts: %w", key, refused(err))
 	}
-	completed := false
+	completed := false // by an answer to the completion
 	defer func() {
 		if !completed {
 			s.abandon(ctx, full, id)
@@ -102,7 +102,8 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 		same, err2 := s.sameContent(ctx, key, r, size)
 		switch {
 		case err2 == nil && same:
-			completed = true
+			// The upload is then gone, or (PreconditionFailed) still
+			// open beside the object: it is abandoned either way.
 			return s.checkPut(ctx, key, size)
 		case err2 == nil:
 			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
@@ -146,7 +147,7 @@ func pause(ctx context.Context, attempt int) bool {
 // complete. It is best effort: the run is failing already, and a bucket's
 // rule for stale uploads removes what is left.
 func (s *S3Store) abandon(ctx context.Context, full, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = minio.Core{Client: s.client}.AbortMultipartUpload(ctx, s.cfg.Bucket, full, id)
 }

@@ -113,19 +113,14 @@ func TestALinkThatBreaksUploadsWritesInParts(t *testing.T) {
 	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 {
 		t.Errorf("after the writes again: %+v %v, want one version", info, err)
 	}
-	for up := range client.ListIncompleteUploads(ctx, direct.cfg.Bucket, direct.cfg.Prefix, true) {
-		if up.Err != nil {
-			t.Fatal(up.Err)
-		}
-		t.Errorf("an upload is left open: %s (%s)", up.Key, up.UploadID)
-	}
+	noUploadOpen(t, client, direct, "b/data/big")
 }
 
 // TestTheCompletionsAnswerLost loses the answer to the completion of an
 // upload in parts: the client asks again and finds the upload gone, or
 // the key written. The write is taken as done, not refused.
 func TestTheCompletionsAnswerLost(t *testing.T) {
-	direct, _ := bucket(t, true)
+	direct, client := bucket(t, true)
 	s3 := testenv.MinIO(t)
 	link := &faultyLink{target: &url.URL{Scheme: "http", Host: s3.Endpoint}, faults: map[string]int{}, downFor: map[string]int{}, loseCompletions: 1}
 	srv := httptest.NewServer(link)
@@ -141,5 +136,53 @@ func TestTheCompletionsAnswerLost(t *testing.T) {
 	}
 	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 || info.Size != int64(len(body)) {
 		t.Errorf("stored %+v %v, want one version of %d bytes", info, err, len(body))
+	}
+	noUploadOpen(t, client, direct, "b/data/big")
+}
+
+// noUploadOpen fails the test when an upload in parts to key is open.
+// MinIO lists the uploads of one key only, not of a prefix.
+func noUploadOpen(t *testing.T, client *minio.Client, st *S3Store, key string) {
+	t.Helper()
+	for up := range client.ListIncompleteUploads(context.Background(), st.cfg.Bucket, st.full(key), true) {
+		if up.Err != nil {
+			t.Fatal(up.Err)
+		}
+		t.Errorf("an upload is left open: %s (%s)", up.Key, up.UploadID)
+	}
+}
+
+// cancelAt is a body that cancels its write when it is read at or past
+// an offset: a run stopped (Ctrl-C) in the middle of an upload in parts.
+type cancelAt struct {
+	*bytes.Reader
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c cancelAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= c.at {
+		c.cancel()
+	}
+	return c.Reader.ReadAt(p, off)
+}
+
+// TestAnUploadGivenUpLeavesNoParts stops a write in parts after its first
+// part: the upload is abandoned, so no parts stay in the bucket, and the
+// key holds nothing.
+func TestAnUploadGivenUpLeavesNoParts(t *testing.T) {
+	direct, client := bucket(t, true)
+	s3 := testenv.MinIO(t)
+	st := nearStore(t, direct, s3.Endpoint)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := randomBody(3, 12<<20)
+	err := st.Put(ctx, "b/data/big", cancelAt{bytes.NewReader(body), 5 << 20, cancel}, int64(len(body)), time.Now().Add(time.Hour))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a put stopped in the middle: %v, want context.Canceled", err)
+	}
+	noUploadOpen(t, client, direct, "b/data/big")
+	if _, err := direct.Stat(context.Background(), "b/data/big"); !errors.Is(err, ErrNotExist) {
+		t.Errorf("the key after a put stopped in the middle: %v, want ErrNotExist", err)
 	}
 }

@@ -281,7 +281,8 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	if info.Size != size {
 		return false, nil
 	}
-	if ra, ok := r.(io.ReaderAt); ok && strings.HasSuffix(info.ETag, fmt.Sprintf("-%d", partCount(size, s.parts()))) {
+	stored := strings.Trim(info.ETag, `"`)
+	if ra, ok := r.(io.ReaderAt); ok && strings.HasSuffix(stored, fmt.Sprintf("-%d", partCount(size, s.parts()))) {
 		// Written in parts of the size this store writes: the ETag is
 		// the MD5 of the parts' MD5s.
 		// Another ETag may still be these bytes in parts of another
@@ -290,11 +291,11 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 		if err != nil {
 			return false, err
 		}
-		if strings.Trim(info.ETag, `"`) == etag {
+		if stored == etag {
 			return true, nil
 		}
 	}
-	if etag, err := hex.DecodeString(strings.Trim(info.ETag, `"`)); err == nil && len(etag) == md5.Size {
+	if etag, err := hex.DecodeString(stored); err == nil && len(etag) == md5.Size {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return false, err
 		}
