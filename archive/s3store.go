@@ -283,10 +283,9 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	}
 	stored := strings.Trim(info.ETag, `"`)
 	if ra, ok := r.(io.ReaderAt); ok && strings.HasSuffix(stored, fmt.Sprintf("-%d", partCount(size, s.parts()))) {
-		// Written in parts of the size this store writes: the ETag is
-		// the MD5 of the parts' MD5s.
-		// Another ETag may still be these bytes in parts of another
-		// size: they are read back below.
+		// Written in as many parts as this store writes: the ETag is
+		// the MD5 of the parts' MD5s. Another ETag may still be these
+		// bytes in parts of another size; they are read back below.
 		etag, err := partsETag(ra, size, s.parts())
 		if err != nil {
 			return false, err
