@@ -99,18 +99,14 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 		// lost: the completion may have been made, by this ask or by one
 		// of the client library's own retries, which then finds the
 		// upload gone (NoSuchUpload). What the key holds tells.
-		same, err2 := s.sameContent(ctx, key, r, size)
-		switch {
-		case err2 == nil && same:
-			// The upload is then gone, or (PreconditionFailed) still
-			// open beside the object: it is abandoned either way.
-			return s.checkPut(ctx, key, size)
-		case err2 == nil:
-			return fmt.Errorf("archive: put %s: %w", key, ErrExists)
-		case minio.ToErrorResponse(err2).Code == "NoSuchKey" && code == "NoSuchUpload":
+		// An upload left open beside the key's object (PreconditionFailed)
+		// is abandoned, as any whose completion was not answered.
+		settled, err2 := s.settle(ctx, key, r, size)
+		if settled {
+			return err2
+		}
+		if code == "NoSuchUpload" && minio.ToErrorResponse(err2).Code == "NoSuchKey" {
 			return fmt.Errorf("archive: put %s: the upload in parts is gone and the key holds nothing: %w", key, err)
-		case minio.ToErrorResponse(err2).Code != "NoSuchKey" && (!transient(err2) || ctx.Err() != nil):
-			return fmt.Errorf("archive: put %s: comparing with the object there: %w", key, refused(err2))
 		}
 		lastErr = err
 	}

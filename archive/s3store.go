@@ -249,15 +249,9 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			// The key exists. If it holds these very bytes, an earlier
 			// attempt got through and its answer was lost: ours, or one of
 			// the client library's own retries inside this attempt.
-			same, err := s.sameContent(ctx, key, r, size)
-			switch {
-			case err == nil && same:
-				return s.checkPut(ctx, key, size)
-			case err == nil:
-				return fmt.Errorf("archive: put %s: %w", key, ErrExists)
-			case !transient(err) || ctx.Err() != nil:
-				// Which bytes the key holds is not known: not ErrExists.
-				return fmt.Errorf("archive: put %s: comparing with the object there: %w", key, refused(err))
+			settled, err := s.settle(ctx, key, r, size)
+			if settled {
+				return err
 			}
 			lastErr = err
 			continue
@@ -268,6 +262,29 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		lastErr = err
 	}
 	return fmt.Errorf("archive: put %s: gave up after 5 attempts: %w", key, lastErr)
+}
+
+// settle asks what a key holds after a write of r met the key taken or
+// lost its answer. When that settles the write, settled is true and err
+// is the write's outcome: nil when the key holds these very bytes (then
+// checked as after a put), ErrExists when it holds others, or the error
+// that kept it from telling. Otherwise err says why it cannot tell yet
+// (the key holds nothing, or a transient failure), and the write may be
+// tried again.
+func (s *S3Store) settle(ctx context.Context, key string, r io.ReadSeeker, size int64) (settled bool, err error) {
+	same, err := s.sameContent(ctx, key, r, size)
+	switch {
+	case err == nil && same:
+		return true, s.checkPut(ctx, key, size)
+	case err == nil:
+		return true, fmt.Errorf("archive: put %s: %w", key, ErrExists)
+	case minio.ToErrorResponse(err).Code == "NoSuchKey":
+		return false, err
+	case !transient(err) || ctx.Err() != nil:
+		// Which bytes the key holds is not known: not ErrExists.
+		return true, fmt.Errorf("archive: put %s: comparing with the object there: %w", key, refused(err))
+	}
+	return false, err
 }
 
 // sameContent reports whether the stored object is the one in r: by its
