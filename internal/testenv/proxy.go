@@ -82,6 +82,15 @@ func (p *proxy) track(in, out net.Conn, add bool) bool {
 	return true
 }
 
+// dropAll closes every connection open now, and carries new ones.
+func (p *proxy) dropAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.open {
+		c.Close()
+	}
+}
+
 // down closes the listener and every connection; it does not wait for the
 // goroutines serving them, so that one of them may call it.
 func (p *proxy) down() {
