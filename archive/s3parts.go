@@ -41,7 +41,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 	full, ps := s.full(key), s.parts()
 	count := partCount(size, ps)
 	var id string
-	err := tryAgain(ctx, func() error {
+	err := s.tryAgain(ctx, func() error {
 		var err error
 		id, err = core.NewMultipartUpload(ctx, s.cfg.Bucket, full, minio.PutObjectOptions{
 			Mode:            minio.Compliance,
@@ -68,7 +68,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 			return fmt.Errorf("archive: put %s: %w", key, err)
 		}
 		var part minio.ObjectPart
-		err := tryAgain(ctx, func() error {
+		err := s.tryAgain(ctx, func() error {
 			var err error
 			part, err = core.PutObjectPart(ctx, s.cfg.Bucket, full, id, int(i), io.NewSectionReader(ra, off, n), n,
 				minio.PutObjectPartOptions{Md5Base64: base64.StdEncoding.EncodeToString(sum.Sum(nil))})
@@ -81,11 +81,8 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 	}
 	cond := minio.PutObjectOptions{}
 	cond.SetMatchETagExcept("*")
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		if attempt > 0 && !pause(ctx, attempt) {
-			return ctx.Err()
-		}
+	t := tries{wait: s.writeWait}
+	for {
 		_, err := core.CompleteMultipartUpload(ctx, s.cfg.Bucket, full, id, done, cond)
 		if err == nil {
 			completed = true
@@ -108,35 +105,63 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 		if code == "NoSuchUpload" && minio.ToErrorResponse(err2).Code == "NoSuchKey" {
 			return fmt.Errorf("archive: put %s: the upload in parts is gone and the key holds nothing: %w", key, err)
 		}
-		lastErr = err
+		if !t.again(ctx) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("archive: put %s: completing the upload in parts: %s: %w", key, t.gaveUp(), err)
+		}
 	}
-	return fmt.Errorf("archive: put %s: completing the upload in parts: gave up after 5 attempts: %w", key, lastErr)
 }
 
-// tryAgain runs ask, a request that can be sent again as it is, up to
-// five times while it fails for the network's or the server's sake
-// (after the client library's own retries), with a growing pause.
-func tryAgain(ctx context.Context, ask func() error) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if attempt > 0 && !pause(ctx, attempt) {
-			return ctx.Err()
+// tryAgain runs ask, a request that can be sent again as it is, again
+// while it fails for the network's or the server's sake (after the client
+// library's own retries), as long as tries lets it.
+func (s *S3Store) tryAgain(ctx context.Context, ask func() error) error {
+	t := tries{wait: s.writeWait}
+	for {
+		err := ask()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
 		}
-		if err = ask(); err == nil || !transient(err) || ctx.Err() != nil {
+		if !t.again(ctx) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		}
 	}
-	return err
 }
 
-// pause waits before the attempt-th try: 0.2 s, 0.8 s, 1.8 s, 3.2 s.
-func pause(ctx context.Context, attempt int) bool {
+// tries paces the tries of one write request: after its n-th failure it
+// waits n² × 0.2 s, at most 30 s, before the next. It gives up after
+// five tries, or, with a wait set (S3Store.SetWriteWait), once the pauses
+// would add up to more than the wait.
+type tries struct {
+	wait   time.Duration
+	n      int
+	waited time.Duration
+}
+
+// again waits before the next try and reports whether there is one.
+func (t *tries) again(ctx context.Context) bool {
+	t.n++
+	d := min(time.Duration(t.n*t.n)*200*time.Millisecond, 30*time.Second)
+	if t.n >= 5 && t.waited+d > t.wait {
+		return false
+	}
+	t.waited += d
 	select {
 	case <-ctx.Done():
 		return false
-	case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+	case <-time.After(d):
 		return true
 	}
+}
+
+// gaveUp names how long a write kept asking.
+func (t *tries) gaveUp() string {
+	return fmt.Sprintf("gave up after %d attempts, %s of pauses", t.n, t.waited.Round(100*time.Millisecond))
 }
 
 // abandon asks the storage to drop the parts of an upload that will not

@@ -186,3 +186,38 @@ func TestAnUploadGivenUpLeavesNoParts(t *testing.T) {
 		t.Errorf("the key after a put stopped in the middle: %v, want ErrNotExist", err)
 	}
 }
+
+// TestAWriteWaitsOutAnOutage takes the link to the storage down for 25 s
+// in the middle of a write in parts, longer than five tries last. With
+// a write wait of a minute the write asks on until the link is back, and
+// the object is stored whole, in one version, with no upload left open.
+func TestAWriteWaitsOutAnOutage(t *testing.T) {
+	direct, client := bucket(t, true)
+	s3 := testenv.MinIO(t)
+	out := testenv.OutageAfter(t, s3.Endpoint, 7<<20, 25*time.Second)
+	st := nearStore(t, direct, out.Addr)
+	st.SetWriteWait(time.Minute)
+	ctx := context.Background()
+	body := randomBody(4, 12<<20)
+	start := time.Now()
+	if err := st.Put(ctx, "b/data/big", bytes.NewReader(body), int64(len(body)), time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("a write through an outage of 25 s: %v", err)
+	}
+	t.Logf("stored %s after it began", time.Since(start).Round(time.Second))
+	if !out.Began() {
+		t.Fatal("the link never went down")
+	}
+	got, err := direct.Get(ctx, "b/data/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(got)
+	got.Close()
+	if err != nil || !bytes.Equal(stored, body) {
+		t.Fatalf("the stored object is not the one written (%d bytes, %v)", len(stored), err)
+	}
+	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 {
+		t.Errorf("stored %+v %v, want one version", info, err)
+	}
+	noUploadOpen(t, client, direct, "b/data/big")
+}

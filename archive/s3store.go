@@ -93,7 +93,8 @@ type S3Store struct {
 	cfg    S3Config
 	// partSize, when set, is the size of the parts of an upload in parts
 	// (defaultPartSize otherwise); tests lower it.
-	partSize int64
+	partSize  int64
+	writeWait time.Duration // SetWriteWait
 
 	mu     sync.Mutex
 	first  map[string]string // key → id of its first version, "" on a bucket without versioning
@@ -165,7 +166,7 @@ func (s *S3Store) up(n int) Store {
 	cfg := s.cfg
 	parts := strings.Split(cfg.Prefix, "/")
 	cfg.Prefix = strings.Join(parts[:max(len(parts)-n, 0)], "/")
-	return &S3Store{client: s.client, cfg: cfg, partSize: s.partSize, first: map[string]string{}}
+	return &S3Store{client: s.client, cfg: cfg, partSize: s.partSize, writeWait: s.writeWait, first: map[string]string{}}
 }
 
 // folders is the store's prefix in its bucket.
@@ -232,11 +233,8 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		ContentType:      "application/octet-stream",
 	}
 	opts.SetMatchETagExcept("*")
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		if attempt > 0 && !pause(ctx, attempt) {
-			return ctx.Err()
-		}
+	t := tries{wait: s.writeWait}
+	for {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("archive: put %s: %w", key, err)
 		}
@@ -249,19 +247,21 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			// The key exists. If it holds these very bytes, an earlier
 			// attempt got through and its answer was lost: ours, or one of
 			// the client library's own retries inside this attempt.
-			settled, err := s.settle(ctx, key, r, size)
+			settled, serr := s.settle(ctx, key, r, size)
 			if settled {
-				return err
+				return serr
 			}
-			lastErr = err
-			continue
-		}
-		if !transient(err) || ctx.Err() != nil {
+			err = serr
+		} else if !transient(err) || ctx.Err() != nil {
 			return fmt.Errorf("archive: put %s: %w", key, refused(err))
 		}
-		lastErr = err
+		if !t.again(ctx) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("archive: put %s: %s: %w", key, t.gaveUp(), err)
+		}
 	}
-	return fmt.Errorf("archive: put %s: gave up after 5 attempts: %w", key, lastErr)
 }
 
 // settle asks what a key holds after a write of r met the key taken or
@@ -329,8 +329,20 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	return sameBytes(obj, r, size)
 }
 
+// SetWriteWait sets how long a write keeps asking a storage that does not
+// answer, a link abroad that is down, before it gives up: its pauses
+// between tries, each at most 30 s, add up to at most d. Without it a
+// write gives up after five tries, about 20 s with the client's own
+// retries. A run of hours is not lost to an outage of minutes.
+func (s *S3Store) SetWriteWait(d time.Duration) { s.writeWait = d }
+
 func (s *S3Store) checkPut(ctx context.Context, key string, size int64) error {
-	info, err := s.Stat(ctx, key)
+	var info ObjectInfo
+	err := s.tryAgain(ctx, func() error {
+		var err error
+		info, err = s.Stat(ctx, key)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("archive: put %s: checking the stored object: %w", key, err)
 	}
