@@ -203,6 +203,7 @@ type writerFlags struct {
 	retainUntil, retention string
 	bundleSize             string
 	skipTables             []string
+	waitForStorage         string
 }
 
 func (w *writerFlags) add(f *pflag.FlagSet) {
@@ -215,6 +216,7 @@ func (w *writerFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&w.retention, "retention", "", "lock every object for this long from now: 10y, 18m, 90d (default: $STARMIG_RETENTION, else 10y)")
 	f.StringSliceVar(&w.skipTables, "skip-table", nil, "leave out a table of STAR1 that STAR1.md does not describe, repeatable; the catalog records it (default: $STARMIG_SKIP_TABLES, comma-separated)")
 	f.StringVar(&w.bundleSize, "bundle-size", "", "ceiling on a bundle's payload before compression, e.g. 256MiB (default: $STARMIG_BUNDLE_SIZE, else 256MiB)")
+	f.StringVar(&w.waitForStorage, "wait-for-storage", "", "how long a write to S3 keeps asking a storage that does not answer (a link that is down) before the run stops, e.g. 10m, 1h; 0 gives up after five tries (default: $STARMIG_WAIT_FOR_STORAGE, else 10m)")
 }
 
 // config resolves an archive writer's configuration.
@@ -225,6 +227,17 @@ func (w *writerFlags) config(to, batchName, source string, now time.Time) (archi
 		return cfg, usageError("%v", err)
 	}
 	cfg.Store = st
+	wait := orEnv(w.waitForStorage, "STARMIG_WAIT_FOR_STORAGE")
+	if wait == "" {
+		wait = "10m"
+	}
+	d, err := time.ParseDuration(wait)
+	if err != nil || d < 0 {
+		return cfg, usageError("--wait-for-storage %q: want a duration such as 10m or 1h (0 gives up after five tries)", wait)
+	}
+	if s3, ok := st.(*archive.S3Store); ok {
+		s3.SetWriteWait(d)
+	}
 	if cfg.Recipients, err = w.keys.readRecipients(); err != nil {
 		return cfg, err
 	}

@@ -789,6 +789,35 @@ func TestBundleSizeHasAFloor(t *testing.T) {
 	}
 }
 
+// TestWaitForStorageIsADuration: --wait-for-storage, or its variable,
+// takes a duration; a number without its unit, or a negative one, is a
+// usage error before anything is written.
+func TestWaitForStorageIsADuration(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if code, _, stderr := run(t, context.Background(), "keys", "gen", "--out", keys, "-q"); code != 0 {
+		t.Fatalf("keys gen: exit %d: %s", code, stderr)
+	}
+	to := filepath.Join(t.TempDir(), "archive")
+	args := []string{"archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", "file://" + to, "--batch", "b", "--keys", keys, "-q"}
+	for _, bad := range []string{"10", "-5m", "soon"} {
+		code, _, stderr := run(t, context.Background(), append(args, "--wait-for-storage", bad)...)
+		if want := `starmig: --wait-for-storage "` + bad + `": want a duration such as 10m`; code != exitUsage || !strings.HasPrefix(stderr, want) {
+			t.Errorf("--wait-for-storage %s: exit %d, %q; want exit 2, %q…", bad, code, stderr, want)
+		}
+	}
+	t.Setenv("STARMIG_WAIT_FOR_STORAGE", "soon")
+	if code, _, stderr := run(t, context.Background(), args...); code != exitUsage || !strings.Contains(stderr, `--wait-for-storage "soon"`) {
+		t.Errorf("STARMIG_WAIT_FOR_STORAGE=soon: exit %d, %q; want exit 2", code, stderr)
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("a wrong --wait-for-storage wrote the archive folder: %v", err)
+	}
+	t.Setenv("STARMIG_WAIT_FOR_STORAGE", "")
+	if code, _, stderr := run(t, context.Background(), append(args, "--wait-for-storage", "1h")...); code != 0 {
+		t.Errorf("--wait-for-storage 1h: exit %d: %s", code, stderr)
+	}
+}
+
 func TestRetentionUnits(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for in, want := range map[string]string{
