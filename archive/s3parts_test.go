@@ -26,6 +26,20 @@ func randomBody(seed uint64, size int) []byte {
 	return b
 }
 
+// storedIs fails the test unless key holds body.
+func storedIs(t *testing.T, st *S3Store, key string, body []byte) {
+	t.Helper()
+	got, err := st.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(got)
+	got.Close()
+	if err != nil || !bytes.Equal(stored, body) {
+		t.Fatalf("the stored object is not the one written (%d bytes, %v)", len(stored), err)
+	}
+}
+
 // nearStore is a store of direct's bucket and prefix reached at addr, with
 // parts of 5 MiB (the smallest S3 takes).
 func nearStore(t *testing.T, direct *S3Store, addr string) *S3Store {
@@ -71,15 +85,7 @@ func TestALinkThatBreaksUploadsWritesInParts(t *testing.T) {
 		t.Errorf("the link carried %d bytes for an object of %d and %d breaks, more than %d: parts were sent again whole", sent, len(body), dropped, max)
 	}
 
-	got, err := direct.Get(ctx, "b/data/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, err := io.ReadAll(got)
-	got.Close()
-	if err != nil || !bytes.Equal(stored, body) {
-		t.Fatalf("the stored object is not the one written (%d bytes, %v)", len(stored), err)
-	}
+	storedIs(t, direct, "b/data/big", body)
 	info, err := direct.Stat(ctx, "b/data/big")
 	if err != nil {
 		t.Fatal(err)
@@ -207,15 +213,7 @@ func TestAWriteWaitsOutAnOutage(t *testing.T) {
 	if !out.Began() {
 		t.Fatal("the link never went down")
 	}
-	got, err := direct.Get(ctx, "b/data/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored, err := io.ReadAll(got)
-	got.Close()
-	if err != nil || !bytes.Equal(stored, body) {
-		t.Fatalf("the stored object is not the one written (%d bytes, %v)", len(stored), err)
-	}
+	storedIs(t, direct, "b/data/big", body)
 	if info, err := direct.Stat(ctx, "b/data/big"); err != nil || info.Versions != 1 {
 		t.Errorf("stored %+v %v, want one version", info, err)
 	}
