@@ -97,9 +97,7 @@ func (b *Blinks) carry(dst, src net.Conn, up bool) {
 			}
 		}
 		if err != nil {
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
+			endStream(dst)
 			return
 		}
 	}

@@ -52,10 +52,7 @@ func (c *Cut) carry(dst, src net.Conn) {
 			c.bytes.Add(int64(n))
 		}
 		if err != nil {
-			// Pass the end of the stream on, as the server sent it.
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
+			endStream(dst)
 			return
 		}
 	}
@@ -130,9 +127,7 @@ func (o *Outage) carry(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
+			endStream(dst)
 			return
 		}
 	}

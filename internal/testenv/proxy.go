@@ -82,6 +82,14 @@ func (p *proxy) track(in, out net.Conn, add bool) bool {
 	return true
 }
 
+// endStream passes the end of a stream on to dst, as the other end sent
+// it, so that dst's reader sees it.
+func endStream(dst net.Conn) {
+	if tc, ok := dst.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
 // dropAll closes every connection open now, and carries new ones.
 func (p *proxy) dropAll() {
 	p.mu.Lock()
