@@ -52,8 +52,10 @@ type Options struct {
 	// pass the day number by default, so daily runs rotate through
 	// everything.
 	Seed uint64
-	// Identities, when set, make it a key holder's check: payloads are
-	// decrypted, plaintext digests and row counts checked.
+	// Identities, when set, make it a key holder's check: each bundle's
+	// encrypted contents are decrypted and held against the catalog, at
+	// every level, and the payloads read (sample, full) are decrypted,
+	// their plaintext digests and row counts checked.
 	Identities []age.Identity
 	// Drill, when set, restores sampled bundles into a scratch schema of
 	// this database and compares counts and money sums with the catalog.
@@ -67,9 +69,9 @@ type Options struct {
 	// run.
 	Grace time.Duration
 	Now   func() time.Time
-	// OnRecord, with Identities, is called once before the first payload
-	// is decrypted (a sample or full check, or a restore drill), with the
-	// catalogs of the runs whose payloads may be read. The archive's
+	// OnRecord, with Identities, is called once before anything is
+	// decrypted, at every level, with the catalogs of the runs whose
+	// contents and payloads may be read. The archive's
 	// promise is that every read is on record: an error stops the check
 	// before anything is decrypted.
 	OnRecord func(cats []*archive.Catalog) error
@@ -428,18 +430,27 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 			bundles[jobs[i].b.ID] = bc
 		}
 	}
-	if len(o.Identities) > 0 && (o.Level != List || o.Drill != nil) && len(good) > 0 && o.OnRecord != nil {
-		cats := make([]*archive.Catalog, len(good))
-		for i, r := range good {
-			cats[i] = r.cat
+	// Key holders, at every level: each bundle's encrypted contents,
+	// decrypted and held against the catalog.
+	var contents map[string]*archive.Bundle
+	if len(o.Identities) > 0 && len(good) > 0 {
+		if o.OnRecord != nil {
+			cats := make([]*archive.Catalog, len(good))
+			for i, r := range good {
+				cats[i] = r.cat
+			}
+			if err := o.OnRecord(cats); err != nil {
+				return nil, cannot(err)
+			}
 		}
-		if err := o.OnRecord(cats); err != nil {
-			return nil, cannot(err)
+		var err error
+		if contents, err = checkContents(ctx, o, good, bundles, rep); err != nil {
+			return nil, err
 		}
 	}
 	// Fixity: read and hash a sample, or everything.
 	if o.Level != List {
-		if err := fixity(ctx, o, good, bundles, objects, rep); err != nil {
+		if err := fixity(ctx, o, good, bundles, objects, contents, rep); err != nil {
 			return nil, err
 		}
 	}
@@ -664,9 +675,9 @@ type item struct {
 }
 
 // fixity reads the chosen objects in parallel, hashing each with SHA-256
-// and SHA-512 against its manifest; with identities it also decrypts the
-// payload and checks plaintext digests and row counts.
-func fixity(ctx context.Context, o Options, runs []run, bundles map[string]*bundleCheck, objects map[string]archive.ObjectInfo, rep *Report) error {
+// and SHA-512 against its manifest; with contents (key holders) it also
+// decrypts the payload and checks plaintext digests and row counts.
+func fixity(ctx context.Context, o Options, runs []run, bundles map[string]*bundleCheck, objects map[string]archive.ObjectInfo, contents map[string]*archive.Bundle, rep *Report) error {
 	var all []item
 	for _, r := range runs {
 		for _, b := range r.cat.Bundles {
@@ -693,25 +704,6 @@ func fixity(ctx context.Context, o Options, runs []run, bundles map[string]*bund
 	var total int64
 	for _, it := range chosen {
 		total += it.size
-	}
-	// Key holders: the contents of each bundle touched, decrypted.
-	contents := map[string]*archive.Bundle{}
-	if len(o.Identities) > 0 {
-		r := archive.NewReader(o.Store, o.Pub, o.Identities, nil)
-		for _, it := range chosen {
-			id := it.bc.entry.ID
-			if _, ok := contents[id]; ok {
-				continue
-			}
-			b, err := r.OpenBundle(ctx, it.bc.entry)
-			if err != nil {
-				if isCannot(err) && !strings.Contains(err.Error(), "does not match") {
-					return cannot(err)
-				}
-				rep.add(Finding{Batch: it.bc.run.batch, Run: it.bc.run.run, Bundle: id, Problem: "contents cannot be read with the identity: " + errText(err)})
-			}
-			contents[id] = b
-		}
 	}
 	var done atomic.Int64
 	work := make(chan item)
@@ -774,31 +766,76 @@ feed:
 			return cannot(err)
 		}
 	}
-	if len(o.Identities) > 0 {
-		for id, b := range contents {
-			if b == nil {
-				continue
+	return nil
+}
+
+// checkContents is the key holders' check of what a listing reads: each
+// bundle's encrypted contents (data/contents.json.age, a few kilobytes),
+// decrypted, must count the rows the catalog counts for each table, and
+// the money of its blocks must add up to the catalog's. The operators
+// cannot see a catalog signed over other figures than the bundle's own;
+// a restore that leaves blocks out relies on them. It returns the
+// contents of each bundle, nil for one that cannot be read, for fixity.
+func checkContents(ctx context.Context, o Options, runs []run, bundles map[string]*bundleCheck, rep *Report) (map[string]*archive.Bundle, error) {
+	var checks []*bundleCheck
+	for _, r := range runs {
+		for _, e := range r.cat.Bundles {
+			if bc := bundles[e.ID]; bc != nil {
+				checks = append(checks, bc)
 			}
-			bc := bundles[id]
-			for table, s := range b.Tables() {
-				if want := bc.entry.Tables[table]; want.Rows != s.Rows {
-					rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s: the encrypted contents count %d rows, the catalog %d", table, s.Rows, want.Rows)})
-				}
+		}
+	}
+	opened := make([]*archive.Bundle, len(checks))
+	r := archive.NewReader(o.Store, o.Pub, o.Identities, nil)
+	if err := parallel.Do(len(checks), o.Parallel, func(i int) error {
+		bc := checks[i]
+		b, err := r.OpenBundle(ctx, bc.entry)
+		if err != nil {
+			if isCannot(err) && !strings.Contains(err.Error(), "does not match") {
+				return err
 			}
-			// The money of each block, which a restore that leaves blocks
-			// out relies on, adds up to the catalog's.
-			money := b.BlockMoney()
-			for _, table := range sortedKeys(money) {
-				blocks := money[table]
-				for _, col := range sortedKeys(blocks) {
-					if want := bc.entry.Tables[table].Money[col]; !sameMoney(blocks[col], want) {
-						rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s.%s: the money of its blocks in the encrypted contents sums to %s, the catalog says %s", table, col, blocks[col], orZero(want))})
-					}
+			rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: bc.entry.ID, Problem: "contents cannot be read with the identity: " + errText(err)})
+			return nil
+		}
+		opened[i] = b
+		return nil
+	}); err != nil {
+		return nil, cannot(err)
+	}
+	contents := make(map[string]*archive.Bundle, len(checks))
+	read := 0
+	for i, bc := range checks {
+		b := opened[i]
+		contents[bc.entry.ID] = b
+		if b == nil {
+			continue
+		}
+		read++
+		id, tables := bc.entry.ID, b.Tables()
+		for _, table := range sortedKeys(bc.entry.Tables) {
+			if _, ok := tables[table]; !ok && bc.entry.Tables[table].Rows != 0 {
+				rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s: the encrypted contents count no rows, the catalog %d", table, bc.entry.Tables[table].Rows)})
+			}
+		}
+		for _, table := range sortedKeys(tables) {
+			if want, got := bc.entry.Tables[table].Rows, tables[table].Rows; want != got {
+				rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s: the encrypted contents count %d rows, the catalog %d", table, got, want)})
+			}
+		}
+		// The money of each block, which a restore that leaves blocks
+		// out relies on, adds up to the catalog's.
+		money := b.BlockMoney()
+		for _, table := range sortedKeys(money) {
+			blocks := money[table]
+			for _, col := range sortedKeys(blocks) {
+				if want := bc.entry.Tables[table].Money[col]; !sameMoney(blocks[col], want) {
+					rep.add(Finding{Batch: bc.run.batch, Run: bc.run.run, Bundle: id, Problem: fmt.Sprintf("%s.%s: the money of its blocks in the encrypted contents sums to %s, the catalog says %s", table, col, blocks[col], orZero(want))})
 				}
 			}
 		}
 	}
-	return nil
+	rep.note(fmt.Sprintf("key holder: the encrypted contents of %s decrypted and held against the catalog", words.Count(read, "bundle")))
+	return contents, nil
 }
 
 // sameMoney says whether two money sums are the same amount, "" being

@@ -921,3 +921,60 @@ func TestStorageLostMidwayIsNotAFinding(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyHolderChecksContentsAtEveryLevel: an identity given to a listing
+// is no more idle than at the other levels. Each bundle's encrypted
+// contents are decrypted, on record first, and held against the catalog:
+// a catalog signed over other row counts, of a table the bundle holds or
+// of one it does not, is found at level list, which the operators'
+// listing cannot see, and an identity the archive was not
+// encrypted to stops the check instead of passing it.
+func TestKeyHolderChecksContentsAtEveryLevel(t *testing.T) {
+	var k keys
+	_, st := folderArchive(t, &k)
+	recorded := 0
+	onRecord := func(o *Options) {
+		o.Identities = k.identities
+		o.OnRecord = func([]*archive.Catalog) error { recorded++; return nil }
+	}
+	rep := check(t, st, k, List, onRecord)
+	expect(t, rep, "", "")
+	if recorded != 1 || rep.Hashed != 0 || !strings.Contains(strings.Join(rep.Notes, " "), "encrypted contents of 4 bundles decrypted") {
+		t.Errorf("a key holder's listing: on record %d times, %d objects hashed, notes %v; want once, none, the contents of 4 bundles", recorded, rep.Hashed, rep.Notes)
+	}
+
+	bad, _ := archive.NewFileStore(t.TempDir())
+	cfg := config(bad, k)
+	var held, notHeld string // in bundle 0002
+	cfg.TamperCatalog = func(c *archive.Catalog) {
+		for _, table := range []string{"ISIK", "MENETLUS", "MAKSE", "DOKUMENT"} {
+			s, ok := c.Bundles[1].Tables[table]
+			switch {
+			case ok && s.Rows > 0 && held == "":
+				held = table
+			case !ok && notHeld == "":
+				notHeld = table
+			default:
+				continue
+			}
+			s.Rows += 2
+			c.Bundles[1].Tables[table] = s
+		}
+	}
+	write(t, cfg)
+	if held == "" || notHeld == "" {
+		t.Fatalf("bundle 0002 holds rows of %q and none of %q: want one of each", held, notHeld)
+	}
+	expect(t, check(t, bad, k, List, nil), "", "")
+	for _, level := range []string{List, Sample, Full} {
+		rep := check(t, bad, k, level, onRecord)
+		expect(t, rep, "0002", held+": the encrypted contents count")
+		expect(t, rep, "0002", notHeld+": the encrypted contents count no rows, the catalog 2")
+	}
+
+	other := newKeys(t)
+	_, err := Verify(context.Background(), Options{Store: st, Pub: k.pub, Level: List, Identities: other.identities})
+	if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "not one this run was encrypted to") {
+		t.Errorf("a listing with another identity: %v; want it could not run, naming the identity", err)
+	}
+}

@@ -56,8 +56,10 @@ it). Objects of such a run that the store wrote within --grace (default
 24h) are a note, not a finding, so that a check during an archive run does
 not raise an alarm; older ones are findings.
 
-With --identity it also decrypts what it reads and checks plaintext digests
-and row counts (key holders only). With --restore-drill it restores the
+With --identity (key holders only) it also decrypts each bundle's encrypted
+contents and holds their row counts and money against the catalog, at every
+level, and decrypts what it reads and checks plaintext digests and row
+counts. With --restore-drill it restores the
 sampled bundles into a scratch schema of that database, compares counts and
 money sums with the catalog, and drops the schema. Such a check reads
 personal data, so it is put on record in the audit log (--operator,
