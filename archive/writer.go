@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -1047,7 +1048,7 @@ func (w *Writer) encryptor() {
 			err = w.finishBundle(j.bundle)
 		}
 		if err != nil {
-			w.fail(err)
+			w.fail(w.spoolFull(err))
 			return
 		}
 	}
@@ -1168,6 +1169,15 @@ func (w *Writer) put(u upload) error {
 		return w.cfg.Store.Put(w.ctx, u.key, bytes.NewReader(u.data), u.size, w.cfg.RetainUntil)
 	}
 	return w.cfg.Store.Put(w.ctx, u.key, io.NewSectionReader(u.spool, 0, u.size), u.size, w.cfg.RetainUntil)
+}
+
+// spoolFull says what to do when the spool folder has no room left: the
+// system's error names a file that no longer has a name there.
+func (w *Writer) spoolFull(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return fmt.Errorf("%w: the spool folder %s is full (payload files wait there for their upload, up to seven at once, about 230 MiB at worst; set TMPDIR to a folder with room)", err, w.cfg.Spool)
 }
 
 // spoolFile is a payload file on disk between its encryption and its
