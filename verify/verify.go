@@ -535,8 +535,15 @@ func sortedKeys[V any](m map[string]V) []string {
 func checkAuditLocks(ctx context.Context, st archive.Store, rep *Report) error {
 	return st.List(ctx, archive.AuditPrefix, func(info archive.ObjectInfo) error {
 		rep.Objects++
-		if info.Versions != 1 || info.Mode != "COMPLIANCE" {
-			rep.add(Finding{Object: info.Key, Problem: fmt.Sprintf("audit entry not locked (%q, %d versions)", info.Mode, info.Versions)})
+		var wrong []string
+		if info.Mode != "COMPLIANCE" {
+			wrong = append(wrong, fmt.Sprintf("retention mode %q, want COMPLIANCE", info.Mode))
+		}
+		if info.Versions != 1 {
+			wrong = append(wrong, fmt.Sprintf("%d versions of the key, want 1", info.Versions))
+		}
+		if len(wrong) > 0 {
+			rep.add(Finding{Object: info.Key, Problem: "audit entry not locked: " + strings.Join(wrong, "; ")})
 		}
 		return nil
 	})

@@ -577,11 +577,30 @@ func TestLocksOnMinIO(t *testing.T) {
 	if _, err := client.PutObject(ctx, bucket, "star1/"+key, strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Audit entries: one written without a lock, one locked and then
+	// given a second version.
+	unlocked, twice := archive.AuditPrefix+"2026/20261121T100000Z-a1.json.age", archive.AuditPrefix+"2026/20261121T100001Z-b2.json.age"
+	if _, err := client.PutObject(ctx, bucket, "star1/"+unlocked, strings.NewReader("entry"), 5, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put(ctx, twice, strings.NewReader("entry"), 5, retain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, bucket, "star1/"+twice, strings.NewReader("other"), 5, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	rep := check(t, st, k, List, func(o *Options) { o.Batch = "all" })
 	prefix := archive.RunPrefix("all", runs[0].Run)
 	expect(t, rep, prefix+"0001/"+archive.BagitTxt, `retention mode "GOVERNANCE"`)
 	expect(t, rep, prefix+"0001/"+archive.BagInfoTxt, "the policy says at least 2036-11-21")
 	expect(t, rep, key, "2 versions")
+	expect(t, rep, unlocked, `audit entry not locked: retention mode "", want COMPLIANCE`)
+	expect(t, rep, twice, "audit entry not locked: 2 versions of the key, want 1")
+	for _, f := range rep.Findings {
+		if f.Object == twice && strings.Contains(f.Problem, "mode") {
+			t.Errorf("%s: the first version is locked: %s", twice, f.Problem)
+		}
+	}
 	// The second version is reported, and the first, which readers read,
 	// is still whole.
 	rep = check(t, st, k, Full, func(o *Options) { o.Batch = "all" })
