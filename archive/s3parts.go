@@ -81,7 +81,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 	}
 	cond := minio.PutObjectOptions{}
 	cond.SetMatchETagExcept("*")
-	t := tries{wait: s.writeWait}
+	t := s.tries()
 	for {
 		_, err := core.CompleteMultipartUpload(ctx, s.cfg.Bucket, full, id, done, cond)
 		if err == nil {
@@ -118,7 +118,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 // while it fails for the network's or the server's sake (after the client
 // library's own retries), as long as tries lets it.
 func (s *S3Store) tryAgain(ctx context.Context, ask func() error) error {
-	t := tries{wait: s.writeWait}
+	t := s.tries()
 	for {
 		err := ask()
 		if err == nil || !transient(err) || ctx.Err() != nil {
@@ -128,17 +128,27 @@ func (s *S3Store) tryAgain(ctx context.Context, ask func() error) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return fmt.Errorf("%s: %w", t.gaveUp(), err)
 		}
 	}
 }
 
+// tries starts the pacing of one write request.
+func (s *S3Store) tries() tries {
+	t := tries{wait: s.writeWait, unit: s.pause}
+	if t.unit <= 0 {
+		t.unit = 200 * time.Millisecond
+	}
+	return t
+}
+
 // tries paces the tries of one write request: after its n-th failure it
-// waits n² × 0.2 s, at most 30 s, before the next. It gives up after
-// five tries, or, with a wait set (S3Store.SetWriteWait), once the pauses
-// would add up to more than the wait.
+// waits n² × 0.2 s (n² units), at most 30 s, before the next. It gives up
+// after five tries, or, with a wait set (S3Store.SetWriteWait), once the
+// pauses would add up to more than the wait.
 type tries struct {
 	wait   time.Duration
+	unit   time.Duration
 	n      int
 	waited time.Duration
 }
@@ -146,7 +156,7 @@ type tries struct {
 // again waits before the next try and reports whether there is one.
 func (t *tries) again(ctx context.Context) bool {
 	t.n++
-	d := min(time.Duration(t.n*t.n)*200*time.Millisecond, 30*time.Second)
+	d := min(time.Duration(t.n*t.n)*t.unit, 30*time.Second)
 	if t.n >= 5 && t.waited+d > t.wait {
 		return false
 	}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,4 +220,35 @@ func TestAWriteWaitsOutAnOutage(t *testing.T) {
 		t.Errorf("stored %+v %v, want one version", info, err)
 	}
 	noUploadOpen(t, client, direct, "b/data/big")
+}
+
+// TestAWriteThatGivesUpSaysSo: a request that keeps failing for the
+// link's sake is asked five times (with no wait for the storage set) and
+// then given up, and the error says so, as engineers are told to expect
+// ("gave up after … attempts"), for every request of a write: a single
+// put, the start of an upload in parts, each part, and the check after.
+// Before, only a single put and a completion said it; a part quoted the
+// network's error alone.
+func TestAWriteThatGivesUpSaysSo(t *testing.T) {
+	s := &S3Store{pause: time.Millisecond}
+	down := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	asked := 0
+	err := s.tryAgain(context.Background(), func() error { asked++; return down })
+	if asked != 5 || !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "gave up after 5 attempts, 0s of pauses: dial tcp: connection refused") {
+		t.Errorf("asked %d times: %v; want 5, saying it gave up", asked, err)
+	}
+	// What is not the link's fault is not asked again, and says nothing
+	// of giving up.
+	asked = 0
+	refused := minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403, Message: "Access Denied."}
+	if err := s.tryAgain(context.Background(), func() error { asked++; return refused }); asked != 1 || strings.Contains(err.Error(), "gave up") {
+		t.Errorf("a refusal: asked %d times: %v; want once, as it is", asked, err)
+	}
+	// With a wait for the storage, the pauses go on until it is spent.
+	s.SetWriteWait(100 * time.Millisecond)
+	asked = 0
+	err = s.tryAgain(context.Background(), func() error { asked++; return down })
+	if asked != 7 || !strings.Contains(err.Error(), "gave up after 7 attempts, 100ms of pauses") {
+		t.Errorf("with a wait of 100 ms: asked %d times: %v", asked, err)
+	}
 }

@@ -95,6 +95,7 @@ type S3Store struct {
 	// (defaultPartSize otherwise); tests lower it.
 	partSize  int64
 	writeWait time.Duration // SetWriteWait
+	pause     time.Duration // the unit of the pauses between tries (tests); 0: 200 ms
 
 	mu     sync.Mutex
 	first  map[string]string // key → id of its first version, "" on a bucket without versioning
@@ -233,7 +234,7 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 		ContentType:      "application/octet-stream",
 	}
 	opts.SetMatchETagExcept("*")
-	t := tries{wait: s.writeWait}
+	t := s.tries()
 	for {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("archive: put %s: %w", key, err)
