@@ -480,6 +480,7 @@ func isDataError(e *pgconn.PgError) bool {
 
 type txResult struct {
 	conflicts map[uuid.UUID]bool
+	differ    map[uuid.UUID]string // of a conflict: how STAR2's row differs from STAR1's
 	hashes    map[uuid.UUID]string
 }
 
@@ -538,17 +539,24 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 		for _, id := range updated {
 			done[id.Bytes] = true
 		}
+		var conflicted []pgtype.UUID
 		for _, it := range items {
 			switch {
 			case it.Op != OpUpdate:
 			case !done[it.Star2ID]:
 				res.conflicts[it.Star2ID] = true
+				conflicted = append(conflicted, pgUUID(it.Star2ID))
 			default:
 				if h, ok := hasher.hash(it.Values); ok {
 					res.hashes[it.Star2ID] = h
 				} else {
 					written = append(written, pgUUID(it.Star2ID))
 				}
+			}
+		}
+		if len(conflicted) > 0 {
+			if res.differ, err = differ(ctx, tx, t, conflicted); err != nil {
+				return res, err
 			}
 		}
 	}
@@ -580,6 +588,59 @@ func (w *Writer) tx(ctx context.Context, conn *pgx.Conn, t mapping.Table, items 
 	return res, nil
 }
 
+// BothSides is the reason a run gives a row changed in STAR1 and in STAR2
+// since the migration wrote it; what follows it says where the two now
+// differ (ConflictColumns).
+const BothSides = "changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is"
+
+// differ names, for each row of a chunk's staged updates that a conflict
+// left as it is, the columns in which STAR2's row differs from what the
+// rules give from STAR1 now: what an engineer deciding between the two
+// looks at first. A run reads them for its conflicts only, a few rows.
+func differ(ctx context.Context, tx pgx.Tx, t mapping.Table, ids []pgtype.UUID) (map[uuid.UUID]string, error) {
+	which := make([]string, 0, len(t.Columns)-1)
+	for _, c := range t.Columns[1:] {
+		which = append(which, fmt.Sprintf("CASE WHEN t.%[1]s IS DISTINCT FROM u.%[1]s THEN '%[1]s' END", c))
+	}
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT u.id, t.id IS NULL, concat_ws(', ', %[2]s)
+		FROM upd_%[1]s u LEFT JOIN star2.%[1]s t ON t.id = u.id WHERE u.id = ANY($1)`, t.Star2, strings.Join(which, ", ")), ids)
+	if err != nil {
+		return nil, fmt.Errorf("load: conflicts of %s: %w", t.Star2, err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]string{}
+	for rows.Next() {
+		var id pgtype.UUID
+		var gone bool
+		var cols string
+		if err := rows.Scan(&id, &gone, &cols); err != nil {
+			return nil, fmt.Errorf("load: conflicts of %s: %w", t.Star2, err)
+		}
+		switch {
+		case gone:
+			out[id.Bytes] = "; STAR2 no longer holds the row"
+		case cols == "":
+			out[id.Bytes] = "; STAR2 holds what the rules give from STAR1 now"
+		default:
+			out[id.Bytes] = "; STAR2 differs from what the rules give from STAR1 now in: " + cols
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load: conflicts of %s: %w", t.Star2, err)
+	}
+	return out, nil
+}
+
+// ConflictColumns is what a conflict's reason says beyond BothSides: where
+// STAR2's row and STAR1's differ ("" for conflicts recorded before runs
+// said so).
+func ConflictColumns(detail string) string {
+	if rest, ok := strings.CutPrefix(detail, BothSides); ok {
+		return rest
+	}
+	return ""
+}
+
 func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, items []Item, res txResult) error {
 	ids := make([]int64, 0, len(items)) // rows the bookkeeping had before
 	var rm, fresh, q, corr, conflicts [][]any
@@ -605,7 +666,7 @@ func (w *Writer) bookkeeping(ctx context.Context, tx pgx.Tx, t mapping.Table, it
 				// the hash this run saw, for a decision to keep the STAR2
 				// row (Resolve).
 				conflicts = append(conflicts, []any{w.runID, it.Star1Table, it.Star1ID, t.Star2, pgUUID(it.Star2ID),
-					"changed in STAR2 since the migration wrote it; STAR1 changed too; left as it is", source, ChangedOnBothSides})
+					BothSides + res.differ[it.Star2ID], source, ChangedOnBothSides})
 				source = nil
 			} else {
 				target = res.hashes[it.Star2ID]

@@ -160,7 +160,7 @@ func writeConflicts(w io.Writer, batchName string, open []load.Conflict) {
 	}
 	fmt.Fprintf(w, "Batch %s: %s:\n", batchName, words.Count(len(open), "open conflict"))
 	for _, c := range open {
-		what := "changed in STAR1 and in STAR2 since the migration wrote it"
+		what := "changed in STAR1 and in STAR2 since the migration wrote it" + load.ConflictColumns(c.Detail)
 		if c.Kind != load.ChangedOnBothSides {
 			what = c.Detail
 		}

@@ -136,14 +136,17 @@ func TestConflictListSaysWhyEachRowIsOpen(t *testing.T) {
 	var b strings.Builder
 	writeConflicts(&b, "tallinn", []load.Conflict{
 		{Kind: load.ChangedOnBothSides, Table: "MENETLUS", Star1ID: 12, Star2Table: "proceeding", Star2ID: "p-12", RunID: 3},
+		{Kind: load.ChangedOnBothSides, Table: "MENETLUS", Star1ID: 13, Star2Table: "proceeding", Star2ID: "p-13", RunID: 3,
+			Detail: load.BothSides + "; STAR2 differs from what the rules give from STAR1 now in: responsible_user"},
 		{Kind: load.LeftByTheRules, Table: "ISIK", Star1ID: 5, Star2Table: "person", Star2ID: "i-5", RunID: 4,
 			Detail: "now excluded_deleted; left in STAR2 as it is"},
 		{Kind: load.DeletedInSTAR2, Table: "TOIMING", Star1ID: 7, Star2Table: "activity", Star2ID: "a-7", RunID: 4,
 			Detail: "deleted in STAR2 since the migration wrote it; keep_star2 accepts the deletion"},
 	})
 	for _, want := range []string{
-		"Batch tallinn: 3 open conflicts:",
-		"MENETLUS:12  star2.proceeding p-12  (run 3)  changed in STAR1 and in STAR2 since the migration wrote it",
+		"Batch tallinn: 4 open conflicts:",
+		"MENETLUS:12  star2.proceeding p-12  (run 3)  changed in STAR1 and in STAR2 since the migration wrote it\n",
+		"MENETLUS:13  star2.proceeding p-13  (run 3)  changed in STAR1 and in STAR2 since the migration wrote it; STAR2 differs from what the rules give from STAR1 now in: responsible_user\n",
 		"ISIK:5  star2.person i-5  (run 4)  now excluded_deleted; left in STAR2 as it is",
 		"TOIMING:7  star2.activity a-7  (run 4)  deleted in STAR2 since the migration wrote it; keep_star2 accepts the deletion",
 	} {

@@ -74,10 +74,11 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 		return id
 	}
 	edited, deleted := loaded("ISIK", 3), loaded("ISIK", 7)
-	conflicted, untouchedInSTAR1 := loaded("MENETLUS", 2), loaded("MENETLUS", 4)
-	// A social worker changes two proceedings in STAR2.
-	for _, id := range []int64{conflicted, untouchedInSTAR1} {
-		if _, err := conn.Exec(ctx, "UPDATE star2.proceeding SET responsible_user = 'tiina.social' WHERE id = $1", mapping.ID("MENETLUS", id)); err != nil {
+	conflicted, untouchedInSTAR1, sameChange := loaded("MENETLUS", 2), loaded("MENETLUS", 4), loaded("MENETLUS", 6)
+	// A social worker changes three proceedings in STAR2, one of them as
+	// STAR1 will.
+	for id, user := range map[int64]string{conflicted: "tiina.social", untouchedInSTAR1: "tiina.social", sameChange: "kadri.kask"} {
+		if _, err := conn.Exec(ctx, "UPDATE star2.proceeding SET responsible_user = $2 WHERE id = $1", mapping.ID("MENETLUS", id), user); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +97,7 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 		fmt.Sprintf("UPDATE ISIK SET AADRESS = 'Uus tänav 1, Tallinn', MUUDETUD = '2026-10-30 12:00:00' WHERE ISIK_ID = %d", edited),
 		fmt.Sprintf("INSERT INTO MENETLUS VALUES (900000, NULL, %d, '0100', 'TEENUS', 'A', '2026-10-29 00:00:00', NULL, 'jaan.saar', NULL)", person),
 		fmt.Sprintf("UPDATE ISIK SET KUSTUTATUD = 'J' WHERE ISIK_ID = %d", deleted),
-		fmt.Sprintf("UPDATE MENETLUS SET VASTUTAJA = 'kadri.kask' WHERE MENETLUS_ID = %d", conflicted),
+		fmt.Sprintf("UPDATE MENETLUS SET VASTUTAJA = 'kadri.kask' WHERE MENETLUS_ID IN (%d, %d)", conflicted, sameChange),
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -127,8 +128,13 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 	if d := reports[fmt.Sprintf("ISIK %d", deleted)]; !strings.Contains(d, "excluded_deleted") {
 		t.Errorf("soft delete not reported: %q (%v)", d, reports)
 	}
-	if d := reports[fmt.Sprintf("MENETLUS %d", conflicted)]; !strings.Contains(d, "changed in STAR2") {
-		t.Errorf("conflict not reported: %q (%v)", d, reports)
+	// Each conflict says where STAR2's row and STAR1's now differ, for
+	// the engineer who decides between them.
+	if d := reports[fmt.Sprintf("MENETLUS %d", conflicted)]; d != load.BothSides+"; STAR2 differs from what the rules give from STAR1 now in: responsible_user" {
+		t.Errorf("conflict not reported with the column that differs: %q (%v)", d, reports)
+	}
+	if d := reports[fmt.Sprintf("MENETLUS %d", sameChange)]; d != load.BothSides+"; STAR2 holds what the rules give from STAR1 now" {
+		t.Errorf("conflict of the same change on both sides: %q (%v)", d, reports)
 	}
 	for _, id := range []int64{conflicted, untouchedInSTAR1} {
 		var user string
@@ -137,13 +143,13 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 			t.Errorf("MENETLUS %d: the STAR2 edit was overwritten with %q", id, user)
 		}
 	}
-	if s := sum.Tables["MENETLUS"]; s.Conflicts != 1 || s.Inserted != 1 {
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 2 || s.Inserted != 1 {
 		t.Errorf("MENETLUS: %+v", *s)
 	}
 	if s := sum.Tables["ISIK"]; s.Updated < 1 || s.Reported < 1 {
 		t.Errorf("ISIK: %+v", *s)
 	}
-	targetHashesArePostgreSQLs(t, conn, mapping.ID("MENETLUS", conflicted), mapping.ID("MENETLUS", untouchedInSTAR1))
+	targetHashesArePostgreSQLs(t, conn, mapping.ID("MENETLUS", conflicted), mapping.ID("MENETLUS", untouchedInSTAR1), mapping.ID("MENETLUS", sameChange))
 	// A third run reports the conflict again and writes nothing to STAR2.
 	before := Digest(t, conn)
 	sum, err = Migrate(ctx, options(path, maps, dsn))
@@ -151,7 +157,7 @@ func TestRerunFollowsChangedSTAR1AndReportsConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameDigest(t, "third run", before, Digest(t, conn))
-	if s := sum.Tables["MENETLUS"]; s.Conflicts != 1 || s.Inserted+s.Updated != 0 {
+	if s := sum.Tables["MENETLUS"]; s.Conflicts != 2 || s.Inserted+s.Updated != 0 {
 		t.Errorf("third run MENETLUS: %+v", *s)
 	}
 }
