@@ -59,11 +59,11 @@ not raise an alarm; older ones are findings.
 With --identity (key holders only) it also decrypts each bundle's encrypted
 contents and holds their row counts and money against the catalog, at every
 level, and decrypts what it reads and checks plaintext digests and row
-counts. With --restore-drill it restores the
-sampled bundles into a scratch schema of that database, compares counts and
-money sums with the catalog, and drops the schema. Such a check reads
-personal data, so it is put on record in the audit log (--operator,
---reason) before anything is decrypted.
+counts. With --restore-drill it restores the sampled bundles into a scratch
+schema of that database, compares counts and money sums with the catalog,
+and drops the schema. Such a check reads personal data, so it is put on
+record in the audit log (--operator, --reason) before anything is
+decrypted.
 
 Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 1 when verification could not run (for example storage unreachable).`,
