@@ -4,7 +4,8 @@
 # server, age and OpenSSL when missing), then starts a private
 # PostgreSQL and MinIO, runs `go test ./...`, and stops both afterwards.
 # Under CI (CI set) it runs with the race detector, then once more without
-# it on a PostgreSQL that collates text by et-EE.
+# it on a PostgreSQL that collates text by et-EE. Before the tests, go vet
+# checks the code and the tests as built for Linux, macOS and Windows.
 # Extra arguments go to `go test` (for example -run or -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,11 @@ elif (( ${#packages[@]} )); then
 fi
 
 go vet ./...
+# starmig and its tests build for the systems its users may run it on, not
+# Linux alone: an operator abroad may verify from macOS or Windows.
+for os in darwin windows; do
+  GOOS=$os go vet ./...
+done
 go run ./internal/testenv/withservices -- go test "${race[@]}" -count=1 -timeout 60m "$@" ./...
 if [[ -n "${CI:-}" ]]; then
   # Once more on a PostgreSQL whose default collation is Estonian (ICU

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,7 +110,7 @@ func BenchmarkArchive(b *testing.B) {
 		b.ReportMetric(100*putSecs/archiveSecs, "archive-%-of-putobject")
 		b.ReportMetric(float64(st.Rows)/archiveSecs, "star1-rows/s")
 		b.ReportMetric(mb, "archive-MB")
-		b.ReportMetric(float64(peak)/1024, "peak-MiB")
+		b.ReportMetric(peak, "peak-MiB")
 		b.ReportMetric(float64(total.Milliseconds())/float64(len(codes)), "retrieve-mean-ms")
 		b.ReportMetric(float64(worst.Milliseconds()), "retrieve-max-ms")
 		b.ReportMetric(100*float64(read)/float64(st.Bytes), "retrieve-max-read-%")
@@ -294,8 +293,8 @@ func overLink(b *testing.B, bin, db, keys string, s3 testenv.S3, mbit int64, cod
 
 // benchArchiveRun runs starmig archive of db to the store at to, as its
 // own process with env, and returns what it wrote, how long it took and
-// its peak RSS in KiB.
-func benchArchiveRun(b *testing.B, bin, db, to, keys string, env []string) (archive.Stats, float64, int64) {
+// its peak RSS in MiB.
+func benchArchiveRun(b *testing.B, bin, db, to, keys string, env []string) (archive.Stats, float64, float64) {
 	cmd := exec.Command(bin, "archive", "--json", "-q", "--source", "sqlite:"+db, "--to", to, "--batch", "bench", "--keys", keys)
 	cmd.Env = env
 	start := time.Now()
@@ -308,11 +307,7 @@ func benchArchiveRun(b *testing.B, bin, db, to, keys string, env []string) (arch
 	if err := json.Unmarshal(out, &st); err != nil {
 		b.Fatal(err)
 	}
-	var peak int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		peak = ru.Maxrss
-	}
-	return st, secs, peak
+	return st, secs, peakMiB(cmd.ProcessState)
 }
 
 // benchPut times one plain PutObject of n pseudo-random bytes (from seed)

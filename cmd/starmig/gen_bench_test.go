@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 )
 
@@ -30,7 +29,7 @@ func BenchmarkGen(b *testing.B) {
 		b.Run("persons="+strconv.Itoa(persons), func(b *testing.B) {
 			dir := b.TempDir()
 			var rows int64
-			var peak int64
+			var peak float64
 			b.ResetTimer()
 			for range b.N {
 				cmd := exec.Command(bin, "gen", "--json", "--out", filepath.Join(dir, "star1.db"),
@@ -44,12 +43,10 @@ func BenchmarkGen(b *testing.B) {
 					b.Fatal(err)
 				}
 				rows += res.Total
-				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-					peak = max(peak, ru.Maxrss) // KiB on Linux
-				}
+				peak = max(peak, peakMiB(cmd.ProcessState))
 			}
 			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(float64(peak)/1024, "peak-MiB")
+			b.ReportMetric(peak, "peak-MiB")
 			b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
 		})
 	}

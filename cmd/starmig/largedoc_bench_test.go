@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,8 +56,7 @@ func BenchmarkLargeDocuments(b *testing.B) {
 					b.Fatalf("%s: %v\n%s", args[0], err, out)
 				}
 				secs := time.Since(start).Seconds()
-				ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-				peak := float64(ru.Maxrss) / 1024
+				peak := peakMiB(cmd.ProcessState)
 				b.ReportMetric(peak, fmt.Sprintf("%s-peak-MiB-%ddocs", name, docs))
 				b.ReportMetric(secs, fmt.Sprintf("%s-s-%ddocs", name, docs))
 				line += fmt.Sprintf(", %s %.0f MiB in %.1f s", name, peak, secs)

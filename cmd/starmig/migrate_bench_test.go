@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,11 +70,8 @@ func BenchmarkMigrate(b *testing.B) {
 		for _, s := range sum.Tables {
 			star2Rows += s.Outcomes["loaded"]
 		}
-		var peak int64
 		cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			peak = ru.Maxrss
-		}
+		peak := peakMiB(cmd.ProcessState)
 
 		// The final STAR2 rows, then a plain server-side COPY FROM of them.
 		conn, err := pgx.Connect(ctx, dsn)
@@ -118,12 +114,12 @@ func BenchmarkMigrate(b *testing.B) {
 		if pgloaderSecs > 0 {
 			b.ReportMetric(float64(star1Rows)/pgloaderSecs, "pgloader-star1-rows/s")
 		}
-		b.ReportMetric(float64(peak)/1024, "starmig-peak-MiB")
+		b.ReportMetric(peak, "starmig-peak-MiB")
 		// starmig's own CPU, steadier than the time on a shared machine,
 		// judges a change to starmig.
 		b.ReportMetric(cpu, "starmig-cpu-s")
 		b.Logf("STAR1 %d rows, STAR2 %d rows; starmig %.1fs (%.1fs of its own CPU), plain COPY %.1fs, pgloader %.1fs; starmig at %.0f%% of COPY (STAR2 rows/s), peak RSS %.0f MiB",
-			star1Rows, star2Rows, starmigSecs, cpu, copySecs, pgloaderSecs, 100*copySecs/starmigSecs, float64(peak)/1024)
+			star1Rows, star2Rows, starmigSecs, cpu, copySecs, pgloaderSecs, 100*copySecs/starmigSecs, peak)
 	}
 }
 

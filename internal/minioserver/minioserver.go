@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/starmig/starmig/internal/procattr"
 )
 
 // Version is the MinIO server the project tests against.
@@ -86,7 +88,7 @@ func Start(ctx context.Context) (*Server, error) {
 	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	s.cmd.SysProcAttr = procattr.Child(syscall.SIGTERM)
 	if err := s.cmd.Start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("minioserver: start: %w", err), os.RemoveAll(dir))
 	}
@@ -127,7 +129,9 @@ func (s *Server) waitReady(ctx context.Context, logName string) error {
 // Stop ends MinIO and removes its data.
 func (s *Server) Stop() error {
 	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		if s.cmd.Process.Signal(syscall.SIGTERM) != nil {
+			_ = s.cmd.Process.Kill() // no SIGTERM on this system
+		}
 		select {
 		case <-s.done:
 		case <-time.After(20 * time.Second):

@@ -11,10 +11,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +73,7 @@ func Start(ctx context.Context) (*Server, error) {
 	s.cmd = exec.Command(postgres, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	s.cmd.SysProcAttr = serverAttr(cred)
 	if err := s.cmd.Start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("pgserver: start postgres: %w", err), os.RemoveAll(dir))
 	}
@@ -112,7 +110,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 func (s *Server) Stop() error {
 	var err error
 	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		if s.cmd.Process.Signal(os.Interrupt) != nil {
+			_ = s.cmd.Process.Kill() // no interrupt on this system
+		}
 		select {
 		case <-s.done:
 		case <-time.After(30 * time.Second):
@@ -137,31 +137,6 @@ func binary(name string) (string, error) {
 		return matches[len(matches)-1], nil
 	}
 	return "", fmt.Errorf("pgserver: %s not found: install the PostgreSQL server (15 or newer)", name)
-}
-
-// credential returns the postgres user's credential when running as root,
-// after giving it the folder; nil otherwise.
-func credential(dir string) (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("pgserver: running as root needs a postgres user: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, fmt.Errorf("pgserver: %w", err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func run(ctx context.Context, cred *syscall.Credential, dir, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	return cmd.CombinedOutput()
 }
 
 // localeArgs are initdb's arguments for the cluster's collation: bytewise
