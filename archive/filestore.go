@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/starmig/starmig/internal/faultpoint"
+	"github.com/starmig/starmig/internal/fileurl"
 	"github.com/starmig/starmig/internal/pathcheck"
 )
 
@@ -35,7 +36,15 @@ func NewFileStore(root string) (*FileStore, error) {
 	return &FileStore{root: abs}, nil
 }
 
-func (s *FileStore) String() string { return "file://" + s.root }
+// String is the folder's file:/// URL, escaped, so that it can be given
+// to the next command as it is.
+func (s *FileStore) String() string {
+	u, err := fileurl.FromPath(s.root)
+	if err != nil {
+		return "file://" + filepath.ToSlash(s.root)
+	}
+	return u.String()
+}
 
 // up is the store n folders above this one: the folder of the archive
 // that a URL pointing inside it belongs to.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/starmig/starmig/internal/fileurl"
 	"github.com/starmig/starmig/internal/secret"
 )
 
@@ -150,6 +151,12 @@ func OpenStore(raw string, env func(string) string) (Store, error) {
 		// url.Parse's error quotes the URL whole, password and all.
 		return nil, fmt.Errorf("archive: store URL %q: %v", secret.RedactURL(raw), errors.Unwrap(err))
 	}
+	if i := strings.IndexAny(raw, "#?"); i >= 0 && (u.Scheme == "file" || u.Scheme == "s3") {
+		// A URL's path ends at # or ?: the rest would be dropped, and the
+		// archive written to or read from another place.
+		return nil, fmt.Errorf("archive: store URL %q: a URL's path ends at # or ?, so %q would be left out of the %s; write # as %%23 and ? as %%3F in a name",
+			secret.RedactURL(raw), raw[i:], map[string]string{"file": "folder", "s3": "prefix"}[u.Scheme])
+	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
@@ -158,7 +165,7 @@ func OpenStore(raw string, env func(string) string) (Store, error) {
 		if u.Path == "" {
 			return nil, fmt.Errorf("archive: store URL %q has no folder", secret.RedactURL(raw))
 		}
-		return NewFileStore(u.Path)
+		return NewFileStore(fileurl.ToPath(u))
 	case "s3":
 		if u.Host == "" {
 			return nil, fmt.Errorf("archive: store URL %q has no bucket: want s3://bucket/prefix", secret.RedactURL(raw))
@@ -190,7 +197,11 @@ func localFolder(u *url.URL) string {
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return ""
 	}
-	return "; the local folder " + u.Path + " is " + (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	folder, err := fileurl.FromPath(abs)
+	if err != nil {
+		return ""
+	}
+	return "; the local folder " + u.Path + " is " + folder.String()
 }
 
 // sameBytes reports whether stored holds exactly the size bytes that r

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -465,10 +466,41 @@ func TestOpenStoreNamesWhatIsWrong(t *testing.T) {
 		// taken: a bucket's name without s3:// looks the same.
 		{"demo/archive", `store URL "demo/archive": want file:///path or s3://bucket/prefix; the local folder demo/archive is file://` + filepath.ToSlash(filepath.Join(dir, "demo", "archive"))},
 		{"star1-archive/prod", `store URL "star1-archive/prod": want file:///path or s3://bucket/prefix`},
+		// # and ? end a URL's path: unescaped in a name, the rest would be
+		// dropped, and the archive go to another folder or prefix.
+		{"file:///srv/odd dir#1/archive", `store URL "file:///srv/odd dir#1/archive": a URL's path ends at # or ?, so "#1/archive" would be left out of the folder; write # as %23 and ? as %3F in a name`},
+		{"s3://star1-archive/prod?v2", `so "?v2" would be left out of the prefix; write # as %23 and ? as %3F in a name`},
 	} {
 		st, err := OpenStore(c.raw, func(string) string { return "" })
 		if err == nil || !strings.HasSuffix(err.Error(), c.want) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("OpenStore(%q) = %v, %v; want %q", c.raw, st, err, c.want)
 		}
+	}
+}
+
+// TestAFolderWithAnOddNameIsItsURL: a folder whose name holds what a URL
+// escapes is opened by its escaped file URL, and the store names itself
+// by that URL, which opens the same folder again.
+func TestAFolderWithAnOddNameIsItsURL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "odd dir #1 100%")
+	raw := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	if !strings.Contains(raw, "odd%20dir%20%231%20100%25") {
+		t.Fatalf("test URL %s is not escaped", raw)
+	}
+	st, err := OpenStore(raw, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if folder, ok := st.(*FileStore); !ok || folder.root != dir {
+		t.Fatalf("OpenStore(%s) = %#v, want the folder %s", raw, st, dir)
+	}
+	if st.String() != raw {
+		t.Errorf("the store names itself %s, want %s", st.String(), raw)
+	}
+	if err := st.(*FileStore).CheckWritable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the folder was not made where the URL says: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"zombiezen.com/go/sqlite"
 
+	"github.com/starmig/starmig/internal/fileurl"
 	"github.com/starmig/starmig/internal/pathcheck"
 )
 
@@ -38,7 +39,11 @@ func openSQLite(ctx context.Context, path string) (Source, error) {
 	} else if fi.IsDir() {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s is a folder: want the SQLite file", path)
 	}
-	s := &sqliteSource{path: path, uri: "file:" + path + "?mode=ro"}
+	uri, err := fileurl.SQLite(path, "mode=ro")
+	if err != nil {
+		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, err)
+	}
+	s := &sqliteSource{path: path, uri: uri}
 	conn, err := s.open()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -22,12 +23,21 @@ const envOracle = "STARMIG_TEST_ORACLE_DSN"
 // sampleCopy copies the sample STAR1 so a test may write to it.
 func sampleCopy(t *testing.T) string {
 	t.Helper()
+	return sampleCopyAt(t, "star1.db")
+}
+
+// sampleCopyAt is sampleCopy at the path rel in a new temporary folder.
+func sampleCopyAt(t *testing.T, rel string) string {
+	t.Helper()
 	src, err := os.Open(filepath.Join("..", "testdata", "star1-small.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	path := filepath.Join(t.TempDir(), "star1.db")
+	path := filepath.Join(t.TempDir(), rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	dst, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +51,16 @@ func sampleCopy(t *testing.T) string {
 	return path
 }
 
+// sources are the STAR1s the suite runs on: the stand-in, under a path
+// that SQLite would misread as a URI if it were not escaped (# ends a
+// URI's path, ? starts its query, % starts an escape), and Oracle when
+// envOracle names one.
 func sources(t *testing.T) map[string]string {
-	s := map[string]string{"sqlite": "sqlite:" + sampleCopy(t)}
+	odd := "STAR1 #2 100%/star1?.db"
+	if runtime.GOOS == "windows" {
+		odd = "STAR1 #2 100%/star1.db" // no ? in a Windows file name
+	}
+	s := map[string]string{"sqlite": "sqlite:" + sampleCopyAt(t, odd)}
 	if dsn := os.Getenv(envOracle); dsn != "" {
 		s["oracle"] = dsn
 	}

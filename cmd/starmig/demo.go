@@ -15,6 +15,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/batch"
+	"github.com/starmig/starmig/internal/fileurl"
 	"github.com/starmig/starmig/internal/pgserver"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/synth"
@@ -116,11 +117,11 @@ func runDemo(cmd *cobra.Command, g *globalOptions, o *demoOptions) error {
 			return err
 		}
 	}
-	abs, err := filepath.Abs(filepath.Join(o.dir, "archive"))
+	folder, err := fileurl.FromPath(filepath.Join(o.dir, "archive"))
 	if err != nil {
 		return err
 	}
-	res.Archive = "file://" + abs
+	res.Archive = folder.String()
 	wf := writerFlags{keys: keyFlags{dir: res.Keys}}
 	ac, err := wf.config(res.Archive, "demo", "", time.Now())
 	if err != nil {

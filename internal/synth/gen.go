@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // the STAR1 stand-in, pure Go: no cgo in CI or on the operator's machine
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/fileurl"
 	"github.com/starmig/starmig/internal/pathcheck"
 	"github.com/starmig/starmig/mapping"
 )
@@ -157,7 +158,11 @@ func removeIfExists(p string) error {
 }
 
 func generate(ctx context.Context, path string, o Options) (stats Stats, err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-32768)")
+	uri, err := fileurl.SQLite(path, "_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)&_pragma=cache_size(-32768)")
+	if err != nil {
+		return stats, fmt.Errorf("gen: %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", uri)
 	if err != nil {
 		return stats, fmt.Errorf("gen: open %s: %w", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -525,6 +526,51 @@ func TestGenMappingsCoverSTAR1(t *testing.T) {
 // TestGenerateNamesAWrongPath: a file in a folder that does not exist, a
 // folder given as the file, and a file given as the folder are refused
 // before anything is written, naming the path.
+// TestGenWritesTheFileItIsGiven: a path that SQLite would misread as a
+// URI if it were not escaped (# ends a URI's path, ? starts its query, %
+// starts an escape) gets the STAR1, under that name and no other, and
+// extract reads it by the same path.
+func TestGenWritesTheFileItIsGiven(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "STAR1 #1 100%")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := "star1?.db"
+	if runtime.GOOS == "windows" {
+		name = "star1.db" // no ? in a Windows file name
+	}
+	path := filepath.Join(dir, name)
+	ctx := context.Background()
+	if _, err := Generate(ctx, path, Options{Persons: 20, Seed: 1, AsOf: asOf, Rates: DefaultRates()}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != name {
+		t.Fatalf("the folder holds %q, want only %q", names, name)
+	}
+	src, err := extract.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	snap, err := src.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	isik, _ := extract.TableByName("ISIK")
+	if n, err := extract.Count(ctx, snap, isik); err != nil || n < 20 {
+		t.Errorf("ISIK of %s: %d rows (%v), want at least 20", path, n, err)
+	}
+}
+
 func TestGenerateNamesAWrongPath(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "star1.db")
