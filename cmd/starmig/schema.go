@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/load"
 )
@@ -41,6 +42,7 @@ left as it is.`,
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 			}
+			pgsession.Configure(&cfg.Config)
 			conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))

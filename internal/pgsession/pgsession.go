@@ -21,11 +21,26 @@ const Application = "starmig"
 // session dead within about two minutes instead of the system's two hours.
 var Keepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "6"}
 
-// Configure adds the keepalives to a connection's startup parameters, and
-// application_name where the URL names none.
+// NoTimeouts switch off the timeouts that a server, a database or a role
+// may set for its interactive users, as pg_dump does for its sessions. A
+// batch's statements are long by design (an outcome rule or a count of
+// STAR1 takes minutes at a million persons), and its transactions stay
+// open while it reads STAR1 between statements: with a statement_timeout
+// or an idle_in_transaction_session_timeout of seconds, every batch would
+// stop at the same statement each time it was run.
+var NoTimeouts = map[string]string{"statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
+
+// Configure adds the keepalives and NoTimeouts to a connection's startup
+// parameters, and application_name, each where the URL names none: a
+// timeout the URL sets (?statement_timeout=10min) is the user's choice.
 func Configure(cfg *pgconn.Config) {
 	for k, v := range Keepalives {
 		cfg.RuntimeParams[k] = v
+	}
+	for k, v := range NoTimeouts {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = Application
@@ -38,8 +53,26 @@ func Configure(cfg *pgconn.Config) {
 // holding its locks, until it ends; at a million persons an outcome rule
 // or a count of STAR1 takes minutes. PostgreSQL 13 and older do not know
 // the setting and do without.
+//
+// It also switches off PostgreSQL 17's transaction_timeout, as NoTimeouts
+// does the others, unless the URL sets it: a batch's transaction lasts as
+// long as a chunk's read of STAR1 and its writes. That setting cannot go
+// with the startup parameters, which an older server refuses whole for a
+// setting it does not know.
 func CheckClient(ctx context.Context, conn *pgx.Conn) error {
-	_, err := conn.Exec(ctx, "SET client_connection_check_interval = '1s'")
+	if err := setIfKnown(ctx, conn, "SET client_connection_check_interval = '1s'"); err != nil {
+		return err
+	}
+	if _, set := conn.Config().RuntimeParams["transaction_timeout"]; set {
+		return nil
+	}
+	return setIfKnown(ctx, conn, "SET transaction_timeout = 0")
+}
+
+// setIfKnown runs a SET, and lets it pass where the server does not know
+// the setting.
+func setIfKnown(ctx context.Context, conn *pgx.Conn, set string) error {
+	_, err := conn.Exec(ctx, set)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
 		return nil

@@ -132,18 +132,41 @@ func Connect(t testing.TB, dsn string) *pgx.Conn {
 // that connects as it.
 func RoleWithoutCreate(t testing.TB, dsn string) string {
 	t.Helper()
+	_, roleDSN := Role(t, dsn, "norights_", "")
+	return roleDSN
+}
+
+// Role makes a login role named with prefix, with the attributes given
+// to CREATE ROLE (such as SUPERUSER) and each setting given to ALTER ROLE
+// SET (such as statement_timeout = '1ms'), and returns its name and the
+// DSN that connects as it to the database dsn names. When the test ends,
+// what it owns there is handed to the test's own role, and it is dropped.
+func Role(t testing.TB, dsn, prefix, attrs string, settings ...string) (name, roleDSN string) {
+	t.Helper()
 	admin := Connect(t, dsn)
-	role := Name("norights_")
-	if _, err := admin.Exec(context.Background(), "CREATE ROLE "+role+" LOGIN"); err != nil {
+	ctx := context.Background()
+	name = Name(prefix)
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+name+" LOGIN "+attrs); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "REASSIGN OWNED BY "+name+" TO CURRENT_USER")
+		_, _ = admin.Exec(context.Background(), "DROP OWNED BY "+name)
+		if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+name); err != nil {
+			t.Errorf("drop test role %s: %v", name, err)
+		}
+	})
+	for _, s := range settings {
+		if _, err := admin.Exec(ctx, "ALTER ROLE "+name+" SET "+s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.User = url.User(role)
-	return u.String()
+	u.User = url.User(name)
+	return name, u.String()
 }
 
 // S3 is a MinIO server's address and root credentials.

@@ -1,0 +1,94 @@
+package pgsession_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/pgsession"
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestTheServersTimeoutsAreOff: a database and a role whose settings end
+// statements and idle transactions within a millisecond, as a STAR2 set
+// up for interactive users may, do not end starmig's: its sessions switch
+// both off. A timeout the URL sets is kept.
+func TestTheServersTimeoutsAreOff(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := context.Background()
+	admin := testenv.Connect(t, dsn)
+	_, role := testenv.Role(t, dsn, "hurried_", "",
+		"statement_timeout = '1ms'", "idle_in_transaction_session_timeout = '1ms'")
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+database(t, dsn)+" SET statement_timeout = '1ms'"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	connect := func(t *testing.T, raw string) *pgx.Conn {
+		t.Helper()
+		cfg, err := pgx.ParseConfig(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pgsession.Configure(&cfg.Config)
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		if err := pgsession.CheckClient(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	show := func(t *testing.T, conn *pgx.Conn, setting string) string {
+		t.Helper()
+		var v string
+		if err := conn.QueryRow(ctx, "SHOW "+setting).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	conn := connect(t, u.String())
+	for setting := range pgsession.NoTimeouts {
+		if v := show(t, conn, setting); v != "0" {
+			t.Errorf("%s = %s, want 0", setting, v)
+		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_sleep(0.05)"); err != nil {
+		t.Errorf("a statement of 50 ms: %v", err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // idle in the transaction, as while STAR1 is read
+	if err := tx.Commit(ctx); err != nil {
+		t.Errorf("a transaction idle for 50 ms: %v", err)
+	}
+
+	q := u.Query()
+	q.Set("statement_timeout", "600000")
+	u.RawQuery = q.Encode()
+	if v := show(t, connect(t, u.String()), "statement_timeout"); v != "10min" {
+		t.Errorf("statement_timeout = %s with the URL's 600000, want 10min", v)
+	}
+}
+
+// database is the name of the database dsn names.
+func database(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+}
