@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
 )
@@ -99,5 +100,12 @@ func execute(ctx context.Context, args []string) int {
 
 // errorLine is how an error is printed. It may quote what starmig read
 // (a code, a key, an archive's bytes): a terminal shows that, and does not
-// obey it.
-func errorLine(err error) string { return "starmig: " + words.PrintableLines(err.Error()) }
+// obey it. A PostgreSQL refusal whose words do not say what to do gets a
+// line that does (pgsession.Explain).
+func errorLine(err error) string {
+	line := "starmig: " + words.PrintableLines(err.Error())
+	if why := pgsession.Explain(err.Error()); why != "" {
+		line += "\n" + why
+	}
+	return line
+}

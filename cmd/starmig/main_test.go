@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -840,5 +841,55 @@ func TestRetentionUnits(t *testing.T) {
 		if got, err := retainUntil("", in, now); err == nil || exitCode(err) != exitUsage || !strings.Contains(err.Error(), want) {
 			t.Errorf("--retention %q: %v %v, want a usage error saying %q", in, got, err, want)
 		}
+	}
+}
+
+// TestServerRefusalsSayWhatToDo: a STAR2 that takes no writes (a standby,
+// or default_transaction_read_only) and a role that may open one session
+// only stop a batch with the server's words and a line on what to do. A
+// disk that is full is worded the same way (a test cannot fill the test
+// server's disk; pgsession's test covers the wording).
+func TestServerRefusalsSayWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 50, 5)
+	migrate := func(target string) (int, string) {
+		code, _, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target,
+			"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--as-of", "2026-11-01", "-q")
+		return code, stderr
+	}
+
+	readOnly := star2(t)
+	admin := testenv.Connect(t, readOnly)
+	u, err := url.Parse(readOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := migrate(readOnly)
+	if code != exitError || !strings.Contains(stderr, "(SQLSTATE 25006)") || !strings.Contains(stderr, "the URL names a standby, or default_transaction_read_only is on") {
+		t.Errorf("read-only STAR2: exit %d, %s", code, stderr)
+	}
+
+	// A role that owns its STAR2 (superusers know no connection limit),
+	// which schema apply, with one session, sets up.
+	oneSession := testenv.Postgres(t)
+	admin = testenv.Connect(t, oneSession)
+	role, single := testenv.Role(t, oneSession, "single_", "CONNECTION LIMIT 1")
+	if u, err = url.Parse(oneSession); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" OWNER TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", single, "-q"); code != 0 {
+		t.Fatalf("schema apply as %s: exit %d: %s", role, code, stderr)
+	}
+	code, stderr = migrate(single)
+	if code != exitError || !strings.Contains(stderr, "(SQLSTATE 53300)") || !strings.Contains(stderr, "takes no more sessions") || !strings.Contains(stderr, "--writers") {
+		t.Errorf("a role of one session: exit %d, %s", code, stderr)
 	}
 }

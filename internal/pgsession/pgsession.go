@@ -7,6 +7,7 @@ package pgsession
 import (
 	"context"
 	"errors"
+	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,4 +102,29 @@ func ServerFault(conn *pgx.Conn, err error) bool {
 		return true
 	}
 	return pgErr.Code == "42501" // insufficient_privilege
+}
+
+// sqlstate finds the SQLSTATE that pgx puts at the end of a server's error,
+// "(SQLSTATE 53100)", in the text of an error: the text is what is left of
+// it once a connection's error has been worded without its password.
+var sqlstate = regexp.MustCompile(`\(SQLSTATE ([0-9A-Z]{5})\)`)
+
+// causes are the server's refusals whose words do not say what to do:
+// the server's disk is full, it takes no more sessions, or the URL names a
+// server or a role that takes no writes.
+var causes = map[string]string{
+	"53100": "The PostgreSQL server has no room left on its disk (SQLSTATE 53100, disk_full). Free room there, or give it more, then run the same command again.",
+	"53300": "The PostgreSQL server takes no more sessions (SQLSTATE 53300, too_many_connections): its max_connections, or a CONNECTION LIMIT of the role or the database, is reached. End sessions that are not needed, or raise the limit; migrate opens fewer with a lower --writers.",
+	"25006": "The PostgreSQL server takes no writes in this session (SQLSTATE 25006, read_only_sql_transaction): the URL names a standby, or default_transaction_read_only is on for the database or the role. Give the primary's URL, or a role that may write.",
+}
+
+// Explain is a sentence on what to do about the server's refusal that
+// msg, an error's text, ends with; "" when starmig has nothing to add to
+// the server's own words.
+func Explain(msg string) string {
+	m := sqlstate.FindAllStringSubmatch(msg, -1)
+	if len(m) == 0 {
+		return ""
+	}
+	return causes[m[len(m)-1][1]]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -118,6 +119,25 @@ func TestConfigureKeepsTheURLsName(t *testing.T) {
 			if cfg.RuntimeParams[k] != v {
 				t.Errorf("%s: %s = %q, want %s", url, k, cfg.RuntimeParams[k], v)
 			}
+		}
+	}
+}
+
+// TestExplainNamesWhatToDo: the refusals whose words do not say what to
+// do get a sentence that does, found by their SQLSTATE in an error's
+// text, also once a connection's error has been worded again; others get
+// nothing.
+func TestExplainNamesWhatToDo(t *testing.T) {
+	for msg, want := range map[string]string{
+		`load: plan TOIMING: ERROR: could not extend file "base/5/16669": wrote only 4096 of 8192 bytes at block 273 (SQLSTATE 53100)`:     "no room left on its disk",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: FATAL: sorry, too many clients already (SQLSTATE 53300)": "takes no more sessions",
+		"load: ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)\nRun 3 stopped":                                    "the URL names a standby",
+		"load: ERROR: permission denied for table person (SQLSTATE 42501)":                                                                 "",
+		"extract: STAR1 stand-in x.db does not exist":                                                                                      "",
+	} {
+		got := Explain(msg)
+		if want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("Explain(%q) = %q, want it to say %q", msg, got, want)
 		}
 	}
 }
