@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"gopkg.in/ini.v1"
 )
 
 // S3Config is how to reach an S3-compatible object store.
@@ -41,7 +44,9 @@ type S3Config struct {
 // STARMIG_S3_CA_FILE and STARMIG_S3_INSECURE, each falling back to the usual
 // AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN and AWS_REGION. The endpoint
-// may carry its scheme (http:// or https://); https is the default.
+// may carry its scheme (http:// or https://); https is the default. Without
+// keys in the environment, a profile of the AWS shared credentials file
+// gives them (fromProfile).
 func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 	get := func(names ...string) string {
 		for _, n := range names {
@@ -73,10 +78,70 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 	if c.Endpoint == "" {
 		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL)")
 	}
+	if c.AccessKey == "" && c.SecretKey == "" {
+		if err := c.fromProfile(get); err != nil {
+			return c, err
+		}
+	}
 	if c.AccessKey == "" || c.SecretKey == "" {
-		return c, errors.New("archive: no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+		return c, errors.New("archive: no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give them in a profile of ~/.aws/credentials (AWS_PROFILE, else default; AWS_SHARED_CREDENTIALS_FILE)")
 	}
 	return c, nil
+}
+
+// errNoProfile says that a credentials file has no section of the profile.
+var errNoProfile = errors.New("no such profile in the file")
+
+// fromProfile takes the credentials from a profile of the AWS shared
+// credentials file (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials;
+// AWS_PROFILE, else default), as the AWS command line does, when no
+// variable gives them. The file keeps them off the command line and out
+// of the environment. A file or profile that is not there is an error
+// only when a variable names it; otherwise the caller says what to set.
+func (c *S3Config) fromProfile(get func(...string) string) error {
+	path, profile := get("AWS_SHARED_CREDENTIALS_FILE"), get("AWS_PROFILE")
+	named := path != "" || profile != ""
+	if path == "" {
+		home := get("HOME", "USERPROFILE")
+		if home == "" {
+			return nil
+		}
+		path = filepath.Join(home, ".aws", "credentials")
+	}
+	if profile == "" {
+		profile = "default"
+	}
+	access, secret, token, err := profileCredentials(path, profile)
+	switch {
+	case !named && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNoProfile)):
+		return nil
+	case err != nil:
+		return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, path, err)
+	case access == "" || secret == "":
+		return fmt.Errorf("archive: S3 credentials of profile %q in %s: want both aws_access_key_id and aws_secret_access_key", profile, path)
+	}
+	// The token goes with the keys it was issued with.
+	c.AccessKey, c.SecretKey, c.SessionToken = access, secret, token
+	return nil
+}
+
+// profileCredentials reads a profile's keys from an AWS shared credentials
+// file: [profile] sections of key = value lines. A file that is not in
+// that form is refused without quoting it, since its lines hold secrets.
+func profileCredentials(path, profile string) (access, secret, token string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", "", err
+	}
+	f, err := ini.Load(b)
+	if err != nil {
+		return "", "", "", errors.New("not in the form of an AWS credentials file ([profile] sections of key = value lines)")
+	}
+	sec, err := f.GetSection(profile)
+	if err != nil {
+		return "", "", "", errNoProfile
+	}
+	return sec.Key("aws_access_key_id").String(), sec.Key("aws_secret_access_key").String(), sec.Key("aws_session_token").String(), nil
 }
 
 // S3Store is a Store in an S3 bucket with Object Lock.

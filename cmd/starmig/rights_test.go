@@ -129,6 +129,28 @@ func TestStorageRightsByRole(t *testing.T) {
 				t.Errorf("verify %s with the operator's rights: exit %d: %s %s", level, code, out, stderr)
 			}
 		}
+		// The same credentials from a profile of a credentials file, as the
+		// AWS command line keeps them, and none in the environment.
+		creds := filepath.Join(dir, "operator-credentials")
+		profile := "[host-site]\naws_access_key_id = " + os.Getenv("STARMIG_S3_ACCESS_KEY") +
+			"\naws_secret_access_key = " + os.Getenv("STARMIG_S3_SECRET_KEY") +
+			"\naws_session_token = " + os.Getenv("STARMIG_S3_SESSION_TOKEN") + "\n"
+		if err := os.WriteFile(creds, []byte(profile), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []string{"STARMIG_S3_ACCESS_KEY", "STARMIG_S3_SECRET_KEY", "STARMIG_S3_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+			t.Setenv(v, "")
+		}
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+		t.Setenv("AWS_PROFILE", "host-site")
+		if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != 0 || !strings.Contains(out, "No findings") {
+			t.Errorf("verify with the operator's credentials in a profile: exit %d: %s %s", code, out, stderr)
+		}
+		t.Setenv("AWS_PROFILE", "elsewhere")
+		if code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != exitUsage || !strings.Contains(stderr, `profile "elsewhere" in `+creds) {
+			t.Errorf("verify with a profile the file lacks: exit %d: %s", code, stderr)
+		}
+
 		o := anyKey(t, client)
 		_, err = client.PutObject(ctx, bucket, "star1/audit/forged", strings.NewReader("x"), 1, minio.PutObjectOptions{})
 		refused(t, "operator writes", err)
