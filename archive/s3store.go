@@ -206,15 +206,25 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 }
 
 // plainHTTPHint says how to reach an endpoint that answers https with
-// plain http: the endpoint was given without its scheme, and https is the
-// default.
+// plain http (the endpoint was given without its scheme, and https is the
+// default), one whose certificate a CA signed that this machine does not
+// trust (a site's own CA), and one whose certificate is for another name.
 type plainHTTPHint struct{ http.RoundTripper }
 
 func (t plainHTTPHint) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.RoundTripper.RoundTrip(r)
-	var rec tls.RecordHeaderError
-	if errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/" {
+	var (
+		rec     tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		name    x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/":
 		err = fmt.Errorf("%s answers https in plain http: give it as http://%s in STARMIG_S3_ENDPOINT, or set STARMIG_S3_INSECURE=1 (%w)", r.URL.Host, r.URL.Host, err)
+	case errors.As(err, &unknown):
+		err = fmt.Errorf("%w; the storage's certificate is signed by a CA this machine does not trust: set STARMIG_S3_CA_FILE (or AWS_CA_BUNDLE) to that CA's certificate, PEM", err)
+	case errors.As(err, &name):
+		err = fmt.Errorf("%w; give the endpoint in STARMIG_S3_ENDPOINT by a name its certificate is for", err)
 	}
 	return resp, err
 }

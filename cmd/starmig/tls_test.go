@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestStorageBehindAPrivateCA: a storage that serves https with a
+// certificate of the site's own CA is written, retrieved from and
+// verified with STARMIG_S3_CA_FILE naming that CA, the endpoint given
+// with https:// or without a scheme. Without the CA file the command
+// stops with exit 1 and says which variable to set.
+func TestStorageBehindAPrivateCA(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 8)
+	keys := genKeys(t, dir)
+	to := s3Bucket(t, true)
+	addr, ca := testenv.TLSFront(t, testenv.MinIO(t).Endpoint)
+
+	t.Setenv("STARMIG_S3_ENDPOINT", "https://"+addr)
+	t.Setenv("STARMIG_S3_CA_FILE", ca)
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive over https: exit %d: %s", code, stderr)
+	}
+	t.Setenv("STARMIG_S3_ENDPOINT", addr) // https is the default
+	if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"), "--level", "full"); code != 0 || !strings.Contains(out, "No findings") {
+		t.Errorf("verify over https: exit %d: %s %s", code, out, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--isik-id", "1", "--reason", "tls test", "--out", filepath.Join(dir, "r")); code != 0 {
+		t.Errorf("retrieve over https: exit %d: %s", code, stderr)
+	}
+
+	// The certificate is for 127.0.0.1, not for localhost.
+	t.Setenv("STARMIG_S3_ENDPOINT", "localhost:"+strings.Split(addr, ":")[1])
+	code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"))
+	if code != exitError || !strings.Contains(stderr, "by a name its certificate is for") {
+		t.Errorf("verify by another name: exit %d: %s; want exit 1 saying to give the certificate's name", code, stderr)
+	}
+
+	t.Setenv("STARMIG_S3_ENDPOINT", addr)
+	t.Setenv("STARMIG_S3_CA_FILE", "")
+	code, _, stderr = run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"))
+	if code != exitError || !strings.Contains(stderr, "set STARMIG_S3_CA_FILE (or AWS_CA_BUNDLE) to that CA's certificate") {
+		t.Errorf("verify without the CA: exit %d: %s; want exit 1 naming STARMIG_S3_CA_FILE", code, stderr)
+	}
+}
