@@ -28,6 +28,9 @@ var _ Source = (*oracleSource)(nil)
 // OracleURL adds the options extraction needs to an oracle:// URL: a
 // larger PREFETCH_ROWS unless the URL sets one.
 func OracleURL(raw string) (string, error) {
+	if err := secret.CheckPassword(raw); err != nil {
+		return "", fmt.Errorf("extract: oracle URL %w", err)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("extract: oracle URL %s: %w", secret.RedactURL(raw), errors.Unwrap(err))

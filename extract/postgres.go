@@ -183,6 +183,9 @@ type postgresSource struct {
 // PostgresURL splits a postgres:// source URL into the URL to connect
 // with and the schema to read (?schema=, else PostgresSchema).
 func PostgresURL(raw string) (connect, schema string, err error) {
+	if err := secret.CheckPassword(raw); err != nil {
+		return "", "", fmt.Errorf("extract: postgres URL %w", err)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", "", fmt.Errorf("extract: postgres URL %s: %w", secret.RedactURL(raw), errors.Unwrap(err))

@@ -86,6 +86,9 @@ func CheckURL(url string) error {
 
 // opener is the function that opens a source of url's kind.
 func opener(url string) (func(context.Context, string) (Source, error), error) {
+	if err := secret.CheckPassword(url); err != nil {
+		return nil, fmt.Errorf("extract: source %w", err)
+	}
 	switch {
 	case url == "sqlite:":
 		return nil, errors.New("extract: sqlite: names no file: want sqlite:PATH of the STAR1 stand-in")

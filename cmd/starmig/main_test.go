@@ -490,6 +490,31 @@ func TestPasswordsNeverPrinted(t *testing.T) {
 	_, help, _ = run(t, ctx, "migrate", "--help")
 	check("migrate --help", help)
 
+	// A password written with characters that a URL reads otherwise:
+	// parsers would take a piece of it for a host or a port and quote the
+	// piece. Each command refuses it, naming what to encode.
+	for _, odd := range []string{"pa/Sal4s", "pa#Sal4s", "12/Sal4s", "p@Sal4s", "pa?Sal4s"} {
+		pieces := []string{"Sal4s", ":pa", ":12"}
+		pg := "postgres://migrator:" + odd + "@127.0.0.1:1/star2"
+		for _, args := range [][]string{
+			{"schema", "apply", "--target", pg},
+			{"status", "--target", pg},
+			{"migrate", "--source", "oracle://reader:" + odd + "@127.0.0.1:1/STAR1", "--target", "postgres://u@127.0.0.1:1/x", "--mappings", "../../testdata/mappings", "--batch", "b"},
+			{"migrate", "--source", "sqlite:../../testdata/star1-small.db", "--target", pg, "--mappings", "../../testdata/mappings", "--batch", "b"},
+			{"restore", "--archive", "file://" + dir, "--keys", keys, "--to", pg},
+		} {
+			code, out, stderr := run(t, ctx, args...)
+			if code != exitUsage || !strings.Contains(stderr, "write it percent-encoded") {
+				t.Errorf("%s with a password %q: exit %d, %s; want exit %d saying to encode it", args[0], odd, code, stderr, exitUsage)
+			}
+			for _, p := range pieces {
+				if strings.Contains(out+stderr, p) {
+					t.Errorf("%s with a password %q printed %q of it: %s", args[0], odd, p, stderr)
+				}
+			}
+		}
+	}
+
 	// S3 credentials: unreachable, then refused by a real server.
 	t.Setenv("STARMIG_S3_ACCESS_KEY", "starmig-writer")
 	t.Setenv("STARMIG_S3_SECRET_KEY", password)

@@ -208,6 +208,9 @@ func codeList(name, value string) ([]string, error) {
 // flag (--to, --restore-drill) that gave it, masked: a usage error, made
 // before anything is read.
 func checkDSNFlag(flag string, dsn secret.DSN) error {
+	if err := secret.CheckPassword(dsn.Reveal()); err != nil {
+		return fmt.Errorf("%s %w", flag, err)
+	}
 	if _, err := pgx.ParseConfig(dsn.Reveal()); err != nil {
 		return fmt.Errorf("%s %s: %w", flag, dsn, secret.ConfigError(err, dsn.Reveal()))
 	}

@@ -38,6 +38,9 @@ left as it is.`,
 				return err
 			}
 			dsn := secret.DSN(target)
+			if err := secret.CheckPassword(dsn.Reveal()); err != nil {
+				return fmt.Errorf("target %w", err)
+			}
 			cfg, err := pgx.ParseConfig(dsn.Reveal())
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))

@@ -249,6 +249,9 @@ func asText(v any) any {
 // killed in the middle of it, and the sessions of a machine that went
 // down, let go of the run lock and the tables they hold.
 func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
+	if err := secret.CheckPassword(dsn.Reveal()); err != nil {
+		return nil, fmt.Errorf("target %w", err)
+	}
 	cfg, err := pgx.ParseConfig(dsn.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))

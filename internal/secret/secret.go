@@ -3,6 +3,7 @@
 package secret
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -53,7 +54,10 @@ var oracleLogon = regexp.MustCompile(`^([^/:@\s]+/).*@`)
 var queryPassword = regexp.MustCompile(`(?i)([?&][^=&#]*password[^=&#]*=)[^&#]*`)
 
 func redactUserinfo(s string) string {
-	if u, err := url.Parse(s); err == nil {
+	// A password that begins with digits and holds a / parses as a port
+	// and a path: postgres://u:12/ss@db/x is host u, port 12, path
+	// /ss@db/x. An @ in the path is taken to end a user part.
+	if u, err := url.Parse(s); err == nil && !(u.User == nil && strings.Contains(u.Path, "@")) {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 			return strings.Replace(u.String(), "xxxxx", Redacted, 1)
@@ -164,3 +168,38 @@ func (e *DSNError) Error() string { return e.msg }
 
 // pgxQuoted is pgx's "cannot parse `…`: " before the reason.
 var pgxQuoted = regexp.MustCompile("^cannot parse `.*`: ")
+
+// CheckPassword refuses a URL whose password holds a character that a URL
+// gives a meaning to, written as it is: / ? and # end the user part, and
+// a second @ or a % not followed by two hex digits are read otherwise by
+// one parser or another. Parsers then take a piece of the password for
+// the host or the port, and their errors quote that piece ("invalid port
+// \":pa\"", "lookup ss@db"); the error here names the characters to
+// encode and nothing of the password. A URL that parses as one whose
+// password is fine passes (an @ in the query is not in the password).
+func CheckPassword(raw string) error {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return nil
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || !strings.ContainsAny(pass, "@/?#") && !badEscape.MatchString(pass) {
+		return nil
+	}
+	if u, err := url.Parse(raw); err == nil {
+		p, has := u.User.Password()
+		inPassword := has && strings.Contains(p, "@")
+		inPath := u.User == nil && strings.Contains(u.Path, "@")
+		if !inPassword && !inPath {
+			return nil
+		}
+	}
+	return &DSNError{fmt.Sprintf("%s: the password holds a character that a URL reads otherwise (@ / ? # or a %% not followed by two hex digits): write it percent-encoded, @ as %%40, / as %%2F, ? as %%3F, # as %%23, %% as %%25", RedactURL(raw))}
+}
+
+// badEscape is a % that does not begin a percent-encoded byte.
+var badEscape = regexp.MustCompile(`%([^0-9A-Fa-f]|[0-9A-Fa-f][^0-9A-Fa-f]|[0-9A-Fa-f]?$)`)

@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"host=db user migrator password=s3cr@t", // not keyword/value from user on
 		"reader/s3cr@t@star1:1521/STAR1",        // Oracle's user/password@host
 		"reader/s3cr@t@star1",
+		"postgres://u:12/s3cr@db:5432/star2",        // a port 12 and a path, as parsed
+		"oracle://reader:s3cr/t#1@star1:1521/STAR1", // not a valid URL
 	} {
 		d := DSN(in)
 		for _, out := range []string{d.String(), fmt.Sprint(d), fmt.Sprintf("%v", d), d.LogValue().String()} {
@@ -47,6 +50,7 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"star1.db",
 		"sqlite:/tmp/star1@2026.db",
 		"star1-archive/prod",
+		"postgres://db.example:5432/star2?user=migrator@server", // Azure's user@server
 	} {
 		if got := DSN(in).String(); got != in {
 			t.Errorf("no password: %q printed as %q", in, got)
@@ -73,6 +77,46 @@ func TestConfigErrorSaysWhatIsWrongOnce(t *testing.T) {
 		}
 		if got := ConfigError(err, dsn).Error(); got != want {
 			t.Errorf("%s: %q, want %q", dsn, got, want)
+		}
+	}
+}
+
+// TestCheckPasswordNamesWhatToEncode: a password written with a character
+// that a URL reads otherwise is refused, without a piece of it in the
+// error; parsers would take a piece for the host or the port and quote
+// it. The same password percent-encoded passes, and so does an @ in the
+// query.
+func TestCheckPasswordNamesWhatToEncode(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://migrator:pa/s3cr@db:5432/star2",
+		"postgres://migrator:12/s3cr@db:5432/star2",
+		"postgres://migrator:pa#s3cr@db:5432/star2",
+		"postgres://migrator:pa?s3cr@db:5432/star2",
+		"postgres://migrator:p@s3cr@db:5432/star2",
+		"postgres://migrator:50%s3cr@db:5432/star2",
+		"oracle://reader:pa#s3cr@star1:1521/STAR1",
+		"oracle://reader:pa/s3cr@star1:1521/STAR1",
+	} {
+		err := CheckPassword(raw)
+		var dsnErr *DSNError
+		if !errors.As(err, &dsnErr) || !strings.Contains(err.Error(), "write it percent-encoded, @ as %40") {
+			t.Errorf("%s: %v, want a DSNError saying how to encode", raw, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr") || strings.Contains(err.Error(), ":pa") || strings.Contains(err.Error(), ":12/") {
+			t.Errorf("%s: the error quotes the password: %v", raw, err)
+		}
+	}
+	for _, raw := range []string{
+		"postgres://migrator:pa%2Fs3cr%23%40@db:5432/star2",
+		"postgres://migrator:s3cr@db:5432/star2",
+		"postgres://db.example:5432/star2?user=migrator@server",
+		"postgres://db/star2",
+		"host=db password=pa/s3cr#",
+		"oracle://reader:s3cr%25@star1:1521/STAR1",
+	} {
+		if err := CheckPassword(raw); err != nil {
+			t.Errorf("%s: %v, want it to pass", raw, err)
 		}
 	}
 }
