@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/reportfile"
@@ -259,16 +260,44 @@ type DocFile struct {
 	Size  int    `json:"bytes"`
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+// unsafeName is what a document's file name may not hold: anything but
+// letters (õ, ä, ö, ü, š, ž as the Estonian names have them), digits, dot,
+// dash and underscore. Separators, and the characters that Windows and
+// FAT file systems refuse, are among what it replaces.
+var unsafeName = regexp.MustCompile(`[^\p{L}\p{M}\p{N}._-]+`)
+
+// maxDocName bounds the STAR1 part of a document's file name, in bytes.
+// FAILINIMI holds up to 255 characters, and a file system up to 255 bytes
+// with the id before it (some, such as eCryptfs, far fewer); the whole
+// name is in the retrieval's report.
+const maxDocName = 128
 
 // DocumentName is the file a document is written to: its id and a safe
-// form of its STAR1 file name.
+// form of its STAR1 file name, shortened to maxDocName bytes with its
+// extension kept.
 func DocumentName(id int64, name string) string {
 	name = unsafeName.ReplaceAllString(filepath.Base(name), "_")
 	if name == "" || name == "." || name == "_" {
 		name = "document"
 	}
-	return fmt.Sprintf("%d-%s", id, name)
+	return fmt.Sprintf("%d-%s", id, shorten(name, maxDocName))
+}
+
+// shorten cuts name to max bytes, at a character's start, keeping an
+// extension of up to 16 bytes.
+func shorten(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	ext := filepath.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
+	cut := max - len(ext)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + ext
 }
 
 // WriteMarkdown writes a readable report of a retrieval.

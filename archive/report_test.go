@@ -3,7 +3,9 @@ package archive
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/starmig/starmig/extract"
 )
@@ -44,5 +46,36 @@ func TestRetrievalJSON(t *testing.T) {
 	var again RetrievalResult
 	if err := json.Unmarshal(whole, &again); err != nil || again.Rows() != 2 {
 		t.Errorf("json.Marshal: %v, %d rows", err, again.Rows())
+	}
+}
+
+// TestDocumentNameIsAFileAnySystemTakes: a document's file name keeps the
+// letters of its STAR1 name, Estonian ones too, replaces what a file
+// system would read otherwise, and stays short enough for any file
+// system, with its extension, however long FAILINIMI (255 characters) is.
+func TestDocumentNameIsAFileAnySystemTakes(t *testing.T) {
+	long := strings.Repeat("õppetoetus_", 23) + ".pdf" // 257 characters, 280 bytes
+	for _, c := range []struct {
+		id         int64
+		name, want string
+	}{
+		{7, "otsus_7.pdf", "7-otsus_7.pdf"},
+		{7, "Otsus – õppetoetus (2016).pdf", "7-Otsus_õppetoetus_2016_.pdf"},
+		{7, "../../etc/passwd", "7-passwd"},
+		{7, `C:\docs\a?b*"c".pdf`, "7-C_docs_a_b_c_.pdf"},
+		{7, "", "7-document"},
+		{7, "///", "7-document"},
+	} {
+		if got := DocumentName(c.id, c.name); got != c.want {
+			t.Errorf("DocumentName(%d, %q) = %q, want %q", c.id, c.name, got, c.want)
+		}
+	}
+	got := DocumentName(123456789012, long)
+	if stem := strings.TrimPrefix(got, "123456789012-"); len(stem) > maxDocName || !strings.HasSuffix(got, ".pdf") ||
+		!utf8.ValidString(got) || !strings.HasPrefix(stem, "õppetoetus_õppetoetus_") {
+		t.Errorf("a name of %d bytes became %q (%d bytes), want at most %d after the id, valid UTF-8, ending .pdf", len(long), got, len(got), maxDocName)
+	}
+	if got := DocumentName(1, strings.Repeat("a", 200)+".averylongextension"); len(got) > maxDocName+2 {
+		t.Errorf("a long extension: %q, %d bytes", got, len(got))
 	}
 }

@@ -422,3 +422,48 @@ func TestRetrievalSkipsARunItCannotRead(t *testing.T) {
 		t.Errorf("every run damaged: exit %d: %s", code, stderr)
 	}
 }
+
+// TestRetrieveADocumentWithTheLongestName: FAILINIMI holds up to 255
+// characters, which with the id before it is more than a file system
+// takes; the retrieval failed whole ("file name too long"). The document
+// is now written under a shortened name, byte for byte.
+func TestRetrieveADocumentWithTheLongestName(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 40, 9)
+	keys := genKeys(t, dir)
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var doc, proceeding int64
+	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID FROM DOKUMENT WHERE length(SISU) > 0 ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding); err != nil {
+		t.Fatal(err)
+	}
+	name := string([]rune(strings.Repeat("otsus_õppetoetus_", 15))[:251]) + ".pdf" // 255 characters
+	if _, err := conn.Exec(`UPDATE DOKUMENT SET FAILINIMI = ? WHERE DOKUMENT_ID = ?`, name, doc); err != nil {
+		t.Fatal(err)
+	}
+	var content []byte
+	if err := conn.QueryRow(`SELECT SISU FROM DOKUMENT WHERE DOKUMENT_ID = ?`, doc).Scan(&content); err != nil {
+		t.Fatal(err)
+	}
+	to := "file://" + filepath.Join(dir, "archive")
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "case")
+	if code, _, stderr := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--proceeding", strconv.FormatInt(proceeding, 10),
+		"--reason", "a long name", "--out", out, "-q"); code != 0 {
+		t.Fatalf("retrieve: exit %d: %s", code, stderr)
+	}
+	file := filepath.Join(out, "documents", archive.DocumentName(doc, name))
+	got, err := os.ReadFile(file)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("%s: %d bytes (%v), want the document's %d", file, len(got), err, len(content))
+	}
+	if page, err := os.ReadFile(filepath.Join(out, "retrieval.md")); err != nil || !strings.Contains(string(page), name) {
+		t.Errorf("retrieval.md does not give the whole name: %v", err)
+	}
+}
