@@ -54,18 +54,18 @@ var oracleLogon = regexp.MustCompile(`^([^/:@\s]+/).*@`)
 var queryPassword = regexp.MustCompile(`(?i)([?&][^=&#]*password[^=&#]*=)[^&#]*`)
 
 func redactUserinfo(s string) string {
-	// A password that begins with digits and holds a / parses as a port
-	// and a path: postgres://u:12/ss@db/x is host u, port 12, path
-	// /ss@db/x. An @ in the path is taken to end a user part.
-	if u, err := url.Parse(s); err == nil && !(u.User == nil && strings.Contains(u.Path, "@")) {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return strings.Replace(u.String(), "xxxxx", Redacted, 1)
+	if !needsEncoding(s) {
+		if u, err := url.Parse(s); err == nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				return strings.Replace(u.String(), "xxxxx", Redacted, 1)
+			}
+			return s
 		}
-		return s
 	}
-	// Not parseable as a URL: mask between the user's colon and the last @
-	// of the authority.
+	// A password a URL cannot hold as it is (a parser would read a piece
+	// of it as the host, the port, a path or a fragment), or a URL that
+	// does not parse: mask between the user's colon and the last @.
 	scheme, rest, _ := strings.Cut(s, "://")
 	if at := strings.LastIndex(rest, "@"); at > 0 {
 		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
@@ -170,35 +170,46 @@ func (e *DSNError) Error() string { return e.msg }
 var pgxQuoted = regexp.MustCompile("^cannot parse `.*`: ")
 
 // CheckPassword refuses a URL whose password holds a character that a URL
-// gives a meaning to, written as it is: / ? and # end the user part, and
-// a second @ or a % not followed by two hex digits are read otherwise by
-// one parser or another. Parsers then take a piece of the password for
-// the host or the port, and their errors quote that piece ("invalid port
-// \":pa\"", "lookup ss@db"); the error here names the characters to
-// encode and nothing of the password. A URL that parses as one whose
-// password is fine passes (an @ in the query is not in the password).
+// gives a meaning to, or does not take, written as it is: / ? and # end
+// the user part, a second @ or a % not followed by two hex digits are read
+// otherwise by one parser or another, and " or a letter outside ASCII
+// make the URL one that Go's parser refuses. Parsers then take a piece of
+// the password for the host or the port, and their errors quote that
+// piece ("invalid port \":pa\"", "lookup ss@db"); the error here names
+// the characters to encode and nothing of the password. The user and
+// password are what comes before the last @: an @ later in the URL, in
+// its query, is to be encoded too.
 func CheckPassword(raw string) error {
+	if !needsEncoding(raw) {
+		return nil
+	}
+	return &DSNError{fmt.Sprintf("%s: the password, or what comes before the last @, holds a character that a URL reads otherwise or does not take as it is (such as @ / ? # \" or a %% not followed by two hex digits): write it percent-encoded, @ as %%40, / as %%2F, ? as %%3F, # as %%23, %% as %%25, \" as %%22", RedactURL(raw))}
+}
+
+// needsEncoding says whether what comes before the last @ of a URL is a
+// user and a password whose password holds a character to encode.
+func needsEncoding(raw string) bool {
 	_, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil
+		return false
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
-		return nil
+		return false
 	}
 	_, pass, ok := strings.Cut(rest[:at], ":")
-	if !ok || !strings.ContainsAny(pass, "@/?#") && !badEscape.MatchString(pass) {
-		return nil
+	return ok && (strings.IndexFunc(pass, notUserinfo) >= 0 || badEscape.MatchString(pass))
+}
+
+// notUserinfo says whether r cannot stand as it is in a URL's password:
+// what RFC 3986 allows there is letters and digits of ASCII, -._~, the
+// sub-delimiters !$&'()*+,;=, : and % (checked apart, by badEscape).
+func notUserinfo(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
 	}
-	if u, err := url.Parse(raw); err == nil {
-		p, has := u.User.Password()
-		inPassword := has && strings.Contains(p, "@")
-		inPath := u.User == nil && strings.Contains(u.Path, "@")
-		if !inPassword && !inPath {
-			return nil
-		}
-	}
-	return &DSNError{fmt.Sprintf("%s: the password holds a character that a URL reads otherwise (@ / ? # or a %% not followed by two hex digits): write it percent-encoded, @ as %%40, / as %%2F, ? as %%3F, # as %%23, %% as %%25", RedactURL(raw))}
+	return !strings.ContainsRune("-._~!$&'()*+,;=:%", r)
 }
 
 // badEscape is a % that does not begin a percent-encoded byte.
