@@ -143,6 +143,30 @@ func (f *faults) err() error {
 	return errors.New(b.String())
 }
 
+// lookalike names a file of path's folder that the analysts may have meant
+// for it: the same name in other capitals (file names are case-sensitive
+// here, not on the analysts' Windows), or the same name saved as another
+// kind of file (a spreadsheet's .xlsx, or .csv.txt); "" when there is none.
+func lookalike(path string) string {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return ""
+	}
+	base := filepath.Base(path)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	for _, e := range entries {
+		n := e.Name()
+		switch {
+		case strings.EqualFold(n, base):
+			return fmt.Sprintf(" (the folder has %s: file names are case-sensitive here)", n)
+		case strings.EqualFold(strings.TrimSuffix(n, filepath.Ext(n)), stem),
+			len(n) > len(base) && strings.EqualFold(n[:len(base)+1], base+"."):
+			return fmt.Sprintf(" (the folder has %s: save it as %s, comma-separated, UTF-8)", n, base)
+		}
+	}
+	return ""
+}
+
 // readCSV reads one mapping file, handing row each line of the table and
 // adding to found what is wrong. A spreadsheet saves CSV as it likes:
 // with a byte-order mark, and in a locale whose decimal mark is the comma
@@ -155,7 +179,7 @@ func (f *faults) err() error {
 func readCSV(found *faults, path string, header []string, row func(line int, r []string)) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		found.add("%s does not exist", path)
+		found.add("%s does not exist%s", path, lookalike(path))
 		return
 	} else if err != nil {
 		found.add("%v", err)

@@ -159,6 +159,30 @@ func TestMappingFolderErrorsNameFileLineAndValue(t *testing.T) {
 			t.Errorf("%s: %v, want it to say %q", dir, err, want)
 		}
 	}
+	// Files saved under another name on the analysts' Windows: in other
+	// capitals, or as a spreadsheet.
+	saved := t.TempDir()
+	for _, name := range []string{"Municipalities.CSV", "classifiers.xlsx"} {
+		if err := os.WriteFile(filepath.Join(saved, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := LoadFolder(saved)
+	for _, want := range []string{
+		filepath.Join(saved, "municipalities.csv") + " does not exist (the folder has Municipalities.CSV: file names are case-sensitive here)",
+		filepath.Join(saved, "classifiers.csv") + " does not exist (the folder has classifiers.xlsx: save it as classifiers.csv, comma-separated, UTF-8)",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("files under other names: %v, want it to say %q", err, want)
+		}
+	}
+	if err := os.Rename(filepath.Join(saved, "classifiers.xlsx"), filepath.Join(saved, "classifiers.csv.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFolder(saved); err == nil || !strings.Contains(err.Error(), "(the folder has classifiers.csv.txt: save it as classifiers.csv") {
+		t.Errorf("classifiers.csv.txt: %v", err)
+	}
+
 	if err := os.WriteFile(file, []byte(munHeader), 0o644); err != nil {
 		t.Fatal(err)
 	}
