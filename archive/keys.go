@@ -259,6 +259,12 @@ func readKeyFile(what, path string) ([]byte, error) {
 	case err == nil:
 		return b, nil
 	case errors.Is(err, fs.ErrNotExist):
+		switch name, otherCase := pathcheck.Lookalike(path, false); {
+		case otherCase:
+			return nil, fmt.Errorf("keys: %s %s does not exist (the folder has %s: file names are case-sensitive here)", what, path, name)
+		case name != "":
+			return nil, fmt.Errorf("keys: %s %s does not exist (the folder has %s: rename it %s if it is that key)", what, path, name, filepath.Base(path))
+		}
 		return nil, fmt.Errorf("keys: %s %s does not exist", what, path)
 	case errors.Is(err, syscall.EISDIR):
 		return nil, fmt.Errorf("keys: %s %s is a folder: want the key file", what, path)

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pathcheck"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -144,27 +145,16 @@ func (f *faults) err() error {
 }
 
 // lookalike names a file of path's folder that the analysts may have meant
-// for it: the same name in other capitals (file names are case-sensitive
-// here, not on the analysts' Windows), or the same name saved as another
-// kind of file (a spreadsheet's .xlsx, or .csv.txt); "" when there is none.
+// for it (pathcheck.Lookalike), and what to do; "" when there is none.
 func lookalike(path string) string {
-	entries, err := os.ReadDir(filepath.Dir(path))
-	if err != nil {
+	switch name, otherCase := pathcheck.Lookalike(path, true); {
+	case name == "":
 		return ""
+	case otherCase:
+		return fmt.Sprintf(" (the folder has %s: file names are case-sensitive here)", name)
+	default:
+		return fmt.Sprintf(" (the folder has %s: save it as %s, comma-separated, UTF-8)", name, filepath.Base(path))
 	}
-	base := filepath.Base(path)
-	stem := strings.TrimSuffix(base, filepath.Ext(base))
-	for _, e := range entries {
-		n := e.Name()
-		switch {
-		case strings.EqualFold(n, base):
-			return fmt.Sprintf(" (the folder has %s: file names are case-sensitive here)", n)
-		case strings.EqualFold(strings.TrimSuffix(n, filepath.Ext(n)), stem),
-			len(n) > len(base) && strings.EqualFold(n[:len(base)+1], base+"."):
-			return fmt.Sprintf(" (the folder has %s: save it as %s, comma-separated, UTF-8)", n, base)
-		}
-	}
-	return ""
 }
 
 // readCSV reads one mapping file, handing row each line of the table and

@@ -112,6 +112,55 @@ func TestEachRoleNeedsOnlyItsKeys(t *testing.T) {
 	}
 }
 
+// TestAKeyFileUnderAnotherNameIsNamed: a key file handed over through
+// Windows may come as Identity.txt or signing.pub.txt (an editor adds
+// .txt, and Windows hides the extension); the error names that file. A
+// key of the same name and another kind (signing.key, the secret half,
+// beside a missing signing.pub) is never offered in its place.
+func TestAKeyFileUnderAnotherNameIsNamed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	full := genKeys(t, dir)
+	to := "file://" + filepath.Join(dir, "archive")
+	handed := filepath.Join(dir, "handed")
+	if err := os.Mkdir(handed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyKey := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(full, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(handed, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyKey(archive.SignPubFile, archive.SignPubFile+".txt")
+	copyKey(archive.IdentityFile, "Identity.txt")
+	copyKey(archive.IndexKeyFile, archive.IndexKeyFile)
+	copyKey(archive.SignKeyFile, archive.SignKeyFile)
+
+	_, _, stderr := run(t, ctx, "verify", "--archive", to, "--keys", handed)
+	if want := "(the folder has signing.pub.txt: rename it signing.pub if it is that key)"; !strings.Contains(stderr, want) {
+		t.Errorf("verify: %q, want it to say %q", stderr, want)
+	}
+	if err := os.Rename(filepath.Join(handed, archive.SignPubFile+".txt"), filepath.Join(handed, archive.SignPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stderr = run(t, ctx, "retrieve", "--archive", to, "--keys", handed, "--person", "39901019999", "--reason", "names")
+	if want := "(the folder has Identity.txt: file names are case-sensitive here)"; !strings.Contains(stderr, want) {
+		t.Errorf("retrieve: %q, want it to say %q", stderr, want)
+	}
+	if err := os.Remove(filepath.Join(handed, archive.SignPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, stderr = run(t, ctx, "verify", "--archive", to, "--keys", handed)
+	if !strings.Contains(stderr, "signing.pub does not exist") || strings.Contains(stderr, "the folder has") {
+		t.Errorf("verify beside signing.key: %q, want signing.pub named missing and nothing offered", stderr)
+	}
+}
+
 // lastLine is the last non-empty, non-comment line of a key file.
 func lastLine(s string) string {
 	var last string

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -62,4 +63,32 @@ func Reason(path string, err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// Lookalike is a file of path's folder that may have been meant for it,
+// "" when there is none: the same name in other capitals (otherCase; file
+// names are case-sensitive here, not on Windows), the same name with one
+// more extension (.txt added by an editor on Windows, which hides known
+// extensions: identity.txt.txt), or, with otherExt, the same name with
+// another extension (a spreadsheet's classifiers.xlsx). Key files share
+// their names (signing.key, signing.pub), so their callers leave otherExt
+// out.
+func Lookalike(path string, otherExt bool) (name string, otherCase bool) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return "", false
+	}
+	base := filepath.Base(path)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	for _, e := range entries {
+		n := e.Name()
+		switch {
+		case strings.EqualFold(n, base):
+			return n, true
+		case len(n) > len(base) && strings.EqualFold(n[:len(base)+1], base+"."),
+			otherExt && strings.EqualFold(strings.TrimSuffix(n, filepath.Ext(n)), stem):
+			return n, false
+		}
+	}
+	return "", false
 }
