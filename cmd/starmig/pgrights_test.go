@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// TestMigrationNeedsOnlyItsRights runs the engineers' commands as a role
+// with exactly the grants the engineers' runbook gives it, and no more:
+// no superuser, no DELETE or TRUNCATE on STAR2. The owners create star2;
+// the role creates its bookkeeping, runs a batch, runs it again over a
+// changed STAR1 with a row changed in STAR2 meanwhile (a conflict),
+// decides on the conflict, runs once more, and reconciles deep.
+func TestMigrationNeedsOnlyItsRights(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 200, 12)
+	maps := filepath.Join(dir, "mappings")
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	if _, err := admin.Exec(ctx, "DROP SCHEMA migration CASCADE"); err != nil { // the owners make star2 only
+		t.Fatal(err)
+	}
+	role, migrator := testenv.Role(t, target, "migrator_", "")
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := runbookGrants(t)
+	if len(grants) != 3 {
+		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
+	}
+	for _, g := range grants {
+		g = strings.Replace(g, "ON DATABASE star2", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
+		g = strings.Replace(g, "TO migrator", "TO "+role, 1)
+		if _, err := admin.Exec(ctx, g); err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+	}
+
+	step := func(want int, args ...string) {
+		t.Helper()
+		if code, _, stderr := run(t, ctx, append(args, "-q")...); code != want {
+			t.Fatalf("%s as the migration's role: exit %d, want %d: %s", strings.Join(args[:2], " "), code, want, stderr)
+		}
+	}
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", migrator, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01"}
+	step(0, "schema", "apply", "--target", migrator, "--bookkeeping-only")
+	step(0, migrate...)
+
+	// Two loaded persons change in STAR1; one of them in STAR2 as well.
+	rows, err := admin.Query(ctx, `SELECT star1_id, star2_id FROM migration.row_outcome WHERE star1_table = 'ISIK' AND outcome = 'loaded' ORDER BY star1_id LIMIT 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	var star2IDs []string
+	for rows.Next() {
+		var id int64
+		var s2 string
+		if err := rows.Scan(&id, &s2); err != nil {
+			t.Fatal(err)
+		}
+		ids, star2IDs = append(ids, id), append(star2IDs, s2)
+	}
+	if rows.Err() != nil || len(ids) != 2 {
+		t.Fatalf("loaded persons: %v, %v", ids, rows.Err())
+	}
+	src, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Exec(`UPDATE ISIK SET AADRESS = 'Uus tn 1, Tallinn', MUUDETUD = '2026-10-30 10:00:00' WHERE ISIK_ID IN (?, ?)`, ids[0], ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `UPDATE star2.person SET address = 'Sotsiaaltöötaja parandus' WHERE id = $1`, star2IDs[1]); err != nil {
+		t.Fatal(err)
+	}
+	step(0, migrate...)
+	_, out, _ := run(t, ctx, "resolve", "--target", migrator, "--batch", "all", "--list")
+	if !strings.Contains(out, fmt.Sprintf("ISIK:%d", ids[1])) {
+		t.Fatalf("resolve --list: %s; want ISIK:%d in conflict", out, ids[1])
+	}
+	step(0, "resolve", "--target", migrator, "--batch", "all", "--row", fmt.Sprintf("ISIK:%d", ids[1]), "--take-star1", "--reason", "rights test")
+	step(0, migrate...)
+	step(0, "reconcile", "--source", "sqlite:"+db, "--target", migrator, "--mappings", maps, "--batch", "all", "--deep")
+	step(0, "status", "--target", migrator)
+	var address string
+	if err := admin.QueryRow(ctx, `SELECT address FROM star2.person WHERE id = $1`, star2IDs[1]).Scan(&address); err != nil || address != "Uus tn 1, Tallinn" {
+		t.Errorf("the person decided for STAR1 has address %q (%v), want STAR1's", address, err)
+	}
+}
+
+// runbookGrants are the GRANT lines of the engineers' runbook.
+func runbookGrants(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "runbook-engineers.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grants []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "GRANT ") {
+			grants = append(grants, line)
+		}
+	}
+	return grants
+}
