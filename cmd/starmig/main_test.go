@@ -152,6 +152,28 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}
 }
 
+// TestAMistypedFlagIsNamed: an unknown flag a letter or two from one of
+// the command's own (or --json, --quiet) names that one, as cobra names a
+// mistyped command; one far from all of them names none.
+func TestAMistypedFlagIsNamed(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--bach", "b"}, "unknown flag: --bach; did you mean --batch?"},
+		{[]string{"archive", "--retension", "10y"}, "unknown flag: --retension; did you mean --retention?"},
+		{[]string{"verify", "--sign_pub", "s.pub"}, "unknown flag: --sign_pub; did you mean --sign-pub?"},
+		{[]string{"status", "--jsn"}, "unknown flag: --jsn; did you mean --json?"},
+		{[]string{"migrate", "--identity", "i"}, "unknown flag: --identity\n"},
+		{[]string{"verify", "--sample-size", "5"}, "unknown flag: --sample-size\n"},
+	} {
+		code, _, stderr := run(t, context.Background(), c.args...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, %q; want exit 2 saying %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
 // A command missing several required flags names them all at once.
 func TestMissingFlagsAreNamedTogether(t *testing.T) {
 	for _, env := range []string{"STARMIG_SOURCE", "STARMIG_TARGET", "STARMIG_MAPPINGS", "STARMIG_BATCH", "STARMIG_ARCHIVE",

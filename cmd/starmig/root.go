@@ -98,7 +98,7 @@ func newRootCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.memProfile, "mem-profile", "", "write a profile of the command's allocations to this file")
 	_ = cmd.PersistentFlags().MarkHidden("mem-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", flagError(err)) })
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v%s", flagError(err), flagMeant(c, err)) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
 		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts))
 	return cmd
@@ -118,6 +118,54 @@ func flagError(err error) error {
 		return err
 	}
 	return fmt.Errorf("--%s %q: %s", f.Name, bad.GetValue(), want)
+}
+
+// flagMeant names the flag of c that an unknown one was probably meant
+// to be, a slip of a letter or two (--bach for --batch), as cobra names a
+// command; "" when none is that close.
+func flagMeant(c *cobra.Command, err error) string {
+	var unknown *pflag.NotExistError
+	if !errors.As(err, &unknown) {
+		return ""
+	}
+	given := unknown.GetSpecifiedName()
+	if len(given) < 3 {
+		return ""
+	}
+	best, dist := "", 3
+	closest := func(f *pflag.Flag) {
+		if d := editDistance(given, f.Name); d < dist {
+			best, dist = f.Name, d
+		}
+	}
+	c.Flags().VisitAll(closest)
+	c.InheritedFlags().VisitAll(closest)
+	if best == "" {
+		return ""
+	}
+	return "; did you mean --" + best + "?"
+}
+
+// editDistance is the number of letters to change, add or remove to make a
+// into b (Levenshtein).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // flagWants says what a flag of each type wants, by pflag's type name.
