@@ -108,16 +108,7 @@ func TestRetrieveLargeDocument(t *testing.T) {
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 60, 5)
 	keys := genKeys(t, dir)
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var doc, proceeding int64
-	var name string
-	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID, FAILINIMI FROM DOKUMENT ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding, &name); err != nil {
-		t.Fatal(err)
-	}
+	conn, doc, proceeding := firstDocument(t, db)
 	to := "file://" + filepath.Join(dir, "archive")
 	want := map[string][]byte{} // batch → the document it holds
 	for _, batch := range []string{"first", "second", "third"} {
@@ -432,15 +423,7 @@ func TestRetrieveADocumentWithTheLongestName(t *testing.T) {
 	dir := t.TempDir()
 	db := genSTAR1(t, dir, 40, 9)
 	keys := genKeys(t, dir)
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var doc, proceeding int64
-	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID FROM DOKUMENT WHERE length(SISU) > 0 ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding); err != nil {
-		t.Fatal(err)
-	}
+	conn, doc, proceeding := firstDocument(t, db)
 	name := string([]rune(strings.Repeat("otsus_õppetoetus_", 15))[:251]) + ".pdf" // 255 characters
 	if _, err := conn.Exec(`UPDATE DOKUMENT SET FAILINIMI = ? WHERE DOKUMENT_ID = ?`, name, doc); err != nil {
 		t.Fatal(err)
@@ -466,4 +449,19 @@ func TestRetrieveADocumentWithTheLongestName(t *testing.T) {
 	if page, err := os.ReadFile(filepath.Join(out, "retrieval.md")); err != nil || !strings.Contains(string(page), name) {
 		t.Errorf("retrieval.md does not give the whole name: %v", err)
 	}
+}
+
+// firstDocument opens the STAR1 at db for the test and gives the id and
+// the proceeding of its first document that has content.
+func firstDocument(t *testing.T, db string) (conn *sql.DB, doc, proceeding int64) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.QueryRow(`SELECT DOKUMENT_ID, MENETLUS_ID FROM DOKUMENT WHERE length(SISU) > 0 ORDER BY DOKUMENT_ID LIMIT 1`).Scan(&doc, &proceeding); err != nil {
+		t.Fatal(err)
+	}
+	return conn, doc, proceeding
 }
