@@ -38,13 +38,7 @@ func NewFileStore(root string) (*FileStore, error) {
 
 // String is the folder's file:/// URL, escaped, so that it can be given
 // to the next command as it is.
-func (s *FileStore) String() string {
-	u, err := fileurl.FromPath(s.root)
-	if err != nil {
-		return "file://" + filepath.ToSlash(s.root)
-	}
-	return u.String()
-}
+func (s *FileStore) String() string { return fileurl.FromAbs(s.root).String() }
 
 // up is the store n folders above this one: the folder of the archive
 // that a URL pointing inside it belongs to.

@@ -197,11 +197,7 @@ func localFolder(u *url.URL) string {
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return ""
 	}
-	folder, err := fileurl.FromPath(abs)
-	if err != nil {
-		return ""
-	}
-	return "; the local folder " + u.Path + " is " + folder.String()
+	return "; the local folder " + u.Path + " is " + fileurl.FromAbs(abs).String()
 }
 
 // sameBytes reports whether stored holds exactly the size bytes that r

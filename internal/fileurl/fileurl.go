@@ -17,8 +17,11 @@ func FromPath(path string) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromSlashed(filepath.ToSlash(abs)), nil
+	return FromAbs(abs), nil
 }
+
+// FromAbs is the file:/// URL of an absolute path.
+func FromAbs(abs string) *url.URL { return fromSlashed(filepath.ToSlash(abs)) }
 
 // fromSlashed is the file URL of an absolute path with / between its
 // folders, such as /srv/star1.db, or C:/star1/star1.db on Windows.
