@@ -213,8 +213,8 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 	// A run killed in the middle of a count of STAR1, or on a machine
 	// that went down, would otherwise keep its snapshot and the tables it
 	// reads, which dropping the schema to restore it anew waits for.
-	pgsession.Configure(&cfg.Config)
-	s.db = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(pgsession.CheckClient))
+	pgsession.Configure(&cfg.Config, nil)
+	s.db = stdlib.OpenDB(*cfg)
 	var found bool
 	if err := s.db.QueryRowContext(ctx, "SELECT to_regnamespace($1) IS NOT NULL", pgx.Identifier{schema}.Sanitize()).Scan(&found); err != nil {
 		return nil, errors.Join(fmt.Errorf("extract: connect to %s: %s", s.dsn, secret.Redact(err.Error(), dsn)), s.db.Close())

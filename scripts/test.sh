@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every starmig test against real services: installs what the tests
 # need (a MinIO server built from the Go module proxy, Debian's PostgreSQL
-# server, age and OpenSSL when missing), then starts a private
+# server, PgBouncer, age and OpenSSL when missing), then starts a private
 # PostgreSQL and MinIO, runs `go test ./...`, and stops both afterwards.
 # Under CI (CI set) it runs with the race detector, then once more without
 # it on a PostgreSQL that collates text by et-EE. Before the tests, go vet
@@ -16,8 +16,8 @@ if [[ -z "${STARMIG_MINIO:-}" ]] && ! command -v minio >/dev/null && [[ ! -x "$g
   echo "scripts/test.sh: building the MinIO server (a few minutes the first time)" >&2
   go install "$minio_version"
 fi
-# Debian packages: the PostgreSQL server, and the standard tools that
-# archive's TestStandardToolsReadABundle reads a bundle with.
+# Debian packages: the PostgreSQL server, PgBouncer, and the standard
+# tools that archive's TestStandardToolsReadABundle reads a bundle with.
 packages=()
 for bin in initdb postgres; do
   if ! command -v "$bin" >/dev/null && ! ls /usr/lib/postgresql/*/bin/"$bin" >/dev/null 2>&1; then
@@ -26,6 +26,8 @@ for bin in initdb postgres; do
   fi
 done
 command -v age >/dev/null || packages+=(age)
+# PgBouncer, which a site may put in front of STAR2 (TestThroughPgBouncer).
+command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]] || packages+=(pgbouncer)
 command -v openssl >/dev/null || packages+=(openssl)
 # Under CI the tests run with the race detector, which needs cgo and a C
 # compiler: archive, restore, verify and the load overlap their work on

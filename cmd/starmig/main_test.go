@@ -940,3 +940,40 @@ func TestServerRefusalsSayWhatToDo(t *testing.T) {
 		t.Errorf("a role of one session: exit %d, %s", code, stderr)
 	}
 }
+
+// TestThroughPgBouncer: a site may put PgBouncer in front of STAR2. In
+// session mode, which gives starmig a server session of its own, schema
+// apply, a batch and its deep reconciliation run through it; before, every
+// command stopped at "unsupported startup parameter: statement_timeout",
+// since PgBouncer refuses a session whose startup parameters name
+// settings it does not track. In transaction mode, which hands each
+// transaction to another server session, starmig cannot work, and says
+// what to give instead of PgBouncer's words about prepared statements.
+func TestThroughPgBouncer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 7)
+	migrate := func(target string, extra ...string) (int, string) {
+		code, _, stderr := run(t, ctx, append([]string{"migrate", "--source", "sqlite:" + db, "--target", target,
+			"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--as-of", "2026-11-01", "-q"}, extra...)...)
+		return code, stderr
+	}
+
+	session := testenv.PgBouncer(t, testenv.Postgres(t), "session")
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", session, "-q"); code != 0 {
+		t.Fatalf("schema apply through PgBouncer in session mode: exit %d: %s", code, stderr)
+	}
+	if code, stderr := migrate(session); code != 0 {
+		t.Fatalf("migrate through PgBouncer in session mode: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", session,
+		"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--deep", "-q"); code != 0 {
+		t.Errorf("reconcile --deep through PgBouncer in session mode: exit %d: %s", code, stderr)
+	}
+
+	transaction := testenv.PgBouncer(t, star2(t), "transaction")
+	code, stderr := migrate(transaction)
+	if code != exitError || !strings.Contains(stderr, "pool_mode = transaction") || !strings.Contains(stderr, "a pool in session mode") {
+		t.Errorf("migrate through PgBouncer in transaction mode: exit %d, %s", code, stderr)
+	}
+}

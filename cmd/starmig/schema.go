@@ -45,7 +45,7 @@ left as it is.`,
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 			}
-			pgsession.Configure(&cfg.Config)
+			pgsession.Configure(&cfg.Config, nil)
 			conn, err := pgx.ConnectConfig(cmd.Context(), cfg)
 			if err != nil {
 				return fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))

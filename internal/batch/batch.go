@@ -256,19 +256,13 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 	}
-	cfg.RuntimeParams["timezone"] = "UTC"
-	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
-	cfg.RuntimeParams["bytea_output"] = "hex"
-	cfg.RuntimeParams["extra_float_digits"] = "3"
 	cfg.RuntimeParams["application_name"] = pgsession.Application
-	pgsession.Configure(&cfg.Config)
+	pgsession.Configure(&cfg.Config, map[string]string{
+		"timezone": "UTC", "datestyle": "ISO, YMD", "bytea_output": "hex", "extra_float_digits": "3",
+	})
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %s", dsn, secret.Redact(err.Error(), dsn.Reveal()))
-	}
-	if err := pgsession.CheckClient(ctx, conn); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("connect to %s: %w", dsn, err)
 	}
 	pgcopy.RegisterTypes(conn)
 	return conn, nil

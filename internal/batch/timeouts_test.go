@@ -9,7 +9,7 @@ import (
 )
 
 // TestABatchOutlastsTheServersTimeouts: a STAR2 whose role for the
-// migration ends statements and idle transactions after a millisecond, as
+// migration ends statements and idle transactions after 20 ms, as
 // settings made for interactive users may, still takes a whole batch and
 // its deep reconciliation. Before, the batch stopped at the plan's first
 // long statement ("canceling statement due to statement timeout"), at the
@@ -19,7 +19,7 @@ func TestABatchOutlastsTheServersTimeouts(t *testing.T) {
 	dsn, _ := target(t)
 	ctx := context.Background()
 	_, role := testenv.Role(t, dsn.Reveal(), "hurried_", "SUPERUSER",
-		"statement_timeout = '1ms'", "idle_in_transaction_session_timeout = '1ms'")
+		"statement_timeout = '20ms'", "idle_in_transaction_session_timeout = '20ms'")
 	hurried := secret.DSN(role)
 
 	if _, err := Migrate(ctx, options(path, maps, hurried)); err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/internal/pgserver"
 )
 
 // Environment variables that withservices sets for go test.
@@ -248,4 +250,29 @@ func DocPolicy(t testing.TB, path, name, bucket string) string {
 	}
 	t.Fatalf("%s shows no %s", path, name)
 	return ""
+}
+
+// PgBouncer starts a PgBouncer in the pool mode given (session,
+// transaction or statement) in front of the server of dsn, a database of
+// the test PostgreSQL, stops it when the test ends, and returns dsn
+// through it. It skips without pgbouncer, or fails when CI is set
+// (scripts/test.sh installs it).
+func PgBouncer(t testing.TB, dsn, mode string) string {
+	t.Helper()
+	bin := "/usr/sbin/pgbouncer" // Debian's, off a user's PATH
+	if _, err := os.Stat(bin); err != nil {
+		bin = Tool(t, "pgbouncer")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := pgserver.StartPgBouncer(ctx, bin, dsn, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop pgbouncer: %v", err)
+		}
+	})
+	return p.DSN
 }
