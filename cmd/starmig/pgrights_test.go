@@ -36,7 +36,7 @@ func TestMigrationNeedsOnlyItsRights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grants := runbookGrants(t)
+	grants := runbookGrants(t, "runbook-engineers.md")
 	if len(grants) != 3 {
 		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
 	}
@@ -102,10 +102,10 @@ func TestMigrationNeedsOnlyItsRights(t *testing.T) {
 	}
 }
 
-// runbookGrants are the GRANT lines of the engineers' runbook.
-func runbookGrants(t *testing.T) []string {
+// runbookGrants are the GRANT lines of a runbook in docs/.
+func runbookGrants(t *testing.T, name string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "runbook-engineers.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +116,65 @@ func runbookGrants(t *testing.T) []string {
 		}
 	}
 	return grants
+}
+
+// TestRestoreNeedsOnlyItsRights: in a crisis the archivists restore STAR1
+// as a role with exactly the grant their runbook gives (to connect and
+// make schemas), which also lets a restore drill make and drop its scratch
+// schema; a migration then reads the restored STAR1 as a role with only
+// the runbook's grants on that schema.
+func TestRestoreNeedsOnlyItsRights(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	_, keys, to := folderArchive(t, dir, 100, 14)
+	grants := runbookGrants(t, "runbook-archivists.md")
+	if len(grants) != 3 {
+		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
+	}
+	grant := func(dsn, role string, lines ...string) {
+		t.Helper()
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := testenv.Connect(t, dsn)
+		for _, g := range lines {
+			g = strings.Replace(g, "ON DATABASE crisis", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
+			g = strings.Replace(g, "TO restorer", "TO "+role, 1)
+			g = strings.Replace(g, "TO reader", "TO "+role, 1)
+			if _, err := admin.Exec(ctx, g); err != nil {
+				t.Fatalf("%s: %v", g, err)
+			}
+		}
+	}
+
+	crisis := testenv.Postgres(t)
+	restorer, asRestorer := testenv.Role(t, crisis, "restorer_", "")
+	grant(crisis, restorer, grants[0])
+	if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", asRestorer, "--reason", "crisis", "-q"); code != 0 {
+		t.Fatalf("restore as the restore's role: exit %d: %s", code, stderr)
+	}
+	scratch := testenv.Postgres(t)
+	grant(scratch, restorer, grants[0])
+	u, err := url.Parse(scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(restorer)
+	drill := u.String()
+	if code, _, stderr := run(t, ctx, "verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, "identity.txt"),
+		"--sample", "100", "--restore-drill", drill, "--reason", "yearly drill", "-q"); code != 0 {
+		t.Fatalf("restore drill as the restore's role: exit %d: %s", code, stderr)
+	}
+
+	reader, asReader := testenv.Role(t, crisis, "reader_", "")
+	grant(crisis, reader, grants[1:]...)
+	source := asReader + "&schema=star1_archive"
+	if !strings.Contains(asReader, "?") {
+		source = asReader + "?schema=star1_archive"
+	}
+	if code, _, stderr := run(t, ctx, "migrate", "--source", source, "--target", star2(t),
+		"--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01", "-q"); code != 0 {
+		t.Errorf("migrate from the restored STAR1 as a reader: exit %d: %s", code, stderr)
+	}
 }
