@@ -28,24 +28,39 @@ var Keepalives = map[string]string{"tcp_keepalives_idle": "60", "tcp_keepalives_
 // NoTimeouts switch off the timeouts that a server, a database or a role
 // may set for its interactive users, as pg_dump does for its sessions. A
 // batch's statements are long by design (an outcome rule or a count of
-// STAR1 takes minutes at a million persons), and its transactions stay
-// open while it reads STAR1 between statements: with a statement_timeout
-// or an idle_in_transaction_session_timeout of seconds, every batch would
-// stop at the same statement each time it was run.
-var NoTimeouts = map[string]string{"statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
+// STAR1 takes minutes at a million persons), its transactions stay open
+// while it reads STAR1 between statements, and it waits for another
+// batch's run to end (--wait): with a statement_timeout, an
+// idle_in_transaction_session_timeout or a lock_timeout of seconds, every
+// batch would stop at the same point each time it was run.
+var NoTimeouts = map[string]string{"statement_timeout": "0", "idle_in_transaction_session_timeout": "0", "lock_timeout": "0"}
+
+// newerSettings are set where the server knows them, which older ones do
+// not: the client check, by which the server cancels the statement of a
+// run killed in the middle of it instead of letting it run on, holding its
+// locks, for the minutes an outcome rule takes at a million persons
+// (PostgreSQL 14); idle_session_timeout (14), which ends a session idle
+// between statements, as the one holding a batch's run lock is while the
+// others load; and transaction_timeout (17), as long as a batch's
+// transaction lasts. The timeouts are kept where the URL sets them.
+var newerSettings = [][2]string{
+	{"client_connection_check_interval", "1s"}, {"idle_session_timeout", "0"}, {"transaction_timeout", "0"},
+}
 
 // Configure sets up what a session asks of the server once it is open:
-// the keepalives, the settings given, NoTimeouts where the URL sets none
-// of its own (?statement_timeout=10min is the user's choice), and
-// checkClient's. application_name, where the URL names none, is the one
-// that goes with the startup parameters.
+// the keepalives, the settings given, NoTimeouts and newerSettings, but a
+// timeout the URL sets (?statement_timeout=10min is the user's choice).
+// application_name, where the URL names none, is the one that goes with
+// the startup parameters.
 //
 // The others are SET before anything else is sent, not given at startup:
 // a pooler in front of PostgreSQL, PgBouncer, closes a session whose
 // startup parameters name a setting it does not track ("unsupported
-// startup parameter: statement_timeout"), and passes a SET through. A SET
-// of statement_timeout runs under the timeout it replaces, which takes
-// milliseconds: a server's timeouts for interactive users are seconds.
+// startup parameter: statement_timeout"), and passes a SET through; and an
+// older server refuses a session whose startup parameters name a setting
+// it does not know. A SET of statement_timeout runs under the timeout it
+// replaces, which takes milliseconds: a server's timeouts for interactive
+// users are seconds. It is all one query, one round trip.
 func Configure(cfg *pgconn.Config, settings map[string]string) {
 	set := make(map[string]string, len(Keepalives)+len(NoTimeouts)+len(settings))
 	for k, v := range Keepalives {
@@ -66,12 +81,20 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 	sort.Strings(keys)
 	var sql strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&sql, "SET %s = '%s';", k, strings.ReplaceAll(set[k], "'", "''"))
+		fmt.Fprintf(&sql, "SET %s = %s;", k, literal(set[k]))
+	}
+	var newer []string
+	for _, kv := range newerSettings {
+		if _, given := cfg.RuntimeParams[kv[0]]; !given {
+			newer = append(newer, "("+literal(kv[0])+", "+literal(kv[1])+")")
+		}
+	}
+	if len(newer) > 0 {
+		fmt.Fprintf(&sql, "SELECT set_config(name, v.value, false) FROM (VALUES %s) v(name, value) JOIN pg_settings USING (name)", strings.Join(newer, ", "))
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = Application
 	}
-	_, ownTimeout := cfg.RuntimeParams["transaction_timeout"]
 	before := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgconn.PgConn) error {
 		if before != nil {
@@ -82,41 +105,12 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 		if _, err := conn.Exec(ctx, sql.String()).ReadAll(); err != nil {
 			return fmt.Errorf("session settings: %w", err)
 		}
-		return checkClient(ctx, conn, ownTimeout)
+		return nil
 	}
 }
 
-// checkClient asks the server to look for the client once a second while
-// a statement runs, and to cancel the statement of one that is gone. A
-// run killed in the middle of a statement otherwise leaves it running,
-// holding its locks, until it ends; at a million persons an outcome rule
-// or a count of STAR1 takes minutes. PostgreSQL 13 and older do not know
-// the setting and do without.
-//
-// Unless ownTimeout (the URL sets it), it also switches off PostgreSQL
-// 17's transaction_timeout, as NoTimeouts does the others: a batch's
-// transaction lasts as long as a chunk's read of STAR1 and its writes.
-// Each SET goes alone, as an older server refuses it.
-func checkClient(ctx context.Context, conn *pgconn.PgConn, ownTimeout bool) error {
-	if err := setIfKnown(ctx, conn, "SET client_connection_check_interval = '1s'"); err != nil {
-		return err
-	}
-	if ownTimeout {
-		return nil
-	}
-	return setIfKnown(ctx, conn, "SET transaction_timeout = 0")
-}
-
-// setIfKnown runs a SET, and lets it pass where the server does not know
-// the setting.
-func setIfKnown(ctx context.Context, conn *pgconn.PgConn, set string) error {
-	_, err := conn.Exec(ctx, set).ReadAll()
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object
-		return nil
-	}
-	return err
-}
+// literal quotes s as an SQL string.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // ServerFault says whether err, met on conn, is the server's or the
 // session's rather than about what was written or read: the connection is

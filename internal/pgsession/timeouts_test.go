@@ -14,15 +14,18 @@ import (
 )
 
 // TestTheServersTimeoutsAreOff: a database and a role whose settings end
-// statements and idle transactions within 20 ms, as a STAR2 set
-// up for interactive users may, do not end starmig's: its sessions switch
-// both off. A timeout the URL sets is kept.
+// statements, idle transactions, idle sessions and waits for a lock
+// within 20 ms, as a STAR2 set up for interactive users may, do not end
+// starmig's: its sessions switch them off, and on a server that does not
+// know one of them (PostgreSQL 15 has no transaction_timeout) the session
+// goes on without it. A timeout the URL sets is kept.
 func TestTheServersTimeoutsAreOff(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	ctx := context.Background()
 	admin := testenv.Connect(t, dsn)
 	_, role := testenv.Role(t, dsn, "hurried_", "",
-		"statement_timeout = '20ms'", "idle_in_transaction_session_timeout = '20ms'")
+		"statement_timeout = '20ms'", "idle_in_transaction_session_timeout = '20ms'",
+		"idle_session_timeout = '20ms'", "lock_timeout = '20ms'")
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+database(t, dsn)+" SET statement_timeout = '20ms'"); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +63,21 @@ func TestTheServersTimeoutsAreOff(t *testing.T) {
 			t.Errorf("%s = %s, want 0", setting, v)
 		}
 	}
+	if v := show(t, conn, "idle_session_timeout"); v != "0" {
+		t.Errorf("idle_session_timeout = %s, want 0", v)
+	}
+	if v := show(t, conn, "client_connection_check_interval"); v != "1s" {
+		t.Errorf("client_connection_check_interval = %s, want 1s", v)
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version >= 170000 {
+		if v := show(t, conn, "transaction_timeout"); v != "0" {
+			t.Errorf("transaction_timeout = %s, want 0", v)
+		}
+	}
 	if _, err := conn.Exec(ctx, "SELECT pg_sleep(0.1)"); err != nil {
 		t.Errorf("a statement of 100 ms: %v", err)
 	}
@@ -71,6 +89,25 @@ func TestTheServersTimeoutsAreOff(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Errorf("a transaction idle for 100 ms: %v", err)
 	}
+	time.Sleep(100 * time.Millisecond) // idle, as the session holding the run lock
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("a session idle for 100 ms: %v", err)
+	}
+	// A lock held for 100 ms elsewhere, as another batch's run lock.
+	other := testenv.Connect(t, dsn)
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock(7)"); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := make(chan struct{})
+	go func() {
+		defer close(unlocked)
+		time.Sleep(100 * time.Millisecond)
+		_, _ = other.Exec(context.Background(), "SELECT pg_advisory_unlock(7)")
+	}()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7)"); err != nil {
+		t.Errorf("a wait of 100 ms for a lock: %v", err)
+	}
+	<-unlocked
 
 	q := u.Query()
 	q.Set("statement_timeout", "600000")
