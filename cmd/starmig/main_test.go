@@ -921,6 +921,25 @@ func TestServerRefusalsSayWhatToDo(t *testing.T) {
 		t.Errorf("read-only STAR2: exit %d, %s", code, stderr)
 	}
 
+	// A server that allows no temporary files, and whose queries sort in
+	// 64 kB of memory: the outcome rules of 300 persons need one. The
+	// session's own settings do not.
+	small := star2(t)
+	if u, err = url.Parse(small); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{"temp_file_limit = 0", "work_mem = '64kB'"} {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" SET "+set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more := t.TempDir()
+	code, _, stderr = run(t, ctx, "migrate", "--source", "sqlite:"+genSTAR1(t, more, 300, 5), "--target", small,
+		"--mappings", filepath.Join(more, "mappings"), "--batch", "b", "--as-of", "2026-11-01", "-q")
+	if code != exitError || !strings.Contains(stderr, "(SQLSTATE 53400)") || !strings.Contains(stderr, "Raise temp_file_limit for the migration's role") {
+		t.Errorf("a temp_file_limit of 0: exit %d, %s", code, stderr)
+	}
+
 	// A role that owns its STAR2 (superusers know no connection limit),
 	// which schema apply, with one session, sets up.
 	oneSession := testenv.Postgres(t)

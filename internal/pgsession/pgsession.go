@@ -90,7 +90,7 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 		}
 	}
 	if len(newer) > 0 {
-		fmt.Fprintf(&sql, "SELECT set_config(name, v.value, false) FROM (VALUES %s) v(name, value) JOIN pg_settings USING (name)", strings.Join(newer, ", "))
+		fmt.Fprintf(&sql, "SELECT set_config(name, value, false) FROM (VALUES %s) v(name, value) WHERE current_setting(name, true) IS NOT NULL", strings.Join(newer, ", "))
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = Application
@@ -146,6 +146,7 @@ var sqlstate = regexp.MustCompile(`\(SQLSTATE ([0-9A-Z]{5})\)`)
 var causes = map[string]string{
 	"53100": "The PostgreSQL server has no room left on its disk (SQLSTATE 53100, disk_full). Free room there, or give it more, then run the same command again.",
 	"53300": "The PostgreSQL server takes no more sessions (SQLSTATE 53300, too_many_connections): its max_connections, or a CONNECTION LIMIT of the role or the database, is reached. End sessions that are not needed, or raise the limit; migrate opens fewer with a lower --writers.",
+	"53400": "The PostgreSQL server refused a query over a limit it is configured with (SQLSTATE 53400, configuration_limit_exceeded), usually temp_file_limit: a batch's queries sort and join whole tables and may need temporary files as large as them. Raise temp_file_limit for the migration's role (ALTER ROLE … SET temp_file_limit = '20GB', or -1 for none), then run the same command again.",
 	"26000": pooled,
 	"42P05": pooled,
 	"25006": "The PostgreSQL server takes no writes in this session (SQLSTATE 25006, read_only_sql_transaction): the URL names a standby, or default_transaction_read_only is on for the database or the role. Give the primary's URL, or a role that may write.",

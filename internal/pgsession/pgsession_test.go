@@ -37,6 +37,8 @@ func TestExplainNamesWhatToDo(t *testing.T) {
 		`load: plan TOIMING: ERROR: could not extend file "base/5/16669": wrote only 4096 of 8192 bytes at block 273 (SQLSTATE 53100)`:     "no room left on its disk",
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: FATAL: sorry, too many clients already (SQLSTATE 53300)": "takes no more sessions",
 		"load: ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)\nRun 3 stopped":                                    "the URL names a standby",
+		"batch: plan of ISIK: ERROR: temporary file size exceeds temp_file_limit (0kB) (SQLSTATE 53400)":                                   "Raise temp_file_limit",
+		"schema: lock: ERROR: prepared statement \"stmtcache_a06e\" already exists (SQLSTATE 42P05)":                                       "a pool in session mode",
 		"load: ERROR: permission denied for table person (SQLSTATE 42501)":                                                                 "",
 		"extract: STAR1 stand-in x.db does not exist":                                                                                      "",
 	} {
