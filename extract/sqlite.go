@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unsafe"
@@ -44,14 +45,65 @@ func openSQLite(ctx context.Context, path string) (Source, error) {
 		return nil, fmt.Errorf("extract: STAR1 stand-in %s: %w", path, err)
 	}
 	s := &sqliteSource{path: path, uri: uri}
-	conn, err := s.open()
+	err = s.probe()
+	if code := sqlite.ErrCode(err).ToPrimary(); code == sqlite.ResultReadOnly || code == sqlite.ResultCantOpen {
+		// A file in WAL mode is read with a shared-memory file beside it,
+		// which SQLite makes on first reading where it may write.
+		if why := unchangeable(path); why != "" {
+			if s.uri, err = fileurl.SQLite(path, "mode=ro&immutable=1"); err == nil {
+				err = s.probe()
+			}
+		} else {
+			err = fmt.Errorf("%w: starmig only reads it, but SQLite reads a file in WAL mode with a %s-shm file beside it, "+
+				"which it cannot make there; copy the file, and its %s-wal file if there is one, into a folder that can be written", err, path, path)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Close(); err != nil {
-		return nil, fmt.Errorf("extract: open %s: %w", path, err)
-	}
 	return s, nil
+}
+
+// probe opens the file and reads its schema, as a snapshot begins.
+func (s *sqliteSource) probe() error {
+	conn, err := s.open()
+	if err != nil {
+		return err
+	}
+	stmt, _, err := conn.PrepareTransient("SELECT COUNT(*) FROM sqlite_schema")
+	if err == nil {
+		_, err = stmt.Step()
+		err = errors.Join(err, stmt.Finalize())
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("extract: read %s: %w", s.path, err), conn.Close())
+	}
+	if err := conn.Close(); err != nil {
+		return fmt.Errorf("extract: open %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// unchangeable says why nothing can change the SQLite file at path while
+// it is read, so that SQLite may read it as immutable, without the
+// shared-memory file it cannot make beside it: neither the file nor its
+// folder can be written by anyone, or both are on a read-only file
+// system, and no -wal file beside it holds changes not yet in the file
+// itself. "" when something could change it.
+func unchangeable(path string) string {
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 || err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	if readOnlyFS(path) {
+		return "a read-only file system"
+	}
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o222 != 0 {
+			return ""
+		}
+	}
+	return "read-only for everyone"
 }
 
 func (s *sqliteSource) open() (*sqlite.Conn, error) {
