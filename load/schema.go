@@ -54,9 +54,59 @@ func (e *MissingSTAR2Error) Error() string {
 		"(run \"starmig schema apply --target ...\" first)", strings.Join(e.Tables, ", "))
 }
 
+// STAR2RightsError says that the session's role may not do on tables of
+// STAR2 what starmig does there, or that row-level security applies to it
+// there, which would stop a batch at its first COPY into such a table
+// ("COPY FROM not supported with row-level security") or hide rows from a
+// reconciliation, which would report them missing, and from the conflicts
+// of resolve, which would list them as deleted in STAR2.
+type STAR2RightsError struct {
+	Role   string
+	Lacks  []string // one line per table: "star2.person: UPDATE"
+	Grant  bool     // some table lacks a right
+	Policy bool     // some table has row-level security for Role
+	Write  bool     // the check was for a batch, which writes
+}
+
+func (e *STAR2RightsError) Error() string {
+	var b strings.Builder
+	role, rights := identifier(e.Role), "SELECT"
+	if e.Write {
+		rights = "SELECT, INSERT, UPDATE"
+		fmt.Fprintf(&b, "role %s may not do on STAR2 what a batch does there, so nothing was written:", role)
+	} else {
+		fmt.Fprintf(&b, "role %s may not read all of STAR2, where starmig must see every row, so nothing was read:", role)
+	}
+	for _, l := range e.Lacks {
+		b.WriteString("\n  " + l)
+	}
+	var do []string
+	if e.Grant {
+		do = append(do, fmt.Sprintf("grant the rights docs/runbook-engineers.md gives (GRANT %s ON ALL TABLES IN SCHEMA star2 TO %s)", rights, role))
+	}
+	if e.Policy {
+		do = append(do, fmt.Sprintf("give the role BYPASSRLS, since starmig accounts for every row whatever STAR2's row-level security policies let a role see (ALTER ROLE %s BYPASSRLS, by a superuser)", role))
+	}
+	fmt.Fprintf(&b, "\nTo go on, %s, then run the same command again.", strings.Join(do, ", and "))
+	return b.String()
+}
+
+// plainName is a name SQL takes without quotes.
+var plainName = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+// identifier is name as SQL takes it: quoted only where it must be.
+func identifier(name string) string {
+	if plainName.MatchString(name) {
+		return name
+	}
+	return pgx.Identifier{name}.Sanitize()
+}
+
 // CheckSTAR2 makes sure the target holds every table of the star2 schema,
-// before a batch writes anything.
-func CheckSTAR2(ctx context.Context, conn *pgx.Conn) error {
+// and that the session's role may read each (and, with write, insert and
+// update its rows), with no row-level security between it and the rows,
+// before a batch writes, or a reconciliation or resolve reads, anything.
+func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 	rows, err := conn.Query(ctx, `SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n)
 		WHERE to_regclass(t) IS NULL ORDER BY n`, star2Tables)
 	if err != nil {
@@ -68,6 +118,37 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn) error {
 	}
 	if len(missing) > 0 {
 		return &MissingSTAR2Error{Tables: missing}
+	}
+	rights := []string{"SELECT"}
+	if write {
+		rights = append(rights, "INSERT", "UPDATE")
+	}
+	rows, err = conn.Query(ctx, `SELECT t, ARRAY(SELECT r FROM unnest($2::text[]) r WHERE NOT has_table_privilege(t, r)), row_security_active(t), current_user
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n`, star2Tables, rights)
+	if err != nil {
+		return fmt.Errorf("schema: check the rights on star2: %w", err)
+	}
+	e := &STAR2RightsError{Write: write}
+	var table string
+	var lacks []string
+	var policy bool
+	// lacks names each right that is missing: "UPDATE".
+	_, err = pgx.ForEachRow(rows, []any{&table, &lacks, &policy, &e.Role}, func() error {
+		e.Grant = e.Grant || len(lacks) > 0
+		if policy {
+			lacks = append(lacks, "row-level security applies")
+			e.Policy = true
+		}
+		if len(lacks) > 0 {
+			e.Lacks = append(e.Lacks, table+": "+strings.Join(lacks, ", "))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("schema: check the rights on star2: %w", err)
+	}
+	if len(e.Lacks) > 0 {
+		return e
 	}
 	return nil
 }

@@ -178,3 +178,82 @@ func TestRestoreNeedsOnlyItsRights(t *testing.T) {
 		t.Errorf("migrate from the restored STAR1 as a reader: exit %d: %s", code, stderr)
 	}
 }
+
+// TestMissingRightsOnSTAR2AreNamed: a migration's role that lacks a right
+// the runbook grants, or that STAR2's row-level security applies to, is
+// told so before a batch writes anything, each table with what is wrong,
+// and what to do. Before, the batch stopped at its first COPY into such a
+// table ("COPY FROM not supported with row-level security") or, for a
+// missing UPDATE, only on the run that had a row to update; and a
+// reconciliation under a policy reported the rows it hid as deleted in
+// STAR2, which resolve --keep-star2 would have accepted.
+func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 12)
+	maps := filepath.Join(dir, "mappings")
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	role, migrator := testenv.Role(t, target, "migrator_", "")
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range runbookGrants(t, "runbook-engineers.md") {
+		g = strings.Replace(g, "ON DATABASE star2", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
+		if _, err := admin.Exec(ctx, strings.Replace(g, "TO migrator", "TO "+role, 1)); err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+	}
+	for _, stmt := range []string{
+		"DROP SCHEMA migration CASCADE", // the migration's role makes it
+		"REVOKE UPDATE ON star2.decision FROM " + role,
+		"ALTER TABLE star2.person ENABLE ROW LEVEL SECURITY",
+		"CREATE POLICY by_municipality ON star2.person USING (municipality_code = current_setting('app.municipality', true))",
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", migrator, "--bookkeeping-only", "-q"); code != 0 {
+		t.Fatalf("schema apply --bookkeeping-only: exit %d: %s", code, stderr)
+	}
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", migrator, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
+	code, _, stderr := run(t, ctx, migrate...)
+	for _, want := range []string{
+		"role " + role + " may not do on STAR2 what a batch does there, so nothing was written",
+		"star2.person: row-level security applies", "star2.decision: UPDATE",
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA star2 TO " + role, "ALTER ROLE " + role + " BYPASSRLS",
+	} {
+		if code != exitError || !strings.Contains(stderr, want) {
+			t.Errorf("migrate: exit %d, %s\nwant exit %d and %q", code, stderr, exitError, want)
+		}
+	}
+	var runs int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs on record (%v), want none", runs, err)
+	}
+
+	// The owners put the rights right; the policy stays, which the
+	// reconciliation, reading as the same role, is stopped by.
+	for _, stmt := range []string{"GRANT UPDATE ON star2.decision TO " + role, "ALTER ROLE " + role + " BYPASSRLS"} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
+		t.Fatalf("migrate with the rights: exit %d: %s", code, stderr)
+	}
+	if _, err := admin.Exec(ctx, "ALTER ROLE "+role+" NOBYPASSRLS"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", migrator, "--mappings", maps, "--batch", "all", "-q")
+	if code != exitError || !strings.Contains(stderr, "may not read all of STAR2, where starmig must see every row, so nothing was read") ||
+		!strings.Contains(stderr, "star2.person: row-level security applies") || strings.Contains(stderr, "GRANT") {
+		t.Errorf("reconcile under a policy: exit %d, %s", code, stderr)
+	}
+	code, out, stderr := run(t, ctx, "resolve", "--target", migrator, "--batch", "all", "--list")
+	if code != exitError || !strings.Contains(stderr, "star2.person: row-level security applies") {
+		t.Errorf("resolve --list under a policy: exit %d, %s%s", code, out, stderr)
+	}
+}

@@ -321,7 +321,7 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return nil, err
 	}
 	defer read.Close(context.Background())
-	if err := load.CheckSTAR2(ctx, conn); err != nil {
+	if err := load.CheckSTAR2(ctx, conn, true); err != nil {
 		return nil, err
 	}
 	if err := load.ApplyBookkeeping(ctx, conn); err != nil {

@@ -647,6 +647,9 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 	if err := conn.QueryRow(ctx, "SELECT kov, as_of FROM migration.batch WHERE name = $1", o.Batch).Scan(&kov, &asOf); err != nil {
 		return nil, fmt.Errorf("reconcile: %w", batchError(ctx, conn, o.Target, o.Batch, err))
 	}
+	if err := load.CheckSTAR2(ctx, conn, false); err != nil {
+		return nil, err
+	}
 	sc.kov = kov
 	_, snap, closeSource, err := snapshot(ctx, o.Source)
 	if err != nil {

@@ -71,7 +71,8 @@ func Conflicts(ctx context.Context, target secret.DSN, batch string) ([]load.Con
 }
 
 // openBatch connects to STAR2 and checks that its bookkeeping holds the
-// batch.
+// batch, and that the role may read all of star2 (a row hidden from it
+// would be listed as deleted in STAR2).
 func openBatch(ctx context.Context, target secret.DSN, batch string) (*pgx.Conn, error) {
 	conn, err := connect(ctx, target)
 	if err != nil {
@@ -80,6 +81,10 @@ func openBatch(ctx context.Context, target secret.DSN, batch string) (*pgx.Conn,
 	var one int
 	if err := conn.QueryRow(ctx, "SELECT 1 FROM migration.batch WHERE name = $1", batch).Scan(&one); err != nil {
 		err = batchError(ctx, conn, target, batch, err)
+		conn.Close(context.Background())
+		return nil, err
+	}
+	if err := load.CheckSTAR2(ctx, conn, false); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
