@@ -7,9 +7,12 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/mapping"
 )
 
 //go:embed sql/star2.sql
@@ -148,6 +151,61 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 		return fmt.Errorf("schema: check the rights on star2: %w", err)
 	}
 	if len(e.Lacks) > 0 {
+		return e
+	}
+	if write {
+		return checkUnwritten(ctx, conn)
+	}
+	return nil
+}
+
+// UnwrittenColumnsError names columns that STAR2's owners added to its
+// tables, which a batch does not write and which take no row without a
+// value (NOT NULL, no default): every row of those tables would be
+// rejected, one by one.
+type UnwrittenColumnsError struct {
+	Columns []string // star2.payment.approved_by
+}
+
+func (e *UnwrittenColumnsError) Error() string {
+	return fmt.Sprintf("STAR2 has columns that a batch does not write and that take no row without a value (NOT NULL, no default), so nothing was written:\n  %s\n"+
+		"Every row of their tables would be rejected. Give each a default (ALTER TABLE … ALTER COLUMN … SET DEFAULT …) or let it be NULL, then run the same command again.",
+		strings.Join(e.Columns, "\n  "))
+}
+
+// written are the columns of each star2 table that a batch writes.
+func written() map[string][]string {
+	w := map[string][]string{"star2.municipality": {"code", "name"}, "star2.classifier": {"kind", "code", "name"}}
+	for _, t := range mapping.Tables {
+		w["star2."+t.Star2] = t.Columns
+	}
+	return w
+}
+
+// checkUnwritten looks for columns of star2 that a batch does not write
+// and that refuse a row without a value.
+func checkUnwritten(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname, a.attname
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname || '.' || c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+		  AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+		ORDER BY array_position($1, n.nspname || '.' || c.relname), a.attnum`, star2Tables)
+	if err != nil {
+		return fmt.Errorf("schema: check the columns of star2: %w", err)
+	}
+	w := written()
+	e := &UnwrittenColumnsError{}
+	var table, column string
+	_, err = pgx.ForEachRow(rows, []any{&table, &column}, func() error {
+		if !slices.Contains(w[table], column) {
+			e.Columns = append(e.Columns, table+"."+column)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("schema: check the columns of star2: %w", err)
+	}
+	if len(e.Columns) > 0 {
 		return e
 	}
 	return nil

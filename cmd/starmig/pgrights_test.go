@@ -257,3 +257,47 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 		t.Errorf("resolve --list under a policy: exit %d, %s%s", code, out, stderr)
 	}
 }
+
+// TestColumnsSTAR2sOwnersAdded: STAR2's owners may add columns to its
+// tables. One that takes no row without a value (NOT NULL, no default)
+// and that a batch does not write would have every row of its table
+// rejected, one by one, with exit 0; a batch now stops before writing
+// anything, naming it. Columns with a default, an identity or NULLs
+// allowed are no obstacle, and do not disturb the deep reconciliation.
+func TestColumnsSTAR2sOwnersAdded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 13)
+	maps := filepath.Join(dir, "mappings")
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	for _, stmt := range []string{
+		"ALTER TABLE star2.payment ADD COLUMN approved_by text NOT NULL",
+		"ALTER TABLE star2.payment ADD COLUMN entry bigint GENERATED ALWAYS AS IDENTITY",
+		"ALTER TABLE star2.person ADD COLUMN note text NOT NULL DEFAULT ''",
+		"ALTER TABLE star2.decision ADD COLUMN reviewed_on date",
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
+	code, _, stderr := run(t, ctx, migrate...)
+	if code != exitError || !strings.Contains(stderr, "so nothing was written:\n  star2.payment.approved_by\n") ||
+		strings.Contains(stderr, "entry") || strings.Contains(stderr, "note") || strings.Contains(stderr, "reviewed_on") {
+		t.Errorf("migrate: exit %d, %s; want exit %d naming star2.payment.approved_by alone", code, stderr, exitError)
+	}
+	var runs int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs on record (%v), want none", runs, err)
+	}
+	if _, err := admin.Exec(ctx, "ALTER TABLE star2.payment ALTER COLUMN approved_by SET DEFAULT 'migration'"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
+		t.Fatalf("migrate once the column has a default: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"); code != 0 {
+		t.Errorf("reconcile --deep with the owners' columns: exit %d: %s", code, stderr)
+	}
+}
