@@ -453,7 +453,9 @@ func (s *S3Store) listError(prefix string, err error) error {
 }
 
 // refused adds to an error of credentials the storage does not know, or
-// whose secret is wrong, where they come from: the storage's own words
+// whose secret or session token is wrong, where they come from (and to
+// one of a clock the storage finds too far from its own, what to set
+// right): the storage's own words
 // ("The Access Key Id you provided does not exist in our records") do
 // not say which of starmig's settings to look at. To a request the
 // credentials have no right to ("Access Denied."), it adds that each
@@ -462,6 +464,11 @@ func refused(err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		return fmt.Errorf("the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", err)
+	case "InvalidTokenId", "InvalidToken", "ExpiredToken", "TokenRefreshRequired":
+		return fmt.Errorf("the storage refused the session token of temporary credentials, which expire; check STARMIG_S3_SESSION_TOKEN "+
+			"(or AWS_SESSION_TOKEN, or the profile's aws_session_token), and get new temporary credentials with their token: %w", err)
+	case "RequestTimeTooSkewed":
+		return fmt.Errorf("this machine's clock is too far from the storage's; set it right (NTP), then run the same command again: %w", err)
 	case "AccessDenied":
 		return fmt.Errorf("%s: %w", errNoRight, err)
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -386,13 +388,21 @@ func TestS3StoreNamesAMissingBucket(t *testing.T) {
 
 // TestS3StoreSaysWhichCredentialsWereRefused: an unknown access key or a
 // wrong secret is named as refused credentials, with the variables that
-// give them, by the writer's check and by the readers alike.
+// give them, and so is a session token the storage does not know (the
+// token of temporary credentials that expired), by the writer's check
+// and by the readers alike.
 func TestS3StoreSaysWhichCredentialsWereRefused(t *testing.T) {
 	s3 := testenv.MinIO(t)
 	good, _ := bucket(t, true)
 	ctx := context.Background()
-	for _, c := range []struct{ access, secret string }{{"nobody-" + testenv.Name(""), s3.SecretKey}, {s3.AccessKey, "not-the-secret"}} {
-		st, err := NewS3Store(S3Config{Endpoint: s3.Endpoint, AccessKey: c.access, SecretKey: c.secret, Bucket: good.cfg.Bucket, Prefix: "star1"})
+	refused := "the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY"
+	access, secret, _ := testenv.MinIOSession(t, "")
+	for _, c := range []struct{ access, secret, token, want string }{
+		{"nobody-" + testenv.Name(""), s3.SecretKey, "", refused},
+		{s3.AccessKey, "not-the-secret", "", refused},
+		{access, secret, "not-the-token", "the storage refused the session token of temporary credentials, which expire; check STARMIG_S3_SESSION_TOKEN"},
+	} {
+		st, err := NewS3Store(S3Config{Endpoint: s3.Endpoint, AccessKey: c.access, SecretKey: c.secret, SessionToken: c.token, Bucket: good.cfg.Bucket, Prefix: "star1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,10 +411,10 @@ func TestS3StoreSaysWhichCredentialsWereRefused(t *testing.T) {
 			"Get":           func() error { _, err := st.Get(ctx, "batches/b/catalog.json"); return err }(),
 			"Keys":          st.Keys(ctx, "batches/", func(string, int64) error { return nil }),
 		} {
-			if err == nil || !strings.Contains(err.Error(), "the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY") {
-				t.Errorf("%s with access key %s: %v", what, c.access, err)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s with access key %s: %v; want %q", what, c.access, err, c.want)
 			}
-			if err != nil && strings.Contains(err.Error(), "not-the-secret") {
+			if err != nil && (strings.Contains(err.Error(), "not-the-secret") || strings.Contains(err.Error(), "not-the-token") || strings.Contains(err.Error(), secret)) {
 				t.Errorf("%s: the error shows the secret: %v", what, err)
 			}
 		}
@@ -502,5 +512,16 @@ func TestAFolderWithAnOddNameIsItsURL(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Errorf("the folder was not made where the URL says: %v", err)
+	}
+}
+
+// TestAClockTooFarOffIsNamed: a storage that finds the request's time too
+// far from its own (15 minutes on S3) says so in words that do not say
+// whose clock to set; starmig names this machine's. The test cannot move
+// MinIO's clock or its own, so it gives refused the storage's answer.
+func TestAClockTooFarOffIsNamed(t *testing.T) {
+	err := refused(minio.ErrorResponse{Code: "RequestTimeTooSkewed", Message: "The difference between the request time and the server's time is too large."})
+	if !strings.Contains(err.Error(), "this machine's clock is too far from the storage's; set it right (NTP)") {
+		t.Errorf("refused: %v", err)
 	}
 }
