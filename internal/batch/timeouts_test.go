@@ -9,8 +9,10 @@ import (
 )
 
 // TestABatchOutlastsTheServersTimeouts: a STAR2 whose role for the
-// migration ends statements, idle transactions, idle sessions and waits
-// for a lock after 20 ms, as settings made for interactive users may,
+// migration ends statements, idle transactions and waits for a lock
+// after 20 ms, and idle sessions after 100 ms (the time between a
+// session's start and its SETs must stay under it), as settings made for
+// interactive users may,
 // still takes a whole batch and its deep reconciliation. Before, the
 // batch stopped at the plan's first long statement ("canceling statement
 // due to statement timeout"), at the same statement on every run, and
@@ -21,7 +23,7 @@ func TestABatchOutlastsTheServersTimeouts(t *testing.T) {
 	dsn, _ := target(t)
 	ctx := context.Background()
 	_, role := testenv.Role(t, dsn.Reveal(), "hurried_", "SUPERUSER",
-		"statement_timeout = '20ms'", "idle_in_transaction_session_timeout = '20ms'", "idle_session_timeout = '20ms'", "lock_timeout = '20ms'")
+		"statement_timeout = '20ms'", "idle_in_transaction_session_timeout = '20ms'", "idle_session_timeout = '100ms'", "lock_timeout = '20ms'")
 	hurried := secret.DSN(role)
 
 	if _, err := Migrate(ctx, options(path, maps, hurried)); err != nil {
