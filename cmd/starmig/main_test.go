@@ -996,3 +996,32 @@ func TestThroughPgBouncer(t *testing.T) {
 		t.Errorf("migrate through PgBouncer in transaction mode: exit %d, %s", code, stderr)
 	}
 }
+
+// TestADatabaseNotInUTF8IsRefused: starmig writes text by binary COPY,
+// which PostgreSQL stores as sent. Into a STAR2 made in LATIN9 a batch
+// wrote "Jõe tn" as its UTF-8 bytes, which an application reading through
+// the server's conversion saw as "JÃµe tn", and took Cyrillic in garbled
+// instead of refusing it, with exit 0 and a clean deep reconciliation
+// (tried by hand). schema apply, migrate and restore now refuse such a
+// database before writing, naming its encoding.
+func TestADatabaseNotInUTF8IsRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, keys, to := folderArchive(t, dir, 30, 3)
+	latin9 := testenv.PostgresEncoded(t, "LATIN9")
+	for what, args := range map[string][]string{
+		"schema apply": {"schema", "apply", "--target", latin9},
+		"migrate": {"migrate", "--source", "sqlite:" + db, "--target", latin9, "--mappings", filepath.Join(dir, "mappings"),
+			"--batch", "b", "--as-of", "2026-11-01"},
+		"restore": {"restore", "--archive", to, "--keys", keys, "--to", latin9, "--reason", "crisis"},
+	} {
+		code, _, stderr := run(t, ctx, append(args, "-q")...)
+		if code != exitError || !strings.Contains(stderr, "holds its text in LATIN9, not UTF8") || !strings.Contains(stderr, "WITH ENCODING 'UTF8'") {
+			t.Errorf("%s into a LATIN9 database: exit %d, %s", what, code, stderr)
+		}
+	}
+	var tables int
+	if err := testenv.Connect(t, latin9).QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("%d tables in the LATIN9 database (%v), want none", tables, err)
+	}
+}

@@ -102,11 +102,39 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 				return err
 			}
 		}
+		if err := checkUTF8(ctx, conn); err != nil {
+			return err
+		}
 		if _, err := conn.Exec(ctx, sql.String()).ReadAll(); err != nil {
 			return fmt.Errorf("session settings: %w", err)
 		}
 		return nil
 	}
+}
+
+// checkUTF8 refuses a database whose text is not in UTF-8. starmig writes
+// text by binary COPY, which PostgreSQL stores as sent, without converting
+// it to the database's encoding: in a LATIN9 database "Jõe tn" would be
+// stored as its UTF-8 bytes, which a social worker's application, reading
+// through the server's conversion, would see as "JÃµe tn", and text no
+// other encoding holds (Cyrillic) would be taken in garbled instead of
+// refused.
+func checkUTF8(ctx context.Context, conn *pgconn.PgConn) error {
+	enc := conn.ParameterStatus("server_encoding")
+	if enc == "" { // a pooler that does not pass it on
+		res, err := conn.Exec(ctx, "SHOW server_encoding").ReadAll()
+		if err != nil {
+			return fmt.Errorf("session settings: %w", err)
+		}
+		if len(res) == 1 && len(res[0].Rows) == 1 {
+			enc = string(res[0].Rows[0][0])
+		}
+	}
+	if enc != "UTF8" {
+		return fmt.Errorf("the database holds its text in %s, not UTF8: starmig writes text as UTF-8 by binary COPY, which PostgreSQL stores without converting it, "+
+			"so anyone reading it through the server would see it garbled (\"Jõe\" as \"JÃµe\"); give a database made WITH ENCODING 'UTF8'", enc)
+	}
+	return nil
 }
 
 // literal quotes s as an SQL string.

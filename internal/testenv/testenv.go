@@ -81,6 +81,14 @@ func PostgresCopy(t testing.TB, dsn string) string {
 	return database(t, " TEMPLATE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize())
 }
 
+// PostgresEncoded creates a database for the test whose text is in the
+// encoding given (LATIN9, say, rather than UTF8), drops it afterwards, and
+// returns its DSN.
+func PostgresEncoded(t testing.TB, encoding string) string {
+	t.Helper()
+	return database(t, " ENCODING '"+encoding+"' TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C'")
+}
+
 // database creates a database for the test with the options given to
 // CREATE DATABASE, drops it afterwards, and returns its DSN.
 func database(t testing.TB, options string) string {
