@@ -29,16 +29,23 @@ func sampleCopy(t *testing.T) string {
 // sampleCopyAt is sampleCopy at the path rel in a new temporary folder.
 func sampleCopyAt(t *testing.T, rel string) string {
 	t.Helper()
-	src, err := os.Open(filepath.Join("..", "testdata", "star1-small.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	path := filepath.Join(t.TempDir(), rel)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dst, err := os.Create(path)
+	copyInto(t, filepath.Join("..", "testdata", "star1-small.db"), path)
+	return path
+}
+
+// copyInto copies the file from to the file to.
+func copyInto(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,6 @@ func sampleCopyAt(t *testing.T, rel string) string {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 // sources are the STAR1s the suite runs on: the stand-in, under a path

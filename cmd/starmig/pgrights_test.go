@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -32,21 +33,11 @@ func TestMigrationNeedsOnlyItsRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	role, migrator := testenv.Role(t, target, "migrator_", "")
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
 	grants := runbookGrants(t, "runbook-engineers.md")
 	if len(grants) != 3 {
 		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
 	}
-	for _, g := range grants {
-		g = strings.Replace(g, "ON DATABASE star2", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
-		g = strings.Replace(g, "TO migrator", "TO "+role, 1)
-		if _, err := admin.Exec(ctx, g); err != nil {
-			t.Fatalf("%s: %v", g, err)
-		}
-	}
+	grantAs(t, target, role, grants...)
 
 	step := func(want int, args ...string) {
 		t.Helper()
@@ -102,6 +93,26 @@ func TestMigrationNeedsOnlyItsRights(t *testing.T) {
 	}
 }
 
+// grantAs runs GRANT lines of a runbook on the database of dsn, for role:
+// the runbook's database (star2, crisis) is dsn's, and its role
+// (migrator, restorer, reader) is role.
+func grantAs(t *testing.T, dsn, role string, lines ...string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := testenv.Connect(t, dsn)
+	database := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	for _, g := range lines {
+		g = regexp.MustCompile(`ON DATABASE \w+`).ReplaceAllString(g, "ON DATABASE "+database)
+		g = regexp.MustCompile(`TO \w+;$`).ReplaceAllString(g, "TO "+role+";")
+		if _, err := admin.Exec(context.Background(), g); err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+	}
+}
+
 // runbookGrants are the GRANT lines of a runbook in docs/.
 func runbookGrants(t *testing.T, name string) []string {
 	t.Helper()
@@ -131,31 +142,14 @@ func TestRestoreNeedsOnlyItsRights(t *testing.T) {
 	if len(grants) != 3 {
 		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
 	}
-	grant := func(dsn, role string, lines ...string) {
-		t.Helper()
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin := testenv.Connect(t, dsn)
-		for _, g := range lines {
-			g = strings.Replace(g, "ON DATABASE crisis", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
-			g = strings.Replace(g, "TO restorer", "TO "+role, 1)
-			g = strings.Replace(g, "TO reader", "TO "+role, 1)
-			if _, err := admin.Exec(ctx, g); err != nil {
-				t.Fatalf("%s: %v", g, err)
-			}
-		}
-	}
-
 	crisis := testenv.Postgres(t)
 	restorer, asRestorer := testenv.Role(t, crisis, "restorer_", "")
-	grant(crisis, restorer, grants[0])
+	grantAs(t, crisis, restorer, grants[0])
 	if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", asRestorer, "--reason", "crisis", "-q"); code != 0 {
 		t.Fatalf("restore as the restore's role: exit %d: %s", code, stderr)
 	}
 	scratch := testenv.Postgres(t)
-	grant(scratch, restorer, grants[0])
+	grantAs(t, scratch, restorer, grants[0])
 	u, err := url.Parse(scratch)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +162,7 @@ func TestRestoreNeedsOnlyItsRights(t *testing.T) {
 	}
 
 	reader, asReader := testenv.Role(t, crisis, "reader_", "")
-	grant(crisis, reader, grants[1:]...)
+	grantAs(t, crisis, reader, grants[1:]...)
 	source := asReader + "&schema=star1_archive"
 	if !strings.Contains(asReader, "?") {
 		source = asReader + "?schema=star1_archive"
@@ -195,16 +189,7 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 	target := star2(t)
 	admin := testenv.Connect(t, target)
 	role, migrator := testenv.Role(t, target, "migrator_", "")
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range runbookGrants(t, "runbook-engineers.md") {
-		g = strings.Replace(g, "ON DATABASE star2", "ON DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize(), 1)
-		if _, err := admin.Exec(ctx, strings.Replace(g, "TO migrator", "TO "+role, 1)); err != nil {
-			t.Fatalf("%s: %v", g, err)
-		}
-	}
+	grantAs(t, target, role, runbookGrants(t, "runbook-engineers.md")...)
 	for _, stmt := range []string{
 		"DROP SCHEMA migration CASCADE", // the migration's role makes it
 		"REVOKE UPDATE ON star2.decision FROM " + role,

@@ -8,8 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -74,13 +75,8 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 	for k, v := range settings {
 		set[k] = v
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var sql strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		fmt.Fprintf(&sql, "SET %s = %s;", k, literal(set[k]))
 	}
 	var newer []string
