@@ -57,6 +57,10 @@ type Catalog struct {
 	// with their rows when the run read STAR1: the run does not hold them
 	// (empty ones, or ones named by --skip-table).
 	LeftOut []extract.TableRows `json:"left_out,omitempty"`
+	// Writer names the build of starmig that wrote the run ("starmig
+	// (devel), commit 0123456789ab, go1.26.0"); runs written before it was
+	// recorded have none.
+	Writer string `json:"writer,omitempty"`
 }
 
 // BundleEntry is one bundle in a catalog.

@@ -44,6 +44,9 @@ type Config struct {
 	RetainUntil time.Time
 	Now         time.Time // the run's time: its name and Bagging-Date
 	Source      string    // the source, credentials masked, for the catalog
+	// Writer names the build of starmig that writes the run, for the
+	// catalog and each bundle's bag-info.txt (Bag-Software-Agent).
+	Writer string
 	// SkipTables names the tables of STAR1 that STAR1.md does not
 	// describe which the run may leave out (--skip-table), and LeftOut is
 	// what LeftOut found with them, for the catalog.
@@ -491,7 +494,7 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 			Format: catalogFormat, Batch: cfg.Batch, Run: run, Created: cfg.Now.UTC(), Source: cfg.Source,
 			RetainUntil: cfg.RetainUntil.UTC().Truncate(time.Second), Locked: cfg.Store.Locks(),
 			Recipients: recipients, IndexKeyID: IndexKeyID(cfg.IndexKey), SigningKeyID: SigningKeyID(cfg.SignKey.Public().(ed25519.PublicKey)), Tables: map[string]Sum{}, Abandoned: abandoned,
-			LeftOut: cfg.LeftOut,
+			LeftOut: cfg.LeftOut, Writer: cfg.Writer,
 		},
 		tables:    map[string]bool{},
 		inQ:       make(chan encodeMsg, 4),
@@ -1396,6 +1399,9 @@ func (w *Writer) writeTags(b *bundleState) error {
 	m512 := manifestText(b.payload, true)
 	info := fmt.Sprintf("Source-Organization: Sotsiaalkindlustusamet\nExternal-Description: STAR1 social services register archive, batch %s\nBagging-Date: %s\nExternal-Identifier: %s\nBag-Group-Identifier: %s\nBag-Count: %d\nPayload-Oxum: %d.%d\n",
 		w.cfg.Batch, w.cfg.Now.UTC().Format(time.DateOnly), b.id, w.cfg.Batch+"/"+w.run, b.n, total, len(b.payload))
+	if w.cfg.Writer != "" {
+		info += "Bag-Software-Agent: " + w.cfg.Writer + "\n"
+	}
 	tags := map[string][]byte{BagitTxt: bagitDeclaration, BagInfoTxt: []byte(info), Manifest256: m256, Manifest512: m512}
 	tagDigests := map[string]Digests{}
 	for p, body := range tags {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/version"
 )
 
 func newKeysCommand(g *globalOptions) *cobra.Command {
@@ -221,7 +222,7 @@ func (w *writerFlags) add(f *pflag.FlagSet) {
 
 // config resolves an archive writer's configuration.
 func (w *writerFlags) config(to, batchName, source string, now time.Time) (archive.Config, error) {
-	cfg := archive.Config{Batch: batchName, Now: now, Source: source}
+	cfg := archive.Config{Batch: batchName, Now: now, Source: source, Writer: version.String()}
 	st, err := archive.OpenStore(to, os.Getenv)
 	if err != nil {
 		return cfg, usageError("%v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -1023,5 +1024,37 @@ func TestADatabaseNotInUTF8IsRefused(t *testing.T) {
 	var tables int
 	if err := testenv.Connect(t, latin9).QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").Scan(&tables); err != nil || tables != 0 {
 		t.Errorf("%d tables in the LATIN9 database (%v), want none", tables, err)
+	}
+}
+
+// TestEveryRunNamesItsWriter: `starmig --version` names the build, and an
+// archive run records the same in its signed catalog (writer) and in
+// each bundle's bag-info.txt (Bag-Software-Agent), for whoever reads the
+// archive decades later and needs to know which code wrote it.
+func TestEveryRunNamesItsWriter(t *testing.T) {
+	ctx := context.Background()
+	code, out, stderr := run(t, ctx, "--version")
+	build := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(build, "starmig ") || !strings.Contains(build, "go1.") {
+		t.Fatalf("--version: exit %d, %q %s", code, out, stderr)
+	}
+	dir := t.TempDir()
+	_, _, to := folderArchive(t, dir, 20, 4)
+	root := strings.TrimPrefix(to, "file://")
+	catalogs, _ := filepath.Glob(filepath.Join(root, "batches", "all", "*", "catalog.json"))
+	infos, _ := filepath.Glob(filepath.Join(root, "batches", "all", "*", "*", "bag-info.txt"))
+	if len(catalogs) != 1 || len(infos) == 0 {
+		t.Fatalf("catalogs %v, bag-info files %v", catalogs, infos)
+	}
+	var cat archive.Catalog
+	b, err := os.ReadFile(catalogs[0])
+	if err != nil || json.Unmarshal(b, &cat) != nil || cat.Writer != build {
+		t.Errorf("catalog's writer %q (%v), want %q", cat.Writer, err, build)
+	}
+	for _, f := range infos {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "\nBag-Software-Agent: "+build+"\n") {
+			t.Errorf("%s: %v\n%s; want Bag-Software-Agent: %s", f, err, b, build)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/secret"
+	"github.com/starmig/starmig/internal/version"
 	"github.com/starmig/starmig/internal/words"
 )
 
@@ -61,6 +62,7 @@ func newRootCommand() *cobra.Command {
 		Example:       "  starmig demo\n  starmig gen --out star1.db --persons 10000 --seed 1",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out, opts.err = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			level := slog.LevelInfo
@@ -98,6 +100,7 @@ func newRootCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&opts.memProfile, "mem-profile", "", "write a profile of the command's allocations to this file")
 	_ = cmd.PersistentFlags().MarkHidden("mem-profile")
 	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetVersionTemplate("{{.Version}}\n")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v%s", flagError(err), flagMeant(c, err)) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
 		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts))
