@@ -123,7 +123,13 @@ func TestDocumentedCommandLinesParse(t *testing.T) {
 		for _, args := range docCommands(t, string(b)) {
 			seen++
 			root := newRootCommand()
+			root.InitDefaultVersionFlag() // cobra adds --version when a command runs
 			c, rest, err := root.Find(args)
+			if err != nil && len(args) > 1 && args[len(args)-1] == "X" {
+				// The "X" given to a flag without its value: the
+				// flag takes none (`starmig --version`).
+				c, rest, err = root.Find(args[:len(args)-1])
+			}
 			if err != nil || (c == root && !strings.HasPrefix(rest[0], "-")) {
 				t.Errorf("%s: starmig %s: no such command (%v)", f, strings.Join(args, " "), err)
 				continue
