@@ -246,6 +246,7 @@ func runWarnings(asOf string, tables map[string]*load.Stats, start time.Time) []
 		}
 	}
 	add("many_future_dates", laterThanAsOf(asOf, tables, extract.InTableOrder(tables)))
+	add("many_rejected", manyRejected(tables, extract.InTableOrder(tables)))
 	add("as_of_after_today", asOfToCome(asOf, start))
 	return ws
 }
@@ -339,6 +340,7 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 			words.Count(n, "row"), strings.Join(unknown, ", "), firstOf(codes, 20))
 	}
 	fmt.Fprint(w, laterThanAsOf(sum.AsOf, sum.Tables, names))
+	fmt.Fprint(w, manyRejected(sum.Tables, names))
 	if len(sum.NamesKept) > 0 {
 		fmt.Fprintf(w, "  %s named otherwise in the mapping folder than in STAR2, which keeps its own names:\n",
 			words.Count(len(sum.NamesKept), "code"))
@@ -393,6 +395,37 @@ func laterThanAsOf(asOf string, stats map[string]*load.Stats, names []string) st
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n",
 		words.Count(total, "row"), asOf, strings.Join(tables, ", "))
+}
+
+// manyRejected warns when STAR2 refused a tenth or more of the rows a run
+// wrote to some table (ten rows at least, or all of them): more than rows
+// at fault, that is a rule of STAR2's own (a CHECK constraint, a trigger,
+// a column the owners added) that the rules do not meet. Each row is
+// accounted for, quarantined with the database's reason, and the run ends
+// with exit 0; without the warning a whole table could stay out of STAR2
+// unseen.
+func manyRejected(stats map[string]*load.Stats, names []string) string {
+	var tables []string
+	var total int64
+	for _, n := range names {
+		s := stats[n]
+		if s == nil {
+			continue
+		}
+		k, written := s.Rejected, s.Inserted+s.Updated+s.Rejected
+		if k > 0 && k*10 >= written && (k >= 10 || k == written) {
+			tables = append(tables, fmt.Sprintf("%d of %d written to %s", k, written, n))
+			total += k
+		}
+	}
+	if len(tables) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  Warning: %s refused by STAR2 (%s): %s.\n"+
+		"    So many refusals suggest a rule of STAR2 itself (a CHECK constraint, a trigger) that the rows do not meet.\n"+
+		"    The database's reason for each row is in migration.quarantine; once STAR2 is put right, run the batch\n"+
+		"    again: these rows are then loaded.\n",
+		words.Count(total, "row"), mapping.RuleRejected, strings.Join(tables, ", "))
 }
 
 // asOfToCome warns when the reference date lies after today in Estonia:

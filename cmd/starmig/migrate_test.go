@@ -144,6 +144,18 @@ func TestRunSummaryWarnsOfAMistypedAsOf(t *testing.T) {
 	if strings.Contains(b.String(), "warnings") {
 		t.Errorf("--json of a run with nothing to warn of: %s", b.String())
 	}
+	// A table STAR2 refused a tenth or more of: a rule of STAR2's own.
+	sum.Tables["MAKSE"] = &load.Stats{Inserted: 100, Rejected: 12, Outcomes: map[string]int64{load.Loaded: 100, load.Quarantined: 12}}
+	sum.Tables["DOKUMENT"] = &load.Stats{Rejected: 3, Outcomes: map[string]int64{load.Quarantined: 3}}
+	sum.Tables["OTSUS"].Rejected, sum.Tables["OTSUS"].Inserted = 9, 50 // 9 rows at fault are no rule
+	says(t, summaryOf(sum), "  Warning: 15 rows refused by STAR2 (rejected_by_database): 12 of 112 written to MAKSE, 3 of 3 written to DOKUMENT.\n"+
+		"    So many refusals suggest a rule of STAR2 itself")
+	b.Reset()
+	if err := json.NewEncoder(&b).Encode(withWarnings(sum, eve)); err != nil {
+		t.Fatal(err)
+	}
+	says(t, b.String(), `"warnings":[{"kind":"many_rejected","text":"15 rows refused by STAR2 (rejected_by_database): 12 of 112 written to MAKSE`)
+
 	// A table of no counts, as a summary edited by hand in the bookkeeping
 	// may hold for status, is no warning either.
 	if ws := runWarnings("1990-01-01", map[string]*load.Stats{"ISIK": nil}, eve); len(ws) != 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -284,5 +285,54 @@ func TestColumnsSTAR2sOwnersAdded(t *testing.T) {
 	}
 	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"); code != 0 {
 		t.Errorf("reconcile --deep with the owners' columns: exit %d: %s", code, stderr)
+	}
+}
+
+// TestARuleOfSTAR2ThatRefusesATableIsWarned: a CHECK constraint of
+// STAR2's owners that no payment meets has every payment refused, each
+// quarantined with the database's reason, and the run ends with exit 0,
+// every row accounted for. The run now warns of it, with --json under
+// warnings for monitoring and again in status; once the constraint is
+// put right, the next run loads those rows and warns of nothing.
+func TestARuleOfSTAR2ThatRefusesATableIsWarned(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 15)
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	if _, err := admin.Exec(ctx, "ALTER TABLE star2.payment ADD CONSTRAINT refunds_only CHECK (amount_eur < 0)"); err != nil {
+		t.Fatal(err)
+	}
+	migrate := func() (tables map[string]struct{ Inserted, Rejected int64 }, warnings map[string]string) {
+		t.Helper()
+		code, out, stderr := run(t, ctx, "migrate", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+			"--batch", "all", "--as-of", "2026-11-01", "--json", "-q")
+		var res struct {
+			Tables   map[string]struct{ Inserted, Rejected int64 }
+			Warnings []struct{ Kind, Text string }
+		}
+		if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil {
+			t.Fatalf("migrate: exit %d, %v: %s%s", code, err, out, stderr)
+		}
+		warnings = map[string]string{}
+		for _, w := range res.Warnings {
+			warnings[w.Kind] = w.Text
+		}
+		return res.Tables, warnings
+	}
+	tables, warnings := migrate()
+	refused := tables["MAKSE"].Rejected
+	if want := fmt.Sprintf("%d of %d written to MAKSE", refused, refused); refused == 0 || tables["MAKSE"].Inserted != 0 || !strings.Contains(warnings["many_rejected"], want) {
+		t.Errorf("a CHECK no payment meets: MAKSE %+v, warnings %q; want every payment refused and %q", tables["MAKSE"], warnings, want)
+	}
+	if _, out, _ := run(t, ctx, "status", "--target", target); !strings.Contains(out, "refused by STAR2 (rejected_by_database)") {
+		t.Errorf("status does not give the warning again:\n%s", out)
+	}
+	if _, err := admin.Exec(ctx, "ALTER TABLE star2.payment DROP CONSTRAINT refunds_only"); err != nil {
+		t.Fatal(err)
+	}
+	tables, warnings = migrate()
+	if tables["MAKSE"].Inserted != refused || len(warnings) != 0 {
+		t.Errorf("once the constraint is gone: MAKSE %+v, warnings %q; want the %d payments inserted and no warning", tables["MAKSE"], warnings, refused)
 	}
 }
