@@ -375,19 +375,10 @@ func printRunSummary(w io.Writer, sum *batch.Summary) {
 // mistyped --as-of instead, and the run, whose every row is accounted
 // for, would otherwise end as if nothing were wrong.
 func laterThanAsOf(asOf string, stats map[string]*load.Stats, names []string) string {
-	var tables []string
-	var total int64
-	for _, n := range names {
-		s := stats[n]
-		if s == nil {
-			continue // a summary of the bookkeeping edited by hand
-		}
+	tables, total := manyIn(stats, names, "in", func(s *load.Stats) (int64, int64, bool) {
 		k, rows := s.Quarantine[mapping.RuleFutureDate], rowsOf(s)
-		if k > 0 && k*10 >= rows {
-			tables = append(tables, fmt.Sprintf("%d of %d in %s", k, rows, n))
-			total += k
-		}
-	}
+		return k, rows, k*10 >= rows
+	})
 	if len(tables) == 0 {
 		return ""
 	}
@@ -395,6 +386,24 @@ func laterThanAsOf(asOf string, stats map[string]*load.Stats, names []string) st
 		"    So many later dates suggest that --as-of is wrong. If it is, run the batch again with the right date:\n"+
 		"    these rows, and the rows under them, are then migrated by the rules.\n",
 		words.Count(total, "row"), asOf, strings.Join(tables, ", "))
+}
+
+// manyIn lists the tables, of names, where count finds enough of its
+// rows: "K of N in TABLE", with where in place of "in", and their K in
+// total. count gives K, N and whether they are enough; a table without
+// counts (a summary of the bookkeeping edited by hand) is none.
+func manyIn(stats map[string]*load.Stats, names []string, where string, count func(*load.Stats) (k, of int64, enough bool)) (tables []string, total int64) {
+	for _, n := range names {
+		s := stats[n]
+		if s == nil {
+			continue
+		}
+		if k, of, enough := count(s); k > 0 && enough {
+			tables = append(tables, fmt.Sprintf("%d of %d %s %s", k, of, where, n))
+			total += k
+		}
+	}
+	return tables, total
 }
 
 // manyRejected warns when STAR2 refused a tenth or more of the rows a run
@@ -405,19 +414,10 @@ func laterThanAsOf(asOf string, stats map[string]*load.Stats, names []string) st
 // with exit 0; without the warning a whole table could stay out of STAR2
 // unseen.
 func manyRejected(stats map[string]*load.Stats, names []string) string {
-	var tables []string
-	var total int64
-	for _, n := range names {
-		s := stats[n]
-		if s == nil {
-			continue
-		}
+	tables, total := manyIn(stats, names, "written to", func(s *load.Stats) (int64, int64, bool) {
 		k, written := s.Rejected, s.Inserted+s.Updated+s.Rejected
-		if k > 0 && k*10 >= written && (k >= 10 || k == written) {
-			tables = append(tables, fmt.Sprintf("%d of %d written to %s", k, written, n))
-			total += k
-		}
-	}
+		return k, written, k*10 >= written && (k >= 10 || k == written)
+	})
 	if len(tables) == 0 {
 		return ""
 	}
