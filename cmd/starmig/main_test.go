@@ -963,10 +963,11 @@ func TestServerRefusalsSayWhatToDo(t *testing.T) {
 
 // TestThroughPgBouncer: a site may put PgBouncer in front of STAR2. In
 // session mode, which gives starmig a server session of its own, schema
-// apply, a batch and its deep reconciliation run through it; before, every
-// command stopped at "unsupported startup parameter: statement_timeout",
-// since PgBouncer refuses a session whose startup parameters name
-// settings it does not track. In transaction mode, which hands each
+// apply, a batch and its deep reconciliation run through it, and so does
+// a command whose URL sets a timeout; before, every command stopped at
+// "unsupported startup parameter: statement_timeout", since PgBouncer
+// refuses a session whose startup parameters name settings it does not
+// track. In transaction mode, which hands each
 // transaction to another server session, starmig cannot work, and says
 // what to give instead of PgBouncer's words about prepared statements.
 func TestThroughPgBouncer(t *testing.T) {
@@ -989,6 +990,12 @@ func TestThroughPgBouncer(t *testing.T) {
 	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", session,
 		"--mappings", filepath.Join(dir, "mappings"), "--batch", "b", "--deep", "-q"); code != 0 {
 		t.Errorf("reconcile --deep through PgBouncer in session mode: exit %d: %s", code, stderr)
+	}
+
+	// A timeout the URL gives goes with the session's SETs, which
+	// PgBouncer passes on, not with its startup parameters.
+	if code, _, stderr := run(t, ctx, "status", "--target", session+"&statement_timeout=600000", "-q"); code != 0 {
+		t.Errorf("status with a timeout in the URL, through PgBouncer: exit %d: %s", code, stderr)
 	}
 
 	transaction := testenv.PgBouncer(t, star2(t), "transaction")

@@ -43,16 +43,18 @@ var NoTimeouts = map[string]string{"statement_timeout": "0", "idle_in_transactio
 // (PostgreSQL 14); idle_session_timeout (14), which ends a session idle
 // between statements, as the one holding a batch's run lock is while the
 // others load; and transaction_timeout (17), as long as a batch's
-// transaction lasts. The timeouts are kept where the URL sets them.
+// transaction lasts. The URL's own value of one is set where it gives one,
+// and, like the others, only on a server that knows the setting.
 var newerSettings = [][2]string{
 	{"client_connection_check_interval", "1s"}, {"idle_session_timeout", "0"}, {"transaction_timeout", "0"},
 }
 
 // Configure sets up what a session asks of the server once it is open:
-// the keepalives, the settings given, NoTimeouts and newerSettings, but a
-// timeout the URL sets (?statement_timeout=10min is the user's choice).
-// application_name, where the URL names none, is the one that goes with
-// the startup parameters.
+// the keepalives, the settings given, NoTimeouts and newerSettings, but
+// for a timeout the URL sets (?statement_timeout=10min is the user's
+// choice), which is set to the URL's value instead. application_name,
+// where the URL names none, is the one that goes with the startup
+// parameters.
 //
 // The others are SET before anything else is sent, not given at startup:
 // a pooler in front of PostgreSQL, PgBouncer, closes a session whose
@@ -67,10 +69,14 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 	for k, v := range Keepalives {
 		set[k] = v
 	}
+	// A timeout the URL gives goes with the SETs too, with its value:
+	// PgBouncer would refuse it at startup.
 	for k, v := range NoTimeouts {
-		if _, given := cfg.RuntimeParams[k]; !given {
-			set[k] = v
+		if given, ok := cfg.RuntimeParams[k]; ok {
+			v = given
+			delete(cfg.RuntimeParams, k)
 		}
+		set[k] = v
 	}
 	for k, v := range settings {
 		set[k] = v
@@ -81,9 +87,12 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 	}
 	var newer []string
 	for _, kv := range newerSettings {
-		if _, given := cfg.RuntimeParams[kv[0]]; !given {
-			newer = append(newer, "("+literal(kv[0])+", "+literal(kv[1])+")")
+		v := kv[1]
+		if given, ok := cfg.RuntimeParams[kv[0]]; ok {
+			v = given
+			delete(cfg.RuntimeParams, kv[0])
 		}
+		newer = append(newer, "("+literal(kv[0])+", "+literal(v)+")")
 	}
 	if len(newer) > 0 {
 		fmt.Fprintf(&sql, "SELECT set_config(name, value, false) FROM (VALUES %s) v(name, value) WHERE current_setting(name, true) IS NOT NULL", strings.Join(newer, ", "))

@@ -11,11 +11,12 @@ import (
 // TestConfigureStartsWithTheNameOnly: an application_name the URL gives
 // is kept, otherwise the session is starmig's; it is the only startup
 // parameter Configure adds, since a pooler refuses a session whose startup
-// parameters name settings it does not track. What the URL gives stays.
+// parameters name settings it does not track. A timeout the URL gives
+// moves to the SETs for that reason; any other setting stays.
 func TestConfigureStartsWithTheNameOnly(t *testing.T) {
 	for url, want := range map[string]map[string]string{
 		"postgres://u@h/db": {"application_name": Application},
-		"postgres://u@h/db?application_name=crisis&statement_timeout=600000": {"application_name": "crisis", "statement_timeout": "600000"},
+		"postgres://u@h/db?application_name=crisis&statement_timeout=600000&search_path=x": {"application_name": "crisis", "search_path": "x"},
 	} {
 		cfg, err := pgconn.ParseConfig(url)
 		if err != nil {
