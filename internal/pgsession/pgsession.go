@@ -94,9 +94,7 @@ func Configure(cfg *pgconn.Config, settings map[string]string) {
 		}
 		newer = append(newer, "("+literal(kv[0])+", "+literal(v)+")")
 	}
-	if len(newer) > 0 {
-		fmt.Fprintf(&sql, "SELECT set_config(name, value, false) FROM (VALUES %s) v(name, value) WHERE current_setting(name, true) IS NOT NULL", strings.Join(newer, ", "))
-	}
+	fmt.Fprintf(&sql, "SELECT set_config(name, value, false) FROM (VALUES %s) v(name, value) WHERE current_setting(name, true) IS NOT NULL", strings.Join(newer, ", "))
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = Application
 	}
