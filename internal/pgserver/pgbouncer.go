@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Pooler is a PgBouncer in front of a PostgreSQL server, as a site may put
@@ -93,23 +91,14 @@ logfile = %s
 }
 
 func (p *Pooler) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("pgbouncer exited: %v\n%s", err, p.output())
-		default:
-		}
-		conn, err := pgx.Connect(ctx, p.DSN)
-		if err == nil {
-			return conn.Close(ctx)
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("pgbouncer not ready: %w\n%s", err, p.output())
-		}
-		time.Sleep(100 * time.Millisecond)
+	exited, err := waitConnect(ctx, p.DSN, p.done, 30*time.Second)
+	switch {
+	case exited:
+		return fmt.Errorf("pgbouncer exited: %v\n%s", err, p.output())
+	case err != nil:
+		return fmt.Errorf("pgbouncer not ready: %w\n%s", err, p.output())
 	}
+	return nil
 }
 
 // output is what PgBouncer wrote, for an error.

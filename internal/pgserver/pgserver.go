@@ -87,20 +87,35 @@ func Start(ctx context.Context) (*Server, error) {
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
+	exited, err := waitConnect(ctx, s.DSN, s.done, 60*time.Second)
+	switch {
+	case exited:
+		logText, _ := os.ReadFile(s.log.Name())
+		return fmt.Errorf("pgserver: postgres exited: %v\n%s", err, logText)
+	case err != nil:
+		return fmt.Errorf("pgserver: postgres on port %d not ready: %w", s.Port, err)
+	}
+	return nil
+}
+
+// waitConnect connects to dsn until it answers, the process whose end
+// done reports exits (exited, with its error, which it leaves in done for
+// Stop), or within passes.
+func waitConnect(ctx context.Context, dsn string, done chan error, within time.Duration) (exited bool, err error) {
+	deadline := time.Now().Add(within)
 	for {
 		select {
-		case err := <-s.done:
-			logText, _ := os.ReadFile(s.log.Name())
-			return fmt.Errorf("pgserver: postgres exited: %v\n%s", err, logText)
+		case err := <-done:
+			done <- err
+			return true, err
 		default:
 		}
-		conn, err := pgx.Connect(ctx, s.DSN)
+		conn, err := pgx.Connect(ctx, dsn)
 		if err == nil {
-			return conn.Close(ctx)
+			return false, conn.Close(ctx)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("pgserver: postgres on port %d not ready: %w", s.Port, err)
+			return false, err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
