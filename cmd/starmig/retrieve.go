@@ -96,11 +96,30 @@ func putOnRecord(ctx context.Context, st archive.Store, cats []*archive.Catalog,
 	return archive.WriteAudit(ctx, st, recipients, e, retain)
 }
 
+// osUser names the account this process runs as, for the audit log and
+// the decisions on record.
 func osUser() string {
-	if u, err := user.Current(); err == nil {
+	return accountName(user.Current, os.Getenv("USER"), os.Getuid())
+}
+
+// accountName is the account's name as the system lists it; else, where
+// the system does not list it (a container run under an arbitrary uid,
+// often without USER or HOME), its numeric uid, with USER where set, so
+// that no entry on record names no one. uid is -1 where the system has
+// none (Windows).
+func accountName(current func() (*user.User, error), envUser string, uid int) string {
+	if u, err := current(); err == nil && u.Username != "" {
 		return u.Username
 	}
-	return os.Getenv("USER")
+	switch {
+	case uid >= 0 && envUser != "":
+		return fmt.Sprintf("%s (uid %d)", envUser, uid)
+	case uid >= 0:
+		return fmt.Sprintf("uid %d", uid)
+	case envUser != "":
+		return envUser
+	}
+	return "an account the system does not name"
 }
 
 // retrieveQuery is the one query the flags ask for.
