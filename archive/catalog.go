@@ -14,6 +14,7 @@ import (
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/parallel"
+	"github.com/starmig/starmig/internal/version"
 )
 
 // Keys of the archive in a store.
@@ -86,7 +87,30 @@ type Sum struct {
 	Money map[string]string `json:"money,omitempty"`
 }
 
+// catalogFormat is the format of the whole archive run: a change to the
+// layout of its bundles, their contents or their index comes with a new
+// catalog format, so that a reader tells a run it cannot read from one
+// that is damaged.
 const catalogFormat = "starmig-catalog/1"
+
+// FormatError is a catalog, signed by a key the reader was given, in a
+// format this build of starmig does not read: one written by a later
+// starmig. Nothing is wrong with the archive: the reader is older than
+// the writer, and a reader of the writer's version or later reads it.
+type FormatError struct {
+	Key    string // the catalog
+	Format string // its format
+	Writer string // the build that wrote it, as the catalog names it
+}
+
+func (e *FormatError) Error() string {
+	by := "a build of starmig that did not name itself"
+	if e.Writer != "" {
+		by = e.Writer
+	}
+	return fmt.Sprintf("archive: %s is in format %q, written by %s; this starmig (%s) reads only %q: read the archive with the writer's version or a later one (the archive is not at fault)",
+		e.Key, e.Format, by, version.String(), catalogFormat)
+}
 
 // RunRef names one archive run.
 type RunRef struct {
@@ -247,12 +271,21 @@ func ReadCatalog(ctx context.Context, st Store, pub SigningKeys, batch, run stri
 	if !pub.Verify(b, sig) {
 		return nil, b, fmt.Errorf("archive: %s: %w", key, signatureFault(pub, b))
 	}
+	// The format first, on its own: a later format may not decode as this
+	// one does.
+	var head struct {
+		Format string `json:"format"`
+		Writer string `json:"writer"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, b, fmt.Errorf("archive: %s: %v", key, err)
+	}
+	if head.Format != catalogFormat {
+		return nil, b, &FormatError{Key: key, Format: head.Format, Writer: head.Writer}
+	}
 	var c Catalog
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, b, fmt.Errorf("archive: %s: %v", key, err)
-	}
-	if c.Format != catalogFormat {
-		return nil, b, fmt.Errorf("archive: %s: format %q, want %q", key, c.Format, catalogFormat)
 	}
 	if c.Batch != batch || c.Run != run {
 		return nil, b, fmt.Errorf("archive: %s names batch %s run %s: not the catalog of this run", key, c.Batch, c.Run)

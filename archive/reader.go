@@ -796,7 +796,8 @@ func StorageFault(err error) bool {
 func Unreadable(err error) bool {
 	var notOurs *age.NoIdentityMatchError
 	var wrongIndexKey *IndexKeyError
-	return err != nil && !StorageFault(err) && !errors.As(err, &notOurs) && !errors.As(err, &wrongIndexKey)
+	var later *FormatError
+	return err != nil && !StorageFault(err) && !errors.As(err, &notOurs) && !errors.As(err, &wrongIndexKey) && !errors.As(err, &later)
 }
 
 // notAsWritten adds what an error met decrypting a payload file that was

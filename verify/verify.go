@@ -481,6 +481,11 @@ func errText(err error) string {
 // isCannot tells storage failures from what the archive holds: anything
 // but a missing object, a bad signature or bad content is the store's.
 func isCannot(err error) bool {
+	// A run written by a later starmig is no fault of the archive's.
+	var later *archive.FormatError
+	if errors.As(err, &later) {
+		return true
+	}
 	if errors.Is(err, archive.ErrNotExist) || errors.Is(err, archive.ErrBadSignature) {
 		return false
 	}
