@@ -364,8 +364,8 @@ func (s *S3Store) settle(ctx context.Context, key string, r io.ReadSeeker, size 
 }
 
 // sameContent reports whether the stored object is the one in r: by its
-// MD5 ETag for a single-part upload, else by reading it back. An error
-// says that it could not tell.
+// ETag where that is the MD5 of its bytes or of its parts', else by
+// reading it back. An error says that it could not tell.
 func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, size int64) (bool, error) {
 	info, err := s.client.StatObject(ctx, s.cfg.Bucket, s.full(key), minio.StatObjectOptions{})
 	if err != nil {
@@ -387,7 +387,7 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 			return true, nil
 		}
 	}
-	if etag, err := hex.DecodeString(stored); err == nil && len(etag) == md5.Size {
+	if etag, err := hex.DecodeString(stored); err == nil && len(etag) == md5.Size && etagIsMD5(info) {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return false, err
 		}
@@ -403,6 +403,15 @@ func (s *S3Store) sameContent(ctx context.Context, key string, r io.ReadSeeker, 
 	}
 	defer obj.Close()
 	return sameBytes(obj, r, size)
+}
+
+// etagIsMD5 tells whether the ETag of an object written in one request is
+// the MD5 of its bytes: not for one the storage encrypted with a KMS key
+// (SSE-KMS, DSSE-KMS, a bucket's default on many sites) or a key of the
+// client's (SSE-C), whose ETag it makes otherwise.
+func etagIsMD5(info minio.ObjectInfo) bool {
+	return !strings.HasPrefix(strings.ToLower(info.Metadata.Get("X-Amz-Server-Side-Encryption")), "aws:kms") &&
+		info.Metadata.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") == ""
 }
 
 // SetWriteWait sets how long a write keeps asking a storage that does not

@@ -5,6 +5,7 @@ package minioserver
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,6 +57,11 @@ func Binary() (string, error) {
 	return "", fmt.Errorf("minioserver: minio not found: go install %s", Version)
 }
 
+// KMSKey names the key of the server's KMS (MinIO's built-in one, a
+// single key): a bucket may encrypt its objects with it (SSE-KMS), as
+// sites that require encryption at rest set their buckets.
+const KMSKey = "starmig-test"
+
 // Start runs MinIO on a free loopback port with a fresh data folder.
 func Start(ctx context.Context) (*Server, error) {
 	bin, err := Binary()
@@ -72,6 +78,8 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
+	kmsKey := make([]byte, 32)
+	_, _ = rand.Read(kmsKey)
 	s := &Server{
 		Endpoint:  fmt.Sprintf("127.0.0.1:%d", port),
 		AccessKey: "starmig-test",
@@ -86,7 +94,7 @@ func Start(ctx context.Context) (*Server, error) {
 	s.cmd = exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", s.Endpoint,
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), "--quiet")
 	s.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_KMS_SECRET_KEY="+KMSKey+":"+base64.StdEncoding.EncodeToString(kmsKey))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = procattr.Child(syscall.SIGTERM)
 	if err := s.cmd.Start(); err != nil {
