@@ -154,7 +154,119 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 		return e
 	}
 	if write {
+		if err := checkColumns(ctx, conn); err != nil {
+			return err
+		}
 		return checkUnwritten(ctx, conn)
+	}
+	return nil
+}
+
+// star2Types are the types star2.sql gives the columns of star2, as
+// format_type names them: "star2.person.birth_date" → "date".
+var star2Types = func() map[string]string {
+	types := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS (star2\.\w+)\s*\((.*?)\);`).FindAllStringSubmatch(star2SQL, -1) {
+		body, depth, start := m[2], 0, 0
+		var items []string
+		for i, r := range body {
+			switch r {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			case ',':
+				if depth == 0 {
+					items = append(items, body[start:i])
+					start = i + 1
+				}
+			}
+		}
+		for _, item := range append(items, body[start:]) {
+			// A column, not a constraint: PRIMARY KEY (…), CHECK (…).
+			f := strings.Fields(item)
+			if len(f) < 2 || strings.ToUpper(f[0]) == f[0] {
+				continue
+			}
+			typ := f[1]
+			if typ == "timestamptz" {
+				typ = "timestamp with time zone"
+			}
+			types[m[1]+"."+f[0]] = typ
+		}
+	}
+	return types
+}()
+
+// typeFits reports whether a column of type got (format_type) takes the
+// values a batch writes into a column of type want, as they are: the same
+// type, varchar for text (a value too long is refused, row by row, by
+// the database), numeric of two decimals and at least as many digits for
+// an amount. A date does not go into text as a date, nor a moment into a
+// timestamp without time zone as that moment.
+func typeFits(got, want string) bool {
+	switch {
+	case got == want:
+		return true
+	case want == "text":
+		return got == "character varying" || strings.HasPrefix(got, "character varying(")
+	case want == "numeric(12,2)":
+		var p int
+		n, _ := fmt.Sscanf(got, "numeric(%d,2)", &p)
+		return got == "numeric" || n == 1 && p >= 12 && got == fmt.Sprintf("numeric(%d,2)", p)
+	}
+	return false
+}
+
+// ColumnTypesError names columns that a batch writes which STAR2 lacks,
+// or holds with another type than STAR2.md gives, which the batch's values
+// would not go into as they are.
+type ColumnTypesError struct {
+	Columns []string // "star2.person.birth_date is text; STAR2.md gives date"
+}
+
+func (e *ColumnTypesError) Error() string {
+	return fmt.Sprintf("STAR2 lacks columns a batch writes, or has them of other types than STAR2.md gives, so nothing was written:\n  %s\n"+
+		"A value would not go into such a column as it is (a date into text as a date, a moment into a timestamp without time zone as that moment), or every row of its table would be refused. "+
+		"Put each column as STAR2.md gives it (ALTER TABLE … ADD COLUMN, or ALTER COLUMN … TYPE …), then run the same command again.",
+		strings.Join(e.Columns, "\n  "))
+}
+
+// checkColumns compares the columns of star2 that a batch writes with the
+// types star2.sql gives them. A domain counts as the type it is over.
+func checkColumns(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname || '.' || a.attname,
+			CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE format_type(a.atttypid, a.atttypmod) END
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
+		WHERE n.nspname || '.' || c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`, star2Tables)
+	if err != nil {
+		return fmt.Errorf("schema: check the column types of star2: %w", err)
+	}
+	found := map[string]string{}
+	var column, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&column, &typ}, func() error {
+		found[column] = typ
+		return nil
+	}); err != nil {
+		return fmt.Errorf("schema: check the column types of star2: %w", err)
+	}
+	w := written()
+	e := &ColumnTypesError{}
+	for _, table := range star2Tables {
+		for _, col := range w[table] {
+			key := table + "." + col
+			want := star2Types[key]
+			got, ok := found[key]
+			switch {
+			case !ok:
+				e.Columns = append(e.Columns, fmt.Sprintf("%s is missing; STAR2.md gives it as %s", key, want))
+			case !typeFits(got, want):
+				e.Columns = append(e.Columns, fmt.Sprintf("%s is %s; STAR2.md gives %s", key, got, want))
+			}
+		}
+	}
+	if len(e.Columns) > 0 {
+		return e
 	}
 	return nil
 }

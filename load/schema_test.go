@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,6 +262,63 @@ func TestErrBatchScopeSaysWhatToRunWith(t *testing.T) {
 	} {
 		if got := c.e.Error(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%q, want it to begin %q", got, c.want)
+		}
+	}
+}
+
+// TestStar2TypesAreTheSchemas: the types the column check holds STAR2 to
+// are those of star2.sql as PostgreSQL creates it, for every column.
+func TestStar2TypesAreTheSchemas(t *testing.T) {
+	ctx := context.Background()
+	conn := testenv.Connect(t, testenv.Postgres(t))
+	if err := ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'star2' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	var column, typ string
+	if _, err := pgx.ForEachRow(rows, []any{&column, &typ}, func() error { got[column] = typ; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 70 || !maps.Equal(got, star2Types) {
+		t.Errorf("star2Types (%d columns) differ from the schema (%d):\n%v\n%v", len(star2Types), len(got), star2Types, got)
+	}
+	if err := checkColumns(ctx, conn); err != nil {
+		t.Errorf("the schema as applied: %v", err)
+	}
+}
+
+func TestTypeFits(t *testing.T) {
+	for _, c := range []struct {
+		got, want string
+		fits      bool
+	}{
+		{"text", "text", true},
+		{"character varying", "text", true},
+		{"character varying(11)", "text", true},
+		{"date", "text", false},
+		{"date", "date", true},
+		{"text", "date", false},
+		{"timestamp without time zone", "timestamp with time zone", false},
+		{"timestamp with time zone", "timestamp with time zone", true},
+		{"numeric(12,2)", "numeric(12,2)", true},
+		{"numeric(14,2)", "numeric(12,2)", true},
+		{"numeric", "numeric(12,2)", true},
+		{"numeric(10,2)", "numeric(12,2)", false},
+		{"numeric(12,0)", "numeric(12,2)", false},
+		{"numeric(14,3)", "numeric(12,2)", false},
+		{"double precision", "numeric(12,2)", false},
+		{"integer", "bigint", false},
+		{"uuid", "uuid", true},
+		{"text", "uuid", false},
+	} {
+		if typeFits(c.got, c.want) != c.fits {
+			t.Errorf("typeFits(%q, %q) = %v", c.got, c.want, !c.fits)
 		}
 	}
 }

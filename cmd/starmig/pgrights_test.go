@@ -336,3 +336,57 @@ func TestARuleOfSTAR2ThatRefusesATableIsWarned(t *testing.T) {
 		t.Errorf("once the constraint is gone: MAKSE %+v, warnings %q; want the %d payments inserted and no warning", tables["MAKSE"], warnings, refused)
 	}
 }
+
+// TestColumnsOfOtherTypesAreRefused: the owners of STAR2 may have made a
+// column another type than STAR2.md gives. A date went into a text column
+// as Go prints a time ("1978-07-18 00:00:00 +0000 UTC"), a moment into a
+// timestamp without time zone as its UTC wall clock, and the deep
+// reconciliation, which reads STAR2 through the same types, passed. A
+// batch now refuses such columns, and missing ones, before writing,
+// naming each; the types that take the values as they are (varchar for
+// text, a wider amount, a domain over the type) are loaded as before.
+func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 17)
+	maps := filepath.Join(dir, "mappings")
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, stmt := range stmts {
+			if _, err := admin.Exec(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
+	exec("ALTER TABLE star2.person ALTER COLUMN birth_date TYPE text",
+		"ALTER TABLE star2.person ALTER COLUMN created_at TYPE timestamp",
+		"ALTER TABLE star2.activity DROP COLUMN performed_by")
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
+	code, _, stderr := run(t, ctx, migrate...)
+	want := "so nothing was written:\n" +
+		"  star2.person.birth_date is text; STAR2.md gives date\n" +
+		"  star2.person.created_at is timestamp without time zone; STAR2.md gives timestamp with time zone\n" +
+		"  star2.activity.performed_by is missing; STAR2.md gives it as text\n"
+	if code != exitError || !strings.Contains(stderr, want) {
+		t.Errorf("migrate: exit %d, %s; want exit %d and\n%s", code, stderr, exitError, want)
+	}
+	var runs int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs on record (%v), want none", runs, err)
+	}
+	exec("ALTER TABLE star2.person ALTER COLUMN birth_date TYPE date USING birth_date::date",
+		"ALTER TABLE star2.person ALTER COLUMN created_at TYPE timestamptz",
+		"ALTER TABLE star2.activity ADD COLUMN performed_by text",
+		"ALTER TABLE star2.person ALTER COLUMN personal_code TYPE varchar(11)",
+		"ALTER TABLE star2.payment ALTER COLUMN amount_eur TYPE numeric(14,2)",
+		"CREATE DOMAIN star2.name_text AS text CHECK (VALUE <> '')",
+		"ALTER TABLE star2.person ALTER COLUMN family_name TYPE star2.name_text")
+	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
+		t.Fatalf("migrate into types that take the values: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"); code != 0 {
+		t.Errorf("reconcile --deep: exit %d: %s", code, stderr)
+	}
+}
