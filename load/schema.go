@@ -200,16 +200,16 @@ var star2Types = func() map[string]string {
 
 // typeFits reports whether a column of type got (format_type) takes the
 // values a batch writes into a column of type want, as they are: the same
-// type, varchar for text (a value too long is refused, row by row, by
-// the database), numeric of two decimals and at least as many digits for
-// an amount. A date does not go into text as a date, nor a moment into a
+// type, varchar (a value too long is refused, row by row, by the
+// database) or citext for text, numeric of two decimals and at least as
+// many digits for an amount. A date does not go into text as a date, nor a moment into a
 // timestamp without time zone as that moment.
 func typeFits(got, want string) bool {
 	switch {
 	case got == want:
 		return true
 	case want == "text":
-		return got == "character varying" || strings.HasPrefix(got, "character varying(")
+		return got == "character varying" || strings.HasPrefix(got, "character varying(") || got == "citext"
 	case want == "numeric(12,2)":
 		var p int
 		n, _ := fmt.Sscanf(got, "numeric(%d,2)", &p)

@@ -301,6 +301,7 @@ func TestTypeFits(t *testing.T) {
 		{"text", "text", true},
 		{"character varying", "text", true},
 		{"character varying(11)", "text", true},
+		{"citext", "text", true},
 		{"date", "text", false},
 		{"date", "date", true},
 		{"text", "date", false},

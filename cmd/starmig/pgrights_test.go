@@ -343,8 +343,9 @@ func TestARuleOfSTAR2ThatRefusesATableIsWarned(t *testing.T) {
 // timestamp without time zone as its UTC wall clock, and the deep
 // reconciliation, which reads STAR2 through the same types, passed. A
 // batch now refuses such columns, and missing ones, before writing,
-// naming each; the types that take the values as they are (varchar for
-// text, a wider amount, a domain over the type) are loaded as before.
+// naming each; the types that take the values as they are (varchar or
+// citext for text, a wider amount, a domain over the type) are loaded as
+// before.
 func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -382,7 +383,9 @@ func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 		"ALTER TABLE star2.person ALTER COLUMN personal_code TYPE varchar(11)",
 		"ALTER TABLE star2.payment ALTER COLUMN amount_eur TYPE numeric(14,2)",
 		"CREATE DOMAIN star2.name_text AS text CHECK (VALUE <> '')",
-		"ALTER TABLE star2.person ALTER COLUMN family_name TYPE star2.name_text")
+		"ALTER TABLE star2.person ALTER COLUMN family_name TYPE star2.name_text",
+		"CREATE EXTENSION IF NOT EXISTS citext",
+		"ALTER TABLE star2.person ALTER COLUMN given_name TYPE citext")
 	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
 		t.Fatalf("migrate into types that take the values: exit %d: %s", code, stderr)
 	}
