@@ -191,16 +191,11 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 	admin := testenv.Connect(t, target)
 	role, migrator := testenv.Role(t, target, "migrator_", "")
 	grantAs(t, target, role, runbookGrants(t, "runbook-engineers.md")...)
-	for _, stmt := range []string{
+	execAll(t, admin,
 		"DROP SCHEMA migration CASCADE", // the migration's role makes it
-		"REVOKE UPDATE ON star2.decision FROM " + role,
+		"REVOKE UPDATE ON star2.decision FROM "+role,
 		"ALTER TABLE star2.person ENABLE ROW LEVEL SECURITY",
-		"CREATE POLICY by_municipality ON star2.person USING (municipality_code = current_setting('app.municipality', true))",
-	} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
+		"CREATE POLICY by_municipality ON star2.person USING (municipality_code = current_setting('app.municipality', true))")
 	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", migrator, "--bookkeeping-only", "-q"); code != 0 {
 		t.Fatalf("schema apply --bookkeeping-only: exit %d: %s", code, stderr)
 	}
@@ -215,18 +210,11 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 			t.Errorf("migrate: exit %d, %s\nwant exit %d and %q", code, stderr, exitError, want)
 		}
 	}
-	var runs int
-	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs on record (%v), want none", runs, err)
-	}
+	noRunsOnRecord(t, admin)
 
 	// The owners put the rights right; the policy stays, which the
 	// reconciliation, reading as the same role, is stopped by.
-	for _, stmt := range []string{"GRANT UPDATE ON star2.decision TO " + role, "ALTER ROLE " + role + " BYPASSRLS"} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	execAll(t, admin, "GRANT UPDATE ON star2.decision TO "+role, "ALTER ROLE "+role+" BYPASSRLS")
 	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
 		t.Fatalf("migrate with the rights: exit %d: %s", code, stderr)
 	}
@@ -257,26 +245,18 @@ func TestColumnsSTAR2sOwnersAdded(t *testing.T) {
 	maps := filepath.Join(dir, "mappings")
 	target := star2(t)
 	admin := testenv.Connect(t, target)
-	for _, stmt := range []string{
+	execAll(t, admin,
 		"ALTER TABLE star2.payment ADD COLUMN approved_by text NOT NULL",
 		"ALTER TABLE star2.payment ADD COLUMN entry bigint GENERATED ALWAYS AS IDENTITY",
 		"ALTER TABLE star2.person ADD COLUMN note text NOT NULL DEFAULT ''",
-		"ALTER TABLE star2.decision ADD COLUMN reviewed_on date",
-	} {
-		if _, err := admin.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
+		"ALTER TABLE star2.decision ADD COLUMN reviewed_on date")
 	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
 	code, _, stderr := run(t, ctx, migrate...)
 	if code != exitError || !strings.Contains(stderr, "so nothing was written:\n  star2.payment.approved_by\n") ||
 		strings.Contains(stderr, "entry") || strings.Contains(stderr, "note") || strings.Contains(stderr, "reviewed_on") {
 		t.Errorf("migrate: exit %d, %s; want exit %d naming star2.payment.approved_by alone", code, stderr, exitError)
 	}
-	var runs int
-	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs on record (%v), want none", runs, err)
-	}
+	noRunsOnRecord(t, admin)
 	if _, err := admin.Exec(ctx, "ALTER TABLE star2.payment ALTER COLUMN approved_by SET DEFAULT 'migration'"); err != nil {
 		t.Fatal(err)
 	}
@@ -353,15 +333,7 @@ func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	maps := filepath.Join(dir, "mappings")
 	target := star2(t)
 	admin := testenv.Connect(t, target)
-	exec := func(stmts ...string) {
-		t.Helper()
-		for _, stmt := range stmts {
-			if _, err := admin.Exec(ctx, stmt); err != nil {
-				t.Fatalf("%s: %v", stmt, err)
-			}
-		}
-	}
-	exec("ALTER TABLE star2.person ALTER COLUMN birth_date TYPE text",
+	execAll(t, admin, "ALTER TABLE star2.person ALTER COLUMN birth_date TYPE text",
 		"ALTER TABLE star2.person ALTER COLUMN created_at TYPE timestamp",
 		"ALTER TABLE star2.activity DROP COLUMN performed_by")
 	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
@@ -373,11 +345,8 @@ func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, want) {
 		t.Errorf("migrate: exit %d, %s; want exit %d and\n%s", code, stderr, exitError, want)
 	}
-	var runs int
-	if err := admin.QueryRow(ctx, "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
-		t.Errorf("%d runs on record (%v), want none", runs, err)
-	}
-	exec("ALTER TABLE star2.person ALTER COLUMN birth_date TYPE date USING birth_date::date",
+	noRunsOnRecord(t, admin)
+	execAll(t, admin, "ALTER TABLE star2.person ALTER COLUMN birth_date TYPE date USING birth_date::date",
 		"ALTER TABLE star2.person ALTER COLUMN created_at TYPE timestamptz",
 		"ALTER TABLE star2.activity ADD COLUMN performed_by text",
 		"ALTER TABLE star2.person ALTER COLUMN personal_code TYPE varchar(11)",
@@ -391,5 +360,26 @@ func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	}
 	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"); code != 0 {
 		t.Errorf("reconcile --deep: exit %d: %s", code, stderr)
+	}
+}
+
+// execAll runs each statement on conn, and stops the test at the first
+// that fails.
+func execAll(t *testing.T, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(context.Background(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+// noRunsOnRecord checks that the bookkeeping holds no run: a command
+// stopped before it wrote anything.
+func noRunsOnRecord(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	var runs int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
+		t.Errorf("%d runs on record (%v), want none", runs, err)
 	}
 }
