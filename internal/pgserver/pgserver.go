@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -30,7 +31,23 @@ type Server struct {
 
 // Start initialises a cluster in a new temporary folder and starts it.
 // Stop it with Stop, which also removes the folder.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return StartWith(ctx, Options{}) }
+
+// Options are what a server is started with beyond Start's defaults.
+type Options struct {
+	// Files are written into the data folder before the server starts,
+	// readable by the server's user alone: a certificate and its key.
+	// Settings name them relative to that folder.
+	Files map[string][]byte
+	// HBA, when set, replaces pg_hba.conf. It must let postgres in from
+	// 127.0.0.1 without TLS, as the DSN does.
+	HBA string
+	// Settings are further settings, "name=value": "ssl=on".
+	Settings []string
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, o Options) (*Server, error) {
 	initdb, err := binary("initdb")
 	if err != nil {
 		return nil, err
@@ -53,6 +70,22 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("pgserver: initdb: %w\n%s", err, out), os.RemoveAll(dir))
 	}
+	if o.HBA != "" {
+		o.Files = maps.Clone(o.Files)
+		if o.Files == nil {
+			o.Files = map[string][]byte{}
+		}
+		o.Files["pg_hba.conf"] = []byte(o.HBA)
+	}
+	for name, b := range o.Files {
+		path := filepath.Join(data, name)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, errors.Join(fmt.Errorf("pgserver: %w", err), os.RemoveAll(dir))
+		}
+		if err := own(cred, path); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
+		}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
@@ -66,6 +99,9 @@ func Start(ctx context.Context) (*Server, error) {
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB",
 		"-c", "max_wal_size=4GB"}
+	for _, setting := range o.Settings {
+		args = append(args, "-c", setting)
+	}
 	if os.Getenv("STARMIG_PG_STATEMENTS") != "" {
 		// Diagnostics: where the server spends its time, per statement.
 		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
