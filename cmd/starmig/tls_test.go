@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -47,5 +49,50 @@ func TestStorageBehindAPrivateCA(t *testing.T) {
 	code, _, stderr = run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"))
 	if code != exitError || !strings.Contains(stderr, "set STARMIG_S3_CA_FILE (or AWS_CA_BUNDLE) to that CA's certificate") {
 		t.Errorf("verify without the CA: exit %d: %s; want exit 1 naming STARMIG_S3_CA_FILE", code, stderr)
+	}
+}
+
+// TestSTAR2OverTLSWithAClientCertificate: a STAR2 that takes the
+// migration's role only over TLS, with a certificate of the site's own CA,
+// and lets it in by a client certificate, as a production server may.
+// Every command that reads or writes PostgreSQL works with the URL's
+// sslmode=verify-full, sslrootcert, sslcert and sslkey: schema apply, a
+// batch, the deep reconciliation, status, resolve, a restore, a restore
+// drill, and a batch from the restored STAR1. Without the CA, by another
+// name than the certificate's, without the client's certificate, or
+// without TLS, a command stops with exit 1 and says what the URL needs.
+func TestSTAR2OverTLSWithAClientCertificate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, keys, to := folderArchive(t, dir, 60, 21)
+	maps := filepath.Join(dir, "mappings")
+	pg := testenv.PostgresTLS(t)
+	target := pg.URL(nil)
+	for _, args := range [][]string{
+		{"schema", "apply", "--target", target},
+		{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01"},
+		{"reconcile", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--deep"},
+		{"status", "--target", target},
+		{"resolve", "--target", target, "--batch", "all", "--list"},
+		{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "over TLS"},
+		{"verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, archive.IdentityFile), "--level", "sample", "--restore-drill", target},
+		{"migrate", "--source", target + "&schema=star1_archive", "--target", target, "--mappings", maps, "--batch", "restored", "--as-of", "2026-11-01"},
+	} {
+		if code, _, stderr := run(t, ctx, append(args, "-q")...); code != 0 {
+			t.Fatalf("%s over TLS: exit %d: %s", args[0], code, stderr)
+		}
+	}
+	for _, c := range []struct {
+		name, url, want string
+	}{
+		{"without the CA", pg.URL(url.Values{"sslmode": {"verify-full"}, "sslcert": {pg.CertFile}, "sslkey": {pg.KeyFile}}), "sslrootcert=/path/to/ca.pem"},
+		{"by another name", strings.Replace(target, "127.0.0.1", "localhost", 1), "give the host by a name the certificate is for"},
+		{"without the client's certificate", pg.URL(url.Values{"sslmode": {"verify-full"}, "sslrootcert": {pg.CAFile}}), "sslcert=/path/to/client.pem&sslkey="},
+		{"without TLS", pg.URL(url.Values{"sslmode": {"disable"}}), "takes this role only over TLS"},
+	} {
+		code, _, stderr := run(t, ctx, "status", "--target", c.url)
+		if code != exitError || !strings.Contains(stderr, c.want) {
+			t.Errorf("status %s: exit %d, %s; want exit %d and %q", c.name, code, stderr, exitError, c.want)
+		}
 	}
 }

@@ -194,9 +194,35 @@ const pooled = "A pooler between starmig and PostgreSQL hands each transaction t
 // msg, an error's text, ends with; "" when starmig has nothing to add to
 // the server's own words.
 func Explain(msg string) string {
+	if strings.Contains(msg, "failed to connect to `user=") {
+		for _, c := range tlsCauses {
+			if strings.Contains(msg, c.words) && (c.also == "" || strings.Contains(msg, c.also)) {
+				return c.what
+			}
+		}
+	}
 	m := sqlstate.FindAllStringSubmatch(msg, -1)
 	if len(m) == 0 {
 		return ""
 	}
 	return causes[m[len(m)-1][1]]
+}
+
+const wrongName = "The PostgreSQL server's certificate is for other names than the URL's host: give the host by a name the certificate is for."
+
+// tlsCauses are the failures of a session over TLS, by the words pgx or
+// the server gives them, and what to put in the URL: a STAR2 in
+// production may take the migration's role only over TLS, with a
+// certificate of the site's own CA, and by a client certificate.
+var tlsCauses = []struct{ words, also, what string }{
+	{"certificate signed by unknown authority", "",
+		"The PostgreSQL server's certificate is signed by a CA this machine does not trust: give that CA's certificate (PEM) in the URL, sslrootcert=/path/to/ca.pem, with sslmode=verify-full."},
+	{"x509: certificate is valid for", "", wrongName},
+	{"x509: certificate is not valid for any names", "", wrongName},
+	{"connection requires a valid client certificate", "",
+		"The PostgreSQL server lets this role in by a client certificate: give the certificate and its key in the URL, sslcert=/path/to/client.pem&sslkey=/path/to/client.key (the certificate's name is the role's)."},
+	{"certificate authentication failed for user", "",
+		"The PostgreSQL server took the client certificate for another role than the URL's: the certificate's name (CN) must be the role's, or the server's pg_ident.conf map it to that role."},
+	{"no pg_hba.conf entry", "no encryption",
+		"The PostgreSQL server takes this role only over TLS: leave sslmode=disable out of the URL, or give sslmode=verify-full with sslrootcert=/path/to/ca.pem."},
 }

@@ -42,6 +42,12 @@ func TestExplainNamesWhatToDo(t *testing.T) {
 		"schema: lock: ERROR: prepared statement \"stmtcache_a06e\" already exists (SQLSTATE 42P05)":                                       "a pool in session mode",
 		"load: ERROR: permission denied for table person (SQLSTATE 42501)":                                                                 "",
 		"extract: STAR1 stand-in x.db does not exist":                                                                                      "",
+		"connect to postgres://u@h/db?sslmode=verify-full: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): failed to write startup message: write failed: tls: failed to verify certificate: x509: certificate signed by unknown authority": "sslrootcert=",
+		"connect to postgres://u@localhost/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (localhost): tls: failed to verify certificate: x509: certificate is valid for 127.0.0.1, not localhost":                                          "by a name the certificate is for",
+		"connect to postgres://u@localhost/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (localhost): tls: failed to verify certificate: x509: certificate is not valid for any names, but wanted to match localhost":                      "by a name the certificate is for",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: connection requires a valid client certificate (SQLSTATE 28000)":                                                                "sslcert=",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"db\", no encryption (SQLSTATE 28000)":                       "only over TLS",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"db\", SSL encryption (SQLSTATE 28000)":                      "",
 	} {
 		got := Explain(msg)
 		if want == "" && got != "" || !strings.Contains(got, want) {
