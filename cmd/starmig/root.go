@@ -65,6 +65,9 @@ func newRootCommand() *cobra.Command {
 		Version:       version.String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out, opts.err = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := checkTildes(cmd.Flags(), os.Environ()); err != nil {
+				return err
+			}
 			level := slog.LevelInfo
 			if opts.quiet {
 				level = slog.LevelError
@@ -350,4 +353,59 @@ func parseDay(flag, v string) (time.Time, error) {
 		return t, usageError("--%s %q: want YYYY-MM-DD", flag, v)
 	}
 	return t, nil
+}
+
+// checkTildes refuses a path that begins with a ~ the shell left as it
+// is: it expands ~ only at the start of a word, so --out=~/r,
+// sqlite:~/star1.db and file://~/archive reach starmig with the ~, which
+// would read or make a folder named ~ in the current one. The flags set
+// and the STARMIG_ variables of paths are checked; a ~ folder that exists
+// here is taken to be meant.
+func checkTildes(flags *pflag.FlagSet, environ []string) error {
+	if _, err := os.Lstat("~"); err == nil {
+		return nil
+	}
+	check := func(what, v string) error {
+		p := v
+		for _, prefix := range []string{"sqlite:", "file://"} {
+			p = strings.TrimPrefix(p, prefix)
+		}
+		if p != "~" && !strings.HasPrefix(p, "~/") {
+			return nil
+		}
+		prefix := strings.TrimSuffix(v, p)
+		after := "="
+		if prefix != "" {
+			after = fmt.Sprintf("= or %q", prefix)
+		}
+		return usageError("%s %q: the ~ was left as it is (a shell expands it only at the start of a word, not after %s): give %s, or the whole path",
+			what, v, after, prefix+"$HOME"+strings.TrimPrefix(p, "~"))
+	}
+	var err error
+	flags.Visit(func(f *pflag.Flag) {
+		values := []string{f.Value.String()}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			values = sv.GetSlice()
+		}
+		for _, v := range values {
+			if err == nil {
+				err = check("--"+f.Name, v)
+			}
+		}
+	})
+	for _, kv := range environ {
+		if name, v, ok := strings.Cut(kv, "="); ok && err == nil && pathVariables[name] {
+			err = check("$"+name, v)
+		}
+	}
+	return err
+}
+
+// pathVariables are the STARMIG_ variables that name a file, a folder or
+// a source or archive by a URL that may hold a path; the others are not
+// quoted, since some hold secrets.
+var pathVariables = map[string]bool{
+	"STARMIG_ARCHIVE": true, "STARMIG_IDENTITY": true, "STARMIG_INDEX_KEY": true, "STARMIG_KEYS": true,
+	"STARMIG_MAPPINGS": true, "STARMIG_RECIPIENTS_FILE": true, "STARMIG_S3_CA_FILE": true,
+	"STARMIG_SIGN_KEY": true, "STARMIG_SIGN_PUB": true, "STARMIG_SOURCE": true,
 }
