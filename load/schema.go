@@ -153,10 +153,10 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 	if len(e.Lacks) > 0 {
 		return e
 	}
+	if err := checkColumns(ctx, conn, write); err != nil {
+		return err
+	}
 	if write {
-		if err := checkColumns(ctx, conn); err != nil {
-			return err
-		}
 		return checkUnwritten(ctx, conn)
 	}
 	return nil
@@ -223,18 +223,26 @@ func typeFits(got, want string) bool {
 // would not go into as they are.
 type ColumnTypesError struct {
 	Columns []string // "star2.person.birth_date is text; STAR2.md gives date"
+	Write   bool     // a batch or resolve was to write; else to read
 }
 
 func (e *ColumnTypesError) Error() string {
-	return fmt.Sprintf("STAR2 lacks columns a batch writes, or has them of other types than STAR2.md gives, so nothing was written:\n  %s\n"+
+	what := "so nothing was written"
+	if !e.Write {
+		what = "so nothing was read: what such a column holds cannot be held to the rules"
+	}
+	return fmt.Sprintf("STAR2 lacks columns a batch writes, or has them of other types than STAR2.md gives, %s:\n  %s\n"+
 		"A value would not go into such a column as it is (a date into text as a date, a moment into a timestamp without time zone as that moment), or every row of its table would be refused. "+
 		"Put each column as STAR2.md gives it (ALTER TABLE … ADD COLUMN, or ALTER COLUMN … TYPE …), then run the same command again.",
-		strings.Join(e.Columns, "\n  "))
+		what, strings.Join(e.Columns, "\n  "))
 }
 
 // checkColumns compares the columns of star2 that a batch writes with the
-// types star2.sql gives them. A domain counts as the type it is over.
-func checkColumns(ctx context.Context, conn *pgx.Conn) error {
+// types star2.sql gives them, before a batch or resolve writes or a
+// reconciliation reads: the deep reconciliation reads STAR2 back through
+// the same types, and would find a text birth_date as written. A domain
+// counts as the type it is over.
+func checkColumns(ctx context.Context, conn *pgx.Conn, write bool) error {
 	rows, err := conn.Query(ctx, `SELECT n.nspname || '.' || c.relname || '.' || a.attname,
 			CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE format_type(a.atttypid, a.atttypmod) END
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
@@ -251,7 +259,7 @@ func checkColumns(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("schema: check the column types of star2: %w", err)
 	}
 	w := written()
-	e := &ColumnTypesError{}
+	e := &ColumnTypesError{Write: write}
 	for _, table := range star2Tables {
 		for _, col := range w[table] {
 			key := table + "." + col

@@ -288,7 +288,7 @@ func TestStar2TypesAreTheSchemas(t *testing.T) {
 	if len(got) < 70 || !maps.Equal(got, star2Types) {
 		t.Errorf("star2Types (%d columns) differ from the schema (%d):\n%v\n%v", len(star2Types), len(got), star2Types, got)
 	}
-	if err := checkColumns(ctx, conn); err != nil {
+	if err := checkColumns(ctx, conn, true); err != nil {
 		t.Errorf("the schema as applied: %v", err)
 	}
 }

@@ -325,7 +325,7 @@ func TestARuleOfSTAR2ThatRefusesATableIsWarned(t *testing.T) {
 // batch now refuses such columns, and missing ones, before writing,
 // naming each; the types that take the values as they are (varchar or
 // citext for text, a wider amount, a domain over the type) are loaded as
-// before.
+// before. A reconciliation refuses to read STAR2 through such a column.
 func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -358,8 +358,16 @@ func TestColumnsOfOtherTypesAreRefused(t *testing.T) {
 	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
 		t.Fatalf("migrate into types that take the values: exit %d: %s", code, stderr)
 	}
-	if code, _, stderr := run(t, ctx, "reconcile", "--source", "sqlite:"+db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"); code != 0 {
+	reconcile := []string{"reconcile", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--deep", "-q"}
+	if code, _, stderr := run(t, ctx, reconcile...); code != 0 {
 		t.Errorf("reconcile --deep: exit %d: %s", code, stderr)
+	}
+	// A column changed after the batch wrote it: the reconciliation
+	// refuses to read STAR2 through it.
+	execAll(t, admin, "ALTER TABLE star2.person ALTER COLUMN created_at TYPE timestamp")
+	code, _, stderr = run(t, ctx, reconcile...)
+	if want := "so nothing was read: what such a column holds cannot be held to the rules:\n  star2.person.created_at is timestamp without time zone"; code != exitError || !strings.Contains(stderr, want) {
+		t.Errorf("reconcile over a column changed since: exit %d, %s; want exit %d and %q", code, stderr, exitError, want)
 	}
 }
 
