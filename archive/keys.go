@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode/utf16"
 
 	"filippo.io/age"
 
@@ -257,7 +259,7 @@ func readKeyFile(what, path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		return b, nil
+		return keyText(b), nil
 	case errors.Is(err, fs.ErrNotExist):
 		switch name, otherCase := pathcheck.Lookalike(path, false); {
 		case otherCase:
@@ -272,4 +274,28 @@ func readKeyFile(what, path string) ([]byte, error) {
 	// A file given as the keys folder (--keys star1.db) is named by
 	// pathcheck.Reason.
 	return nil, fmt.Errorf("keys: %s %s: %w", what, path, pathcheck.Reason(path, err))
+}
+
+// keyText is the text of a key file as a Windows editor or shell may have
+// saved it, in UTF-8 without a byte-order mark: Notepad and PowerShell 5
+// put a mark before UTF-8, and PowerShell 5's > writes UTF-16. A PEM
+// block or an age key after a mark was not found. CRLF line ends need no
+// change: the PEM and age parsers take them.
+func keyText(b []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case bytes.HasPrefix(b, []byte("\ufeff")):
+		return b[3:]
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return b
+	}
+	units := make([]uint16, 0, len(b)/2)
+	for i := 2; i+1 < len(b); i += 2 {
+		units = append(units, order.Uint16(b[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }

@@ -188,7 +188,7 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 			return nil, fmt.Errorf("archive: S3 CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		if !pool.AppendCertsFromPEM(keyText(pem)) {
 			return nil, fmt.Errorf("archive: S3 CA file %s holds no PEM certificate", cfg.CAFile)
 		}
 		tr, err := minio.DefaultTransport(cfg.Secure)
