@@ -48,7 +48,7 @@ func testKeys(t testing.TB) keys {
 	if k.recipients, err = ReadRecipients(filepath.Join(dir, RecipientFile)); err != nil {
 		t.Fatal(err)
 	}
-	if k.identities, err = ReadIdentities(filepath.Join(dir, IdentityFile)); err != nil {
+	if k.identities, err = ReadIdentities(filepath.Join(dir, IdentityFile), nil); err != nil {
 		t.Fatal(err)
 	}
 	if k.sign, err = ReadSigningKey(filepath.Join(dir, SignKeyFile)); err != nil {

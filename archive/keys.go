@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"unicode/utf16"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 
 	"github.com/starmig/starmig/internal/pathcheck"
 )
@@ -119,11 +121,20 @@ func ParseRecipient(s string) (age.Recipient, error) {
 	return r, nil
 }
 
-// ReadIdentities reads age identities from a file. The error never
-// quotes the file's content.
-func ReadIdentities(path string) ([]age.Identity, error) {
+// Passphrase gives the passphrase of the identity file at path, which is
+// kept encrypted with one (age -p).
+type Passphrase func(path string) (string, error)
+
+// ReadIdentities reads age identities from a file. A file kept encrypted
+// with a passphrase, as the age command writes and reads it (age -p, plain
+// or armored), is decrypted with the one pass gives; nil pass refuses it,
+// saying so. The error never quotes the file's content.
+func ReadIdentities(path string, pass Passphrase) ([]age.Identity, error) {
 	b, err := readKeyFile("identity", path)
 	if err != nil {
+		return nil, err
+	}
+	if b, err = decryptIdentityFile(path, b, pass); err != nil {
 		return nil, err
 	}
 	ids, err := age.ParseIdentities(bytes.NewReader(b))
@@ -131,6 +142,44 @@ func ReadIdentities(path string) ([]age.Identity, error) {
 		return nil, fmt.Errorf("keys: identity file %s does not hold an age identity", path)
 	}
 	return ids, nil
+}
+
+// decryptIdentityFile gives the identities an identity file holds in
+// clear: b itself, or, where b is encrypted with a passphrase, what it
+// holds decrypted.
+func decryptIdentityFile(path string, b []byte, pass Passphrase) ([]byte, error) {
+	trimmed := bytes.TrimSpace(b)
+	armored := bytes.HasPrefix(trimmed, []byte(armor.Header))
+	if !armored && !bytes.HasPrefix(b, []byte("age-encryption.org/")) {
+		return b, nil
+	}
+	if pass == nil {
+		return nil, fmt.Errorf("keys: identity file %s is encrypted with a passphrase (age -p), and none can be asked for here", path)
+	}
+	p, err := pass(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity file %s is encrypted with a passphrase (age -p): %w", path, err)
+	}
+	id, err := age.NewScryptIdentity(p)
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity file %s: %w", path, err)
+	}
+	var r io.Reader = bytes.NewReader(b)
+	if armored {
+		r = armor.NewReader(bytes.NewReader(trimmed))
+	}
+	d, err := age.Decrypt(r, id)
+	if errors.As(err, new(*age.NoIdentityMatchError)) {
+		return nil, fmt.Errorf("keys: identity file %s: the passphrase given is not the one it is encrypted with (or it is encrypted to a key, not a passphrase)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity file %s cannot be decrypted: %w", path, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(d, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("keys: identity file %s cannot be decrypted: %w", path, err)
+	}
+	return plain, nil
 }
 
 // ReadSigningKey reads an Ed25519 private key (PKCS #8 PEM).

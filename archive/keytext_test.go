@@ -3,11 +3,16 @@ package archive
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
 )
 
 // TestKeyFilesSavedOnWindowsAreRead: a key handed out by mail and saved
@@ -55,7 +60,7 @@ func TestKeyFilesSavedOnWindowsAreRead(t *testing.T) {
 		if rs, err := ReadRecipients(filepath.Join(dir, RecipientFile)); err != nil || !reflect.DeepEqual(rs, k.recipients) {
 			t.Errorf("%s: recipients: %v", name, err)
 		}
-		if ids, err := ReadIdentities(filepath.Join(dir, IdentityFile)); err != nil || !reflect.DeepEqual(ids, k.identities) {
+		if ids, err := ReadIdentities(filepath.Join(dir, IdentityFile), nil); err != nil || !reflect.DeepEqual(ids, k.identities) {
 			t.Errorf("%s: identity: %v", name, err)
 		}
 		if sk, err := ReadSigningKey(filepath.Join(dir, SignKeyFile)); err != nil || !sk.Equal(k.sign) {
@@ -66,6 +71,56 @@ func TestKeyFilesSavedOnWindowsAreRead(t *testing.T) {
 		}
 		if ik, err := ReadIndexKey(filepath.Join(dir, IndexKeyFile)); err != nil || !bytes.Equal(ik, k.index) {
 			t.Errorf("%s: index key: %v", name, err)
+		}
+	}
+}
+
+// TestAnIdentityKeptUnderAPassphrase: an archivist may keep the identity
+// file encrypted with a passphrase, as the age command does (age -p, plain
+// or armored). It was "does not hold an age identity"; it is now read with
+// the passphrase the caller gives, and a wrong one, or none to be had, is
+// named as such.
+func TestAnIdentityKeptUnderAPassphrase(t *testing.T) {
+	k := testKeys(t)
+	plain, err := os.ReadFile(filepath.Join(k.dir, IdentityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, armored := range []bool{false, true} {
+		r, err := age.NewScryptRecipient("correct horse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SetWorkFactor(10) // age -p uses 18: a second of CPU
+		var enc bytes.Buffer
+		var w io.Writer = &enc
+		var aw io.WriteCloser
+		if armored {
+			aw = armor.NewWriter(&enc)
+			w = aw
+		}
+		ew, err := age.Encrypt(w, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ew.Write(plain)
+		ew.Close()
+		if aw != nil {
+			aw.Close()
+		}
+		path := filepath.Join(t.TempDir(), "identity.txt.age")
+		if err := os.WriteFile(path, enc.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := ReadIdentities(path, func(string) (string, error) { return "correct horse", nil })
+		if err != nil || !reflect.DeepEqual(ids, k.identities) {
+			t.Errorf("armored %v: with the passphrase: %v", armored, err)
+		}
+		if _, err := ReadIdentities(path, func(string) (string, error) { return "wrong", nil }); err == nil || !strings.Contains(err.Error(), "the passphrase given is not the one it is encrypted with") {
+			t.Errorf("armored %v: with another passphrase: %v", armored, err)
+		}
+		if _, err := ReadIdentities(path, nil); err == nil || !strings.Contains(err.Error(), "is encrypted with a passphrase (age -p), and none can be asked for here") {
+			t.Errorf("armored %v: without one: %v", armored, err)
 		}
 	}
 }

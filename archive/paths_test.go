@@ -23,7 +23,7 @@ func TestKeyFileErrorsNameTheFileOnce(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	readers := map[string]func(string) error{
 		"recipients":         func(p string) error { _, err := ReadRecipients(p); return err },
-		"identity":           func(p string) error { _, err := ReadIdentities(p); return err },
+		"identity":           func(p string) error { _, err := ReadIdentities(p, nil); return err },
 		"signing key":        func(p string) error { _, err := ReadSigningKey(p); return err },
 		"signing public key": func(p string) error { _, err := ReadSigningPub(p); return err },
 		"index key":          func(p string) error { _, err := ReadIndexKey(p); return err },

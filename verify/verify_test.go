@@ -52,7 +52,7 @@ func newKeys(t testing.TB) keys {
 	}
 	var k keys
 	k.recipients, _ = archive.ReadRecipients(filepath.Join(dir, archive.RecipientFile))
-	k.identities, _ = archive.ReadIdentities(filepath.Join(dir, archive.IdentityFile))
+	k.identities, _ = archive.ReadIdentities(filepath.Join(dir, archive.IdentityFile), nil)
 	k.sign, _ = archive.ReadSigningKey(filepath.Join(dir, archive.SignKeyFile))
 	k.pub, _ = archive.ReadSigningPub(filepath.Join(dir, archive.SignPubFile))
 	k.index, _ = archive.ReadIndexKey(filepath.Join(dir, archive.IndexKeyFile))

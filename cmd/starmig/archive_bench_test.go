@@ -330,7 +330,7 @@ func benchPut(b *testing.B, client *minio.Client, n int64, seed uint64) float64 
 func benchRetrieve(b *testing.B, store archive.Store, keys string, codes []string) (total, worst time.Duration, read int64) {
 	ctx := context.Background()
 	pub, _ := archive.ReadSigningPub(filepath.Join(keys, archive.SignPubFile))
-	ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile))
+	ids, _ := archive.ReadIdentities(filepath.Join(keys, archive.IdentityFile), nil)
 	ik, _ := archive.ReadIndexKey(filepath.Join(keys, archive.IndexKeyFile))
 	for _, code := range codes {
 		start := time.Now()

@@ -121,7 +121,7 @@ func TestMigrateArchiveRetrieveRestore(t *testing.T) {
 	if code, _, _ := run(t, ctx, "retrieve", "--archive", to, "--keys", keys, "--person", "39901019999"); code != exitUsage {
 		t.Errorf("retrieve without a reason: exit %d", code)
 	}
-	ids, _ := archive.ReadIdentities(filepath.Join(keys, "identity.txt"))
+	ids, _ := archive.ReadIdentities(filepath.Join(keys, "identity.txt"), nil)
 	st, _ := archive.OpenStore(to, os.Getenv)
 	entries, err := archive.ReadAudit(ctx, st, ids)
 	if err != nil || len(entries) != 3 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/version"
@@ -195,7 +197,27 @@ func (k *keyFlags) readIdentities() ([]age.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return archive.ReadIdentities(p)
+	return archive.ReadIdentities(p, askPassphrase)
+}
+
+// askPassphrase gives the passphrase of an identity file kept encrypted
+// with one: $STARMIG_IDENTITY_PASSPHRASE where set (a restore drill run by
+// a scheduler), else asked on the terminal, not echoed, as the age command
+// asks it.
+func askPassphrase(path string) (string, error) {
+	if p, ok := os.LookupEnv("STARMIG_IDENTITY_PASSPHRASE"); ok {
+		return p, nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", errors.New("no terminal to ask for it on: set STARMIG_IDENTITY_PASSPHRASE")
+	}
+	fmt.Fprintf(os.Stderr, "Passphrase for the identity file %s: ", path)
+	b, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return "", fmt.Errorf("reading it from the terminal: %w", err)
+	}
+	return string(b), nil
 }
 
 // writerFlags are the archive-writing flags shared by archive and migrate.
@@ -359,7 +381,7 @@ func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 	f.StringVar(&r.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	r.keys.addDir(f)
 	f.StringArrayVar(&r.keys.signPubs, "sign-pub", nil, "signing public key, PEM; repeat it, or put one PEM block after another in the file, for keys that signed earlier runs (default: $STARMIG_SIGN_PUB)")
-	f.StringVar(&r.keys.identity, "identity", "", identityHelp+" (default: $STARMIG_IDENTITY)")
+	f.StringVar(&r.keys.identity, "identity", "", identityHelp+"; one encrypted with a passphrase (age -p) asks for it, or reads $STARMIG_IDENTITY_PASSPHRASE (default: $STARMIG_IDENTITY)")
 }
 
 // required lists the flags a command that reads the archive must have

@@ -144,7 +144,7 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 	// The identity only when asked for by flag or variable: --keys alone
 	// gives an operator no more than the public key.
 	if p := orEnv(o.reader.keys.identity, "STARMIG_IDENTITY"); p != "" {
-		if opts.Identities, err = archive.ReadIdentities(p); err != nil {
+		if opts.Identities, err = archive.ReadIdentities(p, askPassphrase); err != nil {
 			return err
 		}
 	}
