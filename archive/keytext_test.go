@@ -3,7 +3,6 @@ package archive
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,8 +10,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
-	"filippo.io/age"
-	"filippo.io/age/armor"
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestKeyFilesSavedOnWindowsAreRead: a key handed out by mail and saved
@@ -23,29 +21,23 @@ import (
 // is now read as the key it holds.
 func TestKeyFilesSavedOnWindowsAreRead(t *testing.T) {
 	k := testKeys(t)
-	utf16le := func(b []byte) []byte {
-		var out bytes.Buffer
-		out.Write([]byte{0xff, 0xfe})
-		for _, u := range utf16.Encode([]rune(string(b))) {
-			_ = binary.Write(&out, binary.LittleEndian, u)
+	// inUTF16 is b in UTF-16 with its byte-order mark, as PowerShell 5
+	// writes it.
+	inUTF16 := func(order binary.AppendByteOrder) func([]byte) []byte {
+		return func(b []byte) []byte {
+			out := order.AppendUint16(nil, 0xfeff)
+			for _, u := range utf16.Encode([]rune(string(b))) {
+				out = order.AppendUint16(out, u)
+			}
+			return out
 		}
-		return out.Bytes()
 	}
-	utf16be := func(b []byte) []byte {
-		var out bytes.Buffer
-		out.Write([]byte{0xfe, 0xff})
-		for _, u := range utf16.Encode([]rune(string(b))) {
-			_ = binary.Write(&out, binary.BigEndian, u)
-		}
-		return out.Bytes()
-	}
+	crlf := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) }
 	for name, re := range map[string]func([]byte) []byte{
-		"crlf": func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) },
-		"utf8-bom": func(b []byte) []byte {
-			return append([]byte("\ufeff"), bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))...)
-		},
-		"utf16-le": func(b []byte) []byte { return utf16le(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))) },
-		"utf16-be": utf16be,
+		"crlf":     crlf,
+		"utf8-bom": func(b []byte) []byte { return append([]byte("\ufeff"), crlf(b)...) },
+		"utf16-le": func(b []byte) []byte { return inUTF16(binary.LittleEndian)(crlf(b)) },
+		"utf16-be": inUTF16(binary.BigEndian),
 	} {
 		dir := t.TempDir()
 		for _, f := range []string{RecipientFile, IdentityFile, SignKeyFile, SignPubFile, IndexKeyFile} {
@@ -87,29 +79,8 @@ func TestAnIdentityKeptUnderAPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, armored := range []bool{false, true} {
-		r, err := age.NewScryptRecipient("correct horse")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.SetWorkFactor(10) // age -p uses 18: a second of CPU
-		var enc bytes.Buffer
-		var w io.Writer = &enc
-		var aw io.WriteCloser
-		if armored {
-			aw = armor.NewWriter(&enc)
-			w = aw
-		}
-		ew, err := age.Encrypt(w, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ew.Write(plain)
-		ew.Close()
-		if aw != nil {
-			aw.Close()
-		}
 		path := filepath.Join(t.TempDir(), "identity.txt.age")
-		if err := os.WriteFile(path, enc.Bytes(), 0o600); err != nil {
+		if err := os.WriteFile(path, testenv.UnderPassphrase(t, plain, "correct horse", armored), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		ids, err := ReadIdentities(path, func(string) (string, error) { return "correct horse", nil })

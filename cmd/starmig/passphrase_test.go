@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"filippo.io/age"
-	"filippo.io/age/armor"
-
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestRetrievalWithAnIdentityUnderAPassphrase: an archivist keeps the
@@ -29,22 +26,8 @@ func TestRetrievalWithAnIdentityUnderAPassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pass = "correct horse battery"
-	r, err := age.NewScryptRecipient(pass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.SetWorkFactor(10)
-	var enc bytes.Buffer
-	aw := armor.NewWriter(&enc)
-	ew, err := age.Encrypt(aw, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ew.Write(plain)
-	ew.Close()
-	aw.Close()
 	identity := filepath.Join(dir, "identity.txt.age")
-	if err := os.WriteFile(identity, enc.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(identity, testenv.UnderPassphrase(t, plain, pass, true), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	retrieve := []string{"retrieve", "--archive", to, "--keys", keys, "--identity", identity, "--person", firstCode(t, db), "--reason", "passphrase", "-q"}
