@@ -48,7 +48,7 @@ after listing the rest. Reading the log is not itself put on record.`,
 	f := cmd.Flags()
 	f.StringVar(&o.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	o.keys.addDir(f)
-	f.StringVar(&o.keys.identity, "identity", "", "age identity file; one encrypted with a passphrase (age -p) asks for it, or reads $STARMIG_IDENTITY_PASSPHRASE (default: $STARMIG_IDENTITY)")
+	f.StringVar(&o.keys.identity, "identity", "", "age identity file"+passphraseHelp)
 	f.StringVar(&o.since, "since", "", "first day of entries to read, YYYY-MM-DD (UTC)")
 	f.StringVar(&o.until, "until", "", "first day of entries not to read, YYYY-MM-DD (UTC)")
 	f.StringVar(&o.operator, "operator", "", "only the entries of this operator or OS user")

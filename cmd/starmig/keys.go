@@ -381,8 +381,11 @@ func (r *readerFlags) add(f *pflag.FlagSet, identityHelp string) {
 	f.StringVar(&r.from, "archive", "", "archive: file:///path or s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	r.keys.addDir(f)
 	f.StringArrayVar(&r.keys.signPubs, "sign-pub", nil, "signing public key, PEM; repeat it, or put one PEM block after another in the file, for keys that signed earlier runs (default: $STARMIG_SIGN_PUB)")
-	f.StringVar(&r.keys.identity, "identity", "", identityHelp+"; one encrypted with a passphrase (age -p) asks for it, or reads $STARMIG_IDENTITY_PASSPHRASE (default: $STARMIG_IDENTITY)")
+	f.StringVar(&r.keys.identity, "identity", "", identityHelp+passphraseHelp)
 }
+
+// passphraseHelp ends the help of every --identity flag.
+const passphraseHelp = "; one encrypted with a passphrase (age -p) asks for it, or reads $STARMIG_IDENTITY_PASSPHRASE (default: $STARMIG_IDENTITY)"
 
 // required lists the flags a command that reads the archive must have
 // been given: the archive and the signing public key, and with decrypt
