@@ -273,3 +273,26 @@ func TestAListingThroughALinkThatBreaksEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// learnFails is a folder store whose listing of a run for its readers
+// (S3Store.Learn) meets a link that is down.
+type learnFails struct{ *FileStore }
+
+func (learnFails) Learn(context.Context, string) error {
+	return fmt.Errorf("Get \"http://127.0.0.1:1/\": dial tcp 127.0.0.1:1: connect: connection refused")
+}
+
+// TestALinkDownWhileARunIsListedIsTheStorages: reading a catalog also
+// lists its run, on S3, to learn the first version of each key. Where the
+// link went down during that listing, the error was not marked as the
+// storage's, and a retrieval told to leave out what it cannot read left
+// the run out as unreadable and answered from the others
+// (TestLinkDownIsNotDamage met it now and then).
+func TestALinkDownWhileARunIsListedIsTheStorages(t *testing.T) {
+	k := testKeys(t)
+	st, cats := archivedFolder(t, star1(t, 30), k, nil)
+	_, _, err := ReadCatalog(context.Background(), learnFails{st}, k.pub, cats[0].Batch, cats[0].Run)
+	if err == nil || !StorageFault(err) || Unreadable(err) {
+		t.Errorf("catalog read while its run's listing failed: %v; want an error of the storage", err)
+	}
+}

@@ -144,7 +144,7 @@ func (r *Reader) OpenBundle(ctx context.Context, e BundleEntry) (*Bundle, error)
 	// S3): the listing of the run that ReadCatalog made, or else one of the
 	// bundle, where each file's first read would list its key on its own.
 	if err := learn(ctx, r.store, e.Prefix); err != nil {
-		return nil, fromStore(err)
+		return nil, err
 	}
 	bodies := make([][]byte, len(names))
 	if err := parallel.Do(len(names), len(names), func(i int) error {

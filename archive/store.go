@@ -113,9 +113,11 @@ type learner interface {
 
 // learn lists a folder of st for its readers, where the store needs it
 // and no listing of the folder has ended; on other stores it does nothing.
+// Its error is the storage's: a reader that leaves out what it cannot
+// read must not take a link that went down for damage.
 func learn(ctx context.Context, st Store, prefix string) error {
 	if l, ok := st.(learner); ok {
-		return l.Learn(ctx, prefix)
+		return fromStore(l.Learn(ctx, prefix))
 	}
 	return nil
 }
