@@ -397,8 +397,20 @@ func (w *Writer) Flush(ctx context.Context) error {
 }
 
 // write commits items in one transaction, or splits them on a data error.
+// A transaction PostgreSQL ended to break a deadlock, or for a
+// serialization failure, is tried again as it was: STAR2 is in use while a
+// batch writes, and a social worker's transaction may lock the same rows
+// in another order. Its updates still write only rows whose hash is what
+// the migration wrote (the UPDATE's own condition), so a change made by
+// the other transaction meanwhile is a conflict, not overwritten.
 func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, items []Item) error {
 	res, err := w.tx(ctx, conn, t, items)
+	for try := 1; err != nil && isTransient(err) && try < transientTries && ctx.Err() == nil; try++ {
+		res, err = w.tx(ctx, conn, t, items)
+	}
+	if err != nil && isTransient(err) {
+		return fmt.Errorf("%w (tried %d times)", err, transientTries)
+	}
 	if err == nil {
 		w.count(t.Star1, items, res)
 		return nil
@@ -472,10 +484,24 @@ func PGValues(vals []any) []any {
 
 func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }
 
-// isDataError reports errors caused by a row's values (data exceptions and
-// integrity violations), which splitting a chunk can isolate.
+// isDataError reports errors caused by a row's values, which splitting a
+// chunk can isolate: data exceptions, integrity violations, and the errors
+// of PL/pgSQL (class P0), which a trigger of STAR2's owners raises to
+// refuse a row (RAISE EXCEPTION gives P0001, ASSERT P0004).
 func isDataError(e *pgconn.PgError) bool {
-	return strings.HasPrefix(e.Code, "22") || strings.HasPrefix(e.Code, "23")
+	return strings.HasPrefix(e.Code, "22") || strings.HasPrefix(e.Code, "23") || strings.HasPrefix(e.Code, "P0")
+}
+
+// transientTries is how many times a chunk is written before a deadlock
+// or serialization failure stops the run.
+const transientTries = 5
+
+// isTransient reports an error after which the same transaction, tried
+// again, may succeed: a deadlock PostgreSQL broke by ending it (40P01), a
+// serialization failure (40001).
+func isTransient(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
 }
 
 type txResult struct {
