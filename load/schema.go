@@ -69,6 +69,19 @@ type STAR2RightsError struct {
 	Grant  bool     // some table lacks a right
 	Policy bool     // some table has row-level security for Role
 	Write  bool     // the check was for a batch, which writes
+	// Database is the target database, and DatabaseLacks the rights on
+	// it that the role lacks: CREATE for the schema in which each run
+	// keeps its plan, TEMPORARY for the tables in which a session stages
+	// what it writes or compares. A hardened database may have TEMPORARY
+	// revoked from PUBLIC, which every role has it through by default.
+	Database      string
+	DatabaseLacks []string
+}
+
+// databaseRights say what each right on the database is for.
+var databaseRights = map[string]string{
+	"CREATE":    "CREATE (for the schema in which each run keeps its plan)",
+	"TEMPORARY": "TEMPORARY (for the temporary tables in which a session stages rows)",
 }
 
 func (e *STAR2RightsError) Error() string {
@@ -77,13 +90,25 @@ func (e *STAR2RightsError) Error() string {
 	if e.Write {
 		rights = "SELECT, INSERT, UPDATE"
 		fmt.Fprintf(&b, "role %s may not do on STAR2 what a batch does there, so nothing was written:", role)
+	} else if len(e.Lacks) == 0 {
+		fmt.Fprintf(&b, "role %s may not make the temporary tables in which a deep reconciliation compares rows, so nothing was read:", role)
 	} else {
 		fmt.Fprintf(&b, "role %s may not read all of STAR2, where starmig must see every row, so nothing was read:", role)
 	}
 	for _, l := range e.Lacks {
 		b.WriteString("\n  " + l)
 	}
+	if len(e.DatabaseLacks) > 0 {
+		what := make([]string, len(e.DatabaseLacks))
+		for i, r := range e.DatabaseLacks {
+			what[i] = databaseRights[r]
+		}
+		fmt.Fprintf(&b, "\n  database %s: %s", e.Database, strings.Join(what, ", "))
+	}
 	var do []string
+	if len(e.DatabaseLacks) > 0 {
+		do = append(do, fmt.Sprintf("grant the rights on the database (GRANT %s ON DATABASE %s TO %s)", strings.Join(e.DatabaseLacks, ", "), identifier(e.Database), role))
+	}
 	if e.Grant {
 		do = append(do, fmt.Sprintf("grant the rights docs/runbook-engineers.md gives (GRANT %s ON ALL TABLES IN SCHEMA star2 TO %s)", rights, role))
 	}
@@ -150,7 +175,12 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 	if err != nil {
 		return fmt.Errorf("schema: check the rights on star2: %w", err)
 	}
-	if len(e.Lacks) > 0 {
+	if write {
+		if err := databaseLacks(ctx, conn, e, "CREATE", "TEMPORARY"); err != nil {
+			return err
+		}
+	}
+	if len(e.Lacks) > 0 || len(e.DatabaseLacks) > 0 {
 		return e
 	}
 	if err := checkColumns(ctx, conn, write); err != nil {
@@ -158,6 +188,31 @@ func CheckSTAR2(ctx context.Context, conn *pgx.Conn, write bool) error {
 	}
 	if write {
 		return checkUnwritten(ctx, conn)
+	}
+	return nil
+}
+
+// databaseLacks puts into e the rights on the session's database, of
+// those given, that its role lacks.
+func databaseLacks(ctx context.Context, conn *pgx.Conn, e *STAR2RightsError, rights ...string) error {
+	err := conn.QueryRow(ctx, `SELECT current_database(), current_user,
+		ARRAY(SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS u(r, n) WHERE NOT has_database_privilege(current_database(), r) ORDER BY n)`,
+		rights).Scan(&e.Database, &e.Role, &e.DatabaseLacks)
+	if err != nil {
+		return fmt.Errorf("schema: check the rights on the database: %w", err)
+	}
+	return nil
+}
+
+// CheckTemporary makes sure that the session's role may make temporary
+// tables, as a deep reconciliation does, before it reads anything.
+func CheckTemporary(ctx context.Context, conn *pgx.Conn) error {
+	e := &STAR2RightsError{}
+	if err := databaseLacks(ctx, conn, e, "TEMPORARY"); err != nil {
+		return err
+	}
+	if len(e.DatabaseLacks) > 0 {
+		return e
 	}
 	return nil
 }

@@ -19,7 +19,8 @@ import (
 
 // TestMigrationNeedsOnlyItsRights runs the engineers' commands as a role
 // with exactly the grants the engineers' runbook gives it, and no more:
-// no superuser, no DELETE or TRUNCATE on STAR2. The owners create star2;
+// no superuser, no DELETE or TRUNCATE on STAR2, and none of the rights
+// on the database that PUBLIC has by default. The owners create star2;
 // the role creates its bookkeeping, runs a batch, runs it again over a
 // changed STAR1 with a row changed in STAR2 meanwhile (a conflict),
 // decides on the conflict, runs once more, and reconciles deep.
@@ -38,6 +39,8 @@ func TestMigrationNeedsOnlyItsRights(t *testing.T) {
 	if len(grants) != 3 {
 		t.Fatalf("the runbook gives %d GRANT lines, want 3: %q", len(grants), grants)
 	}
+	// What every role has by default, a hardened database takes away.
+	revokeFromPublic(t, target, "CONNECT, TEMPORARY")
 	grantAs(t, target, role, grants...)
 
 	step := func(want int, args ...string) {
@@ -114,6 +117,14 @@ func grantAs(t *testing.T, dsn, role string, lines ...string) {
 	}
 }
 
+// revokeFromPublic revokes rights on the database of dsn from PUBLIC,
+// through which every role has CONNECT and TEMPORARY by default, as a
+// hardened database has them revoked.
+func revokeFromPublic(t *testing.T, dsn, rights string) {
+	t.Helper()
+	execAll(t, testenv.Connect(t, dsn), fmt.Sprintf("REVOKE %s ON DATABASE %s FROM PUBLIC", rights, database(t, dsn)))
+}
+
 // runbookGrants are the GRANT lines of a runbook in docs/.
 func runbookGrants(t *testing.T, name string) []string {
 	t.Helper()
@@ -145,11 +156,13 @@ func TestRestoreNeedsOnlyItsRights(t *testing.T) {
 	}
 	crisis := testenv.Postgres(t)
 	restorer, asRestorer := testenv.Role(t, crisis, "restorer_", "")
+	revokeFromPublic(t, crisis, "TEMPORARY")
 	grantAs(t, crisis, restorer, grants[0])
 	if code, _, stderr := run(t, ctx, "restore", "--archive", to, "--keys", keys, "--to", asRestorer, "--reason", "crisis", "-q"); code != 0 {
 		t.Fatalf("restore as the restore's role: exit %d: %s", code, stderr)
 	}
 	scratch := testenv.Postgres(t)
+	revokeFromPublic(t, scratch, "TEMPORARY")
 	grantAs(t, scratch, restorer, grants[0])
 	u, err := url.Parse(scratch)
 	if err != nil {
@@ -181,7 +194,10 @@ func TestRestoreNeedsOnlyItsRights(t *testing.T) {
 // table ("COPY FROM not supported with row-level security") or, for a
 // missing UPDATE, only on the run that had a row to update; and a
 // reconciliation under a policy reported the rows it hid as deleted in
-// STAR2, which resolve --keep-star2 would have accepted.
+// STAR2, which resolve --keep-star2 would have accepted. The rights on
+// the database are named too: without TEMPORARY (revoked from PUBLIC, as
+// on a hardened database) a batch stopped once it had planned, and a deep
+// reconciliation once it had read STAR1, in PostgreSQL's words alone.
 func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -191,19 +207,24 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 	admin := testenv.Connect(t, target)
 	role, migrator := testenv.Role(t, target, "migrator_", "")
 	grantAs(t, target, role, runbookGrants(t, "runbook-engineers.md")...)
+	revokeFromPublic(t, target, "TEMPORARY")
 	execAll(t, admin,
 		"DROP SCHEMA migration CASCADE", // the migration's role makes it
+		"REVOKE TEMPORARY ON DATABASE "+database(t, target)+" FROM "+role,
 		"REVOKE UPDATE ON star2.decision FROM "+role,
 		"ALTER TABLE star2.person ENABLE ROW LEVEL SECURITY",
 		"CREATE POLICY by_municipality ON star2.person USING (municipality_code = current_setting('app.municipality', true))")
 	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", migrator, "--bookkeeping-only", "-q"); code != 0 {
 		t.Fatalf("schema apply --bookkeeping-only: exit %d: %s", code, stderr)
 	}
+	execAll(t, admin, "REVOKE CREATE ON DATABASE "+database(t, target)+" FROM "+role)
 	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", migrator, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01", "-q"}
 	code, _, stderr := run(t, ctx, migrate...)
 	for _, want := range []string{
 		"role " + role + " may not do on STAR2 what a batch does there, so nothing was written",
 		"star2.person: row-level security applies", "star2.decision: UPDATE",
+		"database " + database(t, target) + ": CREATE (for the schema in which each run keeps its plan), TEMPORARY (for the temporary tables in which a session stages rows)\n",
+		"GRANT CREATE, TEMPORARY ON DATABASE " + database(t, target) + " TO " + role,
 		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA star2 TO " + role, "ALTER ROLE " + role + " BYPASSRLS",
 	} {
 		if code != exitError || !strings.Contains(stderr, want) {
@@ -214,7 +235,8 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 
 	// The owners put the rights right; the policy stays, which the
 	// reconciliation, reading as the same role, is stopped by.
-	execAll(t, admin, "GRANT UPDATE ON star2.decision TO "+role, "ALTER ROLE "+role+" BYPASSRLS")
+	execAll(t, admin, "GRANT UPDATE ON star2.decision TO "+role, "ALTER ROLE "+role+" BYPASSRLS",
+		"GRANT CREATE, TEMPORARY ON DATABASE "+database(t, target)+" TO "+role)
 	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
 		t.Fatalf("migrate with the rights: exit %d: %s", code, stderr)
 	}
@@ -230,6 +252,30 @@ func TestMissingRightsOnSTAR2AreNamed(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, "star2.person: row-level security applies") {
 		t.Errorf("resolve --list under a policy: exit %d, %s%s", code, out, stderr)
 	}
+
+	// Without TEMPORARY, the plain reconciliation runs; the deep one,
+	// which compares in temporary tables, stops before it reads.
+	execAll(t, admin, "ALTER ROLE "+role+" BYPASSRLS", "REVOKE TEMPORARY ON DATABASE "+database(t, target)+" FROM "+role)
+	reconcile := []string{"reconcile", "--source", "sqlite:" + db, "--target", migrator, "--mappings", maps, "--batch", "all", "-q"}
+	if code, _, stderr := run(t, ctx, reconcile...); code != 0 {
+		t.Errorf("reconcile without TEMPORARY: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = run(t, ctx, append(reconcile, "--deep")...)
+	if code != exitError || !strings.Contains(stderr, "may not make the temporary tables in which a deep reconciliation compares rows, so nothing was read") ||
+		!strings.Contains(stderr, "GRANT TEMPORARY ON DATABASE "+database(t, target)+" TO "+role) || strings.Contains(stderr, "ON ALL TABLES") {
+		t.Errorf("reconcile --deep without TEMPORARY: exit %d, %s", code, stderr)
+	}
+}
+
+// database is the name of the database of dsn; the tests' databases
+// have names SQL takes without quotes.
+func database(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 // TestColumnsSTAR2sOwnersAdded: STAR2's owners may add columns to its

@@ -650,6 +650,11 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (rep *Report, err error)
 	if err := load.CheckSTAR2(ctx, conn, false); err != nil {
 		return nil, err
 	}
+	if o.Deep {
+		if err := load.CheckTemporary(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
 	sc.kov = kov
 	_, snap, closeSource, err := snapshot(ctx, o.Source)
 	if err != nil {
