@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/starmig/starmig/internal/faultpoint"
@@ -121,7 +122,17 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 		}
 		err = s.put(key, final, r, size, false)
 	}
-	return err
+	return s.full(err)
+}
+
+// full says what to do when the store's folder has no room left: the
+// system's error names a file that has no name there (Linux) or the
+// temporary one, not the archive.
+func (s *FileStore) full(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return fmt.Errorf("%w: the archive folder %s has no room left; make room on its disk, or copy the archive to a larger one, and run the command again (an archive run stopped so is completed by the next run, which accounts for its objects)", err, s.root)
 }
 
 // errNoNameless: the system cannot make a file without a name, or cannot

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"syscall"
@@ -29,5 +30,32 @@ func TestASpoolWithoutRoomSaysWhatToDo(t *testing.T) {
 	other := &fs.PathError{Op: "write", Path: "/mnt/tiny/starmig-archive-1", Err: syscall.EIO}
 	if err := w.spoolFull(other); err != error(other) {
 		t.Errorf("another error became %v", err)
+	}
+}
+
+// TestAFullArchiveFolderSaysWhatToDo: a folder store (file://) whose disk
+// fills stopped the run with the system's "no space left on device" on a
+// file with no name ("…/.starmig-tmp/(nameless)"); the error now says
+// that the archive folder is full, what to do, and that running again
+// completes the run. By hand: an archive into a 3 MiB tmpfs, then the
+// same command once the tmpfs is made larger, and verify --level full.
+func TestAFullArchiveFolderSaysWhatToDo(t *testing.T) {
+	s := &FileStore{root: "/mnt/archive"}
+	full := &fs.PathError{Op: "write", Path: "/mnt/archive/.starmig-tmp/(nameless)", Err: syscall.ENOSPC}
+	err := s.full(fmt.Errorf("archive: put batches/b1/r/0001/data/DOKUMENT/0001.jsonl.gz.age: %w", full))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("%v: no longer an ENOSPC", err)
+	}
+	for _, want := range []string{"no space left on device", "the archive folder /mnt/archive has no room left", "run the command again", "completed by the next run"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: does not say %q", err, want)
+		}
+	}
+	other := &fs.PathError{Op: "write", Path: "/mnt/archive/x", Err: syscall.EIO}
+	if err := s.full(other); err != error(other) {
+		t.Errorf("another error became %v", err)
+	}
+	if err := s.full(nil); err != nil {
+		t.Errorf("no error became %v", err)
 	}
 }
