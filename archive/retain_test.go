@@ -1,0 +1,74 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestLengthenLocksOnMinIO: every object of an archive run, and an audit
+// entry, locked until the archive's date is locked longer by Lengthen,
+// its first version, as COMPLIANCE mode allows; run again, or with an
+// earlier date, it changes nothing, since a lock is never shortened. A
+// folder store, which cannot lock, is refused.
+func TestLengthenLocksOnMinIO(t *testing.T) {
+	path := star1(t, 60)
+	k := testKeys(t)
+	st, _ := bucket(t, true)
+	ctx := context.Background()
+	archiveSTAR1(t, path, small(config(st, k)))
+	if _, err := WriteAudit(ctx, st, k.recipients, AuditEntry{Time: now, Operator: "test", Action: "retrieve", Query: "person 1", Reason: "retain test"}, retain); err != nil {
+		t.Fatal(err)
+	}
+	locks := func() (n int, until map[time.Time]int) {
+		t.Helper()
+		until = map[time.Time]int{}
+		if err := st.List(ctx, "", func(o ObjectInfo) error {
+			n++
+			if o.Mode != "COMPLIANCE" || o.Versions != 1 {
+				t.Errorf("%s: mode %q, %d versions", o.Key, o.Mode, o.Versions)
+			}
+			until[o.RetainUntil]++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n, until
+	}
+	n, before := locks()
+	if before[retain] != n || n < 20 {
+		t.Fatalf("%d objects locked until %v before", n, before)
+	}
+
+	later := retain.AddDate(15, 0, 0)
+	var seen int
+	res, err := Lengthen(ctx, st, "", later, func(done, total int) { seen = max(seen, done) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != n || res.Lengthened != n || res.Later != 0 || !res.Until.Equal(later) || seen != n {
+		t.Errorf("Lengthen: %+v, progress to %d; want all %d objects lengthened until %v", res, seen, n, later)
+	}
+	if _, after := locks(); after[later] != n {
+		t.Errorf("locks after Lengthen: %v, want all %d until %v", after, n, later)
+	}
+
+	for _, until := range []time.Time{later, retain} {
+		res, err := Lengthen(ctx, st, "", until, nil)
+		if err != nil || res.Lengthened != 0 || res.Later != n {
+			t.Errorf("Lengthen until %v again: %+v, %v; want nothing lengthened", until, res, err)
+		}
+	}
+	if _, after := locks(); after[later] != n {
+		t.Errorf("locks after Lengthen to an earlier date: %v, want all %d still until %v", after, n, later)
+	}
+
+	folder, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lengthen(ctx, folder, "", later, nil); !errors.Is(err, ErrCannotLock) {
+		t.Errorf("Lengthen on a folder: %v, want ErrCannotLock", err)
+	}
+}
