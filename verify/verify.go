@@ -69,6 +69,11 @@ type Options struct {
 	// run.
 	Grace time.Duration
 	Now   func() time.Time
+	// LocksEndingBy, with Now, notes each run whose locks end before it
+	// (and those that have ended): after that date the storage lets its
+	// objects be deleted, and `starmig retain` can lengthen the locks
+	// while there is time. Zero notes only locks that have ended.
+	LocksEndingBy time.Time
 	// OnRecord, with Identities, is called once before anything is
 	// decrypted, at every level, with the catalogs of the runs whose
 	// contents and payloads may be read. The archive's
@@ -404,6 +409,9 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 		if err := checkAuditLocks(ctx, o.Store, rep); err != nil {
 			return nil, cannot(err)
 		}
+		if o.Now != nil {
+			noteLocksEnding(rep, good, objects, o.Now(), o.LocksEndingBy)
+		}
 	}
 	// Signatures of every bundle's tag manifest, and the tag files.
 	type job struct {
@@ -496,6 +504,33 @@ func isCannot(err error) bool {
 		}
 	}
 	return true
+}
+
+// noteLocksEnding notes each run whose objects' locks end before by, or
+// have ended by now: the lock that keeps a run from being deleted lasts
+// as long as the retention it was written with, and an archive that must
+// be kept longer needs its locks lengthened before they end, which
+// nothing else would tell.
+func noteLocksEnding(rep *Report, good []run, objects map[string]archive.ObjectInfo, now, by time.Time) {
+	for _, r := range good {
+		prefix := archive.RunPrefix(r.batch, r.run)
+		var first time.Time
+		for k, info := range objects {
+			if strings.HasPrefix(k, prefix) && !info.RetainUntil.IsZero() && (first.IsZero() || info.RetainUntil.Before(first)) {
+				first = info.RetainUntil
+			}
+		}
+		switch {
+		case first.IsZero():
+		case !first.After(now):
+			rep.note(fmt.Sprintf("batch %s run %s: its locks ended on %s: the storage now lets its objects be deleted; "+
+				"starmig retain locks them again for as long as the run must be kept", r.batch, r.run, first.Format(time.DateOnly)))
+		case first.Before(by):
+			rep.note(fmt.Sprintf("batch %s run %s: its locks end on %s, in %s: the storage will then let its objects be deleted; "+
+				"if the run must be kept longer, lengthen them before then with starmig retain", r.batch, r.run, first.Format(time.DateOnly),
+				words.Count(int(first.Sub(now).Hours()/24), "day")))
+		}
+	}
 }
 
 // groupOf is the bundle (or run) prefix an unexpected object belongs to.
