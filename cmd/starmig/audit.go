@@ -91,7 +91,7 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 		return err
 	}
 	if len(all) == 0 {
-		if err := holdsAnArchive(cmd.Context(), st); err != nil {
+		if err := holdsAnArchive(cmd.Context(), st, "and so no audit log"); err != nil {
 			return err
 		}
 	}
@@ -125,7 +125,7 @@ func runAudit(cmd *cobra.Command, g *globalOptions, o *auditOptions) error {
 // mistyped, given a folder or two too high, or copied from a listing, whose
 // empty audit log would read as "nobody read anything". Where a folder
 // below holds an archive, or the store is a folder inside one, it says so.
-func holdsAnArchive(ctx context.Context, st archive.Store) error {
+func holdsAnArchive(ctx context.Context, st archive.Store, so string) error {
 	runs, err := archive.ListRuns(ctx, st, "")
 	if err != nil || len(runs) > 0 {
 		return err
@@ -137,7 +137,7 @@ func holdsAnArchive(ctx context.Context, st archive.Store) error {
 	if where == "" {
 		where = "is --archive the archive's URL?"
 	}
-	return fmt.Errorf("%s holds no archive, and so no audit log; %s", st, where)
+	return fmt.Errorf("%s holds no archive, %s; %s", st, so, where)
 }
 
 func writeAudit(w io.Writer, where string, entries []archive.AuditRecord, read int) {

@@ -314,26 +314,9 @@ func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 	if retention == "" {
 		retention = "10y"
 	}
-	// A number, then its unit in any case, short or long: 10y, 10Y,
-	// 10 years, 18m, 18 months, 90d.
-	lower := strings.ToLower(strings.TrimSpace(retention))
-	num := strings.TrimRight(lower, "abcdefghijklmnopqrstuvwxyz")
-	unit := strings.TrimSpace(lower[len(num):])
-	n, err := strconv.Atoi(strings.TrimSpace(num))
-	var years, months, days int
-	unitKnown := true
-	switch unit {
-	case "y", "year", "years":
-		years = n
-	case "m", "month", "months":
-		months = n
-	case "d", "day", "days":
-		days = n
-	default:
-		unitKnown = false
-	}
+	n, years, months, days, ok := parsePeriod(retention)
 	switch {
-	case err != nil || !unitKnown:
+	case !ok:
 		return time.Time{}, usageError("--retention %q: want a number of years, months or days, e.g. 10y, 18m, 90d", retention)
 	case n <= 0:
 		return time.Time{}, usageError("--retention %q: the archive is locked for the retention, so it must be 1 or more", retention)
@@ -341,6 +324,33 @@ func retainUntil(until, retention string, now time.Time) (time.Time, error) {
 		return time.Time{}, usageError("--retention %q: that would lock the archive past the year 9999", retention)
 	}
 	return now.AddDate(years, months, days), nil
+}
+
+// parsePeriod reads a number, then its unit in any case, short or long:
+// 10y, 10Y, 10 years, 18m, 18 months, 90d, or 0 alone. n is the number;
+// one of years, months and days is n, the others 0.
+func parsePeriod(s string) (n, years, months, days int, ok bool) {
+	lower := strings.ToLower(strings.TrimSpace(s))
+	num := strings.TrimRight(lower, "abcdefghijklmnopqrstuvwxyz")
+	unit := strings.TrimSpace(lower[len(num):])
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil {
+		return 0, 0, 0, 0, false
+	}
+	switch unit {
+	case "y", "year", "years":
+		years = n
+	case "m", "month", "months":
+		months = n
+	case "d", "day", "days":
+		days = n
+	case "":
+		// 0 needs no unit.
+		return n, 0, 0, 0, n == 0
+	default:
+		return 0, 0, 0, 0, false
+	}
+	return n, years, months, days, true
 }
 
 // parseSize reads a size in bytes: a whole number with an optional unit,

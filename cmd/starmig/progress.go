@@ -28,15 +28,16 @@ var barThrottle = 100 * time.Millisecond
 
 // progress counts rows.
 func (o *globalOptions) progress(what string, total int64) *progress {
-	return o.newProgress(what, total, false)
+	return o.newProgress(what, total, "rows")
 }
 
 // progressBytes counts bytes.
 func (o *globalOptions) progressBytes(what string, total int64) *progress {
-	return o.newProgress(what, total, true)
+	return o.newProgress(what, total, "")
 }
 
-func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progress {
+// newProgress counts units ("rows", "objects"), or bytes for "".
+func (o *globalOptions) newProgress(what string, total int64, units string) *progress {
 	p := &progress{what: what, total: total}
 	switch {
 	case o.interactive():
@@ -48,10 +49,10 @@ func (o *globalOptions) newProgress(what string, total int64, bytes bool) *progr
 			progressbar.OptionThrottle(barThrottle),
 			progressbar.OptionClearOnFinish(),
 		}
-		if bytes {
+		if units == "" {
 			opts = append(opts, progressbar.OptionShowBytes(true))
 		} else {
-			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"))
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString(units))
 		}
 		p.bar = progressbar.NewOptions64(total, opts...)
 	case !o.quiet && !o.json:

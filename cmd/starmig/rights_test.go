@@ -66,6 +66,9 @@ func TestStorageRightsByRole(t *testing.T) {
 		if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:"+db, "--to", to, "--batch", "all", "--keys", keys, "-q"); code != 0 {
 			t.Fatalf("archive with the writer's rights: exit %d: %s", code, stderr)
 		}
+		if code, _, stderr := run(t, ctx, "retain", "--archive", to, "--retention", "20y", "-q"); code != 0 {
+			t.Errorf("retain with the writer's rights: exit %d: %s", code, stderr)
+		}
 		// An upload in parts is started, sent and abandoned with the
 		// writer's rights.
 		core := minio.Core{Client: client}
@@ -171,6 +174,8 @@ func TestStorageRightsByRole(t *testing.T) {
 				[]string{"retrieve", "--archive", to, "--keys", keys, "--person", firstCode(t, db), "--reason", "rights test", "--out", filepath.Join(dir, "r2")}},
 			{"../../docs/archive.md", "archivist-policy.json",
 				[]string{"archive", "--source", "sqlite:" + db, "--to", to, "--batch", "again", "--keys", keys, "-q"}},
+			{"../../docs/runbook-operators.md", "verify-policy.json",
+				[]string{"retain", "--archive", to, "--retention", "30y", "-q"}},
 		} {
 			as(t, c.doc, c.policy)
 			code, _, stderr := run(t, ctx, c.args...)

@@ -106,7 +106,7 @@ func newRootCommand() *cobra.Command {
 	cmd.SetVersionTemplate("{{.Version}}\n")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v%s", flagError(err), flagMeant(c, err)) })
 	cmd.AddCommand(newGenCommand(opts), newSchemaCommand(opts), newMigrateCommand(opts), newReconcileCommand(opts), newDemoCommand(opts),
-		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts))
+		newKeysCommand(opts), newArchiveCommand(opts), newRetrieveCommand(opts), newRestoreCommand(opts), newVerifyCommand(opts), newResolveCommand(opts), newAuditCommand(opts), newStatusCommand(opts), newRetainCommand(opts))
 	return cmd
 }
 

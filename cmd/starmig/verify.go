@@ -26,6 +26,7 @@ type verifyOptions struct {
 	seed                        int64
 	parallel                    int
 	grace                       time.Duration
+	locksEnding                 string
 	operator, reason            string
 	reader                      readerFlags
 }
@@ -49,6 +50,10 @@ storage credentials only.
           through everything, daily or at any other regular step, and a
           finding can be reproduced. The objects read are listed in --json.
   full    list, every object read and hashed, and BagIt validity.
+
+Each run whose locks end within --locks-ending (six months by default), or
+have ended, is a note: the storage then lets its objects be deleted, and
+starmig retain lengthens the locks of an archive that must be kept longer.
 
 A run being written has no signed catalog until its end, and neither has
 one that was interrupted (the next archive run of any batch accounts for
@@ -83,6 +88,7 @@ Exit 0 when clean, 4 with findings (each naming batch, run, bundle, object),
 	f.IntVar(&o.parallel, "parallel", 8, "objects read at once")
 	f.StringVar(&o.operator, "operator", "", "who checks, for the audit log of a key holder's check (default: $STARMIG_OPERATOR, else the OS user)")
 	f.StringVar(&o.reason, "reason", "key holder's verification", "why, for the audit log of a key holder's check")
+	f.StringVar(&o.locksEnding, "locks-ending", "6m", "note each run whose locks end within this long, so that they can be lengthened in time (starmig retain): 6m, 1y, 90d; 0 notes only locks that have ended")
 	f.DurationVar(&o.grace, "grace", 24*time.Hour, "a run without a signed catalog written to within this long is taken to be still being written: a note, not a finding (0: always a finding)")
 	f.StringVar(&o.report, "report", "", "also write the report to this file: Markdown, or HTML if it ends in .html")
 	f.StringVar(&o.drill, "restore-drill", "", "PostgreSQL URL of a scratch database for a restore drill (needs --identity)")
@@ -115,6 +121,9 @@ func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 	if o.parallel < 1 {
 		return usageError("--parallel %d: want at least 1", o.parallel)
 	}
+	if n, _, _, _, ok := parsePeriod(o.locksEnding); !ok || n < 0 {
+		return usageError("--locks-ending %q: want a number of years, months or days, e.g. 6m, 1y, 90d, or 0", o.locksEnding)
+	}
 	if flags.Changed("seed") && o.seed < 0 {
 		return usageError("--seed %d: want a whole number of 0 or more", o.seed)
 	}
@@ -131,6 +140,8 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 	}
 	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log,
 		Grace: o.grace, Now: time.Now}
+	_, y, m, d, _ := parsePeriod(o.locksEnding)
+	opts.LocksEndingBy = time.Now().AddDate(y, m, d)
 	if o.budget != "" {
 		if opts.Budget, err = parseSize(o.budget); err != nil {
 			return usageError("--budget %q: %v", o.budget, err)

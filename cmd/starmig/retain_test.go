@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRetainLengthensTheLocks: an archive written with a short retention
+// is noted by verify as its locks near their end, and retain locks every
+// object until a later date, after which verify notes nothing. retain
+// is refused, before anything is asked of the storage, without a date, for
+// a date that is past, and for a folder store, which cannot lock.
+func TestRetainLengthensTheLocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys := genKeys(t, dir)
+	to := s3Bucket(t, true)
+	soon := time.Now().AddDate(0, 0, 40).Format(time.DateOnly)
+	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", to, "--batch", "all", "--keys", keys, "--retain-until", soon, "-q"); code != 0 {
+		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	verify := func(args ...string) (notes []string) {
+		t.Helper()
+		code, out, stderr := run(t, ctx, append([]string{"verify", "--archive", to, "--keys", keys, "--json"}, args...)...)
+		var rep struct{ Notes []string }
+		if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+			t.Fatalf("verify: exit %d, %v: %s%s", code, err, out, stderr)
+		}
+		for _, n := range rep.Notes {
+			if strings.Contains(n, "its locks") {
+				notes = append(notes, n)
+			}
+		}
+		return notes
+	}
+	if notes := verify(); len(notes) != 1 || !strings.Contains(notes[0], "its locks end on "+soon+", in ") || !strings.Contains(notes[0], "starmig retain") {
+		t.Errorf("verify of locks ending in 40 days: %q", notes)
+	}
+	if notes := verify("--locks-ending", "30d"); len(notes) != 0 {
+		t.Errorf("verify --locks-ending 30d of locks ending in 40 days: %q", notes)
+	}
+
+	code, out, stderr := run(t, ctx, "retain", "--archive", to, "--retention", "30y", "--json")
+	var res struct{ Objects, Lengthened, Later int }
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Objects < 20 || res.Lengthened != res.Objects || res.Later != 0 {
+		t.Fatalf("retain: exit %d, %v, %+v: %s%s", code, err, res, out, stderr)
+	}
+	if notes := verify(); len(notes) != 0 {
+		t.Errorf("verify after retain: %q", notes)
+	}
+	code, out, stderr = run(t, ctx, "retain", "--archive", to, "--retention", "30y")
+	if code != 0 || !strings.Contains(out, "0 objects of "+strings.TrimSuffix(to, "/")) || !strings.Contains(out, "already locked until then or later") {
+		t.Errorf("retain again: exit %d: %s%s", code, out, stderr)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--archive", to}, "--retain-until or --retention is required"},
+		{[]string{"--archive", to, "--retain-until", "2020-01-01"}, "--retain-until 2020-01-01 is not in the future"},
+		{[]string{"--archive", "file://" + filepath.Join(dir, "folder"), "--retention", "30y"}, "a folder store cannot lock its objects"},
+	} {
+		if code, _, stderr := run(t, ctx, append([]string{"retain"}, c.args...)...); code != exitUsage || !strings.Contains(stderr, c.want) {
+			t.Errorf("retain %q: exit %d, %s; want exit %d and %q", c.args, code, stderr, exitUsage, c.want)
+		}
+	}
+}
