@@ -53,6 +53,11 @@ type LengthenResult struct {
 	// Later are the objects locked until a later date already, which
 	// stay so.
 	Later int `json:"later"`
+	// Governance are the keys of objects locked in GOVERNANCE mode,
+	// which no archive writer makes: such a lock is changed to COMPLIANCE
+	// only with the right to bypass it, which no role of the archive
+	// has. They are left as they are, and verify reports them.
+	Governance []string `json:"governance"`
 }
 
 // lengthenAtOnce is how many locks Lengthen sets at once: one round trip
@@ -61,13 +66,14 @@ const lengthenAtOnce = 16
 
 // Lengthen locks every object under prefix in COMPLIANCE mode until at
 // least until: those locked until an earlier date, or not locked, are
-// locked until then; those locked longer stay as they are. progress, when
+// locked until then; those locked longer stay as they are, and so do
+// those in GOVERNANCE mode (Governance). progress, when
 // set, is called with the objects done so far. The objects are what the
 // store holds, catalogs, bundles, objects of interrupted runs and audit
 // entries alike: a foreign object among them is locked too, which harms
 // nothing and is reported by verify as before.
 func Lengthen(ctx context.Context, st Store, prefix string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
-	res := LengthenResult{Until: until.UTC().Truncate(time.Second)}
+	res := LengthenResult{Until: until.UTC().Truncate(time.Second), Governance: []string{}}
 	r, ok := st.(retainer)
 	if !st.Locks() || !ok {
 		return res, fmt.Errorf("archive: %s: %w: nothing to lengthen", st, ErrCannotLock)
@@ -75,8 +81,12 @@ func Lengthen(ctx context.Context, st Store, prefix string, until time.Time, pro
 	var short []string
 	if err := st.List(ctx, prefix, func(info ObjectInfo) error {
 		res.Objects++
-		if info.Mode == string(minio.Compliance) && !info.RetainUntil.Before(res.Until) {
+		switch {
+		case info.Mode == string(minio.Compliance) && !info.RetainUntil.Before(res.Until):
 			res.Later++
+			return nil
+		case info.Mode == string(minio.Governance):
+			res.Governance = append(res.Governance, info.Key)
 			return nil
 		}
 		short = append(short, info.Key)

@@ -3,28 +3,43 @@ package archive
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // TestLengthenLocksOnMinIO: every object of an archive run, and an audit
 // entry, locked until the archive's date is locked longer by Lengthen,
 // its first version, as COMPLIANCE mode allows; run again, or with an
-// earlier date, it changes nothing, since a lock is never shortened. A
-// folder store, which cannot lock, is refused.
+// earlier date, it changes nothing, since a lock is never shortened. An
+// object someone locked in GOVERNANCE mode, which MinIO refuses to change
+// to COMPLIANCE ("Object is WORM protected"), is left as it is and named,
+// not taken for a failure that stops the rest. A folder store, which
+// cannot lock, is refused.
 func TestLengthenLocksOnMinIO(t *testing.T) {
 	path := star1(t, 60)
 	k := testKeys(t)
-	st, _ := bucket(t, true)
+	st, client := bucket(t, true)
 	ctx := context.Background()
 	archiveSTAR1(t, path, small(config(st, k)))
 	if _, err := WriteAudit(ctx, st, k.recipients, AuditEntry{Time: now, Operator: "test", Action: "retrieve", Query: "person 1", Reason: "retain test"}, retain); err != nil {
+		t.Fatal(err)
+	}
+	foreign := BatchesPrefix + "all/foreign"
+	if _, err := client.PutObject(ctx, st.cfg.Bucket, st.full(foreign), strings.NewReader("x"), 1, minio.PutObjectOptions{
+		Mode: minio.Governance, RetainUntilDate: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	locks := func() (n int, until map[time.Time]int) {
 		t.Helper()
 		until = map[time.Time]int{}
 		if err := st.List(ctx, "", func(o ObjectInfo) error {
+			if o.Key == foreign {
+				return nil
+			}
 			n++
 			if o.Mode != "COMPLIANCE" || o.Versions != 1 {
 				t.Errorf("%s: mode %q, %d versions", o.Key, o.Mode, o.Versions)
@@ -47,8 +62,11 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Objects != n || res.Lengthened != n || res.Later != 0 || !res.Until.Equal(later) || seen != n {
-		t.Errorf("Lengthen: %+v, progress to %d; want all %d objects lengthened until %v", res, seen, n, later)
+	if res.Objects != n+1 || res.Lengthened != n || res.Later != 0 || !res.Until.Equal(later) || seen != n || !slices.Equal(res.Governance, []string{foreign}) {
+		t.Errorf("Lengthen: %+v, progress to %d; want all %d objects lengthened until %v, and %s left", res, seen, n, later, foreign)
+	}
+	if info, err := st.Stat(ctx, foreign); err != nil || info.Mode != "GOVERNANCE" {
+		t.Errorf("%s: %+v, %v; want it left in GOVERNANCE mode", foreign, info, err)
 	}
 	if _, after := locks(); after[later] != n {
 		t.Errorf("locks after Lengthen: %v, want all %d until %v", after, n, later)
@@ -56,7 +74,7 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 
 	for _, until := range []time.Time{later, retain} {
 		res, err := Lengthen(ctx, st, "", until, nil)
-		if err != nil || res.Lengthened != 0 || res.Later != n {
+		if err != nil || res.Lengthened != 0 || res.Later != n || len(res.Governance) != 1 {
 			t.Errorf("Lengthen until %v again: %+v, %v; want nothing lengthened", until, res, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,9 @@ end. verify notes each run whose locks end within --locks-ending (six
 months by default).
 
 Objects locked until the date or later stay as they are: a COMPLIANCE lock
-can be lengthened, never shortened, by anyone. The command needs the
+can be lengthened, never shortened, by anyone. An object in GOVERNANCE
+mode, which no archive writer makes, is left as it is and named, with
+exit 4. The command needs the
 writer's storage credentials (s3:PutObjectRetention), not the operators'
 read-only ones, and no key. A folder store cannot lock: it is refused.
 Running it again after a stop does the rest.`,
@@ -88,11 +91,27 @@ func runRetain(cmd *cobra.Command, g *globalOptions, o *retainOptions) error {
 	if err != nil {
 		return fmt.Errorf("%w (%s of %d lengthened before it stopped; run the same command again for the rest)", err, words.Count(res.Lengthened, "lock"), res.Objects-res.Later)
 	}
-	return g.result(res, func(w io.Writer) {
+	if err := g.result(res, func(w io.Writer) {
 		fmt.Fprintf(w, "%s of %s locked in COMPLIANCE mode until %s", words.Count(res.Lengthened, "object"), st, res.Until.Format(time.DateOnly))
 		if res.Later > 0 {
 			fmt.Fprintf(w, "; %d already locked until then or later, as they stay", res.Later)
 		}
 		fmt.Fprintln(w, ".")
-	})
+	}); err != nil {
+		return err
+	}
+	if n := len(res.Governance); n > 0 {
+		shown := res.Governance[:min(n, 10)]
+		more := ""
+		if n > len(shown) {
+			more = fmt.Sprintf(" and %d more", n-len(shown))
+		}
+		as, them := "they are", "them"
+		if n == 1 {
+			as, them = "it is", "it"
+		}
+		return &codedError{code: exitVerification, err: fmt.Errorf("%s in GOVERNANCE mode left as %s: no archive writer locks so, and such a lock is changed only with the right to bypass it, which no role has; "+
+			"verify reports %s, and the storage team looks into who wrote %s: %s%s", words.Count(n, "object"), as, them, them, strings.Join(shown, ", "), more)}
+	}
+	return nil
 }

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/starmig/starmig/internal/testenv"
 )
 
 // TestRetainLengthensTheLocks: an archive written with a short retention
@@ -55,6 +60,22 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	code, out, stderr = run(t, ctx, "retain", "--archive", to, "--retention", "30y")
 	if code != 0 || !strings.Contains(out, "0 objects of "+strings.TrimSuffix(to, "/")) || !strings.Contains(out, "already locked until then or later") {
 		t.Errorf("retain again: exit %d: %s%s", code, out, stderr)
+	}
+
+	// An object someone locked in GOVERNANCE mode is left and named.
+	s3 := testenv.MinIO(t)
+	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := strings.SplitN(to, "/", 4)[2] // s3://BUCKET/star1
+	if _, err := client.PutObject(ctx, bucket, "star1/batches/all/foreign", strings.NewReader("x"), 1, minio.PutObjectOptions{
+		Mode: minio.Governance, RetainUntilDate: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, ctx, "retain", "--archive", to, "--retention", "31y", "-q")
+	if code != exitVerification || !strings.Contains(stderr, "1 object in GOVERNANCE mode left as it is") || !strings.Contains(stderr, ": batches/all/foreign") {
+		t.Errorf("retain with an object in GOVERNANCE mode: exit %d: %s", code, stderr)
 	}
 
 	for _, c := range []struct {
