@@ -17,20 +17,9 @@ import (
 // `TMPDIR=/mnt/tiny starmig archive ...` with a 1 MiB tmpfs there.
 func TestASpoolWithoutRoomSaysWhatToDo(t *testing.T) {
 	w := &Writer{cfg: Config{Spool: "/mnt/tiny"}}
-	full := &fs.PathError{Op: "write", Path: "/mnt/tiny/starmig-archive-1", Err: syscall.ENOSPC}
-	err := w.spoolFull(errors.Join(errors.New("archive: spooling data/DOKUMENT/0001.jsonl.gz.age"), full))
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Errorf("%v: no longer an ENOSPC", err)
-	}
-	for _, want := range []string{"no space left on device", "the spool folder /mnt/tiny is full", "230 MiB", "set TMPDIR"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: does not say %q", err, want)
-		}
-	}
-	other := &fs.PathError{Op: "write", Path: "/mnt/tiny/starmig-archive-1", Err: syscall.EIO}
-	if err := w.spoolFull(other); err != error(other) {
-		t.Errorf("another error became %v", err)
-	}
+	saysWhatToDo(t, w.spoolFull, errors.Join(errors.New("archive: spooling data/DOKUMENT/0001.jsonl.gz.age"),
+		&fs.PathError{Op: "write", Path: "/mnt/tiny/starmig-archive-1", Err: syscall.ENOSPC}),
+		"no space left on device", "the spool folder /mnt/tiny is full", "230 MiB", "set TMPDIR")
 }
 
 // TestAFullArchiveFolderSaysWhatToDo: a folder store (file://) whose disk
@@ -41,21 +30,29 @@ func TestASpoolWithoutRoomSaysWhatToDo(t *testing.T) {
 // same command once the tmpfs is made larger, and verify --level full.
 func TestAFullArchiveFolderSaysWhatToDo(t *testing.T) {
 	s := &FileStore{root: "/mnt/archive"}
-	full := &fs.PathError{Op: "write", Path: "/mnt/archive/.starmig-tmp/(nameless)", Err: syscall.ENOSPC}
-	err := s.full(fmt.Errorf("archive: put batches/b1/r/0001/data/DOKUMENT/0001.jsonl.gz.age: %w", full))
+	saysWhatToDo(t, s.full, fmt.Errorf("archive: put batches/b1/r/0001/data/DOKUMENT/0001.jsonl.gz.age: %w",
+		&fs.PathError{Op: "write", Path: "/mnt/archive/.starmig-tmp/(nameless)", Err: syscall.ENOSPC}),
+		"no space left on device", "the archive folder /mnt/archive has no room left", "run the command again", "completed by the next run")
+}
+
+// saysWhatToDo checks that explain keeps full an ENOSPC and adds each of
+// want to it, and passes another error, and none, unchanged.
+func saysWhatToDo(t *testing.T, explain func(error) error, full error, want ...string) {
+	t.Helper()
+	err := explain(full)
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("%v: no longer an ENOSPC", err)
 	}
-	for _, want := range []string{"no space left on device", "the archive folder /mnt/archive has no room left", "run the command again", "completed by the next run"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: does not say %q", err, want)
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%q: does not say %q", err, w)
 		}
 	}
-	other := &fs.PathError{Op: "write", Path: "/mnt/archive/x", Err: syscall.EIO}
-	if err := s.full(other); err != error(other) {
+	other := &fs.PathError{Op: "write", Path: "/mnt/x", Err: syscall.EIO}
+	if err := explain(other); err != error(other) {
 		t.Errorf("another error became %v", err)
 	}
-	if err := s.full(nil); err != nil {
+	if err := explain(nil); err != nil {
 		t.Errorf("no error became %v", err)
 	}
 }
