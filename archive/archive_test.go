@@ -36,10 +36,13 @@ type keys struct {
 	index      []byte
 }
 
-func testKeys(t testing.TB) keys {
+func testKeys(t testing.TB) keys { return testKeysBy(t, GenerateKeys) }
+
+// testKeysBy reads the key set that generate writes.
+func testKeysBy(t testing.TB, generate func(dir string) error) keys {
 	t.Helper()
 	dir := t.TempDir()
-	if err := GenerateKeys(dir); err != nil {
+	if err := generate(dir); err != nil {
 		t.Fatal(err)
 	}
 	var k keys

@@ -198,5 +198,6 @@ func CatalogRecipients(cats []*Catalog) ([]age.Recipient, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("archive: the catalog names no recipient to encrypt the audit entry to")
 	}
+	out = SameKindRecipients(out)
 	return out, nil
 }

@@ -36,10 +36,42 @@ const (
 
 // GenerateKeys writes a fresh key set into dir, secret files mode 0600. It
 // refuses, before writing anything, when any of its files exists.
-func GenerateKeys(dir string) error {
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		return err
+func GenerateKeys(dir string) error { return generateKeys(dir, false) }
+
+// GeneratePostQuantumKeys writes a key set as GenerateKeys does, but for
+// its age recipient and identity: ML-KEM-768 with X25519 (age1pq1…),
+// which a quantum computer of the future could not decrypt either. Files
+// encrypted to it need age 1.3 or later to decrypt.
+func GeneratePostQuantumKeys(dir string) error { return generateKeys(dir, true) }
+
+// ageIdentity is an age identity that keys gen writes.
+type ageIdentity interface {
+	String() string
+	recipientString() string
+}
+
+type x25519Identity struct{ *age.X25519Identity }
+
+func (i x25519Identity) recipientString() string { return i.Recipient().String() }
+
+type hybridIdentity struct{ *age.HybridIdentity }
+
+func (i hybridIdentity) recipientString() string { return i.Recipient().String() }
+
+func generateKeys(dir string, postQuantum bool) error {
+	var id ageIdentity
+	if postQuantum {
+		h, err := age.GenerateHybridIdentity()
+		if err != nil {
+			return err
+		}
+		id = hybridIdentity{h}
+	} else {
+		x, err := age.GenerateX25519Identity()
+		if err != nil {
+			return err
+		}
+		id = x25519Identity{x}
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -62,8 +94,8 @@ func GenerateKeys(dir string) error {
 		mode os.FileMode
 		body []byte
 	}{
-		{RecipientFile, 0o644, []byte(id.Recipient().String() + "\n")},
-		{IdentityFile, 0o600, []byte("# public key: " + id.Recipient().String() + "\n" + id.String() + "\n")},
+		{RecipientFile, 0o644, []byte(id.recipientString() + "\n")},
+		{IdentityFile, 0o600, []byte("# public key: " + id.recipientString() + "\n" + id.String() + "\n")},
 		{SignPubFile, 0o644, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})},
 		{SignKeyFile, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})},
 		{IndexKeyFile, 0o600, []byte(hex.EncodeToString(index) + "\n")},
@@ -112,13 +144,60 @@ func ReadRecipients(path string) ([]age.Recipient, error) {
 	return rs, nil
 }
 
-// ParseRecipient reads one age recipient given on the command line.
+// ParseRecipient reads one age recipient given on the command line, or
+// named by a catalog: X25519 (age1…) or post-quantum (age1pq1…).
 func ParseRecipient(s string) (age.Recipient, error) {
-	r, err := age.ParseX25519Recipient(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	var r age.Recipient
+	var err error
+	if strings.HasPrefix(s, "age1pq1") {
+		r, err = age.ParseHybridRecipient(s)
+	} else {
+		r, err = age.ParseX25519Recipient(s)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("keys: recipient %q: %w", s, err)
+		// age's error quotes the recipient whole, which a post-quantum
+		// one makes nearly 2 000 characters long.
+		shown := s
+		if len(shown) > 24 {
+			shown = shown[:20] + "…"
+		}
+		return nil, fmt.Errorf("keys: recipient %q is not an age recipient (age1… or age1pq1…)", shown)
 	}
 	return r, nil
+}
+
+// CheckRecipients refuses recipients that age does not encrypt to
+// together: post-quantum ones (age1pq1…) beside X25519 ones, which would
+// leave the files open to a quantum computer of the future through the
+// X25519 ones.
+func CheckRecipients(rs []age.Recipient) error {
+	if len(rs) == 0 {
+		return errors.New("archive: no recipient to encrypt to (--recipient or STARMIG_RECIPIENT)")
+	}
+	if _, err := age.Encrypt(io.Discard, rs...); err != nil {
+		return fmt.Errorf("archive: the recipients cannot be used together: %w; give post-quantum recipients (age1pq1…) only, or X25519 ones (age1…) only", err)
+	}
+	return nil
+}
+
+// SameKindRecipients leaves out of rs, where it holds post-quantum
+// recipients beside X25519 ones, the X25519 ones: age encrypts to one
+// kind only, and what is encrypted to both must not be open to a quantum
+// computer of the future. An archive whose runs moved to post-quantum
+// keys names both kinds in its catalogs; its audit entries go to the
+// post-quantum ones.
+func SameKindRecipients(rs []age.Recipient) []age.Recipient {
+	var pq []age.Recipient
+	for _, r := range rs {
+		if _, ok := r.(*age.HybridRecipient); ok {
+			pq = append(pq, r)
+		}
+	}
+	if len(pq) == 0 {
+		return rs
+	}
+	return pq
 }
 
 // Passphrase gives the passphrase of the identity file at path, which is

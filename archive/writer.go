@@ -92,6 +92,9 @@ func (c *Config) defaults() error {
 	case !c.RetainUntil.After(c.Now):
 		return fmt.Errorf("archive: retain-until %s is not in the future", c.RetainUntil.Format(time.DateOnly))
 	}
+	if err := CheckRecipients(c.Recipients); err != nil {
+		return err
+	}
 	if c.BundleSize <= 0 {
 		c.BundleSize = 256 << 20
 	}
