@@ -24,6 +24,7 @@ import (
 func newKeysCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Archive keys"}
 	var out string
+	var postQuantum bool
 	gen := &cobra.Command{
 		Use:   "gen",
 		Short: "Write a new key set: age recipient and identity, Ed25519 signing key pair, index key",
@@ -32,14 +33,24 @@ recipient, for writers), identity.txt (its age identity, for archivists),
 signing.pub and signing.key (Ed25519, PEM, as openssl reads them), and
 index.key (32 bytes, hex). Secret files get mode 0600. Hand them out by role:
 writers get recipient.txt, signing.key and index.key; archivists
-identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
-		Example: "  starmig keys gen --out keys/",
+identity.txt, index.key and signing.pub; operators abroad signing.pub only.
+
+With --post-quantum the age recipient and identity are ML-KEM-768 with
+X25519 (age1pq1…): files encrypted to it stay closed to a quantum computer
+of the future, which could open X25519 ones it finds stored today. Reading
+them without starmig then takes age 1.3 or later. A run encrypts to one
+kind of recipient only.`,
+		Example: "  starmig keys gen --out keys/\n  starmig keys gen --out keys-2027/ --post-quantum",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlag("out", out, ""); err != nil {
 				return err
 			}
-			if err := archive.GenerateKeys(out); err != nil {
+			generate := archive.GenerateKeys
+			if postQuantum {
+				generate = archive.GeneratePostQuantumKeys
+			}
+			if err := generate(out); err != nil {
 				return err
 			}
 			return g.result(map[string]string{"keys": out}, func(w io.Writer) {
@@ -51,6 +62,7 @@ identity.txt, index.key and signing.pub; operators abroad signing.pub only.`,
 		},
 	}
 	gen.Flags().StringVar(&out, "out", "", "folder to write the keys into")
+	gen.Flags().BoolVar(&postQuantum, "post-quantum", false, "a post-quantum age recipient and identity (ML-KEM-768 with X25519, age1pq1…) instead of X25519")
 	cmd.AddCommand(gen)
 	return cmd
 }
@@ -263,6 +275,9 @@ func (w *writerFlags) config(to, batchName, source string, now time.Time) (archi
 	}
 	if cfg.Recipients, err = w.keys.readRecipients(); err != nil {
 		return cfg, err
+	}
+	if err := archive.CheckRecipients(cfg.Recipients); err != nil {
+		return cfg, usageError("%v", err)
 	}
 	if cfg.SignKey, err = w.keys.readSigningKey(); err != nil {
 		return cfg, err
