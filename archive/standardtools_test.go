@@ -54,12 +54,25 @@ func docCommands(t *testing.T) []string {
 // written, give back STAR1's own rows, and fail, naming what is wrong, on a
 // changed payload byte and a changed catalog.
 func TestStandardToolsReadABundle(t *testing.T) {
-	for _, tool := range []string{"bash", "openssl", "sha256sum", "sha512sum", "grep", "cut", "age", "gunzip", "head"} {
+	readWithStandardTools(t, testKeys(t), testenv.Tool(t, "age"))
+}
+
+// TestStandardToolsReadAPostQuantumBundle: the same with a post-quantum
+// key set (keys gen --post-quantum), which age reads from version 1.3 on:
+// scripts/test.sh builds that age from the Go module proxy, since Debian's
+// is older.
+func TestStandardToolsReadAPostQuantumBundle(t *testing.T) {
+	readWithStandardTools(t, testKeysBy(t, GeneratePostQuantumKeys), testenv.AgePostQuantum(t))
+}
+
+// readWithStandardTools runs the documented commands, with the age
+// command at agePath, on a bundle written to the keys k.
+func readWithStandardTools(t *testing.T, k keys, agePath string) {
+	for _, tool := range []string{"bash", "openssl", "sha256sum", "sha512sum", "grep", "cut", "gunzip", "head"} {
 		testenv.Tool(t, tool)
 	}
 	cmds := docCommands(t)
 	path := star1(t, 200)
-	k := testKeys(t)
 	st, err := NewFileStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +112,7 @@ func TestStandardToolsReadABundle(t *testing.T) {
 	sh := func(cmd string) (string, error) {
 		c := exec.Command("bash", "-c", cmd)
 		c.Dir = run
+		c.Env = append(os.Environ(), "PATH="+filepath.Dir(agePath)+string(os.PathListSeparator)+os.Getenv("PATH"))
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -55,6 +56,34 @@ func Tool(t testing.TB, name string) string {
 		t.Skipf("no %s on PATH (scripts/test.sh installs it)", name)
 	}
 	return p
+}
+
+// EnvAge names an age command of version 1.3 or later, which reads files
+// encrypted to post-quantum recipients; scripts/test.sh builds one.
+const EnvAge = "STARMIG_TEST_AGE"
+
+// AgePostQuantum returns the path of an age command that decrypts files
+// encrypted to post-quantum recipients: $STARMIG_TEST_AGE, or the age on
+// PATH when it is version 1.3 or later.
+func AgePostQuantum(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv(EnvAge)
+	if p == "" {
+		p, _ = exec.LookPath("age")
+	}
+	if p != "" {
+		out, err := exec.Command(p, "--version").Output()
+		v := strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+		var major, minor int
+		if _, serr := fmt.Sscanf(v, "%d.%d", &major, &minor); err == nil && serr == nil && (major > 1 || major == 1 && minor >= 3) {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("an age of version 1.3 or later is required under CI (set %s, or run the tests with scripts/test.sh, which builds one)", EnvAge)
+	}
+	t.Skipf("no age of version 1.3 or later (set %s; scripts/test.sh builds one)", EnvAge)
+	return ""
 }
 
 // PostgresServer returns the DSN of the server's maintenance database.
