@@ -177,6 +177,43 @@ func auditTime(key string) (time.Time, bool) {
 	return t, err == nil
 }
 
+// AuditRetention is the date until which an audit entry about reading
+// the runs of cats is locked: as long as the longest kept of them, by
+// their catalogs' dates and, on a store that locks, by the locks their
+// catalogs hold now, which `starmig retain` may have lengthened since.
+// Once all of those have passed, a run may still be there and read (its
+// locks ended, nobody deleted it): the entry is then locked for as long
+// as the runs were written for (their retention, counted from now), since
+// a store that locks refuses a date in the past and the read would not
+// be on record at all.
+func AuditRetention(ctx context.Context, st Store, cats []*Catalog, now time.Time) (time.Time, error) {
+	var until time.Time
+	var period time.Duration
+	for _, c := range cats {
+		if c.RetainUntil.After(until) {
+			until = c.RetainUntil
+		}
+		period = max(period, c.RetainUntil.Sub(c.Created))
+		if !st.Locks() {
+			continue
+		}
+		info, err := st.Stat(ctx, RunPrefix(c.Batch, c.Run)+CatalogFile)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("archive: the lock of %s/%s: %w", c.Batch, c.Run, err)
+		}
+		if info.RetainUntil.After(until) {
+			until = info.RetainUntil
+		}
+	}
+	if until.After(now) {
+		return until, nil
+	}
+	if period <= 0 {
+		period = 10 * 365 * 24 * time.Hour
+	}
+	return now.Add(period), nil
+}
+
 // CatalogRecipients are the recipients a catalog names, to encrypt audit
 // entries to.
 func CatalogRecipients(cats []*Catalog) ([]age.Recipient, error) {

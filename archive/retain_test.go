@@ -90,3 +90,50 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 		t.Errorf("Lengthen on a folder: %v, want ErrCannotLock", err)
 	}
 }
+
+// TestAuditRetention: an audit entry about reading runs is locked as long
+// as the longest kept of them. That was their catalogs' date, so once it
+// had passed, every retrieval, restore and key holder's check of the
+// archive on S3 failed at its audit entry ("the retain until date must be
+// in the future"), and after `retain` the entries were locked for less
+// than the runs. The date is now the later of the catalogs' and of the
+// locks their catalogs hold, and, once both have passed, the runs'
+// retention counted from now.
+func TestAuditRetention(t *testing.T) {
+	path := star1(t, 30)
+	k := testKeys(t)
+	st, _ := bucket(t, true)
+	folder, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range []Store{st, folder} {
+		archiveSTAR1(t, path, small(config(s, k)))
+	}
+	cats, err := LatestCatalogs(ctx, st, k.pub, "")
+	if err != nil || len(cats) != 1 {
+		t.Fatalf("%d catalogs: %v", len(cats), err)
+	}
+	period := cats[0].RetainUntil.Sub(cats[0].Created)
+	later := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
+	lengthened := time.Date(2060, 1, 1, 0, 0, 0, 0, time.UTC)
+	check := func(what string, s Store, at, want time.Time) {
+		t.Helper()
+		got, err := AuditRetention(ctx, s, cats, at)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v, %v; want %v", what, got, err, want)
+		}
+	}
+	check("before the catalog's date", st, now, retain)
+	check("after the catalog's date", st, later, later.Add(period))
+	check("a folder after the catalog's date", folder, later, later.Add(period))
+	if _, err := Lengthen(ctx, st, "", lengthened, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after retain", st, later, lengthened)
+	check("after retain, before the catalog's date", st, now, lengthened)
+	if _, err := WriteAudit(ctx, st, k.recipients, AuditEntry{Time: time.Now(), Operator: "test", Action: "retrieve", Query: "person 1", Reason: "audit retention"}, lengthened); err != nil {
+		t.Errorf("an audit entry locked until the lengthened date: %v", err)
+	}
+}

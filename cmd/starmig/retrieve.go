@@ -77,19 +77,19 @@ and the documents into --out.`,
 
 // putOnRecord writes an audit entry about reading the runs of cats: the
 // OS user and host beside the operator, encrypted to the runs' recipients,
-// locked as long as the longest kept of them.
+// locked as long as the longest kept of them (archive.AuditRetention).
 func putOnRecord(ctx context.Context, st archive.Store, cats []*archive.Catalog, e archive.AuditEntry) (string, error) {
 	recipients, err := archive.CatalogRecipients(cats)
 	if err != nil {
 		return "", err
 	}
-	retain := cats[0].RetainUntil
+	retain, err := archive.AuditRetention(ctx, st, cats, e.Time)
+	if err != nil {
+		return "", err
+	}
 	e.Runs = nil
 	for _, c := range cats {
 		e.Runs = append(e.Runs, c.Batch+"/"+c.Run)
-		if c.RetainUntil.After(retain) {
-			retain = c.RetainUntil
-		}
 	}
 	e.OSUser = osUser()
 	e.Host, _ = os.Hostname()
