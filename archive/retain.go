@@ -73,26 +73,37 @@ const lengthenAtOnce = 16
 // entries alike: a foreign object among them is locked too, which harms
 // nothing and is reported by verify as before.
 func Lengthen(ctx context.Context, st Store, prefix string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
+	return LengthenAll(ctx, st, []string{prefix}, until, progress)
+}
+
+// ArchivePrefixes are the folders of an archive's objects: its runs and
+// its audit log. Whatever else a bucket holds beside them is another's.
+var ArchivePrefixes = []string{BatchesPrefix, AuditPrefix}
+
+// LengthenAll is Lengthen over several prefixes, as one.
+func LengthenAll(ctx context.Context, st Store, prefixes []string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
 	res := LengthenResult{Until: until.UTC().Truncate(time.Second), Governance: []string{}}
 	r, ok := st.(retainer)
 	if !st.Locks() || !ok {
 		return res, fmt.Errorf("archive: %s: %w: nothing to lengthen", st, ErrCannotLock)
 	}
 	var short []string
-	if err := st.List(ctx, prefix, func(info ObjectInfo) error {
-		res.Objects++
-		switch {
-		case info.Mode == string(minio.Compliance) && !info.RetainUntil.Before(res.Until):
-			res.Later++
+	for _, prefix := range prefixes {
+		if err := st.List(ctx, prefix, func(info ObjectInfo) error {
+			res.Objects++
+			switch {
+			case info.Mode == string(minio.Compliance) && !info.RetainUntil.Before(res.Until):
+				res.Later++
+				return nil
+			case info.Mode == string(minio.Governance):
+				res.Governance = append(res.Governance, info.Key)
+				return nil
+			}
+			short = append(short, info.Key)
 			return nil
-		case info.Mode == string(minio.Governance):
-			res.Governance = append(res.Governance, info.Key)
-			return nil
+		}); err != nil {
+			return res, err
 		}
-		short = append(short, info.Key)
-		return nil
-	}); err != nil {
-		return res, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

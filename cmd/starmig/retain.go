@@ -24,7 +24,8 @@ func newRetainCommand(g *globalOptions) *cobra.Command {
 		Short: "Lengthen the locks of every archive object, for an archive that must be kept longer",
 		Long: `retain locks every object of the archive in COMPLIANCE mode until a later
 date: the runs' catalogs and bundles, the objects of interrupted runs and
-the audit log. Each object is locked for the retention it was written with
+the audit log (every object under batches/ and audit/, and nothing else a
+bucket holds beside them). Each object is locked for the retention it was written with
 (archive --retention, 10 years by default); once that ends, the storage
 lets anyone with the right delete it. An archive that must be kept longer
 (STAR1 switched off, and its last run's locks ending some years later; a
@@ -79,7 +80,7 @@ func runRetain(cmd *cobra.Command, g *globalOptions, o *retainOptions) error {
 		return err
 	}
 	var bar *progress
-	res, err := archive.Lengthen(cmd.Context(), st, "", date, func(done, total int) {
+	res, err := archive.LengthenAll(cmd.Context(), st, archive.ArchivePrefixes, date, func(done, total int) {
 		if bar == nil {
 			bar = g.newProgress("lengthening locks", int64(total), "objects")
 		}

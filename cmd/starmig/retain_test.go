@@ -16,9 +16,12 @@ import (
 
 // TestRetainLengthensTheLocks: an archive written with a short retention
 // is noted by verify as its locks near their end, and retain locks every
-// object until a later date, after which verify notes nothing. retain
-// is refused, before anything is asked of the storage, without a date, for
-// a date that is past, and for a folder store, which cannot lock.
+// object of the archive until a later date, after which verify notes
+// nothing; an object the bucket holds beside the archive's folders is
+// left unlocked. An object someone locked in GOVERNANCE mode is left and
+// named (exit 4). retain is refused, before anything is asked of the
+// storage, without a date, for a date that is past, and for a folder
+// store, which cannot lock.
 func TestRetainLengthensTheLocks(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -27,6 +30,15 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	soon := time.Now().AddDate(0, 0, 40).Format(time.DateOnly)
 	if code, _, stderr := run(t, ctx, "archive", "--source", "sqlite:../../testdata/star1-small.db", "--to", to, "--batch", "all", "--keys", keys, "--retain-until", soon, "-q"); code != 0 {
 		t.Fatalf("archive: exit %d: %s", code, stderr)
+	}
+	s3 := testenv.MinIO(t)
+	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := strings.SplitN(to, "/", 4)[2] // s3://BUCKET/star1
+	if _, err := client.PutObject(ctx, bucket, "star1/notes/readme.txt", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	verify := func(args ...string) (notes []string) {
 		t.Helper()
@@ -57,18 +69,16 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	if notes := verify(); len(notes) != 0 {
 		t.Errorf("verify after retain: %q", notes)
 	}
+	// What the bucket holds beside the archive's folders is not locked.
+	if mode, _, err := client.GetObjectRetention(ctx, bucket, "star1/notes/readme.txt", ""); err == nil && mode != nil {
+		t.Errorf("retain locked an object outside batches/ and audit/: %s", *mode)
+	}
 	code, out, stderr = run(t, ctx, "retain", "--archive", to, "--retention", "30y")
 	if code != 0 || !strings.Contains(out, "0 objects of "+strings.TrimSuffix(to, "/")) || !strings.Contains(out, "already locked until then or later") {
 		t.Errorf("retain again: exit %d: %s%s", code, out, stderr)
 	}
 
 	// An object someone locked in GOVERNANCE mode is left and named.
-	s3 := testenv.MinIO(t)
-	client, err := minio.New(s3.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := strings.SplitN(to, "/", 4)[2] // s3://BUCKET/star1
 	if _, err := client.PutObject(ctx, bucket, "star1/batches/all/foreign", strings.NewReader("x"), 1, minio.PutObjectOptions{
 		Mode: minio.Governance, RetainUntilDate: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}); err != nil {
 		t.Fatal(err)
