@@ -512,14 +512,19 @@ func isCannot(err error) bool {
 // be kept longer needs its locks lengthened before they end, which
 // nothing else would tell.
 func noteLocksEnding(rep *Report, good []run, objects map[string]archive.ObjectInfo, now, by time.Time) {
-	for _, r := range good {
-		prefix := archive.RunPrefix(r.batch, r.run)
-		var first time.Time
-		for k, info := range objects {
-			if strings.HasPrefix(k, prefix) && !info.RetainUntil.IsZero() && (first.IsZero() || info.RetainUntil.Before(first)) {
-				first = info.RetainUntil
-			}
+	ends := map[string]time.Time{} // run prefix → the earliest end of its objects' locks
+	for k, info := range objects {
+		parts := strings.SplitN(strings.TrimPrefix(k, archive.BatchesPrefix), "/", 3)
+		if len(parts) < 3 || info.RetainUntil.IsZero() {
+			continue
 		}
+		prefix := archive.RunPrefix(parts[0], parts[1])
+		if first, ok := ends[prefix]; !ok || info.RetainUntil.Before(first) {
+			ends[prefix] = info.RetainUntil
+		}
+	}
+	for _, r := range good {
+		first := ends[archive.RunPrefix(r.batch, r.run)]
 		switch {
 		case first.IsZero():
 		case !first.After(now):
