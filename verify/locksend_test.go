@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,13 @@ func TestLocksEndingAreNoted(t *testing.T) {
 		expect(t, rep, "", "")
 		if got := noted(rep); c.want == "" && got != "" || !strings.Contains(got, c.want) {
 			t.Errorf("on %s, noting locks ending before %q: note %q, want %q", c.now, c.by, got, c.want)
+		}
+		want := []LockEnd{{"all", run, day("2036-11-21"), c.now > "2036-11-21"}}
+		if c.want == "" {
+			want = nil
+		}
+		if !reflect.DeepEqual(rep.LocksEnding, want) {
+			t.Errorf("on %s: locks_ending %+v, want %+v", c.now, rep.LocksEnding, want)
 		}
 	}
 

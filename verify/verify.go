@@ -130,11 +130,15 @@ type Report struct {
 	BytesRead int64  `json:"bytes_read"`
 	// Sampled names the objects a sample read and hashed, so that a
 	// finding can be reproduced and coverage followed over the runs.
-	Sampled  []string  `json:"sampled_objects,omitempty"`
-	Notes    []string  `json:"notes"`
-	Findings []Finding `json:"findings"`
-	mu       sync.Mutex
-	sampled  map[string]bool // bundles whose payload was read
+	Sampled []string `json:"sampled_objects,omitempty"`
+	// LocksEnding are the runs whose locks end before Options.LocksEndingBy
+	// or have ended, each also a note: for a monitor, which should not
+	// read notes' words.
+	LocksEnding []LockEnd `json:"locks_ending,omitempty"`
+	Notes       []string  `json:"notes"`
+	Findings    []Finding `json:"findings"`
+	mu          sync.Mutex
+	sampled     map[string]bool // bundles whose payload was read
 }
 
 // OK reports whether nothing was found.
@@ -506,6 +510,14 @@ func isCannot(err error) bool {
 	return true
 }
 
+// LockEnd is a run whose locks end soon, or have ended.
+type LockEnd struct {
+	Batch string    `json:"batch"`
+	Run   string    `json:"run"`
+	Ends  time.Time `json:"ends"` // the earliest end of its objects' locks
+	Ended bool      `json:"ended"`
+}
+
 // noteLocksEnding notes each run whose objects' locks end before by, or
 // have ended by now: the lock that keeps a run from being deleted lasts
 // as long as the retention it was written with, and an archive that must
@@ -528,9 +540,11 @@ func noteLocksEnding(rep *Report, good []run, objects map[string]archive.ObjectI
 		switch {
 		case first.IsZero():
 		case !first.After(now):
+			rep.LocksEnding = append(rep.LocksEnding, LockEnd{r.batch, r.run, first, true})
 			rep.note(fmt.Sprintf("batch %s run %s: its locks ended on %s: the storage now lets its objects be deleted; "+
 				"starmig retain locks them again for as long as the run must be kept", r.batch, r.run, first.Format(time.DateOnly)))
 		case first.Before(by):
+			rep.LocksEnding = append(rep.LocksEnding, LockEnd{r.batch, r.run, first, false})
 			rep.note(fmt.Sprintf("batch %s run %s: its locks end on %s, in %s: the storage will then let its objects be deleted; "+
 				"if the run must be kept longer, lengthen them before then with starmig retain", r.batch, r.run, first.Format(time.DateOnly),
 				words.Count(int(first.Sub(now).Hours()/24), "day")))

@@ -43,16 +43,20 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	verify := func(args ...string) (notes []string) {
 		t.Helper()
 		code, out, stderr := run(t, ctx, append([]string{"verify", "--archive", to, "--keys", keys, "--json"}, args...)...)
-		var rep struct{ Notes []string }
+		var rep struct {
+			Notes       []string
+			LocksEnding []struct{ Ends time.Time } `json:"locks_ending"`
+		}
 		if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
 			t.Fatalf("verify: exit %d, %v: %s%s", code, err, out, stderr)
 		}
-		for _, n := range rep.Notes {
-			if strings.Contains(n, "its locks") {
-				notes = append(notes, n)
-			}
+		if len(rep.LocksEnding) > 0 && rep.LocksEnding[0].Ends.Format(time.DateOnly) != soon {
+			t.Errorf("verify --json: locks_ending %+v, want %s", rep.LocksEnding, soon)
 		}
-		return notes
+		if len(rep.LocksEnding) != len(notesOf(rep.Notes)) {
+			t.Errorf("verify --json: locks_ending %+v beside the notes %q", rep.LocksEnding, rep.Notes)
+		}
+		return notesOf(rep.Notes)
 	}
 	if notes := verify(); len(notes) != 1 || !strings.Contains(notes[0], "its locks end on "+soon+", in ") || !strings.Contains(notes[0], "starmig retain") {
 		t.Errorf("verify of locks ending in 40 days: %q", notes)
@@ -100,4 +104,15 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 			t.Errorf("retain %q: exit %d, %s; want exit %d and %q", c.args, code, stderr, exitUsage, c.want)
 		}
 	}
+}
+
+// notesOf are the notes of locks ending among notes.
+func notesOf(notes []string) []string {
+	var out []string
+	for _, n := range notes {
+		if strings.Contains(n, "its locks") {
+			out = append(out, n)
+		}
+	}
+	return out
 }
