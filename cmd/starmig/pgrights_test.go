@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -435,5 +436,53 @@ func noRunsOnRecord(t *testing.T, conn *pgx.Conn) {
 	var runs int
 	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM migration.run").Scan(&runs); err != nil || runs != 0 {
 		t.Errorf("%d runs on record (%v), want none", runs, err)
+	}
+}
+
+// TestAConnectionLimitStopsTheBatchBeforeItWrites: a role whose CONNECTION
+// LIMIT is below the sessions a batch writes on (two writers and a reader)
+// stopped the batch once its plan was made, after a run was on record. The
+// batch now opens every session before it writes anything; the error
+// names the limit and --writers, and with --writers 1 the batch runs.
+func TestAConnectionLimitStopsTheBatchBeforeItWrites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 25)
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	role, limited := testenv.Role(t, target, "limited_", "CONNECTION LIMIT 2")
+	grantAs(t, target, role, runbookGrants(t, "runbook-engineers.md")...)
+	execAll(t, admin, "DROP SCHEMA migration CASCADE")
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", limited, "--bookkeeping-only", "-q"); code != 0 {
+		t.Fatalf("schema apply --bookkeeping-only: exit %d: %s", code, stderr)
+	}
+	// The sessions of a command that ended end on the server a moment
+	// after it: until then they count against the limit.
+	sessionsEnded := func() {
+		t.Helper()
+		for i := 0; ; i++ {
+			var n int
+			if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", role).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+			if i == 100 {
+				t.Fatalf("%d sessions of %s still open", n, role)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	sessionsEnded()
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", limited, "--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01", "-q"}
+	code, _, stderr := run(t, ctx, migrate...)
+	if code != exitError || !strings.Contains(stderr, "too many connections") || !strings.Contains(stderr, "--writers") {
+		t.Errorf("migrate with a role limited to 2 sessions: exit %d: %s", code, stderr)
+	}
+	noRunsOnRecord(t, admin)
+	sessionsEnded()
+	if code, _, stderr := run(t, ctx, append(migrate, "--writers", "1")...); code != 0 {
+		t.Errorf("migrate --writers 1 with a role limited to 2 sessions: exit %d: %s", code, stderr)
 	}
 }

@@ -321,6 +321,21 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 		return nil, err
 	}
 	defer read.Close(context.Background())
+	// Every session the load writes on is opened now, before anything is
+	// written: a limit on the role's or the database's connections then
+	// stops the batch here, not once its plan is made.
+	conns := []*pgx.Conn{conn}
+	if o.Writers <= 0 {
+		o.Writers = DefaultWriters
+	}
+	for len(conns) < o.Writers {
+		c, err := connect(ctx, o.Target)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close(context.Background())
+		conns = append(conns, c)
+	}
 	if err := load.CheckSTAR2(ctx, conn, true); err != nil {
 		return nil, err
 	}
@@ -393,21 +408,6 @@ func Migrate(ctx context.Context, o Options) (sum *Summary, err error) {
 			aw.Abort(err)
 			return sum, err
 		}
-	}
-	conns := []*pgx.Conn{conn}
-	if o.Writers <= 0 {
-		o.Writers = DefaultWriters
-	}
-	for len(conns) < o.Writers {
-		c, err := connect(ctx, o.Target)
-		if err != nil {
-			if aw != nil {
-				aw.Abort(err)
-			}
-			return sum, err
-		}
-		defer c.Close(context.Background())
-		conns = append(conns, c)
 	}
 	w, err := load.NewWriter(ctx, conns, runID, o.Batch)
 	if err != nil {
