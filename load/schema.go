@@ -5,12 +5,14 @@ package load
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/starmig/starmig/mapping"
 )
@@ -398,11 +400,47 @@ func apply(ctx context.Context, conn *pgx.Conn, scripts ...string) error {
 	for _, s := range scripts {
 		// Simple protocol: a script of several statements in one call.
 		if _, err := tx.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
-			return fmt.Errorf("schema: apply: %w", err)
+			_ = tx.Rollback(ctx)
+			schema := "migration"
+			if s == star2SQL {
+				schema = "star2"
+			}
+			return refusedSchema(ctx, conn, schema, fmt.Errorf("schema: apply: %w", err))
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("schema: commit: %w", err)
 	}
 	return nil
+}
+
+// refusedSchema adds to a refusal of the schema's statements
+// (insufficient_privilege) whose schema it was, and what to do. The
+// bookkeeping is kept as this starmig needs it by every command that
+// writes it, so the migration's role must own it: the engineers' runbook
+// has the role make it (schema apply --bookkeeping-only), but the owners
+// of STAR2 may have made it themselves and granted the role its rows.
+func refusedSchema(ctx context.Context, conn *pgx.Conn, schema string, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		return err
+	}
+	// The schema's owner, or that of one of its tables, that the role
+	// may not act as.
+	var owner, role string
+	if conn.QueryRow(ctx, `SELECT pg_get_userbyid(o.owner), current_user FROM (
+		SELECT nspowner AS owner, 0 AS n FROM pg_namespace WHERE nspname = $1
+		UNION ALL SELECT c.relowner, 1 FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+		WHERE s.nspname = $1 AND c.relkind IN ('r', 'p', 'v')) o
+		WHERE NOT pg_has_role(current_user, o.owner, 'USAGE') ORDER BY o.n LIMIT 1`, schema).Scan(&owner, &role) != nil {
+		return err // no such schema, or the role may act as its owners: not the cause
+	}
+	if schema == "migration" {
+		return fmt.Errorf("%w\nThe bookkeeping (schema migration and its tables) belongs to role %s, and role %s may not change it. Every batch keeps its tables as this starmig needs them, "+
+			"so the migration's role must own the schema and its tables: have %s give them over (ALTER SCHEMA migration OWNER TO %s, and ALTER TABLE … OWNER TO %s for each of its tables and its view; their sequences follow), "+
+			"or, before a first batch, drop the schema and run starmig schema apply --bookkeeping-only as %s (docs/runbook-engineers.md)",
+			err, identifier(owner), identifier(role), identifier(owner), identifier(role), identifier(role), identifier(role))
+	}
+	return fmt.Errorf("%w\nSchema star2 belongs to role %s, STAR2's owners, and role %s may not change it: run starmig schema apply --bookkeeping-only, which makes the bookkeeping alone (docs/runbook-engineers.md)",
+		err, identifier(owner), identifier(role))
 }

@@ -486,3 +486,48 @@ func TestAConnectionLimitStopsTheBatchBeforeItWrites(t *testing.T) {
 		t.Errorf("migrate --writers 1 with a role limited to 2 sessions: exit %d: %s", code, stderr)
 	}
 }
+
+// TestABookkeepingOfAnotherRoleIsNamed: the owners of STAR2 may have made
+// the bookkeeping themselves (a full schema apply) and granted the
+// migration's role its rows. Every batch keeps the bookkeeping's tables
+// current, which only their owner may, and the batch stopped with
+// PostgreSQL's "permission denied for schema migration" alone. It now
+// names the owner and what to do; done so, the batch runs. A full schema
+// apply by the role is told to make the bookkeeping alone.
+func TestABookkeepingOfAnotherRoleIsNamed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 60, 27)
+	target := star2(t)
+	admin := testenv.Connect(t, target)
+	role, migrator := testenv.Role(t, target, "migrator_", "")
+	grantAs(t, target, role, runbookGrants(t, "runbook-engineers.md")...)
+	execAll(t, admin, "GRANT USAGE ON SCHEMA migration TO "+role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA migration TO "+role,
+		"GRANT USAGE ON ALL SEQUENCES IN SCHEMA migration TO "+role)
+	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", migrator, "--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01", "-q"}
+	code, _, stderr := run(t, ctx, migrate...)
+	for _, want := range []string{"The bookkeeping (schema migration and its tables) belongs to role ", "and role " + role + " may not change it",
+		"ALTER SCHEMA migration OWNER TO " + role, "run starmig schema apply --bookkeeping-only as " + role} {
+		if code != exitError || !strings.Contains(stderr, want) {
+			t.Errorf("migrate with a bookkeeping of another role: exit %d, %s\nwant %q", code, stderr, want)
+		}
+	}
+	noRunsOnRecord(t, admin)
+	if code, _, stderr := run(t, ctx, "schema", "apply", "--target", migrator, "-q"); code != exitError || !strings.Contains(stderr, "Schema star2 belongs to role ") ||
+		!strings.Contains(stderr, "run starmig schema apply --bookkeeping-only") {
+		t.Errorf("schema apply of star2 by the migration's role: exit %d, %s", code, stderr)
+	}
+
+	// The owners give the bookkeeping over, as the error says.
+	execAll(t, admin, "ALTER SCHEMA migration OWNER TO "+role,
+		`DO $$ DECLARE r record; BEGIN
+			FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = 'migration' AND c.relkind IN ('r', 'v') LOOP
+				EXECUTE format('ALTER TABLE migration.%I OWNER TO `+role+`', r.relname);
+			END LOOP;
+		END $$`)
+	if code, _, stderr := run(t, ctx, migrate...); code != 0 {
+		t.Errorf("migrate once the bookkeeping is the role's: exit %d: %s", code, stderr)
+	}
+}
