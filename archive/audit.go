@@ -194,15 +194,24 @@ func AuditRetention(ctx context.Context, st Store, cats []*Catalog, now time.Tim
 			until = c.RetainUntil
 		}
 		period = max(period, c.RetainUntil.Sub(c.Created))
-		if !st.Locks() {
-			continue
+	}
+	if st.Locks() {
+		// A round trip each, over a long link: several at once.
+		locks := make([]time.Time, len(cats))
+		if err := parallel.Do(len(cats), 16, func(i int) error {
+			info, err := st.Stat(ctx, RunPrefix(cats[i].Batch, cats[i].Run)+CatalogFile)
+			if err != nil {
+				return fmt.Errorf("archive: the lock of %s/%s: %w", cats[i].Batch, cats[i].Run, err)
+			}
+			locks[i] = info.RetainUntil
+			return nil
+		}); err != nil {
+			return time.Time{}, err
 		}
-		info, err := st.Stat(ctx, RunPrefix(c.Batch, c.Run)+CatalogFile)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("archive: the lock of %s/%s: %w", c.Batch, c.Run, err)
-		}
-		if info.RetainUntil.After(until) {
-			until = info.RetainUntil
+		for _, l := range locks {
+			if l.After(until) {
+				until = l
+			}
 		}
 	}
 	if until.After(now) {
