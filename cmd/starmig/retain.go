@@ -48,7 +48,7 @@ Running it again after a stop does the rest.`,
 	f := cmd.Flags()
 	f.StringVar(&o.archive, "archive", "", "archive: s3://bucket/prefix (default: $STARMIG_ARCHIVE)")
 	f.StringVar(&o.retainUntil, "retain-until", "", "lock every object until at least this date YYYY-MM-DD (default: $STARMIG_RETAIN_UNTIL)")
-	f.StringVar(&o.retention, "retention", "", "lock every object for at least this long from now: 30y, 18m, 90d (default: $STARMIG_RETENTION)")
+	f.StringVar(&o.retention, "retention", "", "lock every object for at least this long from today: 30y, 18m, 90d (to the day, UTC; default: $STARMIG_RETENTION)")
 	return cmd
 }
 
@@ -66,6 +66,11 @@ func runRetain(cmd *cobra.Command, g *globalOptions, o *retainOptions) error {
 	if err != nil {
 		return err
 	}
+	// To the day, as --retain-until gives it: run again the same day
+	// (after a stop, say), --retention 30y asks for the date it asked
+	// for before, not one a few seconds later that every lock must take.
+	day := date.UTC()
+	date = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
 	st, err := archive.OpenStore(from, os.Getenv)
 	if err != nil {
 		return usageError("%v", err)

@@ -66,7 +66,10 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	}
 
 	code, out, stderr := run(t, ctx, "retain", "--archive", to, "--retention", "30y", "--json")
-	var res struct{ Objects, Lengthened, Later int }
+	var res struct {
+		Objects, Lengthened, Later int
+		Until                      time.Time
+	}
 	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Objects < 20 || res.Lengthened != res.Objects || res.Later != 0 {
 		t.Fatalf("retain: exit %d, %v, %+v: %s%s", code, err, res, out, stderr)
 	}
@@ -77,7 +80,10 @@ func TestRetainLengthensTheLocks(t *testing.T) {
 	if mode, _, err := client.GetObjectRetention(ctx, bucket, "star1/notes/readme.txt", ""); err == nil && mode != nil {
 		t.Errorf("retain locked an object outside batches/ and audit/: %s", *mode)
 	}
-	code, out, stderr = run(t, ctx, "retain", "--archive", to, "--retention", "30y")
+	if on := time.Now().UTC().AddDate(30, 0, 0); res.Until.Format("15:04:05Z07:00") != "00:00:00Z" || on.Sub(res.Until) < 0 || on.Sub(res.Until) > 48*time.Hour {
+		t.Errorf("retain --retention 30y locked until %v, want the day 30 years on, %v", res.Until, on)
+	}
+	code, out, stderr = run(t, ctx, "retain", "--archive", to, "--retain-until", res.Until.Format(time.DateOnly))
 	if code != 0 || !strings.Contains(out, "0 objects of "+strings.TrimSuffix(to, "/")) || !strings.Contains(out, "already locked until then or later") {
 		t.Errorf("retain again: exit %d: %s%s", code, out, stderr)
 	}
