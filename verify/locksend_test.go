@@ -16,7 +16,8 @@ import (
 // over an archive whose locks had ended. It now notes each run whose
 // locks end before LocksEndingBy, and each whose locks have ended, with
 // the date and what to do; a lock that ends later is not noted, and the
-// exit stays clean. After Lengthen, nothing is noted.
+// exit stays clean. More than a few runs are noted together. After
+// Lengthen, nothing is noted.
 func TestLocksEndingAreNoted(t *testing.T) {
 	st, _, _ := lockedBucket(t)
 	k := newKeys(t)
@@ -66,6 +67,23 @@ func TestLocksEndingAreNoted(t *testing.T) {
 		if !reflect.DeepEqual(rep.LocksEnding, want) {
 			t.Errorf("on %s: locks_ending %+v, want %+v", c.now, rep.LocksEnding, want)
 		}
+	}
+
+	// More than a few runs ending in the same weeks: one note for them,
+	// each listed for --json.
+	for range 3 {
+		write(t, config(st, k))
+	}
+	rep := check(t, st, k, List, at(day("2036-06-01"), day("2036-12-01")))
+	var notes []string
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "locks") {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "4 runs: their locks end between 2036-11-21 and 2036-11-21: the storage will then let their objects be deleted") ||
+		len(rep.LocksEnding) != 4 {
+		t.Errorf("four runs whose locks end: notes %q, locks_ending %+v", notes, rep.LocksEnding)
 	}
 
 	if _, err := archive.Lengthen(context.Background(), st, "", time.Date(2060, 1, 1, 0, 0, 0, 0, time.UTC), nil); err != nil {

@@ -535,20 +535,50 @@ func noteLocksEnding(rep *Report, good []run, objects map[string]archive.ObjectI
 			ends[prefix] = info.RetainUntil
 		}
 	}
+	var ended, ending []LockEnd
 	for _, r := range good {
 		first := ends[archive.RunPrefix(r.batch, r.run)]
 		switch {
 		case first.IsZero():
 		case !first.After(now):
-			rep.LocksEnding = append(rep.LocksEnding, LockEnd{r.batch, r.run, first, true})
-			rep.note(fmt.Sprintf("batch %s run %s: its locks ended on %s: the storage now lets its objects be deleted; "+
-				"starmig retain locks them again for as long as the run must be kept", r.batch, r.run, first.Format(time.DateOnly)))
+			ended = append(ended, LockEnd{r.batch, r.run, first, true})
 		case first.Before(by):
-			rep.LocksEnding = append(rep.LocksEnding, LockEnd{r.batch, r.run, first, false})
-			rep.note(fmt.Sprintf("batch %s run %s: its locks end on %s, in %s: the storage will then let its objects be deleted; "+
-				"if the run must be kept longer, lengthen them before then with starmig retain", r.batch, r.run, first.Format(time.DateOnly),
-				words.Count(int(first.Sub(now).Hours()/24), "day")))
+			ending = append(ending, LockEnd{r.batch, r.run, first, false})
 		}
+	}
+	rep.LocksEnding = append(ended, ending...)
+	noteLocks(rep, ended, "ended on %s: the storage now lets its objects be deleted; starmig retain locks them again for as long as the run must be kept",
+		"ended between %s and %s: the storage now lets their objects be deleted; starmig retain locks them again for as long as the runs must be kept", now)
+	noteLocks(rep, ending, "end on %s, in %s: the storage will then let its objects be deleted; if the run must be kept longer, lengthen them before then with starmig retain",
+		"end between %s and %s: the storage will then let their objects be deleted; if the runs must be kept longer, lengthen them before then with starmig retain", now)
+}
+
+// noteLocks notes runs whose locks end (or ended): each in a note of its
+// own, or, more than a few, in one note, so that the runs one retention
+// locked, ending in the same weeks, do not fill the report; --json lists
+// each. one words a run's note (its date, and for locks still in force
+// the days left), many the note of several (the first and last date).
+func noteLocks(rep *Report, runs []LockEnd, one, many string, now time.Time) {
+	if len(runs) > 3 {
+		first, last := runs[0].Ends, runs[0].Ends
+		for _, r := range runs {
+			if r.Ends.Before(first) {
+				first = r.Ends
+			}
+			if r.Ends.After(last) {
+				last = r.Ends
+			}
+		}
+		rep.note(fmt.Sprintf("%d runs: their locks ", len(runs)) + fmt.Sprintf(many, first.Format(time.DateOnly), last.Format(time.DateOnly)) +
+			" (each is under locks_ending in --json)")
+		return
+	}
+	for _, r := range runs {
+		args := []any{r.Ends.Format(time.DateOnly)}
+		if !r.Ended {
+			args = append(args, words.Count(int(r.Ends.Sub(now).Hours()/24), "day"))
+		}
+		rep.note(fmt.Sprintf("batch %s run %s: its locks ", r.Batch, r.Run) + fmt.Sprintf(one, args...))
 	}
 }
 
