@@ -44,34 +44,20 @@ func GenerateKeys(dir string) error { return generateKeys(dir, false) }
 // encrypted to it need age 1.3 or later to decrypt.
 func GeneratePostQuantumKeys(dir string) error { return generateKeys(dir, true) }
 
-// ageIdentity is an age identity that keys gen writes.
-type ageIdentity interface {
-	String() string
-	recipientString() string
-}
-
-type x25519Identity struct{ *age.X25519Identity }
-
-func (i x25519Identity) recipientString() string { return i.Recipient().String() }
-
-type hybridIdentity struct{ *age.HybridIdentity }
-
-func (i hybridIdentity) recipientString() string { return i.Recipient().String() }
-
 func generateKeys(dir string, postQuantum bool) error {
-	var id ageIdentity
+	var identity, recipient string // as age writes them
 	if postQuantum {
-		h, err := age.GenerateHybridIdentity()
+		id, err := age.GenerateHybridIdentity()
 		if err != nil {
 			return err
 		}
-		id = hybridIdentity{h}
+		identity, recipient = id.String(), id.Recipient().String()
 	} else {
-		x, err := age.GenerateX25519Identity()
+		id, err := age.GenerateX25519Identity()
 		if err != nil {
 			return err
 		}
-		id = x25519Identity{x}
+		identity, recipient = id.String(), id.Recipient().String()
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -94,8 +80,8 @@ func generateKeys(dir string, postQuantum bool) error {
 		mode os.FileMode
 		body []byte
 	}{
-		{RecipientFile, 0o644, []byte(id.recipientString() + "\n")},
-		{IdentityFile, 0o600, []byte("# public key: " + id.recipientString() + "\n" + id.String() + "\n")},
+		{RecipientFile, 0o644, []byte(recipient + "\n")},
+		{IdentityFile, 0o600, []byte("# public key: " + recipient + "\n" + identity + "\n")},
 		{SignPubFile, 0o644, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})},
 		{SignKeyFile, 0o600, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})},
 		{IndexKeyFile, 0o600, []byte(hex.EncodeToString(index) + "\n")},

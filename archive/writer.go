@@ -81,8 +81,6 @@ func (c *Config) defaults() error {
 		return errors.New("archive: no store")
 	case !ValidBatchName(c.Batch):
 		return fmt.Errorf("archive: batch name %q: %s", c.Batch, BatchNameRule)
-	case len(c.Recipients) == 0:
-		return errors.New("archive: no recipient to encrypt to (--recipient or STARMIG_RECIPIENT)")
 	case len(c.SignKey) != ed25519.PrivateKeySize:
 		return errors.New("archive: no signing key (--sign-key or STARMIG_SIGN_KEY)")
 	case len(c.IndexKey) < 32:
