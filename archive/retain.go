@@ -48,7 +48,7 @@ type retainer interface {
 // LengthenResult says what Lengthen did.
 type LengthenResult struct {
 	Until      time.Time `json:"until"`
-	Objects    int       `json:"objects"`    // objects under the prefix
+	Objects    int       `json:"objects"`    // objects under the prefixes
 	Lengthened int       `json:"lengthened"` // locked until an earlier date, or not at all, before
 	// Later are the objects locked until a later date already, which
 	// stay so.
@@ -64,24 +64,17 @@ type LengthenResult struct {
 // each, which a long link makes slow one after another.
 const lengthenAtOnce = 16
 
-// Lengthen locks every object under prefix in COMPLIANCE mode until at
-// least until: those locked until an earlier date, or not locked, are
-// locked until then; those locked longer stay as they are, and so do
-// those in GOVERNANCE mode (Governance). progress, when
-// set, is called with the objects done so far. The objects are what the
-// store holds, catalogs, bundles, objects of interrupted runs and audit
-// entries alike: a foreign object among them is locked too, which harms
-// nothing and is reported by verify as before.
-func Lengthen(ctx context.Context, st Store, prefix string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
-	return LengthenAll(ctx, st, []string{prefix}, until, progress)
-}
-
 // ArchivePrefixes are the folders of an archive's objects: its runs and
 // its audit log. Whatever else a bucket holds beside them is another's.
 var ArchivePrefixes = []string{BatchesPrefix, AuditPrefix}
 
-// LengthenAll is Lengthen over several prefixes, as one.
-func LengthenAll(ctx context.Context, st Store, prefixes []string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
+// Lengthen locks every object under the prefixes in COMPLIANCE mode until
+// at least until: those locked until an earlier date, or not locked, are
+// locked until then; those locked longer stay as they are, and so do
+// those in GOVERNANCE mode (Governance). progress, when set, is called
+// with the objects done so far. A foreign object under the prefixes is
+// locked too, which harms nothing and is reported by verify as before.
+func Lengthen(ctx context.Context, st Store, prefixes []string, until time.Time, progress func(done, total int)) (LengthenResult, error) {
 	res := LengthenResult{Until: until.UTC().Truncate(time.Second), Governance: []string{}}
 	r, ok := st.(retainer)
 	if !st.Locks() || !ok {

@@ -58,7 +58,7 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 
 	later := retain.AddDate(15, 0, 0)
 	var seen int
-	res, err := Lengthen(ctx, st, "", later, func(done, total int) { seen = max(seen, done) })
+	res, err := Lengthen(ctx, st, ArchivePrefixes, later, func(done, total int) { seen = max(seen, done) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 	}
 
 	for _, until := range []time.Time{later, retain} {
-		res, err := Lengthen(ctx, st, "", until, nil)
+		res, err := Lengthen(ctx, st, ArchivePrefixes, until, nil)
 		if err != nil || res.Lengthened != 0 || res.Later != n || len(res.Governance) != 1 {
 			t.Errorf("Lengthen until %v again: %+v, %v; want nothing lengthened", until, res, err)
 		}
@@ -86,7 +86,7 @@ func TestLengthenLocksOnMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Lengthen(ctx, folder, "", later, nil); !errors.Is(err, ErrCannotLock) {
+	if _, err := Lengthen(ctx, folder, ArchivePrefixes, later, nil); !errors.Is(err, ErrCannotLock) {
 		t.Errorf("Lengthen on a folder: %v, want ErrCannotLock", err)
 	}
 }
@@ -128,7 +128,7 @@ func TestAuditRetention(t *testing.T) {
 	check("before the catalog's date", st, now, retain)
 	check("after the catalog's date", st, later, later.Add(period))
 	check("a folder after the catalog's date", folder, later, later.Add(period))
-	if _, err := Lengthen(ctx, st, "", lengthened, nil); err != nil {
+	if _, err := Lengthen(ctx, st, ArchivePrefixes, lengthened, nil); err != nil {
 		t.Fatal(err)
 	}
 	check("after retain", st, later, lengthened)

@@ -86,7 +86,7 @@ func TestLocksEndingAreNoted(t *testing.T) {
 		t.Errorf("four runs whose locks end: notes %q, locks_ending %+v", notes, rep.LocksEnding)
 	}
 
-	if _, err := archive.Lengthen(context.Background(), st, "", time.Date(2060, 1, 1, 0, 0, 0, 0, time.UTC), nil); err != nil {
+	if _, err := archive.Lengthen(context.Background(), st, archive.ArchivePrefixes, time.Date(2060, 1, 1, 0, 0, 0, 0, time.UTC), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := noted(check(t, st, k, List, at(day("2036-11-22"), day("2037-05-22")))); got != "" {

@@ -85,7 +85,7 @@ func runRetain(cmd *cobra.Command, g *globalOptions, o *retainOptions) error {
 		return err
 	}
 	var bar *progress
-	res, err := archive.LengthenAll(cmd.Context(), st, archive.ArchivePrefixes, date, func(done, total int) {
+	res, err := archive.Lengthen(cmd.Context(), st, archive.ArchivePrefixes, date, func(done, total int) {
 		if bar == nil {
 			bar = g.newProgress("lengthening locks", int64(total), "objects")
 		}
