@@ -526,11 +526,11 @@ type LockEnd struct {
 func noteLocksEnding(rep *Report, good []run, objects map[string]archive.ObjectInfo, now, by time.Time) {
 	ends := map[string]time.Time{} // run prefix → the earliest end of its objects' locks
 	for k, info := range objects {
-		parts := strings.SplitN(strings.TrimPrefix(k, archive.BatchesPrefix), "/", 3)
-		if len(parts) < 3 || info.RetainUntil.IsZero() {
+		batch, runName := splitRun(k)
+		if runName == "" || info.RetainUntil.IsZero() {
 			continue
 		}
-		prefix := archive.RunPrefix(parts[0], parts[1])
+		prefix := archive.RunPrefix(batch, runName)
 		if first, ok := ends[prefix]; !ok || info.RetainUntil.Before(first) {
 			ends[prefix] = info.RetainUntil
 		}

@@ -27,6 +27,7 @@ type verifyOptions struct {
 	parallel                    int
 	grace                       time.Duration
 	locksEnding                 string
+	locksPeriod                 [3]int // --locks-ending as years, months, days
 	operator, reason            string
 	reader                      readerFlags
 }
@@ -121,9 +122,11 @@ func (o *verifyOptions) checkFlags(flags *pflag.FlagSet) error {
 	if o.parallel < 1 {
 		return usageError("--parallel %d: want at least 1", o.parallel)
 	}
-	if n, _, _, _, ok := parsePeriod(o.locksEnding); !ok || n < 0 {
+	n, y, m, d, ok := parsePeriod(o.locksEnding)
+	if !ok || n < 0 {
 		return usageError("--locks-ending %q: want a number of years, months or days, e.g. 6m, 1y, 90d, or 0", o.locksEnding)
 	}
+	o.locksPeriod = [3]int{y, m, d}
 	if flags.Changed("seed") && o.seed < 0 {
 		return usageError("--seed %d: want a whole number of 0 or more", o.seed)
 	}
@@ -140,8 +143,7 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o *verifyOptions) error {
 	}
 	opts := verify.Options{Store: st, Pub: pub, Batch: o.batch, Level: o.level, Percent: o.percent, Parallel: o.parallel, Log: g.log,
 		Grace: o.grace, Now: time.Now}
-	_, y, m, d, _ := parsePeriod(o.locksEnding)
-	opts.LocksEndingBy = time.Now().AddDate(y, m, d)
+	opts.LocksEndingBy = time.Now().AddDate(o.locksPeriod[0], o.locksPeriod[1], o.locksPeriod[2])
 	if o.budget != "" {
 		if opts.Budget, err = parseSize(o.budget); err != nil {
 			return usageError("--budget %q: %v", o.budget, err)
