@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/starmig/starmig/internal/faultpoint"
@@ -129,10 +128,7 @@ func (s *FileStore) Put(ctx context.Context, key string, r io.ReadSeeker, size i
 // system's error names a file that has no name there (Linux) or the
 // temporary one, not the archive.
 func (s *FileStore) full(err error) error {
-	if !errors.Is(err, syscall.ENOSPC) {
-		return err
-	}
-	return fmt.Errorf("%w: the archive folder %s has no room left; make room on its disk, or copy the archive to a larger one, and run the command again (an archive run stopped so is completed by the next run, which accounts for its objects)", err, s.root)
+	return noRoom(err, fmt.Sprintf("the archive folder %s has no room left; make room on its disk, or copy the archive to a larger one, and run the command again (an archive run stopped so is completed by the next run, which accounts for its objects)", s.root))
 }
 
 // errNoNameless: the system cannot make a file without a name, or cannot

@@ -1178,10 +1178,17 @@ func (w *Writer) put(u upload) error {
 // spoolFull says what to do when the spool folder has no room left: the
 // system's error names a file that no longer has a name there.
 func (w *Writer) spoolFull(err error) error {
+	return noRoom(err, fmt.Sprintf("the spool folder %s is full (payload files wait there for their upload, up to seven at once, about 230 MiB at worst; set TMPDIR to a folder with room)", w.cfg.Spool))
+}
+
+// noRoom adds to an error of a full file system (ENOSPC) which folder is
+// full and what to do, since the system's words name a file that has no
+// name there; other errors, and none, pass unchanged.
+func noRoom(err error, what string) error {
 	if !errors.Is(err, syscall.ENOSPC) {
 		return err
 	}
-	return fmt.Errorf("%w: the spool folder %s is full (payload files wait there for their upload, up to seven at once, about 230 MiB at worst; set TMPDIR to a folder with room)", err, w.cfg.Spool)
+	return fmt.Errorf("%w: %s", err, what)
 }
 
 // spoolFile is a payload file on disk between its encryption and its
