@@ -130,7 +130,9 @@ func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, 
 		if err != nil {
 			return err
 		}
-		if err := decodeAudit(b, ids, &out[i].AuditEntry); err != nil {
+		if err := decodeAudit(b, ids, &out[i].AuditEntry); errors.As(err, new(*KeyError)) {
+			return err
+		} else if err != nil {
 			out[i].AuditEntry = AuditEntry{}
 			out[i].Unreadable = err.Error()
 		}
@@ -145,6 +147,9 @@ func ReadAuditBetween(ctx context.Context, st Store, ids []age.Identity, since, 
 // decodeAudit decrypts and parses one audit entry.
 func decodeAudit(b []byte, ids []age.Identity, e *AuditEntry) error {
 	d, err := age.Decrypt(bytes.NewReader(b), ids...)
+	if errors.As(err, new(*KeyError)) {
+		return err
+	}
 	if err != nil {
 		var noMatch *age.NoIdentityMatchError
 		if errors.As(err, &noMatch) {

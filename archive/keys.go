@@ -123,34 +123,55 @@ func ReadRecipients(path string) ([]age.Recipient, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := age.ParseRecipients(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("keys: recipients in %s: %w", path, err)
+	var rs []age.Recipient
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		r, err := ParseRecipient(line)
+		if err != nil {
+			return nil, fmt.Errorf("keys: recipients in %s, line %d: %s", path, n+1, strings.TrimPrefix(err.Error(), "keys: "))
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("keys: recipients in %s: the file names no recipient", path)
 	}
 	return rs, nil
 }
 
 // ParseRecipient reads one age recipient given on the command line, or
-// named by a catalog: X25519 (age1…) or post-quantum (age1pq1…).
+// named by a catalog: X25519 (age1…), post-quantum (age1pq1…), or of an
+// age plugin (age1NAME1…), such as a key held in hardware, whose plugin
+// must be installed.
 func ParseRecipient(s string) (age.Recipient, error) {
 	s = strings.TrimSpace(s)
 	var r age.Recipient
 	var err error
 	if strings.HasPrefix(s, "age1pq1") {
 		r, err = age.ParseHybridRecipient(s)
+	} else if name := pluginName(s, false); name != "" {
+		if r, err = newPluginRecipient(s, name); err != nil {
+			return nil, fmt.Errorf("keys: recipient %s: %w", shortKey(s), err)
+		}
 	} else {
 		r, err = age.ParseX25519Recipient(s)
 	}
 	if err != nil {
 		// age's error quotes the recipient whole, which a post-quantum
 		// one makes nearly 2 000 characters long.
-		shown := s
-		if len(shown) > 24 {
-			shown = shown[:20] + "…"
-		}
-		return nil, fmt.Errorf("keys: recipient %q is not an age recipient (age1… or age1pq1…)", shown)
+		return nil, fmt.Errorf("keys: recipient %q is not an age recipient (age1…, age1pq1… or an age plugin's age1NAME1…)", shortKey(s))
 	}
 	return r, nil
+}
+
+// shortKey is the start of a recipient, to name it by.
+func shortKey(s string) string {
+	if len(s) > 24 {
+		return s[:20] + "…"
+	}
+	return s
 }
 
 // CheckRecipients refuses recipients that age does not encrypt to
@@ -202,11 +223,7 @@ func ReadIdentities(path string, pass Passphrase) ([]age.Identity, error) {
 	if b, err = decryptIdentityFile(path, b, pass); err != nil {
 		return nil, err
 	}
-	ids, err := age.ParseIdentities(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("keys: identity file %s does not hold an age identity", path)
-	}
-	return ids, nil
+	return parseIdentities(path, b)
 }
 
 // decryptIdentityFile gives the identities an identity file holds in

@@ -797,7 +797,8 @@ func Unreadable(err error) bool {
 	var notOurs *age.NoIdentityMatchError
 	var wrongIndexKey *IndexKeyError
 	var later *FormatError
-	return err != nil && !StorageFault(err) && !errors.As(err, &notOurs) && !errors.As(err, &wrongIndexKey) && !errors.As(err, &later)
+	var key *KeyError
+	return err != nil && !StorageFault(err) && !errors.As(err, &notOurs) && !errors.As(err, &wrongIndexKey) && !errors.As(err, &later) && !errors.As(err, &key)
 }
 
 // notAsWritten adds what an error met decrypting a payload file that was
@@ -806,7 +807,8 @@ func Unreadable(err error) bool {
 // authenticates every chunk).
 func notAsWritten(err error) error {
 	var notOurs *age.NoIdentityMatchError
-	if err == nil || StorageFault(err) || errors.As(err, &notOurs) || errors.Is(err, ErrDamaged) {
+	var key *KeyError
+	if err == nil || StorageFault(err) || errors.As(err, &notOurs) || errors.As(err, &key) || errors.Is(err, ErrDamaged) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", err, ErrDamaged)

@@ -22,7 +22,7 @@ func TestRecipientsOfBothKinds(t *testing.T) {
 		}
 	}
 	bad := pq.String()[:100] + "x"
-	if _, err := ParseRecipient(bad); err == nil || strings.Contains(err.Error(), bad[:40]) || !strings.Contains(err.Error(), "not an age recipient (age1… or age1pq1…)") {
+	if _, err := ParseRecipient(bad); err == nil || strings.Contains(err.Error(), bad[:40]) || !strings.Contains(err.Error(), "not an age recipient (age1…, age1pq1… or an age plugin's age1NAME1…)") {
 		t.Errorf("a malformed post-quantum recipient: %v", err)
 	}
 	if err := CheckRecipients([]age.Recipient{classic}); err != nil {

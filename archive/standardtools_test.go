@@ -208,3 +208,10 @@ func readWithStandardTools(t *testing.T, k keys, agePath string) {
 		t.Errorf("a changed catalog: %s exits with %v and says:\n%s", catalogCheck, err, out)
 	}
 }
+
+// TestStandardToolsReadABundleForAPluginKey: a bundle written to a key
+// held behind an age plugin is read by the documented commands, the age
+// command running the plugin as starmig does.
+func TestStandardToolsReadABundleForAPluginKey(t *testing.T) {
+	readWithStandardTools(t, pluginKeys(t), testenv.AgePostQuantum(t))
+}

@@ -495,7 +495,7 @@ func errText(err error) string {
 func isCannot(err error) bool {
 	// A run written by a later starmig is no fault of the archive's.
 	var later *archive.FormatError
-	if errors.As(err, &later) {
+	if errors.As(err, &later) || errors.As(err, new(*archive.KeyError)) {
 		return true
 	}
 	if errors.Is(err, archive.ErrNotExist) || errors.Is(err, archive.ErrBadSignature) {
@@ -1021,6 +1021,9 @@ func checkObject(ctx context.Context, o Options, it item, b *archive.Bundle, buf
 	}
 	if hasFile {
 		dec, err := age.Decrypt(src, o.Identities...)
+		if errors.As(err, new(*archive.KeyError)) {
+			return err
+		}
 		if err != nil {
 			finding("cannot be decrypted with the identity: " + err.Error())
 		} else {
