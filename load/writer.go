@@ -487,9 +487,23 @@ func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true}
 // isDataError reports errors caused by a row's values, which splitting a
 // chunk can isolate: data exceptions, integrity violations, and the errors
 // of PL/pgSQL (class P0), which a trigger of STAR2's owners raises to
-// refuse a row (RAISE EXCEPTION gives P0001, ASSERT P0004).
+// refuse a row (RAISE EXCEPTION gives P0001, ASSERT P0004), or of a class
+// of their own (RAISE … USING ERRCODE = 'SR001'), as PostgreSQL's manual
+// advises for errors of one's own.
 func isDataError(e *pgconn.PgError) bool {
-	return strings.HasPrefix(e.Code, "22") || strings.HasPrefix(e.Code, "23") || strings.HasPrefix(e.Code, "P0")
+	class := e.Code[:min(2, len(e.Code))]
+	return class == "22" || class == "23" || class == "P0" || len(e.Code) == 5 && !postgresClasses[class]
+}
+
+// postgresClasses are the classes of the SQLSTATE codes PostgreSQL itself
+// gives (its manual, appendix A); those of other classes were given by
+// the functions of a database's owners.
+var postgresClasses = map[string]bool{
+	"00": true, "01": true, "02": true, "03": true, "08": true, "09": true, "0A": true, "0B": true, "0F": true, "0L": true,
+	"0P": true, "0Z": true, "20": true, "21": true, "22": true, "23": true, "24": true, "25": true, "26": true, "27": true,
+	"28": true, "2B": true, "2D": true, "2F": true, "34": true, "38": true, "39": true, "3B": true, "3D": true, "3F": true,
+	"40": true, "42": true, "44": true, "53": true, "54": true, "55": true, "57": true, "58": true, "72": true, "F0": true,
+	"HV": true, "P0": true, "XX": true,
 }
 
 // transientTries is how many times a chunk is written before a deadlock
