@@ -29,3 +29,39 @@ func TestWhichErrorsARowCauses(t *testing.T) {
 		}
 	}
 }
+
+// TestTheColumnACOPYRefused: the column of a value the COPY refused is
+// read from the error's context in every language PostgreSQL 15 is
+// translated into (lc_messages), as its message catalogues give it.
+func TestTheColumnACOPYRefused(t *testing.T) {
+	columns := []string{"id", "personal_code", "given_name", "family_name"}
+	for _, where := range []string{
+		`COPY person, line 1, column given_name: "J\xf6ri"`,
+		`COPY person, line 1, column given_name`,
+		`COPY person, строка 1, столбец given_name: "x"`,
+		`COPY person, Zeile 1, Spalte given_name: »x«`,
+		`COPY person, ligne 1, colonne given_name : « id »`,
+		`personのCOPY、行 1、列 given_name: "id"`,
+		`person 복사, 1번째 줄, given_name 열`,
+		`COPY person, рядок 1, стовпець given_name: "family_name"`,
+		`COPY star2.person, line 1, column given_name: "id"`,
+		`COPY upd_person, line 1, column given_name: "id"`,
+		"PL/pgSQL function star2.check_names() line 4 at RAISE\nCOPY person, line 3, column given_name",
+	} {
+		if got := copyColumn(where, []string{"person", "upd_person"}, columns); got != "given_name" {
+			t.Errorf("%q: column %q, want given_name", where, got)
+		}
+	}
+	for _, where := range []string{
+		"",
+		`COPY person, line 1`,
+		`COPY person, строка 1`,
+		"COPY person, line 1, column given_name\nPL/pgSQL function star2.check_names() line 4 at RAISE",
+		`SQL statement "UPDATE person SET id = 1"`,
+		`COPY payment, line 1, column id`,
+	} {
+		if got := copyColumn(where, []string{"person", "upd_person"}, columns); got != "" {
+			t.Errorf("%q: column %q, want none", where, got)
+		}
+	}
+}

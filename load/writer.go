@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -435,12 +436,8 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 	if pgErr.Detail != "" {
 		detail += ": " + pgErr.Detail
 	}
-	// A value the COPY refuses (text that is not UTF-8, say) is named
-	// only in the error's context: "COPY person, line 1, column given_name".
-	if _, col, ok := strings.Cut(pgErr.Where, ", column "); ok && strings.HasPrefix(pgErr.Where, "COPY ") {
-		if i := strings.IndexAny(col, ":\n"); i >= 0 {
-			col = col[:i]
-		}
+	// A new version of a loaded row goes through upd_<table>.
+	if col := copyColumn(pgErr.Where, []string{t.Star2, "upd_" + t.Star2}, t.Columns); col != "" {
 		detail += " in STAR2 column " + col
 	}
 	w.mu.Lock()
@@ -483,6 +480,33 @@ func PGValues(vals []any) []any {
 }
 
 func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true} }
+
+// copyColumn is the column of a value the COPY into one of tables
+// refused (text that is not UTF-8, say), which the error names only in
+// its context: "COPY person, line 1, column given_name: "…"", in the
+// language of the server's lc_messages ("COPY person, строка 1, столбец
+// given_name", "personのCOPY、行 1、列 given_name", "person 복사, 1번째
+// 줄, given_name 열"). It is the last of the columns that the context's
+// last line names after the table and before the value, "" where the
+// line is not of such a COPY or names none.
+func copyColumn(where string, tables, columns []string) string {
+	line := where[strings.LastIndexByte(where, '\n')+1:]
+	if i := strings.IndexAny(line, "\"»«“„「"); i >= 0 {
+		line = line[:i]
+	}
+	words := strings.FieldsFunc(line, func(r rune) bool {
+		return !(r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	})
+	first := slices.IndexFunc(words[:min(2, len(words))], func(w string) bool {
+		return slices.Contains(tables, w[strings.LastIndexByte(w, '.')+1:])
+	})
+	for i := len(words) - 1; first >= 0 && i > first; i-- {
+		if slices.Contains(columns, words[i]) {
+			return words[i]
+		}
+	}
+	return ""
+}
 
 // isDataError reports errors caused by a row's values, which splitting a
 // chunk can isolate: data exceptions, integrity violations, and the errors

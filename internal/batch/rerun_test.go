@@ -1201,7 +1201,7 @@ func TestRefusedUpdateLeavesTheRowInSTAR2(t *testing.T) {
 		WHERE rm.star1_table = 'DOKUMENT' AND rm.star1_id = $1`, doc).Scan(&outcome, &report); err != nil {
 		t.Fatalf("DOKUMENT %d: no report of the refused update: %v", doc, err)
 	}
-	if outcome != load.Loaded || !strings.HasPrefix(report, "now quarantined rejected_by_database: invalid byte sequence") ||
+	if outcome != load.Loaded || !strings.HasPrefix(report, "now quarantined rejected_by_database: ") || !strings.Contains(report, "(SQLSTATE 22021)") ||
 		!strings.HasSuffix(report, "in STAR2 column file_name; left in STAR2 as it is") {
 		t.Errorf("DOKUMENT %d: %s, reported %q", doc, outcome, report)
 	}
@@ -1282,7 +1282,7 @@ func TestRefusedPersonUnderANewCode(t *testing.T) {
 		WHERE rm.star1_table = 'ISIK' AND rm.star1_id = $1 AND rm.outcome = 'loaded'`, person).Scan(&star2, &report); err != nil {
 		t.Fatalf("ISIK %d is not booked as left in STAR2: %v", person, err)
 	}
-	if star2 != old || !strings.HasPrefix(report, "now quarantined rejected_by_database: invalid byte sequence") {
+	if star2 != old || !strings.HasPrefix(report, "now quarantined rejected_by_database: ") || !strings.Contains(report, "(SQLSTATE 22021)") {
 		t.Errorf("ISIK %d: STAR2 person %s (want %s), reported %q", person, star2, old, report)
 	}
 	for _, id := range proceedings {
