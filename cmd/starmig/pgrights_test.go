@@ -477,7 +477,7 @@ func TestAConnectionLimitStopsTheBatchBeforeItWrites(t *testing.T) {
 	sessionsEnded()
 	migrate := []string{"migrate", "--source", "sqlite:" + db, "--target", limited, "--mappings", filepath.Join(dir, "mappings"), "--batch", "all", "--as-of", "2026-11-01", "-q"}
 	code, _, stderr := run(t, ctx, migrate...)
-	if code != exitError || !strings.Contains(stderr, "too many connections") || !strings.Contains(stderr, "--writers") {
+	if code != exitError || !strings.Contains(stderr, "too_many_connections") || !strings.Contains(stderr, "--writers") {
 		t.Errorf("migrate with a role limited to 2 sessions: exit %d: %s", code, stderr)
 	}
 	noRunsOnRecord(t, admin)

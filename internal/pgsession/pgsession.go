@@ -194,19 +194,29 @@ const pooled = "A pooler between starmig and PostgreSQL hands each transaction t
 // msg, an error's text, ends with; "" when starmig has nothing to add to
 // the server's own words.
 func Explain(msg string) string {
+	m := sqlstate.FindAllStringSubmatch(msg, -1)
 	if strings.Contains(msg, "failed to connect to `user=") {
 		for _, c := range tlsCauses {
 			if strings.Contains(msg, c.words) && (c.also == "" || strings.Contains(msg, c.also)) {
 				return c.what
 			}
 		}
+		// The server words its refusal in the language of its
+		// lc_messages, and its severity too: "ВАЖНО:" for "FATAL:".
+		if len(m) > 0 && m[len(m)-1][1] == "28000" && !strings.Contains(msg, "FATAL: ") {
+			return refusedRole
+		}
 	}
-	m := sqlstate.FindAllStringSubmatch(msg, -1)
 	if len(m) == 0 {
 		return ""
 	}
 	return causes[m[len(m)-1][1]]
 }
+
+// refusedRole is what to do about a server's refusal of the role
+// (SQLSTATE 28000) in words other than English, which starmig does not
+// read: each of the refusals of tlsCauses that the server gives.
+const refusedRole = "The PostgreSQL server refused the role (SQLSTATE 28000), in its own words above. Where its pg_hba.conf takes the role only over TLS, leave sslmode=disable out of the URL, or give sslmode=verify-full with sslrootcert=/path/to/ca.pem; where only by a client certificate, give it and its key in the URL, sslcert=/path/to/client.pem&sslkey=/path/to/client.key, the certificate's name (CN) being the role's."
 
 const wrongName = "The PostgreSQL server's certificate is for other names than the URL's host: give the host by a name the certificate is for."
 

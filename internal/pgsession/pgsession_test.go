@@ -48,6 +48,11 @@ func TestExplainNamesWhatToDo(t *testing.T) {
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: connection requires a valid client certificate (SQLSTATE 28000)":                                                                "sslcert=",
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"db\", no encryption (SQLSTATE 28000)":                       "only over TLS",
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: FATAL: no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"db\", SSL encryption (SQLSTATE 28000)":                      "",
+		// A server whose lc_messages is Russian.
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: в pg_hba.conf нет записи для компьютера \"127.0.0.1\", пользователя \"u\", базы \"db\", без шифрования (SQLSTATE 28000)": "leave sslmode=disable out",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: для подключения требуется годный сертификат клиента (SQLSTATE 28000)":                                                    "sslcert=",
+		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: слишком много подключений для роли \"u\" (SQLSTATE 53300)":                                                               "takes no more sessions",
+		"load: ОШИБКА: нет доступа к таблице person (SQLSTATE 42501)": "",
 	} {
 		got := Explain(msg)
 		if want == "" && got != "" || !strings.Contains(got, want) {
