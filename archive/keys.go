@@ -21,6 +21,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"filippo.io/age/tag"
 
 	"github.com/starmig/starmig/internal/pathcheck"
 )
@@ -142,15 +143,19 @@ func ReadRecipients(path string) ([]age.Recipient, error) {
 }
 
 // ParseRecipient reads one age recipient given on the command line, or
-// named by a catalog: X25519 (age1…), post-quantum (age1pq1…), or of an
-// age plugin (age1NAME1…), such as a key held in hardware, whose plugin
-// must be installed.
+// named by a catalog: X25519 (age1…), post-quantum (age1pq1…), a tag
+// recipient of a key held in hardware (age1tag1…, age1tagpq1…), which
+// age encrypts to without a plugin, or of an age plugin (age1NAME1…),
+// whose plugin must be installed.
 func ParseRecipient(s string) (age.Recipient, error) {
 	s = strings.TrimSpace(s)
 	var r age.Recipient
 	var err error
 	if strings.HasPrefix(s, "age1pq1") {
 		r, err = age.ParseHybridRecipient(s)
+	} else if strings.HasPrefix(s, "age1tag1") || strings.HasPrefix(s, "age1tagpq1") {
+		// A hardware key's recipient that age encrypts to itself.
+		r, err = tag.ParseRecipient(s)
 	} else if name := pluginName(s, false); name != "" {
 		if r, err = newPluginRecipient(s, name); err != nil {
 			return nil, fmt.Errorf("keys: recipient %s: %w", shortKey(s), err)
@@ -197,6 +202,9 @@ func CheckRecipients(rs []age.Recipient) error {
 func SameKindRecipients(rs []age.Recipient) []age.Recipient {
 	var pq []age.Recipient
 	for _, r := range rs {
+		if t, ok := r.(*tag.Recipient); ok && t.Hybrid() {
+			pq = append(pq, r)
+		}
 		if _, ok := r.(*age.HybridRecipient); ok {
 			pq = append(pq, r)
 		}

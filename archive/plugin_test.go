@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+	"filippo.io/age/tag"
 
 	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/testenv"
@@ -22,6 +23,11 @@ import (
 // tests' age plugin, which stands for a key held in hardware.
 func pluginKeys(t testing.TB) keys {
 	recipient, identity := testenv.AgePlugin(t)
+	return keysOf(t, recipient, identity)
+}
+
+// keysOf is a key set with the age recipient and identity given.
+func keysOf(t testing.TB, recipient, identity string) keys {
 	return testKeysBy(t, func(dir string) error {
 		if err := GenerateKeys(dir); err != nil {
 			return err
@@ -133,4 +139,48 @@ func readKey(t testing.TB, dir, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAnArchiveToATagRecipient: a newer hardware key's recipient is a tag
+// recipient (age1tag1…), which age encrypts to itself: the archive and
+// the audit entries are written without the plugin, which only the
+// archivist who opens them needs.
+func TestAnArchiveToATagRecipient(t *testing.T) {
+	k := tagKeys(t)
+	if _, ok := k.recipients[0].(*tag.Recipient); !ok {
+		t.Fatalf("the tag recipient reads as %T", k.recipients[0])
+	}
+	withPlugin := os.Getenv("PATH")
+	t.Setenv("PATH", t.TempDir())
+	path := star1(t, 200)
+	st, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	archiveSTAR1(t, path, small(config(st, k)))
+	ctx := context.Background()
+	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := CatalogRecipients(cats); err != nil || len(rs) != 1 {
+		t.Errorf("the audit entry's recipients without the plugin: %v, %v", rs, err)
+	}
+	t.Setenv("PATH", withPlugin)
+	code := richPerson(t, path)
+	want := expected(t, path, code)
+	found, err := NewReader(st, k.pub, k.identities, k.index).Retrieve(ctx, cats, PersonByCode(code))
+	if err != nil || len(found) != 1 {
+		t.Fatalf("retrieve through the plugin: %d runs, %v", len(found), err)
+	}
+	if got := len(found[0].Tables["ISIK"]); got != len(want["ISIK"]) || got == 0 {
+		t.Errorf("ISIK: %d rows retrieved, STAR1 holds %d", got, len(want["ISIK"]))
+	}
+}
+
+// tagKeys is a key set whose recipient is a tag recipient (age1tag1…)
+// and whose identity is the tests' plugin's.
+func tagKeys(t testing.TB) keys {
+	recipient, identity := testenv.AgePluginTag(t)
+	return keysOf(t, recipient, identity)
 }

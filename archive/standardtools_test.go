@@ -215,3 +215,9 @@ func readWithStandardTools(t *testing.T, k keys, agePath string) {
 func TestStandardToolsReadABundleForAPluginKey(t *testing.T) {
 	readWithStandardTools(t, pluginKeys(t), testenv.AgePostQuantum(t))
 }
+
+// TestStandardToolsReadABundleForATagRecipient: the age command reads a
+// bundle written to a tag recipient (age1tag1…) through the plugin.
+func TestStandardToolsReadABundleForATagRecipient(t *testing.T) {
+	readWithStandardTools(t, tagKeys(t), testenv.AgePostQuantum(t))
+}

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"crypto/ecdh"
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/plugin"
+	"filippo.io/age/tag"
 )
 
 // AgePlugin builds the age plugin of the tests (ageplugin), which stands
@@ -27,4 +30,22 @@ func AgePlugin(t testing.TB) (recipient, identity string) {
 		t.Fatal(err)
 	}
 	return plugin.EncodeRecipient("starmigtest", []byte(id.Recipient().String())), plugin.EncodeIdentity("starmigtest", []byte(id.String()))
+}
+
+// AgePluginTag is AgePlugin with a key whose recipient is a tag recipient
+// (age1tag1…, P-256), which age encrypts to without the plugin, as a
+// newer hardware key's is; the identity is the plugin's.
+func AgePluginTag(t testing.TB) (recipient, identity string) {
+	t.Helper()
+	AgePlugin(t)
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := key.PublicKey().Bytes() // 04 || x || y
+	r, err := tag.NewClassicRecipient(append([]byte{2 | b[64]&1}, b[1:33]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.String(), plugin.EncodeIdentity("starmigtest", key.Bytes())
 }
