@@ -318,18 +318,7 @@ func TestRetrieveReadsOnlyThePerson(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(found) != 1 {
-				t.Fatalf("%d runs", len(found))
-			}
-			for _, tab := range extract.Tables {
-				var ids []string
-				for _, row := range found[0].Tables[tab.Name] {
-					ids = append(ids, fmt.Sprint(row[0]))
-				}
-				if !slices.Equal(ids, want[tab.Name]) {
-					t.Errorf("%s: retrieved %v, STAR1 holds %v", tab.Name, ids, want[tab.Name])
-				}
-			}
+			sameRows(t, found, want)
 			if len(want["MAKSE"]) == 0 || len(want["ISIK"]) == 0 {
 				t.Fatalf("the person chosen has no payments: %v", want)
 			}

@@ -72,17 +72,8 @@ func readWithStandardTools(t *testing.T, k keys, agePath string) {
 		testenv.Tool(t, tool)
 	}
 	cmds := docCommands(t)
-	path := star1(t, 200)
-	st, err := NewFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	archiveSTAR1(t, path, small(config(st, k)))
+	path, st, cats := smallArchive(t, k, 200)
 	ctx := context.Background()
-	cats, err := LatestCatalogs(ctx, st, k.pub, "all")
-	if err != nil {
-		t.Fatal(err)
-	}
 	top := t.TempDir()
 	for _, name := range []string{SignPubFile, IdentityFile} {
 		b, err := os.ReadFile(filepath.Join(k.dir, name))
@@ -95,7 +86,7 @@ func readWithStandardTools(t *testing.T, k keys, agePath string) {
 	}
 	run := filepath.Join(top, "run")
 	prefix := strings.TrimSuffix(cats[0].Bundles[0].Prefix, "0001/")
-	err = st.List(ctx, prefix, func(o ObjectInfo) error {
+	err := st.List(ctx, prefix, func(o ObjectInfo) error {
 		b, err := readAll(ctx, st, o.Key, 1<<30)
 		if err != nil {
 			return err
