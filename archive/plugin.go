@@ -130,9 +130,9 @@ func parseIdentities(path string, b []byte) ([]age.Identity, error) {
 type pluginIdentity struct {
 	id *plugin.Identity
 
-	mu       sync.Mutex
-	unwraped map[[32]byte][]byte
-	failed   error // the key could not be used: not asked again
+	mu        sync.Mutex
+	unwrapped map[[32]byte][]byte
+	failed    error // the key could not be used: not asked again
 }
 
 func (p *pluginIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
@@ -144,7 +144,7 @@ func (p *pluginIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 	h.Sum(sum[:0])
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if k, ok := p.unwraped[sum]; ok {
+	if k, ok := p.unwrapped[sum]; ok {
 		return bytes.Clone(k), nil
 	}
 	if p.failed != nil {
@@ -158,10 +158,10 @@ func (p *pluginIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
 		p.failed = &KeyError{Plugin: p.id.Name(), Err: err}
 		return nil, p.failed
 	}
-	if p.unwraped == nil {
-		p.unwraped = map[[32]byte][]byte{}
+	if p.unwrapped == nil {
+		p.unwrapped = map[[32]byte][]byte{}
 	}
-	p.unwraped[sum] = bytes.Clone(k)
+	p.unwrapped[sum] = bytes.Clone(k)
 	return k, nil
 }
 
