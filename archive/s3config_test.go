@@ -39,6 +39,30 @@ aws_access_key_id = HALFKEY
 	if err := os.WriteFile(other, []byte("[site]\naws_access_key_id = SITEKEY\naws_secret_access_key = site-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The AWS command line's config file: [profile NAME] sections, and
+	// [default].
+	if err := os.WriteFile(filepath.Join(home, ".aws", "config"), []byte(`[default]
+region = eu-north-1
+
+[profile verifier]
+aws_access_key_id = SHADOWED
+aws_secret_access_key = shadowed-secret
+
+[profile configured]
+aws_access_key_id = CONFIGKEY
+aws_secret_access_key = config-secret
+
+[profile sso]
+sso_session = host
+sso_account_id = 111122223333
+sso_role_name = Verifier
+
+[profile role]
+role_arn = arn:aws:iam::111122223333:role/verifier
+source_profile = default
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	broken := filepath.Join(t.TempDir(), "broken")
 	if err := os.WriteFile(broken, []byte("[default]\naws_secret_access_key wJalrXUtnFEMI\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,10 +84,17 @@ aws_access_key_id = HALFKEY
 		{"keys in the environment win", map[string]string{"HOME": home, "STARMIG_S3_ACCESS_KEY": "ENVKEY", "STARMIG_S3_SECRET_KEY": "env-secret"}, "ENVKEY", "env-secret", "", ""},
 		{"Windows' home", map[string]string{"USERPROFILE": home}, "DEFAULTKEY", "default-secret", "", ""},
 		{"no file, no keys", map[string]string{"HOME": t.TempDir()}, "", "", "", "no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY"},
-		{"a profile that is not there", map[string]string{"HOME": home, "AWS_PROFILE": "operator"}, "", "", "", `S3 credentials of profile "operator" in ` + file + ": no such profile in the file"},
+		{"a profile that is not there", map[string]string{"HOME": home, "AWS_PROFILE": "operator"}, "", "", "", `S3 credentials of profile "operator" in ` + file + " or " + filepath.Join(home, ".aws", "config") + ": no such profile there"},
 		{"a file that is not there", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "none")}, "", "", "", `S3 credentials of profile "default" in ` + filepath.Join(home, "none") + ": open "},
 		{"half a key pair", map[string]string{"HOME": home, "AWS_PROFILE": "half"}, "", "", "", "want both aws_access_key_id and aws_secret_access_key"},
 		{"not a credentials file", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": broken}, "", "", "", "not in the form of an AWS credentials file"},
+		{"keys in the config file", map[string]string{"HOME": home, "AWS_PROFILE": "configured"}, "CONFIGKEY", "config-secret", "", ""},
+		{"the credentials file's keys win", map[string]string{"HOME": home, "AWS_PROFILE": "verifier"}, "VERIFIERKEY", "verifier-secret", "verifier-token", ""},
+		{"another config file", map[string]string{"HOME": t.TempDir(), "AWS_CONFIG_FILE": filepath.Join(home, ".aws", "config"), "AWS_PROFILE": "configured"}, "CONFIGKEY", "config-secret", "", ""},
+		{"a config file that is not there", map[string]string{"HOME": home, "AWS_CONFIG_FILE": filepath.Join(home, "none")}, "", "", "", `S3 credentials of profile "default" in ` + filepath.Join(home, "none") + ": open "},
+		{"single sign-on", map[string]string{"HOME": home, "AWS_PROFILE": "sso"}, "", "", "", "the profile asks for single sign-on (sso_session), which starmig does not do itself; give starmig a profile of its own with credential_process = aws configure export-credentials --profile sso --format process"},
+		{"a role to assume", map[string]string{"HOME": home, "AWS_PROFILE": "role"}, "", "", "", "the profile asks for a role to assume (role_arn)"},
+		{"a profile in neither file", map[string]string{"HOME": t.TempDir(), "AWS_PROFILE": "verifier"}, "", "", "", `S3 credentials of profile "verifier": neither`},
 	} {
 		cfg, err := config(c.vars)
 		if c.err != "" {
@@ -81,6 +112,11 @@ aws_access_key_id = HALFKEY
 		}
 		if cfg.AccessKey != c.access || cfg.SecretKey != c.secret || cfg.SessionToken != c.tok {
 			t.Errorf("%s: keys %q, %q, token %q; want %q, %q, %q", c.what, cfg.AccessKey, cfg.SecretKey, cfg.SessionToken, c.access, c.secret, c.tok)
+		}
+		// A refusal of the profile's keys names the profile and its file.
+		fromEnv := c.vars["STARMIG_S3_ACCESS_KEY"] != ""
+		if from := cfg.CredentialsFrom; fromEnv != (from == "") || !fromEnv && !strings.HasPrefix(from, `the profile "`) {
+			t.Errorf("%s: the credentials are said to come from %q", c.what, from)
 		}
 	}
 }

@@ -51,7 +51,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("archive: put %s: starting an upload in parts: %w", key, refused(err))
+		return fmt.Errorf("archive: put %s: starting an upload in parts: %w", key, s.refused(err))
 	}
 	completed := false // by an answer to the completion
 	defer func() {
@@ -75,7 +75,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("archive: put %s: part %d of %d: %w", key, i, count, refused(err))
+			return fmt.Errorf("archive: put %s: part %d of %d: %w", key, i, count, s.refused(err))
 		}
 		done = append(done, minio.CompletePart{PartNumber: int(i), ETag: part.ETag})
 	}
@@ -90,7 +90,7 @@ func (s *S3Store) putInParts(ctx context.Context, key string, r io.ReadSeeker, r
 		}
 		code := minio.ToErrorResponse(err).Code
 		if code != "PreconditionFailed" && code != "NoSuchUpload" && !transient(err) || ctx.Err() != nil {
-			return fmt.Errorf("archive: put %s: completing the upload in parts: %w", key, refused(err))
+			return fmt.Errorf("archive: put %s: completing the upload in parts: %w", key, s.refused(err))
 		}
 		// The key holds an object (PreconditionFailed), or an answer was
 		// lost: the completion may have been made, by this ask or by one

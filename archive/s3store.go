@@ -10,11 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"gopkg.in/ini.v1"
 )
 
 // S3Config is how to reach an S3-compatible object store.
@@ -35,113 +32,16 @@ type S3Config struct {
 	SecretKey string
 	// SessionToken goes with temporary credentials (STS), else empty.
 	SessionToken string
-	Bucket       string
-	Prefix       string // key prefix inside the bucket, no leading or trailing slash
-}
-
-// S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
-// STARMIG_S3_SECRET_KEY, STARMIG_S3_SESSION_TOKEN, STARMIG_S3_REGION,
-// STARMIG_S3_CA_FILE and STARMIG_S3_INSECURE, each falling back to the usual
-// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN and AWS_REGION. The endpoint
-// may carry its scheme (http:// or https://); https is the default. Without
-// keys in the environment, a profile of the AWS shared credentials file
-// gives them (fromProfile).
-func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
-	get := func(names ...string) string {
-		for _, n := range names {
-			if v := env(n); v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	c := S3Config{
-		Endpoint:     get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-		AccessKey:    get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
-		SecretKey:    get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
-		SessionToken: get("STARMIG_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
-		Region:       get("STARMIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
-		CAFile:       get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
-		Secure:       true,
-	}
-	switch {
-	case strings.HasPrefix(c.Endpoint, "http://"):
-		c.Endpoint, c.Secure = strings.TrimPrefix(c.Endpoint, "http://"), false
-	case strings.HasPrefix(c.Endpoint, "https://"):
-		c.Endpoint = strings.TrimPrefix(c.Endpoint, "https://")
-	}
-	c.Endpoint = strings.TrimSuffix(c.Endpoint, "/")
-	if v := get("STARMIG_S3_INSECURE"); v == "1" || v == "true" {
-		c.Secure = false
-	}
-	if c.Endpoint == "" {
-		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL)")
-	}
-	if c.AccessKey == "" && c.SecretKey == "" {
-		if err := c.fromProfile(get); err != nil {
-			return c, err
-		}
-	}
-	if c.AccessKey == "" || c.SecretKey == "" {
-		return c, errors.New("archive: no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give them in a profile of ~/.aws/credentials (AWS_PROFILE, else default; AWS_SHARED_CREDENTIALS_FILE)")
-	}
-	return c, nil
-}
-
-// errNoProfile says that a credentials file has no section of the profile.
-var errNoProfile = errors.New("no such profile in the file")
-
-// fromProfile takes the credentials from a profile of the AWS shared
-// credentials file (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials;
-// AWS_PROFILE, else default), as the AWS command line does, when no
-// variable gives them. The file keeps them off the command line and out
-// of the environment. A file or profile that is not there is an error
-// only when a variable names it; otherwise the caller says what to set.
-func (c *S3Config) fromProfile(get func(...string) string) error {
-	path, profile := get("AWS_SHARED_CREDENTIALS_FILE"), get("AWS_PROFILE")
-	named := path != "" || profile != ""
-	if path == "" {
-		home := get("HOME", "USERPROFILE")
-		if home == "" {
-			return nil
-		}
-		path = filepath.Join(home, ".aws", "credentials")
-	}
-	if profile == "" {
-		profile = "default"
-	}
-	access, secret, token, err := profileCredentials(path, profile)
-	switch {
-	case !named && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNoProfile)):
-		return nil
-	case err != nil:
-		return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, path, err)
-	case access == "" || secret == "":
-		return fmt.Errorf("archive: S3 credentials of profile %q in %s: want both aws_access_key_id and aws_secret_access_key", profile, path)
-	}
-	// The token goes with the keys it was issued with.
-	c.AccessKey, c.SecretKey, c.SessionToken = access, secret, token
-	return nil
-}
-
-// profileCredentials reads a profile's keys from an AWS shared credentials
-// file: [profile] sections of key = value lines. A file that is not in
-// that form is refused without quoting it, since its lines hold secrets.
-func profileCredentials(path, profile string) (access, secret, token string, err error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", "", "", err
-	}
-	f, err := ini.Load(b)
-	if err != nil {
-		return "", "", "", errors.New("not in the form of an AWS credentials file ([profile] sections of key = value lines)")
-	}
-	sec, err := f.GetSection(profile)
-	if err != nil {
-		return "", "", "", errNoProfile
-	}
-	return sec.Key("aws_access_key_id").String(), sec.Key("aws_secret_access_key").String(), sec.Key("aws_session_token").String(), nil
+	// Provider, when set, gives the credentials instead of the three
+	// fields above: credentials that expire, and that it gives anew
+	// before they do (S3ConfigFromEnv).
+	Provider credentials.Provider
+	// CredentialsFrom says where the credentials come from, for the
+	// errors of a storage that refuses them; "" is the environment's
+	// STARMIG_S3_* or AWS_* variables.
+	CredentialsFrom string
+	Bucket          string
+	Prefix          string // key prefix inside the bucket, no leading or trailing slash
 }
 
 // S3Store is a Store in an S3 bucket with Object Lock.
@@ -169,8 +69,12 @@ type S3Store struct {
 
 // NewS3Store connects to the bucket; nothing is sent until first use.
 func NewS3Store(cfg S3Config) (*S3Store, error) {
+	creds := credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)
+	if cfg.Provider != nil {
+		creds = credentials.New(namedProvider{cfg.Provider, cfg.CredentialsFrom})
+	}
 	opts := &minio.Options{
-		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
+		Creds:      creds,
 		Secure:     cfg.Secure,
 		Region:     cfg.Region,
 		MaxRetries: 4,
@@ -269,7 +173,7 @@ func (s *S3Store) rel(full string) string {
 func (s *S3Store) CheckWritable(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
 	if err != nil {
-		return fmt.Errorf("archive: %s: %w", s, refused(err))
+		return fmt.Errorf("archive: %s: %w", s, s.refused(err))
 	}
 	if !ok {
 		return s.noBucket()
@@ -280,7 +184,7 @@ func (s *S3Store) CheckWritable(ctx context.Context) error {
 		return err
 	})
 	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
-		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, refused(err))
+		return fmt.Errorf("archive: %s: reading the Object Lock configuration: %w", s, s.refused(err))
 	}
 	if enabled != "Enabled" {
 		return fmt.Errorf("archive: %s: %w; the archive is written only to a bucket created with Object Lock (versioning and COMPLIANCE retention), so that nothing can be deleted or overwritten", s, ErrNoLock)
@@ -329,7 +233,7 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int
 			}
 			err = serr
 		} else if !transient(err) || ctx.Err() != nil {
-			return fmt.Errorf("archive: put %s: %w", key, refused(err))
+			return fmt.Errorf("archive: put %s: %w", key, s.refused(err))
 		}
 		if !t.again(ctx) {
 			if ctx.Err() != nil {
@@ -358,7 +262,7 @@ func (s *S3Store) settle(ctx context.Context, key string, r io.ReadSeeker, size 
 		return false, err
 	case !transient(err) || ctx.Err() != nil:
 		// Which bytes the key holds is not known: not ErrExists.
-		return true, fmt.Errorf("archive: put %s: comparing with the object there: %w", key, refused(err))
+		return true, fmt.Errorf("archive: put %s: comparing with the object there: %w", key, s.refused(err))
 	}
 	return false, err
 }
@@ -449,7 +353,7 @@ func (s *S3Store) wrap(key string, err error) error {
 	case "NoSuchBucket":
 		return s.noBucket()
 	}
-	return fmt.Errorf("archive: %s: %w", key, refused(err))
+	return fmt.Errorf("archive: %s: %w", key, s.refused(err))
 }
 
 // listError names a listing that failed; a bucket that does not exist is
@@ -458,7 +362,7 @@ func (s *S3Store) listError(prefix string, err error) error {
 	if minio.ToErrorResponse(err).Code == "NoSuchBucket" {
 		return s.noBucket()
 	}
-	return fmt.Errorf("archive: list %s: %w", prefix, refused(err))
+	return fmt.Errorf("archive: list %s: %w", prefix, s.refused(err))
 }
 
 // refused adds to an error of credentials the storage does not know, or
@@ -469,13 +373,23 @@ func (s *S3Store) listError(prefix string, err error) error {
 // not say which of starmig's settings to look at. To a request the
 // credentials have no right to ("Access Denied."), it adds that each
 // role has credentials of its own, and where their rights are written.
-func refused(err error) error {
+func (s *S3Store) refused(err error) error {
+	from := s.cfg.CredentialsFrom
 	switch minio.ToErrorResponse(err).Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch":
-		return fmt.Errorf("the storage refused the credentials; check STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", err)
+		if from == "" {
+			from = "STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+		}
+		return fmt.Errorf("the storage refused the credentials; check %s: %w", from, err)
 	case "InvalidTokenId", "InvalidToken", "ExpiredToken", "TokenRefreshRequired":
-		return fmt.Errorf("the storage refused the session token of temporary credentials, which expire; check STARMIG_S3_SESSION_TOKEN "+
-			"(or AWS_SESSION_TOKEN, or the profile's aws_session_token), and get new temporary credentials with their token: %w", err)
+		if s.cfg.Provider != nil {
+			return fmt.Errorf("the storage refused the session token of the temporary credentials that %s gave; check what gives them: %w", from, err)
+		}
+		if from == "" {
+			from = "STARMIG_S3_SESSION_TOKEN (or AWS_SESSION_TOKEN)"
+		}
+		return fmt.Errorf("the storage refused the session token of temporary credentials, which expire; check %s, "+
+			"and get new temporary credentials with their token: %w", from, err)
 	case "RequestTimeTooSkewed":
 		return fmt.Errorf("this machine's clock is too far from the storage's; set it right (NTP), then run the same command again: %w", err)
 	case "AccessDenied":
@@ -909,7 +823,7 @@ func (s *S3Store) list(ctx context.Context, prefix string, fn func(ObjectInfo) e
 					return err
 				})
 				if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
-					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, refused(err))
+					it.done <- fmt.Errorf("archive: retention of %s: %w", it.info.Key, s.refused(err))
 					continue
 				}
 				if mode != nil {

@@ -522,7 +522,7 @@ func TestAFolderWithAnOddNameIsItsURL(t *testing.T) {
 // whose clock to set; starmig names this machine's. The test cannot move
 // MinIO's clock or its own, so it gives refused the storage's answer.
 func TestAClockTooFarOffIsNamed(t *testing.T) {
-	err := refused(minio.ErrorResponse{Code: "RequestTimeTooSkewed", Message: "The difference between the request time and the server's time is too large."})
+	err := (&S3Store{}).refused(minio.ErrorResponse{Code: "RequestTimeTooSkewed", Message: "The difference between the request time and the server's time is too large."})
 	if !strings.Contains(err.Error(), "this machine's clock is too far from the storage's; set it right (NTP)") {
 		t.Errorf("refused: %v", err)
 	}

@@ -1,0 +1,473 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"gopkg.in/ini.v1"
+)
+
+// S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
+// STARMIG_S3_SECRET_KEY, STARMIG_S3_SESSION_TOKEN, STARMIG_S3_REGION,
+// STARMIG_S3_CA_FILE and STARMIG_S3_INSECURE, each falling back to the usual
+// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN and AWS_REGION. The endpoint
+// may carry its scheme (http:// or https://); https is the default.
+//
+// Without keys in the environment, the credentials come, as the AWS
+// command line and SDKs take them, from a profile of the AWS files
+// (fromProfile: its keys, or its credential_process), else from a web
+// identity token or a container's credentials endpoint that the platform
+// names in the environment (fromPlatform). The last three give
+// credentials that expire, and are asked again before they do, so that a
+// verification that reads for hours outlives them.
+func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := env(n); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	c := S3Config{
+		Endpoint:     get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+		AccessKey:    get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+		SecretKey:    get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+		SessionToken: get("STARMIG_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+		Region:       get("STARMIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+		CAFile:       get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
+		Secure:       true,
+	}
+	switch {
+	case strings.HasPrefix(c.Endpoint, "http://"):
+		c.Endpoint, c.Secure = strings.TrimPrefix(c.Endpoint, "http://"), false
+	case strings.HasPrefix(c.Endpoint, "https://"):
+		c.Endpoint = strings.TrimPrefix(c.Endpoint, "https://")
+	}
+	c.Endpoint = strings.TrimSuffix(c.Endpoint, "/")
+	if v := get("STARMIG_S3_INSECURE"); v == "1" || v == "true" {
+		c.Secure = false
+	}
+	if c.Endpoint == "" {
+		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL)")
+	}
+	if c.AccessKey == "" && c.SecretKey == "" {
+		err := c.fromProfile(get)
+		var advice unnamedProfileError
+		if err != nil && !errors.As(err, &advice) {
+			return c, err
+		}
+		if c.AccessKey == "" && c.Provider == nil {
+			c.fromPlatform(get)
+		}
+		if c.Provider == nil && err != nil {
+			return c, err
+		}
+	}
+	if c.Provider == nil && (c.AccessKey == "" || c.SecretKey == "") {
+		return c, errors.New("archive: no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), " +
+			"or give them, as keys or a credential_process, in a profile of ~/.aws/credentials or ~/.aws/config (AWS_PROFILE, else default; AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), " +
+			"or run where AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_FULL_URI gives them")
+	}
+	return c, nil
+}
+
+// errNoProfile says that no file read has a section of the profile.
+var errNoProfile = errors.New("no such profile there")
+
+// fromProfile takes the credentials from a profile of the AWS files, as
+// the AWS command line does, when no variable gives them: AWS_PROFILE,
+// else default, in the shared credentials file (AWS_SHARED_CREDENTIALS_FILE,
+// else ~/.aws/credentials) and the config file (AWS_CONFIG_FILE, else
+// ~/.aws/config, where the profile's section is [profile NAME]). Keys come
+// first, the credentials file's before the config file's; then a
+// credential_process. The files keep the keys off the command line and
+// out of the environment of every command. A file or profile that is not
+// there is an error only when a variable names it; otherwise the caller
+// says what to set.
+func (c *S3Config) fromProfile(get func(...string) string) error {
+	profile := get("AWS_PROFILE")
+	named := profile != ""
+	if profile == "" {
+		profile = "default"
+	}
+	home := get("HOME", "USERPROFILE")
+	type section struct {
+		path string
+		keys *ini.Section
+	}
+	var (
+		found []section
+		read  []string
+	)
+	for _, f := range []struct{ variable, name, section string }{
+		{"AWS_SHARED_CREDENTIALS_FILE", "credentials", profile},
+		{"AWS_CONFIG_FILE", "config", configSection(profile)},
+	} {
+		path := get(f.variable)
+		if path == "" {
+			if home == "" {
+				continue
+			}
+			path = filepath.Join(home, ".aws", f.name)
+		}
+		keys, err := profileSection(path, f.section)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && get(f.variable) == "":
+			continue
+		case errors.Is(err, errNoProfile):
+			read = append(read, path)
+			continue
+		case err != nil:
+			return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, path, err)
+		}
+		found = append(found, section{path, keys})
+	}
+	if len(found) == 0 {
+		if named && len(read) > 0 {
+			return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, strings.Join(read, " or "), errNoProfile)
+		}
+		if named {
+			return fmt.Errorf("archive: S3 credentials of profile %q: neither %s nor %s is there", profile,
+				filepath.Join("~", ".aws", "credentials"), filepath.Join("~", ".aws", "config"))
+		}
+		return nil
+	}
+	for _, s := range found {
+		access, secret := s.keys.Key("aws_access_key_id").String(), s.keys.Key("aws_secret_access_key").String()
+		switch {
+		case access != "" && secret != "":
+			// The token goes with the keys it was issued with.
+			c.AccessKey, c.SecretKey, c.SessionToken = access, secret, s.keys.Key("aws_session_token").String()
+			c.CredentialsFrom = fmt.Sprintf("the profile %q of %s", profile, s.path)
+			return nil
+		case access != "" || secret != "":
+			return fmt.Errorf("archive: S3 credentials of profile %q in %s: want both aws_access_key_id and aws_secret_access_key", profile, s.path)
+		}
+	}
+	for _, s := range found {
+		if command := strings.TrimSpace(s.keys.Key("credential_process").String()); command != "" {
+			c.Provider = &processCredentials{command: command, stderr: os.Stderr}
+			c.CredentialsFrom = fmt.Sprintf("the credential_process of profile %q in %s", profile, s.path)
+			return nil
+		}
+	}
+	// What the AWS command line does itself for a profile and starmig
+	// does not: it can hand its credentials over.
+	for _, s := range found {
+		for _, k := range []struct{ key, what string }{
+			{"sso_session", "single sign-on"}, {"sso_start_url", "single sign-on"}, {"sso_role_name", "single sign-on"},
+			{"role_arn", "a role to assume"}, {"web_identity_token_file", "a web identity"},
+		} {
+			if s.keys.HasKey(k.key) {
+				err := fmt.Errorf("archive: S3 credentials of profile %q in %s: the profile asks for %s (%s), which starmig does not do itself; "+
+					"give starmig a profile of its own with credential_process = aws configure export-credentials --profile %s --format process, "+
+					"and the AWS command line (version 2) gives it the credentials", profile, s.path, k.what, k.key, profile)
+				if !named {
+					// The platform may give them.
+					return unnamedProfileError{err}
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// unnamedProfileError is what fromProfile says of a profile that no
+// variable named and that asks for what starmig does not do: the
+// credentials may come from the platform all the same.
+type unnamedProfileError struct{ error }
+
+func (e unnamedProfileError) Unwrap() error { return e.error }
+
+// configSection is the section of a profile in the AWS config file.
+func configSection(profile string) string {
+	if profile == "default" {
+		return "default"
+	}
+	return "profile " + profile
+}
+
+// profileSection reads a profile's section of an AWS credentials or
+// config file: [profile] sections of key = value lines. A file that is
+// not in that form is refused without quoting it, since its lines hold
+// secrets.
+func profileSection(path, profile string) (*ini.Section, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := ini.Load(b)
+	if err != nil {
+		return nil, errors.New("not in the form of an AWS credentials file ([profile] sections of key = value lines)")
+	}
+	s, err := f.GetSection(profile)
+	if err != nil {
+		return nil, errNoProfile
+	}
+	return s, nil
+}
+
+// fromPlatform takes the credentials that a platform gives its machines'
+// or containers' roles, where its variables name them, as the AWS SDKs
+// do: a web identity token in a file (AWS_WEB_IDENTITY_TOKEN_FILE, with
+// AWS_ROLE_ARN: Kubernetes on EKS, or any OpenID Connect platform),
+// exchanged at AWS STS or at AWS_ENDPOINT_URL_STS (MinIO's STS, for
+// one); else a container's credentials endpoint
+// (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, with
+// AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE: ECS, EKS Pod
+// Identity). The instance metadata of a virtual machine is not asked:
+// starmig asks no address that nothing named.
+func (c *S3Config) fromPlatform(get func(...string) string) {
+	if file := get("AWS_WEB_IDENTITY_TOKEN_FILE"); file != "" {
+		at := get("AWS_ENDPOINT_URL_STS")
+		iam := &credentials.IAM{Endpoint: at, Region: c.Region}
+		iam.EKSIdentity.TokenFile = file
+		iam.EKSIdentity.RoleARN = get("AWS_ROLE_ARN")
+		iam.EKSIdentity.RoleSessionName = get("AWS_ROLE_SESSION_NAME")
+		if at == "" {
+			at = "AWS STS"
+		}
+		c.Provider = iam
+		c.CredentialsFrom = fmt.Sprintf("the web identity token in %s (AWS_WEB_IDENTITY_TOKEN_FILE), exchanged at %s", file, at)
+		return
+	}
+	uri, variable := get("AWS_CONTAINER_CREDENTIALS_FULL_URI"), "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+	if relative := get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); relative != "" {
+		uri, variable = ecsEndpoint+relative, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+	}
+	if uri == "" {
+		return
+	}
+	c.Provider = &containerCredentials{uri: uri, token: get("AWS_CONTAINER_AUTHORIZATION_TOKEN"), tokenFile: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")}
+	c.CredentialsFrom = "the container's credentials endpoint (" + variable + ")"
+}
+
+// ecsEndpoint is where a relative URI of the container's credentials
+// endpoint points.
+const ecsEndpoint = "http://169.254.170.2"
+
+// containerCredentials asks a container's credentials endpoint, as the
+// AWS SDKs do: a GET of its URI, with the authorization token (given, or
+// read anew from its file each time, as EKS turns it), answered with JSON
+// of AccessKeyId, SecretAccessKey, Token and Expiration. The token goes
+// in clear over http only to this machine or to the addresses where ECS
+// and EKS serve the endpoint. (minio-go's IAM provider takes the
+// token for the name of its file when both variables are not set.)
+type containerCredentials struct {
+	credentials.Expiry
+	uri, token, tokenFile string
+	lasting               bool
+}
+
+func (p *containerCredentials) IsExpired() bool { return !p.lasting && p.Expiry.IsExpired() }
+
+func (p *containerCredentials) Retrieve() (credentials.Value, error) {
+	return p.RetrieveWithCredContext(nil)
+}
+
+func (p *containerCredentials) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	u, err := url.Parse(p.uri)
+	if err != nil || u.Scheme != "https" && (u.Scheme != "http" || !containerHost(u.Hostname())) {
+		return credentials.Value{}, fmt.Errorf("%s is not an https URL, nor an http one of this machine or of the endpoints of ECS and EKS (169.254.170.2, 169.254.170.23, fd00:ec2::23)", p.uri)
+	}
+	token := p.token
+	if p.tokenFile != "" {
+		b, err := os.ReadFile(p.tokenFile)
+		if err != nil {
+			return credentials.Value{}, fmt.Errorf("the authorization token (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE): %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ctx, client := context.Background(), http.DefaultClient
+	if cc != nil && cc.Context != nil {
+		ctx = cc.Context
+	}
+	if cc != nil && cc.Client != nil {
+		client = cc.Client
+	}
+	ctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.uri, nil)
+	if err != nil {
+		return credentials.Value{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return credentials.Value{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return credentials.Value{}, fmt.Errorf("%s answered %s", p.uri, resp.Status)
+	}
+	var got struct {
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string
+		Token           string
+		Expiration      *time.Time
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCredentialsText)).Decode(&got); err != nil {
+		return credentials.Value{}, fmt.Errorf("%s did not answer with credentials in the AWS form: JSON with AccessKeyId, SecretAccessKey, Token and Expiration", p.uri)
+	}
+	if got.AccessKeyID == "" || got.SecretAccessKey == "" {
+		return credentials.Value{}, fmt.Errorf("%s answered with no AccessKeyId or no SecretAccessKey", p.uri)
+	}
+	var until time.Time
+	p.lasting = got.Expiration == nil
+	if got.Expiration != nil {
+		until = *got.Expiration
+		p.SetExpiration(until, credentials.DefaultExpiryWindow)
+	}
+	return credentials.Value{AccessKeyID: got.AccessKeyID, SecretAccessKey: got.SecretAccessKey, SessionToken: got.Token, Expiration: until, SignerType: credentials.SignatureV4}, nil
+}
+
+// containerHost says whether a container's credentials endpoint may be
+// asked over http at host: this machine, or where ECS and EKS serve it.
+func containerHost(host string) bool {
+	switch host {
+	case "localhost", "169.254.170.2", "169.254.170.23", "fd00:ec2::23":
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// namedProvider says where credentials come from when they cannot be
+// had, and refuses credentials without a key or a secret.
+type namedProvider struct {
+	credentials.Provider
+	from string
+}
+
+func (p namedProvider) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	v, err := p.Provider.RetrieveWithCredContext(cc)
+	if err == nil && (v.AccessKeyID == "" || v.SecretAccessKey == "") {
+		err = errors.New("no access key and secret came")
+	}
+	if err != nil {
+		return credentials.Value{}, fmt.Errorf("S3 credentials from %s: %w", p.from, err)
+	}
+	return v, nil
+}
+
+func (p namedProvider) Retrieve() (credentials.Value, error) { return p.RetrieveWithCredContext(nil) }
+
+// credentialsTimeout is how long a credential_process or a container's
+// credentials endpoint may take, as the AWS SDK for Go gives a process.
+const credentialsTimeout = time.Minute
+
+// maxCredentialsText bounds what a credential_process may print, or an
+// endpoint answer.
+const maxCredentialsText = 64 << 10
+
+// processCredentials runs a profile's credential_process as the AWS SDK
+// for Go does, through the shell (sh -c, cmd.exe /C on Windows), and
+// reads the credentials it prints: JSON of Version 1 with AccessKeyId,
+// SecretAccessKey and, for temporary credentials, SessionToken and
+// Expiration. What it writes to standard error goes to starmig's, and it
+// reads starmig's standard input, so that it can ask for a second factor.
+// Credentials with an Expiration are asked for again before they expire
+// (when 80 % of their time is over); those without one, once. Nothing it
+// prints is quoted in an error.
+type processCredentials struct {
+	credentials.Expiry
+	command string
+	stderr  io.Writer
+	lasting bool // the credentials it gave have no Expiration
+}
+
+func (p *processCredentials) IsExpired() bool { return !p.lasting && p.Expiry.IsExpired() }
+
+func (p *processCredentials) Retrieve() (credentials.Value, error) {
+	return p.RetrieveWithCredContext(nil)
+}
+
+func (p *processCredentials) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	ctx := context.Background()
+	if cc != nil && cc.Context != nil {
+		ctx = cc.Context
+	}
+	ctx, cancel := context.WithTimeout(ctx, credentialsTimeout)
+	defer cancel()
+	shell, flag := "sh", "-c"
+	if runtime.GOOS == "windows" {
+		shell, flag = "cmd.exe", "/C"
+	}
+	cmd := exec.CommandContext(ctx, shell, flag, p.command)
+	out := &boundedBuffer{max: maxCredentialsText}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, out, p.stderr
+	if err := cmd.Run(); err != nil {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return credentials.Value{}, fmt.Errorf("the command did not end within %s", credentialsTimeout)
+		case out.over:
+			return credentials.Value{}, fmt.Errorf("the command printed more than %d KiB, which are no credentials", maxCredentialsText>>10)
+		}
+		return credentials.Value{}, fmt.Errorf("the command failed (%v); what it wrote to standard error is above", err)
+	}
+	var got struct {
+		Version         int
+		AccessKeyID     string `json:"AccessKeyId"`
+		SecretAccessKey string
+		SessionToken    string
+		Expiration      *time.Time
+	}
+	if err := json.Unmarshal(out.buf.Bytes(), &got); err != nil {
+		return credentials.Value{}, errors.New("the command did not print credentials in the AWS form: JSON with Version 1, AccessKeyId, SecretAccessKey, and SessionToken and Expiration for temporary ones")
+	}
+	switch {
+	case got.Version != 1:
+		return credentials.Value{}, fmt.Errorf("the command printed credentials of Version %d; starmig reads Version 1, the AWS form", got.Version)
+	case got.AccessKeyID == "" || got.SecretAccessKey == "":
+		return credentials.Value{}, errors.New("the command printed no AccessKeyId or no SecretAccessKey")
+	}
+	var until time.Time
+	p.lasting = got.Expiration == nil
+	if got.Expiration != nil {
+		until = *got.Expiration
+		p.SetExpiration(until, credentials.DefaultExpiryWindow)
+	}
+	return credentials.Value{
+		AccessKeyID:     got.AccessKeyID,
+		SecretAccessKey: got.SecretAccessKey,
+		SessionToken:    got.SessionToken,
+		Expiration:      until,
+		SignerType:      credentials.SignatureV4,
+	}, nil
+}
+
+// boundedBuffer keeps what is written to it up to max bytes, and fails
+// the write that goes over. (It has no ReadFrom, which would take all.)
+type boundedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.max {
+		b.over = true
+		return 0, errors.New("too much output")
+	}
+	return b.buf.Write(p)
+}
