@@ -40,8 +40,10 @@ STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY), STARMIG_S3_SESSION_TOKEN (or AWS_SESSION_TOKEN) with
 temporary credentials, STARMIG_S3_REGION, STARMIG_S3_CA_FILE, and
 STARMIG_S3_INSECURE=1 for plain http. Without keys in the environment they
-come from a profile of ~/.aws/credentials (AWS_PROFILE, else default;
-AWS_SHARED_CREDENTIALS_FILE), as for the AWS command line. The writer needs
+come from a profile of ~/.aws/credentials or ~/.aws/config (AWS_PROFILE,
+else default; AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), its keys or its
+credential_process, else from AWS_WEB_IDENTITY_TOKEN_FILE or a container's
+credentials endpoint, as for the AWS SDKs. The writer needs
 no delete permission:
 docs/archive.md lists the rights it does need.`,
 		Example: `  starmig archive --source sqlite:star1.db --to file:///srv/archive --batch all --keys keys/

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,9 +136,8 @@ func TestStorageRightsByRole(t *testing.T) {
 		// The same credentials from a profile of a credentials file, as the
 		// AWS command line keeps them, and none in the environment.
 		creds := filepath.Join(dir, "operator-credentials")
-		profile := "[host-site]\naws_access_key_id = " + os.Getenv("STARMIG_S3_ACCESS_KEY") +
-			"\naws_secret_access_key = " + os.Getenv("STARMIG_S3_SECRET_KEY") +
-			"\naws_session_token = " + os.Getenv("STARMIG_S3_SESSION_TOKEN") + "\n"
+		access, secret, token := os.Getenv("STARMIG_S3_ACCESS_KEY"), os.Getenv("STARMIG_S3_SECRET_KEY"), os.Getenv("STARMIG_S3_SESSION_TOKEN")
+		profile := "[host-site]\naws_access_key_id = " + access + "\naws_secret_access_key = " + secret + "\naws_session_token = " + token + "\n"
 		if err := os.WriteFile(creds, []byte(profile), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -148,6 +148,26 @@ func TestStorageRightsByRole(t *testing.T) {
 		t.Setenv("AWS_PROFILE", "host-site")
 		if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != 0 || !strings.Contains(out, "No findings") {
 			t.Errorf("verify with the operator's credentials in a profile: exit %d: %s %s", code, out, stderr)
+		}
+		// The same credentials printed by a credential_process of a
+		// profile of the config file (a site's vault, or the AWS command
+		// line's own export-credentials), which starmig runs itself.
+		printed, err := json.Marshal(map[string]any{"Version": 1, "AccessKeyId": access, "SecretAccessKey": secret, "SessionToken": token, "Expiration": "2099-01-01T00:00:00Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vault := filepath.Join(dir, "vault.json")
+		if err := os.WriteFile(vault, printed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		config := filepath.Join(dir, "operator-config")
+		if err := os.WriteFile(config, []byte("[profile host-vault]\ncredential_process = cat "+vault+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_CONFIG_FILE", config)
+		t.Setenv("AWS_PROFILE", "host-vault")
+		if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub, "--level", "sample", "--sample", "20"); code != 0 || !strings.Contains(out, "No findings") {
+			t.Errorf("verify with the operator's credentials from a credential_process: exit %d: %s %s", code, out, stderr)
 		}
 		t.Setenv("AWS_PROFILE", "elsewhere")
 		if code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != exitUsage || !strings.Contains(stderr, `profile "elsewhere" in `+creds) {
