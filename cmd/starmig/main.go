@@ -101,11 +101,17 @@ func execute(ctx context.Context, args []string) int {
 // errorLine is how an error is printed. It may quote what starmig read
 // (a code, a key, an archive's bytes): a terminal shows that, and does not
 // obey it. A PostgreSQL refusal whose words do not say what to do gets a
-// line that does (pgsession.Explain).
+// line that does (pgsession.Explain), and so does a connection cut off.
 func errorLine(err error) string {
 	line := "starmig: " + words.PrintableLines(err.Error())
 	if why := pgsession.Explain(err.Error()); why != "" {
 		line += "\n" + why
+	} else if pgsession.CutOff(err.Error()) {
+		line += "\n" + cutOffWhy
 	}
 	return line
 }
+
+const cutOffWhy = "The connection was cut without a word from the server at its other end: the server was stopped, restarted, killed or failed over, " +
+	"or the network between dropped the connection; the server's log says which. Once it answers again, run the same command again: " +
+	"nothing is lost, and a batch or an archive run goes on from what it had done."

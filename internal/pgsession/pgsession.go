@@ -213,6 +213,25 @@ func Explain(msg string) string {
 	return causes[m[len(m)-1][1]]
 }
 
+// CutOff says whether the first line of msg, an error's text (the
+// cause), ends where a connection was cut without a word from the server
+// at its other end: PostgreSQL killed or restarted, a failover, a network
+// that dropped the connection. (A server that ends a session says why,
+// with a SQLSTATE; one that dies does not, and the socket's words are all
+// there is. So it is, too, when the server's message in another language
+// than English is lost in the connection's reset.) The text is read, not
+// the error's chain: an error of a connection is worded again without its
+// password. It holds for a connection to the storage as well.
+func CutOff(msg string) bool {
+	msg, _, _ = strings.Cut(msg, "\n")
+	for _, end := range []string{"connection reset by peer", "broken pipe", "unexpected EOF", "use of closed network connection", "conn closed"} {
+		if strings.HasSuffix(msg, end) {
+			return true
+		}
+	}
+	return false
+}
+
 // refusedRole is what to do about a server's refusal of the role
 // (SQLSTATE 28000) in words other than English, which starmig does not
 // read: each of the refusals of tlsCauses that the server gives.

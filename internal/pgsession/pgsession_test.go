@@ -60,3 +60,22 @@ func TestExplainNamesWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestCutOffIsTold: the words a socket leaves when a connection is cut
+// with no word from the server, at the end of the cause's line, as pgx
+// and the storage's client give them; not a server's own refusal.
+func TestCutOffIsTold(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"load: copy case_plan: unexpected EOF":                                                                   true,
+		"load: bookkeeping: read tcp 127.0.0.1:49306->127.0.0.1:40321: read: connection reset by peer":           true,
+		"load: copy payment: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe\nRun 1 stopped; anything it": true,
+		"reconcile: conn closed": true,
+		"load: FATAL: terminating connection due to administrator command (SQLSTATE 57P01)":  false,
+		"archive: put a: unexpected EOF in the middle of the manifest, which is damaged":     false,
+		"failed to connect to `user=starmig database=star2`: dial error: connection refused": false,
+	} {
+		if CutOff(msg) != want {
+			t.Errorf("CutOff(%q) = %v, want %v", msg, !want, want)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starmig/starmig/internal/testenv"
+)
+
+// through gives dsn with its host and port replaced by addr.
+func through(t *testing.T, dsn, addr string) (string, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := u.Host
+	u.Host = addr
+	return u.String(), host
+}
+
+// TestSTAR2CutOffInAMigration cuts the connections to STAR2 in the middle
+// of a batch, as a PostgreSQL that is killed or a network that drops
+// them does, with no word from the server: the run says so, and what
+// to do, in a line of its own, and the same batch run again completes.
+func TestSTAR2CutOffInAMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := genSTAR1(t, dir, 300, 7)
+	migrate := func(target string) (int, string) {
+		code, _, stderr := run(t, ctx, "migrate", "-q", "--source", "sqlite:"+db, "--target", target, "--mappings", filepath.Join(dir, "mappings"),
+			"--batch", "all", "--as-of", "2026-11-01")
+		return code, stderr
+	}
+	measured, server := through(t, star2(t), "")
+	whole := testenv.CutAfter(t, server, -1)
+	measured, _ = through(t, measured, whole.Addr)
+	if code, stderr := migrate(measured); code != 0 {
+		t.Fatalf("migrate through the whole link: exit %d: %s", code, stderr)
+	}
+
+	target := star2(t)
+	cut := testenv.CutAfter(t, server, whole.Bytes()/2)
+	viaCut, _ := through(t, target, cut.Addr)
+	code, stderr := migrate(viaCut)
+	t.Logf("cut after %d of %d bytes: exit %d: %s", cut.Bytes(), whole.Bytes(), code, stderr)
+	if code != exitError || !strings.Contains(stderr, cutOffWhy) {
+		t.Errorf("migrate with STAR2 cut off: exit %d, want %d saying the connection was cut: %s", code, exitError, stderr)
+	}
+	if code, stderr := migrate(target); code != 0 {
+		t.Fatalf("migrate again: exit %d: %s", code, stderr)
+	}
+}
