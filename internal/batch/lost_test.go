@@ -43,7 +43,7 @@ func TestLostSTAR1(t *testing.T) {
 	// Not with what the close of STAR1 said after it ("failed to
 	// deallocate cached statement(s): conn closed").
 	loseSessions(t, testenv.WithSchema(restored, extract.PostgresSchema), maps, admin, "failed", func(t *testing.T, err error) {
-		if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "extract: ") || !strings.Contains(err.Error(), "57P01") {
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.HasPrefix(err.Error(), "extract: ") || !testenv.SessionEnded(err) {
 			t.Errorf("the run that lost STAR1: %v; want its cause alone, from extract", err)
 		}
 	})
@@ -116,7 +116,7 @@ func TestLostInADeepReconcile(t *testing.T) {
 				t.Fatalf("no session ended: %v", err)
 			}
 			var fe *FindingsError
-			if err == nil || errors.As(err, &fe) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "57P01") {
+			if err == nil || errors.As(err, &fe) || strings.Contains(err.Error(), "\n") || !testenv.SessionEnded(err) {
 				t.Errorf("reconcile --deep that lost %s: %v; want its cause alone", name, err)
 			}
 			ro.Progress = nil
