@@ -272,12 +272,9 @@ const ecsEndpoint = "http://169.254.170.2"
 // and EKS serve the endpoint. (minio-go's IAM provider takes the
 // token for the name of its file when both variables are not set.)
 type containerCredentials struct {
-	credentials.Expiry
+	renewal
 	uri, token, tokenFile string
-	lasting               bool
 }
-
-func (p *containerCredentials) IsExpired() bool { return !p.lasting && p.Expiry.IsExpired() }
 
 func (p *containerCredentials) Retrieve() (credentials.Value, error) {
 	return p.RetrieveWithCredContext(nil)
@@ -332,13 +329,8 @@ func (p *containerCredentials) RetrieveWithCredContext(cc *credentials.CredConte
 	if got.AccessKeyID == "" || got.SecretAccessKey == "" {
 		return credentials.Value{}, fmt.Errorf("%s answered with no AccessKeyId or no SecretAccessKey", p.uri)
 	}
-	var until time.Time
-	p.lasting = got.Expiration == nil
-	if got.Expiration != nil {
-		until = *got.Expiration
-		p.SetExpiration(until, credentials.DefaultExpiryWindow)
-	}
-	return credentials.Value{AccessKeyID: got.AccessKeyID, SecretAccessKey: got.SecretAccessKey, SessionToken: got.Token, Expiration: until, SignerType: credentials.SignatureV4}, nil
+	return credentials.Value{AccessKeyID: got.AccessKeyID, SecretAccessKey: got.SecretAccessKey, SessionToken: got.Token,
+		Expiration: p.until(got.Expiration), SignerType: credentials.SignatureV4}, nil
 }
 
 // containerHost says whether a container's credentials endpoint may be
@@ -390,13 +382,10 @@ const maxCredentialsText = 64 << 10
 // (when 80 % of their time is over); those without one, once. Nothing it
 // prints is quoted in an error.
 type processCredentials struct {
-	credentials.Expiry
+	renewal
 	command string
 	stderr  io.Writer
-	lasting bool // the credentials it gave have no Expiration
 }
-
-func (p *processCredentials) IsExpired() bool { return !p.lasting && p.Expiry.IsExpired() }
 
 func (p *processCredentials) Retrieve() (credentials.Value, error) {
 	return p.RetrieveWithCredContext(nil)
@@ -441,19 +430,33 @@ func (p *processCredentials) RetrieveWithCredContext(cc *credentials.CredContext
 	case got.AccessKeyID == "" || got.SecretAccessKey == "":
 		return credentials.Value{}, errors.New("the command printed no AccessKeyId or no SecretAccessKey")
 	}
-	var until time.Time
-	p.lasting = got.Expiration == nil
-	if got.Expiration != nil {
-		until = *got.Expiration
-		p.SetExpiration(until, credentials.DefaultExpiryWindow)
-	}
 	return credentials.Value{
 		AccessKeyID:     got.AccessKeyID,
 		SecretAccessKey: got.SecretAccessKey,
 		SessionToken:    got.SessionToken,
-		Expiration:      until,
+		Expiration:      p.until(got.Expiration),
 		SignerType:      credentials.SignatureV4,
 	}, nil
+}
+
+// renewal is when credentials a source gave are asked for again: when 80 %
+// of their time to their Expiration is over, never when they have none.
+type renewal struct {
+	credentials.Expiry
+	lasting bool // the credentials have no Expiration
+}
+
+func (r *renewal) IsExpired() bool { return !r.lasting && r.Expiry.IsExpired() }
+
+// until notes the Expiration a source gave (nil: none) and returns it,
+// the zero time for none.
+func (r *renewal) until(expiration *time.Time) time.Time {
+	r.lasting = expiration == nil
+	if expiration == nil {
+		return time.Time{}
+	}
+	r.SetExpiration(*expiration, credentials.DefaultExpiryWindow)
+	return *expiration
 }
 
 // boundedBuffer keeps what is written to it up to max bytes, and fails
