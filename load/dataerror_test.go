@@ -1,7 +1,9 @@
 package load
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -63,5 +65,25 @@ func TestTheColumnACOPYRefused(t *testing.T) {
 		if got := copyColumn(where, []string{"person", "upd_person"}, columns); got != "" {
 			t.Errorf("%q: column %q, want none", where, got)
 		}
+	}
+}
+
+// TestThePauseBeforeTryingADeadlockAgain: after the n-th deadlock of a
+// chunk the writer waits between half and all of n² × 100 ms, so the
+// four pauses before the last try add up to 1.5 s to 3 s; a run that is
+// stopped does not wait them out.
+func TestThePauseBeforeTryingADeadlockAgain(t *testing.T) {
+	for n := 1; n < transientTries; n++ {
+		full := time.Duration(n*n) * 100 * time.Millisecond
+		for range 200 {
+			if d := transientPause(n); d < full/2 || d > full {
+				t.Fatalf("pause after deadlock %d: %s, want %s to %s", n, d, full/2, full)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if sleep(ctx, time.Hour) {
+		t.Error("a stopped run waited its pause out")
 	}
 }

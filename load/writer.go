@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -399,18 +401,24 @@ func (w *Writer) Flush(ctx context.Context) error {
 
 // write commits items in one transaction, or splits them on a data error.
 // A transaction PostgreSQL ended to break a deadlock, or for a
-// serialization failure, is tried again as it was: STAR2 is in use while a
-// batch writes, and a social worker's transaction may lock the same rows
-// in another order. Its updates still write only rows whose hash is what
+// serialization failure, is tried again as it was, after a pause
+// (transientPause): STAR2 is in use while a batch writes, and a social
+// worker's transaction may lock the same rows in another order. Its updates still write only rows whose hash is what
 // the migration wrote (the UPDATE's own condition), so a change made by
 // the other transaction meanwhile is a conflict, not overwritten.
 func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, items []Item) error {
 	res, err := w.tx(ctx, conn, t, items)
-	for try := 1; err != nil && isTransient(err) && try < transientTries && ctx.Err() == nil; try++ {
+	var paused time.Duration
+	for try := 1; err != nil && isTransient(err) && try < transientTries; try++ {
+		d := transientPause(try)
+		if !sleep(ctx, d) {
+			break
+		}
+		paused += d
 		res, err = w.tx(ctx, conn, t, items)
 	}
 	if err != nil && isTransient(err) {
-		return fmt.Errorf("%w (tried %d times)", err, transientTries)
+		return fmt.Errorf("%w (tried %d times, %s of pauses)", err, transientTries, paused.Round(10*time.Millisecond))
 	}
 	if err == nil {
 		w.count(t.Star1, items, res)
@@ -533,6 +541,29 @@ var postgresClasses = map[string]bool{
 // transientTries is how many times a chunk is written before a deadlock
 // or serialization failure stops the run.
 const transientTries = 5
+
+// transientPause is how long the writer waits after the n-th deadlock or
+// serialization failure of a chunk: a random time between half and all of
+// n² × 100 ms, so about 3 s at most before the last try. The pause lets
+// the other transaction finish its work; taking it at random keeps the
+// run's own writers, and other clients that pause the same way, from
+// meeting again in step.
+func transientPause(n int) time.Duration {
+	full := time.Duration(n*n) * 100 * time.Millisecond
+	return full/2 + rand.N(full/2+1)
+}
+
+// sleep waits d, or until ctx is done; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // isTransient reports an error after which the same transaction, tried
 // again, may succeed: a deadlock PostgreSQL broke by ending it (40P01), a
