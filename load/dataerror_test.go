@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +88,35 @@ func TestThePauseBeforeTryingADeadlockAgain(t *testing.T) {
 	if sleep(ctx, time.Hour) {
 		t.Error("a stopped run waited its pause out")
 	}
+}
+
+// FuzzTheColumnACOPYRefused: the column read from a COPY's error is one
+// of the table's, and neither the lines of a trigger's function before
+// the COPY's line nor a value after it (which the text format would
+// quote, on one line) changes which.
+func FuzzTheColumnACOPYRefused(f *testing.F) {
+	f.Add("", "COPY person", "line 1, column given_name", "J\xf6ri")
+	f.Add("PL/pgSQL function star2.check_names() line 4", "COPY star2.person", "строка 1, столбец family_name", "x, column id: \"")
+	f.Add("SQL statement", "personのCOPY", "行 1、列 given_name", "「id」")
+	f.Add("", "person 복사", "1번째 줄, given_name 열", "")
+	tables := []string{"person", "upd_person"}
+	columns := []string{"id", "personal_code", "given_name", "family_name"}
+	f.Fuzz(func(t *testing.T, inner, copy, rest, value string) {
+		line := copy + ", " + rest
+		if strings.ContainsAny(inner+line, "\"»«“„「") || strings.Contains(line+value, "\n") ||
+			!slices.Contains([]string{"COPY person", "COPY star2.person", "personのCOPY", "person 복사"}, copy) {
+			return
+		}
+		want := copyColumn(line+`: ""`, tables, columns)
+		if want != "" && !slices.Contains(columns, want) {
+			t.Fatalf("%q: column %q, not one of the table's", line, want)
+		}
+		where := line + `: "` + value + `"`
+		if inner != "" {
+			where = inner + "\n" + where
+		}
+		if got := copyColumn(where, tables, columns); got != want {
+			t.Errorf("%q: column %q, want %q as for its line alone", where, got, want)
+		}
+	})
 }

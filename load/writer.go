@@ -496,7 +496,10 @@ func pgUUID(u uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: u, Valid: true}
 // given_name", "personのCOPY、行 1、列 given_name", "person 복사, 1번째
 // 줄, given_name 열"). It is the last of the columns that the context's
 // last line names after the table and before the value, "" where the
-// line is not of such a COPY or names none.
+// line is not of such a COPY or names none. starmig's COPY is binary,
+// whose context ends with the column and never quotes the value (so a
+// value's newlines cannot make another line the last); the value is cut
+// off all the same, should the text format ever be used.
 func copyColumn(where string, tables, columns []string) string {
 	line := where[strings.LastIndexByte(where, '\n')+1:]
 	if i := strings.IndexAny(line, "\"»«“„「"); i >= 0 {
