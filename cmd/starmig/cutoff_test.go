@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -47,10 +49,30 @@ func TestSTAR2CutOffInAMigration(t *testing.T) {
 	viaCut, _ := through(t, target, cut.Addr)
 	code, stderr := migrate(viaCut)
 	t.Logf("cut after %d of %d bytes: exit %d: %s", cut.Bytes(), whole.Bytes(), code, stderr)
-	if code != exitError || !strings.Contains(stderr, cutOffWhy) {
-		t.Errorf("migrate with STAR2 cut off: exit %d, want %d saying the connection was cut: %s", code, exitError, stderr)
+	if lines := strings.Split(stderr, "\n"); code != exitError || len(lines) < 3 || lines[1] != cutOffWhy || !strings.HasPrefix(lines[2], "Run ") {
+		t.Errorf("migrate with STAR2 cut off: exit %d, want %d saying the connection was cut, straight after the cause: %s", code, exitError, stderr)
 	}
 	if code, stderr := migrate(target); code != 0 {
 		t.Fatalf("migrate again: exit %d: %s", code, stderr)
+	}
+}
+
+// TestWhatToDoComesAfterTheCause: the line saying what a cut connection
+// or a server's refusal means follows the cause's line, before what the
+// command adds (a batch's "Run N stopped").
+func TestWhatToDoComesAfterTheCause(t *testing.T) {
+	stopped := "\nRun 3 stopped; anything it wrote is kept."
+	for cause, why := range map[string]string{
+		"load: copy decision: unexpected EOF":                                          cutOffWhy,
+		"load: bookkeeping: read tcp 127.0.0.1:5: connection reset by peer":            cutOffWhy,
+		`load: plan TOIMING: ERROR: could not extend file "base/5/1" (SQLSTATE 53100)`: pgsession.Explain("(SQLSTATE 53100)"),
+	} {
+		for _, msg := range []string{cause, cause + stopped} {
+			got := errorLine(errors.New(msg))
+			want := "starmig: " + cause + "\n" + why + msg[len(cause):]
+			if why == "" || got != want {
+				t.Errorf("%q printed as\n%s\nwant\n%s", msg, got, want)
+			}
+		}
 	}
 }

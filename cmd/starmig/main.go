@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/starmig/starmig/archive"
@@ -101,15 +102,23 @@ func execute(ctx context.Context, args []string) int {
 // errorLine is how an error is printed. It may quote what starmig read
 // (a code, a key, an archive's bytes): a terminal shows that, and does not
 // obey it. A PostgreSQL refusal whose words do not say what to do gets a
-// line that does (pgsession.Explain), and so does a connection cut off.
+// line that does (pgsession.Explain), and so does a connection cut off;
+// that line comes straight after the cause's, before what the command
+// adds of its own (a batch's "Run N stopped").
 func errorLine(err error) string {
 	line := "starmig: " + words.PrintableLines(err.Error())
-	if why := pgsession.Explain(err.Error()); why != "" {
-		line += "\n" + why
-	} else if pgsession.CutOff(err.Error()) {
-		line += "\n" + cutOffWhy
+	why := pgsession.Explain(err.Error())
+	if why == "" && pgsession.CutOff(err.Error()) {
+		why = cutOffWhy
 	}
-	return line
+	if why == "" {
+		return line
+	}
+	cause, rest, more := strings.Cut(line, "\n")
+	if !more {
+		return cause + "\n" + why
+	}
+	return cause + "\n" + why + "\n" + rest
 }
 
 const cutOffWhy = "The connection was cut without a word from the server at its other end: the server was stopped, restarted, killed or failed over, " +
