@@ -120,3 +120,41 @@ source_profile = default
 		}
 	}
 }
+
+// TestAProfileIsReadAsTheAWSCommandLineReadsIt: a value of a profile is
+// taken whole, as the AWS command line takes it: a secret of MinIO's may
+// hold '#' or ';', quotes or a backslash at its end, and a
+// credential_process is a line of the shell, '#' and ';' and all. Only a
+// line that begins with '#' or ';' is a comment, and a section's line
+// may end with one. Key names are read in any case.
+func TestAProfileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(file, []byte(`[minio] # the host site's MinIO
+; its keys
+AWS_Access_Key_ID = SITEKEY
+aws_secret_access_key = s#cr;t "x\
+
+[vault]
+# a vault hands the keys out
+credential_process = vault-creds --role verifier; echo '#done' >&2
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func(profile string) S3Config {
+		t.Helper()
+		cfg, err := S3ConfigFromEnv(func(name string) string {
+			return map[string]string{"STARMIG_S3_ENDPOINT": "s3.host.example", "AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": profile, "HOME": t.TempDir()}[name]
+		})
+		if err != nil {
+			t.Fatalf("profile %s: %v", profile, err)
+		}
+		return cfg
+	}
+	if cfg := read("minio"); cfg.AccessKey != "SITEKEY" || cfg.SecretKey != `s#cr;t "x\` {
+		t.Errorf("keys %q, %q; want SITEKEY and the secret whole", cfg.AccessKey, cfg.SecretKey)
+	}
+	p, ok := read("vault").Provider.(*processCredentials)
+	if want := `vault-creds --role verifier; echo '#done' >&2`; !ok || p.command != want {
+		t.Errorf("credential_process %+v, want the line %q whole", p, want)
+	}
+}

@@ -208,13 +208,17 @@ func configSection(profile string) string {
 // profileSection reads a profile's section of an AWS credentials or
 // config file: [profile] sections of key = value lines. A file that is
 // not in that form is refused without quoting it, since its lines hold
-// secrets.
+// secrets. A value is read as the AWS command line reads it: whole, with
+// any '#' or ';' in it (only a line that begins with one is a comment),
+// its quotes and a backslash at its end, and key names in any case. A
+// secret of MinIO's or another storage's may hold those characters, and
+// a credential_process is a line of the shell.
 func profileSection(path, profile string) (*ini.Section, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := ini.Load(b)
+	f, err := ini.LoadSources(ini.LoadOptions{IgnoreInlineComment: true, PreserveSurroundedQuote: true, IgnoreContinuation: true, InsensitiveKeys: true}, b)
 	if err != nil {
 		return nil, errors.New("not in the form of an AWS credentials file ([profile] sections of key = value lines)")
 	}
