@@ -403,14 +403,15 @@ func (w *Writer) Flush(ctx context.Context) error {
 // A transaction PostgreSQL ended to break a deadlock, or for a
 // serialization failure, is tried again as it was, after a pause
 // (transientPause): STAR2 is in use while a batch writes, and a social
-// worker's transaction may lock the same rows in another order. Its updates still write only rows whose hash is what
-// the migration wrote (the UPDATE's own condition), so a change made by
-// the other transaction meanwhile is a conflict, not overwritten.
+// worker's transaction may lock the same rows in another order. Its
+// updates still write only rows whose hash is what the migration wrote
+// (the UPDATE's own condition), so a change made by the other
+// transaction meanwhile is a conflict, not overwritten.
 func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, items []Item) error {
 	res, err := w.tx(ctx, conn, t, items)
-	var paused time.Duration
-	for try := 1; err != nil && isTransient(err) && try < transientTries; try++ {
-		d := transientPause(try)
+	tries, paused := 1, time.Duration(0)
+	for ; err != nil && isTransient(err) && tries < transientTries; tries++ {
+		d := transientPause(tries)
 		if !sleep(ctx, d) {
 			break
 		}
@@ -418,7 +419,7 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, t mapping.Table, ite
 		res, err = w.tx(ctx, conn, t, items)
 	}
 	if err != nil && isTransient(err) {
-		return fmt.Errorf("%w (tried %d times, %s of pauses)", err, transientTries, paused.Round(10*time.Millisecond))
+		return fmt.Errorf("%w (tried %d times, %s of pauses)", err, tries, paused.Round(10*time.Millisecond))
 	}
 	if err == nil {
 		w.count(t.Star1, items, res)

@@ -115,10 +115,11 @@ func errorLine(err error) string {
 		return line
 	}
 	cause, rest, more := strings.Cut(line, "\n")
-	if !more {
-		return cause + "\n" + why
+	line = cause + "\n" + why
+	if more {
+		line += "\n" + rest
 	}
-	return cause + "\n" + why + "\n" + rest
+	return line
 }
 
 const cutOffWhy = "The connection was cut without a word from the server at its other end: the server was stopped, restarted, killed or failed over, " +
