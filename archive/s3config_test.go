@@ -158,3 +158,39 @@ credential_process = vault-creds --role verifier; echo '#done' >&2
 		t.Errorf("credential_process %+v, want the line %q whole", p, want)
 	}
 }
+
+// FuzzAProfileValueIsReadWhole: a secret written on its line of a
+// profile is read back as written, as the AWS command line reads it
+// (white space around it aside), whatever characters it holds; the one
+// exception, which no key has, is a value wholly between backticks or
+// triple quotes, which the reader's library takes off. A file that is not
+// in the form of one is refused without quoting it.
+func FuzzAProfileValueIsReadWhole(f *testing.F) {
+	f.Add("s#cr;t \"x\\", "[default]\naws_secret_access_key wJalrXUtnFEMI\n")
+	f.Add(`"quoted"`, "[a]\nb = c\n[[d]")
+	f.Add("=a:b=", "\xef\xbb\xbf[default]\nx=1")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, secret, file string) {
+		path := filepath.Join(dir, "credentials")
+		secret = strings.TrimSpace(secret)
+		if secret != "" && !strings.ContainsAny(secret, "\r\n") && !strings.HasPrefix(secret, "`") && !strings.HasPrefix(secret, `"""`) {
+			if err := os.WriteFile(path, []byte("[p]\naws_secret_access_key = "+secret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := profileSection(path, "p")
+			if err != nil {
+				t.Fatalf("secret %q: %v", secret, err)
+			}
+			if got := s.Key("aws_secret_access_key").String(); got != secret {
+				t.Errorf("secret %q read as %q", secret, got)
+			}
+		}
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := profileSection(path, "default")
+		if err != nil && len(file) >= 8 && strings.Contains(err.Error(), file) {
+			t.Errorf("the error quotes the file: %v", err)
+		}
+	})
+}
