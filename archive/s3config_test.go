@@ -159,12 +159,77 @@ credential_process = vault-creds --role verifier; echo '#done' >&2
 	}
 }
 
+// TestAProfileFileIsReadAsTheAWSCommandLineReadsIt: the rest of the
+// AWS command line's reading of its files. A value between backticks or
+// triple quotes is taken with them, and an unclosed one is a value like
+// any other; "key: value" is a key; the nested settings of a config
+// file's "s3 =" are that key's and no one else's; a [DEFAULT] section's
+// keys are every profile's where it does not set them; a config file's
+// [profile  dev ] is the profile dev. A file that the AWS command line
+// refuses is refused too, naming the line by its number and quoting
+// nothing of it; so is a key of starmig's that goes on over more lines.
+func TestAProfileFileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
+	read := func(t *testing.T, credentials, config, profile string) (S3Config, error) {
+		t.Helper()
+		dir := t.TempDir()
+		env := map[string]string{"STARMIG_S3_ENDPOINT": "s3.host.example", "AWS_PROFILE": profile, "HOME": t.TempDir(),
+			"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"), "AWS_CONFIG_FILE": filepath.Join(dir, "config")}
+		for name, body := range map[string]string{"credentials": credentials, "config": config} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return S3ConfigFromEnv(func(name string) string { return env[name] })
+	}
+	for _, c := range []struct {
+		what, credentials, config, profile string
+		access, secret, token              string
+	}{
+		{"backticks", "[p]\naws_access_key_id = `AK`\naws_secret_access_key = `a`b`\n", "", "p", "`AK`", "`a`b`", ""},
+		{"an unclosed backtick", "[p]\naws_access_key_id = AK\naws_secret_access_key = `abc\naws_session_token = tok\n", "", "p", "AK", "`abc", "tok"},
+		{"triple quotes", "[p]\naws_access_key_id = \"\"\"AK\"\"\"\naws_secret_access_key = \"\"\"abc\n", "", "p", `"""AK"""`, `"""abc`, ""},
+		{"a colon", "[p]\naws_access_key_id: AK\naws_secret_access_key:s=x:y\n", "", "p", "AK", "s=x:y", ""},
+		{"nested s3 settings", "", "[profile p]\ns3 =\n  addressing_style = path\n  aws_secret_access_key = nested\n\n  max_concurrent_requests = 4\naws_access_key_id = AK\naws_secret_access_key = s\n", "p", "AK", "s", ""},
+		{"[DEFAULT]", "[DEFAULT]\naws_secret_access_key = shared\naws_session_token = tok\n[p]\naws_access_key_id = AK\naws_session_token = own\n", "", "p", "AK", "shared", "own"},
+		{"a config section in its words", "", "[profile  p ]\naws_access_key_id = AK\naws_secret_access_key = s\n", "p", "AK", "s", ""},
+		{"a comment indented", "[p]\naws_access_key_id = AK\n   # aws_access_key_id = OLD\naws_secret_access_key = s\n", "", "p", "AK", "s", ""},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			cfg, err := read(t, c.credentials, c.config, c.profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.AccessKey != c.access || cfg.SecretKey != c.secret || cfg.SessionToken != c.token {
+				t.Errorf("keys %q, %q, %q; want %q, %q, %q", cfg.AccessKey, cfg.SecretKey, cfg.SessionToken, c.access, c.secret, c.token)
+			}
+		})
+	}
+	const secret = "wJalrXUtnFEMI"
+	for _, c := range []struct{ what, credentials, want string }{
+		{"a key set twice", "[p]\naws_access_key_id = AK\naws_secret_access_key = " + secret + "\nAWS_Secret_Access_Key = " + secret + "\n", "line 4 sets again a key its section set before"},
+		{"a section begun twice", "[p]\naws_access_key_id = AK\n\n[p]\naws_secret_access_key = " + secret + "\n", "line 4 begins again the section of line 1"},
+		{"a line before any section", "aws_secret_access_key = " + secret + "\n[p]\n", "line 1 comes before any [section]"},
+		{"a line that is no key", "[p]\naws_access_key_id = AK\n" + secret + "\n", "line 3 is neither a [section], a key = value line nor a comment"},
+		{"a secret over two lines", "[p]\naws_access_key_id = AK\naws_secret_access_key = wJalr\n  XUtnFEMI\n", "the value of aws_secret_access_key goes on over more than one line"},
+		{"a command over two lines", "[p]\ncredential_process = vault-creds\n  --role " + secret + "\n", "the value of credential_process goes on over more than one line"},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			_, err := read(t, c.credentials, "", "p")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one saying %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "XUt") || strings.Contains(err.Error(), "role") {
+				t.Errorf("the error quotes the file: %v", err)
+			}
+		})
+	}
+}
+
 // FuzzAProfileValueIsReadWhole: a secret written on its line of a
 // profile is read back as written, as the AWS command line reads it
-// (white space around it aside), whatever characters it holds; the one
-// exception, which no key has, is a value wholly between backticks or
-// triple quotes, which the reader's library takes off. A file that is not
-// in the form of one is refused without quoting it.
+// (white space around it aside), whatever characters it holds, backticks
+// and triple quotes included. A file that is not in the form of one is
+// refused without quoting it.
 func FuzzAProfileValueIsReadWhole(f *testing.F) {
 	f.Add("s#cr;t \"x\\", "[default]\naws_secret_access_key wJalrXUtnFEMI\n")
 	f.Add(`"quoted"`, "[a]\nb = c\n[[d]")
@@ -173,7 +238,7 @@ func FuzzAProfileValueIsReadWhole(f *testing.F) {
 	f.Fuzz(func(t *testing.T, secret, file string) {
 		path := filepath.Join(dir, "credentials")
 		secret = strings.TrimSpace(secret)
-		if secret != "" && !strings.ContainsAny(secret, "\r\n") && !strings.HasPrefix(secret, "`") && !strings.HasPrefix(secret, `"""`) {
+		if secret != "" && !strings.ContainsAny(secret, "\r\n") {
 			if err := os.WriteFile(path, []byte("[p]\naws_secret_access_key = "+secret+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +246,7 @@ func FuzzAProfileValueIsReadWhole(f *testing.F) {
 			if err != nil {
 				t.Fatalf("secret %q: %v", secret, err)
 			}
-			if got := s.Key("aws_secret_access_key").String(); got != secret {
+			if got := s["aws_secret_access_key"]; got != secret {
 				t.Errorf("secret %q read as %q", secret, got)
 			}
 		}

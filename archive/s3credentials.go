@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
-	"gopkg.in/ini.v1"
 )
 
 // S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
@@ -110,7 +109,7 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 	home := get("HOME", "USERPROFILE")
 	type section struct {
 		path string
-		keys *ini.Section
+		keys awsProfile
 	}
 	var (
 		found []section
@@ -150,11 +149,21 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 		return nil
 	}
 	for _, s := range found {
-		access, secret := s.keys.Key("aws_access_key_id").String(), s.keys.Key("aws_secret_access_key").String()
+		// A value that a deeper indented line goes on would reach the
+		// storage, or the shell, with a line break in it.
+		for _, key := range []string{"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "credential_process"} {
+			if strings.Contains(s.keys[key], "\n") {
+				return fmt.Errorf("archive: S3 credentials of profile %q in %s: the value of %s goes on over more than one line "+
+					"(a line under it is indented deeper than its own); write it on its one line", profile, s.path, key)
+			}
+		}
+	}
+	for _, s := range found {
+		access, secret := s.keys["aws_access_key_id"], s.keys["aws_secret_access_key"]
 		switch {
 		case access != "" && secret != "":
 			// The token goes with the keys it was issued with.
-			c.AccessKey, c.SecretKey, c.SessionToken = access, secret, s.keys.Key("aws_session_token").String()
+			c.AccessKey, c.SecretKey, c.SessionToken = access, secret, s.keys["aws_session_token"]
 			c.CredentialsFrom = fmt.Sprintf("the profile %q of %s", profile, s.path)
 			return nil
 		case access != "" || secret != "":
@@ -162,7 +171,7 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 		}
 	}
 	for _, s := range found {
-		if command := strings.TrimSpace(s.keys.Key("credential_process").String()); command != "" {
+		if command := strings.TrimSpace(s.keys["credential_process"]); command != "" {
 			c.Provider = &processCredentials{command: command, stderr: os.Stderr}
 			c.CredentialsFrom = fmt.Sprintf("the credential_process of profile %q in %s", profile, s.path)
 			return nil
@@ -175,7 +184,7 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 			{"sso_session", "single sign-on"}, {"sso_start_url", "single sign-on"}, {"sso_role_name", "single sign-on"},
 			{"role_arn", "a role to assume"}, {"web_identity_token_file", "a web identity"},
 		} {
-			if s.keys.HasKey(k.key) {
+			if _, ok := s.keys[k.key]; ok {
 				err := fmt.Errorf("archive: S3 credentials of profile %q in %s: the profile asks for %s (%s), which starmig does not do itself; "+
 					"give starmig a profile of its own with credential_process = aws configure export-credentials --profile %s --format process, "+
 					"and the AWS command line (version 2) gives it the credentials", profile, s.path, k.what, k.key, profile)
@@ -203,30 +212,6 @@ func configSection(profile string) string {
 		return "default"
 	}
 	return "profile " + profile
-}
-
-// profileSection reads a profile's section of an AWS credentials or
-// config file: [profile] sections of key = value lines. A file that is
-// not in that form is refused without quoting it, since its lines hold
-// secrets. A value is read as the AWS command line reads it: whole, with
-// any '#' or ';' in it (only a line that begins with one is a comment),
-// its quotes and a backslash at its end, and key names in any case. A
-// secret of MinIO's or another storage's may hold those characters, and
-// a credential_process is a line of the shell.
-func profileSection(path, profile string) (*ini.Section, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	f, err := ini.LoadSources(ini.LoadOptions{IgnoreInlineComment: true, PreserveSurroundedQuote: true, IgnoreContinuation: true, InsensitiveKeys: true}, b)
-	if err != nil {
-		return nil, errors.New("not in the form of an AWS credentials file ([profile] sections of key = value lines)")
-	}
-	s, err := f.GetSection(profile)
-	if err != nil {
-		return nil, errNoProfile
-	}
-	return s, nil
 }
 
 // fromPlatform takes the credentials that a platform gives its machines'
