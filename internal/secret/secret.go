@@ -50,8 +50,11 @@ func RedactURL(s string) string {
 var oracleLogon = regexp.MustCompile(`^([^/:@\s]+/).*@`)
 
 // queryPassword is a query parameter whose name says password (libpq and
-// pgx read password=, sslpassword=).
-var queryPassword = regexp.MustCompile(`(?i)([?&][^=&#]*password[^=&#]*=)[^&#]*`)
+// pgx read password=, sslpassword=; go-ora "WALLET PASSWORD", "OS
+// PASSWORD"), or ends with pass or hash: go-ora's "OS PASS", "OS HASH"
+// and "OS PASSHASH", a Windows user's password or its hash for Oracle's
+// OS logon. libpq's passfile= is the path of a file, and stays.
+var queryPassword = regexp.MustCompile(`(?i)([?&](?:[^=&#]*password[^=&#]*|[^=&#]*pass|[^=&#]*hash)=)[^&#]*`)
 
 func redactUserinfo(s string) string {
 	if !needsEncoding(s) {

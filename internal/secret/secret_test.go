@@ -18,6 +18,10 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 		"postgres://db.example/star2?user=migrator&password=s3cr@t&sslmode=require",
 		"postgres:///star2?host=/run/pg&PASSWORD=s3cr%40t",
 		"postgres://u@db/star2?sslmode=verify-full&sslpassword=s3cr@t",
+		"oracle://reader@star1:2484/STAR1?SSL=enable&WALLET=/etc/wallet&WALLET%20PASSWORD=s3cr%40t",
+		"oracle://reader@star1:1521/STAR1?AUTH+TYPE=OS&OS+USER=migr&os+pass=s3cr%40t",
+		"oracle://reader@star1:1521/STAR1?AUTH%20TYPE=OS&OS%20HASH=s3cr0123",
+		"oracle://reader@star1:1521/STAR1?OS%20PASSHASH=s3cr0123&PREFETCH_ROWS=5000",
 		"postgres://u:x%zz@db/star2?password=s3cr@t", // not a valid URL
 		"host=db user=migrator password='s3cr et with spaces' dbname=star2",
 		"host=db password = s3cr@t dbname=star2",
@@ -46,6 +50,8 @@ func TestDSNNeverPrintsPassword(t *testing.T) {
 	for _, in := range []string{
 		"postgres://u@h/db",
 		"postgres://u@h/db?sslmode=require&application_name=starmig",
+		"postgres://u@h/db?passfile=/home/u/.pgpass",
+		"oracle://reader@star1:2484/STAR1?SSL=enable&WALLET=/etc/wallet&PREFETCH_ROWS=5000",
 		"host=db user=migrator dbname='star 2' sslmode=require",
 		"star1.db",
 		"sqlite:/tmp/star1@2026.db",
