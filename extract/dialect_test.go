@@ -307,6 +307,24 @@ func TestOracleURLRaisesPrefetch(t *testing.T) {
 	if _, err := OracleURL("oracle://reader:s3cret@%zz"); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad URL: %v", err)
 	}
+	// go-ora reads the option's name in any case.
+	got, _ = OracleURL("oracle://reader:pw@star1.example:1521/STAR1?prefetch_rows=300")
+	if !strings.Contains(got, "prefetch_rows=300") || strings.Contains(got, "5000") {
+		t.Errorf("%s: an explicit prefetch_rows must stay, alone", got)
+	}
+	for url, want := range map[string]string{
+		// go-ora would take 25 for these, without a word.
+		"oracle://reader:s3cret@star1:1521/STAR1?PREFETCH_ROWS=5k":                  `PREFETCH_ROWS="5k": want a whole number of rows, 1 or more`,
+		"oracle://reader:s3cret@star1:1521/STAR1?Prefetch_Rows=0":                   `Prefetch_Rows="0": want a whole number of rows, 1 or more`,
+		"oracle://reader:s3cret@star1:1521/STAR1?PREFETCH_ROWS=":                    `PREFETCH_ROWS="": want`,
+		"oracle://reader:s3cret@star1:1521/STAR1?PREFETCH_ROWS=-1":                  `PREFETCH_ROWS="-1": want`,
+		"oracle://reader:s3cret@star1:1521/STAR1?PREFETCH_ROWS=10&prefetch_rows=20": "PREFETCH_ROWS is given 2 times (PREFETCH_ROWS, prefetch_rows), and go-ora would take any one of them",
+	} {
+		_, err := OracleURL(url)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v, want an error saying %s", url, err, want)
+		}
+	}
 }
 
 func TestNormalizeDecimal(t *testing.T) {

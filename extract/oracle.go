@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	_ "github.com/sijms/go-ora/v2" // STAR1 on Oracle
 
@@ -36,8 +39,27 @@ func OracleURL(raw string) (string, error) {
 		return "", fmt.Errorf("extract: oracle URL %s: %w", secret.RedactURL(raw), errors.Unwrap(err))
 	}
 	q := u.Query()
-	if q.Get("PREFETCH_ROWS") == "" {
+	// go-ora reads an option's name in any case, and takes a value that
+	// is not a number for its default of 25, silently.
+	var given []string
+	for key, values := range q {
+		if strings.ToUpper(key) != "PREFETCH_ROWS" {
+			continue
+		}
+		given = append(given, key)
+		if n, err := strconv.Atoi(values[0]); err != nil || n < 1 {
+			return "", fmt.Errorf("extract: oracle URL %s: %s=%q: want a whole number of rows, 1 or more (starmig's own is %d)",
+				secret.RedactURL(raw), key, values[0], OraclePrefetchRows)
+		}
+	}
+	switch len(given) {
+	case 0:
 		q.Set("PREFETCH_ROWS", fmt.Sprint(OraclePrefetchRows))
+	case 1:
+	default:
+		slices.Sort(given)
+		return "", fmt.Errorf("extract: oracle URL %s: PREFETCH_ROWS is given %d times (%s), and go-ora would take any one of them: give it once",
+			secret.RedactURL(raw), len(given), strings.Join(given, ", "))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
