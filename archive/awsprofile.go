@@ -35,6 +35,16 @@ type awsProfile map[string]string
 // MinIO's or another storage's may hold any of those characters, and a
 // credential_process is a line of the shell.
 func profileSection(path, section string) (awsProfile, error) {
+	sections, err := readAWSFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return findSection(sections, section)
+}
+
+// readAWSFile reads every section of an AWS credentials or config file,
+// by the rules of profileSection.
+func readAWSFile(path string) (map[string]awsProfile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -43,12 +53,18 @@ func profileSection(path, section string) (awsProfile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not in the form of an AWS credentials file ([profile] sections of key = value lines): %w", err)
 	}
+	return sections, nil
+}
+
+// findSection is a section of a file readAWSFile read, with the keys of
+// its [DEFAULT] section that it does not set itself; errNoProfile if the
+// file has no such section.
+func findSection(sections map[string]awsProfile, section string) (awsProfile, error) {
 	keys := sections[section]
-	if keys == nil && strings.HasPrefix(section, "profile ") {
+	if keys == nil && strings.Contains(section, " ") {
 		// The AWS command line splits a config file's section name into
 		// its words: [profile  dev ] is the profile dev.
-		names := slices.Sorted(maps.Keys(sections))
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(sections)) {
 			if strings.Join(strings.Fields(name), " ") == section {
 				keys = sections[name]
 				break
@@ -58,12 +74,32 @@ func profileSection(path, section string) (awsProfile, error) {
 	if keys == nil {
 		return nil, errNoProfile
 	}
+	with := maps.Clone(keys)
 	for k, v := range sections[""] {
-		if _, ok := keys[k]; !ok {
-			keys[k] = v
+		if _, ok := with[k]; !ok {
+			with[k] = v
 		}
 	}
-	return keys, nil
+	return with, nil
+}
+
+// nestedSettings reads the settings nested under a key of a config file,
+// as the AWS command line reads them: "s3 =" followed by deeper indented
+// "name = value" lines.
+func nestedSettings(value string) (map[string]string, error) {
+	settings := map[string]string{}
+	for line := range strings.Lines(value) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		name, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, errors.New("a nested line is not name = value")
+		}
+		settings[strings.TrimSpace(name)] = strings.TrimSpace(v)
+	}
+	return settings, nil
 }
 
 // parseAWSFile reads every section of an AWS credentials or config file

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,6 +221,78 @@ func TestAProfileFileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "XUt") || strings.Contains(err.Error(), "role") {
 				t.Errorf("the error quotes the file: %v", err)
+			}
+		})
+	}
+}
+
+// TestS3SettingsFromAProfile: the endpoint, region and CA bundle come
+// from the profile of the config file, as the AWS command line takes
+// them, where the environment does not give them: the endpoint from the
+// s3 settings of the [services NAME] section the profile names, else its
+// endpoint_url. The credentials file holds credentials only.
+func TestS3SettingsFromAProfile(t *testing.T) {
+	dir := t.TempDir()
+	credentials, config := filepath.Join(dir, "credentials"), filepath.Join(dir, "config")
+	if err := os.WriteFile(credentials, []byte("[default]\naws_access_key_id = AK\naws_secret_access_key = s\nendpoint_url = https://not.read\nregion = not-read\n"+
+		"[services]\naws_access_key_id = AK\naws_secret_access_key = s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, []byte(`[default]
+endpoint_url = http://minio.host.example:9000
+region = eu-north-1
+ca_bundle = /etc/host-ca.pem
+
+[profile services]
+services = host
+endpoint_url = https://overridden.example
+
+[services host]
+s3 =
+  endpoint_url = https://s3.host.example/
+sts =
+  endpoint_url = https://sts.host.example
+
+[profile none]
+region = eu-west-1
+
+[profile lost]
+services = missing
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what                     string
+		env                      map[string]string
+		endpoint, region, caFile string
+		secure                   bool
+		err                      string
+	}{
+		{"the profile's settings", nil, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, ""},
+		{"the services' s3 endpoint", map[string]string{"AWS_PROFILE": "services"}, "s3.host.example", "", "", true, ""},
+		{"the environment first", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_REGION": "env-1", "AWS_CA_BUNDLE": "/env.pem"}, "env.example", "env-1", "/env.pem", true, ""},
+		{"keys in the environment", map[string]string{"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, ""},
+		{"no endpoint anywhere", map[string]string{"AWS_PROFILE": "none"}, "", "", "", false, "no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config"},
+		{"services that are not there", map[string]string{"AWS_PROFILE": "lost"}, "", "", "", false, `S3 settings of profile "lost" in ` + config + ": its services key names [services missing], which the file does not have"},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			env := map[string]string{"HOME": t.TempDir(), "AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_CONFIG_FILE": config}
+			maps.Copy(env, c.env)
+			cfg, err := S3ConfigFromEnv(func(name string) string { return env[name] })
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one saying %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Endpoint != c.endpoint || cfg.Region != c.region || cfg.CAFile != c.caFile || cfg.Secure != c.secure {
+				t.Errorf("endpoint %q, region %q, CA %q, https %v; want %q, %q, %q, %v", cfg.Endpoint, cfg.Region, cfg.CAFile, cfg.Secure, c.endpoint, c.region, c.caFile, c.secure)
+			}
+			if want := env["AWS_ACCESS_KEY_ID"]; want != "" && cfg.AccessKey != want || want == "" && cfg.AccessKey != "AK" {
+				t.Errorf("access key %q", cfg.AccessKey)
 			}
 		})
 	}

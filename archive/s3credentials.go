@@ -53,6 +53,14 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		CAFile:       get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
 		Secure:       true,
 	}
+	var profileErr error
+	if c.AccessKey == "" && c.SecretKey == "" || c.Endpoint == "" {
+		profileErr = c.fromProfile(get)
+		var advice unnamedProfileError
+		if profileErr != nil && !errors.As(profileErr, &advice) {
+			return c, profileErr
+		}
+	}
 	switch {
 	case strings.HasPrefix(c.Endpoint, "http://"):
 		c.Endpoint, c.Secure = strings.TrimPrefix(c.Endpoint, "http://"), false
@@ -64,19 +72,14 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		c.Secure = false
 	}
 	if c.Endpoint == "" {
-		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL)")
+		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config (AWS_PROFILE, else default)")
 	}
 	if c.AccessKey == "" && c.SecretKey == "" {
-		err := c.fromProfile(get)
-		var advice unnamedProfileError
-		if err != nil && !errors.As(err, &advice) {
-			return c, err
-		}
-		if c.AccessKey == "" && c.Provider == nil {
+		if c.Provider == nil {
 			c.fromPlatform(get)
 		}
-		if c.Provider == nil && err != nil {
-			return c, err
+		if c.Provider == nil && profileErr != nil {
+			return c, profileErr
 		}
 	}
 	if c.Provider == nil && (c.AccessKey == "" || c.SecretKey == "") {
@@ -108,8 +111,10 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 	}
 	home := get("HOME", "USERPROFILE")
 	type section struct {
-		path string
-		keys awsProfile
+		path   string
+		keys   awsProfile
+		all    map[string]awsProfile // every section of its file
+		config bool                  // the config file, not the credentials file
 	}
 	var (
 		found []section
@@ -126,7 +131,11 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 			}
 			path = filepath.Join(home, ".aws", f.name)
 		}
-		keys, err := profileSection(path, f.section)
+		all, err := readAWSFile(path)
+		var keys awsProfile
+		if err == nil {
+			keys, err = findSection(all, f.section)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && get(f.variable) == "":
 			continue
@@ -136,7 +145,7 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 		case err != nil:
 			return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, path, err)
 		}
-		found = append(found, section{path, keys})
+		found = append(found, section{path, keys, all, f.name == "config"})
 	}
 	if len(found) == 0 {
 		if named && len(read) > 0 {
@@ -147,6 +156,16 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 				filepath.Join("~", ".aws", "credentials"), filepath.Join("~", ".aws", "config"))
 		}
 		return nil
+	}
+	for _, s := range found {
+		if s.config {
+			if err := c.settingsFrom(s.keys, s.all); err != nil {
+				return fmt.Errorf("archive: S3 settings of profile %q in %s: %w", profile, s.path, err)
+			}
+		}
+	}
+	if c.AccessKey != "" || c.SecretKey != "" {
+		return nil // the keys came from the environment
 	}
 	for _, s := range found {
 		// A value that a deeper indented line goes on would reach the
@@ -195,6 +214,36 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// settingsFrom takes from a profile of the config file the settings the
+// environment did not give, as the AWS command line does: the endpoint
+// from the s3 settings of the [services NAME] section its services key
+// names, else its endpoint_url; its region; its ca_bundle.
+func (c *S3Config) settingsFrom(profile awsProfile, sections map[string]awsProfile) error {
+	if c.Endpoint == "" {
+		if name := profile["services"]; name != "" {
+			svc, err := findSection(sections, "services "+name)
+			if err != nil {
+				return fmt.Errorf("its services key names [services %s], which the file does not have", name)
+			}
+			s3, err := nestedSettings(svc["s3"])
+			if err != nil {
+				return fmt.Errorf("the s3 settings of [services %s]: %w", name, err)
+			}
+			c.Endpoint = s3["endpoint_url"]
+		}
+		if c.Endpoint == "" {
+			c.Endpoint = profile["endpoint_url"]
+		}
+	}
+	if c.Region == "" {
+		c.Region = profile["region"]
+	}
+	if c.CAFile == "" {
+		c.CAFile = profile["ca_bundle"]
 	}
 	return nil
 }

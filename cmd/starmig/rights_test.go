@@ -169,6 +169,25 @@ func TestStorageRightsByRole(t *testing.T) {
 		if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub, "--level", "sample", "--sample", "20"); code != 0 || !strings.Contains(out, "No findings") {
 			t.Errorf("verify with the operator's credentials from a credential_process: exit %d: %s %s", code, out, stderr)
 		}
+		// Everything the storage needs in one profile of the config file,
+		// as the AWS command line keeps it: the endpoint too, in the s3
+		// settings of the services the profile names, and nothing of the
+		// storage in the environment.
+		endpoint := os.Getenv("STARMIG_S3_ENDPOINT")
+		for _, v := range []string{"STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+			t.Setenv(v, "")
+		}
+		all := "[profile host-all]\nregion = us-east-1\nservices = host-site\naws_access_key_id = " + access + "\naws_secret_access_key = " + secret +
+			"\naws_session_token = " + token + "\n\n[services host-site]\ns3 =\n  endpoint_url = " + endpoint + "\n"
+		if err := os.WriteFile(config, []byte(all), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_PROFILE", "host-all")
+		if code, out, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != 0 || !strings.Contains(out, "No findings") {
+			t.Errorf("verify with the endpoint and the credentials in a profile: exit %d: %s %s", code, out, stderr)
+		}
+		t.Setenv("STARMIG_S3_ENDPOINT", endpoint)
+
 		t.Setenv("AWS_PROFILE", "elsewhere")
 		if code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", pub); code != exitUsage || !strings.Contains(stderr, `profile "elsewhere" in `+creds) {
 			t.Errorf("verify with a profile the file lacks: exit %d: %s", code, stderr)
