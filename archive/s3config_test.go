@@ -226,11 +226,12 @@ func TestAProfileFileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
 	}
 }
 
-// TestS3SettingsFromAProfile: the endpoint, region and CA bundle come
-// from the profile of the config file, as the AWS command line takes
-// them, where the environment does not give them: the endpoint from the
-// s3 settings of the [services NAME] section the profile names, else its
-// endpoint_url. The credentials file holds credentials only.
+// TestS3SettingsFromAProfile: where the environment gives no endpoint,
+// it comes from the profile of the config file, as the AWS command line
+// takes it: from the s3 settings of the [services NAME] section the
+// profile names, else its endpoint_url; with it, the profile's region and
+// CA bundle where the environment gives none. The credentials file holds
+// credentials only.
 func TestS3SettingsFromAProfile(t *testing.T) {
 	dir := t.TempDir()
 	credentials, config := filepath.Join(dir, "credentials"), filepath.Join(dir, "config")
@@ -272,6 +273,9 @@ services = missing
 		{"the services' s3 endpoint", map[string]string{"AWS_PROFILE": "services"}, "s3.host.example", "", "", true, ""},
 		{"the environment first", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_REGION": "env-1", "AWS_CA_BUNDLE": "/env.pem"}, "env.example", "env-1", "/env.pem", true, ""},
 		{"keys in the environment", map[string]string{"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, ""},
+		// The region and the CA bundle go with the profile's endpoint: a
+		// region of another storage's would fail this one's signatures.
+		{"an endpoint in the environment", map[string]string{"STARMIG_S3_ENDPOINT": "https://other.example"}, "other.example", "", "", true, ""},
 		{"no endpoint anywhere", map[string]string{"AWS_PROFILE": "none"}, "", "", "", false, "no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config"},
 		{"services that are not there", map[string]string{"AWS_PROFILE": "lost"}, "", "", "", false, `S3 settings of profile "lost" in ` + config + ": its services key names [services missing], which the file does not have"},
 	} {

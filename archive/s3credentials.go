@@ -218,31 +218,35 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 	return nil
 }
 
-// settingsFrom takes from a profile of the config file the settings the
-// environment did not give, as the AWS command line does: the endpoint
-// from the s3 settings of the [services NAME] section its services key
-// names, else its endpoint_url; its region; its ca_bundle.
+// settingsFrom takes from a profile of the config file the endpoint, if
+// the environment did not give one, as the AWS command line does: from
+// the s3 settings of the [services NAME] section its services key names,
+// else its endpoint_url. The region and the CA bundle go with the
+// endpoint, where the environment does not give them: a region of a
+// profile kept for another storage would be refused by this one's
+// signature check, where minio-go otherwise asks the bucket's own.
 func (c *S3Config) settingsFrom(profile awsProfile, sections map[string]awsProfile) error {
-	if c.Endpoint == "" {
-		if name := profile["services"]; name != "" {
-			svc, err := findSection(sections, "services "+name)
-			if err != nil {
-				return fmt.Errorf("its services key names [services %s], which the file does not have", name)
-			}
-			s3, err := nestedSettings(svc["s3"])
-			if err != nil {
-				return fmt.Errorf("the s3 settings of [services %s]: %w", name, err)
-			}
-			c.Endpoint = s3["endpoint_url"]
-		}
-		if c.Endpoint == "" {
-			c.Endpoint = profile["endpoint_url"]
-		}
+	if c.Endpoint != "" {
+		return nil
 	}
-	if c.Region == "" {
+	if name := profile["services"]; name != "" {
+		svc, err := findSection(sections, "services "+name)
+		if err != nil {
+			return fmt.Errorf("its services key names [services %s], which the file does not have", name)
+		}
+		s3, err := nestedSettings(svc["s3"])
+		if err != nil {
+			return fmt.Errorf("the s3 settings of [services %s]: %w", name, err)
+		}
+		c.Endpoint = s3["endpoint_url"]
+	}
+	if c.Endpoint == "" {
+		c.Endpoint = profile["endpoint_url"]
+	}
+	if c.Endpoint != "" && c.Region == "" {
 		c.Region = profile["region"]
 	}
-	if c.CAFile == "" {
+	if c.Endpoint != "" && c.CAFile == "" {
 		c.CAFile = profile["ca_bundle"]
 	}
 	return nil
