@@ -17,7 +17,8 @@ import (
 type awsProfile map[string]string
 
 // profileSection reads a profile's section of an AWS credentials or config
-// file (for the config file, section is "profile NAME", or "default").
+// file (for the config file, section is "profile NAME", or "default";
+// findSection says how a section of a kind is found).
 //
 // The file is read as the AWS command line reads it (botocore, with
 // Python's configparser): a line whose first character other than white
@@ -58,15 +59,16 @@ func readAWSFile(path string) (map[string]awsProfile, error) {
 
 // findSection is a section of a file readAWSFile read, with the keys of
 // its [DEFAULT] section that it does not set itself; errNoProfile if the
-// file has no such section.
+// file has no such section. A section of a kind, "profile NAME" or
+// "services NAME", is found as the AWS command line finds it, by the
+// words of its name as a shell splits them: [profile  dev ] and
+// [profile "dev"] are the profile dev.
 func findSection(sections map[string]awsProfile, section string) (awsProfile, error) {
 	keys := sections[section]
-	if keys == nil && strings.Contains(section, " ") {
-		// The AWS command line splits a config file's section name into
-		// its words: [profile  dev ] is the profile dev.
-		for _, name := range slices.Sorted(maps.Keys(sections)) {
-			if strings.Join(strings.Fields(name), " ") == section {
-				keys = sections[name]
+	if kind, name, ok := strings.Cut(section, " "); keys == nil && ok {
+		for _, s := range slices.Sorted(maps.Keys(sections)) {
+			if w, ok := shellWords(s); ok && len(w) == 2 && w[0] == kind && w[1] == name {
+				keys = sections[s]
 				break
 			}
 		}
@@ -81,6 +83,58 @@ func findSection(sections map[string]awsProfile, section string) (awsProfile, er
 		}
 	}
 	return with, nil
+}
+
+// shellWords splits s into words as a POSIX shell does, for the AWS
+// command line's section names: white space between words, and quotes
+// ('...', "...") and backslashes keeping what they hold in one word.
+// ok is false for a quote left open, which the AWS command line skips.
+func shellWords(s string) (words []string, ok bool) {
+	var (
+		word  strings.Builder
+		in    bool // a word has begun
+		quote rune // the open quote, or 0
+		esc   bool // the last character was a backslash outside '...'
+	)
+	for _, r := range s {
+		switch {
+		case esc:
+			word.WriteRune(r)
+			esc = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				word.WriteRune(r)
+			}
+		case r == '\\' && (quote == 0 || quote == '"'):
+			esc, in = true, true
+		case quote == '"':
+			if r == '"' {
+				quote = 0
+			} else {
+				word.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case unicode.IsSpace(r):
+			if in {
+				words = append(words, word.String())
+				word.Reset()
+				in = false
+			}
+		default:
+			word.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 || esc {
+		return nil, false
+	}
+	if in {
+		words = append(words, word.String())
+	}
+	return words, true
 }
 
 // nestedSettings reads the settings nested under a key of a config file,

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -193,6 +194,9 @@ func TestAProfileFileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
 		{"nested s3 settings", "", "[profile p]\ns3 =\n  addressing_style = path\n  aws_secret_access_key = nested\n\n  max_concurrent_requests = 4\naws_access_key_id = AK\naws_secret_access_key = s\n", "p", "AK", "s", ""},
 		{"[DEFAULT]", "[DEFAULT]\naws_secret_access_key = shared\naws_session_token = tok\n[p]\naws_access_key_id = AK\naws_session_token = own\n", "", "p", "AK", "shared", "own"},
 		{"a config section in its words", "", "[profile  p ]\naws_access_key_id = AK\naws_secret_access_key = s\n", "p", "AK", "s", ""},
+		{"a config section's name in quotes", "", "[profile 'host site']\naws_access_key_id = AK\naws_secret_access_key = s\n", "host site", "AK", "s", ""},
+		{"[profile default] in the config file", "[profile default]\naws_access_key_id = NOT\naws_secret_access_key = read\n",
+			"[profile default]\naws_access_key_id = AK\naws_secret_access_key = s\n", "default", "AK", "s", ""},
 		{"a comment indented", "[p]\naws_access_key_id = AK\n   # aws_access_key_id = OLD\naws_secret_access_key = s\n", "", "p", "AK", "s", ""},
 	} {
 		t.Run(c.what, func(t *testing.T) {
@@ -299,6 +303,31 @@ services = missing
 				t.Errorf("access key %q", cfg.AccessKey)
 			}
 		})
+	}
+}
+
+// TestShellWords: a config file's section names are split into words as
+// the AWS command line splits them, with a shell's quotes.
+func TestShellWords(t *testing.T) {
+	for in, want := range map[string][]string{
+		"profile dev":           {"profile", "dev"},
+		"  profile   dev  ":     {"profile", "dev"},
+		`profile "host site"`:   {"profile", "host site"},
+		`profile 'it''s'`:       {"profile", "its"},
+		`profile a\ b`:          {"profile", "a b"},
+		`profile ""`:            {"profile", ""},
+		`profile "a"'b'c`:       {"profile", "abc"},
+		`services "host \"x\""`: {"services", `host "x"`},
+	} {
+		got, ok := shellWords(in)
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("shellWords(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{`profile "dev`, `profile 'dev`, `profile dev\`} {
+		if got, ok := shellWords(in); ok {
+			t.Errorf("shellWords(%q) = %q, want it refused", in, got)
+		}
 	}
 }
 

@@ -136,6 +136,10 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 		if err == nil {
 			keys, err = findSection(all, f.section)
 		}
+		if errors.Is(err, errNoProfile) && f.name == "config" && profile == "default" {
+			// The AWS command line takes [profile default] for [default].
+			keys, err = findSection(all, "profile default")
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && get(f.variable) == "":
 			continue
