@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/starmig/starmig/internal/words"
 )
 
 // awsProfile is one profile of an AWS credentials or config file: its
@@ -67,7 +69,7 @@ func findSection(sections map[string]awsProfile, section string) (awsProfile, er
 	keys := sections[section]
 	if kind, name, ok := strings.Cut(section, " "); keys == nil && ok {
 		for _, s := range slices.Sorted(maps.Keys(sections)) {
-			if w, ok := shellWords(s); ok && len(w) == 2 && w[0] == kind && w[1] == name {
+			if w, ok := words.Shell(s); ok && len(w) == 2 && w[0] == kind && w[1] == name {
 				keys = sections[s]
 				break
 			}
@@ -83,58 +85,6 @@ func findSection(sections map[string]awsProfile, section string) (awsProfile, er
 		}
 	}
 	return with, nil
-}
-
-// shellWords splits s into words as a POSIX shell does, for the AWS
-// command line's section names: white space between words, and quotes
-// ('...', "...") and backslashes keeping what they hold in one word.
-// ok is false for a quote left open, which the AWS command line skips.
-func shellWords(s string) (words []string, ok bool) {
-	var (
-		word  strings.Builder
-		in    bool // a word has begun
-		quote rune // the open quote, or 0
-		esc   bool // the last character was a backslash outside '...'
-	)
-	for _, r := range s {
-		switch {
-		case esc:
-			word.WriteRune(r)
-			esc = false
-		case quote == '\'':
-			if r == '\'' {
-				quote = 0
-			} else {
-				word.WriteRune(r)
-			}
-		case r == '\\' && (quote == 0 || quote == '"'):
-			esc, in = true, true
-		case quote == '"':
-			if r == '"' {
-				quote = 0
-			} else {
-				word.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case unicode.IsSpace(r):
-			if in {
-				words = append(words, word.String())
-				word.Reset()
-				in = false
-			}
-		default:
-			word.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 || esc {
-		return nil, false
-	}
-	if in {
-		words = append(words, word.String())
-	}
-	return words, true
 }
 
 // nestedSettings reads the settings nested under a key of a config file,

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -303,31 +302,6 @@ services = missing
 				t.Errorf("access key %q", cfg.AccessKey)
 			}
 		})
-	}
-}
-
-// TestShellWords: a config file's section names are split into words as
-// the AWS command line splits them, with a shell's quotes.
-func TestShellWords(t *testing.T) {
-	for in, want := range map[string][]string{
-		"profile dev":           {"profile", "dev"},
-		"  profile   dev  ":     {"profile", "dev"},
-		`profile "host site"`:   {"profile", "host site"},
-		`profile 'it''s'`:       {"profile", "its"},
-		`profile a\ b`:          {"profile", "a b"},
-		`profile ""`:            {"profile", ""},
-		`profile "a"'b'c`:       {"profile", "abc"},
-		`services "host \"x\""`: {"services", `host "x"`},
-	} {
-		got, ok := shellWords(in)
-		if !ok || !slices.Equal(got, want) {
-			t.Errorf("shellWords(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{`profile "dev`, `profile 'dev`, `profile dev\`} {
-		if got, ok := shellWords(in); ok {
-			t.Errorf("shellWords(%q) = %q, want it refused", in, got)
-		}
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/starmig/starmig/internal/words"
 )
 
 // docSpan is a command line in backquotes.
@@ -57,9 +59,9 @@ func docCommands(t *testing.T, text string) [][]string {
 		if !ok {
 			continue
 		}
-		args, err := shellWords(rest)
-		if err != nil {
-			t.Errorf("%q: %v", l, err)
+		args, ok := words.Shell(rest)
+		if !ok {
+			t.Errorf("%q: a quote left open", l)
 			continue
 		}
 		for i, a := range args {
@@ -73,40 +75,6 @@ func docCommands(t *testing.T, text string) [][]string {
 		out = append(out, args)
 	}
 	return out
-}
-
-// shellWords splits a command line as a shell would, for the quoting the
-// documents use: words, and words in double or single quotes.
-func shellWords(s string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	in, quote := false, rune(0)
-	for _, r := range s {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote != 0:
-			w.WriteRune(r)
-		case r == '"' || r == '\'':
-			quote, in = r, true
-		case r == ' ' || r == '\t':
-			if in {
-				words = append(words, w.String())
-				w.Reset()
-				in = false
-			}
-		default:
-			w.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 {
-		return nil, os.ErrInvalid
-	}
-	if in {
-		words = append(words, w.String())
-	}
-	return words, nil
 }
 
 // The command lines the README and the runbooks show are ones starmig

@@ -106,3 +106,56 @@ func PrintableLines(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Shell splits s into words as a POSIX shell does: white space between
+// words, and quotes ('...', "...") and backslashes keeping what they hold
+// in one word. ok is false for a quote left open or a backslash at the
+// end. The AWS command line splits its config file's section names so,
+// and the documents' command lines are read so.
+func Shell(s string) (words []string, ok bool) {
+	var (
+		word  strings.Builder
+		in    bool // a word has begun
+		quote rune // the open quote, or 0
+		esc   bool // the last character was a backslash outside '...'
+	)
+	for _, r := range s {
+		switch {
+		case esc:
+			word.WriteRune(r)
+			esc = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				word.WriteRune(r)
+			}
+		case r == '\\' && (quote == 0 || quote == '"'):
+			esc, in = true, true
+		case quote == '"':
+			if r == '"' {
+				quote = 0
+			} else {
+				word.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case unicode.IsSpace(r):
+			if in {
+				words = append(words, word.String())
+				word.Reset()
+				in = false
+			}
+		default:
+			word.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 || esc {
+		return nil, false
+	}
+	if in {
+		words = append(words, word.String())
+	}
+	return words, true
+}

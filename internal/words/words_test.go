@@ -1,6 +1,9 @@
 package words
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestCount(t *testing.T) {
 	for _, c := range []struct {
@@ -84,5 +87,29 @@ func TestPrintable(t *testing.T) {
 	// shown.
 	if got, want := PrintableLines("failed to connect:\n\t127.0.0.1:1: refused\n\t\tvalue \"a\tb\""), "failed to connect:\n  127.0.0.1:1: refused\n    value \"a\\tb\""; got != want {
 		t.Errorf("PrintableLines with tabs: %q, want %q", got, want)
+	}
+}
+
+// TestShell: words are split as a shell splits them, with its quotes.
+func TestShell(t *testing.T) {
+	for in, want := range map[string][]string{
+		"profile dev":           {"profile", "dev"},
+		"  profile   dev  ":     {"profile", "dev"},
+		`profile "host site"`:   {"profile", "host site"},
+		`profile 'it''s'`:       {"profile", "its"},
+		`profile a\ b`:          {"profile", "a b"},
+		`profile ""`:            {"profile", ""},
+		`profile "a"'b'c`:       {"profile", "abc"},
+		`services "host \"x\""`: {"services", `host "x"`},
+	} {
+		got, ok := Shell(in)
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("Shell(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{`profile "dev`, `profile 'dev`, `profile dev\`} {
+		if got, ok := Shell(in); ok {
+			t.Errorf("Shell(%q) = %q, want it refused", in, got)
+		}
 	}
 }
