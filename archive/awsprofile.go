@@ -18,12 +18,9 @@ import (
 // keys, in lower case, and their values.
 type awsProfile map[string]string
 
-// profileSection reads a profile's section of an AWS credentials or config
-// file (for the config file, section is "profile NAME", or "default";
-// findSection says how a section of a kind is found).
-//
-// The file is read as the AWS command line reads it (botocore, with
-// Python's configparser): a line whose first character other than white
+// readAWSFile reads every section of an AWS credentials or config file
+// (findSection then finds a profile's). The file is read as the AWS
+// command line reads it (botocore, with Python's configparser): a line whose first character other than white
 // space is '#' or ';' is a comment; "[name]" starts a section, the name
 // running to the line's last ']'; "key = value" or "key: value" is a
 // key, its name in any case, its value whole, '#', ';', quotes, backticks
@@ -37,16 +34,6 @@ type awsProfile map[string]string
 // number only, never quoting it: the lines hold secrets. A secret of
 // MinIO's or another storage's may hold any of those characters, and a
 // credential_process is a line of the shell.
-func profileSection(path, section string) (awsProfile, error) {
-	sections, err := readAWSFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return findSection(sections, section)
-}
-
-// readAWSFile reads every section of an AWS credentials or config file,
-// by the rules of profileSection.
 func readAWSFile(path string) (map[string]awsProfile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -107,7 +94,7 @@ func nestedSettings(value string) (map[string]string, error) {
 }
 
 // parseAWSFile reads every section of an AWS credentials or config file
-// by the rules of profileSection. The [DEFAULT] section's keys are under
+// by the rules of readAWSFile. The [DEFAULT] section's keys are under
 // the name "".
 func parseAWSFile(b []byte) (map[string]awsProfile, error) {
 	b = bytes.TrimPrefix(b, []byte("\uFEFF"))

@@ -339,3 +339,13 @@ func FuzzAProfileValueIsReadWhole(f *testing.F) {
 		}
 	})
 }
+
+// profileSection reads a profile's section of an AWS credentials or config
+// file, as fromProfile does.
+func profileSection(path, section string) (awsProfile, error) {
+	sections, err := readAWSFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return findSection(sections, section)
+}
