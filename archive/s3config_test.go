@@ -229,11 +229,15 @@ func TestAProfileFileIsReadAsTheAWSCommandLineReadsIt(t *testing.T) {
 	}
 }
 
-// TestS3SettingsFromAProfile: where the environment gives no endpoint,
-// it comes from the profile of the config file, as the AWS command line
-// takes it: from the s3 settings of the [services NAME] section the
-// profile names, else its endpoint_url; with it, the profile's region and
-// CA bundle where the environment gives none. The credentials file holds
+// TestS3SettingsFromAProfile: where STARMIG_S3_ENDPOINT gives no
+// endpoint, it is taken as the AWS command line takes a configured one:
+// AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else the profile of the
+// config file, from the s3 settings of the [services NAME] section the
+// profile names, else its endpoint_url; with the profile's, its region
+// and CA bundle where the environment gives none. The endpoint of STS,
+// where a web identity is exchanged, is taken in the same order. None is
+// taken where AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, or else the profile's
+// ignore_configured_endpoint_urls, is true. The credentials file holds
 // credentials only.
 func TestS3SettingsFromAProfile(t *testing.T) {
 	dir := t.TempDir()
@@ -262,6 +266,21 @@ region = eu-west-1
 
 [profile lost]
 services = missing
+
+[profile sts]
+services = host
+endpoint_url = https://global.host.example
+
+[profile global]
+endpoint_url = https://global.host.example
+
+[profile ignoring]
+ignore_configured_endpoint_urls = True
+endpoint_url = https://global.host.example
+
+[profile yes]
+ignore_configured_endpoint_urls = yes
+endpoint_url = https://global.host.example
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -271,16 +290,32 @@ services = missing
 		endpoint, region, caFile string
 		secure                   bool
 		err                      string
+		from                     string // what the credentials come from, where not the keys "AK"
 	}{
-		{"the profile's settings", nil, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, ""},
-		{"the services' s3 endpoint", map[string]string{"AWS_PROFILE": "services"}, "s3.host.example", "", "", true, ""},
-		{"the environment first", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_REGION": "env-1", "AWS_CA_BUNDLE": "/env.pem"}, "env.example", "env-1", "/env.pem", true, ""},
-		{"keys in the environment", map[string]string{"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, ""},
+		{"the profile's settings", nil, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, "", ""},
+		{"the services' s3 endpoint", map[string]string{"AWS_PROFILE": "services"}, "s3.host.example", "", "", true, "", ""},
+		{"the environment first", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_REGION": "env-1", "AWS_CA_BUNDLE": "/env.pem"}, "env.example", "env-1", "/env.pem", true, "", ""},
+		{"keys in the environment", map[string]string{"AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "minio.host.example:9000", "eu-north-1", "/etc/host-ca.pem", false, "", ""},
 		// The region and the CA bundle go with the profile's endpoint: a
 		// region of another storage's would fail this one's signatures.
-		{"an endpoint in the environment", map[string]string{"STARMIG_S3_ENDPOINT": "https://other.example"}, "other.example", "", "", true, ""},
-		{"no endpoint anywhere", map[string]string{"AWS_PROFILE": "none"}, "", "", "", false, "no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config"},
-		{"services that are not there", map[string]string{"AWS_PROFILE": "lost"}, "", "", "", false, `S3 settings of profile "lost" in ` + config + ": its services key names [services missing], which the file does not have"},
+		{"an endpoint in the environment", map[string]string{"STARMIG_S3_ENDPOINT": "https://other.example"}, "other.example", "", "", true, "", ""},
+		{"no endpoint anywhere", map[string]string{"AWS_PROFILE": "none"}, "", "", "", false, "no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config", ""},
+		{"services that are not there", map[string]string{"AWS_PROFILE": "lost"}, "", "", "", false, `S3 settings of profile "lost" in ` + config + ": its services key names [services missing], which the file does not have", ""},
+		{"the S3 variable before the global one", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_ENDPOINT_URL_S3": "http://s3-env.example"}, "s3-env.example", "", "", false, "", ""},
+		{"the global variable before the services'", map[string]string{"AWS_PROFILE": "services", "AWS_ENDPOINT_URL": "https://env.example"}, "env.example", "", "", true, "", ""},
+
+		{"STS from the services' sts", map[string]string{"AWS_PROFILE": "sts", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token"}, "s3.host.example", "", "", true, "", "exchanged at https://sts.host.example"},
+		{"STS from the profile's endpoint", map[string]string{"AWS_PROFILE": "global", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token"}, "global.host.example", "", "", true, "", "exchanged at https://global.host.example"},
+		{"STS from the global variable", map[string]string{"AWS_PROFILE": "sts", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token", "AWS_ENDPOINT_URL": "https://env.example"}, "env.example", "", "", true, "", "exchanged at https://env.example"},
+		{"STS from its own variable", map[string]string{"AWS_PROFILE": "sts", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token", "AWS_ENDPOINT_URL": "https://env.example", "AWS_ENDPOINT_URL_STS": "https://sts-env.example"}, "env.example", "", "", true, "", "exchanged at https://sts-env.example"},
+
+		{"ignored by the variable", map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true", "AWS_ENDPOINT_URL": "https://env.example"}, "", "", "", false, "no S3 endpoint: AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true, so the AWS_ENDPOINT_URL variables and the config file's endpoints are not taken; set STARMIG_S3_ENDPOINT", ""},
+		{"starmig's own endpoint not ignored", map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "TRUE", "STARMIG_S3_ENDPOINT": "https://other.example"}, "other.example", "", "", true, "", ""},
+		{"ignored by the profile", map[string]string{"AWS_PROFILE": "ignoring", "AWS_ENDPOINT_URL": "https://env.example", "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "", "", "", false, "no S3 endpoint: the profile's ignore_configured_endpoint_urls is true", ""},
+		{"the variable before the profile", map[string]string{"AWS_PROFILE": "ignoring", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false", "AWS_ENDPOINT_URL": "https://env.example", "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "env.example", "", "", true, "", ""},
+		{"STS ignored", map[string]string{"AWS_PROFILE": "ignoring", "STARMIG_S3_ENDPOINT": "https://other.example", "AWS_WEB_IDENTITY_TOKEN_FILE": "/token", "AWS_ENDPOINT_URL_STS": "https://sts-env.example"}, "other.example", "", "", true, "", "exchanged at AWS STS"},
+		{"neither true nor false in the variable", map[string]string{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "1"}, "", "", "", false, `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "1" is neither true nor false`, ""},
+		{"neither true nor false in the profile", map[string]string{"AWS_PROFILE": "yes"}, "", "", "", false, `S3 settings of profile "yes" in ` + config + `: ignore_configured_endpoint_urls: "yes" is neither true nor false`, ""},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			env := map[string]string{"HOME": t.TempDir(), "AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_CONFIG_FILE": config}
@@ -298,7 +333,12 @@ services = missing
 			if cfg.Endpoint != c.endpoint || cfg.Region != c.region || cfg.CAFile != c.caFile || cfg.Secure != c.secure {
 				t.Errorf("endpoint %q, region %q, CA %q, https %v; want %q, %q, %q, %v", cfg.Endpoint, cfg.Region, cfg.CAFile, cfg.Secure, c.endpoint, c.region, c.caFile, c.secure)
 			}
-			if want := env["AWS_ACCESS_KEY_ID"]; want != "" && cfg.AccessKey != want || want == "" && cfg.AccessKey != "AK" {
+			switch want := env["AWS_ACCESS_KEY_ID"]; {
+			case c.from != "":
+				if !strings.Contains(cfg.CredentialsFrom, c.from) {
+					t.Errorf("credentials from %q, want %q", cfg.CredentialsFrom, c.from)
+				}
+			case want != "" && cfg.AccessKey != want || want == "" && cfg.AccessKey != "AK":
 				t.Errorf("access key %q", cfg.AccessKey)
 			}
 		})

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,9 +25,17 @@ import (
 // S3ConfigFromEnv reads STARMIG_S3_ENDPOINT, STARMIG_S3_ACCESS_KEY,
 // STARMIG_S3_SECRET_KEY, STARMIG_S3_SESSION_TOKEN, STARMIG_S3_REGION,
 // STARMIG_S3_CA_FILE and STARMIG_S3_INSECURE, each falling back to the usual
-// AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN and AWS_REGION. The endpoint
-// may carry its scheme (http:// or https://); https is the default.
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and
+// AWS_REGION. The endpoint may carry its scheme (http:// or https://);
+// https is the default.
+//
+// Where STARMIG_S3_ENDPOINT does not give the endpoint, it is taken as
+// the AWS command line and SDKs take a configured one: AWS_ENDPOINT_URL_S3,
+// else AWS_ENDPOINT_URL, else the profile of the config file
+// (endpointsFrom); none of these where AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+// or else the profile's ignore_configured_endpoint_urls, is true.
+// STARMIG_S3_ENDPOINT, starmig's own, is never ignored, as the AWS command
+// line's --endpoint-url is not.
 //
 // Without keys in the environment, the credentials come, as the AWS
 // command line and SDKs take them, from a profile of the AWS files
@@ -45,7 +54,7 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		return ""
 	}
 	c := S3Config{
-		Endpoint:     get("STARMIG_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+		Endpoint:     get("STARMIG_S3_ENDPOINT"),
 		AccessKey:    get("STARMIG_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
 		SecretKey:    get("STARMIG_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
 		SessionToken: get("STARMIG_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
@@ -53,12 +62,25 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		CAFile:       get("STARMIG_S3_CA_FILE", "AWS_CA_BUNDLE"),
 		Secure:       true,
 	}
+	ignore, err := parseAWSBool(get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+	if err != nil {
+		return c, fmt.Errorf("archive: AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: %w", err)
+	}
+	configured := configuredEndpoints{ignore: ignore, ignoreFrom: "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+		s3: get("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), sts: get("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL")}
 	var profileErr error
-	if c.AccessKey == "" && c.SecretKey == "" || c.Endpoint == "" {
-		profileErr = c.fromProfile(get)
+	if c.AccessKey == "" && c.SecretKey == "" || c.Endpoint == "" && ignore != isTrue {
+		profileErr = c.fromProfile(get, &configured)
 		var advice unnamedProfileError
 		if profileErr != nil && !errors.As(profileErr, &advice) {
 			return c, profileErr
+		}
+	}
+	sts := ""
+	if configured.ignore != isTrue {
+		sts = configured.sts
+		if c.Endpoint == "" {
+			c.Endpoint = configured.s3
 		}
 	}
 	switch {
@@ -72,11 +94,14 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 		c.Secure = false
 	}
 	if c.Endpoint == "" {
+		if configured.ignore == isTrue {
+			return c, fmt.Errorf("archive: no S3 endpoint: %s is true, so the AWS_ENDPOINT_URL variables and the config file's endpoints are not taken; set STARMIG_S3_ENDPOINT", configured.ignoreFrom)
+		}
 		return c, errors.New("archive: no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config (AWS_PROFILE, else default)")
 	}
 	if c.AccessKey == "" && c.SecretKey == "" {
 		if c.Provider == nil {
-			c.fromPlatform(get)
+			c.fromPlatform(get, sts)
 		}
 		if c.Provider == nil && profileErr != nil {
 			return c, profileErr
@@ -88,6 +113,39 @@ func S3ConfigFromEnv(env func(string) string) (S3Config, error) {
 			"or run where AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_FULL_URI gives them")
 	}
 	return c, nil
+}
+
+// configuredEndpoints are the endpoints configured for the AWS command
+// line and SDKs, of S3 and of STS, and whether to ignore them.
+type configuredEndpoints struct {
+	ignore     awsBool
+	ignoreFrom string // the variable, or the profile's key, that set ignore
+	s3, sts    string
+}
+
+// awsBool is a setting of the AWS command line that may be true, false
+// or not set.
+type awsBool int
+
+const (
+	notSet awsBool = iota
+	isFalse
+	isTrue
+)
+
+// parseAWSBool reads a true or false setting, in any case of letters, as
+// the AWS command line reads one. It takes any other value for false;
+// starmig refuses it, since "1" or "yes" was meant for true.
+func parseAWSBool(v string) (awsBool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return notSet, nil
+	case "true":
+		return isTrue, nil
+	case "false":
+		return isFalse, nil
+	}
+	return notSet, fmt.Errorf("%q is neither true nor false", v)
 }
 
 // errNoProfile says that no file read has a section of the profile.
@@ -102,8 +160,13 @@ var errNoProfile = errors.New("no such profile there")
 // credential_process. The files keep the keys off the command line and
 // out of the environment of every command. A file or profile that is not
 // there is an error only when a variable names it; otherwise the caller
-// says what to set.
-func (c *S3Config) fromProfile(get func(...string) string) error {
+// says what to set. The config file's profile also gives what it
+// configures of the endpoints (endpointsFrom).
+func (c *S3Config) fromProfile(get func(...string) string, configured *configuredEndpoints) error {
+	what := "S3 credentials"
+	if c.AccessKey != "" || c.SecretKey != "" {
+		what = "S3 settings" // the keys came from the environment
+	}
 	profile := get("AWS_PROFILE")
 	named := profile != ""
 	if profile == "" {
@@ -147,23 +210,23 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 			read = append(read, path)
 			continue
 		case err != nil:
-			return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, path, err)
+			return fmt.Errorf("archive: %s of profile %q in %s: %w", what, profile, path, err)
 		}
 		found = append(found, section{path, keys, all, f.name == "config"})
 	}
 	if len(found) == 0 {
 		if named && len(read) > 0 {
-			return fmt.Errorf("archive: S3 credentials of profile %q in %s: %w", profile, strings.Join(read, " or "), errNoProfile)
+			return fmt.Errorf("archive: %s of profile %q in %s: %w", what, profile, strings.Join(read, " or "), errNoProfile)
 		}
 		if named {
-			return fmt.Errorf("archive: S3 credentials of profile %q: neither %s nor %s is there", profile,
+			return fmt.Errorf("archive: %s of profile %q: neither %s nor %s is there", what, profile,
 				filepath.Join("~", ".aws", "credentials"), filepath.Join("~", ".aws", "config"))
 		}
 		return nil
 	}
 	for _, s := range found {
 		if s.config {
-			if err := c.settingsFrom(s.keys, s.all); err != nil {
+			if err := c.endpointsFrom(s.keys, s.all, configured); err != nil {
 				return fmt.Errorf("archive: S3 settings of profile %q in %s: %w", profile, s.path, err)
 			}
 		}
@@ -222,36 +285,49 @@ func (c *S3Config) fromProfile(get func(...string) string) error {
 	return nil
 }
 
-// settingsFrom takes from a profile of the config file the endpoint, if
-// the environment did not give one, as the AWS command line does: from
-// the s3 settings of the [services NAME] section its services key names,
-// else its endpoint_url. The region and the CA bundle go with the
-// endpoint, where the environment does not give them: a region of a
-// profile kept for another storage would be refused by this one's
-// signature check, where minio-go otherwise asks the bucket's own.
-func (c *S3Config) settingsFrom(profile awsProfile, sections map[string]awsProfile) error {
-	if c.Endpoint != "" {
+// endpointsFrom takes from a profile of the config file what it
+// configures of the endpoints, as the AWS command line does, where the
+// environment does not: whether to ignore them
+// (ignore_configured_endpoint_urls); the endpoint of S3 and of STS, each
+// from its settings in the [services NAME] section the profile's
+// services key names, else from the profile's endpoint_url. The region
+// and the CA bundle go with the profile's endpoint of S3, where the
+// environment does not give them: a region of a profile kept for another
+// storage would be refused by this one's signature check, where minio-go
+// otherwise asks the bucket's own.
+func (c *S3Config) endpointsFrom(profile awsProfile, sections map[string]awsProfile, configured *configuredEndpoints) error {
+	if configured.ignore == notSet {
+		ignore, err := parseAWSBool(profile["ignore_configured_endpoint_urls"])
+		if err != nil {
+			return fmt.Errorf("ignore_configured_endpoint_urls: %w", err)
+		}
+		configured.ignore, configured.ignoreFrom = ignore, "the profile's ignore_configured_endpoint_urls"
+	}
+	if configured.ignore == isTrue {
 		return nil
 	}
+	services := map[string]map[string]string{}
 	if name := profile["services"]; name != "" {
 		svc, err := findSection(sections, "services "+name)
 		if err != nil {
 			return fmt.Errorf("its services key names [services %s], which the file does not have", name)
 		}
-		s3, err := nestedSettings(svc["s3"])
-		if err != nil {
-			return fmt.Errorf("the s3 settings of [services %s]: %w", name, err)
+		for _, service := range []string{"s3", "sts"} {
+			if services[service], err = nestedSettings(svc[service]); err != nil {
+				return fmt.Errorf("the %s settings of [services %s]: %w", service, name, err)
+			}
 		}
-		c.Endpoint = s3["endpoint_url"]
 	}
-	if c.Endpoint == "" {
-		c.Endpoint = profile["endpoint_url"]
+	if configured.sts == "" {
+		configured.sts = cmp.Or(services["sts"]["endpoint_url"], profile["endpoint_url"])
 	}
-	if c.Endpoint != "" && c.Region == "" {
-		c.Region = profile["region"]
+	if configured.s3 != "" || c.Endpoint != "" {
+		return nil
 	}
-	if c.Endpoint != "" && c.CAFile == "" {
-		c.CAFile = profile["ca_bundle"]
+	configured.s3 = cmp.Or(services["s3"]["endpoint_url"], profile["endpoint_url"])
+	if configured.s3 != "" {
+		c.Region = cmp.Or(c.Region, profile["region"])
+		c.CAFile = cmp.Or(c.CAFile, profile["ca_bundle"])
 	}
 	return nil
 }
@@ -275,15 +351,16 @@ func configSection(profile string) string {
 // or containers' roles, where its variables name them, as the AWS SDKs
 // do: a web identity token in a file (AWS_WEB_IDENTITY_TOKEN_FILE, with
 // AWS_ROLE_ARN: Kubernetes on EKS, or any OpenID Connect platform),
-// exchanged at AWS STS or at AWS_ENDPOINT_URL_STS (MinIO's STS, for
-// one); else a container's credentials endpoint
+// exchanged at the endpoint of STS configured (sts: AWS_ENDPOINT_URL_STS,
+// else AWS_ENDPOINT_URL, else the profile's, as the AWS SDKs take it;
+// MinIO's STS, for one), else at AWS STS; else a container's credentials endpoint
 // (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, with
 // AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE: ECS, EKS Pod
 // Identity). The instance metadata of a virtual machine is not asked:
 // starmig asks no address that nothing named.
-func (c *S3Config) fromPlatform(get func(...string) string) {
+func (c *S3Config) fromPlatform(get func(...string) string, sts string) {
 	if file := get("AWS_WEB_IDENTITY_TOKEN_FILE"); file != "" {
-		at := get("AWS_ENDPOINT_URL_STS")
+		at := sts
 		iam := &credentials.IAM{Endpoint: at, Region: c.Region}
 		iam.EKSIdentity.TokenFile = file
 		iam.EKSIdentity.RoleARN = get("AWS_ROLE_ARN")
