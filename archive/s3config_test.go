@@ -301,6 +301,7 @@ endpoint_url = https://global.host.example
 		{"an endpoint in the environment", map[string]string{"STARMIG_S3_ENDPOINT": "https://other.example"}, "other.example", "", "", true, "", ""},
 		{"no endpoint anywhere", map[string]string{"AWS_PROFILE": "none"}, "", "", "", false, "no S3 endpoint: set STARMIG_S3_ENDPOINT (or AWS_ENDPOINT_URL), or endpoint_url in the profile of ~/.aws/config", ""},
 		{"services that are not there", map[string]string{"AWS_PROFILE": "lost"}, "", "", "", false, `S3 settings of profile "lost" in ` + config + ": its services key names [services missing], which the file does not have", ""},
+		{"a config file not there, keys in the environment", map[string]string{"AWS_CONFIG_FILE": config + ".none", "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}, "", "", "", false, `S3 settings of profile "default" in ` + config + ".none: open ", ""},
 		{"the S3 variable before the global one", map[string]string{"AWS_ENDPOINT_URL": "https://env.example", "AWS_ENDPOINT_URL_S3": "http://s3-env.example"}, "s3-env.example", "", "", false, "", ""},
 		{"the global variable before the services'", map[string]string{"AWS_PROFILE": "services", "AWS_ENDPOINT_URL": "https://env.example"}, "env.example", "", "", true, "", ""},
 
