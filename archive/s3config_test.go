@@ -3,6 +3,7 @@ package archive
 import (
 	"maps"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,6 +83,12 @@ source_profile = default
 		{"a named profile", map[string]string{"HOME": home, "AWS_PROFILE": "verifier"}, "VERIFIERKEY", "verifier-secret", "verifier-token", ""},
 		{"the token goes with the profile's keys", map[string]string{"HOME": home, "AWS_PROFILE": "verifier", "STARMIG_S3_SESSION_TOKEN": "stale"}, "VERIFIERKEY", "verifier-secret", "verifier-token", ""},
 		{"another file", map[string]string{"HOME": home, "AWS_SHARED_CREDENTIALS_FILE": other, "AWS_PROFILE": "site"}, "SITEKEY", "site-secret", "", ""},
+		// As the AWS command line, starmig expands variables and a ~ in the
+		// files' paths: a service's unit or a container's environment
+		// gives them as written.
+		{"a file named with ~", map[string]string{"HOME": home, "AWS_SHARED_CREDENTIALS_FILE": "~/.aws/credentials", "AWS_PROFILE": "verifier"}, "VERIFIERKEY", "verifier-secret", "verifier-token", ""},
+		{"a file named with variables", map[string]string{"HOME": t.TempDir(), "SITE": filepath.Dir(other), "AWS_SHARED_CREDENTIALS_FILE": "${SITE}/$NAME", "NAME": filepath.Base(other), "AWS_PROFILE": "site"}, "SITEKEY", "site-secret", "", ""},
+		{"a variable not set stays", map[string]string{"HOME": home, "AWS_SHARED_CREDENTIALS_FILE": "~/$NOT_SET/credentials"}, "", "", "", `S3 credentials of profile "default" in ` + filepath.Join(home, "$NOT_SET", "credentials") + ": open "},
 		{"keys in the environment win", map[string]string{"HOME": home, "STARMIG_S3_ACCESS_KEY": "ENVKEY", "STARMIG_S3_SECRET_KEY": "env-secret"}, "ENVKEY", "env-secret", "", ""},
 		{"Windows' home", map[string]string{"USERPROFILE": home}, "DEFAULTKEY", "default-secret", "", ""},
 		{"no file, no keys", map[string]string{"HOME": t.TempDir()}, "", "", "", "no S3 credentials: set STARMIG_S3_ACCESS_KEY and STARMIG_S3_SECRET_KEY"},
@@ -389,4 +396,39 @@ func profileSection(path, section string) (awsProfile, error) {
 		return nil, err
 	}
 	return findSection(sections, section)
+}
+
+// TestAWSFilePathsExpand: the path of an AWS file that a variable gives
+// is expanded as the AWS command line expands it (Python's
+// os.path.expandvars, then expanduser).
+func TestAWSFilePathsExpand(t *testing.T) {
+	env := map[string]string{"HOME": "/home/op/", "SITE": "host", "EMPTY": ""}
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v := env[n]; v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	me, err := user.Current()
+	if err != nil {
+		t.Skip(err)
+	}
+	for path, want := range map[string]string{
+		"":                        "",
+		"/etc/aws/config":         "/etc/aws/config",
+		"~":                       "/home/op",
+		"~/.aws/$SITE-config":     "/home/op/.aws/host-config",
+		"${SITE}/a/../config":     "host/a/../config",
+		"$NOT_SET/$EMPTY/${}/x":   "$NOT_SET/$EMPTY/${}/x",
+		"$HOME/config":            "/home/op//config",
+		"a/~/config":              "a/~/config",
+		"~no-such-user-here/x":    "~no-such-user-here/x",
+		"~" + me.Username + "/.a": strings.TrimRight(me.HomeDir, "/") + "/.a",
+	} {
+		if got := expandAWSPath(path, get); got != want {
+			t.Errorf("%q expanded to %q, want %q", path, got, want)
+		}
+	}
 }

@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -187,7 +189,7 @@ func (c *S3Config) fromProfile(get func(...string) string, configured *configure
 		{"AWS_SHARED_CREDENTIALS_FILE", "credentials", profile},
 		{"AWS_CONFIG_FILE", "config", configSection(profile)},
 	} {
-		path := get(f.variable)
+		path := expandAWSPath(get(f.variable), get)
 		if path == "" {
 			if home == "" {
 				continue
@@ -284,6 +286,39 @@ func (c *S3Config) fromProfile(get func(...string) string, configured *configure
 	}
 	return nil
 }
+
+// expandAWSPath expands, in the path of an AWS file a variable gives, the
+// environment's variables ($NAME, ${NAME}; one not set stays as written)
+// and then a ~ at its start, as the AWS command line does: a variable set
+// where no shell expands it (a service's unit, a container's environment)
+// may hold either.
+func expandAWSPath(path string, get func(...string) string) string {
+	path = awsVariable.ReplaceAllStringFunc(path, func(v string) string {
+		name := strings.Trim(v[1:], "{}")
+		if value := get(name); value != "" {
+			return value
+		}
+		return v
+	})
+	if !strings.HasPrefix(path, "~") {
+		return path
+	}
+	name, _, _ := strings.Cut(path[1:], "/")
+	home := ""
+	if name == "" {
+		home = get("HOME", "USERPROFILE")
+	} else if u, err := user.Lookup(name); err == nil {
+		home = u.HomeDir
+	}
+	if home == "" {
+		return path
+	}
+	return strings.TrimRight(home, `/\`) + path[1+len(name):]
+}
+
+// awsVariable is a variable in a path, as Python's os.path.expandvars
+// finds one.
+var awsVariable = regexp.MustCompile(`\$(\w+|\{[^}]*\})`)
 
 // endpointsFrom takes from a profile of the config file what it
 // configures of the endpoints, as the AWS command line does, where the
