@@ -313,7 +313,7 @@ func expandAWSPath(path string, get func(...string) string) string {
 	if home == "" {
 		return path
 	}
-	return strings.TrimRight(home, `/\`) + path[1+len(name):]
+	return strings.TrimRightFunc(home, func(r rune) bool { return r == '/' || r == filepath.Separator }) + path[1+len(name):]
 }
 
 // awsVariable is a variable in a path, as Python's os.path.expandvars
