@@ -303,7 +303,11 @@ func expandAWSPath(path string, get func(...string) string) string {
 	if !strings.HasPrefix(path, "~") {
 		return path
 	}
-	name, _, _ := strings.Cut(path[1:], "/")
+	separator := func(r rune) bool { return r == '/' || r == filepath.Separator }
+	name := path[1:]
+	if i := strings.IndexFunc(name, separator); i >= 0 {
+		name = name[:i]
+	}
 	home := ""
 	if name == "" {
 		home = get("HOME", "USERPROFILE")
@@ -313,7 +317,7 @@ func expandAWSPath(path string, get func(...string) string) string {
 	if home == "" {
 		return path
 	}
-	return strings.TrimRightFunc(home, func(r rune) bool { return r == '/' || r == filepath.Separator }) + path[1+len(name):]
+	return strings.TrimRightFunc(home, separator) + path[1+len(name):]
 }
 
 // awsVariable is a variable in a path, as Python's os.path.expandvars
