@@ -392,8 +392,9 @@ func configSection(profile string) string {
 // AWS_ROLE_ARN: Kubernetes on EKS, or any OpenID Connect platform),
 // exchanged at the endpoint of STS configured (sts: AWS_ENDPOINT_URL_STS,
 // else AWS_ENDPOINT_URL, else the profile's, as the AWS SDKs take it;
-// MinIO's STS, for one), else at AWS STS; else a container's credentials endpoint
-// (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, with
+// MinIO's STS, for one), else at AWS STS; else a container's
+// credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI or
+// _RELATIVE_URI, with
 // AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE: ECS, EKS Pod
 // Identity). The instance metadata of a virtual machine is not asked:
 // starmig asks no address that nothing named.
