@@ -206,7 +206,7 @@ func openPostgres(ctx context.Context, raw string) (Source, error) {
 		return nil, err
 	}
 	s := &postgresSource{sqlSource: sqlSource{dsn: secret.DSN(raw)}, schema: schema}
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgsession.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("extract: %s: %w", s.dsn, secret.ConfigError(err, dsn))
 	}

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/extract"
+	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/version"
 	"github.com/starmig/starmig/internal/words"
@@ -265,7 +265,7 @@ func checkDSNFlag(flag string, dsn secret.DSN) error {
 	if err := secret.CheckPassword(dsn.Reveal()); err != nil {
 		return fmt.Errorf("%s %w", flag, err)
 	}
-	if _, err := pgx.ParseConfig(dsn.Reveal()); err != nil {
+	if _, err := pgsession.ParseConfig(dsn.Reveal()); err != nil {
 		return fmt.Errorf("%s %s: %w", flag, dsn, secret.ConfigError(err, dsn.Reveal()))
 	}
 	return nil

@@ -41,7 +41,7 @@ left as it is.`,
 			if err := secret.CheckPassword(dsn.Reveal()); err != nil {
 				return fmt.Errorf("target %w", err)
 			}
-			cfg, err := pgx.ParseConfig(dsn.Reveal())
+			cfg, err := pgsession.ParseConfig(dsn.Reveal())
 			if err != nil {
 				return fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 			}

@@ -252,7 +252,7 @@ func connect(ctx context.Context, dsn secret.DSN) (*pgx.Conn, error) {
 	if err := secret.CheckPassword(dsn.Reveal()); err != nil {
 		return nil, fmt.Errorf("target %w", err)
 	}
-	cfg, err := pgx.ParseConfig(dsn.Reveal())
+	cfg, err := pgsession.ParseConfig(dsn.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", dsn, secret.ConfigError(err, dsn.Reveal()))
 	}

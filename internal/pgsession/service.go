@@ -1,0 +1,197 @@
+package pgsession
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"unicode"
+
+	"github.com/jackc/pgservicefile"
+	"github.com/jackc/pgx/v5"
+)
+
+// ParseConfig is pgx.ParseConfig, with the service a connection string
+// names (service=NAME, or $PGSERVICE) found where libpq finds it, so that
+// a target that works for psql on the same machine works for starmig: in
+// the user's service file ($PGSERVICEFILE, else ~/.pg_service.conf), and
+// where that file does not define the service, or is not there and was
+// not named, in the system's, pg_service.conf in $PGSYSCONFDIR (else, on
+// Linux, in /etc/postgresql-common, where Debian's and Ubuntu's libpq
+// look). pgx reads the user's file alone. Its errors on a service, which
+// leave out why the file could not be read, are worded again with the
+// file's path and the cause.
+func ParseConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err == nil || !strings.Contains(err.Error(), "failed to read service") {
+		return cfg, err
+	}
+	name, userFile, namedBy := serviceOf(dsn)
+	if name == "" {
+		return nil, err
+	}
+	if _, serr := os.Stat(userFile); namedBy != "" && errors.Is(serr, fs.ErrNotExist) {
+		return nil, fmt.Errorf("service file %s, which %s names, is not there", userFile, namedBy)
+	}
+	switch found, ferr := defines(userFile, name); {
+	case ferr != nil:
+		return nil, ferr
+	case found: // pgx could not read it, and gave its reason
+		return nil, err
+	}
+	sysFile := systemServiceFile()
+	if sysFile != "" {
+		found, ferr := defines(sysFile, name)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if found {
+			return pgx.ParseConfig(withSetting(dsn, "servicefile", sysFile))
+		}
+	}
+	if sysFile == "" {
+		return nil, fmt.Errorf("service %q is not defined in the user's service file, %s: define it there, or set PGSERVICEFILE (or PGSYSCONFDIR) to the file (folder) that defines it", name, userFile)
+	}
+	return nil, fmt.Errorf("service %q is defined neither in the user's service file, %s, nor in the system's, %s: define it in one of them, or set PGSERVICEFILE to the file that defines it", name, userFile, sysFile)
+}
+
+// defines says whether the service file at path defines the service
+// name; a file that is not there defines none. A file there that cannot
+// be read or is not a service file is an error that names it.
+func defines(path, name string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("service file: %w", err)
+	}
+	defer f.Close()
+	sf, err := pgservicefile.ParseServicefile(f)
+	if err != nil {
+		return false, fmt.Errorf("service file %s: %w", path, err)
+	}
+	_, err = sf.GetService(name)
+	return err == nil, nil
+}
+
+// serviceOf is the name of the service dsn connects by and the user's
+// service file, each as pgx takes it: from the connection string, else
+// from the environment, else (the file) the platform's default. namedBy
+// is the setting that named the file, "" for the default.
+func serviceOf(dsn string) (name, file, namedBy string) {
+	settings := connSettings(dsn)
+	if name = settings["service"]; name == "" {
+		name = os.Getenv("PGSERVICE")
+	}
+	switch {
+	case settings["servicefile"] != "":
+		return name, settings["servicefile"], "the connection string's servicefile"
+	case os.Getenv("PGSERVICEFILE") != "":
+		return name, os.Getenv("PGSERVICEFILE"), "$PGSERVICEFILE"
+	}
+	return name, userServiceFile(), ""
+}
+
+// userServiceFile is where pgx looks for the user's service file by
+// default: ~/.pg_service.conf, and on Windows libpq's
+// %APPDATA%\postgresql\.pg_service.conf unless only the former is there.
+func userServiceFile() string {
+	home, _ := os.UserHomeDir()
+	inHome := filepath.Join(home, ".pg_service.conf")
+	if runtime.GOOS != "windows" || os.Getenv("APPDATA") == "" {
+		return inHome
+	}
+	libpq := filepath.Join(os.Getenv("APPDATA"), "postgresql", ".pg_service.conf")
+	if _, err := os.Stat(libpq); errors.Is(err, fs.ErrNotExist) && home != "" {
+		if _, err := os.Stat(inHome); err == nil {
+			return inHome
+		}
+	}
+	return libpq
+}
+
+// systemServiceFile is the system's service file, "" where there is none
+// to look for.
+func systemServiceFile() string {
+	if dir := os.Getenv("PGSYSCONFDIR"); dir != "" {
+		return filepath.Join(dir, "pg_service.conf")
+	}
+	if runtime.GOOS == "linux" {
+		return "/etc/postgresql-common/pg_service.conf"
+	}
+	return ""
+}
+
+// isURL says whether dsn is a URL rather than keyword/value settings.
+func isURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// connSettings are the settings of a connection string: a URL's query
+// parameters, or libpq's keyword/value settings (key = value, the value
+// single-quoted or not, with backslash escapes in both). What does not
+// follow the grammar ends the settings.
+func connSettings(dsn string) map[string]string {
+	settings := map[string]string{}
+	if isURL(dsn) {
+		if u, err := url.Parse(dsn); err == nil {
+			for k, v := range u.Query() {
+				settings[k] = v[0]
+			}
+		}
+		return settings
+	}
+	s := strings.TrimLeftFunc(dsn, unicode.IsSpace)
+	for s != "" {
+		key, rest, ok := strings.Cut(s, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" || strings.ContainsFunc(key, unicode.IsSpace) {
+			break
+		}
+		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
+		var value strings.Builder
+		quoted := strings.HasPrefix(rest, "'")
+		if quoted {
+			rest = rest[1:]
+		}
+		i := 0
+		for ; i < len(rest); i++ {
+			c := rest[i]
+			if c == '\\' && i+1 < len(rest) {
+				i++
+				value.WriteByte(rest[i])
+				continue
+			}
+			if quoted && c == '\'' || !quoted && unicode.IsSpace(rune(c)) {
+				break
+			}
+			value.WriteByte(c)
+		}
+		if quoted && i < len(rest) {
+			i++ // the closing quote
+		}
+		settings[key] = value.String()
+		s = strings.TrimLeftFunc(rest[i:], unicode.IsSpace)
+	}
+	return settings
+}
+
+// withSetting is dsn with key set to value, in place of any it gives.
+func withSetting(dsn, key, value string) string {
+	if isURL(dsn) {
+		// The URL is not parsed and written again: url.URL writes
+		// postgres:///?… as postgres:?…, which pgx does not read.
+		base, query, _ := strings.Cut(dsn, "?")
+		if q, err := url.ParseQuery(query); err == nil {
+			q.Set(key, value)
+			return base + "?" + q.Encode()
+		}
+	}
+	quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(value)
+	return strings.TrimSpace(dsn + " " + key + "='" + quoted + "'")
+}

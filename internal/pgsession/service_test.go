@@ -1,0 +1,141 @@
+package pgsession
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConnSettings: the settings of a connection string are read as pgx
+// reads them, in both forms.
+func TestConnSettings(t *testing.T) {
+	for _, c := range []struct {
+		dsn  string
+		want map[string]string
+	}{
+		{"service=star2", map[string]string{"service": "star2"}},
+		{"  host=db   service = star2 ", map[string]string{"host": "db", "service": "star2"}},
+		{`service='star 2' servicefile='/a b/it\'s.conf' user=m`, map[string]string{"service": "star 2", "servicefile": "/a b/it's.conf", "user": "m"}},
+		{`servicefile=/a\ b/c\\d service=s`, map[string]string{"servicefile": `/a b/c\d`, "service": "s"}},
+		{"service=", map[string]string{"service": ""}},
+		{"host=db oops service=s", map[string]string{"host": "db"}}, // stops where the grammar does
+		{"", map[string]string{}},
+		{"postgres:///?service=star2", map[string]string{"service": "star2"}},
+		{"postgresql://u:p@db/x?sslmode=disable&servicefile=%2Fa%20b&service=s", map[string]string{"sslmode": "disable", "servicefile": "/a b", "service": "s"}},
+		{"postgres://db/x", map[string]string{}},
+	} {
+		got := connSettings(c.dsn)
+		if len(got) != len(c.want) {
+			t.Errorf("connSettings(%q) = %q, want %q", c.dsn, got, c.want)
+			continue
+		}
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("connSettings(%q)[%s] = %q, want %q", c.dsn, k, got[k], v)
+			}
+		}
+	}
+}
+
+// TestWithSetting: a setting added to a connection string replaces the
+// one it gives, and reads back as it was written, in both forms.
+func TestWithSetting(t *testing.T) {
+	for _, dsn := range []string{
+		"service=s", "service=s servicefile=/old", "", "postgres://", "postgres:///?service=s",
+		"postgres://u:p%40ss@db:5433/x?servicefile=%2Fold&service=s", "postgresql://db/x?sslmode=disable",
+	} {
+		for _, path := range []string{"/etc/postgresql-common/pg_service.conf", `C:\Program Files\it's\pg_service.conf`, "/a b&c=d?e"} {
+			got := withSetting(dsn, "servicefile", path)
+			if v := connSettings(got)["servicefile"]; v != path {
+				t.Errorf("withSetting(%q) = %q: servicefile reads back as %q, want %q", dsn, got, v, path)
+			}
+			if isURL(dsn) != isURL(got) || !strings.HasPrefix(got, strings.SplitN(dsn, "?", 2)[0]) {
+				t.Errorf("withSetting(%q) = %q: want the same connection string with servicefile", dsn, got)
+			}
+		}
+	}
+}
+
+// TestParseConfigFindsTheServiceAsLibpq: a service is taken from the
+// user's service file, else from the system's; a file named that is not
+// there, a file that is not a service file, and a service defined
+// nowhere are errors that name the files.
+func TestParseConfigFindsTheServiceAsLibpq(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	sys := filepath.Join(dir, "sys")
+	for _, d := range []string{home, sys} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	userFile := filepath.Join(home, ".pg_service.conf")
+	sysFile := filepath.Join(sys, "pg_service.conf")
+	write(sysFile, "[star2]\nhost=sys.example\nport=5433\ndbname=star2\nuser=m\n[both]\nhost=sys.example\n")
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home) // the home of os.UserHomeDir on Windows
+	t.Setenv("APPDATA", "")
+	t.Setenv("PGSERVICEFILE", "")
+	t.Setenv("PGSERVICE", "")
+	t.Setenv("PGSYSCONFDIR", sys)
+
+	host := func(dsn string) string {
+		t.Helper()
+		cfg, err := ParseConfig(dsn)
+		if err != nil {
+			t.Errorf("ParseConfig(%q): %v", dsn, err)
+			return ""
+		}
+		return cfg.Host
+	}
+	// No user's file: the system's.
+	for _, dsn := range []string{"service=star2", "postgres:///?service=star2", "postgres://"} {
+		if dsn == "postgres://" {
+			t.Setenv("PGSERVICE", "star2")
+		}
+		if got := host(dsn); got != "sys.example" {
+			t.Errorf("%s without a user's file: host %q, want the system file's", dsn, got)
+		}
+	}
+	t.Setenv("PGSERVICE", "")
+	if cfg, err := ParseConfig("service=star2 port=6000"); err != nil || cfg.Port != 6000 || cfg.Database != "star2" {
+		t.Errorf("the connection string's settings over the service's: %v %v", cfg, err)
+	}
+	// A user's file that defines the service is read, one that does not
+	// is passed over.
+	write(userFile, "[both]\nhost=user.example\n")
+	if got := host("service=both"); got != "user.example" {
+		t.Errorf("service both: host %q, want the user's file's", got)
+	}
+	if got := host("service=star2"); got != "sys.example" {
+		t.Errorf("service star2, not in the user's file: host %q, want the system file's", got)
+	}
+
+	for _, c := range []struct{ name, dsn, userFile, env, want string }{
+		{"defined nowhere", "service=nowhere", "", "",
+			`service "nowhere" is defined neither in the user's service file, ` + userFile + ", nor in the system's, " + sysFile},
+		{"not a service file", "service=star2", "host=x\n", "",
+			"service file " + userFile + ": line 1 is not in a section"},
+		{"named by the variable, not there", "service=star2", "", filepath.Join(dir, "no.conf"),
+			"service file " + filepath.Join(dir, "no.conf") + ", which $PGSERVICEFILE names, is not there"},
+		{"named by the connection string, not there", "service=star2 servicefile=" + filepath.Join(dir, "no.conf"), "", "",
+			"service file " + filepath.Join(dir, "no.conf") + ", which the connection string's servicefile names, is not there"},
+	} {
+		_ = os.Remove(userFile)
+		if c.userFile != "" {
+			write(userFile, c.userFile)
+		}
+		t.Setenv("PGSERVICEFILE", c.env)
+		_, err := ParseConfig(c.dsn)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
