@@ -172,12 +172,14 @@ func ServerFault(conn *pgx.Conn, err error) bool {
 var sqlstate = regexp.MustCompile(`\(SQLSTATE ([0-9A-Z]{5})\)`)
 
 // causes are the server's refusals whose words do not say what to do:
-// the server's disk is full, it takes no more sessions, or the URL names a
-// server or a role that takes no writes.
+// the server's disk is full, it takes no more sessions, the URL names a
+// server or a role that takes no writes, or the role's password is wrong
+// or missing.
 var causes = map[string]string{
 	"53100": "The PostgreSQL server has no room left on its disk (SQLSTATE 53100, disk_full). Free room there, or give it more, then run the same command again.",
 	"53300": "The PostgreSQL server takes no more sessions (SQLSTATE 53300, too_many_connections): its max_connections, or a CONNECTION LIMIT of the role or the database, is reached. End sessions that are not needed, or raise the limit; migrate opens fewer with a lower --writers.",
 	"53400": "The PostgreSQL server refused a query over a limit it is configured with (SQLSTATE 53400, configuration_limit_exceeded), usually temp_file_limit: a batch's queries sort and join whole tables and may need temporary files as large as them. Raise temp_file_limit for the migration's role (ALTER ROLE … SET temp_file_limit = '20GB', or -1 for none), then run the same command again.",
+	"28P01": "The PostgreSQL server refused the role's password (SQLSTATE 28P01, invalid_password), or the role was given none. starmig takes it as psql does: from the URL (postgres://role:…@host/db), else from $PGPASSWORD, else from the password file, $PGPASSFILE or ~/.pgpass (%APPDATA%\\postgresql\\pgpass.conf on Windows), whose line host:port:database:role:password keeps it out of the command line and the environment.",
 	"26000": pooled,
 	"42P05": pooled,
 	"25006": "The PostgreSQL server takes no writes in this session (SQLSTATE 25006, read_only_sql_transaction): the URL names a standby, or default_transaction_read_only is on for the database or the role. Give the primary's URL, or a role that may write.",
