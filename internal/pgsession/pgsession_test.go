@@ -52,7 +52,9 @@ func TestExplainNamesWhatToDo(t *testing.T) {
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: в pg_hba.conf нет записи для компьютера \"127.0.0.1\", пользователя \"u\", базы \"db\", без шифрования (SQLSTATE 28000)": "leave sslmode=disable out",
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: для подключения требуется годный сертификат клиента (SQLSTATE 28000)":                                                    "sslcert=",
 		"connect to postgres://u@h/db: failed to connect to `user=u database=db`: 127.0.0.1:5432 (h): server error: ВАЖНО: слишком много подключений для роли \"u\" (SQLSTATE 53300)":                                                               "takes no more sessions",
-		"load: ОШИБКА: нет доступа к таблице person (SQLSTATE 42501)": "",
+		"load: ОШИБКА: нет доступа к таблице person (SQLSTATE 42501)":                                                                                                                                                    "",
+		"connect to service=star2: failed to connect to `user=m database=star2`:\n  127.0.0.1:5432 (127.0.0.1): failed SASL auth: FATAL: password authentication failed for user \"m\" (SQLSTATE 28P01)":                 "from $PGPASSWORD, else from the password file",
+		"connect to service=star2: failed to connect to `user=m database=star2`:\n  127.0.0.1:5432 (127.0.0.1): failed SASL auth: ВАЖНО: пользователь \"m\" не прошёл проверку подлинности (по паролю) (SQLSTATE 28P01)": "refused the role's password",
 	} {
 		got := Explain(msg)
 		if want == "" && got != "" || !strings.Contains(got, want) {
