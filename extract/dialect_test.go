@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sijms/go-ora/v2/configurations"
 )
 
 func TestOracleSelectSQL(t *testing.T) {
@@ -323,6 +326,57 @@ func TestOracleURLRaisesPrefetch(t *testing.T) {
 		_, err := OracleURL(url)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: %v, want an error saying %s", url, err, want)
+		}
+	}
+}
+
+// TestOracleURLAsOraclesClientsTakeIt: a URL without a port, and one
+// whose address is a connect descriptor of tnsnames.ora, reach go-ora as
+// it reads them, with the servers and the service they name; go-ora's own
+// parser, which the driver connects by, checks it.
+func TestOracleURLAsOraclesClientsTakeIt(t *testing.T) {
+	const rac = "(DESCRIPTION=(ADDRESS_LIST=(LOAD_BALANCE=on)(ADDRESS=(PROTOCOL=TCP)(HOST=star1-a.example)(PORT=1522))(ADDRESS=(PROTOCOL=TCP)(HOST=star1-b.example)(PORT=1522)))(CONNECT_DATA=(SERVICE_NAME=STAR1.example)))"
+	for _, c := range []struct {
+		raw, service string
+		servers      []string
+	}{
+		{"oracle://reader:pw@star1.example/STAR1", "STAR1", []string{"star1.example:1521"}},
+		{"oracle://reader:pw@star1.example:/STAR1", "STAR1", []string{"star1.example:1521"}},
+		{"oracle://reader:pw@[2001:db8::1]/STAR1", "STAR1", []string{"2001:db8::1:1521"}},
+		{"oracle://reader:pw@star1.example:1530/STAR1", "STAR1", []string{"star1.example:1530"}},
+		{"oracle://reader:pw@?connStr=" + url.QueryEscape(rac), "STAR1.example", []string{"star1-a.example:1522", "star1-b.example:1522"}},
+		{"oracle://reader:pw@/?CONNSTR=" + url.QueryEscape(rac) + "&PREFETCH_ROWS=100", "STAR1.example", []string{"star1-a.example:1522", "star1-b.example:1522"}},
+		{"oracle://reader:pw@:0/?connStr=" + url.QueryEscape(rac), "STAR1.example", []string{"star1-a.example:1522", "star1-b.example:1522"}},
+		// As tnsnames.ora has it, not encoded.
+		{"oracle://reader:pw@?connStr=(DESCRIPTION = (ADDRESS = (PROTOCOL = TCP)(HOST = star1.example)(PORT = 1522))\n  (CONNECT_DATA = (SERVICE_NAME = STAR1)))", "STAR1", []string{"star1.example:1522"}},
+		{"oracle://reader:pw@/STAR1?SERVER=star1-a.example:1522&SERVER=star1-b.example", "STAR1", []string{"star1-a.example:1522", "star1-b.example:1521"}},
+	} {
+		got, err := OracleURL(c.raw)
+		if err != nil {
+			t.Errorf("OracleURL(%s): %v", c.raw, err)
+			continue
+		}
+		cfg, err := configurations.ParseConfig(got)
+		if err != nil {
+			t.Errorf("OracleURL(%s) = %s, which go-ora refuses: %v", c.raw, got, err)
+			continue
+		}
+		var servers []string
+		for _, s := range cfg.Servers {
+			servers = append(servers, fmt.Sprintf("%s:%d", s.Addr, s.Port))
+		}
+		if !slices.Equal(servers, c.servers) || cfg.ServiceName != c.service || cfg.UserID != "reader" || cfg.PrefetchRows < 100 {
+			t.Errorf("OracleURL(%s) = %s: go-ora reads servers %v, service %q, user %q, %d rows per round trip; want %v, %q, reader",
+				c.raw, got, servers, cfg.ServiceName, cfg.UserID, cfg.PrefetchRows, c.servers, c.service)
+		}
+	}
+	for raw, want := range map[string]string{
+		"oracle://reader:s3cret@/STAR1":                                         "no host: want oracle://user:password@host:port/service, or the connect descriptor",
+		"oracle://reader:s3cret@?connStr=(DESCRIPTION=)&CONNSTR=(DESCRIPTION=)": "connStr is given 2 times (CONNSTR, connStr)",
+	} {
+		_, err := OracleURL(raw)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v, want an error saying %s", raw, err, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,28 +29,39 @@ type oracleSource struct {
 
 var _ Source = (*oracleSource)(nil)
 
+// OracleDefaultPort is the listener's port where a URL gives none, as in
+// Oracle's Easy Connect (sqlplus reader@star1.example/STAR1).
+const OracleDefaultPort = "1521"
+
 // OracleURL adds the options extraction needs to an oracle:// URL: a
-// larger PREFETCH_ROWS unless the URL sets one.
+// larger PREFETCH_ROWS unless the URL sets one. It also writes the
+// address as go-ora reads it where go-ora would refuse what Oracle's own
+// clients take (oracleAddress).
 func OracleURL(raw string) (string, error) {
 	if err := secret.CheckPassword(raw); err != nil {
 		return "", fmt.Errorf("extract: oracle URL %w", err)
 	}
-	u, err := url.Parse(raw)
+	// A connect descriptor copied from tnsnames.ora spans lines, which a
+	// URL may not hold; go-ora reads it without them.
+	address, query, _ := strings.Cut(raw, "?")
+	if query != "" {
+		query = "?" + strings.Join(strings.FieldsFunc(query, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }), " ")
+	}
+	u, err := url.Parse(address + query)
 	if err != nil {
 		return "", fmt.Errorf("extract: oracle URL %s: %w", secret.RedactURL(raw), errors.Unwrap(err))
 	}
 	q := u.Query()
+	if err := oracleAddress(u, q); err != nil {
+		return "", fmt.Errorf("extract: oracle URL %s: %w", secret.RedactURL(raw), err)
+	}
 	// go-ora reads an option's name in any case, and takes a value that
 	// is not a number for its default of 25, silently.
-	var given []string
-	for key, values := range q {
-		if strings.ToUpper(key) != "PREFETCH_ROWS" {
-			continue
-		}
-		given = append(given, key)
-		if n, err := strconv.Atoi(values[0]); err != nil || n < 1 {
+	given := optionNames(q, "PREFETCH_ROWS")
+	for _, key := range given {
+		if n, err := strconv.Atoi(q.Get(key)); err != nil || n < 1 {
 			return "", fmt.Errorf("extract: oracle URL %s: %s=%q: want a whole number of rows, 1 or more (starmig's own is %d)",
-				secret.RedactURL(raw), key, values[0], OraclePrefetchRows)
+				secret.RedactURL(raw), key, q.Get(key), OraclePrefetchRows)
 		}
 	}
 	switch len(given) {
@@ -57,12 +69,66 @@ func OracleURL(raw string) (string, error) {
 		q.Set("PREFETCH_ROWS", fmt.Sprint(OraclePrefetchRows))
 	case 1:
 	default:
-		slices.Sort(given)
 		return "", fmt.Errorf("extract: oracle URL %s: PREFETCH_ROWS is given %d times (%s), and go-ora would take any one of them: give it once",
 			secret.RedactURL(raw), len(given), strings.Join(given, ", "))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// oracleAddress writes the address of u, whose query is q, as go-ora
+// reads it. A host without a port, the URL's or a SERVER option's, is
+// given the listener's default, as in Easy Connect. The connect
+// descriptor of tnsnames.ora, for a cluster's address list or its SCAN,
+// is taken alone (oracle://reader:pw@?connStr=(DESCRIPTION=…)), as are
+// go-ora's SERVER options: the URL is given go-ora's empty host, ":0",
+// and connStr the name whose value go-ora reads (it matches the name in
+// any case, then reads connStr's value alone).
+func oracleAddress(u *url.URL, q url.Values) error {
+	descriptor, servers := optionNames(q, "connStr"), optionNames(q, "SERVER")
+	switch {
+	case len(descriptor) > 1:
+		return fmt.Errorf("connStr is given %d times (%s): give the connect descriptor once", len(descriptor), strings.Join(descriptor, ", "))
+	case len(descriptor) == 1:
+		v := q.Get(descriptor[0])
+		q.Del(descriptor[0])
+		q.Set("connStr", v)
+	case u.Hostname() == "" && len(servers) == 0:
+		return errors.New("no host: want oracle://user:password@host:port/service, or the connect descriptor of tnsnames.ora as oracle://user:password@?connStr=(DESCRIPTION=…)")
+	}
+	if u.Host == "" {
+		u.Host = ":0"
+	}
+	u.Host = withPort(u.Host)
+	for _, key := range servers {
+		for i, v := range q[key] {
+			q[key][i] = withPort(strings.TrimSpace(v))
+		}
+	}
+	return nil
+}
+
+// optionNames are the names of q's options that are name in any case of
+// letters, as go-ora reads them, sorted.
+func optionNames(q url.Values, name string) []string {
+	var names []string
+	for key := range q {
+		if strings.EqualFold(key, name) {
+			names = append(names, key)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// withPort is host:port, host given the listener's default port where it
+// has none; go-ora's empty host, ":0", as it is.
+func withPort(host string) string {
+	h := &url.URL{Host: host}
+	if h.Port() != "" || h.Hostname() == "" {
+		return host
+	}
+	return net.JoinHostPort(h.Hostname(), OracleDefaultPort)
 }
 
 func openOracle(ctx context.Context, raw string) (Source, error) {
