@@ -85,6 +85,25 @@ func folderArchive(t testing.TB, dir string, persons, seed int) (db, keys, to st
 	return db, keys, to
 }
 
+// postgresCommands are the arguments of every command that reads or
+// writes PostgreSQL, run on target after folderArchive gave db, keys and
+// to in dir: schema apply, a batch, the deep reconciliation, status,
+// resolve, a restore, a restore drill, and a batch from the restored
+// STAR1, which restored names as a source.
+func postgresCommands(dir, db, keys, to, target, restored string) [][]string {
+	maps := filepath.Join(dir, "mappings")
+	return [][]string{
+		{"schema", "apply", "--target", target},
+		{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01"},
+		{"reconcile", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--deep"},
+		{"status", "--target", target},
+		{"resolve", "--target", target, "--batch", "all", "--list"},
+		{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "a test of the connection"},
+		{"verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, archive.IdentityFile), "--level", "sample", "--restore-drill", target},
+		{"migrate", "--source", restored, "--target", target, "--mappings", maps, "--batch", "restored", "--as-of", "2026-11-01"},
+	}
+}
+
 func TestEveryCommandHasAnExample(t *testing.T) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {

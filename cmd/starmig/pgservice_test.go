@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -27,7 +26,6 @@ func TestSTAR2ByAServiceAndAPasswordFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, keys, to := folderArchive(t, dir, 60, 23)
-	maps := filepath.Join(dir, "mappings")
 	pg := testenv.PostgresPassword(t)
 
 	home := filepath.Join(dir, "home") // no ~/.pg_service.conf or ~/.pgpass of the machine's
@@ -51,16 +49,8 @@ func TestSTAR2ByAServiceAndAPasswordFile(t *testing.T) {
 	t.Setenv("PGSYSCONFDIR", filepath.Join(dir, "none"))
 
 	const target = "service=star2"
-	for _, args := range [][]string{
-		{"schema", "apply", "--target", target},
-		{"migrate", "--source", "sqlite:" + db, "--target", "postgres:///?service=star2", "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01"},
-		{"reconcile", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--deep"},
-		{"status", "--target", target},
-		{"resolve", "--target", target, "--batch", "all", "--list"},
-		{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "by a service"},
-		{"verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, archive.IdentityFile), "--level", "sample", "--restore-drill", target},
-		{"migrate", "--source", "postgres:///?service=star2&schema=star1_archive", "--target", target, "--mappings", maps, "--batch", "restored", "--as-of", "2026-11-01"},
-	} {
+	for _, args := range append(postgresCommands(dir, db, keys, to, target, "postgres:///?service=star2&schema=star1_archive"),
+		[]string{"status", "--target", "postgres:///?service=star2"}) {
 		code, out, stderr := run(t, ctx, args...)
 		if code != 0 {
 			t.Fatalf("%s by a service: exit %d: %s", args[0], code, stderr)

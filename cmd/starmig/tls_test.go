@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/starmig/starmig/archive"
 	"github.com/starmig/starmig/internal/testenv"
 )
 
@@ -65,19 +64,9 @@ func TestSTAR2OverTLSWithAClientCertificate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, keys, to := folderArchive(t, dir, 60, 21)
-	maps := filepath.Join(dir, "mappings")
 	pg := testenv.PostgresTLS(t)
 	target := pg.URL(nil)
-	for _, args := range [][]string{
-		{"schema", "apply", "--target", target},
-		{"migrate", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--as-of", "2026-11-01"},
-		{"reconcile", "--source", "sqlite:" + db, "--target", target, "--mappings", maps, "--batch", "all", "--deep"},
-		{"status", "--target", target},
-		{"resolve", "--target", target, "--batch", "all", "--list"},
-		{"restore", "--archive", to, "--keys", keys, "--to", target, "--reason", "over TLS"},
-		{"verify", "--archive", to, "--keys", keys, "--identity", filepath.Join(keys, archive.IdentityFile), "--level", "sample", "--restore-drill", target},
-		{"migrate", "--source", target + "&schema=star1_archive", "--target", target, "--mappings", maps, "--batch", "restored", "--as-of", "2026-11-01"},
-	} {
+	for _, args := range postgresCommands(dir, db, keys, to, target, target+"&schema=star1_archive") {
 		if code, _, stderr := run(t, ctx, append(args, "-q")...); code != 0 {
 			t.Fatalf("%s over TLS: exit %d: %s", args[0], code, stderr)
 		}
