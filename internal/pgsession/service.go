@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -192,6 +194,18 @@ func withSetting(dsn, key, value string) string {
 			return base + "?" + q.Encode()
 		}
 	}
-	quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(value)
-	return strings.TrimSpace(dsn + " " + key + "='" + quoted + "'")
+	// Written again whole, each value quoted: added at the end, the
+	// setting would be read as the value of a last one left empty
+	// ("dbname= servicefile=…").
+	settings := connSettings(dsn)
+	settings[key] = value
+	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k + "='" + quote.Replace(settings[k]) + "'")
+	}
+	return b.String()
 }

@@ -1,10 +1,14 @@
 package pgsession
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestConnSettings: the settings of a connection string are read as pgx
@@ -39,10 +43,11 @@ func TestConnSettings(t *testing.T) {
 }
 
 // TestWithSetting: a setting added to a connection string replaces the
-// one it gives, and reads back as it was written, in both forms.
+// one it gives, and reads back as it was written, in both forms, the
+// other settings as they were.
 func TestWithSetting(t *testing.T) {
 	for _, dsn := range []string{
-		"service=s", "service=s servicefile=/old", "", "postgres://", "postgres:///?service=s",
+		"service=s", "service=s servicefile=/old", "", "service=s dbname=", "dbname= service=s", "postgres://", "postgres:///?service=s",
 		"postgres://u:p%40ss@db:5433/x?servicefile=%2Fold&service=s", "postgresql://db/x?sslmode=disable",
 	} {
 		for _, path := range []string{"/etc/postgresql-common/pg_service.conf", `C:\Program Files\it's\pg_service.conf`, "/a b&c=d?e"} {
@@ -50,8 +55,13 @@ func TestWithSetting(t *testing.T) {
 			if v := connSettings(got)["servicefile"]; v != path {
 				t.Errorf("withSetting(%q) = %q: servicefile reads back as %q, want %q", dsn, got, v, path)
 			}
-			if isURL(dsn) != isURL(got) || !strings.HasPrefix(got, strings.SplitN(dsn, "?", 2)[0]) {
+			if isURL(dsn) != isURL(got) || isURL(dsn) && !strings.HasPrefix(got, strings.SplitN(dsn, "?", 2)[0]) {
 				t.Errorf("withSetting(%q) = %q: want the same connection string with servicefile", dsn, got)
+			}
+			want, have := connSettings(dsn), connSettings(got)
+			want["servicefile"] = path
+			if !maps.Equal(want, have) {
+				t.Errorf("withSetting(%q) = %q: settings %q, want %q", dsn, got, have, want)
 			}
 		}
 	}
@@ -138,4 +148,48 @@ func TestParseConfigFindsTheServiceAsLibpq(t *testing.T) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
+}
+
+// FuzzConnSettingsReadAsPgx: whatever a keyword/value connection string
+// that pgx reads holds, connSettings reads the settings pgx shows (the
+// user, the database, the application's name) as pgx does, and a setting
+// that withSetting adds reads back as it was given.
+func FuzzConnSettingsReadAsPgx(f *testing.F) {
+	for _, s := range []string{
+		"user=m dbname=star2", `application_name='a b\' c' user = m`, `dbname=x\ y`, "user='' dbname=d",
+		"host=db user=m application_name=x\tdbname=y", `user='m\\n'`, "dbname='unclosed",
+	} {
+		f.Add(s, "/etc/postgresql-common/pg_service.conf")
+	}
+	f.Fuzz(func(t *testing.T, dsn, value string) {
+		if isURL(dsn) || strings.ContainsAny(dsn+value, "\x00") || !utf8.ValidString(dsn+value) {
+			return
+		}
+		// Nothing the string names is read from the disk: pgx would read
+		// a service file, a password file or certificates.
+		for _, key := range []string{"service", "passfile", "sslcert", "sslkey", "sslrootcert", "sslpassword", "sslmode", "target_session_attrs", "host", "port", "hostaddr"} {
+			if strings.Contains(dsn, key) {
+				return
+			}
+		}
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return // not keyword/value settings
+		}
+		settings := connSettings(dsn)
+		for key, got := range map[string]string{"user": cfg.User, "dbname": cfg.Database, "application_name": cfg.RuntimeParams["application_name"]} {
+			if v := settings[key]; v != "" && v != got { // pgx takes an empty value for none
+				t.Fatalf("connSettings(%q)[%s] = %q; pgx reads %q", dsn, key, v, got)
+			}
+		}
+		added := withSetting(dsn, "servicefile", value)
+		if got := connSettings(added)["servicefile"]; got != value {
+			t.Fatalf("withSetting(%q, servicefile, %q) = %q, which reads back %q", dsn, value, added, got)
+		}
+		// Nothing else is lost or changed on the way.
+		after, err := pgx.ParseConfig(added) // a servicefile without a service is not read
+		if err != nil || after.User != cfg.User || after.Database != cfg.Database || after.RuntimeParams["application_name"] != cfg.RuntimeParams["application_name"] {
+			t.Fatalf("withSetting(%q, servicefile, %q) = %q, which pgx reads otherwise: %v", dsn, value, added, err)
+		}
+	})
 }
