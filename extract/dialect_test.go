@@ -475,6 +475,46 @@ func FuzzWallClockText(f *testing.F) {
 	})
 }
 
+// FuzzOracleURLKeepsWhatGoOraReads: whatever a URL's host and options,
+// where go-ora reads the URL as given, OracleURL either refuses it on
+// purpose (PREFETCH_ROWS or connStr given twice, a PREFETCH_ROWS that is
+// not a number of rows, an @ that is not encoded) without the password,
+// or gives a URL that go-ora reads with the same servers, service and
+// user.
+func FuzzOracleURLKeepsWhatGoOraReads(f *testing.F) {
+	f.Add("star1.example:1521", "SSL=enable")
+	f.Add("[::1]:1522", "PREFETCH_ROWS=100&connStr=(DESCRIPTION=(ADDRESS=(HOST=a)(PORT=1)))")
+	f.Add(":0", "SERVER=a:1&SERVER=b:2")
+	f.Add("h:1", "prefetch_rows=x")
+	f.Fuzz(func(t *testing.T, host, query string) {
+		if strings.ContainsAny(strings.ToUpper(query), "\x00") || strings.Contains(strings.ToUpper(query), "WALLET") || strings.Contains(strings.ToUpper(query), "TRACE") {
+			return // go-ora would read files
+		}
+		raw := "oracle://reader:s3cret@" + host + "/STAR1?" + query
+		before, err := configurations.ParseConfig(raw)
+		if err != nil {
+			return
+		}
+		got, err := OracleURL(raw)
+		if err != nil {
+			onPurpose := strings.Contains(strings.ToUpper(err.Error()), "PREFETCH_ROWS") || strings.Contains(err.Error(), "connStr is given") ||
+				strings.Contains(err.Error(), "write it percent-encoded") // an @ after the password's
+			if strings.Contains(err.Error(), "s3cret") || !onPurpose {
+				t.Fatalf("OracleURL(%q): %v; go-ora reads it", raw, err)
+			}
+			return
+		}
+		after, err := configurations.ParseConfig(got)
+		if err != nil {
+			t.Fatalf("OracleURL(%q) = %q, which go-ora refuses: %v", raw, got, err)
+		}
+		if !slices.Equal(before.Servers, after.Servers) || before.ServiceName != after.ServiceName || before.UserID != after.UserID {
+			t.Fatalf("OracleURL(%q) = %q: go-ora reads %v %q %q, and before %v %q %q", raw, got,
+				after.Servers, after.ServiceName, after.UserID, before.Servers, before.ServiceName, before.UserID)
+		}
+	})
+}
+
 func TestMinimalDecimal(t *testing.T) {
 	for in, want := range map[string]string{"656.30": "656.3", "656.3": "656.3", "100.00": "100", "100": "100", "0.00": "0",
 		"0.50": "0.5", "-5.10": "-5.1", "10.0": "10", "1000": "1000"} {

@@ -121,14 +121,16 @@ func optionNames(q url.Values, name string) []string {
 	return names
 }
 
-// withPort is host:port, host given the listener's default port where it
-// has none; go-ora's empty host, ":0", as it is.
+// withPort is host:port, host given the listener's default port where
+// go-ora finds none ("missing port in address"); anything else as it is,
+// for go-ora to read as it would have.
 func withPort(host string) string {
-	h := &url.URL{Host: host}
-	if h.Port() != "" || h.Hostname() == "" {
+	_, _, err := net.SplitHostPort(host)
+	var addrErr *net.AddrError
+	if host == "" || err == nil || !errors.As(err, &addrErr) || addrErr.Err != "missing port in address" {
 		return host
 	}
-	return net.JoinHostPort(h.Hostname(), OracleDefaultPort)
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), OracleDefaultPort)
 }
 
 func openOracle(ctx context.Context, raw string) (Source, error) {
