@@ -36,8 +36,10 @@ func ParseConfig(dsn string) (*pgx.ConnConfig, error) {
 	if name == "" {
 		return nil, err
 	}
-	if _, serr := os.Stat(userFile); namedBy != "" && errors.Is(serr, fs.ErrNotExist) {
-		return nil, fmt.Errorf("service file %s, which %s names, is not there", userFile, namedBy)
+	if namedBy != "" {
+		if _, serr := os.Stat(userFile); errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("service file %s, which %s names, is not there", userFile, namedBy)
+		}
 	}
 	switch found, ferr := defines(userFile, name); {
 	case ferr != nil:
@@ -46,17 +48,14 @@ func ParseConfig(dsn string) (*pgx.ConnConfig, error) {
 		return nil, err
 	}
 	sysFile := systemServiceFile()
-	if sysFile != "" {
-		found, ferr := defines(sysFile, name)
-		if ferr != nil {
-			return nil, ferr
-		}
-		if found {
-			return pgx.ParseConfig(withSetting(dsn, "servicefile", sysFile))
-		}
-	}
 	if sysFile == "" {
 		return nil, fmt.Errorf("service %q is not defined in the user's service file, %s: define it there, or set PGSERVICEFILE (or PGSYSCONFDIR) to the file (folder) that defines it", name, userFile)
+	}
+	switch found, ferr := defines(sysFile, name); {
+	case ferr != nil:
+		return nil, ferr
+	case found:
+		return pgx.ParseConfig(withSetting(dsn, "servicefile", sysFile))
 	}
 	return nil, fmt.Errorf("service %q is defined neither in the user's service file, %s, nor in the system's, %s: define it in one of them, or set PGSERVICEFILE to the file that defines it", name, userFile, sysFile)
 }
