@@ -27,37 +27,98 @@ import (
 // look). pgx reads the user's file alone. Its errors on a service, which
 // leave out why the file could not be read, are worded again with the
 // file's path and the cause.
+//
+// A password that would come from a password file that others than its
+// owner may read or write is refused, naming the file: libpq passes such
+// a file over, where pgx reads it.
 func ParseConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, dsn, err := parseWithService(dsn)
+	if err != nil || cfg.Password == "" || runtime.GOOS == "windows" {
+		return cfg, err // libpq checks no permissions on Windows
+	}
+	path := passfileOf(dsn)
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+		return cfg, nil
+	}
+	without, err := pgx.ParseConfig(withSetting(dsn, "passfile", ""))
+	if err != nil || without.Password != "" {
+		return cfg, nil // the password is the connection string's, or $PGPASSWORD's
+	}
+	return nil, fmt.Errorf("password file %s has group or world access (mode %04o), and psql would not read it: permissions should be u=rw (0600) or less (chmod 600 %s)", path, fi.Mode().Perm(), path)
+}
+
+// passfileOf is the password file pgx reads for dsn: the connection
+// string's passfile, else its service's, else $PGPASSFILE's, else
+// ~/.pgpass.
+func passfileOf(dsn string) string {
+	settings := connSettings(dsn)
+	if p, ok := settings["passfile"]; ok {
+		return p
+	}
+	if name, file, _ := serviceOf(dsn); name != "" {
+		if f, err := os.Open(file); err == nil {
+			sf, err := pgservicefile.ParseServicefile(f)
+			f.Close()
+			if err == nil {
+				if s, err := sf.GetService(name); err == nil {
+					if p, ok := s.Settings["passfile"]; ok {
+						return p
+					}
+				}
+			}
+		}
+	}
+	if p := os.Getenv("PGPASSFILE"); p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".pgpass")
+}
+
+// parseWithService is ParseConfig without the password file's check,
+// with the connection string it parsed: dsn, or dsn naming the system's
+// service file.
+func parseWithService(dsn string) (*pgx.ConnConfig, string, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err == nil || !strings.Contains(err.Error(), "failed to read service") {
-		return cfg, err
+		return cfg, dsn, err
 	}
+	return parseSystemService(dsn, err)
+}
+
+// parseSystemService parses dsn, whose service pgx could not read (its
+// error is err), with the service from the system's service file; its
+// errors name the files and the cause.
+func parseSystemService(dsn string, err error) (*pgx.ConnConfig, string, error) {
 	name, userFile, namedBy := serviceOf(dsn)
 	if name == "" {
-		return nil, err
+		return nil, dsn, err
 	}
 	if namedBy != "" {
 		if _, serr := os.Stat(userFile); errors.Is(serr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("service file %s, which %s names, is not there", userFile, namedBy)
+			return nil, dsn, fmt.Errorf("service file %s, which %s names, is not there", userFile, namedBy)
 		}
 	}
 	switch found, ferr := defines(userFile, name); {
 	case ferr != nil:
-		return nil, ferr
+		return nil, dsn, ferr
 	case found: // pgx could not read it, and gave its reason
-		return nil, err
+		return nil, dsn, err
 	}
 	sysFile := systemServiceFile()
 	if sysFile == "" {
-		return nil, fmt.Errorf("service %q is not defined in the user's service file, %s: define it there, or set PGSERVICEFILE (or PGSYSCONFDIR) to the file (folder) that defines it", name, userFile)
+		return nil, dsn, fmt.Errorf("service %q is not defined in the user's service file, %s: define it there, or set PGSERVICEFILE (or PGSYSCONFDIR) to the file (folder) that defines it", name, userFile)
 	}
 	switch found, ferr := defines(sysFile, name); {
 	case ferr != nil:
-		return nil, ferr
+		return nil, dsn, ferr
 	case found:
-		return pgx.ParseConfig(withSetting(dsn, "servicefile", sysFile))
+		dsn = withSetting(dsn, "servicefile", sysFile)
+		cfg, err := pgx.ParseConfig(dsn)
+		return cfg, dsn, err
 	}
-	return nil, fmt.Errorf("service %q is defined neither in the user's service file, %s, nor in the system's, %s: define it in one of them, or set PGSERVICEFILE to the file that defines it", name, userFile, sysFile)
+	return nil, dsn, fmt.Errorf("service %q is defined neither in the user's service file, %s, nor in the system's, %s: define it in one of them, or set PGSERVICEFILE to the file that defines it", name, userFile, sysFile)
 }
 
 // defines says whether the service file at path defines the service

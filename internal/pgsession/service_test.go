@@ -1,9 +1,11 @@
 package pgsession
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -192,4 +194,79 @@ func FuzzConnSettingsReadAsPgx(f *testing.F) {
 			t.Fatalf("withSetting(%q, servicefile, %q) = %q, which pgx reads otherwise: %v", dsn, value, added, err)
 		}
 	})
+}
+
+// TestParseConfigRefusesAPasswordFileOthersMayRead: a password that would
+// come from a password file others than its owner may read or write is
+// refused, naming the file and what to do, as psql passes such a file
+// over; from a file of mode 0600, or given otherwise, it is taken.
+func TestParseConfigRefusesAPasswordFileOthersMayRead(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("libpq checks no permissions on Windows")
+	}
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"HOME": home, "PGPASSFILE": "", "PGPASSWORD": "", "PGSERVICE": "", "PGSERVICEFILE": "", "PGSYSCONFDIR": dir} {
+		t.Setenv(k, v)
+	}
+	const secret = "s3cret-of-the-file"
+	write := func(path, text string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+	inHome := filepath.Join(home, ".pgpass")
+	named := filepath.Join(dir, "named pgpass")
+	write(filepath.Join(home, ".pg_service.conf"), "[star2]\nhost=db.example\nuser=m\npassfile="+named+"\n", 0o600)
+
+	for _, c := range []struct {
+		name, dsn, env, file string
+		mode                 os.FileMode
+		refused              bool
+	}{
+		{"~/.pgpass, 0600", "host=db.example user=m", "", inHome, 0o600, false},
+		{"~/.pgpass, 0644", "host=db.example user=m", "", inHome, 0o644, true},
+		{"~/.pgpass, 0640", "postgres://m@db.example/star2", "", inHome, 0o640, true},
+		{"~/.pgpass, 0602", "host=db.example user=m", "", inHome, 0o602, true},
+		{"$PGPASSFILE, 0644", "host=db.example user=m", named, named, 0o644, true},
+		{"the connection string's, 0660", "host=db.example user=m passfile='" + named + "'", "", named, 0o660, true},
+		{"the service's, 0644", "service=star2", "", named, 0o644, true},
+		{"the service's, 0400", "service=star2", "", named, 0o400, false},
+		{"0644, the password given in the URL", "postgres://m:given@db.example/star2", "", inHome, 0o644, false},
+		{"0644, no line for this server", "host=other.example user=m", "", inHome, 0o644, false},
+	} {
+		_ = os.Remove(inHome)
+		_ = os.Remove(named)
+		write(c.file, "db.example:*:*:m:"+secret+"\n", c.mode)
+		t.Setenv("PGPASSFILE", c.env)
+		cfg, err := ParseConfig(c.dsn)
+		switch {
+		case c.refused && err == nil:
+			t.Errorf("%s: password %q taken, want a refusal", c.name, cfg.Password)
+		case c.refused:
+			want := fmt.Sprintf("password file %s has group or world access (mode %04o)", c.file, c.mode)
+			if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "chmod 600 "+c.file) || strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: %v, want %q … chmod 600, and no password", c.name, err, want)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case strings.Contains(c.dsn, "other.example") && cfg.Password != "",
+			strings.Contains(c.dsn, "given") && cfg.Password != "given",
+			!strings.Contains(c.dsn, "other.example") && !strings.Contains(c.dsn, "given") && cfg.Password != secret:
+			t.Errorf("%s: password %q", c.name, cfg.Password)
+		}
+	}
+	// $PGPASSWORD is taken over a file anyone may read, as by psql.
+	write(inHome, "*:*:*:*:"+secret+"\n", 0o644)
+	t.Setenv("PGPASSWORD", "from-the-environment")
+	if cfg, err := ParseConfig("host=db.example user=m"); err != nil || cfg.Password != "from-the-environment" {
+		t.Errorf("$PGPASSWORD beside a file others may read: %v", err)
+	}
 }
