@@ -41,13 +41,7 @@ func OracleURL(raw string) (string, error) {
 	if err := secret.CheckPassword(raw); err != nil {
 		return "", fmt.Errorf("extract: oracle URL %w", err)
 	}
-	// A connect descriptor copied from tnsnames.ora spans lines, which a
-	// URL may not hold; go-ora reads it without them.
-	address, query, _ := strings.Cut(raw, "?")
-	if query != "" {
-		query = "?" + strings.Join(strings.FieldsFunc(query, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }), " ")
-	}
-	u, err := url.Parse(address + query)
+	u, err := url.Parse(oracleOneLine(raw))
 	if err != nil {
 		return "", fmt.Errorf("extract: oracle URL %s: %w", secret.RedactURL(raw), errors.Unwrap(err))
 	}
@@ -74,6 +68,17 @@ func OracleURL(raw string) (string, error) {
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// oracleOneLine is raw with the line breaks and tabs of its query as
+// spaces: a connect descriptor copied from tnsnames.ora spans lines,
+// which a URL may not hold, and go-ora reads it without them.
+func oracleOneLine(raw string) string {
+	address, query, found := strings.Cut(raw, "?")
+	if !found {
+		return raw
+	}
+	return address + "?" + strings.Join(strings.FieldsFunc(query, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }), " ")
 }
 
 // oracleAddress writes the address of u, whose query is q, as go-ora
@@ -138,7 +143,8 @@ func openOracle(ctx context.Context, raw string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &oracleSource{sqlSource{dsn: secret.DSN(dsn)}}
+	// Named as given, not as written for go-ora (@:0?…&connStr=%28…).
+	s := &oracleSource{sqlSource{dsn: secret.DSN(oracleOneLine(raw))}}
 	s.db, err = sql.Open("oracle", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("extract: open %s: %s", s.dsn, secret.Redact(err.Error(), dsn))

@@ -286,8 +286,17 @@ func TestOpenErrorsNameTheSource(t *testing.T) {
 	if _, err := Open(ctx, "mysql://u:hunter2@h/db"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "sqlite:PATH") {
 		t.Errorf("unknown scheme: %v", err)
 	}
-	if _, err := Open(ctx, "oracle://u:hunter2@127.0.0.1:1/STAR1?CONNECTION TIMEOUT=2"); err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("unreachable Oracle: %v", err)
+	// An Oracle is named as the URL gave it, not as it was written for
+	// go-ora (a port added, @:0?…&connStr=%28…, PREFETCH_ROWS).
+	for _, c := range []struct{ url, want string }{
+		{"oracle://u:hunter2@127.0.0.1:1/STAR1?CONNECTION TIMEOUT=2", "connect to oracle://u:**redacted**@127.0.0.1:1/STAR1?CONNECTION TIMEOUT=2: "},
+		{"oracle://u:hunter2@127.0.0.1/STAR1?CONNECTION TIMEOUT=2", "connect to oracle://u:**redacted**@127.0.0.1/STAR1?CONNECTION TIMEOUT=2: "},
+		{"oracle://u:hunter2@?connStr=(DESCRIPTION=\n  (ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT=1))\n  (CONNECT_DATA=(SERVICE_NAME=STAR1)))",
+			"connect to oracle://u:**redacted**@?connStr=(DESCRIPTION=   (ADDRESS=(PROTOCOL=TCP)(HOST=127.0.0.1)(PORT=1))   (CONNECT_DATA=(SERVICE_NAME=STAR1))): "},
+	} {
+		if _, err := Open(ctx, c.url); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("unreachable Oracle: %v, want %q", err, c.want)
+		}
 	}
 	if _, err := Open(ctx, "postgres://u:hunter2@127.0.0.1:1/crisis?schema=star1_archive&connect_timeout=2"); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("unreachable PostgreSQL: %v", err)
