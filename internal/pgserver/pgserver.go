@@ -24,6 +24,7 @@ type Server struct {
 	DSN  string // postgres://postgres@127.0.0.1:PORT/postgres
 	Port int
 	dir  string
+	cred runAs
 	cmd  *exec.Cmd
 	done chan error
 	log  *os.File
@@ -44,6 +45,17 @@ type Options struct {
 	HBA string
 	// Settings are further settings, "name=value": "ssl=on".
 	Settings []string
+}
+
+// WriteFile writes a file into the data folder, readable by the server's
+// user alone, as Options.Files are: the server reads a certificate and
+// its key again when its configuration is reloaded (pg_reload_conf()).
+func (s *Server) WriteFile(name string, b []byte) error {
+	path := filepath.Join(s.dir, "data", name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("pgserver: %w", err)
+	}
+	return own(s.cred, path)
 }
 
 // StartWith is Start with options.
@@ -77,12 +89,9 @@ func StartWith(ctx context.Context, o Options) (*Server, error) {
 		}
 		o.Files["pg_hba.conf"] = []byte(o.HBA)
 	}
+	s.cred = cred
 	for name, b := range o.Files {
-		path := filepath.Join(data, name)
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, errors.Join(fmt.Errorf("pgserver: %w", err), os.RemoveAll(dir))
-		}
-		if err := own(cred, path); err != nil {
+		if err := s.WriteFile(name, b); err != nil {
 			return nil, errors.Join(err, os.RemoveAll(dir))
 		}
 	}

@@ -203,6 +203,9 @@ func Explain(msg string) string {
 				return c.what
 			}
 		}
+		if CutOff(msg) {
+			return closedAtStart
+		}
 		// The server words its refusal in the language of its
 		// lc_messages, and its severity too: "ВАЖНО:" for "FATAL:".
 		if len(m) > 0 && m[len(m)-1][1] == "28000" && !strings.Contains(msg, "FATAL: ") {
@@ -239,6 +242,12 @@ func CutOff(msg string) bool {
 // read: each of the refusals of tlsCauses that the server gives.
 const refusedRole = "The PostgreSQL server refused the role (SQLSTATE 28000), in its own words above. Where its pg_hba.conf takes the role only over TLS, leave sslmode=disable out of the URL, or give sslmode=verify-full with sslrootcert=/path/to/ca.pem; where only by a client certificate, give it and its key in the URL, sslcert=/path/to/client.pem&sslkey=/path/to/client.key, the certificate's name (CN) being the role's."
 
+// closedAtStart is what a connection cut as the session began means. A
+// server that refuses the client's certificate under TLS 1.3 does so
+// after the client has finished its side of the handshake; the client's
+// next write then meets a closed socket as often as the server's alert.
+const closedAtStart = "The PostgreSQL server closed the connection as the session began, without a word. Where it checks client certificates, it refused the one given (sslcert, else ~/.postgresql/postgresql.crt): signed by a CA it does not trust, or expired; its log says which (\"could not accept SSL connection: …\"). Else the server was stopped or restarted at that moment: run the same command again once it answers."
+
 const wrongName = "The PostgreSQL server's certificate is for other names than the URL's host: give the host by a name the certificate is for."
 
 // tlsCauses are the failures of a session over TLS, by the words pgx or
@@ -254,6 +263,12 @@ var tlsCauses = []struct{ words, also, what string }{
 		"The PostgreSQL server lets this role in by a client certificate: give the certificate and its key in the URL, sslcert=/path/to/client.pem&sslkey=/path/to/client.key (the certificate's name is the role's)."},
 	{"certificate authentication failed for user", "",
 		"The PostgreSQL server took the client certificate for another role than the URL's: the certificate's name (CN) must be the role's, or the server's pg_ident.conf map it to that role."},
+	{"x509: certificate has expired or is not yet valid", "",
+		"The PostgreSQL server's certificate has expired, or is not valid yet by this machine's clock: its administrators must renew it, or the clock be set right. starmig does not go on with a certificate it cannot check."},
+	{"remote error: tls: expired certificate", "",
+		"The PostgreSQL server refused the client certificate (sslcert) as expired, or not valid yet by its clock: ask the site's CA for a new one for this role, and give it and its key (sslcert=, sslkey=)."},
+	{"remote error: tls: unknown certificate authority", "",
+		"The PostgreSQL server does not trust the CA that signed the client certificate (sslcert): give a certificate signed by a CA of the server's ssl_ca_file, or have the server's administrators add that CA there."},
 	{"no pg_hba.conf entry", "no encryption",
 		"The PostgreSQL server takes this role only over TLS: leave sslmode=disable out of the URL, or give sslmode=verify-full with sslrootcert=/path/to/ca.pem."},
 }

@@ -108,7 +108,9 @@ func (ca *testCA) issue(t testing.TB, tmpl *x509.Certificate) ([]byte, *ecdsa.Pr
 	ca.serial++
 	now := time.Now()
 	tmpl.SerialNumber = big.NewInt(ca.serial)
-	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
