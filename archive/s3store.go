@@ -112,7 +112,8 @@ func NewS3Store(cfg S3Config) (*S3Store, error) {
 // plainHTTPHint says how to reach an endpoint that answers https with
 // plain http (the endpoint was given without its scheme, and https is the
 // default), one whose certificate a CA signed that this machine does not
-// trust (a site's own CA), and one whose certificate is for another name.
+// trust (a site's own CA), one whose certificate is for another name, and
+// one whose certificate has expired.
 type plainHTTPHint struct{ http.RoundTripper }
 
 func (t plainHTTPHint) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -121,6 +122,7 @@ func (t plainHTTPHint) RoundTrip(r *http.Request) (*http.Response, error) {
 		rec     tls.RecordHeaderError
 		unknown x509.UnknownAuthorityError
 		name    x509.HostnameError
+		invalid x509.CertificateInvalidError
 	)
 	switch {
 	case errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/":
@@ -129,6 +131,8 @@ func (t plainHTTPHint) RoundTrip(r *http.Request) (*http.Response, error) {
 		err = fmt.Errorf("%w; the storage's certificate is signed by a CA this machine does not trust: set STARMIG_S3_CA_FILE (or AWS_CA_BUNDLE) to that CA's certificate, PEM", err)
 	case errors.As(err, &name):
 		err = fmt.Errorf("%w; give the endpoint in STARMIG_S3_ENDPOINT by a name its certificate is for", err)
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		err = fmt.Errorf("%w; the storage's certificate has expired, or is not valid yet by this machine's clock: the storage's administrators must renew it, or the clock be set right", err)
 	}
 	return resp, err
 }

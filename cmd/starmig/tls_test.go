@@ -13,8 +13,9 @@ import (
 // TestStorageBehindAPrivateCA: a storage that serves https with a
 // certificate of the site's own CA is written, retrieved from and
 // verified with STARMIG_S3_CA_FILE naming that CA, the endpoint given
-// with https:// or without a scheme. Without the CA file the command
-// stops with exit 1 and says which variable to set.
+// with https:// or without a scheme. Without the CA file, by another
+// name than the certificate's, or with the certificate expired, the
+// command stops with exit 1 and says what to do.
 func TestStorageBehindAPrivateCA(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -41,6 +42,15 @@ func TestStorageBehindAPrivateCA(t *testing.T) {
 	code, _, stderr := run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"))
 	if code != exitError || !strings.Contains(stderr, "by a name its certificate is for") {
 		t.Errorf("verify by another name: exit %d: %s; want exit 1 saying to give the certificate's name", code, stderr)
+	}
+
+	// A certificate of the same storage that nobody renewed.
+	expired, expiredCA := testenv.ExpiredTLSFront(t, testenv.MinIO(t).Endpoint)
+	t.Setenv("STARMIG_S3_ENDPOINT", expired)
+	t.Setenv("STARMIG_S3_CA_FILE", expiredCA)
+	code, _, stderr = run(t, ctx, "verify", "--archive", to, "--sign-pub", filepath.Join(keys, "signing.pub"))
+	if code != exitError || !strings.Contains(stderr, "the storage's certificate has expired") || strings.Contains(stderr, "missing") {
+		t.Errorf("verify, the storage's certificate expired: exit %d: %s; want exit 1 saying so", code, stderr)
 	}
 
 	t.Setenv("STARMIG_S3_ENDPOINT", addr)

@@ -25,11 +25,29 @@ import (
 // one the server checks. It stops when the test ends.
 func TLSFront(t testing.TB, target string) (addr, caFile string) {
 	t.Helper()
+	return tlsFront(t, target, time.Time{})
+}
+
+// ExpiredTLSFront is TLSFront with a certificate that expired a day ago,
+// as a storage's whose certificate nobody renewed.
+func ExpiredTLSFront(t testing.TB, target string) (addr, caFile string) {
+	t.Helper()
+	return tlsFront(t, target, time.Now().AddDate(0, 0, -1))
+}
+
+// tlsFront is TLSFront with a certificate valid until notAfter; the zero
+// time for the CA's default.
+func tlsFront(t testing.TB, target string, notAfter time.Time) (addr, caFile string) {
+	t.Helper()
 	ca := newTestCA(t)
-	leafDER, key := ca.issue(t, &x509.Certificate{
+	leaf := &x509.Certificate{
 		Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	}
+	if !notAfter.IsZero() {
+		leaf.NotBefore, leaf.NotAfter = notAfter.AddDate(-1, 0, 0), notAfter
+	}
+	leafDER, key := ca.issue(t, leaf)
 	caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, ca.pem(), 0o644); err != nil {
 		t.Fatal(err)
@@ -108,7 +126,7 @@ func (ca *testCA) issue(t testing.TB, tmpl *x509.Certificate) ([]byte, *ecdsa.Pr
 	ca.serial++
 	now := time.Now()
 	tmpl.SerialNumber = big.NewInt(ca.serial)
-	if tmpl.NotAfter.IsZero() {
+	if tmpl.NotAfter.IsZero() { // else the caller's dates
 		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
