@@ -11,10 +11,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/starmig/starmig/internal/secret"
 )
 
 // ParseConfig is pgx.ParseConfig, with the service a connection string
@@ -195,9 +196,8 @@ func isURL(dsn string) bool {
 }
 
 // connSettings are the settings of a connection string: a URL's query
-// parameters, or libpq's keyword/value settings (key = value, the value
-// single-quoted or not, with backslash escapes in both). What does not
-// follow the grammar ends the settings.
+// parameters, or libpq's keyword/value settings (secret.Keywords), as
+// far as the string follows their grammar.
 func connSettings(dsn string) map[string]string {
 	settings := map[string]string{}
 	if isURL(dsn) {
@@ -208,37 +208,9 @@ func connSettings(dsn string) map[string]string {
 		}
 		return settings
 	}
-	s := strings.TrimLeftFunc(dsn, unicode.IsSpace)
-	for s != "" {
-		key, rest, ok := strings.Cut(s, "=")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" || strings.ContainsFunc(key, unicode.IsSpace) {
-			break
-		}
-		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
-		var value strings.Builder
-		quoted := strings.HasPrefix(rest, "'")
-		if quoted {
-			rest = rest[1:]
-		}
-		i := 0
-		for ; i < len(rest); i++ {
-			c := rest[i]
-			if c == '\\' && i+1 < len(rest) {
-				i++
-				value.WriteByte(rest[i])
-				continue
-			}
-			if quoted && c == '\'' || !quoted && unicode.IsSpace(rune(c)) {
-				break
-			}
-			value.WriteByte(c)
-		}
-		if quoted && i < len(rest) {
-			i++ // the closing quote
-		}
-		settings[key] = value.String()
-		s = strings.TrimLeftFunc(rest[i:], unicode.IsSpace)
+	keywords, _ := secret.Keywords(dsn)
+	for _, kw := range keywords {
+		settings[kw.Key] = kw.Value
 	}
 	return settings
 }

@@ -27,6 +27,7 @@ func TestConnSettings(t *testing.T) {
 		{"service=", map[string]string{"service": ""}},
 		{"host=db oops service=s", map[string]string{"host": "db"}}, // stops where the grammar does
 		{"", map[string]string{}},
+		{"dbname=Šalja service=s", map[string]string{"dbname": "Šalja", "service": "s"}},
 		{"postgres:///?service=star2", map[string]string{"service": "star2"}},
 		{"postgresql://u:p@db/x?sslmode=disable&servicefile=%2Fa%20b&service=s", map[string]string{"sslmode": "disable", "servicefile": "/a b", "service": "s"}},
 		{"postgres://db/x", map[string]string{}},
@@ -160,6 +161,7 @@ func FuzzConnSettingsReadAsPgx(f *testing.F) {
 	for _, s := range []string{
 		"user=m dbname=star2", `application_name='a b\' c' user = m`, `dbname=x\ y`, "user='' dbname=d",
 		"host=db user=m application_name=x\tdbname=y", `user='m\\n'`, "dbname='unclosed",
+		"dbname=Šalja user=Ņina", `user=m\a dbname=x\`,
 	} {
 		f.Add(s, "/etc/postgresql-common/pg_service.conf")
 	}

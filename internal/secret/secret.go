@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"unicode"
 )
 
 // Redacted is what a secret prints as.
@@ -79,64 +78,24 @@ func redactUserinfo(s string) string {
 }
 
 // redactKeywords masks the values of password settings in a libpq
-// keyword/value string: key = value, the value unquoted up to white space
-// or single-quoted, with backslash escapes in both. What does not follow
-// that grammar is masked from where it stops following it, since a
-// password may be in it.
+// keyword/value string (Keywords). What does not follow that grammar is
+// masked from the setting where it stops following it, since a password
+// may be in it.
 func redactKeywords(s string) string {
 	var b strings.Builder
-	i := 0
-	space := func() {
-		for i < len(s) && unicode.IsSpace(rune(s[i])) {
-			b.WriteByte(s[i])
-			i++
+	settings, stop := Keywords(s)
+	at := 0
+	for _, kw := range settings {
+		if strings.Contains(strings.ToLower(kw.Key), "password") {
+			b.WriteString(s[at:kw.Start] + Redacted)
+			at = kw.End
 		}
 	}
-	for {
-		space()
-		if i == len(s) {
-			return b.String()
-		}
-		k := i
-		for i < len(s) && s[i] != '=' && !unicode.IsSpace(rune(s[i])) {
-			i++
-		}
-		key := s[k:i]
-		b.WriteString(key)
-		space()
-		if i == len(s) || s[i] != '=' || key == "" {
-			b.WriteString(Redacted)
-			return b.String()
-		}
-		b.WriteByte('=')
-		i++
-		space()
-		v := i
-		if i < len(s) && s[i] == '\'' {
-			for i++; i < len(s) && s[i] != '\''; i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(s) { // no closing quote
-				b.WriteString(Redacted)
-				return b.String()
-			}
-			i++
-		} else {
-			for ; i < len(s) && !unicode.IsSpace(rune(s[i])); i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-			i = min(i, len(s))
-		}
-		if strings.Contains(strings.ToLower(key), "password") {
-			b.WriteString(Redacted)
-		} else {
-			b.WriteString(s[v:i])
-		}
+	b.WriteString(s[at:stop])
+	if stop < len(s) {
+		b.WriteString(Redacted)
 	}
+	return b.String()
 }
 
 // Redact replaces every occurrence of each secret in s, for error texts
