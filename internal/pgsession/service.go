@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgservicefile"
@@ -226,18 +224,19 @@ func withSetting(dsn, key, value string) string {
 			return base + "?" + q.Encode()
 		}
 	}
-	// Written again whole, each value quoted: added at the end, the
-	// setting would be read as the value of a last one left empty
-	// ("dbname= servicefile=…").
-	settings := connSettings(dsn)
-	settings[key] = value
+	// Written again, setting by setting in their order, each value
+	// quoted: added at the end, the setting would be read as the value
+	// of a last one left empty ("dbname= servicefile=…"). A key given
+	// twice is taken from its last setting, but for an empty user, which
+	// pgx passes over; written in order, each is taken as before.
+	keywords, _ := secret.Keywords(dsn)
 	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+	for _, kw := range keywords {
+		if kw.Key != key {
+			b.WriteString(kw.Key + "='" + quote.Replace(kw.Value) + "' ")
 		}
-		b.WriteString(k + "='" + quote.Replace(settings[k]) + "'")
 	}
+	b.WriteString(key + "='" + quote.Replace(value) + "'")
 	return b.String()
 }

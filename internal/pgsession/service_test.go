@@ -176,6 +176,9 @@ func FuzzConnSettingsReadAsPgx(f *testing.F) {
 				return
 			}
 		}
+		// A user given first: without one pgx looks the OS user up, each
+		// time.
+		dsn = "user=u " + dsn
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return // not keyword/value settings

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // FuzzPasswordInAURL: for any password written into a URL as it is, the
@@ -40,6 +42,34 @@ func FuzzPasswordInAURL(f *testing.F) {
 			if strings.Contains(s, p) {
 				t.Fatalf("password %q printed in %q", p, s)
 			}
+		}
+	})
+}
+
+// FuzzKeywordPasswordNeverPrinted: whatever password pgx takes from a
+// keyword/value connection string, the string masked does not hold it.
+func FuzzKeywordPasswordNeverPrinted(f *testing.F) {
+	for _, s := range []string{
+		"host=db password=s3cret dbname=d", `password='s3 cr\'et' port=5432`, `password=s3\ cr\\et`,
+		"host=db password = Šalja1 dbname=d", "password=s3cret hunter2", `password=s3cret\`, "password\t=\n's3cret'",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		// Nothing the string names is read from the disk, and the user
+		// is given: pgx would look the OS user up each time.
+		for _, key := range []string{"service", "passfile", "ssl", "target_session_attrs", "://"} {
+			if strings.Contains(dsn, key) {
+				return
+			}
+		}
+		dsn = "user=u " + dsn
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil || len(cfg.Password) < 4 || strings.Count(dsn, cfg.Password) != 1 || strings.Contains(Redacted, cfg.Password) {
+			return // none, or written elsewhere too, or escaped
+		}
+		if out := RedactURL(dsn); strings.Contains(out, cfg.Password) {
+			t.Fatalf("password %q printed in %q", cfg.Password, out)
 		}
 	})
 }
