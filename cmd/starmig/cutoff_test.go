@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/testenv"
 )
@@ -66,6 +67,7 @@ func TestWhatToDoComesAfterTheCause(t *testing.T) {
 		"load: copy decision: unexpected EOF":                                          cutOffWhy,
 		"load: bookkeeping: read tcp 127.0.0.1:5: connection reset by peer":            cutOffWhy,
 		`load: plan TOIMING: ERROR: could not extend file "base/5/1" (SQLSTATE 53100)`: pgsession.Explain("(SQLSTATE 53100)"),
+		"batch: read MAKSE: ORA-01555: snapshot too old: rollback segment number 9 with name \"_SYSSMU9_1650155850$\" too small error occur at position: 0": extract.Explain("ORA-01555"),
 	} {
 		for _, msg := range []string{cause, cause + stopped} {
 			got := errorLine(errors.New(msg))

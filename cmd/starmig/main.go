@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/starmig/starmig/archive"
+	"github.com/starmig/starmig/extract"
 	"github.com/starmig/starmig/internal/pgsession"
 	"github.com/starmig/starmig/internal/secret"
 	"github.com/starmig/starmig/internal/words"
@@ -102,12 +103,16 @@ func execute(ctx context.Context, args []string) int {
 // errorLine is how an error is printed. It may quote what starmig read
 // (a code, a key, an archive's bytes): a terminal shows that, and does not
 // obey it. A PostgreSQL refusal whose words do not say what to do gets a
-// line that does (pgsession.Explain), and so does a connection cut off;
+// line that does (pgsession.Explain), as does an Oracle error of STAR1
+// (extract.Explain), and so does a connection cut off;
 // that line comes straight after the cause's, before what the command
 // adds of its own (a batch's "Run N stopped").
 func errorLine(err error) string {
 	line := "starmig: " + words.PrintableLines(err.Error())
 	why := pgsession.Explain(err.Error())
+	if why == "" {
+		why = extract.Explain(err.Error())
+	}
 	if why == "" && pgsession.CutOff(err.Error()) {
 		why = cutOffWhy
 	}
