@@ -56,15 +56,9 @@ func passfileOf(dsn string) string {
 		return p
 	}
 	if name, file, _ := serviceOf(dsn); name != "" {
-		if f, err := os.Open(file); err == nil {
-			sf, err := pgservicefile.ParseServicefile(f)
-			f.Close()
-			if err == nil {
-				if s, err := sf.GetService(name); err == nil {
-					if p, ok := s.Settings["passfile"]; ok {
-						return p
-					}
-				}
+		if s, _ := service(file, name); s != nil {
+			if p, ok := s.Settings["passfile"]; ok {
+				return p
 			}
 		}
 	}
@@ -124,20 +118,31 @@ func parseSystemService(dsn string, err error) (*pgx.ConnConfig, string, error) 
 // name; a file that is not there defines none. A file there that cannot
 // be read or is not a service file is an error that names it.
 func defines(path, name string) (bool, error) {
+	s, err := service(path, name)
+	return s != nil, err
+}
+
+// service is the service name of the service file at path, nil where the
+// file is not there or does not define it. A file there that cannot be
+// read or is not a service file is an error that names it.
+func service(path, name string) (*pgservicefile.Service, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("service file: %w", err)
+		return nil, fmt.Errorf("service file: %w", err)
 	}
 	defer f.Close()
 	sf, err := pgservicefile.ParseServicefile(f)
 	if err != nil {
-		return false, fmt.Errorf("service file %s: %w", path, err)
+		return nil, fmt.Errorf("service file %s: %w", path, err)
 	}
-	_, err = sf.GetService(name)
-	return err == nil, nil
+	s, err := sf.GetService(name)
+	if err != nil {
+		return nil, nil
+	}
+	return s, nil
 }
 
 // serviceOf is the name of the service dsn connects by and the user's
