@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,7 +71,10 @@ func TestStorageBehindAPrivateCA(t *testing.T) {
 // batch, the deep reconciliation, status, resolve, a restore, a restore
 // drill, and a batch from the restored STAR1. Without the CA, by another
 // name than the certificate's, without the client's certificate, or
-// without TLS, a command stops with exit 1 and says what the URL needs.
+// without TLS, a command stops with exit 1 and says what the URL needs;
+// so it does with a client certificate that expired or that another CA
+// signed, and with the server's certificate expired. A client key that
+// others may read stops it with exit 2, as psql refuses it.
 func TestSTAR2OverTLSWithAClientCertificate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -99,8 +104,24 @@ func TestSTAR2OverTLSWithAClientCertificate(t *testing.T) {
 			t.Errorf("status %s: exit %d, %s; want exit %d and %q", c.name, code, stderr, exitError, c.want)
 		}
 	}
+	// A client key that others may read: psql refuses it, and so does
+	// starmig, before it connects.
+	if err := os.Chmod(pg.KeyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "private key file " + pg.KeyFile + " (sslkey) has group or world access (mode 0644)"
+	if code, _, stderr := run(t, ctx, "status", "--target", target); code != exitUsage || !strings.Contains(stderr, want) {
+		t.Errorf("status, a client key others may read: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
+	}
+	if out, err := exec.Command(testenv.Tool(t, "psql"), "-w", "-Atc", "SELECT 1", target).CombinedOutput(); err == nil || !strings.Contains(string(out), "has group or world access") {
+		t.Errorf("psql, a client key others may read: %v: %s; want its refusal", err, out)
+	}
+	if err := os.Chmod(pg.KeyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	pg.ServeAnExpiredCertificate(t)
-	want := "The PostgreSQL server's certificate has expired"
+	want = "The PostgreSQL server's certificate has expired"
 	if code, _, stderr := run(t, ctx, "status", "--target", target); code != exitError || !strings.Contains(stderr, want) {
 		t.Errorf("status, the server's certificate expired: exit %d, %s; want exit %d and %q", code, stderr, exitError, want)
 	}

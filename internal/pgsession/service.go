@@ -27,46 +27,97 @@ import (
 // leave out why the file could not be read, are worded again with the
 // file's path and the cause.
 //
-// A password that would come from a password file that others than its
-// owner may read or write is refused, naming the file: libpq passes such
-// a file over, where pgx reads it.
+// Secret files that others than their owner may read are refused, as
+// libpq refuses or passes them over and pgx reads them: a password file
+// that the password would come from, and the client certificate's key.
+// libpq checks no permissions on Windows, nor does ParseConfig.
 func ParseConfig(dsn string) (*pgx.ConnConfig, error) {
 	cfg, dsn, err := parseWithService(dsn)
-	if err != nil || cfg.Password == "" || runtime.GOOS == "windows" {
-		return cfg, err // libpq checks no permissions on Windows
+	if err != nil || runtime.GOOS == "windows" {
+		return cfg, err
 	}
-	path := passfileOf(dsn)
+	if err := checkPassfile(cfg, dsn); err != nil {
+		return nil, err
+	}
+	if err := checkKeyFile(cfg, dsn); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkPassfile refuses cfg's password where it would come from a
+// password file others may read or write, which libpq passes over with a
+// warning.
+func checkPassfile(cfg *pgx.ConnConfig, dsn string) error {
+	if cfg.Password == "" {
+		return nil
+	}
+	home, _ := os.UserHomeDir()
+	path := fileOf(dsn, "passfile", "PGPASSFILE", filepath.Join(home, ".pgpass"))
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
-		return cfg, nil
+		return nil
 	}
 	without, err := pgx.ParseConfig(withSetting(dsn, "passfile", ""))
 	if err != nil || without.Password != "" {
-		return cfg, nil // the password is the connection string's, or $PGPASSWORD's
+		return nil // the password is the connection string's, or $PGPASSWORD's
 	}
-	return nil, fmt.Errorf("password file %s has group or world access (mode %04o), and psql would not read it: permissions should be u=rw (0600) or less (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	return fmt.Errorf("password file %s has group or world access (mode %04o), and psql would not read it: permissions should be u=rw (0600) or less (chmod 600 %s)", path, fi.Mode().Perm(), path)
 }
 
-// passfileOf is the password file pgx reads for dsn: the connection
-// string's passfile, else its service's, else $PGPASSFILE's, else
-// ~/.pgpass.
-func passfileOf(dsn string) string {
-	settings := connSettings(dsn)
-	if p, ok := settings["passfile"]; ok {
+// checkKeyFile refuses the key of a client certificate that pgx read for
+// cfg where libpq refuses it: a file others may read or write, but that
+// a key owned by root may be read by its group (0640), for a system's
+// keys that a group is let read.
+func checkKeyFile(cfg *pgx.ConnConfig, dsn string) error {
+	loaded := cfg.TLSConfig != nil && len(cfg.TLSConfig.Certificates) > 0
+	for _, fb := range cfg.Fallbacks {
+		loaded = loaded || fb.TLSConfig != nil && len(fb.TLSConfig.Certificates) > 0
+	}
+	if !loaded {
+		return nil
+	}
+	home, _ := os.UserHomeDir()
+	path := fileOf(dsn, "sslkey", "PGSSLKEY", filepath.Join(home, ".postgresql", "postgresql.key"))
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // pgx read it: it is there
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("private key file %s (sslkey) is not a regular file, and psql would not use it", path)
+	}
+	mask, rootOwned := fs.FileMode(0o077), ownedByRoot(fi)
+	if rootOwned {
+		mask = 0o037
+	}
+	if fi.Mode().Perm()&mask == 0 {
+		return nil
+	}
+	allowed := "u=rw (0600) or less (chmod 600 " + path + ")"
+	if rootOwned {
+		allowed = "u=rw,g=r (0640) or less for a file root owns (chmod 640 " + path + ")"
+	}
+	return fmt.Errorf("private key file %s (sslkey) has group or world access (mode %04o), and psql would not use it: permissions should be %s", path, fi.Mode().Perm(), allowed)
+}
+
+// fileOf is the file that the setting key names for dsn, as pgx takes
+// it: the connection string's, else its service's, else the environment
+// variable env's, else dflt.
+func fileOf(dsn, key, env, dflt string) string {
+	if p, ok := connSettings(dsn)[key]; ok {
 		return p
 	}
 	if name, file, _ := serviceOf(dsn); name != "" {
 		if s, _ := service(file, name); s != nil {
-			if p, ok := s.Settings["passfile"]; ok {
+			if p, ok := s.Settings[key]; ok {
 				return p
 			}
 		}
 	}
-	if p := os.Getenv("PGPASSFILE"); p != "" {
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".pgpass")
+	return dflt
 }
 
 // parseWithService is ParseConfig without the password file's check,

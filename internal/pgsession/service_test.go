@@ -1,13 +1,22 @@
 package pgsession
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"maps"
+	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -273,5 +282,74 @@ func TestParseConfigRefusesAPasswordFileOthersMayRead(t *testing.T) {
 	t.Setenv("PGPASSWORD", "from-the-environment")
 	if cfg, err := ParseConfig("host=db.example user=m"); err != nil || cfg.Password != "from-the-environment" {
 		t.Errorf("$PGPASSWORD beside a file others may read: %v", err)
+	}
+}
+
+// TestParseConfigRefusesAKeyFileOthersMayRead: the key of a client
+// certificate that others may read is refused, naming the file and what
+// to do, as libpq refuses it; one that root owns may be read by its group
+// (0640). A key pgx does not load, without TLS, is not looked at.
+func TestParseConfigRefusesAKeyFileOthersMayRead(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("libpq checks no permissions on Windows")
+	}
+	dir := t.TempDir()
+	for k, v := range map[string]string{"HOME": dir, "PGSSLKEY": "", "PGSSLCERT": "", "PGSERVICE": "", "PGSERVICEFILE": "", "PGSYSCONFDIR": dir} {
+		t.Setenv(k, v)
+	}
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client key")
+	writeClientCertificate(t, certFile, keyFile)
+	root := os.Geteuid() == 0 // the files are the test's, so root's when it runs as root
+	for _, c := range []struct {
+		name, dsn, env string
+		mode           os.FileMode
+		refused        bool
+	}{
+		{"0600", "host=db user=m sslmode=require sslcert=" + certFile + " sslkey='" + keyFile + "'", "", 0o600, false},
+		{"0644", "host=db user=m sslmode=require sslcert=" + certFile + " sslkey='" + keyFile + "'", "", 0o644, true},
+		{"0640", "postgres://m@db/x?sslmode=verify-full&sslcert=" + url.PathEscape(certFile) + "&sslkey=" + url.PathEscape(keyFile), "", 0o640, !root},
+		{"0660", "host=db user=m sslmode=require sslcert=" + certFile, keyFile, 0o660, true},
+		{"0644 without TLS", "host=db user=m sslmode=disable sslcert=" + certFile + " sslkey='" + keyFile + "'", "", 0o644, false},
+	} {
+		if err := os.Chmod(keyFile, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PGSSLKEY", c.env)
+		_, err := ParseConfig(c.dsn)
+		want := fmt.Sprintf("private key file %s (sslkey) has group or world access (mode %04o)", keyFile, c.mode)
+		switch {
+		case c.refused && (err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "chmod 6")):
+			t.Errorf("%s: %v, want %q … chmod", c.name, err, want)
+		case !c.refused && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// writeClientCertificate writes a self-signed certificate and its key,
+// as pgx loads them, to the two files.
+func writeClientCertificate(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "m"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, b := range map[string][]byte{
+		certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyFile:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
