@@ -255,9 +255,9 @@ func isURL(dsn string) bool {
 func connSettings(dsn string) map[string]string {
 	settings := map[string]string{}
 	if isURL(dsn) {
-		if u, err := url.Parse(dsn); err == nil {
-			for k, v := range u.Query() {
-				settings[k] = v[0]
+		for _, p := range queryParams(dsn) {
+			if p.ok {
+				settings[p.key] = p.value
 			}
 		}
 		return settings
@@ -269,16 +269,51 @@ func connSettings(dsn string) map[string]string {
 	return settings
 }
 
+// queryParam is a parameter of a URL's query as libpq and pgx read it:
+// key=value, both halves percent-decoded (a + is a +), spaces before and
+// after them left out. ok is false for one they refuse.
+type queryParam struct {
+	raw, key, value string
+	ok              bool
+}
+
+// queryParams are the parameters of the URL dsn's query, in their order;
+// the last of a key's is the one libpq and pgx take.
+func queryParams(dsn string) []queryParam {
+	_, query, found := strings.Cut(dsn, "?")
+	if !found {
+		return nil
+	}
+	var params []queryParam
+	for _, raw := range strings.Split(query, "&") {
+		p := queryParam{raw: raw}
+		k, v, found := strings.Cut(raw, "=")
+		var kerr, verr error
+		p.key, kerr = url.PathUnescape(strings.Trim(k, " "))
+		p.value, verr = url.PathUnescape(strings.Trim(v, " "))
+		p.ok = found && !strings.Contains(v, "=") && kerr == nil && verr == nil
+		params = append(params, p)
+	}
+	return params
+}
+
 // withSetting is dsn with key set to value, in place of any it gives.
 func withSetting(dsn, key, value string) string {
 	if isURL(dsn) {
 		// The URL is not parsed and written again: url.URL writes
-		// postgres:///?… as postgres:?…, which pgx does not read.
-		base, query, _ := strings.Cut(dsn, "?")
-		if q, err := url.ParseQuery(query); err == nil {
-			q.Set(key, value)
-			return base + "?" + q.Encode()
+		// postgres:///?… as postgres:?…, which pgx does not read. Its
+		// other parameters are kept as written, and the value is
+		// escaped for libpq's reading, a space as %20: url.Values would
+		// write it +, which libpq and pgx read as +.
+		base, _, _ := strings.Cut(dsn, "?")
+		var b strings.Builder
+		for _, p := range queryParams(dsn) {
+			if p.key != key && p.raw != "" {
+				b.WriteString(p.raw + "&")
+			}
 		}
+		b.WriteString(url.PathEscape(key) + "=" + strings.ReplaceAll(url.QueryEscape(value), "+", "%20"))
+		return base + "?" + b.String()
 	}
 	// Written again, setting by setting in their order, each value
 	// quoted: added at the end, the setting would be read as the value

@@ -40,6 +40,8 @@ func TestConnSettings(t *testing.T) {
 		{"postgres:///?service=star2", map[string]string{"service": "star2"}},
 		{"postgresql://u:p@db/x?sslmode=disable&servicefile=%2Fa%20b&service=s", map[string]string{"sslmode": "disable", "servicefile": "/a b", "service": "s"}},
 		{"postgres://db/x", map[string]string{}},
+		{"postgres://u@db/x?application_name=a+b&application_name=c", map[string]string{"application_name": "c"}}, // the last, + a +
+		{"postgres://u@db/x?servicefile=%2Fa%20b+c&bad", map[string]string{"servicefile": "/a b+c"}},
 	} {
 		got := connSettings(c.dsn)
 		if len(got) != len(c.want) {
@@ -172,25 +174,32 @@ func FuzzConnSettingsReadAsPgx(f *testing.F) {
 		"host=db user=m application_name=x\tdbname=y", `user='m\\n'`, "dbname='unclosed",
 		"dbname=Šalja user=Ņina", `user=m\a dbname=x\`,
 	} {
-		f.Add(s, "/etc/postgresql-common/pg_service.conf")
+		f.Add(s, "/etc/postgresql-common/pg_service.conf", false)
 	}
-	f.Fuzz(func(t *testing.T, dsn, value string) {
-		if isURL(dsn) || strings.ContainsAny(dsn+value, "\x00") || !utf8.ValidString(dsn+value) {
+	for _, q := range []string{"application_name=my%20app", "application_name=a+b&application_name=c", "dbname=x&user=m", " application_name = a "} {
+		f.Add(q, `C:\Program Files\PostgreSQL\15\etc\pg_service.conf`, true)
+	}
+	f.Fuzz(func(t *testing.T, dsn, value string, asURL bool) {
+		if strings.ContainsAny(dsn+value, "\x00") || !utf8.ValidString(dsn+value) {
 			return
 		}
 		// Nothing the string names is read from the disk: pgx would read
 		// a service file, a password file or certificates.
-		for _, key := range []string{"service", "passfile", "sslcert", "sslkey", "sslrootcert", "sslpassword", "sslmode", "target_session_attrs", "host", "port", "hostaddr"} {
+		for _, key := range []string{"service", "passfile", "sslcert", "sslkey", "sslrootcert", "sslpassword", "sslmode", "target_session_attrs", "host", "port", "hostaddr", "ssl"} {
 			if strings.Contains(dsn, key) {
 				return
 			}
 		}
 		// A user given first: without one pgx looks the OS user up, each
-		// time.
-		dsn = "user=u " + dsn
+		// time. As a URL, the string is the query.
+		if asURL {
+			dsn = "postgres://u@db/d?" + dsn
+		} else if dsn = "user=u " + dsn; isURL(dsn) {
+			return
+		}
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return // not keyword/value settings
+			return // not settings pgx reads
 		}
 		settings := connSettings(dsn)
 		for key, got := range map[string]string{"user": cfg.User, "dbname": cfg.Database, "application_name": cfg.RuntimeParams["application_name"]} {
@@ -206,6 +215,11 @@ func FuzzConnSettingsReadAsPgx(f *testing.F) {
 		after, err := pgx.ParseConfig(added) // a servicefile without a service is not read
 		if err != nil || after.User != cfg.User || after.Database != cfg.Database || after.RuntimeParams["application_name"] != cfg.RuntimeParams["application_name"] {
 			t.Fatalf("withSetting(%q, servicefile, %q) = %q, which pgx reads otherwise: %v", dsn, value, added, err)
+		}
+		// A setting pgx shows is read by pgx as it was given.
+		added = withSetting(dsn, "application_name", value)
+		if after, err := pgx.ParseConfig(added); err != nil || after.RuntimeParams["application_name"] != value && value != "" {
+			t.Fatalf("withSetting(%q, application_name, %q) = %q, which pgx reads as %q: %v", dsn, value, added, after.RuntimeParams["application_name"], err)
 		}
 	})
 }
