@@ -370,6 +370,15 @@ func TestOracleURLAsOraclesClientsTakeIt(t *testing.T) {
 				c.raw, got, servers, cfg.ServiceName, cfg.UserID, cfg.PrefetchRows, c.servers, c.service)
 		}
 	}
+	// A database known by its SID alone, as the line for ORA-12514
+	// advises to give it: go-ora asks the listener for (SID=…).
+	sid, err := OracleURL("oracle://reader:pw@star1.example?SID=STAR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := configurations.ParseConfig(sid); err != nil || cfg.SID != "STAR" || !strings.Contains(cfg.ConnectionData(), "(CONNECT_DATA=(SID=STAR)") || len(cfg.Servers) != 1 || cfg.Servers[0].Port != 1521 {
+		t.Errorf("OracleURL(…?SID=STAR) = %s, which go-ora reads otherwise (%v); want the SID STAR on star1.example:1521", sid, err)
+	}
 	for raw, want := range map[string]string{
 		"oracle://reader:s3cret@/STAR1":                                         "no host: want oracle://user:password@host:port/service, or the connect descriptor",
 		"oracle://reader:s3cret@?connStr=(DESCRIPTION=)&CONNSTR=(DESCRIPTION=)": "connStr is given 2 times (CONNSTR, connStr)",
