@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -83,6 +84,26 @@ func folderArchive(t testing.TB, dir string, persons, seed int) (db, keys, to st
 		t.Fatalf("archive: exit %d: %s", code, stderr)
 	}
 	return db, keys, to
+}
+
+// refusedAsByPsql makes file, a secret of the connection to target,
+// readable by others (0644), and checks that status stops with exit 2,
+// saying want and printing no secret, and that psql gets no session with
+// it either ("has group or world access"); then makes it 0600 again.
+func refusedAsByPsql(t *testing.T, ctx context.Context, file, target, what, want, secret string) {
+	t.Helper()
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := run(t, ctx, "status", "--target", target); code != exitUsage || !strings.Contains(stderr, want) || strings.Contains(out+stderr, secret) {
+		t.Errorf("status, %s others may read: exit %d, %s; want exit %d and %q", what, code, stderr, exitUsage, want)
+	}
+	if out, err := exec.Command(testenv.Tool(t, "psql"), "-w", "-Atc", "SELECT 1", target).CombinedOutput(); err == nil || !strings.Contains(string(out), "has group or world access") {
+		t.Errorf("psql, %s others may read: %v: %s; want its warning or refusal, and no session", what, err, out)
+	}
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // postgresCommands are the arguments of every command that reads or

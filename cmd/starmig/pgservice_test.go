@@ -82,19 +82,8 @@ func TestSTAR2ByAServiceAndAPasswordFile(t *testing.T) {
 
 	// A password file others may read: psql passes it over with a warning
 	// and has no password; starmig stops before it connects, saying so.
-	if err := os.Chmod(passfile, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := "password file " + passfile + " has group or world access (mode 0644)"
-	if code, out, stderr := run(t, ctx, "status", "--target", target); code != exitUsage || !strings.Contains(stderr, want) || strings.Contains(out+stderr, pg.Password) {
-		t.Errorf("status, a password file others may read: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
-	}
-	if out, err := exec.Command(psql, "-w", "-Atc", "SELECT 1", target).CombinedOutput(); err == nil || !strings.Contains(string(out), "has group or world access") {
-		t.Errorf("psql, a password file others may read: %v: %s; want its warning and no session", err, out)
-	}
-	if err := os.Chmod(passfile, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	refusedAsByPsql(t, ctx, passfile, target, "a password file",
+		"password file "+passfile+" has group or world access (mode 0644)", pg.Password)
 
 	userFile := filepath.Join(home, ".pg_service.conf")
 	for _, c := range []struct {
@@ -125,7 +114,7 @@ func TestSTAR2ByAServiceAndAPasswordFile(t *testing.T) {
 	// A file named is the one to read, as for psql, not the system's.
 	t.Setenv("PGSERVICEFILE", filepath.Join(dir, "none.conf"))
 	t.Setenv("PGSYSCONFDIR", sys)
-	want = "service file " + filepath.Join(dir, "none.conf") + ", which $PGSERVICEFILE names, is not there"
+	want := "service file " + filepath.Join(dir, "none.conf") + ", which $PGSERVICEFILE names, is not there"
 	if code, _, stderr := run(t, ctx, "status", "--target", target); code != exitUsage || !strings.Contains(stderr, want) {
 		t.Errorf("status, the service file named not there: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,22 +104,11 @@ func TestSTAR2OverTLSWithAClientCertificate(t *testing.T) {
 	}
 	// A client key that others may read: psql refuses it, and so does
 	// starmig, before it connects.
-	if err := os.Chmod(pg.KeyFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want := "private key file " + pg.KeyFile + " (sslkey) has group or world access (mode 0644)"
-	if code, _, stderr := run(t, ctx, "status", "--target", target); code != exitUsage || !strings.Contains(stderr, want) {
-		t.Errorf("status, a client key others may read: exit %d, %s; want exit %d and %q", code, stderr, exitUsage, want)
-	}
-	if out, err := exec.Command(testenv.Tool(t, "psql"), "-w", "-Atc", "SELECT 1", target).CombinedOutput(); err == nil || !strings.Contains(string(out), "has group or world access") {
-		t.Errorf("psql, a client key others may read: %v: %s; want its refusal", err, out)
-	}
-	if err := os.Chmod(pg.KeyFile, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	refusedAsByPsql(t, ctx, pg.KeyFile, target, "a client key",
+		"private key file "+pg.KeyFile+" (sslkey) has group or world access (mode 0644)", "PRIVATE KEY")
 
 	pg.ServeAnExpiredCertificate(t)
-	want = "The PostgreSQL server's certificate has expired"
+	want := "The PostgreSQL server's certificate has expired"
 	if code, _, stderr := run(t, ctx, "status", "--target", target); code != exitError || !strings.Contains(stderr, want) {
 		t.Errorf("status, the server's certificate expired: exit %d, %s; want exit %d and %q", code, stderr, exitError, want)
 	}
